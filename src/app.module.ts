@@ -1,0 +1,45 @@
+import { DynamicModule, Module, ModuleMetadata } from '@nestjs/common';
+import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import type { DestinationStream } from 'pino';
+import { AppConfigModule } from './core/config/config.module';
+import { Env } from './core/config/env.schema';
+import { DatabaseModule } from './core/database/database.module';
+import { AllExceptionsFilter } from './core/errors/all-exceptions.filter';
+import { HealthModule } from './core/health/health.module';
+import { EnvelopeInterceptor } from './core/http/envelope.interceptor';
+import { createValidationPipe } from './core/http/validation';
+import { LoggingModule } from './core/logging/logging.module';
+import { RateLimitModule } from './core/rate-limit/rate-limit.module';
+import { RedisModule } from './core/redis/redis.module';
+import { JobsModule } from './jobs/jobs.module';
+import { RealtimeModule } from './realtime/realtime.module';
+
+export interface AppModuleOptions {
+  env: Env;
+  /** Where log lines go (tests read them); stdout when omitted. */
+  logDestination?: DestinationStream;
+}
+
+/** The infrastructure every process needs: config, logging, database, Redis, jobs. */
+export function coreImports(options: AppModuleOptions): NonNullable<ModuleMetadata['imports']> {
+  return [AppConfigModule.forRoot(options.env), LoggingModule.forRoot(options.logDestination), DatabaseModule, RedisModule, JobsModule];
+}
+
+/** The feature modules: the same list serves the API and the worker (processors live in features). */
+export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [];
+
+/** The HTTP + WebSocket application. */
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [...coreImports(options), RealtimeModule, RateLimitModule, HealthModule, ...FEATURE_MODULES],
+      providers: [
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        { provide: APP_INTERCEPTOR, useClass: EnvelopeInterceptor },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+      ],
+    };
+  }
+}

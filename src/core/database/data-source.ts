@@ -1,0 +1,52 @@
+import 'reflect-metadata';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataSourceOptions } from 'typeorm';
+import { PGliteDriver } from 'typeorm-pglite';
+import { AppConfigValues } from '../config/env.schema';
+
+/** Migrations live at the top level (`migrations/`), compiled beside `dist/core`. */
+const MIGRATIONS_DIR = join(__dirname, '..', '..', '..', 'migrations');
+const ENTITIES_GLOB = join(__dirname, '..', '..', '**', '*.entity.{js,ts}');
+
+/**
+ * The one description of the database, used by the app and by the migration CLI:
+ * PostgreSQL through `pg` with a sized pool when DATABASE_URL is set, else embedded PGlite
+ * persisted in DATA_DIR/db. The same migrations run on both; synchronize is never on.
+ */
+export function dataSourceOptions(config: AppConfigValues, extra: { entities?: DataSourceOptions['entities'] } = {}): DataSourceOptions {
+  const common = {
+    type: 'postgres' as const,
+    synchronize: false,
+    migrationsRun: false,
+    migrations: loadMigrations(),
+    migrationsTransactionMode: 'each' as const,
+    entities: extra.entities ?? [ENTITIES_GLOB],
+    logging: ['error' as const],
+  };
+  if (config.databaseUrl) {
+    return {
+      ...common,
+      url: config.databaseUrl,
+      extra: { max: config.dbPoolSize, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: 'h2v-server' },
+    };
+  }
+  const dataDir = join(config.dataDir, 'db');
+  mkdirSync(dataDir, { recursive: true });
+  return { ...common, driver: new PGliteDriver({ dataDir }).driver } as DataSourceOptions;
+}
+
+/** Loads migration classes by requiring the compiled (or, under jest, the source) files in order. */
+function loadMigrations(): Function[] {
+  let files: string[];
+  try {
+    files = readdirSync(MIGRATIONS_DIR);
+  } catch {
+    return [];
+  }
+  return files
+    .filter((f) => /\.(js|ts)$/.test(f) && !f.endsWith('.d.ts'))
+    .sort()
+    .flatMap((f) => Object.values(require(join(MIGRATIONS_DIR, f)) as Record<string, Function>))
+    .filter((value) => typeof value === 'function');
+}

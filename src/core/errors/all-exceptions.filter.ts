@@ -1,0 +1,32 @@
+import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AppError } from './app-error';
+import { toAppError } from './error-mapping';
+
+/**
+ * The one HTTP exception filter: every error becomes `{success:false, code, message, ...}`.
+ * Unexpected faults are logged with the request id and answered with INTERNAL_ERROR only.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') return;
+    const http = host.switchToHttp();
+    const response = http.getResponse<Response>();
+    const request = http.getRequest<Request & { id?: string }>();
+    const error = toAppError(exception) ?? this.internal(exception, request);
+    if (response.headersSent) return;
+    if (error.code === 'RATE_LIMIT' && error.details.retryAfter !== undefined) {
+      response.setHeader('Retry-After', String(error.details.retryAfter));
+    }
+    response.status(error.status).json(error.toBody());
+  }
+
+  private internal(exception: unknown, request: Request & { id?: string }): AppError {
+    const requestId = request.id !== undefined ? String(request.id) : undefined;
+    this.logger.error({ err: exception, requestId, method: request.method, url: request.path }, 'Unhandled error');
+    return new AppError('INTERNAL_ERROR', undefined, requestId ? { requestId } : {});
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The one catalogue of error codes: code -> HTTP status and the message clients see.
+ * Grouped by feature; a new module appends its codes here. Sockets use the same codes.
+ */
+export const ERROR_CODES = {
+  // core
+  VALIDATION_ERROR: { status: 422, message: 'Invalid request data' },
+  INVALID_JSON: { status: 400, message: 'Malformed JSON body' },
+  BAD_REQUEST: { status: 400, message: 'Bad request' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'Request body is too large' },
+  NOT_FOUND: { status: 404, message: 'Not found' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  RATE_LIMIT: { status: 429, message: 'Too many requests' },
+  UNAUTHORIZED: { status: 401, message: 'Authentication required' },
+  FORBIDDEN: { status: 403, message: 'Forbidden' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type' },
+  INTERNAL_ERROR: { status: 500, message: 'Internal server error' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'Service unavailable' },
+  UNKNOWN_EVENT: { status: 400, message: 'Unknown event' },
+  INVALID_FRAME: { status: 400, message: 'Frames must be JSON objects {event, payload}' },
+
+  // auth
+  OTP_TOO_SOON: { status: 429, message: 'Please wait before requesting another code' },
+  EMAIL_SEND_FAILED: { status: 502, message: 'The email could not be delivered' },
+  OTP_EXPIRED: { status: 400, message: 'The code has expired or was never sent' },
+  INVALID_CODE: { status: 400, message: 'Wrong code' },
+  OTP_MAX_ATTEMPTS: { status: 429, message: 'Too many wrong codes; request a new one' },
+  DISPOSABLE_EMAIL: { status: 422, message: 'Disposable email addresses are not allowed' },
+  NICKNAME_REQUIRED: { status: 422, message: 'A nickname is required to create the account' },
+  NICKNAME_TAKEN: { status: 409, message: 'This nickname is already taken' },
+  SESSION_NOT_FOUND: { status: 404, message: 'Session not found' },
+
+  // users, contacts
+  USER_NOT_FOUND: { status: 404, message: 'User not found' },
+  BLOCKED: { status: 403, message: 'You cannot interact with this user' },
+  CANNOT_TARGET_SELF: { status: 422, message: 'This action cannot target yourself' },
+
+  // chats, messages
+  CHAT_NOT_FOUND: { status: 404, message: 'Chat not found' },
+  MESSAGE_NOT_FOUND: { status: 404, message: 'Message not found' },
+  NOT_CHAT_ADMIN: { status: 403, message: 'Only the chat owner or an admin can do this' },
+  NOT_MESSAGE_AUTHOR: { status: 403, message: 'You can only change your own messages' },
+  NOT_A_GROUP: { status: 422, message: 'This works only in group chats' },
+  GROUP_TOO_LARGE: { status: 422, message: 'A group holds at most 200 members' },
+  MEDIA_NOT_FOUND: { status: 422, message: 'The media was not uploaded by you' },
+  PLAINTEXT_IN_SECRET_CHAT: { status: 422, message: 'Secret chats accept only ciphertext' },
+  CIPHERTEXT_REQUIRED: { status: 422, message: 'Secret chat messages need ciphertext and signalType' },
+
+  // uploads
+  FILE_TOO_LARGE: { status: 413, message: 'The file is too large' },
+  UNSUPPORTED_FILE_TYPE: { status: 415, message: 'This file type is not supported' },
+  IMAGE_TOO_LARGE: { status: 422, message: 'The image has too many pixels' },
+  INVALID_IMAGE: { status: 422, message: 'The image could not be read' },
+
+  // keys
+  BUNDLE_NOT_FOUND: { status: 404, message: 'This user has no key bundle' },
+  PREKEY_ID_TAKEN: { status: 409, message: 'A one-time prekey with this id already exists' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
+}

@@ -1,0 +1,41 @@
+import { HttpException } from '@nestjs/common';
+import { AppError } from './app-error';
+import { ErrorCode, isErrorCode } from './error-codes';
+
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'VALIDATION_ERROR',
+  429: 'RATE_LIMIT',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+/**
+ * Turns anything thrown into an AppError, or null when it is an unexpected fault (a 500 whose
+ * message must never reach a client). Shared by the HTTP filter and the WebSocket gateway.
+ */
+export function toAppError(error: unknown): AppError | null {
+  if (error instanceof AppError) return error;
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    if (status >= 500) return null;
+    const response = error.getResponse();
+    const declared = typeof response === 'object' && response !== null ? (response as { code?: unknown }).code : undefined;
+    const code = isErrorCode(declared) ? declared : (CODE_BY_STATUS[status] ?? 'BAD_REQUEST');
+    return new AppError(code, undefined, {}, status);
+  }
+  // body-parser and multer report client faults with an HTTP status and a `type`/`code`.
+  const e = error as { status?: number; statusCode?: number; type?: string; code?: string };
+  if (e?.type === 'entity.parse.failed') return new AppError('INVALID_JSON');
+  if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE');
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500 && e?.type) {
+    return new AppError(CODE_BY_STATUS[status] ?? 'BAD_REQUEST', undefined, {}, status);
+  }
+  return null;
+}

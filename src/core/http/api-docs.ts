@@ -1,0 +1,55 @@
+import { applyDecorators, INestApplication, Type } from '@nestjs/common';
+import { ApiExtraModels, ApiResponse, DocumentBuilder, SwaggerModule, getSchemaPath } from '@nestjs/swagger';
+import { ERROR_CODES, ErrorCode } from '../errors';
+
+/** Documents a route's success body inside the envelope: `{success:true, data: <type>}`. */
+export function ApiEnvelope(type: Type<unknown> | null, options: { status?: number; isArray?: boolean; description?: string } = {}) {
+  const data = type === null ? { type: 'object', nullable: true } : options.isArray ? { type: 'array', items: { $ref: getSchemaPath(type) } } : { $ref: getSchemaPath(type) };
+  return applyDecorators(
+    ...(type ? [ApiExtraModels(type)] : []),
+    ApiResponse({
+      status: options.status ?? 200,
+      description: options.description ?? 'Success',
+      schema: { type: 'object', required: ['success', 'data'], properties: { success: { type: 'boolean', enum: [true] }, data } },
+    }),
+  );
+}
+
+/** Documents the error codes a route can answer with, grouped by HTTP status. */
+export function ApiErrors(...codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code]);
+  return applyDecorators(
+    ...[...byStatus].map(([status, list]) =>
+      ApiResponse({
+        status,
+        description: list.map((c) => `\`${c}\`: ${ERROR_CODES[c].message}`).join('; '),
+        schema: {
+          type: 'object',
+          required: ['success', 'code', 'message'],
+          properties: {
+            success: { type: 'boolean', enum: [false] },
+            code: { type: 'string', enum: list },
+            message: { type: 'string' },
+            ...(list.includes('VALIDATION_ERROR') ? { errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } } : {}),
+          },
+        },
+      }),
+    ),
+  );
+}
+
+export function setupApiDocs(app: INestApplication): void {
+  const config = new DocumentBuilder()
+    .setTitle('H2V Messenger API')
+    .setVersion('1.1.0')
+    .setDescription(
+      'Every body is wrapped in the envelope `{success:true,data}` or `{success:false,code,message}`. ' +
+        'Session routes take the `h2v_session` cookie or `Authorization: Bearer <token>`. Realtime events travel on `/ws`.',
+    )
+    .addCookieAuth('h2v_session')
+    .addBearerAuth()
+    .build();
+  const document = SwaggerModule.createDocument(app, config);
+  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
+}

@@ -1,0 +1,38 @@
+import { INestApplication } from '@nestjs/common';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import cookieParser from 'cookie-parser';
+import express, { NextFunction, Request, Response } from 'express';
+import { AppConfig } from '../config/app-config';
+import { AppError, toAppError } from '../errors';
+import { AppWsAdapter } from '../../realtime/app-ws.adapter';
+import { setupApiDocs } from './api-docs';
+
+/** Largest JSON body accepted; bigger bodies answer 413 PAYLOAD_TOO_LARGE. */
+export const JSON_BODY_LIMIT = '256kb';
+
+/**
+ * Everything HTTP-level that main.ts and the e2e app factory must share, so tests exercise the
+ * exact production pipeline: proxy trust, CORS, body parsing with enveloped parse errors,
+ * cookies, the WebSocket adapter and the API docs.
+ */
+export function configureApp(app: INestApplication): void {
+  const express_ = app as NestExpressApplication;
+  const config = app.get(AppConfig).values;
+  express_.set('trust proxy', config.trustProxy);
+  express_.disable('x-powered-by');
+  if (config.corsOrigins.length) app.enableCors({ origin: config.corsOrigins, credentials: true });
+  app.use(express.json({ limit: JSON_BODY_LIMIT }));
+  app.use(express.urlencoded({ extended: false, limit: JSON_BODY_LIMIT }));
+  app.use(bodyErrorHandler);
+  app.use(cookieParser());
+  app.useWebSocketAdapter(new AppWsAdapter(app));
+  setupApiDocs(app);
+  app.enableShutdownHooks();
+}
+
+/** body-parser reports malformed or oversized bodies through Express; answer them in the envelope. */
+function bodyErrorHandler(error: unknown, _req: Request, res: Response, next: NextFunction): void {
+  const appError: AppError | null = toAppError(error);
+  if (!appError) return next(error);
+  res.status(appError.status).json(appError.toBody());
+}

@@ -1,0 +1,102 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { AppConfig } from '../core/config/app-config';
+import { RedisService } from '../core/redis/redis.service';
+import { JOBS, JobName, JobPayloads, QueueName } from './job-names';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError } from './job-queue';
+import { JobRegistry } from './job-registry';
+
+const CONCURRENCY: Record<QueueName, number> = { email: 10, media: 2 };
+
+/**
+ * BullMQ on Redis: jobs survive restarts and are shared by every instance. Workers run in this
+ * process unless WORKERS=off (then `node dist/src/worker.js` runs them elsewhere).
+ */
+@Injectable()
+export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Jobs');
+  private readonly queues = new Map<QueueName, Queue>();
+  private readonly events = new Map<QueueName, QueueEvents>();
+  private readonly workers: Worker[] = [];
+
+  constructor(
+    private readonly registry: JobRegistry,
+    private readonly redis: RedisService,
+    private readonly config: AppConfig,
+  ) {
+    super();
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const prefix = this.redis.key('bull');
+    const names = new Set(Object.values(JOBS as Record<string, { queue: QueueName }>).map((policy) => policy.queue));
+    for (const queue of names) {
+      this.queues.set(queue, new Queue(queue, { prefix, connection: this.redis.connect(`queue:${queue}`, { maxRetriesPerRequest: 20 }) }));
+      const events = new QueueEvents(queue, { prefix, connection: this.redis.connect(`events:${queue}`, { maxRetriesPerRequest: null }) });
+      this.events.set(queue, events);
+      await events.waitUntilReady();
+      if (this.config.values.workers) this.workers.push(this.startWorker(queue, prefix));
+    }
+  }
+
+  async add<N extends JobName>(name: N, data: JobPayloads[N], options: EnqueueOptions = {}): Promise<EnqueuedJob> {
+    const policy = this.registry.policy(name);
+    const queue = this.queues.get(policy.queue);
+    if (!queue) throw new Error(`Queue '${policy.queue}' is not open`);
+    const job = await queue.add(name, data, {
+      jobId: options.jobId,
+      delay: options.delayMs,
+      attempts: policy.attempts,
+      backoff: { type: 'exponential', delay: policy.backoffMs },
+      removeOnComplete: { age: 3600, count: 1000 },
+      removeOnFail: { age: 24 * 3600 },
+    });
+    const events = this.events.get(policy.queue)!;
+    return { id: job.id!, waitForOutcome: (timeoutMs) => this.outcome(job, events, timeoutMs) };
+  }
+
+  async drain(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (const queue of this.queues.values()) {
+      while (Date.now() < deadline) {
+        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+        if (Object.values(counts).every((n) => n === 0)) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled(this.workers.map((worker) => worker.close()));
+    await Promise.allSettled([...this.events.values()].map((events) => events.close()));
+    await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
+  }
+
+  private startWorker(queue: QueueName, prefix: string): Worker {
+    const worker = new Worker(
+      queue,
+      async (job: Job) => {
+        try {
+          return await this.registry.handler(job.name)(job.data);
+        } catch (error) {
+          if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
+          throw error;
+        }
+      },
+      { prefix, concurrency: CONCURRENCY[queue], connection: this.redis.connect(`worker:${queue}`, { maxRetriesPerRequest: null }) },
+    );
+    worker.on('failed', (job, error) => this.logger.warn(`job ${job?.name} (${job?.id}) attempt ${job?.attemptsMade} failed: ${error.message}`));
+    worker.on('error', (error) => this.logger.error(`worker ${queue}: ${error.message}`));
+    return worker;
+  }
+
+  private async outcome(job: Job, events: QueueEvents, timeoutMs: number): Promise<JobOutcome> {
+    try {
+      await job.waitUntilFinished(events, timeoutMs);
+      return 'completed';
+    } catch {
+      const state = await job.getState().catch(() => 'unknown');
+      return state === 'failed' ? 'failed' : state === 'completed' ? 'completed' : 'pending';
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { JobName, JobPayloads } from './job-names';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError } from './job-queue';
+import { JobRegistry } from './job-registry';
+
+/**
+ * Runs jobs in this process after the caller returns, with the retry policy BullMQ would apply.
+ * Used when REDIS_URL is unset (the embedded mode). Nothing survives a restart, which is the
+ * documented trade-off of running without Redis.
+ */
+@Injectable()
+export class InlineJobQueue extends JobQueue {
+  private readonly logger = new Logger('Jobs');
+  private readonly running = new Map<string, Promise<JobOutcome>>();
+
+  constructor(private readonly registry: JobRegistry) {
+    super();
+  }
+
+  async add<N extends JobName>(name: N, data: JobPayloads[N], options: EnqueueOptions = {}): Promise<EnqueuedJob> {
+    const id = options.jobId ?? randomUUID();
+    let run = this.running.get(id);
+    if (!run) {
+      run = this.run(name, data, options.delayMs ?? 0).finally(() => this.running.delete(id));
+      this.running.set(id, run);
+    }
+    const outcome = run;
+    return {
+      id,
+      waitForOutcome: async (timeoutMs) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<JobOutcome>((resolve) => (timer = setTimeout(() => resolve('pending'), timeoutMs)));
+        try {
+          return await Promise.race([outcome, timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
+  }
+
+  async drain(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.running.size && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...this.running.values()]), sleep(Math.max(0, deadline - Date.now()))]);
+    }
+  }
+
+  private async run(name: string, data: unknown, delayMs: number): Promise<JobOutcome> {
+    const policy = this.registry.policy(name);
+    const handler = this.registry.handler(name);
+    await sleep(delayMs); // always yield first: the caller's transaction commits before the job runs
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handler(data);
+        return 'completed';
+      } catch (error) {
+        const permanent = error instanceof PermanentJobError;
+        const last = permanent || attempt >= policy.attempts;
+        this.logger.warn(`job ${name} attempt ${attempt}/${policy.attempts} failed${last ? ' for good' : ''}: ${(error as Error).message}`);
+        if (last) return 'failed';
+        await sleep(policy.backoffMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Every job the system runs: its queue and retry policy. A feature that adds a job appends it
+ * here, declares its payload by augmenting `JobPayloads`, and marks exactly one method
+ * `@JobHandler(name)`; start-up fails otherwise.
+ */
+export const JOBS = {} as const satisfies Record<string, JobPolicy>;
+
+export interface JobPolicy {
+  queue: QueueName;
+  /** Total tries, the first included. */
+  attempts: number;
+  /** Delay before the second try; doubles after each failure. */
+  backoffMs: number;
+}
+
+export type QueueName = 'email' | 'media';
+
+/** Payload type of each job, augmented by the features: `declare module '../jobs/job-names' { interface JobPayloads { ... } }`. */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface JobPayloads {}
+
+export type JobName = keyof JobPayloads & string;
+
+export function jobPolicy(name: string): JobPolicy | undefined {
+  return (JOBS as Record<string, JobPolicy>)[name];
+}

@@ -1,0 +1,25 @@
+/**
+ * Server -> client events and their payloads, as the wire contract names them. Features augment
+ * this map (`declare module '../realtime/client-events' { interface ClientEvents { ... } }`) so
+ * that `RealtimePublisher.toUsers` is typed end to end.
+ */
+export interface ClientEvents {
+  'auth:ok': { userId: string; onlineUserIds: string[] };
+  'presence:snapshot': { onlineUserIds: string[] };
+  error: { code?: string; message: string; [key: string]: unknown };
+}
+
+export type ClientEventName = keyof ClientEvents & string;
+
+/** Close codes the clients understand. */
+export const CloseCode = {
+  GoingAway: 1001,
+  AuthFailed: 4001,
+  SessionTerminated: 4003,
+  IdleTimeout: 4008,
+} as const;
+
+/** Serialises a frame once; the same string is sent to every socket it goes to. */
+export function frame<E extends ClientEventName>(event: E, payload: ClientEvents[E]): string {
+  return JSON.stringify({ event, payload });
+}

@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { RedisService } from '../../core/redis/redis.service';
+import { PresenceStore } from './presence-store';
+
+// A sorted set per user: member = connection id, score = lease expiry (ms). Expired members are
+// pruned on every touch; the key itself expires with the longest lease.
+const CONNECT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local before = redis.call('ZCARD', KEYS[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return before`;
+const DISCONNECT = `
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZCARD', KEYS[1])`;
+
+/** Presence shared by every instance through Redis. */
+@Injectable()
+export class RedisPresenceStore extends PresenceStore {
+  constructor(private readonly redis: RedisService) {
+    super();
+  }
+
+  async connect(userId: string, connectionId: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const before = (await this.redis.client.eval(CONNECT, 1, this.key(userId), now, now + ttlMs, connectionId, ttlMs)) as number;
+    return before === 0;
+  }
+
+  async disconnect(userId: string, connectionId: string): Promise<boolean> {
+    const left = (await this.redis.client.eval(DISCONNECT, 1, this.key(userId), Date.now(), connectionId)) as number;
+    return left === 0;
+  }
+
+  async online(userIds: string[]): Promise<Set<string>> {
+    if (!userIds.length) return new Set();
+    const now = Date.now();
+    const pipeline = this.redis.client.pipeline();
+    for (const id of userIds) pipeline.zcount(this.key(id), `(${now}`, '+inf');
+    const results = (await pipeline.exec()) ?? [];
+    return new Set(userIds.filter((_, i) => Number(results[i]?.[1] ?? 0) > 0));
+  }
+
+  private key(userId: string): string {
+    return this.redis.key('presence', userId);
+  }
+}

@@ -1,0 +1,37 @@
+import { Global, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { AppConfig } from '../core/config/app-config';
+import { RedisService } from '../core/redis/redis.service';
+import { ConnectionRegistry } from './connection-registry';
+import { MemoryRealtimePublisher } from './memory-realtime.publisher';
+import { MemoryPresenceStore } from './presence/memory-presence.store';
+import { PresenceStore } from './presence/presence-store';
+import { RedisPresenceStore } from './presence/redis-presence.store';
+import { RealtimePublisher } from './realtime-publisher';
+import { RedisRealtimePublisher } from './redis-realtime.publisher';
+import { SocketHandlers } from './socket-handlers';
+import { WsGateway } from './ws.gateway';
+
+/** The WebSocket gateway plus the two realtime ports features use: the publisher and presence. */
+@Global()
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    ConnectionRegistry,
+    SocketHandlers,
+    WsGateway,
+    {
+      provide: RealtimePublisher,
+      inject: [AppConfig, RedisService, ConnectionRegistry],
+      useFactory: (config: AppConfig, redis: RedisService, registry: ConnectionRegistry) =>
+        config.usesRedis ? new RedisRealtimePublisher(redis, registry) : new MemoryRealtimePublisher(registry),
+    },
+    {
+      provide: PresenceStore,
+      inject: [AppConfig, RedisService],
+      useFactory: (config: AppConfig, redis: RedisService) => (config.usesRedis ? new RedisPresenceStore(redis) : new MemoryPresenceStore()),
+    },
+  ],
+  exports: [RealtimePublisher, PresenceStore, ConnectionRegistry],
+})
+export class RealtimeModule {}
