@@ -7,8 +7,9 @@ import { RedisService } from '../redis/redis.service';
 import { RateLimitGuard } from './rate-limit.guard';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
-const isAuthRoute = (context: ExecutionContext) => context.switchToHttp().getRequest<Request>().path.startsWith('/api/auth/');
-const isApiRoute = (context: ExecutionContext) => context.switchToHttp().getRequest<Request>().path.startsWith('/api/');
+const path = (context: ExecutionContext) => (context.getType() === 'http' ? context.switchToHttp().getRequest<Request>().path : '');
+const isAuthRoute = (context: ExecutionContext) => path(context).startsWith('/api/auth/');
+const isOtherApiRoute = (context: ExecutionContext) => path(context).startsWith('/api/') && !isAuthRoute(context);
 
 /**
  * Two limits, as the API text sets them: `/api/auth/*` and every other `/api/*` route.
@@ -21,7 +22,6 @@ const isApiRoute = (context: ExecutionContext) => context.switchToHttp().getRequ
       inject: [AppConfig, RedisService],
       useFactory: (config: AppConfig, redis: RedisService) => ({
         storage: redis.enabled ? new RedisThrottlerStorage(redis) : new ThrottlerStorageService(),
-        skipIf: (context) => context.getType() !== 'http' || !isApiRoute(context),
         setHeaders: false,
         throttlers: [
           {
@@ -34,7 +34,7 @@ const isApiRoute = (context: ExecutionContext) => context.switchToHttp().getRequ
             name: 'api',
             limit: config.values.rateLimitApi.limit,
             ttl: config.values.rateLimitApi.windowSeconds * 1000,
-            skipIf: (context) => isAuthRoute(context),
+            skipIf: (context) => !isOtherApiRoute(context),
           },
         ],
       }),

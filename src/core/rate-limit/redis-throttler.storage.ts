@@ -1,12 +1,13 @@
+import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-
-type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 import { RedisService } from '../redis/redis.service';
 
-/**
- * Fixed-window counters in Redis, so every instance behind the load balancer shares them.
- * One round trip per request: INCR, set the window's expiry on the first hit, read what remains.
- */
+type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+
+/** A counter update that takes longer than this counts as Redis being unreachable. */
+const REDIS_TIMEOUT_MS = 500;
+
+// Fixed window: INCR, set the window's expiry on the first hit, read what remains. One round trip.
 const INCREMENT = `
 local hits = redis.call('INCR', KEYS[1])
 if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -14,13 +15,30 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return { hits, ttl }`;
 
+/**
+ * Rate-limit counters in Redis, so every instance behind the load balancer shares them.
+ * When Redis is unreachable the limiter fails open (logged, and /api/health turns 503): a
+ * Redis outage must not turn into a full API outage.
+ */
 export class RedisThrottlerStorage implements ThrottlerStorage {
+  private readonly logger = new Logger('RateLimit');
+
   constructor(private readonly redis: RedisService) {}
 
   async increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
-    const [totalHits, remainingMs] = (await this.redis.client.eval(INCREMENT, 1, this.redis.key('rl', throttlerName, key), ttl)) as [number, number];
-    const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
-    const isBlocked = totalHits > limit;
-    return { totalHits, timeToExpire: seconds, isBlocked, timeToBlockExpire: isBlocked ? seconds : 0 };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = this.redis.client.eval(INCREMENT, 1, this.redis.key('rl', throttlerName, key), ttl) as Promise<[number, number]>;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), REDIS_TIMEOUT_MS)));
+      const [totalHits, remainingMs] = await Promise.race([result, timeout]);
+      const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
+      const isBlocked = totalHits > limit;
+      return { totalHits, timeToExpire: seconds, isBlocked, timeToBlockExpire: isBlocked ? seconds : 0 };
+    } catch (error) {
+      this.logger.warn(`rate-limit storage unavailable, request allowed: ${(error as Error).message}`);
+      return { totalHits: 0, timeToExpire: Math.ceil(ttl / 1000), isBlocked: false, timeToBlockExpire: 0 };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

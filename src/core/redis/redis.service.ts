@@ -57,7 +57,14 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all([...this.connections].map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all(
+      [...this.connections].map(async (c) => {
+        if (c.status !== 'ready') return c.disconnect();
+        const timer = setTimeout(() => c.disconnect(), 2000);
+        await c.quit().catch(() => c.disconnect());
+        clearTimeout(timer);
+      }),
+    );
     this.connections.clear();
   }
 }

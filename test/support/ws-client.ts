@@ -1,0 +1,83 @@
+import WebSocket from 'ws';
+
+export interface Frame {
+  event: string;
+  payload: any;
+}
+
+/**
+ * A real `ws` client. Every frame is buffered, so `waitFor` also finds an event that arrived
+ * before it was called; each frame is handed out once.
+ */
+export class WsClient {
+  readonly frames: Frame[] = [];
+  private readonly waiters = new Set<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }>();
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      for (const waiter of this.waiters) {
+        if (waiter.match(frame)) {
+          this.waiters.delete(waiter);
+          return waiter.resolve(frame);
+        }
+      }
+      this.frames.push(frame);
+    });
+    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  /** Opens a socket; `cookie` authenticates on the upgrade like the web client does. */
+  static async connect(url: string, options: { cookie?: string } = {}): Promise<WsClient> {
+    const socket = new WebSocket(url, { headers: options.cookie ? { Cookie: options.cookie } : {} });
+    const client = new WsClient(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    return client;
+  }
+
+  send(event: string, payload?: unknown): void {
+    this.socket.send(JSON.stringify(payload === undefined ? { event } : { event, payload }));
+  }
+
+  sendRaw(data: string | Buffer): void {
+    this.socket.send(data);
+  }
+
+  waitFor(event: string, predicate: (payload: any) => boolean = () => true, timeoutMs = 5000): Promise<any> {
+    const match = (f: Frame) => f.event === event && predicate(f.payload);
+    const index = this.frames.findIndex(match);
+    if (index >= 0) return Promise.resolve(this.frames.splice(index, 1)[0].payload);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (f: Frame) => {
+          clearTimeout(timer);
+          resolve(f.payload);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`no '${event}' within ${timeoutMs} ms; got: ${this.frames.map((f) => f.event).join(', ') || 'nothing'}`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Asserts that no matching event arrives within `ms`. */
+  async expectNo(event: string, predicate: (payload: any) => boolean = () => true, ms = 400): Promise<void> {
+    try {
+      const payload = await this.waitFor(event, predicate, ms);
+      throw new Error(`unexpected '${event}': ${JSON.stringify(payload)}`);
+    } catch (error) {
+      if ((error as Error).message.startsWith('unexpected')) throw error;
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
