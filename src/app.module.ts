@@ -11,7 +11,11 @@ import { createValidationPipe } from './core/http/validation';
 import { LoggingModule } from './core/logging/logging.module';
 import { RateLimitModule } from './core/rate-limit/rate-limit.module';
 import { RedisModule } from './core/redis/redis.module';
+import { AuthModule } from './auth/auth.module';
+import { CryptoModule } from './core/crypto/crypto.module';
 import { JobsModule } from './jobs/jobs.module';
+import { MailModule } from './mail/mail.module';
+import { UsersModule } from './users/users.module';
 import { RealtimeModule } from './realtime/realtime.module';
 
 export interface AppModuleOptions {
@@ -22,11 +26,11 @@ export interface AppModuleOptions {
 
 /** The infrastructure every process needs: config, logging, database, Redis, jobs. */
 export function coreImports(options: AppModuleOptions): NonNullable<ModuleMetadata['imports']> {
-  return [AppConfigModule.forRoot(options.env), LoggingModule.forRoot(options.logDestination), DatabaseModule, RedisModule, JobsModule];
+  return [AppConfigModule.forRoot(options.env), LoggingModule.forRoot(options.logDestination), DatabaseModule, RedisModule, CryptoModule, JobsModule];
 }
 
 /** The feature modules: the same list serves the API and the worker (processors live in features). */
-export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [];
+export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [MailModule, UsersModule, AuthModule];
 
 /** The HTTP + WebSocket application. */
 @Module({})

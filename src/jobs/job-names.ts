@@ -3,7 +3,9 @@
  * here, declares its payload by augmenting `JobPayloads`, and marks exactly one method
  * `@JobHandler(name)`; start-up fails otherwise.
  */
-export const JOBS = {} as const satisfies Record<string, JobPolicy>;
+export const JOBS = {
+  'send-otp-mail': { queue: 'email', attempts: 5, backoffMs: 2_000 },
+} as const satisfies Record<string, JobPolicy>;
 
 export interface JobPolicy {
   queue: QueueName;

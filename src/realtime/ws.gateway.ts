@@ -13,7 +13,7 @@ import { SocketClient, SocketLifecycle } from './on-socket-event.decorator';
 import { SocketAuthenticator } from './socket-authenticator';
 import { SocketHandlers } from './socket-handlers';
 
-export const SESSION_COOKIE = 'h2v_session';
+import { SESSION_COOKIE } from '../core/http/session-cookie';
 /** Largest inbound frame; bigger ones close the socket (1009) in the `ws` library itself. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 const AUTH_TIMEOUT_MS = 10_000;

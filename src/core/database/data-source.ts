@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSourceOptions } from 'typeorm';
-import { PGliteDriver } from 'typeorm-pglite';
+import { pgliteDriver } from './pglite-driver';
 import { AppConfigValues } from '../config/env.schema';
 
 /** Migrations live at the top level (`migrations/`), compiled beside `dist/core`. */
@@ -33,7 +33,7 @@ export function dataSourceOptions(config: AppConfigValues, extra: { entities?: D
   }
   const dataDir = join(config.dataDir, 'db');
   mkdirSync(dataDir, { recursive: true });
-  return { ...common, driver: new PGliteDriver({ dataDir }).driver } as DataSourceOptions;
+  return { ...common, driver: pgliteDriver(dataDir) } as DataSourceOptions;
 }
 
 /** Loads migration classes by requiring the compiled (or, under jest, the source) files in order. */

@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppError } from '../errors';
 import { ApiEnvelope, ApiErrors } from '../http/api-docs';
+import { Public } from '../http/public.decorator';
 import { RedisService } from '../redis/redis.service';
 
 const CHECK_TIMEOUT_MS = 1500;
@@ -21,6 +22,7 @@ class ReadinessDto {
 }
 
 @ApiTags('health')
+@Public()
 @Controller()
 export class HealthController {
   constructor(

@@ -1,0 +1,110 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { ApiCookieAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { CookieOptions, Request, Response } from 'express';
+import { AppConfig } from '../core/config/app-config';
+import { isUuid } from '../core/database/ids';
+import { AppError } from '../core/errors';
+import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
+import { Public } from '../core/http/public.decorator';
+import { SESSION_COOKIE } from '../core/http/session-cookie';
+import { MailLocale } from '../mail/otp-mail.template';
+import { Auth, AuthContext, tokenFrom } from './auth-context';
+import { AuthService } from './auth.service';
+import { deviceName, locationFrom } from './device';
+import { SendOtpDto, SendOtpResultDto, SessionDto, TerminatedManyDto, TerminatedOneDto, VerifyOtpDto, VerifyOtpResultDto } from './dto/auth.dto';
+import { OtpService } from './otp.service';
+import { DeviceInfo, SESSION_LIFETIME_DAYS, SessionsService } from './sessions.service';
+
+@ApiTags('auth')
+@Controller('api/auth')
+export class AuthController {
+  constructor(
+    private readonly otp: OtpService,
+    private readonly auth: AuthService,
+    private readonly sessions: SessionsService,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Public()
+  @Post('send-otp')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Mail a 6-digit code (valid 10 minutes; one send per 60 s per email)' })
+  @ApiEnvelope(SendOtpResultDto)
+  @ApiErrors('VALIDATION_ERROR', 'DISPOSABLE_EMAIL', 'OTP_TOO_SOON', 'RATE_LIMIT', 'EMAIL_SEND_FAILED')
+  sendOtp(@Body() body: SendOtpDto, @Req() request: Request): Promise<SendOtpResultDto> {
+    return this.otp.send(body.email, preferredLocale(request));
+  }
+
+  @Public()
+  @Post('verify-otp')
+  @ApiOperation({ summary: 'Check the code and sign in (200) or sign up with a nickname (201); sets the session cookie' })
+  @ApiEnvelope(VerifyOtpResultDto, { description: 'Signed in' })
+  @ApiEnvelope(VerifyOtpResultDto, { status: 201, description: 'Account created and signed in' })
+  @ApiErrors('VALIDATION_ERROR', 'OTP_EXPIRED', 'INVALID_CODE', 'OTP_MAX_ATTEMPTS', 'NICKNAME_REQUIRED', 'NICKNAME_TAKEN', 'RATE_LIMIT')
+  async verifyOtp(@Body() body: VerifyOtpDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<VerifyOtpResultDto> {
+    const { user, isNewUser, token } = await this.auth.verify(body, this.device(request));
+    response.cookie(SESSION_COOKIE, token, { ...this.cookieOptions(), maxAge: SESSION_LIFETIME_DAYS * 86_400_000 });
+    response.status(isNewUser ? 201 : 200);
+    return { user, isNewUser };
+  }
+
+  /** Answers 2xx even without a valid session: the web client would otherwise loop on logout. */
+  @Public()
+  @Post('logout')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'End the current session and clear the cookie' })
+  @ApiEnvelope(null)
+  async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<null> {
+    await this.sessions.endByToken(tokenFrom(request));
+    response.clearCookie(SESSION_COOKIE, this.cookieOptions());
+    return null;
+  }
+
+  @Get('sessions')
+  @ApiCookieAuth()
+  @ApiOperation({ summary: 'Active sessions of the current user, newest activity first' })
+  @ApiEnvelope(SessionDto, { isArray: true })
+  @ApiErrors('UNAUTHORIZED')
+  listSessions(@Auth() auth: AuthContext): Promise<SessionDto[]> {
+    return this.sessions.list(auth);
+  }
+
+  @Delete('sessions/:id')
+  @ApiCookieAuth()
+  @ApiOperation({ summary: 'Terminate one of your sessions; its sockets close with 4003' })
+  @ApiEnvelope(TerminatedOneDto)
+  @ApiErrors('UNAUTHORIZED', 'SESSION_NOT_FOUND')
+  async terminate(@Auth() auth: AuthContext, @Param('id') id: string): Promise<TerminatedOneDto> {
+    if (!isUuid(id)) throw new AppError('SESSION_NOT_FOUND');
+    await this.sessions.terminate(auth, id);
+    return { terminated: id };
+  }
+
+  @Delete('sessions')
+  @ApiCookieAuth()
+  @ApiOperation({ summary: 'Terminate every session except the current one' })
+  @ApiEnvelope(TerminatedManyDto)
+  @ApiErrors('UNAUTHORIZED')
+  async terminateOthers(@Auth() auth: AuthContext): Promise<TerminatedManyDto> {
+    return { terminated: await this.sessions.terminateOthers(auth) };
+  }
+
+  private device(request: Request): DeviceInfo {
+    const userAgent = request.headers['user-agent'] ?? null;
+    return {
+      deviceName: deviceName(userAgent ?? undefined),
+      userAgent: userAgent?.slice(0, 512) ?? null,
+      ip: request.ip ?? null,
+      location: locationFrom(request.headers, this.config.values.trustProxy > 0),
+    };
+  }
+
+  private cookieOptions(): CookieOptions {
+    return { httpOnly: true, sameSite: 'lax', secure: this.config.isProduction, path: '/' };
+  }
+}
+
+function preferredLocale(request: Request): MailLocale | null {
+  const language = request.headers['accept-language']?.slice(0, 2).toLowerCase();
+  return language === 'ru' || language === 'en' ? language : null;
+}

@@ -1,0 +1,60 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { returned } from '../core/database/query-results';
+import { SessionEntity } from './entities/session.entity';
+
+export interface LiveSession {
+  id: string;
+  userId: string;
+  lastActiveAt: Date;
+}
+
+@Injectable()
+export class SessionsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async insert(tx: EntityManager, session: SessionEntity): Promise<void> {
+    await tx.insert(SessionEntity, session);
+  }
+
+  /** The unexpired session of a token hash, or null. */
+  async findLive(tokenHash: string): Promise<LiveSession | null> {
+    const rows = (await this.dataSource.query(
+      `SELECT id, user_id AS "userId", last_active_at AS "lastActiveAt" FROM sessions WHERE token_hash = $1 AND expires_at > now()`,
+      [tokenHash],
+    )) as LiveSession[];
+    return rows[0] ?? null;
+  }
+
+  /** Marks activity and slides the expiry; callers throttle this to once a minute per session. */
+  async touch(id: string, lifetimeDays: number): Promise<void> {
+    await this.dataSource.query(`UPDATE sessions SET last_active_at = now(), expires_at = now() + make_interval(days => $2) WHERE id = $1`, [id, lifetimeDays]);
+  }
+
+  listLive(userId: string): Promise<SessionEntity[]> {
+    return this.dataSource
+      .getRepository(SessionEntity)
+      .createQueryBuilder('s')
+      .where('s.user_id = :userId AND s.expires_at > now()', { userId })
+      .orderBy('s.last_active_at', 'DESC')
+      .getMany();
+  }
+
+  /** Deletes one of the user's sessions; false when it is not theirs or does not exist. */
+  async deleteOwn(userId: string, id: string): Promise<boolean> {
+    const rows = returned(await this.dataSource.query(`DELETE FROM sessions WHERE id = $1 AND user_id = $2 RETURNING id`, [id, userId]));
+    return rows.length > 0;
+  }
+
+  async deleteByTokenHash(tokenHash: string): Promise<string | null> {
+    const rows = returned<{ id: string }>(await this.dataSource.query(`DELETE FROM sessions WHERE token_hash = $1 RETURNING id`, [tokenHash]));
+    return rows[0]?.id ?? null;
+  }
+
+  /** Deletes every session of the user but one; resolves the ids deleted. */
+  async deleteOthers(userId: string, keepId: string): Promise<string[]> {
+    const rows = returned<{ id: string }>(await this.dataSource.query(`DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id`, [userId, keepId]));
+    return rows.map((r) => r.id);
+  }
+}

@@ -1,0 +1,98 @@
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { EntityManager } from 'typeorm';
+import { sha256 } from '../core/crypto/secret-box';
+import { newId } from '../core/database/ids';
+import { AppError } from '../core/errors';
+import { CloseCode } from '../realtime/client-events';
+import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { SocketAuthenticator } from '../realtime/socket-authenticator';
+import { AuthContext } from './auth-context';
+import { SessionDto } from './dto/auth.dto';
+import { SessionsRepository } from './sessions.repository';
+
+export const SESSION_LIFETIME_DAYS = 90;
+/** last_active_at is written at most this often per session, not on every request. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+export interface DeviceInfo {
+  deviceName: string;
+  userAgent: string | null;
+  ip: string | null;
+  location: string | null;
+}
+
+/**
+ * Sessions: one opaque 256-bit token per login, stored as its SHA-256 only, sliding 90-day expiry.
+ * Also authenticates sockets (the same token, from the cookie or the `auth` frame).
+ */
+@Injectable()
+export class SessionsService extends SocketAuthenticator {
+  constructor(
+    private readonly sessions: SessionsRepository,
+    private readonly realtime: RealtimePublisher,
+  ) {
+    super();
+  }
+
+  /** Creates a session inside the caller's transaction; resolves the token to hand to the client. */
+  async create(tx: EntityManager, userId: string, device: DeviceInfo): Promise<string> {
+    const token = randomBytes(32).toString('base64url');
+    const now = new Date();
+    await this.sessions.insert(tx, {
+      id: newId(),
+      userId,
+      tokenHash: sha256(token),
+      ...device,
+      createdAt: now,
+      lastActiveAt: now,
+      expiresAt: new Date(now.getTime() + SESSION_LIFETIME_DAYS * 86_400_000),
+    });
+    return token;
+  }
+
+  /** The caller behind a token, or null for a missing, unknown, expired or terminated one. */
+  async resolve(token: string): Promise<AuthContext | null> {
+    if (!token || token.length > 128) return null;
+    const session = await this.sessions.findLive(sha256(token));
+    if (!session) return null;
+    if (Date.now() - new Date(session.lastActiveAt).getTime() > TOUCH_INTERVAL_MS) {
+      await this.sessions.touch(session.id, SESSION_LIFETIME_DAYS);
+    }
+    return { userId: session.userId, sessionId: session.id };
+  }
+
+  authenticate(token: string): Promise<AuthContext | null> {
+    return this.resolve(token);
+  }
+
+  async list(auth: AuthContext): Promise<SessionDto[]> {
+    const sessions = await this.sessions.listLive(auth.userId);
+    return sessions.map((s) => ({
+      id: s.id,
+      deviceName: s.deviceName,
+      location: s.location,
+      lastActiveAt: s.lastActiveAt.toISOString(),
+      createdAt: s.createdAt.toISOString(),
+      isCurrent: s.id === auth.sessionId,
+    }));
+  }
+
+  async terminate(auth: AuthContext, sessionId: string): Promise<void> {
+    if (!(await this.sessions.deleteOwn(auth.userId, sessionId))) throw new AppError('SESSION_NOT_FOUND');
+    await this.realtime.disconnect({ sessionIds: [sessionId] }, CloseCode.SessionTerminated, 'session terminated');
+  }
+
+  async terminateOthers(auth: AuthContext): Promise<number> {
+    const ids = await this.sessions.deleteOthers(auth.userId, auth.sessionId);
+    if (ids.length) await this.realtime.disconnect({ sessionIds: ids }, CloseCode.SessionTerminated, 'session terminated');
+    return ids.length;
+  }
+
+  /** Logout: ends the token's session if it is still live; a stale token is not an error. */
+  async endByToken(token: string | null): Promise<void> {
+    if (!token || token.length > 128) return;
+    const id = await this.sessions.deleteByTokenHash(sha256(token));
+    if (id) await this.realtime.disconnect({ sessionIds: [id] }, CloseCode.SessionTerminated, 'logged out');
+  }
+}

@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { MailerModule, MailerOptions } from '@nestjs-modules/mailer';
+import { AppConfig } from '../core/config/app-config';
+import { OtpMailProcessor } from './otp-mail.processor';
+
+/** Mail delivery: nodemailer over SMTP_URL, or (development) a stream transport kept on disk. */
+@Module({
+  imports: [
+    MailerModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig): MailerOptions => ({
+        transport: config.values.smtpUrl ?? { streamTransport: true, buffer: true, newline: 'unix' as const },
+        defaults: { from: config.values.mailFrom } as MailerOptions['defaults'],
+        verifyTransporters: false,
+      }),
+    }),
+  ],
+  providers: [OtpMailProcessor],
+})
+export class MailModule {}

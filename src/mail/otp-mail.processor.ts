@@ -1,0 +1,61 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { MailerService } from '@nestjs-modules/mailer';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppConfig } from '../core/config/app-config';
+import { SecretBox } from '../core/crypto/secret-box';
+import { JobHandler } from '../jobs/job-handler.decorator';
+import { PermanentJobError } from '../jobs/job-queue';
+import { MailLocale, otpMail } from './otp-mail.template';
+
+export interface OtpMailJob {
+  email: string;
+  /** The code sealed with the server secret: the queue never holds it readable. */
+  sealedCode: string;
+  locale: MailLocale;
+  lifetimeMinutes: number;
+}
+
+declare module '../jobs/job-names' {
+  interface JobPayloads {
+    'send-otp-mail': OtpMailJob;
+  }
+}
+
+/**
+ * Delivers OTP mail over SMTP. A refusal by the server (5xx) is permanent and fails the job at
+ * once; connection trouble is retried with backoff. Without SMTP_URL (development only) the mail
+ * is written to DATA_DIR/mail/*.eml and the code to the log.
+ */
+@Injectable()
+export class OtpMailProcessor {
+  private readonly logger = new Logger('Mail');
+
+  constructor(
+    private readonly mailer: MailerService,
+    private readonly config: AppConfig,
+    private readonly box: SecretBox,
+  ) {}
+
+  @JobHandler('send-otp-mail')
+  async deliver(job: OtpMailJob): Promise<void> {
+    const mail = otpMail(this.box.open(job.sealedCode), job.locale, job.lifetimeMinutes);
+    let info: { message?: Buffer | string };
+    try {
+      info = await this.mailer.sendMail({ to: job.email, ...mail });
+    } catch (error) {
+      const responseCode = (error as { responseCode?: number }).responseCode;
+      if (responseCode && responseCode >= 500) throw new PermanentJobError(`SMTP refused the mail (${responseCode})`);
+      throw error;
+    }
+    if (!this.config.values.smtpUrl) await this.keepDevelopmentCopy(job.email, info.message, this.box.open(job.sealedCode));
+  }
+
+  private async keepDevelopmentCopy(email: string, message: Buffer | string | undefined, code: string): Promise<void> {
+    const dir = join(this.config.values.dataDir, 'mail');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `${Date.now()}-${email.replace(/[^\w.@-]/g, '_')}.eml`);
+    await writeFile(file, message ?? '');
+    this.logger.warn(`development mail (no SMTP_URL): OTP for ${email} is ${code} — ${file}`);
+  }
+}
