@@ -7,6 +7,7 @@ import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError } 
 import { JobRegistry } from './job-registry';
 
 const CONCURRENCY: Record<QueueName, number> = { email: 10, media: 2 };
+const SHUTDOWN_GRACE_MS = 5_000;
 
 /**
  * BullMQ on Redis: jobs survive restarts and are shared by every instance. Workers run in this
@@ -31,8 +32,11 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
     const prefix = this.redis.key('bull');
     const names = new Set(Object.values(JOBS as Record<string, { queue: QueueName }>).map((policy) => policy.queue));
     for (const queue of names) {
-      this.queues.set(queue, new Queue(queue, { prefix, connection: this.redis.connect(`queue:${queue}`, { maxRetriesPerRequest: 20 }) }));
+      const q = new Queue(queue, { prefix, connection: this.redis.connect(`queue:${queue}`, { maxRetriesPerRequest: 20 }) });
+      q.on('error', (error) => this.logger.debug(`queue ${queue}: ${error.message}`));
+      this.queues.set(queue, q);
       const events = new QueueEvents(queue, { prefix, connection: this.redis.connect(`events:${queue}`, { maxRetriesPerRequest: null }) });
+      events.on('error', (error) => this.logger.debug(`queue events ${queue}: ${error.message}`));
       this.events.set(queue, events);
       await events.waitUntilReady();
       if (this.config.values.workers) this.workers.push(this.startWorker(queue, prefix));
@@ -66,10 +70,10 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
     }
   }
 
+  /** Lets running jobs finish (bounded), then closes; a dead Redis must not hold shutdown hostage. */
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled(this.workers.map((worker) => worker.close()));
-    await Promise.allSettled([...this.events.values()].map((events) => events.close()));
-    await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
+    const closing = [...this.workers, ...this.events.values(), ...this.queues.values()].map((c) => c.close());
+    await Promise.race([Promise.allSettled(closing), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
   }
 
   private startWorker(queue: QueueName, prefix: string): Worker {
