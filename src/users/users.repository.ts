@@ -38,4 +38,17 @@ export class UsersRepository {
     const row = await this.dataSource.getRepository(UserSettingsEntity).findOneBy({ userId });
     return row?.settings ?? {};
   }
+
+  async hasBlocked(blockerId: string, blockedId: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2`, [blockerId, blockedId]);
+    return rows.length > 0;
+  }
+
+  async isBlockedEitherWay(a: string, b: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
+    const rows: unknown[] = await tx.query(
+      `SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1) LIMIT 1`,
+      [a, b],
+    );
+    return rows.length > 0;
+  }
 }

@@ -38,4 +38,18 @@ export class UsersService {
     const locale = (await this.users.settingsOf(user.id)).locale;
     return locale === 'ru' || locale === 'en' ? locale : null;
   }
+
+  hasBlocked(blockerId: string, blockedId: string, tx?: EntityManager): Promise<boolean> {
+    return this.users.hasBlocked(blockerId, blockedId, tx);
+  }
+
+  isBlockedEitherWay(a: string, b: string, tx?: EntityManager): Promise<boolean> {
+    return this.users.isBlockedEitherWay(a, b, tx);
+  }
+
+  /** False when the user turned read receipts off (boolean false or the client's 'nobody'). */
+  async readReceiptsEnabled(userId: string): Promise<boolean> {
+    const setting = (await this.users.settingsOf(userId)).showReadReceipts;
+    return setting !== false && setting !== 'nobody';
+  }
 }

@@ -1,0 +1,53 @@
+import { Injectable } from '@nestjs/common';
+import { MessageViews } from '../messages/message-views';
+import { MessagesRepository } from '../messages/messages.repository';
+import { UserProfiles } from '../users/user-profiles';
+import { ChatListRow, ChatsRepository } from './chats.repository';
+import { ChatDto } from './dto/chat.dto';
+
+/**
+ * Shapes chats into the wire contract's Chat as one viewer sees them: members with full
+ * profiles (presence as privacy allows), the last message, the viewer's unread count.
+ * A fixed number of queries for a whole page of chats.
+ */
+@Injectable()
+export class ChatViews {
+  constructor(
+    private readonly chats: ChatsRepository,
+    private readonly profiles: UserProfiles,
+    private readonly messages: MessagesRepository,
+    private readonly messageViews: MessageViews,
+  ) {}
+
+  async forViewer(viewerId: string, rows: ChatListRow[]): Promise<ChatDto[]> {
+    if (!rows.length) return [];
+    const chatIds = rows.map((r) => r.chat.id);
+    const lastIds = rows.map((r) => r.chat.lastMessageId).filter((id): id is string => !!id);
+    const [members, lastMessages] = await Promise.all([
+      this.chats.members(chatIds),
+      this.messages.findByIds(lastIds).then((found) => this.messageViews.build(found)),
+    ]);
+    const profiles = await this.profiles.forViewer(viewerId, members.map((m) => m.userId));
+    const lastById = new Map(lastMessages.map((m) => [m.id, m]));
+    return rows.map(({ chat, unread }) => ({
+      id: chat.id,
+      type: chat.type,
+      name: chat.name,
+      avatar: chat.avatar,
+      createdAt: new Date(chat.createdAt).toISOString(),
+      members: members
+        .filter((m) => m.chatId === chat.id && profiles.has(m.userId))
+        .map((m) => ({ id: m.id, userId: m.userId, chatId: m.chatId, role: m.role, joinedAt: new Date(m.joinedAt).toISOString(), user: profiles.get(m.userId)! })),
+      lastMessage: (chat.lastMessageId && lastById.get(chat.lastMessageId)) || null,
+      unread: unread,
+    }));
+  }
+
+  /** One chat for one viewer (who must be a member). */
+  async one(viewerId: string, chatId: string): Promise<ChatDto | null> {
+    const chat = await this.chats.findChat(chatId);
+    if (!chat) return null;
+    const unread = await this.chats.unreadOf(chatId, viewerId);
+    return (await this.forViewer(viewerId, [{ chat, unread }]))[0];
+  }
+}

@@ -1,0 +1,166 @@
+import { Injectable } from '@nestjs/common';
+import { isUuid } from '../core/database/ids';
+import { AppError } from '../core/errors';
+import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { UsersService } from '../users/users.service';
+import { AuthContext } from '../auth/auth-context';
+import './chat-events';
+import { ChatViews } from './chat-views';
+import { ChatsRepository, Membership } from './chats.repository';
+import { ChatDto, ChatPageDto } from './dto/chat.dto';
+import { AddMembersDto, ChatListQuery, GroupChatDto, UpdateChatDto } from './dto/chat-requests.dto';
+import { ChatType } from './entities/chat.entity';
+
+export const MAX_GROUP_MEMBERS = 200;
+
+/**
+ * Chats and their members: who may see, change and join what. Anyone who is not a (visible)
+ * member gets CHAT_NOT_FOUND, never a hint that the chat exists.
+ */
+@Injectable()
+export class ChatsService {
+  constructor(
+    private readonly chats: ChatsRepository,
+    private readonly views: ChatViews,
+    private readonly users: UsersService,
+    private readonly realtime: RealtimePublisher,
+  ) {}
+
+  /** The caller's visible membership of a chat, or CHAT_NOT_FOUND. */
+  async requireMember(chatId: string, userId: string): Promise<Membership> {
+    const membership = isUuid(chatId) ? await this.chats.membership(chatId, userId) : null;
+    if (!membership || !membership.visible) throw new AppError('CHAT_NOT_FOUND');
+    return membership;
+  }
+
+  memberIds(chatId: string): Promise<string[]> {
+    return this.chats.memberIds(chatId);
+  }
+
+  /** Finds or opens the DIRECT (or SECRET) chat of a pair. The target sees it only once a message arrives. */
+  async openPair(auth: AuthContext, targetUserId: string, type: Extract<ChatType, 'DIRECT' | 'SECRET'>): Promise<ChatDto> {
+    if (targetUserId === auth.userId) throw new AppError('CANNOT_TARGET_SELF');
+    if (!(await this.users.findById(targetUserId))) throw new AppError('USER_NOT_FOUND');
+    if (await this.users.isBlockedEitherWay(auth.userId, targetUserId)) throw new AppError('BLOCKED');
+    const { chatId } = await this.chats.transaction((tx) => this.chats.findOrCreatePair(tx, type, auth.userId, targetUserId));
+    return (await this.views.one(auth.userId, chatId))!;
+  }
+
+  async createGroup(auth: AuthContext, input: GroupChatDto): Promise<ChatDto> {
+    const memberIds = [...new Set(input.memberIds)].filter((id) => id !== auth.userId);
+    if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new AppError('GROUP_TOO_LARGE');
+    await this.assertAddable(auth.userId, memberIds);
+    const chatId = await this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, input.avatar ?? null, auth.userId, memberIds));
+    await this.publishChat([auth.userId, ...memberIds], chatId, 'chat:new');
+    return (await this.views.one(auth.userId, chatId))!;
+  }
+
+  async update(auth: AuthContext, chatId: string, changes: UpdateChatDto): Promise<ChatDto> {
+    const membership = await this.requireMember(chatId, auth.userId);
+    if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
+    if (membership.role === 'MEMBER') throw new AppError('NOT_CHAT_ADMIN');
+    await this.chats.transaction((tx) => this.chats.updateInfo(tx, chatId, changes));
+    await this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated');
+    return (await this.views.one(auth.userId, chatId))!;
+  }
+
+  async addMembers(auth: AuthContext, chatId: string, input: AddMembersDto): Promise<ChatDto> {
+    const membership = await this.requireMember(chatId, auth.userId);
+    if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
+    if (membership.role === 'MEMBER') throw new AppError('NOT_CHAT_ADMIN');
+    const current = await this.chats.memberIds(chatId);
+    const candidates = [...new Set(input.userIds)].filter((id) => !current.includes(id));
+    if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_TOO_LARGE');
+    await this.assertAddable(auth.userId, candidates);
+    const added = await this.chats.transaction((tx) => this.chats.addMembers(tx, chatId, candidates));
+    await this.publishChat(added, chatId, 'chat:new');
+    await this.publishChat(current, chatId, 'chat:updated');
+    return (await this.views.one(auth.userId, chatId))!;
+  }
+
+  /** OWNER removes anyone, ADMIN removes MEMBERs; the removed user gets chat:deleted. */
+  async removeMember(auth: AuthContext, chatId: string, userId: string): Promise<void> {
+    const membership = await this.requireMember(chatId, auth.userId);
+    if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
+    if (userId === auth.userId) return this.leave(auth, chatId);
+    const target = isUuid(userId) ? await this.chats.membership(chatId, userId) : null;
+    if (!target) throw new AppError('USER_NOT_FOUND', 'This user is not a member of the chat');
+    const allowed = membership.role === 'OWNER' || (membership.role === 'ADMIN' && target.role === 'MEMBER');
+    if (!allowed) throw new AppError('NOT_CHAT_ADMIN');
+    await this.chats.transaction((tx) => this.chats.removeMember(tx, chatId, userId));
+    await this.realtime.toUsers([userId], 'chat:deleted', { chatId });
+    await this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated');
+  }
+
+  /**
+   * Group: the caller leaves; an OWNER's role passes to the oldest ADMIN, else the oldest member;
+   * the last one out deletes the chat. Direct or secret: the chat is removed for both.
+   */
+  async leave(auth: AuthContext, chatId: string): Promise<void> {
+    const membership = await this.requireMember(chatId, auth.userId);
+    if (membership.chat.type !== 'GROUP') {
+      const members = await this.chats.memberIds(chatId);
+      await this.chats.transaction((tx) => this.chats.deleteChat(tx, chatId));
+      await this.realtime.toUsers(members, 'chat:deleted', { chatId });
+      return;
+    }
+    const remaining = await this.chats.transaction(async (tx) => {
+      await this.chats.removeMember(tx, chatId, auth.userId);
+      const left = await this.chats.memberIds(chatId, tx);
+      if (!left.length) await this.chats.deleteChat(tx, chatId);
+      else if (membership.role === 'OWNER') await this.chats.passOwnership(tx, chatId);
+      return left;
+    });
+    await this.realtime.toUsers([auth.userId], 'chat:deleted', { chatId });
+    await this.publishChat(remaining, chatId, 'chat:updated');
+  }
+
+  async list(auth: AuthContext, query: ChatListQuery): Promise<ChatPageDto> {
+    const limit = query.limit ?? 30;
+    const after = query.cursor ? decodeCursor(query.cursor) : null;
+    const rows = await this.chats.listForUser(auth.userId, { archived: query.archived ?? false, after, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      chats: await this.views.forViewer(auth.userId, page),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.activityKey!, last.chat.id) : null,
+    };
+  }
+
+  async get(auth: AuthContext, chatId: string): Promise<ChatDto> {
+    await this.requireMember(chatId, auth.userId);
+    return (await this.views.one(auth.userId, chatId))!;
+  }
+
+  /** Sends a chat event, each recipient seeing members and unread count from their own side. */
+  async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated'): Promise<void> {
+    await Promise.all(
+      [...new Set(userIds)].map(async (userId) => {
+        const chat = await this.views.one(userId, chatId);
+        if (chat) await this.realtime.toUsers([userId], event, chat);
+      }),
+    );
+  }
+
+  private async assertAddable(actorId: string, userIds: string[]): Promise<void> {
+    const existing = await this.chats.existingUserIds(userIds);
+    const missing = userIds.filter((id) => !existing.includes(id));
+    if (missing.length) throw new AppError('USER_NOT_FOUND', `Unknown users: ${missing.join(', ')}`);
+    for (const id of userIds) {
+      if (await this.users.hasBlocked(id, actorId)) throw new AppError('BLOCKED');
+    }
+  }
+}
+
+/** Chat-list cursors are opaque: base64url of the last row's exact activity time and id. */
+function encodeCursor(at: string, id: string): string {
+  return Buffer.from(`${at}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { at: string; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (!id || !isUuid(id) || !at || !/^\d{1,17}$/.test(at)) {
+    throw new AppError('VALIDATION_ERROR', undefined, { errors: { cursor: ['cursor is not valid'] } });
+  }
+  return { at, id };
+}

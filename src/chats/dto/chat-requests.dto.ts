@@ -1,0 +1,58 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+const toBool = ({ value }: { value: unknown }) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value);
+
+/** A relative path of an uploaded file, as the clients send media and avatars. */
+export const UPLOAD_PATH = /^\/uploads\/(?:(?:medium|thumbs)\/)?[A-Za-z0-9_-]+\.[a-z0-9]+$/;
+
+export class DirectChatDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID('all', { message: 'targetUserId must be a user id' }) targetUserId: string;
+}
+
+export class GroupChatDto {
+  @ApiProperty({ minLength: 1, maxLength: 64 }) @Transform(trim) @IsString() @Length(1, 64) name: string;
+  @ApiProperty({ type: [String], format: 'uuid', maxItems: 199 })
+  @IsArray()
+  @ArrayMaxSize(199, { message: 'a group holds at most 200 members' })
+  @IsUUID('all', { each: true })
+  memberIds: string[];
+  @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() @Matches(UPLOAD_PATH) avatar?: string | null;
+}
+
+export class UpdateChatDto {
+  @ApiPropertyOptional({ minLength: 1, maxLength: 64 }) @IsOptional() @Transform(trim) @IsString() @Length(1, 64) name?: string;
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'an /uploads/… path you uploaded, or null' })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsString()
+  @Matches(UPLOAD_PATH, { message: 'avatar must be an /uploads/… path' })
+  avatar?: string | null;
+}
+
+export class AddMembersDto {
+  @ApiProperty({ type: [String], format: 'uuid' })
+  @IsArray()
+  @ArrayMaxSize(199)
+  @IsUUID('all', { each: true })
+  userIds: string[];
+}
+
+export class ChatListQuery {
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) cursor?: string;
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 30 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
+  @ApiPropertyOptional({ description: 'true lists archived chats only' }) @IsOptional() @Transform(toBool) @IsBoolean() archived?: boolean;
+}
+
+export const SHARED_TYPES = ['IMAGE', 'VIDEO', 'FILE', 'AUDIO'] as const;
+/** The web client's tabs: media = images and videos, files, voice = audio; links have no media rows. */
+export const SHARED_TABS = ['media', 'files', 'links', 'voice'] as const;
+
+export class SharedQuery {
+  @ApiPropertyOptional({ enum: SHARED_TYPES }) @IsOptional() @IsIn(SHARED_TYPES) type?: (typeof SHARED_TYPES)[number];
+  @ApiPropertyOptional({ enum: SHARED_TABS }) @IsOptional() @IsIn(SHARED_TABS) tab?: (typeof SHARED_TABS)[number];
+  @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID('all') cursor?: string;
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 30 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
+}

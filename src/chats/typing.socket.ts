@@ -1,0 +1,67 @@
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { IsUUID } from 'class-validator';
+import { OnSocketEvent, SocketClient } from '../realtime/on-socket-event.decorator';
+import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { UsersService } from '../users/users.service';
+import { ChatsService } from './chats.service';
+
+/** A typing indicator lapses by itself this long after the last `typing:start`. */
+export const TYPING_TTL_MS = 6_000;
+
+export class TypingDto {
+  @IsUUID('all') chatId: string;
+}
+
+declare module '../realtime/client-events' {
+  interface ClientEvents {
+    'typing:started': { chatId: string; userId: string; nickname: string };
+    'typing:stopped': { chatId: string; userId: string };
+  }
+}
+
+/** Typing indicators: relayed to the other members, expiring on the instance that saw the start. */
+@Injectable()
+export class TypingSocket implements OnModuleDestroy {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly chats: ChatsService,
+    private readonly users: UsersService,
+    private readonly realtime: RealtimePublisher,
+  ) {}
+
+  @OnSocketEvent('typing:start', { dto: TypingDto })
+  async start(client: SocketClient, { chatId }: TypingDto): Promise<void> {
+    await this.chats.requireMember(chatId, client.userId);
+    const key = `${chatId}:${client.userId}`;
+    const wasTyping = this.timers.has(key);
+    clearTimeout(this.timers.get(key));
+    const timer = setTimeout(() => void this.stopTyping(chatId, client.userId), TYPING_TTL_MS);
+    timer.unref();
+    this.timers.set(key, timer);
+    if (wasTyping) return; // a repeated start only extends the indicator
+    const user = await this.users.findById(client.userId);
+    const others = (await this.chats.memberIds(chatId)).filter((id) => id !== client.userId);
+    await this.realtime.toUsers(others, 'typing:started', { chatId, userId: client.userId, nickname: user?.nickname ?? '' });
+  }
+
+  @OnSocketEvent('typing:stop', { dto: TypingDto })
+  async stop(client: SocketClient, { chatId }: TypingDto): Promise<void> {
+    await this.chats.requireMember(chatId, client.userId);
+    await this.stopTyping(chatId, client.userId);
+  }
+
+  onModuleDestroy(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private async stopTyping(chatId: string, userId: string): Promise<void> {
+    const key = `${chatId}:${userId}`;
+    if (!this.timers.has(key)) return;
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+    const others = (await this.chats.memberIds(chatId)).filter((id) => id !== userId);
+    await this.realtime.toUsers(others, 'typing:stopped', { chatId, userId });
+  }
+}

@@ -1,0 +1,88 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiCookieAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Auth, AuthContext } from '../auth/auth-context';
+import { SharedQuery } from '../chats/dto/chat-requests.dto';
+import { AppError } from '../core/errors';
+import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
+import { ALLOWED_REACTIONS, DeleteQuery, EditMessageDto, HistoryQuery, normaliseEmoji, ReactionRequestDto, ReadResultDto, SearchQuery } from './dto/message-requests.dto';
+import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/message.dto';
+import { MessagesService } from './messages.service';
+
+@ApiTags('messages')
+@ApiCookieAuth()
+@Controller('api')
+export class MessagesController {
+  constructor(private readonly messages: MessagesService) {}
+
+  @Get('chats/:chatId/messages')
+  @ApiOperation({ summary: 'History, newest first; `cursor` = the oldest id shown; `q` = full-text search' })
+  @ApiEnvelope(MessagePageDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND')
+  history(@Auth() auth: AuthContext, @Param('chatId') chatId: string, @Query() query: HistoryQuery): Promise<MessagePageDto> {
+    return this.messages.history(auth.userId, chatId, query);
+  }
+
+  @Get('chats/:chatId/shared')
+  @ApiOperation({ summary: 'Shared media of a chat by `type` (or the web client\'s `tab`), newest first' })
+  @ApiEnvelope(SharedPageDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND')
+  shared(@Auth() auth: AuthContext, @Param('chatId') chatId: string, @Query() query: SharedQuery): Promise<SharedPageDto> {
+    return this.messages.shared(auth.userId, chatId, query);
+  }
+
+  @Get('messages/search')
+  @ApiOperation({ summary: 'Full-text search across your chats (secret chats excluded)' })
+  @ApiEnvelope(MessagePageDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
+  search(@Auth() auth: AuthContext, @Query() query: SearchQuery): Promise<MessagePageDto> {
+    return this.messages.search(auth.userId, query);
+  }
+
+  @Patch('messages/:id')
+  @ApiOperation({ summary: 'Edit your text message (secret chats: its ciphertext); members get message:edited' })
+  @ApiEnvelope(MessageDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'NOT_MESSAGE_AUTHOR', 'PLAINTEXT_IN_SECRET_CHAT', 'CIPHERTEXT_REQUIRED')
+  edit(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: EditMessageDto): Promise<MessageDto> {
+    return this.messages.edit(auth.userId, id, body);
+  }
+
+  @Delete('messages/:id')
+  @ApiOperation({ summary: 'Delete your message permanently, for everyone; members get message:deleted' })
+  @ApiEnvelope(null)
+  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND', 'NOT_MESSAGE_AUTHOR')
+  async delete(@Auth() auth: AuthContext, @Param('id') id: string, @Query() _query: DeleteQuery): Promise<null> {
+    await this.messages.delete(auth.userId, id);
+    return null;
+  }
+
+  @Post('messages/:id/read')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Mark everything up to this message read; members get message:read' })
+  @ApiEnvelope(ReadResultDto)
+  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND')
+  read(@Auth() auth: AuthContext, @Param('id') id: string): Promise<ReadResultDto> {
+    return this.messages.markRead(auth.userId, id);
+  }
+
+  @Post('messages/:id/reactions')
+  @HttpCode(200)
+  @ApiOperation({ summary: `React (one of ${ALLOWED_REACTIONS.join(' ')}); idempotent; members get reaction:added` })
+  @ApiEnvelope(ReactionDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND')
+  react(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: ReactionRequestDto): Promise<ReactionDto> {
+    return this.messages.addReaction(auth.userId, id, body.emoji);
+  }
+
+  @Delete('messages/:id/reactions/:emoji')
+  @ApiOperation({ summary: 'Remove your reaction (emoji URL-encoded); members get reaction:removed' })
+  @ApiEnvelope(null)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND')
+  async unreact(@Auth() auth: AuthContext, @Param('id') id: string, @Param('emoji') emoji: string): Promise<null> {
+    const normalised = normaliseEmoji(emoji);
+    if (!(ALLOWED_REACTIONS as readonly string[]).includes(normalised)) {
+      throw new AppError('VALIDATION_ERROR', undefined, { errors: { emoji: [`emoji must be one of ${ALLOWED_REACTIONS.join(' ')}`] } });
+    }
+    await this.messages.removeReaction(auth.userId, id, normalised);
+    return null;
+  }
+}

@@ -1,0 +1,262 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { newId } from '../core/database/ids';
+import { returned } from '../core/database/query-results';
+import { MessageEntity, MessageType } from './entities/message.entity';
+import { ReactionEntity } from './entities/reaction.entity';
+
+/** The message columns as MessageEntity fields; `t` qualifies them with a table alias. */
+const columns = (t = '') => `${t}id, ${t}chat_id AS "chatId", ${t}sender_id AS "senderId", ${t}seq::float8 AS seq, ${t}type, ${t}text,
+  ${t}media_url AS "mediaUrl", ${t}media_name AS "mediaName", ${t}media_size::float8 AS "mediaSize", ${t}media_group_id AS "mediaGroupId",
+  ${t}reply_to_id AS "replyToId", ${t}forwarded_from_id AS "forwardedFromId", ${t}forward_sender_name AS "forwardSenderName",
+  ${t}ciphertext, ${t}signal_type AS "signalType", ${t}client_message_id AS "clientMessageId", ${t}is_edited AS "isEdited",
+  ${t}created_at AS "createdAt", ${t}updated_at AS "updatedAt"`;
+const COLUMNS = columns();
+
+export interface NewMessage {
+  chatId: string;
+  senderId: string;
+  type: MessageType;
+  text: string | null;
+  mediaUrl: string | null;
+  mediaName: string | null;
+  mediaSize: number | null;
+  mediaGroupId: string | null;
+  replyToId: string | null;
+  forwardedFromId: string | null;
+  forwardSenderName: string | null;
+  ciphertext: string | null;
+  signalType: number | null;
+  clientMessageId: string | null;
+}
+
+export interface SenderRow {
+  id: string;
+  nickname: string;
+  firstName: string | null;
+  lastName: string | null;
+  avatar: string | null;
+}
+
+export interface WatermarkRow {
+  chatId: string;
+  userId: string;
+  lastReadSeq: number;
+  lastReadAt: Date | null;
+}
+
+@Injectable()
+export class MessagesRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  get manager(): EntityManager {
+    return this.dataSource.manager;
+  }
+
+  transaction<T>(work: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(work);
+  }
+
+  /**
+   * Stores a message in one statement (one round trip, atomic): bumps the chat's sequence and
+   * last activity, inserts the message with the new sequence number, moves the sender's read
+   * watermark to it, and reveals a direct chat to a target who had not seen it. Nothing is
+   * stored unless the sender is a member. Resolves the message and the users it was revealed to.
+   */
+  async insert(input: NewMessage): Promise<{ message: MessageEntity; revealedTo: string[] } | null> {
+    const id = newId();
+    const rows = (await this.manager.query(
+      `WITH bumped AS (
+         UPDATE chats SET message_seq = message_seq + 1, last_message_id = $1, last_activity_at = now(), updated_at = now()
+          WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3)
+          RETURNING message_seq
+       ), inserted AS (
+         INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
+                               reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
+         SELECT $1, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
+         RETURNING *
+       ), sender_read AS (
+         UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now()
+          WHERE chat_id = $2 AND user_id = $3 AND EXISTS (SELECT 1 FROM bumped)
+       ), revealed AS (
+         UPDATE chat_members SET visible = true
+          WHERE chat_id = $2 AND NOT visible AND EXISTS (SELECT 1 FROM bumped)
+          RETURNING user_id
+       )
+       SELECT ${COLUMNS}, (SELECT coalesce(array_agg(user_id), '{}') FROM revealed) AS "revealedTo" FROM inserted`,
+      [
+        id,
+        input.chatId,
+        input.senderId,
+        input.type,
+        input.text,
+        input.mediaUrl,
+        input.mediaName,
+        input.mediaSize,
+        input.mediaGroupId,
+        input.replyToId,
+        input.forwardedFromId,
+        input.forwardSenderName,
+        input.ciphertext,
+        input.signalType,
+        input.clientMessageId,
+      ],
+    )) as Array<MessageEntity & { revealedTo: string[] }>;
+    const row = rows[0];
+    if (!row) return null;
+    const { revealedTo, ...message } = row;
+    return { message: message as MessageEntity, revealedTo };
+  }
+
+  async findById(id: string, tx: EntityManager = this.manager): Promise<MessageEntity | null> {
+    const rows = (await tx.query(`SELECT ${COLUMNS} FROM messages WHERE id = $1`, [id])) as MessageEntity[];
+    return rows[0] ?? null;
+  }
+
+  async findByIds(ids: string[]): Promise<MessageEntity[]> {
+    if (!ids.length) return [];
+    return (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE id = ANY($1::uuid[])`, [ids])) as MessageEntity[];
+  }
+
+  async findByClientId(senderId: string, clientMessageId: string): Promise<MessageEntity | null> {
+    const rows = (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE sender_id = $1 AND client_message_id = $2`, [senderId, clientMessageId])) as MessageEntity[];
+    return rows[0] ?? null;
+  }
+
+  async existsInChat(messageId: string, chatId: string): Promise<boolean> {
+    const rows: unknown[] = await this.manager.query(`SELECT 1 FROM messages WHERE id = $1 AND chat_id = $2`, [messageId, chatId]);
+    return rows.length > 0;
+  }
+
+  /** A history page: newest first, keyset on the time-ordered id; `q` uses the GIN-indexed tsvector. */
+  async history(chatId: string, page: { before: string | null; limit: number; q: string | null }): Promise<MessageEntity[]> {
+    return (await this.manager.query(
+      `SELECT ${COLUMNS} FROM messages
+        WHERE chat_id = $1 AND ($2::uuid IS NULL OR id < $2::uuid)
+          AND ($3::text IS NULL OR search @@ plainto_tsquery('simple', $3))
+        ORDER BY id DESC LIMIT $4`,
+      [chatId, page.before, page.q, page.limit],
+    )) as MessageEntity[];
+  }
+
+  /** Full-text search across the caller's visible, non-secret chats (the sidebar search). */
+  async search(userId: string, q: string, page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
+    return (await this.manager.query(
+      `SELECT ${columns('msg.')} FROM messages msg
+         JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $1 AND m.visible
+         JOIN chats c ON c.id = msg.chat_id AND c.type <> 'SECRET'
+        WHERE msg.search @@ plainto_tsquery('simple', $2) AND ($3::uuid IS NULL OR msg.id < $3::uuid)
+        ORDER BY msg.id DESC LIMIT $4`,
+      [userId, q, page.before, page.limit],
+    )) as MessageEntity[];
+  }
+
+  async sharedMedia(chatId: string, types: MessageType[], page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
+    return (await this.manager.query(
+      `SELECT ${COLUMNS} FROM messages
+        WHERE chat_id = $1 AND type = ANY($2::text[]) AND ($3::uuid IS NULL OR id < $3::uuid)
+        ORDER BY id DESC LIMIT $4`,
+      [chatId, types, page.before, page.limit],
+    )) as MessageEntity[];
+  }
+
+  async senders(userIds: string[]): Promise<SenderRow[]> {
+    if (!userIds.length) return [];
+    return (await this.manager.query(
+      `SELECT id, nickname, first_name AS "firstName", last_name AS "lastName", avatar FROM users WHERE id = ANY($1::uuid[])`,
+      [userIds],
+    )) as SenderRow[];
+  }
+
+  async reactionsOf(messageIds: string[]): Promise<Array<ReactionEntity & { nickname: string }>> {
+    if (!messageIds.length) return [];
+    return (await this.manager.query(
+      `SELECT r.id, r.message_id AS "messageId", r.user_id AS "userId", r.emoji, r.created_at AS "createdAt", u.nickname
+         FROM reactions r JOIN users u ON u.id = r.user_id WHERE r.message_id = ANY($1::uuid[]) ORDER BY r.created_at, r.id`,
+      [messageIds],
+    )) as Array<ReactionEntity & { nickname: string }>;
+  }
+
+  async listensOf(messageIds: string[]): Promise<Array<{ messageId: string; userId: string }>> {
+    if (!messageIds.length) return [];
+    return (await this.manager.query(`SELECT message_id AS "messageId", user_id AS "userId" FROM message_listens WHERE message_id = ANY($1::uuid[])`, [
+      messageIds,
+    ])) as Array<{ messageId: string; userId: string }>;
+  }
+
+  async watermarks(chatIds: string[]): Promise<WatermarkRow[]> {
+    if (!chatIds.length) return [];
+    return (await this.manager.query(
+      `SELECT chat_id AS "chatId", user_id AS "userId", last_read_seq::float8 AS "lastReadSeq", last_read_at AS "lastReadAt"
+         FROM chat_members WHERE chat_id = ANY($1::uuid[])`,
+      [chatIds],
+    )) as WatermarkRow[];
+  }
+
+  /** Moves the reader's watermark forward to `seq`; resolves the read time, or null when it was already there. */
+  async markRead(chatId: string, userId: string, seq: number): Promise<Date | null> {
+    const rows = returned<{ readAt: Date }>(
+      await this.manager.query(
+        `UPDATE chat_members SET last_read_seq = $3, last_read_at = now()
+          WHERE chat_id = $1 AND user_id = $2 AND last_read_seq < $3 RETURNING last_read_at AS "readAt"`,
+        [chatId, userId, seq],
+      ),
+    );
+    return rows[0]?.readAt ?? null;
+  }
+
+  async updateContent(id: string, changes: { text: string | null; ciphertext: string | null; signalType: number | null }): Promise<MessageEntity> {
+    const rows = returned<MessageEntity>(
+      await this.manager.query(
+        `UPDATE messages SET text = $2, ciphertext = $3, signal_type = $4, is_edited = true, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, changes.text, changes.ciphertext, changes.signalType],
+      ),
+    );
+    return rows[0];
+  }
+
+  /** Deletes a message and, when it was the chat's last, points the chat at the one before. */
+  async delete(message: MessageEntity): Promise<string | null> {
+    return this.transaction(async (tx) => {
+      await tx.query(`DELETE FROM messages WHERE id = $1`, [message.id]);
+      const rows = returned<{ lastMessageId: string | null }>(
+        await tx.query(
+          `UPDATE chats SET last_message_id = (SELECT id FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1)
+            WHERE id = $1 RETURNING last_message_id AS "lastMessageId"`,
+          [message.chatId],
+        ),
+      );
+      return rows[0]?.lastMessageId ?? null;
+    });
+  }
+
+  /** Adds a reaction once; resolves it, and whether it is new. */
+  async addReaction(messageId: string, userId: string, emoji: string): Promise<{ reaction: ReactionEntity; created: boolean }> {
+    const inserted = (await this.manager.query(
+      `INSERT INTO reactions (id, message_id, user_id, emoji) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (message_id, user_id, emoji) DO NOTHING
+       RETURNING id, message_id AS "messageId", user_id AS "userId", emoji, created_at AS "createdAt"`,
+      [newId(), messageId, userId, emoji],
+    )) as ReactionEntity[];
+    if (inserted.length) return { reaction: inserted[0], created: true };
+    const [existing] = (await this.manager.query(
+      `SELECT id, message_id AS "messageId", user_id AS "userId", emoji, created_at AS "createdAt" FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3`,
+      [messageId, userId, emoji],
+    )) as ReactionEntity[];
+    return { reaction: existing, created: false };
+  }
+
+  async removeReaction(messageId: string, userId: string, emoji: string): Promise<boolean> {
+    const rows = returned(await this.manager.query(`DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3 RETURNING id`, [messageId, userId, emoji]));
+    return rows.length > 0;
+  }
+
+  async addListen(messageId: string, userId: string): Promise<boolean> {
+    const rows = (await this.manager.query(
+      `INSERT INTO message_listens (message_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING message_id`,
+      [messageId, userId],
+    )) as unknown[];
+    return rows.length > 0;
+  }
+}

@@ -1,0 +1,253 @@
+import { Injectable } from '@nestjs/common';
+import { isUuid } from '../core/database/ids';
+import { isUniqueViolation } from '../core/database/query-results';
+import { AppError } from '../core/errors';
+import { PresenceStore } from '../realtime/presence/presence-store';
+import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { UsersService } from '../users/users.service';
+import { ChatsService } from '../chats/chats.service';
+import { Membership } from '../chats/chats.repository';
+import { EditMessageDto, HistoryQuery, MAX_TEXT, SearchQuery, SendMessageDto } from './dto/message-requests.dto';
+import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/message.dto';
+import { MEDIA_TYPES, MessageEntity, MessageType } from './entities/message.entity';
+import './message-events';
+import { MessageViews, toReactionDto } from './message-views';
+import { MessagesRepository, NewMessage } from './messages.repository';
+import { MediaResolver } from './media-resolver';
+
+/**
+ * Messages: sending (over the socket), history, edits, deletion, read state, voice listens and
+ * reactions. Every operation starts from the caller's membership; a non-member gets NOT_FOUND.
+ */
+@Injectable()
+export class MessagesService {
+  constructor(
+    private readonly messages: MessagesRepository,
+    private readonly views: MessageViews,
+    private readonly chats: ChatsService,
+    private readonly users: UsersService,
+    private readonly media: MediaResolver,
+    private readonly realtime: RealtimePublisher,
+    private readonly presence: PresenceStore,
+  ) {}
+
+  /**
+   * Validates and stores a message, then publishes it: `chat:new` to a direct-chat target on the
+   * first message, `message:new` to every member (the sender's devices included, with their
+   * clientMessageId), `message:delivered` to the sender when another member is online.
+   * A repeated clientMessageId returns the stored message instead of a second row.
+   */
+  async send(senderId: string, input: SendMessageDto): Promise<MessageDto> {
+    const membership = await this.chats.requireMember(input.chatId, senderId);
+    if (input.clientMessageId) {
+      const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
+      if (existing) return this.resend(senderId, existing, input.clientMessageId);
+    }
+    const draft = await this.validate(senderId, membership, input);
+    let stored: Awaited<ReturnType<MessagesRepository['insert']>>;
+    try {
+      stored = await this.messages.insert(draft);
+    } catch (error) {
+      if (input.clientMessageId && isUniqueViolation(error, 'messages_client_id_key')) {
+        const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
+        if (existing) return this.resend(senderId, existing, input.clientMessageId);
+      }
+      throw error;
+    }
+    if (!stored) throw new AppError('CHAT_NOT_FOUND');
+    const dto = await this.views.buildFresh(stored.message);
+    const members = await this.chats.memberIds(input.chatId);
+    if (stored.revealedTo.length) await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
+    const others = members.filter((id) => id !== senderId);
+    await this.realtime.toUsers(others, 'message:new', dto);
+    await this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto);
+    if (others.length && (await this.presence.online(others)).size > 0) {
+      await this.realtime.toUsers([senderId], 'message:delivered', { messageId: dto.id, chatId: dto.chatId });
+    }
+    return dto;
+  }
+
+  async history(userId: string, chatId: string, query: HistoryQuery): Promise<MessagePageDto> {
+    const membership = await this.chats.requireMember(chatId, userId);
+    const limit = query.limit ?? 50;
+    // Secret chats hold ciphertext only: there is nothing the server could search.
+    if (query.q && membership.chat.type === 'SECRET') return { messages: [], nextCursor: null };
+    const rows = await this.messages.history(chatId, { before: query.cursor ?? null, limit: limit + 1, q: query.q ?? null });
+    return this.page(rows, limit);
+  }
+
+  /** Full-text search over every non-secret chat the caller can see. */
+  async search(userId: string, query: SearchQuery): Promise<MessagePageDto> {
+    const limit = query.limit ?? 30;
+    const rows = await this.messages.search(userId, query.q, { before: query.cursor ?? null, limit: limit + 1 });
+    return this.page(rows, limit);
+  }
+
+  async shared(userId: string, chatId: string, query: { type?: MessageType; tab?: string; cursor?: string; limit?: number }): Promise<SharedPageDto> {
+    await this.chats.requireMember(chatId, userId);
+    const types: MessageType[] = query.type
+      ? [query.type]
+      : query.tab === 'media'
+        ? ['IMAGE', 'VIDEO']
+        : query.tab === 'files'
+          ? ['FILE']
+          : query.tab === 'voice'
+            ? ['AUDIO']
+            : query.tab === 'links'
+              ? []
+              : MEDIA_TYPES;
+    const limit = query.limit ?? 30;
+    if (!types.length) return { items: [], nextCursor: null };
+    const rows = await this.messages.sharedMedia(chatId, types, { before: query.cursor ?? null, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    const dtos = await this.views.build(page);
+    return {
+      items: dtos.map((m) => ({ id: m.id, type: m.type, mediaUrl: m.mediaUrl!, mediaName: m.mediaName, mediaSize: m.mediaSize, createdAt: m.createdAt, sender: m.sender })),
+      nextCursor: rows.length > limit ? page[page.length - 1].id : null,
+    };
+  }
+
+  async edit(userId: string, messageId: string, input: EditMessageDto): Promise<MessageDto> {
+    const { message, membership } = await this.requireMessage(messageId, userId);
+    if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
+    let changes: { text: string | null; ciphertext: string | null; signalType: number | null };
+    if (membership.chat.type === 'SECRET') {
+      if (input.text !== undefined) throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
+      if (!input.ciphertext || input.signalType === undefined) throw new AppError('CIPHERTEXT_REQUIRED');
+      changes = { text: null, ciphertext: input.ciphertext, signalType: input.signalType };
+    } else {
+      if (message.type !== 'TEXT') throw invalid('type', 'only text messages can be edited');
+      if (input.ciphertext !== undefined || input.signalType !== undefined) throw invalid('ciphertext', 'ciphertext belongs to secret chats');
+      changes = { text: checkedText(input.text), ciphertext: null, signalType: null };
+    }
+    const updated = await this.messages.updateContent(messageId, changes);
+    const dto = await this.views.buildOne(updated);
+    await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'message:edited', dto);
+    return dto;
+  }
+
+  /** Deletes the caller's own message for everyone; members learn the chat's new last message. */
+  async delete(userId: string, messageId: string): Promise<void> {
+    const { message } = await this.requireMessage(messageId, userId);
+    if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
+    const lastId = await this.messages.delete(message);
+    const last = lastId ? await this.messages.findById(lastId) : null;
+    const newLastMessage = last ? await this.views.buildOne(last) : null;
+    await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'message:deleted', { messageId, chatId: message.chatId, newLastMessage });
+  }
+
+  /**
+   * Marks everything up to the message read for the caller: one watermark update. Members hear
+   * of it unless the reader turned read receipts off.
+   */
+  async markRead(userId: string, messageId: string, chatId?: string): Promise<{ messageId: string; chatId: string; readAt: string | null }> {
+    const { message } = await this.requireMessage(messageId, userId);
+    if (chatId && chatId !== message.chatId) throw new AppError('MESSAGE_NOT_FOUND');
+    const readAt = await this.messages.markRead(message.chatId, userId, Number(message.seq));
+    if (readAt && (await this.users.readReceiptsEnabled(userId))) {
+      const members = (await this.chats.memberIds(message.chatId)).filter((id) => id !== userId);
+      await this.realtime.toUsers(members, 'message:read', { messageId, chatId: message.chatId, readBy: userId, readAt: new Date(readAt).toISOString() });
+    }
+    return { messageId, chatId: message.chatId, readAt: readAt ? new Date(readAt).toISOString() : null };
+  }
+
+  /** A voice message was played: its sender hears of it once per listener. */
+  async markListened(userId: string, messageId: string): Promise<void> {
+    const { message } = await this.requireMessage(messageId, userId);
+    if (message.type !== 'AUDIO') throw invalid('messageId', 'only voice messages can be listened to');
+    if (message.senderId === userId || !(await this.messages.addListen(messageId, userId))) return;
+    if (message.senderId) {
+      await this.realtime.toUsers([message.senderId], 'message:listened', { messageId, chatId: message.chatId, listenedBy: userId });
+    }
+  }
+
+  async addReaction(userId: string, messageId: string, emoji: string): Promise<ReactionDto> {
+    const { message } = await this.requireMessage(messageId, userId);
+    const { reaction, created } = await this.messages.addReaction(messageId, userId, emoji);
+    const dto = toReactionDto(reaction);
+    if (created) await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:added', { reaction: dto, chatId: message.chatId, messageId });
+    return dto;
+  }
+
+  async removeReaction(userId: string, messageId: string, emoji: string): Promise<void> {
+    const { message } = await this.requireMessage(messageId, userId);
+    if (await this.messages.removeReaction(messageId, userId, emoji)) {
+      await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:removed', { messageId, userId, emoji, chatId: message.chatId });
+    }
+  }
+
+  private async requireMessage(messageId: string, userId: string): Promise<{ message: MessageEntity; membership: Membership }> {
+    const message = isUuid(messageId) ? await this.messages.findById(messageId) : null;
+    if (!message) throw new AppError('MESSAGE_NOT_FOUND');
+    try {
+      return { message, membership: await this.chats.requireMember(message.chatId, userId) };
+    } catch {
+      throw new AppError('MESSAGE_NOT_FOUND');
+    }
+  }
+
+  private async validate(senderId: string, membership: Membership, input: SendMessageDto): Promise<NewMessage> {
+    const chat = membership.chat;
+    if (chat.type !== 'GROUP') {
+      const partner = (await this.chats.memberIds(chat.id)).find((id) => id !== senderId);
+      if (partner && (await this.users.isBlockedEitherWay(senderId, partner))) throw new AppError('BLOCKED');
+    }
+    if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.id))) {
+      throw new AppError('MESSAGE_NOT_FOUND', 'The replied-to message is not in this chat');
+    }
+    const base = {
+      chatId: chat.id,
+      senderId,
+      mediaGroupId: input.mediaGroupId ?? null,
+      replyToId: input.replyToId ?? null,
+      forwardedFromId: null,
+      forwardSenderName: null,
+      clientMessageId: input.clientMessageId ?? null,
+    };
+    if (chat.type === 'SECRET') {
+      // The server relays ciphertext only; media travels inside it, opaque to the server.
+      if ((input.text ?? '') !== '' || input.mediaUrl) throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
+      if (!input.ciphertext || input.signalType === undefined || input.signalType === null) throw new AppError('CIPHERTEXT_REQUIRED');
+      return { ...base, type: input.type ?? 'TEXT', text: null, mediaUrl: null, mediaName: null, mediaSize: null, ciphertext: input.ciphertext, signalType: input.signalType };
+    }
+    if (input.ciphertext || input.signalType !== undefined && input.signalType !== null) throw invalid('ciphertext', 'ciphertext belongs to secret chats');
+    if (!input.mediaUrl) {
+      if (input.type && input.type !== 'TEXT') throw invalid('mediaUrl', `a ${input.type} message needs a mediaUrl`);
+      return { ...base, type: 'TEXT', text: checkedText(input.text), mediaUrl: null, mediaName: null, mediaSize: null, ciphertext: null, signalType: null };
+    }
+    const media = await this.media.resolve(senderId, input.mediaUrl);
+    const caption = input.text?.trim() ? checkedText(input.text) : null;
+    return {
+      ...base,
+      type: input.type && input.type !== 'TEXT' ? input.type : media.type,
+      text: caption,
+      mediaUrl: media.url,
+      mediaName: input.mediaName?.slice(0, 255) ?? media.name,
+      mediaSize: media.size,
+      ciphertext: null,
+      signalType: null,
+    };
+  }
+
+  private async resend(senderId: string, message: MessageEntity, clientMessageId: string): Promise<MessageDto> {
+    const dto = await this.views.buildOne(message);
+    await this.realtime.toUsers([senderId], 'message:new', { ...dto, clientMessageId });
+    return dto;
+  }
+
+  private async page(rows: MessageEntity[], limit: number): Promise<MessagePageDto> {
+    const page = rows.slice(0, limit);
+    return { messages: await this.views.build(page), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+  }
+}
+
+function checkedText(text: string | null | undefined): string {
+  const trimmed = (text ?? '').trim();
+  if (!trimmed) throw invalid('text', 'text must not be empty');
+  if ([...trimmed].length > MAX_TEXT) throw invalid('text', `text must be at most ${MAX_TEXT} characters`);
+  return trimmed;
+}
+
+function invalid(field: string, message: string): AppError {
+  return new AppError('VALIDATION_ERROR', message, { errors: { [field]: [message] } });
+}

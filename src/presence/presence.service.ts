@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { OnSocketEvent, SocketClient, SocketLifecycle } from '../realtime/on-socket-event.decorator';
+import { PresenceStore } from '../realtime/presence/presence-store';
+import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { PresenceRepository } from './presence.repository';
+
+/** A connection's lease on "online"; `presence:ping` every 25 s renews it. */
+export const PRESENCE_LEASE_MS = 60_000;
+
+declare module '../realtime/client-events' {
+  interface ClientEvents {
+    'user:online': { userId: string };
+    'user:offline': { userId: string; lastOnline: string };
+  }
+}
+
+/**
+ * Online state: a user is online while any of their sockets, on any instance, holds a live
+ * lease and is not away. Only the first connection coming and the last one going produce
+ * `user:online` / `user:offline`, so a second tab never makes the user flap; the events go to
+ * related users the user's privacy settings and blocks allow.
+ */
+@Injectable()
+export class PresenceService {
+  constructor(
+    private readonly store: PresenceStore,
+    private readonly presence: PresenceRepository,
+    private readonly realtime: RealtimePublisher,
+  ) {}
+
+  @OnSocketEvent(SocketLifecycle.Connected)
+  async connected(client: SocketClient): Promise<void> {
+    const candidates = await this.presence.visibleTo(client.userId);
+    const onlineUserIds = [...(await this.store.online(candidates))];
+    client.send('auth:ok', { userId: client.userId, onlineUserIds });
+    client.send('presence:snapshot', { onlineUserIds });
+    await this.goOnline(client);
+  }
+
+  @OnSocketEvent(SocketLifecycle.Disconnected)
+  async disconnected(client: SocketClient): Promise<void> {
+    await this.goOffline(client);
+  }
+
+  @OnSocketEvent('presence:ping')
+  async ping(client: SocketClient): Promise<void> {
+    if (!client.connection.away) await this.store.connect(client.userId, client.connection.id, PRESENCE_LEASE_MS);
+  }
+
+  @OnSocketEvent('presence:away')
+  async away(client: SocketClient): Promise<void> {
+    if (client.connection.away) return;
+    client.connection.away = true;
+    await this.goOffline(client);
+  }
+
+  @OnSocketEvent('presence:back')
+  async back(client: SocketClient): Promise<void> {
+    if (!client.connection.away) return;
+    client.connection.away = false;
+    await this.goOnline(client);
+  }
+
+  private async goOnline(client: SocketClient): Promise<void> {
+    const first = await this.store.connect(client.userId, client.connection.id, PRESENCE_LEASE_MS);
+    if (first) await this.realtime.toUsers(await this.presence.audienceOf(client.userId), 'user:online', { userId: client.userId });
+  }
+
+  private async goOffline(client: SocketClient): Promise<void> {
+    const last = await this.store.disconnect(client.userId, client.connection.id);
+    if (!last) return;
+    const at = (await this.presence.markLastOnline(client.userId)) ?? new Date();
+    await this.realtime.toUsers(await this.presence.audienceOf(client.userId), 'user:offline', { userId: client.userId, lastOnline: new Date(at).toISOString() });
+  }
+}
