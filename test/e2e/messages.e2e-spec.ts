@@ -1,0 +1,280 @@
+import { randomUUID } from 'node:crypto';
+import { signUp, TestUser } from '../support/factories';
+import { connect, createGroup, openDirect, send } from '../support/chats';
+import { createTestApp, TestApp } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
+
+describe('messages', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp()));
+  afterAll(() => t.close());
+
+  /** Two users with a direct chat and a socket each. */
+  async function pair(): Promise<{ a: TestUser; b: TestUser; chatId: string; aws: WsClient; bws: WsClient }> {
+    const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+    const chatId = await openDirect(t, a, b);
+    return { a, b, chatId, aws: await connect(t, a), bws: await connect(t, b) };
+  }
+
+  describe('sending', () => {
+    it('stores the message and delivers message:new to every member, the sender included, then message:delivered', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      aws.send('message:send', { chatId, text: '  hello there  ', clientMessageId: 'm-1' });
+      const own = await aws.waitFor('message:new');
+      expect(own).toEqual({
+        id: expect.any(String),
+        chatId,
+        sender: { id: a.id, nickname: a.nickname, firstName: null, lastName: null, avatar: null },
+        text: 'hello there',
+        type: 'TEXT',
+        mediaUrl: null,
+        mediaName: null,
+        mediaSize: null,
+        isDeleted: false,
+        isEdited: false,
+        replyToId: null,
+        replyTo: null,
+        forwardedFromId: null,
+        forwardSenderName: null,
+        createdAt: expect.any(String),
+        updatedAt: expect.any(String),
+        readReceipts: [],
+        reactions: [],
+        ciphertext: null,
+        signalType: null,
+        mediaGroupId: null,
+        clientMessageId: 'm-1',
+      });
+      const theirs = await bws.waitFor('message:new');
+      expect(theirs).toEqual({ ...own, clientMessageId: undefined });
+      expect(await aws.waitFor('message:delivered')).toEqual({ messageId: own.id, chatId });
+      const [row] = await t.backend.sql('SELECT sender_id, text, seq::int FROM messages WHERE id = $1', [own.id]);
+      expect(row).toEqual({ sender_id: a.id, text: 'hello there', seq: 1 });
+      expect(b.id).not.toBe(a.id);
+      aws.close();
+      bws.close();
+    });
+
+    it('delivers in send order', async () => {
+      const { chatId, aws, bws } = await pair();
+      for (let i = 0; i < 10; i++) aws.send('message:send', { chatId, text: `n${i}` });
+      const received: string[] = [];
+      for (let i = 0; i < 10; i++) received.push((await bws.waitFor('message:new')).text);
+      expect(received).toEqual(Array.from({ length: 10 }, (_, i) => `n${i}`));
+      aws.close();
+      bws.close();
+    });
+
+    it('does not send message:delivered while nobody else is online', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const aws = await connect(t, a);
+      await send(aws, chatId, 'anyone?');
+      await aws.expectNo('message:delivered');
+      aws.close();
+    });
+
+    it('refuses bad messages with message:send:error and stores nothing', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const other = await openDirect(t, a, await signUp(t));
+      const elsewhere = await send(aws, other, 'elsewhere');
+      const cases: Array<[Record<string, unknown>, string]> = [
+        [{ chatId, text: '   ' }, 'VALIDATION_ERROR'],
+        [{ chatId, text: 'x'.repeat(4097) }, 'VALIDATION_ERROR'],
+        [{ chatId }, 'VALIDATION_ERROR'],
+        [{ chatId, text: 'hi', replyToId: elsewhere.id }, 'MESSAGE_NOT_FOUND'],
+        [{ chatId, text: 'hi', ciphertext: 'abcd', signalType: 1 }, 'VALIDATION_ERROR'],
+        [{ chatId, type: 'IMAGE', mediaUrl: '/uploads/not-mine.png' }, 'MEDIA_NOT_FOUND'],
+        [{ chatId, text: 'hi', unknownField: 1 }, 'VALIDATION_ERROR'],
+        [{ chatId: 'nope', text: 'hi' }, 'VALIDATION_ERROR'],
+      ];
+      for (const [payload, code] of cases) {
+        const clientMessageId = randomUUID();
+        aws.send('message:send', { ...payload, clientMessageId });
+        expect(await aws.waitFor('message:send:error')).toMatchObject({ code, message: expect.any(String), clientMessageId });
+      }
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId])).toEqual([{ n: 0 }]);
+      await bws.expectNo('message:new');
+      await t.backend.sql('INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2)', [b.id, a.id]);
+      aws.send('message:send', { chatId, text: 'still there?', clientMessageId: 'blocked-1' });
+      expect(await aws.waitFor('message:send:error')).toMatchObject({ code: 'BLOCKED', clientMessageId: 'blocked-1' });
+      aws.close();
+      bws.close();
+    });
+
+    it('counts text length in characters: 4096 emoji are accepted', async () => {
+      const { chatId, aws, bws } = await pair();
+      const text = '😀'.repeat(4096);
+      expect((await send(aws, chatId, text)).text).toBe(text);
+      aws.close();
+      bws.close();
+    });
+
+    it('returns the stored message for a repeated clientMessageId instead of a second row', async () => {
+      const { a, chatId, aws, bws } = await pair();
+      const first = await send(aws, chatId, 'once', { clientMessageId: 'dup-1' });
+      const again = await send(aws, chatId, 'once', { clientMessageId: 'dup-1' });
+      expect(again.id).toBe(first.id);
+      await bws.waitFor('message:new');
+      await bws.expectNo('message:new');
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [a.id])).toEqual([{ n: 1 }]);
+      aws.close();
+      bws.close();
+    });
+  });
+
+  describe('history', () => {
+    it('pages newest first with the oldest id as cursor, with replies, reactions and read receipts', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const sent = [];
+      for (let i = 1; i <= 5; i++) sent.push(await send(aws, chatId, `m${i}`));
+      const reply = await send(bws, chatId, 'answer', { replyToId: sent[0].id });
+      await t.http().post(`/api/messages/${sent[4].id}/reactions`).set(b.auth).send({ emoji: '🔥' }).expect(200);
+      await t.http().post(`/api/messages/${sent[2].id}/read`).set(b.auth).expect(200);
+
+      const page1 = (await t.http().get(`/api/chats/${chatId}/messages?limit=3`).set(a.auth).expect(200)).body.data;
+      expect(page1.messages.map((m: { text: string }) => m.text)).toEqual(['answer', 'm5', 'm4']);
+      expect(page1.messages[0]).toMatchObject({ id: reply.id, replyToId: sent[0].id, replyTo: { id: sent[0].id, text: 'm1', sender: { id: a.id }, isDeleted: false } });
+      expect(page1.messages[1].reactions).toEqual([{ id: expect.any(String), messageId: sent[4].id, userId: b.id, emoji: '🔥', user: { nickname: b.nickname } }]);
+      // b replied after reading up to m3, and sending moved b's watermark to its own message
+      expect(page1.messages[1].readReceipts).toEqual([{ userId: b.id, readAt: expect.any(String) }]);
+      const page2 = (await t.http().get(`/api/chats/${chatId}/messages?limit=3&cursor=${page1.nextCursor}`).set(a.auth).expect(200)).body.data;
+      expect(page2.messages.map((m: { text: string }) => m.text)).toEqual(['m3', 'm2', 'm1']);
+      expect(page2.nextCursor).toBeNull();
+      const rest = (await t.http().get(`/api/chats/${chatId}/messages?limit=3&cursor=${sent[0].id}`).set(a.auth).expect(200)).body.data;
+      expect(rest).toEqual({ messages: [], nextCursor: null });
+      expect((await t.http().get(`/api/chats/${chatId}/messages?cursor=nope`).set(a.auth).expect(422)).body.code).toBe('VALIDATION_ERROR');
+      aws.close();
+      bws.close();
+    });
+
+    it('searches text with Postgres full-text search, never inside secret chats', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      await send(aws, chatId, 'the quick brown fox');
+      await send(aws, chatId, 'lazy dogs sleep');
+      const found = (await t.http().get(`/api/chats/${chatId}/messages?q=fox`).set(b.auth).expect(200)).body.data.messages;
+      expect(found.map((m: { text: string }) => m.text)).toEqual(['the quick brown fox']);
+      expect((await t.http().get(`/api/chats/${chatId}/messages?q=${encodeURIComponent('brown quick')}`).set(b.auth).expect(200)).body.data.messages).toHaveLength(1);
+      expect((await t.http().get(`/api/chats/${chatId}/messages?q=cat`).set(b.auth).expect(200)).body.data.messages).toEqual([]);
+      const global = (await t.http().get('/api/messages/search?q=dogs').set(b.auth).expect(200)).body.data.messages;
+      expect(global.map((m: { text: string }) => m.text)).toEqual(['lazy dogs sleep']);
+      // a secret chat holding a (hypothetical) plaintext row is never searched
+      const [secret] = await t.backend.sql(`INSERT INTO chats (id, type, pair_key) VALUES (gen_random_uuid(), 'SECRET', $1) RETURNING id`, [`SECRET:${a.id}:${b.id}`]);
+      await t.backend.sql(`INSERT INTO chat_members (chat_id, user_id, id, role) VALUES ($1, $2, gen_random_uuid(), 'MEMBER'), ($1, $3, gen_random_uuid(), 'MEMBER')`, [secret.id, a.id, b.id]);
+      await t.backend.sql(`INSERT INTO messages (id, chat_id, sender_id, seq, type, text) VALUES (gen_random_uuid(), $1, $2, 1, 'TEXT', 'fox in secret')`, [secret.id, a.id]);
+      expect((await t.http().get(`/api/chats/${secret.id}/messages?q=fox`).set(b.auth).expect(200)).body.data.messages).toEqual([]);
+      expect((await t.http().get('/api/messages/search?q=fox').set(b.auth).expect(200)).body.data.messages.map((m: { chatId: string }) => m.chatId)).toEqual([chatId]);
+      aws.close();
+      bws.close();
+    });
+  });
+
+  describe('edits and deletion', () => {
+    it('edits your own text message (message:edited to members) and refuses others', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const message = await send(aws, chatId, 'tpyo');
+      const res = await t.http().patch(`/api/messages/${message.id}`).set(a.auth).send({ text: 'typo' }).expect(200);
+      expect(res.body.data).toMatchObject({ id: message.id, text: 'typo', isEdited: true });
+      expect(await bws.waitFor('message:edited')).toMatchObject({ id: message.id, text: 'typo', isEdited: true });
+      expect(await aws.waitFor('message:edited')).toMatchObject({ id: message.id });
+      expect((await t.http().patch(`/api/messages/${message.id}`).set(b.auth).send({ text: 'mine now' }).expect(403)).body.code).toBe('NOT_MESSAGE_AUTHOR');
+      expect((await t.http().patch(`/api/messages/${message.id}`).set(a.auth).send({ text: '  ' }).expect(422)).body.code).toBe('VALIDATION_ERROR');
+      aws.close();
+      bws.close();
+    });
+
+    it('deletes your own message permanently and tells members the new last message', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const first = await send(aws, chatId, 'first');
+      const second = await send(aws, chatId, 'second');
+      expect((await t.http().delete(`/api/messages/${second.id}?forEveryone=true`).set(b.auth).expect(403)).body.code).toBe('NOT_MESSAGE_AUTHOR');
+      await t.http().delete(`/api/messages/${second.id}?forEveryone=true`).set(a.auth).expect(200);
+      expect(await bws.waitFor('message:deleted')).toEqual({ messageId: second.id, chatId, newLastMessage: expect.objectContaining({ id: first.id, text: 'first' }) });
+      expect(await t.backend.sql('SELECT 1 FROM messages WHERE id = $1', [second.id])).toHaveLength(0);
+      const chat = (await t.http().get(`/api/chats/${chatId}`).set(b.auth).expect(200)).body.data;
+      expect(chat.lastMessage.id).toBe(first.id);
+      await t.http().delete(`/api/messages/${second.id}`).set(a.auth).expect(404);
+      aws.close();
+      bws.close();
+    });
+  });
+
+  describe('read state', () => {
+    it('marks everything up to a message read, over HTTP and the socket, and tells the other members', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const m1 = await send(aws, chatId, 'one');
+      const m2 = await send(aws, chatId, 'two');
+      expect((await t.http().get(`/api/chats/${chatId}`).set(b.auth).expect(200)).body.data.unread).toBe(2);
+      await t.http().post(`/api/messages/${m1.id}/read`).set(b.auth).expect(200);
+      expect(await aws.waitFor('message:read')).toEqual({ messageId: m1.id, chatId, readBy: b.id, readAt: expect.any(String) });
+      expect((await t.http().get(`/api/chats/${chatId}`).set(b.auth).expect(200)).body.data.unread).toBe(1);
+      bws.send('message:read', { messageId: m2.id, chatId });
+      expect(await aws.waitFor('message:read')).toMatchObject({ messageId: m2.id, readBy: b.id });
+      expect((await t.http().get(`/api/chats/${chatId}`).set(b.auth).expect(200)).body.data.unread).toBe(0);
+      // reading an older message again changes nothing and announces nothing
+      await t.http().post(`/api/messages/${m1.id}/read`).set(b.auth).expect(200);
+      await aws.expectNo('message:read');
+      expect(a.id).toBeTruthy();
+      aws.close();
+      bws.close();
+    });
+
+    it('keeps reads private when the reader turned read receipts off', async () => {
+      const { b, chatId, aws, bws } = await pair();
+      await t.backend.sql(`UPDATE user_settings SET settings = '{"showReadReceipts": false}' WHERE user_id = $1`, [b.id]);
+      const m = await send(aws, chatId, 'seen?');
+      await t.http().post(`/api/messages/${m.id}/read`).set(b.auth).expect(200);
+      await aws.expectNo('message:read');
+      expect((await t.http().get(`/api/chats/${chatId}`).set(b.auth).expect(200)).body.data.unread).toBe(0);
+      aws.close();
+      bws.close();
+    });
+
+    it('tells the sender when a voice message was listened to', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      await send(aws, chatId, 'warm-up');
+      const [voice] = await t.backend.sql(
+        `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
+         INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'AUDIO', '/uploads/v.ogg' FROM s RETURNING id`,
+        [chatId, a.id],
+      );
+      bws.send('message:listened', { messageId: voice.id });
+      expect(await aws.waitFor('message:listened')).toEqual({ messageId: voice.id, chatId, listenedBy: b.id });
+      const history = (await t.http().get(`/api/chats/${chatId}/messages`).set(a.auth).expect(200)).body.data.messages;
+      expect(history[0]).toMatchObject({ id: voice.id, voiceListens: [{ userId: b.id }] });
+      aws.close();
+      bws.close();
+    });
+  });
+
+  describe('reactions', () => {
+    it('adds a reaction once (reaction:added to members, the reactor included) and removes it by URL-encoded emoji', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const m = await send(aws, chatId, 'react to me');
+      const res = await t.http().post(`/api/messages/${m.id}/reactions`).set(b.auth).send({ emoji: '❤️' }).expect(200);
+      expect(res.body.data).toEqual({ id: expect.any(String), messageId: m.id, userId: b.id, emoji: '❤️' });
+      expect(await aws.waitFor('reaction:added')).toEqual({ reaction: res.body.data, chatId, messageId: m.id });
+      await bws.waitFor('reaction:added');
+      await t.http().post(`/api/messages/${m.id}/reactions`).set(b.auth).send({ emoji: '❤️' }).expect(200);
+      await aws.expectNo('reaction:added');
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM reactions WHERE message_id = $1', [m.id])).toEqual([{ n: 1 }]);
+      expect((await t.http().post(`/api/messages/${m.id}/reactions`).set(b.auth).send({ emoji: '🍕' }).expect(422)).body.code).toBe('VALIDATION_ERROR');
+      await t.http().delete(`/api/messages/${m.id}/reactions/${encodeURIComponent('❤️')}`).set(b.auth).expect(200);
+      expect(await aws.waitFor('reaction:removed')).toEqual({ messageId: m.id, userId: b.id, emoji: '❤️', chatId });
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM reactions WHERE message_id = $1', [m.id])).toEqual([{ n: 0 }]);
+      expect(a.id).toBeTruthy();
+      aws.close();
+      bws.close();
+    });
+  });
+
+  it('fans a group message out to every member', async () => {
+    const [owner, ...others] = await Promise.all(Array.from({ length: 4 }, () => signUp(t)));
+    const chatId = await createGroup(t, owner, others);
+    const sockets = await Promise.all(others.map((u) => connect(t, u)));
+    const ows = await connect(t, owner);
+    const m = await send(ows, chatId, 'hello all');
+    for (const s of sockets) expect(await s.waitFor('message:new')).toMatchObject({ id: m.id, text: 'hello all' });
+    [...sockets, ows].forEach((s) => s.close());
+  });
+});
