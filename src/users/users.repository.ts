@@ -34,6 +34,11 @@ export class UsersRepository {
     return user;
   }
 
+  async hasBlocked(blockerId: string, blockedId: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2`, [blockerId, blockedId]);
+    return rows.length > 0;
+  }
+
   async settingsOf(userId: string): Promise<Record<string, unknown>> {
     const row = await this.dataSource.getRepository(UserSettingsEntity).findOneBy({ userId });
     return row?.settings ?? {};

@@ -31,6 +31,16 @@ export class UsersService {
     }
   }
 
+  /** True when `blockerId` has blocked `blockedId`. */
+  hasBlocked(blockerId: string, blockedId: string, tx?: EntityManager): Promise<boolean> {
+    return this.users.hasBlocked(blockerId, blockedId, tx);
+  }
+
+  /** True when either user has blocked the other. */
+  async isBlockedEitherWay(a: string, b: string, tx?: EntityManager): Promise<boolean> {
+    return (await this.hasBlocked(a, b, tx)) || (await this.hasBlocked(b, a, tx));
+  }
+
   /** The user's preferred language for mail, when one is known. */
   async localeOf(email: string): Promise<'en' | 'ru' | null> {
     const user = await this.users.findByEmail(email);
