@@ -19,6 +19,7 @@ import { UsersModule } from './users/users.module';
 import { ChatsModule } from './chats/chats.module';
 import { MessagesModule } from './messages/messages.module';
 import { PresenceModule } from './presence/presence.module';
+import { KeysModule } from './keys/keys.module';
 import { RealtimeModule } from './realtime/realtime.module';
 
 export interface AppModuleOptions {
@@ -33,7 +34,15 @@ export function coreImports(options: AppModuleOptions): NonNullable<ModuleMetada
 }
 
 /** The feature modules: the same list serves the API and the worker (processors live in features). */
-export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [MailModule, UsersModule, AuthModule, ChatsModule, MessagesModule, PresenceModule];
+export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [
+  MailModule,
+  UsersModule,
+  AuthModule,
+  ChatsModule,
+  MessagesModule,
+  PresenceModule,
+  KeysModule,
+];
 
 /** The HTTP + WebSocket application. */
 @Module({})

@@ -39,10 +39,12 @@ export class UsersService {
     return locale === 'ru' || locale === 'en' ? locale : null;
   }
 
+  /** True when `blockerId` has blocked `blockedId`. */
   hasBlocked(blockerId: string, blockedId: string, tx?: EntityManager): Promise<boolean> {
     return this.users.hasBlocked(blockerId, blockedId, tx);
   }
 
+  /** True when either user has blocked the other. */
   isBlockedEitherWay(a: string, b: string, tx?: EntityManager): Promise<boolean> {
     return this.users.isBlockedEitherWay(a, b, tx);
   }

@@ -1,0 +1,10 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** A one-time prekey waiting to be handed out; the row is deleted as it is handed out. */
+@Entity('one_time_prekeys')
+export class OneTimePreKeyEntity {
+  @PrimaryColumn('uuid', { name: 'user_id' }) userId: string;
+  @PrimaryColumn('int', { name: 'key_id' }) keyId: number;
+  @Column('text', { name: 'public_key' }) publicKey: string;
+  @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt: Date;
+}

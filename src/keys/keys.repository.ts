@@ -1,0 +1,138 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { returned } from '../core/database/query-results';
+
+export interface PublicPreKey {
+  keyId: number;
+  publicKey: string;
+}
+
+export interface BundleKeys {
+  registrationId: number;
+  identityKey: string;
+  signedPreKeyId: number;
+  signedPreKey: string;
+  signedPreKeySig: string;
+}
+
+export interface HandedOutBundle extends BundleKeys {
+  preKey: PublicPreKey | null;
+}
+
+interface BundleRow {
+  registration_id: number;
+  identity_key: string;
+  signed_prekey_id: number;
+  signed_prekey: string;
+  signed_prekey_sig: string;
+  key_id: number | null;
+  public_key: string | null;
+}
+
+@Injectable()
+export class KeysRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Creates or replaces the caller's bundle; the row stays locked until `tx` ends. */
+  async saveBundle(tx: EntityManager, userId: string, bundle: BundleKeys): Promise<void> {
+    await tx.query(
+      `INSERT INTO key_bundles (user_id, registration_id, identity_key, signed_prekey_id, signed_prekey, signed_prekey_sig, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, now())
+       ON CONFLICT (user_id) DO UPDATE SET
+         registration_id = EXCLUDED.registration_id, identity_key = EXCLUDED.identity_key,
+         signed_prekey_id = EXCLUDED.signed_prekey_id, signed_prekey = EXCLUDED.signed_prekey,
+         signed_prekey_sig = EXCLUDED.signed_prekey_sig, updated_at = now()`,
+      [userId, bundle.registrationId, bundle.identityKey, bundle.signedPreKeyId, bundle.signedPreKey, bundle.signedPreKeySig],
+    );
+  }
+
+  async deleteAllPreKeys(tx: EntityManager, userId: string): Promise<void> {
+    await tx.query(`DELETE FROM one_time_prekeys WHERE user_id = $1`, [userId]);
+  }
+
+  /**
+   * Locks the bundle row against a concurrent re-upload for the rest of `tx`; false when the user
+   * has no bundle.
+   */
+  async lockBundle(tx: EntityManager, userId: string): Promise<boolean> {
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM key_bundles WHERE user_id = $1 FOR SHARE`, [userId]);
+    return rows.length > 0;
+  }
+
+  /** Inserts the keys whose ids are free; returns the ids actually inserted. */
+  async insertPreKeys(tx: EntityManager, userId: string, keys: PublicPreKey[]): Promise<number[]> {
+    if (!keys.length) return [];
+    const rows = returned<{ key_id: number }>(
+      await tx.query(
+        `INSERT INTO one_time_prekeys (user_id, key_id, public_key)
+         SELECT $1, k.key_id, k.public_key FROM unnest($2::int[], $3::text[]) AS k(key_id, public_key)
+         ON CONFLICT (user_id, key_id) DO NOTHING
+         RETURNING key_id`,
+        [userId, keys.map((k) => k.keyId), keys.map((k) => k.publicKey)],
+      ),
+    );
+    return rows.map((r) => r.key_id);
+  }
+
+  /** The stored keys among `keyIds`, to compare with what a client re-sent. */
+  async findPreKeys(tx: EntityManager, userId: string, keyIds: number[]): Promise<PublicPreKey[]> {
+    const rows: Array<{ key_id: number; public_key: string }> = await tx.query(
+      `SELECT key_id, public_key FROM one_time_prekeys WHERE user_id = $1 AND key_id = ANY($2::int[])`,
+      [userId, keyIds],
+    );
+    return rows.map((r) => ({ keyId: r.key_id, publicKey: r.public_key }));
+  }
+
+  /**
+   * The bundle with one one-time prekey, which the same statement deletes: the row is chosen
+   * with `FOR UPDATE SKIP LOCKED`, so concurrent callers on any instance each get a different key
+   * (or none) and never wait for each other. Bundle and key come from one snapshot, so a key
+   * never goes out beside an identity it does not belong to. Null when there is no bundle.
+   */
+  async takeBundle(userId: string): Promise<HandedOutBundle | null> {
+    const rows = returned<BundleRow>(
+      await this.dataSource.query(
+        `WITH taken AS (
+           DELETE FROM one_time_prekeys
+           WHERE (user_id, key_id) = (
+             SELECT user_id, key_id FROM one_time_prekeys WHERE user_id = $1
+             ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING key_id, public_key)
+         SELECT b.registration_id, b.identity_key, b.signed_prekey_id, b.signed_prekey, b.signed_prekey_sig, t.key_id, t.public_key
+         FROM key_bundles b LEFT JOIN taken t ON true
+         WHERE b.user_id = $1`,
+        [userId],
+      ),
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      registrationId: row.registration_id,
+      identityKey: row.identity_key,
+      signedPreKeyId: row.signed_prekey_id,
+      signedPreKey: row.signed_prekey,
+      signedPreKeySig: row.signed_prekey_sig,
+      preKey: row.key_id === null ? null : { keyId: row.key_id, publicKey: row.public_key! },
+    };
+  }
+
+  async hasBundle(userId: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM key_bundles WHERE user_id = $1`, [userId]);
+    return rows.length > 0;
+  }
+
+  /** Whether the user exists and whether they have a bundle, in one query. */
+  async bundleStatus(userId: string): Promise<{ userExists: boolean; hasBundle: boolean }> {
+    const rows: Array<{ has_bundle: boolean }> = await this.dataSource.query(
+      `SELECT (b.user_id IS NOT NULL) AS has_bundle FROM users u LEFT JOIN key_bundles b ON b.user_id = u.id WHERE u.id = $1`,
+      [userId],
+    );
+    return { userExists: rows.length > 0, hasBundle: rows[0]?.has_bundle === true };
+  }
+
+  async countPreKeys(userId: string): Promise<number> {
+    const [row]: Array<{ count: number }> = await this.dataSource.query(`SELECT count(*)::int AS count FROM one_time_prekeys WHERE user_id = $1`, [userId]);
+    return row.count;
+  }
+}
