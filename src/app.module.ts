@@ -16,6 +16,7 @@ import { CryptoModule } from './core/crypto/crypto.module';
 import { JobsModule } from './jobs/jobs.module';
 import { MailModule } from './mail/mail.module';
 import { UsersModule } from './users/users.module';
+import { ContactsModule } from './contacts/contacts.module';
 import { RealtimeModule } from './realtime/realtime.module';
 
 export interface AppModuleOptions {
@@ -30,7 +31,7 @@ export function coreImports(options: AppModuleOptions): NonNullable<ModuleMetada
 }
 
 /** The feature modules: the same list serves the API and the worker (processors live in features). */
-export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [MailModule, UsersModule, AuthModule];
+export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [MailModule, UsersModule, AuthModule, ContactsModule];
 
 /** The HTTP + WebSocket application. */
 @Module({})
