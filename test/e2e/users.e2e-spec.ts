@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { newId } from '../../src/core/database/ids';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
+import { UsersService } from '../../src/users/users.service';
 import { signUp, TestUser, uniqueNickname } from '../support/factories';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -267,6 +268,27 @@ describe('users', () => {
     it('refuses a malformed full flag on the blocked list', async () => {
       const user = await signUp(t);
       await get(user, '/api/users/me/blocked?full=maybe').expect(422);
+    });
+  });
+
+  describe('privacy and block checks for other features', () => {
+    it('answers presenceVisibleTo, readReceiptsEnabled, hasBlocked and isBlockedEitherWay from settings, contacts and blocks', async () => {
+      const users = t.app.get(UsersService);
+      const [a, b, c] = [await signUp(t), await signUp(t), await signUp(t)];
+      expect(await users.presenceVisibleTo(a.id, b.id)).toBe(true);
+      expect(await users.readReceiptsEnabled(a.id)).toBe(true);
+
+      await putSettings(a, { showOnlineStatus: 'contacts', showReadReceipts: 'contacts' }).expect(200);
+      await t.http().post(`/api/contacts/${b.id}`).set(a.auth).expect(200);
+      expect([await users.presenceVisibleTo(a.id, b.id), await users.presenceVisibleTo(a.id, c.id), await users.presenceVisibleTo(a.id, a.id)]).toEqual([true, false, true]);
+      expect([await users.readReceiptsEnabled(a.id, b.id), await users.readReceiptsEnabled(a.id, c.id)]).toEqual([true, false]);
+      await putSettings(a, { showReadReceipts: false }).expect(200);
+      expect(await users.readReceiptsEnabled(a.id)).toBe(false);
+
+      await t.http().post(`/api/users/${b.id}/block`).set(a.auth).expect(200);
+      expect(await users.presenceVisibleTo(a.id, b.id)).toBe(false);
+      expect([await users.hasBlocked(a.id, b.id), await users.hasBlocked(b.id, a.id)]).toEqual([true, false]);
+      expect([await users.isBlockedEitherWay(a.id, b.id), await users.isBlockedEitherWay(b.id, a.id), await users.isBlockedEitherWay(a.id, c.id)]).toEqual([true, true, false]);
     });
   });
 
