@@ -20,6 +20,7 @@ import { ChatsModule } from './chats/chats.module';
 import { MessagesModule } from './messages/messages.module';
 import { PresenceModule } from './presence/presence.module';
 import { KeysModule } from './keys/keys.module';
+import { ContactsModule } from './contacts/contacts.module';
 import { RealtimeModule } from './realtime/realtime.module';
 
 export interface AppModuleOptions {
@@ -42,6 +43,7 @@ export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [
   MessagesModule,
   PresenceModule,
   KeysModule,
+  ContactsModule,
 ];
 
 /** The HTTP + WebSocket application. */

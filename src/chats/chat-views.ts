@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { MessageViews } from '../messages/message-views';
 import { MessagesRepository } from '../messages/messages.repository';
-import { UserProfiles } from '../users/user-profiles';
+import { UsersService } from '../users/users.service';
 import { ChatListRow, ChatsRepository } from './chats.repository';
 import { ChatDto } from './dto/chat.dto';
 
@@ -14,7 +14,7 @@ import { ChatDto } from './dto/chat.dto';
 export class ChatViews {
   constructor(
     private readonly chats: ChatsRepository,
-    private readonly profiles: UserProfiles,
+    private readonly users: UsersService,
     private readonly messages: MessagesRepository,
     private readonly messageViews: MessageViews,
   ) {}
@@ -27,7 +27,7 @@ export class ChatViews {
       this.chats.members(chatIds),
       this.messages.findByIds(lastIds).then((found) => this.messageViews.build(found)),
     ]);
-    const profiles = await this.profiles.forViewer(viewerId, members.map((m) => m.userId));
+    const profiles = new Map((await this.users.publicProfiles(viewerId, [...new Set(members.map((m) => m.userId))])).map((p) => [p.id, p]));
     const lastById = new Map(lastMessages.map((m) => [m.id, m]));
     return rows.map(({ chat, unread }) => ({
       id: chat.id,

@@ -144,9 +144,10 @@ export class MessagesService {
     const { message } = await this.requireMessage(messageId, userId);
     if (chatId && chatId !== message.chatId) throw new AppError('MESSAGE_NOT_FOUND');
     const readAt = await this.messages.markRead(message.chatId, userId, Number(message.seq));
-    if (readAt && (await this.users.readReceiptsEnabled(userId))) {
+    if (readAt) {
       const members = (await this.chats.memberIds(message.chatId)).filter((id) => id !== userId);
-      await this.realtime.toUsers(members, 'message:read', { messageId, chatId: message.chatId, readBy: userId, readAt: new Date(readAt).toISOString() });
+      const audience = await this.readAudience(userId, members);
+      await this.realtime.toUsers(audience, 'message:read', { messageId, chatId: message.chatId, readBy: userId, readAt: new Date(readAt).toISOString() });
     }
     return { messageId, chatId: message.chatId, readAt: readAt ? new Date(readAt).toISOString() : null };
   }
@@ -174,6 +175,14 @@ export class MessagesService {
     if (await this.messages.removeReaction(messageId, userId, emoji)) {
       await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:removed', { messageId, userId, emoji, chatId: message.chatId });
     }
+  }
+
+  /** Members who may learn that `readerId` read something, per the reader's showReadReceipts setting. */
+  private async readAudience(readerId: string, members: string[]): Promise<string[]> {
+    const level = (await this.users.settingsOf(readerId)).showReadReceipts;
+    if (level !== 'contacts') return (await this.users.readReceiptsEnabled(readerId)) ? members : [];
+    const allowed = await Promise.all(members.map((id) => this.users.readReceiptsEnabled(readerId, id)));
+    return members.filter((_, i) => allowed[i]);
   }
 
   private async requireMessage(messageId: string, userId: string): Promise<{ message: MessageEntity; membership: Membership }> {

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { returned } from '../core/database/query-results';
-import { presenceLevel, presenceVisible } from '../users/presence-privacy';
+import { privacyAllows } from '../users/user-settings';
 
 /** Users who share a visible chat with $1 or have $1 in their contacts, with no block either way. */
 const RELATED = `
@@ -25,7 +25,7 @@ export class PresenceRepository {
         WHERE ${NOT_BLOCKED}`,
       [userId],
     )) as Array<{ id: string; level: unknown; is_contact: boolean }>;
-    return rows.filter((r) => presenceVisible(presenceLevel(r.level), { blocksViewer: false, viewerIsContact: r.is_contact })).map((r) => r.id);
+    return rows.filter((r) => privacyAllows(r.level, r.is_contact)).map((r) => r.id);
   }
 
   /** The related users whose presence `viewerId` may see (candidates for the snapshot). */
@@ -37,7 +37,7 @@ export class PresenceRepository {
         WHERE ${NOT_BLOCKED}`,
       [viewerId],
     )) as Array<{ id: string; level: unknown; viewer_is_contact: boolean }>;
-    return rows.filter((r) => presenceVisible(presenceLevel(r.level), { blocksViewer: false, viewerIsContact: r.viewer_is_contact })).map((r) => r.id);
+    return rows.filter((r) => privacyAllows(r.level, r.viewer_is_contact)).map((r) => r.id);
   }
 
   async markLastOnline(userId: string): Promise<Date | null> {

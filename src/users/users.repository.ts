@@ -2,19 +2,87 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { newId } from '../core/database/ids';
+import { returned } from '../core/database/query-results';
 import { UserSettingsEntity } from './entities/user-settings.entity';
 import { UserEntity } from './entities/user.entity';
+
+export type ProfileChanges = Partial<Pick<UserEntity, 'nickname' | 'firstName' | 'lastName' | 'avatar' | 'bio'>>;
+
+/** What decides whether a viewer sees a target's presence. */
+export interface PresenceRule {
+  id: string;
+  /** The target's stored showOnlineStatus (undefined when never set). */
+  level: unknown;
+  /** The target has the viewer in their contacts. */
+  viewerIsContact: boolean;
+  /** The target has blocked the viewer. */
+  blocksViewer: boolean;
+}
+
+export interface Membership {
+  chatId: string;
+  type: 'DIRECT' | 'GROUP' | 'SECRET';
+  role: 'OWNER' | 'ADMIN' | 'MEMBER';
+}
+
+const USER_COLUMNS = `u.id, u.email, u.nickname, u.first_name, u.last_name, u.avatar, u.bio, u.last_online_at, u.created_at, u.updated_at`;
+
+interface UserRow {
+  id: string;
+  email: string;
+  nickname: string;
+  first_name: string | null;
+  last_name: string | null;
+  avatar: string | null;
+  bio: string | null;
+  last_online_at: Date | string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+function toEntity(row: UserRow): UserEntity {
+  return Object.assign(new UserEntity(), {
+    id: row.id,
+    email: row.email,
+    nickname: row.nickname,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    avatar: row.avatar,
+    bio: row.bio,
+    lastOnlineAt: row.last_online_at ? new Date(row.last_online_at) : null,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  });
+}
+
+/** Escapes LIKE wildcards so that a query is matched literally. */
+export function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
 
 @Injectable()
 export class UsersRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  findById(id: string): Promise<UserEntity | null> {
-    return this.dataSource.getRepository(UserEntity).findOneBy({ id });
+  findById(id: string, tx: EntityManager = this.dataSource.manager): Promise<UserEntity | null> {
+    return tx.getRepository(UserEntity).findOneBy({ id });
   }
 
   findByEmail(email: string, tx: EntityManager = this.dataSource.manager): Promise<UserEntity | null> {
     return tx.getRepository(UserEntity).findOneBy({ email });
+  }
+
+  /** The users with these ids, in the order given; unknown ids are skipped. */
+  async findManyByIds(ids: string[]): Promise<UserEntity[]> {
+    if (!ids.length) return [];
+    const rows: UserRow[] = await this.dataSource.query(`SELECT ${USER_COLUMNS} FROM users u WHERE u.id = ANY($1::uuid[])`, [ids]);
+    const byId = new Map(rows.map((row) => [row.id, toEntity(row)]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  async exists(id: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM users WHERE id = $1`, [id]);
+    return rows.length > 0;
   }
 
   async isNicknameTaken(nickname: string, exceptUserId?: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
@@ -34,10 +102,84 @@ export class UsersRepository {
     return user;
   }
 
+  /** Applies profile changes; resolves the updated user, or null when the user is gone. */
+  async updateProfile(userId: string, changes: ProfileChanges): Promise<UserEntity | null> {
+    const columns: Record<keyof ProfileChanges, string> = { nickname: 'nickname', firstName: 'first_name', lastName: 'last_name', avatar: 'avatar', bio: 'bio' };
+    const keys = Object.keys(changes) as Array<keyof ProfileChanges>;
+    const assignments = keys.map((key, index) => `${columns[key]} = $${index + 2}`);
+    const rows = returned<UserRow>(
+      await this.dataSource.query(
+        `UPDATE users u SET ${[...assignments, 'updated_at = now()'].join(', ')} WHERE u.id = $1 RETURNING ${USER_COLUMNS}`,
+        [userId, ...keys.map((key) => changes[key])],
+      ),
+    );
+    return rows[0] ? toEntity(rows[0]) : null;
+  }
+
+  // ---- settings
+
   async settingsOf(userId: string): Promise<Record<string, unknown>> {
     const row = await this.dataSource.getRepository(UserSettingsEntity).findOneBy({ userId });
     return row?.settings ?? {};
   }
+
+  /** The stored settings document, its row locked until the transaction ends (created when missing). */
+  async lockSettings(tx: EntityManager, userId: string): Promise<Record<string, unknown>> {
+    await tx.query(`INSERT INTO user_settings (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [userId]);
+    const [row] = (await tx.query(`SELECT settings FROM user_settings WHERE user_id = $1 FOR UPDATE`, [userId])) as Array<{ settings: Record<string, unknown> }>;
+    return row.settings;
+  }
+
+  async saveSettings(tx: EntityManager, userId: string, settings: Record<string, unknown>): Promise<void> {
+    await tx.query(`UPDATE user_settings SET settings = $2::jsonb, updated_at = now() WHERE user_id = $1`, [userId, JSON.stringify(settings)]);
+  }
+
+  /** For each target: the inputs of its presence privacy towards one viewer, in one round trip. */
+  async presenceRules(targetIds: string[], viewerId: string): Promise<PresenceRule[]> {
+    if (!targetIds.length) return [];
+    const rows: Array<{ id: string; level: unknown; viewer_is_contact: boolean; blocks_viewer: boolean }> = await this.dataSource.query(
+      `SELECT t.id,
+              s.settings -> 'showOnlineStatus' AS level,
+              EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = t.id AND c.contact_id = $2) AS viewer_is_contact,
+              EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = t.id AND b.blocked_id = $2) AS blocks_viewer
+         FROM unnest($1::uuid[]) AS t(id)
+         LEFT JOIN user_settings s ON s.user_id = t.id`,
+      [targetIds, viewerId],
+    );
+    return rows.map((r) => ({ id: r.id, level: r.level ?? undefined, viewerIsContact: r.viewer_is_contact, blocksViewer: r.blocks_viewer }));
+  }
+
+  // ---- search
+
+  /** Nicknames starting with `query` (served by users_nickname_lower_prefix_idx), alphabetical. */
+  async searchByPrefix(callerId: string, query: string, limit: number): Promise<UserEntity[]> {
+    const rows: UserRow[] = await this.dataSource.query(
+      `SELECT ${USER_COLUMNS} FROM users u
+        WHERE lower(u.nickname) LIKE $2 AND u.id <> $1
+          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $1)
+        ORDER BY lower(u.nickname) LIMIT $3`,
+      [callerId, `${likeLiteral(query.toLowerCase())}%`, limit],
+    );
+    return rows.map(toEntity);
+  }
+
+  /**
+   * Nicknames containing but not starting with `query`, alphabetical. From 3 characters the
+   * trigram index finds the matches (the CTE pins that plan: without it the planner may walk the
+   * whole nickname index hoping for early matches, e.g. when every hit is also a prefix hit);
+   * shorter queries have no trigram, so they walk lower(nickname) in order and stop at `limit`.
+   */
+  async searchContaining(callerId: string, query: string, limit: number): Promise<UserEntity[]> {
+    const literal = likeLiteral(query.toLowerCase());
+    const matches = `SELECT ${USER_COLUMNS} FROM users u
+        WHERE lower(u.nickname) LIKE $2 AND lower(u.nickname) NOT LIKE $3 AND u.id <> $1
+          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $1)`;
+    const sql = [...query].length >= 3 ? `WITH hits AS MATERIALIZED (${matches}) SELECT * FROM hits u ORDER BY lower(u.nickname) LIMIT $4` : `${matches} ORDER BY lower(u.nickname) LIMIT $4`;
+    const rows: UserRow[] = await this.dataSource.query(sql, [callerId, `%${literal}%`, `${literal}%`, limit]);
+    return rows.map(toEntity);
+  }
+
+  // ---- blocks
 
   async hasBlocked(blockerId: string, blockedId: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
     const rows: unknown[] = await tx.query(`SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2`, [blockerId, blockedId]);
@@ -50,5 +192,103 @@ export class UsersRepository {
       [a, b],
     );
     return rows.length > 0;
+  }
+
+  async block(blockerId: string, blockedId: string): Promise<void> {
+    await this.dataSource.query(`INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [blockerId, blockedId]);
+  }
+
+  async unblock(blockerId: string, blockedId: string): Promise<void> {
+    await this.dataSource.query(`DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2`, [blockerId, blockedId]);
+  }
+
+  /** Users this user has blocked, most recent first. */
+  async listBlocked(blockerId: string): Promise<UserEntity[]> {
+    const rows: UserRow[] = await this.dataSource.query(
+      `SELECT ${USER_COLUMNS} FROM blocks b JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = $1 ORDER BY b.created_at DESC, u.id`,
+      [blockerId],
+    );
+    return rows.map(toEntity);
+  }
+
+  // ---- chats, as far as profiles and account deletion need them
+
+  /** Everyone who shares at least one chat with this user, the user excluded. */
+  async chatPartnerIds(userId: string): Promise<string[]> {
+    const rows: Array<{ user_id: string }> = await this.dataSource.query(
+      `SELECT DISTINCT other.user_id FROM chat_members mine
+         JOIN chat_members other ON other.chat_id = mine.chat_id AND other.user_id <> mine.user_id
+        WHERE mine.user_id = $1`,
+      [userId],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
+  /** Locks the user's row for the deletion transaction; false when already gone. */
+  async lockUser(tx: EntityManager, userId: string): Promise<boolean> {
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [userId]);
+    return rows.length > 0;
+  }
+
+  async membershipsOf(tx: EntityManager, userId: string): Promise<Membership[]> {
+    const rows: Array<{ chat_id: string; type: Membership['type']; role: Membership['role'] }> = await tx.query(
+      `SELECT m.chat_id, c.type, m.role FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = $1 FOR UPDATE OF c`,
+      [userId],
+    );
+    return rows.map((r) => ({ chatId: r.chat_id, type: r.type, role: r.role }));
+  }
+
+  /** The other members of these chats, as (chatId, userId) pairs. */
+  async otherMembers(tx: EntityManager, chatIds: string[], userId: string): Promise<Array<{ chatId: string; userId: string }>> {
+    if (!chatIds.length) return [];
+    const rows: Array<{ chat_id: string; user_id: string }> = await tx.query(
+      `SELECT chat_id, user_id FROM chat_members WHERE chat_id = ANY($1::uuid[]) AND user_id <> $2`,
+      [chatIds, userId],
+    );
+    return rows.map((r) => ({ chatId: r.chat_id, userId: r.user_id }));
+  }
+
+  /**
+   * Per chat, the member who would lead it without this user: an existing other owner, else the
+   * oldest admin, else the oldest member. Chats missing from the result have no one else.
+   */
+  async successors(tx: EntityManager, chatIds: string[], userId: string): Promise<Array<{ chatId: string; userId: string; role: Membership['role'] }>> {
+    if (!chatIds.length) return [];
+    const rows: Array<{ chat_id: string; user_id: string; role: Membership['role'] }> = await tx.query(
+      `SELECT DISTINCT ON (chat_id) chat_id, user_id, role FROM chat_members
+        WHERE chat_id = ANY($1::uuid[]) AND user_id <> $2
+        ORDER BY chat_id, CASE role WHEN 'OWNER' THEN 0 WHEN 'ADMIN' THEN 1 ELSE 2 END, joined_at, id`,
+      [chatIds, userId],
+    );
+    return rows.map((r) => ({ chatId: r.chat_id, userId: r.user_id, role: r.role }));
+  }
+
+  async makeOwner(tx: EntityManager, chatId: string, userId: string): Promise<void> {
+    await tx.query(`UPDATE chat_members SET role = 'OWNER' WHERE chat_id = $1 AND user_id = $2`, [chatId, userId]);
+  }
+
+  /** Deletes chats; members, messages, reactions and listens go by cascade. */
+  async deleteChats(tx: EntityManager, chatIds: string[]): Promise<void> {
+    if (chatIds.length) await tx.query(`DELETE FROM chats WHERE id = ANY($1::uuid[])`, [chatIds]);
+  }
+
+  /**
+   * Deletes the user row; sessions, settings, contacts and blocks (both directions), memberships,
+   * their messages, reactions and listens go by ON DELETE CASCADE.
+   */
+  async deleteUser(tx: EntityManager, userId: string): Promise<void> {
+    await tx.query(`DELETE FROM users WHERE id = $1`, [userId]);
+  }
+
+  /** Points chats whose last message was deleted at their newest remaining message (no foreign key does it). */
+  async repairLastMessages(tx: EntityManager, chatIds: string[]): Promise<void> {
+    if (!chatIds.length) return;
+    await tx.query(
+      `UPDATE chats c
+          SET last_message_id = (SELECT m.id FROM messages m WHERE m.chat_id = c.id ORDER BY m.id DESC LIMIT 1)
+        WHERE c.id = ANY($1::uuid[]) AND c.last_message_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = c.last_message_id)`,
+      [chatIds],
+    );
   }
 }

@@ -1,13 +1,32 @@
 import { Injectable } from '@nestjs/common';
-import { EntityManager } from 'typeorm';
-import { AppError } from '../core/errors';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { isUuid } from '../core/database/ids';
 import { isUniqueViolation } from '../core/database/query-results';
+import { AppError } from '../core/errors';
+import { validationError } from '../core/http/validation';
+import { CloseCode } from '../realtime/client-events';
+import { PresenceStore } from '../realtime/presence/presence-store';
+import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { PresenceView, UserDto, toUserDto } from './dto/user.dto';
+import { UpdateProfileDto } from './dto/update-profile.dto';
 import { UserEntity } from './entities/user.entity';
-import { UsersRepository } from './users.repository';
+import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
+import './users.events';
+import { ProfileChanges, UsersRepository } from './users.repository';
 
+export const SEARCH_LIMIT = 20;
+const HIDDEN: PresenceView = { isOnline: false, lastOnline: null };
+
+/** Profiles, privacy-aware presence, settings, blocks, search and account deletion. */
 @Injectable()
 export class UsersService {
-  constructor(private readonly users: UsersRepository) {}
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly presence: PresenceStore,
+    private readonly realtime: RealtimePublisher,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
 
   findByEmail(email: string, tx?: EntityManager): Promise<UserEntity | null> {
     return this.users.findByEmail(email, tx);
@@ -39,19 +58,188 @@ export class UsersService {
     return locale === 'ru' || locale === 'en' ? locale : null;
   }
 
-  /** True when `blockerId` has blocked `blockedId`. */
+  /** A user that must exist (malformed ids included) or USER_NOT_FOUND. */
+  async requireUser(id: string): Promise<UserEntity> {
+    const user = isUuid(id) ? await this.users.findById(id) : null;
+    if (!user) throw new AppError('USER_NOT_FOUND');
+    return user;
+  }
+
+  // ---- profiles
+
+  async me(userId: string): Promise<UserDto> {
+    const user = await this.users.findById(userId);
+    if (!user) throw new AppError('USER_NOT_FOUND');
+    return toUserDto(user, await this.ownPresence(user), { withEmail: true });
+  }
+
+  async publicProfile(viewerId: string, targetId: string): Promise<UserDto> {
+    const user = await this.requireUser(targetId);
+    const [dto] = await this.toPublicDtos(viewerId, [user]);
+    return dto;
+  }
+
+  /** Public profiles of these users as the viewer may see them, in the order given (unknown ids skipped). */
+  async publicProfiles(viewerId: string, userIds: string[]): Promise<UserDto[]> {
+    return this.toPublicDtos(viewerId, await this.users.findManyByIds(userIds));
+  }
+
+  async updateProfile(userId: string, input: UpdateProfileDto): Promise<UserDto> {
+    const changes: ProfileChanges = {};
+    for (const key of ['nickname', 'firstName', 'lastName', 'avatar', 'bio'] as const) {
+      if (input[key] !== undefined) changes[key] = input[key] as never;
+    }
+    if (!Object.keys(changes).length) return this.me(userId);
+    if (changes.nickname) await this.assertNicknameFree(changes.nickname, userId);
+    let user: UserEntity | null;
+    try {
+      user = await this.users.updateProfile(userId, changes);
+    } catch (error) {
+      // Two users racing for one nickname: the unique index decides.
+      if (isUniqueViolation(error, 'users_nickname_lower_key')) throw new AppError('NICKNAME_TAKEN');
+      throw error;
+    }
+    if (!user) throw new AppError('USER_NOT_FOUND');
+    const { id, nickname, firstName, lastName, avatar, bio } = user;
+    const partners = await this.users.chatPartnerIds(userId);
+    await this.realtime.toUsers([userId, ...partners], 'user:updated', { id, nickname, firstName, lastName, avatar, bio });
+    return toUserDto(user, await this.ownPresence(user), { withEmail: true });
+  }
+
+  // ---- presence privacy
+
+  /** Whether the viewer may see the target's online state and last-seen time. */
+  async presenceVisibleTo(targetId: string, viewerId: string): Promise<boolean> {
+    if (targetId === viewerId) return true;
+    const [rule] = await this.users.presenceRules([targetId], viewerId);
+    return !!rule && !rule.blocksViewer && privacyAllows(rule.level, rule.viewerIsContact);
+  }
+
+  /**
+   * Whether this user's reads may be reported. With the `contacts` level, pass the reader's
+   * audience member as `viewerId` to decide per recipient; without it `contacts` counts as on.
+   */
+  async readReceiptsEnabled(userId: string, viewerId?: string): Promise<boolean> {
+    const level = (await this.users.settingsOf(userId)).showReadReceipts;
+    if (level !== 'contacts' || !viewerId) return privacyAllows(level, true);
+    const [rule] = await this.users.presenceRules([userId], viewerId);
+    return !!rule?.viewerIsContact;
+  }
+
+  private async ownPresence(user: UserEntity): Promise<PresenceView> {
+    const online = await this.presence.online([user.id]);
+    return { isOnline: online.has(user.id), lastOnline: user.lastOnlineAt };
+  }
+
+  /** Presence of many users towards one viewer: one privacy query and one presence lookup. */
+  private async presenceViews(viewerId: string, users: UserEntity[]): Promise<Map<string, PresenceView>> {
+    const others = users.filter((u) => u.id !== viewerId).map((u) => u.id);
+    const rules = await this.users.presenceRules(others, viewerId);
+    const visible = new Set(rules.filter((r) => !r.blocksViewer && privacyAllows(r.level, r.viewerIsContact)).map((r) => r.id));
+    if (users.some((u) => u.id === viewerId)) visible.add(viewerId);
+    const online = visible.size ? await this.presence.online([...visible]) : new Set<string>();
+    return new Map(users.map((u) => [u.id, visible.has(u.id) ? { isOnline: online.has(u.id), lastOnline: u.lastOnlineAt } : HIDDEN]));
+  }
+
+  private async toPublicDtos(viewerId: string, users: UserEntity[]): Promise<UserDto[]> {
+    const views = await this.presenceViews(viewerId, users);
+    return users.map((u) => toUserDto(u, views.get(u.id) ?? HIDDEN));
+  }
+
+  // ---- settings
+
+  /** The user's settings over the defaults: every known field present, plus the client's own keys. */
+  async settingsOf(userId: string): Promise<UserSettings> {
+    return withDefaults(await this.users.settingsOf(userId));
+  }
+
+  /** Merges a partial update into the stored document (row-locked, so concurrent devices do not lose keys). */
+  async updateSettings(userId: string, patch: unknown): Promise<UserSettings> {
+    const errors = validateSettingsPatch(patch);
+    if (Object.keys(errors).length) throw validationError(errors);
+    const merged = await this.dataSource.transaction(async (tx) => {
+      const next = { ...(await this.users.lockSettings(tx, userId)), ...(patch as Record<string, unknown>) };
+      if (extraKeyCount(next) > MAX_EXTRA_KEYS) throw validationError({ settings: [`at most ${MAX_EXTRA_KEYS} custom settings are kept`] });
+      await this.users.saveSettings(tx, userId, next);
+      return next;
+    });
+    return withDefaults(merged);
+  }
+
+  // ---- blocks
+
   hasBlocked(blockerId: string, blockedId: string, tx?: EntityManager): Promise<boolean> {
     return this.users.hasBlocked(blockerId, blockedId, tx);
   }
 
-  /** True when either user has blocked the other. */
   isBlockedEitherWay(a: string, b: string, tx?: EntityManager): Promise<boolean> {
     return this.users.isBlockedEitherWay(a, b, tx);
   }
 
-  /** False when the user turned read receipts off (boolean false or the client's 'nobody'). */
-  async readReceiptsEnabled(userId: string): Promise<boolean> {
-    const setting = (await this.users.settingsOf(userId)).showReadReceipts;
-    return setting !== false && setting !== 'nobody';
+  /** Idempotent; the blocked user is not told. */
+  async block(blockerId: string, targetId: string): Promise<void> {
+    await this.requireOther(blockerId, targetId);
+    try {
+      await this.users.block(blockerId, targetId);
+    } catch (error) {
+      // The target deleted their account between the check and the insert.
+      const e = error as { code?: string; driverError?: { code?: string } };
+      if ((e.code ?? e.driverError?.code) === '23503') throw new AppError('USER_NOT_FOUND');
+      throw error;
+    }
+  }
+
+  async unblock(blockerId: string, targetId: string): Promise<void> {
+    await this.requireOther(blockerId, targetId);
+    await this.users.unblock(blockerId, targetId);
+  }
+
+  async blockedUsers(userId: string): Promise<UserDto[]> {
+    return this.toPublicDtos(userId, await this.users.listBlocked(userId));
+  }
+
+  /** Someone other than the caller who exists: CANNOT_TARGET_SELF or USER_NOT_FOUND otherwise. */
+  async requireOther(callerId: string, targetId: string): Promise<void> {
+    if (targetId === callerId) throw new AppError('CANNOT_TARGET_SELF');
+    if (!isUuid(targetId) || !(await this.users.exists(targetId))) throw new AppError('USER_NOT_FOUND');
+  }
+
+  // ---- search
+
+  /** Prefix matches first, then other matches, alphabetical within each; never the caller or someone who blocked them. */
+  async search(callerId: string, query: string): Promise<UserDto[]> {
+    const prefix = await this.users.searchByPrefix(callerId, query, SEARCH_LIMIT);
+    const rest = prefix.length < SEARCH_LIMIT ? await this.users.searchContaining(callerId, query, SEARCH_LIMIT - prefix.length) : [];
+    return this.toPublicDtos(callerId, [...prefix, ...rest]);
+  }
+
+  // ---- account deletion
+
+  /**
+   * Deletes the account and everything of it in one transaction. Direct and secret chats with
+   * the user go (their other members get `chat:deleted`); groups they owned pass to the oldest
+   * admin, else the oldest member, and groups left empty are deleted. Then their sockets close.
+   */
+  async deleteAccount(userId: string): Promise<void> {
+    const deletedChats = await this.dataSource.transaction(async (tx) => {
+      if (!(await this.users.lockUser(tx, userId))) throw new AppError('USER_NOT_FOUND');
+      const memberships = await this.users.membershipsOf(tx, userId);
+      const pairChats = memberships.filter((m) => m.type !== 'GROUP').map((m) => m.chatId);
+      const groups = memberships.filter((m) => m.type === 'GROUP');
+      const successors = new Map((await this.users.successors(tx, groups.map((g) => g.chatId), userId)).map((s) => [s.chatId, s]));
+      const emptyGroups: string[] = [];
+      for (const group of groups) {
+        const successor = successors.get(group.chatId);
+        if (!successor) emptyGroups.push(group.chatId);
+        else if (group.role === 'OWNER' && successor.role !== 'OWNER') await this.users.makeOwner(tx, group.chatId, successor.userId);
+      }
+      const notify = await this.users.otherMembers(tx, pairChats, userId);
+      await this.users.deleteChats(tx, [...pairChats, ...emptyGroups]);
+      await this.users.deleteUser(tx, userId);
+      await this.users.repairLastMessages(tx, groups.map((g) => g.chatId).filter((id) => !emptyGroups.includes(id)));
+      return notify;
+    });
+    for (const { chatId, userId: memberId } of deletedChats) await this.realtime.toUsers([memberId], 'chat:deleted', { chatId });
+    await this.realtime.disconnect({ userIds: [userId] }, CloseCode.AuthFailed, 'account deleted');
   }
 }

@@ -1,3 +1,4 @@
+import type { Extension } from '@electric-sql/pglite';
 import { PGliteDriver } from 'typeorm-pglite';
 import { PGlitePool } from 'typeorm-pglite/dist/pglite-pool';
 
@@ -29,8 +30,16 @@ class ExclusivePGlitePool extends PGlitePool {
   }
 }
 
+/**
+ * Extensions the migrations create (`CREATE EXTENSION`): PGlite can only create the ones loaded
+ * into the instance. Loaded by `require`, as the subpath export has no node10 type entry.
+ */
+const EXTENSIONS: Record<string, Extension> = {
+  pg_trgm: (require('@electric-sql/pglite/contrib/pg_trgm') as { pg_trgm: Extension }).pg_trgm,
+};
+
 /** The TypeORM `driver` option for embedded PGlite persisted in `dataDir`. */
 export function pgliteDriver(dataDir: string): unknown {
-  new PGliteDriver({ dataDir }); // registers the instance options (bool serializer) with typeorm-pglite
+  new PGliteDriver({ dataDir, extensions: EXTENSIONS }); // registers the instance options (bool serializer, extensions) with typeorm-pglite
   return { Pool: ExclusivePGlitePool };
 }

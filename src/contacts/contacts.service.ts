@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { isUuid } from '../core/database/ids';
+import { AppError } from '../core/errors';
+import { UsersService } from '../users/users.service';
+import { ContactCheckDto, ContactDto, toContactDto } from './dto/contact.dto';
+import { ContactsRepository } from './contacts.repository';
+
+/** A user's private address book. Adding someone does not notify them; `isMutual` shows whether they added you too. */
+@Injectable()
+export class ContactsService {
+  constructor(
+    private readonly contacts: ContactsRepository,
+    private readonly users: UsersService,
+  ) {}
+
+  async list(ownerId: string): Promise<ContactDto[]> {
+    const links = await this.contacts.listOf(ownerId);
+    const profiles = new Map((await this.users.publicProfiles(ownerId, links.map((l) => l.contactId))).map((p) => [p.id, p]));
+    return links.flatMap((link) => {
+      const profile = profiles.get(link.contactId);
+      return profile ? [toContactDto(profile, link.isMutual)] : [];
+    });
+  }
+
+  async add(ownerId: string, contactId: string): Promise<void> {
+    await this.users.requireOther(ownerId, contactId);
+    try {
+      await this.contacts.add(ownerId, contactId);
+    } catch (error) {
+      // The contact deleted their account between the check and the insert.
+      const e = error as { code?: string; driverError?: { code?: string } };
+      if ((e.code ?? e.driverError?.code) === '23503') throw new AppError('USER_NOT_FOUND');
+      throw error;
+    }
+  }
+
+  async remove(ownerId: string, contactId: string): Promise<void> {
+    await this.users.requireOther(ownerId, contactId);
+    await this.contacts.remove(ownerId, contactId);
+  }
+
+  async check(ownerId: string, otherId: string): Promise<ContactCheckDto> {
+    if (otherId !== ownerId) await this.users.requireOther(ownerId, otherId);
+    else if (!isUuid(otherId)) throw new AppError('USER_NOT_FOUND');
+    const { isContact, addedBack } = await this.contacts.relation(ownerId, otherId);
+    return { isContact, isMutual: isContact && addedBack };
+  }
+}

@@ -1,0 +1,105 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { ApiBody, ApiCookieAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Auth, AuthContext } from '../auth/auth-context';
+import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
+import { BlockedListQueryDto, SearchUsersQueryDto } from './dto/search-users.dto';
+import { SettingsDto, UpdateSettingsDto } from './dto/settings.dto';
+import { UpdateProfileDto } from './dto/update-profile.dto';
+import { BlockResultDto, DeletedAccountDto } from './dto/user-actions.dto';
+import { UserDto } from './dto/user.dto';
+import { UserSettings } from './user-settings';
+import { UsersService } from './users.service';
+
+/** Literal routes (`me`, `search`, `me/settings`, `me/blocked`) are declared before `:id` so that it cannot capture them. */
+@ApiTags('users')
+@ApiCookieAuth()
+@Controller('api/users')
+export class UsersController {
+  constructor(private readonly users: UsersService) {}
+
+  @Get('me')
+  @ApiOperation({ summary: 'Your full profile, email included' })
+  @ApiEnvelope(UserDto)
+  @ApiErrors('UNAUTHORIZED')
+  me(@Auth() auth: AuthContext): Promise<UserDto> {
+    return this.users.me(auth.userId);
+  }
+
+  @Patch('me')
+  @ApiOperation({ summary: 'Change nickname, names, avatar or bio; users sharing a chat receive user:updated' })
+  @ApiEnvelope(UserDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'NICKNAME_TAKEN')
+  update(@Auth() auth: AuthContext, @Body() body: UpdateProfileDto): Promise<UserDto> {
+    return this.users.updateProfile(auth.userId, body);
+  }
+
+  @Delete('me')
+  @ApiOperation({ summary: 'Delete your account and everything of it; direct and secret chats go, owned groups pass on, sockets close with 4001' })
+  @ApiEnvelope(DeletedAccountDto)
+  @ApiErrors('UNAUTHORIZED')
+  async remove(@Auth() auth: AuthContext): Promise<DeletedAccountDto> {
+    await this.users.deleteAccount(auth.userId);
+    return { deleted: true };
+  }
+
+  @Get('search')
+  @ApiOperation({ summary: 'Nickname search: prefix matches first, then other matches; at most 20; hides users who blocked you' })
+  @ApiEnvelope(UserDto, { isArray: true })
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
+  search(@Auth() auth: AuthContext, @Query() query: SearchUsersQueryDto): Promise<UserDto[]> {
+    return this.users.search(auth.userId, query.q);
+  }
+
+  @Get('me/settings')
+  @ApiOperation({ summary: 'Your settings, every field with its value or default (shared by all your devices)' })
+  @ApiEnvelope(SettingsDto)
+  @ApiErrors('UNAUTHORIZED')
+  settings(@Auth() auth: AuthContext): Promise<UserSettings> {
+    return this.users.settingsOf(auth.userId);
+  }
+
+  /** The body is validated by the service: known fields by value, client keys by name and primitive value. */
+  @Put('me/settings')
+  @ApiOperation({ summary: 'Merge a partial settings object; privacy fields take a boolean or all|contacts|nobody' })
+  @ApiBody({ type: UpdateSettingsDto })
+  @ApiEnvelope(SettingsDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
+  updateSettings(@Auth() auth: AuthContext, @Body() body: Record<string, unknown>): Promise<UserSettings> {
+    return this.users.updateSettings(auth.userId, body);
+  }
+
+  @Get('me/blocked')
+  @ApiOperation({ summary: 'Users you have blocked, most recent first' })
+  @ApiEnvelope(UserDto, { isArray: true })
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
+  blocked(@Auth() auth: AuthContext, @Query() _query: BlockedListQueryDto): Promise<UserDto[]> {
+    return this.users.blockedUsers(auth.userId);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: "A user's public profile (no email); presence as their privacy settings allow" })
+  @ApiEnvelope(UserDto)
+  @ApiErrors('UNAUTHORIZED', 'USER_NOT_FOUND')
+  profile(@Auth() auth: AuthContext, @Param('id') id: string): Promise<UserDto> {
+    return this.users.publicProfile(auth.userId, id);
+  }
+
+  @Post(':id/block')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Block a user (idempotent); they are not told' })
+  @ApiEnvelope(BlockResultDto)
+  @ApiErrors('UNAUTHORIZED', 'USER_NOT_FOUND', 'CANNOT_TARGET_SELF')
+  async block(@Auth() auth: AuthContext, @Param('id') id: string): Promise<BlockResultDto> {
+    await this.users.block(auth.userId, id);
+    return { blocked: true };
+  }
+
+  @Delete(':id/block')
+  @ApiOperation({ summary: 'Unblock a user (idempotent)' })
+  @ApiEnvelope(BlockResultDto)
+  @ApiErrors('UNAUTHORIZED', 'USER_NOT_FOUND', 'CANNOT_TARGET_SELF')
+  async unblock(@Auth() auth: AuthContext, @Param('id') id: string): Promise<BlockResultDto> {
+    await this.users.unblock(auth.userId, id);
+    return { blocked: false };
+  }
+}

@@ -1,0 +1,402 @@
+import { randomUUID } from 'node:crypto';
+import { newId } from '../../src/core/database/ids';
+import { PresenceStore } from '../../src/realtime/presence/presence-store';
+import { UsersService } from '../../src/users/users.service';
+import { signUp, TestUser, uniqueNickname } from '../support/factories';
+import { createTestApp, TestApp } from '../support/test-app';
+
+describe('users', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp()));
+  afterAll(() => t.close());
+
+  const get = (user: TestUser, path: string) => t.http().get(path).set(user.auth);
+  const patchMe = (user: TestUser, body: object) => t.http().patch('/api/users/me').set(user.auth).send(body);
+  const putSettings = (user: TestUser, body: unknown) => t.http().put('/api/users/me/settings').set(user.auth).send(body as object);
+  /** Marks a user online through the presence port (the socket presence wiring is another feature's). */
+  const goOnline = (user: TestUser) => t.app.get(PresenceStore).connect(user.id, randomUUID(), 60_000);
+
+  /** A chat made with SQL, members joining one second apart in the order given. */
+  async function chat(type: 'DIRECT' | 'SECRET' | 'GROUP', members: Array<[TestUser, 'OWNER' | 'ADMIN' | 'MEMBER']>): Promise<string> {
+    const id = newId();
+    const pairKey = type === 'GROUP' ? null : `${type}:${members.map(([u]) => u.id).sort().join(':')}`;
+    await t.backend.sql(`INSERT INTO chats (id, type, name, pair_key) VALUES ($1, $2, $3, $4)`, [id, type, type === 'GROUP' ? 'group' : null, pairKey]);
+    for (const [index, [user, role]] of members.entries()) {
+      await t.backend.sql(`INSERT INTO chat_members (chat_id, user_id, id, role, joined_at) VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5))`, [
+        id,
+        user.id,
+        newId(),
+        role,
+        100 - index,
+      ]);
+    }
+    return id;
+  }
+
+  async function message(chatId: string, sender: TestUser, text: string): Promise<string> {
+    const id = newId();
+    await t.backend.sql(`UPDATE chats SET message_seq = message_seq + 1, last_message_id = $2 WHERE id = $1`, [chatId, id]);
+    await t.backend.sql(`INSERT INTO messages (id, chat_id, sender_id, seq, type, text) SELECT $1, id, $3, message_seq, 'TEXT', $4 FROM chats WHERE id = $2`, [id, chatId, sender.id, text]);
+    return id;
+  }
+
+  describe('profiles', () => {
+    it('answers GET /me with the full profile, email included', async () => {
+      const user = await signUp(t);
+      const res = await get(user, '/api/users/me').expect(200);
+      expect(res.body).toEqual({
+        success: true,
+        data: { id: user.id, email: user.email, nickname: user.nickname, firstName: null, lastName: null, avatar: null, bio: null, isOnline: false, lastOnline: null },
+      });
+    });
+
+    it('answers GET /:id with the public profile, never the email', async () => {
+      const [viewer, target] = [await signUp(t), await signUp(t)];
+      const res = await get(viewer, `/api/users/${target.id}`).expect(200);
+      expect(res.body.data).toMatchObject({ id: target.id, nickname: target.nickname, isOnline: false, lastOnline: null });
+      expect(res.body.data).not.toHaveProperty('email');
+    });
+
+    it('answers USER_NOT_FOUND for an unknown or malformed id', async () => {
+      const viewer = await signUp(t);
+      for (const id of [newId(), 'not-a-uuid', '123']) {
+        const res = await get(viewer, `/api/users/${id}`).expect(404);
+        expect(res.body).toMatchObject({ success: false, code: 'USER_NOT_FOUND' });
+      }
+    });
+
+    it('requires a session', async () => {
+      await t.http().get('/api/users/me').expect(401);
+      await t.http().get('/api/users/search?q=abc').expect(401);
+    });
+
+    it('shows presence by default, and hides it once the target turns showOnlineStatus off', async () => {
+      const [viewer, target] = [await signUp(t), await signUp(t)];
+      await goOnline(target);
+      expect((await get(viewer, `/api/users/${target.id}`).expect(200)).body.data.isOnline).toBe(true);
+      await t.backend.sql(`UPDATE users SET last_online_at = now() WHERE id = $1`, [target.id]);
+      expect((await get(viewer, `/api/users/${target.id}`).expect(200)).body.data.lastOnline).toEqual(expect.any(String));
+
+      await putSettings(target, { showOnlineStatus: false }).expect(200);
+      const hidden = await get(viewer, `/api/users/${target.id}`).expect(200);
+      expect(hidden.body.data).toMatchObject({ isOnline: false, lastOnline: null });
+      expect((await get(target, '/api/users/me').expect(200)).body.data.isOnline).toBe(true);
+    });
+
+    it("shows presence at the 'contacts' level only to users the target has added", async () => {
+      const [target, contact, stranger] = [await signUp(t), await signUp(t), await signUp(t)];
+      await goOnline(target);
+      await putSettings(target, { showOnlineStatus: 'contacts' }).expect(200);
+      await t.http().post(`/api/contacts/${contact.id}`).set(target.auth).expect(200);
+      expect((await get(contact, `/api/users/${target.id}`)).body.data.isOnline).toBe(true);
+      expect((await get(stranger, `/api/users/${target.id}`)).body.data.isOnline).toBe(false);
+      await putSettings(target, { showOnlineStatus: 'nobody' }).expect(200);
+      expect((await get(contact, `/api/users/${target.id}`)).body.data.isOnline).toBe(false);
+    });
+
+    it('hides presence from users the target has blocked', async () => {
+      const [target, blocked] = [await signUp(t), await signUp(t)];
+      await goOnline(target);
+      expect((await get(blocked, `/api/users/${target.id}`)).body.data.isOnline).toBe(true);
+      await t.http().post(`/api/users/${blocked.id}/block`).set(target.auth).expect(200);
+      expect((await get(blocked, `/api/users/${target.id}`)).body.data).toMatchObject({ isOnline: false, lastOnline: null });
+    });
+  });
+
+  describe('PATCH /me', () => {
+    it('updates every field, clears with null, and counts the bio in characters', async () => {
+      const user = await signUp(t);
+      const nickname = uniqueNickname('New.');
+      const bio = '🙂'.repeat(70);
+      const res = await patchMe(user, { nickname, firstName: 'Анна', lastName: 'Li', avatar: '/uploads/a1b2.webp', bio }).expect(200);
+      expect(res.body.data).toMatchObject({ id: user.id, email: user.email, nickname, firstName: 'Анна', lastName: 'Li', avatar: '/uploads/a1b2.webp', bio });
+      const cleared = await patchMe(user, { avatar: null, bio: null, lastName: '' }).expect(200);
+      expect(cleared.body.data).toMatchObject({ nickname, firstName: 'Анна', lastName: null, avatar: null, bio: null });
+      const [row] = await t.backend.sql('SELECT nickname, first_name, avatar FROM users WHERE id = $1', [user.id]);
+      expect(row).toEqual({ nickname, first_name: 'Анна', avatar: null });
+    });
+
+    it('refuses bad values with VALIDATION_ERROR naming the field', async () => {
+      const user = await signUp(t);
+      const cases: Array<[object, string]> = [
+        [{ nickname: 'ab' }, 'nickname'],
+        [{ nickname: '1abcdef' }, 'nickname'],
+        [{ nickname: 'abc_def' }, 'nickname'],
+        [{ nickname: null }, 'nickname'],
+        [{ firstName: 'x'.repeat(65) }, 'firstName'],
+        [{ lastName: 42 }, 'lastName'],
+        [{ bio: '🙂'.repeat(71) }, 'bio'],
+        [{ avatar: 'https://evil.example/a.png' }, 'avatar'],
+        [{ avatar: '/uploads/../etc/passwd' }, 'avatar'],
+        [{ email: 'new@example.com' }, 'email'],
+      ];
+      for (const [body, field] of cases) {
+        const res = await patchMe(user, body).expect(422);
+        expect(res.body).toMatchObject({ code: 'VALIDATION_ERROR', errors: { [field]: expect.any(Array) } });
+      }
+    });
+
+    it('answers NICKNAME_TAKEN for a nickname taken in another case, and allows changing the case of your own', async () => {
+      const [user, other] = [await signUp(t), await signUp(t)];
+      const res = await patchMe(user, { nickname: other.nickname.toUpperCase() }).expect(409);
+      expect(res.body).toMatchObject({ code: 'NICKNAME_TAKEN' });
+      const own = `${user.nickname[0].toUpperCase()}${user.nickname.slice(1)}`;
+      expect((await patchMe(user, { nickname: own }).expect(200)).body.data.nickname).toBe(own);
+    });
+
+    it('gives one of two racing users the nickname and the other NICKNAME_TAKEN', async () => {
+      const [a, b] = [await signUp(t), await signUp(t)];
+      const nickname = uniqueNickname('race');
+      const statuses = (await Promise.all([patchMe(a, { nickname }), patchMe(b, { nickname })])).map((r) => r.status).sort();
+      expect(statuses).toEqual([200, 409]);
+    });
+
+    it('publishes user:updated to chat partners and to the user, not to strangers', async () => {
+      const [user, partner, stranger] = [await signUp(t), await signUp(t), await signUp(t)];
+      await chat('GROUP', [
+        [partner, 'OWNER'],
+        [user, 'MEMBER'],
+      ]);
+      const [partnerWs, ownWs, strangerWs] = await Promise.all([t.ws({ cookie: partner.cookie }), t.ws({ cookie: user.cookie }), t.ws({ cookie: stranger.cookie })]);
+      await Promise.all([partnerWs.waitFor('auth:ok'), ownWs.waitFor('auth:ok'), strangerWs.waitFor('auth:ok')]);
+
+      await patchMe(user, { bio: 'hello there' }).expect(200);
+      const event = await partnerWs.waitFor('user:updated', (p) => p.id === user.id);
+      expect(event).toMatchObject({ id: user.id, nickname: user.nickname, bio: 'hello there' });
+      expect(event).not.toHaveProperty('email');
+      await ownWs.waitFor('user:updated', (p) => p.id === user.id);
+      await strangerWs.expectNo('user:updated');
+      for (const ws of [partnerWs, ownWs, strangerWs]) ws.close();
+    });
+  });
+
+  describe('settings', () => {
+    const DEFAULTS = {
+      notifSound: true,
+      notifDesktop: true,
+      sendByEnter: true,
+      fontSize: 'medium',
+      showOnlineStatus: true,
+      showReadReceipts: true,
+      mediaAutoDownload: true,
+      chatWallpaper: 'default',
+      locale: 'en',
+    };
+
+    it('returns every field with its default', async () => {
+      const user = await signUp(t);
+      expect((await get(user, '/api/users/me/settings').expect(200)).body).toEqual({ success: true, data: DEFAULTS });
+    });
+
+    it('merges partial updates, keeping earlier values, and stores them for every device', async () => {
+      const user = await signUp(t);
+      await putSettings(user, { fontSize: 'large', notifSound: false }).expect(200);
+      const res = await putSettings(user, { chatWallpaper: 'dots', locale: 'ru' }).expect(200);
+      expect(res.body.data).toEqual({ ...DEFAULTS, fontSize: 'large', notifSound: false, chatWallpaper: 'dots', locale: 'ru' });
+      expect((await get(user, '/api/users/me/settings')).body.data).toEqual(res.body.data);
+      const [row] = await t.backend.sql('SELECT settings FROM user_settings WHERE user_id = $1', [user.id]);
+      expect(row.settings).toEqual({ fontSize: 'large', notifSound: false, chatWallpaper: 'dots', locale: 'ru' });
+    });
+
+    it("accepts the web client's privacy levels and its own extra keys", async () => {
+      const user = await signUp(t);
+      const body = { showOnlineStatus: 'contacts', showReadReceipts: 'nobody', 'ui.theme': 'night', messageTextSize: 15, compact_mode: true, lastTab: null };
+      const res = await putSettings(user, body).expect(200);
+      expect(res.body.data).toEqual({ ...DEFAULTS, ...body });
+      await putSettings(user, { showOnlineStatus: 'all' }).expect(200);
+    });
+
+    it('refuses bad values, bad extra keys and non-objects with VALIDATION_ERROR, storing nothing', async () => {
+      const user = await signUp(t);
+      const cases: unknown[] = [
+        { notifSound: 'yes' },
+        { fontSize: 'huge' },
+        { chatWallpaper: 'pink' },
+        { locale: 'de' },
+        { showOnlineStatus: 'friends' },
+        { showReadReceipts: 1 },
+        { extra: { nested: true } },
+        { extra: [1, 2] },
+        { extra: 'x'.repeat(257) },
+        { 'bad key!': 1 },
+        { ['k'.repeat(65)]: 1 },
+        [{ fontSize: 'large' }],
+      ];
+      for (const body of cases) {
+        const res = await putSettings(user, body).expect(422);
+        expect(res.body).toMatchObject({ code: 'VALIDATION_ERROR', errors: expect.any(Object) });
+      }
+      expect((await get(user, '/api/users/me/settings')).body.data).toEqual(DEFAULTS);
+    });
+
+    it('keeps at most 64 extra keys', async () => {
+      const user = await signUp(t);
+      const many = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, i]));
+      await putSettings(user, many).expect(200);
+      expect((await putSettings(user, { oneMore: 1 }).expect(422)).body.code).toBe('VALIDATION_ERROR');
+      await putSettings(user, { k0: 'changed', fontSize: 'small' }).expect(200);
+    });
+  });
+
+  describe('blocking', () => {
+    it('blocks and unblocks idempotently, and lists blocked users', async () => {
+      const [user, target] = [await signUp(t), await signUp(t)];
+      for (let i = 0; i < 2; i++) {
+        expect((await t.http().post(`/api/users/${target.id}/block`).set(user.auth).expect(200)).body).toEqual({ success: true, data: { blocked: true } });
+      }
+      expect(await t.backend.sql('SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2', [user.id, target.id])).toHaveLength(1);
+      const list = await get(user, '/api/users/me/blocked?full=1').expect(200);
+      expect(list.body.data).toEqual([expect.objectContaining({ id: target.id, nickname: target.nickname })]);
+      expect(list.body.data[0]).not.toHaveProperty('email');
+
+      for (let i = 0; i < 2; i++) {
+        expect((await t.http().delete(`/api/users/${target.id}/block`).set(user.auth).expect(200)).body.data).toEqual({ blocked: false });
+      }
+      expect((await get(user, '/api/users/me/blocked').expect(200)).body.data).toEqual([]);
+    });
+
+    it('refuses to block yourself with CANNOT_TARGET_SELF and unknown users with USER_NOT_FOUND', async () => {
+      const user = await signUp(t);
+      expect((await t.http().post(`/api/users/${user.id}/block`).set(user.auth).expect(422)).body.code).toBe('CANNOT_TARGET_SELF');
+      expect((await t.http().delete(`/api/users/${user.id}/block`).set(user.auth).expect(422)).body.code).toBe('CANNOT_TARGET_SELF');
+      for (const id of [newId(), 'nope']) {
+        expect((await t.http().post(`/api/users/${id}/block`).set(user.auth).expect(404)).body.code).toBe('USER_NOT_FOUND');
+        expect((await t.http().delete(`/api/users/${id}/block`).set(user.auth).expect(404)).body.code).toBe('USER_NOT_FOUND');
+      }
+    });
+
+    it('refuses a malformed full flag on the blocked list', async () => {
+      const user = await signUp(t);
+      await get(user, '/api/users/me/blocked?full=maybe').expect(422);
+    });
+  });
+
+  describe('privacy and block checks for other features', () => {
+    it('answers presenceVisibleTo, readReceiptsEnabled, hasBlocked and isBlockedEitherWay from settings, contacts and blocks', async () => {
+      const users = t.app.get(UsersService);
+      const [a, b, c] = [await signUp(t), await signUp(t), await signUp(t)];
+      expect(await users.presenceVisibleTo(a.id, b.id)).toBe(true);
+      expect(await users.readReceiptsEnabled(a.id)).toBe(true);
+
+      await putSettings(a, { showOnlineStatus: 'contacts', showReadReceipts: 'contacts' }).expect(200);
+      await t.http().post(`/api/contacts/${b.id}`).set(a.auth).expect(200);
+      expect([await users.presenceVisibleTo(a.id, b.id), await users.presenceVisibleTo(a.id, c.id), await users.presenceVisibleTo(a.id, a.id)]).toEqual([true, false, true]);
+      expect([await users.readReceiptsEnabled(a.id, b.id), await users.readReceiptsEnabled(a.id, c.id)]).toEqual([true, false]);
+      await putSettings(a, { showReadReceipts: false }).expect(200);
+      expect(await users.readReceiptsEnabled(a.id)).toBe(false);
+
+      await t.http().post(`/api/users/${b.id}/block`).set(a.auth).expect(200);
+      expect(await users.presenceVisibleTo(a.id, b.id)).toBe(false);
+      expect([await users.hasBlocked(a.id, b.id), await users.hasBlocked(b.id, a.id)]).toEqual([true, false]);
+      expect([await users.isBlockedEitherWay(a.id, b.id), await users.isBlockedEitherWay(b.id, a.id), await users.isBlockedEitherWay(a.id, c.id)]).toEqual([true, true, false]);
+    });
+  });
+
+  describe('search', () => {
+    it('lists prefix matches before other matches, case-insensitively, without the caller or users who blocked them', async () => {
+      const tag = `q${randomUUID().replace(/-/g, '').slice(0, 8)}`;
+      const caller = await signUp(t, { nickname: `${tag}Self` });
+      const prefixB = await signUp(t, { nickname: `${tag.toUpperCase()}b` });
+      const prefixA = await signUp(t, { nickname: `${tag}a` });
+      const containsA = await signUp(t, { nickname: `a${tag}` });
+      const containsB = await signUp(t, { nickname: `Bx${tag}` });
+      const blocker = await signUp(t, { nickname: `${tag}blocker` });
+      const blockedByCaller = await signUp(t, { nickname: `zz${tag}` });
+      await t.http().post(`/api/users/${caller.id}/block`).set(blocker.auth).expect(200);
+      await t.http().post(`/api/users/${blockedByCaller.id}/block`).set(caller.auth).expect(200);
+
+      const res = await get(caller, `/api/users/search?q=${tag.toUpperCase()}`).expect(200);
+      expect(res.body.data.map((u: { id: string }) => u.id)).toEqual([prefixA.id, prefixB.id, containsA.id, containsB.id, blockedByCaller.id]);
+      expect(res.body.data[0]).toEqual(expect.objectContaining({ nickname: prefixA.nickname, isOnline: false }));
+      expect(res.body.data[0]).not.toHaveProperty('email');
+    });
+
+    it('returns at most 20 users', async () => {
+      const tag = `m${randomUUID().replace(/-/g, '').slice(0, 8)}`;
+      const caller = await signUp(t);
+      await Promise.all(Array.from({ length: 22 }, (_, i) => signUp(t, { nickname: `${tag}${String(i).padStart(2, '0')}` })));
+      const res = await get(caller, `/api/users/search?q=${tag}`).expect(200);
+      expect(res.body.data).toHaveLength(20);
+      expect(res.body.data[0].nickname).toBe(`${tag}00`);
+    });
+
+    it('matches wildcard characters literally', async () => {
+      const caller = await signUp(t);
+      expect((await get(caller, '/api/users/search?q=%25').expect(200)).body.data).toEqual([]);
+      expect((await get(caller, '/api/users/search?q=_').expect(200)).body.data).toEqual([]);
+    });
+
+    it('refuses an empty, missing or too long query with VALIDATION_ERROR', async () => {
+      const caller = await signUp(t);
+      for (const path of ['/api/users/search', '/api/users/search?q=', `/api/users/search?q=${'a'.repeat(33)}`]) {
+        const res = await get(caller, path).expect(422);
+        expect(res.body).toMatchObject({ code: 'VALIDATION_ERROR', errors: { q: expect.any(Array) } });
+      }
+    });
+  });
+
+  describe('DELETE /me', () => {
+    it('deletes the account and everything of it; partners get chat:deleted, groups pass on; the email signs up anew', async () => {
+      const [user, partner, secretPartner, admin, member, other] = await Promise.all([signUp(t), signUp(t), signUp(t), signUp(t), signUp(t), signUp(t)]);
+      const direct = await chat('DIRECT', [
+        [user, 'MEMBER'],
+        [partner, 'MEMBER'],
+      ]);
+      const secret = await chat('SECRET', [
+        [secretPartner, 'MEMBER'],
+        [user, 'MEMBER'],
+      ]);
+      const ownedWithAdmin = await chat('GROUP', [
+        [user, 'OWNER'],
+        [member, 'MEMBER'],
+        [admin, 'ADMIN'],
+      ]);
+      const ownedMembersOnly = await chat('GROUP', [
+        [user, 'OWNER'],
+        [member, 'MEMBER'],
+        [other, 'MEMBER'],
+      ]);
+      const alone = await chat('GROUP', [[user, 'OWNER']]);
+      const joined = await chat('GROUP', [
+        [other, 'OWNER'],
+        [user, 'MEMBER'],
+      ]);
+      const kept = await message(joined, other, 'stays');
+      await message(joined, user, 'goes');
+      const othersMessage = await message(direct, partner, 'hi');
+      await t.backend.sql(`INSERT INTO reactions (id, message_id, user_id, emoji) VALUES ($1, $2, $3, '👍')`, [newId(), othersMessage, user.id]);
+      await t.http().post(`/api/contacts/${partner.id}`).set(user.auth).expect(200);
+      await t.http().post(`/api/contacts/${user.id}`).set(partner.auth).expect(200);
+      await t.http().post(`/api/users/${other.id}/block`).set(user.auth).expect(200);
+      await t.http().post(`/api/users/${user.id}/block`).set(member.auth).expect(200);
+      await putSettings(user, { fontSize: 'large' }).expect(200);
+
+      const [ownWs, partnerWs, secretWs] = await Promise.all([t.ws({ cookie: user.cookie }), t.ws({ cookie: partner.cookie }), t.ws({ cookie: secretPartner.cookie })]);
+      await Promise.all([ownWs.waitFor('auth:ok'), partnerWs.waitFor('auth:ok'), secretWs.waitFor('auth:ok')]);
+
+      expect((await t.http().delete('/api/users/me').set(user.auth).expect(200)).body).toEqual({ success: true, data: { deleted: true } });
+
+      expect(await partnerWs.waitFor('chat:deleted', (p) => p.chatId === direct)).toEqual({ chatId: direct });
+      expect(await secretWs.waitFor('chat:deleted', (p) => p.chatId === secret)).toEqual({ chatId: secret });
+      expect((await ownWs.closed).code).toBe(4001);
+      await t.http().get('/api/users/me').set(user.auth).expect(401);
+
+      const count = async (sql: string) => (await t.backend.sql(sql, [user.id])).length;
+      expect(await count('SELECT 1 FROM users WHERE id = $1')).toBe(0);
+      for (const table of ['sessions', 'user_settings', 'chat_members', 'reactions']) expect(await count(`SELECT 1 FROM ${table} WHERE user_id = $1`)).toBe(0);
+      expect(await count('SELECT 1 FROM contacts WHERE owner_id = $1 OR contact_id = $1')).toBe(0);
+      expect(await count('SELECT 1 FROM blocks WHERE blocker_id = $1 OR blocked_id = $1')).toBe(0);
+      expect(await count('SELECT 1 FROM messages WHERE sender_id = $1')).toBe(0);
+      const chats = await t.backend.sql('SELECT id FROM chats WHERE id = ANY($1::uuid[])', [[direct, secret, ownedWithAdmin, ownedMembersOnly, alone, joined]]);
+      expect(chats.map((c: { id: string }) => c.id).sort()).toEqual([ownedWithAdmin, ownedMembersOnly, joined].sort());
+      const owners = await t.backend.sql(`SELECT chat_id, user_id FROM chat_members WHERE role = 'OWNER' AND chat_id = ANY($1::uuid[])`, [[ownedWithAdmin, ownedMembersOnly]]);
+      expect(owners).toEqual(expect.arrayContaining([{ chat_id: ownedWithAdmin, user_id: admin.id }, { chat_id: ownedMembersOnly, user_id: member.id }]));
+      expect(owners).toHaveLength(2);
+      expect((await t.backend.sql('SELECT last_message_id FROM chats WHERE id = $1', [joined]))[0].last_message_id).toBe(kept);
+
+      const again = await signUp(t, { email: user.email });
+      expect(again.id).not.toBe(user.id);
+      for (const ws of [partnerWs, secretWs]) ws.close();
+    });
+  });
+});
