@@ -29,6 +29,17 @@ export class ChatsController {
     return this.chats.openPair(auth, body.targetUserId, 'DIRECT');
   }
 
+  @Post('secret')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Find or create the end-to-end encrypted chat with a user (one per pair); it carries ciphertext + signalType only',
+  })
+  @ApiEnvelope(ChatDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CANNOT_TARGET_SELF', 'USER_NOT_FOUND', 'BLOCKED', 'BUNDLE_NOT_FOUND')
+  secret(@Auth() auth: AuthContext, @Body() body: DirectChatDto): Promise<ChatDto> {
+    return this.chats.openPair(auth, body.targetUserId, 'SECRET');
+  }
+
   @Post('group')
   @ApiOperation({ summary: 'Create a group (you are OWNER; at most 200 members); members get chat:new' })
   @ApiEnvelope(ChatDto, { status: 201 })

@@ -1,5 +1,6 @@
 import { forwardRef, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { KeysModule } from '../keys/keys.module';
 import { MessagesModule } from '../messages/messages.module';
 import { UsersModule } from '../users/users.module';
 import { ChatViews } from './chat-views';
@@ -11,7 +12,7 @@ import { ChatEntity } from './entities/chat.entity';
 import { TypingSocket } from './typing.socket';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, forwardRef(() => MessagesModule)],
+  imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, KeysModule, forwardRef(() => MessagesModule)],
   controllers: [ChatsController],
   providers: [ChatsRepository, ChatViews, ChatsService, TypingSocket],
   exports: [ChatsService, ChatsRepository],

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { KeysService } from '../keys/keys.service';
 import { UsersService } from '../users/users.service';
 import { AuthContext } from '../auth/auth-context';
 import './chat-events';
@@ -23,6 +24,7 @@ export class ChatsService {
     private readonly chats: ChatsRepository,
     private readonly views: ChatViews,
     private readonly users: UsersService,
+    private readonly keys: KeysService,
     private readonly realtime: RealtimePublisher,
   ) {}
 
@@ -42,6 +44,10 @@ export class ChatsService {
     if (targetUserId === auth.userId) throw new AppError('CANNOT_TARGET_SELF');
     if (!(await this.users.findById(targetUserId))) throw new AppError('USER_NOT_FOUND');
     if (await this.users.isBlockedEitherWay(auth.userId, targetUserId)) throw new AppError('BLOCKED');
+    // A secret chat starts with a Signal session built from the target's bundle: without one it cannot start.
+    if (type === 'SECRET' && !(await this.keys.hasBundle(targetUserId))) {
+      throw new AppError('BUNDLE_NOT_FOUND', 'This user has not published encryption keys yet', {}, 409);
+    }
     const { chatId } = await this.chats.transaction((tx) => this.chats.findOrCreatePair(tx, type, auth.userId, targetUserId));
     return (await this.views.one(auth.userId, chatId))!;
   }
