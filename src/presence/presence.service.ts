@@ -70,6 +70,8 @@ export class PresenceService {
     const last = await this.store.disconnect(client.userId, client.connection.id);
     if (!last) return;
     const at = (await this.presence.markLastOnline(client.userId)) ?? new Date();
+    // A new tab may have connected meanwhile (this or another instance): then nobody went offline.
+    if ((await this.store.online([client.userId])).size) return;
     await this.realtime.toUsers(await this.presence.audienceOf(client.userId), 'user:offline', { userId: client.userId, lastOnline: new Date(at).toISOString() });
   }
 }

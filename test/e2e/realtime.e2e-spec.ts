@@ -1,0 +1,186 @@
+import { eventually, signUp, TestUser } from '../support/factories';
+import { connect, createGroup, openDirect, send } from '../support/chats';
+import { TEST_REDIS_URL } from '../support/env';
+import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+
+describe('realtime', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp()));
+  afterAll(() => t.close());
+
+  /** Two users who share a chat with a message in it, so each is the other's presence audience. */
+  async function partners(): Promise<[TestUser, TestUser, string]> {
+    const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+    const chatId = await openDirect(t, a, b);
+    const aws = await connect(t, a);
+    await send(aws, chatId, 'hi');
+    aws.close();
+    await eventually(async () => expect((await t.http().get(`/api/users/${a.id}`).set(a.auth).expect(200)).body.data.isOnline).toBe(false));
+    // the disconnect's own bookkeeping (last-online time, audience) has finished once last_online_at is set
+    await eventually(async () => expect((await t.backend.sql('SELECT last_online_at FROM users WHERE id = $1', [a.id]))[0].last_online_at).not.toBeNull());
+    return [a, b, chatId];
+  }
+
+  describe('typing', () => {
+    it('relays typing:start and typing:stop to the other members only', async () => {
+      const [a, b, chatId] = await partners();
+      const [aws, bws] = [await connect(t, a), await connect(t, b)];
+      aws.send('typing:start', { chatId });
+      expect(await bws.waitFor('typing:started')).toEqual({ chatId, userId: a.id, nickname: a.nickname });
+      aws.send('typing:stop', { chatId });
+      expect(await bws.waitFor('typing:stopped')).toEqual({ chatId, userId: a.id });
+      await aws.expectNo('typing:started');
+      aws.close();
+      bws.close();
+    });
+
+    it('lets a typing indicator expire by itself after about 6 s', async () => {
+      const [a, b, chatId] = await partners();
+      const [aws, bws] = [await connect(t, a), await connect(t, b)];
+      aws.send('typing:start', { chatId });
+      await bws.waitFor('typing:started');
+      expect(await bws.waitFor('typing:stopped', () => true, 9000)).toEqual({ chatId, userId: a.id });
+      aws.close();
+      bws.close();
+    }, 15_000);
+
+    it('refuses typing in a chat you are not in', async () => {
+      const [, , chatId] = await partners();
+      const stranger = await signUp(t);
+      const sws = await connect(t, stranger);
+      sws.send('typing:start', { chatId });
+      expect(await sws.waitFor('error')).toMatchObject({ code: 'CHAT_NOT_FOUND' });
+      sws.close();
+    });
+  });
+
+  describe('presence', () => {
+    it('announces online once for two tabs and offline only when the last one closes', async () => {
+      const [a, b] = await partners();
+      const bws = await connect(t, b);
+      const tab1 = await connect(t, a);
+      expect(await bws.waitFor('user:online', (p) => p.userId === a.id)).toEqual({ userId: a.id });
+      const tab2 = await connect(t, a);
+      await bws.expectNo('user:online', (p) => p.userId === a.id);
+      tab1.close();
+      await bws.expectNo('user:offline', (p) => p.userId === a.id);
+      tab2.close();
+      expect(await bws.waitFor('user:offline', (p) => p.userId === a.id)).toEqual({ userId: a.id, lastOnline: expect.any(String) });
+      const profile = (await t.http().get(`/api/users/${a.id}`).set(b.auth).expect(200)).body.data;
+      expect(profile).toMatchObject({ isOnline: false, lastOnline: expect.any(String) });
+      bws.close();
+    });
+
+    it('lists online partners in auth:ok and presence:snapshot', async () => {
+      const [a, b] = await partners();
+      const aws = await connect(t, a);
+      const bws = await t.ws({ cookie: b.cookie });
+      expect((await bws.waitFor('auth:ok')).onlineUserIds).toEqual([a.id]);
+      expect(await bws.waitFor('presence:snapshot')).toEqual({ onlineUserIds: [a.id] });
+      aws.close();
+      bws.close();
+    });
+
+    it('goes away and comes back with presence:away / presence:back', async () => {
+      const [a, b] = await partners();
+      const bws = await connect(t, b);
+      const aws = await connect(t, a);
+      await bws.waitFor('user:online', (p) => p.userId === a.id);
+      aws.send('presence:away');
+      expect(await bws.waitFor('user:offline', (p) => p.userId === a.id)).toMatchObject({ userId: a.id });
+      aws.send('presence:back');
+      expect(await bws.waitFor('user:online', (p) => p.userId === a.id)).toEqual({ userId: a.id });
+      aws.close();
+      bws.close();
+    });
+
+    it('sends no presence about a user who hides it, and shows them offline', async () => {
+      const [a, b] = await partners();
+      await t.http().put('/api/users/me/settings').set(a.auth).send({ showOnlineStatus: false }).expect(200);
+      const bws = await connect(t, b);
+      const aws = await connect(t, a);
+      await bws.expectNo('user:online', (p) => p.userId === a.id);
+      expect((await t.http().get(`/api/users/${a.id}`).set(b.auth).expect(200)).body.data).toMatchObject({ isOnline: false, lastOnline: null });
+      const again = await t.ws({ cookie: b.cookie });
+      expect((await again.waitFor('auth:ok')).onlineUserIds).not.toContain(a.id);
+      aws.close();
+      await bws.expectNo('user:offline', (p) => p.userId === a.id);
+      bws.close();
+      again.close();
+    });
+
+    it('sends a blocked user no presence about the blocker', async () => {
+      const [a, b] = await partners();
+      await t.http().post(`/api/users/${b.id}/block`).set(a.auth).expect(200);
+      const bws = await connect(t, b);
+      const aws = await connect(t, a);
+      await bws.expectNo('user:online', (p) => p.userId === a.id);
+      aws.close();
+      bws.close();
+    });
+  });
+});
+
+(TEST_REDIS_URL ? describe : describe.skip)('two instances on one Postgres + Redis', () => {
+  let backend: TestBackend;
+  let one: TestApp;
+  let two: TestApp;
+  beforeAll(async () => {
+    backend = await createBackend();
+    one = await createTestApp({ backend });
+    two = await createTestApp({ backend });
+  });
+  afterAll(async () => {
+    await two.close();
+    await one.close();
+    await backend.close();
+  });
+
+  it('carries messages, reads, reactions, typing and presence both ways', async () => {
+    const [a, b, c] = await Promise.all([signUp(one), signUp(two), signUp(one)]);
+    const bws = await connect(two, b);
+    const aws = await connect(one, a);
+    expect(await bws.waitFor('user:online', (p) => p.userId === a.id, 3000).catch(() => null)).toBeNull(); // no shared chat yet
+    const chatId = await openDirect(one, a, b);
+
+    const m1 = await send(aws, chatId, 'from one');
+    expect(await bws.waitFor('chat:new')).toMatchObject({ id: chatId });
+    expect(await bws.waitFor('message:new')).toMatchObject({ id: m1.id, text: 'from one' });
+    expect(await aws.waitFor('message:delivered')).toEqual({ messageId: m1.id, chatId });
+
+    bws.send('message:read', { messageId: m1.id, chatId });
+    expect(await aws.waitFor('message:read')).toMatchObject({ messageId: m1.id, readBy: b.id });
+
+    const m2 = await send(bws, chatId, 'from two');
+    expect(await aws.waitFor('message:new', (m) => m.id === m2.id)).toMatchObject({ text: 'from two' });
+
+    await two.http().post(`/api/messages/${m1.id}/reactions`).set(b.auth).send({ emoji: '👍' }).expect(200);
+    expect(await aws.waitFor('reaction:added')).toMatchObject({ messageId: m1.id, reaction: { userId: b.id, emoji: '👍' } });
+
+    aws.send('typing:start', { chatId });
+    expect(await bws.waitFor('typing:started')).toMatchObject({ chatId, userId: a.id });
+    bws.send('typing:start', { chatId });
+    expect(await aws.waitFor('typing:started')).toMatchObject({ chatId, userId: b.id });
+
+    // presence across instances: b sees a go offline and come back
+    aws.close();
+    expect(await bws.waitFor('user:offline', (p) => p.userId === a.id)).toMatchObject({ userId: a.id });
+    const aws2 = await connect(one, a);
+    expect(await bws.waitFor('user:online', (p) => p.userId === a.id)).toEqual({ userId: a.id });
+
+    // a group spanning both instances
+    const groupId = await createGroup(two, b, [a, c]);
+    const cws = await connect(one, c);
+    const g = await send(bws, groupId, 'group hello');
+    expect(await aws2.waitFor('message:new', (m) => m.id === g.id)).toMatchObject({ text: 'group hello' });
+    expect(await cws.waitFor('message:new', (m) => m.id === g.id)).toMatchObject({ text: 'group hello' });
+    [aws2, bws, cws].forEach((s) => s.close());
+  });
+
+  it('closes a terminated session\'s socket on the other instance with 4003', async () => {
+    const a = await signUp(one);
+    const ws = await connect(two, a);
+    await one.http().post('/api/auth/logout').set(a.auth).expect(200);
+    expect((await ws.closed).code).toBe(4003);
+  });
+});
