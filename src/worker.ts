@@ -21,11 +21,13 @@ async function main(): Promise<void> {
 
   const app = await NestFactory.createApplicationContext(WorkerModule, { bufferLogs: true });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => setTimeout(() => process.exit(1), 10_000).unref());
-  }
   await app.init();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      setTimeout(() => process.exit(1), 10_000).unref();
+      app.close().then(() => process.exit(0), () => process.exit(1));
+    });
+  }
   console.log(JSON.stringify({ msg: 'H2V worker started' }));
 }
 

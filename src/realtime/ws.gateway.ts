@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
 import { toAppError } from '../core/errors';
+import { loggable } from '../core/errors/all-exceptions.filter';
 import { validatePayload } from '../core/http/validation';
 import { CloseCode } from './client-events';
 import { Connection, ConnectionRegistry } from './connection-registry';
@@ -102,7 +103,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       await handler.invoke(client, input);
     } catch (error) {
       const appError = toAppError(error);
-      if (!appError) this.logger.error({ err: error, event }, 'socket handler failed');
+      if (!appError) this.logger.error({ err: loggable(error), event }, 'socket handler failed');
       const body = appError
         ? { code: appError.code, message: appError.message, ...appError.details }
         : { code: 'INTERNAL_ERROR', message: 'Internal server error' };

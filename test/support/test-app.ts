@@ -98,6 +98,7 @@ export async function createBackend(): Promise<TestBackend> {
   };
 }
 
+let appsCreated = 0;
 const embeddedBinders = new WeakMap<Env, (ds: DataSource) => void>();
 
 /**
@@ -105,6 +106,10 @@ const embeddedBinders = new WeakMap<Env, (ds: DataSource) => void>();
  * same database and Redis (multi-instance tests); `env` overrides single variables.
  */
 export async function createTestApp(options: { backend?: TestBackend; env?: Env; captureLogs?: boolean } = {}): Promise<TestApp> {
+  if (options.captureLogs && appsCreated > 0) {
+    throw new Error('captureLogs needs the first app of its test file: nestjs-pino keeps one logger per process');
+  }
+  appsCreated++;
   const ownsBackend = !options.backend;
   const backend = options.backend ?? (await createBackend());
   const logs: string[] = [];

@@ -26,7 +26,14 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   private internal(exception: unknown, request: Request & { id?: string }): AppError {
     const requestId = request.id !== undefined ? String(request.id) : undefined;
-    this.logger.error({ err: exception, requestId, method: request.method, url: request.path }, 'Unhandled error');
+    this.logger.error({ err: loggable(exception), requestId, method: request.method, url: request.path }, 'Unhandled error');
     return new AppError('INTERNAL_ERROR', undefined, requestId ? { requestId } : {});
   }
+}
+
+/** What of an unexpected error may be logged: never query parameters (they can hold user data). */
+export function loggable(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const e = error as Error & { code?: unknown; query?: unknown };
+  return { type: e.name, message: e.message, code: e.code, query: typeof e.query === 'string' ? e.query.slice(0, 500) : undefined, stack: e.stack };
 }

@@ -27,7 +27,6 @@ export function configureApp(app: INestApplication): void {
   app.use(cookieParser());
   app.useWebSocketAdapter(new AppWsAdapter(app));
   setupApiDocs(app);
-  app.enableShutdownHooks();
 }
 
 /** body-parser reports malformed or oversized bodies through Express; answer them in the envelope. */
