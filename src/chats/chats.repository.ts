@@ -180,6 +180,11 @@ export class ChatsRepository {
     return rows[0]?.unread ?? 0;
   }
 
+  async groupsOf(tx: EntityManager, userId: string): Promise<string[]> {
+    const rows = (await tx.query(`SELECT m.chat_id AS "chatId" FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = $1 AND c.type = 'GROUP'`, [userId])) as Array<{ chatId: string }>;
+    return rows.map((r) => r.chatId);
+  }
+
   async existingUserIds(userIds: string[], tx: EntityManager = this.manager): Promise<string[]> {
     if (!userIds.length) return [];
     const rows = (await tx.query(`SELECT id FROM users WHERE id = ANY($1::uuid[])`, [userIds])) as Array<{ id: string }>;

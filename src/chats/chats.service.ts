@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
@@ -19,7 +19,7 @@ export const MAX_GROUP_MEMBERS = 200;
  * member gets CHAT_NOT_FOUND, never a hint that the chat exists.
  */
 @Injectable()
-export class ChatsService {
+export class ChatsService implements OnModuleInit {
   constructor(
     private readonly chats: ChatsRepository,
     private readonly views: ChatViews,
@@ -27,6 +27,19 @@ export class ChatsService {
     private readonly keys: KeysService,
     private readonly realtime: RealtimePublisher,
   ) {}
+
+  /** When an account goes, the groups it leaves behind tell their remaining members. */
+  onModuleInit(): void {
+    this.users.onAccountDeletion(async (tx, userId) => {
+      const groups = await this.chats.groupsOf(tx, userId);
+      return async () => {
+        for (const chatId of groups) {
+          const members = await this.chats.memberIds(chatId);
+          if (members.length) await this.publishChat(members, chatId, 'chat:updated');
+        }
+      };
+    });
+  }
 
   /** The caller's visible membership of a chat, or CHAT_NOT_FOUND. */
   async requireMember(chatId: string, userId: string): Promise<Membership> {

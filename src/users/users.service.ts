@@ -19,8 +19,13 @@ export const SEARCH_LIMIT = 20;
 const HIDDEN: PresenceView = { isOnline: false, lastOnline: null };
 
 /** Profiles, privacy-aware presence, settings, blocks, search and account deletion. */
+/** See UsersService.onAccountDeletion. */
+export type AccountDeletionHook = (tx: EntityManager, userId: string) => Promise<(() => Promise<void>) | void>;
+
 @Injectable()
 export class UsersService {
+  private readonly deletionHooks: AccountDeletionHook[] = [];
+
   constructor(
     private readonly users: UsersRepository,
     private readonly presence: PresenceStore,
@@ -220,7 +225,17 @@ export class UsersService {
    * the user go (their other members get `chat:deleted`); groups they owned pass to the oldest
    * admin, else the oldest member, and groups left empty are deleted. Then their sockets close.
    */
+  /**
+   * Lets another feature take part in deleting an account: the hook runs inside the deletion's
+   * transaction, before the user row goes (so it can still read what belongs to the user), and
+   * may return work to run after commit (events, file removal).
+   */
+  onAccountDeletion(hook: AccountDeletionHook): void {
+    this.deletionHooks.push(hook);
+  }
+
   async deleteAccount(userId: string): Promise<void> {
+    const afterCommit: Array<() => Promise<void>> = [];
     const deletedChats = await this.dataSource.transaction(async (tx) => {
       if (!(await this.users.lockUser(tx, userId))) throw new AppError('USER_NOT_FOUND');
       const memberships = await this.users.membershipsOf(tx, userId);
@@ -234,6 +249,10 @@ export class UsersService {
         else if (group.role === 'OWNER' && successor.role !== 'OWNER') await this.users.makeOwner(tx, group.chatId, successor.userId);
       }
       const notify = await this.users.otherMembers(tx, pairChats, userId);
+      for (const hook of this.deletionHooks) {
+        const after = await hook(tx, userId);
+        if (after) afterCommit.push(after);
+      }
       await this.users.deleteChats(tx, [...pairChats, ...emptyGroups]);
       await this.users.deleteUser(tx, userId);
       await this.users.repairLastMessages(tx, groups.map((g) => g.chatId).filter((id) => !emptyGroups.includes(id)));
@@ -241,5 +260,6 @@ export class UsersService {
     });
     for (const { chatId, userId: memberId } of deletedChats) await this.realtime.toUsers([memberId], 'chat:deleted', { chatId });
     await this.realtime.disconnect({ userIds: [userId] }, CloseCode.AuthFailed, 'account deleted');
+    for (const run of afterCommit) await run();
   }
 }

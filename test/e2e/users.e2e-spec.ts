@@ -371,8 +371,13 @@ describe('users', () => {
       await t.http().post(`/api/users/${user.id}/block`).set(member.auth).expect(200);
       await putSettings(user, { fontSize: 'large' }).expect(200);
 
-      const [ownWs, partnerWs, secretWs] = await Promise.all([t.ws({ cookie: user.cookie }), t.ws({ cookie: partner.cookie }), t.ws({ cookie: secretPartner.cookie })]);
-      await Promise.all([ownWs.waitFor('auth:ok'), partnerWs.waitFor('auth:ok'), secretWs.waitFor('auth:ok')]);
+      const [ownWs, partnerWs, secretWs, memberWs] = await Promise.all([
+        t.ws({ cookie: user.cookie }),
+        t.ws({ cookie: partner.cookie }),
+        t.ws({ cookie: secretPartner.cookie }),
+        t.ws({ cookie: member.cookie }),
+      ]);
+      await Promise.all([ownWs.waitFor('auth:ok'), partnerWs.waitFor('auth:ok'), secretWs.waitFor('auth:ok'), memberWs.waitFor('auth:ok')]);
 
       expect((await t.http().delete('/api/users/me').set(user.auth).expect(200)).body).toEqual({ success: true, data: { deleted: true } });
 
@@ -380,6 +385,10 @@ describe('users', () => {
       expect(await secretWs.waitFor('chat:deleted', (p) => p.chatId === secret)).toEqual({ chatId: secret });
       expect((await ownWs.closed).code).toBe(4001);
       await t.http().get('/api/users/me').set(user.auth).expect(401);
+      // remaining group members see the departed member gone and the new owner
+      const updated = await memberWs.waitFor('chat:updated', (c) => c.id === ownedWithAdmin);
+      expect(updated.members.map((m: { userId: string }) => m.userId)).not.toContain(user.id);
+      expect(updated.members.find((m: { userId: string }) => m.userId === admin.id).role).toBe('OWNER');
 
       const count = async (sql: string) => (await t.backend.sql(sql, [user.id])).length;
       expect(await count('SELECT 1 FROM users WHERE id = $1')).toBe(0);
@@ -396,7 +405,7 @@ describe('users', () => {
 
       const again = await signUp(t, { email: user.email });
       expect(again.id).not.toBe(user.id);
-      for (const ws of [partnerWs, secretWs]) ws.close();
+      for (const ws of [partnerWs, secretWs, memberWs]) ws.close();
     });
   });
 });
