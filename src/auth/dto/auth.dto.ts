@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
@@ -5,25 +6,27 @@ import { UserDto } from '../../users/dto/user.dto';
 
 const normaliseEmail = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim().toLowerCase() : value);
 
+/** An email address, trimmed and lower-cased before it is validated. */
+const EmailField = () =>
+  applyDecorators(
+    ApiProperty({ example: 'user@example.com' }),
+    Transform(normaliseEmail),
+    IsString(),
+    MaxLength(254),
+    IsEmail({}, { message: 'email must be a valid email address' }),
+  );
+
 /** Nicknames: 5–32 chars, a letter first, then letters, digits and dots. Shared with profile edits. */
 export const NICKNAME_PATTERN = /^[a-zA-Z][a-zA-Z0-9.]*$/;
 export const NICKNAME_RULE = 'nickname must be 5–32 characters: a letter first, then letters, digits or dots';
 
 export class SendOtpDto {
-  @ApiProperty({ example: 'user@example.com' })
-  @Transform(normaliseEmail)
-  @IsString()
-  @MaxLength(254)
-  @IsEmail({}, { message: 'email must be a valid email address' })
+  @EmailField()
   email: string;
 }
 
 export class VerifyOtpDto {
-  @ApiProperty({ example: 'user@example.com' })
-  @Transform(normaliseEmail)
-  @IsString()
-  @MaxLength(254)
-  @IsEmail({}, { message: 'email must be a valid email address' })
+  @EmailField()
   email: string;
 
   @ApiPropertyOptional({ example: '123456', description: 'The 6-digit code; may be omitted when `verifyToken` is sent' })
