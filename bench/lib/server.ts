@@ -4,6 +4,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
+/** Open files wanted by a server process: 20,000 sockets plus the pools, logs and listeners. */
+const WANTED_FILES = 21_000;
+
+/**
+ * Runs `node args…` through sh, raising the soft and hard open-file limit first as far as
+ * this machine allows (raising a hard limit needs CAP_SYS_RESOURCE; without it the current
+ * hard limit is the ceiling). exec keeps the pid, so /proc/<pid> is the node process.
+ */
+function spawnNode(args: string[], options: Parameters<typeof spawn>[2]): ChildProcess {
+  const raise = `ulimit -n ${WANTED_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`;
+  return spawn('/bin/sh', ['-c', raise, process.execPath, ...args], options);
+}
 
 /** A process under test (the app or the baseline relay) listening on a loopback port. */
 export class ServerProcess {
@@ -25,7 +37,7 @@ export class ServerProcess {
   /** The H2V server: `node dist/src/main.js` from a scratch directory (so no developer .env is read). */
   static async app(name: string, port: number, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
     const cwd = mkdtempSync(join(tmpdir(), 'h2v-bench-'));
-    const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist', 'src', 'main.js')], {
+    const child = spawnNode([...nodeArgs, join(ROOT, 'dist', 'src', 'main.js')], {
       cwd,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), DATA_DIR: cwd, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,7 +49,7 @@ export class ServerProcess {
 
   /** The plain `ws` relay of bench/baseline. */
   static async relay(port: number, chatsFile: string): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'baseline', 'ws-relay.js')], {
+    const child = spawnNode([join(ROOT, 'dist', 'bench', 'baseline', 'ws-relay.js')], {
       env: { PATH: process.env.PATH, PORT: String(port), RELAY_CHATS: chatsFile },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -62,6 +74,12 @@ export class ServerProcess {
   rssKb(): number {
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
     return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  }
+
+  /** The process's open-file limit (soft), from /proc. */
+  fileLimit(): number {
+    const limits = readFileSync(`/proc/${this.pid}/limits`, 'utf8');
+    return Number(/Max open files\s+(\d+)/.exec(limits)?.[1] ?? NaN);
   }
 
   private async waitHealthy(path: string): Promise<void> {

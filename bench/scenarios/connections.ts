@@ -44,14 +44,15 @@ export async function connectionsScenario(bench: Bench): Promise<void> {
     bench.app,
     users.map((u) => ({ key: u.id, token: u.token })),
   );
-  bench.raw.connections = { requested: n, app, relay };
+  const fileLimit = bench.app.fileLimit();
+  bench.raw.connections = { requested: n, serverFileLimit: fileLimit, relayFileLimit: bench.relay.fileLimit(), app, relay };
 
   const quickNote = bench.settings.quick ? ` (quick: N=${fmt(n)})` : '';
   const errors = Object.entries(app.connect.errors).map(([k, v]) => `${v}× ${k}`).join(', ');
   bench.rows.push(
     {
       scenario: `3 idle authenticated sockets held${quickNote}`,
-      figure: `${fmt(app.connect.connected)} of ${fmt(n)}${errors ? ` (failed: ${errors})` : ''}`,
+      figure: `${fmt(app.connect.connected)} of ${fmt(n)}${errors ? ` (failed: ${errors})` : ''}; server file limit ${fmt(fileLimit)}`,
       baseline: `${fmt(relay.connect.connected)} of ${fmt(n)}`,
       ratio: ratio(app.connect.connected, relay.connect.connected),
       target: `${fmt(TARGET_SOCKETS)} held`,
