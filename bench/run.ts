@@ -109,7 +109,8 @@ async function main(): Promise<number> {
       log(`scenario ${scenario.id} took ${Math.round((Date.now() - started) / 1000)} s`);
     }
 
-    const rows = bench.rows.sort((a, b) => a.scenario.localeCompare(b.scenario, 'en', { numeric: true }));
+    // By scenario number; rows of one scenario keep the order they were measured in (stable sort).
+    const rows = bench.rows.sort((a, b) => parseInt(a.scenario, 10) - parseInt(b.scenario, 10));
     const finishedAt = new Date();
     const results = {
       date: finishedAt.toISOString(),
