@@ -1,0 +1,97 @@
+import Redis from 'ioredis';
+import { Client } from 'pg';
+
+export class MissingServices extends Error {}
+
+/** Reads DATABASE_URL and REDIS_URL and proves both services answer; anything missing is named. */
+export async function checkServices(env: NodeJS.ProcessEnv): Promise<{ databaseUrl: string; redisUrl: string }> {
+  const problems: string[] = [];
+  const databaseUrl = env.DATABASE_URL?.trim();
+  const redisUrl = env.REDIS_URL?.trim();
+  if (!databaseUrl) problems.push('DATABASE_URL is not set (PostgreSQL is required, e.g. postgres://postgres@127.0.0.1:5432/test)');
+  if (!redisUrl) problems.push('REDIS_URL is not set (Redis is required, e.g. redis://127.0.0.1:6379)');
+  if (databaseUrl) {
+    const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3_000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+    } catch (error) {
+      problems.push(`PostgreSQL at DATABASE_URL is not reachable: ${(error as Error).message}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  if (redisUrl) {
+    const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 3_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+      await redis.ping();
+    } catch (error) {
+      problems.push(`Redis at REDIS_URL is not reachable: ${(error as Error).message}`);
+    } finally {
+      redis.disconnect();
+    }
+  }
+  if (problems.length) throw new MissingServices(problems.join('\n'));
+  return { databaseUrl: databaseUrl!, redisUrl: redisUrl! };
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+async function admin(url: string, text: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A database of its own for one bench run, dropped at the end whatever happened. */
+export async function createBenchDatabase(adminUrl: string, name: string): Promise<string> {
+  await admin(adminUrl, `CREATE DATABASE ${name}`);
+  return withDatabase(adminUrl, name);
+}
+
+export async function dropBenchDatabase(adminUrl: string, name: string): Promise<void> {
+  await admin(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
+export async function deleteRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
+}
+
+/** Plain SQL on the bench database, for bulk fixtures. */
+export class Sql {
+  private constructor(private readonly client: Client) {}
+
+  static async connect(url: string): Promise<Sql> {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    return new Sql(client);
+  }
+
+  async query<T = any>(text: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.client.query(text, params)).rows as T[];
+  }
+
+  close(): Promise<void> {
+    return this.client.end();
+  }
+}

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { RouteMissing } from './lib/api';
+import { Child } from './lib/child';
+import { Bench, freePort, settingsFor } from './lib/context';
+import { markdownTable, Row } from './lib/report';
+import { ServerProcess } from './lib/server';
+import { checkServices, createBenchDatabase, deleteRedisPrefix, dropBenchDatabase, MissingServices, Sql } from './lib/services';
+import { connectionsScenario } from './scenarios/connections';
+import { httpScenario } from './scenarios/http';
+import { directScenario, groupScenario, relayChats, twoInstancesScenario } from './scenarios/messages';
+
+/**
+ * `npm run bench [-- --quick] [-- --only=1,3]`: starts the H2V server on a fresh database, the
+ * baseline relay, a fixture process and the load generators as separate processes, runs the
+ * scenarios of issue 8 and writes bench/results/<ISO date>.json plus a Markdown table.
+ */
+
+const ROOT = resolve(__dirname, '..', '..');
+const SCENARIOS: Array<{ id: string; name: string; run: (bench: Bench) => Promise<void> }> = [
+  { id: '3', name: 'idle connections', run: connectionsScenario },
+  { id: '1', name: '1:1 messages', run: directScenario },
+  { id: '2', name: 'group fan-out', run: groupScenario },
+  { id: '5', name: 'two instances', run: twoInstancesScenario },
+  { id: '4', name: 'HTTP', run: httpScenario },
+];
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+  const settings = settingsFor(quick);
+
+  let services: { databaseUrl: string; redisUrl: string };
+  try {
+    services = await checkServices(process.env);
+  } catch (error) {
+    if (!(error instanceof MissingServices)) throw error;
+    console.error(`npm run bench needs PostgreSQL and Redis:\n${error.message}`);
+    return 2;
+  }
+  if (!existsSync(join(ROOT, 'dist', 'src', 'main.js'))) {
+    console.error('dist/src/main.js is missing: run `npm run build` first (npm run bench does).');
+    return 2;
+  }
+
+  const tag = `bench_${Date.now()}`;
+  const scratch = mkdtempSync(join(tmpdir(), 'h2v-bench-run-'));
+  const cleanups: Array<() => Promise<unknown>> = [async () => rmSync(scratch, { recursive: true, force: true })];
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) await step().catch((error) => console.error(`cleanup: ${(error as Error).message}`));
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    log(`creating database ${tag}`);
+    const databaseUrl = await createBenchDatabase(services.databaseUrl, tag);
+    cleanups.push(() => dropBenchDatabase(services.databaseUrl, tag));
+    cleanups.push(() => deleteRedisPrefix(services.redisUrl, tag));
+
+    const appEnv: Record<string, string> = {
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: services.redisUrl,
+      REDIS_PREFIX: tag,
+      LOG_LEVEL: 'warn',
+      APP_SECRET: randomBytes(32).toString('base64url'),
+      // Production refuses to start without SMTP; the OTP flow is not used, so nothing is sent.
+      SMTP_URL: 'smtp://127.0.0.1:2525',
+      // Every request of the load generator comes from 127.0.0.1: the API limit is lifted, the
+      // OTP limit (RATE_LIMIT_AUTH) is left as it is and never reached.
+      RATE_LIMIT_API: '1000000000/60',
+    };
+
+    log('starting the server under test');
+    const app = await ServerProcess.app('app', await freePort(), appEnv);
+    cleanups.push(() => app.stop());
+
+    const chatsFile = join(scratch, 'relay-chats.json');
+    writeFileSync(chatsFile, JSON.stringify(relayChats(settings.pairs, settings.groupSize)));
+    const relay = await ServerProcess.relay(await freePort(), chatsFile);
+    cleanups.push(() => relay.stop());
+
+    const fixtures = Child.start('fixtures', appEnv);
+    cleanups.push(() => fixtures.stop());
+    const wsLoad: [Child, Child] = [Child.start('load/ws-load'), Child.start('load/ws-load')];
+    cleanups.push(() => Promise.all(wsLoad.map((g) => g.stop())));
+    const httpLoad = Child.start('load/http-load');
+    cleanups.push(() => httpLoad.stop());
+    const sql = await Sql.connect(databaseUrl);
+    cleanups.push(() => sql.close());
+
+    const bench: Bench = { settings, appEnv, app, relay, fixtures, wsLoad, httpLoad, sql, rows: [], raw: {}, extraServers: [] };
+    cleanups.push(() => Promise.all(bench.extraServers.map((s) => s.stop())));
+
+    for (const scenario of SCENARIOS) {
+      if (only && !only.includes(scenario.id)) continue;
+      log(`scenario ${scenario.id}: ${scenario.name}`);
+      const started = Date.now();
+      try {
+        await scenario.run(bench);
+      } catch (error) {
+        const reason = error instanceof RouteMissing ? error.message : `failed: ${(error as Error).message.split('\n')[0]}`;
+        console.error(error);
+        bench.rows.push({ scenario: `${scenario.id} ${scenario.name}`, figure: reason, baseline: '—', ratio: '—', target: '—', met: '—' });
+      }
+      log(`scenario ${scenario.id} took ${Math.round((Date.now() - started) / 1000)} s`);
+    }
+
+    // By scenario number; rows of one scenario keep the order they were measured in (stable sort).
+    const rows = bench.rows.sort((a, b) => parseInt(a.scenario, 10) - parseInt(b.scenario, 10));
+    const finishedAt = new Date();
+    const results = {
+      date: finishedAt.toISOString(),
+      quick,
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, dbPoolSize: 10 },
+      settings,
+      rows,
+      raw: bench.raw,
+    };
+    const dir = join(ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${finishedAt.toISOString().replace(/:/g, '-')}${quick ? '-quick' : ''}.json`);
+    writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+    printTable(rows, quick, file);
+    return 0;
+  } finally {
+    await cleanup();
+  }
+}
+
+function printTable(rows: Row[], quick: boolean, file: string): void {
+  console.log(`\n## H2V benchmark${quick ? ' (--quick: a few seconds per scenario, figures are indicative only)' : ''}\n`);
+  console.log(markdownTable(rows));
+  console.log(`\nresults: ${file}`);
+}
+
+function log(message: string): void {
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
