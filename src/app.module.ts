@@ -17,6 +17,7 @@ import { JobsModule } from './jobs/jobs.module';
 import { MailModule } from './mail/mail.module';
 import { UsersModule } from './users/users.module';
 import { RealtimeModule } from './realtime/realtime.module';
+import { UploadsModule } from './uploads/uploads.module';
 
 export interface AppModuleOptions {
   env: Env;
@@ -30,7 +31,7 @@ export function coreImports(options: AppModuleOptions): NonNullable<ModuleMetada
 }
 
 /** The feature modules: the same list serves the API and the worker (processors live in features). */
-export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [MailModule, UsersModule, AuthModule];
+export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [MailModule, UsersModule, AuthModule, UploadsModule];
 
 /** The HTTP + WebSocket application. */
 @Module({})
