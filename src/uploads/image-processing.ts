@@ -44,26 +44,39 @@ export class CorruptImageError extends Error {
   }
 }
 
-export interface ImageVariants {
-  optimised: Buffer;
+export interface PreviewVariants {
   medium: Buffer;
   thumb: Buffer;
 }
 
 /**
- * The three WebP variants. The optimised original is auto-rotated, stripped of metadata (sharp
- * writes none unless asked) and bounded; an animated GIF stays animated there. Medium and
- * thumbnail are cut from the optimised one (smaller input, same look) and are still frames.
+ * Medium and thumbnail, still frames, made first because chats show them first: cut straight
+ * from the source (JPEG shrink-on-load makes this cheap), the thumbnail from the medium.
  */
-export async function makeVariants(source: Buffer, animated: boolean): Promise<ImageVariants> {
-  try {
-    const optimised = await sharp(source, { ...INPUT, animated })
+export async function makePreviews(source: Buffer): Promise<PreviewVariants> {
+  return decoding(async () => {
+    const medium = await sharp(source, INPUT).resize({ width: MEDIUM_SIDE, height: MEDIUM_SIDE, fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer();
+    const thumb = await sharp(medium).resize({ width: THUMB_SIDE, height: THUMB_SIDE, fit: 'inside', withoutEnlargement: true }).webp({ quality: 75 }).toBuffer();
+    return { medium, thumb };
+  });
+}
+
+/**
+ * The optimised original: auto-rotated, stripped of metadata (sharp writes none unless asked),
+ * bounded to 2560 px, WebP; an animated GIF (or WebP) stays animated.
+ */
+export function makeOptimised(source: Buffer, animated: boolean): Promise<Buffer> {
+  return decoding(() =>
+    sharp(source, { ...INPUT, animated })
       .resize({ width: OPTIMISED_MAX_SIDE, height: OPTIMISED_MAX_SIDE, fit: 'inside', withoutEnlargement: true })
       .webp({ quality: 82 })
-      .toBuffer();
-    const medium = await sharp(optimised).resize({ width: MEDIUM_SIDE, height: MEDIUM_SIDE, fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer();
-    const thumb = await sharp(medium).resize({ width: THUMB_SIDE, height: THUMB_SIDE, fit: 'inside', withoutEnlargement: true }).webp({ quality: 75 }).toBuffer();
-    return { optimised, medium, thumb };
+      .toBuffer(),
+  );
+}
+
+async function decoding<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
   } catch (error) {
     throw new CorruptImageError(error);
   }
