@@ -14,7 +14,7 @@ const swc = [
     module: { type: 'commonjs' },
   },
 ];
-const ESM_PACKAGES = ['@nestjs', 'uuid', 'file-type', 'strtok3', 'token-types', '@tokenizer', 'uint8array-extras', 'load-esm', '@privacyresearch'];
+const ESM_PACKAGES = ['@nestjs', 'uuid', 'file-type', 'strtok3', 'token-types', '@tokenizer', 'uint8array-extras', 'load-esm', '@privacyresearch', '@borewit'];
 
 module.exports = {
   testEnvironment: 'node',

@@ -22,6 +22,7 @@ import { PresenceModule } from './presence/presence.module';
 import { KeysModule } from './keys/keys.module';
 import { ContactsModule } from './contacts/contacts.module';
 import { RealtimeModule } from './realtime/realtime.module';
+import { UploadsModule } from './uploads/uploads.module';
 
 export interface AppModuleOptions {
   env: Env;
@@ -44,6 +45,7 @@ export const FEATURE_MODULES: NonNullable<ModuleMetadata['imports']> = [
   PresenceModule,
   KeysModule,
   ContactsModule,
+  UploadsModule,
 ];
 
 /** The HTTP + WebSocket application. */

@@ -2,6 +2,7 @@ import { forwardRef, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { KeysModule } from '../keys/keys.module';
 import { MessagesModule } from '../messages/messages.module';
+import { UploadsModule } from '../uploads/uploads.module';
 import { UsersModule } from '../users/users.module';
 import { ChatViews } from './chat-views';
 import { ChatsController } from './chats.controller';
@@ -12,7 +13,7 @@ import { ChatEntity } from './entities/chat.entity';
 import { TypingSocket } from './typing.socket';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, KeysModule, forwardRef(() => MessagesModule)],
+  imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, KeysModule, UploadsModule, forwardRef(() => MessagesModule)],
   controllers: [ChatsController],
   providers: [ChatsRepository, ChatViews, ChatsService, TypingSocket],
   exports: [ChatsService, ChatsRepository],

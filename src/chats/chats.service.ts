@@ -3,6 +3,7 @@ import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { KeysService } from '../keys/keys.service';
+import { UploadsService } from '../uploads/uploads.service';
 import { UsersService } from '../users/users.service';
 import { AuthContext } from '../auth/auth-context';
 import './chat-events';
@@ -25,6 +26,7 @@ export class ChatsService implements OnModuleInit {
     private readonly views: ChatViews,
     private readonly users: UsersService,
     private readonly keys: KeysService,
+    private readonly uploads: UploadsService,
     private readonly realtime: RealtimePublisher,
   ) {}
 
@@ -69,7 +71,8 @@ export class ChatsService implements OnModuleInit {
     const memberIds = [...new Set(input.memberIds)].filter((id) => id !== auth.userId);
     if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new AppError('GROUP_TOO_LARGE');
     await this.assertAddable(auth.userId, memberIds);
-    const chatId = await this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, input.avatar ?? null, auth.userId, memberIds));
+    const avatar = input.avatar ? await this.uploads.requireOwnedImage(auth.userId, input.avatar) : null;
+    const chatId = await this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, avatar, auth.userId, memberIds));
     await this.publishChat([auth.userId, ...memberIds], chatId, 'chat:new');
     return (await this.views.one(auth.userId, chatId))!;
   }
@@ -78,6 +81,7 @@ export class ChatsService implements OnModuleInit {
     const membership = await this.requireMember(chatId, auth.userId);
     if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
     if (membership.role === 'MEMBER') throw new AppError('NOT_CHAT_ADMIN');
+    if (changes.avatar) changes = { ...changes, avatar: await this.uploads.requireOwnedImage(auth.userId, changes.avatar) };
     await this.chats.transaction((tx) => this.chats.updateInfo(tx, chatId, changes));
     await this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated');
     return (await this.views.one(auth.userId, chatId))!;
@@ -160,6 +164,7 @@ export class ChatsService implements OnModuleInit {
       }),
     );
   }
+
 
   private async assertAddable(actorId: string, userIds: string[]): Promise<void> {
     const existing = await this.chats.existingUserIds(userIds);

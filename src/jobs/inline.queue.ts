@@ -44,7 +44,8 @@ export class InlineJobQueue extends JobQueue {
   async drain(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.running.size && Date.now() < deadline) {
-      await Promise.race([Promise.allSettled([...this.running.values()]), sleep(Math.max(0, deadline - Date.now()))]);
+      // The deadline timer must not keep the process alive once the jobs have settled.
+      await Promise.race([Promise.allSettled([...this.running.values()]), sleep(Math.max(0, deadline - Date.now()), undefined, { ref: false })]);
     }
   }
 

@@ -5,6 +5,8 @@
  */
 export const JOBS = {
   'send-otp-mail': { queue: 'email', attempts: 5, backoffMs: 2_000 },
+  'image-variants': { queue: 'media', attempts: 3, backoffMs: 2_000 },
+  'delete-files': { queue: 'media', attempts: 6, backoffMs: 2_000 },
 } as const satisfies Record<string, JobPolicy>;
 
 export interface JobPolicy {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError } from '../core/errors';
+import { UploadsService } from '../uploads/uploads.service';
 import { MessageType } from './entities/message.entity';
 
 export interface ResolvedMedia {
@@ -11,12 +12,15 @@ export interface ResolvedMedia {
 
 /**
  * Turns a `mediaUrl` from `message:send` into the stored upload it names, refusing anything the
- * sender did not upload themselves.
+ * sender did not upload themselves. The upload's kind (decided by its bytes) is the message type.
  */
 @Injectable()
 export class MediaResolver {
-  async resolve(_userId: string, _url: string): Promise<ResolvedMedia> {
-    // Uploads are not part of this build yet: no URL can be proven to be the sender's.
-    throw new AppError('MEDIA_NOT_FOUND');
+  constructor(private readonly uploads: UploadsService) {}
+
+  async resolve(userId: string, url: string): Promise<ResolvedMedia> {
+    const upload = await this.uploads.findOwned(userId, url);
+    if (!upload) throw new AppError('MEDIA_NOT_FOUND');
+    return { url: upload.url, type: upload.kind, name: upload.name, size: upload.size };
   }
 }

@@ -1,6 +1,7 @@
 import { forwardRef, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ChatsModule } from '../chats/chats.module';
+import { UploadsModule } from '../uploads/uploads.module';
 import { UsersModule } from '../users/users.module';
 import { MessageEntity } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
@@ -17,7 +18,7 @@ import { MessagesSocket } from './messages.socket';
  * providers do not form a cycle.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([MessageEntity, ReactionEntity]), UsersModule, forwardRef(() => ChatsModule)],
+  imports: [TypeOrmModule.forFeature([MessageEntity, ReactionEntity]), UsersModule, UploadsModule, forwardRef(() => ChatsModule)],
   controllers: [MessagesController],
   providers: [MessagesRepository, MessageViews, MessagesService, MessagesSocket, MediaResolver],
   exports: [MessagesRepository, MessageViews, MessagesService],

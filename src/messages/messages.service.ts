@@ -228,7 +228,8 @@ export class MessagesService {
     const caption = input.text?.trim() ? checkedText(input.text) : null;
     return {
       ...base,
-      type: input.type && input.type !== 'TEXT' ? input.type : media.type,
+      // The upload's bytes decide the type (the web client relies on it: audio/webm is AUDIO).
+      type: media.type,
       text: caption,
       mediaUrl: media.url,
       mediaName: input.mediaName?.slice(0, 255) ?? media.name,

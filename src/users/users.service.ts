@@ -13,6 +13,7 @@ import { UpdateProfileDto } from './dto/update-profile.dto';
 import { UserEntity } from './entities/user.entity';
 import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
 import './users.events';
+import { UploadsService } from '../uploads/uploads.service';
 import { ProfileChanges, UsersRepository } from './users.repository';
 
 export const SEARCH_LIMIT = 20;
@@ -30,6 +31,7 @@ export class UsersService {
     private readonly users: UsersRepository,
     private readonly presence: PresenceStore,
     private readonly realtime: RealtimePublisher,
+    private readonly uploads: UploadsService,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
@@ -96,6 +98,7 @@ export class UsersService {
     }
     if (!Object.keys(changes).length) return this.me(userId);
     if (changes.nickname) await this.assertNicknameFree(changes.nickname, userId);
+    if (changes.avatar) changes.avatar = await this.uploads.requireOwnedImage(userId, changes.avatar);
     let user: UserEntity | null;
     try {
       user = await this.users.updateProfile(userId, changes);
@@ -110,6 +113,7 @@ export class UsersService {
     await this.realtime.toUsers([userId, ...partners], 'user:updated', { id, nickname, firstName, lastName, avatar, bio });
     return toUserDto(user, await this.ownPresence(user), { withEmail: true });
   }
+
 
   // ---- presence privacy
 
@@ -235,6 +239,8 @@ export class UsersService {
   }
 
   async deleteAccount(userId: string): Promise<void> {
+    // Queued first: the job waits until the account is really gone, so a rolled-back deletion keeps its files.
+    await this.uploads.deleteAllOf(userId);
     const afterCommit: Array<() => Promise<void>> = [];
     const deletedChats = await this.dataSource.transaction(async (tx) => {
       if (!(await this.users.lockUser(tx, userId))) throw new AppError('USER_NOT_FOUND');

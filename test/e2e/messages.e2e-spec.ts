@@ -1,3 +1,4 @@
+import { image } from '../support/media-fixtures';
 import { randomUUID } from 'node:crypto';
 import { signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
@@ -98,6 +99,21 @@ describe('messages', () => {
       await t.backend.sql('INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2)', [b.id, a.id]);
       aws.send('message:send', { chatId, text: 'still there?', clientMessageId: 'blocked-1' });
       expect(await aws.waitFor('message:send:error')).toMatchObject({ code: 'BLOCKED', clientMessageId: 'blocked-1' });
+      aws.close();
+      bws.close();
+    });
+
+    it('sends media the sender uploaded, typed by the upload, and refuses anyone else\'s upload', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const photo = (await t.http().post('/api/upload').set(a.auth).attach('file', await image('jpeg'), 'holiday.jpg').expect(201)).body.data;
+      aws.send('message:send', { chatId, type: 'FILE', mediaUrl: photo.url, text: 'look', clientMessageId: 'media-1' });
+      const sent = await aws.waitFor('message:new', (m) => m.clientMessageId === 'media-1');
+      expect(sent).toMatchObject({ type: 'IMAGE', mediaUrl: photo.url, mediaName: 'holiday.jpg', mediaSize: photo.size, text: 'look' });
+      const shared = (await t.http().get(`/api/chats/${chatId}/shared?type=IMAGE`).set(b.auth).expect(200)).body.data;
+      expect(shared.items).toEqual([{ id: sent.id, type: 'IMAGE', mediaUrl: photo.url, mediaName: 'holiday.jpg', mediaSize: photo.size, createdAt: expect.any(String), sender: expect.objectContaining({ id: a.id }) }]);
+      expect((await t.http().get(`/api/chats/${chatId}/shared?tab=files`).set(b.auth).expect(200)).body.data.items).toEqual([]);
+      bws.send('message:send', { chatId, type: 'IMAGE', mediaUrl: photo.url, clientMessageId: 'steal-1' });
+      expect(await bws.waitFor('message:send:error')).toMatchObject({ code: 'MEDIA_NOT_FOUND', clientMessageId: 'steal-1' });
       aws.close();
       bws.close();
     });

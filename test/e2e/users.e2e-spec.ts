@@ -1,8 +1,9 @@
+import { image, pdf } from '../support/media-fixtures';
 import { randomUUID } from 'node:crypto';
 import { newId } from '../../src/core/database/ids';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { UsersService } from '../../src/users/users.service';
-import { signUp, TestUser, uniqueNickname } from '../support/factories';
+import { eventually, signUp, TestUser, uniqueNickname } from '../support/factories';
 import { createTestApp, TestApp } from '../support/test-app';
 
 describe('users', () => {
@@ -108,12 +109,23 @@ describe('users', () => {
       const user = await signUp(t);
       const nickname = uniqueNickname('New.');
       const bio = '🙂'.repeat(70);
-      const res = await patchMe(user, { nickname, firstName: 'Анна', lastName: 'Li', avatar: '/uploads/a1b2.webp', bio }).expect(200);
-      expect(res.body.data).toMatchObject({ id: user.id, email: user.email, nickname, firstName: 'Анна', lastName: 'Li', avatar: '/uploads/a1b2.webp', bio });
+      const upload = await t.http().post('/api/upload').set(user.auth).attach('file', await image('png'), 'me.png').expect(201);
+      const avatar = upload.body.data.url;
+      const res = await patchMe(user, { nickname, firstName: 'Анна', lastName: 'Li', avatar, bio }).expect(200);
+      expect(res.body.data).toMatchObject({ id: user.id, email: user.email, nickname, firstName: 'Анна', lastName: 'Li', avatar, bio });
       const cleared = await patchMe(user, { avatar: null, bio: null, lastName: '' }).expect(200);
       expect(cleared.body.data).toMatchObject({ nickname, firstName: 'Анна', lastName: null, avatar: null, bio: null });
       const [row] = await t.backend.sql('SELECT nickname, first_name, avatar FROM users WHERE id = $1', [user.id]);
       expect(row).toEqual({ nickname, first_name: 'Анна', avatar: null });
+    });
+
+    it("refuses an avatar that is not an image the user uploaded with MEDIA_NOT_FOUND", async () => {
+      const [user, other] = await Promise.all([signUp(t), signUp(t)]);
+      const theirs = (await t.http().post('/api/upload').set(other.auth).attach('file', await image('png'), 'x.png').expect(201)).body.data.url;
+      const ownPdf = (await t.http().post('/api/upload').set(user.auth).attach('file', pdf(), 'x.pdf').expect(201)).body.data.url;
+      for (const avatar of [theirs, ownPdf, '/uploads/never-uploaded.png']) {
+        expect((await patchMe(user, { avatar }).expect(422)).body.code).toBe('MEDIA_NOT_FOUND');
+      }
     });
 
     it('refuses bad values with VALIDATION_ERROR naming the field', async () => {
@@ -370,6 +382,8 @@ describe('users', () => {
       await t.http().post(`/api/users/${other.id}/block`).set(user.auth).expect(200);
       await t.http().post(`/api/users/${user.id}/block`).set(member.auth).expect(200);
       await putSettings(user, { fontSize: 'large' }).expect(200);
+      const file = (await t.http().post('/api/upload').set(user.auth).attach('file', pdf(), 'cv.pdf').expect(201)).body.data.url;
+      await t.http().get(file).expect(200);
 
       const [ownWs, partnerWs, secretWs, memberWs] = await Promise.all([
         t.ws({ cookie: user.cookie }),
@@ -402,6 +416,12 @@ describe('users', () => {
       expect(owners).toEqual(expect.arrayContaining([{ chat_id: ownedWithAdmin, user_id: admin.id }, { chat_id: ownedMembersOnly, user_id: member.id }]));
       expect(owners).toHaveLength(2);
       expect((await t.backend.sql('SELECT last_message_id FROM chats WHERE id = $1', [joined]))[0].last_message_id).toBe(kept);
+
+      // the files go too, by a job that waits for the account to be gone
+      await eventually(async () => {
+        await t.drainJobs();
+        await t.http().get(file).expect(404);
+      }, 15_000);
 
       const again = await signUp(t, { email: user.email });
       expect(again.id).not.toBe(user.id);

@@ -1,0 +1,25 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { UploadKind } from '../media-types';
+
+/**
+ * State of an image's WebP variants: `none` for files that have none (and avatars, made final
+ * in the request), `pending` until the job has written them, `ready`, or `failed` (corrupt
+ * image: the original keeps being served under every variant URL).
+ */
+export type VariantsStatus = 'none' | 'pending' | 'ready' | 'failed';
+
+@Entity('uploads')
+export class UploadEntity {
+  @PrimaryColumn('uuid') id: string;
+  @Column('uuid', { name: 'owner_id' }) ownerId: string;
+  /** Random file name in storage (and in the URL); never the client's name. */
+  @Column('text', { name: 'stored_name' }) storedName: string;
+  @Column('text', { name: 'original_name' }) originalName: string;
+  @Column('text') mime: string;
+  @Column('text') kind: UploadKind;
+  @Column('integer') size: number;
+  @Column('integer', { nullable: true }) width: number | null;
+  @Column('integer', { nullable: true }) height: number | null;
+  @Column('text') variants: VariantsStatus;
+  @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt: Date;
+}

@@ -1,0 +1,74 @@
+import { CallHandler, ExecutionContext, Injectable, mixin, NestInterceptor, Type } from '@nestjs/common';
+import type { Request, RequestHandler, Response } from 'express';
+import multer, { MulterError } from 'multer';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Observable, catchError, mergeMap } from 'rxjs';
+import { AppConfig } from '../core/config/app-config';
+import { AppError } from '../core/errors';
+import { validationError } from '../core/http/validation';
+import { TEMP_DIR } from './upload-names';
+
+/** The multipart field that carries the file, as the API text names it. */
+export const FILE_FIELD = 'file';
+
+/** A file multer has streamed to the temp directory. */
+export type ReceivedFile = Pick<Express.Multer.File, 'path' | 'originalname' | 'size'>;
+
+/**
+ * Streams the one `file` part of a multipart request to a temp file in UPLOAD_DIR (never the
+ * whole file in memory) and removes it when the request ends, whatever happened: the service
+ * moves the files it keeps, so whatever is still there afterwards is refused or partial. Over
+ * `maxBytes`, multer stops writing, deletes the part and this answers 413 FILE_TOO_LARGE.
+ * Runs after the guards, so an unauthenticated request is refused before a byte is stored.
+ */
+export function FileUpload(maxBytes: number): Type<NestInterceptor> {
+  @Injectable()
+  class FileUploadInterceptor implements NestInterceptor {
+    private readonly receive: RequestHandler;
+
+    constructor(config: AppConfig) {
+      this.receive = multer({
+        storage: multer.diskStorage({
+          destination: join(config.values.uploadDir, TEMP_DIR),
+          filename: (_req, _file, done) => done(null, `upload-${randomBytes(12).toString('hex')}`),
+        }),
+        limits: { fileSize: maxBytes, files: 1, fields: 20, parts: 25, fieldSize: 64 * 1024 },
+        // Browsers send UTF-8 file names; busboy would read them as latin1.
+        defParamCharset: 'utf8',
+      }).single(FILE_FIELD);
+    }
+
+    async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+      const http = context.switchToHttp();
+      const request = http.getRequest<Request>();
+      await new Promise<void>((resolve, reject) =>
+        this.receive(request, http.getResponse<Response>(), (error?: unknown) => (error ? reject(uploadError(error, maxBytes)) : resolve())),
+      );
+      const file = request.file;
+      // Removed before the answer goes out, so a refused upload has left nothing once the client hears of it.
+      const cleanUp = async () => void (file && (await rm(file.path, { force: true }).catch(() => undefined)));
+      return next.handle().pipe(
+        mergeMap(async (result) => (await cleanUp(), result)),
+        catchError(async (error) => {
+          await cleanUp();
+          throw error;
+        }),
+      );
+    }
+  }
+  return mixin(FileUploadInterceptor);
+}
+
+function uploadError(error: unknown, maxBytes: number): unknown {
+  if (!(error instanceof MulterError)) {
+    // busboy's complaints about a malformed body
+    return error instanceof Error && !(error instanceof AppError) ? new AppError('BAD_REQUEST', 'Malformed multipart body') : error;
+  }
+  if (error.code === 'LIMIT_FILE_SIZE') return new AppError('FILE_TOO_LARGE', `Files may be at most ${maxBytes / (1024 * 1024)} MB`);
+  if (error.code === 'LIMIT_UNEXPECTED_FILE' || error.code === 'LIMIT_FILE_COUNT') {
+    return validationError({ [FILE_FIELD]: [`send exactly one file, in the multipart field "${FILE_FIELD}"`] });
+  }
+  return validationError({ body: [error.message] });
+}

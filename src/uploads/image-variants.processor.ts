@@ -1,0 +1,62 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { buffer } from 'node:stream/consumers';
+import { JobHandler } from '../jobs/job-handler.decorator';
+import { PermanentJobError } from '../jobs/job-queue';
+import { CorruptImageError, makeOptimised, makePreviews } from './image-processing';
+import { FileStorage } from './storage/file-storage';
+import { MEDIUM, ORIGINALS, THUMBS } from './upload-names';
+import { UploadsRepository } from './uploads.repository';
+
+export interface ImageVariantsJob {
+  uploadId: string;
+}
+
+declare module '../jobs/job-names' {
+  interface JobPayloads {
+    'image-variants': ImageVariantsJob;
+  }
+}
+
+/** Animated inputs that keep their animation in the optimised original. */
+const ANIMATED_MIMES = new Set(['image/gif', 'image/webp']);
+
+/**
+ * Makes an image's WebP variants from the stored original: `thumbs/<name>` and `medium/<name>`
+ * first (chats show those first), then the optimised original served at `/uploads/<name>`. Idempotent: every write replaces the
+ * file atomically, so a retry or a second run leaves the same result. A corrupt image fails the
+ * job for good (the original stays served); storage trouble is retried.
+ */
+@Injectable()
+export class ImageVariantsProcessor {
+  private readonly logger = new Logger('ImageVariants');
+
+  constructor(
+    private readonly uploads: UploadsRepository,
+    private readonly storage: FileStorage,
+  ) {}
+
+  @JobHandler('image-variants')
+  async makeVariants(job: ImageVariantsJob): Promise<void> {
+    const upload = await this.uploads.findById(job.uploadId);
+    if (!upload || upload.kind !== 'IMAGE' || upload.variants === 'ready') return;
+    const originalKey = `${ORIGINALS}/${upload.storedName}`;
+    if (!(await this.storage.exists(originalKey))) return;
+    const source = await buffer(await this.storage.stream(originalKey));
+    const written = [`${THUMBS}/${upload.storedName}`, `${MEDIUM}/${upload.storedName}`, upload.storedName];
+    try {
+      const previews = await makePreviews(source);
+      await this.storage.put(written[0], previews.thumb);
+      await this.storage.put(written[1], previews.medium);
+      await this.storage.put(written[2], await makeOptimised(source, ANIMATED_MIMES.has(upload.mime)));
+    } catch (error) {
+      if (!(error instanceof CorruptImageError)) throw error;
+      await this.uploads.setVariants(upload.id, 'failed');
+      throw new PermanentJobError(`${upload.storedName}: ${error.message}`);
+    }
+    if (!(await this.uploads.setVariants(upload.id, 'ready'))) {
+      // The owner was deleted while this ran: the delete-files job may already be done.
+      for (const key of [...written, originalKey]) await this.storage.delete(key);
+      this.logger.debug(`${upload.storedName}: owner gone, variants removed`);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { Controller, HttpCode, Post, Req, UseInterceptors } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiCookieAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { Auth, AuthContext } from '../auth/auth-context';
+import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
+import { AvatarResultDto, FileUploadBodyDto, UploadResultDto } from './dto/upload.dto';
+import { FileUpload } from './file-upload.interceptor';
+import { MAX_AVATAR_BYTES, MAX_UPLOAD_BYTES, UploadsService } from './uploads.service';
+
+@ApiTags('uploads')
+@ApiCookieAuth()
+@Controller('api/upload')
+export class UploadsController {
+  constructor(private readonly uploads: UploadsService) {}
+
+  @Post()
+  @HttpCode(201)
+  @UseInterceptors(FileUpload(MAX_UPLOAD_BYTES))
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: FileUploadBodyDto })
+  @ApiOperation({
+    summary: 'Upload a file (max 20 MB): JPEG, PNG, GIF, WebP, MP4, WebM, MP3, OGG, PDF, TXT, ZIP, DOC, DOCX, decided by its bytes',
+    description: 'Images answer at once; their WebP variants (optimised, medium 800 px, thumbnail 200 px) follow from a job.',
+  })
+  @ApiEnvelope(UploadResultDto, { status: 201 })
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'UNSUPPORTED_FILE_TYPE', 'IMAGE_TOO_LARGE', 'INVALID_IMAGE', 'RATE_LIMIT')
+  upload(@Auth() auth: AuthContext, @Req() request: Request): Promise<UploadResultDto> {
+    return this.uploads.upload(auth.userId, request.file);
+  }
+
+  @Post('avatar')
+  @HttpCode(201)
+  @UseInterceptors(FileUpload(MAX_AVATAR_BYTES))
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: FileUploadBodyDto })
+  @ApiOperation({ summary: 'Upload an avatar image (max 10 MB), cropped to 400×400 WebP; the URL works at once' })
+  @ApiEnvelope(AvatarResultDto, { status: 201 })
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'UNSUPPORTED_FILE_TYPE', 'IMAGE_TOO_LARGE', 'INVALID_IMAGE', 'RATE_LIMIT')
+  uploadAvatar(@Auth() auth: AuthContext, @Req() request: Request): Promise<AvatarResultDto> {
+    return this.uploads.uploadAvatar(auth.userId, request.file);
+  }
+}

@@ -1,0 +1,30 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DeleteFilesProcessor } from './delete-files.processor';
+import { UploadEntity } from './entities/upload.entity';
+import { ImageVariantsProcessor } from './image-variants.processor';
+import { FileStorage } from './storage/file-storage';
+import { LocalDirectoryStorage } from './storage/local-directory.storage';
+import { UploadedFilesController } from './uploaded-files.controller';
+import { UploadsController } from './uploads.controller';
+import { UploadsRepository } from './uploads.repository';
+import { UploadsService } from './uploads.service';
+
+/**
+ * Uploads: files checked by their bytes, kept under random names in FileStorage (UPLOAD_DIR),
+ * served at /uploads/*; image variants and account clean-up run as jobs on the `media` queue.
+ * Exports UploadsService (`findOwned`, `deleteAllOf`) for messages and users.
+ */
+@Module({
+  imports: [TypeOrmModule.forFeature([UploadEntity])],
+  controllers: [UploadsController, UploadedFilesController],
+  providers: [
+    UploadsRepository,
+    UploadsService,
+    ImageVariantsProcessor,
+    DeleteFilesProcessor,
+    { provide: FileStorage, useClass: LocalDirectoryStorage },
+  ],
+  exports: [UploadsService],
+})
+export class UploadsModule {}

@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { returned } from '../core/database/query-results';
+import { UploadEntity, VariantsStatus } from './entities/upload.entity';
+
+export type NewUpload = Omit<UploadEntity, 'createdAt'>;
+
+@Injectable()
+export class UploadsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async insert(upload: NewUpload): Promise<void> {
+    await this.dataSource.getRepository(UploadEntity).insert(upload);
+  }
+
+  findById(id: string): Promise<UploadEntity | null> {
+    return this.dataSource.getRepository(UploadEntity).findOneBy({ id });
+  }
+
+  findOwnedByName(ownerId: string, storedName: string): Promise<UploadEntity | null> {
+    return this.dataSource.getRepository(UploadEntity).findOneBy({ ownerId, storedName });
+  }
+
+  async storedNamesOf(ownerId: string): Promise<string[]> {
+    const rows: Array<{ stored_name: string }> = await this.dataSource.query(`SELECT stored_name FROM uploads WHERE owner_id = $1`, [ownerId]);
+    return rows.map((row) => row.stored_name);
+  }
+
+  /** Read-only look at the users table: file deletion waits until the account is gone. */
+  async ownerExists(ownerId: string): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(`SELECT 1 FROM users WHERE id = $1`, [ownerId]);
+    return rows.length > 0;
+  }
+
+  /** False when the row is gone (the owner was deleted meanwhile). */
+  async setVariants(id: string, variants: VariantsStatus): Promise<boolean> {
+    const result: unknown = await this.dataSource.query(`UPDATE uploads SET variants = $2 WHERE id = $1 RETURNING id`, [id, variants]);
+    return returned(result).length > 0;
+  }
+}

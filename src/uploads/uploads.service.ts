@@ -1,0 +1,185 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { basename } from 'node:path';
+import { newId } from '../core/database/ids';
+import { AppError } from '../core/errors';
+import { validationError } from '../core/http/validation';
+import { JobQueue } from '../jobs/job-queue';
+import { AvatarResultDto, toUploadResult, UploadResultDto } from './dto/upload.dto';
+import { ReceivedFile } from './file-upload.interceptor';
+import { sniffFile } from './file-sniffer';
+import { inspectImage, makeAvatar, AVATAR_SIDE } from './image-processing';
+import { MEDIA_TYPES, UploadKind, VARIANT_MIME } from './media-types';
+import { FileStorage } from './storage/file-storage';
+import { extOf, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, urlOf, VariantArea } from './upload-names';
+import { NewUpload, UploadsRepository } from './uploads.repository';
+
+export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
+export const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
+/** Names per delete-files job: job data stays small JSON. */
+const DELETE_BATCH = 500;
+
+/** An upload as other features see it (messages check media, profiles check avatars). */
+export interface OwnedUpload {
+  url: string;
+  kind: UploadKind;
+  name: string;
+  size: number;
+}
+
+/** Where the bytes for a public URL come from, and whether they are the final ones. */
+export interface StoredFile {
+  key: string;
+  size: number;
+  contentType: string;
+  kind: UploadKind;
+  /** False while a variant URL answers with the original: it must not be cached for long. */
+  final: boolean;
+}
+
+@Injectable()
+export class UploadsService {
+  private readonly logger = new Logger('Uploads');
+
+  constructor(
+    private readonly uploads: UploadsRepository,
+    private readonly storage: FileStorage,
+    private readonly jobs: JobQueue,
+  ) {}
+
+  /**
+   * Keeps a file whose bytes are one of the supported types, under a random name. Images are
+   * answered as soon as the original is stored; their WebP variants are made by a job.
+   */
+  async upload(ownerId: string, file: ReceivedFile | undefined): Promise<UploadResultDto> {
+    const received = requireFile(file);
+    const type = await sniffFile(received.path, received.originalname);
+    if (!type) throw new AppError('UNSUPPORTED_FILE_TYPE');
+    const image = type.kind === 'IMAGE' ? await inspectImage(received.path) : null;
+    const storedName = newStoredName(type.ext);
+    const upload: NewUpload = {
+      id: newId(),
+      ownerId,
+      storedName,
+      originalName: cleanName(received.originalname, type.ext),
+      mime: type.mime,
+      kind: type.kind,
+      size: received.size,
+      width: image?.width ?? null,
+      height: image?.height ?? null,
+      variants: image ? 'pending' : 'none',
+    };
+    await this.keep(image ? `${ORIGINALS}/${storedName}` : storedName, { path: received.path }, upload);
+    if (image) await this.requestVariants(upload.id);
+    return toUploadResult(upload);
+  }
+
+  /** Images only; the 400×400 WebP is made here, so the returned URL works at once. */
+  async uploadAvatar(ownerId: string, file: ReceivedFile | undefined): Promise<AvatarResultDto> {
+    const received = requireFile(file);
+    const type = await sniffFile(received.path, received.originalname);
+    if (type?.kind !== 'IMAGE') throw new AppError('UNSUPPORTED_FILE_TYPE', 'An avatar must be a JPEG, PNG, GIF or WebP image');
+    await inspectImage(received.path);
+    const avatar = await makeAvatar(received.path);
+    const storedName = newStoredName('webp');
+    await this.keep(storedName, avatar, {
+      id: newId(),
+      ownerId,
+      storedName,
+      originalName: cleanName(received.originalname, 'webp'),
+      mime: VARIANT_MIME,
+      kind: 'IMAGE',
+      size: avatar.length,
+      width: AVATAR_SIDE,
+      height: AVATAR_SIDE,
+      variants: 'none',
+    });
+    return { url: urlOf(storedName) };
+  }
+
+  /**
+   * The caller's upload behind a URL (`/uploads/<name>` or its medium/thumbs form), or null when
+   * the URL is not an upload URL or the file belongs to someone else.
+   */
+  async findOwned(userId: string, url: string): Promise<OwnedUpload | null> {
+    const storedName = storedNameFromUrl(url);
+    if (!storedName) return null;
+    const upload = await this.uploads.findOwnedByName(userId, storedName);
+    return upload && { url: urlOf(upload.storedName), kind: upload.kind, name: upload.originalName, size: upload.size };
+  }
+
+  /** An image this user uploaded (avatars of users and chats); resolves its canonical URL, else MEDIA_NOT_FOUND. */
+  async requireOwnedImage(userId: string, url: string): Promise<string> {
+    const upload = await this.findOwned(userId, url);
+    if (!upload || upload.kind !== 'IMAGE') throw new AppError('MEDIA_NOT_FOUND', 'The avatar must be an image you uploaded');
+    return upload.url;
+  }
+
+  /**
+   * Queues the removal of every file of a user. Call it before deleting the account (the rows
+   * go with it by cascade). The job waits until the account is really gone, so a deletion that
+   * rolls back never costs anyone their files. Returns how many uploads are queued.
+   */
+  async deleteAllOf(userId: string): Promise<number> {
+    const names = await this.uploads.storedNamesOf(userId);
+    for (let i = 0; i < names.length; i += DELETE_BATCH) {
+      await this.jobs.add('delete-files', { ownerId: userId, names: names.slice(i, i + DELETE_BATCH) });
+    }
+    return names.length;
+  }
+
+  /**
+   * The bytes for `/uploads/<name>` (area `original`) or a variant URL. An image URL answers with
+   * its WebP variant when it exists, else with the optimised original, else with the file as
+   * uploaded, so a client never sees a broken image while the job runs (or after it failed).
+   */
+  async locate(area: 'original' | VariantArea, name: string): Promise<StoredFile | null> {
+    if (!isStoredName(name)) return null;
+    const type = MEDIA_TYPES[extOf(name)];
+    if (!type) return null;
+    const image = type.kind === 'IMAGE';
+    if (!image && area !== 'original') return null;
+    const candidates = image ? [...(area === 'original' ? [] : [`${area}/${name}`]), name, `${ORIGINALS}/${name}`] : [name];
+    for (const [index, key] of candidates.entries()) {
+      const size = await this.storage.size(key);
+      if (size === null) continue;
+      const asUploaded = !image || key.startsWith(`${ORIGINALS}/`);
+      return { key, size, contentType: asUploaded ? type.mime : VARIANT_MIME, kind: type.kind, final: index === 0 };
+    }
+    return null;
+  }
+
+  /** Stores the bytes, then records the row; a failed insert takes the stored file back out. */
+  private async keep(key: string, source: Buffer | { path: string }, upload: NewUpload): Promise<void> {
+    await this.storage.put(key, source);
+    try {
+      await this.uploads.insert(upload);
+    } catch (error) {
+      await this.storage.delete(key).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The original is stored and served either way: a queue outage must not fail the upload. */
+  private async requestVariants(uploadId: string): Promise<void> {
+    try {
+      await this.jobs.add('image-variants', { uploadId }, { jobId: `image-variants-${uploadId}` });
+    } catch (error) {
+      this.logger.error(`image-variants for ${uploadId} not queued; the original stays served: ${(error as Error).message}`);
+    }
+  }
+}
+
+function requireFile(file: ReceivedFile | undefined): ReceivedFile {
+  if (!file) throw validationError({ file: ['a file is required in the multipart field "file"'] });
+  if (file.size === 0) throw validationError({ file: ['the file is empty'] });
+  return file;
+}
+
+/** The client's name as metadata: no path, no control characters, bounded; a fallback when nothing is left. */
+function cleanName(name: string, ext: string): string {
+  const cleaned = basename(name.replace(/\\/g, '/'))
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim()
+    .slice(0, 255);
+  return cleaned || `file.${ext}`;
+}

@@ -1,0 +1,308 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import sharp from 'sharp';
+import { EnqueuedJob, EnqueueOptions, JobQueue } from '../../src/jobs/job-queue';
+import { UploadsService } from '../../src/uploads/uploads.service';
+import { eventually, signUp, TestUser } from '../support/factories';
+import * as fixtures from '../support/media-fixtures';
+import { createTestApp, TestApp } from '../support/test-app';
+
+/** Supertest buffers binary bodies of unknown types only when asked to. */
+const binary = (res: any, done: (error: Error | null, body: Buffer) => void) => {
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => chunks.push(chunk));
+  res.on('end', () => done(null, Buffer.concat(chunks)));
+};
+
+describe('uploads', () => {
+  let t: TestApp;
+  let uploadDir: string;
+  beforeAll(async () => {
+    t = await createTestApp();
+    uploadDir = join(t.backend.env.DATA_DIR!, 'uploads');
+  });
+  afterAll(() => t.close());
+
+  const upload = (user: TestUser, bytes: Buffer, filename: string, route = '/api/upload') =>
+    t.http().post(route).set(user.auth).attach('file', bytes, filename);
+  const fetch = (url: string) => t.http().get(url).buffer(true).parse(binary);
+  const storedFiles = (): string[] => {
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : [relative(uploadDir, join(dir, entry.name))]));
+    return walk(uploadDir).sort();
+  };
+  const nameOf = (url: string) => url.split('/').pop()!;
+
+  describe('POST /api/upload', () => {
+    it.each([
+      ['photo.jpg', 'IMAGE', 'jpg', 'image/jpeg', () => fixtures.image('jpeg')],
+      ['photo.png', 'IMAGE', 'png', 'image/png', () => fixtures.image('png')],
+      ['anim.gif', 'IMAGE', 'gif', 'image/gif', () => fixtures.animatedGif()],
+      ['photo.webp', 'IMAGE', 'webp', 'image/webp', () => fixtures.image('webp')],
+      ['clip.mp4', 'VIDEO', 'mp4', 'video/mp4', async () => fixtures.mp4()],
+      ['clip.webm', 'VIDEO', 'webm', 'video/webm', async () => fixtures.webm([1, 2])],
+      ['voice.webm', 'AUDIO', 'weba', 'audio/webm', async () => fixtures.webm([2])],
+      ['song.mp3', 'AUDIO', 'mp3', 'audio/mpeg', async () => fixtures.mp3()],
+      ['song.ogg', 'AUDIO', 'ogg', 'audio/ogg', async () => fixtures.ogg()],
+      ['paper.pdf', 'FILE', 'pdf', 'application/pdf', async () => fixtures.pdf()],
+      ['notes.txt', 'FILE', 'txt', 'text/plain; charset=utf-8', async () => fixtures.text()],
+      ['bundle.zip', 'FILE', 'zip', 'application/zip', async () => fixtures.zip({ 'readme.txt': 'hello' })],
+      ['letter.doc', 'FILE', 'doc', 'application/msword', async () => fixtures.compoundFile('WordDocument')],
+      ['letter.docx', 'FILE', 'docx', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', async () => fixtures.docx()],
+    ])('accepts %s as %s (.%s, %s) and serves it back as uploaded', async (filename, type, ext, mime, make) => {
+      const user = await signUp(t);
+      const bytes = await make();
+      const res = await upload(user, bytes, filename).expect(201);
+      expect(res.body.data).toMatchObject({ type, name: filename, size: bytes.length, url: expect.stringMatching(new RegExp(`^/uploads/[A-Za-z0-9_-]{22}\\.${ext}$`)) });
+      expect(nameOf(res.body.data.url)).not.toContain(filename.split('.')[0]);
+      if (type === 'IMAGE') {
+        const name = nameOf(res.body.data.url);
+        expect(res.body.data).toMatchObject({ mediumUrl: `/uploads/medium/${name}`, thumbUrl: `/uploads/thumbs/${name}` });
+      } else {
+        expect(res.body.data).not.toHaveProperty('thumbUrl');
+        const served = await fetch(res.body.data.url).expect(200);
+        expect(served.headers['content-type']).toBe(mime);
+        expect(Buffer.compare(served.body, bytes)).toBe(0);
+      }
+    });
+
+    it('records the owner, the client name and the kind of every upload', async () => {
+      const user = await signUp(t);
+      const res = await upload(user, fixtures.pdf(), 'Отчёт 2026.pdf').expect(201);
+      expect(res.body.data.name).toBe('Отчёт 2026.pdf');
+      const [row] = await t.backend.sql('SELECT owner_id, original_name, kind, mime, size FROM uploads WHERE stored_name = $1', [nameOf(res.body.data.url)]);
+      expect(row).toEqual({ owner_id: user.id, original_name: 'Отчёт 2026.pdf', kind: 'FILE', mime: 'application/pdf', size: fixtures.pdf().length });
+    });
+
+    it('types a PNG named .pdf by its bytes: an IMAGE stored as .png', async () => {
+      const user = await signUp(t);
+      const res = await upload(user, await fixtures.image('png'), 'invoice.pdf').expect(201);
+      expect(res.body.data).toMatchObject({ type: 'IMAGE', name: 'invoice.pdf', url: expect.stringMatching(/\.png$/) });
+    });
+
+    it('refuses an executable named .jpg with 415 UNSUPPORTED_FILE_TYPE and keeps nothing', async () => {
+      const user = await signUp(t);
+      await t.drainJobs();
+      const before = storedFiles();
+      const res = await upload(user, fixtures.elf(), 'cat.jpg').expect(415);
+      expect(res.body).toMatchObject({ success: false, code: 'UNSUPPORTED_FILE_TYPE' });
+      expect(storedFiles()).toEqual(before);
+      expect(await t.backend.sql('SELECT 1 FROM uploads WHERE owner_id = $1', [user.id])).toHaveLength(0);
+    });
+
+    it('refuses a shell script named .jpg (text where an image is claimed) with 415', async () => {
+      const user = await signUp(t);
+      await upload(user, Buffer.from('#!/bin/sh\necho pwned\n'), 'cat.jpg').expect(415);
+    });
+
+    it('refuses 21 MB with 413 FILE_TOO_LARGE and leaves no file behind', async () => {
+      const user = await signUp(t);
+      await t.drainJobs();
+      const before = storedFiles();
+      const res = await upload(user, Buffer.alloc(21 * 1024 * 1024, 0x61), 'big.txt').expect(413);
+      expect(res.body).toMatchObject({ success: false, code: 'FILE_TOO_LARGE' });
+      expect(storedFiles()).toEqual(before);
+      expect(await t.backend.sql('SELECT 1 FROM uploads WHERE owner_id = $1', [user.id])).toHaveLength(0);
+    });
+
+    it('answers 422 VALIDATION_ERROR when no file is sent', async () => {
+      const user = await signUp(t);
+      const res = await t.http().post('/api/upload').set(user.auth).field('note', 'no file').expect(422);
+      expect(res.body).toMatchObject({ success: false, code: 'VALIDATION_ERROR', errors: { file: [expect.any(String)] } });
+      const other = await t.http().post('/api/upload').set(user.auth).attach('document', fixtures.pdf(), 'a.pdf').expect(422);
+      expect(other.body.errors).toHaveProperty('file');
+    });
+
+    it('answers 401 without a session and stores nothing', async () => {
+      await t.drainJobs();
+      const before = storedFiles();
+      const res = await t.http().post('/api/upload').attach('file', fixtures.pdf(), 'a.pdf').expect(401);
+      expect(res.body).toMatchObject({ success: false, code: 'UNAUTHORIZED' });
+      await t.http().post('/api/upload/avatar').attach('file', await fixtures.image('png'), 'a.png').expect(401);
+      expect(storedFiles()).toEqual(before);
+    });
+
+    it('refuses a decompression bomb with 422 IMAGE_TOO_LARGE and keeps nothing', async () => {
+      const user = await signUp(t);
+      await t.drainJobs();
+      const before = storedFiles();
+      const res = await upload(user, fixtures.pngHeaderOnly(10_000, 8_000), 'bomb.png').expect(422);
+      expect(res.body).toMatchObject({ success: false, code: 'IMAGE_TOO_LARGE' });
+      expect(storedFiles()).toEqual(before);
+    });
+  });
+
+  describe('image variants', () => {
+    it('makes WebP variants: optimised within 2560 px, medium 800 px, thumbnail 200 px', async () => {
+      const user = await signUp(t);
+      const res = await upload(user, await fixtures.image('jpeg', 3000, 2000), 'wide.jpg').expect(201);
+      const { url, mediumUrl, thumbUrl } = res.body.data;
+      await t.drainJobs();
+      for (const [variant, width, height] of [[url, 2560, 1707], [mediumUrl, 800, 533], [thumbUrl, 200, 133]] as const) {
+        const served = await eventually(() => fetch(variant).expect(200).expect('Content-Type', 'image/webp'));
+        expect(served.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+        expect(await sharp(served.body).metadata()).toMatchObject({ format: 'webp', width, height });
+      }
+      const [row] = await t.backend.sql('SELECT variants, width, height FROM uploads WHERE stored_name = $1', [nameOf(url)]);
+      expect(row).toEqual({ variants: 'ready', width: 3000, height: 2000 });
+    });
+
+    it('never upscales a small image', async () => {
+      const user = await signUp(t);
+      const res = await upload(user, await fixtures.image('png', 120, 80), 'small.png').expect(201);
+      await t.drainJobs();
+      const medium = await eventually(() => fetch(res.body.data.mediumUrl).expect(200).expect('Content-Type', 'image/webp'));
+      expect(await sharp(medium.body).metadata()).toMatchObject({ width: 120, height: 80 });
+    });
+
+    it('auto-rotates by EXIF and strips the metadata', async () => {
+      const user = await signUp(t);
+      const rotated = await sharp({ create: { width: 60, height: 30, channels: 3, background: '#336699' } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+      const res = await upload(user, rotated, 'rotated.jpg').expect(201);
+      await t.drainJobs();
+      const served = await eventually(() => fetch(res.body.data.url).expect(200).expect('Content-Type', 'image/webp'));
+      const meta = await sharp(served.body).metadata();
+      expect(meta).toMatchObject({ width: 30, height: 60 });
+      expect(meta.exif).toBeUndefined();
+    });
+
+    it('keeps a GIF animated in the optimised original', async () => {
+      const user = await signUp(t);
+      const res = await upload(user, await fixtures.animatedGif(4), 'anim.gif').expect(201);
+      await t.drainJobs();
+      const served = await eventually(() => fetch(res.body.data.url).expect(200).expect('Content-Type', 'image/webp'));
+      expect(await sharp(served.body).metadata()).toMatchObject({ format: 'webp', pages: 4 });
+    });
+
+    it('answers variant URLs with the original until the job has run', async () => {
+      const user = await signUp(t);
+      const queue = t.app.get(JobQueue);
+      const held: Array<() => Promise<unknown>> = [];
+      const add = queue.add.bind(queue) as (name: string, data: unknown, options?: EnqueueOptions) => Promise<EnqueuedJob>;
+      const spy = jest.spyOn(queue, 'add').mockImplementation(async (name: string, data: unknown, options?: EnqueueOptions) => {
+        if (name !== 'image-variants') return add(name, data, options);
+        held.push(() => add(name, data, options));
+        return { id: 'held', waitForOutcome: async () => 'pending' as const };
+      });
+      try {
+        const bytes = await fixtures.image('jpeg', 1000, 500);
+        const res = await upload(user, bytes, 'pending.jpg').expect(201);
+        expect(held).toHaveLength(1);
+        for (const variant of [res.body.data.url, res.body.data.mediumUrl, res.body.data.thumbUrl]) {
+          const served = await fetch(variant).expect(200).expect('Content-Type', 'image/jpeg');
+          expect(served.headers['cache-control']).toBe('public, no-cache');
+          expect(Buffer.compare(served.body, bytes)).toBe(0);
+        }
+        await held[0]();
+        await t.drainJobs();
+        const thumb = await eventually(() => fetch(res.body.data.thumbUrl).expect(200).expect('Content-Type', 'image/webp'));
+        expect(await sharp(thumb.body).metadata()).toMatchObject({ width: 200, height: 100 });
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it('fails the job for a corrupt image, keeps serving the original, and keeps the worker alive', async () => {
+      const user = await signUp(t);
+      const corrupt = fixtures.corruptPng();
+      const res = await upload(user, corrupt, 'broken.png').expect(201);
+      await t.drainJobs();
+      await eventually(async () => {
+        const [row] = await t.backend.sql('SELECT variants FROM uploads WHERE stored_name = $1', [nameOf(res.body.data.url)]);
+        expect(row.variants).toBe('failed');
+      });
+      for (const variant of [res.body.data.url, res.body.data.thumbUrl]) {
+        const served = await fetch(variant).expect(200).expect('Content-Type', 'image/png');
+        expect(Buffer.compare(served.body, corrupt)).toBe(0);
+      }
+      const next = await upload(user, await fixtures.image('png', 400, 400), 'fine.png').expect(201);
+      await t.drainJobs();
+      await eventually(() => fetch(next.body.data.thumbUrl).expect(200).expect('Content-Type', 'image/webp'));
+    });
+  });
+
+  describe('POST /api/upload/avatar', () => {
+    it('crops an image to a 400×400 WebP whose URL works at once', async () => {
+      const user = await signUp(t);
+      const res = await upload(user, await fixtures.image('jpeg', 900, 600), 'me.jpg', '/api/upload/avatar').expect(201);
+      expect(res.body.data).toEqual({ url: expect.stringMatching(/^\/uploads\/[A-Za-z0-9_-]{22}\.webp$/) });
+      const served = await fetch(res.body.data.url).expect(200).expect('Content-Type', 'image/webp');
+      expect(await sharp(served.body).metadata()).toMatchObject({ format: 'webp', width: 400, height: 400 });
+      const [row] = await t.backend.sql('SELECT owner_id, kind FROM uploads WHERE stored_name = $1', [nameOf(res.body.data.url)]);
+      expect(row).toEqual({ owner_id: user.id, kind: 'IMAGE' });
+    });
+
+    it('refuses anything but an image with 415 and more than 10 MB with 413', async () => {
+      const user = await signUp(t);
+      expect((await upload(user, fixtures.pdf(), 'me.pdf', '/api/upload/avatar').expect(415)).body.code).toBe('UNSUPPORTED_FILE_TYPE');
+      expect((await upload(user, Buffer.alloc(11 * 1024 * 1024, 0x61), 'me.jpg', '/api/upload/avatar').expect(413)).body.code).toBe('FILE_TOO_LARGE');
+    });
+  });
+
+  describe('GET /uploads/*', () => {
+    it.each([
+      '/uploads/..%2f..%2fetc%2fpasswd',
+      '/uploads/../package.json',
+      '/uploads/%2e%2e%2fpackage.json',
+      '/uploads/%2e%2e/%2e%2e/package.json',
+      '/uploads/medium/..%2f..%2fpackage.json',
+      '/uploads/thumbs/%2e%2e%2f%2e%2e%2fpackage.json',
+      '/uploads/.tmp',
+      '/uploads/originals/x.png',
+      '/uploads/nope.png',
+      '/uploads/medium/nope.pdf',
+    ])('answers 404 NOT_FOUND for %s', async (path) => {
+      const res = await t.http().get(path).expect(404);
+      expect(res.body).toMatchObject({ success: false, code: 'NOT_FOUND' });
+    });
+
+    it('serves files with nosniff, immutable caching, and attachment for documents only', async () => {
+      const user = await signUp(t);
+      const doc = await upload(user, fixtures.pdf(), 'a.pdf').expect(201);
+      const pdf = await fetch(doc.body.data.url).expect(200);
+      expect(pdf.headers).toMatchObject({ 'x-content-type-options': 'nosniff', 'content-disposition': 'attachment', 'cache-control': 'public, max-age=31536000, immutable' });
+      const song = await upload(user, fixtures.mp3(), 'a.mp3').expect(201);
+      const mp3 = await fetch(song.body.data.url).expect(200);
+      expect(mp3.headers).toMatchObject({ 'x-content-type-options': 'nosniff', 'content-disposition': 'inline', 'accept-ranges': 'bytes' });
+    });
+
+    it('answers byte ranges of media with 206, and 416 past the end', async () => {
+      const user = await signUp(t);
+      const bytes = fixtures.mp3();
+      const song = await upload(user, bytes, 'a.mp3').expect(201);
+      const part = await fetch(song.body.data.url).set('Range', 'bytes=10-19').expect(206);
+      expect(part.headers['content-range']).toBe(`bytes 10-19/${bytes.length}`);
+      expect(Buffer.compare(part.body, bytes.subarray(10, 20))).toBe(0);
+      await t.http().get(song.body.data.url).set('Range', `bytes=${bytes.length + 10}-`).expect(416);
+    });
+  });
+
+  describe('for other features', () => {
+    it('findOwned resolves the caller’s own URLs (any variant form) and nobody else’s', async () => {
+      const [owner, other] = [await signUp(t), await signUp(t)];
+      const res = await upload(owner, await fixtures.image('png'), 'mine.png').expect(201);
+      const service = t.app.get(UploadsService);
+      const expected = { url: res.body.data.url, kind: 'IMAGE', name: 'mine.png', size: res.body.data.size };
+      for (const url of [res.body.data.url, res.body.data.mediumUrl, res.body.data.thumbUrl]) expect(await service.findOwned(owner.id, url)).toEqual(expected);
+      expect(await service.findOwned(other.id, res.body.data.url)).toBeNull();
+      expect(await service.findOwned(owner.id, `https://elsewhere${res.body.data.url}`)).toBeNull();
+      expect(await service.findOwned(owner.id, '/uploads/../../etc/passwd')).toBeNull();
+    });
+
+    it('deleteAllOf removes every stored file of a deleted account by a job', async () => {
+      const user = await signUp(t);
+      const image = await upload(user, await fixtures.image('jpeg', 500, 500), 'a.jpg').expect(201);
+      const doc = await upload(user, fixtures.pdf(), 'a.pdf').expect(201);
+      await t.drainJobs();
+      const names = [nameOf(image.body.data.url), nameOf(doc.body.data.url)];
+      const files = () => storedFiles().filter((file) => names.some((name) => file.endsWith(name)));
+      await eventually(async () => expect(files()).toHaveLength(5));
+      expect(await t.app.get(UploadsService).deleteAllOf(user.id)).toBe(2);
+      await t.backend.sql('DELETE FROM users WHERE id = $1', [user.id]);
+      await t.drainJobs();
+      await eventually(async () => expect(files()).toEqual([]), 15_000);
+      expect(await t.backend.sql('SELECT 1 FROM uploads WHERE owner_id = $1', [user.id])).toHaveLength(0);
+      expect(existsSync(uploadDir)).toBe(true);
+    });
+  });
+});
