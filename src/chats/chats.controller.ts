@@ -35,7 +35,7 @@ export class ChatsController {
     summary: 'Find or create the end-to-end encrypted chat with a user (one per pair); it carries ciphertext + signalType only',
   })
   @ApiEnvelope(ChatDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CANNOT_TARGET_SELF', 'USER_NOT_FOUND', 'BLOCKED', 'BUNDLE_NOT_FOUND')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CANNOT_TARGET_SELF', 'USER_NOT_FOUND', 'BLOCKED', { code: 'BUNDLE_NOT_FOUND', status: 409 })
   secret(@Auth() auth: AuthContext, @Body() body: DirectChatDto): Promise<ChatDto> {
     return this.chats.openPair(auth, body.targetUserId, 'SECRET');
   }

@@ -15,10 +15,16 @@ export function ApiEnvelope(type: Type<unknown> | null, options: { status?: numb
   );
 }
 
-/** Documents the error codes a route can answer with, grouped by HTTP status. */
-export function ApiErrors(...codes: ErrorCode[]) {
+/**
+ * Documents the error codes a route can answer with, grouped by HTTP status. A code answered
+ * with another status than the catalogue's is given as `{ code, status }`.
+ */
+export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status: number }>) {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of codes) byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code]);
+  for (const entry of codes) {
+    const { code, status } = typeof entry === 'string' ? { code: entry, status: ERROR_CODES[entry].status } : entry;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
   return applyDecorators(
     ...[...byStatus].map(([status, list]) =>
       ApiResponse({
