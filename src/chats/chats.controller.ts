@@ -43,7 +43,7 @@ export class ChatsController {
   @Post('group')
   @ApiOperation({ summary: 'Create a group (you are OWNER; at most 200 members); members get chat:new' })
   @ApiEnvelope(ChatDto, { status: 201 })
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'USER_NOT_FOUND', 'GROUP_TOO_LARGE', 'BLOCKED')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'USER_NOT_FOUND', 'GROUP_TOO_LARGE', 'BLOCKED', 'MEDIA_NOT_FOUND')
   group(@Auth() auth: AuthContext, @Body() body: GroupChatDto): Promise<ChatDto> {
     return this.chats.createGroup(auth, body);
   }

@@ -28,7 +28,7 @@ export class UsersController {
   @Patch('me')
   @ApiOperation({ summary: 'Change nickname, names, avatar or bio; users sharing a chat receive user:updated' })
   @ApiEnvelope(UserDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'NICKNAME_TAKEN')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'NICKNAME_TAKEN', 'MEDIA_NOT_FOUND')
   update(@Auth() auth: AuthContext, @Body() body: UpdateProfileDto): Promise<UserDto> {
     return this.users.updateProfile(auth.userId, body);
   }
