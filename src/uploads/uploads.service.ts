@@ -1,5 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { basename } from 'node:path';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { AppConfig } from '../core/config/app-config';
 import { newId } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { validationError } from '../core/http/validation';
@@ -10,7 +12,7 @@ import { sniffFile } from './file-sniffer';
 import { inspectImage, makeAvatar, AVATAR_SIDE } from './image-processing';
 import { MEDIA_TYPES, UploadKind, VARIANT_MIME } from './media-types';
 import { FileStorage } from './storage/file-storage';
-import { extOf, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, urlOf, VariantArea } from './upload-names';
+import { extOf, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, TEMP_DIR, urlOf, VariantArea } from './upload-names';
 import { NewUpload, UploadsRepository } from './uploads.repository';
 
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
@@ -36,15 +38,35 @@ export interface StoredFile {
   final: boolean;
 }
 
+/** Temp files older than this are leftovers of a crashed process (an upload takes minutes at most). */
+const STALE_TEMP_MS = 60 * 60_000;
+
 @Injectable()
-export class UploadsService {
+export class UploadsService implements OnApplicationBootstrap {
   private readonly logger = new Logger('Uploads');
 
   constructor(
     private readonly uploads: UploadsRepository,
     private readonly storage: FileStorage,
     private readonly jobs: JobQueue,
+    private readonly config: AppConfig,
   ) {}
+
+  /** Sweeps partial uploads a crashed process left in the shared temp directory. */
+  async onApplicationBootstrap(): Promise<void> {
+    const dir = join(this.config.values.uploadDir, TEMP_DIR);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      const path = join(dir, name);
+      const info = await stat(path).catch(() => null);
+      if (info?.isFile() && Date.now() - info.mtimeMs > STALE_TEMP_MS) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    if (removed) this.logger.log(`removed ${removed} stale partial upload(s)`);
+  }
 
   /**
    * Keeps a file whose bytes are one of the supported types, under a random name. Images are

@@ -1,11 +1,11 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { EnqueuedJob, EnqueueOptions, JobQueue } from '../../src/jobs/job-queue';
 import { UploadsService } from '../../src/uploads/uploads.service';
 import { eventually, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
-import { createTestApp, TestApp } from '../support/test-app';
+import { createBackend, createTestApp, TestApp } from '../support/test-app';
 
 /** Supertest buffers binary bodies of unknown types only when asked to. */
 const binary = (res: any, done: (error: Error | null, body: Buffer) => void) => {
@@ -304,5 +304,25 @@ describe('uploads', () => {
       expect(await t.backend.sql('SELECT 1 FROM uploads WHERE owner_id = $1', [user.id])).toHaveLength(0);
       expect(existsSync(uploadDir)).toBe(true);
     });
+  });
+});
+
+describe('uploads after a crash', () => {
+  it('sweeps stale partial uploads from the temp directory at start-up, and keeps fresh ones', async () => {
+    const backend = await createBackend();
+    const tmp = join(backend.env.DATA_DIR!, 'uploads', '.tmp');
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(join(tmp, 'upload-stale'), 'partial');
+    writeFileSync(join(tmp, 'upload-fresh'), 'in flight');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(join(tmp, 'upload-stale'), twoHoursAgo, twoHoursAgo);
+    const t = await createTestApp({ backend });
+    try {
+      expect(existsSync(join(tmp, 'upload-stale'))).toBe(false);
+      expect(existsSync(join(tmp, 'upload-fresh'))).toBe(true);
+    } finally {
+      await t.close();
+      await backend.close();
+    }
   });
 });
