@@ -56,11 +56,16 @@ export class MessageViews {
     return (await this.build([message]))[0];
   }
 
-  /** A message that was just stored: nobody has read, reacted to or listened to it yet. */
-  async buildFresh(message: MessageEntity): Promise<MessageDto> {
+  /**
+   * A message that was just stored: nobody has read, reacted to or listened to it yet. With its
+   * sender's row at hand (the insert returns it), a message without a reply needs no query.
+   */
+  async buildFresh(message: MessageEntity, sender?: SenderRow | null): Promise<MessageDto> {
     const reply = message.replyToId ? (await this.messages.findByIds([message.replyToId]))[0] : undefined;
-    const senders = await this.messages.senders([message.senderId, reply?.senderId].filter((id): id is string => !!id));
+    const wanted = [sender === undefined ? message.senderId : null, reply?.senderId].filter((id): id is string => !!id);
+    const senders = wanted.length ? await this.messages.senders(wanted) : [];
     const senderById = new Map(senders.map((s) => [s.id, s]));
+    if (sender) senderById.set(sender.id, sender);
     return this.shape(message, {
       sender: toSender(message.senderId ? senderById.get(message.senderId) : undefined),
       replyTo: message.replyToId ? this.reply(message.replyToId, reply, senderById) : null,

@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { newId } from '../core/database/ids';
+import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
+import { ChatType } from '../chats/entities/chat.entity';
 import { MessageEntity, MessageType } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
 
@@ -13,6 +15,37 @@ const columns = (t = '') => `${t}id, ${t}chat_id AS "chatId", ${t}sender_id AS "
   ${t}ciphertext, ${t}signal_type AS "signalType", ${t}client_message_id AS "clientMessageId", ${t}is_edited AS "isEdited",
   ${t}created_at AS "createdAt", ${t}updated_at AS "updatedAt"`;
 const COLUMNS = columns();
+
+/** The send path's two statements, prepared once per connection (see preparedQuery). */
+const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
+          ARRAY(SELECT o.user_id FROM chat_members o WHERE o.chat_id = c.id) AS "memberIds",
+          (c.type <> 'GROUP' AND EXISTS (
+             SELECT 1 FROM chat_members o JOIN blocks b
+                 ON (b.blocker_id = $2 AND b.blocked_id = o.user_id) OR (b.blocker_id = o.user_id AND b.blocked_id = $2)
+              WHERE o.chat_id = c.id AND o.user_id <> $2)) AS blocked,
+          (SELECT d.id FROM messages d WHERE d.sender_id = $2 AND d.client_message_id = $3::text) AS "duplicateId"
+     FROM chat_members m JOIN chats c ON c.id = m.chat_id
+    WHERE m.chat_id = $1 AND m.user_id = $2`;
+const INSERT_SQL = `WITH bumped AS (
+     UPDATE chats SET message_seq = message_seq + 1, last_message_id = $1, last_activity_at = now(), updated_at = now()
+      WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3)
+      RETURNING message_seq
+   ), inserted AS (
+     INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
+                           reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
+     SELECT $1, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
+     RETURNING *
+   ), sender_read AS (
+     UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now()
+      WHERE chat_id = $2 AND user_id = $3 AND EXISTS (SELECT 1 FROM bumped)
+   ), revealed AS (
+     UPDATE chat_members SET visible = true
+      WHERE chat_id = $2 AND NOT visible AND EXISTS (SELECT 1 FROM bumped)
+      RETURNING user_id
+   )
+   SELECT ${columns('i.')}, (SELECT coalesce(array_agg(user_id), '{}') FROM revealed) AS "revealedTo",
+          u.nickname AS "senderNickname", u.first_name AS "senderFirstName", u.last_name AS "senderLastName", u.avatar AS "senderAvatar"
+     FROM inserted i LEFT JOIN users u ON u.id = i.sender_id`;
 
 export interface NewMessage {
   chatId: string;
@@ -39,6 +72,27 @@ export interface SenderRow {
   avatar: string | null;
 }
 
+interface InsertedExtras {
+  revealedTo: string[];
+  senderNickname: string | null;
+  senderFirstName: string | null;
+  senderLastName: string | null;
+  senderAvatar: string | null;
+}
+
+/** What sending needs to know before the insert, read in one round trip. */
+export interface SendContext {
+  chatId: string;
+  type: ChatType;
+  /** False for a member who does not see the chat yet: to them it does not exist. */
+  visible: boolean;
+  memberIds: string[];
+  /** A DIRECT or SECRET chat whose two members have a block between them, either way. */
+  blocked: boolean;
+  /** The sender's message that already carries this clientMessageId, if any. */
+  duplicateId: string | null;
+}
+
 export interface WatermarkRow {
   chatId: string;
   userId: string;
@@ -59,54 +113,47 @@ export class MessagesRepository {
   }
 
   /**
+   * The sender's membership, the chat's type and members, whether a block stands between the
+   * two members of a pair chat, and an earlier message with the same clientMessageId: one
+   * statement, all through primary keys and the (sender_id, client_message_id) unique index.
+   * Null when the sender is not a member.
+   */
+  async sendContext(chatId: string, senderId: string, clientMessageId: string | null): Promise<SendContext | null> {
+    const rows = await preparedQuery<SendContext[]>(this.manager, 'messages.send-context', SEND_CONTEXT_SQL, [chatId, senderId, clientMessageId]);
+    return rows[0] ?? null;
+  }
+
+  /**
    * Stores a message in one statement (one round trip, atomic): bumps the chat's sequence and
    * last activity, inserts the message with the new sequence number, moves the sender's read
    * watermark to it, and reveals a direct chat to a target who had not seen it. Nothing is
-   * stored unless the sender is a member. Resolves the message and the users it was revealed to.
+   * stored unless the sender is a member. Resolves the message, its sender's public fields
+   * (so a fresh message needs no second query) and the users it was revealed to.
    */
-  async insert(input: NewMessage): Promise<{ message: MessageEntity; revealedTo: string[] } | null> {
+  async insert(input: NewMessage): Promise<{ message: MessageEntity; sender: SenderRow | null; revealedTo: string[] } | null> {
     const id = newId();
-    const rows = (await this.manager.query(
-      `WITH bumped AS (
-         UPDATE chats SET message_seq = message_seq + 1, last_message_id = $1, last_activity_at = now(), updated_at = now()
-          WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3)
-          RETURNING message_seq
-       ), inserted AS (
-         INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
-                               reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
-         SELECT $1, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
-         RETURNING *
-       ), sender_read AS (
-         UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now()
-          WHERE chat_id = $2 AND user_id = $3 AND EXISTS (SELECT 1 FROM bumped)
-       ), revealed AS (
-         UPDATE chat_members SET visible = true
-          WHERE chat_id = $2 AND NOT visible AND EXISTS (SELECT 1 FROM bumped)
-          RETURNING user_id
-       )
-       SELECT ${COLUMNS}, (SELECT coalesce(array_agg(user_id), '{}') FROM revealed) AS "revealedTo" FROM inserted`,
-      [
-        id,
-        input.chatId,
-        input.senderId,
-        input.type,
-        input.text,
-        input.mediaUrl,
-        input.mediaName,
-        input.mediaSize,
-        input.mediaGroupId,
-        input.replyToId,
-        input.forwardedFromId,
-        input.forwardSenderName,
-        input.ciphertext,
-        input.signalType,
-        input.clientMessageId,
-      ],
-    )) as Array<MessageEntity & { revealedTo: string[] }>;
+    const rows = await preparedQuery<Array<MessageEntity & InsertedExtras>>(this.manager, 'messages.insert', INSERT_SQL, [
+      id,
+      input.chatId,
+      input.senderId,
+      input.type,
+      input.text,
+      input.mediaUrl,
+      input.mediaName,
+      input.mediaSize,
+      input.mediaGroupId,
+      input.replyToId,
+      input.forwardedFromId,
+      input.forwardSenderName,
+      input.ciphertext,
+      input.signalType,
+      input.clientMessageId,
+    ]);
     const row = rows[0];
     if (!row) return null;
-    const { revealedTo, ...message } = row;
-    return { message: message as MessageEntity, revealedTo };
+    const { revealedTo, senderNickname, senderFirstName, senderLastName, senderAvatar, ...message } = row;
+    const sender = senderNickname === null ? null : { id: input.senderId, nickname: senderNickname, firstName: senderFirstName, lastName: senderLastName, avatar: senderAvatar };
+    return { message: message as MessageEntity, sender, revealedTo };
   }
 
   async findById(id: string, tx: EntityManager = this.manager): Promise<MessageEntity | null> {

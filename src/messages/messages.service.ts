@@ -12,7 +12,7 @@ import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/me
 import { MEDIA_TYPES, MessageEntity, MessageType } from './entities/message.entity';
 import './message-events';
 import { MessageViews, toReactionDto } from './message-views';
-import { MessagesRepository, NewMessage } from './messages.repository';
+import { MessagesRepository, NewMessage, SendContext } from './messages.repository';
 import { MediaResolver } from './media-resolver';
 
 /**
@@ -38,12 +38,13 @@ export class MessagesService {
    * A repeated clientMessageId returns the stored message instead of a second row.
    */
   async send(senderId: string, input: SendMessageDto): Promise<MessageDto> {
-    const membership = await this.chats.requireMember(input.chatId, senderId);
-    if (input.clientMessageId) {
-      const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
-      if (existing) return this.resend(senderId, existing, input.clientMessageId);
+    const context = isUuid(input.chatId) ? await this.messages.sendContext(input.chatId, senderId, input.clientMessageId ?? null) : null;
+    if (!context || !context.visible) throw new AppError('CHAT_NOT_FOUND');
+    if (context.duplicateId) {
+      const existing = await this.messages.findById(context.duplicateId);
+      if (existing) return this.resend(senderId, existing, input.clientMessageId!);
     }
-    const draft = await this.validate(senderId, membership, input);
+    const draft = await this.validate(senderId, context, input);
     let stored: Awaited<ReturnType<MessagesRepository['insert']>>;
     try {
       stored = await this.messages.insert(draft);
@@ -55,13 +56,18 @@ export class MessagesService {
       throw error;
     }
     if (!stored) throw new AppError('CHAT_NOT_FOUND');
-    const dto = await this.views.buildFresh(stored.message);
-    const members = await this.chats.memberIds(input.chatId);
+    const dto = await this.views.buildFresh(stored.message, stored.sender);
     if (stored.revealedTo.length) await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
-    const others = members.filter((id) => id !== senderId);
-    await this.realtime.toUsers(others, 'message:new', dto);
-    await this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto);
-    if (others.length && (await this.presence.online(others)).size > 0) {
+    // The members read with the context: the insert keeps them (it needs the sender's membership).
+    const others = context.memberIds.filter((id) => id !== senderId);
+    // One Redis connection carries these in order, so the sender's devices still get
+    // message:new before message:delivered.
+    const [, , online] = await Promise.all([
+      this.realtime.toUsers(others, 'message:new', dto),
+      this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto),
+      others.length ? this.presence.online(others) : Promise.resolve(new Set<string>()),
+    ]);
+    if (online.size > 0) {
       await this.realtime.toUsers([senderId], 'message:delivered', { messageId: dto.id, chatId: dto.chatId });
     }
     return dto;
@@ -195,17 +201,13 @@ export class MessagesService {
     }
   }
 
-  private async validate(senderId: string, membership: Membership, input: SendMessageDto): Promise<NewMessage> {
-    const chat = membership.chat;
-    if (chat.type !== 'GROUP') {
-      const partner = (await this.chats.memberIds(chat.id)).find((id) => id !== senderId);
-      if (partner && (await this.users.isBlockedEitherWay(senderId, partner))) throw new AppError('BLOCKED');
-    }
-    if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.id))) {
+  private async validate(senderId: string, chat: SendContext, input: SendMessageDto): Promise<NewMessage> {
+    if (chat.blocked) throw new AppError('BLOCKED');
+    if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.chatId))) {
       throw new AppError('MESSAGE_NOT_FOUND', 'The replied-to message is not in this chat');
     }
     const base = {
-      chatId: chat.id,
+      chatId: chat.chatId,
       senderId,
       mediaGroupId: input.mediaGroupId ?? null,
       replyToId: input.replyToId ?? null,
