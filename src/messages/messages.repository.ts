@@ -16,6 +16,32 @@ const columns = (t = '') => `${t}id, ${t}chat_id AS "chatId", ${t}sender_id AS "
   ${t}created_at AS "createdAt", ${t}updated_at AS "updatedAt"`;
 const COLUMNS = columns();
 
+/**
+ * A message row with everything its MessageDto needs except read receipts: the sender, the
+ * reply preview, reactions (with nicknames) and, for voice messages, listens. Correlated
+ * lookups by primary key or by the leading column of an index, so a page costs one statement.
+ */
+const RICH_COLUMNS = `${columns('msg.')},
+  CASE WHEN su.id IS NULL THEN NULL
+       ELSE json_build_object('id', su.id, 'nickname', su.nickname, 'firstName', su.first_name, 'lastName', su.last_name, 'avatar', su.avatar) END AS "senderRow",
+  CASE WHEN msg.reply_to_id IS NULL THEN NULL ELSE (
+    SELECT json_build_object('id', rp.id, 'text', rp.text, 'sender', CASE WHEN ru.id IS NULL THEN NULL
+             ELSE json_build_object('id', ru.id, 'nickname', ru.nickname, 'firstName', ru.first_name, 'lastName', ru.last_name, 'avatar', ru.avatar) END)
+      FROM messages rp LEFT JOIN users ru ON ru.id = rp.sender_id WHERE rp.id = msg.reply_to_id) END AS "replyRow",
+  (SELECT coalesce(json_agg(json_build_object('id', r.id, 'messageId', r.message_id, 'userId', r.user_id, 'emoji', r.emoji, 'nickname', rn.nickname) ORDER BY r.created_at, r.id), '[]')
+     FROM reactions r JOIN users rn ON rn.id = r.user_id WHERE r.message_id = msg.id) AS "reactionRows",
+  CASE WHEN msg.type = 'AUDIO' THEN (
+    SELECT coalesce(json_agg(json_build_object('userId', l.user_id)), '[]') FROM message_listens l WHERE l.message_id = msg.id) END AS "listenRows"`;
+const RICH_FROM = `messages msg LEFT JOIN users su ON su.id = msg.sender_id`;
+const RICH_BY_IDS_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.id = ANY($1::uuid[])`;
+/** History pages without a search term: keyset on messages_chat_id_idx (chat_id, id DESC). */
+const HISTORY_FIRST_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.chat_id = $1 ORDER BY msg.id DESC LIMIT $2`;
+const HISTORY_AFTER_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.chat_id = $1 AND msg.id < $2::uuid ORDER BY msg.id DESC LIMIT $3`;
+
+const CHAT_WATERMARKS_SQL = `SELECT m.chat_id AS "chatId", m.user_id AS "userId", m.last_read_seq::float8 AS "lastReadSeq", m.last_read_at AS "lastReadAt",
+       m.visible, c.type AS "chatType"
+  FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = $1`;
+
 /** The send path's two statements, prepared once per connection (see preparedQuery). */
 const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
           ARRAY(SELECT o.user_id FROM chat_members o WHERE o.chat_id = c.id) AS "memberIds",
@@ -78,6 +104,16 @@ interface InsertedExtras {
   senderFirstName: string | null;
   senderLastName: string | null;
   senderAvatar: string | null;
+}
+
+/** A stored message with what its MessageDto needs besides read receipts (see RICH_COLUMNS). */
+export interface RichMessageRow extends MessageEntity {
+  senderRow: SenderRow | null;
+  /** The replied-to message, null when it is gone (or there is none). */
+  replyRow: { id: string; text: string | null; sender: SenderRow | null } | null;
+  reactionRows: Array<{ id: string; messageId: string; userId: string; emoji: string; nickname: string }>;
+  /** Listens of a voice message; null for other types. */
+  listenRows: Array<{ userId: string }> | null;
 }
 
 /** What sending needs to know before the insert, read in one round trip. */
@@ -166,6 +202,11 @@ export class MessagesRepository {
     return (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE id = ANY($1::uuid[])`, [ids])) as MessageEntity[];
   }
 
+  async findRichByIds(ids: string[]): Promise<RichMessageRow[]> {
+    if (!ids.length) return [];
+    return preparedQuery<RichMessageRow[]>(this.manager, 'messages.rich-by-ids', RICH_BY_IDS_SQL, [ids]);
+  }
+
   async findByClientId(senderId: string, clientMessageId: string): Promise<MessageEntity | null> {
     const rows = (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE sender_id = $1 AND client_message_id = $2`, [senderId, clientMessageId])) as MessageEntity[];
     return rows[0] ?? null;
@@ -176,27 +217,35 @@ export class MessagesRepository {
     return rows.length > 0;
   }
 
-  /** A history page: newest first, keyset on the time-ordered id; `q` uses the GIN-indexed tsvector. */
-  async history(chatId: string, page: { before: string | null; limit: number; q: string | null }): Promise<MessageEntity[]> {
+  /**
+   * A history page: newest first, keyset on the time-ordered id; `q` uses the GIN-indexed
+   * tsvector. The plain pages (the hot path) are prepared statements; a search keeps a plan
+   * made for its term.
+   */
+  async history(chatId: string, page: { before: string | null; limit: number; q: string | null }): Promise<RichMessageRow[]> {
+    if (page.q === null) {
+      return page.before === null
+        ? preparedQuery<RichMessageRow[]>(this.manager, 'messages.history-first', HISTORY_FIRST_SQL, [chatId, page.limit])
+        : preparedQuery<RichMessageRow[]>(this.manager, 'messages.history-after', HISTORY_AFTER_SQL, [chatId, page.before, page.limit]);
+    }
     return (await this.manager.query(
-      `SELECT ${COLUMNS} FROM messages
-        WHERE chat_id = $1 AND ($2::uuid IS NULL OR id < $2::uuid)
-          AND ($3::text IS NULL OR search @@ plainto_tsquery('simple', $3))
-        ORDER BY id DESC LIMIT $4`,
+      `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM}
+        WHERE msg.chat_id = $1 AND ($2::uuid IS NULL OR msg.id < $2::uuid) AND msg.search @@ plainto_tsquery('simple', $3)
+        ORDER BY msg.id DESC LIMIT $4`,
       [chatId, page.before, page.q, page.limit],
-    )) as MessageEntity[];
+    )) as RichMessageRow[];
   }
 
   /** Full-text search across the caller's visible, non-secret chats (the sidebar search). */
-  async search(userId: string, q: string, page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
+  async search(userId: string, q: string, page: { before: string | null; limit: number }): Promise<RichMessageRow[]> {
     return (await this.manager.query(
-      `SELECT ${columns('msg.')} FROM messages msg
+      `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM}
          JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $1 AND m.visible
          JOIN chats c ON c.id = msg.chat_id AND c.type <> 'SECRET'
         WHERE msg.search @@ plainto_tsquery('simple', $2) AND ($3::uuid IS NULL OR msg.id < $3::uuid)
         ORDER BY msg.id DESC LIMIT $4`,
       [userId, q, page.before, page.limit],
-    )) as MessageEntity[];
+    )) as RichMessageRow[];
   }
 
   async sharedMedia(chatId: string, types: MessageType[], page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
@@ -230,6 +279,14 @@ export class MessagesRepository {
     return (await this.manager.query(`SELECT message_id AS "messageId", user_id AS "userId" FROM message_listens WHERE message_id = ANY($1::uuid[])`, [
       messageIds,
     ])) as Array<{ messageId: string; userId: string }>;
+  }
+
+  /**
+   * Every member's read watermark in one chat, with each member's visibility and the chat's
+   * type: the caller's own row doubles as the membership check of a history read.
+   */
+  async chatWatermarks(chatId: string): Promise<Array<WatermarkRow & { visible: boolean; chatType: ChatType }>> {
+    return preparedQuery(this.manager, 'messages.chat-watermarks', CHAT_WATERMARKS_SQL, [chatId]);
   }
 
   async watermarks(chatIds: string[]): Promise<WatermarkRow[]> {

@@ -12,7 +12,7 @@ import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/me
 import { MEDIA_TYPES, MessageEntity, MessageType } from './entities/message.entity';
 import './message-events';
 import { MessageViews, toReactionDto } from './message-views';
-import { MessagesRepository, NewMessage, SendContext } from './messages.repository';
+import { MessagesRepository, NewMessage, RichMessageRow, SendContext, WatermarkRow } from './messages.repository';
 import { MediaResolver } from './media-resolver';
 
 /**
@@ -73,20 +73,24 @@ export class MessagesService {
     return dto;
   }
 
+  /** A page of history: two statements, the members' watermarks (the caller's row is the membership check) and the page. */
   async history(userId: string, chatId: string, query: HistoryQuery): Promise<MessagePageDto> {
-    const membership = await this.chats.requireMember(chatId, userId);
+    const watermarks = isUuid(chatId) ? await this.messages.chatWatermarks(chatId) : [];
+    const own = watermarks.find((w) => w.userId === userId);
+    if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
     const limit = query.limit ?? 50;
     // Secret chats hold ciphertext only: there is nothing the server could search.
-    if (query.q && membership.chat.type === 'SECRET') return { messages: [], nextCursor: null };
+    if (query.q && own.chatType === 'SECRET') return { messages: [], nextCursor: null };
     const rows = await this.messages.history(chatId, { before: query.cursor ?? null, limit: limit + 1, q: query.q ?? null });
-    return this.page(rows, limit);
+    return this.page(rows, limit, watermarks);
   }
 
   /** Full-text search over every non-secret chat the caller can see. */
   async search(userId: string, query: SearchQuery): Promise<MessagePageDto> {
     const limit = query.limit ?? 30;
     const rows = await this.messages.search(userId, query.q, { before: query.cursor ?? null, limit: limit + 1 });
-    return this.page(rows, limit);
+    const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))]);
+    return this.page(rows, limit, watermarks);
   }
 
   async shared(userId: string, chatId: string, query: { type?: MessageType; tab?: string; cursor?: string; limit?: number }): Promise<SharedPageDto> {
@@ -246,9 +250,9 @@ export class MessagesService {
     return dto;
   }
 
-  private async page(rows: MessageEntity[], limit: number): Promise<MessagePageDto> {
+  private page(rows: RichMessageRow[], limit: number, watermarks: WatermarkRow[]): MessagePageDto {
     const page = rows.slice(0, limit);
-    return { messages: await this.views.build(page), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+    return { messages: this.views.buildRich(page, watermarks), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
   }
 }
 
