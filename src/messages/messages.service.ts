@@ -62,12 +62,12 @@ export class MessagesService {
     const others = context.memberIds.filter((id) => id !== senderId);
     // One Redis connection carries these in order, so the sender's devices still get
     // message:new before message:delivered.
-    const [, , online] = await Promise.all([
+    const [, , delivered] = await Promise.all([
       this.realtime.toUsers(others, 'message:new', dto),
       this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto),
-      others.length ? this.presence.online(others) : Promise.resolve(new Set<string>()),
+      this.presence.anyOnline(others),
     ]);
-    if (online.size > 0) {
+    if (delivered) {
       await this.realtime.toUsers([senderId], 'message:delivered', { messageId: dto.id, chatId: dto.chatId });
     }
     return dto;

@@ -15,6 +15,13 @@ redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZCARD', KEYS[1])`;
 
+// 1 as soon as one user has a live lease: one command for a whole group instead of one per member.
+const ANY_ONLINE = `
+for i = 1, #KEYS do
+  if redis.call('ZCOUNT', KEYS[i], '(' .. ARGV[1], '+inf') > 0 then return 1 end
+end
+return 0`;
+
 /** Presence shared by every instance through Redis. */
 @Injectable()
 export class RedisPresenceStore extends PresenceStore {
@@ -40,6 +47,12 @@ export class RedisPresenceStore extends PresenceStore {
     for (const id of userIds) pipeline.zcount(this.key(id), `(${now}`, '+inf');
     const results = (await pipeline.exec()) ?? [];
     return new Set(userIds.filter((_, i) => Number(results[i]?.[1] ?? 0) > 0));
+  }
+
+  async anyOnline(userIds: string[]): Promise<boolean> {
+    if (!userIds.length) return false;
+    const found = (await this.redis.client.eval(ANY_ONLINE, userIds.length, ...userIds.map((id) => this.key(id)), Date.now())) as number;
+    return found === 1;
   }
 
   private key(userId: string): string {
