@@ -52,10 +52,22 @@ const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
           (SELECT d.id FROM messages d WHERE d.sender_id = $2 AND d.client_message_id = $3::text) AS "duplicateId"
      FROM chat_members m JOIN chats c ON c.id = m.chat_id
     WHERE m.chat_id = $1 AND m.user_id = $2`;
-const INSERT_SQL = `WITH bumped AS (
+const INSERT_SQL = `WITH ctx AS (
+     SELECT m.visible, c.type,
+            (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = c.id) AS member_ids,
+            (c.type <> 'GROUP' AND EXISTS (
+               SELECT 1 FROM chat_members o JOIN blocks b
+                   ON (b.blocker_id = $3 AND b.blocked_id = o.user_id) OR (b.blocker_id = o.user_id AND b.blocked_id = $3)
+                WHERE o.chat_id = c.id AND o.user_id <> $3)) AS blocked,
+            ($15::text IS NOT NULL AND EXISTS (SELECT 1 FROM messages d WHERE d.sender_id = $3 AND d.client_message_id = $15::text)) AS duplicate,
+            ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM messages rp WHERE rp.id = $10::uuid AND rp.chat_id = $2)) AS reply_ok
+       FROM chat_members m JOIN chats c ON c.id = m.chat_id
+      WHERE m.chat_id = $2 AND m.user_id = $3
+   ), bumped AS (
      UPDATE chats SET message_seq = message_seq + 1, last_message_id = $1, last_activity_at = now(), updated_at = now()
-      WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3)
-      RETURNING message_seq
+       FROM ctx
+      WHERE chats.id = $2 AND ctx.visible AND NOT ctx.blocked AND NOT ctx.duplicate AND ctx.reply_ok AND (ctx.type = 'SECRET') = $16::boolean
+      RETURNING chats.message_seq
    ), inserted AS (
      INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
                            reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
@@ -70,6 +82,7 @@ const INSERT_SQL = `WITH bumped AS (
       RETURNING user_id
    )
    SELECT ${columns('i.')}, (SELECT coalesce(array_agg(user_id), '{}') FROM revealed) AS "revealedTo",
+          (SELECT member_ids FROM ctx) AS "memberIds",
           u.nickname AS "senderNickname", u.first_name AS "senderFirstName", u.last_name AS "senderLastName", u.avatar AS "senderAvatar"
      FROM inserted i LEFT JOIN users u ON u.id = i.sender_id`;
 
@@ -98,8 +111,16 @@ export interface SenderRow {
   avatar: string | null;
 }
 
+export interface StoredMessage {
+  message: MessageEntity;
+  sender: SenderRow | null;
+  memberIds: string[];
+  revealedTo: string[];
+}
+
 interface InsertedExtras {
   revealedTo: string[];
+  memberIds: string;
   senderNickname: string | null;
   senderFirstName: string | null;
   senderLastName: string | null;
@@ -169,10 +190,13 @@ export class MessagesRepository {
    * Stores a message in one statement (one round trip, atomic): bumps the chat's sequence and
    * last activity, inserts the message with the new sequence number, moves the sender's read
    * watermark to it, and reveals a direct chat to a target who had not seen it. Nothing is
-   * stored unless the sender is a member. Resolves the message, its sender's public fields
-   * (so a fresh message needs no second query) and the users it was revealed to.
+   * stored (null) unless the sender is a visible member, no block stands between a pair, the
+   * clientMessageId is new, the replied-to message is in the chat, and the chat is SECRET
+   * exactly when `secret` says so: the caller then learns why from sendContext. Resolves the
+   * message, its sender's public fields (so a fresh message needs no second query), the
+   * chat's member ids (for the fan-out) and the users it was revealed to.
    */
-  async insert(input: NewMessage): Promise<{ message: MessageEntity; sender: SenderRow | null; revealedTo: string[] } | null> {
+  async insert(input: NewMessage, secret: boolean): Promise<StoredMessage | null> {
     const id = newId();
     const rows = await preparedQuery<Array<MessageEntity & InsertedExtras>>(this.manager, 'messages.insert', INSERT_SQL, [
       id,
@@ -190,12 +214,13 @@ export class MessagesRepository {
       input.ciphertext,
       input.signalType,
       input.clientMessageId,
+      secret,
     ]);
     const row = rows[0];
     if (!row) return null;
-    const { revealedTo, senderNickname, senderFirstName, senderLastName, senderAvatar, ...message } = row;
+    const { revealedTo, memberIds, senderNickname, senderFirstName, senderLastName, senderAvatar, ...message } = row;
     const sender = senderNickname === null ? null : { id: input.senderId, nickname: senderNickname, firstName: senderFirstName, lastName: senderLastName, avatar: senderAvatar };
-    return { message: message as MessageEntity, sender, revealedTo };
+    return { message: message as MessageEntity, sender, memberIds: memberIds.split(','), revealedTo };
   }
 
   async findById(id: string, tx: EntityManager = this.manager): Promise<MessageEntity | null> {

@@ -12,7 +12,7 @@ import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/me
 import { MEDIA_TYPES, MessageEntity, MessageType } from './entities/message.entity';
 import './message-events';
 import { MessageViews, toReactionDto } from './message-views';
-import { MessagesRepository, NewMessage, RichMessageRow, SendContext, WatermarkRow } from './messages.repository';
+import { MessagesRepository, NewMessage, RichMessageRow, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
 import { MediaResolver } from './media-resolver';
 
 /**
@@ -38,28 +38,47 @@ export class MessagesService {
    * A repeated clientMessageId returns the stored message instead of a second row.
    */
   async send(senderId: string, input: SendMessageDto): Promise<MessageDto> {
-    const context = isUuid(input.chatId) ? await this.messages.sendContext(input.chatId, senderId, input.clientMessageId ?? null) : null;
+    if (!isUuid(input.chatId)) throw new AppError('CHAT_NOT_FOUND');
+    // Fast path, one statement: a text (or ciphertext) draft checked against the chat inside
+    // the insert. Whatever it refuses goes the checked way below, which names the reason.
+    const draft = input.mediaUrl ? null : await this.draft(senderId, input.chatId, !!input.ciphertext, input).catch(() => null);
+    const stored = draft ? await this.store(senderId, input, draft, !!input.ciphertext) : null;
+    if (stored && !('resent' in stored)) return this.publishSent(senderId, input, stored);
+    if (stored) return stored.resent;
+    return this.sendChecked(senderId, input);
+  }
+
+  /** The slow path: membership, duplicate, blocks, reply and content checked one by one, in the API's order. */
+  private async sendChecked(senderId: string, input: SendMessageDto): Promise<MessageDto> {
+    const context = await this.messages.sendContext(input.chatId, senderId, input.clientMessageId ?? null);
     if (!context || !context.visible) throw new AppError('CHAT_NOT_FOUND');
     if (context.duplicateId) {
       const existing = await this.messages.findById(context.duplicateId);
       if (existing) return this.resend(senderId, existing, input.clientMessageId!);
     }
     const draft = await this.validate(senderId, context, input);
-    let stored: Awaited<ReturnType<MessagesRepository['insert']>>;
+    const stored = await this.store(senderId, input, draft, context.type === 'SECRET');
+    if (!stored) throw new AppError('CHAT_NOT_FOUND');
+    return 'resent' in stored ? stored.resent : this.publishSent(senderId, input, stored);
+  }
+
+  /** Inserts; a clientMessageId that won a race in between resolves to the stored message. */
+  private async store(senderId: string, input: SendMessageDto, draft: NewMessage, secret: boolean): Promise<StoredMessage | { resent: MessageDto } | null> {
     try {
-      stored = await this.messages.insert(draft);
+      return await this.messages.insert(draft, secret);
     } catch (error) {
       if (input.clientMessageId && isUniqueViolation(error, 'messages_client_id_key')) {
         const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
-        if (existing) return this.resend(senderId, existing, input.clientMessageId);
+        if (existing) return { resent: await this.resend(senderId, existing, input.clientMessageId) };
       }
       throw error;
     }
-    if (!stored) throw new AppError('CHAT_NOT_FOUND');
+  }
+
+  private async publishSent(senderId: string, input: SendMessageDto, stored: StoredMessage): Promise<MessageDto> {
     const dto = await this.views.buildFresh(stored.message, stored.sender);
     if (stored.revealedTo.length) await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
-    // The members read with the context: the insert keeps them (it needs the sender's membership).
-    const others = context.memberIds.filter((id) => id !== senderId);
+    const others = stored.memberIds.filter((id) => id !== senderId);
     // One Redis connection carries these in order, so the sender's devices still get
     // message:new before message:delivered.
     const [, , delivered] = await Promise.all([
@@ -210,8 +229,13 @@ export class MessagesService {
     if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.chatId))) {
       throw new AppError('MESSAGE_NOT_FOUND', 'The replied-to message is not in this chat');
     }
+    return this.draft(senderId, chat.chatId, chat.type === 'SECRET', input);
+  }
+
+  /** The row to store, from the input alone once the chat's kind is known; throws the content errors. */
+  private async draft(senderId: string, chatId: string, secret: boolean, input: SendMessageDto): Promise<NewMessage> {
     const base = {
-      chatId: chat.chatId,
+      chatId,
       senderId,
       mediaGroupId: input.mediaGroupId ?? null,
       replyToId: input.replyToId ?? null,
@@ -219,7 +243,7 @@ export class MessagesService {
       forwardSenderName: null,
       clientMessageId: input.clientMessageId ?? null,
     };
-    if (chat.type === 'SECRET') {
+    if (secret) {
       // The server relays ciphertext only; media travels inside it, opaque to the server.
       if ((input.text ?? '') !== '' || input.mediaUrl) throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
       if (!input.ciphertext || input.signalType === undefined || input.signalType === null) throw new AppError('CIPHERTEXT_REQUIRED');
