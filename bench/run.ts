@@ -75,7 +75,9 @@ async function main(): Promise<number> {
     };
 
     log('starting the server under test');
-    const app = await ServerProcess.app('app', await freePort(), appEnv);
+    // BENCH_NODE_ARGS passes flags to the server under test, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+    const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const app = await ServerProcess.app('app', await freePort(), appEnv, nodeArgs);
     cleanups.push(() => app.stop());
 
     const chatsFile = join(scratch, 'relay-chats.json');

@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { SessionEntity } from './entities/session.entity';
+
+const FIND_LIVE_SQL = `SELECT id, user_id AS "userId", last_active_at AS "lastActiveAt" FROM sessions WHERE token_hash = $1 AND expires_at > now()`;
 
 export interface LiveSession {
   id: string;
@@ -20,10 +23,8 @@ export class SessionsRepository {
 
   /** The unexpired session of a token hash, or null. */
   async findLive(tokenHash: string): Promise<LiveSession | null> {
-    const rows = (await this.dataSource.query(
-      `SELECT id, user_id AS "userId", last_active_at AS "lastActiveAt" FROM sessions WHERE token_hash = $1 AND expires_at > now()`,
-      [tokenHash],
-    )) as LiveSession[];
+    // Every authenticated request runs this: prepared once per connection.
+    const rows = await preparedQuery<LiveSession[]>(this.dataSource.manager, 'sessions.find-live', FIND_LIVE_SQL, [tokenHash]);
     return rows[0] ?? null;
   }
 

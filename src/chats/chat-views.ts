@@ -23,21 +23,28 @@ export class ChatViews {
     if (!rows.length) return [];
     const chatIds = rows.map((r) => r.chat.id);
     const lastIds = rows.map((r) => r.chat.lastMessageId).filter((id): id is string => !!id);
-    const [members, lastMessages] = await Promise.all([
-      this.chats.members(chatIds),
-      this.messages.findByIds(lastIds).then((found) => this.messageViews.build(found)),
+    // Two independent statements (side by side on pg); the members' own read watermarks are the
+    // read receipts of the last messages.
+    const [{ members, profiles }, lastMessages] = await Promise.all([
+      this.users.chatMembersWithProfiles(viewerId, chatIds),
+      this.messages.findRichByIds(lastIds),
     ]);
-    const profiles = new Map((await this.users.publicProfiles(viewerId, [...new Set(members.map((m) => m.userId))])).map((p) => [p.id, p]));
-    const lastById = new Map(lastMessages.map((m) => [m.id, m]));
+    const lastById = new Map(this.messageViews.buildRich(lastMessages, members).map((m) => [m.id, m]));
+    const membersByChat = new Map<string, ChatDto['members']>();
+    for (const m of members) {
+      const user = profiles.get(m.userId);
+      if (!user) continue;
+      const list = membersByChat.get(m.chatId) ?? [];
+      if (!list.length) membersByChat.set(m.chatId, list);
+      list.push({ id: m.id, userId: m.userId, chatId: m.chatId, role: m.role, joinedAt: new Date(m.joinedAt).toISOString(), user });
+    }
     return rows.map(({ chat, unread }) => ({
       id: chat.id,
       type: chat.type,
       name: chat.name,
       avatar: chat.avatar,
       createdAt: new Date(chat.createdAt).toISOString(),
-      members: members
-        .filter((m) => m.chatId === chat.id && profiles.has(m.userId))
-        .map((m) => ({ id: m.id, userId: m.userId, chatId: m.chatId, role: m.role, joinedAt: new Date(m.joinedAt).toISOString(), user: profiles.get(m.userId)! })),
+      members: membersByChat.get(chat.id) ?? [],
       lastMessage: (chat.lastMessageId && lastById.get(chat.lastMessageId)) || null,
       unread: unread,
     }));

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { newId } from '../core/database/ids';
+import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { ChatRole } from './entities/chat-member.entity';
 import { ChatEntity, ChatType } from './entities/chat.entity';
@@ -37,6 +38,20 @@ const CHAT_COLUMNS = `c.id, c.type, c.name, c.avatar, c.pair_key AS "pairKey", c
 const MEMBER_COLUMNS = `m.chat_id AS "chatId", m.user_id AS "userId", m.id, m.role, m.joined_at AS "joinedAt", m.visible,
   m.last_read_seq::float8 AS "lastReadSeq", m.last_read_at AS "lastReadAt"`;
 
+const MEMBERS_SQL = `SELECT ${MEMBER_COLUMNS} FROM chat_members m WHERE m.chat_id = ANY($1::uuid[]) ORDER BY m.joined_at, m.id`;
+const LIST_COLUMNS = `${CHAT_COLUMNS}, GREATEST(c.message_seq - m.last_read_seq, 0)::int AS unread,
+  (extract(epoch FROM c.last_activity_at) * 1000000)::bigint::text AS "activityKey"`;
+/** The chat list's first page (the hot one) and the pages after a cursor: two prepared statements. */
+const LIST_FIRST_SQL = `SELECT ${LIST_COLUMNS}
+  FROM chat_members m JOIN chats c ON c.id = m.chat_id
+ WHERE m.user_id = $1 AND m.visible AND m.archived = $2
+ ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $3`;
+const LIST_AFTER_SQL = `SELECT ${LIST_COLUMNS}
+  FROM chat_members m JOIN chats c ON c.id = m.chat_id
+ WHERE m.user_id = $1 AND m.visible AND m.archived = $2
+   AND ((extract(epoch FROM c.last_activity_at) * 1000000)::bigint, c.id) < ($3::bigint, $4::uuid)
+ ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $5`;
+
 @Injectable()
 export class ChatsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -69,7 +84,7 @@ export class ChatsRepository {
 
   async members(chatIds: string[], tx: EntityManager = this.manager): Promise<MemberRow[]> {
     if (!chatIds.length) return [];
-    return (await tx.query(`SELECT ${MEMBER_COLUMNS} FROM chat_members m WHERE m.chat_id = ANY($1::uuid[]) ORDER BY m.joined_at, m.id`, [chatIds])) as MemberRow[];
+    return preparedQuery<MemberRow[]>(tx, 'chats.members', MEMBERS_SQL, [chatIds]);
   }
 
   /**
@@ -160,15 +175,12 @@ export class ChatsRepository {
    * (last_activity_at, id). Unread is a subtraction of two counters, never a COUNT.
    */
   async listForUser(userId: string, page: { archived: boolean; after: { at: string; id: string } | null; limit: number }): Promise<ChatListRow[]> {
-    const rows = (await this.manager.query(
-      `SELECT ${CHAT_COLUMNS}, GREATEST(c.message_seq - m.last_read_seq, 0)::int AS unread, (extract(epoch FROM c.last_activity_at) * 1000000)::bigint::text AS "activityKey"
-         FROM chat_members m JOIN chats c ON c.id = m.chat_id
-        WHERE m.user_id = $1 AND m.visible AND m.archived = $2
-          AND ($3::bigint IS NULL OR ((extract(epoch FROM c.last_activity_at) * 1000000)::bigint, c.id) < ($3::bigint, $4::uuid))
-        ORDER BY c.last_activity_at DESC, c.id DESC
-        LIMIT $5`,
-      [userId, page.archived, page.after?.at ?? null, page.after?.id ?? null, page.limit],
-    )) as Array<ChatEntity & { unread: number; activityKey: string }>;
+    const rows = await preparedQuery<Array<ChatEntity & { unread: number; activityKey: string }>>(
+      this.manager,
+      page.after ? 'chats.list-after' : 'chats.list-first',
+      page.after ? LIST_AFTER_SQL : LIST_FIRST_SQL,
+      page.after ? [userId, page.archived, page.after.at, page.after.id, page.limit] : [userId, page.archived, page.limit],
+    );
     return rows.map(({ unread, activityKey, ...chat }) => ({ chat: chat as ChatEntity, unread, activityKey }));
   }
 

@@ -2,12 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { MessageEntity } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
 import { MessageDto, MessageSenderDto, ReactionDto, ReplyPreviewDto } from './dto/message.dto';
-import { MessagesRepository, SenderRow, WatermarkRow } from './messages.repository';
+import { MessagesRepository, RichMessageRow, SenderRow, WatermarkRow } from './messages.repository';
 
 const toSender = (row: SenderRow | undefined): MessageSenderDto | null =>
   row ? { id: row.id, nickname: row.nickname, firstName: row.firstName, lastName: row.lastName, avatar: row.avatar } : null;
 
-export const toReactionDto = (r: ReactionEntity, nickname?: string): ReactionDto => ({
+export const toReactionDto = (r: Pick<ReactionEntity, 'id' | 'messageId' | 'userId' | 'emoji'>, nickname?: string): ReactionDto => ({
   id: r.id,
   messageId: r.messageId,
   userId: r.userId,
@@ -52,15 +52,38 @@ export class MessageViews {
     );
   }
 
+  /**
+   * Messages read with their sender, reply preview, reactions and listens (RichMessageRow):
+   * no query here. `watermarks` are the read watermarks of the members of their chats.
+   */
+  buildRich(rows: RichMessageRow[], watermarks: WatermarkRow[]): MessageDto[] {
+    const watermarksBy = groupBy(watermarks, (w) => w.chatId);
+    return rows.map((m) =>
+      this.shape(m, {
+        sender: toSender(m.senderRow ?? undefined),
+        replyTo: m.replyToId ? this.replyPreview(m.replyToId, m.replyRow) : null,
+        reactions: m.reactionRows.map((r) => toReactionDto(r, r.nickname)),
+        watermarks: watermarksBy.get(m.chatId) ?? [],
+        // As in build(): a stored voice message lists its listens only once there is one.
+        listens: m.listenRows?.length ? m.listenRows : undefined,
+      }),
+    );
+  }
+
   async buildOne(message: MessageEntity): Promise<MessageDto> {
     return (await this.build([message]))[0];
   }
 
-  /** A message that was just stored: nobody has read, reacted to or listened to it yet. */
-  async buildFresh(message: MessageEntity): Promise<MessageDto> {
+  /**
+   * A message that was just stored: nobody has read, reacted to or listened to it yet. With its
+   * sender's row at hand (the insert returns it), a message without a reply needs no query.
+   */
+  async buildFresh(message: MessageEntity, sender?: SenderRow | null): Promise<MessageDto> {
     const reply = message.replyToId ? (await this.messages.findByIds([message.replyToId]))[0] : undefined;
-    const senders = await this.messages.senders([message.senderId, reply?.senderId].filter((id): id is string => !!id));
+    const wanted = [sender === undefined ? message.senderId : null, reply?.senderId].filter((id): id is string => !!id);
+    const senders = wanted.length ? await this.messages.senders(wanted) : [];
     const senderById = new Map(senders.map((s) => [s.id, s]));
+    if (sender) senderById.set(sender.id, sender);
     return this.shape(message, {
       sender: toSender(message.senderId ? senderById.get(message.senderId) : undefined),
       replyTo: message.replyToId ? this.reply(message.replyToId, reply, senderById) : null,
@@ -100,6 +123,11 @@ export class MessageViews {
       mediaGroupId: m.mediaGroupId,
       ...(extra.listens ? { voiceListens: extra.listens.map((l) => ({ userId: l.userId })) } : {}),
     };
+  }
+
+  private replyPreview(id: string, original: RichMessageRow['replyRow']): ReplyPreviewDto {
+    if (!original) return { id, text: null, sender: null, isDeleted: true };
+    return { id, text: original.text, sender: toSender(original.sender ?? undefined), isDeleted: false };
   }
 
   /** A deleted original still yields a preview, marked deleted, so the reply keeps its context. */

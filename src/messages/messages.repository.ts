@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { newId } from '../core/database/ids';
+import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
+import { ChatType } from '../chats/entities/chat.entity';
 import { MessageEntity, MessageType } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
 
@@ -13,6 +15,76 @@ const columns = (t = '') => `${t}id, ${t}chat_id AS "chatId", ${t}sender_id AS "
   ${t}ciphertext, ${t}signal_type AS "signalType", ${t}client_message_id AS "clientMessageId", ${t}is_edited AS "isEdited",
   ${t}created_at AS "createdAt", ${t}updated_at AS "updatedAt"`;
 const COLUMNS = columns();
+
+/**
+ * A message row with everything its MessageDto needs except read receipts: the sender, the
+ * reply preview, reactions (with nicknames) and, for voice messages, listens. Correlated
+ * lookups by primary key or by the leading column of an index, so a page costs one statement.
+ */
+const RICH_COLUMNS = `${columns('msg.')},
+  CASE WHEN su.id IS NULL THEN NULL
+       ELSE json_build_object('id', su.id, 'nickname', su.nickname, 'firstName', su.first_name, 'lastName', su.last_name, 'avatar', su.avatar) END AS "senderRow",
+  CASE WHEN msg.reply_to_id IS NULL THEN NULL ELSE (
+    SELECT json_build_object('id', rp.id, 'text', rp.text, 'sender', CASE WHEN ru.id IS NULL THEN NULL
+             ELSE json_build_object('id', ru.id, 'nickname', ru.nickname, 'firstName', ru.first_name, 'lastName', ru.last_name, 'avatar', ru.avatar) END)
+      FROM messages rp LEFT JOIN users ru ON ru.id = rp.sender_id WHERE rp.id = msg.reply_to_id) END AS "replyRow",
+  (SELECT coalesce(json_agg(json_build_object('id', r.id, 'messageId', r.message_id, 'userId', r.user_id, 'emoji', r.emoji, 'nickname', rn.nickname) ORDER BY r.created_at, r.id), '[]')
+     FROM reactions r JOIN users rn ON rn.id = r.user_id WHERE r.message_id = msg.id) AS "reactionRows",
+  CASE WHEN msg.type = 'AUDIO' THEN (
+    SELECT coalesce(json_agg(json_build_object('userId', l.user_id)), '[]') FROM message_listens l WHERE l.message_id = msg.id) END AS "listenRows"`;
+const RICH_FROM = `messages msg LEFT JOIN users su ON su.id = msg.sender_id`;
+const RICH_BY_IDS_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.id = ANY($1::uuid[])`;
+/** History pages without a search term: keyset on messages_chat_id_idx (chat_id, id DESC). */
+const HISTORY_FIRST_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.chat_id = $1 ORDER BY msg.id DESC LIMIT $2`;
+const HISTORY_AFTER_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.chat_id = $1 AND msg.id < $2::uuid ORDER BY msg.id DESC LIMIT $3`;
+
+const CHAT_WATERMARKS_SQL = `SELECT m.chat_id AS "chatId", m.user_id AS "userId", m.last_read_seq::float8 AS "lastReadSeq", m.last_read_at AS "lastReadAt",
+       m.visible, c.type AS "chatType"
+  FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = $1`;
+
+/** The send path's two statements, prepared once per connection (see preparedQuery). */
+const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
+          (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = c.id) AS "memberIds",
+          (c.type <> 'GROUP' AND EXISTS (
+             SELECT 1 FROM chat_members o JOIN blocks b
+                 ON (b.blocker_id = $2 AND b.blocked_id = o.user_id) OR (b.blocker_id = o.user_id AND b.blocked_id = $2)
+              WHERE o.chat_id = c.id AND o.user_id <> $2)) AS blocked,
+          (SELECT d.id FROM messages d WHERE d.sender_id = $2 AND d.client_message_id = $3::text) AS "duplicateId"
+     FROM chat_members m JOIN chats c ON c.id = m.chat_id
+    WHERE m.chat_id = $1 AND m.user_id = $2`;
+const INSERT_SQL = `WITH ctx AS (
+     SELECT m.visible, c.type,
+            (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = c.id) AS member_ids,
+            (c.type <> 'GROUP' AND EXISTS (
+               SELECT 1 FROM chat_members o JOIN blocks b
+                   ON (b.blocker_id = $3 AND b.blocked_id = o.user_id) OR (b.blocker_id = o.user_id AND b.blocked_id = $3)
+                WHERE o.chat_id = c.id AND o.user_id <> $3)) AS blocked,
+            ($15::text IS NOT NULL AND EXISTS (SELECT 1 FROM messages d WHERE d.sender_id = $3 AND d.client_message_id = $15::text)) AS duplicate,
+            ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM messages rp WHERE rp.id = $10::uuid AND rp.chat_id = $2)) AS reply_ok
+       FROM chat_members m JOIN chats c ON c.id = m.chat_id
+      WHERE m.chat_id = $2 AND m.user_id = $3
+   ), bumped AS (
+     UPDATE chats SET message_seq = message_seq + 1, last_message_id = $1, last_activity_at = now(), updated_at = now()
+       FROM ctx
+      WHERE chats.id = $2 AND ctx.visible AND NOT ctx.blocked AND NOT ctx.duplicate AND ctx.reply_ok AND (ctx.type = 'SECRET') = $16::boolean
+      RETURNING chats.message_seq
+   ), inserted AS (
+     INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
+                           reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
+     SELECT $1, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
+     RETURNING *
+   ), sender_read AS (
+     UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now()
+      WHERE chat_id = $2 AND user_id = $3 AND EXISTS (SELECT 1 FROM bumped)
+   ), revealed AS (
+     UPDATE chat_members SET visible = true
+      WHERE chat_id = $2 AND NOT visible AND EXISTS (SELECT 1 FROM bumped)
+      RETURNING user_id
+   )
+   SELECT ${columns('i.')}, (SELECT coalesce(array_agg(user_id), '{}') FROM revealed) AS "revealedTo",
+          (SELECT member_ids FROM ctx) AS "memberIds",
+          u.nickname AS "senderNickname", u.first_name AS "senderFirstName", u.last_name AS "senderLastName", u.avatar AS "senderAvatar"
+     FROM inserted i LEFT JOIN users u ON u.id = i.sender_id`;
 
 export interface NewMessage {
   chatId: string;
@@ -39,6 +111,45 @@ export interface SenderRow {
   avatar: string | null;
 }
 
+export interface StoredMessage {
+  message: MessageEntity;
+  sender: SenderRow | null;
+  memberIds: string[];
+  revealedTo: string[];
+}
+
+interface InsertedExtras {
+  revealedTo: string[];
+  memberIds: string;
+  senderNickname: string | null;
+  senderFirstName: string | null;
+  senderLastName: string | null;
+  senderAvatar: string | null;
+}
+
+/** A stored message with what its MessageDto needs besides read receipts (see RICH_COLUMNS). */
+export interface RichMessageRow extends MessageEntity {
+  senderRow: SenderRow | null;
+  /** The replied-to message, null when it is gone (or there is none). */
+  replyRow: { id: string; text: string | null; sender: SenderRow | null } | null;
+  reactionRows: Array<{ id: string; messageId: string; userId: string; emoji: string; nickname: string }>;
+  /** Listens of a voice message; null for other types. */
+  listenRows: Array<{ userId: string }> | null;
+}
+
+/** What sending needs to know before the insert, read in one round trip. */
+export interface SendContext {
+  chatId: string;
+  type: ChatType;
+  /** False for a member who does not see the chat yet: to them it does not exist. */
+  visible: boolean;
+  memberIds: string[];
+  /** A DIRECT or SECRET chat whose two members have a block between them, either way. */
+  blocked: boolean;
+  /** The sender's message that already carries this clientMessageId, if any. */
+  duplicateId: string | null;
+}
+
 export interface WatermarkRow {
   chatId: string;
   userId: string;
@@ -59,54 +170,57 @@ export class MessagesRepository {
   }
 
   /**
+   * The sender's membership, the chat's type and members, whether a block stands between the
+   * two members of a pair chat, and an earlier message with the same clientMessageId: one
+   * statement, all through primary keys and the (sender_id, client_message_id) unique index.
+   * Null when the sender is not a member.
+   */
+  async sendContext(chatId: string, senderId: string, clientMessageId: string | null): Promise<SendContext | null> {
+    // Member ids come as one comma-separated text: splitting it is far cheaper than parsing a 200-element uuid[].
+    const rows = await preparedQuery<Array<Omit<SendContext, 'memberIds'> & { memberIds: string }>>(this.manager, 'messages.send-context', SEND_CONTEXT_SQL, [
+      chatId,
+      senderId,
+      clientMessageId,
+    ]);
+    const row = rows[0];
+    return row ? { ...row, memberIds: row.memberIds.split(',') } : null;
+  }
+
+  /**
    * Stores a message in one statement (one round trip, atomic): bumps the chat's sequence and
    * last activity, inserts the message with the new sequence number, moves the sender's read
    * watermark to it, and reveals a direct chat to a target who had not seen it. Nothing is
-   * stored unless the sender is a member. Resolves the message and the users it was revealed to.
+   * stored (null) unless the sender is a visible member, no block stands between a pair, the
+   * clientMessageId is new, the replied-to message is in the chat, and the chat is SECRET
+   * exactly when `secret` says so: the caller then learns why from sendContext. Resolves the
+   * message, its sender's public fields (so a fresh message needs no second query), the
+   * chat's member ids (for the fan-out) and the users it was revealed to.
    */
-  async insert(input: NewMessage): Promise<{ message: MessageEntity; revealedTo: string[] } | null> {
+  async insert(input: NewMessage, secret: boolean): Promise<StoredMessage | null> {
     const id = newId();
-    const rows = (await this.manager.query(
-      `WITH bumped AS (
-         UPDATE chats SET message_seq = message_seq + 1, last_message_id = $1, last_activity_at = now(), updated_at = now()
-          WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3)
-          RETURNING message_seq
-       ), inserted AS (
-         INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
-                               reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
-         SELECT $1, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
-         RETURNING *
-       ), sender_read AS (
-         UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now()
-          WHERE chat_id = $2 AND user_id = $3 AND EXISTS (SELECT 1 FROM bumped)
-       ), revealed AS (
-         UPDATE chat_members SET visible = true
-          WHERE chat_id = $2 AND NOT visible AND EXISTS (SELECT 1 FROM bumped)
-          RETURNING user_id
-       )
-       SELECT ${COLUMNS}, (SELECT coalesce(array_agg(user_id), '{}') FROM revealed) AS "revealedTo" FROM inserted`,
-      [
-        id,
-        input.chatId,
-        input.senderId,
-        input.type,
-        input.text,
-        input.mediaUrl,
-        input.mediaName,
-        input.mediaSize,
-        input.mediaGroupId,
-        input.replyToId,
-        input.forwardedFromId,
-        input.forwardSenderName,
-        input.ciphertext,
-        input.signalType,
-        input.clientMessageId,
-      ],
-    )) as Array<MessageEntity & { revealedTo: string[] }>;
+    const rows = await preparedQuery<Array<MessageEntity & InsertedExtras>>(this.manager, 'messages.insert', INSERT_SQL, [
+      id,
+      input.chatId,
+      input.senderId,
+      input.type,
+      input.text,
+      input.mediaUrl,
+      input.mediaName,
+      input.mediaSize,
+      input.mediaGroupId,
+      input.replyToId,
+      input.forwardedFromId,
+      input.forwardSenderName,
+      input.ciphertext,
+      input.signalType,
+      input.clientMessageId,
+      secret,
+    ]);
     const row = rows[0];
     if (!row) return null;
-    const { revealedTo, ...message } = row;
-    return { message: message as MessageEntity, revealedTo };
+    const { revealedTo, memberIds, senderNickname, senderFirstName, senderLastName, senderAvatar, ...message } = row;
+    const sender = senderNickname === null ? null : { id: input.senderId, nickname: senderNickname, firstName: senderFirstName, lastName: senderLastName, avatar: senderAvatar };
+    return { message: message as MessageEntity, sender, memberIds: memberIds.split(','), revealedTo };
   }
 
   async findById(id: string, tx: EntityManager = this.manager): Promise<MessageEntity | null> {
@@ -119,6 +233,11 @@ export class MessagesRepository {
     return (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE id = ANY($1::uuid[])`, [ids])) as MessageEntity[];
   }
 
+  async findRichByIds(ids: string[]): Promise<RichMessageRow[]> {
+    if (!ids.length) return [];
+    return preparedQuery<RichMessageRow[]>(this.manager, 'messages.rich-by-ids', RICH_BY_IDS_SQL, [ids]);
+  }
+
   async findByClientId(senderId: string, clientMessageId: string): Promise<MessageEntity | null> {
     const rows = (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE sender_id = $1 AND client_message_id = $2`, [senderId, clientMessageId])) as MessageEntity[];
     return rows[0] ?? null;
@@ -129,27 +248,35 @@ export class MessagesRepository {
     return rows.length > 0;
   }
 
-  /** A history page: newest first, keyset on the time-ordered id; `q` uses the GIN-indexed tsvector. */
-  async history(chatId: string, page: { before: string | null; limit: number; q: string | null }): Promise<MessageEntity[]> {
+  /**
+   * A history page: newest first, keyset on the time-ordered id; `q` uses the GIN-indexed
+   * tsvector. The plain pages (the hot path) are prepared statements; a search keeps a plan
+   * made for its term.
+   */
+  async history(chatId: string, page: { before: string | null; limit: number; q: string | null }): Promise<RichMessageRow[]> {
+    if (page.q === null) {
+      return page.before === null
+        ? preparedQuery<RichMessageRow[]>(this.manager, 'messages.history-first', HISTORY_FIRST_SQL, [chatId, page.limit])
+        : preparedQuery<RichMessageRow[]>(this.manager, 'messages.history-after', HISTORY_AFTER_SQL, [chatId, page.before, page.limit]);
+    }
     return (await this.manager.query(
-      `SELECT ${COLUMNS} FROM messages
-        WHERE chat_id = $1 AND ($2::uuid IS NULL OR id < $2::uuid)
-          AND ($3::text IS NULL OR search @@ plainto_tsquery('simple', $3))
-        ORDER BY id DESC LIMIT $4`,
+      `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM}
+        WHERE msg.chat_id = $1 AND ($2::uuid IS NULL OR msg.id < $2::uuid) AND msg.search @@ plainto_tsquery('simple', $3)
+        ORDER BY msg.id DESC LIMIT $4`,
       [chatId, page.before, page.q, page.limit],
-    )) as MessageEntity[];
+    )) as RichMessageRow[];
   }
 
   /** Full-text search across the caller's visible, non-secret chats (the sidebar search). */
-  async search(userId: string, q: string, page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
+  async search(userId: string, q: string, page: { before: string | null; limit: number }): Promise<RichMessageRow[]> {
     return (await this.manager.query(
-      `SELECT ${columns('msg.')} FROM messages msg
+      `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM}
          JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $1 AND m.visible
          JOIN chats c ON c.id = msg.chat_id AND c.type <> 'SECRET'
         WHERE msg.search @@ plainto_tsquery('simple', $2) AND ($3::uuid IS NULL OR msg.id < $3::uuid)
         ORDER BY msg.id DESC LIMIT $4`,
       [userId, q, page.before, page.limit],
-    )) as MessageEntity[];
+    )) as RichMessageRow[];
   }
 
   async sharedMedia(chatId: string, types: MessageType[], page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
@@ -183,6 +310,14 @@ export class MessagesRepository {
     return (await this.manager.query(`SELECT message_id AS "messageId", user_id AS "userId" FROM message_listens WHERE message_id = ANY($1::uuid[])`, [
       messageIds,
     ])) as Array<{ messageId: string; userId: string }>;
+  }
+
+  /**
+   * Every member's read watermark in one chat, with each member's visibility and the chat's
+   * type: the caller's own row doubles as the membership check of a history read.
+   */
+  async chatWatermarks(chatId: string): Promise<Array<WatermarkRow & { visible: boolean; chatType: ChatType }>> {
+    return preparedQuery(this.manager, 'messages.chat-watermarks', CHAT_WATERMARKS_SQL, [chatId]);
   }
 
   async watermarks(chatIds: string[]): Promise<WatermarkRow[]> {

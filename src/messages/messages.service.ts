@@ -12,7 +12,7 @@ import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/me
 import { MEDIA_TYPES, MessageEntity, MessageType } from './entities/message.entity';
 import './message-events';
 import { MessageViews, toReactionDto } from './message-views';
-import { MessagesRepository, NewMessage } from './messages.repository';
+import { MessagesRepository, NewMessage, RichMessageRow, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
 import { MediaResolver } from './media-resolver';
 
 /**
@@ -38,49 +38,78 @@ export class MessagesService {
    * A repeated clientMessageId returns the stored message instead of a second row.
    */
   async send(senderId: string, input: SendMessageDto): Promise<MessageDto> {
-    const membership = await this.chats.requireMember(input.chatId, senderId);
-    if (input.clientMessageId) {
-      const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
-      if (existing) return this.resend(senderId, existing, input.clientMessageId);
+    if (!isUuid(input.chatId)) throw new AppError('CHAT_NOT_FOUND');
+    // Fast path, one statement: a text (or ciphertext) draft checked against the chat inside
+    // the insert. Whatever it refuses goes the checked way below, which names the reason.
+    const draft = input.mediaUrl ? null : await this.draft(senderId, input.chatId, !!input.ciphertext, input).catch(() => null);
+    const stored = draft ? await this.store(senderId, input, draft, !!input.ciphertext) : null;
+    if (stored && !('resent' in stored)) return this.publishSent(senderId, input, stored);
+    if (stored) return stored.resent;
+    return this.sendChecked(senderId, input);
+  }
+
+  /** The slow path: membership, duplicate, blocks, reply and content checked one by one, in the API's order. */
+  private async sendChecked(senderId: string, input: SendMessageDto): Promise<MessageDto> {
+    const context = await this.messages.sendContext(input.chatId, senderId, input.clientMessageId ?? null);
+    if (!context || !context.visible) throw new AppError('CHAT_NOT_FOUND');
+    if (context.duplicateId) {
+      const existing = await this.messages.findById(context.duplicateId);
+      if (existing) return this.resend(senderId, existing, input.clientMessageId!);
     }
-    const draft = await this.validate(senderId, membership, input);
-    let stored: Awaited<ReturnType<MessagesRepository['insert']>>;
+    const draft = await this.validate(senderId, context, input);
+    const stored = await this.store(senderId, input, draft, context.type === 'SECRET');
+    if (!stored) throw new AppError('CHAT_NOT_FOUND');
+    return 'resent' in stored ? stored.resent : this.publishSent(senderId, input, stored);
+  }
+
+  /** Inserts; a clientMessageId that won a race in between resolves to the stored message. */
+  private async store(senderId: string, input: SendMessageDto, draft: NewMessage, secret: boolean): Promise<StoredMessage | { resent: MessageDto } | null> {
     try {
-      stored = await this.messages.insert(draft);
+      return await this.messages.insert(draft, secret);
     } catch (error) {
       if (input.clientMessageId && isUniqueViolation(error, 'messages_client_id_key')) {
         const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
-        if (existing) return this.resend(senderId, existing, input.clientMessageId);
+        if (existing) return { resent: await this.resend(senderId, existing, input.clientMessageId) };
       }
       throw error;
     }
-    if (!stored) throw new AppError('CHAT_NOT_FOUND');
-    const dto = await this.views.buildFresh(stored.message);
-    const members = await this.chats.memberIds(input.chatId);
+  }
+
+  private async publishSent(senderId: string, input: SendMessageDto, stored: StoredMessage): Promise<MessageDto> {
+    const dto = await this.views.buildFresh(stored.message, stored.sender);
     if (stored.revealedTo.length) await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
-    const others = members.filter((id) => id !== senderId);
-    await this.realtime.toUsers(others, 'message:new', dto);
-    await this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto);
-    if (others.length && (await this.presence.online(others)).size > 0) {
+    const others = stored.memberIds.filter((id) => id !== senderId);
+    // One Redis connection carries these in order, so the sender's devices still get
+    // message:new before message:delivered.
+    const [, , delivered] = await Promise.all([
+      this.realtime.toUsers(others, 'message:new', dto),
+      this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto),
+      this.presence.anyOnline(others),
+    ]);
+    if (delivered) {
       await this.realtime.toUsers([senderId], 'message:delivered', { messageId: dto.id, chatId: dto.chatId });
     }
     return dto;
   }
 
+  /** A page of history: two statements, the members' watermarks (the caller's row is the membership check) and the page. */
   async history(userId: string, chatId: string, query: HistoryQuery): Promise<MessagePageDto> {
-    const membership = await this.chats.requireMember(chatId, userId);
+    const watermarks = isUuid(chatId) ? await this.messages.chatWatermarks(chatId) : [];
+    const own = watermarks.find((w) => w.userId === userId);
+    if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
     const limit = query.limit ?? 50;
     // Secret chats hold ciphertext only: there is nothing the server could search.
-    if (query.q && membership.chat.type === 'SECRET') return { messages: [], nextCursor: null };
+    if (query.q && own.chatType === 'SECRET') return { messages: [], nextCursor: null };
     const rows = await this.messages.history(chatId, { before: query.cursor ?? null, limit: limit + 1, q: query.q ?? null });
-    return this.page(rows, limit);
+    return this.page(rows, limit, watermarks);
   }
 
   /** Full-text search over every non-secret chat the caller can see. */
   async search(userId: string, query: SearchQuery): Promise<MessagePageDto> {
     const limit = query.limit ?? 30;
     const rows = await this.messages.search(userId, query.q, { before: query.cursor ?? null, limit: limit + 1 });
-    return this.page(rows, limit);
+    const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))]);
+    return this.page(rows, limit, watermarks);
   }
 
   async shared(userId: string, chatId: string, query: { type?: MessageType; tab?: string; cursor?: string; limit?: number }): Promise<SharedPageDto> {
@@ -195,17 +224,18 @@ export class MessagesService {
     }
   }
 
-  private async validate(senderId: string, membership: Membership, input: SendMessageDto): Promise<NewMessage> {
-    const chat = membership.chat;
-    if (chat.type !== 'GROUP') {
-      const partner = (await this.chats.memberIds(chat.id)).find((id) => id !== senderId);
-      if (partner && (await this.users.isBlockedEitherWay(senderId, partner))) throw new AppError('BLOCKED');
-    }
-    if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.id))) {
+  private async validate(senderId: string, chat: SendContext, input: SendMessageDto): Promise<NewMessage> {
+    if (chat.blocked) throw new AppError('BLOCKED');
+    if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.chatId))) {
       throw new AppError('MESSAGE_NOT_FOUND', 'The replied-to message is not in this chat');
     }
+    return this.draft(senderId, chat.chatId, chat.type === 'SECRET', input);
+  }
+
+  /** The row to store, from the input alone once the chat's kind is known; throws the content errors. */
+  private async draft(senderId: string, chatId: string, secret: boolean, input: SendMessageDto): Promise<NewMessage> {
     const base = {
-      chatId: chat.id,
+      chatId,
       senderId,
       mediaGroupId: input.mediaGroupId ?? null,
       replyToId: input.replyToId ?? null,
@@ -213,7 +243,7 @@ export class MessagesService {
       forwardSenderName: null,
       clientMessageId: input.clientMessageId ?? null,
     };
-    if (chat.type === 'SECRET') {
+    if (secret) {
       // The server relays ciphertext only; media travels inside it, opaque to the server.
       if ((input.text ?? '') !== '' || input.mediaUrl) throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
       if (!input.ciphertext || input.signalType === undefined || input.signalType === null) throw new AppError('CIPHERTEXT_REQUIRED');
@@ -245,9 +275,9 @@ export class MessagesService {
     return dto;
   }
 
-  private async page(rows: MessageEntity[], limit: number): Promise<MessagePageDto> {
+  private page(rows: RichMessageRow[], limit: number, watermarks: WatermarkRow[]): MessagePageDto {
     const page = rows.slice(0, limit);
-    return { messages: await this.views.build(page), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+    return { messages: this.views.buildRich(page, watermarks), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
   }
 }
 

@@ -32,9 +32,10 @@ export class PresenceService {
   async connected(client: SocketClient): Promise<void> {
     const candidates = await this.presence.visibleTo(client.userId);
     const onlineUserIds = [...(await this.store.online(candidates))];
+    // The lease first: a client told auth:ok is online, even if another of its tabs closes right then.
+    await this.goOnline(client);
     client.send('auth:ok', { userId: client.userId, onlineUserIds });
     client.send('presence:snapshot', { onlineUserIds });
-    await this.goOnline(client);
   }
 
   @OnSocketEvent(SocketLifecycle.Disconnected)

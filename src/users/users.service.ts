@@ -14,7 +14,7 @@ import { UserEntity } from './entities/user.entity';
 import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
 import './users.events';
 import { UploadsService } from '../uploads/uploads.service';
-import { ProfileChanges, UsersRepository } from './users.repository';
+import { ChatMemberFacts, PresenceRule, ProfileChanges, UsersRepository } from './users.repository';
 
 export const SEARCH_LIMIT = 20;
 const HIDDEN: PresenceView = { isOnline: false, lastOnline: null };
@@ -88,7 +88,19 @@ export class UsersService {
 
   /** Public profiles of these users as the viewer may see them, in the order given (unknown ids skipped). */
   async publicProfiles(viewerId: string, userIds: string[]): Promise<UserDto[]> {
-    return this.toPublicDtos(viewerId, await this.users.findManyByIds(userIds));
+    return this.withPresence(viewerId, await this.users.findManyWithRules(viewerId, userIds));
+  }
+
+  /**
+   * The memberships of these chats with each member's public profile as the viewer may see it
+   * (the chat list's): one statement and one presence lookup.
+   */
+  async chatMembersWithProfiles(viewerId: string, chatIds: string[]): Promise<{ members: ChatMemberFacts[]; profiles: Map<string, UserDto> }> {
+    const rows = await this.users.chatMembersWithRules(viewerId, chatIds);
+    const distinct = new Map<string, { user: UserEntity; rule: PresenceRule }>();
+    for (const { user, rule } of rows) if (user && rule && !distinct.has(user.id)) distinct.set(user.id, { user, rule });
+    const profiles = await this.withPresence(viewerId, [...distinct.values()]);
+    return { members: rows.map((r) => r.member), profiles: new Map(profiles.map((p) => [p.id, p])) };
   }
 
   async updateProfile(userId: string, input: UpdateProfileDto): Promise<UserDto> {
@@ -143,7 +155,17 @@ export class UsersService {
   /** Presence of many users towards one viewer: one privacy query and one presence lookup. */
   private async presenceViews(viewerId: string, users: UserEntity[]): Promise<Map<string, PresenceView>> {
     const others = users.filter((u) => u.id !== viewerId).map((u) => u.id);
-    const rules = await this.users.presenceRules(others, viewerId);
+    return this.presenceFromRules(viewerId, users, await this.users.presenceRules(others, viewerId));
+  }
+
+  /** Users read with their presence rules (findManyWithRules): one presence lookup. */
+  private async withPresence(viewerId: string, found: Array<{ user: UserEntity; rule: PresenceRule }>): Promise<UserDto[]> {
+    const users = found.map((f) => f.user);
+    const views = await this.presenceFromRules(viewerId, users, found.filter((f) => f.user.id !== viewerId).map((f) => f.rule));
+    return users.map((u) => toUserDto(u, views.get(u.id) ?? HIDDEN));
+  }
+
+  private async presenceFromRules(viewerId: string, users: UserEntity[], rules: PresenceRule[]): Promise<Map<string, PresenceView>> {
     const visible = new Set(rules.filter((r) => !r.blocksViewer && privacyAllows(r.level, r.viewerIsContact)).map((r) => r.id));
     if (users.some((u) => u.id === viewerId)) visible.add(viewerId);
     const online = visible.size ? await this.presence.online([...visible]) : new Set<string>();

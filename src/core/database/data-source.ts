@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSourceOptions } from 'typeorm';
+import { installTimestampParser } from './pg-timestamps';
 import { pgliteDriver } from './pglite-driver';
 import { AppConfigValues } from '../config/env.schema';
 
@@ -26,6 +27,7 @@ export function dataSourceOptions(config: AppConfigValues, extra: { entities?: D
     logging: false,
   };
   if (config.databaseUrl) {
+    installTimestampParser();
     return {
       ...common,
       url: config.databaseUrl,

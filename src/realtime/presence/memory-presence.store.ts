@@ -23,6 +23,10 @@ export class MemoryPresenceStore extends PresenceStore {
     return new Set(userIds.filter((id) => this.live(id) > 0));
   }
 
+  async anyOnline(userIds: string[]): Promise<boolean> {
+    return userIds.some((id) => this.live(id) > 0);
+  }
+
   private live(userId: string): number {
     const leases = this.leases.get(userId);
     if (!leases) return 0;

@@ -10,4 +10,6 @@ export abstract class PresenceStore {
   abstract disconnect(userId: string, connectionId: string): Promise<boolean>;
   /** The subset of these users that is online now. */
   abstract online(userIds: string[]): Promise<Set<string>>;
+  /** Whether at least one of these users is online (stops at the first; cheaper than `online` for a big group). */
+  abstract anyOnline(userIds: string[]): Promise<boolean>;
 }

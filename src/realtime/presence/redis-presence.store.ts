@@ -15,6 +15,20 @@ redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZCARD', KEYS[1])`;
 
+// One flag per user (1 = a live lease): one command for a whole chat list instead of one per user.
+const ONLINE = `
+local flags = {}
+for i = 1, #KEYS do
+  flags[i] = redis.call('ZCOUNT', KEYS[i], '(' .. ARGV[1], '+inf') > 0 and 1 or 0
+end
+return flags`;
+// 1 as soon as one user has a live lease: one command for a whole group instead of one per member.
+const ANY_ONLINE = `
+for i = 1, #KEYS do
+  if redis.call('ZCOUNT', KEYS[i], '(' .. ARGV[1], '+inf') > 0 then return 1 end
+end
+return 0`;
+
 /** Presence shared by every instance through Redis. */
 @Injectable()
 export class RedisPresenceStore extends PresenceStore {
@@ -35,11 +49,14 @@ export class RedisPresenceStore extends PresenceStore {
 
   async online(userIds: string[]): Promise<Set<string>> {
     if (!userIds.length) return new Set();
-    const now = Date.now();
-    const pipeline = this.redis.client.pipeline();
-    for (const id of userIds) pipeline.zcount(this.key(id), `(${now}`, '+inf');
-    const results = (await pipeline.exec()) ?? [];
-    return new Set(userIds.filter((_, i) => Number(results[i]?.[1] ?? 0) > 0));
+    const flags = (await this.redis.client.eval(ONLINE, userIds.length, ...userIds.map((id) => this.key(id)), Date.now())) as number[];
+    return new Set(userIds.filter((_, i) => flags[i] === 1));
+  }
+
+  async anyOnline(userIds: string[]): Promise<boolean> {
+    if (!userIds.length) return false;
+    const found = (await this.redis.client.eval(ANY_ONLINE, userIds.length, ...userIds.map((id) => this.key(id)), Date.now())) as number;
+    return found === 1;
   }
 
   private key(userId: string): string {
