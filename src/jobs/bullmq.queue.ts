@@ -2,11 +2,10 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { AppConfig } from '../core/config/app-config';
 import { RedisService } from '../core/redis/redis.service';
-import { JOBS, JobName, JobPayloads, QueueName } from './job-names';
+import { JOBS, JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
 import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError } from './job-queue';
 import { JobRegistry } from './job-registry';
 
-const CONCURRENCY: Record<QueueName, number> = { email: 10, media: 2 };
 const SHUTDOWN_GRACE_MS = 5_000;
 
 /**
@@ -87,7 +86,7 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
           throw error;
         }
       },
-      { prefix, concurrency: CONCURRENCY[queue], connection: this.redis.connect(`worker:${queue}`, { maxRetriesPerRequest: null }) },
+      { prefix, concurrency: QUEUE_CONCURRENCY[queue], connection: this.redis.connect(`worker:${queue}`, { maxRetriesPerRequest: null }) },
     );
     worker.on('failed', (job, error) => this.logger.warn(`job ${job?.name} (${job?.id}) attempt ${job?.attemptsMade} failed: ${error.message}`));
     worker.on('error', (error) => this.logger.error(`worker ${queue}: ${error.message}`));

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JobName, JobPayloads } from './job-names';
+import { JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
 import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError } from './job-queue';
 import { JobRegistry } from './job-registry';
 
@@ -14,6 +14,7 @@ import { JobRegistry } from './job-registry';
 export class InlineJobQueue extends JobQueue {
   private readonly logger = new Logger('Jobs');
   private readonly running = new Map<string, Promise<JobOutcome>>();
+  private readonly slots: Partial<Record<QueueName, { busy: number; waiting: Array<() => void> }>> = {};
 
   constructor(private readonly registry: JobRegistry) {
     super();
@@ -54,6 +55,7 @@ export class InlineJobQueue extends JobQueue {
     const handler = this.registry.handler(name);
     await sleep(delayMs); // always yield first: the caller's transaction commits before the job runs
     for (let attempt = 1; ; attempt++) {
+      const release = await this.slot(policy.queue);
       try {
         await handler(data);
         return 'completed';
@@ -62,8 +64,26 @@ export class InlineJobQueue extends JobQueue {
         const last = permanent || attempt >= policy.attempts;
         this.logger.warn(`job ${name} attempt ${attempt}/${policy.attempts} failed${last ? ' for good' : ''}: ${(error as Error).message}`);
         if (last) return 'failed';
+        release();
         await sleep(policy.backoffMs * 2 ** (attempt - 1));
+      } finally {
+        release();
       }
     }
+  }
+
+  /** Waits for one of the queue's slots, so (as with BullMQ) a burst of image jobs cannot starve the process. */
+  private async slot(queue: QueueName): Promise<() => void> {
+    const state = (this.slots[queue] ??= { busy: 0, waiting: [] });
+    if (state.busy >= QUEUE_CONCURRENCY[queue]) await new Promise<void>((resolve) => state.waiting.push(resolve));
+    else state.busy++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = state.waiting.shift();
+      if (next) next();
+      else state.busy--;
+    };
   }
 }

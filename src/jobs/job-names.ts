@@ -19,6 +19,9 @@ export interface JobPolicy {
 
 export type QueueName = 'email' | 'media';
 
+/** Jobs of one queue running at once in one process (BullMQ worker concurrency, and the in-process runner's cap). */
+export const QUEUE_CONCURRENCY: Record<QueueName, number> = { email: 10, media: 2 };
+
 /** Payload type of each job, augmented by the features: `declare module '../jobs/job-names' { interface JobPayloads { ... } }`. */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface JobPayloads {}

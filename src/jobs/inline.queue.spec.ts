@@ -1,0 +1,60 @@
+import { InlineJobQueue } from './inline.queue';
+import { JobPolicy } from './job-names';
+import { PermanentJobError } from './job-queue';
+import { JobFunction, JobRegistry } from './job-registry';
+
+/** A registry with hand-made jobs, so the runner's policy can be checked without Nest. */
+function registry(jobs: Record<string, { policy: JobPolicy; handler: JobFunction }>): JobRegistry {
+  return { policy: (name: string) => jobs[name].policy, handler: (name: string) => jobs[name].handler } as unknown as JobRegistry;
+}
+
+describe('InlineJobQueue', () => {
+  it('runs at most the queue concurrency at once (media: 2)', async () => {
+    let running = 0;
+    let peak = 0;
+    const handler: JobFunction = async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running--;
+    };
+    const queue = new InlineJobQueue(registry({ work: { policy: { queue: 'media', attempts: 1, backoffMs: 1 }, handler } }));
+    const jobs = await Promise.all(Array.from({ length: 6 }, () => queue.add('work' as never, {} as never)));
+    expect(await Promise.all(jobs.map((j) => j.waitForOutcome(5000)))).toEqual(Array(6).fill('completed'));
+    expect(peak).toBe(2);
+  });
+
+  it('retries with backoff until the attempts are spent, and stops at once on a permanent error', async () => {
+    let calls = 0;
+    const flaky: JobFunction = async () => {
+      if (++calls < 3) throw new Error('try again');
+    };
+    const doomed: JobFunction = async () => {
+      throw new PermanentJobError('no such mailbox');
+    };
+    let doomedCalls = 0;
+    const queue = new InlineJobQueue(
+      registry({
+        flaky: { policy: { queue: 'email', attempts: 3, backoffMs: 1 }, handler: flaky },
+        doomed: { policy: { queue: 'email', attempts: 5, backoffMs: 1 }, handler: () => (doomedCalls++, doomed(undefined)) },
+      }),
+    );
+    expect(await (await queue.add('flaky' as never, {} as never)).waitForOutcome(5000)).toBe('completed');
+    expect(calls).toBe(3);
+    expect(await (await queue.add('doomed' as never, {} as never)).waitForOutcome(5000)).toBe('failed');
+    expect(doomedCalls).toBe(1);
+  });
+
+  it('answers pending while a job is still trying, and dedupes by jobId', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const queue = new InlineJobQueue(registry({ slow: { policy: { queue: 'email', attempts: 1, backoffMs: 1 }, handler: async () => (calls++, gate) } }));
+    const first = await queue.add('slow' as never, {} as never, { jobId: 'same' });
+    const second = await queue.add('slow' as never, {} as never, { jobId: 'same' });
+    expect(await first.waitForOutcome(30)).toBe('pending');
+    release();
+    expect(await second.waitForOutcome(1000)).toBe('completed');
+    expect(calls).toBe(1);
+  });
+});
