@@ -16,28 +16,33 @@ const NOT_BLOCKED = `NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = $1
 export class PresenceRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** Who may hear that `userId` came online or went offline, per their privacy setting. */
-  async audienceOf(userId: string): Promise<string[]> {
+  /**
+   * The user's related users, split both ways in one query: who may see the user's presence
+   * (`audience`, per the user's own setting) and whose presence the user may see (`visible`, per
+   * each of theirs). A connecting socket needs both.
+   */
+  async relations(userId: string): Promise<{ audience: string[]; visible: string[] }> {
     const rows = (await this.dataSource.query(
-      `SELECT r.id, s.settings -> 'showOnlineStatus' AS level,
-              EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.id) AS is_contact
-         FROM (${RELATED}) r LEFT JOIN user_settings s ON s.user_id = $1
+      `SELECT r.id,
+              mine.settings -> 'showOnlineStatus' AS my_level,
+              theirs.settings -> 'showOnlineStatus' AS their_level,
+              EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.id) AS i_have_them,
+              EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = r.id AND c.contact_id = $1) AS they_have_me
+         FROM (${RELATED}) r
+         LEFT JOIN user_settings mine ON mine.user_id = $1
+         LEFT JOIN user_settings theirs ON theirs.user_id = r.id
         WHERE ${NOT_BLOCKED}`,
       [userId],
-    )) as Array<{ id: string; level: unknown; is_contact: boolean }>;
-    return rows.filter((r) => privacyAllows(r.level, r.is_contact)).map((r) => r.id);
+    )) as Array<{ id: string; my_level: unknown; their_level: unknown; i_have_them: boolean; they_have_me: boolean }>;
+    return {
+      audience: rows.filter((r) => privacyAllows(r.my_level, r.i_have_them)).map((r) => r.id),
+      visible: rows.filter((r) => privacyAllows(r.their_level, r.they_have_me)).map((r) => r.id),
+    };
   }
 
-  /** The related users whose presence `viewerId` may see (candidates for the snapshot). */
-  async visibleTo(viewerId: string): Promise<string[]> {
-    const rows = (await this.dataSource.query(
-      `SELECT r.id, s.settings -> 'showOnlineStatus' AS level,
-              EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = r.id AND c.contact_id = $1) AS viewer_is_contact
-         FROM (${RELATED}) r LEFT JOIN user_settings s ON s.user_id = r.id
-        WHERE ${NOT_BLOCKED}`,
-      [viewerId],
-    )) as Array<{ id: string; level: unknown; viewer_is_contact: boolean }>;
-    return rows.filter((r) => privacyAllows(r.level, r.viewer_is_contact)).map((r) => r.id);
+  /** Who may hear that `userId` came online or went offline, per their privacy setting. */
+  async audienceOf(userId: string): Promise<string[]> {
+    return (await this.relations(userId)).audience;
   }
 
   async markLastOnline(userId: string): Promise<Date | null> {

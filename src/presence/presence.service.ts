@@ -30,10 +30,10 @@ export class PresenceService {
 
   @OnSocketEvent(SocketLifecycle.Connected)
   async connected(client: SocketClient): Promise<void> {
-    const candidates = await this.presence.visibleTo(client.userId);
-    const onlineUserIds = [...(await this.store.online(candidates))];
+    const { visible, audience } = await this.presence.relations(client.userId);
+    const onlineUserIds = [...(await this.store.online(visible))];
     // The lease first: a client told auth:ok is online, even if another of its tabs closes right then.
-    await this.goOnline(client);
+    await this.goOnline(client, audience);
     client.send('auth:ok', { userId: client.userId, onlineUserIds });
     client.send('presence:snapshot', { onlineUserIds });
   }
@@ -59,20 +59,25 @@ export class PresenceService {
   async back(client: SocketClient): Promise<void> {
     if (!client.connection.away) return;
     client.connection.away = false;
-    await this.goOnline(client);
+    await this.goOnline(client, await this.presence.audienceOf(client.userId));
   }
 
-  private async goOnline(client: SocketClient): Promise<void> {
+  /**
+   * Transitions read their audience before touching the lease, so the lease check and the publish
+   * sit next to each other: a tab opening meanwhile cannot be overtaken by a stale offline event.
+   */
+  private async goOnline(client: SocketClient, audience: string[]): Promise<void> {
     const first = await this.store.connect(client.userId, client.connection.id, PRESENCE_LEASE_MS);
-    if (first) await this.realtime.toUsers(await this.presence.audienceOf(client.userId), 'user:online', { userId: client.userId });
+    if (first) await this.realtime.toUsers(audience, 'user:online', { userId: client.userId });
   }
 
   private async goOffline(client: SocketClient): Promise<void> {
+    const audience = await this.presence.audienceOf(client.userId);
     const last = await this.store.disconnect(client.userId, client.connection.id);
     if (!last) return;
     const at = (await this.presence.markLastOnline(client.userId)) ?? new Date();
     // A new tab may have connected meanwhile (this or another instance): then nobody went offline.
     if ((await this.store.online([client.userId])).size) return;
-    await this.realtime.toUsers(await this.presence.audienceOf(client.userId), 'user:offline', { userId: client.userId, lastOnline: new Date(at).toISOString() });
+    await this.realtime.toUsers(audience, 'user:offline', { userId: client.userId, lastOnline: new Date(at).toISOString() });
   }
 }
