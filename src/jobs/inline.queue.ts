@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { withTimeout } from '../core/async/with-timeout';
 import { JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
 import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError } from './job-queue';
 import { JobRegistry } from './job-registry';
@@ -30,15 +31,7 @@ export class InlineJobQueue extends JobQueue {
     const outcome = run;
     return {
       id,
-      waitForOutcome: async (timeoutMs) => {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<JobOutcome>((resolve) => (timer = setTimeout(() => resolve('pending'), timeoutMs)));
-        try {
-          return await Promise.race([outcome, timeout]);
-        } finally {
-          clearTimeout(timer);
-        }
-      },
+      waitForOutcome: (timeoutMs) => withTimeout(outcome, timeoutMs, 'pending' as const),
     };
   }
 

@@ -2,6 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { withTimeout } from '../async/with-timeout';
 import { AppError } from '../errors';
 import { ApiEnvelope, ApiErrors } from '../http/api-docs';
 import { Public } from '../http/public.decorator';
@@ -50,14 +51,8 @@ export class HealthController {
     return report;
   }
 
-  private async checkDatabase(): Promise<'ok' | 'down'> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'down'>((resolve) => (timer = setTimeout(() => resolve('down'), CHECK_TIMEOUT_MS)));
-    try {
-      return await Promise.race([this.dataSource.query('SELECT 1').then(() => 'ok' as const, () => 'down' as const), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private checkDatabase(): Promise<'ok' | 'down'> {
+    return withTimeout(this.dataSource.query('SELECT 1').then(() => 'ok' as const, () => 'down' as const), CHECK_TIMEOUT_MS, 'down' as const);
   }
 
   private async checkRedis(): Promise<'ok' | 'down' | 'embedded'> {

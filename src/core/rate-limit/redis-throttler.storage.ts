@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
+import { withTimeout } from '../async/with-timeout';
 import { RedisService } from '../redis/redis.service';
 
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
@@ -26,19 +27,17 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   constructor(private readonly redis: RedisService) {}
 
   async increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = this.redis.client.eval(INCREMENT, 1, this.redis.key('rl', throttlerName, key), ttl) as Promise<[number, number]>;
-      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), REDIS_TIMEOUT_MS)));
-      const [totalHits, remainingMs] = await Promise.race([result, timeout]);
+      const counted = this.redis.client.eval(INCREMENT, 1, this.redis.key('rl', throttlerName, key), ttl) as Promise<[number, number]>;
+      const result = await withTimeout(counted, REDIS_TIMEOUT_MS, null);
+      if (!result) throw new Error('timeout');
+      const [totalHits, remainingMs] = result;
       const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
       const isBlocked = totalHits > limit;
       return { totalHits, timeToExpire: seconds, isBlocked, timeToBlockExpire: isBlocked ? seconds : 0 };
     } catch (error) {
       this.logger.warn(`rate-limit storage unavailable, request allowed: ${(error as Error).message}`);
       return { totalHits: 0, timeToExpire: Math.ceil(ttl / 1000), isBlocked: false, timeToBlockExpire: 0 };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

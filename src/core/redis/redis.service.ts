@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
+import { withTimeout } from '../async/with-timeout';
 import { AppConfig } from '../config/app-config';
 
 /**
@@ -51,13 +52,7 @@ export class RedisService implements OnApplicationShutdown {
 
   async ping(timeoutMs: number): Promise<boolean> {
     if (!this.enabled) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-    try {
-      return await Promise.race([this.client.ping().then((r) => r === 'PONG').catch(() => false), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withTimeout(this.client.ping().then((r) => r === 'PONG', () => false), timeoutMs, false);
   }
 
   async onApplicationShutdown(): Promise<void> {
