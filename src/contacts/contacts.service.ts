@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
+import { isForeignKeyViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { UsersService } from '../users/users.service';
 import { ContactCheckDto, ContactDto, toContactDto } from './dto/contact.dto';
@@ -28,8 +29,7 @@ export class ContactsService {
       await this.contacts.add(ownerId, contactId);
     } catch (error) {
       // The contact deleted their account between the check and the insert.
-      const e = error as { code?: string; driverError?: { code?: string } };
-      if ((e.code ?? e.driverError?.code) === '23503') throw new AppError('USER_NOT_FOUND');
+      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND');
       throw error;
     }
   }

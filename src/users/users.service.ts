@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { isUuid } from '../core/database/ids';
-import { isUniqueViolation } from '../core/database/query-results';
+import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { validationError } from '../core/http/validation';
 import { CloseCode } from '../realtime/client-events';
@@ -214,8 +214,7 @@ export class UsersService {
       await this.users.block(blockerId, targetId);
     } catch (error) {
       // The target deleted their account between the check and the insert.
-      const e = error as { code?: string; driverError?: { code?: string } };
-      if ((e.code ?? e.driverError?.code) === '23503') throw new AppError('USER_NOT_FOUND');
+      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND');
       throw error;
     }
   }

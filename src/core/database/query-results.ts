@@ -6,6 +6,12 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   return code === '23505' && (!constraint || name === constraint);
 }
 
+/** True when a query failed on a foreign key (Postgres 23503): the row it points to is gone. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const e = error as { code?: string; driverError?: { code?: string } };
+  return (e?.code ?? e?.driverError?.code) === '23503';
+}
+
 /**
  * Rows of a `… RETURNING` statement. TypeORM returns `[rows, rowCount]` for UPDATE/DELETE on
  * `pg` but plain rows on PGlite (and for INSERT); this evens them out.
