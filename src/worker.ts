@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { coreImports, FEATURE_MODULES } from './app.module';
 import { ConfigError } from './core/config/env.schema';
+import { exitOnSignals } from './core/shutdown';
 import { RealtimeModule } from './realtime/realtime.module';
 
 /**
@@ -22,12 +23,7 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(WorkerModule, { bufferLogs: true });
   app.useLogger(app.get(Logger));
   await app.init();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      setTimeout(() => process.exit(1), 10_000).unref();
-      app.close().then(() => process.exit(0), () => process.exit(1));
-    });
-  }
+  exitOnSignals(app);
   console.log(JSON.stringify({ msg: 'H2V worker started' }));
 }
 
