@@ -13,9 +13,10 @@ import { httpScenario } from './scenarios/http';
 import { directScenario, groupScenario, relayChats, twoInstancesScenario } from './scenarios/messages';
 
 /**
- * `npm run bench [-- --quick] [-- --only=1,3]`: starts the H2V server on a fresh database, the
+ * `npm run bench [-- --quick] [-- --only=1,3] [-- --keep-db]`: starts the H2V server on a fresh database, the
  * baseline relay, a fixture process and the load generators as separate processes, runs the
  * scenarios of issue 8 and writes bench/results/<ISO date>.json plus a Markdown table.
+ * `--keep-db` leaves the benchmark's database behind (its name is printed) for EXPLAIN ANALYZE.
  */
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -31,6 +32,7 @@ async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
   const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+  const keepDb = argv.includes('--keep-db');
   const settings = settingsFor(quick);
 
   let services: { databaseUrl: string; redisUrl: string };
@@ -57,7 +59,8 @@ async function main(): Promise<number> {
   try {
     log(`creating database ${tag}`);
     const databaseUrl = await createBenchDatabase(services.databaseUrl, tag);
-    cleanups.push(() => dropBenchDatabase(services.databaseUrl, tag));
+    if (keepDb) log(`--keep-db: database ${tag} stays (DROP DATABASE ${tag}; when done)`);
+    else cleanups.push(() => dropBenchDatabase(services.databaseUrl, tag));
     cleanups.push(() => deleteRedisPrefix(services.redisUrl, tag));
 
     const appEnv: Record<string, string> = {

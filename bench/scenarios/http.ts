@@ -2,6 +2,7 @@ import type { BenchUser } from '../fixtures';
 import type { HttpJob, HttpResult } from '../load/http-load';
 import { api, expectOk, RouteMissing } from '../lib/api';
 import { Bench } from '../lib/context';
+import { measureCpu } from '../lib/cpu';
 import { Latency, latencyOf, mergeHistograms } from '../lib/histogram';
 import { fmt, lat, ratio, Row, yesNo } from '../lib/report';
 
@@ -24,12 +25,23 @@ interface Measured {
   latency: Latency;
   non2xx: number;
   errors: number;
+  /** CPU µs per request spent by the server process and by PostgreSQL. */
+  cpuUs: { server: number; postgres: number };
 }
 
 async function load(bench: Bench, job: HttpJob): Promise<Measured> {
-  const result = await bench.httpLoad.request<HttpResult>('run', job);
-  return { rps: result.rps, latency: latencyOf(mergeHistograms([result.histogram])), non2xx: result.non2xx, errors: result.errors + result.timeouts };
+  const { result, cpu } = await measureCpu(bench.app.pid, () => bench.httpLoad.request<HttpResult>('run', job));
+  const requests = Math.max(1, result.requests);
+  return {
+    rps: result.rps,
+    latency: latencyOf(mergeHistograms([result.histogram])),
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    cpuUs: { server: Math.round((cpu.serverMs * 1000) / requests), postgres: Math.round((cpu.postgresMs * 1000) / requests) },
+  };
 }
+
+const cpuOf = (m: Measured) => `; CPU/req: server ${fmt(m.cpuUs.server)} µs, PostgreSQL ${fmt(m.cpuUs.postgres)} µs`;
 
 /** 100k users for the search, inserted in one statement (bulk data, not sign-ups). */
 async function searchUsers(bench: Bench): Promise<void> {
@@ -131,7 +143,7 @@ export async function httpScenario(bench: Bench): Promise<void> {
   const health = await load(bench, { url: `${bench.app.url}/health`, connections, seconds });
   const results: Record<string, { max?: Measured; atHalf?: Measured; skipped?: string }> = { '/health': { max: health } };
   const rows: Row[] = [
-    { scenario: '4 GET /health (baseline of scenario 4)', figure: `${fmt(health.rps)} req/s; ${lat(health.latency)}`, baseline: '—', ratio: '—', target: '—', met: '—' },
+    { scenario: '4 GET /health (baseline of scenario 4)', figure: `${fmt(health.rps)} req/s; ${lat(health.latency)}${cpuOf(health)}`, baseline: '—', ratio: '—', target: '—', met: '—' },
   ];
   for (const endpoint of endpoints) {
     if (endpoint.skipped) {
@@ -144,7 +156,7 @@ export async function httpScenario(bench: Bench): Promise<void> {
     const failures = max.non2xx || max.errors ? ` [${max.non2xx} non-2xx, ${max.errors} errors]` : '';
     rows.push({
       scenario: `4 ${endpoint.name}`,
-      figure: `${fmt(max.rps)} req/s; ${lat(max.latency)}${failures}`,
+      figure: `${fmt(max.rps)} req/s; ${lat(max.latency)}${failures}${cpuOf(max)}`,
       baseline: `${fmt(health.rps)} req/s`,
       ratio: ratio(max.rps, health.rps),
       target: endpoint.target ? `≥ ${fmt(endpoint.target)} req/s` : '—',

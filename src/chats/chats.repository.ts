@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { newId } from '../core/database/ids';
+import { MAX_UUID, newId } from '../core/database/ids';
+import { RichMessageRow, richMessagesSql } from '../messages/messages.repository';
+import { UserWithRuleRow, usersWithRulesSql } from '../users/users.repository';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { ChatRole } from './entities/chat-member.entity';
@@ -15,42 +17,78 @@ export interface Membership {
   lastReadSeq: number;
 }
 
-export interface MemberRow {
-  chatId: string;
-  userId: string;
-  id: string;
-  role: ChatRole;
-  joinedAt: Date;
-  visible: boolean;
-  lastReadSeq: number;
-  lastReadAt: Date | null;
-}
-
-export interface ChatListRow {
-  chat: ChatEntity;
-  unread: number;
-  /** last_activity_at in epoch microseconds (exact), for keyset cursors. */
-  activityKey?: string;
-}
-
 const CHAT_COLUMNS = `c.id, c.type, c.name, c.avatar, c.pair_key AS "pairKey", c.message_seq::float8 AS "messageSeq",
   c.last_message_id AS "lastMessageId", c.last_activity_at AS "lastActivityAt", c.created_at AS "createdAt", c.updated_at AS "updatedAt"`;
-const MEMBER_COLUMNS = `m.chat_id AS "chatId", m.user_id AS "userId", m.id, m.role, m.joined_at AS "joinedAt", m.visible,
-  m.last_read_seq::float8 AS "lastReadSeq", m.last_read_at AS "lastReadAt"`;
 
-const MEMBERS_SQL = `SELECT ${MEMBER_COLUMNS} FROM chat_members m WHERE m.chat_id = ANY($1::uuid[]) ORDER BY m.joined_at, m.id`;
-const LIST_COLUMNS = `${CHAT_COLUMNS}, GREATEST(c.message_seq - m.last_read_seq, 0)::int AS unread,
-  (extract(epoch FROM c.last_activity_at) * 1000000)::bigint::text AS "activityKey"`;
-/** The chat list's first page (the hot one) and the pages after a cursor: two prepared statements. */
-const LIST_FIRST_SQL = `SELECT ${LIST_COLUMNS}
-  FROM chat_members m JOIN chats c ON c.id = m.chat_id
- WHERE m.user_id = $1 AND m.visible AND m.archived = $2
- ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $3`;
-const LIST_AFTER_SQL = `SELECT ${LIST_COLUMNS}
-  FROM chat_members m JOIN chats c ON c.id = m.chat_id
- WHERE m.user_id = $1 AND m.visible AND m.archived = $2
-   AND ((extract(epoch FROM c.last_activity_at) * 1000000)::bigint, c.id) < ($3::bigint, $4::uuid)
- ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $5`;
+/** A chat membership as the chat list shows it (and reads its read watermark from). */
+export interface ChatMemberFacts {
+  id: string;
+  chatId: string;
+  userId: string;
+  role: ChatRole;
+  /** ISO strings: the views are read as JSON. */
+  joinedAt: string;
+  visible: boolean;
+  lastReadSeq: number;
+  lastReadAt: string | null;
+}
+
+/**
+ * A chat as one viewer's list shows it: the chat, the viewer's unread count, its memberships
+ * (joined first) and its rich last message (a richMessagesSql row). Timestamps are ISO strings.
+ */
+export interface ChatViewRow {
+  id: string;
+  type: ChatType;
+  name: string | null;
+  avatar: string | null;
+  createdAt: string;
+  unread: number;
+  /** last_activity_at in epoch microseconds (exact), for keyset cursors. */
+  activityKey: string;
+  members: ChatMemberFacts[];
+  lastMessage: RichMessageRow | null;
+}
+
+/** Chats as one viewer sees them, with every member's user row and presence rule once (a member of many chats, the viewer first of all, is read once). */
+export interface ChatViewSet {
+  chats: ChatViewRow[];
+  users: UserWithRuleRow[];
+}
+
+const ACTIVITY_KEY = `(extract(epoch FROM c.last_activity_at) * 1000000)::bigint`;
+/**
+ * A ChatViewSet of viewer $1 for the memberships `where` selects (newest activity first, at most
+ * `limit`), as one JSON value: one round trip, one value for Node to parse. Members and last
+ * messages are nested lookups by key per chat; the members' profiles are read once per user.
+ * Unread is a subtraction of two counters, never a COUNT.
+ */
+const chatViewsSql = (where: string, limit: string): string => `WITH cp AS (
+  SELECT c.id, c.type, c.name, c.avatar, c.created_at, c.last_message_id, c.last_activity_at,
+         GREATEST(c.message_seq - m.last_read_seq, 0)::int AS unread, ${ACTIVITY_KEY}::text AS activity_key
+    FROM chat_members m JOIN chats c ON c.id = m.chat_id
+   WHERE ${where}
+   ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ${limit})
+SELECT json_build_object(
+  'chats', (SELECT coalesce(json_agg(json_build_object(
+     'id', cp.id, 'type', cp.type, 'name', cp.name, 'avatar', cp.avatar, 'createdAt', cp.created_at,
+     'unread', cp.unread, 'activityKey', cp.activity_key,
+     'members', (SELECT json_agg(json_build_object('id', cm.id, 'chatId', cm.chat_id, 'userId', cm.user_id, 'role', cm.role,
+                   'joinedAt', cm.joined_at, 'visible', cm.visible, 'lastReadSeq', cm.last_read_seq::float8, 'lastReadAt', cm.last_read_at)
+                   ORDER BY cm.joined_at, cm.id)
+                   FROM chat_members cm WHERE cm.chat_id = cp.id),
+     'lastMessage', (SELECT row_to_json(x) FROM (${richMessagesSql('msg.id = cp.last_message_id')}) x)
+   ) ORDER BY cp.last_activity_at DESC, cp.id DESC), '[]') FROM cp),
+  'users', (SELECT coalesce(json_agg(x), '[]') FROM (
+     ${usersWithRulesSql('u.id IN (SELECT cm.user_id FROM chat_members cm JOIN cp ON cp.id = cm.chat_id)', '$1')}) x)
+) AS views`;
+/** One page of the viewer's visible chats, keyset-paginated on (last_activity_at, id); a null cursor is the first page. */
+const VIEW_PAGE_SQL = chatViewsSql(
+  `m.user_id = $1 AND m.visible AND m.archived = $2
+   AND (${ACTIVITY_KEY}, c.id) < (coalesce($3::bigint, 9223372036854775807), coalesce($4::uuid, '${MAX_UUID}'))`,
+  '$5',
+);
+const VIEW_ONE_SQL = chatViewsSql(`m.chat_id = $2 AND m.user_id = $1`, '1');
 
 @Injectable()
 export class ChatsRepository {
@@ -80,11 +118,6 @@ export class ChatsRepository {
   async memberIds(chatId: string, tx: EntityManager = this.manager): Promise<string[]> {
     const rows = (await tx.query(`SELECT user_id AS "userId" FROM chat_members WHERE chat_id = $1`, [chatId])) as Array<{ userId: string }>;
     return rows.map((r) => r.userId);
-  }
-
-  async members(chatIds: string[], tx: EntityManager = this.manager): Promise<MemberRow[]> {
-    if (!chatIds.length) return [];
-    return preparedQuery<MemberRow[]>(tx, 'chats.members', MEMBERS_SQL, [chatIds]);
   }
 
   /**
@@ -165,31 +198,22 @@ export class ChatsRepository {
     );
   }
 
-  async findChat(chatId: string, tx: EntityManager = this.manager): Promise<ChatEntity | null> {
-    const rows = (await tx.query(`SELECT ${CHAT_COLUMNS} FROM chats c WHERE c.id = $1`, [chatId])) as ChatEntity[];
-    return rows[0] ?? null;
+  /** One page of the viewer's visible chats, newest activity first. */
+  async viewPage(viewerId: string, page: { archived: boolean; after: { at: string; id: string } | null; limit: number }): Promise<ChatViewSet> {
+    const [{ views }] = await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-page', VIEW_PAGE_SQL, [
+      viewerId,
+      page.archived,
+      page.after?.at ?? null,
+      page.after?.id ?? null,
+      page.limit,
+    ]);
+    return views;
   }
 
-  /**
-   * One page of the user's visible chats, newest activity first, keyset-paginated on
-   * (last_activity_at, id). Unread is a subtraction of two counters, never a COUNT.
-   */
-  async listForUser(userId: string, page: { archived: boolean; after: { at: string; id: string } | null; limit: number }): Promise<ChatListRow[]> {
-    const rows = await preparedQuery<Array<ChatEntity & { unread: number; activityKey: string }>>(
-      this.manager,
-      page.after ? 'chats.list-after' : 'chats.list-first',
-      page.after ? LIST_AFTER_SQL : LIST_FIRST_SQL,
-      page.after ? [userId, page.archived, page.after.at, page.after.id, page.limit] : [userId, page.archived, page.limit],
-    );
-    return rows.map(({ unread, activityKey, ...chat }) => ({ chat: chat as ChatEntity, unread, activityKey }));
-  }
-
-  async unreadOf(chatId: string, userId: string, tx: EntityManager = this.manager): Promise<number> {
-    const rows = (await tx.query(
-      `SELECT GREATEST(c.message_seq - m.last_read_seq, 0)::int AS unread FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = $1 AND m.user_id = $2`,
-      [chatId, userId],
-    )) as Array<{ unread: number }>;
-    return rows[0]?.unread ?? 0;
+  /** One chat as a member sees it (visible or not yet); no chat when the viewer is not a member. */
+  async viewOne(viewerId: string, chatId: string): Promise<ChatViewSet> {
+    const [{ views }] = await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-one', VIEW_ONE_SQL, [viewerId, chatId]);
+    return views;
   }
 
   async groupsOf(tx: EntityManager, userId: string): Promise<string[]> {

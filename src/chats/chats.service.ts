@@ -141,12 +141,12 @@ export class ChatsService implements OnModuleInit {
   async list(auth: AuthContext, query: ChatListQuery): Promise<ChatPageDto> {
     const limit = query.limit ?? 30;
     const after = query.cursor ? decodeCursor(query.cursor) : null;
-    const rows = await this.chats.listForUser(auth.userId, { archived: query.archived ?? false, after, limit: limit + 1 });
-    const page = rows.slice(0, limit);
+    const { chats, users } = await this.chats.viewPage(auth.userId, { archived: query.archived ?? false, after, limit: limit + 1 });
+    const page = chats.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      chats: await this.views.forViewer(auth.userId, page),
-      nextCursor: rows.length > limit && last ? encodeCursor(last.activityKey!, last.chat.id) : null,
+      chats: await this.views.toDtos(auth.userId, { chats: page, users }),
+      nextCursor: chats.length > limit && last ? encodeCursor(last.activityKey, last.id) : null,
     };
   }
 

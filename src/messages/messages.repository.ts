@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { newId } from '../core/database/ids';
+import { MAX_UUID, newId } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { ChatType } from '../chats/entities/chat.entity';
@@ -32,15 +32,29 @@ const RICH_COLUMNS = `${columns('msg.')},
      FROM reactions r JOIN users rn ON rn.id = r.user_id WHERE r.message_id = msg.id) AS "reactionRows",
   CASE WHEN msg.type = 'AUDIO' THEN (
     SELECT coalesce(json_agg(json_build_object('userId', l.user_id)), '[]') FROM message_listens l WHERE l.message_id = msg.id) END AS "listenRows"`;
+/**
+ * Rich message rows (RichMessageRow) matching `where`, over the alias `msg`: also a fragment
+ * that other statements nest (the chat list's last messages).
+ */
 const RICH_FROM = `messages msg LEFT JOIN users su ON su.id = msg.sender_id`;
-const RICH_BY_IDS_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.id = ANY($1::uuid[])`;
-/** History pages without a search term: keyset on messages_chat_id_idx (chat_id, id DESC). */
-const HISTORY_FIRST_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.chat_id = $1 ORDER BY msg.id DESC LIMIT $2`;
-const HISTORY_AFTER_SQL = `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE msg.chat_id = $1 AND msg.id < $2::uuid ORDER BY msg.id DESC LIMIT $3`;
+export const richMessagesSql = (where: string): string => `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE ${where}`;
+const RICH_BY_IDS_SQL = richMessagesSql('msg.id = ANY($1::uuid[])');
 
 const CHAT_WATERMARKS_SQL = `SELECT m.chat_id AS "chatId", m.user_id AS "userId", m.last_read_seq::float8 AS "lastReadSeq", m.last_read_at AS "lastReadAt",
        m.visible, c.type AS "chatType"
   FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = $1`;
+
+/**
+ * A history page without a search term, with the chat's read watermarks, as two JSON values
+ * in one round trip. The page (keyset on messages_chat_id_idx (chat_id, id DESC), stopping
+ * after $4 rows) is read only when caller $2 is a visible member; otherwise it is null.
+ */
+const HISTORY_PAGE_SQL = `SELECT
+  (SELECT coalesce(json_agg(w), '[]') FROM (${CHAT_WATERMARKS_SQL}) w) AS watermarks,
+  CASE WHEN EXISTS (SELECT 1 FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2 AND v.visible) THEN
+    (SELECT coalesce(json_agg(p ORDER BY p.id DESC), '[]') FROM (
+       ${richMessagesSql(`msg.chat_id = $1 AND msg.id < coalesce($3::uuid, '${MAX_UUID}') ORDER BY msg.id DESC LIMIT $4`)}) p)
+  END AS rows`;
 
 /** The send path's two statements, prepared once per connection (see preparedQuery). */
 const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
@@ -154,7 +168,8 @@ export interface WatermarkRow {
   chatId: string;
   userId: string;
   lastReadSeq: number;
-  lastReadAt: Date | null;
+  /** A Date from a row, an ISO string from a JSON value. */
+  lastReadAt: Date | string | null;
 }
 
 @Injectable()
@@ -249,19 +264,23 @@ export class MessagesRepository {
   }
 
   /**
-   * A history page: newest first, keyset on the time-ordered id; `q` uses the GIN-indexed
-   * tsvector. The plain pages (the hot path) are prepared statements; a search keeps a plan
-   * made for its term.
+   * A plain history page (newest first, before the cursor) with the read watermarks of the
+   * chat's members: one statement. Null when the caller is not a visible member.
    */
-  async history(chatId: string, page: { before: string | null; limit: number; q: string | null }): Promise<RichMessageRow[]> {
-    if (page.q === null) {
-      return page.before === null
-        ? preparedQuery<RichMessageRow[]>(this.manager, 'messages.history-first', HISTORY_FIRST_SQL, [chatId, page.limit])
-        : preparedQuery<RichMessageRow[]>(this.manager, 'messages.history-after', HISTORY_AFTER_SQL, [chatId, page.before, page.limit]);
-    }
+  async historyPage(chatId: string, userId: string, page: { before: string | null; limit: number }): Promise<{ rows: RichMessageRow[]; watermarks: WatermarkRow[] } | null> {
+    const [result] = await preparedQuery<Array<{ rows: RichMessageRow[] | null; watermarks: WatermarkRow[] }>>(this.manager, 'messages.history-page', HISTORY_PAGE_SQL, [
+      chatId,
+      userId,
+      page.before,
+      page.limit,
+    ]);
+    return result.rows ? { rows: result.rows, watermarks: result.watermarks } : null;
+  }
+
+  /** A full-text search inside one chat (the GIN-indexed tsvector), newest first; planned for its term. */
+  async searchInChat(chatId: string, page: { before: string | null; limit: number; q: string }): Promise<RichMessageRow[]> {
     return (await this.manager.query(
-      `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM}
-        WHERE msg.chat_id = $1 AND ($2::uuid IS NULL OR msg.id < $2::uuid) AND msg.search @@ plainto_tsquery('simple', $3)
+      `${richMessagesSql(`msg.chat_id = $1 AND ($2::uuid IS NULL OR msg.id < $2::uuid) AND msg.search @@ plainto_tsquery('simple', $3)`)}
         ORDER BY msg.id DESC LIMIT $4`,
       [chatId, page.before, page.q, page.limit],
     )) as RichMessageRow[];

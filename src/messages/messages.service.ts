@@ -92,15 +92,25 @@ export class MessagesService {
     return dto;
   }
 
-  /** A page of history: two statements, the members' watermarks (the caller's row is the membership check) and the page. */
+  /**
+   * A page of history. The plain page is one statement (the page and the members' read
+   * watermarks, gated by the caller's membership); a search inside the chat reads the
+   * watermarks first, since a secret chat has nothing the server could search.
+   */
   async history(userId: string, chatId: string, query: HistoryQuery): Promise<MessagePageDto> {
-    const watermarks = isUuid(chatId) ? await this.messages.chatWatermarks(chatId) : [];
+    if (!isUuid(chatId)) throw new AppError('CHAT_NOT_FOUND');
+    const limit = query.limit ?? 50;
+    const before = query.cursor ?? null;
+    if (!query.q) {
+      const found = await this.messages.historyPage(chatId, userId, { before, limit: limit + 1 });
+      if (!found) throw new AppError('CHAT_NOT_FOUND');
+      return this.page(found.rows, limit, found.watermarks);
+    }
+    const watermarks = await this.messages.chatWatermarks(chatId);
     const own = watermarks.find((w) => w.userId === userId);
     if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
-    const limit = query.limit ?? 50;
-    // Secret chats hold ciphertext only: there is nothing the server could search.
-    if (query.q && own.chatType === 'SECRET') return { messages: [], nextCursor: null };
-    const rows = await this.messages.history(chatId, { before: query.cursor ?? null, limit: limit + 1, q: query.q ?? null });
+    if (own.chatType === 'SECRET') return { messages: [], nextCursor: null };
+    const rows = await this.messages.searchInChat(chatId, { before, limit: limit + 1, q: query.q });
     return this.page(rows, limit, watermarks);
   }
 

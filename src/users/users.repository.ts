@@ -28,34 +28,17 @@ export interface Membership {
 
 const USER_COLUMNS = `u.id, u.email, u.nickname, u.first_name, u.last_name, u.avatar, u.bio, u.last_online_at, u.created_at, u.updated_at`;
 
-/** Users with what decides whether viewer $2 sees their presence (see presenceRules). */
-const WITH_RULES = `SELECT ${USER_COLUMNS},
+/**
+ * Users matching `where` (over the alias `u`) with what decides whether viewer `viewer` (a
+ * parameter such as `$2`) sees their presence: also a fragment other statements nest (the chat
+ * list reads its members' profiles this way). Rows go through userWithRule().
+ */
+export const usersWithRulesSql = (where: string, viewer: string): string => `SELECT ${USER_COLUMNS},
        s.settings -> 'showOnlineStatus' AS level,
-       EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = $2) AS viewer_is_contact,
-       EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $2) AS blocks_viewer
-  FROM users u LEFT JOIN user_settings s ON s.user_id = u.id`;
-const WITH_RULES_BY_IDS_SQL = `${WITH_RULES} WHERE u.id = ANY($1::uuid[])`;
-const CHAT_MEMBERS_WITH_RULES_SQL = `SELECT m.chat_id AS m_chat_id, m.id AS m_id, m.user_id AS m_user_id, m.role AS m_role, m.joined_at AS m_joined_at,
-       m.visible AS m_visible, m.last_read_seq::float8 AS m_last_read_seq, m.last_read_at AS m_last_read_at,
-       ${USER_COLUMNS},
-       s.settings -> 'showOnlineStatus' AS level,
-       EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = $2) AS viewer_is_contact,
-       EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $2) AS blocks_viewer
-  FROM chat_members m LEFT JOIN users u ON u.id = m.user_id LEFT JOIN user_settings s ON s.user_id = u.id
- WHERE m.chat_id = ANY($1::uuid[])
- ORDER BY m.joined_at, m.id`;
-
-/** A chat membership as the chat list shows it (and reads its watermark from). */
-export interface ChatMemberFacts {
-  chatId: string;
-  id: string;
-  userId: string;
-  role: 'OWNER' | 'ADMIN' | 'MEMBER';
-  joinedAt: Date;
-  visible: boolean;
-  lastReadSeq: number;
-  lastReadAt: Date | null;
-}
+       EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = ${viewer}) AS viewer_is_contact,
+       EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = ${viewer}) AS blocks_viewer
+  FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE ${where}`;
+const WITH_RULES_BY_IDS_SQL = usersWithRulesSql('u.id = ANY($1::uuid[])', '$2');
 
 interface UserRow {
   id: string;
@@ -85,20 +68,15 @@ function toEntity(row: UserRow): UserEntity {
   });
 }
 
-type RuleRow = UserRow & { level: unknown; viewer_is_contact: boolean; blocks_viewer: boolean };
-type MemberColumns = {
-  m_chat_id: string;
-  m_id: string;
-  m_user_id: string;
-  m_role: ChatMemberFacts['role'];
-  m_joined_at: Date;
-  m_visible: boolean;
-  m_last_read_seq: number;
-  m_last_read_at: Date | null;
-};
+/** A user row with the facts of a presence rule (usersWithRulesSql); timestamps are Dates, or ISO strings when read as JSON. */
+export type UserWithRuleRow = UserRow & { level: unknown; viewer_is_contact: boolean; blocks_viewer: boolean };
 
-function toRule(row: RuleRow): PresenceRule {
+function toRule(row: UserWithRuleRow): PresenceRule {
   return { id: row.id, level: row.level ?? undefined, viewerIsContact: row.viewer_is_contact, blocksViewer: row.blocks_viewer };
+}
+
+export function userWithRule(row: UserWithRuleRow): { user: UserEntity; rule: PresenceRule } {
+  return { user: toEntity(row), rule: toRule(row) };
 }
 
 /** Escapes LIKE wildcards so that a query is matched literally. */
@@ -129,35 +107,9 @@ export class UsersRepository {
   /** Users, in the order given (unknown ids skipped), with the facts that decide whether the viewer sees their presence: one statement. */
   async findManyWithRules(viewerId: string, userIds: string[]): Promise<Array<{ user: UserEntity; rule: PresenceRule }>> {
     if (!userIds.length) return [];
-    const rows = await preparedQuery<RuleRow[]>(this.dataSource.manager, 'users.with-rules-by-ids', WITH_RULES_BY_IDS_SQL, [userIds, viewerId]);
-    const byId = new Map(rows.map((r) => [r.id, { user: toEntity(r), rule: toRule(r) }]));
+    const rows = await preparedQuery<UserWithRuleRow[]>(this.dataSource.manager, 'users.with-rules-by-ids', WITH_RULES_BY_IDS_SQL, [userIds, viewerId]);
+    const byId = new Map(rows.map((r) => [r.id, userWithRule(r)]));
     return userIds.flatMap((id) => byId.get(id) ?? []);
-  }
-
-  /**
-   * Every membership of these chats (joined first) with the member's user row and presence
-   * rule towards the viewer: the chat list's members, profiles and read watermarks in one statement.
-   */
-  async chatMembersWithRules(viewerId: string, chatIds: string[]): Promise<Array<{ member: ChatMemberFacts; user: UserEntity | null; rule: PresenceRule | null }>> {
-    if (!chatIds.length) return [];
-    const rows = await preparedQuery<Array<RuleRow & MemberColumns>>(this.dataSource.manager, 'users.chat-members-with-rules', CHAT_MEMBERS_WITH_RULES_SQL, [
-      chatIds,
-      viewerId,
-    ]);
-    return rows.map((r) => ({
-      member: {
-        chatId: r.m_chat_id,
-        id: r.m_id,
-        userId: r.m_user_id,
-        role: r.m_role,
-        joinedAt: r.m_joined_at,
-        visible: r.m_visible,
-        lastReadSeq: r.m_last_read_seq,
-        lastReadAt: r.m_last_read_at,
-      },
-      user: r.id ? toEntity(r) : null,
-      rule: r.id ? toRule(r) : null,
-    }));
   }
 
   async exists(id: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {

@@ -14,7 +14,7 @@ import { UserEntity } from './entities/user.entity';
 import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
 import './users.events';
 import { UploadsService } from '../uploads/uploads.service';
-import { ChatMemberFacts, PresenceRule, ProfileChanges, UsersRepository } from './users.repository';
+import { PresenceRule, ProfileChanges, UserWithRuleRow, UsersRepository, userWithRule } from './users.repository';
 
 export const SEARCH_LIMIT = 20;
 const HIDDEN: PresenceView = { isOnline: false, lastOnline: null };
@@ -91,16 +91,9 @@ export class UsersService {
     return this.withPresence(viewerId, await this.users.findManyWithRules(viewerId, userIds));
   }
 
-  /**
-   * The memberships of these chats with each member's public profile as the viewer may see it
-   * (the chat list's): one statement and one presence lookup.
-   */
-  async chatMembersWithProfiles(viewerId: string, chatIds: string[]): Promise<{ members: ChatMemberFacts[]; profiles: Map<string, UserDto> }> {
-    const rows = await this.users.chatMembersWithRules(viewerId, chatIds);
-    const distinct = new Map<string, { user: UserEntity; rule: PresenceRule }>();
-    for (const { user, rule } of rows) if (user && rule && !distinct.has(user.id)) distinct.set(user.id, { user, rule });
-    const profiles = await this.withPresence(viewerId, [...distinct.values()]);
-    return { members: rows.map((r) => r.member), profiles: new Map(profiles.map((p) => [p.id, p])) };
+  /** Public profiles as the viewer may see them, from usersWithRulesSql rows a caller's own statement read: one presence lookup, no query. */
+  profilesFromRows(viewerId: string, rows: UserWithRuleRow[]): Promise<UserDto[]> {
+    return this.withPresence(viewerId, rows.map(userWithRule));
   }
 
   async updateProfile(userId: string, input: UpdateProfileDto): Promise<UserDto> {
