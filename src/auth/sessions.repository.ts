@@ -5,12 +5,13 @@ import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { SessionEntity } from './entities/session.entity';
 
-const FIND_LIVE_SQL = `SELECT id, user_id AS "userId", last_active_at AS "lastActiveAt" FROM sessions WHERE token_hash = $1 AND expires_at > now()`;
+const FIND_LIVE_SQL = `SELECT id, user_id AS "userId", last_active_at AS "lastActiveAt", expires_at AS "expiresAt" FROM sessions WHERE token_hash = $1 AND expires_at > now()`;
 
 export interface LiveSession {
   id: string;
   userId: string;
   lastActiveAt: Date;
+  expiresAt: Date;
 }
 
 @Injectable()

@@ -9,6 +9,7 @@ import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { SocketAuthenticator } from '../realtime/socket-authenticator';
 import { AuthContext } from './auth-context';
 import { SessionDto } from './dto/auth.dto';
+import { SessionCache } from './session-cache';
 import { SessionsRepository } from './sessions.repository';
 
 export const SESSION_LIFETIME_DAYS = 90;
@@ -28,11 +29,16 @@ export interface DeviceInfo {
  */
 @Injectable()
 export class SessionsService extends SocketAuthenticator {
+  private readonly cache = new SessionCache();
+
   constructor(
     private readonly sessions: SessionsRepository,
     private readonly realtime: RealtimePublisher,
   ) {
     super();
+    // Every way a session ends (logout, termination, a deleted account) disconnects it: on this
+    // instance at once, on the others when the bus delivers it.
+    realtime.onDisconnect((target) => this.cache.forget(target));
   }
 
   /** Creates a session inside the caller's transaction; resolves the token to hand to the client. */
@@ -51,13 +57,26 @@ export class SessionsService extends SocketAuthenticator {
     return token;
   }
 
-  /** The caller behind a token, or null for a missing, unknown, expired or terminated one. */
+  /**
+   * The caller behind a token, or null for a missing, unknown, expired or terminated one.
+   * A live session is remembered for a few seconds (SessionCache), so a burst of requests costs
+   * one lookup; last activity is written at most once a minute and slides the expiry.
+   */
   async resolve(token: string): Promise<AuthContext | null> {
     if (!token || token.length > 128) return null;
-    const session = await this.sessions.findLive(sha256(token));
-    if (!session) return null;
-    if (Date.now() - new Date(session.lastActiveAt).getTime() > TOUCH_INTERVAL_MS) {
+    const tokenHash = sha256(token);
+    const now = Date.now();
+    let session = this.cache.get(tokenHash, now);
+    if (!session) {
+      const live = await this.sessions.findLive(tokenHash);
+      if (!live) return null;
+      session = { id: live.id, userId: live.userId, lastActiveAt: new Date(live.lastActiveAt).getTime(), expiresAt: new Date(live.expiresAt).getTime() };
+      this.cache.set(tokenHash, session, now);
+    }
+    if (now - session.lastActiveAt > TOUCH_INTERVAL_MS) {
       await this.sessions.touch(session.id, SESSION_LIFETIME_DAYS);
+      session.lastActiveAt = now;
+      session.expiresAt = now + SESSION_LIFETIME_DAYS * 86_400_000;
     }
     return { userId: session.userId, sessionId: session.id };
   }

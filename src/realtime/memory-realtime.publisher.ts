@@ -16,5 +16,6 @@ export class MemoryRealtimePublisher extends RealtimePublisher {
 
   async disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void> {
     this.registry.disconnect(target, code, reason);
+    this.disconnected(target);
   }
 }

@@ -7,7 +7,21 @@ import { DisconnectTarget } from './connection-registry';
  * transaction that made the change has committed.
  */
 export abstract class RealtimePublisher {
+  private readonly disconnectListeners: Array<(target: DisconnectTarget) => void> = [];
+
   abstract toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E]): Promise<void>;
   /** Closes matching sockets on every instance (logout, terminated session, deleted account). */
   abstract disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void>;
+
+  /**
+   * Runs `listener` on this instance for every disconnect: at once for the ones this instance
+   * sends, when the bus delivers them for the others' (what caches sessions forgets them here).
+   */
+  onDisconnect(listener: (target: DisconnectTarget) => void): void {
+    this.disconnectListeners.push(listener);
+  }
+
+  protected disconnected(target: DisconnectTarget): void {
+    for (const listener of this.disconnectListeners) listener(target);
+  }
 }

@@ -43,6 +43,7 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
   }
 
   async disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void> {
+    this.disconnected(target);
     await this.publish({ kind: 'disconnect', target, code, reason });
   }
 
@@ -63,6 +64,9 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
       return;
     }
     if (message.kind === 'deliver') this.registry.deliver(message.userIds, message.data);
-    else if (message.kind === 'disconnect') this.registry.disconnect(message.target, message.code, message.reason);
+    else if (message.kind === 'disconnect') {
+      this.registry.disconnect(message.target, message.code, message.reason);
+      this.disconnected(message.target);
+    }
   }
 }

@@ -184,4 +184,18 @@ describe('realtime', () => {
     await one.http().post('/api/auth/logout').set(a.auth).expect(200);
     expect((await ws.closed).code).toBe(4003);
   });
+
+  it('refuses a token on the other instance once its session ended, though that instance had it cached', async () => {
+    const a = await signUp(one);
+    const b = await signUp(one);
+    // Instance two resolves both tokens (and remembers them for a few seconds).
+    await two.http().get('/api/users/me').set(a.auth).expect(200);
+    await two.http().get('/api/users/me').set(b.auth).expect(200);
+    await one.http().post('/api/auth/logout').set(a.auth).expect(200);
+    await one.http().delete('/api/users/me').set(b.auth).expect(200);
+    await eventually(async () => {
+      await two.http().get('/api/users/me').set(a.auth).expect(401);
+      await two.http().get('/api/users/me').set(b.auth).expect(401);
+    }, 2_000);
+  });
 });
