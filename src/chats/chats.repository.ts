@@ -61,11 +61,14 @@ const ACTIVITY_KEY = `(extract(epoch FROM c.last_activity_at) * 1000000)::bigint
  * A ChatViewSet of viewer $1 for the memberships `where` selects (newest activity first, at most
  * `limit`), as one JSON value: one round trip, one value for Node to parse. Members and last
  * messages are nested lookups by key per chat; the members' profiles are read once per user.
- * Unread is a subtraction of two counters, never a COUNT.
+ * Unread is a subtraction of two counters, less the deleted messages past the watermark (an
+ * index range, nearly always empty): never a COUNT over messages.
  */
 const chatViewsSql = (where: string, limit: string): string => `WITH cp AS (
   SELECT c.id, c.type, c.name, c.avatar, c.created_at, c.last_message_id, c.last_activity_at,
-         GREATEST(c.message_seq - m.last_read_seq, 0)::int AS unread, ${ACTIVITY_KEY}::text AS activity_key
+         GREATEST(c.message_seq - m.last_read_seq
+                  - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq), 0)::int AS unread,
+         ${ACTIVITY_KEY}::text AS activity_key
     FROM chat_members m JOIN chats c ON c.id = m.chat_id
    WHERE ${where}
    ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ${limit})

@@ -370,10 +370,17 @@ export class MessagesRepository {
     return rows[0];
   }
 
-  /** Deletes a message and, when it was the chat's last, points the chat at the one before. */
+  /**
+   * Deletes a message, records its sequence number as deleted (so it leaves the unread counts of
+   * members who had not read it) and, when it was the chat's last, points the chat at the one before.
+   */
   async delete(message: MessageEntity): Promise<string | null> {
     return this.transaction(async (tx) => {
-      await tx.query(`DELETE FROM messages WHERE id = $1`, [message.id]);
+      await tx.query(
+        `WITH gone AS (DELETE FROM messages WHERE id = $1 RETURNING chat_id, seq)
+         INSERT INTO deleted_message_seqs (chat_id, seq) SELECT chat_id, seq FROM gone ON CONFLICT DO NOTHING`,
+        [message.id],
+      );
       const rows = returned<{ lastMessageId: string | null }>(
         await tx.query(
           `UPDATE chats SET last_message_id = (SELECT id FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1)

@@ -308,7 +308,15 @@ export class UsersRepository {
    * Deletes the user row; sessions, settings, contacts and blocks (both directions), memberships,
    * their messages, reactions and listens go by ON DELETE CASCADE.
    */
+  /**
+   * Deletes the user; their messages go with the row (foreign key). The sequence numbers of the
+   * ones left in other chats are recorded as deleted first, so they leave the unread counts.
+   */
   async deleteUser(tx: EntityManager, userId: string): Promise<void> {
+    await tx.query(
+      `INSERT INTO deleted_message_seqs (chat_id, seq) SELECT chat_id, seq FROM messages WHERE sender_id = $1 ON CONFLICT DO NOTHING`,
+      [userId],
+    );
     await tx.query(`DELETE FROM users WHERE id = $1`, [userId]);
   }
 

@@ -235,6 +235,34 @@ describe('messages', () => {
       bws.close();
     });
 
+    it('counts a deleted message as unread only until it is deleted, for direct chats and for a deleted account in a group', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const unreadOf = async (user: TestUser, id: string) => (await t.http().get(`/api/chats/${id}`).set(user.auth).expect(200)).body.data.unread;
+      const m1 = await send(aws, chatId, 'one');
+      const m2 = await send(aws, chatId, 'two');
+      const m3 = await send(aws, chatId, 'three');
+      expect(await unreadOf(b, chatId)).toBe(3);
+      await t.http().delete(`/api/messages/${m2.id}`).set(a.auth).expect(200);
+      expect(await unreadOf(b, chatId)).toBe(2);
+      await t.http().post(`/api/messages/${m3.id}/read`).set(b.auth).expect(200);
+      expect(await unreadOf(b, chatId)).toBe(0);
+      // a message already read leaves nothing to subtract
+      await t.http().delete(`/api/messages/${m1.id}`).set(a.auth).expect(200);
+      expect(await unreadOf(b, chatId)).toBe(0);
+      expect((await t.http().get('/api/chats').set(b.auth).expect(200)).body.data.chats[0]).toMatchObject({ id: chatId, unread: 0 });
+
+      const c = await signUp(t);
+      const groupId = await createGroup(t, b, [a, c]);
+      const cws = await connect(t, c);
+      await send(cws, groupId, 'from c');
+      await send(cws, groupId, 'from c again');
+      await send(aws, groupId, 'from a');
+      expect(await unreadOf(b, groupId)).toBe(3);
+      await t.http().delete('/api/users/me').set(c.auth).expect(200);
+      expect(await unreadOf(b, groupId)).toBe(1);
+      [aws, bws, cws].forEach((ws) => ws.close());
+    });
+
     it('keeps reads private when the reader turned read receipts off', async () => {
       const { b, chatId, aws, bws } = await pair();
       await t.backend.sql(`UPDATE user_settings SET settings = '{"showReadReceipts": false}' WHERE user_id = $1`, [b.id]);

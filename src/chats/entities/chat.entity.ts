@@ -10,7 +10,7 @@ export class ChatEntity {
   @Column('text', { nullable: true }) avatar: string | null;
   /** `<type>:<smaller id>:<larger id>` for DIRECT/SECRET: one chat per pair, by a unique index. */
   @Column('text', { name: 'pair_key', nullable: true }) pairKey: string | null;
-  /** High-water mark of the chat's message sequence; unread = messageSeq - member.lastReadSeq. */
+  /** High-water mark of the chat's message sequence; unread = messageSeq - member.lastReadSeq - deleted seqs past it. */
   @Column('bigint', { name: 'message_seq', transformer: { from: Number, to: (v: number) => v } }) messageSeq: number;
   @Column('uuid', { name: 'last_message_id', nullable: true }) lastMessageId: string | null;
   @Column('timestamptz', { name: 'last_activity_at' }) lastActivityAt: Date;
