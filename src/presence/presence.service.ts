@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { OnSocketEvent, SocketClient, SocketLifecycle } from '../realtime/on-socket-event.decorator';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
@@ -6,6 +6,9 @@ import { PresenceRepository } from './presence.repository';
 
 /** A connection's lease on "online"; `presence:ping` every 25 s renews it. */
 export const PRESENCE_LEASE_MS = 60_000;
+/** How often each instance looks for users whose leases lapsed without a disconnect (their instance died). */
+export const LAPSE_SWEEP_MS = 15_000;
+const LAPSE_BATCH = 100;
 
 declare module '../realtime/client-events' {
   interface ClientEvents {
@@ -18,15 +21,41 @@ declare module '../realtime/client-events' {
  * Online state: a user is online while any of their sockets, on any instance, holds a live
  * lease and is not away. Only the first connection coming and the last one going produce
  * `user:online` / `user:offline`, so a second tab never makes the user flap; the events go to
- * related users the user's privacy settings and blocks allow.
+ * related users the user's privacy settings and blocks allow. When an instance dies, its
+ * connections never disconnect: their leases lapse, and a sweep on the surviving instances
+ * reports those users offline (within PRESENCE_LEASE_MS + LAPSE_SWEEP_MS).
  */
 @Injectable()
-export class PresenceService {
+export class PresenceService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Presence');
+  private sweeper?: NodeJS.Timeout;
+
   constructor(
     private readonly store: PresenceStore,
     private readonly presence: PresenceRepository,
     private readonly realtime: RealtimePublisher,
   ) {}
+
+  onApplicationBootstrap(): void {
+    this.sweeper = setInterval(() => {
+      this.sweepLapsed().catch((error: Error) => this.logger.warn(`lapsed-lease sweep failed: ${error.message}`));
+    }, LAPSE_SWEEP_MS).unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** Reports offline the users whose leases all lapsed without a disconnect; resolves how many. */
+  async sweepLapsed(): Promise<number> {
+    let reported = 0;
+    for (;;) {
+      const users = await this.store.claimLapsed(LAPSE_BATCH);
+      for (const userId of users) await this.announceOffline(userId, await this.presence.audienceOf(userId));
+      reported += users.length;
+      if (users.length < LAPSE_BATCH) return reported;
+    }
+  }
 
   @OnSocketEvent(SocketLifecycle.Connected)
   async connected(client: SocketClient): Promise<void> {
@@ -73,11 +102,13 @@ export class PresenceService {
 
   private async goOffline(client: SocketClient): Promise<void> {
     const audience = await this.presence.audienceOf(client.userId);
-    const last = await this.store.disconnect(client.userId, client.connection.id);
-    if (!last) return;
-    const at = (await this.presence.markLastOnline(client.userId)) ?? new Date();
+    if (await this.store.disconnect(client.userId, client.connection.id)) await this.announceOffline(client.userId, audience);
+  }
+
+  private async announceOffline(userId: string, audience: string[]): Promise<void> {
+    const at = (await this.presence.markLastOnline(userId)) ?? new Date();
     // A new tab may have connected meanwhile (this or another instance): then nobody went offline.
-    if ((await this.store.online([client.userId])).size) return;
-    await this.realtime.toUsers(audience, 'user:offline', { userId: client.userId, lastOnline: new Date(at).toISOString() });
+    if ((await this.store.online([userId])).size) return;
+    await this.realtime.toUsers(audience, 'user:offline', { userId, lastOnline: new Date(at).toISOString() });
   }
 }

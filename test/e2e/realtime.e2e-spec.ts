@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { PresenceService } from '../../src/presence/presence.service';
+import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
@@ -70,6 +73,42 @@ describe('realtime', () => {
       const profile = (await t.http().get(`/api/users/${a.id}`).set(b.auth).expect(200)).body.data;
       expect(profile).toMatchObject({ isOnline: false, lastOnline: expect.any(String) });
       bws.close();
+    });
+
+    it('reports offline, once, a user whose leases lapsed without a disconnect (their instance died)', async () => {
+      const [a, b] = await partners();
+      const store = t.app.get(PresenceStore);
+      const bws = await connect(t, b);
+      // A connection on an instance that died: its lease is never renewed and never dropped.
+      expect(await store.connect(a.id, randomUUID(), 150)).toBe(true);
+      expect((await store.online([a.id])).has(a.id)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(await t.app.get(PresenceService).sweepLapsed()).toBeGreaterThanOrEqual(1);
+      expect(await bws.waitFor('user:offline', (p) => p.userId === a.id)).toEqual({ userId: a.id, lastOnline: expect.any(String) });
+      const [row] = await t.backend.sql('SELECT last_online_at FROM users WHERE id = $1', [a.id]);
+      expect(row.last_online_at).not.toBeNull();
+      await t.app.get(PresenceService).sweepLapsed();
+      await bws.expectNo('user:offline', (p) => p.userId === a.id);
+      bws.close();
+    });
+
+    it('hands a lapsed user to the sweep or to the last disconnect, never to both', async () => {
+      const store = t.app.get(PresenceStore);
+      const [u, v] = [randomUUID(), randomUUID()];
+      const [short, long] = [randomUUID(), randomUUID()];
+      // u: one lapsed lease and one live: not lapsed; dropping the live one reports u offline.
+      await store.connect(u, short, 100);
+      await store.connect(u, long, 60_000);
+      // v: its only lease lapses; the sweep claims v once and a late disconnect reports nothing.
+      await store.connect(v, short, 100);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const claimed = await store.claimLapsed(1000);
+      expect(claimed).toContain(v);
+      expect(claimed).not.toContain(u);
+      expect(await store.claimLapsed(1000)).not.toContain(v);
+      expect(await store.disconnect(v, short)).toBe(false);
+      expect(await store.disconnect(u, long)).toBe(true);
+      expect(await store.claimLapsed(1000)).not.toContain(u);
     });
 
     it('lists online partners in auth:ok and presence:snapshot', async () => {

@@ -3,17 +3,41 @@ import { RedisService } from '../../core/redis/redis.service';
 import { PresenceStore } from './presence-store';
 
 // A sorted set per user: member = connection id, score = lease expiry (ms). Expired members are
-// pruned on every touch; the key itself expires with the longest lease.
+// pruned on every touch; the key itself expires with the longest lease. One more sorted set,
+// "lapses", holds every user with a lease at the latest expiry among their leases: what is due in
+// it belongs to users whose leases ran out without a disconnect.
 const CONNECT = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local before = redis.call('ZCARD', KEYS[1])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[5])
 return before`;
+// 1 when no lease is left and the user was still unreported (in "lapses"): the sweeper and this
+// script each remove the user from "lapses" first, so exactly one of them reports the user offline.
 const DISCONNECT = `
 redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return redis.call('ZCARD', KEYS[1])`;
+if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+return redis.call('ZREM', KEYS[2], ARGV[3])`;
+// Claims due users whose leases are all gone (ZREM makes the claim single); a user with a live
+// lease left is pushed back to that lease's expiry. Per-user keys are built from ARGV[3]: one Redis, not a cluster.
+const CLAIM_LAPSED = `
+local now = tonumber(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local claimed = {}
+for _, user in ipairs(due) do
+  local key = ARGV[3] .. user
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local latest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if latest[2] then
+    redis.call('ZADD', KEYS[1], latest[2], user)
+  else
+    redis.call('ZREM', KEYS[1], user)
+    claimed[#claimed + 1] = user
+  end
+end
+return claimed`;
 
 // One flag per user (1 = a live lease): one command for a whole chat list instead of one per user.
 const ONLINE = `
@@ -38,13 +62,17 @@ export class RedisPresenceStore extends PresenceStore {
 
   async connect(userId: string, connectionId: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const before = (await this.redis.client.eval(CONNECT, 1, this.key(userId), now, now + ttlMs, connectionId, ttlMs)) as number;
+    const before = (await this.redis.client.eval(CONNECT, 2, this.key(userId), this.lapsesKey, now, now + ttlMs, connectionId, ttlMs, userId)) as number;
     return before === 0;
   }
 
   async disconnect(userId: string, connectionId: string): Promise<boolean> {
-    const left = (await this.redis.client.eval(DISCONNECT, 1, this.key(userId), Date.now(), connectionId)) as number;
-    return left === 0;
+    const last = (await this.redis.client.eval(DISCONNECT, 2, this.key(userId), this.lapsesKey, Date.now(), connectionId, userId)) as number;
+    return last === 1;
+  }
+
+  async claimLapsed(limit: number): Promise<string[]> {
+    return (await this.redis.client.eval(CLAIM_LAPSED, 1, this.lapsesKey, Date.now(), limit, this.key(''))) as string[];
   }
 
   async online(userIds: string[]): Promise<Set<string>> {
@@ -61,5 +89,9 @@ export class RedisPresenceStore extends PresenceStore {
 
   private key(userId: string): string {
     return this.redis.key('presence', userId);
+  }
+
+  private get lapsesKey(): string {
+    return this.redis.key('presence-lapses');
   }
 }
