@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { returned } from '../core/database/query-results';
 import { UploadEntity, VariantsStatus } from './entities/upload.entity';
 
@@ -22,8 +22,8 @@ export class UploadsRepository {
     return this.dataSource.getRepository(UploadEntity).findOneBy({ ownerId, storedName });
   }
 
-  async storedNamesOf(ownerId: string): Promise<string[]> {
-    const rows: Array<{ stored_name: string }> = await this.dataSource.query(`SELECT stored_name FROM uploads WHERE owner_id = $1`, [ownerId]);
+  async storedNamesOf(ownerId: string, tx: EntityManager = this.dataSource.manager): Promise<string[]> {
+    const rows: Array<{ stored_name: string }> = await tx.query(`SELECT stored_name FROM uploads WHERE owner_id = $1`, [ownerId]);
     return rows.map((row) => row.stored_name);
   }
 

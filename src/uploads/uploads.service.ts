@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { EntityManager } from 'typeorm';
 import { AppConfig } from '../core/config/app-config';
 import { newId } from '../core/database/ids';
 import { AppError } from '../core/errors';
@@ -137,16 +138,18 @@ export class UploadsService implements OnApplicationBootstrap {
   }
 
   /**
-   * Queues the removal of every file of a user. Call it before deleting the account (the rows
-   * go with it by cascade). The job waits until the account is really gone, so a deletion that
-   * rolls back never costs anyone their files. Returns how many uploads are queued.
+   * Queues the removal of every file of a user but `except`. Call it before deleting the account
+   * (the rows go with it by cascade), and again inside the deletion transaction once the user
+   * row is locked, for an upload that landed in between (a later one waits for the lock and then
+   * fails its foreign key, taking its file back out). The job waits until the account is really
+   * gone, so a deletion that rolls back never costs anyone their files. Resolves the names queued.
    */
-  async deleteAllOf(userId: string): Promise<number> {
-    const names = await this.uploads.storedNamesOf(userId);
+  async deleteAllOf(userId: string, options: { tx?: EntityManager; except?: ReadonlySet<string> } = {}): Promise<string[]> {
+    const names = (await this.uploads.storedNamesOf(userId, options.tx)).filter((name) => !options.except?.has(name));
     for (let i = 0; i < names.length; i += DELETE_BATCH) {
       await this.jobs.add('delete-files', { ownerId: userId, names: names.slice(i, i + DELETE_BATCH) });
     }
-    return names.length;
+    return names;
   }
 
   /**

@@ -254,10 +254,12 @@ export class UsersService {
 
   async deleteAccount(userId: string): Promise<void> {
     // Queued first: the job waits until the account is really gone, so a rolled-back deletion keeps its files.
-    await this.uploads.deleteAllOf(userId);
+    const queued = new Set(await this.uploads.deleteAllOf(userId));
     const afterCommit: Array<() => Promise<void>> = [];
     const deletedChats = await this.dataSource.transaction(async (tx) => {
       if (!(await this.users.lockUser(tx, userId))) throw new AppError('USER_NOT_FOUND');
+      // An upload stored between the listing above and the lock is on disk too.
+      await this.uploads.deleteAllOf(userId, { tx, except: queued });
       const memberships = await this.users.membershipsOf(tx, userId);
       const pairChats = memberships.filter((m) => m.type !== 'GROUP').map((m) => m.chatId);
       const groups = memberships.filter((m) => m.type === 'GROUP');

@@ -297,12 +297,34 @@ describe('uploads', () => {
       const names = [nameOf(image.body.data.url), nameOf(doc.body.data.url)];
       const files = () => storedFiles().filter((file) => names.some((name) => file.endsWith(name)));
       await eventually(async () => expect(files()).toHaveLength(5));
-      expect(await t.app.get(UploadsService).deleteAllOf(user.id)).toBe(2);
+      expect(await t.app.get(UploadsService).deleteAllOf(user.id)).toHaveLength(2);
       await t.backend.sql('DELETE FROM users WHERE id = $1', [user.id]);
       await t.drainJobs();
       await eventually(async () => expect(files()).toEqual([]), 15_000);
       expect(await t.backend.sql('SELECT 1 FROM uploads WHERE owner_id = $1', [user.id])).toHaveLength(0);
       expect(existsSync(uploadDir)).toBe(true);
+    });
+
+    it('removes a file uploaded while the account was being deleted, between the listing and the lock', async () => {
+      const user = await signUp(t);
+      const early = await upload(user, fixtures.pdf(), 'early.pdf').expect(201);
+      const service = t.app.get(UploadsService);
+      const list = service.deleteAllOf.bind(service);
+      let late: string | undefined;
+      const spy = jest.spyOn(service, 'deleteAllOf').mockImplementation(async (userId, options) => {
+        const queued = await list(userId, options);
+        // The first listing is taken: now an upload lands before the deletion locks the user.
+        if (!options?.tx) late = nameOf((await upload(user, fixtures.pdf(), 'late.pdf').expect(201)).body.data.url);
+        return queued;
+      });
+      try {
+        await t.http().delete('/api/users/me').set(user.auth).expect(200);
+      } finally {
+        spy.mockRestore();
+      }
+      const names = [nameOf(early.body.data.url), late!];
+      await t.drainJobs();
+      await eventually(async () => expect(storedFiles().filter((file) => names.some((name) => file.endsWith(name)))).toEqual([]), 15_000);
     });
   });
 });
