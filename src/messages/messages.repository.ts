@@ -381,6 +381,11 @@ export class MessagesRepository {
          INSERT INTO deleted_message_seqs (chat_id, seq) SELECT chat_id, seq FROM gone ON CONFLICT DO NOTHING`,
         [message.id],
       );
+      // Numbers every member has read past no longer count for anyone: pruned here, where deletions happen.
+      await tx.query(
+        `DELETE FROM deleted_message_seqs WHERE chat_id = $1 AND seq <= (SELECT min(last_read_seq) FROM chat_members WHERE chat_id = $1)`,
+        [message.chatId],
+      );
       const rows = returned<{ lastMessageId: string | null }>(
         await tx.query(
           `UPDATE chats SET last_message_id = (SELECT id FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1)

@@ -246,9 +246,10 @@ describe('messages', () => {
       expect(await unreadOf(b, chatId)).toBe(2);
       await t.http().post(`/api/messages/${m3.id}/read`).set(b.auth).expect(200);
       expect(await unreadOf(b, chatId)).toBe(0);
-      // a message already read leaves nothing to subtract
+      // a message already read leaves nothing to subtract, and numbers both members read past are pruned
       await t.http().delete(`/api/messages/${m1.id}`).set(a.auth).expect(200);
       expect(await unreadOf(b, chatId)).toBe(0);
+      expect(await t.backend.sql('SELECT seq FROM deleted_message_seqs WHERE chat_id = $1', [chatId])).toEqual([]);
       expect((await t.http().get('/api/chats').set(b.auth).expect(200)).body.data.chats[0]).toMatchObject({ id: chatId, unread: 0 });
 
       const c = await signUp(t);
