@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { MAX_UUID, newId } from '../core/database/ids';
+import { MAX_UUID, newId, uuidV7RandomBits } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { ChatType } from '../chats/entities/chat.entity';
@@ -66,6 +66,15 @@ const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
           (SELECT d.id FROM messages d WHERE d.sender_id = $2 AND d.client_message_id = $3::text) AS "duplicateId"
      FROM chat_members m JOIN chats c ON c.id = m.chat_id
     WHERE m.chat_id = $1 AND m.user_id = $2`;
+/**
+ * A new message's id: a UUIDv7 made while the chat's row is locked, from the database clock
+ * (48-bit ms), the new sequence number as its 12-bit counter (RFC 9562 method 1) and 64 random
+ * bits from the caller ($1). Ids are made in lock order, so they sort as sequence numbers do: a
+ * history page (keyset on id) agrees with unread counts and read receipts (sequence arithmetic)
+ * even when sends into one chat race.
+ */
+const MESSAGE_ID = `(lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+  || '7' || lpad(to_hex((chats.message_seq + 1) % 4096), 3, '0') || $1::text)::uuid`;
 const INSERT_SQL = `WITH ctx AS (
      SELECT m.visible, c.type,
             (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = c.id) AS member_ids,
@@ -78,14 +87,14 @@ const INSERT_SQL = `WITH ctx AS (
        FROM chat_members m JOIN chats c ON c.id = m.chat_id
       WHERE m.chat_id = $2 AND m.user_id = $3
    ), bumped AS (
-     UPDATE chats SET message_seq = message_seq + 1, last_message_id = $1, last_activity_at = now(), updated_at = now()
+     UPDATE chats SET message_seq = message_seq + 1, last_message_id = ${MESSAGE_ID}, last_activity_at = now(), updated_at = now()
        FROM ctx
       WHERE chats.id = $2 AND ctx.visible AND NOT ctx.blocked AND NOT ctx.duplicate AND ctx.reply_ok AND (ctx.type = 'SECRET') = $16::boolean
-      RETURNING chats.message_seq
+      RETURNING chats.message_seq, chats.last_message_id AS id
    ), inserted AS (
      INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
                            reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
-     SELECT $1, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
+     SELECT bumped.id, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
      RETURNING *
    ), sender_read AS (
      UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now()
@@ -212,9 +221,8 @@ export class MessagesRepository {
    * chat's member ids (for the fan-out) and the users it was revealed to.
    */
   async insert(input: NewMessage, secret: boolean): Promise<StoredMessage | null> {
-    const id = newId();
     const rows = await preparedQuery<Array<MessageEntity & InsertedExtras>>(this.manager, 'messages.insert', INSERT_SQL, [
-      id,
+      uuidV7RandomBits(),
       input.chatId,
       input.senderId,
       input.type,

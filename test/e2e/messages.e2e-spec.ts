@@ -56,6 +56,18 @@ describe('messages', () => {
       bws.close();
     });
 
+    it('orders ids as it orders sequence numbers, even when sends into one chat race', async () => {
+      const { chatId, aws, bws } = await pair();
+      await send(aws, chatId, 'first'); // the target sees the chat from the first message on
+      await Promise.all(Array.from({ length: 40 }, (_, i) => send(i % 2 ? aws : bws, chatId, `race ${i}`)));
+      const bySeq = await t.backend.sql('SELECT id FROM messages WHERE chat_id = $1 ORDER BY seq', [chatId]);
+      const byId = await t.backend.sql('SELECT id FROM messages WHERE chat_id = $1 ORDER BY id', [chatId]);
+      expect(bySeq).toHaveLength(41);
+      expect(byId).toEqual(bySeq);
+      aws.close();
+      bws.close();
+    });
+
     it('delivers in send order', async () => {
       const { chatId, aws, bws } = await pair();
       for (let i = 0; i < 10; i++) aws.send('message:send', { chatId, text: `n${i}` });

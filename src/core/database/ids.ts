@@ -1,7 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { v7 } from 'uuid';
 
 /** Time-ordered UUIDv7, made in the application (PostgreSQL 15 has no uuidv7()); keyset pagination by id is pagination by time. */
 export const newId = (): string => v7();
+
+/**
+ * The low 64 bits of a UUIDv7 (the variant, then 62 random bits) as 16 hex digits, for an id
+ * whose time and counter bits are made in SQL (see the messages insert).
+ */
+export function uuidV7RandomBits(): string {
+  const bits = randomBytes(8);
+  bits[0] = (bits[0] & 0x3f) | 0x80;
+  return bits.toString('hex');
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
