@@ -1,3 +1,4 @@
+import { eventually } from '../support/factories';
 import { TEST_REDIS_URL } from '../support/env';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createBackend, createTestApp, TestApp } from '../support/test-app';
@@ -89,7 +90,7 @@ describe('rate limits', () => {
 });
 
 (TEST_REDIS_URL ? describe : describe.skip)('health with Redis down', () => {
-  it('turns /api/health to 503 when Redis becomes unreachable', async () => {
+  it('turns /api/health to 503 when Redis becomes unreachable, and back to 200 when it returns', async () => {
     const target = new URL(TEST_REDIS_URL!);
     const proxy = await new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) }).start();
     const t = await createTestApp({ env: { REDIS_URL: `redis://127.0.0.1:${proxy.port}` } });
@@ -98,8 +99,13 @@ describe('rate limits', () => {
       await proxy.cut();
       const res = await t.http().get('/api/health').expect(503);
       expect(res.body).toMatchObject({ success: false, code: 'SERVICE_UNAVAILABLE', data: { status: 'error', db: 'ok', redis: 'down' } });
+      // Redis returns: the app's clients (the queue's included) reconnect by themselves, and the
+      // app can shut down cleanly instead of leaving clients retrying forever.
+      await proxy.restore();
+      await eventually(async () => t.http().get('/api/health').expect(200), 15_000);
     } finally {
       await t.close();
+      await proxy.close();
     }
   });
 });
