@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
-import { isForeignKeyViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { UsersService } from '../users/users.service';
 import { ContactCheckDto, ContactDto, toContactDto } from './dto/contact.dto';
@@ -24,14 +23,7 @@ export class ContactsService {
   }
 
   async add(ownerId: string, contactId: string): Promise<void> {
-    await this.users.requireOther(ownerId, contactId);
-    try {
-      await this.contacts.add(ownerId, contactId);
-    } catch (error) {
-      // The contact deleted their account between the check and the insert.
-      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND');
-      throw error;
-    }
+    await this.users.writeAboutOther(ownerId, contactId, () => this.contacts.add(ownerId, contactId));
   }
 
   async remove(ownerId: string, contactId: string): Promise<void> {

@@ -202,14 +202,7 @@ export class UsersService {
 
   /** Idempotent; the blocked user is not told. */
   async block(blockerId: string, targetId: string): Promise<void> {
-    await this.requireOther(blockerId, targetId);
-    try {
-      await this.users.block(blockerId, targetId);
-    } catch (error) {
-      // The target deleted their account between the check and the insert.
-      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND');
-      throw error;
-    }
+    await this.writeAboutOther(blockerId, targetId, () => this.users.block(blockerId, targetId));
   }
 
   async unblock(blockerId: string, targetId: string): Promise<void> {
@@ -225,6 +218,21 @@ export class UsersService {
   async requireOther(callerId: string, targetId: string): Promise<void> {
     if (targetId === callerId) throw new AppError('CANNOT_TARGET_SELF');
     if (!isUuid(targetId) || !(await this.users.exists(targetId))) throw new AppError('USER_NOT_FOUND');
+  }
+
+  /**
+   * Runs `write`, a row that references the target (a block, a contact), once requireOther
+   * passed; a target who deleted their account between the check and the write (a foreign-key
+   * violation) is USER_NOT_FOUND too.
+   */
+  async writeAboutOther<T>(callerId: string, targetId: string, write: () => Promise<T>): Promise<T> {
+    await this.requireOther(callerId, targetId);
+    try {
+      return await write();
+    } catch (error) {
+      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND');
+      throw error;
+    }
   }
 
   // ---- search
