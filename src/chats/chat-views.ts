@@ -27,7 +27,7 @@ export class ChatViews {
     if (!chats.length) return [];
     const profiles = new Map((await this.users.profilesFromRows(viewerId, users)).map((p) => [p.id, p]));
     // The members' own read watermarks are the read receipts of the last messages.
-    const members = chats.flatMap((c) => c.members ?? []);
+    const members = chats.flatMap((c) => c.members);
     const lastMessages = chats.flatMap((c) => (c.lastMessage ? [c.lastMessage] : []));
     const lastById = new Map(this.messageViews.buildRich(lastMessages, members).map((m) => [m.id, m]));
     return chats.map((chat) => ({
@@ -36,7 +36,7 @@ export class ChatViews {
       name: chat.name,
       avatar: chat.avatar,
       createdAt: new Date(chat.createdAt).toISOString(),
-      members: (chat.members ?? []).flatMap((m) => {
+      members: chat.members.flatMap((m) => {
         const user = profiles.get(m.userId);
         return user ? [{ id: m.id, userId: m.userId, chatId: m.chatId, role: m.role, joinedAt: new Date(m.joinedAt).toISOString(), user }] : [];
       }),

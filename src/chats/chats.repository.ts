@@ -2,10 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { MAX_UUID, newId } from '../core/database/ids';
-import { RichMessageRow, richMessagesSql } from '../messages/messages.repository';
-import { UserWithRuleRow, usersWithRulesSql } from '../users/users.repository';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
+import { RichMessageRow, richMessagesSql } from '../messages/messages.repository';
+import { UserWithRuleRow, usersWithRulesSql } from '../users/users.repository';
 import { ChatRole } from './entities/chat-member.entity';
 import { ChatEntity, ChatType } from './entities/chat.entity';
 
@@ -76,9 +76,9 @@ SELECT json_build_object(
   'chats', (SELECT coalesce(json_agg(json_build_object(
      'id', cp.id, 'type', cp.type, 'name', cp.name, 'avatar', cp.avatar, 'createdAt', cp.created_at,
      'unread', cp.unread, 'activityKey', cp.activity_key,
-     'members', (SELECT json_agg(json_build_object('id', cm.id, 'chatId', cm.chat_id, 'userId', cm.user_id, 'role', cm.role,
+     'members', (SELECT coalesce(json_agg(json_build_object('id', cm.id, 'chatId', cm.chat_id, 'userId', cm.user_id, 'role', cm.role,
                    'joinedAt', cm.joined_at, 'visible', cm.visible, 'lastReadSeq', cm.last_read_seq::float8, 'lastReadAt', cm.last_read_at)
-                   ORDER BY cm.joined_at, cm.id)
+                   ORDER BY cm.joined_at, cm.id), '[]')
                    FROM chat_members cm WHERE cm.chat_id = cp.id),
      'lastMessage', (SELECT row_to_json(x) FROM (${richMessagesSql('msg.id = cp.last_message_id')}) x)
    ) ORDER BY cp.last_activity_at DESC, cp.id DESC), '[]') FROM cp),

@@ -32,11 +32,11 @@ const RICH_COLUMNS = `${columns('msg.')},
      FROM reactions r JOIN users rn ON rn.id = r.user_id WHERE r.message_id = msg.id) AS "reactionRows",
   CASE WHEN msg.type = 'AUDIO' THEN (
     SELECT coalesce(json_agg(json_build_object('userId', l.user_id)), '[]') FROM message_listens l WHERE l.message_id = msg.id) END AS "listenRows"`;
+const RICH_FROM = `messages msg LEFT JOIN users su ON su.id = msg.sender_id`;
 /**
  * Rich message rows (RichMessageRow) matching `where`, over the alias `msg`: also a fragment
  * that other statements nest (the chat list's last messages).
  */
-const RICH_FROM = `messages msg LEFT JOIN users su ON su.id = msg.sender_id`;
 export const richMessagesSql = (where: string): string => `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE ${where}`;
 const RICH_BY_IDS_SQL = richMessagesSql('msg.id = ANY($1::uuid[])');
 
