@@ -13,7 +13,7 @@ import { AuthService } from './auth.service';
 import { deviceName, locationFrom } from './device';
 import { SendOtpDto, SendOtpResultDto, SessionDto, TerminatedManyDto, TerminatedOneDto, VerifyOtpDto, VerifyOtpResultDto } from './dto/auth.dto';
 import { OtpService } from './otp.service';
-import { DeviceInfo, SESSION_LIFETIME_DAYS, SessionsService } from './sessions.service';
+import { DeviceInfo, SESSION_LIFETIME_MS, SessionsService } from './sessions.service';
 
 @ApiTags('auth')
 @Controller('api/auth')
@@ -43,7 +43,7 @@ export class AuthController {
   @ApiErrors('VALIDATION_ERROR', 'OTP_EXPIRED', 'INVALID_CODE', 'OTP_MAX_ATTEMPTS', 'NICKNAME_REQUIRED', 'NICKNAME_TAKEN', 'RATE_LIMIT')
   async verifyOtp(@Body() body: VerifyOtpDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<VerifyOtpResultDto> {
     const { user, isNewUser, token } = await this.auth.verify(body, this.device(request));
-    response.cookie(SESSION_COOKIE, token, { ...this.cookieOptions(), maxAge: SESSION_LIFETIME_DAYS * 86_400_000 });
+    response.cookie(SESSION_COOKIE, token, { ...this.cookieOptions(), maxAge: SESSION_LIFETIME_MS });
     response.status(isNewUser ? 201 : 200);
     return { user, isNewUser };
   }

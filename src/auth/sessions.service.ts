@@ -13,6 +13,7 @@ import { SessionCache } from './session-cache';
 import { SessionsRepository } from './sessions.repository';
 
 export const SESSION_LIFETIME_DAYS = 90;
+export const SESSION_LIFETIME_MS = SESSION_LIFETIME_DAYS * 86_400_000;
 /** last_active_at is written at most this often per session, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -52,7 +53,7 @@ export class SessionsService extends SocketAuthenticator {
       ...device,
       createdAt: now,
       lastActiveAt: now,
-      expiresAt: new Date(now.getTime() + SESSION_LIFETIME_DAYS * 86_400_000),
+      expiresAt: new Date(now.getTime() + SESSION_LIFETIME_MS),
     });
     return token;
   }
@@ -76,7 +77,7 @@ export class SessionsService extends SocketAuthenticator {
     if (now - session.lastActiveAt > TOUCH_INTERVAL_MS) {
       await this.sessions.touch(session.id, SESSION_LIFETIME_DAYS);
       session.lastActiveAt = now;
-      session.expiresAt = now + SESSION_LIFETIME_DAYS * 86_400_000;
+      session.expiresAt = now + SESSION_LIFETIME_MS;
     }
     return { userId: session.userId, sessionId: session.id };
   }
