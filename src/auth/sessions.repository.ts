@@ -29,6 +29,12 @@ export class SessionsRepository {
     return rows[0] ?? null;
   }
 
+  /** Which of these session ids are live (present and unexpired). */
+  async liveIds(ids: string[]): Promise<string[]> {
+    const rows = (await this.dataSource.query(`SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND expires_at > now()`, [ids])) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
   /** Marks activity and slides the expiry; callers throttle this to once a minute per session. */
   async touch(id: string, lifetimeDays: number): Promise<void> {
     await this.dataSource.query(`UPDATE sessions SET last_active_at = now(), expires_at = now() + make_interval(days => $2) WHERE id = $1`, [id, lifetimeDays]);

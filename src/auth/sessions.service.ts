@@ -86,6 +86,14 @@ export class SessionsService extends SocketAuthenticator {
     return this.resolve(token);
   }
 
+  /** Live sessions among these; the ones that ended are forgotten by this instance's cache too. */
+  async liveSessions(sessionIds: string[]): Promise<Set<string>> {
+    const live = new Set(await this.sessions.liveIds(sessionIds));
+    const ended = sessionIds.filter((id) => !live.has(id));
+    if (ended.length) this.cache.forget({ sessionIds: ended });
+    return live;
+  }
+
   async list(auth: AuthContext): Promise<SessionDto[]> {
     const sessions = await this.sessions.listLive(auth.userId);
     return sessions.map((s) => ({

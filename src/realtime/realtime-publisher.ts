@@ -8,6 +8,7 @@ import { DisconnectTarget } from './connection-registry';
  */
 export abstract class RealtimePublisher {
   private readonly disconnectListeners: Array<(target: DisconnectTarget) => void> = [];
+  protected readonly restoredListeners: Array<() => Promise<unknown>> = [];
 
   abstract toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E]): Promise<void>;
   /** Closes matching sockets on every instance (logout, terminated session, deleted account). */
@@ -19,6 +20,14 @@ export abstract class RealtimePublisher {
    */
   onDisconnect(listener: (target: DisconnectTarget) => void): void {
     this.disconnectListeners.push(listener);
+  }
+
+  /**
+   * Runs `listener` when this instance's bus subscription comes back after an outage, before
+   * anything received from the bus is delivered again (a bus without outages never calls it).
+   */
+  onBusRestored(listener: () => Promise<unknown>): void {
+    this.restoredListeners.push(listener);
   }
 
   protected disconnected(target: DisconnectTarget): void {

@@ -9,6 +9,7 @@ import { PresenceStore } from './presence/presence-store';
 import { RedisPresenceStore } from './presence/redis-presence.store';
 import { RealtimePublisher } from './realtime-publisher';
 import { RedisRealtimePublisher } from './redis-realtime.publisher';
+import { SessionWatch } from './session-watch';
 import { SocketHandlers } from './socket-handlers';
 import { WsGateway } from './ws.gateway';
 
@@ -20,6 +21,7 @@ import { WsGateway } from './ws.gateway';
     ConnectionRegistry,
     SocketHandlers,
     WsGateway,
+    SessionWatch,
     {
       provide: RealtimePublisher,
       inject: [AppConfig, RedisService, ConnectionRegistry],

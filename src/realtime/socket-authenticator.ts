@@ -1,4 +1,6 @@
-/** Resolves a session token (cookie or `auth` frame) to its user; provided by the auth module. */
+/** Resolves session tokens for sockets and re-checks their sessions; provided by the auth module. */
 export abstract class SocketAuthenticator {
   abstract authenticate(token: string): Promise<{ userId: string; sessionId: string } | null>;
+  /** Which of these sessions are still live (not ended, not expired). */
+  abstract liveSessions(sessionIds: string[]): Promise<Set<string>>;
 }

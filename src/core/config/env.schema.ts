@@ -21,6 +21,8 @@ export interface AppConfigValues {
   rateLimitApi: RateLimit;
   appSecret: string;
   logLevel: string;
+  /** How often every socket's session is checked against the database, in seconds. */
+  sessionRecheckSeconds: number;
 }
 
 export interface RateLimit {
@@ -77,6 +79,7 @@ export function parseEnv(env: Env): AppConfigValues {
     rateLimitApi: read('RATE_LIMIT_API', { limit: 300, windowSeconds: 60 }, rateLimit, 'requests/seconds, e.g. 300/60'),
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
+    sessionRecheckSeconds: read('SESSION_RECHECK_SECONDS', 30, intIn(1, 3600), 'an integer from 1 to 3600'),
   };
 
   if (nodeEnv === 'production') {

@@ -1,0 +1,86 @@
+import { sha256 } from '../../src/core/crypto/secret-box';
+import { connect, openDirect, send } from '../support/chats';
+import { TEST_REDIS_URL } from '../support/env';
+import { signIn, signUp } from '../support/factories';
+import { TcpProxy } from '../support/tcp-proxy';
+import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+
+/** Ending a session is a user's remedy for a stolen device: its sockets must close, whatever the bus does. */
+describe('an ended session closes its sockets', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp({ env: { SESSION_RECHECK_SECONDS: '1' } })));
+  afterAll(() => t.close());
+
+  it('closes a socket with 4003 within the re-check period when its session is gone, though no disconnect was published', async () => {
+    const a = await signUp(t);
+    const ws = await connect(t, a);
+    const [session] = await t.backend.sql<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1`, [a.id]);
+    // What a lost bus message leaves behind: the row is gone, nobody told this instance.
+    await t.backend.sql(`DELETE FROM sessions WHERE id = $1`, [session.id]);
+    const closed = await Promise.race([ws.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))]);
+    expect(closed).toEqual({ code: 4003, reason: 'session ended' });
+  });
+
+  it('closes an expired session\'s socket and keeps the others', async () => {
+    const a = await signUp(t);
+    const second = await signIn(t, a.email);
+    const [expiring, staying] = [await connect(t, a), await connect(t, second)];
+    await t.backend.sql(`UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, [sha256(a.token)]);
+    const closed = await Promise.race([expiring.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))]);
+    expect(closed).toMatchObject({ code: 4003 });
+    staying.send('presence:ping');
+    await staying.expectNo('error', () => true, 1_500);
+    expect(staying.socket.readyState).toBe(staying.socket.OPEN);
+    staying.close();
+  });
+});
+
+(TEST_REDIS_URL ? describe : describe.skip)('an ended session while Redis is unreachable (two instances)', () => {
+  let backend: TestBackend;
+  let proxy: TcpProxy;
+  let one: TestApp;
+  let two: TestApp;
+  beforeAll(async () => {
+    backend = await createBackend();
+    const target = new URL(TEST_REDIS_URL!);
+    proxy = await new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) }).start();
+    one = await createTestApp({ backend });
+    // Instance two reaches Redis only through the proxy the test cuts; its periodic re-check is
+    // far off, so what closes the socket in time is the re-check on the bus coming back.
+    two = await createTestApp({ backend, env: { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, SESSION_RECHECK_SECONDS: '600' } });
+  });
+  afterAll(async () => {
+    await two.close();
+    await one.close();
+    await proxy.close();
+    await backend.close();
+  });
+
+  it('closes the socket on the cut-off instance when its bus returns, before delivering anything to it', async () => {
+    const [victim, friend] = await Promise.all([signUp(one), signUp(one)]);
+    const chatId = await openDirect(one, friend, victim);
+    const friendWs = await connect(one, friend);
+    await send(friendWs, chatId, 'before');
+    const stolen = await signIn(one, victim.email, 'stolen-laptop');
+    const stolenWs = await connect(two, stolen);
+    const [stolenSession] = await backend.sql<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1 AND user_agent = 'stolen-laptop'`, [victim.id]);
+
+    await proxy.cut();
+    await one.http().delete(`/api/auth/sessions/${stolenSession.id}`).set(victim.auth).expect(200);
+    await send(friendWs, chatId, 'during the cut');
+    await proxy.restore();
+    // Everything the friend sends from now on reaches instance two through the bus it just regained.
+    const deadline = Date.now() + 15_000;
+    const closed = stolenWs.closed.then((c) => c);
+    let outcome: unknown = 'still open';
+    while (Date.now() < deadline) {
+      await send(friendWs, chatId, 'after the cut');
+      outcome = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 250))]);
+      if (outcome !== 'still open') break;
+    }
+    expect(outcome).toMatchObject({ code: 4003 });
+    expect(stolenWs.frames.filter((f) => f.event === 'message:new').map((f) => f.payload.text)).toEqual([]);
+    await one.http().get('/api/users/me').set(stolen.auth).expect(401);
+    friendWs.close();
+  }, 30_000);
+});
