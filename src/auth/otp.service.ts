@@ -6,7 +6,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { SecretBox } from '../core/crypto/secret-box';
 import { AppError } from '../core/errors';
-import { JobQueue } from '../jobs/job-queue';
+import { JobQueue, QueueUnavailableError } from '../jobs/job-queue';
 import { MailLocale } from '../mail/otp-mail.template';
 import { UsersService } from '../users/users.service';
 import { OtpRepository } from './otp.repository';
@@ -53,7 +53,11 @@ export class OtpService {
     if (tooSoon) throw new AppError('OTP_TOO_SOON', `Please wait ${tooSoon.retryAfter} s before requesting another code`, { retryAfter: tooSoon.retryAfter });
 
     const locale = (await this.users.localeOf(email)) ?? preferredLocale ?? 'en';
-    const job = await this.jobs.add('send-otp-mail', { email, sealedCode: this.box.seal(code), locale, lifetimeMinutes: OTP_TTL_SECONDS / 60 });
+    const job = await this.jobs.add('send-otp-mail', { email, sealedCode: this.box.seal(code), locale, lifetimeMinutes: OTP_TTL_SECONDS / 60 }).catch(async (error: unknown) => {
+      if (!(error instanceof QueueUnavailableError)) throw error;
+      await this.codes.delete(email, codeHash); // nothing will be mailed: the user may ask again at once
+      throw new AppError('EMAIL_SEND_FAILED', 'The code cannot be sent right now; try again shortly', { retryAfter: error.details.retryAfter }, 503);
+    });
     const outcome = await job.waitForOutcome(FIRST_ATTEMPT_WAIT_MS);
     if (outcome === 'failed') {
       await this.codes.delete(email, codeHash); // the user may ask again at once

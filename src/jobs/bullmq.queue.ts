@@ -1,9 +1,10 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { withTimeout } from '../core/async/with-timeout';
 import { AppConfig } from '../core/config/app-config';
-import { RedisService } from '../core/redis/redis.service';
+import { REDIS_REQUEST_TIMEOUT_MS, RedisService } from '../core/redis/redis.service';
 import { JOBS, JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError } from './job-queue';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueUnavailableError } from './job-queue';
 import { JobRegistry } from './job-registry';
 
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -31,7 +32,9 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
     const prefix = this.redis.key('bull');
     const names = new Set(Object.values(JOBS as Record<string, { queue: QueueName }>).map((policy) => policy.queue));
     for (const queue of names) {
-      const q = new Queue(queue, { prefix, connection: this.redis.connect(`queue:${queue}`, { maxRetriesPerRequest: 20 }) });
+      // No offline queue: an add while Redis is down fails at once instead of waiting for it
+      // (BullMQ's "failing fast when Redis is down"), and is never replayed late.
+      const q = new Queue(queue, { prefix, connection: this.redis.connect(`queue:${queue}`, { maxRetriesPerRequest: 20, enableOfflineQueue: false }) });
       q.on('error', (error) => this.logger.debug(`queue ${queue}: ${error.message}`));
       this.queues.set(queue, q);
       const events = new QueueEvents(queue, { prefix, connection: this.redis.connect(`events:${queue}`, { maxRetriesPerRequest: null }) });
@@ -46,14 +49,18 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
     const policy = this.registry.policy(name);
     const queue = this.queues.get(policy.queue);
     if (!queue) throw new Error(`Queue '${policy.queue}' is not open`);
-    const job = await queue.add(name, data, {
-      jobId: options.jobId,
-      delay: options.delayMs,
-      attempts: policy.attempts,
-      backoff: { type: 'exponential', delay: policy.backoffMs },
-      removeOnComplete: { age: 3600, count: 1000 },
-      removeOnFail: { age: 24 * 3600 },
-    });
+    const adding = queue
+      .add(name, data, {
+        jobId: options.jobId,
+        delay: options.delayMs,
+        attempts: policy.attempts,
+        backoff: { type: 'exponential', delay: policy.backoffMs },
+        removeOnComplete: { age: 3600, count: 1000 },
+        removeOnFail: { age: 24 * 3600 },
+      })
+      .catch((error: Error) => new QueueUnavailableError(error.message));
+    const job = await withTimeout(adding, REDIS_REQUEST_TIMEOUT_MS, new QueueUnavailableError(`no answer within ${REDIS_REQUEST_TIMEOUT_MS} ms`));
+    if (job instanceof QueueUnavailableError) throw job;
     const events = this.events.get(policy.queue)!;
     return { id: job.id!, waitForOutcome: (timeoutMs) => this.outcome(job, events, timeoutMs) };
   }

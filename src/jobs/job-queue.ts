@@ -1,3 +1,4 @@
+import { AppError } from '../core/errors';
 import { JobName, JobPayloads } from './job-names';
 
 export interface EnqueueOptions {
@@ -20,6 +21,7 @@ export interface EnqueuedJob {
  * handlers (with the same retry policy) when REDIS_URL is unset.
  */
 export abstract class JobQueue {
+  /** Queues a job; throws QueueUnavailableError, promptly, when it cannot be queued. */
   abstract add<N extends JobName>(name: N, data: JobPayloads[N], options?: EnqueueOptions): Promise<EnqueuedJob>;
   /** Resolves when every job known to this process has settled (tests, graceful shutdown). */
   abstract drain(timeoutMs?: number): Promise<void>;
@@ -30,5 +32,16 @@ export class PermanentJobError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'PermanentJobError';
+  }
+}
+
+/**
+ * Thrown by `add` when the job could not be queued (the queue's Redis is unreachable): nothing
+ * was queued. A request that meets it answers 503 SERVICE_UNAVAILABLE unless its feature says more.
+ */
+export class QueueUnavailableError extends AppError {
+  constructor(readonly reason: string) {
+    super('SERVICE_UNAVAILABLE', 'The service is briefly unavailable; try again shortly', { retryAfter: 5 });
+    this.name = 'QueueUnavailableError';
   }
 }

@@ -100,6 +100,7 @@ export class MessageViews {
     return {
       id: m.id,
       chatId: m.chatId,
+      seq: Number(m.seq),
       sender: extra.sender,
       text: m.text,
       type: m.type,

@@ -15,6 +15,12 @@ import { MessageViews, toReactionDto } from './message-views';
 import { MessagesRepository, NewMessage, RichMessageRow, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
 import { MediaResolver } from './media-resolver';
 
+/** A send's result: the stored message, and whether it had been stored before (a retried clientMessageId). */
+export interface SendOutcome {
+  message: MessageDto;
+  resent: boolean;
+}
+
 /**
  * Messages: sending (over the socket), history, edits, deletion, read state, voice listens and
  * reactions. Every operation starts from the caller's membership; a non-member gets NOT_FOUND.
@@ -35,31 +41,32 @@ export class MessagesService {
    * Validates and stores a message, then publishes it: `chat:new` to a direct-chat target on the
    * first message, `message:new` to every member (the sender's devices included, with their
    * clientMessageId), `message:delivered` to the sender when another member is online.
-   * A repeated clientMessageId returns the stored message instead of a second row.
+   * A repeated clientMessageId returns the stored message instead of a second row, marked
+   * `resent`: nothing is published then, the retrying socket alone is answered (MessagesSocket).
    */
-  async send(senderId: string, input: SendMessageDto): Promise<MessageDto> {
+  async send(senderId: string, input: SendMessageDto): Promise<SendOutcome> {
     if (!isUuid(input.chatId)) throw new AppError('CHAT_NOT_FOUND');
     // Fast path, one statement: a text (or ciphertext) draft checked against the chat inside
     // the insert. Whatever it refuses goes the checked way below, which names the reason.
     const draft = input.mediaUrl ? null : await this.draft(senderId, input.chatId, !!input.ciphertext, input).catch(() => null);
     const stored = draft ? await this.store(senderId, input, draft, !!input.ciphertext) : null;
-    if (stored && !('resent' in stored)) return this.publishSent(senderId, input, stored);
-    if (stored) return stored.resent;
+    if (stored && !('resent' in stored)) return { message: await this.publishSent(senderId, input, stored), resent: false };
+    if (stored) return { message: stored.resent, resent: true };
     return this.sendChecked(senderId, input);
   }
 
   /** The slow path: membership, duplicate, blocks, reply and content checked one by one, in the API's order. */
-  private async sendChecked(senderId: string, input: SendMessageDto): Promise<MessageDto> {
+  private async sendChecked(senderId: string, input: SendMessageDto): Promise<SendOutcome> {
     const context = await this.messages.sendContext(input.chatId, senderId, input.clientMessageId ?? null);
     if (!context || !context.visible) throw new AppError('CHAT_NOT_FOUND');
     if (context.duplicateId) {
       const existing = await this.messages.findById(context.duplicateId);
-      if (existing) return this.resend(senderId, existing, input.clientMessageId!);
+      if (existing) return { message: await this.views.buildOne(existing), resent: true };
     }
     const draft = await this.validate(senderId, context, input);
     const stored = await this.store(senderId, input, draft, context.type === 'SECRET');
     if (!stored) throw new AppError('CHAT_NOT_FOUND');
-    return 'resent' in stored ? stored.resent : this.publishSent(senderId, input, stored);
+    return 'resent' in stored ? { message: stored.resent, resent: true } : { message: await this.publishSent(senderId, input, stored), resent: false };
   }
 
   /** Inserts; a clientMessageId that won a race in between resolves to the stored message. */
@@ -69,7 +76,7 @@ export class MessagesService {
     } catch (error) {
       if (input.clientMessageId && isUniqueViolation(error, 'messages_client_id_key')) {
         const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
-        if (existing) return { resent: await this.resend(senderId, existing, input.clientMessageId) };
+        if (existing) return { resent: await this.views.buildOne(existing) };
       }
       throw error;
     }
@@ -80,10 +87,11 @@ export class MessagesService {
     if (stored.revealedTo.length) await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
     const others = stored.memberIds.filter((id) => id !== senderId);
     // One Redis connection carries these in order, so the sender's devices still get
-    // message:new before message:delivered.
+    // message:new before message:delivered; every instance delivers them in the chat's order.
+    const position = { chatId: dto.chatId, seq: dto.seq };
     const [, , delivered] = await Promise.all([
-      this.realtime.toUsers(others, 'message:new', dto),
-      this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto),
+      this.realtime.toUsers(others, 'message:new', dto, position),
+      this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto, position),
       this.presence.anyOnline(others),
     ]);
     if (delivered) {
@@ -277,12 +285,6 @@ export class MessagesService {
       ciphertext: null,
       signalType: null,
     };
-  }
-
-  private async resend(senderId: string, message: MessageEntity, clientMessageId: string): Promise<MessageDto> {
-    const dto = await this.views.buildOne(message);
-    await this.realtime.toUsers([senderId], 'message:new', { ...dto, clientMessageId });
-    return dto;
   }
 
   private page(rows: RichMessageRow[], limit: number, watermarks: WatermarkRow[]): MessagePageDto {

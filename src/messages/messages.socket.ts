@@ -10,7 +10,10 @@ export class MessagesSocket {
 
   @OnSocketEvent('message:send', { dto: SendMessageDto, errorEvent: 'message:send:error', echo: ['clientMessageId'] })
   async send(client: SocketClient, payload: SendMessageDto): Promise<void> {
-    await this.messages.send(client.userId, payload);
+    const { message, resent } = await this.messages.send(client.userId, payload);
+    // A retry of a stored message: the sender's other devices have it already; this socket did
+    // not hear back (that is why it retried), so it alone is answered.
+    if (resent) client.send('message:new', { ...message, clientMessageId: payload.clientMessageId });
   }
 
   @OnSocketEvent('message:read', { dto: ReadMessageDto })

@@ -63,8 +63,14 @@ export class PresenceService implements OnApplicationBootstrap, OnApplicationShu
     const onlineUserIds = [...(await this.store.online(visible))];
     // The lease first: a client told auth:ok is online, even if another of its tabs closes right then.
     await this.goOnline(client, audience);
-    client.send('auth:ok', { userId: client.userId, onlineUserIds });
-    client.send('presence:snapshot', { onlineUserIds });
+    this.sendSnapshot(client, onlineUserIds);
+  }
+
+  /** A repeated `auth` on an authenticated socket: the same answer again, with today's snapshot. */
+  @OnSocketEvent(SocketLifecycle.Reauth)
+  async reauthenticated(client: SocketClient): Promise<void> {
+    const { visible } = await this.presence.relations(client.userId);
+    this.sendSnapshot(client, [...(await this.store.online(visible))]);
   }
 
   @OnSocketEvent(SocketLifecycle.Disconnected)
@@ -89,6 +95,11 @@ export class PresenceService implements OnApplicationBootstrap, OnApplicationShu
     if (!client.connection.away) return;
     client.connection.away = false;
     await this.goOnline(client, await this.presence.audienceOf(client.userId));
+  }
+
+  private sendSnapshot(client: SocketClient, onlineUserIds: string[]): void {
+    client.send('auth:ok', { userId: client.userId, onlineUserIds });
+    client.send('presence:snapshot', { onlineUserIds });
   }
 
   /**

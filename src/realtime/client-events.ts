@@ -14,6 +14,8 @@ export type ClientEventName = keyof ClientEvents & string;
 /** Close codes the clients understand. */
 export const CloseCode = {
   GoingAway: 1001,
+  /** The session could not be checked (the database is unreachable): reconnect later, not a logout. */
+  TryAgainLater: 1013,
   AuthFailed: 4001,
   SessionTerminated: 4003,
   IdleTimeout: 4008,

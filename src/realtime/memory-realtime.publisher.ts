@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { ChatOrderedDelivery, ChatPosition } from './chat-ordered-delivery';
 import { ClientEventName, ClientEvents, frame } from './client-events';
 import { ConnectionRegistry, DisconnectTarget } from './connection-registry';
 import { RealtimePublisher } from './realtime-publisher';
@@ -6,12 +7,15 @@ import { RealtimePublisher } from './realtime-publisher';
 /** One instance, no Redis: delivery goes straight to the local registry. */
 @Injectable()
 export class MemoryRealtimePublisher extends RealtimePublisher {
+  private readonly ordered: ChatOrderedDelivery;
+
   constructor(private readonly registry: ConnectionRegistry) {
     super();
+    this.ordered = new ChatOrderedDelivery((ids, data) => registry.deliver(ids, data));
   }
 
-  async toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E]): Promise<void> {
-    this.registry.deliver(userIds, frame(event, payload));
+  async toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E], position?: ChatPosition): Promise<void> {
+    this.ordered.push([...userIds], frame(event, payload), position);
   }
 
   async disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void> {

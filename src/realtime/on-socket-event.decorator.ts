@@ -3,8 +3,12 @@ import type { Connection } from './connection-registry';
 
 export const SOCKET_EVENT = Symbol('h2v:socket-event');
 
-/** Lifecycle pseudo-events the gateway raises for an authenticated connection. */
-export const SocketLifecycle = { Connected: '$connected', Disconnected: '$disconnected' } as const;
+/**
+ * Lifecycle pseudo-events the gateway raises for an authenticated connection. `$reauth`: an
+ * `auth` frame on a socket that is already authenticated (the cookie did it): answered with the
+ * same auth:ok and snapshot a first authentication gets, never an empty one.
+ */
+export const SocketLifecycle = { Connected: '$connected', Disconnected: '$disconnected', Reauth: '$reauth' } as const;
 
 export interface SocketEventOptions {
   /** DTO class the payload is validated against (whitelist, unknown fields refused). */

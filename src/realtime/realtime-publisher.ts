@@ -1,3 +1,4 @@
+import { ChatPosition } from './chat-ordered-delivery';
 import { ClientEventName, ClientEvents } from './client-events';
 import { DisconnectTarget } from './connection-registry';
 
@@ -10,7 +11,11 @@ export abstract class RealtimePublisher {
   private readonly disconnectListeners: Array<(target: DisconnectTarget) => void> = [];
   protected readonly restoredListeners: Array<() => Promise<unknown>> = [];
 
-  abstract toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E]): Promise<void>;
+  /**
+   * Delivers to the users' sockets on every instance. With `position` (a chat message), each
+   * instance delivers the chat's messages in sequence order (ChatOrderedDelivery).
+   */
+  abstract toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E], position?: ChatPosition): Promise<void>;
   /** Closes matching sockets on every instance (logout, terminated session, deleted account). */
   abstract disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void>;
 

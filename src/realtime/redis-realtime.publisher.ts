@@ -1,23 +1,26 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { withTimeout } from '../core/async/with-timeout';
 import { RedisService } from '../core/redis/redis.service';
+import { ChatOrderedDelivery, ChatPosition } from './chat-ordered-delivery';
 import { ClientEventName, ClientEvents, frame } from './client-events';
 import { ConnectionRegistry, DisconnectTarget } from './connection-registry';
 import { RealtimePublisher } from './realtime-publisher';
 
 type BusMessage =
-  | { kind: 'deliver'; userIds: string[]; data: string }
+  | { kind: 'deliver'; userIds: string[]; data: string; position?: ChatPosition }
   | { kind: 'disconnect'; target: DisconnectTarget; code: number; reason: string };
 
-/** A publish that takes longer than this counts as the bus being unreachable: the caller goes on. */
-export const PUBLISH_TIMEOUT_MS = 1_000;
 /** Deliveries wait at most this long for the restore listeners (a database that is down too). */
 const RESTORE_HOLD_MS = 5_000;
 
 /**
- * Several instances: every publish goes through one Redis pub/sub channel and each instance
- * delivers to its own sockets. The frame is serialised once by the publisher.
+ * Several instances on one Redis pub/sub channel. The publishing instance delivers to its own
+ * sockets at once and publishes for the others; each bus message starts with its origin's id, so
+ * an instance skips its own without parsing them. So a Redis outage (publishes fail within
+ * REDIS_REQUEST_TIMEOUT_MS, see RedisService.bounded) still leaves local delivery working; the
+ * other instances' clients catch up through history. Frames are serialised once per publish.
  *
  * When the subscription drops, whatever was published meanwhile is lost to this instance
  * (pub/sub keeps nothing), including disconnects of ended sessions. So when it comes back,
@@ -29,6 +32,8 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
   private readonly logger = new Logger('RealtimeBus');
   private subscriber: Redis | null = null;
   private readonly channel: string;
+  private readonly origin = `${randomUUID()}|`;
+  private readonly ordered: ChatOrderedDelivery;
   private subscriptionLost = false;
   /** Bus messages received while the restore listeners run; null when delivering directly. */
   private held: string[] | null = null;
@@ -39,27 +44,37 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
   ) {
     super();
     this.channel = redis.key('realtime');
+    this.ordered = new ChatOrderedDelivery((ids, data) => registry.deliver(ids, data));
   }
 
   async onModuleInit(): Promise<void> {
     this.subscriber = this.redis.connect('realtime:subscriber', { maxRetriesPerRequest: null });
-    this.subscriber.on('message', (_channel: string, raw: string) => (this.held ? this.held.push(raw) : this.receive(raw)));
+    this.subscriber.on('message', (_channel: string, raw: string) => {
+      if (raw.startsWith(this.origin)) return;
+      if (this.held) this.held.push(raw);
+      else this.receive(raw);
+    });
     this.subscriber.on('close', () => (this.subscriptionLost = true));
     this.subscriber.on('ready', () => {
       if (!this.subscriptionLost) return;
       this.subscriptionLost = false;
       void this.restore();
     });
-    await this.subscriber.subscribe(this.channel);
+    // Start-up goes on without the bus when Redis is down; the subscription is made on reconnect.
+    await withTimeout(this.subscriber.subscribe(this.channel), RESTORE_HOLD_MS, null).catch(() => null);
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.ordered.flush();
     await this.subscriber?.quit().catch(() => undefined);
   }
 
-  async toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E]): Promise<void> {
+  async toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E], position?: ChatPosition): Promise<void> {
     const ids = [...new Set(userIds)];
-    if (ids.length) await this.publish({ kind: 'deliver', userIds: ids, data: frame(event, payload) });
+    if (!ids.length) return;
+    const data = frame(event, payload);
+    this.ordered.push(ids, data, position);
+    await this.publish({ kind: 'deliver', userIds: ids, data, ...(position ? { position } : {}) });
   }
 
   /** Local sockets close at once, whatever the bus does; the other instances hear it through the bus. */
@@ -69,14 +84,10 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     await this.publish({ kind: 'disconnect', target, code, reason });
   }
 
+  /** At-most-once: a lost event is recovered by the client's resync; a failed request is not. */
   private async publish(message: BusMessage): Promise<void> {
-    const sent = this.redis.client.publish(this.channel, JSON.stringify(message)).then(
-      () => true,
-      (error: Error) => error,
-    );
-    const outcome = await withTimeout(sent, PUBLISH_TIMEOUT_MS, null);
-    // At-most-once: a lost event is recovered by the client's resync, a failed request is not.
-    if (outcome !== true) this.logger.warn(`publish failed: ${outcome ? outcome.message : 'timed out'}`);
+    const raw = this.origin + JSON.stringify(message);
+    await this.redis.bounded('publish', (c) => c.publish(this.channel, raw), 0);
   }
 
   private async restore(): Promise<void> {
@@ -96,11 +107,11 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
   private receive(raw: string): void {
     let message: BusMessage;
     try {
-      message = JSON.parse(raw) as BusMessage;
+      message = JSON.parse(raw.slice(raw.indexOf('|') + 1)) as BusMessage;
     } catch {
       return;
     }
-    if (message.kind === 'deliver') this.registry.deliver(message.userIds, message.data);
+    if (message.kind === 'deliver') this.ordered.push(message.userIds, message.data, message.position);
     else if (message.kind === 'disconnect') {
       this.registry.disconnect(message.target, message.code, message.reason);
       this.disconnected(message.target);

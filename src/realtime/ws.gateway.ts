@@ -84,7 +84,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     if (!parsed) return this.send(connection, 'error', { code: 'INVALID_FRAME', message: 'Frames must be JSON objects {event, payload}' });
     const { event, payload } = parsed;
     if (event === 'auth') {
-      if (connection.userId) return this.send(connection, 'auth:ok', { userId: connection.userId, onlineUserIds: [] });
+      if (connection.userId) return this.lifecycle(connection, SocketLifecycle.Reauth);
       const token = typeof (payload as { token?: unknown })?.token === 'string' ? (payload as { token: string }).token : '';
       return this.authenticate(connection, token);
     }
@@ -116,7 +116,11 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     try {
       identity = token ? await this.getAuthenticator().authenticate(token) : null;
     } catch (error) {
-      this.logger.error({ err: error }, 'socket authentication failed');
+      // Not knowing is not "unknown session": 4001 would make the client log out.
+      this.logger.warn({ err: loggable(error) }, 'socket session could not be checked');
+      this.send(connection, 'error', { code: 'SERVICE_UNAVAILABLE', message: 'Try again later' });
+      connection.socket.close(CloseCode.TryAgainLater, 'try again later');
+      return;
     }
     if (!identity) {
       this.send(connection, 'error', { code: 'UNAUTHORIZED', message: 'Invalid or expired session' });
@@ -130,7 +134,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   /** Raises a lifecycle pseudo-event; presence answers `$connected` with auth:ok and the snapshot. */
   private async lifecycle(connection: Connection, event: string): Promise<void> {
     const handlers = this.handlers.get(event);
-    if (event === SocketLifecycle.Connected && !handlers.length) {
+    if ((event === SocketLifecycle.Connected || event === SocketLifecycle.Reauth) && !handlers.length) {
       this.send(connection, 'auth:ok', { userId: connection.userId, onlineUserIds: [] });
       this.send(connection, 'presence:snapshot', { onlineUserIds: [] });
       return;

@@ -25,6 +25,7 @@ describe('messages', () => {
       expect(own).toEqual({
         id: expect.any(String),
         chatId,
+        seq: 1,
         sender: { id: a.id, nickname: a.nickname, firstName: null, lastName: null, avatar: null },
         text: 'hello there',
         type: 'TEXT',

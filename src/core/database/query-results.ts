@@ -12,6 +12,27 @@ export function isForeignKeyViolation(error: unknown): boolean {
   return (e?.code ?? e?.driverError?.code) === '23503';
 }
 
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+// Class 08 (connection exception), shutting down / starting up (57P01-57P03), too many connections (53300).
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]$|53300$)/;
+const UNREACHABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is not established|the database system is (starting up|shutting down)/i;
+
+/**
+ * True when a query failed because the database could not be reached (refused, reset, timed out
+ * connecting, shutting down): a passing outage worth a 503 and a retry, not a fault of the request.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } };
+  if (!e || typeof e !== 'object') return false;
+  for (const candidate of [e, e.driverError]) {
+    if (!candidate) continue;
+    const code = typeof candidate.code === 'string' ? candidate.code : '';
+    if (UNREACHABLE_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code)) return true;
+    if (typeof candidate.message === 'string' && UNREACHABLE_MESSAGES.test(candidate.message)) return true;
+  }
+  return false;
+}
+
 /**
  * Rows of a `… RETURNING` statement. TypeORM returns `[rows, rowCount]` for UPDATE/DELETE on
  * `pg` but plain rows on PGlite (and for INSERT); this evens them out.

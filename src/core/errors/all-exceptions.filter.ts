@@ -18,7 +18,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const request = http.getRequest<Request & { id?: string }>();
     const error = toAppError(exception) ?? this.internal(exception, request);
     if (response.headersSent) return;
-    if (error.code === 'RATE_LIMIT' && error.details.retryAfter !== undefined) {
+    if (error.details.retryAfter !== undefined) {
       response.setHeader('Retry-After', String(error.details.retryAfter));
     }
     response.status(error.status).json(error.toBody());

@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import { isDatabaseUnavailable } from '../database/query-results';
 import { AppError } from './app-error';
 import { ErrorCode, isErrorCode } from './error-codes';
 
@@ -15,12 +16,18 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
+/** What a client is told to wait before retrying while the database is unreachable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 /**
  * Turns anything thrown into an AppError, or null when it is an unexpected fault (a 500 whose
  * message must never reach a client). Shared by the HTTP filter and the WebSocket gateway.
  */
 export function toAppError(error: unknown): AppError | null {
   if (error instanceof AppError) return error;
+  if (isDatabaseUnavailable(error)) {
+    return new AppError('SERVICE_UNAVAILABLE', 'The service is briefly unavailable; try again shortly', { retryAfter: DATABASE_RETRY_AFTER_SECONDS });
+  }
   if (error instanceof HttpException) {
     const status = error.getStatus();
     if (status >= 500) return null;

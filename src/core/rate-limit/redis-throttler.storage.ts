@@ -1,6 +1,4 @@
-import { Logger } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import { withTimeout } from '../async/with-timeout';
 import { RedisService } from '../redis/redis.service';
 
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
@@ -22,22 +20,19 @@ return { hits, ttl }`;
  * Redis outage must not turn into a full API outage.
  */
 export class RedisThrottlerStorage implements ThrottlerStorage {
-  private readonly logger = new Logger('RateLimit');
-
   constructor(private readonly redis: RedisService) {}
 
   async increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
-    try {
-      const counted = this.redis.client.eval(INCREMENT, 1, this.redis.key('rl', throttlerName, key), ttl) as Promise<[number, number]>;
-      const result = await withTimeout(counted, REDIS_TIMEOUT_MS, null);
-      if (!result) throw new Error('timeout');
-      const [totalHits, remainingMs] = result;
-      const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
-      const isBlocked = totalHits > limit;
-      return { totalHits, timeToExpire: seconds, isBlocked, timeToBlockExpire: isBlocked ? seconds : 0 };
-    } catch (error) {
-      this.logger.warn(`rate-limit storage unavailable, request allowed: ${(error as Error).message}`);
-      return { totalHits: 0, timeToExpire: Math.ceil(ttl / 1000), isBlocked: false, timeToBlockExpire: 0 };
-    }
+    const counted = await this.redis.bounded(
+      'rate limit',
+      (c) => c.eval(INCREMENT, 1, this.redis.key('rl', throttlerName, key), ttl) as Promise<[number, number]>,
+      null,
+      REDIS_TIMEOUT_MS,
+    );
+    if (!counted) return { totalHits: 0, timeToExpire: Math.ceil(ttl / 1000), isBlocked: false, timeToBlockExpire: 0 };
+    const [totalHits, remainingMs] = counted;
+    const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
+    const isBlocked = totalHits > limit;
+    return { totalHits, timeToExpire: seconds, isBlocked, timeToBlockExpire: isBlocked ? seconds : 0 };
   }
 }

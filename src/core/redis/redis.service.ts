@@ -1,19 +1,33 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 import { withTimeout } from '../async/with-timeout';
 import { AppConfig } from '../config/app-config';
+
+/** The longest a request path waits for Redis before it takes the degraded answer. */
+export const REDIS_REQUEST_TIMEOUT_MS = 1_000;
+/** How long start-up waits for the first connection before going on degraded. */
+const STARTUP_WAIT_MS = 5_000;
 
 /**
  * Owns every Redis connection of this process (commands, pub/sub, queues) so that shutdown
  * closes them all. Absent REDIS_URL, `enabled` is false and no connection is ever made.
  */
 @Injectable()
-export class RedisService implements OnApplicationShutdown {
+export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   private readonly connections = new Set<Redis>();
   private commandClient: Redis | null = null;
+  private lastDegradedLog = 0;
 
   constructor(private readonly config: AppConfig) {}
+
+  /** Connects the command client up front, so the first requests do not find it still connecting. */
+  async onModuleInit(): Promise<void> {
+    if (!this.enabled) return;
+    const client = this.client;
+    if (client.status === 'ready') return;
+    await withTimeout(new Promise((resolve) => client.once('ready', resolve)), STARTUP_WAIT_MS, null);
+  }
 
   get enabled(): boolean {
     return this.config.usesRedis;
@@ -32,6 +46,37 @@ export class RedisService implements OnApplicationShutdown {
   get client(): Redis {
     this.commandClient ??= this.connect('commands', { enableAutoPipelining: true });
     return this.commandClient;
+  }
+
+  /**
+   * Redis on a request path, where an outage must degrade instead of stall: while the command
+   * connection is down the answer is `fallback` at once (nothing waits in the offline queue to
+   * replay stale work later), and a command slower than `timeoutMs` (an unresponsive server)
+   * also settles with `fallback`. Errors too. Logged at most every 10 s.
+   */
+  async bounded<T, F>(label: string, work: (client: Redis) => Promise<T>, fallback: F, timeoutMs = REDIS_REQUEST_TIMEOUT_MS): Promise<T | F> {
+    const client = this.client;
+    if (client.status !== 'ready') return this.degraded(label, `connection ${client.status}`, fallback);
+    const outcome = await withTimeout(
+      work(client).then(
+        (value) => ({ value }),
+        (error: Error) => ({ error }),
+      ),
+      timeoutMs,
+      null,
+    );
+    if (!outcome) return this.degraded(label, `no answer within ${timeoutMs} ms`, fallback);
+    if ('error' in outcome) return this.degraded(label, outcome.error.message, fallback);
+    return outcome.value;
+  }
+
+  private degraded<F>(label: string, why: string, fallback: F): F {
+    const now = Date.now();
+    if (now - this.lastDegradedLog > 10_000) {
+      this.lastDegradedLog = now;
+      this.logger.warn(`${label}: Redis unavailable (${why}); degraded answer`);
+    }
+    return fallback;
   }
 
   /** A dedicated connection (pub/sub subscribers and BullMQ workers need their own). */

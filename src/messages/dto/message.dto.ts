@@ -32,6 +32,7 @@ export class ReplyPreviewDto {
 export class MessageDto {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'uuid' }) chatId: string;
+  @ApiProperty({ description: "The message's position in its chat (1, 2, 3, …): live events arrive in this order" }) seq: number;
   @ApiProperty({ type: MessageSenderDto, nullable: true }) sender: MessageSenderDto | null;
   @ApiProperty({ type: String, nullable: true }) text: string | null;
   @ApiProperty({ enum: ['TEXT', 'IMAGE', 'FILE', 'AUDIO', 'VIDEO', 'SYSTEM'] }) type: string;

@@ -53,7 +53,11 @@ for i = 1, #KEYS do
 end
 return 0`;
 
-/** Presence shared by every instance through Redis. */
+/**
+ * Presence shared by every instance through Redis. During a Redis outage every call degrades at
+ * once (RedisService.bounded): presence unknown reads as offline, a lease not taken produces no
+ * `user:online`, and leases taken before the outage lapse by themselves.
+ */
 @Injectable()
 export class RedisPresenceStore extends PresenceStore {
   constructor(private readonly redis: RedisService) {
@@ -62,28 +66,44 @@ export class RedisPresenceStore extends PresenceStore {
 
   async connect(userId: string, connectionId: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    const before = (await this.redis.client.eval(CONNECT, 2, this.key(userId), this.lapsesKey, now, now + ttlMs, connectionId, ttlMs, userId)) as number;
+    const before = await this.redis.bounded(
+      'presence connect',
+      (c) => c.eval(CONNECT, 2, this.key(userId), this.lapsesKey, now, now + ttlMs, connectionId, ttlMs, userId) as Promise<number>,
+      null,
+    );
     return before === 0;
   }
 
   async disconnect(userId: string, connectionId: string): Promise<boolean> {
-    const last = (await this.redis.client.eval(DISCONNECT, 2, this.key(userId), this.lapsesKey, Date.now(), connectionId, userId)) as number;
+    const last = await this.redis.bounded(
+      'presence disconnect',
+      (c) => c.eval(DISCONNECT, 2, this.key(userId), this.lapsesKey, Date.now(), connectionId, userId) as Promise<number>,
+      0,
+    );
     return last === 1;
   }
 
-  async claimLapsed(limit: number): Promise<string[]> {
-    return (await this.redis.client.eval(CLAIM_LAPSED, 1, this.lapsesKey, Date.now(), limit, this.key(''))) as string[];
+  claimLapsed(limit: number): Promise<string[]> {
+    return this.redis.bounded('presence sweep', (c) => c.eval(CLAIM_LAPSED, 1, this.lapsesKey, Date.now(), limit, this.key('')) as Promise<string[]>, []);
   }
 
   async online(userIds: string[]): Promise<Set<string>> {
     if (!userIds.length) return new Set();
-    const flags = (await this.redis.client.eval(ONLINE, userIds.length, ...userIds.map((id) => this.key(id)), Date.now())) as number[];
+    const flags = await this.redis.bounded(
+      'presence read',
+      (c) => c.eval(ONLINE, userIds.length, ...userIds.map((id) => this.key(id)), Date.now()) as Promise<number[]>,
+      [] as number[],
+    );
     return new Set(userIds.filter((_, i) => flags[i] === 1));
   }
 
   async anyOnline(userIds: string[]): Promise<boolean> {
     if (!userIds.length) return false;
-    const found = (await this.redis.client.eval(ANY_ONLINE, userIds.length, ...userIds.map((id) => this.key(id)), Date.now())) as number;
+    const found = await this.redis.bounded(
+      'presence read',
+      (c) => c.eval(ANY_ONLINE, userIds.length, ...userIds.map((id) => this.key(id)), Date.now()) as Promise<number>,
+      0,
+    );
     return found === 1;
   }
 

@@ -1,0 +1,56 @@
+import { ChatOrderedDelivery } from './chat-ordered-delivery';
+
+describe('ChatOrderedDelivery', () => {
+  let delivered: string[];
+  let ordered: ChatOrderedDelivery;
+  const at = (seq: number, chatId = 'c') => ({ chatId, seq });
+  beforeEach(() => {
+    jest.useFakeTimers();
+    delivered = [];
+    ordered = new ChatOrderedDelivery((_ids, data) => delivered.push(data), 100);
+  });
+  afterEach(() => jest.useRealTimers());
+
+  it('passes events without a position straight through', () => {
+    ordered.push(['u'], 'typing');
+    expect(delivered).toEqual(['typing']);
+  });
+
+  it('holds a message that overtook an earlier one until the earlier one arrives', () => {
+    ordered.push(['u'], 'm1', at(1));
+    ordered.push(['u'], 'm3', at(3));
+    ordered.push(['u'], 'm4', at(4));
+    expect(delivered).toEqual(['m1']);
+    ordered.push(['u'], 'm2', at(2));
+    expect(delivered).toEqual(['m1', 'm2', 'm3', 'm4']);
+  });
+
+  it('gives up on a gap after the hold time and delivers what waited, in order', () => {
+    ordered.push(['u'], 'm1', at(1));
+    ordered.push(['u'], 'm4', at(4));
+    ordered.push(['u'], 'm3', at(3));
+    jest.advanceTimersByTime(99);
+    expect(delivered).toEqual(['m1']);
+    jest.advanceTimersByTime(1);
+    expect(delivered).toEqual(['m1', 'm3', 'm4']);
+    ordered.push(['u'], 'm2 (late)', at(2));
+    expect(delivered).toEqual(['m1', 'm3', 'm4', 'm2 (late)']);
+  });
+
+  it('delivers every frame of one position (the sender\'s copy and the others\') and keeps chats apart', () => {
+    ordered.push(['others'], 'm1', at(1));
+    ordered.push(['sender'], 'm1 + clientMessageId', at(1));
+    ordered.push(['u'], 'x7', at(7, 'x'));
+    ordered.push(['u'], 'm3', at(3));
+    ordered.push(['u'], 'x8', at(8, 'x'));
+    expect(delivered).toEqual(['m1', 'm1 + clientMessageId', 'x7', 'x8']);
+  });
+
+  it('flushes what it holds on shutdown', () => {
+    ordered.push(['u'], 'm1', at(1));
+    ordered.push(['u'], 'm5', at(5));
+    ordered.flush();
+    expect(delivered).toEqual(['m1', 'm5']);
+    expect(ordered.size).toBe(0);
+  });
+});

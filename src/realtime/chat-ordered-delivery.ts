@@ -1,0 +1,113 @@
+/** Where an event stands in its chat's sequence: `message:new` carries it so delivery keeps chat order. */
+export interface ChatPosition {
+  chatId: string;
+  seq: number;
+}
+
+type Deliver = (userIds: string[], data: string) => void;
+
+interface Held {
+  seq: number;
+  userIds: string[];
+  data: string;
+}
+
+interface ChatState {
+  /** The highest sequence number delivered (or given up on). */
+  delivered: number;
+  /** Events that came before an earlier one, sorted by seq. */
+  held: Held[];
+  timer: NodeJS.Timeout | null;
+  usedAt: number;
+}
+
+/** How long a later message waits for an earlier one that has not arrived yet. */
+export const ORDER_HOLD_MS = 250;
+const IDLE_FORGET_MS = 10 * 60_000;
+
+/**
+ * Delivers each chat's messages to this instance's sockets in the chat's sequence order.
+ * Sends into one chat commit in sequence order (the chat row lock), but their publishes race —
+ * within one instance (each send resumes on its own) and between instances (each publishes to
+ * the bus itself) — so members would see adjacent messages swapped. A message that arrives
+ * ahead of an earlier one waits for it, at most ORDER_HOLD_MS (the earlier one may never come:
+ * its instance died, or the bus lost it), and is then delivered anyway. Events without a
+ * position pass straight through. A chat first seen mid-stream starts at what it sees.
+ */
+export class ChatOrderedDelivery {
+  private readonly chats = new Map<string, ChatState>();
+  private lastSweep = Date.now();
+
+  constructor(
+    private readonly deliver: Deliver,
+    private readonly holdMs = ORDER_HOLD_MS,
+  ) {}
+
+  push(userIds: string[], data: string, position?: ChatPosition): void {
+    if (!position) return this.deliver(userIds, data);
+    const now = Date.now();
+    this.sweep(now);
+    let chat = this.chats.get(position.chatId);
+    if (!chat) this.chats.set(position.chatId, (chat = { delivered: position.seq - 1, held: [], timer: null, usedAt: now }));
+    chat.usedAt = now;
+    if (position.seq > chat.delivered + 1) return this.hold(position.chatId, chat, { seq: position.seq, userIds, data });
+    this.deliver(userIds, data);
+    chat.delivered = Math.max(chat.delivered, position.seq);
+    this.release(chat);
+  }
+
+  /** Chats with state on this instance (for tests and metrics). */
+  get size(): number {
+    return this.chats.size;
+  }
+
+  /** Delivers everything held at once (shutdown). */
+  flush(): void {
+    for (const chat of this.chats.values()) {
+      if (chat.timer) clearTimeout(chat.timer);
+      for (const held of chat.held.splice(0)) this.deliver(held.userIds, held.data);
+    }
+    this.chats.clear();
+  }
+
+  private hold(chatId: string, chat: ChatState, event: Held): void {
+    let i = chat.held.length;
+    while (i > 0 && chat.held[i - 1].seq > event.seq) i--;
+    chat.held.splice(i, 0, event);
+    chat.timer ??= this.gapTimer(chatId, chat);
+  }
+
+  private gapTimer(chatId: string, chat: ChatState): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      chat.timer = null;
+      if (this.chats.get(chatId) !== chat || !chat.held.length) return;
+      // The earlier message is not coming in time: skip the gap.
+      chat.delivered = chat.held[0].seq - 1;
+      this.release(chat);
+      if (chat.held.length) chat.timer = this.gapTimer(chatId, chat);
+    }, this.holdMs);
+    timer.unref();
+    return timer;
+  }
+
+  /** Delivers the held events that are next in line. */
+  private release(chat: ChatState): void {
+    while (chat.held.length && chat.held[0].seq <= chat.delivered + 1) {
+      const next = chat.held.shift()!;
+      this.deliver(next.userIds, next.data);
+      chat.delivered = Math.max(chat.delivered, next.seq);
+    }
+    if (!chat.held.length && chat.timer) {
+      clearTimeout(chat.timer);
+      chat.timer = null;
+    }
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < IDLE_FORGET_MS) return;
+    this.lastSweep = now;
+    for (const [chatId, chat] of this.chats) {
+      if (!chat.held.length && now - chat.usedAt > IDLE_FORGET_MS) this.chats.delete(chatId);
+    }
+  }
+}
