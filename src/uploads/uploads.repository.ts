@@ -22,6 +22,15 @@ export class UploadsRepository {
     return this.dataSource.getRepository(UploadEntity).findOneBy({ ownerId, storedName });
   }
 
+  /** What serving a file needs to know of its upload; null once the upload is deleted (or never was). */
+  async findServable(storedName: string): Promise<{ metadataStripped: boolean } | null> {
+    const rows: Array<{ metadataStripped: boolean }> = await this.dataSource.query(
+      `SELECT metadata_stripped AS "metadataStripped" FROM uploads WHERE stored_name = $1`,
+      [storedName],
+    );
+    return rows[0] ?? null;
+  }
+
   async storedNamesOf(ownerId: string, tx: EntityManager = this.dataSource.manager): Promise<string[]> {
     const rows: Array<{ stored_name: string }> = await tx.query(`SELECT stored_name FROM uploads WHERE owner_id = $1`, [ownerId]);
     return rows.map((row) => row.stored_name);

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { EntityManager } from 'typeorm';
 import { AppConfig } from '../core/config/app-config';
@@ -10,7 +10,7 @@ import { JobQueue } from '../jobs/job-queue';
 import { AvatarResultDto, toUploadResult, UploadResultDto } from './dto/upload.dto';
 import { ReceivedFile } from './file-upload.interceptor';
 import { sniffFile } from './file-sniffer';
-import { inspectImage, makeAvatar, AVATAR_SIDE } from './image-processing';
+import { inspectImage, makeAvatar, AVATAR_SIDE, withoutMetadata } from './image-processing';
 import { MEDIA_TYPES, UploadKind, VARIANT_MIME } from './media-types';
 import { FileStorage } from './storage/file-storage';
 import { extOf, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, TEMP_DIR, urlOf, VariantArea } from './upload-names';
@@ -70,14 +70,17 @@ export class UploadsService implements OnApplicationBootstrap {
   }
 
   /**
-   * Keeps a file whose bytes are one of the supported types, under a random name. Images are
-   * answered as soon as the original is stored; their WebP variants are made by a job.
+   * Keeps a file whose bytes are one of the supported types, under a random name. An image is
+   * kept without its metadata (EXIF with GPS, XMP, IPTC), so no URL ever serves it, and is
+   * answered as soon as that original is stored; its WebP variants are made by a job.
    */
   async upload(ownerId: string, file: ReceivedFile | undefined): Promise<UploadResultDto> {
     const received = requireFile(file);
     const type = await sniffFile(received.path, received.originalname);
     if (!type) throw new AppError('UNSUPPORTED_FILE_TYPE');
     const image = type.kind === 'IMAGE' ? await inspectImage(received.path) : null;
+    // The temp file of a stripped image is left for the upload interceptor to remove.
+    const source = image ? await withoutMetadata(await readFile(received.path), type.ext, image.orientation) : { path: received.path };
     const storedName = newStoredName(type.ext);
     const upload: NewUpload = {
       id: newId(),
@@ -90,8 +93,9 @@ export class UploadsService implements OnApplicationBootstrap {
       width: image?.width ?? null,
       height: image?.height ?? null,
       variants: image ? 'pending' : 'none',
+      metadataStripped: image !== null,
     };
-    await this.keep(image ? `${ORIGINALS}/${storedName}` : storedName, { path: received.path }, upload);
+    await this.keep(image ? `${ORIGINALS}/${storedName}` : storedName, source, upload);
     if (image) await this.requestVariants(upload.id);
     return toUploadResult(upload);
   }
@@ -115,6 +119,8 @@ export class UploadsService implements OnApplicationBootstrap {
       width: AVATAR_SIDE,
       height: AVATAR_SIDE,
       variants: 'none',
+      // Made by sharp, which writes no metadata.
+      metadataStripped: true,
     });
     return { url: urlOf(storedName) };
   }
@@ -163,7 +169,10 @@ export class UploadsService implements OnApplicationBootstrap {
     if (!type) return null;
     const image = type.kind === 'IMAGE';
     if (!image && area !== 'original') return null;
-    const candidates = image ? [...(area === 'original' ? [] : [`${area}/${name}`]), name, `${ORIGINALS}/${name}`] : [name];
+    const upload = await this.uploads.findServable(name);
+    if (!upload) return null;
+    const kept = upload.metadataStripped ? [`${ORIGINALS}/${name}`] : [];
+    const candidates = image ? [...(area === 'original' ? [] : [`${area}/${name}`]), name, ...kept] : [name];
     for (const [index, key] of candidates.entries()) {
       const size = await this.storage.size(key);
       if (size === null) continue;
