@@ -147,21 +147,53 @@ export class UploadsService implements OnApplicationBootstrap {
    * Queues the removal of every file of a user but `except`. Call it before deleting the account
    * (the rows go with it by cascade), and again inside the deletion transaction once the user
    * row is locked, for an upload that landed in between (a later one waits for the lock and then
-   * fails its foreign key, taking its file back out). The job waits until the account is really
-   * gone, so a deletion that rolls back never costs anyone their files. Resolves the names queued.
+   * fails its foreign key, taking its file back out). The job waits until the upload rows are
+   * really gone, so a deletion that rolls back never costs anyone their files. Resolves the names queued.
    */
   async deleteAllOf(userId: string, options: { tx?: EntityManager; except?: ReadonlySet<string> } = {}): Promise<string[]> {
     const names = (await this.uploads.storedNamesOf(userId, options.tx)).filter((name) => !options.except?.has(name));
     for (let i = 0; i < names.length; i += DELETE_BATCH) {
-      await this.jobs.add('delete-files', { ownerId: userId, names: names.slice(i, i + DELETE_BATCH) });
+      await this.jobs.add('delete-files', { names: names.slice(i, i + DELETE_BATCH) });
     }
     return names;
   }
 
+  /** The media URLs shown by messages in these chats: read them before deleting the chats, then `releaseMedia`. */
+  mediaOfChats(tx: EntityManager, chatIds: string[]): Promise<string[]> {
+    return this.uploads.mediaOfChats(tx, chatIds);
+  }
+
+  /**
+   * Call inside the transaction that deleted messages (one, or whole chats), with the media URLs
+   * they showed: the uploads that nothing uses any more (no other message, no avatar) are
+   * deleted, and stop being served when it commits. Resolves the step to run after the commit,
+   * which queues the removal of their files from storage.
+   */
+  async releaseMedia(tx: EntityManager, urls: ReadonlyArray<string | null>): Promise<() => Promise<void>> {
+    const wanted = [...new Set(urls.filter((url): url is string => !!url))];
+    const names = wanted.length ? await this.uploads.deleteUnreferenced(tx, wanted) : [];
+    return () => this.removeFiles(names);
+  }
+
+  /** After commit. The files are no longer served either way, so a queue outage costs disk space only. */
+  private async removeFiles(names: string[]): Promise<void> {
+    for (let i = 0; i < names.length; i += DELETE_BATCH) {
+      try {
+        await this.jobs.add('delete-files', { names: names.slice(i, i + DELETE_BATCH) });
+      } catch (error) {
+        this.logger.error(`delete-files for ${names.length} released file(s) not queued; they stay on disk unserved: ${(error as Error).message}`);
+        return;
+      }
+    }
+  }
+
   /**
    * The bytes for `/uploads/<name>` (area `original`) or a variant URL. An image URL answers with
-   * its WebP variant when it exists, else with the optimised original, else with the file as
-   * uploaded, so a client never sees a broken image while the job runs (or after it failed).
+   * its WebP variant when it exists, else with the optimised original, else with the original as
+   * kept (stripped of its metadata at upload), so a client never sees a broken image while the
+   * job runs (or after it failed). Only files whose upload row exists are served: a deleted
+   * upload (its last message, or its account, gone) stops being served at commit, whether or not
+   * its files are removed yet.
    */
   async locate(area: 'original' | VariantArea, name: string): Promise<StoredFile | null> {
     if (!isStoredName(name)) return null;
