@@ -99,13 +99,12 @@ describe('media of deleted messages', () => {
   it('keeps a photo that is also its sender’s avatar or a group’s avatar', async () => {
     const { a, b, chatId, aws, bws } = await pair();
     const groupId = await createGroup(t, a, [b]);
-    const own = await photo(a);
-    const group = await photo(a);
+    const [own, group, plain] = [await photo(a), await photo(a), await photo(a)];
     await t.http().patch('/api/users/me').set(a.auth).send({ avatar: own.url }).expect(200);
     await t.http().patch(`/api/chats/${groupId}`).set(a.auth).send({ avatar: group.mediumUrl }).expect(200);
-    const messages = [await sendPhoto(aws, chatId, own), await sendPhoto(aws, chatId, group)];
+    const messages = [await sendPhoto(aws, chatId, own), await sendPhoto(aws, chatId, group), await sendPhoto(aws, chatId, plain)];
     for (const message of messages) await deleteMessage(a, message.id);
-    await t.drainJobs();
+    await expectGone(plain);
     await expectKept(own);
     await expectKept(group);
     aws.close();
@@ -154,30 +153,33 @@ describe('media of deleted messages', () => {
   // Two connections at once: PGlite (the embedded mode) runs one statement at a time, so the
   // interleaving cannot happen there.
   (TEST_DATABASE_URL ? it : it.skip)('a delete waits for a send in flight with the same file, then keeps the file', async () => {
-    const { a, chatId, aws, bws } = await pair();
+    const { a, b, chatId, aws, bws } = await pair();
+    const groupId = await createGroup(t, a, [b]);
     const media = await photo(a);
     const first = await sendPhoto(aws, chatId, media);
     const sending = new Client({ connectionString: t.backend.env.DATABASE_URL });
     await sending.connect();
     try {
-      // A second message with the file, inserted but not committed yet.
+      // A second message with the file, in another chat, inserted but not committed yet.
       await sending.query('BEGIN');
       const [inFlight] = (
         await sending.query(
           `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
            INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'IMAGE', $3 FROM s RETURNING id`,
-          [chatId, a.id, media.url],
+          [groupId, a.id, media.url],
         )
       ).rows;
       const deleting = t.http().delete(`/api/messages/${first.id}`).set(a.auth).then((res) => res.status);
-      // The delete blocks on the upload row the insert's foreign key check share-locked.
+      // The delete blocks on the upload row that the insert's foreign key check share-locked.
       await eventually(async () => {
-        const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        expect(waiting.length).toBeGreaterThan(0);
+        const waiting = await t.backend.sql(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM uploads%'`,
+        );
+        expect(waiting).toHaveLength(1);
       });
       await sending.query('COMMIT');
       expect(await deleting).toBe(200);
-      expect(await t.backend.sql('SELECT id FROM messages WHERE chat_id = $1', [chatId])).toEqual([{ id: inFlight.id }]);
+      expect(await t.backend.sql('SELECT id FROM messages WHERE media_url = $1', [media.url])).toEqual([{ id: inFlight.id }]);
     } finally {
       await sending.end();
     }
