@@ -1,4 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
 import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
@@ -117,23 +118,27 @@ export class ChatsService implements OnModuleInit {
 
   /**
    * Group: the caller leaves; an OWNER's role passes to the oldest ADMIN, else the oldest member;
-   * the last one out deletes the chat. Direct or secret: the chat is removed for both.
+   * the last one out deletes the chat. Direct or secret: the chat is removed for both. A deleted
+   * chat's media goes with its messages, unless something else still shows it.
    */
   async leave(auth: AuthContext, chatId: string): Promise<void> {
     const membership = await this.requireMember(chatId, auth.userId);
     if (membership.chat.type !== 'GROUP') {
       const members = await this.chats.memberIds(chatId);
-      await this.chats.transaction((tx) => this.chats.deleteChat(tx, chatId));
+      const removeFiles = await this.chats.transaction((tx) => this.deleteChat(tx, chatId));
+      await removeFiles();
       await this.realtime.toUsers(members, 'chat:deleted', { chatId });
       return;
     }
+    let removeFiles = async (): Promise<void> => undefined;
     const remaining = await this.chats.transaction(async (tx) => {
       await this.chats.removeMember(tx, chatId, auth.userId);
       const left = await this.chats.memberIds(chatId, tx);
-      if (!left.length) await this.chats.deleteChat(tx, chatId);
+      if (!left.length) removeFiles = await this.deleteChat(tx, chatId);
       else if (membership.role === 'OWNER') await this.chats.passOwnership(tx, chatId);
       return left;
     });
+    await removeFiles();
     await this.realtime.toUsers([auth.userId], 'chat:deleted', { chatId });
     await this.publishChat(remaining, chatId, 'chat:updated');
   }
@@ -165,6 +170,13 @@ export class ChatsService implements OnModuleInit {
     );
   }
 
+
+  /** Deletes the chat with its messages, and their media that nothing else shows; resolves the after-commit file removal. */
+  private async deleteChat(tx: EntityManager, chatId: string): Promise<() => Promise<void>> {
+    const media = await this.uploads.mediaOfChats(tx, [chatId]);
+    await this.chats.deleteChat(tx, chatId);
+    return this.uploads.releaseMedia(tx, media);
+  }
 
   private async assertAddable(actorId: string, userIds: string[]): Promise<void> {
     const existing = await this.chats.existingUserIds(userIds);

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
 import { AppError } from '../core/errors';
 import { UploadsService } from '../uploads/uploads.service';
 import { MessageType } from './entities/message.entity';
@@ -13,6 +14,7 @@ export interface ResolvedMedia {
 /**
  * Turns a `mediaUrl` from `message:send` into the stored upload it names, refusing anything the
  * sender did not upload themselves. The upload's kind (decided by its bytes) is the message type.
+ * When a message goes, its media goes too unless something else still shows it.
  */
 @Injectable()
 export class MediaResolver {
@@ -22,5 +24,10 @@ export class MediaResolver {
     const upload = await this.uploads.findOwned(userId, url);
     if (!upload) throw new AppError('MEDIA_NOT_FOUND');
     return { url: upload.url, type: upload.kind, name: upload.name, size: upload.size };
+  }
+
+  /** Inside the transaction that deleted a message: see UploadsService.releaseMedia. */
+  release(tx: EntityManager, mediaUrl: string | null): Promise<() => Promise<void>> {
+    return this.uploads.releaseMedia(tx, [mediaUrl]);
   }
 }

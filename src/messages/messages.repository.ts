@@ -382,27 +382,25 @@ export class MessagesRepository {
    * Deletes a message, records its sequence number as deleted (so it leaves the unread counts of
    * members who had not read it) and, when it was the chat's last, points the chat at the one before.
    */
-  async delete(message: MessageEntity): Promise<string | null> {
-    return this.transaction(async (tx) => {
+  async delete(tx: EntityManager, message: MessageEntity): Promise<string | null> {
+    await tx.query(
+      `WITH gone AS (DELETE FROM messages WHERE id = $1 RETURNING chat_id, seq)
+       INSERT INTO deleted_message_seqs (chat_id, seq) SELECT chat_id, seq FROM gone ON CONFLICT DO NOTHING`,
+      [message.id],
+    );
+    // Numbers every member has read past no longer count for anyone: pruned here, where deletions happen.
+    await tx.query(
+      `DELETE FROM deleted_message_seqs WHERE chat_id = $1 AND seq <= (SELECT min(last_read_seq) FROM chat_members WHERE chat_id = $1)`,
+      [message.chatId],
+    );
+    const rows = returned<{ lastMessageId: string | null }>(
       await tx.query(
-        `WITH gone AS (DELETE FROM messages WHERE id = $1 RETURNING chat_id, seq)
-         INSERT INTO deleted_message_seqs (chat_id, seq) SELECT chat_id, seq FROM gone ON CONFLICT DO NOTHING`,
-        [message.id],
-      );
-      // Numbers every member has read past no longer count for anyone: pruned here, where deletions happen.
-      await tx.query(
-        `DELETE FROM deleted_message_seqs WHERE chat_id = $1 AND seq <= (SELECT min(last_read_seq) FROM chat_members WHERE chat_id = $1)`,
+        `UPDATE chats SET last_message_id = (SELECT id FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1)
+          WHERE id = $1 RETURNING last_message_id AS "lastMessageId"`,
         [message.chatId],
-      );
-      const rows = returned<{ lastMessageId: string | null }>(
-        await tx.query(
-          `UPDATE chats SET last_message_id = (SELECT id FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1)
-            WHERE id = $1 RETURNING last_message_id AS "lastMessageId"`,
-          [message.chatId],
-        ),
-      );
-      return rows[0]?.lastMessageId ?? null;
-    });
+      ),
+    );
+    return rows[0]?.lastMessageId ?? null;
   }
 
   /** Adds a reaction once; resolves it, and whether it is new. */

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
-import { isUniqueViolation } from '../core/database/query-results';
+import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
@@ -78,6 +78,8 @@ export class MessagesService {
         const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
         if (existing) return { resent: await this.views.buildOne(existing) };
       }
+      // The upload was deleted (its last other message went) between the media check and the insert.
+      if (isForeignKeyViolation(error, 'messages_media_url_fkey')) throw new AppError('MEDIA_NOT_FOUND');
       throw error;
     }
   }
@@ -173,11 +175,18 @@ export class MessagesService {
     return dto;
   }
 
-  /** Deletes the caller's own message for everyone; members learn the chat's new last message. */
+  /**
+   * Deletes the caller's own message for everyone, and its media unless another message (or an
+   * avatar) still shows it; members learn the chat's new last message.
+   */
   async delete(userId: string, messageId: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId);
     if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
-    const lastId = await this.messages.delete(message);
+    const { lastId, removeFiles } = await this.messages.transaction(async (tx) => ({
+      lastId: await this.messages.delete(tx, message),
+      removeFiles: await this.media.release(tx, message.mediaUrl),
+    }));
+    await removeFiles();
     const last = lastId ? await this.messages.findById(lastId) : null;
     const newLastMessage = last ? await this.views.buildOne(last) : null;
     await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'message:deleted', { messageId, chatId: message.chatId, newLastMessage });

@@ -5,8 +5,7 @@ import { isStoredName, MEDIUM, ORIGINALS, THUMBS } from './upload-names';
 import { UploadsRepository } from './uploads.repository';
 
 export interface DeleteFilesJob {
-  /** The account whose files these are; nothing is removed while it still exists. */
-  ownerId: string;
+  /** Stored names of deleted uploads (a deleted account's, or media no message shows any more). */
   names: string[];
 }
 
@@ -17,10 +16,10 @@ declare module '../jobs/job-names' {
 }
 
 /**
- * Removes every stored form of the named files (as uploaded, optimised, medium, thumbnail).
- * Idempotent: a missing file is already removed. While the account still exists (the deletion
- * has not committed yet, or rolled back) the job fails and is retried with backoff, so a user
- * who is not deleted keeps their files.
+ * Removes every stored form of the named files (as kept, optimised, medium, thumbnail).
+ * Idempotent: a missing file is already removed. A file whose upload row still exists (the
+ * deletion has not committed yet, or rolled back) is kept and the job fails, to be retried with
+ * backoff, so nobody loses a file that is still theirs.
  */
 @Injectable()
 export class DeleteFilesProcessor {
@@ -31,9 +30,11 @@ export class DeleteFilesProcessor {
 
   @JobHandler('delete-files')
   async deleteFiles(job: DeleteFilesJob): Promise<void> {
-    if (await this.uploads.ownerExists(job.ownerId)) throw new Error(`account ${job.ownerId} still exists; its files are kept for now`);
-    for (const name of job.names.filter(isStoredName)) {
+    const names = job.names.filter(isStoredName);
+    const recorded = new Set(await this.uploads.stillRecorded(names));
+    for (const name of names.filter((n) => !recorded.has(n))) {
       for (const key of [name, `${ORIGINALS}/${name}`, `${MEDIUM}/${name}`, `${THUMBS}/${name}`]) await this.storage.delete(key);
     }
+    if (recorded.size) throw new Error(`${recorded.size} of ${names.length} file(s) still have their upload; kept for now`);
   }
 }

@@ -1,5 +1,6 @@
-import sharp, { Metadata, SharpOptions } from 'sharp';
+import sharp, { Metadata, Sharp, SharpOptions } from 'sharp';
 import { AppError } from '../core/errors';
+import { isStrippable, MalformedImageError, stripMetadata, StrippableExt } from './image-metadata';
 
 /** Images with more pixels than this (per frame) are refused: decoding them is a memory bomb. */
 export const MAX_IMAGE_PIXELS = 50_000_000;
@@ -9,19 +10,28 @@ export const MEDIUM_SIDE = 800;
 export const THUMB_SIDE = 200;
 export const AVATAR_SIDE = 400;
 
-/** Untrusted input: refuse oversized images before decoding and stop at the first decoder warning. */
-const INPUT: SharpOptions = { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'warning', autoOrient: true };
+/**
+ * Untrusted input: refuse oversized images before decoding. Damaged pixel data is decoded as far
+ * as it goes (`failOn: 'none'`): a photo missing its last bytes still gets its variants, as a
+ * browser would still show it, instead of leaving the as-uploaded file as the only one served.
+ */
+const INPUT: SharpOptions = { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'none', autoOrient: true };
 
 export interface ImageSize {
   width: number;
   height: number;
 }
 
+export interface ImageInfo extends ImageSize {
+  /** EXIF orientation, 1 (as stored) to 8; the size above is the displayed one. */
+  orientation: number;
+}
+
 /**
  * Reads only the header (cheap enough for the request): the displayed size, or 422
  * IMAGE_TOO_LARGE for a decompression bomb, or 422 INVALID_IMAGE when even the header is broken.
  */
-export async function inspectImage(path: string): Promise<ImageSize> {
+export async function inspectImage(path: string): Promise<ImageInfo> {
   let meta: Metadata;
   try {
     meta = await sharp(path, { limitInputPixels: false }).metadata();
@@ -33,8 +43,65 @@ export async function inspectImage(path: string): Promise<ImageSize> {
   if (meta.width * frameHeight > MAX_IMAGE_PIXELS) {
     throw new AppError('IMAGE_TOO_LARGE', `Images may have at most ${MAX_IMAGE_PIXELS / 1e6} megapixels`);
   }
-  return meta.autoOrient ?? { width: meta.width, height: frameHeight };
+  const size = meta.autoOrient ?? { width: meta.width, height: frameHeight };
+  return { width: size.width, height: size.height, orientation: meta.orientation ?? 1 };
 }
+
+/**
+ * The image as it is kept, and served until (or instead of) its WebP variants: with no EXIF,
+ * XMP, IPTC or comments. Losslessly when it can be (the container is walked, the coded pixels
+ * are copied, see image-metadata.ts); re-encoded in its own format when the picture must turn
+ * (dropping an EXIF orientation would show it sideways) or when its container does not parse.
+ * What can be neither stripped nor re-encoded is refused with 422 INVALID_IMAGE: no image is
+ * ever kept with its metadata.
+ */
+export async function withoutMetadata(source: Buffer, ext: string, orientation: number): Promise<Buffer> {
+  if (!isStrippable(ext)) throw new Error(`no metadata stripping for .${ext} images`);
+  if (orientation > 1) {
+    const turned = await reencoded(source, ext).catch(() => null);
+    if (turned) return turned;
+    // Undecodable pixels cannot be turned: stripped as they are, shown unturned.
+  }
+  const stripped = losslesslyStripped(source, ext);
+  if (stripped && (await carriesNoMetadata(stripped))) return stripped;
+  try {
+    return await reencoded(source, ext);
+  } catch {
+    throw new AppError('INVALID_IMAGE');
+  }
+}
+
+function losslesslyStripped(source: Buffer, ext: StrippableExt): Buffer | null {
+  try {
+    return stripMetadata(source, ext);
+  } catch (error) {
+    if (error instanceof MalformedImageError) return null;
+    throw error;
+  }
+}
+
+/** A second opinion from libvips on the walker's output: nothing it would read as metadata is left. */
+async function carriesNoMetadata(image: Buffer): Promise<boolean> {
+  try {
+    const meta = await sharp(image, { limitInputPixels: false }).metadata();
+    return !meta.exif && !meta.xmp && !meta.xmpAsString && !meta.iptc && !meta.tifftagPhotoshop && !meta.comments?.length;
+  } catch {
+    return false;
+  }
+}
+
+/** Decoded (turned upright) and encoded again in the same format: sharp writes no metadata but the kept ICC profile. */
+async function reencoded(source: Buffer, ext: StrippableExt): Promise<Buffer> {
+  const image = sharp(source, { ...INPUT, animated: ext === 'gif' || ext === 'webp' }).keepIccProfile();
+  return encoders[ext](image).toBuffer();
+}
+
+const encoders: Record<StrippableExt, (image: Sharp) => Sharp> = {
+  jpg: (image) => image.jpeg({ quality: 92 }),
+  png: (image) => image.png(),
+  webp: (image) => image.webp({ quality: 90 }),
+  gif: (image) => image.gif(),
+};
 
 /** The decoder refused the pixels: retrying cannot help. */
 export class CorruptImageError extends Error {

@@ -23,8 +23,10 @@ const ANIMATED_MIMES = new Set(['image/gif', 'image/webp']);
 /**
  * Makes an image's WebP variants from the stored original: `thumbs/<name>` and `medium/<name>`
  * first (chats show those first), then the optimised original served at `/uploads/<name>`. Idempotent: every write replaces the
- * file atomically, so a retry or a second run leaves the same result. A corrupt image fails the
- * job for good (the original stays served); storage trouble is retried.
+ * file atomically, so a retry or a second run leaves the same result. The original it reads was
+ * stripped of its metadata at upload, and the variants are written without any. An image that
+ * does not decode at all fails the job for good (the stripped original stays served); storage
+ * trouble is retried.
  */
 @Injectable()
 export class ImageVariantsProcessor {
@@ -54,7 +56,8 @@ export class ImageVariantsProcessor {
       throw new PermanentJobError(`${upload.storedName}: ${error.message}`);
     }
     if (!(await this.uploads.setVariants(upload.id, 'ready'))) {
-      // The owner was deleted while this ran: the delete-files job may already be done.
+      // The upload was deleted while this ran (its account, or its last message, went): the
+      // delete-files job may already be done.
       for (const key of [...written, originalKey]) await this.storage.delete(key);
       this.logger.debug(`${upload.storedName}: owner gone, variants removed`);
     }

@@ -20,7 +20,9 @@ export class UploadsController {
   @ApiBody({ type: FileUploadBodyDto })
   @ApiOperation({
     summary: 'Upload a file (max 20 MB): JPEG, PNG, GIF, WebP, MP4, WebM, MP3, OGG, PDF, TXT, ZIP, DOC, DOCX, decided by its bytes',
-    description: 'Images answer at once; their WebP variants (optimised, medium 800 px, thumbnail 200 px) follow from a job.',
+    description:
+      'Images are kept without their metadata (EXIF with GPS, XMP, IPTC, comments; turned upright by their EXIF orientation) and answer at once; ' +
+      'their WebP variants (optimised, medium 800 px, thumbnail 200 px) follow from a job.',
   })
   @ApiEnvelope(UploadResultDto, { status: 201 })
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'UNSUPPORTED_FILE_TYPE', 'IMAGE_TOO_LARGE', 'INVALID_IMAGE', 'RATE_LIMIT')

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { EntityManager } from 'typeorm';
 import { AppConfig } from '../core/config/app-config';
@@ -10,7 +10,7 @@ import { JobQueue } from '../jobs/job-queue';
 import { AvatarResultDto, toUploadResult, UploadResultDto } from './dto/upload.dto';
 import { ReceivedFile } from './file-upload.interceptor';
 import { sniffFile } from './file-sniffer';
-import { inspectImage, makeAvatar, AVATAR_SIDE } from './image-processing';
+import { inspectImage, makeAvatar, AVATAR_SIDE, withoutMetadata } from './image-processing';
 import { MEDIA_TYPES, UploadKind, VARIANT_MIME } from './media-types';
 import { FileStorage } from './storage/file-storage';
 import { extOf, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, TEMP_DIR, urlOf, VariantArea } from './upload-names';
@@ -70,14 +70,17 @@ export class UploadsService implements OnApplicationBootstrap {
   }
 
   /**
-   * Keeps a file whose bytes are one of the supported types, under a random name. Images are
-   * answered as soon as the original is stored; their WebP variants are made by a job.
+   * Keeps a file whose bytes are one of the supported types, under a random name. An image is
+   * kept without its metadata (EXIF with GPS, XMP, IPTC), so no URL ever serves it, and is
+   * answered as soon as that original is stored; its WebP variants are made by a job.
    */
   async upload(ownerId: string, file: ReceivedFile | undefined): Promise<UploadResultDto> {
     const received = requireFile(file);
     const type = await sniffFile(received.path, received.originalname);
     if (!type) throw new AppError('UNSUPPORTED_FILE_TYPE');
     const image = type.kind === 'IMAGE' ? await inspectImage(received.path) : null;
+    // The temp file of a stripped image is left for the upload interceptor to remove.
+    const source = image ? await withoutMetadata(await readFile(received.path), type.ext, image.orientation) : { path: received.path };
     const storedName = newStoredName(type.ext);
     const upload: NewUpload = {
       id: newId(),
@@ -90,8 +93,9 @@ export class UploadsService implements OnApplicationBootstrap {
       width: image?.width ?? null,
       height: image?.height ?? null,
       variants: image ? 'pending' : 'none',
+      metadataStripped: image !== null,
     };
-    await this.keep(image ? `${ORIGINALS}/${storedName}` : storedName, { path: received.path }, upload);
+    await this.keep(image ? `${ORIGINALS}/${storedName}` : storedName, source, upload);
     if (image) await this.requestVariants(upload.id);
     return toUploadResult(upload);
   }
@@ -115,6 +119,8 @@ export class UploadsService implements OnApplicationBootstrap {
       width: AVATAR_SIDE,
       height: AVATAR_SIDE,
       variants: 'none',
+      // Made by sharp, which writes no metadata.
+      metadataStripped: true,
     });
     return { url: urlOf(storedName) };
   }
@@ -141,21 +147,53 @@ export class UploadsService implements OnApplicationBootstrap {
    * Queues the removal of every file of a user but `except`. Call it before deleting the account
    * (the rows go with it by cascade), and again inside the deletion transaction once the user
    * row is locked, for an upload that landed in between (a later one waits for the lock and then
-   * fails its foreign key, taking its file back out). The job waits until the account is really
-   * gone, so a deletion that rolls back never costs anyone their files. Resolves the names queued.
+   * fails its foreign key, taking its file back out). The job waits until the upload rows are
+   * really gone, so a deletion that rolls back never costs anyone their files. Resolves the names queued.
    */
   async deleteAllOf(userId: string, options: { tx?: EntityManager; except?: ReadonlySet<string> } = {}): Promise<string[]> {
     const names = (await this.uploads.storedNamesOf(userId, options.tx)).filter((name) => !options.except?.has(name));
     for (let i = 0; i < names.length; i += DELETE_BATCH) {
-      await this.jobs.add('delete-files', { ownerId: userId, names: names.slice(i, i + DELETE_BATCH) });
+      await this.jobs.add('delete-files', { names: names.slice(i, i + DELETE_BATCH) });
     }
     return names;
   }
 
+  /** The media URLs shown by messages in these chats: read them before deleting the chats, then `releaseMedia`. */
+  mediaOfChats(tx: EntityManager, chatIds: string[]): Promise<string[]> {
+    return this.uploads.mediaOfChats(tx, chatIds);
+  }
+
+  /**
+   * Call inside the transaction that deleted messages (one, or whole chats), with the media URLs
+   * they showed: the uploads that nothing uses any more (no other message, no avatar) are
+   * deleted, and stop being served when it commits. Resolves the step to run after the commit,
+   * which queues the removal of their files from storage.
+   */
+  async releaseMedia(tx: EntityManager, urls: ReadonlyArray<string | null>): Promise<() => Promise<void>> {
+    const wanted = [...new Set(urls.filter((url): url is string => !!url))];
+    const names = wanted.length ? await this.uploads.deleteUnreferenced(tx, wanted) : [];
+    return () => this.removeFiles(names);
+  }
+
+  /** After commit. The files are no longer served either way, so a queue outage costs disk space only. */
+  private async removeFiles(names: string[]): Promise<void> {
+    for (let i = 0; i < names.length; i += DELETE_BATCH) {
+      try {
+        await this.jobs.add('delete-files', { names: names.slice(i, i + DELETE_BATCH) });
+      } catch (error) {
+        this.logger.error(`delete-files for ${names.length} released file(s) not queued; they stay on disk unserved: ${(error as Error).message}`);
+        return;
+      }
+    }
+  }
+
   /**
    * The bytes for `/uploads/<name>` (area `original`) or a variant URL. An image URL answers with
-   * its WebP variant when it exists, else with the optimised original, else with the file as
-   * uploaded, so a client never sees a broken image while the job runs (or after it failed).
+   * its WebP variant when it exists, else with the optimised original, else with the original as
+   * kept (stripped of its metadata at upload), so a client never sees a broken image while the
+   * job runs (or after it failed). Only files whose upload row exists are served: a deleted
+   * upload (its last message, or its account, gone) stops being served at commit, whether or not
+   * its files are removed yet.
    */
   async locate(area: 'original' | VariantArea, name: string): Promise<StoredFile | null> {
     if (!isStoredName(name)) return null;
@@ -163,7 +201,10 @@ export class UploadsService implements OnApplicationBootstrap {
     if (!type) return null;
     const image = type.kind === 'IMAGE';
     if (!image && area !== 'original') return null;
-    const candidates = image ? [...(area === 'original' ? [] : [`${area}/${name}`]), name, `${ORIGINALS}/${name}`] : [name];
+    const upload = await this.uploads.findServable(name);
+    if (!upload) return null;
+    const kept = upload.metadataStripped ? [`${ORIGINALS}/${name}`] : [];
+    const candidates = image ? [...(area === 'original' ? [] : [`${area}/${name}`]), name, ...kept] : [name];
     for (const [index, key] of candidates.entries()) {
       const size = await this.storage.size(key);
       if (size === null) continue;

@@ -283,9 +283,12 @@ export class UsersService {
         const after = await hook(tx, userId);
         if (after) afterCommit.push(after);
       }
+      // The other members' media in the chats that go: deleted too, unless shown elsewhere.
+      const chatMedia = await this.uploads.mediaOfChats(tx, [...pairChats, ...emptyGroups]);
       await this.users.deleteChats(tx, [...pairChats, ...emptyGroups]);
       await this.users.deleteUser(tx, userId);
       await this.users.repairLastMessages(tx, groups.map((g) => g.chatId).filter((id) => !emptyGroups.includes(id)));
+      afterCommit.push(await this.uploads.releaseMedia(tx, chatMedia));
       return notify;
     });
     for (const { chatId, userId: memberId } of deletedChats) await this.realtime.toUsers([memberId], 'chat:deleted', { chatId });

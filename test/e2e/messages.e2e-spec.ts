@@ -1,4 +1,4 @@
-import { image } from '../support/media-fixtures';
+import { image, ogg } from '../support/media-fixtures';
 import { randomUUID } from 'node:crypto';
 import { signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
@@ -291,10 +291,11 @@ describe('messages', () => {
     it('tells the sender when a voice message was listened to', async () => {
       const { a, b, chatId, aws, bws } = await pair();
       await send(aws, chatId, 'warm-up');
+      const audio = (await t.http().post('/api/upload').set(a.auth).attach('file', ogg(), 'v.ogg').expect(201)).body.data;
       const [voice] = await t.backend.sql(
         `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
-         INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'AUDIO', '/uploads/v.ogg' FROM s RETURNING id`,
-        [chatId, a.id],
+         INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'AUDIO', $3 FROM s RETURNING id`,
+        [chatId, a.id, audio.url],
       );
       bws.send('message:listened', { messageId: voice.id });
       expect(await aws.waitFor('message:listened')).toEqual({ messageId: voice.id, chatId, listenedBy: b.id });

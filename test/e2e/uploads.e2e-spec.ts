@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { EnqueuedJob, EnqueueOptions, JobQueue } from '../../src/jobs/job-queue';
@@ -32,6 +32,28 @@ describe('uploads', () => {
     return walk(uploadDir).sort();
   };
   const nameOf = (url: string) => url.split('/').pop()!;
+  /** The stored forms of an image: as kept, optimised, medium, thumbnail. */
+  const storedBytesOf = (name: string): Buffer[] => [`originals/${name}`, name, `medium/${name}`, `thumbs/${name}`].map((key) => readFileSync(join(uploadDir, key)));
+  /** Holds back image-variants jobs, so a test can look at what is served before they run. */
+  const holdVariants = () => {
+    const queue = t.app.get(JobQueue);
+    const held: Array<() => Promise<unknown>> = [];
+    const add = queue.add.bind(queue) as (name: string, data: unknown, options?: EnqueueOptions) => Promise<EnqueuedJob>;
+    const spy = jest.spyOn(queue, 'add').mockImplementation(async (name: string, data: unknown, options?: EnqueueOptions) => {
+      if (name !== 'image-variants') return add(name, data, options);
+      held.push(() => add(name, data, options));
+      return { id: 'held', waitForOutcome: async () => 'pending' as const };
+    });
+    return {
+      held,
+      release: async () => {
+        spy.mockRestore();
+        for (const run of held) await run();
+        await t.drainJobs();
+      },
+      restore: () => spy.mockRestore(),
+    };
+  };
 
   describe('POST /api/upload', () => {
     it.each([
@@ -176,48 +198,147 @@ describe('uploads', () => {
 
     it('answers variant URLs with the original until the job has run', async () => {
       const user = await signUp(t);
-      const queue = t.app.get(JobQueue);
-      const held: Array<() => Promise<unknown>> = [];
-      const add = queue.add.bind(queue) as (name: string, data: unknown, options?: EnqueueOptions) => Promise<EnqueuedJob>;
-      const spy = jest.spyOn(queue, 'add').mockImplementation(async (name: string, data: unknown, options?: EnqueueOptions) => {
-        if (name !== 'image-variants') return add(name, data, options);
-        held.push(() => add(name, data, options));
-        return { id: 'held', waitForOutcome: async () => 'pending' as const };
-      });
+      const jobs = holdVariants();
       try {
         const bytes = await fixtures.image('jpeg', 1000, 500);
         const res = await upload(user, bytes, 'pending.jpg').expect(201);
-        expect(held).toHaveLength(1);
+        expect(jobs.held).toHaveLength(1);
         for (const variant of [res.body.data.url, res.body.data.mediumUrl, res.body.data.thumbUrl]) {
           const served = await fetch(variant).expect(200).expect('Content-Type', 'image/jpeg');
           expect(served.headers['cache-control']).toBe('public, no-cache');
           expect(Buffer.compare(served.body, bytes)).toBe(0);
         }
-        await held[0]();
-        await t.drainJobs();
+        await jobs.release();
         const thumb = await eventually(() => fetch(res.body.data.thumbUrl).expect(200).expect('Content-Type', 'image/webp'));
         expect(await sharp(thumb.body).metadata()).toMatchObject({ width: 200, height: 100 });
       } finally {
-        spy.mockRestore();
+        jobs.restore();
       }
     });
 
-    it('fails the job for a corrupt image, keeps serving the original, and keeps the worker alive', async () => {
+    it('fails the job for an image that does not decode, keeps serving the original, and keeps the worker alive', async () => {
       const user = await signUp(t);
-      const corrupt = fixtures.corruptPng();
-      const res = await upload(user, corrupt, 'broken.png').expect(201);
+      const corrupt = await fixtures.corruptWebp();
+      const res = await upload(user, corrupt, 'broken.webp').expect(201);
       await t.drainJobs();
       await eventually(async () => {
         const [row] = await t.backend.sql('SELECT variants FROM uploads WHERE stored_name = $1', [nameOf(res.body.data.url)]);
         expect(row.variants).toBe('failed');
       });
       for (const variant of [res.body.data.url, res.body.data.thumbUrl]) {
-        const served = await fetch(variant).expect(200).expect('Content-Type', 'image/png');
+        const served = await fetch(variant).expect(200).expect('Content-Type', 'image/webp');
+        expect(served.headers['cache-control']).toBe('public, no-cache');
         expect(Buffer.compare(served.body, corrupt)).toBe(0);
       }
       const next = await upload(user, await fixtures.image('png', 400, 400), 'fine.png').expect(201);
       await t.drainJobs();
       await eventually(() => fetch(next.body.data.thumbUrl).expect(200).expect('Content-Type', 'image/webp'));
+    });
+  });
+
+  describe('metadata of photos', () => {
+    /** Every URL of an image upload, fetched; each body is scanned for the planted metadata. */
+    const fetchAll = async (data: { url: string; mediumUrl: string; thumbUrl: string }) => {
+      const served = [];
+      for (const url of [data.url, data.mediumUrl, data.thumbUrl]) {
+        const res = await fetch(url).expect(200);
+        served.push({ url, type: res.headers['content-type'] as string, body: res.body as Buffer, leaks: fixtures.plantedMetadataIn(res.body) });
+      }
+      return served;
+    };
+
+    it('serves no byte of a photo’s EXIF, GPS, XMP or IPTC, neither at once (as a stand-in) nor after the variants', async () => {
+      const user = await signUp(t);
+      const photo = await fixtures.photoWithMetadata('jpeg');
+      expect(fixtures.plantedMetadataIn(photo)).toContain('GPS latitude (little-endian)');
+      const jobs = holdVariants();
+      let data: { url: string; mediumUrl: string; thumbUrl: string };
+      try {
+        const res = await upload(user, photo, 'IMG_0001.jpg').expect(201);
+        expect(res.body.data).toMatchObject({ type: 'IMAGE', size: photo.length });
+        data = res.body.data;
+        const atOnce = await fetchAll(data);
+        expect(atOnce.map((file) => [file.type, file.leaks])).toEqual([['image/jpeg', []], ['image/jpeg', []], ['image/jpeg', []]]);
+        // Stripped losslessly: the stand-in is the very picture that was uploaded.
+        const decoded = (image: Buffer) => sharp(image).raw().toBuffer();
+        expect((await decoded(atOnce[0].body)).equals(await decoded(photo))).toBe(true);
+        await jobs.release();
+      } finally {
+        jobs.restore();
+      }
+      const [row] = await t.backend.sql('SELECT variants FROM uploads WHERE stored_name = $1', [nameOf(data.url)]);
+      expect(row.variants).toBe('ready');
+      expect((await fetchAll(data)).map((file) => [file.type, file.leaks])).toEqual([['image/webp', []], ['image/webp', []], ['image/webp', []]]);
+      // Not even the file kept on disk holds them.
+      expect(storedBytesOf(nameOf(data.url)).map(fixtures.plantedMetadataIn)).toEqual([[], [], [], []]);
+    });
+
+    it('strips a JPEG missing its last 200 bytes the same way, and still makes its variants', async () => {
+      const user = await signUp(t);
+      const damaged = await fixtures.truncatedPhoto();
+      expect(fixtures.plantedMetadataIn(damaged)).toContain('GPS latitude (little-endian)');
+      const jobs = holdVariants();
+      let data: { url: string; mediumUrl: string; thumbUrl: string };
+      try {
+        data = (await upload(user, damaged, 'cut.jpg').expect(201)).body.data;
+        expect((await fetchAll(data)).map((file) => [file.type, file.leaks])).toEqual([['image/jpeg', []], ['image/jpeg', []], ['image/jpeg', []]]);
+        await jobs.release();
+      } finally {
+        jobs.restore();
+      }
+      const [row] = await t.backend.sql('SELECT variants FROM uploads WHERE stored_name = $1', [nameOf(data.url)]);
+      expect(row.variants).toBe('ready');
+      expect((await fetchAll(data)).map((file) => [file.type, file.leaks])).toEqual([['image/webp', []], ['image/webp', []], ['image/webp', []]]);
+      expect(storedBytesOf(nameOf(data.url)).map(fixtures.plantedMetadataIn)).toEqual([[], [], [], []]);
+    });
+
+    it('turns an EXIF-oriented photo upright in the original it keeps, with no EXIF left', async () => {
+      const user = await signUp(t);
+      const photo = await fixtures.photoWithMetadata('jpeg', { width: 320, height: 240, orientation: 6 });
+      const jobs = holdVariants();
+      try {
+        const res = await upload(user, photo, 'portrait.jpg').expect(201);
+        const [original] = await fetchAll(res.body.data);
+        expect(original.leaks).toEqual([]);
+        const meta = await sharp(original.body).metadata();
+        expect(meta).toMatchObject({ format: 'jpeg', width: 240, height: 320 });
+        expect(meta.exif).toBeUndefined();
+        await jobs.release();
+      } finally {
+        jobs.restore();
+      }
+    });
+
+    it.each([
+      ['a PNG (eXIf, XMP, tEXt)', 'photo.png', 'image/png', () => fixtures.photoWithMetadata('png')],
+      ['a WebP (EXIF, XMP)', 'photo.webp', 'image/webp', () => fixtures.photoWithMetadata('webp')],
+      ['an animated GIF (comment, XMP)', 'anim.gif', 'image/gif', () => fixtures.gifWithMetadata()],
+    ])('serves %s without its metadata before the variants exist', async (_, filename, mime, make) => {
+      const user = await signUp(t);
+      const image = await make();
+      expect(fixtures.plantedMetadataIn(image)).toContain('planted secret text');
+      const jobs = holdVariants();
+      try {
+        const res = await upload(user, image, filename).expect(201);
+        expect((await fetchAll(res.body.data)).map((file) => [file.type, file.leaks])).toEqual([[mime, []], [mime, []], [mime, []]]);
+        await jobs.release();
+      } finally {
+        jobs.restore();
+      }
+    });
+
+    it('never serves an original kept before stripping existed: its variant URLs answer 404 until the variants are made', async () => {
+      const user = await signUp(t);
+      const jobs = holdVariants();
+      try {
+        const res = await upload(user, await fixtures.photoWithMetadata('jpeg'), 'old.jpg').expect(201);
+        await t.backend.sql('UPDATE uploads SET metadata_stripped = false WHERE stored_name = $1', [nameOf(res.body.data.url)]);
+        for (const url of [res.body.data.url, res.body.data.mediumUrl, res.body.data.thumbUrl]) await t.http().get(url).expect(404);
+        await jobs.release();
+        await eventually(() => fetch(res.body.data.thumbUrl).expect(200).expect('Content-Type', 'image/webp'));
+      } finally {
+        jobs.restore();
+      }
     });
   });
 

@@ -28,6 +28,118 @@ export async function animatedGif(frames = 3, width = 40, height = 30): Promise<
   return sharp(pages, { join: { animated: true } }).gif({ delay: 100, loop: 0 }).toBuffer();
 }
 
+/**
+ * Byte patterns of the metadata that `photoWithMetadata` and `gifWithMetadata` plant: a file
+ * served to anyone must contain none of them. The GPS one is the latitude's seconds (29.64″),
+ * an EXIF rational in either byte order.
+ */
+export const PLANTED_METADATA: Readonly<Record<string, Buffer>> = {
+  'EXIF header': Buffer.from('Exif\0\0', 'latin1'),
+  'PNG eXIf chunk': Buffer.from('eXIf', 'latin1'),
+  'camera make': Buffer.from('SpyCam-9000', 'latin1'),
+  'planted secret text': Buffer.from('SECRET-PLACE-4711', 'latin1'),
+  'XMP namespace': Buffer.from('http://ns.adobe.com/', 'latin1'),
+  'Photoshop/IPTC block': Buffer.from('8BIM', 'latin1'),
+  'GPS latitude (little-endian)': Buffer.from('940b000064000000', 'hex'),
+  'GPS latitude (big-endian)': Buffer.from('00000b9400000064', 'hex'),
+};
+
+/** The names of the planted patterns found anywhere in `bytes` (empty when the file is clean). */
+export function plantedMetadataIn(bytes: Buffer): string[] {
+  return Object.entries(PLANTED_METADATA)
+    .filter(([, pattern]) => bytes.includes(pattern))
+    .map(([name]) => name);
+}
+
+const SECRET = 'SECRET-PLACE-4711';
+const GPS_EXIF = {
+  IFD0: { Make: 'SpyCam-9000', Model: 'X', ImageDescription: SECRET },
+  IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 2964/100', GPSLongitudeRef: 'E', GPSLongitude: '2/1 21/1 769/100' },
+};
+const XMP = `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="48,51.494N"><exif:UserComment>${SECRET}</exif:UserComment></rdf:Description></rdf:RDF></x:xmpmeta>`;
+
+/** Pixels of noise, so that a photo's entropy-coded data is long and a lossy re-encode shows. */
+function noise(width: number, height: number): Buffer {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < raw.length; i++) raw[i] = (i * 2654435761) >>> 24;
+  return raw;
+}
+
+/**
+ * A photo as a phone writes it: EXIF with camera and GPS tags, XMP, a Display P3 ICC profile,
+ * and an EXIF orientation when given. A JPEG also gets an IPTC (Photoshop APP13) block, a
+ * comment, an MPF APP2 segment and a second JPEG with its own EXIF after the end of the image
+ * (how phones append depth maps and previews); `trailer: false` leaves the last two out.
+ */
+export async function photoWithMetadata(
+  format: 'jpeg' | 'png' | 'webp',
+  options: { width?: number; height?: number; orientation?: number; progressive?: boolean; trailer?: boolean } = {},
+): Promise<Buffer> {
+  const { width = 320, height = 240 } = options;
+  let image = sharp(noise(width, height), { raw: { width, height, channels: 3 } });
+  image = format === 'jpeg' ? image.jpeg({ quality: 90, progressive: options.progressive }) : format === 'png' ? image.png() : image.webp({ quality: 90 });
+  image = image.withExif(GPS_EXIF).withXmp(XMP).withIccProfile('p3');
+  if (options.orientation) image = image.withMetadata({ orientation: options.orientation });
+  const bytes = await image.toBuffer();
+  if (format === 'png') return withPngChunks(bytes, [pngChunk('tEXt', Buffer.from(`Comment\0${SECRET}`, 'latin1')), pngChunk('tIME', Buffer.from([7, 234, 11, 30, 12, 0, 0]))]);
+  if (format !== 'jpeg') return bytes;
+  const trailer = options.trailer ?? true;
+  const extras = [jpegSegment(0xed, photoshopIptc(SECRET)), jpegSegment(0xfe, Buffer.from(`shot at ${SECRET}`, 'latin1'))];
+  if (trailer) extras.push(jpegSegment(0xe2, Buffer.concat([Buffer.from('MPF\0II*\0', 'latin1'), Buffer.alloc(8)])));
+  // Before the first quantisation table, after sharp's own APP segments.
+  const at = bytes.indexOf(Buffer.from([0xff, 0xdb]));
+  const main = Buffer.concat([bytes.subarray(0, at), ...extras, bytes.subarray(at)]);
+  if (!trailer) return main;
+  const secondary = await sharp(noise(64, 48), { raw: { width: 64, height: 48, channels: 3 } }).jpeg().withExif(GPS_EXIF).toBuffer();
+  return Buffer.concat([main, secondary]);
+}
+
+/** The GPS-tagged JPEG of `photoWithMetadata` with its last 200 bytes missing, as an interrupted transfer leaves it. */
+export async function truncatedPhoto(): Promise<Buffer> {
+  const whole = await photoWithMetadata('jpeg', { trailer: false });
+  return whole.subarray(0, whole.length - 200);
+}
+
+/** An animated GIF with a comment and an XMP application extension before its frames. */
+export async function gifWithMetadata(frames = 3): Promise<Buffer> {
+  const gif = await animatedGif(frames);
+  const packed = gif[10];
+  const start = 13 + (packed & 0x80 ? 3 * 2 ** ((packed & 0x07) + 1) : 0);
+  const comment = Buffer.concat([Buffer.from([0x21, 0xfe]), subBlocks(Buffer.from(`taken at ${SECRET}`, 'latin1'))]);
+  const xmp = Buffer.concat([Buffer.from([0x21, 0xff, 11]), Buffer.from('XMP DataXMP', 'latin1'), subBlocks(Buffer.from(XMP, 'utf8'))]);
+  return Buffer.concat([gif.subarray(0, start), comment, xmp, gif.subarray(start)]);
+}
+
+function subBlocks(data: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += 255) {
+    const part = data.subarray(i, i + 255);
+    parts.push(Buffer.from([part.length]), part);
+  }
+  return Buffer.concat([...parts, Buffer.from([0])]);
+}
+
+export function jpegSegment(marker: number, payload: Buffer): Buffer {
+  const header = Buffer.from([0xff, marker, 0, 0]);
+  header.writeUInt16BE(payload.length + 2, 2);
+  return Buffer.concat([header, payload]);
+}
+
+/** A Photoshop image resource block holding an IPTC record with a sub-location (2:92). */
+function photoshopIptc(text: string): Buffer {
+  const value = Buffer.from(text, 'latin1');
+  const record = Buffer.concat([Buffer.from([0x1c, 0x02, 0x5c, value.length >> 8, value.length & 0xff]), value]);
+  const size = Buffer.alloc(4);
+  size.writeUInt32BE(record.length);
+  const padding = Buffer.alloc(record.length % 2);
+  return Buffer.concat([Buffer.from('Photoshop 3.0\0', 'latin1'), Buffer.from('8BIM', 'latin1'), Buffer.from([0x04, 0x04, 0, 0]), size, record, padding]);
+}
+
+/** The PNG with `chunks` inserted before its IEND. */
+export function withPngChunks(png: Buffer, chunks: Buffer[]): Buffer {
+  return Buffer.concat([png.subarray(0, png.length - 12), ...chunks, png.subarray(png.length - 12)]);
+}
+
 /** A PNG header claiming `width`×`height` with no pixel data: the shape of a decompression bomb. */
 export function pngHeaderOnly(width: number, height: number): Buffer {
   const ihdr = Buffer.alloc(13);
@@ -37,16 +149,17 @@ export function pngHeaderOnly(width: number, height: number): Buffer {
   return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), pngChunk('IHDR', ihdr), pngChunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
-/** A PNG whose header is fine and whose pixel data is garbage: readable metadata, undecodable image. */
-export function corruptPng(width = 64, height = 64): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), pngChunk('IHDR', ihdr), pngChunk('IDAT', Buffer.from('this is not zlib data at all, sorry')), pngChunk('IEND', Buffer.alloc(0))]);
+/**
+ * A WebP whose container and VP8 frame header are fine and whose bitstream is garbage: its size
+ * reads, its pixels do not decode even when damage is tolerated (a garbage PNG decodes as black).
+ */
+export async function corruptWebp(width = 64, height = 48): Promise<Buffer> {
+  const webp = Buffer.from(await image('webp', width, height));
+  webp.fill(0xff, 40);
+  return webp;
 }
 
-function pngChunk(type: string, data: Buffer): Buffer {
+export function pngChunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);
   const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);

@@ -6,10 +6,11 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   return code === '23505' && (!constraint || name === constraint);
 }
 
-/** True when a query failed on a foreign key (Postgres 23503): the row it points to is gone. */
-export function isForeignKeyViolation(error: unknown): boolean {
-  const e = error as { code?: string; driverError?: { code?: string } };
-  return (e?.code ?? e?.driverError?.code) === '23503';
+/** True when a query failed on a foreign key (Postgres 23503), optionally a named one: the row it points to is gone. */
+export function isForeignKeyViolation(error: unknown, constraint?: string): boolean {
+  const e = error as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
+  const name = e?.constraint ?? e?.driverError?.constraint;
+  return (e?.code ?? e?.driverError?.code) === '23503' && (!constraint || name === constraint);
 }
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);

@@ -21,5 +21,10 @@ export class UploadEntity {
   @Column('integer', { nullable: true }) width: number | null;
   @Column('integer', { nullable: true }) height: number | null;
   @Column('text') variants: VariantsStatus;
+  /**
+   * Images: the stored original had its metadata removed before the upload was answered (every
+   * image stored since that was done). An original without it is never served as uploaded.
+   */
+  @Column('boolean', { name: 'metadata_stripped' }) metadataStripped: boolean;
   @Column('timestamptz', { name: 'created_at', default: () => 'now()' }) createdAt: Date;
 }

@@ -1,0 +1,229 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { MediaResolver } from '../../src/messages/media-resolver';
+import { connect, createGroup, openDirect, send } from '../support/chats';
+import { TEST_DATABASE_URL } from '../support/env';
+import { eventually, signUp, TestUser } from '../support/factories';
+import * as fixtures from '../support/media-fixtures';
+import { createTestApp, TestApp } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
+
+/**
+ * The media of deleted messages: deleting the last message that shows a file (or the chat, or
+ * the account, that takes such messages with it) stops serving the file at once and removes it
+ * from storage, unless another message or an avatar still shows it.
+ */
+describe('media of deleted messages', () => {
+  let t: TestApp;
+  let uploadDir: string;
+  beforeAll(async () => {
+    t = await createTestApp();
+    uploadDir = join(t.backend.env.DATA_DIR!, 'uploads');
+  });
+  afterAll(() => t.close());
+
+  interface Photo {
+    url: string;
+    mediumUrl: string;
+    thumbUrl: string;
+  }
+
+  async function pair(): Promise<{ a: TestUser; b: TestUser; chatId: string; aws: WsClient; bws: WsClient }> {
+    const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+    const chatId = await openDirect(t, a, b);
+    return { a, b, chatId, aws: await connect(t, a), bws: await connect(t, b) };
+  }
+
+  /** Uploads a photo and waits for its variants, so all four stored forms exist. */
+  async function photo(user: TestUser): Promise<Photo> {
+    const data = (await t.http().post('/api/upload').set(user.auth).attach('file', await fixtures.image('jpeg', 900, 600), 'p.jpg').expect(201)).body.data;
+    await t.drainJobs();
+    await eventually(async () => expect(storedForms(data)).toHaveLength(4));
+    return data;
+  }
+
+  const sendPhoto = (ws: WsClient, chatId: string, media: Photo) => send(ws, chatId, '', { type: 'IMAGE', mediaUrl: media.url });
+  const nameOf = (url: string) => url.split('/').pop()!;
+  const storedForms = (media: Photo) => ['originals/', '', 'medium/', 'thumbs/'].map((area) => `${area}${nameOf(media.url)}`).filter((key) => existsSync(join(uploadDir, key)));
+  const statuses = async (media: Photo) => Promise.all([media.url, media.mediumUrl, media.thumbUrl].map(async (url) => (await t.http().get(url)).status));
+  const deleteMessage = (user: TestUser, id: string) => t.http().delete(`/api/messages/${id}`).set(user.auth).expect(200);
+
+  /** Served, recorded and stored: the upload is alive. */
+  async function expectKept(media: Photo): Promise<void> {
+    expect(await statuses(media)).toEqual([200, 200, 200]);
+    expect(await t.backend.sql('SELECT 1 FROM uploads WHERE stored_name = $1', [nameOf(media.url)])).toHaveLength(1);
+    expect(storedForms(media)).toHaveLength(4);
+  }
+
+  /** Not served from the moment the deletion answered, its row gone, its files removed by the job. */
+  async function expectGone(media: Photo): Promise<void> {
+    expect(await statuses(media)).toEqual([404, 404, 404]);
+    expect(await t.backend.sql('SELECT 1 FROM uploads WHERE stored_name = $1', [nameOf(media.url)])).toHaveLength(0);
+    await t.drainJobs();
+    await eventually(async () => expect(storedForms(media)).toEqual([]));
+  }
+
+  it('deleting the only message that shows a photo stops serving it (original and variants) and removes its files', async () => {
+    const { a, b, chatId, aws, bws } = await pair();
+    const media = await photo(a);
+    const message = await sendPhoto(aws, chatId, media);
+    await expectKept(media);
+    await deleteMessage(a, message.id);
+    expect(await bws.waitFor('message:deleted')).toMatchObject({ messageId: message.id, chatId });
+    await expectGone(media);
+    // And it cannot be sent again.
+    aws.send('message:send', { chatId, type: 'IMAGE', mediaUrl: media.url, clientMessageId: 'again' });
+    expect(await aws.waitFor('message:send:error')).toMatchObject({ code: 'MEDIA_NOT_FOUND', clientMessageId: 'again' });
+    expect(b.id).not.toBe(a.id);
+    aws.close();
+    bws.close();
+  });
+
+  it('keeps a file another message still shows, and removes it with the last one', async () => {
+    const { a, b, chatId, aws, bws } = await pair();
+    const c = await signUp(t);
+    const groupId = await createGroup(t, a, [b, c]);
+    const media = await photo(a);
+    const first = await sendPhoto(aws, chatId, media);
+    const second = await sendPhoto(aws, groupId, media);
+    await deleteMessage(a, first.id);
+    await t.drainJobs();
+    await expectKept(media);
+    await deleteMessage(a, second.id);
+    await expectGone(media);
+    aws.close();
+    bws.close();
+  });
+
+  it('keeps a photo that is also its sender’s avatar or a group’s avatar', async () => {
+    const { a, b, chatId, aws, bws } = await pair();
+    const groupId = await createGroup(t, a, [b]);
+    const [own, group, plain] = [await photo(a), await photo(a), await photo(a)];
+    await t.http().patch('/api/users/me').set(a.auth).send({ avatar: own.url }).expect(200);
+    await t.http().patch(`/api/chats/${groupId}`).set(a.auth).send({ avatar: group.mediumUrl }).expect(200);
+    const messages = [await sendPhoto(aws, chatId, own), await sendPhoto(aws, chatId, group), await sendPhoto(aws, chatId, plain)];
+    for (const message of messages) await deleteMessage(a, message.id);
+    await expectGone(plain);
+    await expectKept(own);
+    await expectKept(group);
+    aws.close();
+    bws.close();
+  });
+
+  it('leaves alone an upload that no message has shown yet, and other files', async () => {
+    const { a, chatId, aws, bws } = await pair();
+    const sent = await photo(a);
+    const fresh = await photo(a);
+    const doc = (await t.http().post('/api/upload').set(a.auth).attach('file', fixtures.pdf(), 'a.pdf').expect(201)).body.data;
+    const text = await send(aws, chatId, 'just text');
+    await deleteMessage(a, text.id);
+    await deleteMessage(a, (await sendPhoto(aws, chatId, sent)).id);
+    await expectGone(sent);
+    await expectKept(fresh);
+    await t.http().get(doc.url).expect(200);
+    aws.close();
+    bws.close();
+  });
+
+  it('a send that passed the media check while the delete removed the file gets MEDIA_NOT_FOUND, and nothing is stored', async () => {
+    const { a, chatId, aws, bws } = await pair();
+    const media = await photo(a);
+    const first = await sendPhoto(aws, chatId, media);
+    const resolver = t.app.get(MediaResolver);
+    const resolve = resolver.resolve.bind(resolver);
+    // The second send resolves the media, then the first message is deleted before it inserts.
+    const spy = jest.spyOn(resolver, 'resolve').mockImplementation(async (userId, url) => {
+      const resolved = await resolve(userId, url);
+      await deleteMessage(a, first.id);
+      return resolved;
+    });
+    try {
+      aws.send('message:send', { chatId, type: 'IMAGE', mediaUrl: media.url, clientMessageId: 'racing' });
+      expect(await aws.waitFor('message:send:error')).toMatchObject({ code: 'MEDIA_NOT_FOUND', clientMessageId: 'racing' });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await t.backend.sql('SELECT 1 FROM messages WHERE chat_id = $1', [chatId])).toHaveLength(0);
+    await expectGone(media);
+    aws.close();
+    bws.close();
+  });
+
+  // Two connections at once: PGlite (the embedded mode) runs one statement at a time, so the
+  // interleaving cannot happen there.
+  (TEST_DATABASE_URL ? it : it.skip)('a delete waits for a send in flight with the same file, then keeps the file', async () => {
+    const { a, b, chatId, aws, bws } = await pair();
+    const groupId = await createGroup(t, a, [b]);
+    const media = await photo(a);
+    const first = await sendPhoto(aws, chatId, media);
+    const sending = new Client({ connectionString: t.backend.env.DATABASE_URL });
+    await sending.connect();
+    try {
+      // A second message with the file, in another chat, inserted but not committed yet.
+      await sending.query('BEGIN');
+      const [inFlight] = (
+        await sending.query(
+          `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
+           INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'IMAGE', $3 FROM s RETURNING id`,
+          [groupId, a.id, media.url],
+        )
+      ).rows;
+      const deleting = t.http().delete(`/api/messages/${first.id}`).set(a.auth).then((res) => res.status);
+      // The delete blocks on the upload row that the insert's foreign key check share-locked.
+      await eventually(async () => {
+        const waiting = await t.backend.sql(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM uploads%'`,
+        );
+        expect(waiting).toHaveLength(1);
+      });
+      await sending.query('COMMIT');
+      expect(await deleting).toBe(200);
+      expect(await t.backend.sql('SELECT id FROM messages WHERE media_url = $1', [media.url])).toEqual([{ id: inFlight.id }]);
+    } finally {
+      await sending.end();
+    }
+    await t.drainJobs();
+    await expectKept(media);
+    aws.close();
+    bws.close();
+  });
+
+  it('deleting a direct chat removes the media both members sent in it', async () => {
+    const { a, b, chatId, aws, bws } = await pair();
+    const [fromA, fromB] = [await photo(a), await photo(b)];
+    await sendPhoto(aws, chatId, fromA);
+    await sendPhoto(bws, chatId, fromB);
+    await t.http().delete(`/api/chats/${chatId}/leave`).set(a.auth).expect(200);
+    await expectGone(fromA);
+    await expectGone(fromB);
+    aws.close();
+    bws.close();
+  });
+
+  it('the last member leaving a group removes the media sent in it', async () => {
+    const { a, b, aws, bws } = await pair();
+    const groupId = await createGroup(t, a, [b]);
+    const media = await photo(b);
+    await sendPhoto(bws, groupId, media);
+    await t.http().delete(`/api/chats/${groupId}/leave`).set(a.auth).expect(200);
+    await t.drainJobs();
+    await expectKept(media);
+    await t.http().delete(`/api/chats/${groupId}/leave`).set(b.auth).expect(200);
+    await expectGone(media);
+    aws.close();
+    bws.close();
+  });
+
+  it('deleting an account removes the other member’s media in the direct chat that goes with it', async () => {
+    const { a, b, chatId, aws, bws } = await pair();
+    const [fromA, fromB] = [await photo(a), await photo(b)];
+    await sendPhoto(aws, chatId, fromA);
+    await sendPhoto(bws, chatId, fromB);
+    await t.http().delete('/api/users/me').set(a.auth).expect(200);
+    await expectGone(fromB);
+    await expectGone(fromA);
+    aws.close();
+    bws.close();
+  });
+});
