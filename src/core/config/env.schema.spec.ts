@@ -17,6 +17,11 @@ describe('parseEnv', () => {
       trustProxy: 0,
       rateLimitAuth: { limit: 20, windowSeconds: 900 },
       rateLimitApi: { limit: 300, windowSeconds: 60 },
+      wsRateSend: { limit: 30, windowSeconds: 3 },
+      wsRateTyping: { limit: 20, windowSeconds: 5 },
+      wsRateEvents: { limit: 120, windowSeconds: 4 },
+      wsMaxSocketsPerUser: 20,
+      wsMaxSocketsPerIp: 200,
       nodeEnv: 'development',
     });
     expect(config.uploadDir).toBe(join(config.dataDir, 'uploads'));

@@ -19,6 +19,12 @@ export interface AppConfigValues {
   workers: boolean;
   rateLimitAuth: RateLimit;
   rateLimitApi: RateLimit;
+  /** Token-bucket budgets of socket frames per user: a burst of `limit`, refilled evenly over `windowSeconds`. */
+  wsRateSend: RateLimit;
+  wsRateTyping: RateLimit;
+  wsRateEvents: RateLimit;
+  wsMaxSocketsPerUser: number;
+  wsMaxSocketsPerIp: number;
   appSecret: string;
   logLevel: string;
 }
@@ -75,6 +81,11 @@ export function parseEnv(env: Env): AppConfigValues {
     workers: read('WORKERS', true, onOff, 'on or off'),
     rateLimitAuth: read('RATE_LIMIT_AUTH', { limit: 20, windowSeconds: 900 }, rateLimit, 'requests/seconds, e.g. 20/900'),
     rateLimitApi: read('RATE_LIMIT_API', { limit: 300, windowSeconds: 60 }, rateLimit, 'requests/seconds, e.g. 300/60'),
+    wsRateSend: read('WS_RATE_SEND', { limit: 30, windowSeconds: 3 }, rateLimit, 'burst/seconds to refill it, e.g. 30/3'),
+    wsRateTyping: read('WS_RATE_TYPING', { limit: 20, windowSeconds: 5 }, rateLimit, 'burst/seconds to refill it, e.g. 20/5'),
+    wsRateEvents: read('WS_RATE_EVENTS', { limit: 120, windowSeconds: 4 }, rateLimit, 'burst/seconds to refill it, e.g. 120/4'),
+    wsMaxSocketsPerUser: read('WS_MAX_SOCKETS_PER_USER', 20, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
+    wsMaxSocketsPerIp: read('WS_MAX_SOCKETS_PER_IP', 200, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
   };

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   SERVICE_UNAVAILABLE: { status: 503, message: 'Service unavailable' },
   UNKNOWN_EVENT: { status: 400, message: 'Unknown event' },
   INVALID_FRAME: { status: 400, message: 'Frames must be JSON objects {event, payload}' },
+  TOO_MANY_SOCKETS: { status: 429, message: 'Too many open connections' },
 
   // auth
   OTP_TOO_SOON: { status: 429, message: 'Please wait before requesting another code' },
