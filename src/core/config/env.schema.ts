@@ -25,6 +25,7 @@ export interface AppConfigValues {
   wsRateEvents: RateLimit;
   wsMaxSocketsPerUser: number;
   wsMaxSocketsPerIp: number;
+  http: HttpTimeouts;
   appSecret: string;
   logLevel: string;
 }
@@ -32,6 +33,14 @@ export interface AppConfigValues {
 export interface RateLimit {
   limit: number;
   windowSeconds: number;
+}
+
+/** How long a client may take to send a request (see README: slow clients). */
+export interface HttpTimeouts {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  bodyTimeoutMs: number;
+  bodyMinBytesPerSecond: number;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -86,10 +95,19 @@ export function parseEnv(env: Env): AppConfigValues {
     wsRateEvents: read('WS_RATE_EVENTS', { limit: 120, windowSeconds: 4 }, rateLimit, 'burst/seconds to refill it, e.g. 120/4'),
     wsMaxSocketsPerUser: read('WS_MAX_SOCKETS_PER_USER', 20, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
     wsMaxSocketsPerIp: read('WS_MAX_SOCKETS_PER_IP', 200, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
+    http: {
+      headersTimeoutMs: read('HTTP_HEADERS_TIMEOUT_MS', 10_000, intIn(100, 3_600_000), 'milliseconds from 100 to 3600000'),
+      requestTimeoutMs: read('HTTP_REQUEST_TIMEOUT_MS', 600_000, intIn(100, 86_400_000), 'milliseconds from 100 to 86400000'),
+      bodyTimeoutMs: read('HTTP_BODY_TIMEOUT_MS', 10_000, intIn(100, 3_600_000), 'milliseconds from 100 to 3600000'),
+      bodyMinBytesPerSecond: read('HTTP_BODY_MIN_RATE', 4096, intIn(1, 1_000_000_000), 'bytes per second (a positive integer)'),
+    },
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
   };
 
+  if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
   if (nodeEnv === 'production') {
     if (!smtpUrl) problems.push('SMTP_URL is required when NODE_ENV=production (development mail to the log is refused)');
     if (!config.appSecret && !env.APP_SECRET) problems.push('APP_SECRET is required when NODE_ENV=production');
