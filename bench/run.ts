@@ -75,6 +75,12 @@ async function main(): Promise<number> {
       // Every request of the load generator comes from 127.0.0.1: the API limit is lifted, the
       // OTP limit (RATE_LIMIT_AUTH) is left as it is and never reached.
       RATE_LIMIT_API: '1000000000/60',
+      // The WebSocket generators drive each sender far past a person's pace (closed loops keep
+      // messages in flight) and open up to 20,000 sockets from 80 loopback addresses: the frame
+      // budgets and the per-address socket cap are lifted likewise (the checks still run).
+      WS_RATE_SEND: '1000000000/1',
+      WS_RATE_EVENTS: '1000000000/1',
+      WS_MAX_SOCKETS_PER_IP: '1000000',
     };
 
     log('starting the server under test');

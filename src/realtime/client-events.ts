@@ -19,6 +19,8 @@ export const CloseCode = {
   AuthFailed: 4001,
   SessionTerminated: 4003,
   IdleTimeout: 4008,
+  /** Over WS_MAX_SOCKETS_PER_USER or WS_MAX_SOCKETS_PER_IP (as HTTP 429); sent after `error {code:'TOO_MANY_SOCKETS'}`. */
+  TooManySockets: 4029,
 } as const;
 
 /** Serialises a frame once; the same string is sent to every socket it goes to. */

@@ -1,6 +1,9 @@
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { AppConfig } from '../core/config/app-config';
+import { MemorySlotStore } from '../core/rate-limit/memory-slot.store';
+import { RedisSlotStore } from '../core/rate-limit/redis-slot.store';
+import { SlotStore } from '../core/rate-limit/slot-store';
 import { RedisService } from '../core/redis/redis.service';
 import { ConnectionRegistry } from './connection-registry';
 import { MemoryRealtimePublisher } from './memory-realtime.publisher';
@@ -11,6 +14,7 @@ import { RealtimePublisher } from './realtime-publisher';
 import { RedisRealtimePublisher } from './redis-realtime.publisher';
 import { SessionWatch } from './session-watch';
 import { SocketHandlers } from './socket-handlers';
+import { SocketLimits } from './socket-limits';
 import { WsGateway } from './ws.gateway';
 
 /** The WebSocket gateway plus the two realtime ports features use: the publisher and presence. */
@@ -20,6 +24,7 @@ import { WsGateway } from './ws.gateway';
   providers: [
     ConnectionRegistry,
     SocketHandlers,
+    SocketLimits,
     WsGateway,
     SessionWatch,
     {
@@ -32,6 +37,11 @@ import { WsGateway } from './ws.gateway';
       provide: PresenceStore,
       inject: [AppConfig, RedisService],
       useFactory: (config: AppConfig, redis: RedisService) => (config.usesRedis ? new RedisPresenceStore(redis) : new MemoryPresenceStore()),
+    },
+    {
+      provide: SlotStore,
+      inject: [AppConfig, RedisService],
+      useFactory: (config: AppConfig, redis: RedisService) => (config.usesRedis ? new RedisSlotStore(redis) : new MemorySlotStore()),
     },
   ],
   exports: [RealtimePublisher, PresenceStore, ConnectionRegistry],

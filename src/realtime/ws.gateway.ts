@@ -13,6 +13,7 @@ import { Connection, ConnectionRegistry } from './connection-registry';
 import { SocketClient, SocketLifecycle } from './on-socket-event.decorator';
 import { SocketAuthenticator } from './socket-authenticator';
 import { SocketHandlers } from './socket-handlers';
+import { SocketLimits } from './socket-limits';
 
 import { SESSION_COOKIE } from '../core/http/session-cookie';
 /** Largest inbound frame; bigger ones close the socket (1009) in the `ws` library itself. */
@@ -38,6 +39,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     private readonly registry: ConnectionRegistry,
     private readonly handlers: SocketHandlers,
     private readonly moduleRef: ModuleRef,
+    private readonly limits: SocketLimits,
   ) {}
 
   onModuleInit(): void {
@@ -57,7 +59,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     const connection: Connection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now() };
     this.registry.add(connection);
-    let queue = Promise.resolve();
+    // Frames and the cookie's authentication wait for the per-address cap (over it, the socket is closed).
+    let queue: Promise<unknown> = this.limits.admitConnection(connection, request);
     socket.on('message', (data: RawData, isBinary: boolean) => {
       connection.lastSeenAt = Date.now();
       queue = queue.then(() => this.onFrame(connection, data, isBinary)).catch((error) => this.logger.error(error));
@@ -99,6 +102,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     const [handler] = handlers;
     const client = this.client(connection);
     try {
+      this.limits.consume(connection.userId, event);
       const input = handler.dto ? await validatePayload(handler.dto, payload ?? {}) : payload;
       await handler.invoke(client, input);
     } catch (error) {
@@ -127,6 +131,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       connection.socket.close(CloseCode.AuthFailed, 'authentication failed');
       return;
     }
+    if (!(await this.limits.admitUser(connection, identity.userId))) return;
     this.registry.bind(connection, identity.userId, identity.sessionId);
     await this.lifecycle(connection, SocketLifecycle.Connected);
   }

@@ -14,7 +14,7 @@ import { Env } from '../../src/core/config/env.schema';
 import { JobQueue } from '../../src/jobs/job-queue';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, databaseUrl, templateDatabase } from './env';
 import { SmtpCapture } from './smtp-capture';
-import { WsClient } from './ws-client';
+import { WsClient, WsConnectOptions } from './ws-client';
 
 /** What several app instances of one test file share: the database, the Redis prefix, the mailbox. */
 export interface TestBackend {
@@ -32,7 +32,7 @@ export interface TestApp {
   backend: TestBackend;
   logs: string[];
   http(): ReturnType<typeof request>;
-  ws(options?: { cookie?: string }): Promise<WsClient>;
+  ws(options?: WsConnectOptions): Promise<WsClient>;
   drainJobs(): Promise<void>;
   close(): Promise<void>;
 }
@@ -42,6 +42,8 @@ const TEST_ENV: Env = {
   LOG_LEVEL: 'silent',
   RATE_LIMIT_AUTH: '100000/900',
   RATE_LIMIT_API: '100000/60',
+  // Every test socket comes from 127.0.0.1; socket-limits.e2e-spec sets its own caps.
+  WS_MAX_SOCKETS_PER_IP: '100000',
   APP_SECRET: 'test-secret-test-secret-test-secret-0123',
 };
 

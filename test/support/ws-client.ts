@@ -1,5 +1,10 @@
 import WebSocket from 'ws';
 
+export interface WsConnectOptions {
+  cookie?: string;
+  headers?: Record<string, string>;
+}
+
 export interface Frame {
   event: string;
   payload: any;
@@ -28,9 +33,9 @@ export class WsClient {
     this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  /** Opens a socket; `cookie` authenticates on the upgrade like the web client does. */
-  static async connect(url: string, options: { cookie?: string } = {}): Promise<WsClient> {
-    const socket = new WebSocket(url, { headers: options.cookie ? { Cookie: options.cookie } : {} });
+  /** Opens a socket; `cookie` authenticates on the upgrade like the web client does; `headers` go on the upgrade too. */
+  static async connect(url: string, options: WsConnectOptions = {}): Promise<WsClient> {
+    const socket = new WebSocket(url, { headers: { ...options.headers, ...(options.cookie ? { Cookie: options.cookie } : {}) } });
     const client = new WsClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());

@@ -17,6 +17,12 @@ describe('parseEnv', () => {
       trustProxy: 0,
       rateLimitAuth: { limit: 20, windowSeconds: 900 },
       rateLimitApi: { limit: 300, windowSeconds: 60 },
+      wsRateSend: { limit: 30, windowSeconds: 3 },
+      wsRateTyping: { limit: 20, windowSeconds: 5 },
+      wsRateEvents: { limit: 120, windowSeconds: 4 },
+      wsMaxSocketsPerUser: 20,
+      wsMaxSocketsPerIp: 200,
+      http: { headersTimeoutMs: 10_000, requestTimeoutMs: 600_000, bodyTimeoutMs: 10_000, bodyMinBytesPerSecond: 4096 },
       nodeEnv: 'development',
     });
     expect(config.uploadDir).toBe(join(config.dataDir, 'uploads'));
@@ -48,5 +54,9 @@ describe('parseEnv', () => {
     expect(config.trustProxy).toBe(2);
     expect(config.corsOrigins).toEqual(['https://a.example', 'http://localhost:5173']);
     expect(config.rateLimitAuth).toEqual({ limit: 5, windowSeconds: 60 });
+  });
+
+  it('refuses a headers timeout longer than the request timeout', () => {
+    expect(() => parseEnv({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000', DATA_DIR: dataDir() })).toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
   });
 });

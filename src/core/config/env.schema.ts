@@ -19,6 +19,13 @@ export interface AppConfigValues {
   workers: boolean;
   rateLimitAuth: RateLimit;
   rateLimitApi: RateLimit;
+  /** Token-bucket budgets of socket frames per user: a burst of `limit`, refilled evenly over `windowSeconds`. */
+  wsRateSend: RateLimit;
+  wsRateTyping: RateLimit;
+  wsRateEvents: RateLimit;
+  wsMaxSocketsPerUser: number;
+  wsMaxSocketsPerIp: number;
+  http: HttpTimeouts;
   appSecret: string;
   logLevel: string;
   /** How often every socket's session is checked against the database, in seconds. */
@@ -28,6 +35,14 @@ export interface AppConfigValues {
 export interface RateLimit {
   limit: number;
   windowSeconds: number;
+}
+
+/** How long a client may take to send a request (see README: slow clients). */
+export interface HttpTimeouts {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  bodyTimeoutMs: number;
+  bodyMinBytesPerSecond: number;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -77,11 +92,25 @@ export function parseEnv(env: Env): AppConfigValues {
     workers: read('WORKERS', true, onOff, 'on or off'),
     rateLimitAuth: read('RATE_LIMIT_AUTH', { limit: 20, windowSeconds: 900 }, rateLimit, 'requests/seconds, e.g. 20/900'),
     rateLimitApi: read('RATE_LIMIT_API', { limit: 300, windowSeconds: 60 }, rateLimit, 'requests/seconds, e.g. 300/60'),
+    wsRateSend: read('WS_RATE_SEND', { limit: 30, windowSeconds: 3 }, rateLimit, 'burst/seconds to refill it, e.g. 30/3'),
+    wsRateTyping: read('WS_RATE_TYPING', { limit: 20, windowSeconds: 5 }, rateLimit, 'burst/seconds to refill it, e.g. 20/5'),
+    wsRateEvents: read('WS_RATE_EVENTS', { limit: 120, windowSeconds: 4 }, rateLimit, 'burst/seconds to refill it, e.g. 120/4'),
+    wsMaxSocketsPerUser: read('WS_MAX_SOCKETS_PER_USER', 20, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
+    wsMaxSocketsPerIp: read('WS_MAX_SOCKETS_PER_IP', 200, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
+    http: {
+      headersTimeoutMs: read('HTTP_HEADERS_TIMEOUT_MS', 10_000, intIn(100, 3_600_000), 'milliseconds from 100 to 3600000'),
+      requestTimeoutMs: read('HTTP_REQUEST_TIMEOUT_MS', 600_000, intIn(100, 86_400_000), 'milliseconds from 100 to 86400000'),
+      bodyTimeoutMs: read('HTTP_BODY_TIMEOUT_MS', 10_000, intIn(100, 3_600_000), 'milliseconds from 100 to 3600000'),
+      bodyMinBytesPerSecond: read('HTTP_BODY_MIN_RATE', 4096, intIn(1, 1_000_000_000), 'bytes per second (a positive integer)'),
+    },
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
     sessionRecheckSeconds: read('SESSION_RECHECK_SECONDS', 30, intIn(1, 3600), 'an integer from 1 to 3600'),
   };
 
+  if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
   if (nodeEnv === 'production') {
     if (!smtpUrl) problems.push('SMTP_URL is required when NODE_ENV=production (development mail to the log is refused)');
     if (!config.appSecret && !env.APP_SECRET) problems.push('APP_SECRET is required when NODE_ENV=production');

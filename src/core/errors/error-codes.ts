@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, message: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   RATE_LIMIT: { status: 429, message: 'Too many requests' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request arrived too slowly' },
   UNAUTHORIZED: { status: 401, message: 'Authentication required' },
   FORBIDDEN: { status: 403, message: 'Forbidden' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type' },
@@ -18,6 +19,7 @@ export const ERROR_CODES = {
   SERVICE_UNAVAILABLE: { status: 503, message: 'Service unavailable' },
   UNKNOWN_EVENT: { status: 400, message: 'Unknown event' },
   INVALID_FRAME: { status: 400, message: 'Frames must be JSON objects {event, payload}' },
+  TOO_MANY_SOCKETS: { status: 429, message: 'Too many open connections' },
 
   // auth
   OTP_TOO_SOON: { status: 429, message: 'Please wait before requesting another code' },

@@ -6,14 +6,15 @@ import { AppConfig } from '../config/app-config';
 import { AppError, toAppError } from '../errors';
 import { AppWsAdapter } from '../../realtime/app-ws.adapter';
 import { setupApiDocs } from './api-docs';
+import { limitSlowClients } from './slow-clients';
 
 /** Largest JSON body accepted; bigger bodies answer 413 PAYLOAD_TOO_LARGE. */
 export const JSON_BODY_LIMIT = '256kb';
 
 /**
  * Everything HTTP-level that main.ts and the e2e app factory must share, so tests exercise the
- * exact production pipeline: proxy trust, CORS, body parsing with enveloped parse errors,
- * cookies, the WebSocket adapter and the API docs.
+ * exact production pipeline: proxy trust, CORS, slow-client timeouts, body parsing with
+ * enveloped parse errors, cookies, the WebSocket adapter and the API docs.
  */
 export function configureApp(app: INestApplication): void {
   const express_ = app as NestExpressApplication;
@@ -21,6 +22,7 @@ export function configureApp(app: INestApplication): void {
   express_.set('trust proxy', config.trustProxy);
   express_.disable('x-powered-by');
   if (config.corsOrigins.length) app.enableCors({ origin: config.corsOrigins, credentials: true });
+  app.use(limitSlowClients(app.getHttpServer(), config.http));
   app.use(express.json({ limit: JSON_BODY_LIMIT }));
   app.use(express.urlencoded({ extended: false, limit: JSON_BODY_LIMIT }));
   app.use(bodyErrorHandler);

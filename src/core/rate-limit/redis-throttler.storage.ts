@@ -4,7 +4,7 @@ import { RedisService } from '../redis/redis.service';
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 /** A counter update that takes longer than this counts as Redis being unreachable. */
-const REDIS_TIMEOUT_MS = 500;
+export const REDIS_TIMEOUT_MS = 500;
 
 // Fixed window: INCR, set the window's expiry on the first hit, read what remains. One round trip.
 const INCREMENT = `

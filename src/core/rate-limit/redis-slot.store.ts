@@ -1,0 +1,68 @@
+import { Logger } from '@nestjs/common';
+import { withTimeout } from '../async/with-timeout';
+import { RedisService } from '../redis/redis.service';
+import { REDIS_TIMEOUT_MS } from './redis-throttler.storage';
+import { SlotLease, SlotStore } from './slot-store';
+
+// A sorted set per key: member = holder, score = lease expiry (ms). Lapsed members are pruned
+// before counting; the key itself expires with its latest lease (every lease has the same ttl).
+const ACQUIRE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1`;
+const RENEW = `
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[1], ARGV[i + 2])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+return #KEYS`;
+/** Leases renewed per script call, so one renewal never holds Redis for long. */
+const RENEW_BATCH = 500;
+
+/**
+ * Slots shared by every instance through Redis, with the rate-limit counters' failure rule: a
+ * check that Redis does not answer within REDIS_TIMEOUT_MS admits (logged), so a Redis outage
+ * does not lock every client out. Releases and renewals are ordered after the acquire on the
+ * one command connection, so a released lease is never renewed back.
+ */
+export class RedisSlotStore extends SlotStore {
+  private readonly logger = new Logger('RateLimit');
+
+  constructor(private readonly redis: RedisService) {
+    super();
+  }
+
+  async acquire(lease: SlotLease, limit: number, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    try {
+      const answer = this.redis.client.eval(ACQUIRE, 1, this.key(lease.key), now, now + ttlMs, lease.holder, limit, ttlMs) as Promise<number>;
+      const admitted = await withTimeout(answer, REDIS_TIMEOUT_MS, null);
+      if (admitted === null) throw new Error('timeout');
+      return admitted === 1;
+    } catch (error) {
+      this.logger.warn(`slot storage unavailable, slot granted: ${(error as Error).message}`);
+      return true;
+    }
+  }
+
+  /** A release that fails (Redis away, or already closed at shutdown) only leaves a lease to lapse: not worth a warning per socket. */
+  async release(lease: SlotLease): Promise<void> {
+    await this.redis.client.zrem(this.key(lease.key), lease.holder).catch((error: Error) => this.logger.debug(`slot release failed: ${error.message}`));
+  }
+
+  async renew(leases: SlotLease[], ttlMs: number): Promise<void> {
+    const expiresAt = Date.now() + ttlMs;
+    const batches: Promise<unknown>[] = [];
+    for (let i = 0; i < leases.length; i += RENEW_BATCH) {
+      const batch = leases.slice(i, i + RENEW_BATCH);
+      batches.push(this.redis.client.eval(RENEW, batch.length, ...batch.map((l) => this.key(l.key)), expiresAt, ttlMs, ...batch.map((l) => l.holder)));
+    }
+    await Promise.all(batches).catch((error: Error) => this.logger.warn(`slot renewal failed: ${error.message}`));
+  }
+
+  private key(key: string): string {
+    return this.redis.key('slots', key);
+  }
+}

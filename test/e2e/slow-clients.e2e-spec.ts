@@ -1,0 +1,107 @@
+import net from 'node:net';
+import { signUp, uniqueEmail } from '../support/factories';
+import { connect } from '../support/chats';
+import { createTestApp, TestApp } from '../support/test-app';
+
+interface Exchange {
+  /** Everything the server sent. */
+  answer: string;
+  /** Whether the server closed the connection before the client was done sending. */
+  cutShort: boolean;
+}
+
+/**
+ * Sends `head` at once, then `body` in `chunk`-byte pieces every `everyMs`, like a slow (or
+ * hostile) client, with `Connection: close` so the exchange ends when the server closes. Gives
+ * up after `giveUpMs`, and stops writing once the server has closed.
+ */
+function trickle(t: TestApp, head: string, body: Buffer, chunk: number, everyMs: number, giveUpMs = 12_000): Promise<Exchange> {
+  const { port } = new URL(t.url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    const received: Buffer[] = [];
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      clearTimeout(timer);
+      clearTimeout(giveUp);
+      socket.destroy();
+      resolve({ answer: Buffer.concat(received).toString(), cutShort: sent < body.length });
+    };
+    const giveUp = setTimeout(finish, giveUpMs);
+    const writeNext = () => {
+      if (socket.destroyed || sent >= body.length) return;
+      socket.write(body.subarray(sent, sent + chunk));
+      sent += chunk;
+      timer = setTimeout(writeNext, everyMs);
+    };
+    socket.on('data', (data) => received.push(data));
+    socket.on('error', () => undefined);
+    socket.on('close', finish);
+    socket.on('connect', () => {
+      socket.write(head);
+      writeNext();
+    });
+  });
+}
+
+const jsonHead = (path: string, length: number) =>
+  `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`;
+
+describe('slow clients', () => {
+  let t: TestApp;
+  // Small timeouts so trickles are cut within a second or two; the production defaults are in README.
+  beforeAll(async () => (t = await createTestApp({ env: { HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_BODY_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '5000' } })));
+  afterAll(() => t.close());
+
+  it('answers a body trickled a byte at a time with 408 REQUEST_TIMEOUT and closes the connection', async () => {
+    const body = Buffer.from(JSON.stringify({ email: uniqueEmail() }));
+    const { answer, cutShort } = await trickle(t, jsonHead('/api/auth/send-otp', body.length), body, 1, 2_000);
+    expect(cutShort).toBe(true);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ success: false, code: 'REQUEST_TIMEOUT', message: expect.any(String) });
+  });
+
+  it('closes a connection whose headers trickle in', async () => {
+    const head = Buffer.from(jsonHead('/api/auth/send-otp', 2));
+    const { answer, cutShort } = await trickle(t, 'POST /api/auth/send-otp HTTP/1.1\r\n', head, 1, 500);
+    expect(cutShort).toBe(true);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it('takes a JSON body that arrives slowly but steadily, past the body timeout', async () => {
+    // 48 KB (mostly JSON whitespace) at 16 KB a second: three times the 1 s grace, well above the 4 KiB/s floor.
+    const body = Buffer.from(`{"email":"${uniqueEmail()}"${' '.repeat(48 * 1024)}}`);
+    const { answer, cutShort } = await trickle(t, jsonHead('/api/auth/send-otp', body.length), body, 16 * 1024, 1_000);
+    expect({ cutShort, answer }).toMatchObject({ cutShort: false });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toContain('"status":"pending"');
+  });
+
+  it('takes a multipart upload that arrives slowly but steadily, past the body timeout', async () => {
+    const user = await signUp(t);
+    const boundary = 'h2vslowupload';
+    const file = Buffer.from('slow but steady\n'.repeat(4096));
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="notes.txt"\r\nContent-Type: text/plain\r\n\r\n`),
+      file,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const head =
+      `POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${user.token}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+    const { answer, cutShort } = await trickle(t, head, body, 24 * 1024, 1_000);
+    expect({ cutShort, answer }).toMatchObject({ cutShort: false });
+    expect(answer).toMatch(/^HTTP\/1\.1 201 /);
+    expect(answer).toContain(`"size":${file.length}`);
+  });
+
+  it('keeps an open WebSocket working past the request timeout', async () => {
+    const a = await signUp(t);
+    const ws = await connect(t, a);
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    ws.send('no:such:event');
+    expect(await ws.waitFor('error')).toMatchObject({ code: 'UNKNOWN_EVENT' });
+    ws.close();
+  }, 15_000);
+});

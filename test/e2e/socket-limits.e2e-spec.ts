@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { SOCKET_SLOT_LEASE_MS } from '../../src/realtime/socket-limits';
+import { SlotStore } from '../../src/core/rate-limit/slot-store';
+import { eventually, signUp, TestUser } from '../support/factories';
+import { openDirect, send } from '../support/chats';
+import { TEST_REDIS_URL } from '../support/env';
+import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
+
+/** Small budgets and caps, refilled so slowly that nothing comes back during a test. */
+const LIMITS = {
+  TRUST_PROXY: '1',
+  WS_RATE_SEND: '5/600',
+  WS_RATE_TYPING: '3/600',
+  WS_RATE_EVENTS: '4/600',
+  WS_MAX_SOCKETS_PER_USER: '3',
+  WS_MAX_SOCKETS_PER_IP: '4',
+};
+
+let addresses = 0;
+/** A client address of its own (TEST-NET-3), so the per-address cap only bites where a test means it to. */
+const freshAddress = () => `203.0.113.${++addresses}`;
+
+/** An authenticated socket, past auth:ok, coming from `address`; throws at once when the server closes it instead. */
+async function connectFrom(t: TestApp, user: TestUser, address = freshAddress()): Promise<WsClient> {
+  const ws = await t.ws({ cookie: user.cookie, headers: { 'X-Forwarded-For': address } });
+  const closed = ws.closed.then(({ code }) => Promise.reject(new Error(`closed with ${code} before auth:ok`)));
+  await Promise.race([ws.waitFor('auth:ok'), closed]);
+  return ws;
+}
+
+async function expectRefused(ws: WsClient): Promise<void> {
+  expect(await ws.waitFor('error')).toEqual({ code: 'TOO_MANY_SOCKETS', message: expect.any(String) });
+  expect((await ws.closed).code).toBe(4029);
+}
+
+describe('socket limits', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp({ env: LIMITS })));
+  afterAll(() => t.close());
+
+  describe('frame budgets', () => {
+    it('answers message:send past its budget with message:send:error RATE_LIMIT and retryAfter, and stores none of those', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const aws = await connectFrom(t, a);
+      const ids = Array.from({ length: 8 }, () => randomUUID());
+      for (const [i, clientMessageId] of ids.entries()) aws.send('message:send', { chatId, text: `burst ${i}`, clientMessageId });
+
+      for (const clientMessageId of ids.slice(0, 5)) await aws.waitFor('message:new', (m) => m.clientMessageId === clientMessageId);
+      for (const clientMessageId of ids.slice(5)) {
+        const refusal = await aws.waitFor('message:send:error', (p) => p.clientMessageId === clientMessageId);
+        expect(refusal).toEqual({ code: 'RATE_LIMIT', message: expect.any(String), retryAfter: expect.any(Number), clientMessageId });
+        expect(refusal.retryAfter).toBeGreaterThanOrEqual(1);
+      }
+      const history = (await t.http().get(`/api/chats/${chatId}/messages`).set(b.auth).expect(200)).body.data.messages;
+      expect(history.map((m: { text: string }) => m.text).sort()).toEqual(['burst 0', 'burst 1', 'burst 2', 'burst 3', 'burst 4']);
+
+      // Typing has a budget of its own: still relayed with message:send spent.
+      const bws = await connectFrom(t, b);
+      aws.send('typing:start', { chatId });
+      expect(await bws.waitFor('typing:started')).toMatchObject({ chatId, userId: a.id });
+      aws.close();
+      bws.close();
+    });
+
+    it('gives typing its own budget: typing past it gets RATE_LIMIT, message:send still goes through', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const aws = await connectFrom(t, a);
+      for (let i = 0; i < 3; i++) aws.send(i % 2 ? 'typing:stop' : 'typing:start', { chatId });
+      aws.send('typing:start', { chatId });
+      expect(await aws.waitFor('error')).toEqual({ code: 'RATE_LIMIT', message: expect.any(String), retryAfter: expect.any(Number) });
+      expect(await send(aws, chatId, 'still sending')).toMatchObject({ text: 'still sending' });
+      aws.close();
+    });
+
+    it('counts the budget per user, across their sockets', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const [tab1, tab2] = [await connectFrom(t, a), await connectFrom(t, a)];
+      for (let i = 0; i < 5; i++) await send(i % 2 ? tab2 : tab1, chatId, `tab ${i}`);
+      const clientMessageId = randomUUID();
+      tab2.send('message:send', { chatId, text: 'one too many', clientMessageId });
+      expect(await tab2.waitFor('message:send:error')).toMatchObject({ code: 'RATE_LIMIT', clientMessageId });
+      tab1.close();
+      tab2.close();
+    });
+
+    it('charges every other event to a third budget', async () => {
+      const a = await signUp(t);
+      const aws = await connectFrom(t, a);
+      for (let i = 0; i < 4; i++) aws.send('presence:ping');
+      await aws.expectNo('error');
+      aws.send('presence:ping');
+      expect(await aws.waitFor('error')).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
+      aws.close();
+    });
+  });
+
+  describe('socket caps', () => {
+    it('refuses a user\'s socket past WS_MAX_SOCKETS_PER_USER with TOO_MANY_SOCKETS and close code 4029, keeping the others', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, b, a);
+      const open = [await connectFrom(t, a), await connectFrom(t, a), await connectFrom(t, a)];
+      await expectRefused(await t.ws({ cookie: a.cookie, headers: { 'X-Forwarded-For': freshAddress() } }));
+
+      const bws = await connectFrom(t, b);
+      const message = await send(bws, chatId, 'to every open tab');
+      for (const ws of open) expect(await ws.waitFor('message:new', (m) => m.id === message.id)).toMatchObject({ text: 'to every open tab' });
+
+      // A closed tab gives its place back.
+      open.pop()!.close();
+      open.push(await eventually(() => connectFrom(t, a)));
+      [...open, bws].forEach((ws) => ws.close());
+    });
+
+    it('refuses sockets past WS_MAX_SOCKETS_PER_IP, by the X-Forwarded-For address, before authentication', async () => {
+      const a = await signUp(t);
+      const address = freshAddress();
+      const from = (ip: string) => t.ws({ headers: { 'X-Forwarded-For': ip } });
+      const held = await Promise.all(Array.from({ length: 4 }, () => from(address)));
+      await expectRefused(await from(address));
+
+      // The held sockets are still usable, and another address is not affected.
+      held[0].send('auth', { token: a.token });
+      expect(await held[0].waitFor('auth:ok')).toMatchObject({ userId: a.id });
+      const elsewhere = await from(freshAddress());
+      elsewhere.send('auth', { token: a.token });
+      expect(await elsewhere.waitFor('auth:ok')).toMatchObject({ userId: a.id });
+
+      held.pop()!.close();
+      const again = await eventually(async () => {
+        const ws = await from(address);
+        ws.send('auth', { token: a.token });
+        await Promise.race([ws.waitFor('auth:ok'), ws.closed.then(({ code }) => Promise.reject(new Error(`closed with ${code}`)))]);
+        return ws;
+      });
+      [...held, elsewhere, again].forEach((ws) => ws.close());
+    });
+
+    it('counts an IPv6 /64 as one address', async () => {
+      const prefix = `2001:db8:${(++addresses).toString(16)}:1`;
+      const from = (ip: string) => t.ws({ headers: { 'X-Forwarded-For': ip } });
+      const held = await Promise.all([1, 2, 3, 4].map((n) => from(`${prefix}::${n}`)));
+      await expectRefused(await from(`${prefix}:ffff:ffff:ffff:ffff`));
+      held.forEach((ws) => ws.close());
+    });
+
+    it('frees the places of an instance that died once their leases lapse', async () => {
+      const slots = t.app.get(SlotStore);
+      const key = `ws-user:${randomUUID()}`;
+      expect(await slots.acquire({ key, holder: 'on-a-dead-instance' }, 1, 200)).toBe(true);
+      expect(await slots.acquire({ key, holder: 'new' }, 1, SOCKET_SLOT_LEASE_MS)).toBe(false);
+      await eventually(async () => expect(await slots.acquire({ key, holder: 'new' }, 1, SOCKET_SLOT_LEASE_MS)).toBe(true), 2_000);
+    });
+  });
+});
+
+(TEST_REDIS_URL ? describe : describe.skip)('socket caps across two instances on one Redis', () => {
+  let backend: TestBackend;
+  let one: TestApp;
+  let two: TestApp;
+  beforeAll(async () => {
+    backend = await createBackend();
+    one = await createTestApp({ backend, env: LIMITS });
+    two = await createTestApp({ backend, env: LIMITS });
+  });
+  afterAll(async () => {
+    await two.close();
+    await one.close();
+    await backend.close();
+  });
+
+  it('counts a user\'s sockets on every instance against one cap', async () => {
+    const a = await signUp(one);
+    const open = [await connectFrom(one, a), await connectFrom(two, a), await connectFrom(two, a)];
+    await expectRefused(await one.ws({ cookie: a.cookie, headers: { 'X-Forwarded-For': freshAddress() } }));
+    open.pop()!.close();
+    open.push(await eventually(() => connectFrom(one, a)));
+    open.forEach((ws) => ws.close());
+  });
+
+  it('counts an address\'s sockets on every instance against one cap', async () => {
+    const address = freshAddress();
+    const held = [...(await Promise.all([1, 2].map(() => one.ws({ headers: { 'X-Forwarded-For': address } })))), ...(await Promise.all([1, 2].map(() => two.ws({ headers: { 'X-Forwarded-For': address } }))))];
+    await expectRefused(await one.ws({ headers: { 'X-Forwarded-For': address } }));
+    held.forEach((ws) => ws.close());
+  });
+});
