@@ -1,5 +1,4 @@
-import { Logger } from '@nestjs/common';
-import { withTimeout } from '../async/with-timeout';
+import type Redis from 'ioredis';
 import { RedisService } from '../redis/redis.service';
 import { REDIS_TIMEOUT_MS } from './redis-throttler.storage';
 import { SlotLease, SlotStore } from './slot-store';
@@ -23,33 +22,24 @@ const RENEW_BATCH = 500;
 
 /**
  * Slots shared by every instance through Redis, with the rate-limit counters' failure rule: a
- * check that Redis does not answer within REDIS_TIMEOUT_MS admits (logged), so a Redis outage
- * does not lock every client out. Releases and renewals are ordered after the acquire on the
- * one command connection, so a released lease is never renewed back.
+ * check that Redis does not answer within REDIS_TIMEOUT_MS admits (RedisService.bounded logs
+ * it), so a Redis outage does not lock every client out. Releases and renewals are ordered after
+ * the acquire on the one command connection, so a released lease is never renewed back; one that
+ * fails only leaves a lease to lapse.
  */
 export class RedisSlotStore extends SlotStore {
-  private readonly logger = new Logger('RateLimit');
-
   constructor(private readonly redis: RedisService) {
     super();
   }
 
   async acquire(lease: SlotLease, limit: number, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    try {
-      const answer = this.redis.client.eval(ACQUIRE, 1, this.key(lease.key), now, now + ttlMs, lease.holder, limit, ttlMs) as Promise<number>;
-      const admitted = await withTimeout(answer, REDIS_TIMEOUT_MS, null);
-      if (admitted === null) throw new Error('timeout');
-      return admitted === 1;
-    } catch (error) {
-      this.logger.warn(`slot storage unavailable, slot granted: ${(error as Error).message}`);
-      return true;
-    }
+    const acquire = (c: Redis) => c.eval(ACQUIRE, 1, this.key(lease.key), now, now + ttlMs, lease.holder, limit, ttlMs) as Promise<number>;
+    return (await this.redis.bounded('socket slots', acquire, 1, REDIS_TIMEOUT_MS)) === 1;
   }
 
-  /** A release that fails (Redis away, or already closed at shutdown) only leaves a lease to lapse: not worth a warning per socket. */
   async release(lease: SlotLease): Promise<void> {
-    await this.redis.client.zrem(this.key(lease.key), lease.holder).catch((error: Error) => this.logger.debug(`slot release failed: ${error.message}`));
+    await this.redis.bounded('socket slots', (c) => c.zrem(this.key(lease.key), lease.holder), 0);
   }
 
   async renew(leases: SlotLease[], ttlMs: number): Promise<void> {
@@ -57,9 +47,9 @@ export class RedisSlotStore extends SlotStore {
     const batches: Promise<unknown>[] = [];
     for (let i = 0; i < leases.length; i += RENEW_BATCH) {
       const batch = leases.slice(i, i + RENEW_BATCH);
-      batches.push(this.redis.client.eval(RENEW, batch.length, ...batch.map((l) => this.key(l.key)), expiresAt, ttlMs, ...batch.map((l) => l.holder)));
+      batches.push(this.redis.bounded('socket slots', (c) => c.eval(RENEW, batch.length, ...batch.map((l) => this.key(l.key)), expiresAt, ttlMs, ...batch.map((l) => l.holder)), 0));
     }
-    await Promise.all(batches).catch((error: Error) => this.logger.warn(`slot renewal failed: ${error.message}`));
+    await Promise.all(batches);
   }
 
   private key(key: string): string {
