@@ -9,11 +9,11 @@ import { exitOnSignals } from './core/shutdown';
 async function main(): Promise<void> {
   if (existsSync('.env') && process.env.NODE_ENV !== 'production') process.loadEnvFile('.env');
   const app = await createApp({ env: process.env });
-  const { port } = app.get(AppConfig).values;
+  const { port, apiDocs } = app.get(AppConfig).values;
   await app.listen(port);
   exitOnSignals(app);
   const bound = (app.getHttpServer().address() as AddressInfo).port;
-  console.log(JSON.stringify({ msg: 'H2V server listening', port: bound, docs: `http://localhost:${bound}/api/docs` }));
+  console.log(JSON.stringify({ msg: 'H2V server listening', port: bound, docs: apiDocs ? `http://localhost:${bound}/api/docs` : 'off' }));
 }
 
 main().catch((error: unknown) => {

@@ -49,6 +49,22 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ NODE_ENV: 'production', DATA_DIR: dataDir() })).toThrow(/SMTP_URL.*\n.*APP_SECRET/s);
   });
 
+  it('refuses to start in production with the placeholder secret the compose file used to default to', () => {
+    const production = { NODE_ENV: 'production', SMTP_URL: 'smtp://mail:25', DATA_DIR: dataDir() };
+    for (const secret of ['change-me-to-a-long-random-secret-of-32+chars', 'CHANGEME-CHANGEME-CHANGEME-CHANGEME', 'x'.repeat(40), 'replace_me_with_a_real_secret_of_32_characters']) {
+      expect(() => parseEnv({ ...production, APP_SECRET: secret })).toThrow(/APP_SECRET is a published placeholder/);
+    }
+    expect(parseEnv({ ...production, APP_SECRET: 'Qm9vdHN0cmFwcGVkLXJhbmRvbS1zZWNyZXQtMjAyNg' }).appSecret).toBe('Qm9vdHN0cmFwcGVkLXJhbmRvbS1zZWNyZXQtMjAyNg');
+    // Outside production a placeholder is merely weak: a developer's compose file still starts.
+    expect(parseEnv({ APP_SECRET: 'change-me-to-a-long-random-secret-of-32+chars', DATA_DIR: dataDir() }).appSecret).toBe('change-me-to-a-long-random-secret-of-32+chars');
+  });
+
+  it('serves the API docs unless API_DOCS is off', () => {
+    expect(parseEnv({ DATA_DIR: dataDir() }).apiDocs).toBe(true);
+    expect(parseEnv({ API_DOCS: 'off', DATA_DIR: dataDir() }).apiDocs).toBe(false);
+    expect(() => parseEnv({ API_DOCS: 'sometimes', DATA_DIR: dataDir() })).toThrow(/API_DOCS/);
+  });
+
   it('parses proxies, origins and rate limits', () => {
     const config = parseEnv({ TRUST_PROXY: '2', CORS_ORIGINS: 'https://a.example, http://localhost:5173', RATE_LIMIT_AUTH: '5/60', DATA_DIR: dataDir() });
     expect(config.trustProxy).toBe(2);

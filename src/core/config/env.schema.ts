@@ -30,6 +30,8 @@ export interface AppConfigValues {
   logLevel: string;
   /** How often every socket's session is checked against the database, in seconds. */
   sessionRecheckSeconds: number;
+  /** Serve the Swagger UI at /api/docs and the OpenAPI document at /api/docs-json. */
+  apiDocs: boolean;
 }
 
 export interface RateLimit {
@@ -55,6 +57,13 @@ export class ConfigError extends Error {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Secrets that were published as examples (the old docker-compose default among them) or read
+ * like one: anyone can forge with them, so production refuses to start with such a value.
+ */
+const PUBLISHED_SECRETS = new Set(['change-me-to-a-long-random-secret-of-32+chars']);
+const PLACEHOLDER_SECRET = /change[\W_]*me|replace[\W_]*me|placeholder|your[\W_]*secret|^(.)\1*$/i;
 
 /**
  * Parses and validates the environment. Every malformed variable is reported at once, each by
@@ -106,6 +115,7 @@ export function parseEnv(env: Env): AppConfigValues {
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
     sessionRecheckSeconds: read('SESSION_RECHECK_SECONDS', 30, intIn(1, 3600), 'an integer from 1 to 3600'),
+    apiDocs: read('API_DOCS', true, onOff, 'on or off'),
   };
 
   if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
@@ -114,10 +124,17 @@ export function parseEnv(env: Env): AppConfigValues {
   if (nodeEnv === 'production') {
     if (!smtpUrl) problems.push('SMTP_URL is required when NODE_ENV=production (development mail to the log is refused)');
     if (!config.appSecret && !env.APP_SECRET) problems.push('APP_SECRET is required when NODE_ENV=production');
+    if (isPlaceholderSecret(config.appSecret)) {
+      problems.push('APP_SECRET is a published placeholder; set a random secret when NODE_ENV=production (e.g. `openssl rand -base64 48`)');
+    }
   }
   if (problems.length) throw new ConfigError(problems);
   if (!config.appSecret) config.appSecret = developmentSecret(dataDir);
   return config;
+}
+
+function isPlaceholderSecret(secret: string): boolean {
+  return PUBLISHED_SECRETS.has(secret) || PLACEHOLDER_SECRET.test(secret);
 }
 
 /** Outside production a secret is made once and kept in DATA_DIR, so OTP hashes survive restarts. */

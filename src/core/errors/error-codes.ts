@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   REQUEST_TIMEOUT: { status: 408, message: 'The request arrived too slowly' },
   UNAUTHORIZED: { status: 401, message: 'Authentication required' },
   FORBIDDEN: { status: 403, message: 'Forbidden' },
+  ORIGIN_NOT_ALLOWED: { status: 403, message: 'Requests from this origin are not allowed' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type' },
   INTERNAL_ERROR: { status: 500, message: 'Internal server error' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'Service unavailable' },

@@ -1,0 +1,125 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { AddressInfo, createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import request from 'supertest';
+import WebSocket from 'ws';
+import { eventually, signUp } from '../support/factories';
+import { createTestApp, TestApp } from '../support/test-app';
+
+/** Debian's nginx when installed (.ci/run installs it); without it this file is skipped. */
+const NGINX = ['nginx', '/usr/sbin/nginx'].find((bin) => spawnSync(bin, ['-v']).status === 0) ?? null;
+const CONFIG = resolve(__dirname, '../../deploy/nginx.conf');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+/**
+ * Runs deploy/nginx.conf as docker-compose does, with two local substitutions: it listens on a
+ * loopback port instead of 80 and sends to the test app instead of `app:3000`. Everything else
+ * (the forwarded headers, the upgrade handling) is the file as shipped.
+ */
+class Balancer {
+  private process: ChildProcess | null = null;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'h2v-nginx-'));
+  private stderr = '';
+  url = '';
+
+  async start(upstream: string): Promise<this> {
+    const port = await freePort();
+    const config = readFileSync(CONFIG, 'utf8');
+    const local = config
+      .replace('listen 80;', `listen 127.0.0.1:${port};`)
+      .replace('http://app:3000', upstream)
+      .replace('pid /tmp/nginx.pid;', `pid ${join(this.dir, 'nginx.pid')};`)
+      .replace('access_log /dev/stdout;', 'access_log off;');
+    for (const changed of [`127.0.0.1:${port}`, upstream, this.dir]) if (!local.includes(changed)) throw new Error(`deploy/nginx.conf no longer has the line this test rewrites for ${changed}`);
+    const file = join(this.dir, 'nginx.conf');
+    writeFileSync(file, local);
+    this.process = spawn(NGINX!, ['-c', file, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.process.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.url = `http://127.0.0.1:${port}`;
+    await eventually(async () => {
+      if (this.process!.exitCode !== null) throw new Error(`nginx exited: ${this.stderr}`);
+      await new Promise<void>((ok, fail) => {
+        const socket = new Socket().once('error', fail);
+        socket.connect(port, '127.0.0.1', () => (socket.destroy(), ok()));
+      });
+    });
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.process;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((done) => child.once('exit', done));
+      // Fast shutdown: a graceful one (SIGQUIT) would wait for the proxied sockets to end.
+      child.kill('SIGTERM');
+      const stuck = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(stuck);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+(NGINX && existsSync(CONFIG) ? describe : describe.skip)('the compose load balancer (deploy/nginx.conf) in front of an app with TRUST_PROXY=1', () => {
+  let t: TestApp;
+  let balancer: Balancer;
+  /** The same backend reached through the balancer, as a browser of the deployment would. */
+  let viaBalancer: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp({ env: { TRUST_PROXY: '1' } });
+    balancer = await new Balancer().start(t.url);
+    viaBalancer = { ...t, url: balancer.url, wsUrl: `${balancer.url.replace('http', 'ws')}/ws`, http: () => request(balancer.url) };
+  });
+  afterAll(async () => {
+    await balancer?.stop();
+    await t?.close();
+  });
+
+  const sessionIp = async (userId: string) => (await t.backend.sql('SELECT ip FROM sessions WHERE user_id = $1', [userId]))[0].ip;
+
+  it('sets X-Forwarded-For from the connection, so a forged one reaches no rate limit or session', async () => {
+    const forged = { 'X-Forwarded-For': '203.0.113.7' };
+    const proxied = await signUp({ ...viaBalancer, http: () => request.agent(balancer.url).set(forged) } as TestApp);
+    expect(await sessionIp(proxied.id)).toBe('127.0.0.1');
+    // The same header sent straight to the app is believed: why compose publishes only the balancer.
+    const direct = await signUp({ ...t, http: () => request.agent(t.url).set(forged) } as TestApp);
+    expect(await sessionIp(direct.id)).toBe('203.0.113.7');
+  });
+
+  it("passes the browser's origin on: a same-origin POST works, the app's own address is foreign", async () => {
+    const [user, a, b] = [await signUp(viaBalancer), await signUp(viaBalancer), await signUp(viaBalancer)];
+    await viaBalancer.http().post(`/api/users/${a.id}/block`).set('Cookie', user.cookie).set('Origin', balancer.url).expect(200);
+    const refused = await viaBalancer.http().post(`/api/users/${b.id}/block`).set('Cookie', user.cookie).set('Origin', t.url).expect(403);
+    expect(refused.body.code).toBe('ORIGIN_NOT_ALLOWED');
+    expect(await t.backend.sql('SELECT blocked_id FROM blocks WHERE blocker_id = $1', [user.id])).toEqual([{ blocked_id: a.id }]);
+  });
+
+  it('passes WebSocket upgrades from its own origin and relays the refusal of a foreign one', async () => {
+    const user = await signUp(viaBalancer);
+    const socket = new WebSocket(viaBalancer.wsUrl, { headers: { Cookie: user.cookie, Origin: balancer.url } });
+    const first = await new Promise<{ event: string; payload: { userId: string } }>((done, fail) => {
+      socket.once('message', (data) => done(JSON.parse(data.toString())));
+      socket.once('error', fail);
+    });
+    expect(first).toMatchObject({ event: 'auth:ok', payload: { userId: user.id } });
+    socket.close();
+
+    const foreign = new WebSocket(viaBalancer.wsUrl, { headers: { Cookie: user.cookie, Origin: 'https://evil.example' } });
+    const status = await new Promise<number>((done, fail) => {
+      foreign.once('unexpected-response', (req, res: IncomingMessage) => (req.destroy(), done(res.statusCode ?? 0)));
+      foreign.once('open', () => fail(new Error('a foreign origin got a socket')));
+    });
+    expect(status).toBe(403);
+  });
+});
