@@ -4,7 +4,8 @@ import { isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
-import { UsersService } from '../users/users.service';
+import { BlockPolicy, RefusedInChat } from '../users/block-policy';
+import { receiptVisible } from '../users/read-receipts';
 import { ChatsService } from '../chats/chats.service';
 import { Membership } from '../chats/chats.repository';
 import { EditMessageDto, HistoryQuery, MAX_TEXT, SearchQuery, SendMessageDto } from './dto/message-requests.dto';
@@ -25,7 +26,7 @@ export class MessagesService {
     private readonly messages: MessagesRepository,
     private readonly views: MessageViews,
     private readonly chats: ChatsService,
-    private readonly users: UsersService,
+    private readonly blocks: BlockPolicy,
     private readonly media: MediaResolver,
     private readonly realtime: RealtimePublisher,
     private readonly presence: PresenceStore,
@@ -104,22 +105,22 @@ export class MessagesService {
     if (!query.q) {
       const found = await this.messages.historyPage(chatId, userId, { before, limit: limit + 1 });
       if (!found) throw new AppError('CHAT_NOT_FOUND');
-      return this.page(found.rows, limit, found.watermarks);
+      return this.page(found.rows, limit, found.watermarks, userId);
     }
-    const watermarks = await this.messages.chatWatermarks(chatId);
+    const watermarks = await this.messages.chatWatermarks(chatId, userId);
     const own = watermarks.find((w) => w.userId === userId);
     if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
     if (own.chatType === 'SECRET') return { messages: [], nextCursor: null };
     const rows = await this.messages.searchInChat(chatId, { before, limit: limit + 1, q: query.q });
-    return this.page(rows, limit, watermarks);
+    return this.page(rows, limit, watermarks, userId);
   }
 
   /** Full-text search over every non-secret chat the caller can see. */
   async search(userId: string, query: SearchQuery): Promise<MessagePageDto> {
     const limit = query.limit ?? 30;
     const rows = await this.messages.search(userId, query.q, { before: query.cursor ?? null, limit: limit + 1 });
-    const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))]);
-    return this.page(rows, limit, watermarks);
+    const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))], [userId]);
+    return this.page(rows, limit, watermarks, userId);
   }
 
   async shared(userId: string, chatId: string, query: { type?: MessageType; tab?: string; cursor?: string; limit?: number }): Promise<SharedPageDto> {
@@ -139,7 +140,7 @@ export class MessagesService {
     if (!types.length) return { items: [], nextCursor: null };
     const rows = await this.messages.sharedMedia(chatId, types, { before: query.cursor ?? null, limit: limit + 1 });
     const page = rows.slice(0, limit);
-    const dtos = await this.views.build(page);
+    const dtos = await this.views.build(page, userId);
     return {
       items: dtos.map((m) => ({ id: m.id, type: m.type, mediaUrl: m.mediaUrl!, mediaName: m.mediaName, mediaSize: m.mediaSize, createdAt: m.createdAt, sender: m.sender })),
       nextCursor: rows.length > limit ? page[page.length - 1].id : null,
@@ -147,7 +148,7 @@ export class MessagesService {
   }
 
   async edit(userId: string, messageId: string, input: EditMessageDto): Promise<MessageDto> {
-    const { message, membership } = await this.requireMessage(messageId, userId);
+    const { message, membership } = await this.requireMessage(messageId, userId, 'message:edit');
     if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
     let changes: { text: string | null; ciphertext: string | null; signalType: number | null };
     if (membership.chat.type === 'SECRET') {
@@ -160,27 +161,28 @@ export class MessagesService {
       changes = { text: checkedText(input.text), ciphertext: null, signalType: null };
     }
     const updated = await this.messages.updateContent(messageId, changes);
-    const dto = await this.views.buildOne(updated);
-    await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'message:edited', dto);
-    return dto;
+    const views = await this.views.buildForEach(updated, await this.chats.memberIds(message.chatId));
+    for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:edited', view.dto);
+    return views.find((view) => view.viewerIds.includes(userId))!.dto;
   }
 
   /** Deletes the caller's own message for everyone; members learn the chat's new last message. */
   async delete(userId: string, messageId: string): Promise<void> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'message:delete');
     if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
     const lastId = await this.messages.delete(message);
     const last = lastId ? await this.messages.findById(lastId) : null;
-    const newLastMessage = last ? await this.views.buildOne(last) : null;
-    await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'message:deleted', { messageId, chatId: message.chatId, newLastMessage });
+    const members = await this.chats.memberIds(message.chatId);
+    const views = last ? await this.views.buildForEach(last, members) : [{ viewerIds: members, dto: null }];
+    for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:deleted', { messageId, chatId: message.chatId, newLastMessage: view.dto });
   }
 
   /**
    * Marks everything up to the message read for the caller: one watermark update. Members hear
-   * of it unless the reader turned read receipts off.
+   * of it as far as the reader's showReadReceipts allows.
    */
   async markRead(userId: string, messageId: string, chatId?: string): Promise<{ messageId: string; chatId: string; readAt: string | null }> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'message:read');
     if (chatId && chatId !== message.chatId) throw new AppError('MESSAGE_NOT_FOUND');
     const readAt = await this.messages.markRead(message.chatId, userId, Number(message.seq));
     if (readAt) {
@@ -193,7 +195,7 @@ export class MessagesService {
 
   /** A voice message was played: its sender hears of it once per listener. */
   async markListened(userId: string, messageId: string): Promise<void> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'message:listened');
     if (message.type !== 'AUDIO') throw invalid('messageId', 'only voice messages can be listened to');
     if (message.senderId === userId || !(await this.messages.addListen(messageId, userId))) return;
     if (message.senderId) {
@@ -202,7 +204,7 @@ export class MessagesService {
   }
 
   async addReaction(userId: string, messageId: string, emoji: string): Promise<ReactionDto> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'reaction');
     const { reaction, created } = await this.messages.addReaction(messageId, userId, emoji);
     const dto = toReactionDto(reaction);
     if (created) await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:added', { reaction: dto, chatId: message.chatId, messageId });
@@ -210,32 +212,35 @@ export class MessagesService {
   }
 
   async removeReaction(userId: string, messageId: string, emoji: string): Promise<void> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'reaction');
     if (await this.messages.removeReaction(messageId, userId, emoji)) {
       await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:removed', { messageId, userId, emoji, chatId: message.chatId });
     }
   }
 
-  /** Members who may learn that `readerId` read something, per the reader's showReadReceipts setting. */
+  /** Members who may learn that `readerId` read something: the rule that also cuts `readReceipts` (read-receipts.ts). */
   private async readAudience(readerId: string, members: string[]): Promise<string[]> {
-    const level = (await this.users.settingsOf(readerId)).showReadReceipts;
-    if (level !== 'contacts') return (await this.users.readReceiptsEnabled(readerId)) ? members : [];
-    const allowed = await Promise.all(members.map((id) => this.users.readReceiptsEnabled(readerId, id)));
-    return members.filter((_, i) => allowed[i]);
+    if (!members.length) return [];
+    const reader = await this.messages.receiptFacts(readerId, members);
+    return members.filter((id) => receiptVisible(reader, id));
   }
 
-  private async requireMessage(messageId: string, userId: string): Promise<{ message: MessageEntity; membership: Membership }> {
+  /** The message and the caller's membership of its chat, once the block policy lets the caller do `action` there. */
+  private async requireMessage(messageId: string, userId: string, action: RefusedInChat): Promise<{ message: MessageEntity; membership: Membership }> {
     const message = isUuid(messageId) ? await this.messages.findById(messageId) : null;
     if (!message) throw new AppError('MESSAGE_NOT_FOUND');
+    let membership: Membership;
     try {
-      return { message, membership: await this.chats.requireMember(message.chatId, userId) };
+      membership = await this.chats.requireMember(message.chatId, userId);
     } catch {
       throw new AppError('MESSAGE_NOT_FOUND');
     }
+    await this.blocks.requireInChat(action, userId, membership.chat);
+    return { message, membership };
   }
 
   private async validate(senderId: string, chat: SendContext, input: SendMessageDto): Promise<NewMessage> {
-    if (chat.blocked) throw new AppError('BLOCKED');
+    this.blocks.refuseIf('message:send', chat.blocked);
     if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.chatId))) {
       throw new AppError('MESSAGE_NOT_FOUND', 'The replied-to message is not in this chat');
     }
@@ -280,14 +285,14 @@ export class MessagesService {
   }
 
   private async resend(senderId: string, message: MessageEntity, clientMessageId: string): Promise<MessageDto> {
-    const dto = await this.views.buildOne(message);
+    const dto = await this.views.buildOne(message, senderId);
     await this.realtime.toUsers([senderId], 'message:new', { ...dto, clientMessageId });
     return dto;
   }
 
-  private page(rows: RichMessageRow[], limit: number, watermarks: WatermarkRow[]): MessagePageDto {
+  private page(rows: RichMessageRow[], limit: number, watermarks: WatermarkRow[], viewerId: string): MessagePageDto {
     const page = rows.slice(0, limit);
-    return { messages: this.views.buildRich(page, watermarks), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+    return { messages: this.views.buildRich(page, watermarks, viewerId), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
   }
 }
 
