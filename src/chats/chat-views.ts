@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { MessageViews } from '../messages/message-views';
+import { receiptFactsOf } from '../users/read-receipts';
 import { UsersService } from '../users/users.service';
 import { ChatViewSet, ChatsRepository } from './chats.repository';
 import { ChatDto } from './dto/chat.dto';
@@ -26,10 +27,17 @@ export class ChatViews {
   async toDtos(viewerId: string, { chats, users }: ChatViewSet): Promise<ChatDto[]> {
     if (!chats.length) return [];
     const profiles = new Map((await this.users.profilesFromRows(viewerId, users)).map((p) => [p.id, p]));
-    // The members' own read watermarks are the read receipts of the last messages.
-    const members = chats.flatMap((c) => c.members);
+    // The members' own read watermarks are the read receipts of the last messages; their user
+    // rows carry what decides whether the viewer may see each member's receipts.
+    const receipts = new Map(users.map((u) => [u.id, receiptFactsOf(u, viewerId)]));
+    const watermarks = chats
+      .flatMap((c) => c.members)
+      .flatMap((m) => {
+        const facts = receipts.get(m.userId);
+        return facts ? [{ ...m, ...facts }] : [];
+      });
     const lastMessages = chats.flatMap((c) => (c.lastMessage ? [c.lastMessage] : []));
-    const lastById = new Map(this.messageViews.buildRich(lastMessages, members).map((m) => [m.id, m]));
+    const lastById = new Map(this.messageViews.buildRich(lastMessages, watermarks, viewerId).map((m) => [m.id, m]));
     return chats.map((chat) => ({
       id: chat.id,
       type: chat.type,

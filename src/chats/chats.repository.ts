@@ -123,6 +123,11 @@ export class ChatsRepository {
     return rows.map((r) => r.userId);
   }
 
+  async visibleMemberIds(chatId: string): Promise<string[]> {
+    const rows = (await this.manager.query(`SELECT user_id AS "userId" FROM chat_members WHERE chat_id = $1 AND visible`, [chatId])) as Array<{ userId: string }>;
+    return rows.map((r) => r.userId);
+  }
+
   /**
    * The one DIRECT or SECRET chat of a pair, created if missing. The unique pair key makes two
    * simultaneous creations converge on one row: the loser's insert waits for the winner and finds it.

@@ -55,6 +55,11 @@ export class ChatsService implements OnModuleInit {
     return this.chats.memberIds(chatId);
   }
 
+  /** The members who can see the chat: all of them, but the target of a direct chat with no message yet. */
+  visibleMemberIds(chatId: string): Promise<string[]> {
+    return this.chats.visibleMemberIds(chatId);
+  }
+
   /** Finds or opens the DIRECT (or SECRET) chat of a pair. The target sees it only once a message arrives. */
   async openPair(auth: AuthContext, targetUserId: string, type: Extract<ChatType, 'DIRECT' | 'SECRET'>): Promise<ChatDto> {
     if (targetUserId === auth.userId) throw new AppError('CANNOT_TARGET_SELF');

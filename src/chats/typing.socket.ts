@@ -2,6 +2,7 @@ import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { IsUUID } from 'class-validator';
 import { OnSocketEvent, SocketClient } from '../realtime/on-socket-event.decorator';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { BlockPolicy } from '../users/block-policy';
 import { UsersService } from '../users/users.service';
 import { ChatsService } from './chats.service';
 
@@ -19,7 +20,11 @@ declare module '../realtime/client-events' {
   }
 }
 
-/** Typing indicators: relayed to the other members, expiring on the instance that saw the start. */
+/**
+ * Typing indicators: relayed to the other members who can see the chat (the target of a direct
+ * chat sees it only from its first message), never across a block in a pair chat, and expiring
+ * on the instance that saw the start.
+ */
 @Injectable()
 export class TypingSocket implements OnModuleDestroy {
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -27,12 +32,15 @@ export class TypingSocket implements OnModuleDestroy {
   constructor(
     private readonly chats: ChatsService,
     private readonly users: UsersService,
+    private readonly blocks: BlockPolicy,
     private readonly realtime: RealtimePublisher,
   ) {}
 
   @OnSocketEvent('typing:start', { dto: TypingDto })
   async start(client: SocketClient, { chatId }: TypingDto): Promise<void> {
-    await this.chats.requireMember(chatId, client.userId);
+    const { chat } = await this.chats.requireMember(chatId, client.userId);
+    // Dropped without a word, and without a timer: no typing:stopped follows either.
+    if (!(await this.blocks.deliversInChat('typing', client.userId, chat))) return;
     const key = `${chatId}:${client.userId}`;
     const wasTyping = this.timers.has(key);
     clearTimeout(this.timers.get(key));
@@ -41,8 +49,7 @@ export class TypingSocket implements OnModuleDestroy {
     this.timers.set(key, timer);
     if (wasTyping) return; // a repeated start only extends the indicator
     const user = await this.users.findById(client.userId);
-    const others = (await this.chats.memberIds(chatId)).filter((id) => id !== client.userId);
-    await this.realtime.toUsers(others, 'typing:started', { chatId, userId: client.userId, nickname: user?.nickname ?? '' });
+    await this.realtime.toUsers(await this.audience(chatId, client.userId), 'typing:started', { chatId, userId: client.userId, nickname: user?.nickname ?? '' });
   }
 
   @OnSocketEvent('typing:stop', { dto: TypingDto })
@@ -61,7 +68,10 @@ export class TypingSocket implements OnModuleDestroy {
     if (!this.timers.has(key)) return;
     clearTimeout(this.timers.get(key));
     this.timers.delete(key);
-    const others = (await this.chats.memberIds(chatId)).filter((id) => id !== userId);
-    await this.realtime.toUsers(others, 'typing:stopped', { chatId, userId });
+    await this.realtime.toUsers(await this.audience(chatId, userId), 'typing:stopped', { chatId, userId });
+  }
+
+  private async audience(chatId: string, typistId: string): Promise<string[]> {
+    return (await this.chats.visibleMemberIds(chatId)).filter((id) => id !== typistId);
   }
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { MessageEntity } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
 import { MessageDto, MessageSenderDto, ReactionDto, ReplyPreviewDto } from './dto/message.dto';
+import { receiptVisible } from '../users/read-receipts';
 import { MessagesRepository, RichMessageRow, SenderRow, WatermarkRow } from './messages.repository';
 
 const toSender = (row: SenderRow | undefined): MessageSenderDto | null =>
@@ -16,16 +17,46 @@ export const toReactionDto = (r: Pick<ReactionEntity, 'id' | 'messageId' | 'user
 });
 
 /**
- * Shapes stored messages into the wire contract's Message: sender, reply preview, reactions,
- * read receipts (derived from the members' read watermarks) and voice listens — a fixed number
+ * Shapes stored messages into the wire contract's Message as one viewer sees them: sender,
+ * reply preview, reactions, read receipts (derived from the members' read watermarks, each shown
+ * only where the reader's privacy allows: read-receipts.ts) and voice listens — a fixed number
  * of queries per page, whatever its size.
  */
 @Injectable()
 export class MessageViews {
   constructor(private readonly messages: MessagesRepository) {}
 
-  async build(messages: MessageEntity[]): Promise<MessageDto[]> {
+  /** The messages as `viewerId` sees them. */
+  async build(messages: MessageEntity[], viewerId: string): Promise<MessageDto[]> {
     if (!messages.length) return [];
+    const shape = await this.load(messages, [viewerId]);
+    return messages.map((m) => shape(m, viewerId));
+  }
+
+  async buildOne(message: MessageEntity, viewerId: string): Promise<MessageDto> {
+    return (await this.build([message], viewerId))[0];
+  }
+
+  /**
+   * One message as each of `viewerIds` sees it, for an event to all of them: read receipts may
+   * differ by viewer, so viewers are grouped by the view they get, one DTO per group (one for
+   * the whole chat when every reader shows their receipts to everyone).
+   */
+  async buildForEach(message: MessageEntity, viewerIds: string[]): Promise<Array<{ viewerIds: string[]; dto: MessageDto }>> {
+    const shape = await this.load([message], viewerIds);
+    const groups = new Map<string, { viewerIds: string[]; dto: MessageDto }>();
+    for (const viewerId of viewerIds) {
+      const dto = shape(message, viewerId);
+      const key = dto.readReceipts.map((r) => r.userId).join(',');
+      const group = groups.get(key);
+      if (group) group.viewerIds.push(viewerId);
+      else groups.set(key, { viewerIds: [viewerId], dto });
+    }
+    return [...groups.values()];
+  }
+
+  /** Reads what the messages' DTOs need, for these viewers, in a fixed number of queries; resolves the shaper. */
+  private async load(messages: MessageEntity[], viewerIds: string[]): Promise<(m: MessageEntity, viewerId: string) => MessageDto> {
     const ids = messages.map((m) => m.id);
     const replyIds = [...new Set(messages.map((m) => m.replyToId).filter((id): id is string => !!id))];
     const replies = await this.messages.findByIds(replyIds);
@@ -34,30 +65,30 @@ export class MessageViews {
       this.messages.senders([...senderIds]),
       this.messages.reactionsOf(ids),
       this.messages.listensOf(messages.filter((m) => m.type === 'AUDIO').map((m) => m.id)),
-      this.messages.watermarks([...new Set(messages.map((m) => m.chatId))]),
+      this.messages.watermarks([...new Set(messages.map((m) => m.chatId))], viewerIds),
     ]);
     const senderById = new Map(senders.map((s) => [s.id, s]));
     const replyById = new Map(replies.map((r) => [r.id, r]));
     const reactionsBy = groupBy(reactions, (r) => r.messageId);
     const listensBy = groupBy(listens, (l) => l.messageId);
     const watermarksBy = groupBy(watermarks, (w) => w.chatId);
-    return messages.map((m) =>
+    return (m, viewerId) =>
       this.shape(m, {
         sender: toSender(m.senderId ? senderById.get(m.senderId) : undefined),
         replyTo: m.replyToId ? this.reply(m.replyToId, replyById.get(m.replyToId), senderById) : null,
         reactions: (reactionsBy.get(m.id) ?? []).map((r) => toReactionDto(r, r.nickname)),
-        watermarks: watermarksBy.get(m.chatId) ?? [],
+        watermarks: (watermarksBy.get(m.chatId) ?? []).filter((w) => receiptVisible(w, viewerId)),
         listens: listensBy.get(m.id),
-      }),
-    );
+      });
   }
 
   /**
-   * Messages read with their sender, reply preview, reactions and listens (RichMessageRow):
-   * no query here. `watermarks` are the read watermarks of the members of their chats.
+   * Messages read with their sender, reply preview, reactions and listens (RichMessageRow), as
+   * `viewerId` sees them: no query here. `watermarks` are the read watermarks of the members of
+   * their chats, with the receipt facts towards the viewer.
    */
-  buildRich(rows: RichMessageRow[], watermarks: WatermarkRow[]): MessageDto[] {
-    const watermarksBy = groupBy(watermarks, (w) => w.chatId);
+  buildRich(rows: RichMessageRow[], watermarks: WatermarkRow[], viewerId: string): MessageDto[] {
+    const watermarksBy = groupBy(watermarks.filter((w) => receiptVisible(w, viewerId)), (w) => w.chatId);
     return rows.map((m) =>
       this.shape(m, {
         sender: toSender(m.senderRow ?? undefined),
@@ -68,10 +99,6 @@ export class MessageViews {
         listens: m.listenRows?.length ? m.listenRows : undefined,
       }),
     );
-  }
-
-  async buildOne(message: MessageEntity): Promise<MessageDto> {
-    return (await this.build([message]))[0];
   }
 
   /**
@@ -93,6 +120,7 @@ export class MessageViews {
     });
   }
 
+  /** `watermarks`: those of the message's chat members whose receipts the viewer may see. */
   private shape(
     m: MessageEntity,
     extra: { sender: MessageSenderDto | null; replyTo: ReplyPreviewDto | null; reactions: ReactionDto[]; watermarks: WatermarkRow[]; listens?: Array<{ userId: string }> },

@@ -41,7 +41,7 @@ export class MessagesController {
   @Patch('messages/:id')
   @ApiOperation({ summary: 'Edit your text message (secret chats: its ciphertext); members get message:edited' })
   @ApiEnvelope(MessageDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'NOT_MESSAGE_AUTHOR', 'PLAINTEXT_IN_SECRET_CHAT', 'CIPHERTEXT_REQUIRED')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED', 'NOT_MESSAGE_AUTHOR', 'PLAINTEXT_IN_SECRET_CHAT', 'CIPHERTEXT_REQUIRED')
   edit(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: EditMessageDto): Promise<MessageDto> {
     return this.messages.edit(auth.userId, id, body);
   }
@@ -49,7 +49,7 @@ export class MessagesController {
   @Delete('messages/:id')
   @ApiOperation({ summary: 'Delete your message permanently, for everyone; members get message:deleted' })
   @ApiEnvelope(null)
-  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND', 'NOT_MESSAGE_AUTHOR')
+  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND', 'BLOCKED', 'NOT_MESSAGE_AUTHOR')
   async delete(@Auth() auth: AuthContext, @Param('id') id: string, @Query() _query: DeleteQuery): Promise<null> {
     await this.messages.delete(auth.userId, id);
     return null;
@@ -57,9 +57,9 @@ export class MessagesController {
 
   @Post('messages/:id/read')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Mark everything up to this message read; members get message:read' })
+  @ApiOperation({ summary: 'Mark everything up to this message read; members the reader\'s showReadReceipts allows get message:read' })
   @ApiEnvelope(ReadResultDto)
-  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND')
+  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND', 'BLOCKED')
   read(@Auth() auth: AuthContext, @Param('id') id: string): Promise<ReadResultDto> {
     return this.messages.markRead(auth.userId, id);
   }
@@ -68,7 +68,7 @@ export class MessagesController {
   @HttpCode(200)
   @ApiOperation({ summary: `React (one of ${ALLOWED_REACTIONS.join(' ')}); idempotent; members get reaction:added` })
   @ApiEnvelope(ReactionDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED')
   react(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: ReactionRequestDto): Promise<ReactionDto> {
     return this.messages.addReaction(auth.userId, id, body.emoji);
   }
@@ -76,7 +76,7 @@ export class MessagesController {
   @Delete('messages/:id/reactions/:emoji')
   @ApiOperation({ summary: 'Remove your reaction (emoji URL-encoded); members get reaction:removed' })
   @ApiEnvelope(null)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED')
   async unreact(@Auth() auth: AuthContext, @Param('id') id: string, @Param('emoji') emoji: string): Promise<null> {
     const normalised = normaliseEmoji(emoji);
     if (!(ALLOWED_REACTIONS as readonly string[]).includes(normalised)) {

@@ -5,6 +5,8 @@ import { MAX_UUID, newId, uuidV7RandomBits } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { ChatType } from '../chats/entities/chat.entity';
+import { ReceiptFacts, receiptFactsSql } from '../users/read-receipts';
+import { blockedWithSql } from '../users/users.repository';
 import { MessageEntity, MessageType } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
 
@@ -40,14 +42,21 @@ const RICH_FROM = `messages msg LEFT JOIN users su ON su.id = msg.sender_id`;
 export const richMessagesSql = (where: string): string => `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE ${where}`;
 const RICH_BY_IDS_SQL = richMessagesSql('msg.id = ANY($1::uuid[])');
 
-const CHAT_WATERMARKS_SQL = `SELECT m.chat_id AS "chatId", m.user_id AS "userId", m.last_read_seq::float8 AS "lastReadSeq", m.last_read_at AS "lastReadAt",
-       m.visible, c.type AS "chatType"
+/**
+ * The read watermarks of the members of chat $1 with each member's visibility, the chat's type
+ * and the facts of who among `viewers` (an SQL uuid[]) may see each member's read receipts.
+ */
+const chatWatermarksSql = (viewers: string): string => `SELECT m.chat_id AS "chatId", m.user_id AS "userId",
+       m.last_read_seq::float8 AS "lastReadSeq", m.last_read_at AS "lastReadAt", m.visible, c.type AS "chatType",
+       ${receiptFactsSql('m.user_id', viewers)}
   FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = $1`;
+const CHAT_WATERMARKS_SQL = chatWatermarksSql('ARRAY[$2::uuid]');
 
 /**
- * A history page without a search term, with the chat's read watermarks, as two JSON values
- * in one round trip. The page (keyset on messages_chat_id_idx (chat_id, id DESC), stopping
- * after $4 rows) is read only when caller $2 is a visible member; otherwise it is null.
+ * A history page without a search term, with the chat's read watermarks (and what decides
+ * which receipts caller $2 sees), as two JSON values in one round trip. The page (keyset on
+ * messages_chat_id_idx (chat_id, id DESC), stopping after $4 rows) is read only when caller $2
+ * is a visible member; otherwise it is null.
  */
 const HISTORY_PAGE_SQL = `SELECT
   (SELECT coalesce(json_agg(w), '[]') FROM (${CHAT_WATERMARKS_SQL}) w) AS watermarks,
@@ -60,9 +69,7 @@ const HISTORY_PAGE_SQL = `SELECT
 const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
           (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = c.id) AS "memberIds",
           (c.type <> 'GROUP' AND EXISTS (
-             SELECT 1 FROM chat_members o JOIN blocks b
-                 ON (b.blocker_id = $2 AND b.blocked_id = o.user_id) OR (b.blocker_id = o.user_id AND b.blocked_id = $2)
-              WHERE o.chat_id = c.id AND o.user_id <> $2)) AS blocked,
+             SELECT 1 FROM chat_members o WHERE o.chat_id = c.id AND o.user_id IN (${blockedWithSql('$2')}))) AS blocked,
           (SELECT d.id FROM messages d WHERE d.sender_id = $2 AND d.client_message_id = $3::text) AS "duplicateId"
      FROM chat_members m JOIN chats c ON c.id = m.chat_id
     WHERE m.chat_id = $1 AND m.user_id = $2`;
@@ -79,9 +86,7 @@ const INSERT_SQL = `WITH ctx AS (
      SELECT m.visible, c.type,
             (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = c.id) AS member_ids,
             (c.type <> 'GROUP' AND EXISTS (
-               SELECT 1 FROM chat_members o JOIN blocks b
-                   ON (b.blocker_id = $3 AND b.blocked_id = o.user_id) OR (b.blocker_id = o.user_id AND b.blocked_id = $3)
-                WHERE o.chat_id = c.id AND o.user_id <> $3)) AS blocked,
+               SELECT 1 FROM chat_members o WHERE o.chat_id = c.id AND o.user_id IN (${blockedWithSql('$3')}))) AS blocked,
             ($15::text IS NOT NULL AND EXISTS (SELECT 1 FROM messages d WHERE d.sender_id = $3 AND d.client_message_id = $15::text)) AS duplicate,
             ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM messages rp WHERE rp.id = $10::uuid AND rp.chat_id = $2)) AS reply_ok
        FROM chat_members m JOIN chats c ON c.id = m.chat_id
@@ -173,7 +178,8 @@ export interface SendContext {
   duplicateId: string | null;
 }
 
-export interface WatermarkRow {
+/** A member's read watermark, with what decides which viewers see their read receipts (read-receipts.ts). */
+export interface WatermarkRow extends ReceiptFacts {
   chatId: string;
   userId: string;
   lastReadSeq: number;
@@ -340,20 +346,29 @@ export class MessagesRepository {
   }
 
   /**
-   * Every member's read watermark in one chat, with each member's visibility and the chat's
-   * type: the caller's own row doubles as the membership check of a history read.
+   * Every member's read watermark in one chat as `viewerId` may see it, with each member's
+   * visibility and the chat's type: the viewer's own row doubles as the membership check of a
+   * history read.
    */
-  async chatWatermarks(chatId: string): Promise<Array<WatermarkRow & { visible: boolean; chatType: ChatType }>> {
-    return preparedQuery(this.manager, 'messages.chat-watermarks', CHAT_WATERMARKS_SQL, [chatId]);
+  async chatWatermarks(chatId: string, viewerId: string): Promise<Array<WatermarkRow & { visible: boolean; chatType: ChatType }>> {
+    return preparedQuery(this.manager, 'messages.chat-watermarks', CHAT_WATERMARKS_SQL, [chatId, viewerId]);
   }
 
-  async watermarks(chatIds: string[]): Promise<WatermarkRow[]> {
+  /** The read watermarks of these chats' members, with what decides which of `viewerIds` see each member's receipts. */
+  async watermarks(chatIds: string[], viewerIds: string[]): Promise<WatermarkRow[]> {
     if (!chatIds.length) return [];
     return (await this.manager.query(
-      `SELECT chat_id AS "chatId", user_id AS "userId", last_read_seq::float8 AS "lastReadSeq", last_read_at AS "lastReadAt"
-         FROM chat_members WHERE chat_id = ANY($1::uuid[])`,
-      [chatIds],
+      `SELECT m.chat_id AS "chatId", m.user_id AS "userId", m.last_read_seq::float8 AS "lastReadSeq", m.last_read_at AS "lastReadAt",
+              ${receiptFactsSql('m.user_id', '$2::uuid[]')}
+         FROM chat_members m WHERE m.chat_id = ANY($1::uuid[])`,
+      [chatIds, viewerIds],
     )) as WatermarkRow[];
+  }
+
+  /** What decides which of `viewerIds` may hear that `readerId` read something. */
+  async receiptFacts(readerId: string, viewerIds: string[]): Promise<ReceiptFacts> {
+    const [row] = (await this.manager.query(`SELECT $1::uuid AS "userId", ${receiptFactsSql('$1::uuid', '$2::uuid[]')}`, [readerId, viewerIds])) as ReceiptFacts[];
+    return row;
   }
 
   /** Moves the reader's watermark forward to `seq`; resolves the read time, or null when it was already there. */

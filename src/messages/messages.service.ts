@@ -4,7 +4,8 @@ import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query
 import { AppError } from '../core/errors';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
-import { UsersService } from '../users/users.service';
+import { BlockPolicy, RefusedInChat } from '../users/block-policy';
+import { receiptVisible } from '../users/read-receipts';
 import { ChatsService } from '../chats/chats.service';
 import { Membership } from '../chats/chats.repository';
 import { EditMessageDto, HistoryQuery, MAX_TEXT, SearchQuery, SendMessageDto } from './dto/message-requests.dto';
@@ -31,7 +32,7 @@ export class MessagesService {
     private readonly messages: MessagesRepository,
     private readonly views: MessageViews,
     private readonly chats: ChatsService,
-    private readonly users: UsersService,
+    private readonly blocks: BlockPolicy,
     private readonly media: MediaResolver,
     private readonly realtime: RealtimePublisher,
     private readonly presence: PresenceStore,
@@ -61,7 +62,7 @@ export class MessagesService {
     if (!context || !context.visible) throw new AppError('CHAT_NOT_FOUND');
     if (context.duplicateId) {
       const existing = await this.messages.findById(context.duplicateId);
-      if (existing) return { message: await this.views.buildOne(existing), resent: true };
+      if (existing) return { message: await this.views.buildOne(existing, senderId), resent: true };
     }
     const draft = await this.validate(senderId, context, input);
     const stored = await this.store(senderId, input, draft, context.type === 'SECRET');
@@ -76,7 +77,7 @@ export class MessagesService {
     } catch (error) {
       if (input.clientMessageId && isUniqueViolation(error, 'messages_client_id_key')) {
         const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
-        if (existing) return { resent: await this.views.buildOne(existing) };
+        if (existing) return { resent: await this.views.buildOne(existing, senderId) };
       }
       // The upload was deleted (its last other message went) between the media check and the insert.
       if (isForeignKeyViolation(error, 'messages_media_url_fkey')) throw new AppError('MEDIA_NOT_FOUND');
@@ -114,22 +115,22 @@ export class MessagesService {
     if (!query.q) {
       const found = await this.messages.historyPage(chatId, userId, { before, limit: limit + 1 });
       if (!found) throw new AppError('CHAT_NOT_FOUND');
-      return this.page(found.rows, limit, found.watermarks);
+      return this.page(found.rows, limit, found.watermarks, userId);
     }
-    const watermarks = await this.messages.chatWatermarks(chatId);
+    const watermarks = await this.messages.chatWatermarks(chatId, userId);
     const own = watermarks.find((w) => w.userId === userId);
     if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
     if (own.chatType === 'SECRET') return { messages: [], nextCursor: null };
     const rows = await this.messages.searchInChat(chatId, { before, limit: limit + 1, q: query.q });
-    return this.page(rows, limit, watermarks);
+    return this.page(rows, limit, watermarks, userId);
   }
 
   /** Full-text search over every non-secret chat the caller can see. */
   async search(userId: string, query: SearchQuery): Promise<MessagePageDto> {
     const limit = query.limit ?? 30;
     const rows = await this.messages.search(userId, query.q, { before: query.cursor ?? null, limit: limit + 1 });
-    const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))]);
-    return this.page(rows, limit, watermarks);
+    const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))], [userId]);
+    return this.page(rows, limit, watermarks, userId);
   }
 
   async shared(userId: string, chatId: string, query: { type?: MessageType; tab?: string; cursor?: string; limit?: number }): Promise<SharedPageDto> {
@@ -149,7 +150,7 @@ export class MessagesService {
     if (!types.length) return { items: [], nextCursor: null };
     const rows = await this.messages.sharedMedia(chatId, types, { before: query.cursor ?? null, limit: limit + 1 });
     const page = rows.slice(0, limit);
-    const dtos = await this.views.build(page);
+    const dtos = await this.views.build(page, userId);
     return {
       items: dtos.map((m) => ({ id: m.id, type: m.type, mediaUrl: m.mediaUrl!, mediaName: m.mediaName, mediaSize: m.mediaSize, createdAt: m.createdAt, sender: m.sender })),
       nextCursor: rows.length > limit ? page[page.length - 1].id : null,
@@ -157,7 +158,7 @@ export class MessagesService {
   }
 
   async edit(userId: string, messageId: string, input: EditMessageDto): Promise<MessageDto> {
-    const { message, membership } = await this.requireMessage(messageId, userId);
+    const { message, membership } = await this.requireMessage(messageId, userId, 'message:edit');
     if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
     let changes: { text: string | null; ciphertext: string | null; signalType: number | null };
     if (membership.chat.type === 'SECRET') {
@@ -170,9 +171,9 @@ export class MessagesService {
       changes = { text: checkedText(input.text), ciphertext: null, signalType: null };
     }
     const updated = await this.messages.updateContent(messageId, changes);
-    const dto = await this.views.buildOne(updated);
-    await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'message:edited', dto);
-    return dto;
+    const views = await this.views.buildForEach(updated, await this.chats.memberIds(message.chatId));
+    for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:edited', view.dto);
+    return views.find((view) => view.viewerIds.includes(userId))!.dto;
   }
 
   /**
@@ -180,7 +181,7 @@ export class MessagesService {
    * avatar) still shows it; members learn the chat's new last message.
    */
   async delete(userId: string, messageId: string): Promise<void> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'message:delete');
     if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
     const { lastId, removeFiles } = await this.messages.transaction(async (tx) => ({
       lastId: await this.messages.delete(tx, message),
@@ -188,16 +189,17 @@ export class MessagesService {
     }));
     await removeFiles();
     const last = lastId ? await this.messages.findById(lastId) : null;
-    const newLastMessage = last ? await this.views.buildOne(last) : null;
-    await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'message:deleted', { messageId, chatId: message.chatId, newLastMessage });
+    const members = await this.chats.memberIds(message.chatId);
+    const views = last ? await this.views.buildForEach(last, members) : [{ viewerIds: members, dto: null }];
+    for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:deleted', { messageId, chatId: message.chatId, newLastMessage: view.dto });
   }
 
   /**
    * Marks everything up to the message read for the caller: one watermark update. Members hear
-   * of it unless the reader turned read receipts off.
+   * of it as far as the reader's showReadReceipts allows.
    */
   async markRead(userId: string, messageId: string, chatId?: string): Promise<{ messageId: string; chatId: string; readAt: string | null }> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'message:read');
     if (chatId && chatId !== message.chatId) throw new AppError('MESSAGE_NOT_FOUND');
     const readAt = await this.messages.markRead(message.chatId, userId, Number(message.seq));
     if (readAt) {
@@ -210,7 +212,7 @@ export class MessagesService {
 
   /** A voice message was played: its sender hears of it once per listener. */
   async markListened(userId: string, messageId: string): Promise<void> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'message:listened');
     if (message.type !== 'AUDIO') throw invalid('messageId', 'only voice messages can be listened to');
     if (message.senderId === userId || !(await this.messages.addListen(messageId, userId))) return;
     if (message.senderId) {
@@ -219,7 +221,7 @@ export class MessagesService {
   }
 
   async addReaction(userId: string, messageId: string, emoji: string): Promise<ReactionDto> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'reaction');
     const { reaction, created } = await this.messages.addReaction(messageId, userId, emoji);
     const dto = toReactionDto(reaction);
     if (created) await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:added', { reaction: dto, chatId: message.chatId, messageId });
@@ -227,32 +229,35 @@ export class MessagesService {
   }
 
   async removeReaction(userId: string, messageId: string, emoji: string): Promise<void> {
-    const { message } = await this.requireMessage(messageId, userId);
+    const { message } = await this.requireMessage(messageId, userId, 'reaction');
     if (await this.messages.removeReaction(messageId, userId, emoji)) {
       await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:removed', { messageId, userId, emoji, chatId: message.chatId });
     }
   }
 
-  /** Members who may learn that `readerId` read something, per the reader's showReadReceipts setting. */
+  /** Members who may learn that `readerId` read something: the rule that also cuts `readReceipts` (read-receipts.ts). */
   private async readAudience(readerId: string, members: string[]): Promise<string[]> {
-    const level = (await this.users.settingsOf(readerId)).showReadReceipts;
-    if (level !== 'contacts') return (await this.users.readReceiptsEnabled(readerId)) ? members : [];
-    const allowed = await Promise.all(members.map((id) => this.users.readReceiptsEnabled(readerId, id)));
-    return members.filter((_, i) => allowed[i]);
+    if (!members.length) return [];
+    const reader = await this.messages.receiptFacts(readerId, members);
+    return members.filter((id) => receiptVisible(reader, id));
   }
 
-  private async requireMessage(messageId: string, userId: string): Promise<{ message: MessageEntity; membership: Membership }> {
+  /** The message and the caller's membership of its chat, once the block policy lets the caller do `action` there. */
+  private async requireMessage(messageId: string, userId: string, action: RefusedInChat): Promise<{ message: MessageEntity; membership: Membership }> {
     const message = isUuid(messageId) ? await this.messages.findById(messageId) : null;
     if (!message) throw new AppError('MESSAGE_NOT_FOUND');
+    let membership: Membership;
     try {
-      return { message, membership: await this.chats.requireMember(message.chatId, userId) };
+      membership = await this.chats.requireMember(message.chatId, userId);
     } catch {
       throw new AppError('MESSAGE_NOT_FOUND');
     }
+    await this.blocks.requireInChat(action, userId, membership.chat);
+    return { message, membership };
   }
 
   private async validate(senderId: string, chat: SendContext, input: SendMessageDto): Promise<NewMessage> {
-    if (chat.blocked) throw new AppError('BLOCKED');
+    this.blocks.refuseIf('message:send', chat.blocked);
     if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.chatId))) {
       throw new AppError('MESSAGE_NOT_FOUND', 'The replied-to message is not in this chat');
     }
@@ -296,9 +301,9 @@ export class MessagesService {
     };
   }
 
-  private page(rows: RichMessageRow[], limit: number, watermarks: WatermarkRow[]): MessagePageDto {
+  private page(rows: RichMessageRow[], limit: number, watermarks: WatermarkRow[], viewerId: string): MessagePageDto {
     const page = rows.slice(0, limit);
-    return { messages: this.views.buildRich(page, watermarks), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+    return { messages: this.views.buildRich(page, watermarks, viewerId), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
   }
 }
 

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { returned } from '../core/database/query-results';
 import { privacyAllows } from '../users/user-settings';
+import { blockedWithSql } from '../users/users.repository';
 
 /** Users who share a visible chat with $1 or have $1 in their contacts, with no block either way. */
 const RELATED = `
@@ -10,7 +11,8 @@ const RELATED = `
    WHERE m1.user_id = $1 AND m2.user_id <> $1 AND m1.visible AND m2.visible
   UNION
   SELECT owner_id AS id FROM contacts WHERE contact_id = $1`;
-const NOT_BLOCKED = `NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = $1 AND b.blocked_id = r.id) OR (b.blocker_id = r.id AND b.blocked_id = $1))`;
+/** BlockPolicy's `presence` row: no presence either way across a block. */
+const NOT_BLOCKED = `r.id NOT IN (${blockedWithSql('$1')})`;
 
 @Injectable()
 export class PresenceRepository {

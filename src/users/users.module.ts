@@ -6,11 +6,12 @@ import { UserEntity } from './entities/user.entity';
 import { UsersController } from './users.controller';
 import { UsersRepository } from './users.repository';
 import { UsersService } from './users.service';
+import { BlockPolicy } from './block-policy';
 
 @Module({
   imports: [TypeOrmModule.forFeature([UserEntity, UserSettingsEntity]), UploadsModule],
   controllers: [UsersController],
-  providers: [UsersRepository, UsersService],
-  exports: [UsersService],
+  providers: [UsersRepository, UsersService, BlockPolicy],
+  exports: [UsersService, BlockPolicy],
 })
 export class UsersModule {}

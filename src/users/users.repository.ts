@@ -16,8 +16,8 @@ export interface PresenceRule {
   level: unknown;
   /** The target has the viewer in their contacts. */
   viewerIsContact: boolean;
-  /** The target has blocked the viewer. */
-  blocksViewer: boolean;
+  /** A block stands between the target and the viewer, either way. */
+  blocked: boolean;
 }
 
 export interface Membership {
@@ -26,17 +26,28 @@ export interface Membership {
   role: 'OWNER' | 'ADMIN' | 'MEMBER';
 }
 
+/**
+ * SQL: the ids of the users with a block between them and `user` (an SQL expression), either
+ * way, optionally only among `among` (an SQL uuid[] expression). Both halves are index scans
+ * (the primary key on blocker_id, blocks_blocked_idx); an uncorrelated use runs once per
+ * statement. What each kind of action a block stops is BlockPolicy's table (block-policy.ts).
+ */
+export const blockedWithSql = (user: string, among?: string): string =>
+  `SELECT bk.blocked_id FROM blocks bk WHERE bk.blocker_id = ${user}${among ? ` AND bk.blocked_id = ANY(${among})` : ''}
+   UNION ALL SELECT bk.blocker_id FROM blocks bk WHERE bk.blocked_id = ${user}${among ? ` AND bk.blocker_id = ANY(${among})` : ''}`;
+
 const USER_COLUMNS = `u.id, u.email, u.nickname, u.first_name, u.last_name, u.avatar, u.bio, u.last_online_at, u.created_at, u.updated_at`;
 
 /**
  * Users matching `where` (over the alias `u`) with what decides whether viewer `viewer` (a
- * parameter such as `$2`) sees their presence: also a fragment other statements nest (the chat
- * list reads its members' profiles this way). Rows go through userWithRule().
+ * parameter such as `$2`) sees their presence and their read receipts: also a fragment other
+ * statements nest (the chat list reads its members' profiles this way). Rows go through userWithRule().
  */
 export const usersWithRulesSql = (where: string, viewer: string): string => `SELECT ${USER_COLUMNS},
        s.settings -> 'showOnlineStatus' AS level,
+       s.settings -> 'showReadReceipts' AS receipt_level,
        EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = ${viewer}) AS viewer_is_contact,
-       EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = ${viewer}) AS blocks_viewer
+       u.id IN (${blockedWithSql(viewer)}) AS blocked
   FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE ${where}`;
 const WITH_RULES_BY_IDS_SQL = usersWithRulesSql('u.id = ANY($1::uuid[])', '$2');
 
@@ -68,11 +79,11 @@ function toEntity(row: UserRow): UserEntity {
   });
 }
 
-/** A user row with the facts of a presence rule (usersWithRulesSql); timestamps are Dates, or ISO strings when read as JSON. */
-export type UserWithRuleRow = UserRow & { level: unknown; viewer_is_contact: boolean; blocks_viewer: boolean };
+/** A user row with the facts of its privacy rules (usersWithRulesSql); timestamps are Dates, or ISO strings when read as JSON. */
+export type UserWithRuleRow = UserRow & { level: unknown; receipt_level: unknown; viewer_is_contact: boolean; blocked: boolean };
 
 function toRule(row: UserWithRuleRow): PresenceRule {
-  return { id: row.id, level: row.level ?? undefined, viewerIsContact: row.viewer_is_contact, blocksViewer: row.blocks_viewer };
+  return { id: row.id, level: row.level ?? undefined, viewerIsContact: row.viewer_is_contact, blocked: row.blocked };
 }
 
 export function userWithRule(row: UserWithRuleRow): { user: UserEntity; rule: PresenceRule } {
@@ -169,16 +180,16 @@ export class UsersRepository {
   /** For each target: the inputs of its presence privacy towards one viewer, in one round trip. */
   async presenceRules(targetIds: string[], viewerId: string): Promise<PresenceRule[]> {
     if (!targetIds.length) return [];
-    const rows: Array<{ id: string; level: unknown; viewer_is_contact: boolean; blocks_viewer: boolean }> = await this.dataSource.query(
+    const rows: Array<{ id: string; level: unknown; viewer_is_contact: boolean; blocked: boolean }> = await this.dataSource.query(
       `SELECT t.id,
               s.settings -> 'showOnlineStatus' AS level,
               EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = t.id AND c.contact_id = $2) AS viewer_is_contact,
-              EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = t.id AND b.blocked_id = $2) AS blocks_viewer
+              t.id IN (${blockedWithSql('$2')}) AS blocked
          FROM unnest($1::uuid[]) AS t(id)
          LEFT JOIN user_settings s ON s.user_id = t.id`,
       [targetIds, viewerId],
     );
-    return rows.map((r) => ({ id: r.id, level: r.level ?? undefined, viewerIsContact: r.viewer_is_contact, blocksViewer: r.blocks_viewer }));
+    return rows.map((r) => ({ id: r.id, level: r.level ?? undefined, viewerIsContact: r.viewer_is_contact, blocked: r.blocked }));
   }
 
   // ---- search
@@ -218,6 +229,21 @@ export class UsersRepository {
     return rows.length > 0;
   }
 
+  /** Whether a block stands, either way, between the user and another member of the chat. */
+  async blockedInChat(chatId: string, userId: string): Promise<boolean> {
+    const [row] = (await this.dataSource.query(
+      `SELECT EXISTS (SELECT 1 FROM chat_members o WHERE o.chat_id = $1 AND o.user_id IN (${blockedWithSql('$2')})) AS blocked`,
+      [chatId, userId],
+    )) as Array<{ blocked: boolean }>;
+    return row.blocked;
+  }
+
+  /** Of `candidates`, those with a block between them and the user, either way. */
+  async blockedAmong(userId: string, candidates: string[]): Promise<string[]> {
+    const rows = (await this.dataSource.query(`SELECT id FROM (${blockedWithSql('$1', '$2::uuid[]')}) AS x(id)`, [userId, candidates])) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
   async isBlockedEitherWay(a: string, b: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
     const rows: unknown[] = await tx.query(
       `SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1) LIMIT 1`,
@@ -245,11 +271,14 @@ export class UsersRepository {
 
   // ---- chats, as far as profiles and account deletion need them
 
-  /** Everyone who shares at least one chat with this user, the user excluded. */
+  /**
+   * Everyone who shares at least one chat with this user and can see it, the user excluded: the
+   * target of a direct chat that has no message yet does not know of it, so hears nothing through it.
+   */
   async chatPartnerIds(userId: string): Promise<string[]> {
     const rows: Array<{ user_id: string }> = await this.dataSource.query(
       `SELECT DISTINCT other.user_id FROM chat_members mine
-         JOIN chat_members other ON other.chat_id = mine.chat_id AND other.user_id <> mine.user_id
+         JOIN chat_members other ON other.chat_id = mine.chat_id AND other.user_id <> mine.user_id AND other.visible
         WHERE mine.user_id = $1`,
       [userId],
     );

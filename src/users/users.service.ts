@@ -12,6 +12,7 @@ import { PresenceView, UserDto, toUserDto } from './dto/user.dto';
 import { UpdateProfileDto } from './dto/update-profile.dto';
 import { UserEntity } from './entities/user.entity';
 import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
+import { BlockPolicy } from './block-policy';
 import './users.events';
 import { UploadsService } from '../uploads/uploads.service';
 import { PresenceRule, ProfileChanges, UserWithRuleRow, UsersRepository, userWithRule } from './users.repository';
@@ -29,6 +30,7 @@ export class UsersService {
 
   constructor(
     private readonly users: UsersRepository,
+    private readonly blocks: BlockPolicy,
     private readonly presence: PresenceStore,
     private readonly realtime: RealtimePublisher,
     private readonly uploads: UploadsService,
@@ -114,7 +116,7 @@ export class UsersService {
     }
     if (!user) throw new AppError('USER_NOT_FOUND');
     const { id, nickname, firstName, lastName, avatar, bio } = user;
-    const partners = await this.users.chatPartnerIds(userId);
+    const partners = await this.blocks.audience('user:updated', userId, await this.users.chatPartnerIds(userId));
     await this.realtime.toUsers([userId, ...partners], 'user:updated', { id, nickname, firstName, lastName, avatar, bio });
     return toUserDto(user, await this.ownPresence(user), { withEmail: true });
   }
@@ -126,18 +128,7 @@ export class UsersService {
   async presenceVisibleTo(targetId: string, viewerId: string): Promise<boolean> {
     if (targetId === viewerId) return true;
     const [rule] = await this.users.presenceRules([targetId], viewerId);
-    return !!rule && !rule.blocksViewer && privacyAllows(rule.level, rule.viewerIsContact);
-  }
-
-  /**
-   * Whether this user's reads may be reported. With the `contacts` level, pass the reader's
-   * audience member as `viewerId` to decide per recipient; without it `contacts` counts as on.
-   */
-  async readReceiptsEnabled(userId: string, viewerId?: string): Promise<boolean> {
-    const level = (await this.users.settingsOf(userId)).showReadReceipts;
-    if (level !== 'contacts' || !viewerId) return privacyAllows(level, true);
-    const [rule] = await this.users.presenceRules([userId], viewerId);
-    return !!rule?.viewerIsContact;
+    return !!rule && !rule.blocked && privacyAllows(rule.level, rule.viewerIsContact);
   }
 
   private async ownPresence(user: UserEntity): Promise<PresenceView> {
@@ -159,7 +150,7 @@ export class UsersService {
   }
 
   private async presenceFromRules(viewerId: string, users: UserEntity[], rules: PresenceRule[]): Promise<Map<string, PresenceView>> {
-    const visible = new Set(rules.filter((r) => !r.blocksViewer && privacyAllows(r.level, r.viewerIsContact)).map((r) => r.id));
+    const visible = new Set(rules.filter((r) => !r.blocked && privacyAllows(r.level, r.viewerIsContact)).map((r) => r.id));
     if (users.some((u) => u.id === viewerId)) visible.add(viewerId);
     const online = visible.size ? await this.presence.online([...visible]) : new Set<string>();
     return new Map(users.map((u) => [u.id, visible.has(u.id) ? { isOnline: online.has(u.id), lastOnline: u.lastOnlineAt } : HIDDEN]));

@@ -284,21 +284,18 @@ describe('users', () => {
   });
 
   describe('privacy and block checks for other features', () => {
-    it('answers presenceVisibleTo, readReceiptsEnabled, hasBlocked and isBlockedEitherWay from settings, contacts and blocks', async () => {
+    it('answers presenceVisibleTo, hasBlocked and isBlockedEitherWay from settings, contacts and blocks', async () => {
       const users = t.app.get(UsersService);
       const [a, b, c] = [await signUp(t), await signUp(t), await signUp(t)];
       expect(await users.presenceVisibleTo(a.id, b.id)).toBe(true);
-      expect(await users.readReceiptsEnabled(a.id)).toBe(true);
 
-      await putSettings(a, { showOnlineStatus: 'contacts', showReadReceipts: 'contacts' }).expect(200);
+      await putSettings(a, { showOnlineStatus: 'contacts' }).expect(200);
       await t.http().post(`/api/contacts/${b.id}`).set(a.auth).expect(200);
       expect([await users.presenceVisibleTo(a.id, b.id), await users.presenceVisibleTo(a.id, c.id), await users.presenceVisibleTo(a.id, a.id)]).toEqual([true, false, true]);
-      expect([await users.readReceiptsEnabled(a.id, b.id), await users.readReceiptsEnabled(a.id, c.id)]).toEqual([true, false]);
-      await putSettings(a, { showReadReceipts: false }).expect(200);
-      expect(await users.readReceiptsEnabled(a.id)).toBe(false);
 
+      // A block hides presence both ways: the blocker does not watch the blocked user either.
       await t.http().post(`/api/users/${b.id}/block`).set(a.auth).expect(200);
-      expect(await users.presenceVisibleTo(a.id, b.id)).toBe(false);
+      expect([await users.presenceVisibleTo(a.id, b.id), await users.presenceVisibleTo(b.id, a.id)]).toEqual([false, false]);
       expect([await users.hasBlocked(a.id, b.id), await users.hasBlocked(b.id, a.id)]).toEqual([true, false]);
       expect([await users.isBlockedEitherWay(a.id, b.id), await users.isBlockedEitherWay(b.id, a.id), await users.isBlockedEitherWay(a.id, c.id)]).toEqual([true, true, false]);
     });
