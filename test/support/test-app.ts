@@ -41,7 +41,10 @@ const TEST_ENV: Env = {
   NODE_ENV: 'test',
   LOG_LEVEL: 'silent',
   RATE_LIMIT_AUTH: '100000/900',
+  RATE_LIMIT_AUTH_IP: '100000/900',
   RATE_LIMIT_API: '100000/60',
+  RATE_LIMIT_BUNDLE_FETCH: '100000/3600',
+  RATE_LIMIT_PREKEY_HAND_OUT: '100000/3600',
   APP_SECRET: 'test-secret-test-secret-test-secret-0123',
 };
 

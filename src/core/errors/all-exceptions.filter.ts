@@ -18,7 +18,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const request = http.getRequest<Request & { id?: string }>();
     const error = toAppError(exception) ?? this.internal(exception, request);
     if (response.headersSent) return;
-    if (error.code === 'RATE_LIMIT' && error.details.retryAfter !== undefined) {
+    // Every 429 that knows its wait says it the HTTP way too (RATE_LIMIT, OTP_TOO_SOON, OTP lockouts).
+    if (error.status === 429 && error.details.retryAfter !== undefined) {
       response.setHeader('Retry-After', String(error.details.retryAfter));
     }
     response.status(error.status).json(error.toBody());
