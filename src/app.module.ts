@@ -10,6 +10,7 @@ import { EnvelopeInterceptor } from './core/http/envelope.interceptor';
 import { createValidationPipe } from './core/http/validation';
 import { LoggingModule } from './core/logging/logging.module';
 import { RateLimitModule } from './core/rate-limit/rate-limit.module';
+import { RateLimiterModule } from './core/rate-limit/rate-limiter.module';
 import { RedisModule } from './core/redis/redis.module';
 import { AuthModule } from './auth/auth.module';
 import { CryptoModule } from './core/crypto/crypto.module';
@@ -30,9 +31,9 @@ export interface AppModuleOptions {
   logDestination?: DestinationStream;
 }
 
-/** The infrastructure every process needs: config, logging, database, Redis, jobs. */
+/** The infrastructure every process needs: config, logging, database, Redis, jobs, rate-limit counters. */
 export function coreImports(options: AppModuleOptions): NonNullable<ModuleMetadata['imports']> {
-  return [AppConfigModule.forRoot(options.env), LoggingModule.forRoot(options.logDestination), DatabaseModule, RedisModule, CryptoModule, JobsModule];
+  return [AppConfigModule.forRoot(options.env), LoggingModule.forRoot(options.logDestination), DatabaseModule, RedisModule, CryptoModule, JobsModule, RateLimiterModule];
 }
 
 /** The feature modules: the same list serves the API and the worker (processors live in features). */

@@ -6,6 +6,7 @@ import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { Public } from '../core/http/public.decorator';
+import { CodeRoute } from '../core/rate-limit/code-route.decorator';
 import { SESSION_COOKIE } from '../core/http/session-cookie';
 import { MailLocale } from '../mail/otp-mail.template';
 import { Auth, AuthContext, tokenFrom } from './auth-context';
@@ -26,21 +27,33 @@ export class AuthController {
   ) {}
 
   @Public()
+  @CodeRoute()
   @Post('send-otp')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Mail a 6-digit code (valid 10 minutes; one send per 60 s per email)' })
+  @ApiOperation({
+    summary: 'Mail a 6-digit code (valid 10 minutes; one send per 60 s per email)',
+    description:
+      'Per email, from any IP: at most OTP_SEND_LIMIT codes per window (OTP_SEND_LIMIT error), none while sign-in is locked (OTP_LOCKED). ' +
+      'Both carry `retryAfter` (seconds) and `lockedUntil` (ISO time).',
+  })
   @ApiEnvelope(SendOtpResultDto)
-  @ApiErrors('VALIDATION_ERROR', 'DISPOSABLE_EMAIL', 'OTP_TOO_SOON', 'RATE_LIMIT', 'EMAIL_SEND_FAILED')
+  @ApiErrors('VALIDATION_ERROR', 'DISPOSABLE_EMAIL', 'OTP_TOO_SOON', 'OTP_SEND_LIMIT', 'OTP_LOCKED', 'RATE_LIMIT', 'EMAIL_SEND_FAILED')
   sendOtp(@Body() body: SendOtpDto, @Req() request: Request): Promise<SendOtpResultDto> {
     return this.otp.send(body.email, preferredLocale(request));
   }
 
   @Public()
+  @CodeRoute()
   @Post('verify-otp')
-  @ApiOperation({ summary: 'Check the code and sign in (200) or sign up with a nickname (201); sets the session cookie' })
+  @ApiOperation({
+    summary: 'Check the code and sign in (200) or sign up with a nickname (201); sets the session cookie',
+    description:
+      'Wrong codes count per email, from any IP: the last of OTP_WRONG_CODE_LIMIT locks sign-in for that email until `lockedUntil` (OTP_LOCKED). ' +
+      'A successful sign-in starts the count over.',
+  })
   @ApiEnvelope(VerifyOtpResultDto, { description: 'Signed in' })
   @ApiEnvelope(VerifyOtpResultDto, { status: 201, description: 'Account created and signed in' })
-  @ApiErrors('VALIDATION_ERROR', 'OTP_EXPIRED', 'INVALID_CODE', 'OTP_MAX_ATTEMPTS', 'NICKNAME_REQUIRED', 'NICKNAME_TAKEN', 'RATE_LIMIT')
+  @ApiErrors('VALIDATION_ERROR', 'OTP_EXPIRED', 'INVALID_CODE', 'OTP_MAX_ATTEMPTS', 'OTP_LOCKED', 'NICKNAME_REQUIRED', 'NICKNAME_TAKEN', 'RATE_LIMIT')
   async verifyOtp(@Body() body: VerifyOtpDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<VerifyOtpResultDto> {
     const { user, isNewUser, token } = await this.auth.verify(body, this.device(request));
     response.cookie(SESSION_COOKIE, token, { ...this.cookieOptions(), maxAge: SESSION_LIFETIME_MS });

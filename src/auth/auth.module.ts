@@ -7,6 +7,7 @@ import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { OtpCodeEntity } from './entities/otp-code.entity';
 import { SessionEntity } from './entities/session.entity';
+import { OtpBudgetsRepository } from './otp-budgets.repository';
 import { OtpRepository } from './otp.repository';
 import { OtpService } from './otp.service';
 import { SessionGuard } from './session.guard';
@@ -19,6 +20,7 @@ import { SessionsService } from './sessions.service';
   controllers: [AuthController],
   providers: [
     OtpRepository,
+    OtpBudgetsRepository,
     SessionsRepository,
     OtpService,
     AuthService,

@@ -1,39 +1,37 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { EntityManager } from 'typeorm';
 import { returned } from '../core/database/query-results';
 import { OtpCodeEntity } from './entities/otp-code.entity';
 
+/** The pending code of each email (otp_codes). Every method runs in the caller's transaction. */
 @Injectable()
 export class OtpRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  /** Seconds until the email may be sent another code (0: now); the row of a burned code still holds the interval. */
+  async secondsUntilResend(tx: EntityManager, email: string, intervalSeconds: number): Promise<number> {
+    const [row] = (await tx.query(
+      `SELECT GREATEST(0, CEIL($2 - EXTRACT(EPOCH FROM now() - sent_at)))::int AS wait FROM otp_codes WHERE email = $1`,
+      [email, intervalSeconds],
+    )) as Array<{ wait: number }>;
+    return row?.wait ?? 0;
+  }
 
-  /**
-   * Stores a fresh code for the email unless one was sent less than `intervalSeconds` ago.
-   * One statement, so two concurrent sends cannot both pass the interval check.
-   * Resolves null when it is too soon, with the seconds left.
-   */
-  async replaceIfDue(email: string, codeHash: string, ttlSeconds: number, intervalSeconds: number): Promise<{ retryAfter: number } | null> {
-    const stored = returned(await this.dataSource.query(
+  /** Stores a fresh code for the email, replacing any earlier one. */
+  async store(tx: EntityManager, email: string, codeHash: string, ttlSeconds: number): Promise<void> {
+    await tx.query(
       `INSERT INTO otp_codes (email, code_hash, verify_token_hash, attempts, sent_at, expires_at)
        VALUES ($1, $2, NULL, 0, now(), now() + make_interval(secs => $3))
        ON CONFLICT (email) DO UPDATE
          SET code_hash = EXCLUDED.code_hash, verify_token_hash = NULL, attempts = 0,
-             sent_at = EXCLUDED.sent_at, expires_at = EXCLUDED.expires_at
-         WHERE otp_codes.sent_at <= now() - make_interval(secs => $4)
-       RETURNING email`,
-      [email, codeHash, ttlSeconds, intervalSeconds],
-    ));
-    if (stored.length) return null;
-    const [row] = (await this.dataSource.query(
-      `SELECT GREATEST(1, CEIL($2 - EXTRACT(EPOCH FROM now() - sent_at)))::int AS "retryAfter" FROM otp_codes WHERE email = $1`,
-      [email, intervalSeconds],
-    )) as Array<{ retryAfter: number }>;
-    return { retryAfter: row?.retryAfter ?? 1 };
+             sent_at = EXCLUDED.sent_at, expires_at = EXCLUDED.expires_at`,
+      [email, codeHash, ttlSeconds],
+    );
   }
 
-  /** Locks the email's pending code for the rest of the transaction; null when there is none or it expired. */
-  async lockLive(tx: EntityManager, email: string): Promise<OtpCodeEntity | null> {
+  /**
+   * Locks the email's pending code for the rest of the transaction; null when there is none, it
+   * expired, or `maxAttempts` wrong tries burned it (that row stays: it holds the resend interval).
+   */
+  async lockLive(tx: EntityManager, email: string, maxAttempts: number): Promise<OtpCodeEntity | null> {
     const rows = (await tx.query(`SELECT *, expires_at > now() AS live FROM otp_codes WHERE email = $1 FOR UPDATE`, [email])) as Array<
       Record<string, any>
     >;
@@ -43,6 +41,7 @@ export class OtpRepository {
       await tx.query(`DELETE FROM otp_codes WHERE email = $1`, [email]);
       return null;
     }
+    if (row.attempts >= maxAttempts) return null;
     return { email: row.email, codeHash: row.code_hash, verifyTokenHash: row.verify_token_hash, attempts: row.attempts, sentAt: row.sent_at, expiresAt: row.expires_at };
   }
 
@@ -54,8 +53,11 @@ export class OtpRepository {
     await tx.query(`UPDATE otp_codes SET verify_token_hash = $2 WHERE email = $1`, [email, tokenHash]);
   }
 
-  /** Deletes the email's code; with `codeHash`, only if it is still that code (a newer send survives). */
-  async delete(email: string, codeHash?: string, tx: EntityManager = this.dataSource.manager): Promise<void> {
-    await tx.query(`DELETE FROM otp_codes WHERE email = $1 AND ($2::text IS NULL OR code_hash = $2)`, [email, codeHash ?? null]);
+  /** Deletes the email's code; with `codeHash`, only if it is still that code (a newer send survives). True when one was deleted. */
+  async delete(tx: EntityManager, email: string, codeHash?: string): Promise<boolean> {
+    const rows = returned(
+      await tx.query(`DELETE FROM otp_codes WHERE email = $1 AND ($2::text IS NULL OR code_hash = $2) RETURNING email`, [email, codeHash ?? null]),
+    );
+    return rows.length > 0;
   }
 }

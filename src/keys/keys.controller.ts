@@ -3,7 +3,7 @@ import { ApiCookieAuth, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger'
 import { Auth, AuthContext } from '../auth/auth-context';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { AddedDto, BundleDto, CountDto, HasBundleDto, ReplenishDto, UploadBundleDto, UploadedDto } from './dto/keys.dto';
-import { KeysService } from './keys.service';
+import { KeysService, PREKEYS_LOW_THRESHOLD } from './keys.service';
 
 @ApiTags('keys')
 @ApiCookieAuth()
@@ -29,11 +29,14 @@ export class KeysController {
     summary: "Fetch a user's PreKey bundle (consumes one one-time prekey)",
     description:
       'Each one-time prekey is handed out at most once, even to concurrent callers; with none left, `preKey` is null. ' +
-      'Your own bundle is refused (422 CANNOT_TARGET_SELF); a user who blocked you answers 403 BLOCKED.',
+      'Your own bundle is refused (422 CANNOT_TARGET_SELF); a user who blocked you answers 403 BLOCKED. ' +
+      'A caller may fetch RATE_LIMIT_BUNDLE_FETCH bundles per window (429 RATE_LIMIT beyond); a user hands out RATE_LIMIT_PREKEY_HAND_OUT ' +
+      'one-time prekeys per window, after which `preKey` is null until the window ends. ' +
+      `The owner's sockets get \`keys:low {count}\` when a hand-out leaves fewer than ${PREKEYS_LOW_THRESHOLD}.`,
   })
   @ApiParam({ name: 'userId', format: 'uuid' })
   @ApiEnvelope(BundleDto)
-  @ApiErrors('UNAUTHORIZED', 'BUNDLE_NOT_FOUND', 'BLOCKED', 'CANNOT_TARGET_SELF')
+  @ApiErrors('UNAUTHORIZED', 'BUNDLE_NOT_FOUND', 'BLOCKED', 'CANNOT_TARGET_SELF', 'RATE_LIMIT')
   fetch(@Auth() auth: AuthContext, @Param('userId') userId: string): Promise<BundleDto> {
     return this.keys.fetchBundle(auth.userId, userId);
   }

@@ -88,10 +88,11 @@ export class KeysRepository {
    * The bundle with one one-time prekey, which the same statement deletes: the row is chosen
    * with `FOR UPDATE SKIP LOCKED`, so concurrent callers on any instance each get a different key
    * (or none) and never wait for each other. Bundle and key come from one snapshot, so a key
-   * never goes out beside an identity it does not belong to. Null when there is no bundle.
+   * never goes out beside an identity it does not belong to. `preKeysLeft` is how many the user
+   * has after this one (as of that snapshot). Null when there is no bundle.
    */
-  async takeBundle(userId: string): Promise<HandedOutBundle | null> {
-    const rows = returned<BundleRow>(
+  async takeBundle(userId: string): Promise<{ bundle: HandedOutBundle; preKeysLeft: number } | null> {
+    const rows = returned<BundleRow & { stored: number }>(
       await this.dataSource.query(
         `WITH taken AS (
            DELETE FROM one_time_prekeys
@@ -99,7 +100,8 @@ export class KeysRepository {
              SELECT user_id, key_id FROM one_time_prekeys WHERE user_id = $1
              ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING key_id, public_key)
-         SELECT b.registration_id, b.identity_key, b.signed_prekey_id, b.signed_prekey, b.signed_prekey_sig, t.key_id, t.public_key
+         SELECT b.registration_id, b.identity_key, b.signed_prekey_id, b.signed_prekey, b.signed_prekey_sig, t.key_id, t.public_key,
+                (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1)::int AS stored
          FROM key_bundles b LEFT JOIN taken t ON true
          WHERE b.user_id = $1`,
         [userId],
@@ -107,14 +109,18 @@ export class KeysRepository {
     );
     const row = rows[0];
     if (!row) return null;
-    return {
-      registrationId: row.registration_id,
-      identityKey: row.identity_key,
-      signedPreKeyId: row.signed_prekey_id,
-      signedPreKey: row.signed_prekey,
-      signedPreKeySig: row.signed_prekey_sig,
-      preKey: row.key_id === null ? null : { keyId: row.key_id, publicKey: row.public_key! },
-    };
+    const preKey = row.key_id === null ? null : { keyId: row.key_id, publicKey: row.public_key! };
+    // The count ran on the snapshot before the delete.
+    return { bundle: { ...bundleKeys(row), preKey }, preKeysLeft: Math.max(0, row.stored - (preKey ? 1 : 0)) };
+  }
+
+  /** The bundle without consuming a one-time prekey; null when there is none. */
+  async findBundle(userId: string): Promise<BundleKeys | null> {
+    const rows: Array<Omit<BundleRow, 'key_id' | 'public_key'>> = await this.dataSource.query(
+      `SELECT registration_id, identity_key, signed_prekey_id, signed_prekey, signed_prekey_sig FROM key_bundles WHERE user_id = $1`,
+      [userId],
+    );
+    return rows[0] ? bundleKeys(rows[0]) : null;
   }
 
   async hasBundle(userId: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
@@ -135,4 +141,14 @@ export class KeysRepository {
     const [row]: Array<{ count: number }> = await this.dataSource.query(`SELECT count(*)::int AS count FROM one_time_prekeys WHERE user_id = $1`, [userId]);
     return row.count;
   }
+}
+
+function bundleKeys(row: Omit<BundleRow, 'key_id' | 'public_key'>): BundleKeys {
+  return {
+    registrationId: row.registration_id,
+    identityKey: row.identity_key,
+    signedPreKeyId: row.signed_prekey_id,
+    signedPreKey: row.signed_prekey,
+    signedPreKeySig: row.signed_prekey_sig,
+  };
 }

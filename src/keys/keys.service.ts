@@ -1,10 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { AppConfig } from '../core/config/app-config';
 import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
+import { RateLimiter } from '../core/rate-limit/rate-limiter';
+import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { UsersService } from '../users/users.service';
+import './key-events';
 import { BundleKeys, HandedOutBundle, KeysRepository, PublicPreKey } from './keys.repository';
+
+/** Below this many one-time prekeys the owner is told to replenish (`keys:low`). */
+export const PREKEYS_LOW_THRESHOLD = 20;
 
 @Injectable()
 export class KeysService {
@@ -12,6 +19,9 @@ export class KeysService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly keys: KeysRepository,
     private readonly users: UsersService,
+    private readonly limiter: RateLimiter,
+    private readonly realtime: RealtimePublisher,
+    private readonly config: AppConfig,
   ) {}
 
   /**
@@ -49,14 +59,35 @@ export class KeysService {
   /**
    * Another user's bundle with one of their one-time prekeys, which is consumed. Fetching your
    * own is refused: it would only burn a key no peer could use.
+   *
+   * Two limits keep one-time prekeys from being drained. The caller may fetch
+   * RATE_LIMIT_BUNDLE_FETCH bundles per window, whoever they are of (over it: 429 RATE_LIMIT).
+   * The target hands out RATE_LIMIT_PREKEY_HAND_OUT one-time prekeys per window, to anyone;
+   * beyond that the bundle comes with `preKey: null`, which X3DH accepts (the session is built
+   * on the signed prekey alone), so many accounts together cannot empty the pool, and refusing
+   * them could not be turned into a way to stop others from starting a secret chat. When a
+   * hand-out leaves the owner with fewer than PREKEYS_LOW_THRESHOLD, their sockets get
+   * `keys:low`.
    */
   async fetchBundle(callerId: string, targetId: string): Promise<HandedOutBundle> {
     if (!isUuid(targetId)) throw new AppError('BUNDLE_NOT_FOUND');
     if (targetId === callerId) throw new AppError('CANNOT_TARGET_SELF', 'Fetching your own bundle would consume one of your one-time prekeys');
+    const fetches = await this.limiter.hit('bundle-fetch', callerId, this.config.values.bundleFetchLimit);
+    if (!fetches.allowed) throw new AppError('RATE_LIMIT', `Too many key bundle fetches; retry in ${fetches.retryAfter} s`, { retryAfter: fetches.retryAfter });
     if (await this.users.hasBlocked(targetId, callerId)) throw new AppError('BLOCKED');
-    const bundle = await this.keys.takeBundle(targetId);
-    if (!bundle) throw new AppError('BUNDLE_NOT_FOUND');
-    return bundle;
+
+    const handOut = await this.limiter.hit('prekey-hand-out', targetId, this.config.values.preKeyHandOutLimit);
+    if (!handOut.allowed) {
+      const keys = await this.keys.findBundle(targetId);
+      if (!keys) throw new AppError('BUNDLE_NOT_FOUND');
+      return { ...keys, preKey: null };
+    }
+    const taken = await this.keys.takeBundle(targetId);
+    if (!taken) throw new AppError('BUNDLE_NOT_FOUND');
+    if (taken.bundle.preKey && taken.preKeysLeft < PREKEYS_LOW_THRESHOLD) {
+      await this.realtime.toUsers([targetId], 'keys:low', { count: taken.preKeysLeft });
+    }
+    return taken.bundle;
   }
 
   /** Whether a user (possibly yourself) has published a bundle, consuming nothing. */

@@ -41,9 +41,12 @@ const TEST_ENV: Env = {
   NODE_ENV: 'test',
   LOG_LEVEL: 'silent',
   RATE_LIMIT_AUTH: '100000/900',
+  RATE_LIMIT_AUTH_IP: '100000/900',
   RATE_LIMIT_API: '100000/60',
   // Every test socket comes from 127.0.0.1; socket-limits.e2e-spec sets its own caps.
   WS_MAX_SOCKETS_PER_IP: '100000',
+  RATE_LIMIT_BUNDLE_FETCH: '100000/3600',
+  RATE_LIMIT_PREKEY_HAND_OUT: '100000/3600',
   APP_SECRET: 'test-secret-test-secret-test-secret-0123',
 };
 

@@ -16,6 +16,7 @@ describe('parseEnv', () => {
       workers: true,
       trustProxy: 0,
       rateLimitAuth: { limit: 20, windowSeconds: 900 },
+      rateLimitAuthIp: { limit: 100, windowSeconds: 900 },
       rateLimitApi: { limit: 300, windowSeconds: 60 },
       wsRateSend: { limit: 30, windowSeconds: 3 },
       wsRateTyping: { limit: 20, windowSeconds: 5 },
@@ -23,6 +24,10 @@ describe('parseEnv', () => {
       wsMaxSocketsPerUser: 20,
       wsMaxSocketsPerIp: 200,
       http: { headersTimeoutMs: 10_000, requestTimeoutMs: 600_000, bodyTimeoutMs: 10_000, bodyMinBytesPerSecond: 4096 },
+      otpSendLimit: { limit: 5, windowSeconds: 3600 },
+      otpWrongCodeLimit: { limit: 20, windowSeconds: 86400 },
+      bundleFetchLimit: { limit: 60, windowSeconds: 3600 },
+      preKeyHandOutLimit: { limit: 20, windowSeconds: 3600 },
       nodeEnv: 'development',
     });
     expect(config.uploadDir).toBe(join(config.dataDir, 'uploads'));
@@ -36,12 +41,12 @@ describe('parseEnv', () => {
 
   it('names every malformed variable at once', () => {
     try {
-      parseEnv({ PORT: 'eighty', DATABASE_URL: 'mysql://x', RATE_LIMIT_API: '300', WORKERS: 'maybe', DATA_DIR: dataDir() });
+      parseEnv({ PORT: 'eighty', DATABASE_URL: 'mysql://x', RATE_LIMIT_API: '300', OTP_WRONG_CODE_LIMIT: '0/60', WORKERS: 'maybe', DATA_DIR: dataDir() });
       throw new Error('expected a ConfigError');
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       const message = (error as ConfigError).message;
-      for (const name of ['PORT', 'DATABASE_URL', 'RATE_LIMIT_API', 'WORKERS']) expect(message).toContain(name);
+      for (const name of ['PORT', 'DATABASE_URL', 'RATE_LIMIT_API', 'OTP_WRONG_CODE_LIMIT', 'WORKERS']) expect(message).toContain(name);
     }
   });
 

@@ -17,7 +17,10 @@ export interface AppConfigValues {
   trustProxy: number;
   corsOrigins: string[];
   workers: boolean;
+  /** Sign-in code requests and guesses per (client IP, email). */
   rateLimitAuth: RateLimit;
+  /** Sign-in code requests and guesses per client IP (an IPv6 /64 counts as one). */
+  rateLimitAuthIp: RateLimit;
   rateLimitApi: RateLimit;
   /** Token-bucket budgets of socket frames per user: a burst of `limit`, refilled evenly over `windowSeconds`. */
   wsRateSend: RateLimit;
@@ -26,6 +29,14 @@ export interface AppConfigValues {
   wsMaxSocketsPerUser: number;
   wsMaxSocketsPerIp: number;
   http: HttpTimeouts;
+  /** Codes mailed to one email, from any IP. */
+  otpSendLimit: RateLimit;
+  /** Wrong codes for one email, from any IP, before sign-in locks until the window ends. */
+  otpWrongCodeLimit: RateLimit;
+  /** PreKey bundle fetches by one user, across all targets. */
+  bundleFetchLimit: RateLimit;
+  /** One-time prekeys of one user handed out, to anyone; beyond it bundles come without one. */
+  preKeyHandOutLimit: RateLimit;
   appSecret: string;
   logLevel: string;
   /** How often every socket's session is checked against the database, in seconds. */
@@ -100,6 +111,7 @@ export function parseEnv(env: Env): AppConfigValues {
     corsOrigins: read('CORS_ORIGINS', [] as string[], origins, 'a comma-separated list of http(s) origins'),
     workers: read('WORKERS', true, onOff, 'on or off'),
     rateLimitAuth: read('RATE_LIMIT_AUTH', { limit: 20, windowSeconds: 900 }, rateLimit, 'requests/seconds, e.g. 20/900'),
+    rateLimitAuthIp: read('RATE_LIMIT_AUTH_IP', { limit: 100, windowSeconds: 900 }, rateLimit, 'requests/seconds, e.g. 100/900'),
     rateLimitApi: read('RATE_LIMIT_API', { limit: 300, windowSeconds: 60 }, rateLimit, 'requests/seconds, e.g. 300/60'),
     wsRateSend: read('WS_RATE_SEND', { limit: 30, windowSeconds: 3 }, rateLimit, 'burst/seconds to refill it, e.g. 30/3'),
     wsRateTyping: read('WS_RATE_TYPING', { limit: 20, windowSeconds: 5 }, rateLimit, 'burst/seconds to refill it, e.g. 20/5'),
@@ -112,6 +124,10 @@ export function parseEnv(env: Env): AppConfigValues {
       bodyTimeoutMs: read('HTTP_BODY_TIMEOUT_MS', 10_000, intIn(100, 3_600_000), 'milliseconds from 100 to 3600000'),
       bodyMinBytesPerSecond: read('HTTP_BODY_MIN_RATE', 4096, intIn(1, 1_000_000_000), 'bytes per second (a positive integer)'),
     },
+    otpSendLimit: read('OTP_SEND_LIMIT', { limit: 5, windowSeconds: 3600 }, rateLimit, 'codes/seconds, e.g. 5/3600'),
+    otpWrongCodeLimit: read('OTP_WRONG_CODE_LIMIT', { limit: 20, windowSeconds: 86400 }, rateLimit, 'wrong codes/seconds, e.g. 20/86400'),
+    bundleFetchLimit: read('RATE_LIMIT_BUNDLE_FETCH', { limit: 60, windowSeconds: 3600 }, rateLimit, 'fetches/seconds, e.g. 60/3600'),
+    preKeyHandOutLimit: read('RATE_LIMIT_PREKEY_HAND_OUT', { limit: 20, windowSeconds: 3600 }, rateLimit, 'prekeys/seconds, e.g. 20/3600'),
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
     sessionRecheckSeconds: read('SESSION_RECHECK_SECONDS', 30, intIn(1, 3600), 'an integer from 1 to 3600'),

@@ -18,6 +18,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const request = http.getRequest<Request & { id?: string }>();
     const error = toAppError(exception) ?? this.internal(exception, request);
     if (response.headersSent) return;
+    // An error that knows its wait says it the HTTP way too (429s, 503s of an outage).
     if (error.details.retryAfter !== undefined) {
       response.setHeader('Retry-After', String(error.details.retryAfter));
     }

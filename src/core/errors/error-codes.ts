@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   OTP_EXPIRED: { status: 400, message: 'The code has expired or was never sent' },
   INVALID_CODE: { status: 400, message: 'Wrong code' },
   OTP_MAX_ATTEMPTS: { status: 429, message: 'Too many wrong codes; request a new one' },
+  OTP_SEND_LIMIT: { status: 429, message: 'Too many codes sent to this email; try again later' },
+  OTP_LOCKED: { status: 429, message: 'Too many wrong codes for this email; sign-in is locked for a while' },
   DISPOSABLE_EMAIL: { status: 422, message: 'Disposable email addresses are not allowed' },
   NICKNAME_REQUIRED: { status: 422, message: 'A nickname is required to create the account' },
   NICKNAME_TAKEN: { status: 409, message: 'This nickname is already taken' },

@@ -3,16 +3,9 @@ import { ThrottlerGuard } from '@nestjs/throttler';
 import type { ThrottlerLimitDetail } from '@nestjs/throttler/dist/throttler.guard.interface';
 import { AppError } from '../errors';
 
-/**
- * Throttles by client IP (Express resolves X-Forwarded-For per TRUST_PROXY) and answers
- * over-limit requests with 429 RATE_LIMIT in the envelope, with Retry-After in seconds.
- */
+/** Answers over-limit requests with 429 RATE_LIMIT in the envelope, with Retry-After in seconds. */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
-  protected override async getTracker(req: Record<string, any>): Promise<string> {
-    return String(req.ip ?? req.socket?.remoteAddress ?? 'unknown');
-  }
-
   protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     const retryAfter = Math.max(1, detail.timeToBlockExpire || detail.timeToExpire);
     throw new AppError('RATE_LIMIT', `Too many requests; retry in ${retryAfter} s`, { retryAfter });

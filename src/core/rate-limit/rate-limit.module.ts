@@ -1,34 +1,59 @@
 import { ExecutionContext, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { ThrottlerModule, ThrottlerStorageService } from '@nestjs/throttler';
+import { ThrottlerModule, ThrottlerStorage } from '@nestjs/throttler';
 import type { Request } from 'express';
+import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
-import { RedisService } from '../redis/redis.service';
+import { clientAddress } from './client-address';
+import { IS_CODE_ROUTE } from './code-route.decorator';
 import { RateLimitGuard } from './rate-limit.guard';
-import { RedisThrottlerStorage } from './redis-throttler.storage';
+import { RATE_LIMIT_STORAGE } from './rate-limiter';
 
-const path = (context: ExecutionContext) => (context.getType() === 'http' ? context.switchToHttp().getRequest<Request>().path : '');
-const isAuthRoute = (context: ExecutionContext) => path(context).startsWith('/api/auth/');
-const isOtherApiRoute = (context: ExecutionContext) => path(context).startsWith('/api/') && !isAuthRoute(context);
+const isHttp = (context: ExecutionContext) => context.getType() === 'http';
+const isCodeRoute = (context: ExecutionContext) => isHttp(context) && Reflect.getMetadata(IS_CODE_ROUTE, context.getHandler()) === true;
+// Express matches routes case-insensitively, so the path is compared the same way.
+const isOtherApiRoute = (context: ExecutionContext) =>
+  isHttp(context) && context.switchToHttp().getRequest<Request>().path.toLowerCase().startsWith('/api/') && !isCodeRoute(context);
+
+/** The email a code request or guess is about, as the DTO will normalise it; '' when there is none. */
+function bodyEmail(req: Request): string {
+  const email: unknown = req.body?.email;
+  return typeof email === 'string' ? email.trim().toLowerCase().slice(0, 320) : '';
+}
+
+/** One counter per throttler and tracker, shared by every route the throttler covers. */
+const sharedKey = (_context: ExecutionContext, tracker: string, name: string) => createHash('sha256').update(`${name}\n${tracker}`).digest('hex');
 
 /**
- * Two limits, as the API text sets them: `/api/auth/*` and every other `/api/*` route.
- * Anything outside /api (health, static files) is not limited. Counters live in Redis when
- * it is configured, so instances share them; in memory otherwise.
+ * Sign-in code routes (send-otp, verify-otp) count per (client IP, email) with the API text's
+ * 20 per 15 minutes, so people sharing an address do not share a budget, and per client IP with
+ * a looser ceiling. Every other `/api/*` route, logout and the session routes included, counts
+ * per client IP and route. Anything outside /api (health, static files) is not limited. IPv6
+ * clients count by /64. The per-email code budget itself lives in the auth feature (database).
  */
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
-      inject: [AppConfig, RedisService],
-      useFactory: (config: AppConfig, redis: RedisService) => ({
-        storage: redis.enabled ? new RedisThrottlerStorage(redis) : new ThrottlerStorageService(),
+      inject: [AppConfig, RATE_LIMIT_STORAGE],
+      useFactory: (config: AppConfig, storage: ThrottlerStorage) => ({
+        storage,
         setHeaders: false,
+        getTracker: (req) => clientAddress(req),
         throttlers: [
           {
             name: 'auth',
             limit: config.values.rateLimitAuth.limit,
             ttl: config.values.rateLimitAuth.windowSeconds * 1000,
-            skipIf: (context) => !isAuthRoute(context),
+            skipIf: (context) => !isCodeRoute(context),
+            getTracker: (req) => `${clientAddress(req)}\n${bodyEmail(req as Request)}`,
+            generateKey: sharedKey,
+          },
+          {
+            name: 'auth-ip',
+            limit: config.values.rateLimitAuthIp.limit,
+            ttl: config.values.rateLimitAuthIp.windowSeconds * 1000,
+            skipIf: (context) => !isCodeRoute(context),
+            generateKey: sharedKey,
           },
           {
             name: 'api',
