@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
 import { signIn, signUp } from '../support/factories';
-import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { createTestApp, TestApp, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 const SENDERS = 6;
@@ -81,22 +81,10 @@ describe('delivery order and retries', () => {
 });
 
 (TEST_REDIS_URL ? describe : describe.skip)('delivery order across two instances', () => {
-  let backend: TestBackend;
-  let one: TestApp;
-  let two: TestApp;
-  beforeAll(async () => {
-    backend = await createBackend();
-    one = await createTestApp({ backend });
-    two = await createTestApp({ backend });
-  });
-  afterAll(async () => {
-    await two.close();
-    await one.close();
-    await backend.close();
-  });
+  const cluster = twoInstances();
 
   it('delivers a group\'s messages in sequence order though its senders publish from different instances', async () => {
-    const { live, stored } = await burst([one, two]);
+    const { live, stored } = await burst([cluster.one, cluster.two]);
     expect(live).toEqual(stored);
   }, 30_000);
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { newId } from '../../src/core/database/ids';
 import { signUp, TestUser } from '../support/factories';
+import { ogg } from '../support/media-fixtures';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
@@ -54,12 +55,13 @@ describe('privacy', () => {
   const unconsumed = (ws: WsClient, events: string[], predicate: (payload: any) => boolean = () => true) =>
     ws.frames.filter((f) => events.includes(f.event) && predicate(f.payload)).map((f) => f.event);
 
-  /** A voice message stored directly (an upload is beside the point here). */
+  /** A voice message of a real upload, stored directly (sending it is beside the point here). */
   async function voice(chatId: string, sender: TestUser): Promise<string> {
+    const audio = (await t.http().post('/api/upload').set(sender.auth).attach('file', ogg(), 'v.ogg').expect(201)).body.data;
     const [row] = await t.backend.sql(
       `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
-       INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT $3, $1, $2, s.message_seq, 'AUDIO', '/uploads/v.ogg' FROM s RETURNING id`,
-      [chatId, sender.id, newId()],
+       INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT $3, $1, $2, s.message_seq, 'AUDIO', $4 FROM s RETURNING id`,
+      [chatId, sender.id, newId(), audio.url],
     );
     return row.id;
   }

@@ -4,7 +4,7 @@ import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
-import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
 
 describe('realtime', () => {
   let t: TestApp;
@@ -162,21 +162,10 @@ describe('realtime', () => {
 });
 
 (TEST_REDIS_URL ? describe : describe.skip)('two instances on one Postgres + Redis', () => {
-  let backend: TestBackend;
-  let one: TestApp;
-  let two: TestApp;
-  beforeAll(async () => {
-    backend = await createBackend();
-    one = await createTestApp({ backend });
-    two = await createTestApp({ backend });
-  });
-  afterAll(async () => {
-    await two.close();
-    await one.close();
-    await backend.close();
-  });
+  const cluster = twoInstances();
 
   it('carries messages, reads, reactions, typing and presence both ways', async () => {
+    const { one, two } = cluster;
     const [a, b, c] = await Promise.all([signUp(one), signUp(two), signUp(one)]);
     const bws = await connect(two, b);
     const aws = await connect(one, a);
@@ -218,6 +207,7 @@ describe('realtime', () => {
   });
 
   it('closes a terminated session\'s socket on the other instance with 4003', async () => {
+    const { one, two } = cluster;
     const a = await signUp(one);
     const ws = await connect(two, a);
     await one.http().post('/api/auth/logout').set(a.auth).expect(200);
@@ -225,6 +215,7 @@ describe('realtime', () => {
   });
 
   it('refuses a token on the other instance once its session ended, though that instance had it cached', async () => {
+    const { one, two } = cluster;
     const a = await signUp(one);
     const b = await signUp(one);
     // Instance two resolves both tokens (and remembers them for a few seconds).

@@ -4,7 +4,7 @@ import { SlotStore } from '../../src/core/rate-limit/slot-store';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
-import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 /** Small budgets and caps, refilled so slowly that nothing comes back during a test. */
@@ -158,21 +158,10 @@ describe('socket limits', () => {
 });
 
 (TEST_REDIS_URL ? describe : describe.skip)('socket caps across two instances on one Redis', () => {
-  let backend: TestBackend;
-  let one: TestApp;
-  let two: TestApp;
-  beforeAll(async () => {
-    backend = await createBackend();
-    one = await createTestApp({ backend, env: LIMITS });
-    two = await createTestApp({ backend, env: LIMITS });
-  });
-  afterAll(async () => {
-    await two.close();
-    await one.close();
-    await backend.close();
-  });
+  const cluster = twoInstances(LIMITS);
 
   it('counts a user\'s sockets on every instance against one cap', async () => {
+    const { one, two } = cluster;
     const a = await signUp(one);
     const open = [await connectFrom(one, a), await connectFrom(two, a), await connectFrom(two, a)];
     await expectRefused(await one.ws({ cookie: a.cookie, headers: { 'X-Forwarded-For': freshAddress() } }));
@@ -182,6 +171,7 @@ describe('socket limits', () => {
   });
 
   it('counts an address\'s sockets on every instance against one cap', async () => {
+    const { one, two } = cluster;
     const address = freshAddress();
     const held = [...(await Promise.all([1, 2].map(() => one.ws({ headers: { 'X-Forwarded-For': address } })))), ...(await Promise.all([1, 2].map(() => two.ws({ headers: { 'X-Forwarded-For': address } }))))];
     await expectRefused(await one.ws({ headers: { 'X-Forwarded-For': address } }));

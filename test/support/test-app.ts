@@ -161,3 +161,29 @@ async function adminQuery(text: string): Promise<void> {
     await admin.end();
   }
 }
+
+/** Two app instances on one backend (database, Redis prefix, mailbox), for a describe block. */
+export interface TwoInstances {
+  one: TestApp;
+  two: TestApp;
+  backend: TestBackend;
+}
+
+/**
+ * Registers beforeAll/afterAll that start two instances on one backend and close them; the
+ * returned object is filled in when the block's tests run.
+ */
+export function twoInstances(env: Env = {}): TwoInstances {
+  const pair = {} as TwoInstances;
+  beforeAll(async () => {
+    pair.backend = await createBackend();
+    pair.one = await createTestApp({ backend: pair.backend, env });
+    pair.two = await createTestApp({ backend: pair.backend, env });
+  });
+  afterAll(async () => {
+    await pair.two?.close();
+    await pair.one?.close();
+    await pair.backend?.close();
+  });
+  return pair;
+}

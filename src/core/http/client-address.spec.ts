@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { addressScope, clientAddress } from './client-address';
+import { addressScope, clientAddress, requestScope } from './client-address';
 
 const request = (remoteAddress: string, forwardedFor?: string) =>
   ({ socket: { remoteAddress }, headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} }) as unknown as IncomingMessage;
@@ -31,5 +31,17 @@ describe('addressScope', () => {
 
   it('leaves what is not an address as it is', () => {
     expect(addressScope('unknown')).toBe('unknown');
+  });
+});
+
+describe('requestScope', () => {
+  it('counts an IPv6 client by its /64 and an IPv4 one whole', () => {
+    expect(requestScope({ ip: '2001:DB8:5:6:ffff:ffff:ffff:ffff' })).toBe('2001:db8:5:6::/64');
+    expect(requestScope({ ip: '::ffff:203.0.113.7' })).toBe('203.0.113.7');
+  });
+
+  it('falls back to the socket address, then to one shared bucket', () => {
+    expect(requestScope({ socket: { remoteAddress: '203.0.113.9' } })).toBe('203.0.113.9');
+    expect(requestScope({})).toBe('unknown');
   });
 });

@@ -24,3 +24,9 @@ export function addressScope(address: string): string {
   const groups = ip.parts.slice(0, 4).map((part) => part.toString(16));
   return `${groups.join(':')}::/64`;
 }
+
+/** The per-IP count key of an Express request, whose `req.ip` already follows TRUST_PROXY. */
+export function requestScope(req: { ip?: string; socket?: { remoteAddress?: string } }): string {
+  const ip = req.ip ?? req.socket?.remoteAddress;
+  return ip ? addressScope(ip) : 'unknown';
+}

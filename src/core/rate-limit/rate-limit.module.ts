@@ -4,7 +4,7 @@ import { ThrottlerModule, ThrottlerStorage } from '@nestjs/throttler';
 import type { Request } from 'express';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
-import { clientAddress } from './client-address';
+import { requestScope } from '../http/client-address';
 import { IS_CODE_ROUTE } from './code-route.decorator';
 import { RateLimitGuard } from './rate-limit.guard';
 import { RATE_LIMIT_STORAGE } from './rate-limiter';
@@ -38,14 +38,14 @@ const sharedKey = (_context: ExecutionContext, tracker: string, name: string) =>
       useFactory: (config: AppConfig, storage: ThrottlerStorage) => ({
         storage,
         setHeaders: false,
-        getTracker: (req) => clientAddress(req),
+        getTracker: (req) => requestScope(req),
         throttlers: [
           {
             name: 'auth',
             limit: config.values.rateLimitAuth.limit,
             ttl: config.values.rateLimitAuth.windowSeconds * 1000,
             skipIf: (context) => !isCodeRoute(context),
-            getTracker: (req) => `${clientAddress(req)}\n${bodyEmail(req as Request)}`,
+            getTracker: (req) => `${requestScope(req)}\n${bodyEmail(req as Request)}`,
             generateKey: sharedKey,
           },
           {
