@@ -1,6 +1,7 @@
 import { forwardRef, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { KeysModule } from '../keys/keys.module';
+import { PresenceModule } from '../presence/presence.module';
 import { MessagesModule } from '../messages/messages.module';
 import { UploadsModule } from '../uploads/uploads.module';
 import { UsersModule } from '../users/users.module';
@@ -13,7 +14,7 @@ import { ChatEntity } from './entities/chat.entity';
 import { TypingSocket } from './typing.socket';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, KeysModule, UploadsModule, forwardRef(() => MessagesModule)],
+  imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, KeysModule, UploadsModule, PresenceModule, forwardRef(() => MessagesModule)],
   controllers: [ChatsController],
   providers: [ChatsRepository, ChatViews, ChatsService, TypingSocket],
   exports: [ChatsService, ChatsRepository],

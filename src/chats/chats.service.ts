@@ -2,6 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
+import { between, PresenceRelations } from '../presence/presence-relations';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { KeysService } from '../keys/keys.service';
 import { UploadsService } from '../uploads/uploads.service';
@@ -29,6 +30,7 @@ export class ChatsService implements OnModuleInit {
     private readonly keys: KeysService,
     private readonly uploads: UploadsService,
     private readonly realtime: RealtimePublisher,
+    private readonly relations: PresenceRelations,
   ) {}
 
   /** When an account goes, the groups it leaves behind tell their remaining members. */
@@ -70,6 +72,8 @@ export class ChatsService implements OnModuleInit {
       throw new AppError('BUNDLE_NOT_FOUND', 'This user has not published encryption keys yet', {}, 409);
     }
     const { chatId } = await this.chats.transaction((tx) => this.chats.findOrCreatePair(tx, type, auth.userId, targetUserId));
+    // The creator now shows the target's status (the target follows the creator once a message reveals the chat).
+    await this.relations.started(between([auth.userId], [targetUserId]));
     return (await this.views.one(auth.userId, chatId))!;
   }
 
@@ -80,6 +84,8 @@ export class ChatsService implements OnModuleInit {
     const avatar = input.avatar ? await this.uploads.requireOwnedImage(auth.userId, input.avatar) : null;
     const chatId = await this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, avatar, auth.userId, memberIds));
     await this.publishChat([auth.userId, ...memberIds], chatId, 'chat:new');
+    const everyone = [auth.userId, ...memberIds];
+    await this.relations.started([{ viewers: everyone, subjects: everyone }]);
     return (await this.views.one(auth.userId, chatId))!;
   }
 
@@ -104,10 +110,14 @@ export class ChatsService implements OnModuleInit {
     const added = await this.chats.transaction((tx) => this.chats.addMembers(tx, chatId, candidates));
     await this.publishChat(added, chatId, 'chat:new');
     await this.publishChat(current, chatId, 'chat:updated');
+    await this.relations.started([{ viewers: added, subjects: [...current, ...added] }, { viewers: current, subjects: added }]);
     return (await this.views.one(auth.userId, chatId))!;
   }
 
-  /** OWNER removes anyone, ADMIN removes MEMBERs; the removed user gets chat:deleted. */
+  /**
+   * OWNER removes anyone, ADMIN removes MEMBERs; the removed user gets chat:deleted, and user:offline
+   * for each member whose presence they saw through this chat alone (and those members for them).
+   */
   async removeMember(auth: AuthContext, chatId: string, userId: string): Promise<void> {
     const membership = await this.requireMember(chatId, auth.userId);
     if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
@@ -116,7 +126,8 @@ export class ChatsService implements OnModuleInit {
     if (!target) throw new AppError('USER_NOT_FOUND', 'This user is not a member of the chat');
     const allowed = membership.role === 'OWNER' || (membership.role === 'ADMIN' && target.role === 'MEMBER');
     if (!allowed) throw new AppError('NOT_CHAT_ADMIN');
-    await this.chats.transaction((tx) => this.chats.removeMember(tx, chatId, userId));
+    const others = (await this.chats.memberIds(chatId)).filter((id) => id !== userId);
+    await this.relations.around(between([userId], others), () => this.chats.transaction((tx) => this.chats.removeMember(tx, chatId, userId)));
     await this.realtime.toUsers([userId], 'chat:deleted', { chatId });
     await this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated');
   }
@@ -124,25 +135,29 @@ export class ChatsService implements OnModuleInit {
   /**
    * Group: the caller leaves; an OWNER's role passes to the oldest ADMIN, else the oldest member;
    * the last one out deletes the chat. Direct or secret: the chat is removed for both. A deleted
-   * chat's media goes with its messages, unless something else still shows it.
+   * chat's media goes with its messages, unless something else still shows it. Whoever saw the
+   * other's presence through this chat alone gets user:offline.
    */
   async leave(auth: AuthContext, chatId: string): Promise<void> {
     const membership = await this.requireMember(chatId, auth.userId);
+    const members = await this.chats.memberIds(chatId);
+    const presence = between([auth.userId], members.filter((id) => id !== auth.userId));
     if (membership.chat.type !== 'GROUP') {
-      const members = await this.chats.memberIds(chatId);
-      const removeFiles = await this.chats.transaction((tx) => this.deleteChat(tx, chatId));
+      const removeFiles = await this.relations.around(presence, () => this.chats.transaction((tx) => this.deleteChat(tx, chatId)));
       await removeFiles();
       await this.realtime.toUsers(members, 'chat:deleted', { chatId });
       return;
     }
     let removeFiles = async (): Promise<void> => undefined;
-    const remaining = await this.chats.transaction(async (tx) => {
-      await this.chats.removeMember(tx, chatId, auth.userId);
-      const left = await this.chats.memberIds(chatId, tx);
-      if (!left.length) removeFiles = await this.deleteChat(tx, chatId);
-      else if (membership.role === 'OWNER') await this.chats.passOwnership(tx, chatId);
-      return left;
-    });
+    const remaining = await this.relations.around(presence, () =>
+      this.chats.transaction(async (tx) => {
+        await this.chats.removeMember(tx, chatId, auth.userId);
+        const left = await this.chats.memberIds(chatId, tx);
+        if (!left.length) removeFiles = await this.deleteChat(tx, chatId);
+        else if (membership.role === 'OWNER') await this.chats.passOwnership(tx, chatId);
+        return left;
+      }),
+    );
     await removeFiles();
     await this.realtime.toUsers([auth.userId], 'chat:deleted', { chatId });
     await this.publishChat(remaining, chatId, 'chat:updated');

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
+import { between, PresenceRelations } from '../presence/presence-relations';
 import { UsersService } from '../users/users.service';
 import { ContactCheckDto, ContactDto, toContactDto } from './dto/contact.dto';
 import { ContactsRepository } from './contacts.repository';
@@ -11,6 +12,7 @@ export class ContactsService {
   constructor(
     private readonly contacts: ContactsRepository,
     private readonly users: UsersService,
+    private readonly relations: PresenceRelations,
   ) {}
 
   async list(ownerId: string): Promise<ContactDto[]> {
@@ -22,13 +24,16 @@ export class ContactsService {
     });
   }
 
+  /** Presence follows contacts both ways: each side that may now see the other's presence gets its current state. */
   async add(ownerId: string, contactId: string): Promise<void> {
     await this.users.writeAboutOther(ownerId, contactId, () => this.contacts.add(ownerId, contactId));
+    await this.relations.started(between([ownerId], [contactId]));
   }
 
+  /** A side that saw the other's presence through this contact alone gets user:offline. */
   async remove(ownerId: string, contactId: string): Promise<void> {
     await this.users.requireOther(ownerId, contactId);
-    await this.contacts.remove(ownerId, contactId);
+    await this.relations.around(between([ownerId], [contactId]), () => this.contacts.remove(ownerId, contactId));
   }
 
   async check(ownerId: string, otherId: string): Promise<ContactCheckDto> {

@@ -1,6 +1,7 @@
 import { forwardRef, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ChatsModule } from '../chats/chats.module';
+import { PresenceModule } from '../presence/presence.module';
 import { UploadsModule } from '../uploads/uploads.module';
 import { UsersModule } from '../users/users.module';
 import { MessageEntity } from './entities/message.entity';
@@ -18,7 +19,7 @@ import { MessagesSocket } from './messages.socket';
  * providers do not form a cycle.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([MessageEntity, ReactionEntity]), UsersModule, UploadsModule, forwardRef(() => ChatsModule)],
+  imports: [TypeOrmModule.forFeature([MessageEntity, ReactionEntity]), UsersModule, UploadsModule, PresenceModule, forwardRef(() => ChatsModule)],
   controllers: [MessagesController],
   providers: [MessagesRepository, MessageViews, MessagesService, MessagesSocket, MediaResolver],
   exports: [MessagesRepository, MessageViews, MessagesService],

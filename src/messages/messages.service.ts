@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
 import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
+import { PresenceRelations } from '../presence/presence-relations';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { BlockPolicy, RefusedInChat } from '../users/block-policy';
@@ -36,6 +37,7 @@ export class MessagesService {
     private readonly media: MediaResolver,
     private readonly realtime: RealtimePublisher,
     private readonly presence: PresenceStore,
+    private readonly relations: PresenceRelations,
   ) {}
 
   /**
@@ -87,7 +89,11 @@ export class MessagesService {
 
   private async publishSent(senderId: string, input: SendMessageDto, stored: StoredMessage): Promise<MessageDto> {
     const dto = await this.views.buildFresh(stored.message, stored.sender);
-    if (stored.revealedTo.length) await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
+    if (stored.revealedTo.length) {
+      await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
+      // The chat now on their screen shows its members' presence: tell them its current state.
+      await this.relations.started([{ viewers: stored.revealedTo, subjects: stored.memberIds }]);
+    }
     const others = stored.memberIds.filter((id) => id !== senderId);
     // One Redis connection carries these in order, so the sender's devices still get
     // message:new before message:delivered; every instance delivers them in the chat's order.

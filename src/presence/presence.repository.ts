@@ -5,14 +5,59 @@ import { returned } from '../core/database/query-results';
 import { privacyAllows } from '../users/user-settings';
 import { blockedWithSql } from '../users/users.repository';
 
-/** Users who share a visible chat with $1 or have $1 in their contacts, with no block either way. */
-const RELATED = `
-  SELECT m2.user_id AS id FROM chat_members m1 JOIN chat_members m2 ON m2.chat_id = m1.chat_id
-   WHERE m1.user_id = $1 AND m2.user_id <> $1 AND m1.visible AND m2.visible
-  UNION
-  SELECT owner_id AS id FROM contacts WHERE contact_id = $1`;
+/**
+ * Whom presence follows, as a directed relation: a viewer follows a subject when the viewer is a
+ * visible member of a chat the subject belongs to, or when either has the other in contacts.
+ * The creator of a direct chat follows its target from the start (the chat is on their screen);
+ * the target, who does not know of the chat until its first message, does not follow the
+ * creator until then. Whether a follower then sees the subject's presence is the subject's
+ * showOnlineStatus towards them and BlockPolicy's `presence` row (no presence across a block).
+ *
+ * FOLLOWS: the users related to $1, each with `follows_me` (they follow $1) and `followed` ($1
+ * follows them); both directions from one scan of $1's memberships and contacts.
+ */
+const FOLLOWS = `
+  SELECT r.id, bool_or(r.follows_me) AS follows_me, bool_or(r.followed) AS followed FROM (
+    SELECT m2.user_id AS id, m2.visible AS follows_me, m1.visible AS followed
+      FROM chat_members m1 JOIN chat_members m2 ON m2.chat_id = m1.chat_id AND m2.user_id <> $1
+     WHERE m1.user_id = $1
+    UNION ALL SELECT owner_id, true, true FROM contacts WHERE contact_id = $1
+    UNION ALL SELECT contact_id, true, true FROM contacts WHERE owner_id = $1
+  ) r GROUP BY r.id`;
 /** BlockPolicy's `presence` row: no presence either way across a block. */
 const NOT_BLOCKED = `r.id NOT IN (${blockedWithSql('$1')})`;
+
+/**
+ * The same relation for given (viewer, subject) pairs, $1 viewers x $2 subjects: the pairs where
+ * the viewer follows the subject with no block between them, with what the subject's privacy
+ * rule needs and the subject's last-seen time. Chat sharing is found set-wise (the viewers'
+ * memberships joined to the subjects'), the rest by primary keys.
+ */
+const SIGHT_SQL = `
+  WITH pairs AS (
+    SELECT DISTINCT v.id AS viewer, s.id AS subject FROM unnest($1::uuid[]) v(id), unnest($2::uuid[]) s(id) WHERE v.id <> s.id
+  ), shared AS (
+    SELECT DISTINCT m1.user_id AS viewer, m2.user_id AS subject
+      FROM chat_members m1 JOIN chat_members m2 ON m2.chat_id = m1.chat_id
+     WHERE m1.user_id = ANY($1::uuid[]) AND m1.visible AND m2.user_id = ANY($2::uuid[]) AND m2.user_id <> m1.user_id
+  )
+  SELECT p.viewer, p.subject, st.settings -> 'showOnlineStatus' AS level, u.last_online_at,
+         EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = p.subject AND c.contact_id = p.viewer) AS viewer_is_contact
+    FROM pairs p
+    JOIN users u ON u.id = p.subject
+    LEFT JOIN user_settings st ON st.user_id = p.subject
+   WHERE (EXISTS (SELECT 1 FROM shared sh WHERE sh.viewer = p.viewer AND sh.subject = p.subject)
+          OR EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = p.viewer AND c.contact_id = p.subject)
+          OR EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = p.subject AND c.contact_id = p.viewer))
+     AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = p.viewer AND b.blocked_id = p.subject)
+     AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = p.subject AND b.blocked_id = p.viewer)`;
+
+/** A viewer who may see a subject's presence, with the subject's last-seen time. */
+export interface Sight {
+  viewerId: string;
+  subjectId: string;
+  lastOnline: Date | null;
+}
 
 @Injectable()
 export class PresenceRepository {
@@ -20,31 +65,52 @@ export class PresenceRepository {
 
   /**
    * The user's related users, split both ways in one query: who may see the user's presence
-   * (`audience`, per the user's own setting) and whose presence the user may see (`visible`, per
-   * each of theirs). A connecting socket needs both.
+   * (`audience`: their followers, per the user's own setting) and whose presence the user may
+   * see (`visible`: whom the user follows, per each of theirs). A connecting socket needs both.
    */
   async relations(userId: string): Promise<{ audience: string[]; visible: string[] }> {
     const rows = (await this.dataSource.query(
-      `SELECT r.id,
+      `SELECT r.id, r.follows_me, r.followed,
               mine.settings -> 'showOnlineStatus' AS my_level,
               theirs.settings -> 'showOnlineStatus' AS their_level,
               EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.id) AS i_have_them,
               EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = r.id AND c.contact_id = $1) AS they_have_me
-         FROM (${RELATED}) r
+         FROM (${FOLLOWS}) r
          LEFT JOIN user_settings mine ON mine.user_id = $1
          LEFT JOIN user_settings theirs ON theirs.user_id = r.id
         WHERE ${NOT_BLOCKED}`,
       [userId],
-    )) as Array<{ id: string; my_level: unknown; their_level: unknown; i_have_them: boolean; they_have_me: boolean }>;
+    )) as Array<{ id: string; follows_me: boolean; followed: boolean; my_level: unknown; their_level: unknown; i_have_them: boolean; they_have_me: boolean }>;
     return {
-      audience: rows.filter((r) => privacyAllows(r.my_level, r.i_have_them)).map((r) => r.id),
-      visible: rows.filter((r) => privacyAllows(r.their_level, r.they_have_me)).map((r) => r.id),
+      audience: rows.filter((r) => r.follows_me && privacyAllows(r.my_level, r.i_have_them)).map((r) => r.id),
+      visible: rows.filter((r) => r.followed && privacyAllows(r.their_level, r.they_have_me)).map((r) => r.id),
     };
   }
 
   /** Who may hear that `userId` came online or went offline, per their privacy setting. */
   async audienceOf(userId: string): Promise<string[]> {
     return (await this.relations(userId)).audience;
+  }
+
+  /** Everyone who follows the user, whatever the user's privacy setting and blocks say (those whose view a setting change can alter). */
+  async followersOf(userId: string): Promise<string[]> {
+    const rows = (await this.dataSource.query(`SELECT r.id FROM (${FOLLOWS}) r WHERE r.follows_me`, [userId])) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  /** Of the pairs viewers x subjects (self-pairs left out), those where the viewer may see the subject's presence: one statement. */
+  async sight(viewerIds: string[], subjectIds: string[]): Promise<Sight[]> {
+    if (!viewerIds.length || !subjectIds.length) return [];
+    const rows = (await this.dataSource.query(SIGHT_SQL, [viewerIds, subjectIds])) as Array<{
+      viewer: string;
+      subject: string;
+      level: unknown;
+      last_online_at: Date | string | null;
+      viewer_is_contact: boolean;
+    }>;
+    return rows
+      .filter((r) => privacyAllows(r.level, r.viewer_is_contact))
+      .map((r) => ({ viewerId: r.viewer, subjectId: r.subject, lastOnline: r.last_online_at ? new Date(r.last_online_at) : null }));
   }
 
   async markLastOnline(userId: string): Promise<Date | null> {

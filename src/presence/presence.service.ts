@@ -13,7 +13,8 @@ const LAPSE_BATCH = 100;
 declare module '../realtime/client-events' {
   interface ClientEvents {
     'user:online': { userId: string };
-    'user:offline': { userId: string; lastOnline: string };
+    /** `lastOnline` is null when the recipient may no longer see it (or the user was never online). */
+    'user:offline': { userId: string; lastOnline: string | null };
   }
 }
 

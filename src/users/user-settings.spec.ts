@@ -1,4 +1,4 @@
-import { DEFAULT_SETTINGS, extraKeyCount, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
+import { DEFAULT_SETTINGS, extraKeyCount, normalizedPatch, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
 
 describe('user settings', () => {
   it('accepts known fields with allowed values and extra keys with primitive values', () => {
@@ -24,5 +24,21 @@ describe('user settings', () => {
     expect([true, 'all', undefined].map((level) => privacyAllows(level, false))).toEqual([true, true, true]);
     expect([privacyAllows('contacts', true), privacyAllows('contacts', false)]).toEqual([true, false]);
     expect([false, 'nobody'].map((level) => privacyAllows(level, true))).toEqual([false, false]);
+  });
+
+  it('stores privacy booleans as levels and answers stored booleans as levels (the web client reads strings)', () => {
+    expect(normalizedPatch({ showOnlineStatus: true, showReadReceipts: false, showAvatar: 'contacts', theme: 'light' })).toEqual({
+      showOnlineStatus: 'all',
+      showReadReceipts: 'nobody',
+      showAvatar: 'contacts',
+      theme: 'light',
+    });
+    expect(withDefaults({ showOnlineStatus: false, allowGroupInvites: true })).toMatchObject({ showOnlineStatus: 'nobody', allowGroupInvites: 'all', showAvatar: 'all', locale: null });
+  });
+
+  it('checks the v2.2 keys: theme, locale (or null), autoDeleteMonths as strings, voiceSpeed 0-2', () => {
+    expect(validateSettingsPatch({ theme: 'light', locale: null, autoDeleteMonths: '12', voiceSpeed: 2, showAvatar: false, allowGroupInvites: 'nobody' })).toEqual({});
+    const errors = validateSettingsPatch({ theme: 'x', locale: 'de', autoDeleteMonths: 12, voiceSpeed: 1.5, showAvatar: 'x', allowGroupInvites: 0 });
+    expect(Object.keys(errors).sort()).toEqual(['allowGroupInvites', 'autoDeleteMonths', 'locale', 'showAvatar', 'theme', 'voiceSpeed']);
   });
 });

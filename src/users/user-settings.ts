@@ -3,18 +3,30 @@ import { FieldErrors } from '../core/http/validation';
 /** The privacy levels the web client sends; the API's booleans mean `all` (true) and `nobody` (false). */
 export const PRIVACY_LEVELS = ['all', 'contacts', 'nobody'] as const;
 export type PrivacyLevel = (typeof PRIVACY_LEVELS)[number];
-export type PrivacySetting = boolean | PrivacyLevel;
+
+/** The settings that hold a privacy level (contract v2.2 §15). */
+export const PRIVACY_KEYS = ['showOnlineStatus', 'showReadReceipts', 'showAvatar', 'allowGroupInvites'] as const;
+export type PrivacyKey = (typeof PRIVACY_KEYS)[number];
+
+export const AUTO_DELETE_MONTHS = ['1', '3', '6', '12', 'never'] as const;
 
 export interface KnownSettings {
   notifSound: boolean;
   notifDesktop: boolean;
   sendByEnter: boolean;
   fontSize: 'small' | 'medium' | 'large';
-  showOnlineStatus: PrivacySetting;
-  showReadReceipts: PrivacySetting;
+  showOnlineStatus: PrivacyLevel;
+  showReadReceipts: PrivacyLevel;
+  showAvatar: PrivacyLevel;
+  allowGroupInvites: PrivacyLevel;
   mediaAutoDownload: boolean;
   chatWallpaper: 'default' | 'dark' | 'dots' | 'gradient';
-  locale: 'en' | 'ru';
+  theme: 'dark' | 'light';
+  /** null until the user picks a language. */
+  locale: 'en' | 'ru' | null;
+  autoDeleteMonths: (typeof AUTO_DELETE_MONTHS)[number];
+  /** An index into the web client's list of playback speeds. */
+  voiceSpeed: 0 | 1 | 2;
 }
 
 /** Client-defined keys stored beside the known ones (the web client keeps its own preferences here). */
@@ -26,11 +38,16 @@ export const DEFAULT_SETTINGS: Readonly<KnownSettings> = Object.freeze({
   notifDesktop: true,
   sendByEnter: true,
   fontSize: 'medium',
-  showOnlineStatus: true,
-  showReadReceipts: true,
+  showOnlineStatus: 'all',
+  showReadReceipts: 'all',
+  showAvatar: 'all',
+  allowGroupInvites: 'all',
   mediaAutoDownload: true,
   chatWallpaper: 'default',
-  locale: 'en',
+  theme: 'dark',
+  locale: null,
+  autoDeleteMonths: 'never',
+  voiceSpeed: 0,
 });
 
 type Check = (value: unknown) => string | null;
@@ -39,8 +56,16 @@ const oneOf =
   (...values: string[]): Check =>
   (v) =>
     typeof v === 'string' && values.includes(v) ? null : `must be one of: ${values.join(', ')}`;
+const orNull =
+  (check: Check): Check =>
+  (v) => {
+    if (v === null) return null;
+    const problem = check(v);
+    return problem && `${problem}, or null`;
+  };
 const isPrivacy: Check = (v) =>
   typeof v === 'boolean' || (typeof v === 'string' && (PRIVACY_LEVELS as readonly string[]).includes(v)) ? null : `must be a boolean or one of: ${PRIVACY_LEVELS.join(', ')}`;
+const isVoiceSpeed: Check = (v) => (v === 0 || v === 1 || v === 2 ? null : 'must be 0, 1 or 2');
 
 const KNOWN: Record<keyof KnownSettings, Check> = {
   notifSound: isBoolean,
@@ -49,9 +74,14 @@ const KNOWN: Record<keyof KnownSettings, Check> = {
   fontSize: oneOf('small', 'medium', 'large'),
   showOnlineStatus: isPrivacy,
   showReadReceipts: isPrivacy,
+  showAvatar: isPrivacy,
+  allowGroupInvites: isPrivacy,
   mediaAutoDownload: isBoolean,
   chatWallpaper: oneOf('default', 'dark', 'dots', 'gradient'),
-  locale: oneOf('en', 'ru'),
+  theme: oneOf('dark', 'light'),
+  locale: orNull(oneOf('en', 'ru')),
+  autoDeleteMonths: oneOf(...AUTO_DELETE_MONTHS),
+  voiceSpeed: isVoiceSpeed,
 };
 
 export const MAX_EXTRA_KEYS = 64;
@@ -91,9 +121,29 @@ export function extraKeyCount(settings: Record<string, unknown>): number {
   return Object.keys(settings).filter((key) => !isKnown(key)).length;
 }
 
-/** The stored document over the defaults: every known field is present. */
+/** A privacy value as stored or sent (the API's booleans or a level) as its level: true is `all`, false is `nobody`. */
+export function privacyLevel(value: unknown): PrivacyLevel {
+  if (value === false || value === 'nobody') return 'nobody';
+  if (value === 'contacts') return 'contacts';
+  return 'all';
+}
+
+/**
+ * A validated patch as it is stored: privacy booleans become their levels, so the document
+ * (and every statement reading it) holds one spelling. Documents stored before keep their
+ * booleans, which privacyAllows and withDefaults read the same way.
+ */
+export function normalizedPatch(patch: Record<string, unknown>): Record<string, unknown> {
+  const normal = { ...patch };
+  for (const key of PRIVACY_KEYS) if (key in normal) normal[key] = privacyLevel(normal[key]);
+  return normal;
+}
+
+/** The stored document over the defaults: every known field is present, privacy fields as levels (the web client reads strings). */
 export function withDefaults(stored: Record<string, unknown>): UserSettings {
-  return { ...DEFAULT_SETTINGS, ...stored } as UserSettings;
+  const settings = { ...DEFAULT_SETTINGS, ...stored } as Record<string, unknown>;
+  for (const key of PRIVACY_KEYS) settings[key] = privacyLevel(settings[key]);
+  return settings as UserSettings;
 }
 
 /**

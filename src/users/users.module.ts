@@ -7,9 +7,10 @@ import { UsersController } from './users.controller';
 import { UsersRepository } from './users.repository';
 import { UsersService } from './users.service';
 import { BlockPolicy } from './block-policy';
+import { PresenceModule } from '../presence/presence.module';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([UserEntity, UserSettingsEntity]), UploadsModule],
+  imports: [TypeOrmModule.forFeature([UserEntity, UserSettingsEntity]), UploadsModule, PresenceModule],
   controllers: [UsersController],
   providers: [UsersRepository, UsersService, BlockPolicy],
   exports: [UsersService, BlockPolicy],

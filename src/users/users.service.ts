@@ -6,12 +6,13 @@ import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query
 import { AppError } from '../core/errors';
 import { validationError } from '../core/http/validation';
 import { CloseCode } from '../realtime/client-events';
+import { between, PresenceRelations } from '../presence/presence-relations';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { PresenceView, UserDto, toUserDto } from './dto/user.dto';
 import { UpdateProfileDto } from './dto/update-profile.dto';
 import { UserEntity } from './entities/user.entity';
-import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
+import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, normalizedPatch, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
 import { BlockPolicy } from './block-policy';
 import './users.events';
 import { UploadsService } from '../uploads/uploads.service';
@@ -33,6 +34,7 @@ export class UsersService {
     private readonly blocks: BlockPolicy,
     private readonly presence: PresenceStore,
     private readonly realtime: RealtimePublisher,
+    private readonly relations: PresenceRelations,
     private readonly uploads: UploadsService,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
@@ -168,17 +170,22 @@ export class UsersService {
     return withDefaults(await this.users.settingsOf(userId));
   }
 
-  /** Merges a partial update into the stored document (row-locked, so concurrent devices do not lose keys). */
+  /**
+   * Merges a partial update into the stored document (row-locked, so concurrent devices do not
+   * lose keys). A change to showOnlineStatus tells the user's followers what it changed for them.
+   */
   async updateSettings(userId: string, patch: unknown): Promise<UserSettings> {
     const errors = validateSettingsPatch(patch);
     if (Object.keys(errors).length) throw validationError(errors);
-    const merged = await this.dataSource.transaction(async (tx) => {
-      const next = { ...(await this.users.lockSettings(tx, userId)), ...(patch as Record<string, unknown>) };
-      if (extraKeyCount(next) > MAX_EXTRA_KEYS) throw validationError({ settings: [`at most ${MAX_EXTRA_KEYS} custom settings are kept`] });
-      await this.users.saveSettings(tx, userId, next);
-      return next;
-    });
-    return withDefaults(merged);
+    const changes = normalizedPatch(patch as Record<string, unknown>);
+    const save = () =>
+      this.dataSource.transaction(async (tx) => {
+        const next = { ...(await this.users.lockSettings(tx, userId)), ...changes };
+        if (extraKeyCount(next) > MAX_EXTRA_KEYS) throw validationError({ settings: [`at most ${MAX_EXTRA_KEYS} custom settings are kept`] });
+        await this.users.saveSettings(tx, userId, next);
+        return next;
+      });
+    return withDefaults('showOnlineStatus' in changes ? await this.relations.aroundSettingOf(userId, save) : await save());
   }
 
   // ---- blocks
@@ -191,14 +198,20 @@ export class UsersService {
     return this.users.isBlockedEitherWay(a, b, tx);
   }
 
-  /** Idempotent; the blocked user is not told. */
+  /**
+   * Idempotent; the blocked user is not told, beyond what no longer reaching each other means:
+   * a side that saw the other's presence gets user:offline and nothing more.
+   */
   async block(blockerId: string, targetId: string): Promise<void> {
-    await this.writeAboutOther(blockerId, targetId, () => this.users.block(blockerId, targetId));
+    await this.requireOther(blockerId, targetId);
+    await this.relations.around(between([blockerId], [targetId]), () => this.referencing(() => this.users.block(blockerId, targetId)));
   }
 
+  /** Idempotent; each side that may see the other's presence again gets its current state. */
   async unblock(blockerId: string, targetId: string): Promise<void> {
     await this.requireOther(blockerId, targetId);
     await this.users.unblock(blockerId, targetId);
+    await this.relations.started(between([blockerId], [targetId]));
   }
 
   async blockedUsers(userId: string): Promise<UserDto[]> {
@@ -218,6 +231,11 @@ export class UsersService {
    */
   async writeAboutOther<T>(callerId: string, targetId: string, write: () => Promise<T>): Promise<T> {
     await this.requireOther(callerId, targetId);
+    return this.referencing(write);
+  }
+
+  /** Runs a write that references a user requireOther found: their account deleted meanwhile (a foreign-key violation) is USER_NOT_FOUND. */
+  private async referencing<T>(write: () => Promise<T>): Promise<T> {
     try {
       return await write();
     } catch (error) {

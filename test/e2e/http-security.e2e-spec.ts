@@ -38,31 +38,31 @@ describe('cross-origin requests (CSRF)', () => {
 
   it('refuses a foreign-origin POST that carries the session cookie with 403 ORIGIN_NOT_ALLOWED, and blocks nobody', async () => {
     const [victim, target] = [await signUp(t), await signUp(t)];
-    const res = await t.http().post(`/api/users/${target.id}/block`).set('Cookie', victim.cookie).set('Origin', EVIL).expect(403);
+    const res = await t.http().post(`/api/users/${target.id}/block`).set(victim.browser).set('Origin', EVIL).expect(403);
     expect(res.body).toEqual({ success: false, code: 'ORIGIN_NOT_ALLOWED', message: expect.any(String) });
     expect(await blockRows(victim, target)).toHaveLength(0);
   });
 
   it('refuses a foreign-origin contact add and profile change, changing nothing', async () => {
     const [victim, target] = [await signUp(t), await signUp(t)];
-    await t.http().post(`/api/contacts/${target.id}`).set('Cookie', victim.cookie).set('Origin', EVIL).expect(403);
+    await t.http().post(`/api/contacts/${target.id}`).set(victim.browser).set('Origin', EVIL).expect(403);
     expect(await t.backend.sql('SELECT 1 FROM contacts WHERE owner_id = $1', [victim.id])).toHaveLength(0);
 
-    const patch = await t.http().patch('/api/users/me').set('Cookie', victim.cookie).set('Origin', EVIL).send({ firstName: 'Pwned' }).expect(403);
+    const patch = await t.http().patch('/api/users/me').set(victim.browser).set('Origin', EVIL).send({ firstName: 'Pwned' }).expect(403);
     expect(patch.body.code).toBe('ORIGIN_NOT_ALLOWED');
     expect(await t.backend.sql('SELECT first_name FROM users WHERE id = $1', [victim.id])).toEqual([{ first_name: null }]);
   });
 
   it('refuses Origin: null (sandboxed frames, data: pages) like a foreign origin', async () => {
     const [victim, target] = [await signUp(t), await signUp(t)];
-    const res = await t.http().delete(`/api/users/${target.id}/block`).set('Cookie', victim.cookie).set('Origin', 'null').expect(403);
+    const res = await t.http().delete(`/api/users/${target.id}/block`).set(victim.browser).set('Origin', 'null').expect(403);
     expect(res.body.code).toBe('ORIGIN_NOT_ALLOWED');
   });
 
   it('accepts the same origin, the CORS_ORIGINS and requests without Origin', async () => {
     const [user, a, b, c] = [await signUp(t), await signUp(t), await signUp(t), await signUp(t)];
-    await t.http().post(`/api/users/${a.id}/block`).set('Cookie', user.cookie).set('Origin', t.url).expect(200);
-    await t.http().post(`/api/users/${b.id}/block`).set('Cookie', user.cookie).set('Origin', WEB_CLIENT).expect(200);
+    await t.http().post(`/api/users/${a.id}/block`).set(user.browser).set('Origin', t.url).expect(200);
+    await t.http().post(`/api/users/${b.id}/block`).set(user.browser).set('Origin', WEB_CLIENT).expect(200);
     await t.http().post(`/api/users/${c.id}/block`).set(user.auth).expect(200);
     for (const target of [a, b, c]) expect(await blockRows(user, target)).toHaveLength(1);
   });
@@ -146,8 +146,8 @@ describe('behind a load balancer (TRUST_PROXY=1), docs off', () => {
   it('takes the own origin from X-Forwarded-Proto and X-Forwarded-Host', async () => {
     const [user, target] = [await signUp(t), await signUp(t)];
     const forwarded = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'chat.h2v.example' };
-    await t.http().post(`/api/users/${target.id}/block`).set(forwarded).set('Cookie', user.cookie).set('Origin', t.url).expect(403);
-    await t.http().post(`/api/users/${target.id}/block`).set(forwarded).set('Cookie', user.cookie).set('Origin', 'https://chat.h2v.example').expect(200);
+    await t.http().post(`/api/users/${target.id}/block`).set(forwarded).set(user.browser).set('Origin', t.url).expect(403);
+    await t.http().post(`/api/users/${target.id}/block`).set(forwarded).set(user.browser).set('Origin', 'https://chat.h2v.example').expect(200);
 
     const ws = await upgrade(t.wsUrl, { ...forwarded, Cookie: user.cookie, Origin: 'https://chat.h2v.example' });
     if (!ws.opened) throw new Error(`upgrade refused with ${ws.status}`);

@@ -99,8 +99,8 @@ class Balancer {
 
   it("passes the browser's origin on: a same-origin POST works, the app's own address is foreign", async () => {
     const [user, a, b] = [await signUp(viaBalancer), await signUp(viaBalancer), await signUp(viaBalancer)];
-    await viaBalancer.http().post(`/api/users/${a.id}/block`).set('Cookie', user.cookie).set('Origin', balancer.url).expect(200);
-    const refused = await viaBalancer.http().post(`/api/users/${b.id}/block`).set('Cookie', user.cookie).set('Origin', t.url).expect(403);
+    await viaBalancer.http().post(`/api/users/${a.id}/block`).set(user.browser).set('Origin', balancer.url).expect(200);
+    const refused = await viaBalancer.http().post(`/api/users/${b.id}/block`).set(user.browser).set('Origin', t.url).expect(403);
     expect(refused.body.code).toBe('ORIGIN_NOT_ALLOWED');
     expect(await t.backend.sql('SELECT blocked_id FROM blocks WHERE blocker_id = $1', [user.id])).toEqual([{ blocked_id: a.id }]);
   });

@@ -242,6 +242,8 @@ describe('privacy', () => {
       const aws = await connect(t, a);
       await send(aws, chatId, 'hi');
       await block(a, b);
+      // The block ends a's sight of b's presence: b shows offline from now on, with no last-seen time.
+      expect(await aws.waitFor('user:offline', (p) => p.userId === b.id)).toEqual({ userId: b.id, lastOnline: null });
 
       const bws = await t.ws({ cookie: b.cookie });
       expect((await bws.waitFor('auth:ok')).onlineUserIds).not.toContain(a.id);

@@ -183,16 +183,22 @@ describe('users', () => {
   });
 
   describe('settings', () => {
+    // Contract v2.2 §15: every key, privacy levels as strings, locale null until chosen.
     const DEFAULTS = {
       notifSound: true,
       notifDesktop: true,
       sendByEnter: true,
       fontSize: 'medium',
-      showOnlineStatus: true,
-      showReadReceipts: true,
+      showOnlineStatus: 'all',
+      showReadReceipts: 'all',
+      showAvatar: 'all',
+      allowGroupInvites: 'all',
       mediaAutoDownload: true,
       chatWallpaper: 'default',
-      locale: 'en',
+      theme: 'dark',
+      locale: null,
+      autoDeleteMonths: 'never',
+      voiceSpeed: 0,
     };
 
     it('returns every field with its default', async () => {

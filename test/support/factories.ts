@@ -8,6 +8,8 @@ export interface TestUser {
   token: string;
   /** `h2v_session=<token>`, as a browser would send it. */
   cookie: string;
+  /** What the web client sends on an API call: the cookie and its `X-Requested-With: H2V` header. */
+  browser: { Cookie: string; 'X-Requested-With': 'H2V' };
   auth: { Authorization: string };
 }
 
@@ -58,6 +60,7 @@ function asTestUser(user: { id: string; email: string; nickname: string }, token
     nickname: user.nickname,
     token,
     cookie: `h2v_session=${token}`,
+    browser: { Cookie: `h2v_session=${token}`, 'X-Requested-With': 'H2V' },
     auth: { Authorization: `Bearer ${token}` },
   };
 }

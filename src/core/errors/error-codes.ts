@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, message: 'Authentication required' },
   FORBIDDEN: { status: 403, message: 'Forbidden' },
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'Requests from this origin are not allowed' },
+  CSRF_REJECTED: { status: 403, message: 'Send X-Requested-With: H2V with requests authenticated by the session cookie' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type' },
   INTERNAL_ERROR: { status: 500, message: 'Internal server error' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'Service unavailable' },

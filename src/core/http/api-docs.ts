@@ -51,7 +51,9 @@ export function setupApiDocs(app: INestApplication): void {
     .setVersion('1.1.0')
     .setDescription(
       'Every body is wrapped in the envelope `{success:true,data}` or `{success:false,code,message}`. ' +
-        'Session routes take the `h2v_session` cookie or `Authorization: Bearer <token>`. Realtime events travel on `/ws`.',
+        'Session routes take the `h2v_session` cookie or `Authorization: Bearer <token>`. ' +
+        'A POST, PUT, PATCH or DELETE authenticated by the cookie must send `X-Requested-With: H2V` (else 403 `CSRF_REJECTED`), ' +
+        'except the XHR upload `POST /api/upload`; Bearer requests need no such header. Realtime events travel on `/ws`.',
     )
     .addCookieAuth('h2v_session')
     .addBearerAuth()

@@ -8,7 +8,7 @@ import { AppWsAdapter } from '../../realtime/app-ws.adapter';
 import { setupApiDocs } from './api-docs';
 import { limitSlowClients } from './slow-clients';
 import { OriginPolicy } from './origin-policy';
-import { refuseForeignOrigins, refuseUnreadBodies, securityHeaders } from './request-hardening';
+import { refuseForeignOrigins, refuseUnreadBodies, requireClientHeaderWithCookie, securityHeaders } from './request-hardening';
 
 /** Largest JSON body accepted; bigger bodies answer 413 PAYLOAD_TOO_LARGE. */
 export const JSON_BODY_LIMIT = '256kb';
@@ -16,7 +16,7 @@ export const JSON_BODY_LIMIT = '256kb';
 /**
  * Everything HTTP-level that main.ts and the e2e app factory must share, so tests exercise the
  * exact production pipeline: proxy trust, default security headers, CORS, slow-client timeouts,
- * the origin check of state-changing requests, body parsing (JSON only; multipart is read by the
+ * the origin and client-header checks of state-changing requests, body parsing (JSON only; multipart is read by the
  * upload routes) with enveloped parse errors, cookies, the WebSocket adapter (same origin check)
  * and the API docs.
  */
@@ -30,6 +30,7 @@ export function configureApp(app: INestApplication): void {
   if (config.corsOrigins.length) app.enableCors({ origin: config.corsOrigins, credentials: true });
   app.use(limitSlowClients(app.getHttpServer(), config.http));
   app.use(refuseForeignOrigins(origins));
+  app.use(requireClientHeaderWithCookie);
   app.use(refuseUnreadBodies);
   app.use(express.json({ limit: JSON_BODY_LIMIT }));
   app.use(bodyErrorHandler);

@@ -1,6 +1,8 @@
+import { parse as parseCookies } from 'cookie';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppError } from '../errors';
 import { OriginPolicy } from './origin-policy';
+import { SESSION_COOKIE } from './session-cookie';
 
 /** Methods that change state; the origin rule applies to these only (GET/HEAD/OPTIONS never do). */
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -29,6 +31,46 @@ export function refuseForeignOrigins(policy: OriginPolicy): RequestHandler {
     if (!STATE_CHANGING.has(req.method) || policy.allows(req.headers.origin, req)) return next();
     reply(res, new AppError('ORIGIN_NOT_ALLOWED'));
   };
+}
+
+/** The header the web client's `request()` puts on every call; a cross-site form or a simple fetch cannot send it. */
+export const CLIENT_HEADER = 'x-requested-with';
+export const CLIENT_HEADER_VALUE = 'H2V';
+
+/**
+ * State-changing routes a cookie session may call without the client header: the web client
+ * uploads files with a bare XMLHttpRequest (for its progress events), which sends the cookie
+ * but no custom header (wire-contract.md). A cross-site page still cannot use it: SameSite=Lax
+ * keeps the cookie off a cross-site POST, and refuseForeignOrigins refuses a foreign Origin.
+ */
+const HEADERLESS_WRITES: ReadonlyArray<{ method: string; path: string }> = [{ method: 'POST', path: '/api/upload' }];
+
+/**
+ * The second CSRF defence, beside refuseForeignOrigins: a state-changing request that the
+ * session cookie would authenticate must carry `X-Requested-With: H2V` (a custom header makes a
+ * browser ask CORS first, which a foreign origin does not pass), else 403 CSRF_REJECTED before
+ * its body is read. `Authorization: Bearer` (mobile apps, scripts) wins over the cookie in
+ * tokenFrom, and no page can set it on a cross-site request, so such requests need no header;
+ * neither does a request with no session cookie at all (nothing to forge).
+ */
+export function requireClientHeaderWithCookie(req: Request, res: Response, next: NextFunction): void {
+  if (!STATE_CHANGING.has(req.method) || !cookieAuthenticated(req) || isHeaderlessWrite(req)) return next();
+  const header = req.headers[CLIENT_HEADER];
+  if (typeof header === 'string' && header.trim().toUpperCase() === CLIENT_HEADER_VALUE) return next();
+  reply(res, new AppError('CSRF_REJECTED'));
+}
+
+/** Whether the session cookie is what would authenticate this request (see tokenFrom). */
+function cookieAuthenticated(req: Request): boolean {
+  if (req.headers.authorization?.startsWith('Bearer ')) return false;
+  const cookies = req.headers.cookie;
+  return !!cookies && !!parseCookies(cookies)[SESSION_COOKIE];
+}
+
+/** Express matches routes case-insensitively and with or without a trailing slash: so does this. */
+function isHeaderlessWrite(req: Request): boolean {
+  const path = req.path.toLowerCase().replace(/\/+$/, '');
+  return HEADERLESS_WRITES.some((route) => route.method === req.method && route.path === path);
 }
 
 /**
