@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config';
 import { AppError, toAppError } from '../errors';
 import { AppWsAdapter } from '../../realtime/app-ws.adapter';
 import { setupApiDocs } from './api-docs';
+import { inputHygiene } from './input-hygiene';
 
 /** Largest JSON body accepted; bigger bodies answer 413 PAYLOAD_TOO_LARGE. */
 export const JSON_BODY_LIMIT = '256kb';
@@ -25,6 +26,7 @@ export function configureApp(app: INestApplication): void {
   app.use(express.urlencoded({ extended: false, limit: JSON_BODY_LIMIT }));
   app.use(bodyErrorHandler);
   app.use(cookieParser());
+  app.use(inputHygiene);
   app.useWebSocketAdapter(new AppWsAdapter(app));
   setupApiDocs(app);
 }
