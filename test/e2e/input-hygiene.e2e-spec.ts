@@ -61,6 +61,15 @@ describe('input hygiene', () => {
       expect(res.body).toEqual(refused(field));
     });
 
+    it('refuses a NUL under a field named constructor, in a body or a query, on a route that takes neither', async () => {
+      const body = await t.http().post('/api/auth/logout').set('Content-Type', 'application/json').send('{"constructor":"\\u0000"}');
+      expect(body.status).toBe(422);
+      expect(body.body).toEqual(refused('constructor'));
+      const query = await t.http().delete('/api/users/me?constructor=%00');
+      expect(query.status).toBe(422);
+      expect(query.body).toEqual(refused('constructor'));
+    });
+
     it('refuses verify-otp with an unpaired surrogate in the email', async () => {
       const res = await t.http().post('/api/auth/verify-otp').send({ email: `x${LONE_HIGH}@example.com`, code: '123456' });
       expect(res.status).toBe(422);
@@ -152,6 +161,11 @@ describe('input hygiene', () => {
     ])('answers %s with an object holding a constructor key where a string belongs by VALIDATION_ERROR', async (event, payload, answer, field) => {
       ws.send(event, payload);
       expect(await ws.waitFor(answer)).toMatchObject({ code: 'VALIDATION_ERROR', errors: { [field]: [expect.any(String)] } });
+    });
+
+    it('answers a legacy `data` payload with a NUL under a field named constructor by VALIDATION_ERROR', async () => {
+      ws.sendRaw('{"event":"message:send","data":{"constructor":"\\u0000"}}');
+      expect(await ws.waitFor('message:send:error')).toMatchObject({ code: 'VALIDATION_ERROR', errors: { constructor: [expect.any(String)] } });
     });
 
     it('answers a frame nested 1,500 levels deep with VALIDATION_ERROR and keeps the socket', async () => {

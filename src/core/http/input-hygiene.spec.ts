@@ -22,6 +22,12 @@ describe('input hygiene', () => {
     expect(findInputProblems('\uD83D')).toEqual({ body: ['body must be well-formed Unicode (no unpaired surrogates)'] });
   });
 
+  it('reports fields named like Object.prototype members as it reports any other', () => {
+    const problems = findInputProblems(JSON.parse('{"constructor":"\\u0000","toString":"\\ud800","__proto__":{"x":"\\u0000"}}'));
+    expect(Object.keys(problems!).sort()).toEqual(['__proto__.x', 'constructor', 'toString']);
+    expect(problems!.constructor).toEqual(['constructor must not contain NUL characters']);
+  });
+
   it(`accepts ${MAX_INPUT_DEPTH} levels of nesting and refuses one more`, () => {
     expect(findInputProblems(nested(MAX_INPUT_DEPTH))).toBeNull();
     expect(findInputProblems(nested(MAX_INPUT_DEPTH + 1))).toEqual({

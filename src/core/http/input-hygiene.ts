@@ -30,15 +30,14 @@ export function stringProblem(value: string): string | null {
  * null when the input is clean. Iterative, so a deep value cannot exhaust the stack here.
  */
 export function findInputProblems(value: unknown, root = ''): FieldErrors | null {
-  const errors: FieldErrors = {};
-  let reported = 0;
+  // A Map, not an object: field names come from the client, and `constructor` or `__proto__` must not meet Object.prototype.
+  const errors = new Map<string, string[]>();
   const report = (path: string, problem: string) => {
     const field = path || 'body';
-    if (!errors[field]) reported++;
-    (errors[field] ??= []).push(`${field} ${problem}`);
+    errors.set(field, [...(errors.get(field) ?? []), `${field} ${problem}`]);
   };
   const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: root, depth: 1 }];
-  while (stack.length && reported < MAX_REPORTED) {
+  while (stack.length && errors.size < MAX_REPORTED) {
     const { value: current, path, depth } = stack.pop()!;
     if (typeof current === 'string') {
       const problem = stringProblem(current);
@@ -59,7 +58,7 @@ export function findInputProblems(value: unknown, root = ''): FieldErrors | null
       else stack.push({ value: child, path: childPath, depth: depth + 1 });
     }
   }
-  return reported ? errors : null;
+  return errors.size ? Object.fromEntries(errors) : null;
 }
 
 /** Nesting depth only, for a whole socket frame before it is taken apart. */
