@@ -17,6 +17,7 @@ import {
   fromValidators,
   FUZZ_RUNS,
   FUZZ_SEED,
+  FUZZ_TIMEOUT_MS,
   FuzzPool,
   hostileShape,
   hostileString,
@@ -210,7 +211,7 @@ describe('fuzz: never 5xx, always the envelope', () => {
         }),
         { numRuns: FUZZ_RUNS, seed: FUZZ_SEED },
       );
-    }, 120_000);
+    }, FUZZ_TIMEOUT_MS);
   });
 
   describe.each(SOCKET_EVENTS)('socket event %s', (event) => {
@@ -233,7 +234,7 @@ describe('fuzz: never 5xx, always the envelope', () => {
       } finally {
         ws.close();
       }
-    }, 120_000);
+    }, FUZZ_TIMEOUT_MS);
   });
 
   it('answers every generated frame of a socket that has not signed in with a 4xx error, or closes it for a bad token', async () => {
@@ -253,7 +254,7 @@ describe('fuzz: never 5xx, always the envelope', () => {
       }),
       { numRuns: FUZZ_RUNS, seed: FUZZ_SEED },
     );
-  }, 120_000);
+  }, FUZZ_TIMEOUT_MS);
 });
 
 /** The text of a frame for `event`: usually `{event, payload}`, sometimes `data` (the legacy key), raw garbage or a wrong shape. */

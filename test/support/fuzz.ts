@@ -9,6 +9,8 @@ import { getMetadataStorage } from 'class-validator';
 /** Cases per route or event (75 keeps each mode well under a minute here); FUZZ_RUNS raises it, FUZZ_SEED replays a run. */
 export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS) || 75;
 export const FUZZ_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
+/** Time for one route's or event's run, generous enough for a slow shared machine. */
+export const FUZZ_TIMEOUT_MS = 30_000 + FUZZ_RUNS * 200;
 
 /** Known-good values the fixtures provide, so generated input can name real rows. */
 export interface FuzzPool {

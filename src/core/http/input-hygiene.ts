@@ -34,6 +34,7 @@ export function findInputProblems(value: unknown, root = ''): FieldErrors | null
   const errors = new Map<string, string[]>();
   const report = (path: string, problem: string) => {
     const field = path || 'body';
+    if (errors.size >= MAX_REPORTED && !errors.has(field)) return;
     errors.set(field, [...(errors.get(field) ?? []), `${field} ${problem}`]);
   };
   const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: root, depth: 1 }];

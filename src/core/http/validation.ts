@@ -31,10 +31,10 @@ export function createValidationPipe(): ValidationPipe {
 }
 
 /**
- * The HTTP pipe itself validates socket payloads. Calling class-transformer directly skipped the
- * pipe's preparation of the value, which deletes `constructor`, `prototype` and `__proto__` keys:
- * class-transformer takes `value.constructor` for the class of an untyped nested object, so
- * `{"messageId": {"constructor": 1}}` made it call `1.prototype` and throw a TypeError (a 500).
+ * Socket payloads go through the HTTP pipe itself, not class-transformer directly: the pipe first
+ * deletes `constructor`, `prototype` and `__proto__` keys, and class-transformer takes
+ * `value.constructor` for the class of an untyped nested object, so `{"messageId": {"constructor": 1}}`
+ * would have it read `(1).prototype.constructor` and throw a TypeError instead of refusing the field.
  */
 const payloadPipe = createValidationPipe();
 
