@@ -49,17 +49,27 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
   ),
 );
 
-/** `[[[…1…]]]`, 1,500 levels: deeper than any sane client and than a recursive validator would like. */
-export function deeplyNested(depth = 1500): unknown {
-  let value: unknown = 1;
-  for (let i = 0; i < depth; i++) value = [value];
-  return value;
+/**
+ * `[[[…1…]]]`, `depth` levels deep once serialised: deeper than any sane client and than a
+ * recursive validator would like. Kept as a marker until JSON.stringify asks for it, because
+ * fast-check's own printing of a counterexample recurses and would overflow on the real thing.
+ */
+class DeeplyNested {
+  constructor(private readonly depth: number) {}
+  toJSON(): unknown {
+    let value: unknown = 1;
+    for (let i = 0; i < this.depth; i++) value = [value];
+    return value;
+  }
+  [fc.toStringMethod](): string {
+    return `[…${this.depth} levels…]`;
+  }
 }
 
 /** Wrong shapes that used to reach class-transformer or PostgreSQL. */
 export const hostileShape: fc.Arbitrary<unknown> = fc.constantFrom(
-  deeplyNested(),
-  { a: deeplyNested(40) },
+  new DeeplyNested(1500),
+  { a: new DeeplyNested(40) },
   { constructor: 1 },
   { constructor: 'x' },
   { constructor: {} },
