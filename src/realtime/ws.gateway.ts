@@ -5,9 +5,10 @@ import { parse as parseCookies } from 'cookie';
 import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
-import { toAppError } from '../core/errors';
+import { AppError, toAppError } from '../core/errors';
 import { loggable } from '../core/errors/all-exceptions.filter';
-import { validatePayload } from '../core/http/validation';
+import { findDepthProblem } from '../core/http/input-hygiene';
+import { validatePayload, validationError } from '../core/http/validation';
 import { CloseCode } from './client-events';
 import { Connection, ConnectionRegistry } from './connection-registry';
 import { SocketClient, SocketLifecycle } from './on-socket-event.decorator';
@@ -83,8 +84,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   }
 
   private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
-    const parsed = isBinary ? null : parseFrame(data);
-    if (!parsed) return this.send(connection, 'error', { code: 'INVALID_FRAME', message: 'Frames must be JSON objects {event, payload}' });
+    const parsed = isBinary ? new AppError('INVALID_FRAME') : parseFrame(data);
+    if (parsed instanceof AppError) return this.send(connection, 'error', { code: parsed.code, message: parsed.message, ...parsed.details });
     const { event, payload } = parsed;
     if (event === 'auth') {
       if (connection.userId) return this.lifecycle(connection, SocketLifecycle.Reauth);
@@ -189,16 +190,20 @@ function readCookie(header: string | undefined): string | null {
   return parseCookies(header)[SESSION_COOKIE] ?? null;
 }
 
-function parseFrame(data: RawData): { event: string; payload: unknown } | null {
+/** A frame's event and payload; INVALID_FRAME when it is not a JSON object with an event name, VALIDATION_ERROR when it nests too deep. */
+function parseFrame(data: RawData): { event: string; payload: unknown } | AppError {
+  let value: unknown;
   try {
-    const value = JSON.parse(data.toString()) as unknown;
-    if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
-    const { event, payload, data: legacy } = value as { event?: unknown; payload?: unknown; data?: unknown };
-    if (typeof event !== 'string' || !event || event.length > 64) return null;
-    return { event, payload: payload ?? legacy };
+    value = JSON.parse(data.toString());
   } catch {
-    return null;
+    return new AppError('INVALID_FRAME');
   }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return new AppError('INVALID_FRAME');
+  const tooDeep = findDepthProblem(value);
+  if (tooDeep) return validationError(tooDeep);
+  const { event, payload, data: legacy } = value as { event?: unknown; payload?: unknown; data?: unknown };
+  if (typeof event !== 'string' || !event || event.length > 64) return new AppError('INVALID_FRAME');
+  return { event, payload: payload ?? legacy };
 }
 
 function echo(payload: unknown, fields: string[] | undefined): Record<string, unknown> {

@@ -13,7 +13,9 @@ const EmailField = () =>
     Transform(normaliseEmail),
     IsString(),
     MaxLength(254),
-    IsEmail({}, { message: 'email must be a valid email address' }),
+    // A quoted local part (`"john doe"@…`) passes the RFC but not nodemailer and most SMTP servers
+    // (which refuse it, or send `"a"@…` to `a@…`), so no `"` is allowed in the local part.
+    IsEmail({ blacklisted_chars: '"' }, { message: 'email must be a valid email address' }),
   );
 
 /** Nicknames: 5–32 chars, a letter first, then letters, digits and dots. Shared with profile edits. */

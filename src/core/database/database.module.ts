@@ -1,9 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source';
+import { runPendingMigrations } from './migration-lock';
 
-/** TypeORM over PostgreSQL or embedded PGlite; pending migrations run before the app serves. */
+/**
+ * TypeORM over PostgreSQL or embedded PGlite; pending migrations run before the app serves,
+ * under an advisory lock so that instances starting together do not race for the schema.
+ */
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
@@ -11,8 +16,17 @@ import { dataSourceOptions } from './data-source';
       useFactory: (config: AppConfig) => ({
         ...dataSourceOptions(config.values, { entities: [] }),
         autoLoadEntities: true,
-        migrationsRun: true,
       }),
+      dataSourceFactory: async (options) => {
+        const dataSource = await new DataSource(options as DataSourceOptions).initialize();
+        try {
+          await runPendingMigrations(dataSource);
+        } catch (error) {
+          await dataSource.destroy(); // TypeOrmModule retries with a new data source; free this one's pool
+          throw error;
+        }
+        return dataSource;
+      },
     }),
   ],
 })

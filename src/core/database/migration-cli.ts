@@ -3,16 +3,17 @@ import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { parseEnv } from '../config/env.schema';
 import { dataSourceOptions } from './data-source';
+import { revertLastMigration, runPendingMigrations } from './migration-lock';
 
 async function main(command: string | undefined): Promise<void> {
   const dataSource = new DataSource(dataSourceOptions(parseEnv(process.env)));
   await dataSource.initialize();
   try {
     if (command === 'run') {
-      const applied = await dataSource.runMigrations({ transaction: 'each' });
+      const applied = await runPendingMigrations(dataSource);
       console.log(applied.length ? `Applied: ${applied.map((m) => m.name).join(', ')}` : 'No pending migrations');
     } else if (command === 'revert') {
-      await dataSource.undoLastMigration({ transaction: 'each' });
+      await revertLastMigration(dataSource);
       console.log('Reverted the last migration');
     } else if (command === 'show') {
       console.log((await dataSource.showMigrations()) ? 'There are pending migrations' : 'Up to date');

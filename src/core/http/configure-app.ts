@@ -9,6 +9,7 @@ import { setupApiDocs } from './api-docs';
 import { limitSlowClients } from './slow-clients';
 import { OriginPolicy } from './origin-policy';
 import { refuseForeignOrigins, refuseUnreadBodies, requireClientHeaderWithCookie, securityHeaders } from './request-hardening';
+import { inputHygiene } from './input-hygiene';
 
 /** Largest JSON body accepted; bigger bodies answer 413 PAYLOAD_TOO_LARGE. */
 export const JSON_BODY_LIMIT = '256kb';
@@ -17,7 +18,7 @@ export const JSON_BODY_LIMIT = '256kb';
  * Everything HTTP-level that main.ts and the e2e app factory must share, so tests exercise the
  * exact production pipeline: proxy trust, default security headers, CORS, slow-client timeouts,
  * the origin and client-header checks of state-changing requests, body parsing (JSON only; multipart is read by the
- * upload routes) with enveloped parse errors, cookies, the WebSocket adapter (same origin check)
+ * upload routes) with enveloped parse errors, cookies, input hygiene (NUL, lone surrogates, depth), the WebSocket adapter (same origin check)
  * and the API docs.
  */
 export function configureApp(app: INestApplication): void {
@@ -35,6 +36,7 @@ export function configureApp(app: INestApplication): void {
   app.use(express.json({ limit: JSON_BODY_LIMIT }));
   app.use(bodyErrorHandler);
   app.use(cookieParser());
+  app.use(inputHygiene);
   app.useWebSocketAdapter(new AppWsAdapter(app, origins));
   if (config.apiDocs) setupApiDocs(app);
 }

@@ -1,7 +1,6 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
-import { plainToInstance } from 'class-transformer';
-import { validate } from 'class-validator';
 import { AppError } from '../errors';
+import { findInputProblems } from './input-hygiene';
 
 export type FieldErrors = Record<string, string[]>;
 
@@ -31,13 +30,23 @@ export function createValidationPipe(): ValidationPipe {
   });
 }
 
-/** Validates a plain payload (e.g. a socket frame) against a DTO class, as the HTTP pipe does. */
+/**
+ * Socket payloads go through the HTTP pipe itself, not class-transformer directly: the pipe first
+ * deletes `constructor`, `prototype` and `__proto__` keys, and class-transformer takes
+ * `value.constructor` for the class of an untyped nested object, so `{"messageId": {"constructor": 1}}`
+ * would have it read `(1).prototype.constructor` and throw a TypeError instead of refusing the field.
+ */
+const payloadPipe = createValidationPipe();
+
+/**
+ * Validates a plain payload (e.g. a socket frame) against a DTO class exactly as the HTTP pipe
+ * does, after the input rule that HTTP requests meet in the `inputHygiene` middleware.
+ */
 export async function validatePayload<T extends object>(dto: new () => T, payload: unknown): Promise<T> {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw validationError({ payload: ['payload must be an object'] });
   }
-  const instance = plainToInstance(dto, payload);
-  const errors = await validate(instance, VALIDATOR_OPTIONS);
-  if (errors.length) throw validationError(toFieldErrors(errors));
-  return instance;
+  const problems = findInputProblems(payload);
+  if (problems) throw validationError(problems);
+  return (await payloadPipe.transform(payload, { type: 'body', metatype: dto })) as T;
 }

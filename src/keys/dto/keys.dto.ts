@@ -20,6 +20,8 @@ function IsSignature(options?: ValidationOptions): PropertyDecorator {
 function preKeyListProblem(value: unknown): string | null {
   if (!Array.isArray(value)) return 'must be an array of {keyId, publicKey}';
   if (value.length > MAX_PREKEYS_PER_CALL) return `holds at most ${MAX_PREKEYS_PER_CALL} keys per call`;
+  // ValidateNested reads an array entry as a list of nested keys, so `[[]]` would pass it empty.
+  if (value.some((key) => key === null || typeof key !== 'object' || Array.isArray(key))) return 'must be an array of {keyId, publicKey}';
   const ids = value.map((key: { keyId?: unknown } | null) => key?.keyId);
   return new Set(ids).size === ids.length ? null : 'must not repeat a keyId';
 }
