@@ -101,6 +101,8 @@ async function main(): Promise<number> {
     cleanups.push(() => cluster.stop());
     const fixtures = Child.start('fixtures', { ...appEnv, DATABASE_URL: databaseUrl, REDIS_URL: services.redisUrl });
     cleanups.push(() => fixtures.stop());
+    const clients = Child.start('faults/clients');
+    cleanups.push(() => clients.stop());
     const sql = await Sql.connect(databaseUrl);
     cleanups.push(() => sql.close());
 
@@ -111,7 +113,7 @@ async function main(): Promise<number> {
       const started = Date.now();
       try {
         await cluster.ready(60_000);
-        results.push(await runFault({ cluster, fixtures, sql, timing, index }, spec, log));
+        results.push(await runFault({ cluster, fixtures, clients, sql, timing, index }, spec, log));
       } catch (error) {
         console.error(error);
         failed.push({ id: spec.id, error: (error as Error).message.split('\n')[0] });
@@ -156,7 +158,7 @@ function report(results: RunResult[], failed: Array<{ id: string; error: string 
   for (const f of failed) out.push(`| ${f.id} | run failed: ${f.error.replace(/\|/g, '\\|')} |`);
 
   out.push('\n### HTTP reads during the fault (one reader, the four routes in turn, alternating instances)\n');
-  out.push('| run | route | requests | p50 / p99 / max (ms) | 503 | other 5xx | no answer | failovers |');
+  out.push('| run | route | requests | p50 / p99 / max (ms) | 503 (without Retry-After) | other 5xx | no answer | failovers |');
   out.push('|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     if (r.id === 'baseline') {
@@ -168,6 +170,7 @@ function report(results: RunResult[], failed: Array<{ id: string; error: string 
   }
 
   const notes: string[] = [];
+  const timingAfter = timing.afterSeconds;
   for (const r of results) {
     const c = r.counts;
     const odd = [
@@ -182,8 +185,14 @@ function report(results: RunResult[], failed: Array<{ id: string; error: string 
     const extra =
       (c.extraAcks ? `; ${c.extraAcks} retries answered after the first answer` : '') +
       (c.reordered ? `; reordered: ${r.inversions.own} of the device's own user's messages late, ${r.inversions.others} of other members'` : '');
+    const rate = (from: number, to: number) => {
+      const span = r.timeline.filter((t) => t.second >= Math.floor(from) && t.second < Math.ceil(to));
+      return span.length ? Math.round(span.reduce((n, t) => n + t.acked, 0) / span.length) : 0;
+    };
+    const sendingEnds = r.fault.endedAt + timingAfter;
+    const answered = `answered/s before ${rate(0, r.fault.startedAt)}, during ${rate(r.fault.startedAt, r.fault.endedAt)}, after ${rate(r.fault.endedAt, sendingEnds)}, while settling ${rate(sendingEnds, r.timeline.length)}`;
     notes.push(
-      `- ${r.id}: send errors ${JSON.stringify(c.sendErrors)}; socket closes ${JSON.stringify(r.sockets.closes)}, reconnects ${r.sockets.reconnects}, connect failures ${JSON.stringify(r.sockets.connectFailures)}; created during the fault ${c.createdDuringFault} (acked ${c.ackedOfDuringFault})${extra}; settled in ${r.settledIn} s` +
+      `- ${r.id}: ${answered}; send errors ${JSON.stringify(c.sendErrors)}; socket closes ${JSON.stringify(r.sockets.closes)}, reconnects ${r.sockets.reconnects}, connect failures ${JSON.stringify(r.sockets.connectFailures)}; created during the fault ${c.createdDuringFault} (acked ${c.ackedOfDuringFault})${extra}; settled in ${r.settledIn} s; load average ${r.load[0]} → ${r.load[1]}` +
         (odd.length ? `; **${odd.join('; ')}**` : ''),
     );
   }
@@ -195,7 +204,7 @@ function report(results: RunResult[], failed: Array<{ id: string; error: string 
 function httpRow(run: string, f: RouteFigures, p99Limit: number | null): string {
   const over = p99Limit !== null && f.latency.p99 > p99Limit ? ' **(over 2 s)**' : '';
   const other = Object.entries(f.otherServerErrors).map(([k, v]) => `${v}× ${k}`).join(', ');
-  return `| ${run} | ${f.route} | ${f.requests} | ${f.latency.p50} / ${f.latency.p99}${over} / ${f.latency.max} | ${f.unavailable} | ${other ? `**${other}**` : '0'} | ${f.noAnswer} | ${f.failovers} |`;
+  return `| ${run} | ${f.route} | ${f.requests} | ${f.latency.p50} / ${f.latency.p99}${over} / ${f.latency.max} | ${f.unavailable}${f.unavailableWithoutRetryAfter ? ` (**${f.unavailableWithoutRetryAfter}**)` : ''} | ${other ? `**${other}**` : '0'} | ${f.noAnswer} | ${f.failovers} |`;
 }
 
 const flag = (n: number): string => (n ? `**${fmt(n)}**` : '0');

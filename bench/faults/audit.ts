@@ -1,5 +1,5 @@
 import { latencyOf, Latency, newHistogram } from '../lib/histogram';
-import type { Device, Ledger } from './device';
+import type { DeviceReport, Ledger } from './device';
 
 /** A stored message of the run's chats, as the database has it. */
 export interface StoredRow {
@@ -48,6 +48,8 @@ export interface Counts {
   missedWhileConnected: number;
   /** Of those, the device was on another instance than the one that answered the sender (the bus carries these). */
   missedAcrossInstances: number;
+  /** A few messages missed by a connected device on the sender's instance, with what their sender went through. */
+  missedSamples: Array<{ messageId: string; chatId: string; devicesMissing: number; attempts: number; resentAfterReconnect: number; errors: Record<string, number>; ackInstance: number | null }>;
   /** Live frames beyond the first of one message on one device. */
   duplicateLive: number;
   /** Adjacent inversions of `seq` per chat per device, in live arrival order. */
@@ -65,10 +67,10 @@ export interface Counts {
 
 const CONNECTED_MARGIN_MS = 2_000;
 
-export function audit(input: { ledger: Ledger; devices: Device[]; rows: StoredRow[]; members: Map<string, string[]>; faultWindow: [number, number] }): Counts {
+export function audit(input: { ledger: Ledger; devices: DeviceReport[]; rows: StoredRow[]; members: Map<string, string[]>; faultWindow: [number, number] }): Counts {
   const { ledger, devices, rows, members, faultWindow } = input;
   const records = [...ledger.values()];
-  const devicesOf = new Map<string, Device[]>();
+  const devicesOf = new Map<string, DeviceReport[]>();
   for (const d of devices) devicesOf.set(d.userId, [...(devicesOf.get(d.userId) ?? []), d]);
 
   const rowsByClientId = new Map<string, StoredRow[]>();
@@ -105,6 +107,7 @@ export function audit(input: { ledger: Ledger; devices: Device[]; rows: StoredRo
     delivered: 0,
     missedWhileConnected: 0,
     missedAcrossInstances: 0,
+    missedSamples: [],
     duplicateLive: 0,
     reordered: 0,
     retries: 0,
@@ -144,23 +147,32 @@ export function audit(input: { ledger: Ledger; devices: Device[]; rows: StoredRo
       for (const device of devicesOf.get(userId) ?? []) {
         if (device.key === record?.device) continue;
         counts.expectedDeliveries++;
-        if (device.live.has(row.id)) {
+        if (device.live[row.id]) {
           counts.delivered++;
           continue;
         }
         const on = connectedThrough(device, row.at, row.at + CONNECTED_MARGIN_MS);
         if (on === null) continue;
         counts.missedWhileConnected++;
-        if (record?.ackInstance != null && on !== record.ackInstance) counts.missedAcrossInstances++;
+        if (record?.ackInstance != null && on !== record.ackInstance) {
+          counts.missedAcrossInstances++;
+          continue;
+        }
+        const sample = counts.missedSamples.find((m) => m.messageId === row.id);
+        if (sample) sample.devicesMissing++;
+        else if (record && counts.missedSamples.length < 10) {
+          const { attempts, resentAfterReconnect, errors, ackInstance } = record;
+          counts.missedSamples.push({ messageId: row.id, chatId: row.chatId, devicesMissing: 1, attempts, resentAfterReconnect, errors, ackInstance });
+        }
       }
     }
   }
   for (const device of devices) {
-    for (const [id, n] of device.live) {
+    for (const [id, n] of Object.entries(device.live)) {
       counts.duplicateLive += n - 1;
       if (!rowIds.has(id)) counts.phantom++;
     }
-    for (const seqs of device.order.values()) {
+    for (const seqs of Object.values(device.order)) {
       for (let i = 1; i < seqs.length; i++) if (seqs[i] < seqs[i - 1]) counts.reordered++;
     }
   }
@@ -168,6 +180,6 @@ export function audit(input: { ledger: Ledger; devices: Device[]; rows: StoredRo
 }
 
 /** The instance the device was connected to throughout [from, to], or null. */
-function connectedThrough(device: Device, from: number, to: number): number | null {
+function connectedThrough(device: DeviceReport, from: number, to: number): number | null {
   return device.online.find(([start, end]) => start <= from && end >= to)?.[2] ?? null;
 }

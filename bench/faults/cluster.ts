@@ -1,5 +1,6 @@
+import { Child } from '../lib/child';
 import { ServerProcess } from '../lib/server';
-import { CutMode, TcpProxy } from '../lib/tcp-proxy';
+import { CutMode } from '../lib/tcp-proxy';
 
 /** A warning or error line an instance logged (pino JSON, LOG_LEVEL=warn). */
 export interface LogLine {
@@ -14,32 +15,34 @@ interface Instance {
   port: number;
   env: Record<string, string>;
   server: ServerProcess;
-  postgres: TcpProxy;
-  redis: TcpProxy;
 }
 
 /**
- * Two app instances on one database and one Redis, each reaching them through proxies of its own,
- * so a fault can cut the services off (for every instance at once, as an outage does) or kill
- * one instance and start it again on the same port.
+ * Two app instances on one database and one Redis, each reaching them through proxies of its own
+ * (in the proxy process, bench/faults/proxies.ts), so a fault can cut the services off (for
+ * every instance at once, as an outage does) or kill one instance and start it again on the
+ * same port.
  */
 export class Cluster {
   /** Warning and error lines of every instance since the last `takeLogs()`. */
   private logs: LogLine[] = [];
 
-  private constructor(private readonly instances: Instance[]) {}
+  private constructor(
+    private readonly instances: Instance[],
+    private readonly proxies: Child,
+  ) {}
 
   static async start(count: number, port: () => Promise<number>, services: { databaseUrl: string; redisUrl: string }, env: Record<string, string>): Promise<Cluster> {
     const instances: Instance[] = [];
-    const cluster = new Cluster(instances);
+    const cluster = new Cluster(instances, Child.start('faults/proxies'));
     try {
       // One after the other: the first runs the migrations before the second starts.
       for (let i = 0; i < count; i++) {
-        const postgres = await TcpProxy.forUrl(services.databaseUrl, 5432);
-        const redis = await TcpProxy.forUrl(services.redisUrl, 6379);
         const name = `app-${String.fromCharCode(97 + i)}`;
-        const instanceEnv = { ...env, DATABASE_URL: postgres.url, REDIS_URL: redis.url };
-        const instance: Instance = { name, port: await port(), env: instanceEnv, postgres: postgres.proxy, redis: redis.proxy, server: null! };
+        const databaseUrl = await cluster.proxies.request<string>('open', { name: `${name}:postgres`, url: services.databaseUrl, defaultPort: 5432 });
+        const redisUrl = await cluster.proxies.request<string>('open', { name: `${name}:redis`, url: services.redisUrl, defaultPort: 6379 });
+        const instanceEnv = { ...env, DATABASE_URL: databaseUrl, REDIS_URL: redisUrl };
+        const instance: Instance = { name, port: await port(), env: instanceEnv, server: null! };
         instances.push(instance);
         instance.server = await ServerProcess.app(name, instance.port, instanceEnv);
         cluster.watch(instance);
@@ -63,20 +66,12 @@ export class Cluster {
     return this.instances.map((i) => i.name);
   }
 
-  async cutRedis(mode: CutMode): Promise<void> {
-    await Promise.all(this.instances.map((i) => i.redis.cut(mode)));
+  async cut(service: 'redis' | 'postgres', mode: CutMode): Promise<void> {
+    await this.proxies.request('cut', { names: this.instances.map((i) => `${i.name}:${service}`), mode });
   }
 
-  async restoreRedis(): Promise<void> {
-    await Promise.all(this.instances.map((i) => i.redis.restore()));
-  }
-
-  async cutPostgres(mode: CutMode): Promise<void> {
-    await Promise.all(this.instances.map((i) => i.postgres.cut(mode)));
-  }
-
-  async restorePostgres(): Promise<void> {
-    await Promise.all(this.instances.map((i) => i.postgres.restore()));
+  async restore(service: 'redis' | 'postgres'): Promise<void> {
+    await this.proxies.request('restore', { names: this.instances.map((i) => `${i.name}:${service}`) });
   }
 
   /** kill -9 of one instance: its sockets are reset, nothing of its shutdown runs. */
@@ -119,7 +114,8 @@ export class Cluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.instances.map((i) => i.server?.stop()));
-    await Promise.all(this.instances.flatMap((i) => [i.postgres.close(), i.redis.close()]));
+    await this.proxies.request('close').catch(() => undefined);
+    await this.proxies.stop();
   }
 
   private watch(instance: Instance): void {

@@ -30,11 +30,31 @@ export interface SentRecord {
 /** Every message created in a run, by clientMessageId. */
 export type Ledger = Map<string, SentRecord>;
 
+/** What a device saw, as the clients process hands it back for counting. */
+export interface DeviceReport {
+  key: string;
+  userId: string;
+  /** Live `message:new` frames per message id (not counting this device's own answers). */
+  live: Record<string, number>;
+  /** Per chat, the `seq` of each first live receipt, in arrival order. */
+  order: Record<string, number[]>;
+  /** Authenticated periods [from, to, instance]. */
+  online: Array<[number, number, number]>;
+  closes: Record<string, number>;
+  connectFailures: Record<string, number>;
+  errorFrames: Record<string, number>;
+  logouts: number;
+  reconnects: number;
+  inversions: Device['inversions'];
+}
+
 /** Codes a client retries, after retryAfter when given: the server said "not now", not "never". */
 const RETRYABLE = new Set(['SERVICE_UNAVAILABLE', 'RATE_LIMIT', 'INTERNAL_ERROR']);
 /** Close codes that log a real client out: under a fault they must never come. */
 export const LOGOUT_CODES = new Set([4001, 4003]);
 const AUTH_WAIT_MS = 10_000;
+/** The longest a client waits before sending an unanswered message again. */
+const MAX_RETRY_WAIT_MS = 30_000;
 const PING_EVERY_MS = 20_000;
 
 interface Outgoing {
@@ -55,13 +75,14 @@ export interface DeviceOptions {
   ledger: Ledger;
   /** Text prefix that marks this run's messages. */
   mark: string;
-  /** An unanswered send is sent again (same clientMessageId) after this long. */
+  /** An unanswered send is sent again (same clientMessageId) after this long, doubling with each retry. */
   ackTimeoutMs: number;
 }
 
 /**
  * One device of a user, behaving as a careful client: an outbox of messages with
- * clientMessageIds, each sent again after `ackTimeoutMs` without its `message:new`, or after the
+ * clientMessageIds, each sent again after `ackTimeoutMs` without its `message:new` (doubling
+ * with every retry up to 30 s, so a slow server is not buried in retries), or after the
  * `retryAfter` of a retryable refusal, and all of them at once after a reconnect; a socket that
  * closes is reopened with jittered exponential backoff (250 ms doubling to 4 s), each attempt on
  * the next instance, as behind a load balancer. It records every `message:new` it sees, in order.
@@ -148,6 +169,23 @@ export class Device {
     const item: Outgoing = { record, text: `${this.options.mark} ${clientMessageId}`, dueAt: 0 };
     this.outbox.set(clientMessageId, item);
     if (this.authenticated) this.transmit(item, false);
+  }
+
+  report(): DeviceReport {
+    const now = Date.now();
+    return {
+      key: this.key,
+      userId: this.userId,
+      live: Object.fromEntries(this.live),
+      order: Object.fromEntries(this.order),
+      online: this.online.map(([from, to, instance]) => [from, Math.min(to, now), instance]),
+      closes: this.closes,
+      connectFailures: this.connectFailures,
+      errorFrames: this.errorFrames,
+      logouts: this.logouts,
+      reconnects: this.reconnects,
+      inversions: this.inversions,
+    };
   }
 
   async stop(): Promise<void> {
@@ -298,7 +336,7 @@ export class Device {
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     item.record.attempts++;
     if (afterReconnect) item.record.resentAfterReconnect++;
-    item.dueAt = Date.now() + this.options.ackTimeoutMs;
+    item.dueAt = Date.now() + Math.min(this.options.ackTimeoutMs * 2 ** (item.record.attempts - 1), MAX_RETRY_WAIT_MS);
     socket.send(JSON.stringify({ event: 'message:send', payload: { chatId: item.record.chatId, text: item.text, clientMessageId: item.record.clientMessageId } }));
   }
 }

@@ -14,6 +14,8 @@ export interface Sample {
   /** HTTP status, or 0 when no answer came (timeout, connection refused on every instance). */
   status: number;
   code?: string;
+  /** The Retry-After header, when there was one. */
+  retryAfter?: string;
   /** The first instance refused the connection and the other one answered (a load balancer's retry). */
   failover: boolean;
 }
@@ -24,6 +26,8 @@ export interface RouteFigures {
   latency: Latency;
   /** 503 SERVICE_UNAVAILABLE answers: what the API documents for a dependency outage. */
   unavailable: number;
+  /** Of those, answers without a Retry-After header. */
+  unavailableWithoutRetryAfter: number;
   /** Any other 5xx: never acceptable. */
   otherServerErrors: Record<string, number>;
   /** Other failed statuses (4xx), by status and code. */
@@ -82,7 +86,8 @@ export class RouteReader {
       try {
         const response = await fetch(base + route.path, { headers: { Authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
         const body = (await response.json().catch(() => ({}))) as { code?: string };
-        return { at, route: route.name, ms: performance.now() - started, status: response.status, code: body.code, failover };
+        const retryAfter = response.headers.get('retry-after') ?? undefined;
+        return { at, route: route.name, ms: performance.now() - started, status: response.status, code: body.code, retryAfter, failover };
       } catch (error) {
         const cause = (error as { cause?: { code?: string } }).cause?.code;
         if (cause !== 'ECONNREFUSED') return { at, route: route.name, ms: performance.now() - started, status: 0, code: cause ?? (error as Error).name, failover };
@@ -97,7 +102,7 @@ export class RouteReader {
 export function routeFigures(samples: Sample[], routes: Route[], from: number, to: number): RouteFigures[] {
   return routes.map((route) => {
     const histogram = newHistogram();
-    const figures: RouteFigures = { route: route.name, requests: 0, latency: latencyOf(histogram), unavailable: 0, otherServerErrors: {}, clientErrors: {}, noAnswer: 0, failovers: 0 };
+    const figures: RouteFigures = { route: route.name, requests: 0, latency: latencyOf(histogram), unavailable: 0, unavailableWithoutRetryAfter: 0, otherServerErrors: {}, clientErrors: {}, noAnswer: 0, failovers: 0 };
     for (const s of samples) {
       if (s.route !== route.name || s.at < from || s.at >= to) continue;
       figures.requests++;
@@ -105,7 +110,10 @@ export function routeFigures(samples: Sample[], routes: Route[], from: number, t
       if (s.failover) figures.failovers++;
       const label = `${s.status} ${s.code ?? ''}`.trim();
       if (s.status === 0) figures.noAnswer++;
-      else if (s.status === 503) figures.unavailable++;
+      else if (s.status === 503) {
+        figures.unavailable++;
+        if (!s.retryAfter) figures.unavailableWithoutRetryAfter++;
+      }
       else if (s.status >= 500) figures.otherServerErrors[label] = (figures.otherServerErrors[label] ?? 0) + 1;
       else if (s.status >= 400) figures.clientErrors[label] = (figures.clientErrors[label] ?? 0) + 1;
     }

@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import type { BenchUser } from '../fixtures';
 import { api, expectOk } from '../lib/api';
 import { Child } from '../lib/child';
@@ -6,7 +7,8 @@ import { Sql } from '../lib/services';
 import { CutMode } from '../lib/tcp-proxy';
 import { audit, Counts, StoredRow } from './audit';
 import { Cluster, LogLine } from './cluster';
-import { Device, Ledger } from './device';
+import type { DeviceSpec } from './clients';
+import type { DeviceReport, Ledger, SentRecord } from './device';
 import { Route, RouteFigures, routeFigures, RouteReader } from './reader';
 import { checkRecovery, Recovery } from './recovery';
 
@@ -49,12 +51,18 @@ export interface RunResult {
   inversions: { own: number; others: number; samples: Array<{ device: string; chatId: string; after: number; seq: number; own: boolean; gapMs: number }> };
   /** Seconds spent waiting for the last answers once sending stopped. */
   settledIn: number;
+  /** Per second from the start of sending: messages created, and sends answered (by answer time). */
+  timeline: Array<{ second: number; created: number; acked: number }>;
+  /** The machine's 1-minute load average when sending began and when it ended (2 cores: above 2, processes wait for CPU). */
+  load: [number, number];
   serverLog: { warnings: number; errors: number; byMessage: Record<string, number>; errorSamples: LogLine[] };
 }
 
 export interface RunContext {
   cluster: Cluster;
   fixtures: Child;
+  /** The clients process (bench/faults/clients.ts). */
+  clients: Child;
   sql: Sql;
   timing: Timing;
   /** Makes names unique in the database across runs. */
@@ -71,7 +79,7 @@ const RECOVERY_DEADLINE_MS = 30_000;
  * run; then every send is given `settleSeconds` to be answered before the database is counted.
  */
 export async function runFault(ctx: RunContext, spec: RunSpec, log: (m: string) => void): Promise<RunResult> {
-  const { cluster, fixtures, timing } = ctx;
+  const { cluster, fixtures, clients, timing } = ctx;
   const [http0] = cluster.httpUrls;
   const tag = `flt${ctx.index}`;
   const senders = await fixtures.request<BenchUser[]>('users', { prefix: `${tag}s`, count: timing.senders });
@@ -97,13 +105,16 @@ export async function runFault(ctx: RunContext, spec: RunSpec, log: (m: string) 
     'POST /api/chats/group',
   );
 
-  const ledger: Ledger = new Map();
-  const mark = `${tag}`;
-  const device = (user: BenchUser, n: number, token: string, home: number) =>
-    new Device({ key: `${user.nickname}/${n}`, userId: user.id, token, urls: cluster.wsUrls, home, ledger, mark, ackTimeoutMs: timing.ackTimeoutMs });
-  const senderDevices = senders.flatMap((s, i) => [device(s, 1, s.token, i % 2), device(s, 2, extra[s.id][0], (i + 1) % 2)]);
-  const devices = [...senderDevices, device(receiver, 1, receiver.token, 0), device(receiver, 2, extra[receiver.id][0], 1)];
-  await Promise.all(devices.map((d) => d.start()));
+  // Each sender has a device on each instance; both write, in turn into the group and the sender's direct chat.
+  const specs: DeviceSpec[] = [
+    ...senders.flatMap((s, i) => [
+      { key: `${s.nickname}/1`, userId: s.id, token: s.token, home: i % 2, writesTo: [group.id, directs[i]] },
+      { key: `${s.nickname}/2`, userId: s.id, token: extra[s.id][0], home: (i + 1) % 2, writesTo: [group.id, directs[i]] },
+    ]),
+    { key: `${receiver.nickname}/1`, userId: receiver.id, token: receiver.token, home: 0, writesTo: [] },
+    { key: `${receiver.nickname}/2`, userId: receiver.id, token: extra[receiver.id][0], home: 1, writesTo: [] },
+  ];
+  await clients.request('open', { urls: cluster.wsUrls, mark: tag, ackTimeoutMs: timing.ackTimeoutMs, devices: specs });
 
   const routes: Route[] = [
     { name: 'GET /api/users/me', path: '/api/users/me' },
@@ -114,16 +125,9 @@ export async function runFault(ctx: RunContext, spec: RunSpec, log: (m: string) 
   const reader = new RouteReader(cluster.httpUrls, readerToken, routes);
   cluster.takeLogs();
 
-  // Each sending device writes at half its user's rate, alternating between the group and its direct chat.
-  const perDeviceMs = 1000 / (timing.ratePerSender / 2);
-  let sending = true;
-  const generators = senderDevices.map((d, i) => {
-    let n = 0;
-    const direct = directs[Math.floor(i / 2)];
-    const timer = setInterval(() => sending && d.create(n++ % 2 === 0 ? group.id : direct), perDeviceMs);
-    return timer;
-  });
   const started = Date.now();
+  const loadAtStart = loadavg()[0];
+  await clients.request('send', { perDevice: timing.ratePerSender / 2 });
   reader.start();
   log(`${spec.id}: sending (${timing.senders} senders × ${timing.ratePerSender} msg/s) for ${timing.beforeSeconds} s before the fault`);
   await sleep(timing.beforeSeconds * 1000);
@@ -134,17 +138,17 @@ export async function runFault(ctx: RunContext, spec: RunSpec, log: (m: string) 
   const recovering = checkRecovery(cluster.wsUrls, { a: probeA, b: probeB, chatAB: probeGroup.id, fresh }, faultEnd, RECOVERY_DEADLINE_MS);
   await sleep(timing.afterSeconds * 1000);
 
-  sending = false;
-  generators.forEach(clearInterval);
-  const settleStart = Date.now();
-  while (Date.now() - settleStart < timing.settleSeconds * 1000 && devices.some((d) => d.pending > 0)) await sleep(200);
-  const settledIn = (Date.now() - settleStart) / 1000;
+  await clients.request('stopSending');
+  const loadAtEnd = loadavg()[0];
+  const settledIn = await clients.request<number>('settle', { timeoutMs: timing.settleSeconds * 1000 });
   // Live frames still on their way (an ordering hold is 250 ms).
   await sleep(2_000);
   const recovery = await recovering;
   const readingEnded = Date.now();
   await reader.stop();
-  await Promise.all(devices.map((d) => d.stop()));
+  const seen = await clients.request<{ records: SentRecord[]; devices: DeviceReport[] }>('finish');
+  const ledger: Ledger = new Map(seen.records.map((r) => [r.clientMessageId, r]));
+  const devices = seen.devices;
   log(`${spec.id}: settled in ${settledIn.toFixed(1)} s; counting`);
 
   const rows = (
@@ -156,7 +160,7 @@ export async function runFault(ctx: RunContext, spec: RunSpec, log: (m: string) 
   ).map<StoredRow>((r) => ({ id: r.id, chatId: r.chat_id, seq: Number(r.seq), senderId: r.sender_id, clientMessageId: r.client_message_id, text: r.text, at: Number(r.at) }));
   const counts = audit({ ledger, devices, rows, members, faultWindow: [faultStart, faultEnd] });
 
-  const sum = (pick: (d: Device) => Record<string, number>) => {
+  const sum = (pick: (d: DeviceReport) => Record<string, number>) => {
     const total: Record<string, number> = {};
     for (const d of devices) for (const [k, v] of Object.entries(pick(d))) total[k] = (total[k] ?? 0) + v;
     return total;
@@ -168,6 +172,16 @@ export async function runFault(ctx: RunContext, spec: RunSpec, log: (m: string) 
     byMessage[key] = (byMessage[key] ?? 0) + 1;
   }
   const seconds = (at: number) => Math.round((at - started) / 100) / 10;
+  const timeline: RunResult['timeline'] = [];
+  const slot = (at: number) => {
+    const second = Math.floor((at - started) / 1000);
+    while (timeline.length <= second) timeline.push({ second: timeline.length, created: 0, acked: 0 });
+    return timeline[second];
+  };
+  for (const r of ledger.values()) {
+    slot(r.createdAt).created++;
+    if (r.ackedAt) slot(r.ackedAt).acked++;
+  }
   return {
     id: spec.id,
     title: spec.title,
@@ -193,6 +207,8 @@ export async function runFault(ctx: RunContext, spec: RunSpec, log: (m: string) 
       errorFrames: sum((d) => d.errorFrames),
     },
     settledIn: Math.round(settledIn * 10) / 10,
+    timeline,
+    load: [Math.round(loadAtStart * 10) / 10, Math.round(loadAtEnd * 10) / 10],
     serverLog: {
       warnings: logs.filter((l) => l.level < 50).length,
       errors: logs.filter((l) => l.level >= 50).length,
@@ -219,16 +235,16 @@ async function inflict(cluster: Cluster, fault: Fault, mode: CutMode, log: (m: s
     }
     case 'redis':
       log(`Redis cut (${mode}) for ${fault.seconds} s`);
-      await cluster.cutRedis(mode);
+      await cluster.cut('redis', mode);
       await sleep(fault.seconds * 1000);
-      await cluster.restoreRedis();
+      await cluster.restore('redis');
       log('Redis restored');
       return;
     case 'postgres':
       log(`PostgreSQL cut (${mode}) for ${fault.seconds} s`);
-      await cluster.cutPostgres(mode);
+      await cluster.cut('postgres', mode);
       await sleep(fault.seconds * 1000);
-      await cluster.restorePostgres();
+      await cluster.restore('postgres');
       log('PostgreSQL restored');
       return;
   }
