@@ -54,8 +54,26 @@ async function users(args: { prefix: string; count: number }): Promise<BenchUser
   return made;
 }
 
+/** `count` more live sessions for each user: the tokens of their other devices, by user id. */
+async function sessions(args: { userIds: string[]; count: number }): Promise<Record<string, string[]>> {
+  const ctx = await context();
+  const dataSource = ctx.get(DataSource);
+  const sessionsService = ctx.get(SessionsService, { strict: false });
+  const tokens: Record<string, string[]> = {};
+  await dataSource.transaction(async (tx) => {
+    for (const userId of args.userIds) {
+      tokens[userId] = [];
+      for (let n = 0; n < args.count; n++) {
+        tokens[userId].push(await sessionsService.create(tx, userId, { deviceName: `bench ${n + 2}`, userAgent: 'h2v-bench', ip: '127.0.0.1', location: null }));
+      }
+    }
+  });
+  return tokens;
+}
+
 serve({
   users,
+  sessions,
   close: async () => {
     await app?.close();
     app = null;

@@ -21,6 +21,7 @@ function spawnNode(args: string[], options: Parameters<typeof spawn>[2]): ChildP
 export class ServerProcess {
   private readonly exited: Promise<void>;
   private output = '';
+  private readonly listeners: Array<(text: string) => void> = [];
 
   private constructor(
     private readonly child: ChildProcess,
@@ -28,7 +29,11 @@ export class ServerProcess {
     readonly port: number,
     private readonly cleanup: () => void,
   ) {
-    const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-8_000));
+    const keep = (chunk: Buffer) => {
+      const text = chunk.toString();
+      this.output = (this.output + text).slice(-8_000);
+      for (const listener of this.listeners) listener(text);
+    };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     this.exited = new Promise((done) => child.once('exit', () => done()));
@@ -105,6 +110,20 @@ export class ServerProcess {
       clearTimeout(timer);
     }
     this.cleanup();
+  }
+
+  /** SIGKILL, as a crash: no shutdown hook runs and sockets are reset. Resolves once the process is gone. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+    this.cleanup();
+  }
+
+  /** Everything the process prints from now on (stdout and stderr, in chunks as they come). */
+  onOutput(listener: (text: string) => void): void {
+    this.listeners.push(listener);
   }
 
   /** The last lines the process printed, for error reports. */

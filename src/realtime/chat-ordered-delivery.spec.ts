@@ -37,6 +37,20 @@ describe('ChatOrderedDelivery', () => {
     expect(delivered).toEqual(['m1', 'm3', 'm4', 'm2 (late)']);
   });
 
+  it('gives up at once on every gap below a message that waited the hold time, not one gap per hold time', () => {
+    // The bus is down: the other instance's messages (the even ones) never come.
+    ordered.push(['u'], 'm1', at(1));
+    for (const seq of [3, 5, 7, 9]) ordered.push(['u'], `m${seq}`, at(seq));
+    jest.advanceTimersByTime(50);
+    ordered.push(['u'], 'm11', at(11));
+    jest.advanceTimersByTime(50);
+    expect(delivered).toEqual(['m1', 'm3', 'm5', 'm7', 'm9']);
+    jest.advanceTimersByTime(49);
+    expect(delivered).toEqual(['m1', 'm3', 'm5', 'm7', 'm9']);
+    jest.advanceTimersByTime(1);
+    expect(delivered).toEqual(['m1', 'm3', 'm5', 'm7', 'm9', 'm11']);
+  });
+
   it('delivers every frame of one position (the sender\'s copy and the others\') and keeps chats apart', () => {
     ordered.push(['others'], 'm1', at(1));
     ordered.push(['sender'], 'm1 + clientMessageId', at(1));

@@ -10,6 +10,7 @@ interface Held {
   seq: number;
   userIds: string[];
   data: string;
+  heldAt: number;
 }
 
 interface ChatState {
@@ -50,7 +51,7 @@ export class ChatOrderedDelivery {
     let chat = this.chats.get(position.chatId);
     if (!chat) this.chats.set(position.chatId, (chat = { delivered: position.seq - 1, held: [], timer: null, usedAt: now }));
     chat.usedAt = now;
-    if (position.seq > chat.delivered + 1) return this.hold(position.chatId, chat, { seq: position.seq, userIds, data });
+    if (position.seq > chat.delivered + 1) return this.hold(position.chatId, chat, { seq: position.seq, userIds, data, heldAt: now });
     this.deliver(userIds, data);
     chat.delivered = Math.max(chat.delivered, position.seq);
     this.release(chat);
@@ -77,15 +78,24 @@ export class ChatOrderedDelivery {
     chat.timer ??= this.gapTimer(chatId, chat);
   }
 
+  /**
+   * Fires when the longest-waiting held event has waited ORDER_HOLD_MS. Every event that has
+   * waited that long goes then, with all held before it in the chat: the gaps below it are given
+   * up at once. (Giving up one gap per hold would let a chat whose every other message never comes
+   * — the bus is down and another instance sends half of them — deliver 4 messages a second.)
+   */
   private gapTimer(chatId: string, chat: ChatState): NodeJS.Timeout {
+    const oldest = chat.held.reduce((min, h) => Math.min(min, h.heldAt), Infinity);
     const timer = setTimeout(() => {
       chat.timer = null;
       if (this.chats.get(chatId) !== chat || !chat.held.length) return;
-      // The earlier message is not coming in time: skip the gap.
-      chat.delivered = chat.held[0].seq - 1;
+      const due = Date.now() - this.holdMs;
+      const last = chat.held.reduce((max, h) => (h.heldAt <= due ? Math.max(max, h.seq) : max), -Infinity);
+      // The earlier messages are not coming in time: skip their gaps.
+      if (last > chat.delivered) chat.delivered = last - 1;
       this.release(chat);
       if (chat.held.length) chat.timer = this.gapTimer(chatId, chat);
-    }, this.holdMs);
+    }, Math.max(0, oldest + this.holdMs - Date.now()));
     timer.unref();
     return timer;
   }
