@@ -105,23 +105,27 @@ const AROUND_PAGE_SQL = `WITH later AS (
   ), earlier AS (
     SELECT msg.id FROM messages msg
      WHERE msg.chat_id = $1 AND msg.id < $3::uuid AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
-     ORDER BY msg.id DESC LIMIT $4 - (SELECT count(*) FROM later) + 1
+     ORDER BY msg.id DESC LIMIT $4 + 1
+  ), picked AS (
+    -- Cut here, not in the scan above: a LIMIT the planner cannot read would cost the plan as a whole-chat scan.
+    SELECT id FROM later
+    UNION ALL (SELECT id FROM earlier ORDER BY id DESC LIMIT $4 - (SELECT count(*) FROM later) + 1)
   )
   SELECT
   (SELECT coalesce(json_agg(w), '[]') FROM (${CHAT_WATERMARKS_SQL}) w) AS watermarks,
   CASE WHEN EXISTS (SELECT 1 FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2 AND v.visible) THEN
     (SELECT coalesce(json_agg(p ORDER BY p.id DESC), '[]') FROM (
-       ${richMessagesSql(`msg.id IN (SELECT id FROM later UNION ALL SELECT id FROM earlier)`)}) p)
+       ${richMessagesSql(`msg.id IN (SELECT id FROM picked)`)}) p)
   END AS rows`;
 
 /**
- * A prefix tsquery from a search term, through the same parser and `simple` dictionary that fill
+ * A prefix tsquery from search term $1, through the same parser and `simple` dictionary that fill
  * messages.search: every word of the term must begin a word of the message ('quant' finds
  * 'Quantum', 'прив' finds 'Привет'), case-insensitively. Each lexeme is quoted, so nothing in the
- * term is read as tsquery syntax; a term without words gives NULL, which matches nothing.
+ * term is read as tsquery syntax; a term without words gives NULL.
  */
-export const prefixQuerySql = (term: string): string =>
-  `(SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || ''':*', ' & ')::tsquery FROM unnest(to_tsvector('simple', ${term})))`;
+const PREFIX_QUERY_SQL = `SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || ''':*', ' & ') AS query
+  FROM unnest(to_tsvector('simple', $1::text))`;
 
 /** The send path's two statements, prepared once per connection (see preparedQuery). */
 const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
@@ -394,27 +398,39 @@ export class MessagesRepository {
   }
 
   /**
-   * Search as you type inside one chat: word prefixes on the GIN-indexed tsvector, newest first,
-   * with the history filters, leaving out what the caller hid; planned for its term.
+   * A search term as a prefix tsquery (see PREFIX_QUERY_SQL), or null when it has no words. Made
+   * before the search, not inside it: planned with the query's value, the search statement can
+   * estimate how common its words are and choose between walking the chat newest first and
+   * reading the GIN index.
    */
-  async searchInChat(chatId: string, userId: string, page: { before: string | null; limit: number; q: string }, filters: HistoryFilters | null): Promise<RichMessageRow[]> {
+  async prefixQuery(term: string): Promise<string | null> {
+    const [row] = (await this.manager.query(PREFIX_QUERY_SQL, [term])) as Array<{ query: string | null }>;
+    return row?.query ?? null;
+  }
+
+  /**
+   * Search as you type inside one chat: a prefix tsquery (prefixQuery) on the GIN-indexed
+   * tsvector, newest first, with the history filters, leaving out what the caller hid; planned
+   * for its query.
+   */
+  async searchInChat(chatId: string, userId: string, page: { before: string | null; limit: number; query: string }, filters: HistoryFilters | null): Promise<RichMessageRow[]> {
     return (await this.manager.query(
-      `${richMessagesSql(`msg.chat_id = $1 AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND msg.search @@ ${prefixQuerySql('$4')}
+      `${richMessagesSql(`msg.chat_id = $1 AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND msg.search @@ $4::tsquery
           AND NOT ${hiddenForSql('$2')} AND ${historyFiltersSql(6)}`)}
         ORDER BY msg.id DESC LIMIT $5`,
-      [chatId, userId, page.before, page.q, page.limit, ...filterParams(filters ?? {})],
+      [chatId, userId, page.before, page.query, page.limit, ...filterParams(filters ?? {})],
     )) as RichMessageRow[];
   }
 
-  /** Search as you type across the caller's visible, non-secret chats (the sidebar search), leaving out what the caller hid. */
-  async search(userId: string, q: string, page: { before: string | null; limit: number }): Promise<RichMessageRow[]> {
+  /** Search as you type (a prefixQuery) across the caller's visible, non-secret chats (the sidebar search), leaving out what the caller hid. */
+  async search(userId: string, query: string, page: { before: string | null; limit: number }): Promise<RichMessageRow[]> {
     return (await this.manager.query(
       `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM}
          JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $1 AND m.visible
          JOIN chats c ON c.id = msg.chat_id AND c.type <> 'SECRET'
-        WHERE msg.search @@ ${prefixQuerySql('$2')} AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND NOT ${hiddenForSql('$1', 'm.hides_messages')}
+        WHERE msg.search @@ $2::tsquery AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND NOT ${hiddenForSql('$1', 'm.hides_messages')}
         ORDER BY msg.id DESC LIMIT $4`,
-      [userId, q, page.before, page.limit],
+      [userId, query, page.before, page.limit],
     )) as RichMessageRow[];
   }
 

@@ -123,8 +123,9 @@ export class MessagesService {
     const watermarks = await this.messages.chatWatermarks(chatId, userId);
     const own = watermarks.find((w) => w.userId === userId);
     if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
-    if (own.chatType === 'SECRET') return { messages: [], nextCursor: null };
-    const rows = await this.messages.searchInChat(chatId, userId, { before, limit: limit + 1, q: query.q }, filters);
+    const prefixQuery = own.chatType === 'SECRET' ? null : await this.messages.prefixQuery(query.q);
+    if (!prefixQuery) return { messages: [], nextCursor: null };
+    const rows = await this.messages.searchInChat(chatId, userId, { before, limit: limit + 1, query: prefixQuery }, filters);
     return this.page(rows, limit, watermarks, userId);
   }
 
@@ -140,10 +141,12 @@ export class MessagesService {
     return this.page(found.rows, limit, found.watermarks, userId);
   }
 
-  /** Full-text search over every non-secret chat the caller can see. */
+  /** Search as you type over every non-secret chat the caller can see: every word of the term is a word prefix. */
   async search(userId: string, query: SearchQuery): Promise<MessagePageDto> {
     const limit = query.limit ?? 30;
-    const rows = await this.messages.search(userId, query.q, { before: query.cursor ?? null, limit: limit + 1 });
+    const prefixQuery = await this.messages.prefixQuery(query.q);
+    if (!prefixQuery) return { messages: [], nextCursor: null };
+    const rows = await this.messages.search(userId, prefixQuery, { before: query.cursor ?? null, limit: limit + 1 });
     const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))], [userId]);
     return this.page(rows, limit, watermarks, userId);
   }
