@@ -353,6 +353,18 @@ describe('messages (v2.2)', () => {
       expect((await history(a, secret.chatId, '?q=plain')).messages).toEqual([]);
     });
   });
+
+  it('documents the new routes, their queries, responses and error codes in /api/docs', async () => {
+    const doc = (await t.http().get('/api/docs-json').expect(200)).body;
+    const paramsOf = (path: string, method: string) => doc.paths[path][method].parameters.map((p: { name: string }) => p.name);
+    expect(paramsOf('/api/chats/{chatId}/messages/around', 'get')).toEqual(expect.arrayContaining(['chatId', 'date', 'limit']));
+    expect(paramsOf('/api/chats/{chatId}/messages', 'get')).toEqual(expect.arrayContaining(['cursor', 'limit', 'q', 'from', 'to', 'senderId', 'type']));
+    expect(paramsOf('/api/messages/{id}', 'delete')).toEqual(expect.arrayContaining(['id', 'forEveryone']));
+    expect(JSON.stringify(doc.paths['/api/messages/{id}'].delete)).toContain('FORBIDDEN');
+    expect(JSON.stringify(doc.paths['/api/messages/{id}/hide'].post)).toContain('MESSAGE_NOT_FOUND');
+    expect(JSON.stringify(doc.paths['/api/chats/{chatId}/messages/around'].get)).toContain('CHAT_NOT_FOUND');
+    expect(Object.keys(doc.components.schemas.HideResultDto.properties)).toEqual(['messageId', 'hidden']);
+  });
 });
 
 (TEST_REDIS_URL ? describe : describe.skip)('messages (v2.2) across two instances', () => {
