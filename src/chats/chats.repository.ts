@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { MAX_UUID, newId } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
-import { RichMessageRow, richMessagesSql } from '../messages/messages.repository';
+import { hiddenForSql, RichMessageRow, richMessagesSql } from '../messages/messages.repository';
 import { UserWithRuleRow, usersWithRulesSql } from '../users/users.repository';
 import { ChatRole } from './entities/chat-member.entity';
 import { ChatEntity, ChatType } from './entities/chat.entity';
@@ -62,12 +62,20 @@ const ACTIVITY_KEY = `(extract(epoch FROM c.last_activity_at) * 1000000)::bigint
  * `limit`), as one JSON value: one round trip, one value for Node to parse. Members and last
  * messages are nested lookups by key per chat; the members' profiles are read once per user.
  * Unread is a subtraction of two counters, less the deleted messages past the watermark (an
- * index range, nearly always empty): never a COUNT over messages.
+ * index range, nearly always empty): never a COUNT over messages. A viewer who hid messages in a
+ * chat (chat_members.hides_messages) also loses the hidden ones past the watermark from unread,
+ * and sees the newest message they did not hide as the last one; for everyone else neither
+ * costs a lookup.
  */
 const chatViewsSql = (where: string, limit: string): string => `WITH cp AS (
-  SELECT c.id, c.type, c.name, c.avatar, c.created_at, c.last_message_id, c.last_activity_at,
+  SELECT c.id, c.type, c.name, c.avatar, c.created_at, c.last_activity_at,
+         CASE WHEN m.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = c.last_message_id AND h.user_id = m.user_id)
+              THEN (SELECT msg.id FROM messages msg WHERE msg.chat_id = c.id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1)
+              ELSE c.last_message_id END AS last_message_id,
          GREATEST(c.message_seq - m.last_read_seq
-                  - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq), 0)::int AS unread,
+                  - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq)
+                  - CASE WHEN m.hides_messages
+                         THEN (SELECT count(*) FROM message_hides h WHERE h.user_id = m.user_id AND h.chat_id = c.id AND h.seq > m.last_read_seq) ELSE 0 END, 0)::int AS unread,
          ${ACTIVITY_KEY}::text AS activity_key
     FROM chat_members m JOIN chats c ON c.id = m.chat_id
    WHERE ${where}

@@ -14,6 +14,7 @@ import { ChatsRepository, Membership } from './chats.repository';
 import { ChatDto, ChatPageDto } from './dto/chat.dto';
 import { AddMembersDto, ChatListQuery, GroupChatDto, UpdateChatDto } from './dto/chat-requests.dto';
 import { ChatType } from './entities/chat.entity';
+import { ChatRole } from './entities/chat-member.entity';
 
 export const MAX_GROUP_MEMBERS = 200;
 
@@ -51,6 +52,11 @@ export class ChatsService implements OnModuleInit {
     const membership = isUuid(chatId) ? await this.chats.membership(chatId, userId) : null;
     if (!membership || !membership.visible) throw new AppError('CHAT_NOT_FOUND');
     return membership;
+  }
+
+  /** A member's role in a chat, or null when they are not a member. */
+  async roleOf(chatId: string, userId: string): Promise<ChatRole | null> {
+    return (await this.chats.membership(chatId, userId))?.role ?? null;
   }
 
   memberIds(chatId: string): Promise<string[]> {

@@ -4,7 +4,19 @@ import { Auth, AuthContext } from '../auth/auth-context';
 import { SharedQuery } from '../chats/dto/chat-requests.dto';
 import { AppError } from '../core/errors';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
-import { ALLOWED_REACTIONS, DeleteQuery, EditMessageDto, HistoryQuery, normaliseEmoji, ReactionRequestDto, ReadResultDto, SearchQuery } from './dto/message-requests.dto';
+import {
+  ALLOWED_REACTIONS,
+  AroundQuery,
+  DeleteQuery,
+  DeleteResultDto,
+  EditMessageDto,
+  HideResultDto,
+  HistoryQuery,
+  normaliseEmoji,
+  ReactionRequestDto,
+  ReadResultDto,
+  SearchQuery,
+} from './dto/message-requests.dto';
 import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/message.dto';
 import { MessagesService } from './messages.service';
 
@@ -15,11 +27,23 @@ export class MessagesController {
   constructor(private readonly messages: MessagesService) {}
 
   @Get('chats/:chatId/messages')
-  @ApiOperation({ summary: 'History, newest first; `cursor` = the oldest id shown; `q` = full-text search' })
+  @ApiOperation({
+    summary: 'History, newest first; `cursor` = the oldest id shown; `q` = search as you type (word prefixes); `from`, `to`, `senderId`, `type` filter (AND). Messages you hid are left out',
+  })
   @ApiEnvelope(MessagePageDto)
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND')
   history(@Auth() auth: AuthContext, @Param('chatId') chatId: string, @Query() query: HistoryQuery): Promise<MessagePageDto> {
     return this.messages.history(auth.userId, chatId, query);
+  }
+
+  @Get('chats/:chatId/messages/around')
+  @ApiOperation({
+    summary: 'Jump to a date: the `limit` oldest messages at or after `date`, filled up with the newest before it, newest first; `nextCursor` = the oldest id returned while older history exists',
+  })
+  @ApiEnvelope(MessagePageDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND')
+  around(@Auth() auth: AuthContext, @Param('chatId') chatId: string, @Query() query: AroundQuery): Promise<MessagePageDto> {
+    return this.messages.around(auth.userId, chatId, query);
   }
 
   @Get('chats/:chatId/shared')
@@ -31,7 +55,7 @@ export class MessagesController {
   }
 
   @Get('messages/search')
-  @ApiOperation({ summary: 'Full-text search across your chats (secret chats excluded)' })
+  @ApiOperation({ summary: 'Search as you type across your chats: every word of `q` is a case-insensitive word prefix, newest first (secret chats and messages you hid excluded)' })
   @ApiEnvelope(MessagePageDto)
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
   search(@Auth() auth: AuthContext, @Query() query: SearchQuery): Promise<MessagePageDto> {
@@ -47,12 +71,27 @@ export class MessagesController {
   }
 
   @Delete('messages/:id')
-  @ApiOperation({ summary: 'Delete your message permanently, for everyone; members get message:deleted' })
-  @ApiEnvelope(null)
-  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND', 'BLOCKED', 'NOT_MESSAGE_AUTHOR')
-  async delete(@Auth() auth: AuthContext, @Param('id') id: string, @Query() _query: DeleteQuery): Promise<null> {
-    await this.messages.delete(auth.userId, id);
-    return null;
+  @ApiOperation({
+    summary:
+      'forEveryone=true (or absent): delete permanently for everyone — the sender, or in a group the OWNER (any message) and ADMINs (not the OWNER\'s); every member gets message:deleted. forEveryone=false: hide it for you only, as POST /messages/:id/hide',
+  })
+  @ApiEnvelope(DeleteResultDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED', 'FORBIDDEN')
+  async delete(@Auth() auth: AuthContext, @Param('id') id: string, @Query() query: DeleteQuery): Promise<DeleteResultDto> {
+    await this.messages.delete(auth.userId, id, query.forEveryone ?? true);
+    return { messageId: id };
+  }
+
+  @Post('messages/:id/hide')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Delete for me: the message leaves your history, search, shared media, unread count and last message (nobody else\'s); idempotent; your sockets get message:deleted with your new last message',
+  })
+  @ApiEnvelope(HideResultDto)
+  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND')
+  hide(@Auth() auth: AuthContext, @Param('id') id: string): Promise<HideResultDto> {
+    return this.messages.hide(auth.userId, id);
   }
 
   @Post('messages/:id/read')

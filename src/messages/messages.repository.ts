@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { MAX_UUID, newId, uuidV7RandomBits } from '../core/database/ids';
+import { idBoundAt, MAX_UUID, MIN_UUID, newId, uuidV7RandomBits } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { ChatType } from '../chats/entities/chat.entity';
@@ -53,17 +53,79 @@ const chatWatermarksSql = (viewers: string): string => `SELECT m.chat_id AS "cha
 const CHAT_WATERMARKS_SQL = chatWatermarksSql('ARRAY[$2::uuid]');
 
 /**
- * A history page without a search term, with the chat's read watermarks (and what decides
- * which receipts caller $2 sees), as two JSON values in one round trip. The page (keyset on
- * messages_chat_id_idx (chat_id, id DESC), stopping after $4 rows) is read only when caller $2
- * is a visible member; otherwise it is null.
+ * A message row `msg` is hidden for `viewer` (an SQL uuid): a probe of message_hides' primary
+ * key. `gate` is an SQL boolean that is false when the viewer never hid anything in the chat, so
+ * the probe is skipped for them (see MessageHides1764000007200).
  */
-const HISTORY_PAGE_SQL = `SELECT
+export const hiddenForSql = (viewer: string, gate = 'true'): string =>
+  `(${gate} AND EXISTS (SELECT 1 FROM message_hides h WHERE h.user_id = ${viewer} AND h.chat_id = msg.chat_id AND h.seq = msg.seq))`;
+
+/** Whether caller $2 ever hid a message in chat $1: read once per statement (an InitPlan). */
+const CALLER_HIDES = `coalesce((SELECT v.hides_messages FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2), false)`;
+
+/**
+ * The history filters of v2.2 over `msg`, as parameters `first`…`first + 5`. The id bounds (ids
+ * are UUIDv7, so a date maps to an id bound) keep the page a range of messages_chat_id_idx; the
+ * created_at bounds make `from` and `to` exact, inclusive bounds on createdAt (`to` is passed as
+ * the end of its millisecond, exclusive).
+ */
+const historyFiltersSql = (first: number): string => {
+  const [fromId, from, toId, to, sender, type] = [0, 1, 2, 3, 4, 5].map((i) => `$${first + i}`);
+  return `msg.id >= coalesce(${fromId}::uuid, '${MIN_UUID}') AND msg.id < coalesce(${toId}::uuid, '${MAX_UUID}')
+    AND (${from}::timestamptz IS NULL OR msg.created_at >= ${from}::timestamptz) AND (${to}::timestamptz IS NULL OR msg.created_at < ${to}::timestamptz)
+    AND (${sender}::uuid IS NULL OR msg.sender_id = ${sender}::uuid) AND (${type}::text IS NULL OR msg.type = ${type}::text)`;
+};
+
+/**
+ * A history page, with the chat's read watermarks (and what decides which receipts caller $2
+ * sees), as two JSON values in one round trip. The page (keyset on messages_chat_id_idx
+ * (chat_id, id DESC), stopping after $4 rows, leaving out what the caller hid) is read only when
+ * caller $2 is a visible member; otherwise it is null. `filtered` adds the v2.2 filters ($5…$10).
+ */
+const historyPageSql = (filtered: boolean): string => `SELECT
   (SELECT coalesce(json_agg(w), '[]') FROM (${CHAT_WATERMARKS_SQL}) w) AS watermarks,
   CASE WHEN EXISTS (SELECT 1 FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2 AND v.visible) THEN
     (SELECT coalesce(json_agg(p ORDER BY p.id DESC), '[]') FROM (
-       ${richMessagesSql(`msg.chat_id = $1 AND msg.id < coalesce($3::uuid, '${MAX_UUID}') ORDER BY msg.id DESC LIMIT $4`)}) p)
+       ${richMessagesSql(`msg.chat_id = $1 AND msg.id < coalesce($3::uuid, '${MAX_UUID}') AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
+         ${filtered ? `AND ${historyFiltersSql(5)}` : ''} ORDER BY msg.id DESC LIMIT $4`)}) p)
   END AS rows`;
+const HISTORY_PAGE_SQL = historyPageSql(false);
+const FILTERED_HISTORY_PAGE_SQL = historyPageSql(true);
+
+/**
+ * The window of history at id bound $3 (a date) for caller $2: the $4 oldest messages from the
+ * bound on, filled up with the newest before it, plus one older row that only tells whether
+ * older history exists; with the chat's read watermarks. Two ranges of messages_chat_id_idx in
+ * one statement; rows null when the caller is not a visible member.
+ */
+const AROUND_PAGE_SQL = `WITH later AS (
+    SELECT msg.id FROM messages msg
+     WHERE msg.chat_id = $1 AND msg.id >= $3::uuid AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
+     ORDER BY msg.id ASC LIMIT $4
+  ), earlier AS (
+    SELECT msg.id FROM messages msg
+     WHERE msg.chat_id = $1 AND msg.id < $3::uuid AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
+     ORDER BY msg.id DESC LIMIT $4 + 1
+  ), picked AS (
+    -- Cut here, not in the scan above: a LIMIT the planner cannot read would cost the plan as a whole-chat scan.
+    SELECT id FROM later
+    UNION ALL (SELECT id FROM earlier ORDER BY id DESC LIMIT $4 - (SELECT count(*) FROM later) + 1)
+  )
+  SELECT
+  (SELECT coalesce(json_agg(w), '[]') FROM (${CHAT_WATERMARKS_SQL}) w) AS watermarks,
+  CASE WHEN EXISTS (SELECT 1 FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2 AND v.visible) THEN
+    (SELECT coalesce(json_agg(p ORDER BY p.id DESC), '[]') FROM (
+       ${richMessagesSql(`msg.id IN (SELECT id FROM picked)`)}) p)
+  END AS rows`;
+
+/**
+ * A prefix tsquery from search term $1, through the same parser and `simple` dictionary that fill
+ * messages.search: every word of the term must begin a word of the message ('quant' finds
+ * 'Quantum', 'прив' finds 'Привет'), case-insensitively. Each lexeme is quoted, so nothing in the
+ * term is read as tsquery syntax; a term without words gives NULL.
+ */
+const PREFIX_QUERY_SQL = `SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || ''':*', ' & ') AS query
+  FROM unnest(to_tsvector('simple', $1::text))`;
 
 /** The send path's two statements, prepared once per connection (see preparedQuery). */
 const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
@@ -129,6 +191,38 @@ export interface NewMessage {
   ciphertext: string | null;
   signalType: number | null;
   clientMessageId: string | null;
+}
+
+/** The optional history filters of v2.2 (GET /api/chats/:chatId/messages). */
+export interface HistoryFilters {
+  from?: Date;
+  to?: Date;
+  senderId?: string;
+  type?: MessageType;
+}
+
+/** Slack of the `to` id bound: a message's id is made under the chat's row lock, a little after its created_at. */
+const ID_CLOCK_SLACK_MS = 60_000;
+
+function filterParams(filters: HistoryFilters): unknown[] {
+  return [
+    filters.from ? idBoundAt(filters.from) : null,
+    filters.from ?? null,
+    filters.to ? idBoundAt(new Date(filters.to.getTime() + ID_CLOCK_SLACK_MS)) : null,
+    // Dates come with milliseconds; created_at has microseconds: `to` takes in its whole millisecond.
+    filters.to ? new Date(filters.to.getTime() + 1) : null,
+    filters.senderId ?? null,
+    filters.type ?? null,
+  ];
+}
+
+/** A message to forward, as MessagesRepository.forwardSource reads it. */
+export interface ForwardSource extends MessageEntity {
+  chatType: ChatType;
+  readable: boolean;
+  senderNickname: string | null;
+  senderFirstName: string | null;
+  senderLastName: string | null;
 }
 
 export interface SenderRow {
@@ -281,44 +375,150 @@ export class MessagesRepository {
    * A plain history page (newest first, before the cursor) with the read watermarks of the
    * chat's members: one statement. Null when the caller is not a visible member.
    */
-  async historyPage(chatId: string, userId: string, page: { before: string | null; limit: number }): Promise<{ rows: RichMessageRow[]; watermarks: WatermarkRow[] } | null> {
-    const [result] = await preparedQuery<Array<{ rows: RichMessageRow[] | null; watermarks: WatermarkRow[] }>>(this.manager, 'messages.history-page', HISTORY_PAGE_SQL, [
-      chatId,
-      userId,
-      page.before,
-      page.limit,
-    ]);
+  async historyPage(
+    chatId: string,
+    userId: string,
+    page: { before: string | null; limit: number },
+    filters: HistoryFilters | null = null,
+  ): Promise<{ rows: RichMessageRow[]; watermarks: WatermarkRow[] } | null> {
+    type Result = Array<{ rows: RichMessageRow[] | null; watermarks: WatermarkRow[] }>;
+    const params = [chatId, userId, page.before, page.limit];
+    // The plain page stays a prepared statement (equality on keys, one generic plan); a
+    // filtered one is planned for its values, so a type filter may use messages_chat_type_idx.
+    const [result] = filters
+      ? ((await this.manager.query(FILTERED_HISTORY_PAGE_SQL, [...params, ...filterParams(filters)])) as Result)
+      : await preparedQuery<Result>(this.manager, 'messages.history-page', HISTORY_PAGE_SQL, params);
     return result.rows ? { rows: result.rows, watermarks: result.watermarks } : null;
   }
 
-  /** A full-text search inside one chat (the GIN-indexed tsvector), newest first; planned for its term. */
-  async searchInChat(chatId: string, page: { before: string | null; limit: number; q: string }): Promise<RichMessageRow[]> {
+  /** The window of history at a date (see AROUND_PAGE_SQL): up to limit + 1 rows, newest first. Null when the caller is not a visible member. */
+  async aroundPage(chatId: string, userId: string, at: Date, limit: number): Promise<{ rows: RichMessageRow[]; watermarks: WatermarkRow[] } | null> {
+    const [result] = (await this.manager.query(AROUND_PAGE_SQL, [chatId, userId, idBoundAt(at), limit])) as Array<{ rows: RichMessageRow[] | null; watermarks: WatermarkRow[] }>;
+    return result.rows ? { rows: result.rows, watermarks: result.watermarks } : null;
+  }
+
+  /**
+   * A search term as a prefix tsquery (see PREFIX_QUERY_SQL), or null when it has no words. Made
+   * before the search, not inside it: planned with the query's value, the search statement can
+   * estimate how common its words are and choose between walking the chat newest first and
+   * reading the GIN index.
+   */
+  async prefixQuery(term: string): Promise<string | null> {
+    const [row] = (await this.manager.query(PREFIX_QUERY_SQL, [term])) as Array<{ query: string | null }>;
+    return row?.query ?? null;
+  }
+
+  /**
+   * Search as you type inside one chat: a prefix tsquery (prefixQuery) on the GIN-indexed
+   * tsvector, newest first, with the history filters, leaving out what the caller hid; planned
+   * for its query.
+   */
+  async searchInChat(chatId: string, userId: string, page: { before: string | null; limit: number; query: string }, filters: HistoryFilters | null): Promise<RichMessageRow[]> {
     return (await this.manager.query(
-      `${richMessagesSql(`msg.chat_id = $1 AND ($2::uuid IS NULL OR msg.id < $2::uuid) AND msg.search @@ plainto_tsquery('simple', $3)`)}
-        ORDER BY msg.id DESC LIMIT $4`,
-      [chatId, page.before, page.q, page.limit],
+      `${richMessagesSql(`msg.chat_id = $1 AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND msg.search @@ $4::tsquery
+          AND NOT ${hiddenForSql('$2')} AND ${historyFiltersSql(6)}`)}
+        ORDER BY msg.id DESC LIMIT $5`,
+      [chatId, userId, page.before, page.query, page.limit, ...filterParams(filters ?? {})],
     )) as RichMessageRow[];
   }
 
-  /** Full-text search across the caller's visible, non-secret chats (the sidebar search). */
-  async search(userId: string, q: string, page: { before: string | null; limit: number }): Promise<RichMessageRow[]> {
+  /**
+   * Search as you type (a prefixQuery) across the caller's visible, non-secret chats (the sidebar
+   * search), newest first, leaving out what the caller hid; planned for its query: a common word
+   * walks messages newest first, a rare one reads the GIN index. (Searched chat by chat instead,
+   * the planner would have to cost every chat as an average one and read the GIN index per chat.)
+   */
+  async search(userId: string, query: string, page: { before: string | null; limit: number }): Promise<RichMessageRow[]> {
     return (await this.manager.query(
       `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM}
          JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $1 AND m.visible
          JOIN chats c ON c.id = msg.chat_id AND c.type <> 'SECRET'
-        WHERE msg.search @@ plainto_tsquery('simple', $2) AND ($3::uuid IS NULL OR msg.id < $3::uuid)
+        WHERE msg.search @@ $2::tsquery AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND NOT ${hiddenForSql('$1', 'm.hides_messages')}
         ORDER BY msg.id DESC LIMIT $4`,
-      [userId, q, page.before, page.limit],
+      [userId, query, page.before, page.limit],
     )) as RichMessageRow[];
   }
 
-  async sharedMedia(chatId: string, types: MessageType[], page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
+  async sharedMedia(chatId: string, userId: string, types: MessageType[], page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
     return (await this.manager.query(
-      `SELECT ${COLUMNS} FROM messages
-        WHERE chat_id = $1 AND type = ANY($2::text[]) AND ($3::uuid IS NULL OR id < $3::uuid)
-        ORDER BY id DESC LIMIT $4`,
-      [chatId, types, page.before, page.limit],
+      `SELECT ${columns('msg.')} FROM messages msg
+        WHERE msg.chat_id = $1 AND msg.type = ANY($3::text[]) AND ($4::uuid IS NULL OR msg.id < $4::uuid) AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
+        ORDER BY msg.id DESC LIMIT $5`,
+      [chatId, userId, types, page.before, page.limit],
     )) as MessageEntity[];
+  }
+
+  /**
+   * Hides a message for one member of its chat, in one statement: the hide row (once) and the
+   * member's hides_messages flag. Resolves the message's chat and whether the hide is new; null
+   * when the message does not exist or the user is not a visible member of its chat.
+   */
+  async hide(messageId: string, userId: string): Promise<{ chatId: string; created: boolean } | null> {
+    const rows = (await this.manager.query(
+      `WITH target AS (
+         SELECT msg.id, msg.chat_id, msg.seq FROM messages msg
+           JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $2 AND m.visible
+          WHERE msg.id = $1
+       ), hidden AS (
+         INSERT INTO message_hides (user_id, chat_id, seq, message_id) SELECT $2, chat_id, seq, id FROM target
+         ON CONFLICT DO NOTHING RETURNING message_id
+       ), flagged AS (
+         UPDATE chat_members SET hides_messages = true
+          WHERE chat_id = (SELECT chat_id FROM target) AND user_id = $2 AND NOT hides_messages
+       )
+       SELECT t.chat_id AS "chatId", EXISTS (SELECT 1 FROM hidden) AS created FROM target t`,
+      [messageId, userId],
+    )) as Array<{ chatId: string; created: boolean }>;
+    return rows[0] ?? null;
+  }
+
+  /** The newest message of the chat that `userId` has not hidden (index order on (chat_id, id)), or null. */
+  async lastVisible(chatId: string, userId: string): Promise<MessageEntity | null> {
+    const rows = (await this.manager.query(
+      `SELECT ${columns('msg.')} FROM messages msg WHERE msg.chat_id = $1 AND NOT ${hiddenForSql('$2')} ORDER BY msg.id DESC LIMIT 1`,
+      [chatId, userId],
+    )) as MessageEntity[];
+    return rows[0] ?? null;
+  }
+
+  /**
+   * For the members of a chat who ever hid a message there (few): the id of the newest message
+   * each can still see. Everyone else sees the chat's own last message.
+   */
+  async lastVisibleOfHiders(chatId: string): Promise<Array<{ userId: string; lastId: string | null }>> {
+    return (await this.manager.query(
+      `SELECT m.user_id AS "userId",
+              (SELECT msg.id FROM messages msg WHERE msg.chat_id = m.chat_id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1) AS "lastId"
+         FROM chat_members m WHERE m.chat_id = $1 AND m.hides_messages`,
+      [chatId],
+    )) as Array<{ userId: string; lastId: string | null }>;
+  }
+
+  /** The chat's members who have not hidden the message: who hears of its edits and reactions. */
+  async audienceOf(chatId: string, messageId: string): Promise<string[]> {
+    const rows = (await this.manager.query(
+      `SELECT m.user_id AS "userId" FROM chat_members m
+        WHERE m.chat_id = $1 AND NOT (m.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = $2 AND h.user_id = m.user_id))`,
+      [chatId, messageId],
+    )) as Array<{ userId: string }>;
+    return rows.map((r) => r.userId);
+  }
+
+  /**
+   * What forwarding a message needs to know, for `userId`: the original, the type of its chat,
+   * its sender's display name parts, and whether `userId` can see it (a visible member of its
+   * chat who has not hidden it). Null when the message does not exist.
+   */
+  async forwardSource(messageId: string, userId: string): Promise<ForwardSource | null> {
+    const rows = (await this.manager.query(
+      `SELECT ${columns('msg.')}, c.type AS "chatType",
+              (EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = msg.chat_id AND m.user_id = $2 AND m.visible) AND NOT ${hiddenForSql('$2')}) AS readable,
+              u.nickname AS "senderNickname", u.first_name AS "senderFirstName", u.last_name AS "senderLastName"
+         FROM messages msg JOIN chats c ON c.id = msg.chat_id LEFT JOIN users u ON u.id = msg.sender_id
+        WHERE msg.id = $1`,
+      [messageId, userId],
+    )) as ForwardSource[];
+    return rows[0] ?? null;
   }
 
   async senders(userIds: string[]): Promise<SenderRow[]> {

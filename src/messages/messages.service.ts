@@ -9,12 +9,13 @@ import { BlockPolicy, RefusedInChat } from '../users/block-policy';
 import { receiptVisible } from '../users/read-receipts';
 import { ChatsService } from '../chats/chats.service';
 import { Membership } from '../chats/chats.repository';
-import { EditMessageDto, HistoryQuery, MAX_TEXT, SearchQuery, SendMessageDto } from './dto/message-requests.dto';
+import { AroundQuery, EditMessageDto, HistoryQuery, MAX_TEXT, SearchQuery, SendMessageDto } from './dto/message-requests.dto';
+import { mayDeleteForEveryone } from './delete-policy';
 import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/message.dto';
 import { MEDIA_TYPES, MessageEntity, MessageType } from './entities/message.entity';
 import './message-events';
 import { MessageViews, toReactionDto } from './message-views';
-import { MessagesRepository, NewMessage, RichMessageRow, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
+import { HistoryFilters, MessagesRepository, NewMessage, RichMessageRow, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
 import { MediaResolver } from './media-resolver';
 
 /** A send's result: the stored message, and whether it had been stored before (a retried clientMessageId). */
@@ -51,7 +52,8 @@ export class MessagesService {
     if (!isUuid(input.chatId)) throw new AppError('CHAT_NOT_FOUND');
     // Fast path, one statement: a text (or ciphertext) draft checked against the chat inside
     // the insert. Whatever it refuses goes the checked way below, which names the reason.
-    const draft = input.mediaUrl ? null : await this.draft(senderId, input.chatId, !!input.ciphertext, input).catch(() => null);
+    // Media and forwards are checked against other rows first: they take the checked way.
+    const draft = input.mediaUrl || input.forwardedFromId ? null : await this.draft(senderId, input.chatId, !!input.ciphertext, input).catch(() => null);
     const stored = draft ? await this.store(senderId, input, draft, !!input.ciphertext) : null;
     if (stored && !('resent' in stored)) return { message: await this.publishSent(senderId, input, stored), resent: false };
     if (stored) return { message: stored.resent, resent: true };
@@ -118,23 +120,39 @@ export class MessagesService {
     if (!isUuid(chatId)) throw new AppError('CHAT_NOT_FOUND');
     const limit = query.limit ?? 50;
     const before = query.cursor ?? null;
+    const filters = historyFilters(query);
     if (!query.q) {
-      const found = await this.messages.historyPage(chatId, userId, { before, limit: limit + 1 });
+      const found = await this.messages.historyPage(chatId, userId, { before, limit: limit + 1 }, filters);
       if (!found) throw new AppError('CHAT_NOT_FOUND');
       return this.page(found.rows, limit, found.watermarks, userId);
     }
     const watermarks = await this.messages.chatWatermarks(chatId, userId);
     const own = watermarks.find((w) => w.userId === userId);
     if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
-    if (own.chatType === 'SECRET') return { messages: [], nextCursor: null };
-    const rows = await this.messages.searchInChat(chatId, { before, limit: limit + 1, q: query.q });
+    const prefixQuery = own.chatType === 'SECRET' ? null : await this.messages.prefixQuery(query.q);
+    if (!prefixQuery) return { messages: [], nextCursor: null };
+    const rows = await this.messages.searchInChat(chatId, userId, { before, limit: limit + 1, query: prefixQuery }, filters);
     return this.page(rows, limit, watermarks, userId);
   }
 
-  /** Full-text search over every non-secret chat the caller can see. */
+  /**
+   * Jump to a date (§7.1): the `limit` oldest messages from `date` on, filled up with the newest
+   * before it, newest first; nextCursor is the oldest returned id while older history exists.
+   */
+  async around(userId: string, chatId: string, query: AroundQuery): Promise<MessagePageDto> {
+    if (!isUuid(chatId)) throw new AppError('CHAT_NOT_FOUND');
+    const limit = query.limit ?? 50;
+    const found = await this.messages.aroundPage(chatId, userId, new Date(query.date), limit);
+    if (!found) throw new AppError('CHAT_NOT_FOUND');
+    return this.page(found.rows, limit, found.watermarks, userId);
+  }
+
+  /** Search as you type over every non-secret chat the caller can see: every word of the term is a word prefix. */
   async search(userId: string, query: SearchQuery): Promise<MessagePageDto> {
     const limit = query.limit ?? 30;
-    const rows = await this.messages.search(userId, query.q, { before: query.cursor ?? null, limit: limit + 1 });
+    const prefixQuery = await this.messages.prefixQuery(query.q);
+    if (!prefixQuery) return { messages: [], nextCursor: null };
+    const rows = await this.messages.search(userId, prefixQuery, { before: query.cursor ?? null, limit: limit + 1 });
     const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))], [userId]);
     return this.page(rows, limit, watermarks, userId);
   }
@@ -154,7 +172,7 @@ export class MessagesService {
               : MEDIA_TYPES;
     const limit = query.limit ?? 30;
     if (!types.length) return { items: [], nextCursor: null };
-    const rows = await this.messages.sharedMedia(chatId, types, { before: query.cursor ?? null, limit: limit + 1 });
+    const rows = await this.messages.sharedMedia(chatId, userId, types, { before: query.cursor ?? null, limit: limit + 1 });
     const page = rows.slice(0, limit);
     const dtos = await this.views.build(page, userId);
     return {
@@ -177,27 +195,62 @@ export class MessagesService {
       changes = { text: checkedText(input.text), ciphertext: null, signalType: null };
     }
     const updated = await this.messages.updateContent(messageId, changes);
-    const views = await this.views.buildForEach(updated, await this.chats.memberIds(message.chatId));
-    for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:edited', view.dto);
+    // Members who hid the message do not get it back through its edit.
+    const audience = await this.messages.audienceOf(message.chatId, messageId);
+    const views = await this.views.buildForEach(updated, [...new Set([userId, ...audience])]);
+    for (const view of views) await this.realtime.toUsers(view.viewerIds.filter((id) => audience.includes(id)), 'message:edited', view.dto);
     return views.find((view) => view.viewerIds.includes(userId))!.dto;
   }
 
   /**
-   * Deletes the caller's own message for everyone, and its media unless another message (or an
-   * avatar) still shows it; members learn the chat's new last message.
+   * Deletes a message for everyone (§7.3; `forEveryone` absent keeps v1.1's meaning, the same),
+   * as delete-policy.ts allows, and its media unless another message (or an avatar) still shows
+   * it; every member learns the chat's new last message as they see it. `forEveryone=false`
+   * hides it for the caller only.
    */
-  async delete(userId: string, messageId: string): Promise<void> {
-    const { message } = await this.requireMessage(messageId, userId, 'message:delete');
-    if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
+  async delete(userId: string, messageId: string, forEveryone = true): Promise<void> {
+    if (!forEveryone) return void (await this.hide(userId, messageId));
+    const { message, membership } = await this.requireMessage(messageId, userId, 'message:delete');
+    const allowed = await mayDeleteForEveryone({
+      actorId: userId,
+      actorRole: membership.role,
+      chatType: membership.chat.type,
+      message,
+      senderRole: () => (message.senderId ? this.chats.roleOf(message.chatId, message.senderId) : Promise.resolve(null)),
+    });
+    if (!allowed) throw new AppError('FORBIDDEN', 'You cannot delete this message for everyone');
     const { lastId, removeFiles } = await this.messages.transaction(async (tx) => ({
       lastId: await this.messages.delete(tx, message),
       removeFiles: await this.media.release(tx, message.mediaUrl),
     }));
     await removeFiles();
-    const last = lastId ? await this.messages.findById(lastId) : null;
+    // Members who hid messages of the chat may see an older last message than the chat's own.
     const members = await this.chats.memberIds(message.chatId);
-    const views = last ? await this.views.buildForEach(last, members) : [{ viewerIds: members, dto: null }];
-    for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:deleted', { messageId, chatId: message.chatId, newLastMessage: view.dto });
+    const lastOf = new Map<string, string | null>(members.map((id) => [id, lastId]));
+    for (const hider of await this.messages.lastVisibleOfHiders(message.chatId)) if (lastOf.has(hider.userId)) lastOf.set(hider.userId, hider.lastId);
+    const lastMessages = new Map((await this.messages.findByIds([...new Set([...lastOf.values()].filter((id): id is string => !!id))])).map((m) => [m.id, m]));
+    for (const [lastMessageId, viewerIds] of groupViewers(lastOf)) {
+      const last = lastMessageId ? lastMessages.get(lastMessageId) : undefined;
+      const views = last ? await this.views.buildForEach(last, viewerIds) : [{ viewerIds, dto: null }];
+      for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:deleted', { messageId, chatId: message.chatId, newLastMessage: view.dto });
+    }
+  }
+
+  /**
+   * Delete for me (§7.2): the message leaves the caller's history, search, shared media, unread
+   * count and last message, and nobody else's. Any member may hide any message of the chat;
+   * again is a no-op. The caller's sockets get `message:deleted` with the newest message they
+   * can still see.
+   */
+  async hide(userId: string, messageId: string): Promise<{ messageId: string; hidden: true }> {
+    const result = isUuid(messageId) ? await this.messages.hide(messageId, userId) : null;
+    if (!result) throw new AppError('MESSAGE_NOT_FOUND');
+    if (result.created) {
+      const last = await this.messages.lastVisible(result.chatId, userId);
+      const newLastMessage = last ? await this.views.buildOne(last, userId) : null;
+      await this.realtime.toUsers([userId], 'message:deleted', { messageId, chatId: result.chatId, newLastMessage });
+    }
+    return { messageId, hidden: true };
   }
 
   /**
@@ -230,14 +283,14 @@ export class MessagesService {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
     const { reaction, created } = await this.messages.addReaction(messageId, userId, emoji);
     const dto = toReactionDto(reaction);
-    if (created) await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:added', { reaction: dto, chatId: message.chatId, messageId });
+    if (created) await this.realtime.toUsers(await this.messages.audienceOf(message.chatId, messageId), 'reaction:added', { reaction: dto, chatId: message.chatId, messageId });
     return dto;
   }
 
   async removeReaction(userId: string, messageId: string, emoji: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
     if (await this.messages.removeReaction(messageId, userId, emoji)) {
-      await this.realtime.toUsers(await this.chats.memberIds(message.chatId), 'reaction:removed', { messageId, userId, emoji, chatId: message.chatId });
+      await this.realtime.toUsers(await this.messages.audienceOf(message.chatId, messageId), 'reaction:removed', { messageId, userId, emoji, chatId: message.chatId });
     }
   }
 
@@ -267,7 +320,40 @@ export class MessagesService {
     if (input.replyToId && !(await this.messages.existsInChat(input.replyToId, chat.chatId))) {
       throw new AppError('MESSAGE_NOT_FOUND', 'The replied-to message is not in this chat');
     }
+    if (input.forwardedFromId) return this.forwardDraft(senderId, chat, input, input.forwardedFromId);
     return this.draft(senderId, chat.chatId, chat.type === 'SECRET', input);
+  }
+
+  /**
+   * A forward (§8.1): the original must be a message the sender can see (else MESSAGE_NOT_FOUND,
+   * which reveals nothing), neither SYSTEM nor in a SECRET chat, and the target not SECRET (else
+   * FORWARD_NOT_ALLOWED). Its content is copied from the original, not taken from the frame: its
+   * media was shown to the sender already, so no upload ownership is asked; the name shown is the
+   * original's own forwardSenderName, else its sender's display name.
+   */
+  private async forwardDraft(senderId: string, chat: SendContext, input: SendMessageDto, originalId: string): Promise<NewMessage> {
+    if (chat.type === 'SECRET') throw new AppError('FORWARD_NOT_ALLOWED', 'Messages cannot be forwarded into a secret chat');
+    const original = await this.messages.forwardSource(originalId, senderId);
+    if (!original || !original.readable) throw new AppError('MESSAGE_NOT_FOUND', 'The forwarded message is not one you can see');
+    if (original.chatType === 'SECRET') throw new AppError('FORWARD_NOT_ALLOWED', 'Messages of a secret chat cannot be forwarded');
+    if (original.type === 'SYSTEM') throw new AppError('FORWARD_NOT_ALLOWED', 'Group events cannot be forwarded');
+    const senderName = original.senderNickname === null ? null : displayName(original.senderNickname, original.senderFirstName, original.senderLastName);
+    return {
+      chatId: chat.chatId,
+      senderId,
+      type: original.type,
+      text: original.text,
+      mediaUrl: original.mediaUrl,
+      mediaName: original.mediaName,
+      mediaSize: original.mediaSize === null ? null : Number(original.mediaSize),
+      mediaGroupId: input.mediaGroupId ?? null,
+      replyToId: input.replyToId ?? null,
+      forwardedFromId: original.id,
+      forwardSenderName: original.forwardSenderName ?? senderName ?? input.forwardSenderName ?? null,
+      ciphertext: null,
+      signalType: null,
+      clientMessageId: input.clientMessageId ?? null,
+    };
   }
 
   /** The row to store, from the input alone once the chat's kind is known; throws the content errors. */
@@ -311,6 +397,33 @@ export class MessagesService {
     const page = rows.slice(0, limit);
     return { messages: this.views.buildRich(page, watermarks, viewerId), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
   }
+}
+
+/** The history filters of a query, or null when it has none (the plain page keeps its prepared statement). */
+function historyFilters(query: HistoryQuery): HistoryFilters | null {
+  if (!query.from && !query.to && !query.senderId && !query.type) return null;
+  return {
+    from: query.from ? new Date(query.from) : undefined,
+    to: query.to ? new Date(query.to) : undefined,
+    senderId: query.senderId,
+    type: query.type,
+  };
+}
+
+/** The wire contract's display name: `firstName lastName` (the non-empty parts), else the nickname. */
+function displayName(nickname: string, firstName: string | null, lastName: string | null): string {
+  return [firstName, lastName].filter((part) => part && part.trim()).join(' ') || nickname;
+}
+
+/** Viewers grouped by a value each of them sees (here: the id of their chat's last message). */
+function groupViewers<K>(byViewer: Map<string, K>): Map<K, string[]> {
+  const groups = new Map<K, string[]>();
+  for (const [viewerId, key] of byViewer) {
+    const group = groups.get(key);
+    if (group) group.push(viewerId);
+    else groups.set(key, [viewerId]);
+  }
+  return groups;
 }
 
 function checkedText(text: string | null | undefined): string {

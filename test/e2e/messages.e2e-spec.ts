@@ -216,7 +216,7 @@ describe('messages', () => {
       const { a, b, chatId, aws, bws } = await pair();
       const first = await send(aws, chatId, 'first');
       const second = await send(aws, chatId, 'second');
-      expect((await t.http().delete(`/api/messages/${second.id}?forEveryone=true`).set(b.auth).expect(403)).body.code).toBe('NOT_MESSAGE_AUTHOR');
+      expect((await t.http().delete(`/api/messages/${second.id}?forEveryone=true`).set(b.auth).expect(403)).body.code).toBe('FORBIDDEN');
       await t.http().delete(`/api/messages/${second.id}?forEveryone=true`).set(a.auth).expect(200);
       expect(await bws.waitFor('message:deleted')).toEqual({ messageId: second.id, chatId, newLastMessage: expect.objectContaining({ id: first.id, text: 'first' }) });
       expect(await t.backend.sql('SELECT 1 FROM messages WHERE id = $1', [second.id])).toHaveLength(0);

@@ -21,3 +21,16 @@ export const isUuid = (value: unknown): value is string => typeof value === 'str
 
 /** The greatest uuid: a keyset bound that stands for "no cursor", so first and later pages share one plan. */
 export const MAX_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+
+/** The least uuid: the lower keyset bound that stands for "no bound". */
+export const MIN_UUID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * The least UUIDv7 made at or after `date`: ids carry their creation time in their first 48
+ * bits, so "created at or after date" is "id >= idBoundAt(date)" on any index of ids.
+ */
+export function idBoundAt(date: Date): string {
+  const ms = Math.min(Math.max(date.getTime(), 0), 2 ** 48 - 1);
+  const hex = ms.toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
+}

@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   MEDIA_NOT_FOUND: { status: 422, message: 'The media was not uploaded by you' },
   PLAINTEXT_IN_SECRET_CHAT: { status: 422, message: 'Secret chats accept only ciphertext' },
   CIPHERTEXT_REQUIRED: { status: 422, message: 'Secret chat messages need ciphertext and signalType' },
+  FORWARD_NOT_ALLOWED: { status: 403, message: 'This message cannot be forwarded here' },
 
   // uploads
   FILE_TOO_LARGE: { status: 413, message: 'The file is too large' },

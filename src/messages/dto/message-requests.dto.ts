@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsISO8601, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
 
 export const MAX_TEXT = 4096;
 /** Signal message types carried beside a ciphertext (whisper, prekey whisper, sender key…). */
@@ -17,9 +17,12 @@ export class SendMessageDto {
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(512) mediaUrl?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(255) mediaName?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsInt() @Min(0) mediaSize?: number | null;
-  @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(64) mediaGroupId?: string | null;
+  /** Album key (§8.2): stored as sent, echoed on every Message. */
+  @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @Matches(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'mediaGroupId must be 1-64 characters of A-Z a-z 0-9 _ . : -' }) mediaGroupId?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsUUID('all') replyToId?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsUUID('all') forwardedFromId?: string | null;
+  /** Sent by the client with a forward; the server names the original's sender itself (§8.1). */
+  @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(128) forwardSenderName?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @Matches(/^[A-Za-z0-9+/=_-]+$/) @MaxLength(MAX_CIPHERTEXT) ciphertext?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsInt() @Min(SIGNAL_TYPE.min) @Max(SIGNAL_TYPE.max) signalType?: number | null;
   @IsOptional() @IsString() @MinLength(1) @MaxLength(64) clientMessageId?: string;
@@ -57,22 +60,38 @@ export class ReactionRequestDto {
   emoji: string;
 }
 
+export const HISTORY_TYPES = ['TEXT', 'IMAGE', 'VIDEO', 'AUDIO', 'FILE'] as const;
+
 export class HistoryQuery {
   @ApiPropertyOptional({ format: 'uuid', description: 'the oldest message id already shown' }) @IsOptional() @IsUUID('all') cursor?: string;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
-  @ApiPropertyOptional({ description: 'full-text search (not in secret chats)' }) @IsOptional() @IsString() @MinLength(1) @MaxLength(200) q?: string;
+  @ApiPropertyOptional({ description: 'search as you type: every word is a case-insensitive word prefix (not in secret chats)' })
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(200) q?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'inclusive lower bound on createdAt' }) @IsOptional() @IsISO8601({ strict: true }) from?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'inclusive upper bound on createdAt' }) @IsOptional() @IsISO8601({ strict: true }) to?: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'only messages of this sender' }) @IsOptional() @IsUUID('all') senderId?: string;
+  @ApiPropertyOptional({ enum: HISTORY_TYPES }) @IsOptional() @IsIn(HISTORY_TYPES) type?: (typeof HISTORY_TYPES)[number];
+}
+
+export class AroundQuery {
+  @ApiProperty({ format: 'date-time', description: 'the page starts with the oldest messages at or after this instant' }) @IsISO8601({ strict: true }) date: string;
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
 }
 
 export class SearchQuery {
-  @ApiProperty({ minLength: 1, maxLength: 200 }) @IsString() @MinLength(1) @MaxLength(200) q: string;
+  @ApiProperty({ minLength: 1, maxLength: 200, description: 'search as you type: every word is a case-insensitive word prefix' }) @IsString() @MinLength(1) @MaxLength(200) q: string;
   @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID('all') cursor?: string;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 30 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
 }
 
 export class DeleteQuery {
-  @ApiPropertyOptional({ description: 'accepted from the web client; deletion is always for everyone' })
+  @ApiPropertyOptional({
+    type: Boolean,
+    description: 'true (or absent, as in v1.1): delete for everyone (the sender; in a group also the OWNER, and ADMINs for non-OWNER messages); false: hide it for you only',
+  })
   @IsOptional()
   @Transform(bool)
+  @IsBoolean()
   forEveryone?: boolean;
 }
 
@@ -82,3 +101,12 @@ export class ReadResultDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) readAt: string | null;
 }
 
+
+export class HideResultDto {
+  @ApiProperty({ format: 'uuid' }) messageId: string;
+  @ApiProperty({ enum: [true] }) hidden: true;
+}
+
+export class DeleteResultDto {
+  @ApiProperty({ format: 'uuid' }) messageId: string;
+}

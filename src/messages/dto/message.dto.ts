@@ -52,7 +52,7 @@ export class MessageDto {
   @ApiProperty({ type: String, nullable: true }) ciphertext: string | null;
   @ApiProperty({ type: Number, nullable: true }) signalType: number | null;
   @ApiPropertyOptional({ type: [Object], example: [{ userId: '…' }] }) voiceListens?: Array<{ userId: string }>;
-  @ApiPropertyOptional({ type: String, nullable: true }) mediaGroupId?: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'album key: messages with the same one form an album' }) mediaGroupId: string | null;
   @ApiPropertyOptional({ description: 'echoed on message:new to the sender when it sent one' }) clientMessageId?: string;
 }
 
