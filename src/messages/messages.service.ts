@@ -97,12 +97,12 @@ export class MessagesService {
       await this.relations.started([{ viewers: stored.revealedTo, subjects: stored.memberIds }]);
     }
     const others = stored.memberIds.filter((id) => id !== senderId);
-    // One Redis connection carries these in order, so the sender's devices still get
-    // message:new before message:delivered; every instance delivers them in the chat's order.
+    // One event for the members and the sender's devices, delivered in the chat's order on every
+    // instance; one Redis connection carries it before message:delivered.
     const position = { chatId: dto.chatId, seq: dto.seq };
-    const [, , delivered] = await Promise.all([
-      this.realtime.toUsers(others, 'message:new', dto, position),
-      this.realtime.toUsers([senderId], 'message:new', input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto, position),
+    const own = input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto;
+    const [, delivered] = await Promise.all([
+      this.realtime.toAudiences('message:new', [{ userIds: others, payload: dto }, { userIds: [senderId], payload: own }], position),
       this.presence.anyOnline(others),
     ]);
     if (delivered) {

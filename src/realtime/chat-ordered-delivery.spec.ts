@@ -12,37 +12,37 @@ describe('ChatOrderedDelivery', () => {
   afterEach(() => jest.useRealTimers());
 
   it('passes events without a position straight through', () => {
-    ordered.push(['u'], 'typing');
+    ordered.push([{ userIds: ['u'], data: 'typing' }]);
     expect(delivered).toEqual(['typing']);
   });
 
   it('holds a message that overtook an earlier one until the earlier one arrives', () => {
-    ordered.push(['u'], 'm1', at(1));
-    ordered.push(['u'], 'm3', at(3));
-    ordered.push(['u'], 'm4', at(4));
+    ordered.push([{ userIds: ['u'], data: 'm1' }], at(1));
+    ordered.push([{ userIds: ['u'], data: 'm3' }], at(3));
+    ordered.push([{ userIds: ['u'], data: 'm4' }], at(4));
     expect(delivered).toEqual(['m1']);
-    ordered.push(['u'], 'm2', at(2));
+    ordered.push([{ userIds: ['u'], data: 'm2' }], at(2));
     expect(delivered).toEqual(['m1', 'm2', 'm3', 'm4']);
   });
 
   it('gives up on a gap after the hold time and delivers what waited, in order', () => {
-    ordered.push(['u'], 'm1', at(1));
-    ordered.push(['u'], 'm4', at(4));
-    ordered.push(['u'], 'm3', at(3));
+    ordered.push([{ userIds: ['u'], data: 'm1' }], at(1));
+    ordered.push([{ userIds: ['u'], data: 'm4' }], at(4));
+    ordered.push([{ userIds: ['u'], data: 'm3' }], at(3));
     jest.advanceTimersByTime(99);
     expect(delivered).toEqual(['m1']);
     jest.advanceTimersByTime(1);
     expect(delivered).toEqual(['m1', 'm3', 'm4']);
-    ordered.push(['u'], 'm2 (late)', at(2));
+    ordered.push([{ userIds: ['u'], data: 'm2 (late)' }], at(2));
     expect(delivered).toEqual(['m1', 'm3', 'm4', 'm2 (late)']);
   });
 
   it('gives up at once on every gap below a message that waited the hold time, not one gap per hold time', () => {
     // The bus is down: the other instance's messages (the even ones) never come.
-    ordered.push(['u'], 'm1', at(1));
-    for (const seq of [3, 5, 7, 9]) ordered.push(['u'], `m${seq}`, at(seq));
+    ordered.push([{ userIds: ['u'], data: 'm1' }], at(1));
+    for (const seq of [3, 5, 7, 9]) ordered.push([{ userIds: ['u'], data: `m${seq}` }], at(seq));
     jest.advanceTimersByTime(50);
-    ordered.push(['u'], 'm11', at(11));
+    ordered.push([{ userIds: ['u'], data: 'm11' }], at(11));
     jest.advanceTimersByTime(50);
     expect(delivered).toEqual(['m1', 'm3', 'm5', 'm7', 'm9']);
     jest.advanceTimersByTime(49);
@@ -51,18 +51,25 @@ describe('ChatOrderedDelivery', () => {
     expect(delivered).toEqual(['m1', 'm3', 'm5', 'm7', 'm9', 'm11']);
   });
 
+  it('delivers the audiences of one position together, so a released later message never lands between them', () => {
+    ordered.push([{ userIds: ['all'], data: 'm1' }], at(1));
+    ordered.push([{ userIds: ['others'], data: 'm3' }, { userIds: ['sender'], data: 'm3 + clientMessageId' }], at(3));
+    ordered.push([{ userIds: ['others'], data: 'm2' }, { userIds: ['sender'], data: 'm2 + clientMessageId' }], at(2));
+    expect(delivered).toEqual(['m1', 'm2', 'm2 + clientMessageId', 'm3', 'm3 + clientMessageId']);
+  });
+
   it('delivers every frame of one position (the sender\'s copy and the others\') and keeps chats apart', () => {
-    ordered.push(['others'], 'm1', at(1));
-    ordered.push(['sender'], 'm1 + clientMessageId', at(1));
-    ordered.push(['u'], 'x7', at(7, 'x'));
-    ordered.push(['u'], 'm3', at(3));
-    ordered.push(['u'], 'x8', at(8, 'x'));
+    ordered.push([{ userIds: ['others'], data: 'm1' }], at(1));
+    ordered.push([{ userIds: ['sender'], data: 'm1 + clientMessageId' }], at(1));
+    ordered.push([{ userIds: ['u'], data: 'x7' }], at(7, 'x'));
+    ordered.push([{ userIds: ['u'], data: 'm3' }], at(3));
+    ordered.push([{ userIds: ['u'], data: 'x8' }], at(8, 'x'));
     expect(delivered).toEqual(['m1', 'm1 + clientMessageId', 'x7', 'x8']);
   });
 
   it('flushes what it holds on shutdown', () => {
-    ordered.push(['u'], 'm1', at(1));
-    ordered.push(['u'], 'm5', at(5));
+    ordered.push([{ userIds: ['u'], data: 'm1' }], at(1));
+    ordered.push([{ userIds: ['u'], data: 'm5' }], at(5));
     ordered.flush();
     expect(delivered).toEqual(['m1', 'm5']);
     expect(ordered.size).toBe(0);

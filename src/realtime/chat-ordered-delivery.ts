@@ -4,12 +4,18 @@ export interface ChatPosition {
   seq: number;
 }
 
+/** One serialised frame and the users it goes to. */
+export interface Delivery {
+  userIds: string[];
+  data: string;
+}
+
 type Deliver = (userIds: string[], data: string) => void;
 
 interface Held {
   seq: number;
-  userIds: string[];
-  data: string;
+  /** Every audience of one position (the sender's copy and the members'): delivered as one step. */
+  deliveries: Delivery[];
   heldAt: number;
 }
 
@@ -44,15 +50,16 @@ export class ChatOrderedDelivery {
     private readonly holdMs = ORDER_HOLD_MS,
   ) {}
 
-  push(userIds: string[], data: string, position?: ChatPosition): void {
-    if (!position) return this.deliver(userIds, data);
+  /** Delivers (or holds) the audiences of one event; those of one position always go together. */
+  push(deliveries: Delivery[], position?: ChatPosition): void {
+    if (!position) return this.send(deliveries);
     const now = Date.now();
     this.sweep(now);
     let chat = this.chats.get(position.chatId);
     if (!chat) this.chats.set(position.chatId, (chat = { delivered: position.seq - 1, held: [], timer: null, usedAt: now }));
     chat.usedAt = now;
-    if (position.seq > chat.delivered + 1) return this.hold(position.chatId, chat, { seq: position.seq, userIds, data, heldAt: now });
-    this.deliver(userIds, data);
+    if (position.seq > chat.delivered + 1) return this.hold(position.chatId, chat, { seq: position.seq, deliveries, heldAt: now });
+    this.send(deliveries);
     chat.delivered = Math.max(chat.delivered, position.seq);
     this.release(chat);
   }
@@ -66,9 +73,13 @@ export class ChatOrderedDelivery {
   flush(): void {
     for (const chat of this.chats.values()) {
       if (chat.timer) clearTimeout(chat.timer);
-      for (const held of chat.held.splice(0)) this.deliver(held.userIds, held.data);
+      for (const held of chat.held.splice(0)) this.send(held.deliveries);
     }
     this.chats.clear();
+  }
+
+  private send(deliveries: Delivery[]): void {
+    for (const { userIds, data } of deliveries) this.deliver(userIds, data);
   }
 
   private hold(chatId: string, chat: ChatState, event: Held): void {
@@ -104,7 +115,7 @@ export class ChatOrderedDelivery {
   private release(chat: ChatState): void {
     while (chat.held.length && chat.held[0].seq <= chat.delivered + 1) {
       const next = chat.held.shift()!;
-      this.deliver(next.userIds, next.data);
+      this.send(next.deliveries);
       chat.delivered = Math.max(chat.delivered, next.seq);
     }
     if (!chat.held.length && chat.timer) {

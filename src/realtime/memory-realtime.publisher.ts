@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { ChatOrderedDelivery, ChatPosition } from './chat-ordered-delivery';
-import { ClientEventName, ClientEvents, frame } from './client-events';
+import { ClientEventName } from './client-events';
 import { ConnectionRegistry, DisconnectTarget } from './connection-registry';
-import { RealtimePublisher } from './realtime-publisher';
+import { Audience, deliveries, RealtimePublisher } from './realtime-publisher';
 
 /** One instance, no Redis: delivery goes straight to the local registry. */
 @Injectable()
@@ -14,8 +14,8 @@ export class MemoryRealtimePublisher extends RealtimePublisher {
     this.ordered = new ChatOrderedDelivery((ids, data) => registry.deliver(ids, data));
   }
 
-  async toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E], position?: ChatPosition): Promise<void> {
-    this.ordered.push([...userIds], frame(event, payload), position);
+  async toAudiences<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>, position?: ChatPosition): Promise<void> {
+    this.ordered.push(deliveries(event, audiences), position);
   }
 
   async disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void> {

@@ -1,6 +1,17 @@
-import { ChatPosition } from './chat-ordered-delivery';
-import { ClientEventName, ClientEvents } from './client-events';
+import { ChatPosition, Delivery } from './chat-ordered-delivery';
+import { ClientEventName, ClientEvents, frame } from './client-events';
 import { DisconnectTarget } from './connection-registry';
+
+/** Some users and the payload they get. */
+export interface Audience<E extends ClientEventName> {
+  userIds: Iterable<string>;
+  payload: ClientEvents[E];
+}
+
+/** The audiences that have users, each with its frame serialised. */
+export function deliveries<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>): Delivery[] {
+  return audiences.map(({ userIds, payload }) => ({ userIds: [...new Set(userIds)], data: frame(event, payload) })).filter((d) => d.userIds.length);
+}
 
 /**
  * The event bus features publish to. Delivery reaches the users' sockets on every instance;
@@ -15,7 +26,16 @@ export abstract class RealtimePublisher {
    * Delivers to the users' sockets on every instance. With `position` (a chat message), each
    * instance delivers the chat's messages in sequence order (ChatOrderedDelivery).
    */
-  abstract toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E], position?: ChatPosition): Promise<void>;
+  toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E], position?: ChatPosition): Promise<void> {
+    return this.toAudiences(event, [{ userIds, payload }], position);
+  }
+
+  /**
+   * One event with a payload per audience (the sender's copy carries its clientMessageId),
+   * published as one: every instance delivers its audiences together, so nothing of the chat
+   * lands between the sender's copy and the members'. Audiences are serialised once each.
+   */
+  abstract toAudiences<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>, position?: ChatPosition): Promise<void>;
   /** Closes matching sockets on every instance (logout, terminated session, deleted account). */
   abstract disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void>;
 

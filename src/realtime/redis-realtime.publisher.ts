@@ -3,13 +3,13 @@ import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { withTimeout } from '../core/async/with-timeout';
 import { RedisService } from '../core/redis/redis.service';
-import { ChatOrderedDelivery, ChatPosition } from './chat-ordered-delivery';
-import { ClientEventName, ClientEvents, frame } from './client-events';
+import { ChatOrderedDelivery, ChatPosition, Delivery } from './chat-ordered-delivery';
+import { ClientEventName } from './client-events';
 import { ConnectionRegistry, DisconnectTarget } from './connection-registry';
-import { RealtimePublisher } from './realtime-publisher';
+import { Audience, deliveries, RealtimePublisher } from './realtime-publisher';
 
 type BusMessage =
-  | { kind: 'deliver'; userIds: string[]; data: string; position?: ChatPosition }
+  | { kind: 'deliver'; deliveries: Delivery[]; position?: ChatPosition }
   | { kind: 'disconnect'; target: DisconnectTarget; code: number; reason: string };
 
 /** Deliveries wait at most this long for the restore listeners (a database that is down too). */
@@ -69,12 +69,11 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     await this.subscriber?.quit().catch(() => undefined);
   }
 
-  async toUsers<E extends ClientEventName>(userIds: Iterable<string>, event: E, payload: ClientEvents[E], position?: ChatPosition): Promise<void> {
-    const ids = [...new Set(userIds)];
-    if (!ids.length) return;
-    const data = frame(event, payload);
-    this.ordered.push(ids, data, position);
-    await this.publish({ kind: 'deliver', userIds: ids, data, ...(position ? { position } : {}) });
+  async toAudiences<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>, position?: ChatPosition): Promise<void> {
+    const parts = deliveries(event, audiences);
+    if (!parts.length) return;
+    this.ordered.push(parts, position);
+    await this.publish({ kind: 'deliver', deliveries: parts, ...(position ? { position } : {}) });
   }
 
   /** Local sockets close at once, whatever the bus does; the other instances hear it through the bus. */
@@ -111,7 +110,7 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     } catch {
       return;
     }
-    if (message.kind === 'deliver') this.ordered.push(message.userIds, message.data, message.position);
+    if (message.kind === 'deliver') this.ordered.push(message.deliveries, message.position);
     else if (message.kind === 'disconnect') {
       this.registry.disconnect(message.target, message.code, message.reason);
       this.disconnected(message.target);

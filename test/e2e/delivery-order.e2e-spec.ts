@@ -12,7 +12,7 @@ const PER_SENDER = 25;
  * Six members send into one group at once, each firing without waiting for acks; a seventh
  * member watches. Resolves the `seq` of every message:new in the order the watcher got them.
  */
-async function burst(apps: TestApp[]): Promise<{ live: number[]; stored: number[] }> {
+async function burst(apps: TestApp[]): Promise<{ live: number[]; senderLive: number[]; stored: number[] }> {
   const users = await Promise.all(Array.from({ length: SENDERS + 1 }, (_, i) => signUp(apps[i % apps.length])));
   const [watcher, ...senders] = users;
   const chatId = await createGroup(apps[0], watcher, senders);
@@ -20,6 +20,12 @@ async function burst(apps: TestApp[]): Promise<{ live: number[]; stored: number[
   const sockets = await Promise.all(senders.map((s, i) => connect(apps[i % apps.length], s)));
   const total = SENDERS * PER_SENDER;
   const seen: number[] = [];
+  // A sender sees its own messages among the others' (its copies carry its clientMessageId).
+  const senderSeen: number[] = [];
+  sockets[0].socket.on('message', (data) => {
+    const frame = JSON.parse(data.toString());
+    if (frame.event === 'message:new' && frame.payload.chatId === chatId) senderSeen.push(frame.payload.seq);
+  });
   const all = new Promise<void>((resolve) => {
     watcherWs.socket.on('message', (data) => {
       const frame = JSON.parse(data.toString());
@@ -31,9 +37,10 @@ async function burst(apps: TestApp[]): Promise<{ live: number[]; stored: number[
     sockets.forEach((ws, i) => ws.send('message:send', { chatId, text: `${i}:${n}`, clientMessageId: randomUUID() }));
   }
   await all;
+  while (senderSeen.length < total) await new Promise((resolve) => setTimeout(resolve, 20));
   const stored = (await apps[0].backend.sql<{ seq: string }>(`SELECT seq FROM messages WHERE chat_id = $1 ORDER BY id`, [chatId])).map((r) => Number(r.seq));
   [watcherWs, ...sockets].forEach((s) => s.close());
-  return { live: seen, stored };
+  return { live: seen, senderLive: senderSeen, stored };
 }
 
 describe('delivery order and retries', () => {
@@ -42,8 +49,9 @@ describe('delivery order and retries', () => {
   afterAll(() => t.close());
 
   it('delivers a group\'s messages to every member in the chat\'s sequence order, each carrying its seq', async () => {
-    const { live, stored } = await burst([t]);
+    const { live, senderLive, stored } = await burst([t]);
     expect(live).toEqual(stored);
+    expect(senderLive).toEqual(stored);
     expect(live).toEqual(Array.from({ length: SENDERS * PER_SENDER }, (_, i) => i + 1));
   }, 30_000);
 
@@ -84,7 +92,8 @@ describe('delivery order and retries', () => {
   const cluster = twoInstances();
 
   it('delivers a group\'s messages in sequence order though its senders publish from different instances', async () => {
-    const { live, stored } = await burst([cluster.one, cluster.two]);
+    const { live, senderLive, stored } = await burst([cluster.one, cluster.two]);
     expect(live).toEqual(stored);
+    expect(senderLive).toEqual(stored);
   }, 30_000);
 });
