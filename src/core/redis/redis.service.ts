@@ -18,6 +18,10 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private readonly connections = new Set<Redis>();
   private commandClient: Redis | null = null;
   private lastDegradedLog = 0;
+  /** Set when a command went unanswered: calls degrade at once until a probe PING is answered. */
+  private unresponsive = false;
+  private probing = false;
+  private closing = false;
 
   constructor(private readonly config: AppConfig) {}
 
@@ -57,6 +61,9 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   async bounded<T, F>(label: string, work: (client: Redis) => Promise<T>, fallback: F, timeoutMs = REDIS_REQUEST_TIMEOUT_MS): Promise<T | F> {
     const client = this.client;
     if (client.status !== 'ready') return this.degraded(label, `connection ${client.status}`, fallback);
+    // A partition (no answer, no error): after one command waited out its bound, the rest do
+    // not each wait theirs; a probe finds out when Redis answers again.
+    if (this.unresponsive) return this.degraded(label, 'not answering', fallback);
     const outcome = await withTimeout(
       work(client).then(
         (value) => ({ value }),
@@ -65,9 +72,24 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       timeoutMs,
       null,
     );
-    if (!outcome) return this.degraded(label, `no answer within ${timeoutMs} ms`, fallback);
+    if (!outcome) {
+      this.unresponsive = true;
+      this.probe();
+      return this.degraded(label, `no answer within ${timeoutMs} ms`, fallback);
+    }
     if ('error' in outcome) return this.degraded(label, outcome.error.message, fallback);
     return outcome.value;
+  }
+
+  /** PINGs once a second while Redis is unresponsive; the first answer ends the degraded mode. */
+  private probe(): void {
+    if (this.probing || this.closing) return;
+    this.probing = true;
+    void withTimeout(this.client.ping().catch(() => null), REDIS_REQUEST_TIMEOUT_MS, null).then((answer) => {
+      this.probing = false;
+      if (answer === 'PONG') this.unresponsive = false;
+      else setTimeout(() => this.probe(), 1_000).unref();
+    });
   }
 
   private degraded<F>(label: string, why: string, fallback: F): F {
@@ -101,6 +123,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.closing = true;
     await Promise.all(
       [...this.connections].map(async (c) => {
         if (c.status !== 'ready') return c.disconnect();
