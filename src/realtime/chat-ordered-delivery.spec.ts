@@ -61,10 +61,20 @@ describe('ChatOrderedDelivery', () => {
   it('delivers every frame of one position (the sender\'s copy and the others\') and keeps chats apart', () => {
     ordered.push([{ userIds: ['others'], data: 'm1' }], at(1));
     ordered.push([{ userIds: ['sender'], data: 'm1 + clientMessageId' }], at(1));
-    ordered.push([{ userIds: ['u'], data: 'x7' }], at(7, 'x'));
+    ordered.push([{ userIds: ['u'], data: 'x1' }], at(1, 'x'));
     ordered.push([{ userIds: ['u'], data: 'm3' }], at(3));
-    ordered.push([{ userIds: ['u'], data: 'x8' }], at(8, 'x'));
-    expect(delivered).toEqual(['m1', 'm1 + clientMessageId', 'x7', 'x8']);
+    ordered.push([{ userIds: ['u'], data: 'x2' }], at(2, 'x'));
+    expect(delivered).toEqual(['m1', 'm1 + clientMessageId', 'x1', 'x2']);
+  });
+
+  it('waits for the message before the first one it sees of a chat, which may be on its way from another instance', () => {
+    ordered.push([{ userIds: ['u'], data: 'm8' }], at(8));
+    ordered.push([{ userIds: ['u'], data: 'm7' }], at(7));
+    expect(delivered).toEqual(['m7', 'm8']);
+    ordered.push([{ userIds: ['u'], data: 'y5' }], at(5, 'y'));
+    expect(delivered).toEqual(['m7', 'm8']);
+    jest.advanceTimersByTime(100);
+    expect(delivered).toEqual(['m7', 'm8', 'y5']);
   });
 
   it('flushes what it holds on shutdown', () => {

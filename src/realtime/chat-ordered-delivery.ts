@@ -30,7 +30,7 @@ interface ChatState {
 
 /** How long a later message waits for an earlier one that has not arrived yet. */
 export const ORDER_HOLD_MS = 250;
-const IDLE_FORGET_MS = 10 * 60_000;
+const IDLE_FORGET_MS = 60 * 60_000;
 
 /**
  * Delivers each chat's messages to this instance's sockets in the chat's sequence order.
@@ -39,7 +39,8 @@ const IDLE_FORGET_MS = 10 * 60_000;
  * the bus itself) — so members would see adjacent messages swapped. A message that arrives
  * ahead of an earlier one waits for it, at most ORDER_HOLD_MS (the earlier one may never come:
  * its instance died, or the bus lost it), and is then delivered anyway. Events without a
- * position pass straight through. A chat first seen mid-stream starts at what it sees.
+ * position pass straight through. A chat first seen mid-stream waits for the message before the
+ * first one it sees as for any gap.
  */
 export class ChatOrderedDelivery {
   private readonly chats = new Map<string, ChatState>();
@@ -56,7 +57,9 @@ export class ChatOrderedDelivery {
     const now = Date.now();
     this.sweep(now);
     let chat = this.chats.get(position.chatId);
-    if (!chat) this.chats.set(position.chatId, (chat = { delivered: position.seq - 1, held: [], timer: null, usedAt: now }));
+    // A chat first seen here (or forgotten after an idle hour) at seq n: n - 1 may be on its way
+    // from another instance, so n waits for it like for any gap; seq 1 has nothing before it.
+    if (!chat) this.chats.set(position.chatId, (chat = { delivered: Math.max(0, position.seq - 2), held: [], timer: null, usedAt: now }));
     chat.usedAt = now;
     if (position.seq > chat.delivered + 1) return this.hold(position.chatId, chat, { seq: position.seq, deliveries, heldAt: now });
     this.send(deliveries);
