@@ -96,7 +96,13 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
       { prefix, concurrency: QUEUE_CONCURRENCY[queue], connection: this.redis.connect(`worker:${queue}`, { maxRetriesPerRequest: null }) },
     );
     worker.on('failed', (job, error) => this.logger.warn(`job ${job?.name} (${job?.id}) attempt ${job?.attemptsMade} failed: ${error.message}`));
-    worker.on('error', (error) => this.logger.error(`worker ${queue}: ${error.message}`));
+    // A Redis outage makes every retry fail alike: one warning per distinct error, not one a second.
+    let lastError = '';
+    worker.on('error', (error) => {
+      if (error.message !== lastError) this.logger.warn(`worker ${queue}: ${error.message}`);
+      lastError = error.message;
+    });
+    worker.on('ready', () => (lastError = ''));
     return worker;
   }
 

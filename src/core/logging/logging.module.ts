@@ -45,8 +45,10 @@ export class LoggingModule {
                     res.setHeader('X-Request-Id', id);
                     return id;
                   },
+                  // 503 is the documented answer during an outage (its cause is logged once, as a
+                  // warning, where it is noticed): not one error line per request.
                   customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
-                    error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug',
+                    res.statusCode === 503 ? 'warn' : error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug',
                   serializers: {
                     req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
                   },
