@@ -24,9 +24,10 @@ export class ChatViews {
     return chat ?? null;
   }
 
-  async toDtos(viewerId: string, { chats, users }: ChatViewSet): Promise<ChatDto[]> {
+  async toDtos(viewerId: string, { chats, users, blockedBy }: ChatViewSet): Promise<ChatDto[]> {
     if (!chats.length) return [];
     const profiles = new Map((await this.users.profilesFromRows(viewerId, users)).map((p) => [p.id, p]));
+    const blockers = new Set(blockedBy);
     // The members' own read watermarks are the read receipts of the last messages; their user
     // rows carry what decides whether the viewer may see each member's receipts.
     const receipts = new Map(users.map((u) => [u.id, receiptFactsOf(u, viewerId)]));
@@ -38,18 +39,38 @@ export class ChatViews {
       });
     const lastMessages = chats.flatMap((c) => (c.lastMessage ? [c.lastMessage] : []));
     const lastById = new Map(this.messageViews.buildRich(lastMessages, watermarks, viewerId).map((m) => [m.id, m]));
-    return chats.map((chat) => ({
-      id: chat.id,
-      type: chat.type,
-      name: chat.name,
-      avatar: chat.avatar,
-      createdAt: new Date(chat.createdAt).toISOString(),
-      members: chat.members.flatMap((m) => {
-        const user = profiles.get(m.userId);
-        return user ? [{ id: m.id, userId: m.userId, chatId: m.chatId, role: m.role, joinedAt: new Date(m.joinedAt).toISOString(), user }] : [];
-      }),
-      lastMessage: (chat.lastMessage && lastById.get(chat.lastMessage.id)) || null,
-      unread: chat.unread,
-    }));
+    return chats.map((chat) => {
+      // The client shows its "blocked" banner in a pair chat whose partner blocked the viewer.
+      const pair = chat.type === 'DIRECT' || chat.type === 'SECRET';
+      return {
+        id: chat.id,
+        type: chat.type,
+        numericId: chat.numericId,
+        name: chat.name,
+        description: chat.description,
+        avatar: chat.avatar,
+        pinnedMessageId: chat.pinnedMessageId,
+        createdAt: new Date(chat.createdAt).toISOString(),
+        members: chat.members.flatMap((m) => {
+          const profile = profiles.get(m.userId);
+          if (!profile) return [];
+          const user = pair ? { ...profile, blockedByThem: blockers.has(m.userId) } : profile;
+          return [{ id: m.id, userId: m.userId, chatId: m.chatId, role: m.role, joinedAt: iso(m.joinedAt), pinnedAt: isoOrNull(m.pinnedAt), mutedUntil: isoOrNull(m.mutedUntil), user }];
+        }),
+        lastMessage: (chat.lastMessage && lastById.get(chat.lastMessage.id)) || null,
+        unread: chat.unread,
+        draft: chat.draft ? { text: chat.draft.text, replyToId: chat.draft.replyToId, updatedAt: iso(chat.draft.updatedAt) } : null,
+        archivedAt: isoOrNull(chat.archivedAt),
+      };
+    });
   }
+}
+
+/** Timestamps read as JSON come in PostgreSQL's text form; the wire has ISO 8601 with milliseconds. */
+function iso(value: string): string {
+  return new Date(value).toISOString();
+}
+
+function isoOrNull(value: string | null): string | null {
+  return value === null ? null : new Date(value).toISOString();
 }
