@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { MAX_UUID, newId } from '../core/database/ids';
+import { newId } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { RichMessageRow, richMessagesSql } from '../messages/messages.repository';
@@ -20,20 +20,15 @@ export interface Membership {
 const CHAT_COLUMNS = `c.id, c.type, c.name, c.avatar, c.pair_key AS "pairKey", c.message_seq::float8 AS "messageSeq",
   c.last_message_id AS "lastMessageId", c.last_activity_at AS "lastActivityAt", c.created_at AS "createdAt", c.updated_at AS "updatedAt"`;
 
-/** A chat membership as the chat list shows it (and reads its read watermark from). */
+/** A chat membership as the chat list shows it (and reads its read watermark from); its chat is the row it is nested in. */
 export interface ChatMemberFacts {
   id: string;
-  chatId: string;
   userId: string;
   role: ChatRole;
   /** ISO strings: the views are read as JSON. */
   joinedAt: string;
-  visible: boolean;
   lastReadSeq: number;
   lastReadAt: string | null;
-  /** The member's own pin and mute: on the viewer's own row only, null on the others' (see chatViewsSql). */
-  pinnedAt: string | null;
-  mutedUntil: string | null;
 }
 
 /** The viewer's unsent text in a chat (wire-contract-v2.2 §4). */
@@ -61,6 +56,9 @@ export interface ChatViewRow {
   unread: number;
   /** The chat's place in the list, `<rank>|<key>` (see LIST_RANK and LIST_KEY), for keyset cursors. */
   sortKey: string;
+  /** The viewer's own pin, mute and archive times. */
+  pinnedAt: string | null;
+  mutedUntil: string | null;
   archivedAt: string | null;
   draft: DraftRow | null;
   members: ChatMemberFacts[];
@@ -87,9 +85,9 @@ export interface MemberStateChange {
 const epochMicros = (ts: string) => `(extract(epoch FROM ${ts}) * 1000000)::bigint`;
 /**
  * The chat list's order, the client's own (wire-contract-v2.2 §3): the viewer's pinned chats
- * first, oldest pin first, then the others by last activity, newest first; ties by id,
- * descending. As ascending keys: rank (0 pinned, 1 not), then the pin time or the negated
- * activity time in exact microseconds, then the id descending.
+ * first, oldest pin first, then the others by last activity, newest first; ties by id. As
+ * ascending keys: rank (0 pinned, 1 not), then the pin time or the negated activity time in
+ * exact microseconds, then the id.
  */
 const LIST_RANK = `(m.pinned_at IS NULL)::int`;
 const LIST_KEY = `CASE WHEN m.pinned_at IS NOT NULL THEN ${epochMicros('m.pinned_at')} ELSE -${epochMicros('c.last_activity_at')} END`;
@@ -99,48 +97,46 @@ const LIST_KEY = `CASE WHEN m.pinned_at IS NOT NULL THEN ${epochMicros('m.pinned
  * parse. Members and last messages are nested lookups by key per chat; the members' profiles
  * are read once per user. Unread is a subtraction of two counters, less the deleted messages
  * past the watermark (an index range, nearly always empty): never a COUNT over messages.
- * A member's pin and mute are that member's own business: only the viewer's row carries them
- * (each recipient of a chat event gets a payload built for them, so their own row stays true).
+ * The viewer's pin, mute, archive time and draft come from the viewer's own membership row.
  */
 const chatViewsSql = (where: string, limit: string): string => `WITH cp AS (
   SELECT c.id, c.type, c.numeric_id, c.name, c.description, c.avatar, c.pinned_message_id, c.created_at, c.last_message_id,
-         m.archived_at, m.draft_text, m.draft_reply_to_id, m.draft_updated_at,
+         m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_reply_to_id, m.draft_updated_at,
          GREATEST(c.message_seq - m.last_read_seq
                   - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq), 0)::int AS unread,
          ${LIST_RANK} AS list_rank, ${LIST_KEY} AS list_key
     FROM chat_members m JOIN chats c ON c.id = m.chat_id
    WHERE ${where}
-   ORDER BY list_rank, list_key, c.id DESC LIMIT ${limit})
+   ORDER BY list_rank, list_key, c.id LIMIT ${limit})
 SELECT json_build_object(
   'chats', (SELECT coalesce(json_agg(json_build_object(
      'id', cp.id, 'type', cp.type, 'numericId', cp.numeric_id, 'name', cp.name, 'description', cp.description, 'avatar', cp.avatar,
      'pinnedMessageId', cp.pinned_message_id, 'createdAt', cp.created_at,
-     'unread', cp.unread, 'sortKey', concat(cp.list_rank, '|', cp.list_key), 'archivedAt', cp.archived_at,
+     'unread', cp.unread, 'sortKey', concat(cp.list_rank, '|', cp.list_key),
+     'pinnedAt', cp.pinned_at, 'mutedUntil', cp.muted_until, 'archivedAt', cp.archived_at,
      'draft', CASE WHEN cp.draft_text IS NOT NULL THEN json_build_object('text', cp.draft_text, 'updatedAt', cp.draft_updated_at,
                 'replyToId', (SELECT rp.id FROM messages rp WHERE rp.id = cp.draft_reply_to_id)) END,
-     'members', (SELECT coalesce(json_agg(json_build_object('id', cm.id, 'chatId', cm.chat_id, 'userId', cm.user_id, 'role', cm.role,
-                   'joinedAt', cm.joined_at, 'visible', cm.visible, 'lastReadSeq', cm.last_read_seq::float8, 'lastReadAt', cm.last_read_at,
-                   'pinnedAt', CASE WHEN cm.user_id = $1 THEN cm.pinned_at END, 'mutedUntil', CASE WHEN cm.user_id = $1 THEN cm.muted_until END)
+     'members', (SELECT coalesce(json_agg(json_build_object('id', cm.id, 'userId', cm.user_id, 'role', cm.role,
+                   'joinedAt', cm.joined_at, 'lastReadSeq', cm.last_read_seq::float8, 'lastReadAt', cm.last_read_at)
                    ORDER BY cm.joined_at, cm.id), '[]')
                    FROM chat_members cm WHERE cm.chat_id = cp.id),
      'lastMessage', (SELECT row_to_json(x) FROM (${richMessagesSql('msg.id = cp.last_message_id')}) x)
-   ) ORDER BY cp.list_rank, cp.list_key, cp.id DESC), '[]') FROM cp),
+   ) ORDER BY cp.list_rank, cp.list_key, cp.id), '[]') FROM cp),
   'users', (SELECT coalesce(json_agg(x), '[]') FROM (
      ${usersWithRulesSql('u.id IN (SELECT cm.user_id FROM chat_members cm JOIN cp ON cp.id = cm.chat_id)', '$1')}) x),
   'blockedBy', (SELECT coalesce(json_agg(bk.blocker_id), '[]') FROM blocks bk
      WHERE bk.blocked_id = $1 AND bk.blocker_id IN (
        SELECT cm.user_id FROM chat_members cm JOIN cp ON cp.id = cm.chat_id WHERE cp.type IN ('DIRECT', 'SECRET')))
 ) AS views`;
+const LIST_MEMBERSHIPS = `m.user_id = $1 AND m.visible AND (m.archived_at IS NOT NULL) = $2`;
 /**
- * The viewer's visible chats, archived ($2) or not, in list order after the cursor ($3 rank,
- * $4 key, $5 id; null: from the start), at most $6 (null: all of them).
+ * The start of the viewer's list of visible chats, archived ($2) or not: at most $3 (null: all
+ * of them). Apart from the paging statement below, so that its plan (one for all callers, the
+ * statement being prepared) is not shaped by a cursor condition the web client never sends.
  */
-const VIEW_PAGE_SQL = chatViewsSql(
-  `m.user_id = $1 AND m.visible AND (m.archived_at IS NOT NULL) = $2
-   AND ($3::int IS NULL OR (${LIST_RANK}, ${LIST_KEY}) > ($3::int, $4::bigint)
-        OR ((${LIST_RANK}, ${LIST_KEY}) = ($3::int, $4::bigint) AND c.id < $5::uuid))`,
-  '$6',
-);
+const VIEW_FIRST_SQL = chatViewsSql(LIST_MEMBERSHIPS, '$3');
+/** The viewer's list after a cursor position ($3 rank, $4 key, $5 id): at most $6. */
+const VIEW_AFTER_SQL = chatViewsSql(`${LIST_MEMBERSHIPS} AND (${LIST_RANK}, ${LIST_KEY}, c.id) > ($3::int, $4::bigint, $5::uuid)`, '$6');
 const VIEW_ONE_SQL = chatViewsSql(`m.chat_id = $2 AND m.user_id = $1`, '1');
 
 /** The far-future instant a mute without a duration lasts until (v2.2 mutes only "forever"; the client compares it with now). */
@@ -379,14 +375,16 @@ export class ChatsRepository {
 
   /** The viewer's visible chats (archived or not) in list order after `after`: `limit` of them, or all with a null limit. */
   async viewPage(viewerId: string, page: { archived: boolean; after: ListPosition | null; limit: number | null }): Promise<ChatViewSet> {
-    const [{ views }] = await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-page', VIEW_PAGE_SQL, [
-      viewerId,
-      page.archived,
-      page.after?.rank ?? null,
-      page.after?.key ?? null,
-      page.after?.id ?? null,
-      page.limit,
-    ]);
+    const [{ views }] = page.after
+      ? await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-after', VIEW_AFTER_SQL, [
+          viewerId,
+          page.archived,
+          page.after.rank,
+          page.after.key,
+          page.after.id,
+          page.limit,
+        ])
+      : await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-first', VIEW_FIRST_SQL, [viewerId, page.archived, page.limit]);
     return views;
   }
 
