@@ -136,6 +136,8 @@ export async function httpScenario(bench: Bench): Promise<void> {
       { name: 'GET /api/users/me', path: '/api/users/me', token: owner.token },
       { name: `GET /api/users/search?q= (${fmt(bench.settings.searchUsers)} users)`, path: '/api/users/search?q=sr1234', token: owner.token },
       { name: `GET /api/chats (user in ${listChats} chats)`, path: '/api/chats', token: owner.token, target: 1_500, skipped: chatSkip },
+      // The first 30 chats only: the whole list before v2.2 (its default page), comparable across versions.
+      { name: `GET /api/chats?limit=30 (user in ${listChats} chats)`, path: '/api/chats?limit=30', token: owner.token, skipped: chatSkip },
       { name: `GET /api/chats/:id/messages?limit=50 (${fmt(historyMessages)} messages)`, path: historyPath, token: owner.token, target: 2_000, skipped: chatSkip },
     ].map((e) => probe(bench, e)),
   );

@@ -1,10 +1,11 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import { ApiCookieAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { Auth, AuthContext } from '../auth/auth-context';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { ChatsService } from './chats.service';
-import { ChatDto, ChatPageDto } from './dto/chat.dto';
-import { AddMembersDto, ChatListQuery, DirectChatDto, GroupChatDto, UpdateChatDto } from './dto/chat-requests.dto';
+import { ArchiveStateDto, ChatDto, ChatPageDto, DraftClearedDto, DraftDto, MuteStateDto, PinStateDto } from './dto/chat.dto';
+import { AddMembersDto, ArchiveChatDto, ChatListQuery, DirectChatDto, GroupChatDto, MuteChatDto, PinChatDto, SaveDraftDto, UpdateChatDto } from './dto/chat-requests.dto';
 
 @ApiTags('chats')
 @ApiCookieAuth()
@@ -13,11 +14,26 @@ export class ChatsController {
   constructor(private readonly chats: ChatsService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Your chats, newest activity first (keyset cursor); `archived=true` lists archived ones' })
+  @ApiOperation({
+    summary:
+      'Your chats: pinned first (oldest pin first), then by newest activity. Without `limit` every chat is listed; ' +
+      'with it, a page and a keyset `nextCursor`. `archived=true` lists your archive instead',
+  })
   @ApiEnvelope(ChatPageDto)
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
   list(@Auth() auth: AuthContext, @Query() query: ChatListQuery): Promise<ChatPageDto> {
     return this.chats.list(auth, query);
+  }
+
+  @Post('saved')
+  @ApiOperation({ summary: 'Your saved messages (a SELF chat, one per user): 201 when created (your sockets get chat:new), 200 after that' })
+  @ApiEnvelope(ChatDto, { status: 201, description: 'Created' })
+  @ApiEnvelope(ChatDto, { status: 200, description: 'It already existed' })
+  @ApiErrors('UNAUTHORIZED')
+  async saved(@Auth() auth: AuthContext, @Res({ passthrough: true }) response: Response): Promise<ChatDto> {
+    const { chat, created } = await this.chats.saved(auth);
+    response.status(created ? 201 : 200);
+    return chat;
   }
 
   @Post('direct')
@@ -62,6 +78,46 @@ export class ChatsController {
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'NOT_CHAT_ADMIN', 'MEDIA_NOT_FOUND')
   update(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: UpdateChatDto): Promise<ChatDto> {
     return this.chats.update(auth, id, body);
+  }
+
+  @Patch(':id/mute')
+  @ApiOperation({ summary: 'Mute (until 9999-12-31T23:59:59.000Z) or unmute a chat for yourself; your sockets get chat:updated' })
+  @ApiEnvelope(MuteStateDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND')
+  mute(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: MuteChatDto): Promise<MuteStateDto> {
+    return this.chats.mute(auth, id, body.muted);
+  }
+
+  @Patch(':id/pin-chat')
+  @ApiOperation({ summary: 'Pin a chat on top of your list (at most 5 in the list or in the archive) or unpin it; your sockets get chat:updated' })
+  @ApiEnvelope(PinStateDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'PIN_LIMIT')
+  pinChat(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: PinChatDto): Promise<PinStateDto> {
+    return this.chats.pin(auth, id, body.pinned);
+  }
+
+  @Patch(':id/archive')
+  @ApiOperation({ summary: 'Move a chat into your archive (GET /api/chats?archived=true) or back; your sockets get chat:updated' })
+  @ApiEnvelope(ArchiveStateDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND')
+  archive(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: ArchiveChatDto): Promise<ArchiveStateDto> {
+    return this.chats.archive(auth, id, body.archived);
+  }
+
+  @Put(':id/draft')
+  @ApiOperation({ summary: 'Save your draft of a chat (not in secret chats); your sockets get draft:updated' })
+  @ApiEnvelope(DraftDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'SECRET_CHAT_RESTRICTED')
+  saveDraft(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: SaveDraftDto): Promise<DraftDto> {
+    return this.chats.saveDraft(auth, id, body);
+  }
+
+  @Delete(':id/draft')
+  @ApiOperation({ summary: 'Delete your draft of a chat (idempotent); your sockets get draft:updated with text null when there was one' })
+  @ApiEnvelope(DraftClearedDto)
+  @ApiErrors('UNAUTHORIZED', 'CHAT_NOT_FOUND')
+  deleteDraft(@Auth() auth: AuthContext, @Param('id') id: string): Promise<DraftClearedDto> {
+    return this.chats.deleteDraft(auth, id);
   }
 
   @Post(':id/members')

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { MAX_UUID, newId } from '../core/database/ids';
+import { newId } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { hiddenForSql, RichMessageRow, richMessagesSql } from '../messages/messages.repository';
@@ -20,86 +20,145 @@ export interface Membership {
 const CHAT_COLUMNS = `c.id, c.type, c.name, c.avatar, c.pair_key AS "pairKey", c.message_seq::float8 AS "messageSeq",
   c.last_message_id AS "lastMessageId", c.last_activity_at AS "lastActivityAt", c.created_at AS "createdAt", c.updated_at AS "updatedAt"`;
 
-/** A chat membership as the chat list shows it (and reads its read watermark from). */
+/** A chat membership as the chat list shows it (and reads its read watermark from); its chat is the row it is nested in. */
 export interface ChatMemberFacts {
   id: string;
-  chatId: string;
   userId: string;
   role: ChatRole;
   /** ISO strings: the views are read as JSON. */
   joinedAt: string;
-  visible: boolean;
   lastReadSeq: number;
   lastReadAt: string | null;
 }
 
+/** The viewer's unsent text in a chat (wire-contract-v2.2 §4). */
+export interface DraftRow {
+  text: string;
+  /** Null when the replied-to message is gone. */
+  replyToId: string | null;
+  updatedAt: string;
+}
+
 /**
- * A chat as one viewer's list shows it: the chat, the viewer's unread count, its memberships
- * (joined first) and its rich last message (a richMessagesSql row). Timestamps are ISO strings.
+ * A chat as one viewer's list shows it: the chat, the viewer's unread count, archive state and
+ * draft, its memberships (joined first) and its rich last message (a richMessagesSql row).
+ * Timestamps are ISO strings.
  */
 export interface ChatViewRow {
   id: string;
   type: ChatType;
+  numericId: number;
   name: string | null;
+  description: string | null;
   avatar: string | null;
+  pinnedMessageId: string | null;
   createdAt: string;
   unread: number;
-  /** last_activity_at in epoch microseconds (exact), for keyset cursors. */
-  activityKey: string;
+  /** The chat's place in the list, `<rank>|<key>` (see LIST_RANK and LIST_KEY), for keyset cursors. */
+  sortKey: string;
+  /** The viewer's own pin, mute and archive times. */
+  pinnedAt: string | null;
+  mutedUntil: string | null;
+  archivedAt: string | null;
+  draft: DraftRow | null;
   members: ChatMemberFacts[];
   lastMessage: RichMessageRow | null;
 }
 
-/** Chats as one viewer sees them, with every member's user row and presence rule once (a member of many chats, the viewer first of all, is read once). */
+/**
+ * Chats as one viewer sees them, with every member's user row and presence rule once (a member
+ * of many chats, the viewer first of all, is read once), and which partners of the viewer's
+ * DIRECT and SECRET chats among them have blocked the viewer (the client's "blocked" banner).
+ */
 export interface ChatViewSet {
   chats: ChatViewRow[];
   users: UserWithRuleRow[];
+  blockedBy: string[];
 }
 
-const ACTIVITY_KEY = `(extract(epoch FROM c.last_activity_at) * 1000000)::bigint`;
+/** The state a member keeps for themselves in a chat (mute, pin, archive): its new value, and whether the call changed it. */
+export interface MemberStateChange {
+  value: Date | null;
+  changed: boolean;
+}
+
+const epochMicros = (ts: string) => `(extract(epoch FROM ${ts}) * 1000000)::bigint`;
 /**
- * A ChatViewSet of viewer $1 for the memberships `where` selects (newest activity first, at most
- * `limit`), as one JSON value: one round trip, one value for Node to parse. Members and last
- * messages are nested lookups by key per chat; the members' profiles are read once per user.
- * Unread is a subtraction of two counters, less the deleted messages past the watermark (an
- * index range, nearly always empty): never a COUNT over messages. A viewer who hid messages in a
- * chat (chat_members.hides_messages) also loses the hidden ones past the watermark from unread,
- * and sees the newest message they did not hide as the last one; for everyone else neither
- * costs a lookup.
+/**
+ * The chat list's order, the client's own (wire-contract-v2.2 §3): the viewer's pinned chats
+ * first, oldest pin first, then the others by last activity, newest first; ties by id. As
+ * ascending keys: rank (0 pinned, 1 not), then the pin time or the negated activity time in
+ * exact microseconds, then the id.
+ */
+const LIST_RANK = `(m.pinned_at IS NULL)::int`;
+const LIST_KEY = `CASE WHEN m.pinned_at IS NOT NULL THEN ${epochMicros('m.pinned_at')} ELSE -${epochMicros('c.last_activity_at')} END`;
+/**
+ * A ChatViewSet of viewer $1 for the memberships `where` selects (in list order, at most
+ * `limit`; a null limit is no limit), as one JSON value: one round trip, one value for Node to
+ * parse. Members and last messages are nested lookups by key per chat; the members' profiles
+ * are read once per user. Unread is a subtraction of two counters, less the deleted messages
+ * past the watermark (an index range, nearly always empty): never a COUNT over messages. A
+ * viewer who hid messages in a chat (chat_members.hides_messages) also loses the hidden ones past
+ * the watermark from unread, and sees the newest message they did not hide as the last one; for
+ * everyone else neither costs a lookup. The viewer's pin, mute, archive time and draft come from
+ * the viewer's own membership row.
  */
 const chatViewsSql = (where: string, limit: string): string => `WITH cp AS (
-  SELECT c.id, c.type, c.name, c.avatar, c.created_at, c.last_activity_at,
+  SELECT c.id, c.type, c.numeric_id, c.name, c.description, c.avatar, c.pinned_message_id, c.created_at,
          CASE WHEN m.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = c.last_message_id AND h.user_id = m.user_id)
               THEN (SELECT msg.id FROM messages msg WHERE msg.chat_id = c.id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1)
               ELSE c.last_message_id END AS last_message_id,
+         m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_reply_to_id, m.draft_updated_at,
          GREATEST(c.message_seq - m.last_read_seq
                   - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq)
                   - CASE WHEN m.hides_messages
                          THEN (SELECT count(*) FROM message_hides h WHERE h.user_id = m.user_id AND h.chat_id = c.id AND h.seq > m.last_read_seq) ELSE 0 END, 0)::int AS unread,
-         ${ACTIVITY_KEY}::text AS activity_key
+         ${LIST_RANK} AS list_rank, ${LIST_KEY} AS list_key
     FROM chat_members m JOIN chats c ON c.id = m.chat_id
    WHERE ${where}
-   ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ${limit})
+   ORDER BY list_rank, list_key, c.id LIMIT ${limit})
 SELECT json_build_object(
   'chats', (SELECT coalesce(json_agg(json_build_object(
-     'id', cp.id, 'type', cp.type, 'name', cp.name, 'avatar', cp.avatar, 'createdAt', cp.created_at,
-     'unread', cp.unread, 'activityKey', cp.activity_key,
-     'members', (SELECT coalesce(json_agg(json_build_object('id', cm.id, 'chatId', cm.chat_id, 'userId', cm.user_id, 'role', cm.role,
-                   'joinedAt', cm.joined_at, 'visible', cm.visible, 'lastReadSeq', cm.last_read_seq::float8, 'lastReadAt', cm.last_read_at)
+     'id', cp.id, 'type', cp.type, 'numericId', cp.numeric_id, 'name', cp.name, 'description', cp.description, 'avatar', cp.avatar,
+     'pinnedMessageId', cp.pinned_message_id, 'createdAt', cp.created_at,
+     'unread', cp.unread, 'sortKey', concat(cp.list_rank, '|', cp.list_key),
+     'pinnedAt', cp.pinned_at, 'mutedUntil', cp.muted_until, 'archivedAt', cp.archived_at,
+     'draft', CASE WHEN cp.draft_text IS NOT NULL THEN json_build_object('text', cp.draft_text, 'updatedAt', cp.draft_updated_at,
+                'replyToId', (SELECT rp.id FROM messages rp WHERE rp.id = cp.draft_reply_to_id)) END,
+     'members', (SELECT coalesce(json_agg(json_build_object('id', cm.id, 'userId', cm.user_id, 'role', cm.role,
+                   'joinedAt', cm.joined_at, 'lastReadSeq', cm.last_read_seq::float8, 'lastReadAt', cm.last_read_at)
                    ORDER BY cm.joined_at, cm.id), '[]')
                    FROM chat_members cm WHERE cm.chat_id = cp.id),
      'lastMessage', (SELECT row_to_json(x) FROM (${richMessagesSql('msg.id = cp.last_message_id')}) x)
-   ) ORDER BY cp.last_activity_at DESC, cp.id DESC), '[]') FROM cp),
+   ) ORDER BY cp.list_rank, cp.list_key, cp.id), '[]') FROM cp),
   'users', (SELECT coalesce(json_agg(x), '[]') FROM (
-     ${usersWithRulesSql('u.id IN (SELECT cm.user_id FROM chat_members cm JOIN cp ON cp.id = cm.chat_id)', '$1')}) x)
+     ${usersWithRulesSql('u.id IN (SELECT cm.user_id FROM chat_members cm JOIN cp ON cp.id = cm.chat_id)', '$1')}) x),
+  'blockedBy', (SELECT coalesce(json_agg(bk.blocker_id), '[]') FROM blocks bk
+     WHERE bk.blocked_id = $1 AND bk.blocker_id IN (
+       SELECT cm.user_id FROM chat_members cm JOIN cp ON cp.id = cm.chat_id WHERE cp.type IN ('DIRECT', 'SECRET')))
 ) AS views`;
-/** One page of the viewer's visible chats, keyset-paginated on (last_activity_at, id); a null cursor is the first page. */
-const VIEW_PAGE_SQL = chatViewsSql(
-  `m.user_id = $1 AND m.visible AND m.archived = $2
-   AND (${ACTIVITY_KEY}, c.id) < (coalesce($3::bigint, 9223372036854775807), coalesce($4::uuid, '${MAX_UUID}'))`,
-  '$5',
-);
+const LIST_MEMBERSHIPS = `m.user_id = $1 AND m.visible AND (m.archived_at IS NOT NULL) = $2`;
+/**
+ * The start of the viewer's list of visible chats, archived ($2) or not: at most $3 (null: all
+ * of them). Apart from the paging statement below, so that its plan (one for all callers, the
+ * statement being prepared) is not shaped by a cursor condition the web client never sends.
+ */
+const VIEW_FIRST_SQL = chatViewsSql(LIST_MEMBERSHIPS, '$3');
+/** The viewer's list after a cursor position ($3 rank, $4 key, $5 id): at most $6. */
+const VIEW_AFTER_SQL = chatViewsSql(`${LIST_MEMBERSHIPS} AND (${LIST_RANK}, ${LIST_KEY}, c.id) > ($3::int, $4::bigint, $5::uuid)`, '$6');
 const VIEW_ONE_SQL = chatViewsSql(`m.chat_id = $2 AND m.user_id = $1`, '1');
+
+/** The far-future instant a mute without a duration lasts until (v2.2 mutes only "forever"; the client compares it with now). */
+export const MUTED_FOREVER = new Date('9999-12-31T23:59:59.000Z');
+/** Pinned chats per user and list (the main list, the archive). */
+export const MAX_PINNED_CHATS = 5;
+
+/** A cursor position in the chat list (see LIST_RANK and LIST_KEY). */
+export interface ListPosition {
+  rank: number;
+  key: string;
+  id: string;
+}
 
 @Injectable()
 export class ChatsRepository {
@@ -162,6 +221,115 @@ export class ChatsRepository {
     return { chatId: existing.id, created: false };
   }
 
+  /**
+   * The user's SELF chat (saved messages), created with them as its OWNER if missing. Its pair
+   * key `SELF:<user id>` is unique: two simultaneous creations converge on one row, as for pairs.
+   */
+  async findOrCreateSelf(tx: EntityManager, userId: string): Promise<{ chatId: string; created: boolean }> {
+    const pairKey = `SELF:${userId}`;
+    const inserted = returned<{ id: string }>(
+      await tx.query(`INSERT INTO chats (id, type, pair_key) VALUES ($1, 'SELF', $2) ON CONFLICT (pair_key) WHERE pair_key IS NOT NULL DO NOTHING RETURNING id`, [
+        newId(),
+        pairKey,
+      ]),
+    );
+    if (inserted.length) {
+      const chatId = inserted[0].id;
+      await tx.query(`INSERT INTO chat_members (chat_id, user_id, id, role) VALUES ($1, $2, $3, 'OWNER')`, [chatId, userId, newId()]);
+      return { chatId, created: true };
+    }
+    const [existing] = (await tx.query(`SELECT id FROM chats WHERE pair_key = $1`, [pairKey])) as Array<{ id: string }>;
+    return { chatId: existing.id, created: false };
+  }
+
+  /** Sets the member's mute (null: unmuted); null when they are not a visible member. */
+  async setMutedUntil(chatId: string, userId: string, until: Date | null): Promise<MemberStateChange | null> {
+    return this.changeMemberState(chatId, userId, 'muted_until', '$3::timestamptz', [until]);
+  }
+
+  /** Archives (keeping the first archive time on a repeat) or unarchives; null when not a visible member. */
+  async setArchived(chatId: string, userId: string, archived: boolean): Promise<MemberStateChange | null> {
+    return this.changeMemberState(chatId, userId, 'archived_at', 'CASE WHEN $3::boolean THEN coalesce(old.archived_at, now()) END', [archived]);
+  }
+
+  /**
+   * Pins (keeping the first pin time on a repeat) or unpins. A new pin is refused ('limit')
+   * when the member already has MAX_PINNED_CHATS pinned in the same list as this chat (the main
+   * list or the archive); the member's row in `users` is locked first, so two pins at once
+   * cannot both pass the count. Null when not a visible member.
+   */
+  async setPinned(chatId: string, userId: string, pinned: boolean): Promise<MemberStateChange | 'limit' | null> {
+    return this.transaction(async (tx) => {
+      await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [userId]);
+      const [current] = (await tx.query(
+        `SELECT m.pinned_at AS "pinnedAt",
+                (SELECT count(*)::int FROM chat_members p
+                  WHERE p.user_id = $2 AND p.pinned_at IS NOT NULL AND (p.archived_at IS NULL) = (m.archived_at IS NULL)) AS "pinnedInList"
+           FROM chat_members m WHERE m.chat_id = $1 AND m.user_id = $2 AND m.visible`,
+        [chatId, userId],
+      )) as Array<{ pinnedAt: Date | null; pinnedInList: number }>;
+      if (!current) return null;
+      if (pinned === (current.pinnedAt !== null)) return { value: current.pinnedAt, changed: false };
+      if (pinned && current.pinnedInList >= MAX_PINNED_CHATS) return 'limit';
+      return this.changeMemberState(chatId, userId, 'pinned_at', 'CASE WHEN $3::boolean THEN now() END', [pinned], tx);
+    });
+  }
+
+  /**
+   * Stores the member's draft. `replyToId` is kept only when it names a message of this chat
+   * (null otherwise). Resolves the stored draft, or null when the caller is not a visible member.
+   */
+  async saveDraft(chatId: string, userId: string, text: string, replyToId: string | null): Promise<{ text: string; replyToId: string | null; updatedAt: Date } | null> {
+    const rows = returned<{ text: string; replyToId: string | null; updatedAt: Date }>(
+      await this.manager.query(
+        `UPDATE chat_members SET draft_text = $3, draft_updated_at = now(),
+                draft_reply_to_id = (SELECT rp.id FROM messages rp WHERE rp.id = $4::uuid AND rp.chat_id = $1)
+          WHERE chat_id = $1 AND user_id = $2 AND visible
+          RETURNING draft_text AS text, draft_reply_to_id AS "replyToId", draft_updated_at AS "updatedAt"`,
+        [chatId, userId, text, replyToId],
+      ),
+    );
+    return rows[0] ?? null;
+  }
+
+  /** Removes the member's draft; resolves whether there was one, or null when the caller is not a visible member. */
+  async clearDraft(chatId: string, userId: string): Promise<boolean | null> {
+    const rows = returned<{ changed: boolean }>(
+      await this.manager.query(
+        `UPDATE chat_members m SET draft_text = NULL, draft_reply_to_id = NULL, draft_updated_at = NULL
+           FROM chat_members old
+          WHERE m.chat_id = $1 AND m.user_id = $2 AND m.visible AND old.chat_id = m.chat_id AND old.user_id = m.user_id
+          RETURNING old.draft_text IS NOT NULL AS changed`,
+        [chatId, userId],
+      ),
+    );
+    return rows[0]?.changed ?? null;
+  }
+
+  /**
+   * Sets one of the member's own state columns to `value` (SQL over $3… and `old`, the row as it
+   * was) in one statement; resolves the new value and whether it changed.
+   */
+  private async changeMemberState(
+    chatId: string,
+    userId: string,
+    column: 'muted_until' | 'archived_at' | 'pinned_at',
+    value: string,
+    params: unknown[],
+    tx: EntityManager = this.manager,
+  ): Promise<MemberStateChange | null> {
+    const rows = returned<MemberStateChange>(
+      await tx.query(
+        `UPDATE chat_members m SET ${column} = ${value}
+           FROM chat_members old
+          WHERE m.chat_id = $1 AND m.user_id = $2 AND m.visible AND old.chat_id = m.chat_id AND old.user_id = m.user_id
+          RETURNING m.${column} AS value, old.${column} IS DISTINCT FROM m.${column} AS changed`,
+        [chatId, userId, ...params],
+      ),
+    );
+    return rows[0] ?? null;
+  }
+
   async createGroup(tx: EntityManager, name: string, avatar: string | null, ownerId: string, memberIds: string[]): Promise<string> {
     const chatId = newId();
     await tx.query(`INSERT INTO chats (id, type, name, avatar) VALUES ($1, 'GROUP', $2, $3)`, [chatId, name, avatar]);
@@ -214,15 +382,18 @@ export class ChatsRepository {
     );
   }
 
-  /** One page of the viewer's visible chats, newest activity first. */
-  async viewPage(viewerId: string, page: { archived: boolean; after: { at: string; id: string } | null; limit: number }): Promise<ChatViewSet> {
-    const [{ views }] = await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-page', VIEW_PAGE_SQL, [
-      viewerId,
-      page.archived,
-      page.after?.at ?? null,
-      page.after?.id ?? null,
-      page.limit,
-    ]);
+  /** The viewer's visible chats (archived or not) in list order after `after`: `limit` of them, or all with a null limit. */
+  async viewPage(viewerId: string, page: { archived: boolean; after: ListPosition | null; limit: number | null }): Promise<ChatViewSet> {
+    const [{ views }] = page.after
+      ? await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-after', VIEW_AFTER_SQL, [
+          viewerId,
+          page.archived,
+          page.after.rank,
+          page.after.key,
+          page.after.id,
+          page.limit,
+        ])
+      : await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-first', VIEW_FIRST_SQL, [viewerId, page.archived, page.limit]);
     return views;
   }
 

@@ -10,9 +10,9 @@ import { UsersService } from '../users/users.service';
 import { AuthContext } from '../auth/auth-context';
 import './chat-events';
 import { ChatViews } from './chat-views';
-import { ChatsRepository, Membership } from './chats.repository';
-import { ChatDto, ChatPageDto } from './dto/chat.dto';
-import { AddMembersDto, ChatListQuery, GroupChatDto, UpdateChatDto } from './dto/chat-requests.dto';
+import { ChatsRepository, ListPosition, MAX_PINNED_CHATS, Membership, MUTED_FOREVER } from './chats.repository';
+import { ArchiveStateDto, ChatDto, ChatPageDto, ChatUpdateDto, DraftClearedDto, DraftDto, MuteStateDto, PinStateDto } from './dto/chat.dto';
+import { AddMembersDto, ChatListQuery, GroupChatDto, SaveDraftDto, UpdateChatDto } from './dto/chat-requests.dto';
 import { ChatType } from './entities/chat.entity';
 import { ChatRole } from './entities/chat-member.entity';
 
@@ -169,15 +169,19 @@ export class ChatsService implements OnModuleInit {
     await this.publishChat(remaining, chatId, 'chat:updated');
   }
 
+  /**
+   * The caller's chats (the archive with `archived`), pinned first: every one of them in one
+   * statement when no `limit` is given (the web client never pages), else a keyset page.
+   */
   async list(auth: AuthContext, query: ChatListQuery): Promise<ChatPageDto> {
-    const limit = query.limit ?? 30;
+    const limit = query.limit ?? null;
     const after = query.cursor ? decodeCursor(query.cursor) : null;
-    const { chats, users } = await this.chats.viewPage(auth.userId, { archived: query.archived ?? false, after, limit: limit + 1 });
-    const page = chats.slice(0, limit);
+    const { chats, users, blockedBy } = await this.chats.viewPage(auth.userId, { archived: query.archived ?? false, after, limit: limit === null ? null : limit + 1 });
+    const page = limit === null ? chats : chats.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      chats: await this.views.toDtos(auth.userId, { chats: page, users }),
-      nextCursor: chats.length > limit && last ? encodeCursor(last.activityKey, last.id) : null,
+      chats: await this.views.toDtos(auth.userId, { chats: page, users, blockedBy }),
+      nextCursor: limit !== null && chats.length > limit && last ? encodeCursor(last.sortKey, last.id) : null,
     };
   }
 
@@ -186,12 +190,77 @@ export class ChatsService implements OnModuleInit {
     return (await this.views.one(auth.userId, chatId))!;
   }
 
-  /** Sends a chat event, each recipient seeing members and unread count from their own side. */
+  /**
+   * The caller's saved messages (the SELF chat), created on first use; the caller's sockets get
+   * chat:new when it is created (the tab that asked has no socket identity, so it gets it too).
+   */
+  async saved(auth: AuthContext): Promise<{ chat: ChatDto; created: boolean }> {
+    const { chatId, created } = await this.chats.transaction((tx) => this.chats.findOrCreateSelf(tx, auth.userId));
+    const chat = await this.views.one(auth.userId, chatId);
+    // Left (deleted) by another request in between: the next call creates it again.
+    if (!chat) throw new AppError('CHAT_NOT_FOUND');
+    if (created) await this.realtime.toUsers([auth.userId], 'chat:new', chat);
+    return { chat, created };
+  }
+
+  /** Mutes the chat for the caller until further notice, or unmutes it. */
+  async mute(auth: AuthContext, chatId: string, muted: boolean): Promise<MuteStateDto> {
+    const change = isUuid(chatId) ? await this.chats.setMutedUntil(chatId, auth.userId, muted ? MUTED_FOREVER : null) : null;
+    if (!change) throw new AppError('CHAT_NOT_FOUND');
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated');
+    return { chatId, muted, mutedUntil: isoOrNull(change.value) };
+  }
+
+  /** Pins the chat on top of the caller's list (a repeat keeps the first pin time), or unpins it. */
+  async pin(auth: AuthContext, chatId: string, pinned: boolean): Promise<PinStateDto> {
+    const change = isUuid(chatId) ? await this.chats.setPinned(chatId, auth.userId, pinned) : null;
+    if (!change) throw new AppError('CHAT_NOT_FOUND');
+    if (change === 'limit') throw new AppError('PIN_LIMIT', `At most ${MAX_PINNED_CHATS} chats can be pinned`);
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated');
+    return { chatId, pinned, pinnedAt: isoOrNull(change.value) };
+  }
+
+  /** Moves the chat into the caller's archive or back; new messages leave it there. */
+  async archive(auth: AuthContext, chatId: string, archived: boolean): Promise<ArchiveStateDto> {
+    const change = isUuid(chatId) ? await this.chats.setArchived(chatId, auth.userId, archived) : null;
+    if (!change) throw new AppError('CHAT_NOT_FOUND');
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated');
+    return { chatId, archived, archivedAt: isoOrNull(change.value) };
+  }
+
+  /**
+   * Stores the caller's draft and tells all their sockets. Refused in a SECRET chat: a draft is
+   * plaintext, and no plaintext of a secret chat is ever stored on the server.
+   */
+  async saveDraft(auth: AuthContext, chatId: string, input: SaveDraftDto): Promise<DraftDto> {
+    const membership = await this.requireMember(chatId, auth.userId);
+    if (membership.chat.type === 'SECRET') throw new AppError('SECRET_CHAT_RESTRICTED');
+    const replyToId = input.replyToId && isUuid(input.replyToId) ? input.replyToId : null;
+    const draft = await this.chats.saveDraft(chatId, auth.userId, input.text, replyToId);
+    if (!draft) throw new AppError('CHAT_NOT_FOUND');
+    await this.realtime.toUsers([auth.userId], 'draft:updated', { chatId, text: draft.text, replyToId: draft.replyToId });
+    return { text: draft.text, replyToId: draft.replyToId, updatedAt: new Date(draft.updatedAt).toISOString() };
+  }
+
+  /** Removes the caller's draft (idempotent); their sockets hear of it when there was one. */
+  async deleteDraft(auth: AuthContext, chatId: string): Promise<DraftClearedDto> {
+    const cleared = isUuid(chatId) ? await this.chats.clearDraft(chatId, auth.userId) : null;
+    if (cleared === null) throw new AppError('CHAT_NOT_FOUND');
+    if (cleared) await this.realtime.toUsers([auth.userId], 'draft:updated', { chatId, text: null, replyToId: null });
+    return { chatId };
+  }
+
+  /**
+   * Sends a chat event, each recipient seeing members, unread count and their own pin and mute
+   * from their own side. chat:updated leaves the recipient's draft out (the client ignores it there).
+   */
   async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated'): Promise<void> {
     await Promise.all(
       [...new Set(userIds)].map(async (userId) => {
         const chat = await this.views.one(userId, chatId);
-        if (chat) await this.realtime.toUsers([userId], event, chat);
+        if (!chat) return;
+        if (event === 'chat:new') await this.realtime.toUsers([userId], event, chat);
+        else await this.realtime.toUsers([userId], event, withoutDraft(chat));
       }),
     );
   }
@@ -214,15 +283,23 @@ export class ChatsService implements OnModuleInit {
   }
 }
 
-/** Chat-list cursors are opaque: base64url of the last row's exact activity time and id. */
-function encodeCursor(at: string, id: string): string {
-  return Buffer.from(`${at}|${id}`).toString('base64url');
+function withoutDraft({ draft: _draft, ...chat }: ChatDto): ChatUpdateDto {
+  return chat;
 }
 
-function decodeCursor(cursor: string): { at: string; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (!id || !isUuid(id) || !at || !/^\d{1,17}$/.test(at)) {
+function isoOrNull(value: Date | string | null): string | null {
+  return value === null ? null : new Date(value).toISOString();
+}
+
+/** Chat-list cursors are opaque: base64url of the last row's list position (rank, exact key) and id. */
+function encodeCursor(sortKey: string, id: string): string {
+  return Buffer.from(`${sortKey}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): ListPosition {
+  const [rank, key, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (rest.length || !id || !isUuid(id) || !/^[01]$/.test(rank ?? '') || !/^-?\d{1,17}$/.test(key ?? '')) {
     throw new AppError('VALIDATION_ERROR', undefined, { errors: { cursor: ['cursor is not valid'] } });
   }
-  return { at, id };
+  return { rank: Number(rank), key, id };
 }

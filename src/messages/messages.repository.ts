@@ -150,7 +150,8 @@ const INSERT_SQL = `WITH ctx AS (
             (c.type <> 'GROUP' AND EXISTS (
                SELECT 1 FROM chat_members o WHERE o.chat_id = c.id AND o.user_id IN (${blockedWithSql('$3')}))) AS blocked,
             ($15::text IS NOT NULL AND EXISTS (SELECT 1 FROM messages d WHERE d.sender_id = $3 AND d.client_message_id = $15::text)) AS duplicate,
-            ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM messages rp WHERE rp.id = $10::uuid AND rp.chat_id = $2)) AS reply_ok
+            ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM messages rp WHERE rp.id = $10::uuid AND rp.chat_id = $2)) AS reply_ok,
+            m.draft_text IS NOT NULL AS had_draft
        FROM chat_members m JOIN chats c ON c.id = m.chat_id
       WHERE m.chat_id = $2 AND m.user_id = $3
    ), bumped AS (
@@ -164,7 +165,8 @@ const INSERT_SQL = `WITH ctx AS (
      SELECT bumped.id, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
      RETURNING *
    ), sender_read AS (
-     UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now()
+     UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now(),
+                             draft_text = NULL, draft_reply_to_id = NULL, draft_updated_at = NULL
       WHERE chat_id = $2 AND user_id = $3 AND EXISTS (SELECT 1 FROM bumped)
    ), revealed AS (
      UPDATE chat_members SET visible = true
@@ -172,7 +174,7 @@ const INSERT_SQL = `WITH ctx AS (
       RETURNING user_id
    )
    SELECT ${columns('i.')}, (SELECT coalesce(array_agg(user_id), '{}') FROM revealed) AS "revealedTo",
-          (SELECT member_ids FROM ctx) AS "memberIds",
+          (SELECT member_ids FROM ctx) AS "memberIds", (SELECT had_draft FROM ctx) AS "draftCleared",
           u.nickname AS "senderNickname", u.first_name AS "senderFirstName", u.last_name AS "senderLastName", u.avatar AS "senderAvatar"
      FROM inserted i LEFT JOIN users u ON u.id = i.sender_id`;
 
@@ -238,11 +240,14 @@ export interface StoredMessage {
   sender: SenderRow | null;
   memberIds: string[];
   revealedTo: string[];
+  /** The sender had a draft in the chat: the send cleared it. */
+  draftCleared: boolean;
 }
 
 interface InsertedExtras {
   revealedTo: string[];
   memberIds: string;
+  draftCleared: boolean;
   senderNickname: string | null;
   senderFirstName: string | null;
   senderLastName: string | null;
@@ -313,12 +318,13 @@ export class MessagesRepository {
   /**
    * Stores a message in one statement (one round trip, atomic): bumps the chat's sequence and
    * last activity, inserts the message with the new sequence number, moves the sender's read
-   * watermark to it, and reveals a direct chat to a target who had not seen it. Nothing is
-   * stored (null) unless the sender is a visible member, no block stands between a pair, the
-   * clientMessageId is new, the replied-to message is in the chat, and the chat is SECRET
-   * exactly when `secret` says so: the caller then learns why from sendContext. Resolves the
+   * watermark to it, clears the sender's draft of the chat, and reveals a direct chat to a
+   * target who had not seen it. Nothing is stored (null) unless the sender is a visible member,
+   * no block stands between a pair, the clientMessageId is new, the replied-to message is in the
+   * chat, and the chat is SECRET exactly when `secret` says so: the caller then learns why from
+   * sendContext. Resolves the
    * message, its sender's public fields (so a fresh message needs no second query), the
-   * chat's member ids (for the fan-out) and the users it was revealed to.
+   * chat's member ids (for the fan-out), the users it was revealed to and whether a draft went.
    */
   async insert(input: NewMessage, secret: boolean): Promise<StoredMessage | null> {
     const rows = await preparedQuery<Array<MessageEntity & InsertedExtras>>(this.manager, 'messages.insert', INSERT_SQL, [
@@ -341,9 +347,9 @@ export class MessagesRepository {
     ]);
     const row = rows[0];
     if (!row) return null;
-    const { revealedTo, memberIds, senderNickname, senderFirstName, senderLastName, senderAvatar, ...message } = row;
+    const { revealedTo, memberIds, draftCleared, senderNickname, senderFirstName, senderLastName, senderAvatar, ...message } = row;
     const sender = senderNickname === null ? null : { id: input.senderId, nickname: senderNickname, firstName: senderFirstName, lastName: senderLastName, avatar: senderAvatar };
-    return { message: message as MessageEntity, sender, memberIds: memberIds.split(','), revealedTo };
+    return { message: message as MessageEntity, sender, memberIds: memberIds.split(','), revealedTo, draftCleared };
   }
 
   async findById(id: string, tx: EntityManager = this.manager): Promise<MessageEntity | null> {

@@ -108,6 +108,8 @@ export class MessagesService {
     if (delivered) {
       await this.realtime.toUsers([senderId], 'message:delivered', { messageId: dto.id, chatId: dto.chatId });
     }
+    // The send cleared the sender's draft of the chat (in the insert statement): their other devices drop it too.
+    if (stored.draftCleared) await this.realtime.toUsers([senderId], 'draft:updated', { chatId: dto.chatId, text: null, replyToId: null });
     return dto;
   }
 

@@ -22,7 +22,7 @@ export interface PresenceRule {
 
 export interface Membership {
   chatId: string;
-  type: 'DIRECT' | 'GROUP' | 'SECRET';
+  type: 'DIRECT' | 'GROUP' | 'SECRET' | 'SELF';
   role: 'OWNER' | 'ADMIN' | 'MEMBER';
 }
 

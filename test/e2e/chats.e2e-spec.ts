@@ -17,15 +17,29 @@ describe('chats', () => {
       expect(res.body.data).toEqual({
         id: expect.any(String),
         type: 'DIRECT',
+        numericId: expect.any(Number),
         name: null,
+        description: null,
         avatar: null,
+        pinnedMessageId: null,
         createdAt: expect.any(String),
         members: expect.arrayContaining([
-          { id: expect.any(String), userId: a.id, chatId: res.body.data.id, role: 'MEMBER', joinedAt: expect.any(String), user: expect.objectContaining({ id: a.id, nickname: a.nickname }) },
-          expect.objectContaining({ userId: b.id, user: expect.objectContaining({ id: b.id }) }),
+          {
+            id: expect.any(String),
+            userId: a.id,
+            chatId: res.body.data.id,
+            role: 'MEMBER',
+            joinedAt: expect.any(String),
+            pinnedAt: null,
+            mutedUntil: null,
+            user: expect.objectContaining({ id: a.id, nickname: a.nickname, blockedByThem: false }),
+          },
+          expect.objectContaining({ userId: b.id, user: expect.objectContaining({ id: b.id, blockedByThem: false }) }),
         ]),
         lastMessage: null,
         unread: 0,
+        draft: null,
+        archivedAt: null,
       });
       expect(res.body.data.members[0].user).not.toHaveProperty('email');
       expect(await openDirect(t, a, b)).toBe(res.body.data.id);

@@ -41,8 +41,14 @@ export class AddMembersDto {
 }
 
 export class ChatListQuery {
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) cursor?: string;
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 30 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' }) @IsOptional() @IsString() @MaxLength(200) cursor?: string;
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, description: 'page size; without it every chat is listed' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
   @ApiPropertyOptional({ description: 'true lists archived chats only' }) @IsOptional() @Transform(toBool) @IsBoolean() archived?: boolean;
 }
 
@@ -55,4 +61,29 @@ export class SharedQuery {
   @ApiPropertyOptional({ enum: SHARED_TABS }) @IsOptional() @IsIn(SHARED_TABS) tab?: (typeof SHARED_TABS)[number];
   @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID('all') cursor?: string;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 30 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
+}
+
+export class MuteChatDto {
+  @ApiProperty({ description: 'true mutes until further notice, false unmutes' }) @IsBoolean() muted: boolean;
+}
+
+export class PinChatDto {
+  @ApiProperty() @IsBoolean() pinned: boolean;
+}
+
+export class ArchiveChatDto {
+  @ApiProperty() @IsBoolean() archived: boolean;
+}
+
+/** Longest draft, in characters after trimming (wire-contract-v2.2 §4). */
+export const MAX_DRAFT = 10_000;
+
+export class SaveDraftDto {
+  @ApiProperty({ minLength: 1, maxLength: MAX_DRAFT }) @Transform(trim) @IsString() @Length(1, MAX_DRAFT) text: string;
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true, description: 'kept only when it is a message of this chat' })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsString()
+  @MaxLength(64)
+  replyToId?: string | null;
 }

@@ -52,6 +52,8 @@ export const ERROR_CODES = {
   PLAINTEXT_IN_SECRET_CHAT: { status: 422, message: 'Secret chats accept only ciphertext' },
   CIPHERTEXT_REQUIRED: { status: 422, message: 'Secret chat messages need ciphertext and signalType' },
   FORWARD_NOT_ALLOWED: { status: 403, message: 'This message cannot be forwarded here' },
+  PIN_LIMIT: { status: 400, message: 'Too many pinned chats' },
+  SECRET_CHAT_RESTRICTED: { status: 400, message: 'This is not available in secret chats' },
 
   // uploads
   FILE_TOO_LARGE: { status: 413, message: 'The file is too large' },
