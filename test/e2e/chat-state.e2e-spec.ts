@@ -2,7 +2,7 @@ import { signIn, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
 import { createSignalDevice } from '../support/signal';
-import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 const FOREVER = '9999-12-31T23:59:59.000Z';
@@ -440,21 +440,10 @@ describe('chat state (v2.2)', () => {
 });
 
 (TEST_REDIS_URL ? describe : describe.skip)('chat state across two instances', () => {
-  let backend: TestBackend;
-  let one: TestApp;
-  let two: TestApp;
-  beforeAll(async () => {
-    backend = await createBackend();
-    one = await createTestApp({ backend });
-    two = await createTestApp({ backend });
-  });
-  afterAll(async () => {
-    await two.close();
-    await one.close();
-    await backend.close();
-  });
+  const cluster = twoInstances();
 
   it('brings chat:updated and draft:updated to the caller\'s device on the other instance', async () => {
+    const { one, two } = cluster;
     const [a, b] = [await signUp(one), await signUp(one)];
     const chatId = await openDirect(one, a, b);
     const phone: WsClient = await connect(one, a);

@@ -3,7 +3,7 @@ import { image } from '../support/media-fixtures';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
 import { signUp, TestUser } from '../support/factories';
-import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 /**
@@ -322,21 +322,10 @@ describe('client v2.2', () => {
 });
 
 (TEST_REDIS_URL ? describe : describe.skip)('client v2.2 presence across two instances', () => {
-  let backend: TestBackend;
-  let one: TestApp;
-  let two: TestApp;
-  beforeAll(async () => {
-    backend = await createBackend();
-    one = await createTestApp({ backend });
-    two = await createTestApp({ backend });
-  });
-  afterAll(async () => {
-    await two.close();
-    await one.close();
-    await backend.close();
-  });
+  const cluster = twoInstances();
 
   it('tells sockets on the other instance when a chat starts and when a block ends it', async () => {
+    const { one, two } = cluster;
     const [a, b] = await Promise.all([signUp(one), signUp(two)]);
     const aws = await connect(one, a);
     const bws = await connect(two, b);

@@ -3,7 +3,7 @@ import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
 import { signIn, signUp, TestUser } from '../support/factories';
 import { image } from '../support/media-fixtures';
-import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 /** Wire contract v2.2 §1.3, §7, §8 and §18.4: message additions, hide and delete, jump to a date, forwards, albums, filters, search as you type. */
@@ -368,21 +368,10 @@ describe('messages (v2.2)', () => {
 });
 
 (TEST_REDIS_URL ? describe : describe.skip)('messages (v2.2) across two instances', () => {
-  let backend: TestBackend;
-  let one: TestApp;
-  let two: TestApp;
-  beforeAll(async () => {
-    backend = await createBackend();
-    one = await createTestApp({ backend });
-    two = await createTestApp({ backend });
-  });
-  afterAll(async () => {
-    await two.close();
-    await one.close();
-    await backend.close();
-  });
+  const cluster = twoInstances();
 
   it('delivers hide to the caller\'s sockets and delete-for-everyone to every member on the other instance', async () => {
+    const { one, two } = cluster;
     const [a, b] = await Promise.all([signUp(one), signUp(one)]);
     const chatId = await openDirect(one, a, b);
     const aOnOne = await connect(one, a);
