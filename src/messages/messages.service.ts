@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
 import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
@@ -30,6 +30,8 @@ export interface SendOutcome {
  */
 @Injectable()
 export class MessagesService {
+  private readonly logger = new Logger('Messages');
+
   constructor(
     private readonly messages: MessagesRepository,
     private readonly views: MessageViews,
@@ -94,7 +96,8 @@ export class MessagesService {
     if (stored.revealedTo.length) {
       await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
       // The chat now on their screen shows its members' presence: tell them its current state.
-      await this.relations.started([{ viewers: stored.revealedTo, subjects: stored.memberIds }]);
+      // Best effort: the message is stored, and its publication below must not depend on this.
+      await this.relations.started([{ viewers: stored.revealedTo, subjects: stored.memberIds }]).catch((error: Error) => this.logger.warn(`presence of a revealed chat not sent: ${error.message}`));
     }
     const others = stored.memberIds.filter((id) => id !== senderId);
     // One event for the members and the sender's devices, delivered in the chat's order on every
