@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect } from '../support/chats';
-import { TEST_DATABASE_URL } from '../support/env';
-import { createTestApp, TestApp } from '../support/test-app';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
+import { createTestApp, TestApp, twoInstances } from '../support/test-app';
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const CODE = /^[A-Za-z0-9_-]{22}$/;
@@ -144,7 +144,7 @@ describe('invite links (v2.2 §6)', () => {
       const { chatId, owner, admin, member } = await group();
       const [joiner] = await users(1);
       const link = (await createLink(owner, chatId, { maxUses: 5 }).expect(201)).body.data;
-      const [ownerWs, joinerWs] = await Promise.all([connect(t, owner), connect(t, joiner)]);
+      const [ownerWs, adminWs, memberWs, joinerWs] = await Promise.all([connect(t, owner), connect(t, admin), connect(t, member), connect(t, joiner)]);
       try {
         const res = await join(joiner, link.code).expect(200);
         expect(res.body.success).toBe(true);
@@ -153,8 +153,11 @@ describe('invite links (v2.2 §6)', () => {
         expect(res.body.data.members.find((m: { userId: string }) => m.userId === joiner.id).role).toBe('MEMBER');
         expect(await memberIdsOf(chatId)).toEqual([owner.id, admin.id, member.id, joiner.id].sort());
         expect((await linkRow(link.id)).uses).toBe(1);
-        const updated = await ownerWs.waitFor('chat:updated', (c) => c.id === chatId);
-        expect(updated.members.map((m: { userId: string }) => m.userId)).toContain(joiner.id);
+        for (const ws of [ownerWs, adminWs, memberWs]) {
+          const updated = await ws.waitFor('chat:updated', (c) => c.id === chatId);
+          expect(updated.members.map((m: { userId: string }) => m.userId)).toContain(joiner.id);
+        }
+        await joinerWs.expectNo('chat:updated', (c) => c.id === chatId);
         const created = await joinerWs.waitFor('chat:new', (c) => c.id === chatId);
         expect(created.members.map((m: { userId: string }) => m.userId)).toContain(joiner.id);
         // The joiner can now open the chat like any member.
@@ -170,8 +173,7 @@ describe('invite links (v2.2 §6)', () => {
         await join(member, link.code).expect(200);
         expect((await linkRow(link.id)).uses).toBe(1);
       } finally {
-        ownerWs.close();
-        joinerWs.close();
+        for (const ws of [ownerWs, adminWs, memberWs, joinerWs]) ws.close();
       }
     });
 
@@ -261,6 +263,27 @@ describe('invite links (v2.2 §6)', () => {
       expect((await linkRow(link.id)).uses).toBe(1);
       expect((await memberIdsOf(chatId)).filter((id) => id === joiner.id)).toHaveLength(1);
     });
+  });
+});
+
+(TEST_REDIS_URL ? describe : describe.skip)('invite links across two instances', () => {
+  const cluster = twoInstances();
+
+  it('a join on one instance reaches the members and the joiner on the other', async () => {
+    const { one, two } = cluster;
+    const [owner, member, joiner] = [await signUp(one), await signUp(one), await signUp(one)];
+    const chatId = await createGroup(one, owner, [member], 'Across');
+    const code = (await one.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data.code;
+    const [memberWs, joinerWs] = await Promise.all([connect(two, member), connect(two, joiner)]);
+    try {
+      await one.http().post(`/api/chats/join/${code}`).set(joiner.auth).expect(200);
+      const updated = await memberWs.waitFor('chat:updated', (c) => c.id === chatId);
+      expect(updated.members.map((m: { userId: string }) => m.userId).sort()).toEqual([owner.id, member.id, joiner.id].sort());
+      expect((await joinerWs.waitFor('chat:new', (c) => c.id === chatId)).type).toBe('GROUP');
+    } finally {
+      memberWs.close();
+      joinerWs.close();
+    }
   });
 });
 
