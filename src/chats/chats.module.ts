@@ -11,12 +11,16 @@ import { ChatsRepository } from './chats.repository';
 import { ChatsService } from './chats.service';
 import { ChatMemberEntity } from './entities/chat-member.entity';
 import { ChatEntity } from './entities/chat.entity';
+import { InviteLinksController } from './invite-links.controller';
+import { InviteLinksRepository } from './invite-links.repository';
+import { InviteLinksService } from './invite-links.service';
 import { TypingSocket } from './typing.socket';
 
 @Module({
   imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, KeysModule, UploadsModule, PresenceModule, forwardRef(() => MessagesModule)],
-  controllers: [ChatsController],
-  providers: [ChatsRepository, ChatViews, ChatsService, TypingSocket],
+  // Invite links first: their `join/…` and `invite/…` paths would otherwise match `:id/…` patterns.
+  controllers: [InviteLinksController, ChatsController],
+  providers: [ChatsRepository, ChatViews, ChatsService, InviteLinksRepository, InviteLinksService, TypingSocket],
   exports: [ChatsService, ChatsRepository],
 })
 export class ChatsModule {}

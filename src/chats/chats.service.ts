@@ -114,10 +114,18 @@ export class ChatsService implements OnModuleInit {
     if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_TOO_LARGE');
     await this.assertAddable(auth.userId, candidates);
     const added = await this.chats.transaction((tx) => this.chats.addMembers(tx, chatId, candidates));
-    await this.publishChat(added, chatId, 'chat:new');
-    await this.publishChat(current, chatId, 'chat:updated');
-    await this.relations.started([{ viewers: added, subjects: [...current, ...added] }, { viewers: current, subjects: added }]);
+    await this.announceAdded(chatId, current, added);
     return (await this.views.one(auth.userId, chatId))!;
+  }
+
+  /**
+   * After members were added (committed): they get chat:new, the members `before` them
+   * chat:updated, and each side starts seeing the other's presence.
+   */
+  async announceAdded(chatId: string, before: string[], added: string[]): Promise<void> {
+    await this.publishChat(added, chatId, 'chat:new');
+    await this.publishChat(before, chatId, 'chat:updated');
+    await this.relations.started([{ viewers: added, subjects: [...before, ...added] }, { viewers: before, subjects: added }]);
   }
 
   /**

@@ -54,6 +54,10 @@ export const ERROR_CODES = {
   FORWARD_NOT_ALLOWED: { status: 403, message: 'This message cannot be forwarded here' },
   PIN_LIMIT: { status: 400, message: 'Too many pinned chats' },
   SECRET_CHAT_RESTRICTED: { status: 400, message: 'This is not available in secret chats' },
+  GROUP_LIMIT_EXCEEDED: { status: 400, message: 'A group holds at most 200 members' },
+  INVITE_NOT_FOUND: { status: 404, message: 'Invite link not found' },
+  INVITE_EXPIRED: { status: 410, message: 'This invite link has expired or reached its use limit' },
+  INVITE_LINK_LIMIT: { status: 400, message: 'A chat has at most 20 active invite links' },
 
   // uploads
   FILE_TOO_LARGE: { status: 413, message: 'The file is too large' },

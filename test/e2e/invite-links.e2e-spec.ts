@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto';
+import { signUp, TestUser } from '../support/factories';
+import { connect, createGroup, openDirect } from '../support/chats';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
+import { createTestApp, TestApp, twoInstances } from '../support/test-app';
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const CODE = /^[A-Za-z0-9_-]{22}$/;
+const digest = (code: string) => createHash('sha256').update(code).digest();
+
+/**
+ * wire-contract-v2.2 §6: invite links of groups. The OWNER and ADMINs create, list and revoke
+ * them; any signed-in user previews and joins; limits hold under concurrent joins.
+ */
+describe('invite links (v2.2 §6)', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp()));
+  afterAll(() => t.close());
+
+  const users = async (n: number): Promise<TestUser[]> => Promise.all(Array.from({ length: n }, () => signUp(t)));
+  const createLink = (user: TestUser, chatId: string, body: unknown = {}) => t.http().post(`/api/chats/${chatId}/invite`).set(user.auth).send(body as object);
+  const listLinks = (user: TestUser, chatId: string) => t.http().get(`/api/chats/${chatId}/invite`).set(user.auth);
+  const revoke = (user: TestUser, linkId: string) => t.http().delete(`/api/chats/invite/${linkId}`).set(user.auth);
+  const preview = (user: TestUser, code: string) => t.http().get(`/api/chats/join/${code}`).set(user.auth);
+  const join = (user: TestUser, code: string) => t.http().post(`/api/chats/join/${code}`).set(user.auth);
+  const linkRow = async (id: string) => (await t.backend.sql('SELECT * FROM invite_links WHERE id = $1', [id]))[0];
+  const memberIdsOf = async (chatId: string) =>
+    (await t.backend.sql<{ user_id: string }>('SELECT user_id FROM chat_members WHERE chat_id = $1', [chatId])).map((r) => r.user_id).sort();
+  const makeAdmin = (chatId: string, user: TestUser) => t.backend.sql(`UPDATE chat_members SET role = 'ADMIN' WHERE chat_id = $1 AND user_id = $2`, [chatId, user.id]);
+  /** A group of owner, an ADMIN and a MEMBER. */
+  async function group(): Promise<{ chatId: string; owner: TestUser; admin: TestUser; member: TestUser; stranger: TestUser }> {
+    const [owner, admin, member, stranger] = await users(4);
+    const chatId = await createGroup(t, owner, [admin, member], 'Invites');
+    await makeAdmin(chatId, admin);
+    return { chatId, owner, admin, member, stranger };
+  }
+  const expectError = (res: { status: number; body: any }, status: number, code: string) => {
+    expect({ status: res.status, success: res.body.success, code: res.body.code }).toEqual({ status, success: false, code });
+  };
+
+  describe('POST /api/chats/:id/invite', () => {
+    it('gives the OWNER and an ADMIN a new InviteLink each call, stored with the hash of its code', async () => {
+      const { chatId, owner, admin } = await group();
+      const res = await createLink(owner, chatId, {}).expect(201);
+      expect(res.body).toEqual({
+        success: true,
+        data: { id: expect.any(String), code: expect.stringMatching(CODE), expiresAt: null, maxUses: null, uses: 0, createdAt: expect.stringMatching(ISO) },
+      });
+      const byAdmin = (await createLink(admin, chatId, { expiresInHours: 2, maxUses: 3 }).expect(201)).body.data;
+      expect(byAdmin.code).not.toBe(res.body.data.code);
+      expect(byAdmin.maxUses).toBe(3);
+      const hours = (Date.parse(byAdmin.expiresAt) - Date.parse(byAdmin.createdAt)) / 3_600_000;
+      expect(hours).toBeCloseTo(2, 3);
+      const row = await linkRow(res.body.data.id);
+      expect(row).toMatchObject({ chat_id: chatId, created_by: owner.id, uses: 0, max_uses: null, expires_at: null, revoked_at: null });
+      expect(Buffer.from(row.code_hash).equals(digest(res.body.data.code))).toBe(true);
+    });
+
+    it('accepts null limits, and refuses limits out of range with 422', async () => {
+      const { chatId, owner } = await group();
+      expect((await createLink(owner, chatId, { expiresInHours: null, maxUses: null }).expect(201)).body.data).toMatchObject({ expiresAt: null, maxUses: null });
+      for (const body of [{ expiresInHours: 0 }, { expiresInHours: 8761 }, { expiresInHours: 1.5 }, { maxUses: 0 }, { maxUses: 100001 }, { maxUses: '5' }, { other: 1 }]) {
+        expectError(await createLink(owner, chatId, body), 422, 'VALIDATION_ERROR');
+      }
+    });
+
+    it('refuses a MEMBER (403), a stranger (404), a direct chat (NOT_A_GROUP) and the 21st active link', async () => {
+      const { chatId, owner, member, stranger } = await group();
+      expectError(await createLink(member, chatId), 403, 'NOT_CHAT_ADMIN');
+      expectError(await createLink(stranger, chatId), 404, 'CHAT_NOT_FOUND');
+      expectError(await createLink(owner, 'not-a-uuid'), 404, 'CHAT_NOT_FOUND');
+      const direct = await openDirect(t, owner, member);
+      expectError(await createLink(owner, direct), 422, 'NOT_A_GROUP');
+      for (let i = 0; i < 20; i++) await createLink(owner, chatId).expect(201);
+      expectError(await createLink(owner, chatId), 400, 'INVITE_LINK_LIMIT');
+      // A revoked link no longer counts.
+      const [{ id }] = await t.backend.sql('SELECT id FROM invite_links WHERE chat_id = $1 LIMIT 1', [chatId]);
+      await revoke(owner, id).expect(200);
+      await createLink(owner, chatId).expect(201);
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM invite_links WHERE chat_id = $1', [chatId])).toEqual([{ n: 21 }]);
+    });
+  });
+
+  describe('GET /api/chats/:id/invite', () => {
+    it('lists the active links only, newest first, to the OWNER and ADMINs', async () => {
+      const { chatId, owner, admin, member, stranger } = await group();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await createLink(owner, chatId, { maxUses: 1 }).expect(201)).body.data.id);
+      await t.backend.sql(`UPDATE invite_links SET expires_at = now() - interval '1 second' WHERE id = $1`, [ids[0]]);
+      await t.backend.sql(`UPDATE invite_links SET uses = 1 WHERE id = $1`, [ids[1]]);
+      await revoke(owner, ids[2]).expect(200);
+      const res = await listLinks(admin, chatId).expect(200);
+      expect(res.body.data.map((l: { id: string }) => l.id)).toEqual([ids[4], ids[3]]);
+      expect(res.body.data[0]).toEqual({ id: ids[4], code: expect.stringMatching(CODE), expiresAt: null, maxUses: 1, uses: 0, createdAt: expect.stringMatching(ISO) });
+      expect((await listLinks(owner, chatId).expect(200)).body.data).toEqual(res.body.data);
+      expectError(await listLinks(member, chatId), 403, 'NOT_CHAT_ADMIN');
+      expectError(await listLinks(stranger, chatId), 404, 'CHAT_NOT_FOUND');
+    });
+  });
+
+  describe('DELETE /api/chats/invite/:linkId', () => {
+    it('revokes for the OWNER or an ADMIN (a repeat answers the same); the code then answers 404', async () => {
+      const { chatId, owner, admin, stranger } = await group();
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      expect((await revoke(admin, link.id).expect(200)).body).toEqual({ success: true, data: { revoked: true } });
+      const revokedAt = (await linkRow(link.id)).revoked_at;
+      expect(revokedAt).not.toBeNull();
+      await revoke(owner, link.id).expect(200);
+      expect((await linkRow(link.id)).revoked_at).toEqual(revokedAt);
+      expectError(await preview(stranger, link.code), 404, 'INVITE_NOT_FOUND');
+      expectError(await join(stranger, link.code), 404, 'INVITE_NOT_FOUND');
+      expect(await memberIdsOf(chatId)).not.toContain(stranger.id);
+    });
+
+    it('refuses a MEMBER (403) and hides the link from strangers and unknown ids (404)', async () => {
+      const { chatId, owner, member, stranger } = await group();
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      expectError(await revoke(member, link.id), 403, 'NOT_CHAT_ADMIN');
+      expectError(await revoke(stranger, link.id), 404, 'INVITE_NOT_FOUND');
+      expectError(await revoke(owner, '0190a1b2-0000-7000-8000-000000000000'), 404, 'INVITE_NOT_FOUND');
+      expectError(await revoke(owner, 'draft'), 404, 'INVITE_NOT_FOUND');
+      expect((await linkRow(link.id)).revoked_at).toBeNull();
+    });
+  });
+
+  describe('GET /api/chats/join/:code', () => {
+    it('shows any signed-in user the group, and refuses unknown, malformed and expired codes', async () => {
+      const { chatId, owner, stranger } = await group();
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      expect((await preview(stranger, link.code).expect(200)).body).toEqual({
+        success: true,
+        data: { code: link.code, chat: { id: chatId, name: 'Invites', avatar: null, description: null, _count: { members: 3 } } },
+      });
+      expectError(await t.http().get(`/api/chats/join/${link.code}`), 401, 'UNAUTHORIZED');
+      expectError(await preview(stranger, 'A'.repeat(22)), 404, 'INVITE_NOT_FOUND');
+      for (const bad of ['short', `${link.code}x`, `${link.code.slice(0, 21)}%2B`, 'messages']) expectError(await preview(stranger, bad), 404, 'INVITE_NOT_FOUND');
+      await t.backend.sql(`UPDATE invite_links SET expires_at = now() - interval '1 second' WHERE id = $1`, [link.id]);
+      expectError(await preview(stranger, link.code), 410, 'INVITE_EXPIRED');
+    });
+  });
+
+  describe('POST /api/chats/join/:code', () => {
+    it('adds the caller as MEMBER and counts a use; members get chat:updated, the joiner chat:new', async () => {
+      const { chatId, owner, admin, member } = await group();
+      const [joiner] = await users(1);
+      const link = (await createLink(owner, chatId, { maxUses: 5 }).expect(201)).body.data;
+      const [ownerWs, adminWs, memberWs, joinerWs] = await Promise.all([connect(t, owner), connect(t, admin), connect(t, member), connect(t, joiner)]);
+      try {
+        const res = await join(joiner, link.code).expect(200);
+        expect(res.body.success).toBe(true);
+        expect(res.body.data).toMatchObject({ id: chatId, type: 'GROUP', name: 'Invites' });
+        expect(res.body.data.members.map((m: { userId: string }) => m.userId).sort()).toEqual([owner.id, admin.id, member.id, joiner.id].sort());
+        expect(res.body.data.members.find((m: { userId: string }) => m.userId === joiner.id).role).toBe('MEMBER');
+        expect(await memberIdsOf(chatId)).toEqual([owner.id, admin.id, member.id, joiner.id].sort());
+        expect((await linkRow(link.id)).uses).toBe(1);
+        for (const ws of [ownerWs, adminWs, memberWs]) {
+          const updated = await ws.waitFor('chat:updated', (c) => c.id === chatId);
+          expect(updated.members.map((m: { userId: string }) => m.userId)).toContain(joiner.id);
+        }
+        await joinerWs.expectNo('chat:updated', (c) => c.id === chatId);
+        const created = await joinerWs.waitFor('chat:new', (c) => c.id === chatId);
+        expect(created.members.map((m: { userId: string }) => m.userId)).toContain(joiner.id);
+        // The joiner can now open the chat like any member.
+        const chat = (await t.http().get(`/api/chats/${chatId}`).set(joiner.auth).expect(200)).body.data;
+        expect(chat.id).toBe(chatId);
+
+        // Joining again: the chat, no use counted, nobody told again.
+        const again = await join(joiner, link.code).expect(200);
+        expect(again.body.data.id).toBe(chatId);
+        expect((await linkRow(link.id)).uses).toBe(1);
+        await ownerWs.expectNo('chat:updated', (c) => c.id === chatId);
+        // A member joining by link counts no use either.
+        await join(member, link.code).expect(200);
+        expect((await linkRow(link.id)).uses).toBe(1);
+      } finally {
+        for (const ws of [ownerWs, adminWs, memberWs, joinerWs]) ws.close();
+      }
+    });
+
+    it('answers 410 for an expired or used-up link, and takes an empty JSON body', async () => {
+      const { chatId, owner } = await group();
+      const [first, second, third] = await users(3);
+      const once = (await createLink(owner, chatId, { maxUses: 1 }).expect(201)).body.data;
+      await t.http().post(`/api/chats/join/${once.code}`).set(first.auth).set('Content-Type', 'application/json').expect(200);
+      expectError(await join(second, once.code), 410, 'INVITE_EXPIRED');
+      expectError(await preview(second, once.code), 410, 'INVITE_EXPIRED');
+      const expiring = (await createLink(owner, chatId, { expiresInHours: 1 }).expect(201)).body.data;
+      await t.backend.sql(`UPDATE invite_links SET expires_at = now() - interval '1 second' WHERE id = $1`, [expiring.id]);
+      expectError(await join(third, expiring.code), 410, 'INVITE_EXPIRED');
+      expect(await memberIdsOf(chatId)).not.toEqual(expect.arrayContaining([second.id]));
+      expect(await memberIdsOf(chatId)).not.toContain(third.id);
+      expect((await linkRow(once.id)).uses).toBe(1);
+      expect((await linkRow(expiring.id)).uses).toBe(0);
+    });
+
+    it('answers 404 for unknown, malformed, revoked codes and deleted groups', async () => {
+      const [owner, joiner] = await users(2);
+      const chatId = await createGroup(t, owner, [], 'Alone');
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      expectError(await join(joiner, 'B'.repeat(22)), 404, 'INVITE_NOT_FOUND');
+      expectError(await join(joiner, 'not*a*code'), 404, 'INVITE_NOT_FOUND');
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(owner.auth).expect(200);
+      expect(await t.backend.sql('SELECT id FROM chats WHERE id = $1', [chatId])).toEqual([]);
+      expectError(await join(joiner, link.code), 404, 'INVITE_NOT_FOUND');
+      expectError(await preview(joiner, link.code), 404, 'INVITE_NOT_FOUND');
+    });
+
+    it('answers NOT_A_GROUP for a link that leads to a direct chat', async () => {
+      const [a, b, joiner] = await users(3);
+      const direct = await openDirect(t, a, b);
+      const code = 'D'.repeat(21) + 'x';
+      await t.backend.sql(`INSERT INTO invite_links (id, chat_id, code, code_hash) VALUES (gen_random_uuid(), $1, $2, $3)`, [direct, code, digest(code)]);
+      expectError(await join(joiner, code), 422, 'NOT_A_GROUP');
+      expect(await memberIdsOf(direct)).not.toContain(joiner.id);
+    });
+
+    it('answers GROUP_LIMIT_EXCEEDED when the group already has 200 members', async () => {
+      const { chatId, owner } = await group();
+      const [joiner] = await users(1);
+      await fill(t, chatId, 197);
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      expectError(await join(joiner, link.code), 400, 'GROUP_LIMIT_EXCEEDED');
+      expect((await memberIdsOf(chatId)).length).toBe(200);
+      expect((await linkRow(link.id)).uses).toBe(0);
+    });
+  });
+
+  (TEST_DATABASE_URL ? describe : describe.skip)('concurrent joins (PostgreSQL)', () => {
+    it('20 parallel joins on a 5-use link: exactly 5 join', async () => {
+      const { chatId, owner } = await group();
+      const joiners = await users(20);
+      const link = (await createLink(owner, chatId, { maxUses: 5 }).expect(201)).body.data;
+      const results = await Promise.all(joiners.map((u) => join(u, link.code)));
+      const statuses = results.map((r) => r.status).sort();
+      expect(statuses).toEqual([...Array(5).fill(200), ...Array(15).fill(410)]);
+      expect(results.filter((r) => r.status === 410).every((r) => r.body.code === 'INVITE_EXPIRED')).toBe(true);
+      expect((await linkRow(link.id)).uses).toBe(5);
+      const joined = joiners.filter((_, i) => results[i].status === 200).map((u) => u.id);
+      const members = await memberIdsOf(chatId);
+      expect(members).toHaveLength(3 + 5);
+      expect(members).toEqual(expect.arrayContaining(joined));
+    });
+
+    it('20 parallel joins into a group with room for 2: it ends with exactly 200 members', async () => {
+      const { chatId, owner } = await group();
+      const joiners = await users(20);
+      // Room for two only: each join sends chat:updated, built per recipient, to ~200 members.
+      await fill(t, chatId, 195);
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      const results = await Promise.all(joiners.map((u) => join(u, link.code)));
+      expect(results.map((r) => r.status).sort()).toEqual([...Array(2).fill(200), ...Array(18).fill(400)]);
+      expect(results.filter((r) => r.status === 400).every((r) => r.body.code === 'GROUP_LIMIT_EXCEEDED')).toBe(true);
+      expect((await memberIdsOf(chatId)).length).toBe(200);
+      expect((await linkRow(link.id)).uses).toBe(2);
+    });
+
+    it('the same user joining 5 times at once joins once and counts one use', async () => {
+      const { chatId, owner } = await group();
+      const [joiner] = await users(1);
+      const link = (await createLink(owner, chatId, { maxUses: 3 }).expect(201)).body.data;
+      const results = await Promise.all(Array.from({ length: 5 }, () => join(joiner, link.code)));
+      expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expect((await linkRow(link.id)).uses).toBe(1);
+      expect((await memberIdsOf(chatId)).filter((id) => id === joiner.id)).toHaveLength(1);
+    });
+  });
+});
+
+(TEST_REDIS_URL ? describe : describe.skip)('invite links across two instances', () => {
+  const cluster = twoInstances();
+
+  it('a join on one instance reaches the members and the joiner on the other', async () => {
+    const { one, two } = cluster;
+    const [owner, member, joiner] = [await signUp(one), await signUp(one), await signUp(one)];
+    const chatId = await createGroup(one, owner, [member], 'Across');
+    const code = (await one.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data.code;
+    const [memberWs, joinerWs] = await Promise.all([connect(two, member), connect(two, joiner)]);
+    try {
+      await one.http().post(`/api/chats/join/${code}`).set(joiner.auth).expect(200);
+      const updated = await memberWs.waitFor('chat:updated', (c) => c.id === chatId);
+      expect(updated.members.map((m: { userId: string }) => m.userId).sort()).toEqual([owner.id, member.id, joiner.id].sort());
+      expect((await joinerWs.waitFor('chat:new', (c) => c.id === chatId)).type).toBe('GROUP');
+    } finally {
+      memberWs.close();
+      joinerWs.close();
+    }
+  });
+});
+
+/** Adds `n` members who are plain rows (no session): enough to bring a group near its limit. */
+async function fill(t: TestApp, chatId: string, n: number): Promise<void> {
+  await t.backend.sql(
+    `WITH u AS (
+       INSERT INTO users (id, email, nickname)
+       SELECT gen_random_uuid(), 'filler-' || r || '@example.com', 'filler' || r
+         FROM (SELECT replace(gen_random_uuid()::text, '-', '') AS r FROM generate_series(1, $2)) s
+       RETURNING id)
+     INSERT INTO chat_members (chat_id, user_id, id, role) SELECT $1, u.id, gen_random_uuid(), 'MEMBER' FROM u`,
+    [chatId, n],
+  );
+}
