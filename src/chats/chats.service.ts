@@ -1,4 +1,4 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
@@ -22,8 +22,13 @@ export const MAX_GROUP_MEMBERS = 200;
  * Chats and their members: who may see, change and join what. Anyone who is not a (visible)
  * member gets CHAT_NOT_FOUND, never a hint that the chat exists.
  */
+/** Views built at once when a chat event goes to many members. */
+const PUBLISH_CHAT_CONCURRENCY = 4;
+
 @Injectable()
 export class ChatsService implements OnModuleInit {
+  private readonly logger = new Logger('Chats');
+
   constructor(
     private readonly chats: ChatsRepository,
     private readonly views: ChatViews,
@@ -123,9 +128,14 @@ export class ChatsService implements OnModuleInit {
    * chat:updated, and each side starts seeing the other's presence.
    */
   async announceAdded(chatId: string, before: string[], added: string[]): Promise<void> {
-    await this.publishChat(added, chatId, 'chat:new');
-    await this.publishChat(before, chatId, 'chat:updated');
-    await this.relations.started([{ viewers: added, subjects: [...before, ...added] }, { viewers: before, subjects: added }]);
+    try {
+      await this.publishChat(added, chatId, 'chat:new');
+      await this.publishChat(before, chatId, 'chat:updated');
+      await this.relations.started([{ viewers: added, subjects: [...before, ...added] }, { viewers: before, subjects: added }]);
+    } catch (error) {
+      // The members are added (committed); events are at-most-once and clients resync the list.
+      this.logger.warn(`chat ${chatId}: announcing added members failed: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -263,16 +273,20 @@ export class ChatsService implements OnModuleInit {
    * from their own side. chat:updated leaves the recipient's draft out (the client ignores it there).
    */
   async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated'): Promise<void> {
-    await Promise.all(
-      [...new Set(userIds)].map(async (userId) => {
-        const chat = await this.views.one(userId, chatId);
-        if (!chat) return;
-        if (event === 'chat:new') await this.realtime.toUsers([userId], event, chat);
-        else await this.realtime.toUsers([userId], event, withoutDraft(chat));
-      }),
-    );
+    // Each member's view is built for them (their unread, draft, pins): a few at a time, so a
+    // 200-member group does not queue 200 queries on the pool ahead of everyone else's requests.
+    const ids = [...new Set(userIds)];
+    for (let i = 0; i < ids.length; i += PUBLISH_CHAT_CONCURRENCY) {
+      await Promise.all(
+        ids.slice(i, i + PUBLISH_CHAT_CONCURRENCY).map(async (userId) => {
+          const chat = await this.views.one(userId, chatId);
+          if (!chat) return;
+          if (event === 'chat:new') await this.realtime.toUsers([userId], event, chat);
+          else await this.realtime.toUsers([userId], event, withoutDraft(chat));
+        }),
+      );
+    }
   }
-
 
   /** Deletes the chat with its messages, and their media that nothing else shows; resolves the after-commit file removal. */
   private async deleteChat(tx: EntityManager, chatId: string): Promise<() => Promise<void>> {
