@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Child } from './lib/child';
 import { freePort } from './lib/context';
 import { fmt } from './lib/report';
-import { checkServices, createBenchDatabase, deleteRedisPrefix, dropBenchDatabase, MissingServices, Sql } from './lib/services';
+import { checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
 import { Cluster } from './faults/cluster';
 import { RouteFigures } from './faults/reader';
 import { CheckOutcome } from './faults/recovery';
@@ -68,18 +68,11 @@ async function main(): Promise<number> {
   }
 
   const tag = `faults_${Date.now()}`;
-  const cleanups: Array<() => Promise<unknown>> = [];
-  const cleanup = async () => {
-    for (const step of cleanups.splice(0).reverse()) await step().catch((error) => console.error(`cleanup: ${(error as Error).message}`));
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  const cleanups = new Cleanups();
+  const cleanup = () => cleanups.cleanup();
 
   try {
-    log(`creating database ${tag}`);
-    const databaseUrl = await createBenchDatabase(services.databaseUrl, tag);
-    if (keepDb) log(`--keep-db: database ${tag} stays (DROP DATABASE ${tag}; when done)`);
-    else cleanups.push(() => dropBenchDatabase(services.databaseUrl, tag));
-    cleanups.push(() => deleteRedisPrefix(services.redisUrl, tag));
+    const databaseUrl = await scratchBackend(services, tag, cleanups, { keepDb, log });
 
     const appEnv: Record<string, string> = {
       NODE_ENV: 'production',

@@ -7,7 +7,7 @@ import { Child } from './lib/child';
 import { Bench, freePort, settingsFor } from './lib/context';
 import { markdownTable, Row } from './lib/report';
 import { ServerProcess } from './lib/server';
-import { checkServices, createBenchDatabase, deleteRedisPrefix, dropBenchDatabase, MissingServices, Sql } from './lib/services';
+import { checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
 import { connectionsScenario } from './scenarios/connections';
 import { httpScenario } from './scenarios/http';
 import { directScenario, groupScenario, relayChats, twoInstancesScenario } from './scenarios/messages';
@@ -50,18 +50,12 @@ async function main(): Promise<number> {
 
   const tag = `bench_${Date.now()}`;
   const scratch = mkdtempSync(join(tmpdir(), 'h2v-bench-run-'));
-  const cleanups: Array<() => Promise<unknown>> = [async () => rmSync(scratch, { recursive: true, force: true })];
-  const cleanup = async () => {
-    for (const step of cleanups.splice(0).reverse()) await step().catch((error) => console.error(`cleanup: ${(error as Error).message}`));
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  const cleanups = new Cleanups();
+  const cleanup = () => cleanups.cleanup();
+  cleanups.push(async () => rmSync(scratch, { recursive: true, force: true }));
 
   try {
-    log(`creating database ${tag}`);
-    const databaseUrl = await createBenchDatabase(services.databaseUrl, tag);
-    if (keepDb) log(`--keep-db: database ${tag} stays (DROP DATABASE ${tag}; when done)`);
-    else cleanups.push(() => dropBenchDatabase(services.databaseUrl, tag));
-    cleanups.push(() => deleteRedisPrefix(services.redisUrl, tag));
+    const databaseUrl = await scratchBackend(services, tag, cleanups, { keepDb, log });
 
     const appEnv: Record<string, string> = {
       NODE_ENV: 'production',

@@ -95,3 +95,41 @@ export class Sql {
     return this.client.end();
   }
 }
+
+/**
+ * Undo steps of a bench run, run last-in first-out on `cleanup()` (also on Ctrl-C), each
+ * failure reported without stopping the rest.
+ */
+export class Cleanups {
+  private readonly steps: Array<() => Promise<unknown>> = [];
+
+  constructor() {
+    process.once('SIGINT', () => void this.cleanup().then(() => process.exit(130)));
+  }
+
+  push(step: () => Promise<unknown>): void {
+    this.steps.push(step);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) await step().catch((error) => console.error(`cleanup: ${(error as Error).message}`));
+  }
+}
+
+/**
+ * A fresh database `tag` (dropped on cleanup unless `keepDb`) and the Redis prefix `tag`
+ * (deleted on cleanup): what every bench run starts from. Resolves the database's URL.
+ */
+export async function scratchBackend(
+  services: { databaseUrl: string; redisUrl: string },
+  tag: string,
+  cleanups: Cleanups,
+  options: { keepDb: boolean; log: (line: string) => void },
+): Promise<string> {
+  options.log(`creating database ${tag}`);
+  const databaseUrl = await createBenchDatabase(services.databaseUrl, tag);
+  if (options.keepDb) options.log(`--keep-db: database ${tag} stays (DROP DATABASE ${tag}; when done)`);
+  else cleanups.push(() => dropBenchDatabase(services.databaseUrl, tag));
+  cleanups.push(() => deleteRedisPrefix(services.redisUrl, tag));
+  return databaseUrl;
+}
