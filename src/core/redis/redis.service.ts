@@ -5,6 +5,8 @@ import { AppConfig } from '../config/app-config';
 
 /** The longest a request path waits for Redis before it takes the degraded answer. */
 export const REDIS_REQUEST_TIMEOUT_MS = 1_000;
+/** Commands in a row left unanswered before every call degrades at once (a partition). */
+const UNANSWERED_TO_TRIP = 3;
 /** How long start-up waits for the first connection before going on degraded. */
 const STARTUP_WAIT_MS = 5_000;
 
@@ -18,8 +20,9 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private readonly connections = new Set<Redis>();
   private commandClient: Redis | null = null;
   private lastDegradedLog = 0;
-  /** Set when a command went unanswered: calls degrade at once until a probe PING is answered. */
+  /** Set after UNANSWERED_TO_TRIP commands in a row went unanswered: calls degrade at once until a probe PING is answered. */
   private unresponsive = false;
+  private unansweredInARow = 0;
   private probing = false;
   private closing = false;
 
@@ -61,8 +64,8 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   async bounded<T, F>(label: string, work: (client: Redis) => Promise<T>, fallback: F, timeoutMs = REDIS_REQUEST_TIMEOUT_MS): Promise<T | F> {
     const client = this.client;
     if (client.status !== 'ready') return this.degraded(label, `connection ${client.status}`, fallback);
-    // A partition (no answer, no error): after one command waited out its bound, the rest do
-    // not each wait theirs; a probe finds out when Redis answers again.
+    // A partition (no answer, no error): after a few commands waited out their bound, the rest
+    // do not each wait theirs; a probe finds out when Redis answers again.
     if (this.unresponsive) return this.degraded(label, 'not answering', fallback);
     const outcome = await withTimeout(
       work(client).then(
@@ -73,10 +76,14 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       null,
     );
     if (!outcome) {
-      this.unresponsive = true;
-      this.probe();
+      // One late answer can be this process's own event loop stalling; several in a row are Redis.
+      if (++this.unansweredInARow >= UNANSWERED_TO_TRIP) {
+        this.unresponsive = true;
+        this.probe();
+      }
       return this.degraded(label, `no answer within ${timeoutMs} ms`, fallback);
     }
+    this.unansweredInARow = 0;
     if ('error' in outcome) return this.degraded(label, outcome.error.message, fallback);
     return outcome.value;
   }
@@ -87,7 +94,10 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     this.probing = true;
     void withTimeout(this.client.ping().catch(() => null), REDIS_REQUEST_TIMEOUT_MS, null).then((answer) => {
       this.probing = false;
-      if (answer === 'PONG') this.unresponsive = false;
+      if (answer === 'PONG') {
+        this.unresponsive = false;
+        this.unansweredInARow = 0;
+      }
       else setTimeout(() => this.probe(), 1_000).unref();
     });
   }
