@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Child } from './lib/child';
 import { freePort } from './lib/context';
 import { fmt } from './lib/report';
-import { checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
+import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
 import { Cluster } from './faults/cluster';
 import { RouteFigures } from './faults/reader';
 import { CheckOutcome } from './faults/recovery';
@@ -74,21 +73,9 @@ async function main(): Promise<number> {
   try {
     const databaseUrl = await scratchBackend(services, tag, cleanups, { keepDb, log });
 
-    const appEnv: Record<string, string> = {
-      NODE_ENV: 'production',
-      REDIS_PREFIX: tag,
-      LOG_LEVEL: 'warn',
-      APP_SECRET: randomBytes(32).toString('base64url'),
-      // Production refuses to start without SMTP; the OTP flow is not used, so nothing is sent.
-      SMTP_URL: 'smtp://127.0.0.1:2525',
-      // The reader and every socket come from 127.0.0.1, and a careful client resends its whole
-      // outbox after a reconnect: the API limit and the socket frame budgets are lifted (the
-      // checks still run), as in bench/run.ts.
-      RATE_LIMIT_API: '1000000000/60',
-      WS_RATE_SEND: '1000000000/1',
-      WS_RATE_EVENTS: '1000000000/1',
-      WS_MAX_SOCKETS_PER_IP: '1000000',
-    };
+    // The reader and every socket come from 127.0.0.1, and a careful client resends its whole
+    // outbox after a reconnect: benchAppEnv lifts the limits that would refuse them.
+    const appEnv = benchAppEnv(tag);
     log('starting two instances, each behind its own PostgreSQL and Redis proxies');
     const cluster = await Cluster.start(2, freePort, { databaseUrl, redisUrl: services.redisUrl }, appEnv);
     cleanups.push(() => cluster.stop());

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,7 +6,7 @@ import { Child } from './lib/child';
 import { Bench, freePort, settingsFor } from './lib/context';
 import { markdownTable, Row } from './lib/report';
 import { ServerProcess } from './lib/server';
-import { checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
+import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
 import { connectionsScenario } from './scenarios/connections';
 import { httpScenario } from './scenarios/http';
 import { directScenario, groupScenario, relayChats, twoInstancesScenario } from './scenarios/messages';
@@ -57,25 +56,9 @@ async function main(): Promise<number> {
   try {
     const databaseUrl = await scratchBackend(services, tag, cleanups, { keepDb, log });
 
-    const appEnv: Record<string, string> = {
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: services.redisUrl,
-      REDIS_PREFIX: tag,
-      LOG_LEVEL: 'warn',
-      APP_SECRET: randomBytes(32).toString('base64url'),
-      // Production refuses to start without SMTP; the OTP flow is not used, so nothing is sent.
-      SMTP_URL: 'smtp://127.0.0.1:2525',
-      // Every request of the load generator comes from 127.0.0.1: the API limit is lifted, the
-      // OTP limit (RATE_LIMIT_AUTH) is left as it is and never reached.
-      RATE_LIMIT_API: '1000000000/60',
-      // The WebSocket generators drive each sender far past a person's pace (closed loops keep
-      // messages in flight) and open up to 20,000 sockets from 80 loopback addresses: the frame
-      // budgets and the per-address socket cap are lifted likewise (the checks still run).
-      WS_RATE_SEND: '1000000000/1',
-      WS_RATE_EVENTS: '1000000000/1',
-      WS_MAX_SOCKETS_PER_IP: '1000000',
-    };
+    // The WebSocket generators drive each sender far past a person's pace and open up to 20,000
+    // sockets from 80 loopback addresses: benchAppEnv lifts the limits they would hit.
+    const appEnv: Record<string, string> = { ...benchAppEnv(tag), DATABASE_URL: databaseUrl, REDIS_URL: services.redisUrl };
 
     log('starting the server under test');
     // BENCH_NODE_ARGS passes flags to the server under test, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.

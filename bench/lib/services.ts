@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 
@@ -132,4 +133,24 @@ export async function scratchBackend(
   else cleanups.push(() => dropBenchDatabase(services.databaseUrl, tag));
   cleanups.push(() => deleteRedisPrefix(services.redisUrl, tag));
   return databaseUrl;
+}
+
+/**
+ * The environment every bench app instance starts with: production mode, its own Redis prefix,
+ * a fresh secret, and the limits a load generator on 127.0.0.1 would hit lifted (the checks still
+ * run): the API limit, the socket frame budgets and the per-address socket cap. The OTP limit is
+ * left as it is and never reached; production refuses to start without SMTP, but nothing is sent.
+ */
+export function benchAppEnv(tag: string): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    REDIS_PREFIX: tag,
+    LOG_LEVEL: 'warn',
+    APP_SECRET: randomBytes(32).toString('base64url'),
+    SMTP_URL: 'smtp://127.0.0.1:2525',
+    RATE_LIMIT_API: '1000000000/60',
+    WS_RATE_SEND: '1000000000/1',
+    WS_RATE_EVENTS: '1000000000/1',
+    WS_MAX_SOCKETS_PER_IP: '1000000',
+  };
 }
