@@ -14,7 +14,7 @@ const swc = [
     module: { type: 'commonjs' },
   },
 ];
-const ESM_PACKAGES = ['@nestjs', 'uuid', 'file-type', 'strtok3', 'token-types', '@tokenizer', 'uint8array-extras', 'load-esm', '@privacyresearch', '@borewit'];
+const ESM_PACKAGES = ['@nestjs', 'uuid', 'file-type', 'strtok3', 'token-types', '@tokenizer', 'uint8array-extras', 'load-esm', '@privacyresearch', '@borewit', 'request-filtering-agent', 'htmlparser2', 'domhandler', 'domelementtype', 'domutils', 'dom-serializer', 'entities', 'encoding-sniffer', '@exodus'];
 
 module.exports = {
   testEnvironment: 'node',

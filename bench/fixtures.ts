@@ -71,9 +71,19 @@ async function sessions(args: { userIds: string[]; count: number }): Promise<Rec
   return tokens;
 }
 
+/**
+ * One SQL statement through the app's own data source: bulk fixtures in the embedded mode, where
+ * the PGlite database is reachable only from inside the process that opened it.
+ */
+async function sql(args: { text: string; params?: unknown[] }): Promise<unknown> {
+  const ctx = await context();
+  return ctx.get(DataSource).query(args.text, args.params ?? []);
+}
+
 serve({
   users,
   sessions,
+  sql,
   close: async () => {
     await app?.close();
     app = null;

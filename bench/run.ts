@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RouteMissing } from './lib/api';
 import { Child } from './lib/child';
@@ -9,12 +9,14 @@ import { ServerProcess } from './lib/server';
 import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
 import { connectionsScenario } from './scenarios/connections';
 import { httpScenario } from './scenarios/http';
+import { fourInstancesScenario } from './scenarios/instances';
 import { directScenario, groupScenario, relayChats, twoInstancesScenario } from './scenarios/messages';
 
 /**
- * `npm run bench [-- --quick] [-- --only=1,3] [-- --keep-db]`: starts the H2V server on a fresh database, the
- * baseline relay, a fixture process and the load generators as separate processes, runs the
- * scenarios of issue 8 and writes bench/results/<ISO date>.json plus a Markdown table.
+ * `npm run bench [-- --quick] [-- --only=1,3 | --only 1,3] [-- --keep-db]`: starts the H2V server on a fresh database, the
+ * baselines (the `ws` relay, a bare `node:http` server), a fixture process and the load generators
+ * as separate processes, runs the scenarios and prints each target of issue 17 with its ratio to
+ * the baseline of the same run; writes bench/results/<ISO date>.json plus a Markdown table.
  * `--keep-db` leaves the benchmark's database behind (its name is printed) for EXPLAIN ANALYZE.
  */
 
@@ -25,14 +27,19 @@ const SCENARIOS: Array<{ id: string; name: string; run: (bench: Bench) => Promis
   { id: '2', name: 'group fan-out', run: groupScenario },
   { id: '5', name: 'two instances', run: twoInstancesScenario },
   { id: '4', name: 'HTTP', run: httpScenario },
+  { id: '6', name: 'four instances (issue 19)', run: fourInstancesScenario },
 ];
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
-  const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+  // `--only=1,3` or `--only 1,3`.
+  const onlyAt = argv.indexOf('--only');
+  const only = (argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (onlyAt >= 0 ? argv[onlyAt + 1] : undefined))?.split(',');
   const keepDb = argv.includes('--keep-db');
   const settings = settingsFor(quick);
+  // The machine is shared: its load is part of every figure, so it is printed and kept with them.
+  const loadAtStart = loadavg();
 
   let services: { databaseUrl: string; redisUrl: string };
   try {
@@ -70,6 +77,8 @@ async function main(): Promise<number> {
     writeFileSync(chatsFile, JSON.stringify(relayChats(settings.pairs, settings.groupSize)));
     const relay = await ServerProcess.relay(await freePort(), chatsFile);
     cleanups.push(() => relay.stop());
+    const bare = await ServerProcess.bare(await freePort());
+    cleanups.push(() => bare.stop());
 
     const fixtures = Child.start('fixtures', appEnv);
     cleanups.push(() => fixtures.stop());
@@ -80,7 +89,7 @@ async function main(): Promise<number> {
     const sql = await Sql.connect(databaseUrl);
     cleanups.push(() => sql.close());
 
-    const bench: Bench = { settings, appEnv, app, relay, fixtures, wsLoad, httpLoad, sql, rows: [], raw: {}, extraServers: [] };
+    const bench: Bench = { settings, database: tag, appEnv, app, relay, bare, fixtures, wsLoad, httpLoad, sql, rows: [], raw: {}, extraServers: [] };
     cleanups.push(() => Promise.all(bench.extraServers.map((s) => s.stop())));
 
     for (const scenario of SCENARIOS) {
@@ -95,6 +104,11 @@ async function main(): Promise<number> {
         bench.rows.push({ scenario: `${scenario.id} ${scenario.name}`, figure: reason, baseline: '—', ratio: '—', target: '—', met: '—' });
       }
       log(`scenario ${scenario.id} took ${Math.round((Date.now() - started) / 1000)} s`);
+      if (app.exitedAs) {
+        // The server under test is gone: say how, with its last words, rather than report every later scenario as failed fetches.
+        console.error(`[bench] the server under test exited (${app.exitedAs}); its last output:\n${app.tail()}`);
+        break;
+      }
     }
 
     // By scenario number; rows of one scenario keep the order they were measured in (stable sort).
@@ -103,7 +117,7 @@ async function main(): Promise<number> {
     const results = {
       date: finishedAt.toISOString(),
       quick,
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, dbPoolSize: 10 },
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, dbPoolSize: 10, loadAtStart, loadAtEnd: loadavg() },
       settings,
       rows,
       raw: bench.raw,
@@ -113,6 +127,7 @@ async function main(): Promise<number> {
     const file = join(dir, `${finishedAt.toISOString().replace(/:/g, '-')}${quick ? '-quick' : ''}.json`);
     writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
     printTable(rows, quick, file);
+    console.log(`load average (1/5/15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end (${cpus().length} cores)`);
     return 0;
   } finally {
     await cleanup();

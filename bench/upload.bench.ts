@@ -7,15 +7,14 @@
  * Run: `npm run bench:upload` (optionally with DATABASE_URL=postgres://… REDIS_URL=redis://…).
  * Knobs: BENCH_UPLOADS (default 120), BENCH_CONCURRENCY (8), BENCH_LATENCY_SAMPLES (40).
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'pg';
 import sharp from 'sharp';
+import { LoggedServer } from './lib/logged-server';
+import { withScratchDatabase } from './lib/services';
 
-const ROOT = join(__dirname, '..', '..');
 const UPLOADS = Number(process.env.BENCH_UPLOADS ?? 120);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 40);
@@ -59,48 +58,7 @@ async function photo(targetBytes = 1024 * 1024): Promise<Buffer> {
   return best!;
 }
 
-class Server {
-  private readonly children: ChildProcess[] = [];
-  private output = '';
-  readonly url: string;
-
-  constructor(
-    private readonly env: Record<string, string>,
-    private readonly port: number,
-  ) {
-    this.url = `http://127.0.0.1:${port}`;
-  }
-
-  start(script: string, extra: Record<string, string> = {}): void {
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', script)], { cwd: ROOT, env: { ...process.env, ...this.env, PORT: String(this.port), ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (chunk) => (this.output += chunk));
-    child.stderr!.on('data', (chunk) => (this.output += chunk));
-    this.children.push(child);
-  }
-
-  async ready(): Promise<void> {
-    for (let i = 0; i < 600; i++) {
-      if (await fetch(`${this.url}/health`).then((r) => r.ok, () => false)) return;
-      await sleep(100);
-    }
-    throw new Error(`server did not start:\n${this.output.slice(-2000)}`);
-  }
-
-  async otp(email: string): Promise<string> {
-    for (let i = 0; i < 200; i++) {
-      const match = new RegExp(`OTP for ${email.replace(/[.+]/g, '\\$&')} is (\\d{6})`).exec(this.output);
-      if (match) return match[1];
-      await sleep(50);
-    }
-    throw new Error(`no OTP for ${email} in the logs`);
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.children.map((child) => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM')))));
-  }
-}
-
-async function signUp(server: Server): Promise<string> {
+async function signUp(server: LoggedServer): Promise<string> {
   const email = `bench.${Date.now()}@example.com`;
   const post = (path: string, body: object) => fetch(`${server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   await post('/api/auth/send-otp', { email });
@@ -112,7 +70,7 @@ async function signUp(server: Server): Promise<string> {
   return decodeURIComponent(cookie.split(';')[0].slice('h2v_session='.length));
 }
 
-async function upload(server: Server, token: string, jpeg: Buffer): Promise<{ thumbUrl: string }> {
+async function upload(server: LoggedServer, token: string, jpeg: Buffer): Promise<{ thumbUrl: string }> {
   const form = new FormData();
   form.append('file', new Blob([jpeg], { type: 'image/jpeg' }), 'photo.jpg');
   const res = await fetch(`${server.url}/api/upload`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: form });
@@ -120,7 +78,7 @@ async function upload(server: Server, token: string, jpeg: Buffer): Promise<{ th
   return ((await res.json()) as { data: { thumbUrl: string } }).data;
 }
 
-async function thumbReady(server: Server, thumbUrl: string): Promise<boolean> {
+async function thumbReady(server: LoggedServer, thumbUrl: string): Promise<boolean> {
   const res = await fetch(`${server.url}${thumbUrl}`, { method: 'HEAD' });
   return res.headers.get('content-type') === 'image/webp';
 }
@@ -142,7 +100,7 @@ async function pool<T>(count: number, concurrency: number, task: (index: number)
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 async function measure(mode: Mode, jpeg: Buffer, port: number): Promise<Result> {
-  const server = new Server(mode.env, port);
+  const server = new LoggedServer({ ...(process.env as Record<string, string>), ...mode.env }, port);
   server.start('main.js', mode.separateWorker ? { WORKERS: 'off' } : {});
   if (mode.separateWorker) server.start('worker.js');
   try {
@@ -171,21 +129,6 @@ async function measure(mode: Mode, jpeg: Buffer, port: number): Promise<Result> 
   }
 }
 
-async function withDatabase<T>(base: string, run: (url: string) => Promise<T>): Promise<T> {
-  const name = `h2v_bench_${process.pid}_${Date.now().toString(36)}`;
-  const admin = new Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  try {
-    return await run(url.toString());
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
-}
-
 async function main(): Promise<void> {
   const jpeg = await photo();
   const meta = await sharp(jpeg).metadata();
@@ -200,8 +143,8 @@ async function main(): Promise<void> {
       console.log('(set DATABASE_URL and REDIS_URL to also measure Postgres + BullMQ and a separate worker process)');
     } else {
       const redis = { REDIS_URL: redisUrl, REDIS_PREFIX: `bench_${process.pid}` };
-      results.push(await withDatabase(databaseUrl, (url) => measure({ name: 'pg+redis, workers in-process', env: { ...base, ...redis, DATABASE_URL: url }, separateWorker: false }, jpeg, 39_872)));
-      results.push(await withDatabase(databaseUrl, (url) => measure({ name: 'pg+redis, separate worker', env: { ...base, ...redis, DATABASE_URL: url, REDIS_PREFIX: `bench2_${process.pid}` }, separateWorker: true }, jpeg, 39_873)));
+      results.push(await withScratchDatabase(databaseUrl, 'upload', (url) => measure({ name: 'pg+redis, workers in-process', env: { ...base, ...redis, DATABASE_URL: url }, separateWorker: false }, jpeg, 39_872)));
+      results.push(await withScratchDatabase(databaseUrl, 'upload', (url) => measure({ name: 'pg+redis, separate worker', env: { ...base, ...redis, DATABASE_URL: url, REDIS_PREFIX: `bench2_${process.pid}` }, separateWorker: true }, jpeg, 39_873)));
     }
   } finally {
     rmSync(dataDir, { recursive: true, force: true });

@@ -2,9 +2,9 @@ import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Logger } from 'nestjs-pino';
 import { coreImports, FEATURE_MODULES } from './app.module';
 import { ConfigError } from './core/config/env.schema';
+import { AppLogger } from './core/logging/app-logger';
 import { exitOnSignals } from './core/shutdown';
 import { RealtimeModule } from './realtime/realtime.module';
 
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   class WorkerModule {}
 
   const app = await NestFactory.createApplicationContext(WorkerModule, { bufferLogs: true });
-  app.useLogger(app.get(Logger));
+  app.useLogger(app.get(AppLogger));
   await app.init();
   exitOnSignals(app);
   console.log(JSON.stringify({ msg: 'H2V worker started' }));

@@ -33,10 +33,14 @@ export function settingsFor(quick: boolean): Settings {
 /** Everything a scenario may use, set up once by run.ts. */
 export interface Bench {
   settings: Settings;
+  /** The benchmark's scratch database (and Redis prefix): `bench_<ms>`. */
+  database: string;
   /** Environment shared by every app instance and the fixture process. */
   appEnv: Record<string, string>;
   app: ServerProcess;
   relay: ServerProcess;
+  /** Bare `node:http` answering /health's JSON: the HTTP baseline. */
+  bare: ServerProcess;
   fixtures: Child;
   /** Two WebSocket load-generator processes (the machine has 2 cores shared with the server). */
   wsLoad: [Child, Child];

@@ -15,14 +15,23 @@ function cpuMsOf(pid: number): number {
   }
 }
 
-/** Every PostgreSQL server process on this machine (the local cluster the benchmark uses). */
-function postgresPids(): number[] {
+/** The cluster's own processes: their work (WAL writes, checkpoints) belongs to whichever database caused it. */
+const CLUSTER_PROCESS = /: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|archiver)\s*$/;
+
+/**
+ * The PostgreSQL server processes of the local cluster that work for `database`: its backends
+ * and autovacuum workers (their process title names the database) and the cluster's own
+ * processes. Backends of other databases (other people's tests on a shared machine) are left out.
+ */
+function postgresPids(database: string): number[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') return false;
+        const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+        return !title.startsWith('postgres: ') || CLUSTER_PROCESS.test(title) || title.includes(` ${database} `);
       } catch {
         return false;
       }
@@ -30,9 +39,9 @@ function postgresPids(): number[] {
 }
 
 export interface CpuUse {
-  /** CPU ms the server process used during the run. */
+  /** CPU ms the server process (or processes) used during the run. */
   serverMs: number;
-  /** CPU ms all PostgreSQL processes used during the run (backends, WAL writer, checkpointer…). */
+  /** CPU ms PostgreSQL used during the run: the database's backends and the cluster's own processes (WAL writer, checkpointer…). */
   postgresMs: number;
 }
 
@@ -40,13 +49,17 @@ export interface CpuUse {
  * Measures the CPU the server and PostgreSQL spend on a run: unlike requests/s on a shared
  * 2-core machine, CPU per request barely moves with what else the machine is doing, so it
  * shows whether a change made a path cheaper even when the throughput figures are noisy.
+ * PostgreSQL's share counts the backends of `database` (the benchmark's own) and the cluster's
+ * shared processes, so other databases' work on the same cluster stays out of it (the shared
+ * processes still carry a little of theirs).
  */
-export async function measureCpu<T>(serverPid: number, run: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
-  const pgBefore = new Map(postgresPids().map((pid) => [pid, cpuMsOf(pid)]));
-  const serverBefore = cpuMsOf(serverPid);
+export async function measureCpu<T>(serverPids: number | number[], database: string, run: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
+  const pids = Array.isArray(serverPids) ? serverPids : [serverPids];
+  const pgBefore = new Map(postgresPids(database).map((pid) => [pid, cpuMsOf(pid)]));
+  const serverBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
   const result = await run();
-  const serverMs = cpuMsOf(serverPid) - serverBefore;
+  const serverMs = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - serverBefore;
   // Backends that started during the run count from zero.
-  const postgresMs = postgresPids().reduce((sum, pid) => sum + cpuMsOf(pid) - (pgBefore.get(pid) ?? 0), 0);
+  const postgresMs = postgresPids(database).reduce((sum, pid) => sum + cpuMsOf(pid) - (pgBefore.get(pid) ?? 0), 0);
   return { result, cpu: { serverMs, postgresMs } };
 }

@@ -36,13 +36,24 @@ export class ServerProcess {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    this.exited = new Promise((done) => child.once('exit', () => done()));
+    this.exited = new Promise((done) =>
+      child.once('exit', (code, signal) => {
+        this.exitedAs = signal ?? `code ${code}`;
+        done();
+      }),
+    );
   }
 
-  /** The H2V server: `node dist/src/main.js` from a scratch directory (so no developer .env is read). */
+  /** How the process ended, once it has (a signal name or `code n`); null while it runs. */
+  exitedAs: string | null = null;
+
+  /**
+   * The H2V server: `node dist/src/main.js` from a scratch directory (so no developer .env is read).
+   * BENCH_APP_MAIN runs another build instead (an A/B comparison on the same machine, same load).
+   */
   static async app(name: string, port: number, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
     const cwd = mkdtempSync(join(tmpdir(), 'h2v-bench-'));
-    const child = spawnNode([...nodeArgs, join(ROOT, 'dist', 'src', 'main.js')], {
+    const child = spawnNode([...nodeArgs, process.env.BENCH_APP_MAIN ?? join(ROOT, 'dist', 'src', 'main.js')], {
       cwd,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), DATA_DIR: cwd, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,6 +70,26 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const server = new ServerProcess(child, 'relay', port, () => undefined);
+    await server.waitHealthy('/health');
+    return server;
+  }
+
+  /** The bare `node:http` server of bench/baseline (scenario 4's baseline). */
+  static bare(port: number): Promise<ServerProcess> {
+    return ServerProcess.baseline('http-bare', port);
+  }
+
+  /** Bare Express 5 answering the same JSON (scenario 4's calibration of the framework alone). */
+  static bareExpress(port: number): Promise<ServerProcess> {
+    return ServerProcess.baseline('http-express', port);
+  }
+
+  private static async baseline(name: string, port: number): Promise<ServerProcess> {
+    const child = spawnNode([join(ROOT, 'dist', 'bench', 'baseline', `${name}.js`)], {
+      env: { PATH: process.env.PATH, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const server = new ServerProcess(child, name, port, () => undefined);
     await server.waitHealthy('/health');
     return server;
   }

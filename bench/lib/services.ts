@@ -64,6 +64,17 @@ export async function dropBenchDatabase(adminUrl: string, name: string): Promise
   await admin(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
 
+/** Runs `run` against a database of its own (named after `tag`), dropped afterwards whatever happened. */
+export async function withScratchDatabase<T>(adminUrl: string, tag: string, run: (url: string) => Promise<T>): Promise<T> {
+  const name = `h2v_bench_${tag}_${process.pid}_${Date.now().toString(36)}`;
+  const url = await createBenchDatabase(adminUrl, name);
+  try {
+    return await run(url);
+  } finally {
+    await dropBenchDatabase(adminUrl, name);
+  }
+}
+
 export async function deleteRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
   const redis = new Redis(redisUrl);
   try {
@@ -152,5 +163,43 @@ export function benchAppEnv(tag: string): Record<string, string> {
     WS_RATE_SEND: '1000000000/1',
     WS_RATE_EVENTS: '1000000000/1',
     WS_MAX_SOCKETS_PER_IP: '1000000',
+    // The bench reads the send batch sizes from /metrics.
+    METRICS_TOKEN: BENCH_METRICS_TOKEN,
   };
+}
+
+export const BENCH_METRICS_TOKEN = 'bench-metrics-token-not-a-secret';
+
+/** A server's /metrics text, or null when it does not answer (a build before it, a server that died). */
+async function metricsText(baseUrl: string): Promise<string | null> {
+  try {
+    const response = await fetch(`${baseUrl}/metrics`, { headers: { Authorization: `Bearer ${BENCH_METRICS_TOKEN}` } });
+    return response.ok ? await response.text() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The value of an unlabelled sample `name` in a /metrics text (NaN when absent). */
+const sample = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+
+/** Sum and count of a metric on a server's /metrics, or null when it serves none (a build before it). */
+export async function scrapeMetric(baseUrl: string, name: string): Promise<{ sum: number; count: number } | null> {
+  const text = await metricsText(baseUrl);
+  return text === null ? null : { sum: sample(text, `${name}_sum`), count: sample(text, `${name}_count`) };
+}
+
+/**
+ * Values of unlabelled counters on a server's /metrics (each null when not served: a build before
+ * it), or null when /metrics does not answer. Scenario 6 reads each instance's bus counters so.
+ */
+export async function scrapeCounters(baseUrl: string, names: string[]): Promise<Record<string, number | null> | null> {
+  const text = await metricsText(baseUrl);
+  if (text === null) return null;
+  const values: Record<string, number | null> = {};
+  for (const name of names) {
+    const value = sample(text, name);
+    values[name] = Number.isFinite(value) ? value : null;
+  }
+  return values;
 }

@@ -20,6 +20,8 @@ export interface PhaseFigures {
   /** Messages delivered to all their receivers within the window, per second. */
   messagesPerSecond: number;
   deliveriesPerSecond: number;
+  /** Messages delivered to all their receivers within the window. */
+  completed: number;
   sent: number;
   lost: number;
   errors: Record<string, number>;
@@ -67,6 +69,7 @@ export class WsWorkload {
     return {
       messagesPerSecond: Math.round(sum((r) => r.completed) / phase.seconds),
       deliveriesPerSecond: Math.round(sum((r) => r.deliveries) / phase.seconds),
+      completed: sum((r) => r.completed),
       sent: sum((r) => r.sent),
       lost: sum((r) => r.lost),
       errors,

@@ -1,6 +1,6 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import { SESSION_COOKIE } from '../core/http/session-cookie';
+import { sessionCookie } from '../core/http/session-cookie';
 
 /** Who is calling: set by the session guard on every non-public route. */
 export interface AuthContext {
@@ -21,6 +21,5 @@ export const Auth = createParamDecorator((_data: unknown, context: ExecutionCont
 export function tokenFrom(request: Request): string | null {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice(7).trim() || null;
-  const cookie = (request.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
-  return cookie || null;
+  return sessionCookie(request.headers.cookie);
 }

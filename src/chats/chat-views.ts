@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { isoFromJson, isoFromJsonOrNull } from '../core/database/pg-timestamps';
 import { MessageViews } from '../messages/message-views';
 import type { WatermarkRow } from '../messages/messages.repository';
 import type { UserDto } from '../users/dto/user.dto';
-import { receiptFactsOf } from '../users/read-receipts';
+import { ReceiptFacts, receiptFactsOf } from '../users/read-receipts';
 import { UsersService } from '../users/users.service';
-import { ChatViewSet, ChatsRepository } from './chats.repository';
+import { ChatMemberFacts, ChatViewSet, ChatsRepository } from './chats.repository';
 import { ChatDto, ChatMemberDto, ChatMemberUserDto } from './dto/chat.dto';
 
 /**
@@ -26,30 +27,33 @@ export class ChatViews {
     return chat ?? null;
   }
 
-  async toDtos(viewerId: string, { chats, users, blockedBy }: ChatViewSet): Promise<ChatDto[]> {
+  async toDtos(viewerId: string, { chats, users, blockedBy, lastMessages }: ChatViewSet): Promise<ChatDto[]> {
     if (!chats.length) return [];
-    const profiles = new Map((await this.users.profilesFromRows(viewerId, users)).map((p) => [p.id, p]));
+    const profiles = new Map((await this.users.profilesFromFacts(viewerId, users)).map((p) => [p.id, p]));
     // The client shows its "blocked" banner in a DIRECT or SECRET chat whose partner blocked the
     // viewer: members of those chats carry blockedByThem (one copy of each profile, however many chats).
     const blockers = new Set(blockedBy);
     const pairProfiles = new Map<string, ChatMemberUserDto>();
-    const pairProfile = (profile: UserDto): ChatMemberUserDto => {
-      let user = pairProfiles.get(profile.id);
-      if (!user) pairProfiles.set(profile.id, (user = { ...profile, blockedByThem: blockers.has(profile.id) }));
+    const pairProfile = (p: UserDto): ChatMemberUserDto => {
+      let user = pairProfiles.get(p.id);
+      if (!user) {
+        // Written out, not spread: a spread plus a new key costs V8 a map transition per object.
+        user = { id: p.id, nickname: p.nickname, firstName: p.firstName, lastName: p.lastName, avatar: p.avatar, bio: p.bio, isOnline: p.isOnline, lastOnline: p.lastOnline, blockedByThem: blockers.has(p.id) };
+        pairProfiles.set(p.id, user);
+      }
       return user;
     };
     // The members' own read watermarks are the read receipts of the last messages; their user
     // rows carry what decides whether the viewer may see each member's receipts.
-    const receipts = new Map(users.map((u) => [u.id, receiptFactsOf(u, viewerId)]));
+    const receipts = new Map(users.map((u) => [u.id, receiptFactsOf({ id: u.id, receiptLevel: u.receiptLevel, viewerIsContact: u.rule.viewerIsContact, blocked: u.rule.blocked }, viewerId)]));
     const watermarks: WatermarkRow[] = [];
     for (const chat of chats) {
       for (const m of chat.members) {
         const facts = receipts.get(m.userId);
-        if (facts) watermarks.push({ ...facts, chatId: chat.id, lastReadSeq: m.lastReadSeq, lastReadAt: m.lastReadAt });
+        if (facts) watermarks.push(watermarkOf(facts, chat.id, m));
       }
     }
-    const lastMessages = chats.flatMap((c) => (c.lastMessage ? [c.lastMessage] : []));
-    const lastById = new Map(this.messageViews.buildRich(lastMessages, watermarks, viewerId).map((m) => [m.id, m]));
+    const lastById = new Map(this.messageViews.buildSet(lastMessages, watermarks, viewerId).map((m) => [m.id, m]));
     return chats.map((chat) => {
       const pair = chat.type === 'DIRECT' || chat.type === 'SECRET';
       const members: ChatMemberDto[] = [];
@@ -63,9 +67,9 @@ export class ChatViews {
           userId: m.userId,
           chatId: chat.id,
           role: m.role,
-          joinedAt: iso(m.joinedAt),
-          pinnedAt: own ? isoOrNull(chat.pinnedAt) : null,
-          mutedUntil: own ? isoOrNull(chat.mutedUntil) : null,
+          joinedAt: isoFromJson(m.joinedAt),
+          pinnedAt: own ? isoFromJsonOrNull(chat.pinnedAt) : null,
+          mutedUntil: own ? isoFromJsonOrNull(chat.mutedUntil) : null,
           user: pair ? pairProfile(profile) : profile,
         });
       }
@@ -77,31 +81,18 @@ export class ChatViews {
         description: chat.description,
         avatar: chat.avatar,
         pinnedMessageId: chat.pinnedMessageId,
-        createdAt: iso(chat.createdAt),
+        createdAt: isoFromJson(chat.createdAt),
         members,
-        lastMessage: (chat.lastMessage && lastById.get(chat.lastMessage.id)) || null,
+        lastMessage: (chat.lastMessageId && lastById.get(chat.lastMessageId)) || null,
         unread: chat.unread,
-        draft: chat.draft ? { text: chat.draft.text, replyToId: chat.draft.replyToId, updatedAt: iso(chat.draft.updatedAt) } : null,
-        archivedAt: isoOrNull(chat.archivedAt),
+        draft: chat.draft ? { text: chat.draft.text, replyToId: chat.draft.replyToId, updatedAt: isoFromJson(chat.draft.updatedAt) } : null,
+        archivedAt: isoFromJsonOrNull(chat.archivedAt),
       };
     });
   }
 }
 
-/**
- * A timestamp as PostgreSQL writes it into JSON (`2026-11-30T10:23:30.692123+00:00`, the
- * fraction trimmed or absent) in the wire's ISO form with milliseconds. UTC text is rewritten
- * as text (a chat list holds hundreds of these); any other form goes through Date, which
- * gives the same result (it too keeps the first three digits of the fraction).
- */
-export function iso(value: string): string {
-  if (value.length >= 25 && value[4] === '-' && value[10] === 'T' && value.endsWith('+00:00')) {
-    const fraction = value.slice(19, -6);
-    if (fraction === '' || (fraction[0] === '.' && fraction.length <= 7)) return `${value.slice(0, 19)}.${`${fraction.slice(1)}000`.slice(0, 3)}Z`;
-  }
-  return new Date(value).toISOString();
-}
-
-function isoOrNull(value: string | null): string | null {
-  return value === null ? null : iso(value);
+function watermarkOf(facts: ReceiptFacts, chatId: string, member: ChatMemberFacts): WatermarkRow {
+  const { userId, receiptLevel, contactOf, blockedWith } = facts;
+  return { chatId, userId, lastReadSeq: member.lastReadSeq, lastReadAt: member.lastReadAt, receiptLevel, contactOf, blockedWith };
 }

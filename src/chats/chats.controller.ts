@@ -4,8 +4,8 @@ import type { Response } from 'express';
 import { Auth, AuthContext } from '../auth/auth-context';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { ChatsService } from './chats.service';
-import { ArchiveStateDto, ChatDto, ChatPageDto, DraftClearedDto, DraftDto, MuteStateDto, PinStateDto } from './dto/chat.dto';
-import { AddMembersDto, ArchiveChatDto, ChatListQuery, DirectChatDto, GroupChatDto, MuteChatDto, PinChatDto, SaveDraftDto, UpdateChatDto } from './dto/chat-requests.dto';
+import { ArchiveStateDto, ChatDeletedDto, ChatDto, MemberLeftDto, ChatPageDto, DraftClearedDto, DraftDto, MuteStateDto, PinStateDto } from './dto/chat.dto';
+import { AddMembersDto, ArchiveChatDto, ChangeRoleDto, PinMessageDto, ChatListQuery, DirectChatDto, GroupChatDto, MuteChatDto, PinChatDto, SaveDraftDto, UpdateChatDto } from './dto/chat-requests.dto';
 
 @ApiTags('chats')
 @ApiCookieAuth()
@@ -59,7 +59,7 @@ export class ChatsController {
   @Post('group')
   @ApiOperation({ summary: 'Create a group (you are OWNER; at most 200 members); members get chat:new' })
   @ApiEnvelope(ChatDto, { status: 201 })
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'USER_NOT_FOUND', 'GROUP_TOO_LARGE', 'BLOCKED', 'MEDIA_NOT_FOUND')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'USER_NOT_FOUND', 'GROUP_LIMIT_EXCEEDED', 'BLOCKED', 'PRIVACY_GROUP_INVITE', 'MEDIA_NOT_FOUND')
   group(@Auth() auth: AuthContext, @Body() body: GroupChatDto): Promise<ChatDto> {
     return this.chats.createGroup(auth, body);
   }
@@ -73,11 +73,37 @@ export class ChatsController {
   }
 
   @Patch(':id')
-  @ApiOperation({ summary: 'Rename or change the avatar of a group (OWNER or ADMIN); members get chat:updated' })
+  @ApiOperation({ summary: 'Rename a group, change its avatar or description (OWNER or ADMIN); members get chat:updated' })
   @ApiEnvelope(ChatDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'NOT_CHAT_ADMIN', 'MEDIA_NOT_FOUND')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'FORBIDDEN', 'MEDIA_NOT_FOUND')
   update(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: UpdateChatDto): Promise<ChatDto> {
     return this.chats.update(auth, id, body);
+  }
+
+  @Delete(':id')
+  @ApiOperation({ summary: 'Delete a group with its messages, media and links (OWNER only); every member gets chat:deleted' })
+  @ApiEnvelope(ChatDeletedDto)
+  @ApiErrors('UNAUTHORIZED', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'FORBIDDEN')
+  deleteGroup(@Auth() auth: AuthContext, @Param('id') id: string): Promise<ChatDeletedDto> {
+    return this.chats.deleteGroup(auth, id);
+  }
+
+  @Patch(':id/pin')
+  @ApiOperation({
+    summary: "Pin a message of the chat (any member; not a group event) or unpin with null; all members get chat:updated {id, pinnedMessageId}",
+  })
+  @ApiEnvelope(ChatDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'MESSAGE_NOT_FOUND')
+  pinMessage(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: PinMessageDto): Promise<ChatDto> {
+    return this.chats.pinMessage(auth, id, body.messageId);
+  }
+
+  @Patch(':id/members/:userId/role')
+  @ApiOperation({ summary: 'Make a member an ADMIN or an ADMIN a member (OWNER only); all members get the group event and chat:updated' })
+  @ApiEnvelope(ChatDto)
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'FORBIDDEN', 'CANNOT_CHANGE_OWNER', 'MEMBER_NOT_FOUND')
+  changeRole(@Auth() auth: AuthContext, @Param('id') id: string, @Param('userId') userId: string, @Body() body: ChangeRoleDto): Promise<ChatDto> {
+    return this.chats.changeRole(auth, id, userId, body.role);
   }
 
   @Patch(':id/mute')
@@ -124,22 +150,25 @@ export class ChatsController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Add members to a group (OWNER or ADMIN); they get chat:new, the others chat:updated' })
   @ApiEnvelope(ChatDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'NOT_CHAT_ADMIN', 'USER_NOT_FOUND', 'GROUP_TOO_LARGE', 'BLOCKED')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'FORBIDDEN', 'USER_NOT_FOUND', 'GROUP_LIMIT_EXCEEDED', 'BLOCKED', 'PRIVACY_GROUP_INVITE')
   addMembers(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: AddMembersDto): Promise<ChatDto> {
     return this.chats.addMembers(auth, id, body);
   }
 
   @Delete(':id/members/:userId')
-  @ApiOperation({ summary: 'Remove a member (OWNER: anyone; ADMIN: members); they get chat:deleted' })
-  @ApiEnvelope(null)
-  @ApiErrors('UNAUTHORIZED', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'NOT_CHAT_ADMIN', 'USER_NOT_FOUND')
-  async removeMember(@Auth() auth: AuthContext, @Param('id') id: string, @Param('userId') userId: string): Promise<null> {
-    await this.chats.removeMember(auth, id, userId);
-    return null;
+  @ApiOperation({
+    summary: 'Remove a member (OWNER: anyone but themselves; ADMIN: MEMBERs); they get chat:deleted, the others the group event and chat:member-left',
+  })
+  @ApiEnvelope(MemberLeftDto)
+  @ApiErrors('UNAUTHORIZED', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'FORBIDDEN', 'MEMBER_NOT_FOUND')
+  removeMember(@Auth() auth: AuthContext, @Param('id') id: string, @Param('userId') userId: string): Promise<MemberLeftDto> {
+    return this.chats.removeMember(auth, id, userId);
   }
 
   @Delete(':id/leave')
-  @ApiOperation({ summary: 'Leave a group (ownership passes on), or remove a direct/secret chat for both' })
+  @ApiOperation({
+    summary: 'Leave a group (an OWNER hands it to the earliest ADMIN, else the earliest member; the last one out deletes it), or remove a direct/secret chat for both',
+  })
   @ApiEnvelope(null)
   @ApiErrors('UNAUTHORIZED', 'CHAT_NOT_FOUND')
   async leave(@Auth() auth: AuthContext, @Param('id') id: string): Promise<null> {

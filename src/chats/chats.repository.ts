@@ -4,8 +4,9 @@ import { DataSource, EntityManager } from 'typeorm';
 import { newId } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
-import { hiddenForSql, RichMessageRow, richMessagesSql } from '../messages/messages.repository';
-import { UserWithRuleRow, usersWithRulesSql } from '../users/users.repository';
+import { decodeMessageSet, MessageSet, MessageSetColumns, messageSetSql, senderFromFacts, SET_COLUMNS } from '../messages/message-set';
+import { hiddenForSql } from '../messages/messages.repository';
+import { decodeUserFacts, UserFacts, UserFactsTuple, userFactsJsonSql } from '../users/users.repository';
 import { ChatRole } from './entities/chat-member.entity';
 import { ChatEntity, ChatType } from './entities/chat.entity';
 
@@ -25,7 +26,7 @@ export interface ChatMemberFacts {
   id: string;
   userId: string;
   role: ChatRole;
-  /** ISO strings: the views are read as JSON. */
+  /** JSON timestamps. */
   joinedAt: string;
   lastReadSeq: number;
   lastReadAt: string | null;
@@ -41,8 +42,8 @@ export interface DraftRow {
 
 /**
  * A chat as one viewer's list shows it: the chat, the viewer's unread count, archive state and
- * draft, its memberships (joined first) and its rich last message (a richMessagesSql row).
- * Timestamps are ISO strings.
+ * draft, its memberships (joined first) and the id of its last message as the viewer sees it.
+ * Timestamps are JSON timestamps.
  */
 export interface ChatViewRow {
   id: string;
@@ -54,7 +55,7 @@ export interface ChatViewRow {
   pinnedMessageId: string | null;
   createdAt: string;
   unread: number;
-  /** The chat's place in the list, `<rank>|<key>` (see LIST_RANK and LIST_KEY), for keyset cursors. */
+  /** The chat's place in the list, `<rank>|<key>` (see listRank and listKey), for keyset cursors. */
   sortKey: string;
   /** The viewer's own pin, mute and archive times. */
   pinnedAt: string | null;
@@ -62,18 +63,20 @@ export interface ChatViewRow {
   archivedAt: string | null;
   draft: DraftRow | null;
   members: ChatMemberFacts[];
-  lastMessage: RichMessageRow | null;
+  lastMessageId: string | null;
 }
 
 /**
- * Chats as one viewer sees them, with every member's user row and presence rule once (a member
- * of many chats, the viewer first of all, is read once), and which partners of the viewer's
- * DIRECT and SECRET chats among them have blocked the viewer (the client's "blocked" banner).
+ * Chats as one viewer sees them, with every member's profile and privacy facts once (a member
+ * of many chats, the viewer first of all, is read once), which partners of the viewer's DIRECT
+ * and SECRET chats among them have blocked the viewer (the client's "blocked" banner), and the
+ * chats' last messages as a message set.
  */
 export interface ChatViewSet {
   chats: ChatViewRow[];
-  users: UserWithRuleRow[];
+  users: UserFacts[];
   blockedBy: string[];
+  lastMessages: MessageSet;
 }
 
 /** The state a member keeps for themselves in a chat (mute, pin, archive): its new value, and whether the call changed it. */
@@ -84,59 +87,85 @@ export interface MemberStateChange {
 
 const epochMicros = (ts: string) => `(extract(epoch FROM ${ts}) * 1000000)::bigint`;
 /**
-/**
  * The chat list's order, the client's own (wire-contract-v2.2 §3): the viewer's pinned chats
  * first, oldest pin first, then the others by last activity, newest first; ties by id. As
- * ascending keys: rank (0 pinned, 1 not), then the pin time or the negated activity time in
- * exact microseconds, then the id.
+ * ascending keys, for cursors: rank (0 pinned, 1 not), then the pin time or the negated activity
+ * time in exact microseconds, then the id. listOrder sorts the same on the columns themselves
+ * (timestamps are whole microseconds), so the keys are computed only for the chats returned.
  */
-const LIST_RANK = `(m.pinned_at IS NULL)::int`;
-const LIST_KEY = `CASE WHEN m.pinned_at IS NOT NULL THEN ${epochMicros('m.pinned_at')} ELSE -${epochMicros('c.last_activity_at')} END`;
+const listRank = (member: string) => `(${member}.pinned_at IS NULL)::int`;
+const listKey = (member: string, chat: string) =>
+  `CASE WHEN ${member}.pinned_at IS NOT NULL THEN ${epochMicros(`${member}.pinned_at`)} ELSE -${epochMicros(`${chat}.last_activity_at`)} END`;
+const listOrder = (member: string, chat: string) => `(${member}.pinned_at IS NULL), ${member}.pinned_at, ${chat}.last_activity_at DESC, ${chat}.id`;
+
+/** A chat of chatViewsSql's `chats`: ChatViewRow's scalars in this order. */
+type ChatTuple = [
+  id: string,
+  type: ChatType,
+  numericId: number,
+  name: string | null,
+  description: string | null,
+  avatar: string | null,
+  pinnedMessageId: string | null,
+  createdAt: string,
+  unread: number,
+  sortKey: string,
+  pinnedAt: string | null,
+  mutedUntil: string | null,
+  archivedAt: string | null,
+  draftText: string | null,
+  draftReplyToId: string | null,
+  draftUpdatedAt: string | null,
+  lastMessageId: string | null,
+];
+type MemberTuple = [chatId: string, id: string, userId: string, role: ChatRole, joinedAt: string, lastReadSeq: number, lastReadAt: string | null];
+type ChatViewColumns = MessageSetColumns & { chats: ChatTuple[]; members: MemberTuple[]; users: UserFactsTuple[]; blockedBy: string[] };
+
 /**
  * A ChatViewSet of viewer $1 for the memberships `where` selects (in list order, at most
- * `limit`; a null limit is no limit), as one JSON value: one round trip, one value for Node to
- * parse. Members and last messages are nested lookups by key per chat; the members' profiles
- * are read once per user. Unread is a subtraction of two counters, less the deleted messages
- * past the watermark (an index range, nearly always empty): never a COUNT over messages. A
- * viewer who hid messages in a chat (chat_members.hides_messages) also loses the hidden ones past
- * the watermark from unread, and sees the newest message they did not hide as the last one; for
- * everyone else neither costs a lookup. The viewer's pin, mute, archive time and draft come from
- * the viewer's own membership row.
+ * `limit`; a null limit is no limit), in one round trip. Each part is one JSON array of arrays
+ * (see message-set.ts for why): the chats, their members (one range of chat_members per chat,
+ * read once for the members and their profiles), the members' UserFacts (each user once), and
+ * the last messages as a message set whose senders, when members, come from those UserFacts.
+ * Unread is a subtraction of two counters, less the deleted messages past the watermark (an
+ * index range, nearly always empty, not even looked at when the viewer read everything): never a
+ * COUNT over messages. A viewer who hid messages in a chat (chat_members.hides_messages) also
+ * loses the hidden ones past the watermark from unread, and sees the newest message they did not
+ * hide as the last one; for everyone else neither costs a lookup. The viewer's pin, mute, archive
+ * time and draft come from the viewer's own membership row.
  */
-const chatViewsSql = (where: string, limit: string): string => `WITH cp AS (
-  SELECT c.id, c.type, c.numeric_id, c.name, c.description, c.avatar, c.pinned_message_id, c.created_at,
+const chatViewsSql = (where: string, limit: string): string => `WITH cp AS MATERIALIZED (
+  SELECT c.id, c.type, c.numeric_id, c.name, c.description, c.avatar, c.created_at, c.last_activity_at,
+         CASE WHEN c.pinned_message_id IS NOT NULL THEN (SELECT pm.id FROM messages pm WHERE pm.id = c.pinned_message_id) END AS pinned_message_id,
          CASE WHEN m.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = c.last_message_id AND h.user_id = m.user_id)
               THEN (SELECT msg.id FROM messages msg WHERE msg.chat_id = c.id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1)
               ELSE c.last_message_id END AS last_message_id,
          m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_reply_to_id, m.draft_updated_at,
-         GREATEST(c.message_seq - m.last_read_seq
-                  - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq)
-                  - CASE WHEN m.hides_messages
-                         THEN (SELECT count(*) FROM message_hides h WHERE h.user_id = m.user_id AND h.chat_id = c.id AND h.seq > m.last_read_seq) ELSE 0 END, 0)::int AS unread,
-         ${LIST_RANK} AS list_rank, ${LIST_KEY} AS list_key
+         CASE WHEN c.message_seq > m.last_read_seq THEN
+           GREATEST(c.message_seq - m.last_read_seq
+                    - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq)
+                    - CASE WHEN m.hides_messages
+                           THEN (SELECT count(*) FROM message_hides h WHERE h.user_id = m.user_id AND h.chat_id = c.id AND h.seq > m.last_read_seq) ELSE 0 END, 0)::int
+         ELSE 0 END AS unread
     FROM chat_members m JOIN chats c ON c.id = m.chat_id
    WHERE ${where}
-   ORDER BY list_rank, list_key, c.id LIMIT ${limit})
-SELECT json_build_object(
-  'chats', (SELECT coalesce(json_agg(json_build_object(
-     'id', cp.id, 'type', cp.type, 'numericId', cp.numeric_id, 'name', cp.name, 'description', cp.description, 'avatar', cp.avatar,
-     'pinnedMessageId', cp.pinned_message_id, 'createdAt', cp.created_at,
-     'unread', cp.unread, 'sortKey', concat(cp.list_rank, '|', cp.list_key),
-     'pinnedAt', cp.pinned_at, 'mutedUntil', cp.muted_until, 'archivedAt', cp.archived_at,
-     'draft', CASE WHEN cp.draft_text IS NOT NULL THEN json_build_object('text', cp.draft_text, 'updatedAt', cp.draft_updated_at,
-                'replyToId', (SELECT rp.id FROM messages rp WHERE rp.id = cp.draft_reply_to_id)) END,
-     'members', (SELECT coalesce(json_agg(json_build_object('id', cm.id, 'userId', cm.user_id, 'role', cm.role,
-                   'joinedAt', cm.joined_at, 'lastReadSeq', cm.last_read_seq::float8, 'lastReadAt', cm.last_read_at)
-                   ORDER BY cm.joined_at, cm.id), '[]')
-                   FROM chat_members cm WHERE cm.chat_id = cp.id),
-     'lastMessage', (SELECT row_to_json(x) FROM (${richMessagesSql('msg.id = cp.last_message_id')}) x)
-   ) ORDER BY cp.list_rank, cp.list_key, cp.id), '[]') FROM cp),
-  'users', (SELECT coalesce(json_agg(x), '[]') FROM (
-     ${usersWithRulesSql('u.id IN (SELECT cm.user_id FROM chat_members cm JOIN cp ON cp.id = cm.chat_id)', '$1')}) x),
-  'blockedBy', (SELECT coalesce(json_agg(bk.blocker_id), '[]') FROM blocks bk
-     WHERE bk.blocked_id = $1 AND bk.blocker_id IN (
-       SELECT cm.user_id FROM chat_members cm JOIN cp ON cp.id = cm.chat_id WHERE cp.type IN ('DIRECT', 'SECRET')))
-) AS views`;
+   ORDER BY ${listOrder('m', 'c')} LIMIT ${limit}
+), mem AS MATERIALIZED (
+  SELECT cm.chat_id, cm.id, cm.user_id, cm.role, cm.joined_at, cm.last_read_seq, cm.last_read_at FROM cp JOIN chat_members cm ON cm.chat_id = cp.id
+), page AS MATERIALIZED (
+  SELECT ${SET_COLUMNS} FROM messages msg WHERE msg.id IN (SELECT cp.last_message_id FROM cp)
+)
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(cp.id, cp.type, cp.numeric_id, cp.name, cp.description, cp.avatar, cp.pinned_message_id, cp.created_at,
+       cp.unread, concat(${listRank('cp')}, '|', ${listKey('cp', 'cp')}), cp.pinned_at, cp.muted_until, cp.archived_at, cp.draft_text,
+       CASE WHEN cp.draft_text IS NOT NULL THEN (SELECT rp.id FROM messages rp WHERE rp.id = cp.draft_reply_to_id) END, cp.draft_updated_at, cp.last_message_id)
+     ORDER BY ${listOrder('cp', 'cp')}), '[]') FROM cp) AS chats,
+  (SELECT coalesce(json_agg(json_build_array(mem.chat_id, mem.id, mem.user_id, mem.role, mem.joined_at, mem.last_read_seq, mem.last_read_at)
+     ORDER BY mem.joined_at, mem.id), '[]') FROM mem) AS members,
+  (${userFactsJsonSql('u.id IN (SELECT mem.user_id FROM mem)', '$1')}) AS users,
+  (SELECT coalesce(json_agg(bk.blocker_id), '[]') FROM blocks bk
+    WHERE bk.blocked_id = $1 AND bk.blocker_id IN (SELECT mem.user_id FROM mem JOIN cp ON cp.id = mem.chat_id WHERE cp.type IN ('DIRECT', 'SECRET'))) AS "blockedBy",
+  ${messageSetSql('page', '$1::uuid', 'SELECT mem.user_id FROM mem')}`;
 const LIST_MEMBERSHIPS = `m.user_id = $1 AND m.visible AND (m.archived_at IS NOT NULL) = $2`;
 /**
  * The start of the viewer's list of visible chats, archived ($2) or not: at most $3 (null: all
@@ -145,15 +174,50 @@ const LIST_MEMBERSHIPS = `m.user_id = $1 AND m.visible AND (m.archived_at IS NOT
  */
 const VIEW_FIRST_SQL = chatViewsSql(LIST_MEMBERSHIPS, '$3');
 /** The viewer's list after a cursor position ($3 rank, $4 key, $5 id): at most $6. */
-const VIEW_AFTER_SQL = chatViewsSql(`${LIST_MEMBERSHIPS} AND (${LIST_RANK}, ${LIST_KEY}, c.id) > ($3::int, $4::bigint, $5::uuid)`, '$6');
+const VIEW_AFTER_SQL = chatViewsSql(`${LIST_MEMBERSHIPS} AND (${listRank('m')}, ${listKey('m', 'c')}, c.id) > ($3::int, $4::bigint, $5::uuid)`, '$6');
 const VIEW_ONE_SQL = chatViewsSql(`m.chat_id = $2 AND m.user_id = $1`, '1');
+
+/** A chatViewsSql result, named. */
+function decodeChatViews(viewerId: string, columns: ChatViewColumns): ChatViewSet {
+  const membersOf = new Map<string, ChatMemberFacts[]>();
+  for (const [chatId, id, userId, role, joinedAt, lastReadSeq, lastReadAt] of columns.members) {
+    const member = { id, userId, role, joinedAt, lastReadSeq, lastReadAt };
+    const list = membersOf.get(chatId);
+    if (list) list.push(member);
+    else membersOf.set(chatId, [member]);
+  }
+  const chats = columns.chats.map((t): ChatViewRow => {
+    const [id, type, numericId, name, description, avatar, pinnedMessageId, createdAt, unread, sortKey, pinnedAt, mutedUntil, archivedAt, draftText, draftReplyToId, draftUpdatedAt, lastMessageId] = t;
+    return {
+      id,
+      type,
+      numericId,
+      name,
+      description,
+      avatar,
+      pinnedMessageId,
+      createdAt,
+      unread,
+      sortKey,
+      pinnedAt,
+      mutedUntil,
+      archivedAt,
+      draft: draftText === null ? null : { text: draftText, replyToId: draftReplyToId, updatedAt: draftUpdatedAt! },
+      members: membersOf.get(id) ?? [],
+      lastMessageId,
+    };
+  });
+  const users = columns.users.map(decodeUserFacts);
+  const lastMessages = decodeMessageSet(columns, viewerId, users.map((u) => senderFromFacts(u, viewerId)));
+  return { chats, users, blockedBy: columns.blockedBy, lastMessages };
+}
 
 /** The far-future instant a mute without a duration lasts until (v2.2 mutes only "forever"; the client compares it with now). */
 export const MUTED_FOREVER = new Date('9999-12-31T23:59:59.000Z');
 /** Pinned chats per user and list (the main list, the archive). */
 export const MAX_PINNED_CHATS = 5;
 
-/** A cursor position in the chat list (see LIST_RANK and LIST_KEY). */
+/** A cursor position in the chat list (see listRank and listKey). */
 export interface ListPosition {
   rank: number;
   key: string;
@@ -330,9 +394,9 @@ export class ChatsRepository {
     return rows[0] ?? null;
   }
 
-  async createGroup(tx: EntityManager, name: string, avatar: string | null, ownerId: string, memberIds: string[]): Promise<string> {
+  async createGroup(tx: EntityManager, name: string, description: string | null, avatar: string | null, ownerId: string, memberIds: string[]): Promise<string> {
     const chatId = newId();
-    await tx.query(`INSERT INTO chats (id, type, name, avatar) VALUES ($1, 'GROUP', $2, $3)`, [chatId, name, avatar]);
+    await tx.query(`INSERT INTO chats (id, type, name, description, avatar) VALUES ($1, 'GROUP', $2, $3, $4)`, [chatId, name, description, avatar]);
     await tx.query(`INSERT INTO chat_members (chat_id, user_id, id, role) VALUES ($1, $2, $3, 'OWNER')`, [chatId, ownerId, newId()]);
     await this.addMembers(tx, chatId, memberIds);
     return chatId;
@@ -352,8 +416,37 @@ export class ChatsRepository {
     return rows.map((r) => r.userId);
   }
 
+  /** Removes the membership, with the member's own state in the chat (draft, pin, mute, archive, hidden messages). */
   async removeMember(tx: EntityManager, chatId: string, userId: string): Promise<boolean> {
     const rows = returned(await tx.query(`DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2 RETURNING user_id`, [chatId, userId]));
+    await tx.query(`DELETE FROM message_hides WHERE user_id = $2 AND chat_id = $1`, [chatId, userId]);
+    return rows.length > 0;
+  }
+
+  async setRole(tx: EntityManager, chatId: string, userId: string, role: ChatRole): Promise<void> {
+    await tx.query(`UPDATE chat_members SET role = $3 WHERE chat_id = $1 AND user_id = $2`, [chatId, userId, role]);
+  }
+
+  /**
+   * Sets the chat's pinned message: `messageId` must be a message of the chat that is not SYSTEM
+   * and that `viewerId` did not hide; null unpins. False when the message does not qualify.
+   */
+  async setPinnedMessage(chatId: string, viewerId: string, messageId: string | null): Promise<boolean> {
+    const rows = returned(
+      await this.manager.query(
+        `UPDATE chats SET pinned_message_id = $2::uuid, updated_at = now()
+          WHERE id = $1 AND ($2::uuid IS NULL OR EXISTS (
+                SELECT 1 FROM messages msg WHERE msg.id = $2::uuid AND msg.chat_id = $1 AND msg.type <> 'SYSTEM' AND NOT ${hiddenForSql('$3')}))
+          RETURNING id`,
+        [chatId, messageId, viewerId],
+      ),
+    );
+    return rows.length > 0;
+  }
+
+  /** Unpins the message if it is its chat's pinned message (it is being deleted); resolves whether it was. */
+  async unpinMessage(tx: EntityManager, chatId: string, messageId: string): Promise<boolean> {
+    const rows = returned(await tx.query(`UPDATE chats SET pinned_message_id = NULL WHERE id = $1 AND pinned_message_id = $2 RETURNING id`, [chatId, messageId]));
     return rows.length > 0;
   }
 
@@ -375,17 +468,29 @@ export class ChatsRepository {
     await tx.query(`DELETE FROM chats WHERE id = $1`, [chatId]);
   }
 
-  async updateInfo(tx: EntityManager, chatId: string, changes: { name?: string; avatar?: string | null }): Promise<void> {
+  /** Applies the changes given (undefined: unchanged); resolves the avatar it had before. */
+  async updateInfo(tx: EntityManager, chatId: string, changes: { name?: string; avatar?: string | null; description?: string | null }): Promise<{ avatar: string | null }> {
+    const [previous] = (await tx.query(`SELECT avatar FROM chats WHERE id = $1`, [chatId])) as Array<{ avatar: string | null }>;
     await tx.query(
-      `UPDATE chats SET name = CASE WHEN $2 THEN $3 ELSE name END, avatar = CASE WHEN $4 THEN $5 ELSE avatar END, updated_at = now() WHERE id = $1`,
-      [chatId, changes.name !== undefined, changes.name ?? null, changes.avatar !== undefined, changes.avatar ?? null],
+      `UPDATE chats SET name = CASE WHEN $2 THEN $3 ELSE name END, avatar = CASE WHEN $4 THEN $5 ELSE avatar END,
+              description = CASE WHEN $6 THEN $7 ELSE description END, updated_at = now() WHERE id = $1`,
+      [
+        chatId,
+        changes.name !== undefined,
+        changes.name ?? null,
+        changes.avatar !== undefined,
+        changes.avatar ?? null,
+        changes.description !== undefined,
+        changes.description ?? null,
+      ],
     );
+    return { avatar: previous?.avatar ?? null };
   }
 
   /** The viewer's visible chats (archived or not) in list order after `after`: `limit` of them, or all with a null limit. */
   async viewPage(viewerId: string, page: { archived: boolean; after: ListPosition | null; limit: number | null }): Promise<ChatViewSet> {
-    const [{ views }] = page.after
-      ? await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-after', VIEW_AFTER_SQL, [
+    const [columns] = page.after
+      ? await preparedQuery<ChatViewColumns[]>(this.manager, 'chats.view-after', VIEW_AFTER_SQL, [
           viewerId,
           page.archived,
           page.after.rank,
@@ -393,14 +498,14 @@ export class ChatsRepository {
           page.after.id,
           page.limit,
         ])
-      : await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-first', VIEW_FIRST_SQL, [viewerId, page.archived, page.limit]);
-    return views;
+      : await preparedQuery<ChatViewColumns[]>(this.manager, 'chats.view-first', VIEW_FIRST_SQL, [viewerId, page.archived, page.limit]);
+    return decodeChatViews(viewerId, columns);
   }
 
   /** One chat as a member sees it (visible or not yet); no chat when the viewer is not a member. */
   async viewOne(viewerId: string, chatId: string): Promise<ChatViewSet> {
-    const [{ views }] = await preparedQuery<Array<{ views: ChatViewSet }>>(this.manager, 'chats.view-one', VIEW_ONE_SQL, [viewerId, chatId]);
-    return views;
+    const [columns] = await preparedQuery<ChatViewColumns[]>(this.manager, 'chats.view-one', VIEW_ONE_SQL, [viewerId, chatId]);
+    return decodeChatViews(viewerId, columns);
   }
 
   async groupsOf(tx: EntityManager, userId: string): Promise<string[]> {
@@ -408,9 +513,4 @@ export class ChatsRepository {
     return rows.map((r) => r.chatId);
   }
 
-  async existingUserIds(userIds: string[], tx: EntityManager = this.manager): Promise<string[]> {
-    if (!userIds.length) return [];
-    const rows = (await tx.query(`SELECT id FROM users WHERE id = ANY($1::uuid[])`, [userIds])) as Array<{ id: string }>;
-    return rows.map((r) => r.id);
-  }
 }

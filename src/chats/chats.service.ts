@@ -9,9 +9,11 @@ import { UploadsService } from '../uploads/uploads.service';
 import { UsersService } from '../users/users.service';
 import { AuthContext } from '../auth/auth-context';
 import './chat-events';
+import { GroupEvents, SystemMessagePublication, SystemMessages } from '../messages/system-messages';
+import { ChatAction, decide, Refusal } from './chat-policy';
 import { ChatViews } from './chat-views';
 import { ChatsRepository, ListPosition, MAX_PINNED_CHATS, Membership, MUTED_FOREVER } from './chats.repository';
-import { ArchiveStateDto, ChatDto, ChatPageDto, ChatUpdateDto, DraftClearedDto, DraftDto, MuteStateDto, PinStateDto } from './dto/chat.dto';
+import { ArchiveStateDto, ChatDto, MemberLeftDto, ChatPageDto, ChatUpdateDto, DraftClearedDto, DraftDto, MuteStateDto, PinStateDto } from './dto/chat.dto';
 import { AddMembersDto, ChatListQuery, GroupChatDto, SaveDraftDto, UpdateChatDto } from './dto/chat-requests.dto';
 import { ChatType } from './entities/chat.entity';
 import { ChatRole } from './entities/chat-member.entity';
@@ -37,6 +39,7 @@ export class ChatsService implements OnModuleInit {
     private readonly uploads: UploadsService,
     private readonly realtime: RealtimePublisher,
     private readonly relations: PresenceRelations,
+    private readonly systemMessages: SystemMessages,
   ) {}
 
   /** When an account goes, the groups it leaves behind tell their remaining members. */
@@ -90,36 +93,64 @@ export class ChatsService implements OnModuleInit {
 
   async createGroup(auth: AuthContext, input: GroupChatDto): Promise<ChatDto> {
     const memberIds = [...new Set(input.memberIds)].filter((id) => id !== auth.userId);
-    if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new AppError('GROUP_TOO_LARGE');
-    await this.assertAddable(auth.userId, memberIds);
+    if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
+    await this.users.assertInvitable(auth.userId, memberIds);
     const avatar = input.avatar ? await this.uploads.requireOwnedImage(auth.userId, input.avatar) : null;
-    const chatId = await this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, avatar, auth.userId, memberIds));
+    const chatId = await this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, input.description ?? null, avatar, auth.userId, memberIds));
     await this.publishChat([auth.userId, ...memberIds], chatId, 'chat:new');
     const everyone = [auth.userId, ...memberIds];
     await this.relations.started([{ viewers: everyone, subjects: everyone }]);
     return (await this.views.one(auth.userId, chatId))!;
   }
 
+  /**
+   * The caller's membership of the chat once ChatPolicy lets them do `action` (to the member
+   * `targetId`, whose membership comes back too): CHAT_NOT_FOUND when they cannot see the chat,
+   * NOT_A_GROUP, FORBIDDEN or CANNOT_CHANGE_OWNER as the policy says, MEMBER_NOT_FOUND for a
+   * target outside the chat. Inside a transaction (`tx`), the chat's row is locked first: every
+   * change of a group's members and roles is decided on what it is when it commits.
+   */
+  async authorize(chatId: string, userId: string, action: ChatAction, options: { targetId?: string; tx?: EntityManager } = {}): Promise<Authorized> {
+    const { targetId, tx } = options;
+    const membership = isUuid(chatId) ? await this.chats.membership(chatId, userId, tx, { lock: !!tx }) : null;
+    if (!membership || !membership.visible) throw new AppError('CHAT_NOT_FOUND');
+    const actor = { userId, role: membership.role };
+    refuse(decide(action, membership.chat.type, actor));
+    if (targetId === undefined) return { membership, target: null };
+    const target = isUuid(targetId) ? await this.chats.membership(chatId, targetId, tx) : null;
+    if (!target) throw new AppError('MEMBER_NOT_FOUND');
+    refuse(decide(action, membership.chat.type, actor, { userId: targetId, role: target.role }));
+    return { membership, target };
+  }
+
+  /** Name, avatar and description (OWNER or ADMIN); members get chat:updated. A replaced avatar nothing else shows is deleted. */
   async update(auth: AuthContext, chatId: string, changes: UpdateChatDto): Promise<ChatDto> {
-    const membership = await this.requireMember(chatId, auth.userId);
-    if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
-    if (membership.role === 'MEMBER') throw new AppError('NOT_CHAT_ADMIN');
+    await this.authorize(chatId, auth.userId, 'edit-info');
     if (changes.avatar) changes = { ...changes, avatar: await this.uploads.requireOwnedImage(auth.userId, changes.avatar) };
-    await this.chats.transaction((tx) => this.chats.updateInfo(tx, chatId, changes));
-    await this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated');
+    if (changes.description !== undefined) changes = { ...changes, description: changes.description?.trim() || null };
+    const removeFiles = await this.chats.transaction(async (tx) => {
+      await this.authorize(chatId, auth.userId, 'edit-info', { tx });
+      const previous = await this.chats.updateInfo(tx, chatId, changes);
+      return previous.avatar && previous.avatar !== changes.avatar && changes.avatar !== undefined ? this.uploads.releaseMedia(tx, [previous.avatar]) : null;
+    });
+    await removeFiles?.();
+    await this.afterCommit(chatId, 'chat:updated', async () => this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated'));
     return (await this.views.one(auth.userId, chatId))!;
   }
 
+  /** Adds members (OWNER or ADMIN), counted under the chat's lock against the 200-member limit. */
   async addMembers(auth: AuthContext, chatId: string, input: AddMembersDto): Promise<ChatDto> {
-    const membership = await this.requireMember(chatId, auth.userId);
-    if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
-    if (membership.role === 'MEMBER') throw new AppError('NOT_CHAT_ADMIN');
-    const current = await this.chats.memberIds(chatId);
-    const candidates = [...new Set(input.userIds)].filter((id) => !current.includes(id));
-    if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_TOO_LARGE');
-    await this.assertAddable(auth.userId, candidates);
-    const added = await this.chats.transaction((tx) => this.chats.addMembers(tx, chatId, candidates));
-    await this.announceAdded(chatId, current, added);
+    await this.authorize(chatId, auth.userId, 'add-members');
+    const wanted = [...new Set(input.userIds)].filter((id) => id !== auth.userId);
+    await this.users.assertInvitable(auth.userId, wanted);
+    const { before, added } = await this.chats.transaction(async (tx) => {
+      await this.authorize(chatId, auth.userId, 'add-members', { tx });
+      const current = await this.chats.memberIds(chatId, tx);
+      const candidates = wanted.filter((id) => !current.includes(id));
+      if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
+      return { before: current, added: await this.chats.addMembers(tx, chatId, candidates) };
+    });
+    await this.announceAdded(chatId, before, added);
     return (await this.views.one(auth.userId, chatId))!;
   }
 
@@ -128,63 +159,154 @@ export class ChatsService implements OnModuleInit {
    * chat:updated, and each side starts seeing the other's presence.
    */
   async announceAdded(chatId: string, before: string[], added: string[]): Promise<void> {
-    try {
+    if (!added.length) return;
+    await this.afterCommit(chatId, 'added members', async () => {
       await this.publishChat(added, chatId, 'chat:new');
       await this.publishChat(before, chatId, 'chat:updated');
       await this.relations.started([{ viewers: added, subjects: [...before, ...added] }, { viewers: before, subjects: added }]);
-    } catch (error) {
-      // The members are added (committed); events are at-most-once and clients resync the list.
-      this.logger.warn(`chat ${chatId}: announcing added members failed: ${(error as Error).message}`);
-    }
+    });
   }
 
   /**
-   * OWNER removes anyone, ADMIN removes MEMBERs; the removed user gets chat:deleted, and user:offline
-   * for each member whose presence they saw through this chat alone (and those members for them).
+   * §5.3: the OWNER removes anyone but themselves, an ADMIN removes MEMBERs. The remaining
+   * members get the SYSTEM message `member_kicked:<id>`, chat:member-left and chat:updated; the
+   * removed user chat:deleted, and user:offline for each member whose presence they saw through
+   * this chat alone (and those members for them). Their draft, pin, mute and archive state go with
+   * their membership.
    */
-  async removeMember(auth: AuthContext, chatId: string, userId: string): Promise<void> {
-    const membership = await this.requireMember(chatId, auth.userId);
-    if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
-    if (userId === auth.userId) return this.leave(auth, chatId);
-    const target = isUuid(userId) ? await this.chats.membership(chatId, userId) : null;
-    if (!target) throw new AppError('USER_NOT_FOUND', 'This user is not a member of the chat');
-    const allowed = membership.role === 'OWNER' || (membership.role === 'ADMIN' && target.role === 'MEMBER');
-    if (!allowed) throw new AppError('NOT_CHAT_ADMIN');
+  async removeMember(auth: AuthContext, chatId: string, userId: string): Promise<MemberLeftDto> {
+    await this.authorize(chatId, auth.userId, 'remove-member', { targetId: userId });
     const others = (await this.chats.memberIds(chatId)).filter((id) => id !== userId);
-    await this.relations.around(between([userId], others), () => this.chats.transaction((tx) => this.chats.removeMember(tx, chatId, userId)));
-    await this.realtime.toUsers([userId], 'chat:deleted', { chatId });
-    await this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated');
+    const { remaining, announce } = await this.relations.around(between([userId], others), () =>
+      this.chats.transaction(async (tx) => {
+        await this.authorize(chatId, auth.userId, 'remove-member', { targetId: userId, tx });
+        await this.chats.removeMember(tx, chatId, userId);
+        return { remaining: await this.chats.memberIds(chatId, tx), announce: await this.systemMessages.record(tx, chatId, auth.userId, GroupEvents.memberKicked(userId)) };
+      }),
+    );
+    await this.afterCommit(chatId, 'member removed', async () => {
+      await this.realtime.toUsers([userId], 'chat:deleted', { chatId });
+      await this.announceLeft(chatId, userId, remaining, announce);
+    });
+    return { chatId, userId };
   }
 
   /**
-   * Group: the caller leaves; an OWNER's role passes to the oldest ADMIN, else the oldest member;
-   * the last one out deletes the chat. Direct or secret: the chat is removed for both. A deleted
+   * §5.2: the OWNER makes a member an ADMIN or an ADMIN a member. A change is announced by the
+   * SYSTEM message `role_changed:<id>:<role>` and chat:updated to all members; the same role
+   * again changes nothing and announces nothing.
+   */
+  async changeRole(auth: AuthContext, chatId: string, userId: string, role: 'ADMIN' | 'MEMBER'): Promise<ChatDto> {
+    const announce = await this.chats.transaction(async (tx) => {
+      const { target } = await this.authorize(chatId, auth.userId, 'change-role', { targetId: userId, tx });
+      if (target!.role === role) return null;
+      await this.chats.setRole(tx, chatId, userId, role);
+      return this.systemMessages.record(tx, chatId, auth.userId, GroupEvents.roleChanged(userId, role));
+    });
+    if (announce) {
+      await this.afterCommit(chatId, 'role changed', async () => {
+        const members = await this.chats.memberIds(chatId);
+        await announce(members);
+        await this.publishChat(members, chatId, 'chat:updated');
+      });
+    }
+    return (await this.views.one(auth.userId, chatId))!;
+  }
+
+  /**
+   * §5.1: the OWNER deletes the group with everything in it (members, messages, reactions,
+   * invite links, drafts, pins) and the media nothing else shows, files included; every member
+   * gets chat:deleted and stops seeing the presence of those they saw through it alone.
+   */
+  async deleteGroup(auth: AuthContext, chatId: string): Promise<{ chatId: string }> {
+    await this.authorize(chatId, auth.userId, 'delete-group');
+    const members = await this.chats.memberIds(chatId);
+    const removeFiles = await this.relations.around([{ viewers: members, subjects: members }], () =>
+      this.chats.transaction(async (tx) => {
+        await this.authorize(chatId, auth.userId, 'delete-group', { tx });
+        return this.deleteChat(tx, chatId);
+      }),
+    );
+    await removeFiles();
+    await this.afterCommit(chatId, 'group deleted', () => this.realtime.toUsers(members, 'chat:deleted', { chatId }));
+    return { chatId };
+  }
+
+  /**
+   * §5.5: any member pins a message of the chat (neither a SYSTEM message nor one they hid) or
+   * unpins with null. All members, the caller included, get chat:updated `{id, pinnedMessageId}`:
+   * the client takes the pinned message from that event alone.
+   */
+  async pinMessage(auth: AuthContext, chatId: string, messageId: string | null): Promise<ChatDto> {
+    await this.authorize(chatId, auth.userId, 'pin-message');
+    if (messageId !== null && !isUuid(messageId)) throw new AppError('MESSAGE_NOT_FOUND');
+    if (!(await this.chats.setPinnedMessage(chatId, auth.userId, messageId))) throw new AppError('MESSAGE_NOT_FOUND');
+    await this.afterCommit(chatId, 'pinned message', async () => this.announcePinned(chatId, messageId));
+    return (await this.views.one(auth.userId, chatId))!;
+  }
+
+  /** Inside the transaction deleting a message: unpins it if it is the chat's pinned message; resolves whether it was. */
+  unpinMessage(tx: EntityManager, chatId: string, messageId: string): Promise<boolean> {
+    return this.chats.unpinMessage(tx, chatId, messageId);
+  }
+
+  /** Tells all members the chat's pinned message (null: none); also after the pinned message was deleted. */
+  async announcePinned(chatId: string, pinnedMessageId: string | null): Promise<void> {
+    await this.realtime.toUsers(await this.chats.memberIds(chatId), 'chat:updated', { id: chatId, pinnedMessageId });
+  }
+
+  /**
+   * Group (§5.4): the caller leaves; an OWNER's role passes to the earliest ADMIN, else the
+   * earliest member; the remaining members get the SYSTEM message `member_left`,
+   * chat:member-left and chat:updated (with the new roles), the leaver's sockets chat:deleted;
+   * the last one out deletes the group. Direct or secret: the chat is removed for both. A deleted
    * chat's media goes with its messages, unless something else still shows it. Whoever saw the
    * other's presence through this chat alone gets user:offline.
    */
   async leave(auth: AuthContext, chatId: string): Promise<void> {
-    const membership = await this.requireMember(chatId, auth.userId);
+    const { membership } = await this.authorize(chatId, auth.userId, 'leave');
     const members = await this.chats.memberIds(chatId);
     const presence = between([auth.userId], members.filter((id) => id !== auth.userId));
     if (membership.chat.type !== 'GROUP') {
       const removeFiles = await this.relations.around(presence, () => this.chats.transaction((tx) => this.deleteChat(tx, chatId)));
       await removeFiles();
-      await this.realtime.toUsers(members, 'chat:deleted', { chatId });
+      await this.afterCommit(chatId, 'chat left', () => this.realtime.toUsers(members, 'chat:deleted', { chatId }));
       return;
     }
-    let removeFiles = async (): Promise<void> => undefined;
-    const remaining = await this.relations.around(presence, () =>
+    const outcome = await this.relations.around(presence, () =>
       this.chats.transaction(async (tx) => {
+        const { membership: own } = await this.authorize(chatId, auth.userId, 'leave', { tx });
         await this.chats.removeMember(tx, chatId, auth.userId);
-        const left = await this.chats.memberIds(chatId, tx);
-        if (!left.length) removeFiles = await this.deleteChat(tx, chatId);
-        else if (membership.role === 'OWNER') await this.chats.passOwnership(tx, chatId);
-        return left;
+        const remaining = await this.chats.memberIds(chatId, tx);
+        if (!remaining.length) return { remaining, removeFiles: await this.deleteChat(tx, chatId), announce: null };
+        if (own.role === 'OWNER') await this.chats.passOwnership(tx, chatId);
+        return { remaining, removeFiles: null, announce: await this.systemMessages.record(tx, chatId, auth.userId, GroupEvents.memberLeft()) };
       }),
     );
-    await removeFiles();
-    await this.realtime.toUsers([auth.userId], 'chat:deleted', { chatId });
+    await outcome.removeFiles?.();
+    await this.afterCommit(chatId, 'member left', async () => {
+      await this.realtime.toUsers([auth.userId], 'chat:deleted', { chatId });
+      if (outcome.announce) await this.announceLeft(chatId, auth.userId, outcome.remaining, outcome.announce);
+    });
+  }
+
+  /** A member left or was removed: the remaining members get its SYSTEM message, chat:member-left and the chat as it is now. */
+  private async announceLeft(chatId: string, userId: string, remaining: string[], announce: SystemMessagePublication): Promise<void> {
+    await announce(remaining);
+    await this.realtime.toUsers(remaining, 'chat:member-left', { chatId, userId });
     await this.publishChat(remaining, chatId, 'chat:updated');
+  }
+
+  /**
+   * Events after a committed change are at most once: a failure is logged, not answered, since
+   * the change stands (a retry would find it done) and clients resync from the chat list.
+   */
+  private async afterCommit(chatId: string, what: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.logger.warn(`chat ${chatId}: announcing ${what} failed: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -194,11 +316,12 @@ export class ChatsService implements OnModuleInit {
   async list(auth: AuthContext, query: ChatListQuery): Promise<ChatPageDto> {
     const limit = query.limit ?? null;
     const after = query.cursor ? decodeCursor(query.cursor) : null;
-    const { chats, users, blockedBy } = await this.chats.viewPage(auth.userId, { archived: query.archived ?? false, after, limit: limit === null ? null : limit + 1 });
+    const views = await this.chats.viewPage(auth.userId, { archived: query.archived ?? false, after, limit: limit === null ? null : limit + 1 });
+    const { chats } = views;
     const page = limit === null ? chats : chats.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      chats: await this.views.toDtos(auth.userId, { chats: page, users, blockedBy }),
+      chats: await this.views.toDtos(auth.userId, { ...views, chats: page }),
       nextCursor: limit !== null && chats.length > limit && last ? encodeCursor(last.sortKey, last.id) : null,
     };
   }
@@ -294,15 +417,16 @@ export class ChatsService implements OnModuleInit {
     await this.chats.deleteChat(tx, chatId);
     return this.uploads.releaseMedia(tx, media);
   }
+}
 
-  private async assertAddable(actorId: string, userIds: string[]): Promise<void> {
-    const existing = await this.chats.existingUserIds(userIds);
-    const missing = userIds.filter((id) => !existing.includes(id));
-    if (missing.length) throw new AppError('USER_NOT_FOUND', `Unknown users: ${missing.join(', ')}`);
-    for (const id of userIds) {
-      if (await this.users.hasBlocked(id, actorId)) throw new AppError('BLOCKED');
-    }
-  }
+/** What ChatsService.authorize found: the caller's membership, and the target's when one was named. */
+export interface Authorized {
+  membership: Membership;
+  target: Membership | null;
+}
+
+function refuse(refusal: Refusal | null): void {
+  if (refusal) throw new AppError(refusal.code, refusal.message);
 }
 
 function withoutDraft({ draft: _draft, ...chat }: ChatDto): ChatUpdateDto {

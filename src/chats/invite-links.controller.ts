@@ -40,7 +40,7 @@ export class InviteLinksController {
   @Delete('invite/:linkId')
   @ApiOperation({ summary: 'Revoke an invite link (OWNER or ADMIN of its group); repeating it answers the same' })
   @ApiEnvelope(InviteRevokedDto)
-  @ApiErrors('UNAUTHORIZED', 'INVITE_NOT_FOUND', 'NOT_CHAT_ADMIN')
+  @ApiErrors('UNAUTHORIZED', 'INVITE_NOT_FOUND', 'FORBIDDEN')
   revoke(@Auth() auth: AuthContext, @Param('linkId') linkId: string): Promise<InviteRevokedDto> {
     return this.invites.revoke(auth, linkId);
   }
@@ -48,7 +48,7 @@ export class InviteLinksController {
   @Post(':id/invite')
   @ApiOperation({ summary: 'Create an invite link for a group (OWNER or ADMIN; at most 20 active links), optionally expiring or limited in uses' })
   @ApiEnvelope(InviteLinkDto, { status: 201 })
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'NOT_CHAT_ADMIN', 'INVITE_LINK_LIMIT')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'FORBIDDEN', 'INVITE_LINK_LIMIT')
   create(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: CreateInviteLinkDto): Promise<InviteLinkDto> {
     return this.invites.create(auth, id, body);
   }
@@ -56,7 +56,7 @@ export class InviteLinksController {
   @Get(':id/invite')
   @ApiOperation({ summary: 'The active invite links of a group (not revoked, expired or used up), newest first (OWNER or ADMIN)' })
   @ApiEnvelope(InviteLinkDto, { isArray: true })
-  @ApiErrors('UNAUTHORIZED', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'NOT_CHAT_ADMIN')
+  @ApiErrors('UNAUTHORIZED', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'FORBIDDEN')
   list(@Auth() auth: AuthContext, @Param('id') id: string): Promise<InviteLinkDto[]> {
     return this.invites.list(auth, id);
   }

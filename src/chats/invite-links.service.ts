@@ -30,7 +30,7 @@ export class InviteLinksService {
 
   /** A new link; at most MAX_ACTIVE_INVITE_LINKS active ones per chat, counted under the chat's lock. */
   async create(auth: AuthContext, chatId: string, input: CreateInviteLinkDto): Promise<InviteLinkDto> {
-    await this.requireManager(auth, chatId);
+    await this.chats.authorize(chatId, auth.userId, 'manage-invites');
     const code = randomBytes(CODE_BYTES).toString('base64url');
     const row = await this.links.transaction(async (tx) => {
       if (!(await this.links.lockChat(tx, chatId))) throw new AppError('CHAT_NOT_FOUND');
@@ -49,7 +49,7 @@ export class InviteLinksService {
 
   /** The chat's active links, newest first. */
   async list(auth: AuthContext, chatId: string): Promise<InviteLinkDto[]> {
-    await this.requireManager(auth, chatId);
+    await this.chats.authorize(chatId, auth.userId, 'manage-invites');
     return (await this.links.listActive(chatId)).map(toDto);
   }
 
@@ -57,10 +57,10 @@ export class InviteLinksService {
   async revoke(auth: AuthContext, linkId: string): Promise<InviteRevokedDto> {
     const link = isUuid(linkId) ? await this.links.byId(linkId) : null;
     if (!link) throw new AppError('INVITE_NOT_FOUND');
-    const role = await this.chats.roleOf(link.chatId, auth.userId);
-    // Someone outside the chat learns nothing about its links.
-    if (!role) throw new AppError('INVITE_NOT_FOUND');
-    if (role === 'MEMBER') throw new AppError('NOT_CHAT_ADMIN');
+    await this.chats.authorize(link.chatId, auth.userId, 'manage-invites').catch((error: unknown) => {
+      // Someone outside the chat learns nothing about its links.
+      throw error instanceof AppError && error.code === 'CHAT_NOT_FOUND' ? new AppError('INVITE_NOT_FOUND') : error;
+    });
     await this.links.revoke(link.id);
     return { revoked: true };
   }
@@ -100,12 +100,6 @@ export class InviteLinksService {
     });
     if (added.length) await this.chats.announceAdded(chatId, before, added);
     return this.chats.get(auth, chatId);
-  }
-
-  private async requireManager(auth: AuthContext, chatId: string): Promise<void> {
-    const membership = await this.chats.requireMember(chatId, auth.userId);
-    if (membership.chat.type !== 'GROUP') throw new AppError('NOT_A_GROUP');
-    if (membership.role === 'MEMBER') throw new AppError('NOT_CHAT_ADMIN');
   }
 }
 

@@ -1,3 +1,4 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { IsUUID } from 'class-validator';
 import { OnSocketEvent, SocketClient } from '../realtime/on-socket-event.decorator';
@@ -10,13 +11,22 @@ import { ChatsService } from './chats.service';
 export const TYPING_TTL_MS = 6_000;
 
 export class TypingDto {
-  @IsUUID('all') chatId: string;
+  @ApiProperty({ format: 'uuid' }) @IsUUID('all') chatId: string;
+}
+
+export class TypingStoppedEvent {
+  @ApiProperty({ format: 'uuid' }) chatId: string;
+  @ApiProperty({ format: 'uuid' }) userId: string;
+}
+
+export class TypingStartedEvent extends TypingStoppedEvent {
+  @ApiProperty() nickname: string;
 }
 
 declare module '../realtime/client-events' {
   interface ClientEvents {
-    'typing:started': { chatId: string; userId: string; nickname: string };
-    'typing:stopped': { chatId: string; userId: string };
+    'typing:started': TypingStartedEvent;
+    'typing:stopped': TypingStoppedEvent;
   }
 }
 

@@ -4,7 +4,7 @@ import { withTimeout } from '../core/async/with-timeout';
 import { AppConfig } from '../core/config/app-config';
 import { REDIS_REQUEST_TIMEOUT_MS, RedisService } from '../core/redis/redis.service';
 import { JOBS, JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueUnavailableError } from './job-queue';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueDepth, QueueUnavailableError } from './job-queue';
 import { JobRegistry } from './job-registry';
 
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -29,7 +29,10 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const prefix = this.redis.key('bull');
+    // BullMQ's scripts take several keys of a queue at once: on a Redis Cluster its documented
+    // fix is a hash-tagged prefix, which puts every queue key in one slot. One Redis keeps the
+    // plain prefix (jobs already waiting under it stay found).
+    const prefix = this.redis.cluster ? `{${this.redis.key('bull')}}` : this.redis.key('bull');
     const names = new Set(Object.values(JOBS as Record<string, { queue: QueueName }>).map((policy) => policy.queue));
     for (const queue of names) {
       // No offline queue: an add while Redis is down fails at once instead of waiting for it
@@ -74,6 +77,15 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
+  }
+
+  async depth(): Promise<QueueDepth[]> {
+    const states = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const;
+    const read = [...this.queues].map(async ([name, queue]) => {
+      const counts = await withTimeout(queue.getJobCounts(...states).catch(() => null), REDIS_REQUEST_TIMEOUT_MS, null);
+      return counts ? states.map((state) => ({ queue: name, state, count: counts[state] ?? 0 })) : [];
+    });
+    return (await Promise.all(read)).flat();
   }
 
   /** Lets running jobs finish (bounded), then closes; a dead Redis must not hold shutdown hostage. */

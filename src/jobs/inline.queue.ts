@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../core/async/with-timeout';
 import { JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError } from './job-queue';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueDepth } from './job-queue';
 import { JobRegistry } from './job-registry';
 
 /**
@@ -41,6 +41,14 @@ export class InlineJobQueue extends JobQueue {
       // The deadline timer must not keep the process alive once the jobs have settled.
       await Promise.race([Promise.allSettled([...this.running.values()]), sleep(Math.max(0, deadline - Date.now()), undefined, { ref: false })]);
     }
+  }
+
+  /** Jobs running and waiting for a slot, per queue (delayed and backing-off jobs are not counted). */
+  async depth(): Promise<QueueDepth[]> {
+    return Object.entries(this.slots).flatMap(([queue, state]) => [
+      { queue, state: 'active', count: state!.busy },
+      { queue, state: 'waiting', count: state!.waiting.length },
+    ]);
   }
 
   private async run(name: string, data: unknown, delayMs: number): Promise<JobOutcome> {

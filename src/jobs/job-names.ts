@@ -7,6 +7,10 @@ export const JOBS = {
   'send-otp-mail': { queue: 'email', attempts: 5, backoffMs: 2_000 },
   'image-variants': { queue: 'media', attempts: 3, backoffMs: 2_000 },
   'delete-files': { queue: 'media', attempts: 6, backoffMs: 2_000 },
+  // Web Push: one fan-out per message, then one delivery per (subscription, chat); a push service
+  // answering 429 or 5xx is tried again, 2 s then doubling.
+  push: { queue: 'push', attempts: 3, backoffMs: 1_000 },
+  'push-deliver': { queue: 'push', attempts: 5, backoffMs: 2_000 },
 } as const satisfies Record<string, JobPolicy>;
 
 export interface JobPolicy {
@@ -17,10 +21,10 @@ export interface JobPolicy {
   backoffMs: number;
 }
 
-export type QueueName = 'email' | 'media';
+export type QueueName = 'email' | 'media' | 'push';
 
 /** Jobs of one queue running at once in one process (BullMQ worker concurrency, and the in-process runner's cap). */
-export const QUEUE_CONCURRENCY: Record<QueueName, number> = { email: 10, media: 2 };
+export const QUEUE_CONCURRENCY: Record<QueueName, number> = { email: 10, media: 2, push: 16 };
 
 /** Payload type of each job, augmented by the features: `declare module '../jobs/job-names' { interface JobPayloads { ... } }`. */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface

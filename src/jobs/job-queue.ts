@@ -25,6 +25,15 @@ export abstract class JobQueue {
   abstract add<N extends JobName>(name: N, data: JobPayloads[N], options?: EnqueueOptions): Promise<EnqueuedJob>;
   /** Resolves when every job known to this process has settled (tests, graceful shutdown). */
   abstract drain(timeoutMs?: number): Promise<void>;
+  /** Jobs per queue and state, for the metrics (a queue that cannot be read is left out). */
+  abstract depth(): Promise<QueueDepth[]>;
+}
+
+export interface QueueDepth {
+  queue: string;
+  /** waiting, active, delayed, failed… as the adapter knows them. */
+  state: string;
+  count: number;
 }
 
 /** Thrown by a handler when retrying cannot help (e.g. the SMTP server refused the recipient). */

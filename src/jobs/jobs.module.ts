@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { AppConfig } from '../core/config/app-config';
+import { Metrics } from '../core/metrics/metrics';
 import { RedisService } from '../core/redis/redis.service';
 import { BullmqJobQueue } from './bullmq.queue';
 import { InlineJobQueue } from './inline.queue';
@@ -15,9 +16,14 @@ import { JobRegistry } from './job-registry';
     JobRegistry,
     {
       provide: JobQueue,
-      inject: [AppConfig, JobRegistry, RedisService],
-      useFactory: (config: AppConfig, registry: JobRegistry, redis: RedisService) =>
-        config.usesRedis ? new BullmqJobQueue(registry, redis, config) : new InlineJobQueue(registry),
+      inject: [AppConfig, JobRegistry, RedisService, Metrics],
+      useFactory: (config: AppConfig, registry: JobRegistry, redis: RedisService, metrics: Metrics) => {
+        const queue = config.usesRedis ? new BullmqJobQueue(registry, redis, config) : new InlineJobQueue(registry);
+        metrics.addCollector(async () => {
+          for (const { queue: name, state, count } of await queue.depth()) metrics.queueJobs.set({ queue: name, state }, count);
+        });
+        return queue;
+      },
     },
   ],
   exports: [JobQueue],

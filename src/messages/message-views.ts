@@ -2,11 +2,28 @@ import { Injectable } from '@nestjs/common';
 import { MessageEntity } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
 import { MessageDto, MessageSenderDto, ReactionDto, ReplyPreviewDto } from './dto/message.dto';
+import { avatarRestricted, avatarRuleLacksContacts, avatarSeenBy } from '../users/avatar-privacy';
 import { receiptVisible } from '../users/read-receipts';
-import { MessagesRepository, RichMessageRow, SenderRow, WatermarkRow } from './messages.repository';
+import { isoFromJson } from '../core/database/pg-timestamps';
+import type { MessageSet } from './message-set';
+import { MessagesRepository, SenderRow, WatermarkRow } from './messages.repository';
 
-const toSender = (row: SenderRow | undefined): MessageSenderDto | null =>
-  row ? { id: row.id, nickname: row.nickname, firstName: row.firstName, lastName: row.lastName, avatar: row.avatar } : null;
+/** A sender as `viewerId` sees them: the avatar as the sender's showAvatar allows (avatar-privacy.ts). */
+const toSender = (row: SenderRow | null | undefined, viewerId: string): MessageSenderDto | null =>
+  row ? { id: row.id, nickname: row.nickname, firstName: row.firstName, lastName: row.lastName, avatar: avatarSeenBy(row, viewerId) } : null;
+
+/** One DTO per group of viewers who see a message alike: its read receipts and the avatars of its sender and reply preview's sender. */
+function groupedByView(viewerIds: string[], shape: (viewerId: string) => MessageDto): Array<{ viewerIds: string[]; dto: MessageDto }> {
+  const groups = new Map<string, { viewerIds: string[]; dto: MessageDto }>();
+  for (const viewerId of viewerIds) {
+    const dto = shape(viewerId);
+    const key = `${dto.readReceipts.map((r) => r.userId).join(',')}|${dto.sender?.avatar ? 1 : 0}|${dto.replyTo?.sender?.avatar ? 1 : 0}`;
+    const group = groups.get(key);
+    if (group) group.viewerIds.push(viewerId);
+    else groups.set(key, { viewerIds: [viewerId], dto });
+  }
+  return [...groups.values()];
+}
 
 export const toReactionDto = (r: Pick<ReactionEntity, 'id' | 'messageId' | 'userId' | 'emoji'>, nickname?: string): ReactionDto => ({
   id: r.id,
@@ -20,7 +37,8 @@ export const toReactionDto = (r: Pick<ReactionEntity, 'id' | 'messageId' | 'user
  * Shapes stored messages into the wire contract's Message as one viewer sees them: sender,
  * reply preview, reactions, read receipts (derived from the members' read watermarks, each shown
  * only where the reader's privacy allows: read-receipts.ts) and voice listens — a fixed number
- * of queries per page, whatever its size.
+ * of queries per page, whatever its size. Senders' avatars (the message's and the reply
+ * preview's) appear as each sender's showAvatar lets the viewer see them (avatar-privacy.ts).
  */
 @Injectable()
 export class MessageViews {
@@ -38,21 +56,14 @@ export class MessageViews {
   }
 
   /**
-   * One message as each of `viewerIds` sees it, for an event to all of them: read receipts may
-   * differ by viewer, so viewers are grouped by the view they get, one DTO per group (one for
-   * the whole chat when every reader shows their receipts to everyone).
+   * One message as each of `viewerIds` sees it, for an event to all of them: read receipts and
+   * senders' avatars may differ by viewer, so viewers are grouped by the view they get, one DTO
+   * per group (one for the whole chat when every reader shows their receipts, and every sender
+   * their avatar, to everyone).
    */
   async buildForEach(message: MessageEntity, viewerIds: string[]): Promise<Array<{ viewerIds: string[]; dto: MessageDto }>> {
     const shape = await this.load([message], viewerIds);
-    const groups = new Map<string, { viewerIds: string[]; dto: MessageDto }>();
-    for (const viewerId of viewerIds) {
-      const dto = shape(message, viewerId);
-      const key = dto.readReceipts.map((r) => r.userId).join(',');
-      const group = groups.get(key);
-      if (group) group.viewerIds.push(viewerId);
-      else groups.set(key, { viewerIds: [viewerId], dto });
-    }
-    return [...groups.values()];
+    return groupedByView(viewerIds, (viewerId) => shape(message, viewerId));
   }
 
   /** Reads what the messages' DTOs need, for these viewers, in a fixed number of queries; resolves the shaper. */
@@ -62,7 +73,7 @@ export class MessageViews {
     const replies = await this.messages.findByIds(replyIds);
     const senderIds = new Set([...messages, ...replies].map((m) => m.senderId).filter((id): id is string => !!id));
     const [senders, reactions, listens, watermarks] = await Promise.all([
-      this.messages.senders([...senderIds]),
+      this.messages.senders([...senderIds], viewerIds),
       this.messages.reactionsOf(ids),
       this.messages.listensOf(messages.filter((m) => m.type === 'AUDIO').map((m) => m.id)),
       this.messages.watermarks([...new Set(messages.map((m) => m.chatId))], viewerIds),
@@ -74,8 +85,8 @@ export class MessageViews {
     const watermarksBy = groupBy(watermarks, (w) => w.chatId);
     return (m, viewerId) =>
       this.shape(m, {
-        sender: toSender(m.senderId ? senderById.get(m.senderId) : undefined),
-        replyTo: m.replyToId ? this.reply(m.replyToId, replyById.get(m.replyToId), senderById) : null,
+        sender: toSender(m.senderId ? senderById.get(m.senderId) : undefined, viewerId),
+        replyTo: m.replyToId ? this.reply(m.replyToId, replyById.get(m.replyToId), senderById, viewerId) : null,
         reactions: (reactionsBy.get(m.id) ?? []).map((r) => toReactionDto(r, r.nickname)),
         watermarks: (watermarksBy.get(m.chatId) ?? []).filter((w) => receiptVisible(w, viewerId)),
         listens: listensBy.get(m.id),
@@ -83,48 +94,59 @@ export class MessageViews {
   }
 
   /**
-   * Messages read with their sender, reply preview, reactions and listens (RichMessageRow), as
-   * `viewerId` sees them: no query here. `watermarks` are the read watermarks of the members of
-   * their chats, with the receipt facts towards the viewer.
+   * The messages of a set (message-set.ts), read with their senders, reply previews, reactions
+   * and listens, as `viewerId` sees them: no query here. `watermarks` are the read watermarks of
+   * the members of their chats, with the receipt facts towards the viewer.
    */
-  buildRich(rows: RichMessageRow[], watermarks: WatermarkRow[], viewerId: string): MessageDto[] {
+  buildSet(set: MessageSet, watermarks: WatermarkRow[], viewerId: string): MessageDto[] {
     const watermarksBy = groupBy(watermarks.filter((w) => receiptVisible(w, viewerId)), (w) => w.chatId);
-    return rows.map((m) =>
+    return set.messages.map((m) =>
       this.shape(m, {
-        sender: toSender(m.senderRow ?? undefined),
-        replyTo: m.replyToId ? this.replyPreview(m.replyToId, m.replyRow) : null,
-        reactions: m.reactionRows.map((r) => toReactionDto(r, r.nickname)),
+        sender: toSender(m.senderId === null ? undefined : set.senders.get(m.senderId), viewerId),
+        replyTo: m.replyToId ? this.reply(m.replyToId, m.reply ?? undefined, set.senders, viewerId) : null,
+        reactions: (set.reactions.get(m.id) ?? []).map((r) => toReactionDto(r, r.nickname)),
         watermarks: watermarksBy.get(m.chatId) ?? [],
         // As in build(): a stored voice message lists its listens only once there is one.
-        listens: m.listenRows?.length ? m.listenRows : undefined,
+        listens: set.listens.get(m.id),
       }),
     );
   }
 
   /**
-   * A message that was just stored: nobody has read, reacted to or listened to it yet. With its
-   * sender's row at hand (the insert returns it), a message without a reply needs no query.
+   * A message that was just stored, as each of `viewerIds` sees it (grouped as buildForEach
+   * groups them): nobody has read, reacted to or listened to it yet. With its sender's row at
+   * hand (the insert returns it with their showAvatar), a message without a reply needs no
+   * query, unless the sender shows their avatar to their contacts only: then one read learns
+   * which viewers those are. Every viewer gets the one DTO unless an avatar in it is restricted.
    */
-  async buildFresh(message: MessageEntity, sender?: SenderRow | null): Promise<MessageDto> {
+  async buildFresh(message: MessageEntity, viewerIds: string[], sender?: SenderRow | null): Promise<Array<{ viewerIds: string[]; dto: MessageDto }>> {
     const reply = message.replyToId ? (await this.messages.findByIds([message.replyToId]))[0] : undefined;
-    const wanted = [sender === undefined ? message.senderId : null, reply?.senderId].filter((id): id is string => !!id);
-    const senders = wanted.length ? await this.messages.senders(wanted) : [];
+    const known = sender !== undefined && !avatarRuleLacksContacts(sender);
+    const wanted = [known ? null : message.senderId, reply?.senderId].filter((id): id is string => !!id);
+    const senders = wanted.length ? await this.messages.senders(wanted, viewerIds) : [];
     const senderById = new Map(senders.map((s) => [s.id, s]));
-    if (sender) senderById.set(sender.id, sender);
-    return this.shape(message, {
-      sender: toSender(message.senderId ? senderById.get(message.senderId) : undefined),
-      replyTo: message.replyToId ? this.reply(message.replyToId, reply, senderById) : null,
-      reactions: [],
-      watermarks: [],
-      listens: message.type === 'AUDIO' ? [] : undefined,
-    });
+    if (sender && known) senderById.set(sender.id, sender);
+    const own = message.senderId ? senderById.get(message.senderId) : undefined;
+    const shape = (viewerId: string): MessageDto =>
+      this.shape(message, {
+        sender: toSender(own, viewerId),
+        replyTo: message.replyToId ? this.reply(message.replyToId, reply, senderById, viewerId) : null,
+        reactions: [],
+        watermarks: [],
+        listens: message.type === 'AUDIO' ? [] : undefined,
+      });
+    const quoted = reply?.senderId ? senderById.get(reply.senderId) : undefined;
+    if (!viewerIds.length) return [];
+    if (!avatarRestricted(own) && !avatarRestricted(quoted)) return [{ viewerIds, dto: shape(viewerIds[0]) }];
+    return groupedByView(viewerIds, shape);
   }
 
   /** `watermarks`: those of the message's chat members whose receipts the viewer may see. */
   private shape(
-    m: MessageEntity,
+    m: Omit<MessageEntity, 'clientMessageId' | 'createdAt' | 'updatedAt'> & { createdAt: Date | string; updatedAt: Date | string },
     extra: { sender: MessageSenderDto | null; replyTo: ReplyPreviewDto | null; reactions: ReactionDto[]; watermarks: WatermarkRow[]; listens?: Array<{ userId: string }> },
   ): MessageDto {
+    const createdAt = isoOf(m.createdAt);
     return {
       id: m.id,
       chatId: m.chatId,
@@ -141,11 +163,12 @@ export class MessageViews {
       replyTo: extra.replyTo,
       forwardedFromId: m.forwardedFromId,
       forwardSenderName: m.forwardSenderName,
-      createdAt: new Date(m.createdAt).toISOString(),
-      updatedAt: new Date(m.updatedAt).toISOString(),
+      createdAt,
+      // A message of a set carries one text for both when it was never edited.
+      updatedAt: m.updatedAt === m.createdAt ? createdAt : isoOf(m.updatedAt),
       readReceipts: extra.watermarks
         .filter((w) => w.userId !== m.senderId && w.lastReadSeq >= Number(m.seq) && w.lastReadAt)
-        .map((w) => ({ userId: w.userId, readAt: new Date(w.lastReadAt!).toISOString() })),
+        .map((w) => ({ userId: w.userId, readAt: isoOf(w.lastReadAt!) })),
       reactions: extra.reactions,
       ciphertext: m.ciphertext,
       signalType: m.signalType,
@@ -154,16 +177,16 @@ export class MessageViews {
     };
   }
 
-  private replyPreview(id: string, original: RichMessageRow['replyRow']): ReplyPreviewDto {
-    if (!original) return { id, text: null, sender: null, isDeleted: true };
-    return { id, text: original.text, sender: toSender(original.sender ?? undefined), isDeleted: false };
-  }
-
   /** A deleted original still yields a preview, marked deleted, so the reply keeps its context. */
-  private reply(id: string, original: MessageEntity | undefined, senders: Map<string, SenderRow>): ReplyPreviewDto {
+  private reply(id: string, original: Pick<MessageEntity, 'text' | 'senderId'> | undefined, senders: Map<string, SenderRow>, viewerId: string): ReplyPreviewDto {
     if (!original) return { id, text: null, sender: null, isDeleted: true };
-    return { id, text: original.text, sender: toSender(original.senderId ? senders.get(original.senderId) : undefined), isDeleted: false };
+    return { id, text: original.text, sender: toSender(original.senderId ? senders.get(original.senderId) : undefined, viewerId), isDeleted: false };
   }
+}
+
+/** A timestamp of a row (a Date) or of a JSON value (text) in the wire's ISO form. */
+function isoOf(value: Date | string): string {
+  return typeof value === 'string' ? isoFromJson(value) : value.toISOString();
 }
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {

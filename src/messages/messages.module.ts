@@ -2,6 +2,7 @@ import { forwardRef, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ChatsModule } from '../chats/chats.module';
 import { PresenceModule } from '../presence/presence.module';
+import { PushModule } from '../push/push.module';
 import { UploadsModule } from '../uploads/uploads.module';
 import { UsersModule } from '../users/users.module';
 import { MessageEntity } from './entities/message.entity';
@@ -12,6 +13,9 @@ import { MessagesController } from './messages.controller';
 import { MessagesRepository } from './messages.repository';
 import { MessagesService } from './messages.service';
 import { MessagesSocket } from './messages.socket';
+import { SearchIndexUpkeep } from './search-index-upkeep';
+import { SendBatcher } from './send-batcher';
+import { SystemMessages } from './system-messages';
 
 /**
  * Messages. Chats and messages need each other (a chat shows its last message; a message
@@ -19,9 +23,9 @@ import { MessagesSocket } from './messages.socket';
  * providers do not form a cycle.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([MessageEntity, ReactionEntity]), UsersModule, UploadsModule, PresenceModule, forwardRef(() => ChatsModule)],
+  imports: [TypeOrmModule.forFeature([MessageEntity, ReactionEntity]), UsersModule, UploadsModule, PresenceModule, PushModule, forwardRef(() => ChatsModule)],
   controllers: [MessagesController],
-  providers: [MessagesRepository, MessageViews, MessagesService, MessagesSocket, MediaResolver],
-  exports: [MessagesRepository, MessageViews, MessagesService],
+  providers: [MessagesRepository, MessageViews, MessagesService, MessagesSocket, MediaResolver, SystemMessages, SendBatcher, SearchIndexUpkeep],
+  exports: [MessagesRepository, MessageViews, MessagesService, SystemMessages],
 })
 export class MessagesModule {}

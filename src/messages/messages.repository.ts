@@ -1,14 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { idBoundAt, MAX_UUID, MIN_UUID, newId, uuidV7RandomBits } from '../core/database/ids';
+import { idBoundAt, MAX_UUID, MIN_UUID, newId, uuidV7RandomBits, uuidV7RandomBitsList } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { ChatType } from '../chats/entities/chat.entity';
-import { ReceiptFacts, receiptFactsSql } from '../users/read-receipts';
+import { AvatarOwner, avatarRuleSql } from '../users/avatar-privacy';
+import { ReceiptFacts, receiptFactsOf, receiptFactsSql } from '../users/read-receipts';
 import { blockedWithSql } from '../users/users.repository';
 import { MessageEntity, MessageType } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
+import { decodeMessageSet, MessageSet, MessageSetColumns, messageSetSql, SET_COLUMNS } from './message-set';
 
 /** The message columns as MessageEntity fields; `t` qualifies them with a table alias. */
 const columns = (t = '') => `${t}id, ${t}chat_id AS "chatId", ${t}sender_id AS "senderId", ${t}seq::float8 AS seq, ${t}type, ${t}text,
@@ -17,30 +19,6 @@ const columns = (t = '') => `${t}id, ${t}chat_id AS "chatId", ${t}sender_id AS "
   ${t}ciphertext, ${t}signal_type AS "signalType", ${t}client_message_id AS "clientMessageId", ${t}is_edited AS "isEdited",
   ${t}created_at AS "createdAt", ${t}updated_at AS "updatedAt"`;
 const COLUMNS = columns();
-
-/**
- * A message row with everything its MessageDto needs except read receipts: the sender, the
- * reply preview, reactions (with nicknames) and, for voice messages, listens. Correlated
- * lookups by primary key or by the leading column of an index, so a page costs one statement.
- */
-const RICH_COLUMNS = `${columns('msg.')},
-  CASE WHEN su.id IS NULL THEN NULL
-       ELSE json_build_object('id', su.id, 'nickname', su.nickname, 'firstName', su.first_name, 'lastName', su.last_name, 'avatar', su.avatar) END AS "senderRow",
-  CASE WHEN msg.reply_to_id IS NULL THEN NULL ELSE (
-    SELECT json_build_object('id', rp.id, 'text', rp.text, 'sender', CASE WHEN ru.id IS NULL THEN NULL
-             ELSE json_build_object('id', ru.id, 'nickname', ru.nickname, 'firstName', ru.first_name, 'lastName', ru.last_name, 'avatar', ru.avatar) END)
-      FROM messages rp LEFT JOIN users ru ON ru.id = rp.sender_id WHERE rp.id = msg.reply_to_id) END AS "replyRow",
-  (SELECT coalesce(json_agg(json_build_object('id', r.id, 'messageId', r.message_id, 'userId', r.user_id, 'emoji', r.emoji, 'nickname', rn.nickname) ORDER BY r.created_at, r.id), '[]')
-     FROM reactions r JOIN users rn ON rn.id = r.user_id WHERE r.message_id = msg.id) AS "reactionRows",
-  CASE WHEN msg.type = 'AUDIO' THEN (
-    SELECT coalesce(json_agg(json_build_object('userId', l.user_id)), '[]') FROM message_listens l WHERE l.message_id = msg.id) END AS "listenRows"`;
-const RICH_FROM = `messages msg LEFT JOIN users su ON su.id = msg.sender_id`;
-/**
- * Rich message rows (RichMessageRow) matching `where`, over the alias `msg`: also a fragment
- * that other statements nest (the chat list's last messages).
- */
-export const richMessagesSql = (where: string): string => `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM} WHERE ${where}`;
-const RICH_BY_IDS_SQL = richMessagesSql('msg.id = ANY($1::uuid[])');
 
 /**
  * The read watermarks of the members of chat $1 with each member's visibility, the chat's type
@@ -76,29 +54,52 @@ const historyFiltersSql = (first: number): string => {
     AND (${sender}::uuid IS NULL OR msg.sender_id = ${sender}::uuid) AND (${type}::text IS NULL OR msg.type = ${type}::text)`;
 };
 
+/** Caller $2 is a visible member of chat $1 (an InitPlan: read once per statement). */
+const VISIBLE_CALLER = `EXISTS (SELECT 1 FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2 AND v.visible)`;
+
+/** A member's read watermark as a page statement sends it (PAGE_WATERMARKS_SQL), with the facts towards the one caller. */
+type PageWatermarkTuple = [userId: string, lastReadSeq: number, lastReadAt: string | null, receiptLevel: unknown, viewerIsContact: boolean, blocked: boolean];
+
 /**
- * A history page, with the chat's read watermarks (and what decides which receipts caller $2
- * sees), as two JSON values in one round trip. The page (keyset on messages_chat_id_idx
- * (chat_id, id DESC), stopping after $4 rows, leaving out what the caller hid) is read only when
- * caller $2 is a visible member; otherwise it is null. `filtered` adds the v2.2 filters ($5…$10).
+ * The read watermarks of the members of chat $1, each with what decides whether caller $2 sees
+ * that member's read receipts (read-receipts.ts): a JSON array of PageWatermarkTuple.
  */
-const historyPageSql = (filtered: boolean): string => `SELECT
-  (SELECT coalesce(json_agg(w), '[]') FROM (${CHAT_WATERMARKS_SQL}) w) AS watermarks,
-  CASE WHEN EXISTS (SELECT 1 FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2 AND v.visible) THEN
-    (SELECT coalesce(json_agg(p ORDER BY p.id DESC), '[]') FROM (
-       ${richMessagesSql(`msg.chat_id = $1 AND msg.id < coalesce($3::uuid, '${MAX_UUID}') AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
-         ${filtered ? `AND ${historyFiltersSql(5)}` : ''} ORDER BY msg.id DESC LIMIT $4`)}) p)
-  END AS rows`;
+const PAGE_WATERMARKS_SQL = `SELECT coalesce(json_agg(json_build_array(m.user_id, m.last_read_seq, m.last_read_at,
+    (SELECT rs.settings -> 'showReadReceipts' FROM user_settings rs WHERE rs.user_id = m.user_id),
+    EXISTS (SELECT 1 FROM contacts rc WHERE rc.owner_id = m.user_id AND rc.contact_id = $2),
+    m.user_id IN (${blockedWithSql('$2')}))), '[]')
+  FROM chat_members m WHERE m.chat_id = $1`;
+
+/**
+ * A page of chat $1 for caller $2 in one round trip: whether the caller is a visible member, the
+ * chat's read watermarks towards them, and the page's MessageSet. `page` selects the page's rows
+ * (SET_COLUMNS over `msg`) and must be gated by VISIBLE_CALLER, so nothing is read for anyone
+ * else; `ctes` are CTEs it reads from.
+ */
+const chatPageSql = (page: string, ctes = ''): string => `WITH ${ctes} page AS MATERIALIZED (${page})
+  SELECT ${VISIBLE_CALLER} AS member, (${PAGE_WATERMARKS_SQL}) AS watermarks, ${messageSetSql('page', '$2::uuid')}`;
+
+/**
+ * A history page (chatPageSql): keyset on messages_chat_id_idx (chat_id, id DESC) before cursor
+ * $3, stopping after $4 rows, leaving out what the caller hid. `filtered` adds the v2.2 filters
+ * ($5…$10).
+ */
+const historyPageSql = (filtered: boolean): string =>
+  chatPageSql(`SELECT ${SET_COLUMNS} FROM messages msg
+     WHERE ${VISIBLE_CALLER} AND msg.chat_id = $1 AND msg.id < coalesce($3::uuid, '${MAX_UUID}') AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
+       ${filtered ? `AND ${historyFiltersSql(5)}` : ''}
+     ORDER BY msg.id DESC LIMIT $4`);
 const HISTORY_PAGE_SQL = historyPageSql(false);
 const FILTERED_HISTORY_PAGE_SQL = historyPageSql(true);
 
 /**
- * The window of history at id bound $3 (a date) for caller $2: the $4 oldest messages from the
- * bound on, filled up with the newest before it, plus one older row that only tells whether
- * older history exists; with the chat's read watermarks. Two ranges of messages_chat_id_idx in
- * one statement; rows null when the caller is not a visible member.
+ * The window of history at id bound $3 (a date) for caller $2 (chatPageSql): the $4 oldest
+ * messages from the bound on, filled up with the newest before it, plus one older row that only
+ * tells whether older history exists. Two ranges of messages_chat_id_idx in one statement.
  */
-const AROUND_PAGE_SQL = `WITH later AS (
+const AROUND_PAGE_SQL = chatPageSql(
+  `SELECT ${SET_COLUMNS} FROM messages msg WHERE ${VISIBLE_CALLER} AND msg.id IN (SELECT id FROM picked)`,
+  `later AS (
     SELECT msg.id FROM messages msg
      WHERE msg.chat_id = $1 AND msg.id >= $3::uuid AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
      ORDER BY msg.id ASC LIMIT $4
@@ -110,13 +111,8 @@ const AROUND_PAGE_SQL = `WITH later AS (
     -- Cut here, not in the scan above: a LIMIT the planner cannot read would cost the plan as a whole-chat scan.
     SELECT id FROM later
     UNION ALL (SELECT id FROM earlier ORDER BY id DESC LIMIT $4 - (SELECT count(*) FROM later) + 1)
-  )
-  SELECT
-  (SELECT coalesce(json_agg(w), '[]') FROM (${CHAT_WATERMARKS_SQL}) w) AS watermarks,
-  CASE WHEN EXISTS (SELECT 1 FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2 AND v.visible) THEN
-    (SELECT coalesce(json_agg(p ORDER BY p.id DESC), '[]') FROM (
-       ${richMessagesSql(`msg.id IN (SELECT id FROM picked)`)}) p)
-  END AS rows`;
+  ),`,
+);
 
 /**
  * A prefix tsquery from search term $1, through the same parser and `simple` dictionary that fill
@@ -135,48 +131,115 @@ const SEND_CONTEXT_SQL = `SELECT c.id AS "chatId", c.type, m.visible,
           (SELECT d.id FROM messages d WHERE d.sender_id = $2 AND d.client_message_id = $3::text) AS "duplicateId"
      FROM chat_members m JOIN chats c ON c.id = m.chat_id
     WHERE m.chat_id = $1 AND m.user_id = $2`;
+/** The database clock in ms since the epoch. */
+const CLOCK_MS = `floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint`;
+/** The ms of an id (its first 48 bits); 0 for none. */
+const idMs = (id: string): string => `coalesce(('x' || lpad(substr(replace(${id}::text, '-', ''), 1, 12), 16, '0'))::bit(64)::bigint, 0)`;
+/** A UUIDv7 from its ms, a sequence number as its 12-bit counter, and 16 hex digits of variant and random bits. */
+const uuidSql = (ms: string, seq: string, rand: string): string => `(lpad(to_hex(${ms}), 12, '0') || '7' || lpad(to_hex((${seq}) % 4096), 3, '0') || ${rand})::uuid`;
+
 /**
- * A new message's id: a UUIDv7 made while the chat's row is locked, from the database clock
- * (48-bit ms), the new sequence number as its 12-bit counter (RFC 9562 method 1) and 64 random
- * bits from the caller ($1). Ids are made in lock order, so they sort as sequence numbers do: a
- * history page (keyset on id) agrees with unread counts and read receipts (sequence arithmetic)
- * even when sends into one chat race.
+ * The id of the last of `count` new messages of a chat, in an UPDATE of its (locked) row, where
+ * `chats.message_seq` and `chats.last_message_id` are still the old values. A message's id is a
+ * UUIDv7 made under the chat's row lock from the database clock (48-bit ms), its sequence number
+ * as the 12-bit counter (RFC 9562 method 1) and 64 random bits from the caller, so ids sort as
+ * sequence numbers do: a history page (keyset on id) agrees with unread counts and read receipts
+ * (sequence arithmetic) even when sends race, and when several messages of a chat are made in one
+ * millisecond (a batch). Where the counter wraps (every 4096 messages) the ms moves on by one, and
+ * the ms never goes below the chat's last id (an id more than a second ahead of the clock was not
+ * made by this rule and is not followed).
  */
-const MESSAGE_ID = `(lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
-  || '7' || lpad(to_hex((chats.message_seq + 1) % 4096), 3, '0') || $1::text)::uuid`;
-const INSERT_SQL = `WITH ctx AS (
-     SELECT m.visible, c.type,
-            (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = c.id) AS member_ids,
-            (c.type <> 'GROUP' AND EXISTS (
-               SELECT 1 FROM chat_members o WHERE o.chat_id = c.id AND o.user_id IN (${blockedWithSql('$3')}))) AS blocked,
-            ($15::text IS NOT NULL AND EXISTS (SELECT 1 FROM messages d WHERE d.sender_id = $3 AND d.client_message_id = $15::text)) AS duplicate,
-            ($10::uuid IS NULL OR EXISTS (SELECT 1 FROM messages rp WHERE rp.id = $10::uuid AND rp.chat_id = $2)) AS reply_ok,
-            m.draft_text IS NOT NULL AS had_draft
-       FROM chat_members m JOIN chats c ON c.id = m.chat_id
-      WHERE m.chat_id = $2 AND m.user_id = $3
+const nextLastIdSql = (count: string, rand: string): string => {
+  const old = 'chats.message_seq';
+  const lastMs = idMs('chats.last_message_id');
+  const firstMs = `greatest(${CLOCK_MS}, CASE WHEN ${lastMs} <= ${CLOCK_MS} + 1000 THEN ${lastMs} ELSE 0 END + ((${old} + 1) / 4096 - ${old} / 4096))`;
+  return uuidSql(`${firstMs} + ((${old} + ${count}) / 4096 - (${old} + 1) / 4096)`, `${old} + ${count}`, rand);
+};
+
+/**
+ * Group commit of message:send (SendBatcher): many messages, into any chats, as one statement
+ * and so one transaction and one WAL flush. Parameters are parallel arrays, one element per
+ * message ($15 the chat kind its draft was made for, $16 its id's random bits). A message is
+ * stored only when its sender is a visible member, no block stands between the two members of a
+ * pair chat, its clientMessageId is new, its replied-to message is in the chat and the chat is
+ * SECRET exactly when its draft says so; the others are left out (no row) and do not disturb the
+ * rest. (An upload deleted since the media check fails the statement on its foreign key: rare,
+ * and SendBatcher then writes each message alone, so that one alone answers MEDIA_NOT_FOUND.)
+ *
+ * The chats' rows are locked in id order (so two batches, on any instance, never wait for each
+ * other in a cycle); each chat's sequence moves on once by the number of its messages, numbered
+ * in the order given, with ids made as nextLastIdSql says. Each sender's read watermark moves to
+ * their last message and their draft of the chat is cleared; members who did not see the chat
+ * yet get it revealed. Resolves one row per stored message: its input position `n`, id and seq
+ * (the rest of the row is the input and now(), the insert's defaults); the first row of each
+ * chat also carries the chat's member ids and whom it was revealed to.
+ *
+ * Every step is linear in the batch whatever the planner estimates (it cannot know how many rows
+ * pass the checks, and guesses one): the per-message lookups are LATERAL probes of an index
+ * (an EXISTS would be hashed over a whole seq scan of messages once the batch looks big), and
+ * each chat's new numbers reach its messages through one JSON object rather than a join (which
+ * would be a nested loop over every pair of messages and chats).
+ */
+const INSERT_BATCH_SQL = `WITH input AS (
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[],
+                          $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::int[], $14::text[], $15::boolean[], $16::text[])
+       WITH ORDINALITY AS i(chat_id, sender_id, type, text, media_url, media_name, media_size, media_group_id, reply_to_id,
+                            forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id, secret, rand, n)
+   ), accepted AS (
+     SELECT i.*, m.draft_text IS NOT NULL AS had_draft,
+            row_number() OVER (PARTITION BY i.chat_id ORDER BY i.n) AS k,
+            count(*) OVER (PARTITION BY i.chat_id) AS cnt,
+            row_number() OVER (PARTITION BY i.chat_id, i.sender_id ORDER BY i.n DESC) = 1 AS last_of_sender
+       FROM input i
+       JOIN chat_members m ON m.chat_id = i.chat_id AND m.user_id = i.sender_id AND m.visible
+       JOIN chats c ON c.id = i.chat_id
+       LEFT JOIN LATERAL (
+         SELECT true AS taken FROM messages d WHERE d.sender_id = i.sender_id AND d.client_message_id = i.client_message_id LIMIT 1) dup ON true
+       LEFT JOIN LATERAL (
+         SELECT true AS found FROM messages rp WHERE rp.id = i.reply_to_id AND rp.chat_id = i.chat_id LIMIT 1) reply ON true
+      WHERE (c.type = 'SECRET') = i.secret
+        AND NOT (c.type <> 'GROUP' AND EXISTS (
+              SELECT 1 FROM chat_members o WHERE o.chat_id = c.id AND o.user_id IN (${blockedWithSql('i.sender_id')})))
+        AND dup.taken IS NULL
+        AND (i.reply_to_id IS NULL OR reply.found)
+   ), locked AS MATERIALIZED (
+     SELECT c.id FROM chats c WHERE c.id IN (SELECT chat_id FROM accepted) ORDER BY c.id FOR UPDATE
    ), bumped AS (
-     UPDATE chats SET message_seq = message_seq + 1, last_message_id = ${MESSAGE_ID}, last_activity_at = now(), updated_at = now()
-       FROM ctx
-      WHERE chats.id = $2 AND ctx.visible AND NOT ctx.blocked AND NOT ctx.duplicate AND ctx.reply_ok AND (ctx.type = 'SECRET') = $16::boolean
-      RETURNING chats.message_seq, chats.last_message_id AS id
+     UPDATE chats SET message_seq = chats.message_seq + a.cnt, last_message_id = ${nextLastIdSql('a.cnt', 'a.rand')},
+                      last_activity_at = now(), updated_at = now()
+       FROM (SELECT chat_id, max(cnt) AS cnt, (array_agg(rand ORDER BY n DESC))[1] AS rand FROM accepted GROUP BY chat_id) a
+      WHERE chats.id = a.chat_id AND chats.id IN (SELECT id FROM locked)
+      RETURNING chats.id AS chat_id, chats.message_seq AS last_seq, chats.last_message_id AS last_id
+   ), chat_numbers AS (
+     -- chat id -> [its new last seq, the ms of its new last id]
+     SELECT jsonb_object_agg(chat_id, jsonb_build_array(last_seq, ${idMs('last_id')})) AS of FROM bumped
+   ), placed AS (
+     SELECT a.*, x.last_seq - a.cnt + a.k AS seq,
+            ${uuidSql('x.last_ms - (x.last_seq / 4096 - (x.last_seq - a.cnt + a.k) / 4096)', 'x.last_seq - a.cnt + a.k', 'a.rand')} AS id
+       FROM accepted a, chat_numbers,
+            LATERAL (SELECT (chat_numbers.of -> a.chat_id::text ->> 0)::bigint AS last_seq, (chat_numbers.of -> a.chat_id::text ->> 1)::bigint AS last_ms) x
+      WHERE chat_numbers.of ? a.chat_id::text
    ), inserted AS (
      INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
                            reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
-     SELECT bumped.id, $2, $3, bumped.message_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM bumped
-     RETURNING *
+     SELECT id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
+            reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id FROM placed
    ), sender_read AS (
-     UPDATE chat_members SET last_read_seq = (SELECT message_seq FROM bumped), last_read_at = now(),
-                             draft_text = NULL, draft_reply_to_id = NULL, draft_updated_at = NULL
-      WHERE chat_id = $2 AND user_id = $3 AND EXISTS (SELECT 1 FROM bumped)
+     UPDATE chat_members m SET last_read_seq = greatest(m.last_read_seq, s.seq), last_read_at = now(),
+                               draft_text = NULL, draft_reply_to_id = NULL, draft_updated_at = NULL
+       FROM (SELECT chat_id, sender_id, max(seq) AS seq FROM placed GROUP BY chat_id, sender_id) s
+      WHERE m.chat_id = s.chat_id AND m.user_id = s.sender_id
    ), revealed AS (
-     UPDATE chat_members SET visible = true
-      WHERE chat_id = $2 AND NOT visible AND EXISTS (SELECT 1 FROM bumped)
-      RETURNING user_id
+     UPDATE chat_members m SET visible = true WHERE m.chat_id IN (SELECT chat_id FROM bumped) AND NOT m.visible
+     RETURNING m.chat_id, m.user_id
    )
-   SELECT ${columns('i.')}, (SELECT coalesce(array_agg(user_id), '{}') FROM revealed) AS "revealedTo",
-          (SELECT member_ids FROM ctx) AS "memberIds", (SELECT had_draft FROM ctx) AS "draftCleared",
-          u.nickname AS "senderNickname", u.first_name AS "senderFirstName", u.last_name AS "senderLastName", u.avatar AS "senderAvatar"
-     FROM inserted i LEFT JOIN users u ON u.id = i.sender_id`;
+   SELECT p.n::int AS n, p.id, p.seq::float8 AS seq, now() AS "createdAt",
+          CASE WHEN p.k = 1 THEN (SELECT coalesce(array_agg(v.user_id), '{}') FROM revealed v WHERE v.chat_id = p.chat_id) END AS "revealedTo",
+          CASE WHEN p.k = 1 THEN (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = p.chat_id) END AS "memberIds",
+          (p.had_draft AND p.last_of_sender) AS "draftCleared",
+          u.nickname AS "senderNickname", u.first_name AS "senderFirstName", u.last_name AS "senderLastName", u.avatar AS "senderAvatar",
+          CASE WHEN u.avatar IS NOT NULL THEN (SELECT s.settings -> 'showAvatar' FROM user_settings s WHERE s.user_id = p.sender_id) END AS "senderAvatarLevel"
+     FROM placed p LEFT JOIN users u ON u.id = p.sender_id`;
 
 export interface NewMessage {
   chatId: string;
@@ -227,12 +290,11 @@ export interface ForwardSource extends MessageEntity {
   senderLastName: string | null;
 }
 
-export interface SenderRow {
-  id: string;
+/** A message's sender (or a reply preview's), with what decides who sees their avatar (avatar-privacy.ts). */
+export interface SenderRow extends AvatarOwner {
   nickname: string;
   firstName: string | null;
   lastName: string | null;
-  avatar: string | null;
 }
 
 export interface StoredMessage {
@@ -244,25 +306,37 @@ export interface StoredMessage {
   draftCleared: boolean;
 }
 
-interface InsertedExtras {
-  revealedTo: string[];
-  memberIds: string;
+/** A row of INSERT_BATCH_SQL: a stored message's input position, id, seq and time, with what its publication needs. */
+interface InsertedRow {
+  n: number;
+  id: string;
+  seq: number;
+  createdAt: Date;
+  /** On the first row of each chat only. */
+  revealedTo: string[] | null;
+  memberIds: string | null;
   draftCleared: boolean;
   senderNickname: string | null;
   senderFirstName: string | null;
   senderLastName: string | null;
   senderAvatar: string | null;
+  /** The sender's stored showAvatar, read only when they have an avatar. */
+  senderAvatarLevel: unknown;
 }
 
-/** A stored message with what its MessageDto needs besides read receipts (see RICH_COLUMNS). */
-export interface RichMessageRow extends MessageEntity {
-  senderRow: SenderRow | null;
-  /** The replied-to message, null when it is gone (or there is none). */
-  replyRow: { id: string; text: string | null; sender: SenderRow | null } | null;
-  reactionRows: Array<{ id: string; messageId: string; userId: string; emoji: string; nickname: string }>;
-  /** Listens of a voice message; null for other types. */
-  listenRows: Array<{ userId: string }> | null;
+/** A message to store, with the chat kind its draft was made for. */
+export interface BatchItem {
+  draft: NewMessage;
+  secret: boolean;
 }
+
+/** A page of one chat's messages for its caller, with the chat's read watermarks towards them (chatPageSql). */
+export interface ChatPage {
+  set: MessageSet;
+  watermarks: WatermarkRow[];
+}
+
+type ChatPageColumns = MessageSetColumns & { member: boolean; watermarks: PageWatermarkTuple[] };
 
 /** What sending needs to know before the insert, read in one round trip. */
 export interface SendContext {
@@ -284,6 +358,16 @@ export interface WatermarkRow extends ReceiptFacts {
   lastReadSeq: number;
   /** A Date from a row, an ISO string from a JSON value. */
   lastReadAt: Date | string | null;
+}
+
+/** A chatPageSql result, named; null when the caller is not a visible member. */
+function decodeChatPage(chatId: string, callerId: string, result: ChatPageColumns): ChatPage | null {
+  if (!result.member) return null;
+  const watermarks = result.watermarks.map(([userId, lastReadSeq, lastReadAt, receiptLevel, viewerIsContact, blocked]): WatermarkRow => {
+    const { contactOf, blockedWith } = receiptFactsOf({ id: userId, receiptLevel, viewerIsContact, blocked }, callerId);
+    return { chatId, userId, lastReadSeq, lastReadAt, receiptLevel, contactOf, blockedWith };
+  });
+  return { set: decodeMessageSet(result, callerId), watermarks };
 }
 
 @Injectable()
@@ -316,40 +400,80 @@ export class MessagesRepository {
   }
 
   /**
-   * Stores a message in one statement (one round trip, atomic): bumps the chat's sequence and
-   * last activity, inserts the message with the new sequence number, moves the sender's read
-   * watermark to it, clears the sender's draft of the chat, and reveals a direct chat to a
-   * target who had not seen it. Nothing is stored (null) unless the sender is a visible member,
-   * no block stands between a pair, the clientMessageId is new, the replied-to message is in the
-   * chat, and the chat is SECRET exactly when `secret` says so: the caller then learns why from
-   * sendContext. Resolves the
-   * message, its sender's public fields (so a fresh message needs no second query), the
-   * chat's member ids (for the fan-out), the users it was revealed to and whether a draft went.
+   * Stores messages in one statement (INSERT_BATCH_SQL): one round trip, one transaction. Resolves,
+   * in the order given, each stored message with its sender's public fields (so a fresh message
+   * needs no second query), the chat's member ids (for the fan-out), the users the chat was
+   * revealed to (on the chat's first message of the batch) and whether the sender's draft went;
+   * null for a message its checks left out (the caller learns why from sendContext). Throws when
+   * the statement fails as a whole (a clientMessageId stored meanwhile by another statement, an
+   * upload deleted between the check and the insert): SendBatcher then stores each alone. The
+   * sender comes with their showAvatar (so a fresh message needs no second query unless that is
+   * `contacts`).
    */
-  async insert(input: NewMessage, secret: boolean): Promise<StoredMessage | null> {
-    const rows = await preparedQuery<Array<MessageEntity & InsertedExtras>>(this.manager, 'messages.insert', INSERT_SQL, [
-      uuidV7RandomBits(),
-      input.chatId,
-      input.senderId,
-      input.type,
-      input.text,
-      input.mediaUrl,
-      input.mediaName,
-      input.mediaSize,
-      input.mediaGroupId,
-      input.replyToId,
-      input.forwardedFromId,
-      input.forwardSenderName,
-      input.ciphertext,
-      input.signalType,
-      input.clientMessageId,
-      secret,
+  async insertBatch(items: BatchItem[]): Promise<Array<StoredMessage | null>> {
+    const column = <T>(pick: (draft: NewMessage) => T) => items.map((item) => pick(item.draft));
+    const rows = await preparedQuery<InsertedRow[]>(this.manager, 'messages.insert-batch', INSERT_BATCH_SQL, [
+      column((d) => d.chatId),
+      column((d) => d.senderId),
+      column((d) => d.type),
+      column((d) => d.text),
+      column((d) => d.mediaUrl),
+      column((d) => d.mediaName),
+      column((d) => d.mediaSize),
+      column((d) => d.mediaGroupId),
+      column((d) => d.replyToId),
+      column((d) => d.forwardedFromId),
+      column((d) => d.forwardSenderName),
+      column((d) => d.ciphertext),
+      column((d) => d.signalType),
+      column((d) => d.clientMessageId),
+      items.map((item) => item.secret),
+      uuidV7RandomBitsList(items.length),
     ]);
-    const row = rows[0];
-    if (!row) return null;
-    const { revealedTo, memberIds, draftCleared, senderNickname, senderFirstName, senderLastName, senderAvatar, ...message } = row;
-    const sender = senderNickname === null ? null : { id: input.senderId, nickname: senderNickname, firstName: senderFirstName, lastName: senderLastName, avatar: senderAvatar };
-    return { message: message as MessageEntity, sender, memberIds: memberIds.split(','), revealedTo, draftCleared };
+    const membersOf = new Map<string, string[]>();
+    for (const row of rows) if (row.memberIds !== null) membersOf.set(items[row.n - 1].draft.chatId, row.memberIds.split(','));
+    const stored: Array<StoredMessage | null> = items.map(() => null);
+    for (const row of rows) {
+      const draft = items[row.n - 1].draft;
+      // The stored row is the draft as given, with its id and seq, and the insert's defaults.
+      const message: MessageEntity = { ...draft, id: row.id, seq: row.seq, isEdited: false, createdAt: row.createdAt, updatedAt: row.createdAt };
+      // The avatar rule without its contacts: the send path reads those only when the level is `contacts`.
+      const avatarRule = row.senderAvatarLevel === null || row.senderAvatarLevel === undefined ? null : { level: row.senderAvatarLevel, contactOf: null };
+      const sender =
+        row.senderNickname === null
+          ? null
+          : { id: draft.senderId, nickname: row.senderNickname, firstName: row.senderFirstName, lastName: row.senderLastName, avatar: row.senderAvatar, avatarRule };
+      stored[row.n - 1] = { message, sender, memberIds: membersOf.get(draft.chatId) ?? [], revealedTo: row.revealedTo ?? [], draftCleared: row.draftCleared };
+    }
+    return stored;
+  }
+
+  /** Merges the full-text index's pending entries into it (see SearchIndexUpkeep); resolves the pages emptied. */
+  async mergePendingSearchEntries(): Promise<number> {
+    const [row] = (await this.manager.query(`SELECT gin_clean_pending_list('messages_search_idx'::regclass) AS pages`)) as Array<{ pages: string }>;
+    return Number(row.pages);
+  }
+
+  /**
+   * Stores a SYSTEM message (a group event, wire-contract-v2.2 §1.4) inside the transaction of
+   * the change it records: the chat's next sequence number and its last message, like any
+   * message, but the sequence number also goes into deleted_message_seqs, the numbers unread
+   * counts leave out, so an event never counts as unread.
+   */
+  async insertSystem(tx: EntityManager, chatId: string, senderId: string, text: string): Promise<MessageEntity> {
+    const rows = (await tx.query(
+      `WITH bumped AS (
+         UPDATE chats SET message_seq = message_seq + 1, last_message_id = ${nextLastIdSql('1', '$1::text')}, last_activity_at = now(), updated_at = now()
+          WHERE chats.id = $2 RETURNING chats.message_seq, chats.last_message_id AS id
+       ), uncounted AS (
+         INSERT INTO deleted_message_seqs (chat_id, seq) SELECT $2, message_seq FROM bumped
+       )
+       INSERT INTO messages (id, chat_id, sender_id, seq, type, text)
+       SELECT bumped.id, $2, $3, bumped.message_seq, 'SYSTEM', $4 FROM bumped
+       RETURNING ${COLUMNS}`,
+      [uuidV7RandomBits(), chatId, senderId, text],
+    )) as unknown;
+    return returned<MessageEntity>(rows)[0];
   }
 
   async findById(id: string, tx: EntityManager = this.manager): Promise<MessageEntity | null> {
@@ -360,11 +484,6 @@ export class MessagesRepository {
   async findByIds(ids: string[]): Promise<MessageEntity[]> {
     if (!ids.length) return [];
     return (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE id = ANY($1::uuid[])`, [ids])) as MessageEntity[];
-  }
-
-  async findRichByIds(ids: string[]): Promise<RichMessageRow[]> {
-    if (!ids.length) return [];
-    return preparedQuery<RichMessageRow[]>(this.manager, 'messages.rich-by-ids', RICH_BY_IDS_SQL, [ids]);
   }
 
   async findByClientId(senderId: string, clientMessageId: string): Promise<MessageEntity | null> {
@@ -378,29 +497,23 @@ export class MessagesRepository {
   }
 
   /**
-   * A plain history page (newest first, before the cursor) with the read watermarks of the
-   * chat's members: one statement. Null when the caller is not a visible member.
+   * A history page (newest first, before the cursor) with the read watermarks of the chat's
+   * members: one statement. Null when the caller is not a visible member.
    */
-  async historyPage(
-    chatId: string,
-    userId: string,
-    page: { before: string | null; limit: number },
-    filters: HistoryFilters | null = null,
-  ): Promise<{ rows: RichMessageRow[]; watermarks: WatermarkRow[] } | null> {
-    type Result = Array<{ rows: RichMessageRow[] | null; watermarks: WatermarkRow[] }>;
+  async historyPage(chatId: string, userId: string, page: { before: string | null; limit: number }, filters: HistoryFilters | null = null): Promise<ChatPage | null> {
     const params = [chatId, userId, page.before, page.limit];
     // The plain page stays a prepared statement (equality on keys, one generic plan); a
     // filtered one is planned for its values, so a type filter may use messages_chat_type_idx.
     const [result] = filters
-      ? ((await this.manager.query(FILTERED_HISTORY_PAGE_SQL, [...params, ...filterParams(filters)])) as Result)
-      : await preparedQuery<Result>(this.manager, 'messages.history-page', HISTORY_PAGE_SQL, params);
-    return result.rows ? { rows: result.rows, watermarks: result.watermarks } : null;
+      ? ((await this.manager.query(FILTERED_HISTORY_PAGE_SQL, [...params, ...filterParams(filters)])) as ChatPageColumns[])
+      : await preparedQuery<ChatPageColumns[]>(this.manager, 'messages.history-page', HISTORY_PAGE_SQL, params);
+    return decodeChatPage(chatId, userId, result);
   }
 
-  /** The window of history at a date (see AROUND_PAGE_SQL): up to limit + 1 rows, newest first. Null when the caller is not a visible member. */
-  async aroundPage(chatId: string, userId: string, at: Date, limit: number): Promise<{ rows: RichMessageRow[]; watermarks: WatermarkRow[] } | null> {
-    const [result] = (await this.manager.query(AROUND_PAGE_SQL, [chatId, userId, idBoundAt(at), limit])) as Array<{ rows: RichMessageRow[] | null; watermarks: WatermarkRow[] }>;
-    return result.rows ? { rows: result.rows, watermarks: result.watermarks } : null;
+  /** The window of history at a date (see AROUND_PAGE_SQL): up to limit + 1 messages, newest first. Null when the caller is not a visible member. */
+  async aroundPage(chatId: string, userId: string, at: Date, limit: number): Promise<ChatPage | null> {
+    const [result] = (await this.manager.query(AROUND_PAGE_SQL, [chatId, userId, idBoundAt(at), limit])) as ChatPageColumns[];
+    return decodeChatPage(chatId, userId, result);
   }
 
   /**
@@ -419,13 +532,17 @@ export class MessagesRepository {
    * tsvector, newest first, with the history filters, leaving out what the caller hid; planned
    * for its query.
    */
-  async searchInChat(chatId: string, userId: string, page: { before: string | null; limit: number; query: string }, filters: HistoryFilters | null): Promise<RichMessageRow[]> {
-    return (await this.manager.query(
-      `${richMessagesSql(`msg.chat_id = $1 AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND msg.search @@ $4::tsquery
-          AND NOT ${hiddenForSql('$2')} AND ${historyFiltersSql(6)}`)}
-        ORDER BY msg.id DESC LIMIT $5`,
+  async searchInChat(chatId: string, userId: string, page: { before: string | null; limit: number; query: string }, filters: HistoryFilters | null): Promise<MessageSet> {
+    const [result] = (await this.manager.query(
+      `WITH page AS MATERIALIZED (
+         SELECT ${SET_COLUMNS} FROM messages msg
+          WHERE msg.chat_id = $1 AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND msg.search @@ $4::tsquery AND msg.type <> 'SYSTEM'
+            AND NOT ${hiddenForSql('$2')} AND ${historyFiltersSql(6)}
+          ORDER BY msg.id DESC LIMIT $5)
+       SELECT ${messageSetSql('page', '$2::uuid')}`,
       [chatId, userId, page.before, page.query, page.limit, ...filterParams(filters ?? {})],
-    )) as RichMessageRow[];
+    )) as MessageSetColumns[];
+    return decodeMessageSet(result, userId);
   }
 
   /**
@@ -434,21 +551,25 @@ export class MessagesRepository {
    * walks messages newest first, a rare one reads the GIN index. (Searched chat by chat instead,
    * the planner would have to cost every chat as an average one and read the GIN index per chat.)
    */
-  async search(userId: string, query: string, page: { before: string | null; limit: number }): Promise<RichMessageRow[]> {
-    return (await this.manager.query(
-      `SELECT ${RICH_COLUMNS} FROM ${RICH_FROM}
-         JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $1 AND m.visible
-         JOIN chats c ON c.id = msg.chat_id AND c.type <> 'SECRET'
-        WHERE msg.search @@ $2::tsquery AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND NOT ${hiddenForSql('$1', 'm.hides_messages')}
-        ORDER BY msg.id DESC LIMIT $4`,
+  async search(userId: string, query: string, page: { before: string | null; limit: number }): Promise<MessageSet> {
+    const [result] = (await this.manager.query(
+      `WITH page AS MATERIALIZED (
+         SELECT ${SET_COLUMNS} FROM messages msg
+           JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $1 AND m.visible
+           JOIN chats c ON c.id = msg.chat_id AND c.type <> 'SECRET'
+          WHERE msg.search @@ $2::tsquery AND msg.type <> 'SYSTEM' AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND NOT ${hiddenForSql('$1', 'm.hides_messages')}
+          ORDER BY msg.id DESC LIMIT $4)
+       SELECT ${messageSetSql('page', '$1::uuid')}`,
       [userId, query, page.before, page.limit],
-    )) as RichMessageRow[];
+    )) as MessageSetColumns[];
+    return decodeMessageSet(result, userId);
   }
 
+  /** A page of the chat's media, newest first; messages with ciphertext are left out (§9: nothing a gallery could show). */
   async sharedMedia(chatId: string, userId: string, types: MessageType[], page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
     return (await this.manager.query(
       `SELECT ${columns('msg.')} FROM messages msg
-        WHERE msg.chat_id = $1 AND msg.type = ANY($3::text[]) AND ($4::uuid IS NULL OR msg.id < $4::uuid) AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
+        WHERE msg.chat_id = $1 AND msg.type = ANY($3::text[]) AND msg.ciphertext IS NULL AND ($4::uuid IS NULL OR msg.id < $4::uuid) AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
         ORDER BY msg.id DESC LIMIT $5`,
       [chatId, userId, types, page.before, page.limit],
     )) as MessageEntity[];
@@ -459,22 +580,22 @@ export class MessagesRepository {
    * member's hides_messages flag. Resolves the message's chat and whether the hide is new; null
    * when the message does not exist or the user is not a visible member of its chat.
    */
-  async hide(messageId: string, userId: string): Promise<{ chatId: string; created: boolean } | null> {
+  async hide(messageId: string, userId: string): Promise<{ chatId: string; created: boolean; system: boolean } | null> {
     const rows = (await this.manager.query(
       `WITH target AS (
-         SELECT msg.id, msg.chat_id, msg.seq FROM messages msg
+         SELECT msg.id, msg.chat_id, msg.seq, msg.type = 'SYSTEM' AS system FROM messages msg
            JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id = $2 AND m.visible
           WHERE msg.id = $1
        ), hidden AS (
-         INSERT INTO message_hides (user_id, chat_id, seq, message_id) SELECT $2, chat_id, seq, id FROM target
+         INSERT INTO message_hides (user_id, chat_id, seq, message_id) SELECT $2, chat_id, seq, id FROM target WHERE NOT system
          ON CONFLICT DO NOTHING RETURNING message_id
        ), flagged AS (
          UPDATE chat_members SET hides_messages = true
-          WHERE chat_id = (SELECT chat_id FROM target) AND user_id = $2 AND NOT hides_messages
+          WHERE chat_id = (SELECT chat_id FROM target WHERE NOT system) AND user_id = $2 AND NOT hides_messages
        )
-       SELECT t.chat_id AS "chatId", EXISTS (SELECT 1 FROM hidden) AS created FROM target t`,
+       SELECT t.chat_id AS "chatId", EXISTS (SELECT 1 FROM hidden) AS created, t.system FROM target t`,
       [messageId, userId],
-    )) as Array<{ chatId: string; created: boolean }>;
+    )) as Array<{ chatId: string; created: boolean; system: boolean }>;
     return rows[0] ?? null;
   }
 
@@ -527,11 +648,13 @@ export class MessagesRepository {
     return rows[0] ?? null;
   }
 
-  async senders(userIds: string[]): Promise<SenderRow[]> {
+  /** Senders with their avatar rules towards `viewerIds` (who among them is in each sender's contacts, when that matters). */
+  async senders(userIds: string[], viewerIds: string[]): Promise<SenderRow[]> {
     if (!userIds.length) return [];
     return (await this.manager.query(
-      `SELECT id, nickname, first_name AS "firstName", last_name AS "lastName", avatar FROM users WHERE id = ANY($1::uuid[])`,
-      [userIds],
+      `SELECT u.id, u.nickname, u.first_name AS "firstName", u.last_name AS "lastName", u.avatar, ${avatarRuleSql('u', '$2::uuid[]')} AS "avatarRule"
+         FROM users u WHERE u.id = ANY($1::uuid[])`,
+      [userIds, viewerIds],
     )) as SenderRow[];
   }
 

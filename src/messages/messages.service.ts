@@ -3,26 +3,35 @@ import { isUuid } from '../core/database/ids';
 import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { PresenceRelations } from '../presence/presence-relations';
+import { PushNotifier } from '../push/push.notifier';
 import { PresenceStore } from '../realtime/presence/presence-store';
+import { FramePlace } from '../realtime/on-socket-event.decorator';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { BlockPolicy, RefusedInChat } from '../users/block-policy';
+import { atMostCodePoints } from '../core/text/code-points';
+import { displayName } from '../users/display-name';
 import { receiptVisible } from '../users/read-receipts';
 import { ChatsService } from '../chats/chats.service';
 import { Membership } from '../chats/chats.repository';
 import { AroundQuery, EditMessageDto, HistoryQuery, MAX_TEXT, SearchQuery, SendMessageDto } from './dto/message-requests.dto';
-import { mayDeleteForEveryone } from './delete-policy';
+import { decide } from '../chats/chat-policy';
 import { MessageDto, MessagePageDto, ReactionDto, SharedPageDto } from './dto/message.dto';
 import { MEDIA_TYPES, MessageEntity, MessageType } from './entities/message.entity';
 import './message-events';
 import { MessageViews, toReactionDto } from './message-views';
-import { HistoryFilters, MessagesRepository, NewMessage, RichMessageRow, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
+import type { MessageSet } from './message-set';
+import { HistoryFilters, MessagesRepository, NewMessage, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
 import { MediaResolver } from './media-resolver';
+import { BatchedMessage, SendBatcher } from './send-batcher';
 
 /** A send's result: the stored message, and whether it had been stored before (a retried clientMessageId). */
 export interface SendOutcome {
   message: MessageDto;
   resent: boolean;
 }
+
+/** The place of a send that waits for nothing (not one of a socket's pipelined frames). */
+const IMMEDIATE: FramePlace = { admitted: () => undefined, inTurn: () => Promise.resolve() };
 
 /**
  * Messages: sending (over the socket), history, edits, deletion, read state, voice listens and
@@ -41,29 +50,41 @@ export class MessagesService {
     private readonly realtime: RealtimePublisher,
     private readonly presence: PresenceStore,
     private readonly relations: PresenceRelations,
+    private readonly push: PushNotifier,
+    private readonly batcher: SendBatcher,
   ) {}
 
   /**
-   * Validates and stores a message, then publishes it: `chat:new` to a direct-chat target on the
-   * first message, `message:new` to every member (the sender's devices included, with their
-   * clientMessageId), `message:delivered` to the sender when another member is online.
+   * Validates and stores a message (with the next group commit), then publishes it: `chat:new` to
+   * a direct-chat target on the first message, `message:new` to every member (the sender's devices
+   * included, with their clientMessageId), `message:delivered` to the sender when another member
+   * is online. Resolves once the message is committed and its publication has begun: the
+   * publication goes on by itself (delivery keeps each chat's order: ChatOrderedDelivery), so the
+   * socket's next frame does not wait for Redis round trips.
    * A repeated clientMessageId returns the stored message instead of a second row, marked
    * `resent`: nothing is published then, the retrying socket alone is answered (MessagesSocket).
+   *
+   * `place` is the frame's among its socket's frames (the gateway pipelines message:send): the
+   * message is admitted once queued for its batch, so the socket's next message can join the
+   * same batch, and it is published only when the socket's earlier frames have been answered.
+   * (A message the batch's checks refused takes the checked way; should those checks pass after
+   * all, because the chat or a block changed in between, it is stored after the socket's next
+   * messages.)
    */
-  async send(senderId: string, input: SendMessageDto): Promise<SendOutcome> {
+  async send(senderId: string, input: SendMessageDto, place: FramePlace = IMMEDIATE): Promise<SendOutcome> {
     if (!isUuid(input.chatId)) throw new AppError('CHAT_NOT_FOUND');
     // Fast path, one statement: a text (or ciphertext) draft checked against the chat inside
     // the insert. Whatever it refuses goes the checked way below, which names the reason.
     // Media and forwards are checked against other rows first: they take the checked way.
     const draft = input.mediaUrl || input.forwardedFromId ? null : await this.draft(senderId, input.chatId, !!input.ciphertext, input).catch(() => null);
-    const stored = draft ? await this.store(senderId, input, draft, !!input.ciphertext) : null;
-    if (stored && !('resent' in stored)) return { message: await this.publishSent(senderId, input, stored), resent: false };
+    const stored = draft ? await this.store(senderId, input, draft, !!input.ciphertext, place) : null;
+    if (stored && !('resent' in stored)) return { message: await this.publishSent(senderId, input, stored, place), resent: false };
     if (stored) return { message: stored.resent, resent: true };
-    return this.sendChecked(senderId, input);
+    return this.sendChecked(senderId, input, place);
   }
 
   /** The slow path: membership, duplicate, blocks, reply and content checked one by one, in the API's order. */
-  private async sendChecked(senderId: string, input: SendMessageDto): Promise<SendOutcome> {
+  private async sendChecked(senderId: string, input: SendMessageDto, place: FramePlace): Promise<SendOutcome> {
     const context = await this.messages.sendContext(input.chatId, senderId, input.clientMessageId ?? null);
     if (!context || !context.visible) throw new AppError('CHAT_NOT_FOUND');
     if (context.duplicateId) {
@@ -71,15 +92,20 @@ export class MessagesService {
       if (existing) return { message: await this.views.buildOne(existing, senderId), resent: true };
     }
     const draft = await this.validate(senderId, context, input);
-    const stored = await this.store(senderId, input, draft, context.type === 'SECRET');
+    const stored = await this.store(senderId, input, draft, context.type === 'SECRET', place);
     if (!stored) throw new AppError('CHAT_NOT_FOUND');
-    return 'resent' in stored ? { message: stored.resent, resent: true } : { message: await this.publishSent(senderId, input, stored), resent: false };
+    return 'resent' in stored ? { message: stored.resent, resent: true } : { message: await this.publishSent(senderId, input, stored, place), resent: false };
   }
 
-  /** Inserts; a clientMessageId that won a race in between resolves to the stored message. */
-  private async store(senderId: string, input: SendMessageDto, draft: NewMessage, secret: boolean): Promise<StoredMessage | { resent: MessageDto } | null> {
+  /**
+   * Stores with the next group commit (SendBatcher), admitting the frame once it is queued; a
+   * clientMessageId that won a race in between resolves to the stored message.
+   */
+  private async store(senderId: string, input: SendMessageDto, draft: NewMessage, secret: boolean, place: FramePlace): Promise<BatchedMessage | { resent: MessageDto } | null> {
     try {
-      return await this.messages.insert(draft, secret);
+      const stored = this.batcher.store({ draft, secret });
+      place.admitted();
+      return await stored;
     } catch (error) {
       if (input.clientMessageId && isUniqueViolation(error, 'messages_client_id_key')) {
         const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
@@ -91,8 +117,27 @@ export class MessagesService {
     }
   }
 
-  private async publishSent(senderId: string, input: SendMessageDto, stored: StoredMessage): Promise<MessageDto> {
-    const dto = await this.views.buildFresh(stored.message, stored.sender);
+  /**
+   * Publishes a stored message once the socket's earlier frames have been answered and the chat's
+   * message before it (stored here) has been published: a chat's messages leave this instance in
+   * their order, and a socket's answers in frame order.
+   */
+  private async publishSent(senderId: string, input: SendMessageDto, stored: BatchedMessage, place: FramePlace): Promise<MessageDto> {
+    try {
+      const { dto, members } = await this.sentViews(senderId, stored);
+      await Promise.all([place.inTurn(), stored.previousPublished]);
+      // The message is stored: a failure from here on is this instance's to log, not the sender's to retry.
+      const publication = this.publish(senderId, input, stored, dto, members).catch((error: Error) => this.logger.warn(`message ${dto.id} not fully published: ${error.message}`));
+      // A revealed chat's chat:new is read from the database before message:new goes out: the
+      // chat's and the socket's next messages wait for this one then (once per chat and member).
+      if (stored.revealedTo.length) await publication;
+      return dto;
+    } finally {
+      stored.published();
+    }
+  }
+
+  private async publish(senderId: string, input: SendMessageDto, stored: StoredMessage, dto: MessageDto, members: Array<{ userIds: string[]; payload: MessageDto }>): Promise<void> {
     if (stored.revealedTo.length) {
       await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
       // The chat now on their screen shows its members' presence: tell them its current state.
@@ -101,19 +146,31 @@ export class MessagesService {
     }
     const others = stored.memberIds.filter((id) => id !== senderId);
     // One event for the members and the sender's devices, delivered in the chat's order on every
-    // instance; one Redis connection carries it before message:delivered.
+    // instance. message:delivered goes at the same position right behind it, without waiting for
+    // its publication: the bus carries what is published in one turn as one Redis message, in order.
     const position = { chatId: dto.chatId, seq: dto.seq };
     const own = input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto;
-    const [, delivered] = await Promise.all([
-      this.realtime.toAudiences('message:new', [{ userIds: others, payload: dto }, { userIds: [senderId], payload: own }], position),
-      this.presence.anyOnline(others),
-    ]);
-    if (delivered) {
-      await this.realtime.toUsers([senderId], 'message:delivered', { messageId: dto.id, chatId: dto.chatId });
+    const published = [this.realtime.toAudiences('message:new', [...members, { userIds: [senderId], payload: own }], position)];
+    // Web Push for members with no open socket: queued, never awaited, never failing the send.
+    this.push.messageStored(dto.id);
+    if (await this.presence.anyOnline(others)) {
+      published.push(this.realtime.toUsers([senderId], 'message:delivered', { messageId: dto.id, chatId: dto.chatId }, position));
     }
     // The send cleared the sender's draft of the chat (in the insert statement): their other devices drop it too.
-    if (stored.draftCleared) await this.realtime.toUsers([senderId], 'draft:updated', { chatId: dto.chatId, text: null, replyToId: null });
-    return dto;
+    if (stored.draftCleared) published.push(this.realtime.toUsers([senderId], 'draft:updated', { chatId: dto.chatId, text: null, replyToId: null }));
+    await Promise.all(published);
+  }
+
+  /**
+   * The sent message as the sender sees it, and the other members' audiences of message:new: one
+   * payload for all of them, unless the sender's showAvatar (or the reply preview's sender's) is
+   * not `all`; then the members are split by the avatars they may see (avatar-privacy.ts), with
+   * at most one more read (who among them are the sender's contacts).
+   */
+  private async sentViews(senderId: string, stored: StoredMessage): Promise<{ dto: MessageDto; members: Array<{ userIds: string[]; payload: MessageDto }> }> {
+    const views = await this.views.buildFresh(stored.message, stored.memberIds, stored.sender);
+    const dto = (views.find((view) => view.viewerIds.includes(senderId)) ?? views[0]).dto;
+    return { dto, members: views.map((view) => ({ userIds: view.viewerIds.filter((id) => id !== senderId), payload: view.dto })) };
   }
 
   /**
@@ -129,15 +186,15 @@ export class MessagesService {
     if (!query.q) {
       const found = await this.messages.historyPage(chatId, userId, { before, limit: limit + 1 }, filters);
       if (!found) throw new AppError('CHAT_NOT_FOUND');
-      return this.page(found.rows, limit, found.watermarks, userId);
+      return this.page(found.set, limit, found.watermarks, userId);
     }
     const watermarks = await this.messages.chatWatermarks(chatId, userId);
     const own = watermarks.find((w) => w.userId === userId);
     if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
     const prefixQuery = own.chatType === 'SECRET' ? null : await this.messages.prefixQuery(query.q);
     if (!prefixQuery) return { messages: [], nextCursor: null };
-    const rows = await this.messages.searchInChat(chatId, userId, { before, limit: limit + 1, query: prefixQuery }, filters);
-    return this.page(rows, limit, watermarks, userId);
+    const found = await this.messages.searchInChat(chatId, userId, { before, limit: limit + 1, query: prefixQuery }, filters);
+    return this.page(found, limit, watermarks, userId);
   }
 
   /**
@@ -149,7 +206,7 @@ export class MessagesService {
     const limit = query.limit ?? 50;
     const found = await this.messages.aroundPage(chatId, userId, new Date(query.date), limit);
     if (!found) throw new AppError('CHAT_NOT_FOUND');
-    return this.page(found.rows, limit, found.watermarks, userId);
+    return this.page(found.set, limit, found.watermarks, userId);
   }
 
   /** Search as you type over every non-secret chat the caller can see: every word of the term is a word prefix. */
@@ -157,9 +214,9 @@ export class MessagesService {
     const limit = query.limit ?? 30;
     const prefixQuery = await this.messages.prefixQuery(query.q);
     if (!prefixQuery) return { messages: [], nextCursor: null };
-    const rows = await this.messages.search(userId, prefixQuery, { before: query.cursor ?? null, limit: limit + 1 });
-    const watermarks = await this.messages.watermarks([...new Set(rows.slice(0, limit).map((m) => m.chatId))], [userId]);
-    return this.page(rows, limit, watermarks, userId);
+    const found = await this.messages.search(userId, prefixQuery, { before: query.cursor ?? null, limit: limit + 1 });
+    const watermarks = await this.messages.watermarks([...new Set(found.messages.slice(0, limit).map((m) => m.chatId))], [userId]);
+    return this.page(found, limit, watermarks, userId);
   }
 
   async shared(userId: string, chatId: string, query: { type?: MessageType; tab?: string; cursor?: string; limit?: number }): Promise<SharedPageDto> {
@@ -188,6 +245,7 @@ export class MessagesService {
 
   async edit(userId: string, messageId: string, input: EditMessageDto): Promise<MessageDto> {
     const { message, membership } = await this.requireMessage(messageId, userId, 'message:edit');
+    refuseSystem(message);
     if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
     let changes: { text: string | null; ciphertext: string | null; signalType: number | null };
     if (membership.chat.type === 'SECRET') {
@@ -216,19 +274,17 @@ export class MessagesService {
   async delete(userId: string, messageId: string, forEveryone = true): Promise<void> {
     if (!forEveryone) return void (await this.hide(userId, messageId));
     const { message, membership } = await this.requireMessage(messageId, userId, 'message:delete');
-    const allowed = await mayDeleteForEveryone({
-      actorId: userId,
-      actorRole: membership.role,
-      chatType: membership.chat.type,
-      message,
-      senderRole: () => (message.senderId ? this.chats.roleOf(message.chatId, message.senderId) : Promise.resolve(null)),
-    });
-    if (!allowed) throw new AppError('FORBIDDEN', 'You cannot delete this message for everyone');
-    const { lastId, removeFiles } = await this.messages.transaction(async (tx) => ({
+    const senderRole = message.senderId && message.senderId !== userId && membership.chat.type === 'GROUP' ? await this.chats.roleOf(message.chatId, message.senderId) : null;
+    const refusal = decide('delete-message', membership.chat.type, { userId, role: membership.role }, { userId: message.senderId, role: senderRole, system: message.type === 'SYSTEM' });
+    if (refusal) throw new AppError(refusal.code, refusal.message);
+    const { lastId, removeFiles, unpinned } = await this.messages.transaction(async (tx) => ({
       lastId: await this.messages.delete(tx, message),
       removeFiles: await this.media.release(tx, message.mediaUrl),
+      unpinned: await this.chats.unpinMessage(tx, message.chatId, message.id),
     }));
     await removeFiles();
+    // The pinned message is gone: every member's banner goes (§5.5, our rule).
+    if (unpinned) await this.chats.announcePinned(message.chatId, null);
     // Members who hid messages of the chat may see an older last message than the chat's own.
     const members = await this.chats.memberIds(message.chatId);
     const lastOf = new Map<string, string | null>(members.map((id) => [id, lastId]));
@@ -250,6 +306,7 @@ export class MessagesService {
   async hide(userId: string, messageId: string): Promise<{ messageId: string; hidden: true }> {
     const result = isUuid(messageId) ? await this.messages.hide(messageId, userId) : null;
     if (!result) throw new AppError('MESSAGE_NOT_FOUND');
+    if (result.system) refuseSystem({ type: 'SYSTEM' });
     if (result.created) {
       const last = await this.messages.lastVisible(result.chatId, userId);
       const newLastMessage = last ? await this.views.buildOne(last, userId) : null;
@@ -286,6 +343,7 @@ export class MessagesService {
 
   async addReaction(userId: string, messageId: string, emoji: string): Promise<ReactionDto> {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
+    refuseSystem(message);
     const { reaction, created } = await this.messages.addReaction(messageId, userId, emoji);
     const dto = toReactionDto(reaction);
     if (created) await this.realtime.toUsers(await this.messages.audienceOf(message.chatId, messageId), 'reaction:added', { reaction: dto, chatId: message.chatId, messageId });
@@ -373,10 +431,12 @@ export class MessagesService {
       clientMessageId: input.clientMessageId ?? null,
     };
     if (secret) {
-      // The server relays ciphertext only; media travels inside it, opaque to the server.
-      if ((input.text ?? '') !== '' || input.mediaUrl) throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
+      // The server relays ciphertext only. Media is an encrypted blob whose key is the ciphertext.
+      if (!input.mediaUrl && (input.text ?? '') !== '') throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
       if (!input.ciphertext || input.signalType === undefined || input.signalType === null) throw new AppError('CIPHERTEXT_REQUIRED');
-      return { ...base, type: input.type ?? 'TEXT', text: null, mediaUrl: null, mediaName: null, mediaSize: null, ciphertext: input.ciphertext, signalType: input.signalType };
+      const sealed = { ciphertext: input.ciphertext, signalType: input.signalType };
+      if (!input.mediaUrl) return { ...base, type: input.type ?? 'TEXT', text: null, mediaUrl: null, mediaName: null, mediaSize: null, ...sealed };
+      return { ...base, ...(await this.encryptedMedia(senderId, input, input.mediaUrl)), ...sealed };
     }
     if (input.ciphertext || input.signalType !== undefined && input.signalType !== null) throw invalid('ciphertext', 'ciphertext belongs to secret chats');
     if (!input.mediaUrl) {
@@ -398,9 +458,28 @@ export class MessagesService {
     };
   }
 
-  private page(rows: RichMessageRow[], limit: number, watermarks: WatermarkRow[], viewerId: string): MessagePageDto {
-    const page = rows.slice(0, limit);
-    return { messages: this.views.buildRich(page, watermarks, viewerId), nextCursor: rows.length > limit ? page[page.length - 1].id : null };
+  /**
+   * Encrypted media in a secret chat (§8.3): the sender's own `.enc` upload, of the type the
+   * frame names (the server cannot see the bytes, so it takes the client's word), with the
+   * plaintext caption, file name and size the client shows (the size of the file before it
+   * was encrypted, as the client sends it; the blob's own size otherwise).
+   */
+  private async encryptedMedia(senderId: string, input: SendMessageDto, mediaUrl: string): Promise<Pick<NewMessage, 'type' | 'text' | 'mediaUrl' | 'mediaName' | 'mediaSize'>> {
+    if (!input.type || input.type === 'TEXT') throw invalid('type', 'encrypted media needs its type: IMAGE, VIDEO, AUDIO or FILE');
+    const blob = await this.media.resolveEncrypted(senderId, mediaUrl);
+    return {
+      type: input.type,
+      text: input.text?.trim() ? checkedText(input.text) : null,
+      mediaUrl: blob.url,
+      mediaName: input.mediaName?.slice(0, 255) ?? blob.name,
+      mediaSize: input.mediaSize ?? blob.size,
+    };
+  }
+
+  /** The first `limit` messages of a set read with one more (whose presence says whether there is a next page). */
+  private page(set: MessageSet, limit: number, watermarks: WatermarkRow[], viewerId: string): MessagePageDto {
+    const page = set.messages.slice(0, limit);
+    return { messages: this.views.buildSet({ ...set, messages: page }, watermarks, viewerId), nextCursor: set.messages.length > limit ? page[page.length - 1].id : null };
   }
 }
 
@@ -415,11 +494,6 @@ function historyFilters(query: HistoryQuery): HistoryFilters | null {
   };
 }
 
-/** The wire contract's display name: `firstName lastName` (the non-empty parts), else the nickname. */
-function displayName(nickname: string, firstName: string | null, lastName: string | null): string {
-  return [firstName, lastName].filter((part) => part && part.trim()).join(' ') || nickname;
-}
-
 /** Viewers grouped by a value each of them sees (here: the id of their chat's last message). */
 function groupViewers<K>(byViewer: Map<string, K>): Map<K, string[]> {
   const groups = new Map<K, string[]>();
@@ -431,10 +505,15 @@ function groupViewers<K>(byViewer: Map<string, K>): Map<K, string[]> {
   return groups;
 }
 
+/** Group events (SYSTEM messages) are records: nobody edits, reacts to, hides or deletes them. */
+function refuseSystem(message: Pick<MessageEntity, 'type'>): void {
+  if (message.type === 'SYSTEM') throw new AppError('FORBIDDEN', 'Group events cannot be changed');
+}
+
 function checkedText(text: string | null | undefined): string {
   const trimmed = (text ?? '').trim();
   if (!trimmed) throw invalid('text', 'text must not be empty');
-  if ([...trimmed].length > MAX_TEXT) throw invalid('text', `text must be at most ${MAX_TEXT} characters`);
+  if (!atMostCodePoints(trimmed, MAX_TEXT)) throw invalid('text', `text must be at most ${MAX_TEXT} characters`);
   return trimmed;
 }
 

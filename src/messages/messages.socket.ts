@@ -1,19 +1,35 @@
 import { Injectable } from '@nestjs/common';
+import { Metrics } from '../core/metrics/metrics';
 import { OnSocketEvent, SocketClient } from '../realtime/on-socket-event.decorator';
 import { ListenedDto, ReadMessageDto, SendMessageDto } from './dto/message-requests.dto';
 import { MessagesService } from './messages.service';
 
+/**
+ * How many `message:send` frames of one socket may be in progress at once: the next one joins a
+ * send batch while the one before it is still being written (the answers keep frame order).
+ */
+const SEND_PIPELINE = 8;
+
 /** Inbound message frames. A refused `message:send` answers `message:send:error` with the clientMessageId. */
 @Injectable()
 export class MessagesSocket {
-  constructor(private readonly messages: MessagesService) {}
+  constructor(
+    private readonly messages: MessagesService,
+    private readonly metrics: Metrics,
+  ) {}
 
-  @OnSocketEvent('message:send', { dto: SendMessageDto, errorEvent: 'message:send:error', echo: ['clientMessageId'] })
+  @OnSocketEvent('message:send', { dto: SendMessageDto, errorEvent: 'message:send:error', echo: ['clientMessageId'], pipeline: SEND_PIPELINE })
   async send(client: SocketClient, payload: SendMessageDto): Promise<void> {
-    const { message, resent } = await this.messages.send(client.userId, payload);
+    const done = this.metrics.sendDuration.startTimer();
+    const { message, resent } = await this.messages.send(client.userId, payload, client);
+    done();
+    if (!resent) this.metrics.messagesStored.inc();
     // A retry of a stored message: the sender's other devices have it already; this socket did
     // not hear back (that is why it retried), so it alone is answered.
-    if (resent) client.send('message:new', { ...message, clientMessageId: payload.clientMessageId });
+    if (resent) {
+      await client.inTurn();
+      client.send('message:new', { ...message, clientMessageId: payload.clientMessageId });
+    }
   }
 
   @OnSocketEvent('message:read', { dto: ReadMessageDto })

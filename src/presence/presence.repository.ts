@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { privacyAllows } from '../users/user-settings';
 import { blockedWithSql } from '../users/users.repository';
@@ -26,6 +27,18 @@ const FOLLOWS = `
   ) r GROUP BY r.id`;
 /** BlockPolicy's `presence` row: no presence either way across a block. */
 const NOT_BLOCKED = `r.id NOT IN (${blockedWithSql('$1')})`;
+
+/** RELATIONS: each user related to $1 with both directions and what each side's privacy rule needs (see relations). */
+const RELATIONS_SQL = `
+  SELECT r.id, r.follows_me, r.followed,
+         mine.settings -> 'showOnlineStatus' AS my_level,
+         theirs.settings -> 'showOnlineStatus' AS their_level,
+         EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.id) AS i_have_them,
+         EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = r.id AND c.contact_id = $1) AS they_have_me
+    FROM (${FOLLOWS}) r
+    LEFT JOIN user_settings mine ON mine.user_id = $1
+    LEFT JOIN user_settings theirs ON theirs.user_id = r.id
+   WHERE ${NOT_BLOCKED}`;
 
 /**
  * The same relation for given (viewer, subject) pairs, $1 viewers x $2 subjects: the pairs where
@@ -69,18 +82,14 @@ export class PresenceRepository {
    * see (`visible`: whom the user follows, per each of theirs). A connecting socket needs both.
    */
   async relations(userId: string): Promise<{ audience: string[]; visible: string[] }> {
-    const rows = (await this.dataSource.query(
-      `SELECT r.id, r.follows_me, r.followed,
-              mine.settings -> 'showOnlineStatus' AS my_level,
-              theirs.settings -> 'showOnlineStatus' AS their_level,
-              EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.id) AS i_have_them,
-              EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = r.id AND c.contact_id = $1) AS they_have_me
-         FROM (${FOLLOWS}) r
-         LEFT JOIN user_settings mine ON mine.user_id = $1
-         LEFT JOIN user_settings theirs ON theirs.user_id = r.id
-        WHERE ${NOT_BLOCKED}`,
+    // Every socket's connect and disconnect runs this: planning it cost ~4x running it (0.35 ms
+    // against 0.09 ms for a user with no relations), so each pooled connection plans it once.
+    const rows = await preparedQuery<Array<{ id: string; follows_me: boolean; followed: boolean; my_level: unknown; their_level: unknown; i_have_them: boolean; they_have_me: boolean }>>(
+      this.dataSource.manager,
+      'presence.relations',
+      RELATIONS_SQL,
       [userId],
-    )) as Array<{ id: string; follows_me: boolean; followed: boolean; my_level: unknown; their_level: unknown; i_have_them: boolean; they_have_me: boolean }>;
+    );
     return {
       audience: rows.filter((r) => r.follows_me && privacyAllows(r.my_level, r.i_have_them)).map((r) => r.id),
       visible: rows.filter((r) => r.followed && privacyAllows(r.their_level, r.they_have_me)).map((r) => r.id),

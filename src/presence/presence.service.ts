@@ -1,3 +1,4 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { OnSocketEvent, SocketClient, SocketLifecycle } from '../realtime/on-socket-event.decorator';
 import { PresenceStore } from '../realtime/presence/presence-store';
@@ -10,11 +11,20 @@ export const PRESENCE_LEASE_MS = 60_000;
 export const LAPSE_SWEEP_MS = 15_000;
 const LAPSE_BATCH = 100;
 
+export class UserOnlineEvent {
+  @ApiProperty({ format: 'uuid' }) userId: string;
+}
+
+export class UserOfflineEvent {
+  @ApiProperty({ format: 'uuid' }) userId: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'null when the recipient may no longer see it (or the user was never online)' })
+  lastOnline: string | null;
+}
+
 declare module '../realtime/client-events' {
   interface ClientEvents {
-    'user:online': { userId: string };
-    /** `lastOnline` is null when the recipient may no longer see it (or the user was never online). */
-    'user:offline': { userId: string; lastOnline: string | null };
+    'user:online': UserOnlineEvent;
+    'user:offline': UserOfflineEvent;
   }
 }
 
@@ -61,10 +71,10 @@ export class PresenceService implements OnApplicationBootstrap, OnApplicationShu
   @OnSocketEvent(SocketLifecycle.Connected)
   async connected(client: SocketClient): Promise<void> {
     const { visible, audience } = await this.presence.relations(client.userId);
-    const onlineUserIds = [...(await this.store.online(visible))];
-    // The lease first: a client told auth:ok is online, even if another of its tabs closes right then.
-    await this.goOnline(client, audience);
-    this.sendSnapshot(client, onlineUserIds);
+    // The lease before auth:ok: a client told auth:ok is online, even if another of its tabs
+    // closes right then. The read and the lease go to Redis together (one round trip).
+    const [online] = await Promise.all([this.store.online(visible), this.goOnline(client, audience)]);
+    this.sendSnapshot(client, [...online]);
   }
 
   /** A repeated `auth` on an authenticated socket: the same answer again, with today's snapshot. */
@@ -99,7 +109,7 @@ export class PresenceService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private sendSnapshot(client: SocketClient, onlineUserIds: string[]): void {
-    client.send('auth:ok', { userId: client.userId, onlineUserIds });
+    client.send('auth:ok', { userId: client.userId, onlineUserIds, seq: client.connection.position });
     client.send('presence:snapshot', { onlineUserIds });
   }
 

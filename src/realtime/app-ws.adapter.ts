@@ -31,6 +31,11 @@ export class AppWsAdapter extends WsAdapter {
     // Frames are dispatched by WsGateway; see the class comment.
   }
 
+  override bindClientDisconnect(): void {
+    // WsGateway has no handleDisconnect: it listens for the close itself. Nest's listener would
+    // cost every open socket a closure and a `once` wrapper for nothing.
+  }
+
   private readonly verifyClient = (info: { req: IncomingMessage }, done: VerifyClientDone): void => {
     if (this.origins.allows(info.req.headers.origin, info.req)) return done(true);
     const body = JSON.stringify(new AppError('ORIGIN_NOT_ALLOWED').toBody());

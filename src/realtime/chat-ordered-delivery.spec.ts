@@ -7,7 +7,7 @@ describe('ChatOrderedDelivery', () => {
   beforeEach(() => {
     jest.useFakeTimers();
     delivered = [];
-    ordered = new ChatOrderedDelivery((_ids, data) => delivered.push(data), 100);
+    ordered = new ChatOrderedDelivery((event) => event.forEach(({ data }) => delivered.push(String(data))), 100);
   });
   afterEach(() => jest.useRealTimers());
 
@@ -51,6 +51,21 @@ describe('ChatOrderedDelivery', () => {
     expect(delivered).toEqual(['m1', 'm3', 'm5', 'm7', 'm9', 'm11']);
   });
 
+  it('keeps waiting for a gap while the earlier events keep coming, and gives up once they stop', () => {
+    ordered.push([{ userIds: ['u'], data: 'm1' }], at(1));
+    ordered.push([{ userIds: ['u'], data: 'm5' }], at(5));
+    for (const seq of [2, 3, 4]) {
+      jest.advanceTimersByTime(80);
+      ordered.push([{ userIds: ['u'], data: `m${seq}` }], at(seq));
+    }
+    expect(delivered).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    ordered.push([{ userIds: ['u'], data: 'm7' }], at(7));
+    jest.advanceTimersByTime(99);
+    expect(delivered).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    jest.advanceTimersByTime(1);
+    expect(delivered).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm7']);
+  });
+
   it('delivers the audiences of one position together, so a released later message never lands between them', () => {
     ordered.push([{ userIds: ['all'], data: 'm1' }], at(1));
     ordered.push([{ userIds: ['others'], data: 'm3' }, { userIds: ['sender'], data: 'm3 + clientMessageId' }], at(3));
@@ -83,5 +98,17 @@ describe('ChatOrderedDelivery', () => {
     ordered.flush();
     expect(delivered).toEqual(['m1', 'm5']);
     expect(ordered.size).toBe(0);
+  });
+
+  it('releases what waited for an event that went by without being held (advance)', () => {
+    ordered.push([{ userIds: ['u'], data: 'm1' }], at(1));
+    ordered.push([{ userIds: ['u'], data: 'm3' }], at(3));
+    expect(delivered).toEqual(['m1']);
+    ordered.advance(at(2));
+    expect(delivered).toEqual(['m1', 'm3']);
+    // A chat first known through advance: its next event goes at once.
+    ordered.advance(at(7, 'd'));
+    ordered.push([{ userIds: ['u'], data: 'd8' }], at(8, 'd'));
+    expect(delivered).toEqual(['m1', 'm3', 'd8']);
   });
 });

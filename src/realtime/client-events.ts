@@ -1,12 +1,46 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
 /**
  * Server -> client events and their payloads, as the wire contract names them. Features augment
  * this map (`declare module '../realtime/client-events' { interface ClientEvents { ... } }`) so
  * that `RealtimePublisher.toUsers` is typed end to end.
  */
 export interface ClientEvents {
-  'auth:ok': { userId: string; onlineUserIds: string[] };
-  'presence:snapshot': { onlineUserIds: string[] };
-  error: { code?: string; message: string; [key: string]: unknown };
+  'auth:ok': AuthOkEvent;
+  'presence:snapshot': PresenceSnapshotEvent;
+  'resync:required': ResyncRequiredEvent;
+  error: SocketErrorEvent;
+}
+
+/*
+ * Payload classes: the TypeScript type of an event and the schema of its AsyncAPI description
+ * (src/docs/socket-events.ts) are one definition, so the document cannot drift from the code.
+ */
+export class AuthOkEvent {
+  @ApiProperty({ format: 'uuid' }) userId: string;
+  @ApiProperty({ type: [String], description: 'always empty: presence arrives in presence:snapshot' }) onlineUserIds: string[];
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: "the user's current position in their event stream: every later event comes on this socket with a higher `seq`; null while the event log is unreachable",
+  })
+  seq: number | null;
+}
+
+export class ResyncRequiredEvent {
+  @ApiProperty({ description: 'the lastSeq of the resume is older than the log holds: reload state over HTTP; the live events after this position come on the socket' })
+  fromSeq: number;
+}
+
+export class PresenceSnapshotEvent {
+  @ApiProperty({ type: [String], description: 'the related users online now that this user may see' }) onlineUserIds: string[];
+}
+
+export class SocketErrorEvent {
+  @ApiPropertyOptional({ description: 'an error code of the catalogue (as over HTTP)' }) code?: string;
+  @ApiProperty() message: string;
+  /** Details of the code (e.g. `errors` of VALIDATION_ERROR, the echoed clientMessageId). */
+  [key: string]: unknown;
 }
 
 export type ClientEventName = keyof ClientEvents & string;
@@ -23,7 +57,12 @@ export const CloseCode = {
   TooManySockets: 4029,
 } as const;
 
-/** Serialises a frame once; the same string is sent to every socket it goes to. */
+/** Serialises a frame (for one socket; see encodeFrame for many). */
 export function frame<E extends ClientEventName>(event: E, payload: ClientEvents[E]): string {
   return JSON.stringify({ event, payload });
+}
+
+/** Serialises a frame once into the UTF-8 bytes that are written to every socket it goes to. */
+export function encodeFrame<E extends ClientEventName>(event: E, payload: ClientEvents[E]): Buffer {
+  return Buffer.from(frame(event, payload));
 }

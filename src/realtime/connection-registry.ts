@@ -1,5 +1,18 @@
 import { Injectable } from '@nestjs/common';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { Metrics } from '../core/metrics/metrics';
+import type { FrameData } from './chat-ordered-delivery';
+import { bodyWithSeq } from './event-log/event-log';
+import { rawSocketOf, SeqFrames, textFrame } from './ws-frames';
+
+/** At most this many seqs are remembered as delivered early on one connection (see Connection.early). */
+const MAX_EARLY = 256;
+
+const FLUSHED: Promise<void> = Promise.resolve();
+
+/** A frame's bytes go out as a text frame, as JSON frames do. */
+const TEXT = { binary: false } as const;
 
 /** One open socket on this instance. */
 export interface Connection {
@@ -10,6 +23,16 @@ export interface Connection {
   /** The client said it is hidden (`presence:away`): it stops pinging and must not be closed for that. */
   away: boolean;
   lastSeenAt: number;
+  /** The user's event-log position read right after authentication (auth:ok's `seq`); null before, or when the log was unreachable. */
+  position: number | null;
+  /** While a resume replays the log: the live frames that arrive meanwhile, sent after it (null otherwise). */
+  held: Array<{ seq: number | null; payload: FrameData }> | null;
+  /** Live events at or below this seq are not sent: a replay has sent them. */
+  replayedUpTo: number;
+  /** Seqs delivered live at or below `position`, or before it was read: a later replay skips them. */
+  early: number[];
+  /** Bound just after its user's route to this instance was made: the seqs it got live since, until it is caught up (InstanceRoutes); null otherwise. */
+  settling: Set<number> | null;
 }
 
 export interface DisconnectTarget {
@@ -22,9 +45,18 @@ export interface DisconnectTarget {
 export class ConnectionRegistry {
   private readonly connections = new Map<string, Connection>();
   private readonly byUser = new Map<string, Set<Connection>>();
+  /** TCP sockets written to in this turn: uncorked together once it is over (see deliver). */
+  private readonly corked = new Set<Duplex>();
+  private uncorked: Promise<void> | null = null;
+  private markUncorked: () => void = () => undefined;
+
+  constructor(private readonly metrics: Metrics) {
+    metrics.addCollector(() => metrics.socketConnections.set(this.connections.size));
+  }
 
   add(connection: Connection): void {
     this.connections.set(connection.id, connection);
+    this.metrics.socketConnects.inc();
   }
 
   /** Files an authenticated connection under its user. */
@@ -52,31 +84,102 @@ export class ConnectionRegistry {
     return [...(this.byUser.get(userId) ?? [])];
   }
 
+  /** Whether one of these users has an authenticated socket here (a bus record for them is delivered here). */
+  holdsAny(userIds: string[]): boolean {
+    return userIds.some((userId) => this.byUser.has(userId));
+  }
+
+  /** Whether one of these users has an authenticated socket here that is not away: online, whatever the presence store says yet. */
+  anyPresent(userIds: string[]): boolean {
+    for (const userId of userIds) {
+      const sockets = this.byUser.get(userId);
+      if (sockets) for (const connection of sockets) if (!connection.away) return true;
+    }
+    return false;
+  }
+
   get size(): number {
     return this.connections.size;
   }
 
-  /** Sends an already serialised frame to every local socket of these users. */
-  deliver(userIds: Iterable<string>, data: string): number {
+  /**
+   * Sends an already serialised frame body to every local socket of these users (ids unique).
+   * With `seqs` (each user's seq, in the order of `userIds`), each user's copy is the body with
+   * its seq appended, made once for all of that user's sockets; without, one copy serves all.
+   * The WebSocket frame around a copy is made once, on its first socket, and written whole to each.
+   * A socket replaying its log holds what arrives meanwhile; one that replayed up to a seq skips
+   * live copies at or below it. A socket written to stays corked until the current turn's
+   * callbacks and promises have run, so the frames it gets meanwhile (a sender's message:new and
+   * message:delivered, the messages of one send batch) leave in one write.
+   */
+  deliver(userIds: string[], data: FrameData, seqs: Array<number | null> | null = null): number {
     let sent = 0;
-    for (const userId of new Set(userIds)) {
-      for (const connection of this.byUser.get(userId) ?? []) {
-        if (connection.socket.readyState === connection.socket.OPEN) {
-          connection.socket.send(data);
-          sent++;
+    let sharedWire: Buffer | null = null;
+    let seqFrames: SeqFrames | null = null;
+    const body = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let i = 0; i < userIds.length; i++) {
+      const sockets = this.byUser.get(userIds[i]);
+      if (!sockets) continue;
+      const seq = seqs?.[i] ?? null;
+      let payload: Buffer | null = null;
+      let wire: Buffer | null = null;
+      for (const connection of sockets) {
+        const socket = connection.socket;
+        if (socket.readyState !== socket.OPEN) continue;
+        if (seq !== null && seq <= connection.replayedUpTo) continue;
+        if (connection.held) {
+          connection.held.push({ seq, payload: (payload ??= seq === null ? body : bodyWithSeq(body, seq)) });
+          continue;
         }
+        if (seq !== null && connection.settling) connection.settling.add(seq);
+        if (seq !== null && (connection.position === null || seq <= connection.position) && connection.early.length < MAX_EARLY) connection.early.push(seq);
+        const raw = rawSocketOf(socket);
+        if (!raw) socket.send((payload ??= seq === null ? body : bodyWithSeq(body, seq)), TEXT);
+        else {
+          this.cork(raw);
+          raw.write(seq !== null ? (wire ??= (seqFrames ??= new SeqFrames(body)).frame(seq)) : (sharedWire ??= textFrame(body)));
+        }
+        sent++;
       }
     }
+    if (sent) this.metrics.eventsDelivered.inc(sent);
     return sent;
   }
 
-  disconnect(target: DisconnectTarget, code: number, reason: string): void {
+  /** Settles once the frames delivered so far have been handed to their sockets (see deliver). */
+  flushed(): Promise<void> {
+    return this.uncorked ?? FLUSHED;
+  }
+
+  /** Holds what is written to this TCP socket until the current turn's callbacks and promises have run, then writes it at once. */
+  cork(raw: Duplex): void {
+    if (this.corked.has(raw)) return;
+    raw.cork();
+    this.corked.add(raw);
+    if (this.corked.size === 1) {
+      this.uncorked = new Promise((resolve) => (this.markUncorked = resolve));
+      process.nextTick(this.uncorkAll);
+    }
+  }
+
+  private readonly uncorkAll = (): void => {
+    for (const raw of this.corked) raw.uncork();
+    this.corked.clear();
+    this.uncorked = null;
+    this.markUncorked();
+  };
+
+  /** Closes the target's sockets on this instance; returns how many it held. */
+  disconnect(target: DisconnectTarget, code: number, reason: string): number {
     const sessions = new Set(target.sessionIds ?? []);
     const users = new Set(target.userIds ?? []);
+    let closed = 0;
     for (const connection of this.connections.values()) {
       if ((connection.sessionId && sessions.has(connection.sessionId)) || (connection.userId && users.has(connection.userId))) {
         connection.socket.close(code, reason);
+        closed++;
       }
     }
+    return closed;
   }
 }

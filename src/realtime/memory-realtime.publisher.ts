@@ -1,21 +1,32 @@
 import { Injectable } from '@nestjs/common';
-import { ChatOrderedDelivery, ChatPosition } from './chat-ordered-delivery';
+import { ChatPosition } from './chat-ordered-delivery';
 import { ClientEventName } from './client-events';
 import { ConnectionRegistry, DisconnectTarget } from './connection-registry';
-import { Audience, deliveries, RealtimePublisher } from './realtime-publisher';
+import { EventLog } from './event-log/event-log';
+import { OutboundEvents } from './outbound-events';
+import { Audience, RealtimePublisher } from './realtime-publisher';
 
-/** One instance, no Redis: delivery goes straight to the local registry. */
+/** One instance, no Redis: events are logged in memory and delivered straight to the local registry. */
 @Injectable()
 export class MemoryRealtimePublisher extends RealtimePublisher {
-  private readonly ordered: ChatOrderedDelivery;
+  private readonly events: OutboundEvents;
 
-  constructor(private readonly registry: ConnectionRegistry) {
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    log: EventLog,
+  ) {
     super();
-    this.ordered = new ChatOrderedDelivery((ids, data) => registry.deliver(ids, data));
+    this.events = new OutboundEvents(log, registry, null);
   }
 
+  /** Resolves once the frames are written to the sockets (the registry writes a turn's frames together). */
   async toAudiences<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>, position?: ChatPosition): Promise<void> {
-    this.ordered.push(deliveries(event, audiences), position);
+    await this.events.publish(event, audiences, position);
+    await this.registry.flushed();
+  }
+
+  afterPublished(then: () => void): void {
+    this.events.afterPublished(then);
   }
 
   async disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void> {

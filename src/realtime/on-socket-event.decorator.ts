@@ -17,14 +17,29 @@ export interface SocketEventOptions {
   errorEvent?: string;
   /** Payload fields echoed back in the refusal (e.g. `clientMessageId`). */
   echo?: string[];
+  /**
+   * How many frames of this event one socket may have in progress at once (default 1: each frame
+   * waits until the one before it was answered). Above 1, the socket's next frame of the event
+   * starts once the handler calls `client.admitted()`; the handler answers after
+   * `await client.inTurn()`, and refusals are sent in frame order by the gateway.
+   */
+  pipeline?: number;
 }
 
 export interface SocketEventMetadata extends SocketEventOptions {
   event: string;
 }
 
-/** An authenticated client as seen by a socket handler. */
-export interface SocketClient {
+/** Where a frame stands among its socket's frames (see SocketEventOptions.pipeline); for other frames both are no-ops. */
+export interface FramePlace {
+  /** The frame has taken its place (e.g. queued for a send batch): the socket's next frame may start. */
+  admitted(): void;
+  /** Settles once the socket's earlier frames have been answered: answer after it, so answers keep frame order. */
+  inTurn(): Promise<void>;
+}
+
+/** An authenticated client as seen by a socket handler, for the frame it handles. */
+export interface SocketClient extends FramePlace {
   readonly connection: Connection;
   readonly userId: string;
   readonly sessionId: string;

@@ -1,6 +1,6 @@
 import { ChatPosition, Delivery } from './chat-ordered-delivery';
-import { ClientEventName, ClientEvents, frame } from './client-events';
-import { DisconnectTarget } from './connection-registry';
+import { ClientEventName, ClientEvents, encodeFrame } from './client-events';
+import { Connection, DisconnectTarget } from './connection-registry';
 
 /** Some users and the payload they get. */
 export interface Audience<E extends ClientEventName> {
@@ -8,15 +8,22 @@ export interface Audience<E extends ClientEventName> {
   payload: ClientEvents[E];
 }
 
-/** The audiences that have users, each with its frame serialised. */
+/** The audiences that have users, each with its frame serialised once, to bytes. */
 export function deliveries<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>): Delivery[] {
-  return audiences.map(({ userIds, payload }) => ({ userIds: [...new Set(userIds)], data: frame(event, payload) })).filter((d) => d.userIds.length);
+  const parts: Delivery[] = [];
+  for (const { userIds, payload } of audiences) {
+    const unique = [...new Set(userIds)];
+    if (unique.length) parts.push({ userIds: unique, data: encodeFrame(event, payload) });
+  }
+  return parts;
 }
 
 /**
  * The event bus features publish to. Delivery reaches the users' sockets on every instance;
- * it is at-most-once (the database is the record, clients resync by cursor). Publish after the
- * transaction that made the change has committed.
+ * live delivery is at-most-once, and every event but the ephemeral ones (UNLOGGED_EVENTS) is
+ * first appended to each recipient's event log with its seq, so a device that reconnects gets
+ * what it missed (EventReplay); the database stays the record. Publish after the transaction
+ * that made the change has committed.
  */
 export abstract class RealtimePublisher {
   private readonly disconnectListeners: Array<(target: DisconnectTarget) => void> = [];
@@ -36,8 +43,25 @@ export abstract class RealtimePublisher {
    * lands between the sender's copy and the members'. Audiences are serialised once each.
    */
   abstract toAudiences<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>, position?: ChatPosition): Promise<void>;
+  /**
+   * Runs `then` once every event this instance published so far has been handed to its sockets,
+   * before any published later (appending to the event log makes publication asynchronous).
+   */
+  abstract afterPublished(then: () => void): void;
   /** Closes matching sockets on every instance (logout, terminated session, deleted account). */
   abstract disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void>;
+
+  /**
+   * A socket was just bound to its user: resolves once events for that user are routed to this
+   * instance (before the socket's position is read, so every later event reaches it). One
+   * instance routes everything to itself.
+   */
+  attach(_connection: Connection): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** A bound socket closed (and left the registry). */
+  detach(_connection: Connection): void {}
 
   /**
    * Runs `listener` on this instance for every disconnect: at once for the ones this instance

@@ -34,6 +34,11 @@ export class SocketHandlers implements OnModuleInit {
     }
   }
 
+  /** The inbound frames handled (not the lifecycle pseudo-events), for the AsyncAPI document. */
+  inbound(): SocketEventMetadata[] {
+    return [...this.handlers.values()].flat().filter((h) => !h.event.startsWith('$')).map(({ invoke: _invoke, ...meta }) => meta);
+  }
+
   get(event: string): SocketHandler[] {
     return this.handlers.get(event) ?? [];
   }

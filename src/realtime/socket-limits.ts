@@ -15,12 +15,24 @@ import type { Connection } from './connection-registry';
 export const SOCKET_SLOT_LEASE_MS = 60_000;
 const RENEW_INTERVAL_MS = 20_000;
 
+const ADDRESS = 1;
+const USER = 2;
+
+/**
+ * A socket's places, kept small (one per open socket): the scope of its address (asked when it
+ * opens) and its user (asked on authentication, null before), both shared strings; the lease
+ * keys are built when needed. Every place asked for, answered or not, is released when the
+ * socket closes; only the granted ones are renewed.
+ */
 interface Held {
-  /** Every place asked for, answered or not: all are released when the socket closes. */
-  asked: SlotLease[];
-  /** The places granted: only these are renewed. */
-  granted: SlotLease[];
+  scope: string;
+  userId: string | null;
+  /** ADDRESS | USER bits of the places granted. */
+  granted: number;
 }
+
+const addressLease = (held: Held, holder: string): SlotLease => ({ key: `ws-ip:${held.scope}`, holder });
+const userLease = (held: Held, holder: string): SlotLease => ({ key: `ws-user:${held.userId}`, holder });
 
 /**
  * What one client may hold and send over WebSockets.
@@ -74,22 +86,33 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
 
   /**
    * Counts a new socket under its client address (X-Forwarded-For per TRUST_PROXY; an IPv6
-   * /64 as one) and frees its places when it closes. Resolves false when it was refused.
+   * /64 as one). Resolves false when it was refused. The caller calls `release` when it closes.
+   * Not async: the upgrade request (a few KB) is not kept alive while Redis answers, so a burst
+   * of connects does not promote every request into the old generation.
    */
-  async admitConnection(connection: Connection, request: IncomingMessage): Promise<boolean> {
-    const held: Held = { asked: [], granted: [] };
+  admitConnection(connection: Connection, request: IncomingMessage): Promise<boolean> {
+    const held: Held = { scope: addressScope(clientAddress(request, this.trustProxy)), userId: null, granted: 0 };
     this.held.set(connection.id, held);
-    connection.socket.once('close', () => this.release(connection.id));
-    const lease = { key: `ws-ip:${addressScope(clientAddress(request, this.trustProxy))}`, holder: connection.id };
-    return this.acquire(connection, held, lease, this.maxPerAddress, `at most ${this.maxPerAddress} open sockets per address`);
+    return this.acquire(connection, held, ADDRESS, addressLease(held, connection.id), this.maxPerAddress, `at most ${this.maxPerAddress} open sockets per address`);
   }
 
   /** Counts an authenticated socket under its user. Resolves false when it was refused or has closed meanwhile. */
   async admitUser(connection: Connection, userId: string): Promise<boolean> {
     const held = this.held.get(connection.id);
     if (!held || connection.socket.readyState !== connection.socket.OPEN) return false;
-    const lease = { key: `ws-user:${userId}`, holder: connection.id };
-    return this.acquire(connection, held, lease, this.maxPerUser, `at most ${this.maxPerUser} open sockets per account`);
+    if (held.userId !== null) return held.userId === userId && (held.granted & USER) !== 0;
+    // Asked before the answer: a close meanwhile releases it, after the acquire on the same connection.
+    held.userId = userId;
+    return this.acquire(connection, held, USER, userLease(held, connection.id), this.maxPerUser, `at most ${this.maxPerUser} open sockets per account`);
+  }
+
+  /** Frees a closed socket's places. */
+  release(connection: Connection): void {
+    const held = this.held.get(connection.id);
+    if (!held) return;
+    this.held.delete(connection.id);
+    void this.slots.release(addressLease(held, connection.id));
+    if (held.userId !== null) void this.slots.release(userLease(held, connection.id));
   }
 
   /** Takes one `event` frame from the user's budget; throws RATE_LIMIT with `retryAfter` (seconds) when it is spent. */
@@ -101,16 +124,15 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
     throw new AppError('RATE_LIMIT', `Too many ${event} frames; retry in ${retryAfter} s`, { retryAfter });
   }
 
-  private async acquire(connection: Connection, held: Held, lease: SlotLease, limit: number, why: string): Promise<boolean> {
-    if (held.granted.some((l) => l.key === lease.key)) return true;
-    // Asked before the answer: a close meanwhile releases it, after the acquire on the same connection.
-    held.asked.push(lease);
+  private async acquire(connection: Connection, held: Held, place: number, lease: SlotLease, limit: number, why: string): Promise<boolean> {
     const admitted = await this.slots.acquire(lease, limit, SOCKET_SLOT_LEASE_MS);
     if (admitted) {
-      held.granted.push(lease);
+      held.granted |= place;
       return connection.socket.readyState === connection.socket.OPEN;
     }
-    held.asked.splice(held.asked.indexOf(lease), 1);
+    // Refused: nothing to release for it (and, for the address, nothing more to ask).
+    if (place === USER) held.userId = null;
+    else this.held.delete(connection.id);
     this.logger.debug(`socket refused: ${why}`);
     if (connection.socket.readyState === connection.socket.OPEN) {
       connection.socket.send(frame('error', { code: 'TOO_MANY_SOCKETS', message: `Too many open connections: ${why}` }));
@@ -119,16 +141,14 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
     return false;
   }
 
-  private release(connectionId: string): void {
-    const held = this.held.get(connectionId);
-    this.held.delete(connectionId);
-    for (const lease of held?.asked ?? []) void this.slots.release(lease);
-  }
-
   /** Keeps the open sockets' places from lapsing and forgets refilled budgets. */
   private async renew(): Promise<void> {
     for (const buckets of [this.sends, this.typing, this.events]) buckets.prune();
-    const leases = [...this.held.values()].flatMap((held) => held.granted);
+    const leases: SlotLease[] = [];
+    for (const [holder, held] of this.held) {
+      if (held.granted & ADDRESS) leases.push(addressLease(held, holder));
+      if (held.granted & USER) leases.push(userLease(held, holder));
+    }
     if (leases.length) await this.slots.renew(leases, SOCKET_SLOT_LEASE_MS);
   }
 }

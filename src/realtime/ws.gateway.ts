@@ -11,10 +11,14 @@ import { findDepthProblem } from '../core/http/input-hygiene';
 import { validatePayload, validationError } from '../core/http/validation';
 import { CloseCode } from './client-events';
 import { Connection, ConnectionRegistry } from './connection-registry';
-import { SocketClient, SocketLifecycle } from './on-socket-event.decorator';
+import { EventReplay } from './event-log/event-replay';
+import { RealtimePublisher } from './realtime-publisher';
+import { FrameOrder } from './frame-order';
+import { FramePlace, SocketClient, SocketLifecycle } from './on-socket-event.decorator';
 import { SocketAuthenticator } from './socket-authenticator';
-import { SocketHandlers } from './socket-handlers';
+import { SocketHandler, SocketHandlers } from './socket-handlers';
 import { SocketLimits } from './socket-limits';
+import { rawSocketOf } from './ws-frames';
 
 import { SESSION_COOKIE } from '../core/http/session-cookie';
 /** Largest inbound frame; bigger ones close the socket (1009) in the `ws` library itself. */
@@ -23,17 +27,51 @@ const AUTH_TIMEOUT_MS = 10_000;
 /** A socket that sends nothing (not even `presence:ping`) for this long is closed, unless it said it is away. */
 const IDLE_TIMEOUT_MS = 60_000;
 const SWEEP_INTERVAL_MS = 10_000;
+/** How often sockets still unauthenticated are checked against AUTH_TIMEOUT_MS. */
+const AUTH_SWEEP_INTERVAL_MS = 1_000;
+/** A socket's frames before anything was queued. */
+const ADMITTED: Promise<unknown> = Promise.resolve(true);
+/** Where a socket keeps its connection, for the gateway's shared listeners. */
+const CONNECTION = Symbol('connection');
+type OwnedSocket = WebSocket & { [CONNECTION]: SocketConnection };
+
+/** A connection with the gateway's own per-socket state, in the one object. */
+interface SocketConnection extends Connection {
+  /** The tail of the socket's frames (and the cookie's authentication), taken one after another. */
+  queue: Promise<unknown>;
+  /** Made on the first pipelined frame (FrameOrder); an idle socket never needs one. */
+  order: FrameOrder | null;
+}
+
+const connectionOf = (socket: WebSocket): SocketConnection => (socket as OwnedSocket)[CONNECTION];
+
+function onPong(this: WebSocket): void {
+  const connection = connectionOf(this);
+  connection.lastSeenAt = Math.max(connection.lastSeenAt, Date.now() - IDLE_TIMEOUT_MS / 2);
+}
+
+function onError(this: WebSocket): void {
+  this.terminate();
+}
+
+/** The place of a frame handled after the one before it was answered: nothing to wait for. */
+const IN_ORDER: FramePlace = { admitted: () => undefined, inTurn: () => Promise.resolve() };
 
 /**
  * `/ws`: JSON frames `{event, payload}`. Authenticates by the session cookie on the upgrade or
  * by an `auth` frame, then hands each frame, in order, to the feature method marked
  * `@OnSocketEvent(event)`. Refusals answer the sender with an error event; a bad frame never
- * takes the process down.
+ * takes the process down. An `auth` frame with `lastSeq` resumes: the events of the user after
+ * that position are replayed before live ones (EventReplay).
  */
-@WebSocketGateway({ path: '/ws', maxPayload: MAX_FRAME_BYTES })
+// No client tracking in `ws`: the registry knows the sockets; its Set and close listener cost every socket.
+@WebSocketGateway({ path: '/ws', maxPayload: MAX_FRAME_BYTES, clientTracking: false })
 export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger('WebSocket');
   private sweeper: NodeJS.Timeout | null = null;
+  private authSweeper: NodeJS.Timeout | null = null;
+  /** Sockets not authenticated yet, with when they opened: one shared timer closes the late ones, not a timer per socket. */
+  private readonly unauthenticated = new Map<Connection, number>();
   private authenticator: SocketAuthenticator | null = null;
 
   constructor(
@@ -41,82 +79,138 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     private readonly handlers: SocketHandlers,
     private readonly moduleRef: ModuleRef,
     private readonly limits: SocketLimits,
+    private readonly replay: EventReplay,
+    private readonly publisher: RealtimePublisher,
   ) {}
 
   onModuleInit(): void {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
+    this.authSweeper = setInterval(() => this.sweepUnauthenticated(), AUTH_SWEEP_INTERVAL_MS);
+    this.authSweeper.unref();
   }
 
   onModuleDestroy(): void {
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.authSweeper) clearInterval(this.authSweeper);
   }
 
-  /** Graceful shutdown: tell every client we are going away so it reconnects to another instance. */
-  beforeApplicationShutdown(): void {
-    for (const connection of this.registry.all()) connection.socket.close(CloseCode.GoingAway, 'server shutting down');
+  /**
+   * Graceful shutdown: tell every client we are going away so it reconnects to another instance,
+   * then end the sockets once that close frame has been written (what Nest's adapter does when
+   * `ws` tracks its clients), so no peer that does not answer holds the shutdown.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    const open = [...this.registry.all()];
+    for (const connection of open) connection.socket.close(CloseCode.GoingAway, 'server shutting down');
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const connection of open) connection.socket.terminate();
   }
 
+  /**
+   * A new socket. Its listeners are the gateway's shared functions (they find the connection on
+   * the socket), not closures made per socket: an idle socket should cost little more than the
+   * `ws` library's own state (issue 17).
+   */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
-    const connection: Connection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now() };
+    const connection: SocketConnection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], settling: null, queue: ADMITTED, order: null };
+    (socket as OwnedSocket)[CONNECTION] = connection;
     this.registry.add(connection);
     // Frames and the cookie's authentication wait for the per-address cap (over it, the socket is closed).
-    let queue: Promise<unknown> = this.limits.admitConnection(connection, request);
-    socket.on('message', (data: RawData, isBinary: boolean) => {
-      connection.lastSeenAt = Date.now();
-      queue = queue.then(() => this.onFrame(connection, data, isBinary)).catch((error) => this.logger.error(error));
-    });
-    socket.on('pong', () => (connection.lastSeenAt = Math.max(connection.lastSeenAt, Date.now() - IDLE_TIMEOUT_MS / 2)));
-    socket.on('error', () => socket.terminate());
-    socket.once('close', () => {
-      this.registry.remove(connection);
-      if (connection.userId) void this.lifecycle(connection, SocketLifecycle.Disconnected);
-    });
-
-    const authTimer = setTimeout(() => {
-      if (!connection.userId) socket.close(CloseCode.AuthFailed, 'authentication timeout');
-    }, AUTH_TIMEOUT_MS);
-    authTimer.unref();
-    socket.once('close', () => clearTimeout(authTimer));
+    connection.queue = this.limits.admitConnection(connection, request);
+    socket.on('message', this.onMessage);
+    socket.on('pong', onPong);
+    socket.on('error', onError);
+    socket.on('close', this.onClose);
+    this.unauthenticated.set(connection, Date.now());
 
     const token = readCookie(request.headers.cookie);
-    if (token) queue = queue.then(() => this.authenticate(connection, token));
+    if (token) connection.queue = connection.queue.then(() => this.authenticate(connection, token));
   }
 
-  private async onFrame(connection: Connection, data: RawData, isBinary: boolean): Promise<void> {
+  private readonly onMessage = ((gateway: WsGateway) =>
+    function (this: WebSocket, data: RawData, isBinary: boolean): void {
+      const connection = connectionOf(this);
+      connection.lastSeenAt = Date.now();
+      connection.queue = connection.queue.then(() => gateway.onFrame(connection, data, isBinary)).catch((error) => gateway.logger.error(error));
+    })(this);
+
+  private readonly onClose = ((gateway: WsGateway) =>
+    function (this: WebSocket): void {
+      gateway.closed(connectionOf(this));
+    })(this);
+
+  private closed(connection: SocketConnection): void {
+    this.limits.release(connection);
+    this.registry.remove(connection);
+    this.publisher.detach(connection);
+    this.unauthenticated.delete(connection);
+    if (connection.userId) void this.lifecycle(connection, SocketLifecycle.Disconnected);
+  }
+
+  /**
+   * Takes one frame; the next is taken when this one has been answered, or, for an event whose
+   * handler allows it (`pipeline`), as soon as the handler has admitted it (FrameOrder).
+   */
+  private async onFrame(connection: SocketConnection, data: RawData, isBinary: boolean): Promise<void> {
     const parsed = isBinary ? new AppError('INVALID_FRAME') : parseFrame(data);
+    const handler = parsed instanceof AppError || !connection.userId || !connection.sessionId ? undefined : this.handlers.get(parsed.event)[0];
+    if (handler?.pipeline && handler.pipeline > 1 && !handler.event.startsWith('$')) return this.pipelined(connection, (connection.order ??= new FrameOrder()), handler, (parsed as { payload: unknown }).payload);
+    if (connection.order) await connection.order.drain();
     if (parsed instanceof AppError) return this.send(connection, 'error', { code: parsed.code, message: parsed.message, ...parsed.details });
     const { event, payload } = parsed;
     if (event === 'auth') {
-      if (connection.userId) return this.lifecycle(connection, SocketLifecycle.Reauth);
+      const lastSeq = readLastSeq(payload);
+      if (lastSeq instanceof AppError) return this.send(connection, 'error', { code: lastSeq.code, message: lastSeq.message, ...lastSeq.details });
+      // A cookie socket got its auth:ok on the upgrade: `auth {lastSeq}` asks only for the replay.
+      if (connection.userId) return lastSeq === null ? this.lifecycle(connection, SocketLifecycle.Reauth) : this.replay.resume(connection, lastSeq);
       const token = typeof (payload as { token?: unknown })?.token === 'string' ? (payload as { token: string }).token : '';
-      return this.authenticate(connection, token);
+      return this.authenticate(connection, token, lastSeq);
     }
     if (!connection.userId || !connection.sessionId) {
       return this.send(connection, 'error', { code: 'UNAUTHORIZED', message: 'Authenticate first' });
     }
-    const handlers = this.handlers.get(event);
-    if (!handlers.length || event.startsWith('$')) {
+    if (!handler || event.startsWith('$')) {
       if (event === 'presence:ping') return; // a keep-alive needs nothing beyond lastSeenAt
       return this.send(connection, 'error', { code: 'UNKNOWN_EVENT', message: `Unknown event '${event.slice(0, 64)}'` });
     }
-    const [handler] = handlers;
-    const client = this.client(connection);
     try {
-      this.limits.consume(connection.userId, event);
-      const input = handler.dto ? await validatePayload(handler.dto, payload ?? {}) : payload;
-      await handler.invoke(client, input);
+      await this.handle(connection, handler, payload, IN_ORDER);
     } catch (error) {
-      const appError = toAppError(error);
-      if (!appError) this.logger.error({ err: loggable(error), event }, 'socket handler failed');
-      const body = appError
-        ? { code: appError.code, message: appError.message, ...appError.details }
-        : { code: 'INTERNAL_ERROR', message: 'Internal server error' };
-      this.send(connection, handler.errorEvent ?? 'error', { ...body, ...echo(payload, handler.echo) });
+      this.refuse(connection, handler, payload, error);
     }
   }
 
-  private async authenticate(connection: Connection, token: string): Promise<void> {
+  /** A frame of a pipelined event: the next frame is taken once this one is admitted; its refusal waits for the earlier answers. */
+  private async pipelined(connection: Connection, order: FrameOrder, handler: SocketHandler, payload: unknown): Promise<void> {
+    const slot = await order.enter(handler.event, handler.pipeline!);
+    const place: FramePlace = { admitted: slot.admit, inTurn: () => slot.previous };
+    const run = this.handle(connection, handler, payload, place, true).catch(async (error: unknown) => {
+      await slot.previous;
+      this.refuse(connection, handler, payload, error, true);
+    });
+    slot.finish(run);
+    await Promise.race([slot.admitted, run]);
+  }
+
+  private async handle(connection: Connection, handler: SocketHandler, payload: unknown, place: FramePlace, pipelined = false): Promise<void> {
+    this.limits.consume(connection.userId!, handler.event);
+    const input = handler.dto ? await validatePayload(handler.dto, payload ?? {}) : payload;
+    await handler.invoke(this.client(connection, place, pipelined), input);
+  }
+
+  /** Answers a refused frame with the handler's error event (the catalogue's code; INTERNAL_ERROR for anything else, logged). */
+  private refuse(connection: Connection, handler: SocketHandler, payload: unknown, error: unknown, pipelined = false): void {
+    const appError = toAppError(error);
+    if (!appError) this.logger.error({ err: loggable(error), event: handler.event }, 'socket handler failed');
+    const body = appError
+      ? { code: appError.code, message: appError.message, ...appError.details }
+      : { code: 'INTERNAL_ERROR', message: 'Internal server error' };
+    (pipelined ? this.sendAfterPublished : this.send).call(this, connection, handler.errorEvent ?? 'error', { ...body, ...echo(payload, handler.echo) });
+  }
+
+  /** With `lastSeq`, the live events are held from the bind on and the replay follows auth:ok. */
+  private async authenticate(connection: Connection, token: string, lastSeq: number | null = null): Promise<void> {
     let identity: { userId: string; sessionId: string } | null = null;
     try {
       identity = token ? await this.getAuthenticator().authenticate(token) : null;
@@ -133,15 +227,21 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       return;
     }
     if (!(await this.limits.admitUser(connection, identity.userId))) return;
+    if (lastSeq !== null) this.replay.hold(connection);
     this.registry.bind(connection, identity.userId, identity.sessionId);
+    this.unauthenticated.delete(connection);
+    // Bound and routed first, then the position: every event above it reaches this socket live.
+    await this.publisher.attach(connection);
+    await this.replay.locate(connection);
     await this.lifecycle(connection, SocketLifecycle.Connected);
+    if (lastSeq !== null) await this.replay.resume(connection, lastSeq);
   }
 
   /** Raises a lifecycle pseudo-event; presence answers `$connected` with auth:ok and the snapshot. */
   private async lifecycle(connection: Connection, event: string): Promise<void> {
     const handlers = this.handlers.get(event);
     if ((event === SocketLifecycle.Connected || event === SocketLifecycle.Reauth) && !handlers.length) {
-      this.send(connection, 'auth:ok', { userId: connection.userId, onlineUserIds: [] });
+      this.send(connection, 'auth:ok', { userId: connection.userId, onlineUserIds: [], seq: connection.position });
       this.send(connection, 'presence:snapshot', { onlineUserIds: [] });
       return;
     }
@@ -154,22 +254,48 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     }
   }
 
-  private client(connection: Connection): SocketClient {
+  private client(connection: Connection, place: FramePlace = IN_ORDER, pipelined = false): SocketClient {
     return {
       connection,
       userId: connection.userId!,
       sessionId: connection.sessionId!,
-      send: (event, payload) => this.send(connection, event, payload),
+      send: (event, payload) => (pipelined ? this.sendAfterPublished(connection, event, payload) : this.send(connection, event, payload)),
+      admitted: place.admitted,
+      inTurn: place.inTurn,
     };
   }
 
+  /**
+   * A direct answer to a pipelined frame: after the events published so far have been handed to
+   * the sockets (an earlier frame's message:new waits for its append), before any published later.
+   */
+  private sendAfterPublished(connection: Connection, event: string, payload: unknown): void {
+    this.publisher.afterPublished(() => this.send(connection, event, payload));
+  }
+
+  /** The frames sent to a socket in one turn (auth:ok and presence:snapshot) leave in one write. */
   private send(connection: Connection, event: string, payload: unknown): void {
-    if (connection.socket.readyState === connection.socket.OPEN) connection.socket.send(JSON.stringify({ event, payload }));
+    const socket = connection.socket;
+    if (socket.readyState !== socket.OPEN) return;
+    const raw = rawSocketOf(socket);
+    if (raw) this.registry.cork(raw);
+    socket.send(JSON.stringify({ event, payload }));
   }
 
   private getAuthenticator(): SocketAuthenticator {
     this.authenticator ??= this.moduleRef.get(SocketAuthenticator, { strict: false });
     return this.authenticator!;
+  }
+
+  /** Closes the sockets that did not authenticate within AUTH_TIMEOUT_MS (4001). */
+  private sweepUnauthenticated(): void {
+    const due = Date.now() - AUTH_TIMEOUT_MS;
+    for (const [connection, openedAt] of this.unauthenticated) {
+      // Oldest first: the rest opened later.
+      if (openedAt > due) break;
+      this.unauthenticated.delete(connection);
+      if (!connection.userId) connection.socket.close(CloseCode.AuthFailed, 'authentication timeout');
+    }
   }
 
   /** Closes silent sockets and pings the rest so dead TCP peers are noticed. */
@@ -204,6 +330,14 @@ function parseFrame(data: RawData): { event: string; payload: unknown } | AppErr
   const { event, payload, data: legacy } = value as { event?: unknown; payload?: unknown; data?: unknown };
   if (typeof event !== 'string' || !event || event.length > 64) return new AppError('INVALID_FRAME');
   return { event, payload: payload ?? legacy };
+}
+
+/** The `lastSeq` of an `auth` frame: null when absent (or null), VALIDATION_ERROR when not a non-negative integer. */
+function readLastSeq(payload: unknown): number | null | AppError {
+  const value = payload && typeof payload === 'object' ? (payload as { lastSeq?: unknown }).lastSeq : undefined;
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  return validationError({ lastSeq: ['lastSeq must be a non-negative integer (the seq of the last event received)'] });
 }
 
 function echo(payload: unknown, fields: string[] | undefined): Record<string, unknown> {

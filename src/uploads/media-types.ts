@@ -12,7 +12,9 @@ export interface MediaType {
 /**
  * Every type the server keeps, by the extension it stores it under. The extension always comes
  * from the sniffed bytes, never from the client's name, so serving by extension is serving by
- * content. `weba` is an audio-only WebM (the web client's voice messages).
+ * content. `weba` is an audio-only WebM (the web client's voice messages). `enc` is the one
+ * extension no sniffing gives: a secret chat's encrypted blob, stored as sent and only ever
+ * downloaded as opaque bytes (an attachment, as every FILE is).
  */
 export const MEDIA_TYPES: Readonly<Record<string, MediaType>> = Object.fromEntries(
   (
@@ -33,6 +35,7 @@ export const MEDIA_TYPES: Readonly<Record<string, MediaType>> = Object.fromEntri
       ['zip', 'application/zip', 'FILE'],
       ['doc', 'application/msword', 'FILE'],
       ['docx', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', 'FILE'],
+      ['enc', 'application/octet-stream', 'FILE'],
     ] as const
   ).map(([ext, mime, kind]) => [ext, { ext, mime, kind }]),
 );

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 /**
  * Names and places of stored files, in one spot so the storage, the routes and the URL parser
  * agree. A stored name is random (never the client's) and carries the extension of the
- * sniffed type: `[A-Za-z0-9_-]+\.[a-z0-9]+`. Anything else is not a name and answers 404.
+ * sniffed type, or `enc` for a secret chat's encrypted blob: `[A-Za-z0-9_-]+\.[a-z0-9]+`.
+ * Anything else is not a name and answers 404.
  */
 export const STORED_NAME = /^[A-Za-z0-9_-]+\.[a-z0-9]+$/;
 
@@ -29,6 +30,14 @@ export function isStorageKey(key: string): boolean {
 export const newStoredName = (ext: string): string => `${randomBytes(16).toString('base64url')}.${ext}`;
 
 export const extOf = (name: string): string => name.slice(name.lastIndexOf('.') + 1);
+
+/**
+ * The extension of an encrypted upload (POST /api/upload/encrypted): opaque bytes a secret chat's
+ * members decrypt themselves. No sniffed type has it, so the stored name alone tells an encrypted
+ * upload from a plain one, for serving and for message:send alike.
+ */
+export const ENCRYPTED_EXT = 'enc';
+export const isEncryptedName = (name: string): boolean => extOf(name) === ENCRYPTED_EXT;
 
 export const urlOf = (name: string): string => `/uploads/${name}`;
 export const variantUrlOf = (area: VariantArea, name: string): string => `/uploads/${area}/${name}`;

@@ -3,9 +3,9 @@ import { ApiBody, ApiConsumes, ApiCookieAuth, ApiOperation, ApiTags } from '@nes
 import type { Request } from 'express';
 import { Auth, AuthContext } from '../auth/auth-context';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
-import { AvatarResultDto, FileUploadBodyDto, UploadResultDto } from './dto/upload.dto';
+import { AvatarResultDto, EncryptedUploadBodyDto, EncryptedUploadResultDto, FileUploadBodyDto, UploadResultDto } from './dto/upload.dto';
 import { FileUpload } from './file-upload.interceptor';
-import { MAX_AVATAR_BYTES, MAX_UPLOAD_BYTES, UploadsService } from './uploads.service';
+import { MAX_AVATAR_BYTES, MAX_ENCRYPTED_BYTES, MAX_UPLOAD_BYTES, UploadsService } from './uploads.service';
 
 @ApiTags('uploads')
 @ApiCookieAuth()
@@ -40,5 +40,27 @@ export class UploadsController {
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'UNSUPPORTED_FILE_TYPE', 'IMAGE_TOO_LARGE', 'INVALID_IMAGE', 'RATE_LIMIT')
   uploadAvatar(@Auth() auth: AuthContext, @Req() request: Request): Promise<AvatarResultDto> {
     return this.uploads.uploadAvatar(auth.userId, request.file);
+  }
+
+  /**
+   * Not exempt from the client header, unlike POST /api/upload: the web client sends this one
+   * through request(), with `X-Requested-With: H2V` (wire contract v2.2 §9).
+   */
+  @Post('encrypted')
+  @HttpCode(201)
+  @UseInterceptors(FileUpload(MAX_ENCRYPTED_BYTES))
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: EncryptedUploadBodyDto })
+  @ApiOperation({
+    summary: 'Upload a secret chat’s encrypted media (max 100 MB), stored byte for byte under a random `.enc` name',
+    description:
+      'No type check and no processing: the bytes are opaque to the server. The URL is served as `application/octet-stream` ' +
+      '(`Content-Disposition: attachment`, `nosniff`) and is accepted as `mediaUrl` only by `message:send` in a SECRET chat, from its uploader. ' +
+      'A cookie-authenticated request must send `X-Requested-With: H2V`.',
+  })
+  @ApiEnvelope(EncryptedUploadResultDto, { status: 201 })
+  @ApiErrors('UNAUTHORIZED', 'CSRF_REJECTED', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'RATE_LIMIT')
+  uploadEncrypted(@Auth() auth: AuthContext, @Req() request: Request): Promise<EncryptedUploadResultDto> {
+    return this.uploads.uploadEncrypted(auth.userId, request.file);
   }
 }

@@ -47,7 +47,8 @@ export class UploadsRepository {
   async mediaOfChats(tx: EntityManager, chatIds: string[]): Promise<string[]> {
     if (!chatIds.length) return [];
     const rows: Array<{ media_url: string }> = await tx.query(
-      `SELECT DISTINCT media_url FROM messages WHERE chat_id = ANY($1::uuid[]) AND media_url IS NOT NULL`,
+      `SELECT DISTINCT media_url FROM messages WHERE chat_id = ANY($1::uuid[]) AND media_url IS NOT NULL
+       UNION SELECT avatar FROM chats WHERE id = ANY($1::uuid[]) AND avatar IS NOT NULL`,
       [chatIds],
     );
     return rows.map((row) => row.media_url);

@@ -7,17 +7,21 @@ import { newId } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { validationError } from '../core/http/validation';
 import { JobQueue } from '../jobs/job-queue';
-import { AvatarResultDto, toUploadResult, UploadResultDto } from './dto/upload.dto';
+import { AvatarResultDto, EncryptedUploadResultDto, toUploadResult, UploadResultDto } from './dto/upload.dto';
 import { ReceivedFile } from './file-upload.interceptor';
 import { sniffFile } from './file-sniffer';
 import { inspectImage, makeAvatar, AVATAR_SIDE, withoutMetadata } from './image-processing';
 import { MEDIA_TYPES, UploadKind, VARIANT_MIME } from './media-types';
 import { FileStorage } from './storage/file-storage';
-import { extOf, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, TEMP_DIR, urlOf, VariantArea } from './upload-names';
+import { ENCRYPTED_EXT, extOf, isEncryptedName, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, TEMP_DIR, urlOf, VariantArea } from './upload-names';
 import { NewUpload, UploadsRepository } from './uploads.repository';
 
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
 export const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
+/** A secret chat's encrypted media (wire contract v2.2 §9). */
+export const MAX_ENCRYPTED_BYTES = 100 * 1024 * 1024;
+/** How an encrypted blob is recorded and served: bytes nobody but the chat's members can read. */
+const ENCRYPTED_MIME = 'application/octet-stream';
 /** Names per delete-files job: job data stays small JSON. */
 const DELETE_BATCH = 500;
 
@@ -27,6 +31,8 @@ export interface OwnedUpload {
   kind: UploadKind;
   name: string;
   size: number;
+  /** An opaque blob from POST /api/upload/encrypted: media of secret chats only. */
+  encrypted: boolean;
 }
 
 /** Where the bytes for a public URL come from, and whether they are the final ones. */
@@ -126,6 +132,32 @@ export class UploadsService implements OnApplicationBootstrap {
   }
 
   /**
+   * A secret chat's media (§9): the bytes exactly as sent, which the sender encrypted with a key
+   * the server never sees. Nothing looks at them (no type check, no processing, no variants);
+   * they are kept under a random `.enc` name, recorded as the sender's upload like any other, so
+   * only the sender can put them in a message and deleting that message releases them.
+   */
+  async uploadEncrypted(ownerId: string, file: ReceivedFile | undefined): Promise<EncryptedUploadResultDto> {
+    const received = requireFile(file);
+    const storedName = newStoredName(ENCRYPTED_EXT);
+    const upload: NewUpload = {
+      id: newId(),
+      ownerId,
+      storedName,
+      originalName: cleanName(received.originalname, ENCRYPTED_EXT),
+      mime: ENCRYPTED_MIME,
+      kind: 'FILE',
+      size: received.size,
+      width: null,
+      height: null,
+      variants: 'none',
+      metadataStripped: false,
+    };
+    await this.keep(storedName, { path: received.path }, upload);
+    return { url: urlOf(storedName), name: upload.originalName, size: upload.size };
+  }
+
+  /**
    * The caller's upload behind a URL (`/uploads/<name>` or its medium/thumbs form), or null when
    * the URL is not an upload URL or the file belongs to someone else.
    */
@@ -133,7 +165,7 @@ export class UploadsService implements OnApplicationBootstrap {
     const storedName = storedNameFromUrl(url);
     if (!storedName) return null;
     const upload = await this.uploads.findOwnedByName(userId, storedName);
-    return upload && { url: urlOf(upload.storedName), kind: upload.kind, name: upload.originalName, size: upload.size };
+    return upload && { url: urlOf(upload.storedName), kind: upload.kind, name: upload.originalName, size: upload.size, encrypted: isEncryptedName(upload.storedName) };
   }
 
   /** An image this user uploaded (avatars of users and chats); resolves its canonical URL, else MEDIA_NOT_FOUND. */
@@ -158,7 +190,7 @@ export class UploadsService implements OnApplicationBootstrap {
     return names;
   }
 
-  /** The media URLs shown by messages in these chats: read them before deleting the chats, then `releaseMedia`. */
+  /** The media URLs shown by messages in these chats and their avatars: read them before deleting the chats, then `releaseMedia`. */
   mediaOfChats(tx: EntityManager, chatIds: string[]): Promise<string[]> {
     return this.uploads.mediaOfChats(tx, chatIds);
   }

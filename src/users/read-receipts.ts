@@ -1,5 +1,5 @@
 import { privacyAllows } from './user-settings';
-import { UserWithRuleRow, blockedWithSql } from './users.repository';
+import { blockedWithSql } from './users.repository';
 
 /**
  * What decides who sees a reader's read receipts (the `readReceipts` of messages, wherever a
@@ -38,12 +38,16 @@ export const receiptFactsSql = (reader: string, viewers: string): string => `
   (SELECT coalesce(json_agg(rc.contact_id), '[]') FROM contacts rc WHERE rc.owner_id = ${reader} AND rc.contact_id = ANY(${viewers})) AS "contactOf",
   (SELECT coalesce(json_agg(rb.id), '[]') FROM (${blockedWithSql(reader, viewers)}) AS rb(id)) AS "blockedWith"`;
 
-/** ReceiptFacts towards one viewer from a user row a statement read with usersWithRulesSql (the chat list). */
-export function receiptFactsOf(row: UserWithRuleRow, viewerId: string): ReceiptFacts {
+/**
+ * ReceiptFacts towards one viewer from what a statement read about the reader towards that
+ * viewer alone (UserFacts, or a watermark of a history page): whether the viewer is in the
+ * reader's contacts, whether a block stands between them.
+ */
+export function receiptFactsOf(reader: { id: string; receiptLevel: unknown; viewerIsContact: boolean; blocked: boolean }, viewerId: string): ReceiptFacts {
   return {
-    userId: row.id,
-    receiptLevel: row.receipt_level,
-    contactOf: row.viewer_is_contact ? [viewerId] : [],
-    blockedWith: row.blocked ? [viewerId] : [],
+    userId: reader.id,
+    receiptLevel: reader.receiptLevel,
+    contactOf: reader.viewerIsContact ? [viewerId] : [],
+    blockedWith: reader.blocked ? [viewerId] : [],
   };
 }

@@ -1,16 +1,19 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Req } from '@nestjs/common';
 import { ApiBody, ApiCookieAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Auth, AuthContext } from '../auth/auth-context';
+import type { Request } from 'express';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
+import { requestScope } from '../core/http/client-address';
+import { Public } from '../core/http/public.decorator';
 import { BlockedListQueryDto, SearchUsersQueryDto } from './dto/search-users.dto';
 import { SettingsDto, UpdateSettingsDto } from './dto/settings.dto';
 import { UpdateProfileDto } from './dto/update-profile.dto';
 import { BlockResultDto, DeletedAccountDto } from './dto/user-actions.dto';
-import { UserDto } from './dto/user.dto';
+import { PublicUserDto, UserDto } from './dto/user.dto';
 import { UserSettings } from './user-settings';
 import { UsersService } from './users.service';
 
-/** Literal routes (`me`, `search`, `me/settings`, `me/blocked`) are declared before `:id` so that it cannot capture them. */
+/** Literal routes (`me`, `search`, `me/settings`, `me/blocked`, `public/…`) are declared before `:id` so that it cannot capture them. */
 @ApiTags('users')
 @ApiCookieAuth()
 @Controller('api/users')
@@ -74,6 +77,15 @@ export class UsersController {
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
   blocked(@Auth() auth: AuthContext, @Query() _query: BlockedListQueryDto): Promise<UserDto[]> {
     return this.users.blockedUsers(auth.userId);
+  }
+
+  @Get('public/:nickname')
+  @Public()
+  @ApiOperation({ summary: 'Anyone, signed in or not: a profile by nickname (any case), avatar only if its showAvatar is all; RATE_LIMIT_PUBLIC_PROFILE per client address' })
+  @ApiEnvelope(PublicUserDto)
+  @ApiErrors('USER_NOT_FOUND', 'RATE_LIMIT')
+  publicProfileByNickname(@Param('nickname') nickname: string, @Req() req: Request): Promise<PublicUserDto> {
+    return this.users.publicByNickname(nickname, requestScope(req));
   }
 
   @Get(':id')

@@ -9,15 +9,29 @@ import { UserEntity } from './entities/user.entity';
 
 export type ProfileChanges = Partial<Pick<UserEntity, 'nickname' | 'firstName' | 'lastName' | 'avatar' | 'bio'>>;
 
-/** What decides whether a viewer sees a target's presence. */
+/** What decides whether a viewer sees a target's presence and avatar. */
 export interface PresenceRule {
   id: string;
   /** The target's stored showOnlineStatus (undefined when never set). */
   level: unknown;
+  /** The target's stored showAvatar (undefined when never set). Blocks do not change it (the avatar is not among BlockPolicy's rows). */
+  avatarLevel: unknown;
   /** The target has the viewer in their contacts. */
   viewerIsContact: boolean;
   /** A block stands between the target and the viewer, either way. */
   blocked: boolean;
+}
+
+/** What decides whether a user may be added to a group by an inviter (UsersRepository.groupInviteFacts). */
+export interface GroupInviteFacts {
+  id: string;
+  nickname: string;
+  firstName: string | null;
+  lastName: string | null;
+  /** The stored allowGroupInvites (undefined or null when never set: everyone may). */
+  level: unknown;
+  inviterIsContact: boolean;
+  blockedInviter: boolean;
 }
 
 export interface Membership {
@@ -40,16 +54,81 @@ const USER_COLUMNS = `u.id, u.email, u.nickname, u.first_name, u.last_name, u.av
 
 /**
  * Users matching `where` (over the alias `u`) with what decides whether viewer `viewer` (a
- * parameter such as `$2`) sees their presence and their read receipts: also a fragment other
- * statements nest (the chat list reads its members' profiles this way). Rows go through userWithRule().
+ * parameter such as `$2`) sees their presence, their read receipts and their avatar. Rows go
+ * through userWithRule(). (Statements that nest many users use userFactsJsonSql.)
  */
-export const usersWithRulesSql = (where: string, viewer: string): string => `SELECT ${USER_COLUMNS},
+const usersWithRulesSql = (where: string, viewer: string): string => `SELECT ${USER_COLUMNS},
        s.settings -> 'showOnlineStatus' AS level,
        s.settings -> 'showReadReceipts' AS receipt_level,
+       s.settings -> 'showAvatar' AS avatar_level,
        EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = ${viewer}) AS viewer_is_contact,
        u.id IN (${blockedWithSql(viewer)}) AS blocked
   FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE ${where}`;
 const WITH_RULES_BY_IDS_SQL = usersWithRulesSql('u.id = ANY($1::uuid[])', '$2');
+
+/**
+ * A user as the statements that read many at once (the chat list) send it: one JSON array in
+ * this order, the public profile and the facts that decide what one viewer sees of it. An array
+ * is about half the bytes of an object, and PostgreSQL builds it and Node parses it in well under
+ * half the time; decodeUserFacts names the positions.
+ */
+export type UserFactsTuple = [
+  id: string,
+  nickname: string,
+  firstName: string | null,
+  lastName: string | null,
+  avatar: string | null,
+  bio: string | null,
+  /** A JSON timestamp. */
+  lastOnlineAt: string | null,
+  presenceLevel: unknown,
+  receiptLevel: unknown,
+  avatarLevel: unknown,
+  viewerIsContact: boolean,
+  blocked: boolean,
+];
+
+/**
+ * SQL: a JSON array of UserFactsTuple for the users matching `where` (over the alias `u`)
+ * towards viewer `viewer` (an SQL uuid), `[]` for none. A fragment other statements nest.
+ */
+export const userFactsJsonSql = (where: string, viewer: string): string => `SELECT coalesce(json_agg(json_build_array(
+    u.id, u.nickname, u.first_name, u.last_name, u.avatar, u.bio, u.last_online_at,
+    s.settings -> 'showOnlineStatus', s.settings -> 'showReadReceipts', s.settings -> 'showAvatar',
+    EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = ${viewer}),
+    u.id IN (${blockedWithSql(viewer)}))), '[]')
+  FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE ${where}`;
+
+/** A user's public profile with what decides what one viewer sees of it (presence, avatar, read receipts). */
+export interface UserFacts {
+  id: string;
+  nickname: string;
+  firstName: string | null;
+  lastName: string | null;
+  avatar: string | null;
+  bio: string | null;
+  /** A JSON timestamp. */
+  lastOnlineAt: string | null;
+  rule: PresenceRule;
+  /** The stored showReadReceipts (null when never set). */
+  receiptLevel: unknown;
+}
+
+export function decodeUserFacts(t: UserFactsTuple): UserFacts {
+  const [id, nickname, firstName, lastName, avatar, bio, lastOnlineAt, presenceLevel, receiptLevel, avatarLevel, viewerIsContact, blocked] = t;
+  return {
+    id,
+    nickname,
+    firstName,
+    lastName,
+    avatar,
+    bio,
+    lastOnlineAt,
+    rule: { id, level: presenceLevel ?? undefined, avatarLevel: avatarLevel ?? undefined, viewerIsContact, blocked },
+    receiptLevel,
+  };
+}
+const BY_ID_SQL = `SELECT ${USER_COLUMNS} FROM users u WHERE u.id = $1`;
 
 interface UserRow {
   id: string;
@@ -79,14 +158,14 @@ function toEntity(row: UserRow): UserEntity {
   });
 }
 
-/** A user row with the facts of its privacy rules (usersWithRulesSql); timestamps are Dates, or ISO strings when read as JSON. */
-export type UserWithRuleRow = UserRow & { level: unknown; receipt_level: unknown; viewer_is_contact: boolean; blocked: boolean };
+/** A user row with the facts of its privacy rules (usersWithRulesSql). */
+type UserWithRuleRow = UserRow & { level: unknown; receipt_level: unknown; avatar_level: unknown; viewer_is_contact: boolean; blocked: boolean };
 
 function toRule(row: UserWithRuleRow): PresenceRule {
-  return { id: row.id, level: row.level ?? undefined, viewerIsContact: row.viewer_is_contact, blocked: row.blocked };
+  return { id: row.id, level: row.level ?? undefined, avatarLevel: row.avatar_level ?? undefined, viewerIsContact: row.viewer_is_contact, blocked: row.blocked };
 }
 
-export function userWithRule(row: UserWithRuleRow): { user: UserEntity; rule: PresenceRule } {
+function userWithRule(row: UserWithRuleRow): { user: UserEntity; rule: PresenceRule } {
   return { user: toEntity(row), rule: toRule(row) };
 }
 
@@ -99,8 +178,10 @@ export function likeLiteral(text: string): string {
 export class UsersRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  findById(id: string, tx: EntityManager = this.dataSource.manager): Promise<UserEntity | null> {
-    return tx.getRepository(UserEntity).findOneBy({ id });
+  /** A prepared statement, not the repository API: this runs on every /api/users/me, where building the query cost more than running it. */
+  async findById(id: string, tx: EntityManager = this.dataSource.manager): Promise<UserEntity | null> {
+    const [row] = await preparedQuery<UserRow[]>(tx, 'users.by-id', BY_ID_SQL, [id]);
+    return row ? toEntity(row) : null;
   }
 
   findByEmail(email: string, tx: EntityManager = this.dataSource.manager): Promise<UserEntity | null> {
@@ -121,6 +202,27 @@ export class UsersRepository {
     const rows = await preparedQuery<UserWithRuleRow[]>(this.dataSource.manager, 'users.with-rules-by-ids', WITH_RULES_BY_IDS_SQL, [userIds, viewerId]);
     const byId = new Map(rows.map((r) => [r.id, userWithRule(r)]));
     return userIds.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /** The user with this nickname, in any case, with their stored showAvatar (undefined when never set); null when there is none. */
+  async findByNicknameWithAvatarLevel(nickname: string): Promise<{ user: UserEntity; avatarLevel: unknown } | null> {
+    const rows: Array<UserRow & { avatar_level: unknown }> = await this.dataSource.query(
+      `SELECT ${USER_COLUMNS}, s.settings -> 'showAvatar' AS avatar_level
+         FROM users u LEFT JOIN user_settings s ON s.user_id = u.id
+        WHERE lower(u.nickname) = lower($1)`,
+      [nickname],
+    );
+    return rows[0] ? { user: toEntity(rows[0]), avatarLevel: rows[0].avatar_level ?? undefined } : null;
+  }
+
+  /** What decides which of `viewerIds` see the user's avatar: their stored showAvatar (undefined when never set) and which viewers are in their contacts. */
+  async avatarRule(userId: string, viewerIds: string[]): Promise<{ level: unknown; contactIds: string[] }> {
+    const [row] = (await this.dataSource.query(
+      `SELECT (SELECT s.settings -> 'showAvatar' FROM user_settings s WHERE s.user_id = $1) AS level,
+              ARRAY(SELECT c.contact_id FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = ANY($2::uuid[])) AS contact_ids`,
+      [userId, viewerIds],
+    )) as Array<{ level: unknown; contact_ids: string[] }>;
+    return { level: row.level ?? undefined, contactIds: row.contact_ids };
   }
 
   async exists(id: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
@@ -177,19 +279,20 @@ export class UsersRepository {
     await tx.query(`UPDATE user_settings SET settings = $2::jsonb, updated_at = now() WHERE user_id = $1`, [userId, JSON.stringify(settings)]);
   }
 
-  /** For each target: the inputs of its presence privacy towards one viewer, in one round trip. */
+  /** For each target: the inputs of its presence and avatar privacy towards one viewer, in one round trip. */
   async presenceRules(targetIds: string[], viewerId: string): Promise<PresenceRule[]> {
     if (!targetIds.length) return [];
-    const rows: Array<{ id: string; level: unknown; viewer_is_contact: boolean; blocked: boolean }> = await this.dataSource.query(
+    const rows: Array<{ id: string; level: unknown; avatar_level: unknown; viewer_is_contact: boolean; blocked: boolean }> = await this.dataSource.query(
       `SELECT t.id,
               s.settings -> 'showOnlineStatus' AS level,
+              s.settings -> 'showAvatar' AS avatar_level,
               EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = t.id AND c.contact_id = $2) AS viewer_is_contact,
               t.id IN (${blockedWithSql('$2')}) AS blocked
          FROM unnest($1::uuid[]) AS t(id)
          LEFT JOIN user_settings s ON s.user_id = t.id`,
       [targetIds, viewerId],
     );
-    return rows.map((r) => ({ id: r.id, level: r.level ?? undefined, viewerIsContact: r.viewer_is_contact, blocked: r.blocked }));
+    return rows.map((r) => ({ id: r.id, level: r.level ?? undefined, avatarLevel: r.avatar_level ?? undefined, viewerIsContact: r.viewer_is_contact, blocked: r.blocked }));
   }
 
   // ---- search
@@ -223,6 +326,24 @@ export class UsersRepository {
   }
 
   // ---- blocks
+
+  /**
+   * For each of `userIds` that exists: whether they blocked `inviterId`, and what their
+   * allowGroupInvites says of the inviter (their stored level, and whether the inviter is in
+   * their contacts). One statement however many are invited.
+   */
+  async groupInviteFacts(inviterId: string, userIds: string[]): Promise<GroupInviteFacts[]> {
+    if (!userIds.length) return [];
+    return (await this.dataSource.query(
+      `SELECT u.id, u.nickname, u.first_name AS "firstName", u.last_name AS "lastName",
+              s.settings -> 'allowGroupInvites' AS level,
+              EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = $2) AS "inviterIsContact",
+              EXISTS (SELECT 1 FROM blocks bk WHERE bk.blocker_id = u.id AND bk.blocked_id = $2) AS "blockedInviter"
+         FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE u.id = ANY($1::uuid[])`,
+      [userIds, inviterId],
+    )) as GroupInviteFacts[];
+  }
+
 
   async hasBlocked(blockerId: string, blockedId: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
     const rows: unknown[] = await tx.query(`SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2`, [blockerId, blockedId]);

@@ -1,25 +1,36 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { AppConfig } from '../core/config/app-config';
 import { isUuid } from '../core/database/ids';
+import { isoFromJsonOrNull } from '../core/database/pg-timestamps';
 import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { validationError } from '../core/http/validation';
+import { RateLimiter } from '../core/rate-limit/rate-limiter';
 import { CloseCode } from '../realtime/client-events';
 import { between, PresenceRelations } from '../presence/presence-relations';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
-import { PresenceView, UserDto, toUserDto } from './dto/user.dto';
+import { PresenceView, PublicUserDto, UserDto, toUserDto } from './dto/user.dto';
 import { UpdateProfileDto } from './dto/update-profile.dto';
 import { UserEntity } from './entities/user.entity';
-import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, normalizedPatch, privacyAllows, validateSettingsPatch, withDefaults } from './user-settings';
+import { MAX_EXTRA_KEYS, UserSettings, extraKeyCount, normalizedPatch, privacyAllows, privacyLevel, validateSettingsPatch, withDefaults } from './user-settings';
+import { NICKNAME_PATTERN } from '../auth/dto/auth.dto';
+import { avatarAllowed } from './avatar-privacy';
 import { BlockPolicy } from './block-policy';
+import { displayName } from './display-name';
 import './users.events';
 import { UploadsService } from '../uploads/uploads.service';
-import { PresenceRule, ProfileChanges, UserWithRuleRow, UsersRepository, userWithRule } from './users.repository';
+import { PresenceRule, ProfileChanges, UserFacts, UsersRepository } from './users.repository';
 
 export const SEARCH_LIMIT = 20;
 const HIDDEN: PresenceView = { isOnline: false, lastOnline: null };
+
+/** showAvatar towards a viewer (avatar-privacy.ts), from the rule a statement read; no rule read (a row missing) hides it from anyone but its owner. */
+function avatarVisible(viewerId: string, ownerId: string, rule: PresenceRule | undefined): boolean {
+  return ownerId === viewerId || (!!rule && avatarAllowed(ownerId, viewerId, rule.avatarLevel, rule.viewerIsContact));
+}
 
 /** Profiles, privacy-aware presence, settings, blocks, search and account deletion. */
 /** See UsersService.onAccountDeletion. */
@@ -36,6 +47,8 @@ export class UsersService {
     private readonly realtime: RealtimePublisher,
     private readonly relations: PresenceRelations,
     private readonly uploads: UploadsService,
+    private readonly limiter: RateLimiter,
+    private readonly config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
@@ -79,9 +92,10 @@ export class UsersService {
   // ---- profiles
 
   async me(userId: string): Promise<UserDto> {
-    const user = await this.users.findById(userId);
+    // The row and the presence at once: two round trips in parallel instead of in a row.
+    const [user, online] = await Promise.all([this.users.findById(userId), this.presence.online([userId])]);
     if (!user) throw new AppError('USER_NOT_FOUND');
-    return toUserDto(user, await this.ownPresence(user), { withEmail: true });
+    return toUserDto(user, { isOnline: online.has(userId), lastOnline: user.lastOnlineAt }, { withEmail: true });
   }
 
   async publicProfile(viewerId: string, targetId: string): Promise<UserDto> {
@@ -90,14 +104,51 @@ export class UsersService {
     return dto;
   }
 
+  /**
+   * The profile anyone may see, signed in or not (contract v2.2 §13): the nickname matched in any
+   * case, the avatar only when showAvatar is `all` (there is no viewer to be a contact), no
+   * presence. Lookups count per client address (RATE_LIMIT_PUBLIC_PROFILE), found or not, so
+   * the route cannot be used to walk the nickname space quickly. Blocks do not apply: there is
+   * no viewer.
+   */
+  async publicByNickname(nickname: string, clientScope: string): Promise<PublicUserDto> {
+    const budget = await this.limiter.hit('public-profile', clientScope, this.config.values.publicProfileLimit);
+    if (!budget.allowed) throw new AppError('RATE_LIMIT', `Too many profile lookups; retry in ${budget.retryAfter} s`, { retryAfter: budget.retryAfter });
+    // What cannot be a nickname is nobody's, without a query (and whatever it holds never reaches the database).
+    const found = nickname.length <= 32 && NICKNAME_PATTERN.test(nickname) ? await this.users.findByNicknameWithAvatarLevel(nickname) : null;
+    if (!found) throw new AppError('USER_NOT_FOUND');
+    const { id, firstName, lastName, avatar, bio } = found.user;
+    return { id, nickname: found.user.nickname, firstName, lastName, avatar: privacyAllows(found.avatarLevel, false) ? avatar : null, bio };
+  }
+
   /** Public profiles of these users as the viewer may see them, in the order given (unknown ids skipped). */
   async publicProfiles(viewerId: string, userIds: string[]): Promise<UserDto[]> {
     return this.withPresence(viewerId, await this.users.findManyWithRules(viewerId, userIds));
   }
 
-  /** Public profiles as the viewer may see them, from usersWithRulesSql rows a caller's own statement read: one presence lookup, no query. */
-  profilesFromRows(viewerId: string, rows: UserWithRuleRow[]): Promise<UserDto[]> {
-    return this.withPresence(viewerId, rows.map(userWithRule));
+  /**
+   * Public profiles as the viewer may see them, from the facts a caller's own statement read
+   * (userFactsJsonSql): one presence lookup, no query, no Date parsed.
+   */
+  async profilesFromFacts(viewerId: string, facts: UserFacts[]): Promise<UserDto[]> {
+    const { visible, online } = await this.visiblePresence(
+      viewerId,
+      facts.map((f) => f.id),
+      facts.flatMap((f) => (f.id !== viewerId ? [f.rule] : [])),
+    );
+    return facts.map((f) => {
+      const shown = visible.has(f.id);
+      return {
+        id: f.id,
+        nickname: f.nickname,
+        firstName: f.firstName,
+        lastName: f.lastName,
+        avatar: avatarVisible(viewerId, f.id, f.rule) ? f.avatar : null,
+        bio: f.bio,
+        isOnline: shown && online.has(f.id),
+        lastOnline: shown ? isoFromJsonOrNull(f.lastOnlineAt) : null,
+      };
+    });
   }
 
   async updateProfile(userId: string, input: UpdateProfileDto): Promise<UserDto> {
@@ -118,9 +169,30 @@ export class UsersService {
     }
     if (!user) throw new AppError('USER_NOT_FOUND');
     const { id, nickname, firstName, lastName, avatar, bio } = user;
-    const partners = await this.blocks.audience('user:updated', userId, await this.users.chatPartnerIds(userId));
-    await this.realtime.toUsers([userId, ...partners], 'user:updated', { id, nickname, firstName, lastName, avatar, bio });
+    await this.publishUpdated({ id, nickname, firstName, lastName, avatar, bio }, { toSelf: true });
     return toUserDto(user, await this.ownPresence(user), { withEmail: true });
+  }
+
+  /**
+   * `user:updated` (contract v2.2 §13): to everyone who shares a chat with the user and no block
+   * separates from them, with the avatar as the user's showAvatar lets each of them see it
+   * (`avatar: null` otherwise; `contacts` = the user's own contacts, the rule privacyAllows
+   * applies to presence too), and, with `toSelf`, to the user's own sockets as it is. Never email.
+   */
+  private async publishUpdated(payload: Partial<UserDto> & { id: string }, options: { toSelf: boolean }): Promise<void> {
+    const userId = payload.id;
+    const partners = await this.blocks.audience('user:updated', userId, await this.users.chatPartnerIds(userId));
+    let masked: string[] = [];
+    let full = partners;
+    if (payload.avatar && partners.length) {
+      const rule = await this.users.avatarRule(userId, partners);
+      const contacts = new Set(rule.contactIds);
+      full = partners.filter((id) => privacyAllows(rule.level, contacts.has(id)));
+      masked = partners.filter((id) => !privacyAllows(rule.level, contacts.has(id)));
+    }
+    const recipients = options.toSelf ? [userId, ...full] : full;
+    if (recipients.length) await this.realtime.toUsers(recipients, 'user:updated', payload);
+    if (masked.length) await this.realtime.toUsers(masked, 'user:updated', { ...payload, avatar: null });
   }
 
 
@@ -138,29 +210,35 @@ export class UsersService {
     return { isOnline: online.has(user.id), lastOnline: user.lastOnlineAt };
   }
 
-  /** Presence of many users towards one viewer: one privacy query and one presence lookup. */
-  private async presenceViews(viewerId: string, users: UserEntity[]): Promise<Map<string, PresenceView>> {
-    const others = users.filter((u) => u.id !== viewerId).map((u) => u.id);
-    return this.presenceFromRules(viewerId, users, await this.users.presenceRules(others, viewerId));
-  }
-
-  /** Users read with their presence rules (findManyWithRules): one presence lookup. */
-  private async withPresence(viewerId: string, found: Array<{ user: UserEntity; rule: PresenceRule }>): Promise<UserDto[]> {
+  /**
+   * Users with the rules the viewer's statement read for them (usersWithRulesSql, presenceRules):
+   * presence and avatar as each rule lets the viewer see them, with one presence lookup. A user
+   * without a rule (the viewer, or a row the statement missed) is the viewer's own or hidden.
+   */
+  private async withPresence(viewerId: string, found: Array<{ user: UserEntity; rule?: PresenceRule }>): Promise<UserDto[]> {
     const users = found.map((f) => f.user);
-    const views = await this.presenceFromRules(viewerId, users, found.filter((f) => f.user.id !== viewerId).map((f) => f.rule));
-    return users.map((u) => toUserDto(u, views.get(u.id) ?? HIDDEN));
+    const views = await this.presenceFromRules(viewerId, users, found.flatMap((f) => (f.rule && f.user.id !== viewerId ? [f.rule] : [])));
+    return found.map(({ user, rule }) => toUserDto(user, views.get(user.id) ?? HIDDEN, { hideAvatar: !avatarVisible(viewerId, user.id, rule) }));
   }
 
   private async presenceFromRules(viewerId: string, users: UserEntity[], rules: PresenceRule[]): Promise<Map<string, PresenceView>> {
-    const visible = new Set(rules.filter((r) => !r.blocked && privacyAllows(r.level, r.viewerIsContact)).map((r) => r.id));
-    if (users.some((u) => u.id === viewerId)) visible.add(viewerId);
-    const online = visible.size ? await this.presence.online([...visible]) : new Set<string>();
+    const { visible, online } = await this.visiblePresence(viewerId, users.map((u) => u.id), rules);
     return new Map(users.map((u) => [u.id, visible.has(u.id) ? { isOnline: online.has(u.id), lastOnline: u.lastOnlineAt } : HIDDEN]));
   }
 
+  /** Of `userIds`, those whose presence the rules let the viewer see (the viewer's own always), and which of them are online: one lookup. */
+  private async visiblePresence(viewerId: string, userIds: string[], rules: PresenceRule[]): Promise<{ visible: Set<string>; online: Set<string> }> {
+    const visible = new Set(rules.filter((r) => !r.blocked && privacyAllows(r.level, r.viewerIsContact)).map((r) => r.id));
+    if (userIds.includes(viewerId)) visible.add(viewerId);
+    const online = visible.size ? await this.presence.online([...visible]) : new Set<string>();
+    return { visible, online };
+  }
+
+  /** Profiles of users read without their rules (search, the blocked list, one profile): one rules query and one presence lookup. */
   private async toPublicDtos(viewerId: string, users: UserEntity[]): Promise<UserDto[]> {
-    const views = await this.presenceViews(viewerId, users);
-    return users.map((u) => toUserDto(u, views.get(u.id) ?? HIDDEN));
+    const others = users.filter((u) => u.id !== viewerId).map((u) => u.id);
+    const rules = new Map((await this.users.presenceRules(others, viewerId)).map((r) => [r.id, r]));
+    return this.withPresence(viewerId, users.map((user) => ({ user, rule: rules.get(user.id) })));
   }
 
   // ---- settings
@@ -178,20 +256,51 @@ export class UsersService {
     const errors = validateSettingsPatch(patch);
     if (Object.keys(errors).length) throw validationError(errors);
     const changes = normalizedPatch(patch as Record<string, unknown>);
+    let avatarLevelBefore: unknown;
     const save = () =>
       this.dataSource.transaction(async (tx) => {
-        const next = { ...(await this.users.lockSettings(tx, userId)), ...changes };
+        const stored = await this.users.lockSettings(tx, userId);
+        avatarLevelBefore = stored.showAvatar;
+        const next = { ...stored, ...changes };
         if (extraKeyCount(next) > MAX_EXTRA_KEYS) throw validationError({ settings: [`at most ${MAX_EXTRA_KEYS} custom settings are kept`] });
         await this.users.saveSettings(tx, userId, next);
         return next;
       });
-    return withDefaults('showOnlineStatus' in changes ? await this.relations.aroundSettingOf(userId, save) : await save());
+    const saved = withDefaults('showOnlineStatus' in changes ? await this.relations.aroundSettingOf(userId, save) : await save());
+    if ('showAvatar' in changes && privacyLevel(avatarLevelBefore) !== saved.showAvatar) await this.avatarRuleChanged(userId);
+    return saved;
+  }
+
+  /** showAvatar changed: everyone sharing a chat learns the avatar as they may now see it (the web client shows what user:updated last said). */
+  private async avatarRuleChanged(userId: string): Promise<void> {
+    const user = await this.users.findById(userId);
+    if (user?.avatar) await this.publishUpdated({ id: user.id, avatar: user.avatar }, { toSelf: false });
   }
 
   // ---- blocks
 
   hasBlocked(blockerId: string, blockedId: string, tx?: EntityManager): Promise<boolean> {
     return this.users.hasBlocked(blockerId, blockedId, tx);
+  }
+
+  /**
+   * Refuses adding `userIds` to a group by `inviterId` (creating it, or adding members):
+   * USER_NOT_FOUND for unknown ids, BLOCKED when one of them blocked the inviter, and
+   * `PRIVACY_GROUP_INVITE:<display names>` (wire-contract-v2.2 §18.6) for those whose
+   * allowGroupInvites does not admit the inviter.
+   */
+  async assertInvitable(inviterId: string, userIds: string[]): Promise<void> {
+    const facts = await this.users.groupInviteFacts(inviterId, userIds);
+    const known = new Set(facts.map((f) => f.id));
+    const missing = userIds.filter((id) => !known.has(id));
+    if (missing.length) throw new AppError('USER_NOT_FOUND', `Unknown users: ${missing.join(', ')}`);
+    if (facts.some((f) => f.blockedInviter)) throw new AppError('BLOCKED');
+    const order = new Map(userIds.map((id, i) => [id, i]));
+    const refusing = facts.filter((f) => !privacyAllows(f.level ?? 'all', f.inviterIsContact)).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    if (refusing.length) {
+      const names = refusing.map((f) => displayName(f.nickname, f.firstName, f.lastName)).join(', ');
+      throw AppError.qualified('PRIVACY_GROUP_INVITE', names, `${names} do not allow you to add them to groups`);
+    }
   }
 
   isBlockedEitherWay(a: string, b: string, tx?: EntityManager): Promise<boolean> {

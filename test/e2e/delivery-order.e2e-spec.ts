@@ -82,7 +82,7 @@ describe('delivery order and retries', () => {
     const bws = await connect(t, b);
     await aws.waitFor('user:online', (p) => p.userId === b.id);
     aws.send('auth', { token: a.token });
-    expect(await aws.waitFor('auth:ok')).toEqual({ userId: a.id, onlineUserIds: [b.id] });
+    expect(await aws.waitFor('auth:ok')).toEqual({ userId: a.id, onlineUserIds: [b.id], seq: expect.any(Number) });
     expect(await aws.waitFor('presence:snapshot')).toEqual({ onlineUserIds: [b.id] });
     [aws, bws].forEach((s) => s.close());
   });

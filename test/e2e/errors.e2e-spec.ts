@@ -1,7 +1,7 @@
 import { eventually, signUp } from '../support/factories';
 import { createTestApp } from '../support/test-app';
 
-// Log capture needs the first app of its file (nestjs-pino keeps one logger per process).
+// Log capture needs the first app of its file (the process keeps the first app's logger).
 describe('unexpected faults', () => {
   it('answers 500 INTERNAL_ERROR with a request id and no stack or SQL, and logs the fault', async () => {
     const t = await createTestApp({ captureLogs: true });

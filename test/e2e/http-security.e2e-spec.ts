@@ -155,8 +155,8 @@ describe('behind a load balancer (TRUST_PROXY=1), docs off', () => {
     ws.socket.close();
   });
 
-  it('answers /api/docs and /api/docs-json with 404 when API_DOCS=off', async () => {
-    for (const path of ['/api/docs', '/api/docs-json']) {
+  it('answers /api/docs, /api/docs-json and the AsyncAPI document with 404 when API_DOCS=off', async () => {
+    for (const path of ['/api/docs', '/api/docs-json', '/api/docs/asyncapi.json']) {
       const res = await t.http().get(path).expect(404);
       expect(res.body).toEqual({ success: false, code: 'NOT_FOUND', message: expect.any(String) });
     }

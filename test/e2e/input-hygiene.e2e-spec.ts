@@ -32,7 +32,7 @@ describe('input hygiene', () => {
   let ws: WsClient;
 
   beforeAll(async () => {
-    // Log capture needs the first app of its file (nestjs-pino keeps one logger per process).
+    // Log capture needs the first app of its file (the process keeps the first app's logger).
     t = await createTestApp({ captureLogs: true });
     [user, other] = [await signUp(t), await signUp(t)];
     chatId = await openDirect(t, user, other);

@@ -88,6 +88,22 @@ describe('messages', () => {
       aws.close();
     });
 
+    it('does not send message:delivered while the other member\'s only socket is away, and does once it is back', async () => {
+      const { chatId, b, aws, bws } = await pair();
+      await send(aws, chatId, 'the chat is open');
+      await aws.waitFor('message:delivered');
+      bws.send('presence:away');
+      await aws.waitFor('user:offline', (p) => p.userId === b.id);
+      const unseen = await send(aws, chatId, 'looked away');
+      await aws.expectNo('message:delivered', (p) => p.messageId === unseen.id);
+      bws.send('presence:back');
+      await aws.waitFor('user:online', (p) => p.userId === b.id);
+      const seen = await send(aws, chatId, 'back again');
+      expect(await aws.waitFor('message:delivered')).toEqual({ messageId: seen.id, chatId });
+      aws.close();
+      bws.close();
+    });
+
     it('refuses bad messages with message:send:error and stores nothing', async () => {
       const { a, b, chatId, aws, bws } = await pair();
       const other = await openDirect(t, a, await signUp(t));

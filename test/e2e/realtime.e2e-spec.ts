@@ -3,8 +3,7 @@ import { PresenceService } from '../../src/presence/presence.service';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
-import { TEST_REDIS_URL } from '../support/env';
-import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
+import { createBackend, createTestApp, describeOnEachRedis, TestApp, TestBackend, twoInstances } from '../support/test-app';
 
 describe('realtime', () => {
   let t: TestApp;
@@ -24,6 +23,16 @@ describe('realtime', () => {
     await eventually(async () => expect((await t.http().get(`/api/users/${b.id}`).set(b.auth).expect(200)).body.data.isOnline).toBe(false));
     return [a, b, chatId];
   }
+
+  it('closes a socket that never authenticates with 4001, and keeps one that did', async () => {
+    const user = await signUp(t);
+    const [silent, authed] = [await t.ws(), await connect(t, user)];
+    expect(await silent.closed).toEqual({ code: 4001, reason: 'authentication timeout' });
+    // Still open: an authenticated socket is answered.
+    authed.send('no:such:event');
+    expect(await authed.waitFor('error')).toMatchObject({ code: 'UNKNOWN_EVENT' });
+    authed.close();
+  }, 20_000);
 
   describe('typing', () => {
     it('relays typing:start and typing:stop to the other members only', async () => {
@@ -161,8 +170,8 @@ describe('realtime', () => {
   });
 });
 
-(TEST_REDIS_URL ? describe : describe.skip)('two instances on one Postgres + Redis', () => {
-  const cluster = twoInstances();
+describeOnEachRedis('two instances', (redis) => {
+  const cluster = twoInstances({}, redis);
 
   it('carries messages, reads, reactions, typing and presence both ways', async () => {
     const { one, two } = cluster;
@@ -227,5 +236,24 @@ describe('realtime', () => {
       await two.http().get('/api/users/me').set(a.auth).expect(401);
       await two.http().get('/api/users/me').set(b.auth).expect(401);
     }, 2_000);
+  });
+
+  it('keeps presence leases of users on every shard, read and swept from either instance', async () => {
+    const [storeOne, storeTwo] = [cluster.one.app.get(PresenceStore), cluster.two.app.get(PresenceStore)];
+    // 48 users land on (almost surely) every one of the 16 presence shards, so on every primary.
+    const live: string[] = Array.from({ length: 24 }, () => randomUUID());
+    const lapsing: string[] = Array.from({ length: 24 }, () => randomUUID());
+    for (const id of live) expect(await storeOne.connect(id, randomUUID(), 60_000)).toBe(true);
+    for (const id of lapsing) expect(await storeTwo.connect(id, randomUUID(), 100)).toBe(true);
+    expect([...(await storeTwo.online([...live, ...lapsing]))].sort()).toEqual([...live, ...lapsing].sort());
+    expect(await storeOne.anyOnline(lapsing)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect([...(await storeOne.online([...live, ...lapsing]))].sort()).toEqual([...live].sort());
+    expect(await storeTwo.anyOnline(lapsing)).toBe(false);
+    // Each lapsed user is claimed once, by whichever instance sweeps first.
+    const claimed = [...(await storeOne.claimLapsed(1000)), ...(await storeTwo.claimLapsed(1000))];
+    expect(claimed.filter((id) => lapsing.includes(id)).sort()).toEqual([...lapsing].sort());
+    expect(claimed.filter((id) => live.includes(id))).toEqual([]);
+    for (const id of live) expect(await storeTwo.disconnect(id, 'not-a-connection')).toBe(false);
   });
 });

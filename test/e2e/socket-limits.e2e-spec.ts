@@ -3,8 +3,7 @@ import { SOCKET_SLOT_LEASE_MS } from '../../src/realtime/socket-limits';
 import { SlotStore } from '../../src/core/rate-limit/slot-store';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { openDirect, send } from '../support/chats';
-import { TEST_REDIS_URL } from '../support/env';
-import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
+import { createBackend, createTestApp, describeOnEachRedis, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 /** Small budgets and caps, refilled so slowly that nothing comes back during a test. */
@@ -157,8 +156,8 @@ describe('socket limits', () => {
   });
 });
 
-(TEST_REDIS_URL ? describe : describe.skip)('socket caps across two instances on one Redis', () => {
-  const cluster = twoInstances(LIMITS);
+describeOnEachRedis('socket caps and rate limits across two instances', (redis) => {
+  const cluster = twoInstances({ ...LIMITS, RATE_LIMIT_PUBLIC_PROFILE: '3/600' }, redis);
 
   it('counts a user\'s sockets on every instance against one cap', async () => {
     const { one, two } = cluster;
@@ -176,5 +175,16 @@ describe('socket limits', () => {
     const held = [...(await Promise.all([1, 2].map(() => one.ws({ headers: { 'X-Forwarded-For': address } })))), ...(await Promise.all([1, 2].map(() => two.ws({ headers: { 'X-Forwarded-For': address } }))))];
     await expectRefused(await one.ws({ headers: { 'X-Forwarded-For': address } }));
     held.forEach((ws) => ws.close());
+  });
+
+  it('counts an address\'s requests on every instance against one rate limit', async () => {
+    const { one, two } = cluster;
+    const address = freshAddress();
+    const lookup = (t: TestApp) => t.http().get(`/api/users/public/nobody_${randomUUID().slice(0, 8)}`).set('X-Forwarded-For', address);
+    expect([(await lookup(one)).status, (await lookup(two)).status, (await lookup(one)).status]).toEqual([404, 404, 404]);
+    const refused = await lookup(two);
+    expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 429, code: 'RATE_LIMIT' });
+    // Another address still has its own budget.
+    await two.http().get('/api/users/public/nobody').set('X-Forwarded-For', freshAddress()).expect(404);
   });
 });

@@ -1,10 +1,12 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { EnqueuedJob, EnqueueOptions, JobQueue } from '../../src/jobs/job-queue';
-import { UploadsService } from '../../src/uploads/uploads.service';
+import { MAX_ENCRYPTED_BYTES, UploadsService } from '../../src/uploads/uploads.service';
 import { eventually, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
+import { fetchDigest, streamUpload } from '../support/streamed-upload';
 import { createBackend, createTestApp, TestApp } from '../support/test-app';
 
 /** Supertest buffers binary bodies of unknown types only when asked to. */
@@ -360,6 +362,103 @@ describe('uploads', () => {
     });
   });
 
+  describe('POST /api/upload/encrypted', () => {
+    const ROUTE = '/api/upload/encrypted';
+    const MB = 1024 * 1024;
+    /** As the web client sends it: the cookie, its header, a part named `<name>.enc` of type octet-stream. */
+    const uploadBlob = (user: TestUser, bytes: Buffer, filename = 'holiday.jpg.enc') =>
+      t.http().post(ROUTE).set(user.browser).attach('file', bytes, { filename, contentType: 'application/octet-stream' });
+    const tempFiles = () => readdirSync(join(uploadDir, '.tmp'));
+
+    it('keeps the bytes exactly as sent under a random .enc name, as the uploader’s, with no processing', async () => {
+      const user = await signUp(t);
+      // Bytes that look like a PNG and like HTML: nothing looks, nothing sniffs.
+      const bytes = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), Buffer.from('<html><script>alert(1)</script>'), randomBytes(50_000)]);
+      const res = await uploadBlob(user, bytes).expect(201);
+      expect(res.body).toEqual({ success: true, data: { url: expect.stringMatching(/^\/uploads\/[A-Za-z0-9_-]{22}\.enc$/), name: 'holiday.jpg.enc', size: bytes.length } });
+      const name = nameOf(res.body.data.url);
+      expect(readFileSync(join(uploadDir, name)).equals(bytes)).toBe(true);
+      const [row] = await t.backend.sql('SELECT owner_id, kind, mime, size, variants, original_name FROM uploads WHERE stored_name = $1', [name]);
+      expect(row).toEqual({ owner_id: user.id, kind: 'FILE', mime: 'application/octet-stream', size: bytes.length, variants: 'none', original_name: 'holiday.jpg.enc' });
+      await t.drainJobs();
+      expect(storedFiles().filter((file) => file.endsWith(name))).toEqual([name]);
+    });
+
+    it('serves a blob as an attachment of opaque bytes (octet-stream, nosniff), to whoever holds its URL like every upload, and no variant of it', async () => {
+      const user = await signUp(t);
+      const bytes = Buffer.concat([Buffer.from('<!doctype html><script>alert(document.cookie)</script>'), randomBytes(10_000)]);
+      const { url } = (await uploadBlob(user, bytes, 'page.html.enc').expect(201)).body.data;
+      const served = await fetch(url).expect(200);
+      expect(served.headers).toMatchObject({
+        'content-type': 'application/octet-stream',
+        'x-content-type-options': 'nosniff',
+        'content-disposition': 'attachment',
+        'content-length': String(bytes.length),
+      });
+      expect(served.headers['content-security-policy']).toContain('sandbox');
+      expect(Buffer.compare(served.body, bytes)).toBe(0);
+      const part = await fetch(url).set('Range', 'bytes=0-14').expect(206);
+      expect(part.body.toString()).toBe('<!doctype html>');
+      for (const area of ['medium', 'thumbs']) await t.http().get(`/uploads/${area}/${nameOf(url)}`).expect(404);
+    });
+
+    it('takes more than /api/upload’s 20 MB, streamed to disk and back byte for byte', async () => {
+      const user = await signUp(t);
+      const upload = streamUpload(`${t.url}${ROUTE}`, user.browser, { size: 25 * MB, filename: 'film.mp4.enc' });
+      const res = await upload.response;
+      expect(res).toMatchObject({ status: 201, body: { data: { name: 'film.mp4.enc', size: 25 * MB } } });
+      expect(await fetchDigest(`${t.url}${res!.body.data.url}`)).toEqual({ status: 200, size: 25 * MB, sha256: upload.digest() });
+      expect(tempFiles()).toEqual([]);
+    }, 120_000);
+
+    it('refuses one byte past 100 MB with 413 FILE_TOO_LARGE and leaves nothing on disk', async () => {
+      const user = await signUp(t);
+      await t.drainJobs();
+      const before = storedFiles();
+      const upload = streamUpload(`${t.url}${ROUTE}`, user.browser, { size: MAX_ENCRYPTED_BYTES + 1, filename: 'huge.enc' });
+      expect(await upload.response).toMatchObject({ status: 413, body: { success: false, code: 'FILE_TOO_LARGE' } });
+      expect(storedFiles()).toEqual(before);
+      expect(await t.backend.sql('SELECT 1 FROM uploads WHERE owner_id = $1', [user.id])).toHaveLength(0);
+    }, 120_000);
+
+    it('leaves nothing on disk when the client hangs up mid-upload', async () => {
+      const user = await signUp(t);
+      await t.drainJobs();
+      const before = storedFiles();
+      const upload = streamUpload(`${t.url}${ROUTE}`, user.browser, { size: 50 * MB, filename: 'cut.enc', holdAt: 4 * MB });
+      // 4 MB sent and a partial file on disk: now the tab closes.
+      await eventually(async () => {
+        expect(upload.sent()).toBe(4 * MB);
+        expect(tempFiles().map((file) => statSync(join(uploadDir, '.tmp', file)).size > 0)).toEqual([true]);
+      }, 15_000);
+      upload.abort();
+      expect(await upload.response).toBeNull();
+      await eventually(async () => expect(storedFiles()).toEqual(before), 15_000);
+      expect(await t.backend.sql('SELECT 1 FROM uploads WHERE owner_id = $1', [user.id])).toHaveLength(0);
+    }, 60_000);
+
+    it('answers 422 VALIDATION_ERROR without a file part, or with an empty one', async () => {
+      const user = await signUp(t);
+      const none = await t.http().post(ROUTE).set(user.browser).field('note', 'no file').expect(422);
+      expect(none.body).toMatchObject({ success: false, code: 'VALIDATION_ERROR', errors: { file: [expect.any(String)] } });
+      const elsewhere = await t.http().post(ROUTE).set(user.browser).attach('blob', randomBytes(64), 'a.enc').expect(422);
+      expect(elsewhere.body.errors).toHaveProperty('file');
+      await uploadBlob(user, Buffer.alloc(0)).expect(422);
+      expect(await t.backend.sql('SELECT 1 FROM uploads WHERE owner_id = $1', [user.id])).toHaveLength(0);
+    });
+
+    it('needs a session (401) and, with the cookie, X-Requested-With: H2V (403 CSRF_REJECTED): it is not the exempt XHR upload', async () => {
+      const user = await signUp(t);
+      await t.drainJobs();
+      const before = storedFiles();
+      const bytes = randomBytes(1024);
+      expect((await t.http().post(ROUTE).attach('file', bytes, 'a.enc').expect(401)).body.code).toBe('UNAUTHORIZED');
+      expect((await t.http().post(ROUTE).set('Cookie', user.cookie).attach('file', bytes, 'a.enc').expect(403)).body.code).toBe('CSRF_REJECTED');
+      expect(storedFiles()).toEqual(before);
+      await t.http().post(ROUTE).set(user.auth).attach('file', bytes, 'a.enc').expect(201);
+    });
+  });
+
   describe('GET /uploads/*', () => {
     it.each([
       '/uploads/..%2f..%2fetc%2fpasswd',
@@ -403,11 +502,13 @@ describe('uploads', () => {
       const [owner, other] = [await signUp(t), await signUp(t)];
       const res = await upload(owner, await fixtures.image('png'), 'mine.png').expect(201);
       const service = t.app.get(UploadsService);
-      const expected = { url: res.body.data.url, kind: 'IMAGE', name: 'mine.png', size: res.body.data.size };
+      const expected = { url: res.body.data.url, kind: 'IMAGE', name: 'mine.png', size: res.body.data.size, encrypted: false };
       for (const url of [res.body.data.url, res.body.data.mediumUrl, res.body.data.thumbUrl]) expect(await service.findOwned(owner.id, url)).toEqual(expected);
       expect(await service.findOwned(other.id, res.body.data.url)).toBeNull();
       expect(await service.findOwned(owner.id, `https://elsewhere${res.body.data.url}`)).toBeNull();
       expect(await service.findOwned(owner.id, '/uploads/../../etc/passwd')).toBeNull();
+      const blob = (await t.http().post('/api/upload/encrypted').set(owner.auth).attach('file', randomBytes(32), 'x.enc').expect(201)).body.data;
+      expect(await service.findOwned(owner.id, blob.url)).toEqual({ url: blob.url, kind: 'FILE', name: 'x.enc', size: 32, encrypted: true });
     });
 
     it('deleteAllOf removes every stored file of a deleted account by a job', async () => {

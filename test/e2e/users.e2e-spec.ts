@@ -4,7 +4,9 @@ import { newId } from '../../src/core/database/ids';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { UsersService } from '../../src/users/users.service';
 import { eventually, signUp, TestUser, uniqueNickname } from '../support/factories';
+import { connect, createGroup } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
 
 describe('users', () => {
   let t: TestApp;
@@ -430,5 +432,136 @@ describe('users', () => {
       expect(again.id).not.toBe(user.id);
       for (const ws of [partnerWs, secretWs, memberWs]) ws.close();
     });
+  });
+
+  describe('GET /api/users/public/:nickname (v2.2 §13)', () => {
+    const lookup = (nickname: string) => t.http().get(`/api/users/public/${nickname}`);
+
+    it('answers anyone, signed in or not, with {id, nickname, firstName, lastName, avatar, bio}, the nickname in any case', async () => {
+      const user = await signUp(t);
+      const avatar = (await t.http().post('/api/upload').set(user.auth).attach('file', await image('png'), 'me.png').expect(201)).body.data.url;
+      await patchMe(user, { firstName: 'Ada', lastName: 'L', bio: 'hi', avatar }).expect(200);
+      const expected = { success: true, data: { id: user.id, nickname: user.nickname, firstName: 'Ada', lastName: 'L', avatar, bio: 'hi' } };
+      expect((await lookup(user.nickname.toUpperCase()).expect(200)).body).toEqual(expected);
+      // Never 401, whatever credentials come along.
+      expect((await lookup(user.nickname).set('Authorization', 'Bearer not-a-session').expect(200)).body).toEqual(expected);
+      expect((await lookup(user.nickname).set('Cookie', 'h2v_session=expired').expect(200)).body).toEqual(expected);
+      expect((await lookup(user.nickname).set(user.auth).expect(200)).body).toEqual(expected);
+    });
+
+    it('shows the avatar only when showAvatar is all', async () => {
+      const [user, contact] = [await signUp(t), await signUp(t)];
+      const avatar = (await t.http().post('/api/upload').set(user.auth).attach('file', await image('png'), 'me.png').expect(201)).body.data.url;
+      await patchMe(user, { avatar }).expect(200);
+      await t.http().post(`/api/contacts/${contact.id}`).set(user.auth).expect(200);
+      for (const [level, shown] of [['contacts', null], ['nobody', null], [false, null], ['all', avatar], [true, avatar]] as const) {
+        await putSettings(user, { showAvatar: level }).expect(200);
+        // Signed in as a contact changes nothing: the route has no viewer.
+        for (const req of [lookup(user.nickname), lookup(user.nickname).set(contact.auth)]) expect((await req.expect(200)).body.data.avatar).toBe(shown);
+      }
+    });
+
+    it('answers 404 USER_NOT_FOUND for an unknown nickname and for anything that cannot be one', async () => {
+      for (const nickname of [uniqueNickname('nobody'), 'x'.repeat(33), 'a%20bcdef', '%E2%98%83', "a'%3B--x", 'a.b%25']) {
+        const res = await lookup(nickname).expect(404);
+        expect(res.body).toEqual({ success: false, code: 'USER_NOT_FOUND', message: expect.any(String) });
+      }
+      // A NUL in any path segment is refused by the app-wide input rule before any route runs.
+      expect((await lookup('a%00bcdef').expect(422)).body.code).toBe('VALIDATION_ERROR');
+    });
+  });
+
+  describe('user:updated (v2.2 §13)', () => {
+    /**
+     * Resolves once every event published to `user` before the call has reached `ws`: the user's
+     * own user:updated travels the same bus after them. What did not arrive by then was not sent.
+     */
+    async function settle(user: TestUser, ws: WsClient): Promise<void> {
+      const marker = `settle ${randomUUID()}`;
+      await patchMe(user, { bio: marker }).expect(200);
+      await ws.waitFor('user:updated', (p) => p.id === user.id && p.bio === marker);
+    }
+    const updatesAbout = (ws: WsClient, user: TestUser) => ws.frames.filter((f) => f.event === 'user:updated' && f.payload.id === user.id);
+
+    /**
+     * `user` (showAvatar as given, with an avatar) in a group with `contact` (in the user's
+     * contacts), `other` (not) and `blocked` (whom the user blocked); `stranger` shares no chat.
+     * Everyone has a socket; the user has two.
+     */
+    async function scene(showAvatar: string) {
+      const [user, contact, other, blocked, stranger] = await Promise.all([signUp(t), signUp(t), signUp(t), signUp(t), signUp(t)]);
+      const avatar = (await t.http().post('/api/upload').set(user.auth).attach('file', await image('png'), 'me.png').expect(201)).body.data.url;
+      await patchMe(user, { avatar }).expect(200);
+      await t.http().post(`/api/contacts/${contact.id}`).set(user.auth).expect(200);
+      await putSettings(user, { showAvatar }).expect(200);
+      await createGroup(t, user, [contact, other, blocked], 'Avatars');
+      await t.http().post(`/api/users/${blocked.id}/block`).set(user.auth).expect(200);
+      const sockets = await Promise.all([user, user, contact, other, blocked, stranger].map((u) => connect(t, u)));
+      const [own, ownOther, contactWs, otherWs, blockedWs, strangerWs] = sockets;
+      return { user, contact, other, blocked, stranger, avatar, own, ownOther, contactWs, otherWs, blockedWs, strangerWs, sockets };
+    }
+
+    it("with showAvatar contacts: the user's own sockets and contacts get the avatar, other members avatar:null, blocked members and strangers nothing, nobody the email", async () => {
+      const s = await scene('contacts');
+      const next = (await t.http().post('/api/upload').set(s.user.auth).attach('file', await image('png'), 'new.png').expect(201)).body.data.url;
+      await patchMe(s.user, { avatar: next, firstName: 'New' }).expect(200);
+
+      const expected = { id: s.user.id, nickname: s.user.nickname, firstName: 'New', lastName: null, bio: null };
+      for (const ws of [s.own, s.ownOther, s.contactWs]) expect(await ws.waitFor('user:updated', (p) => p.id === s.user.id)).toEqual({ ...expected, avatar: next });
+      expect(await s.otherWs.waitFor('user:updated', (p) => p.id === s.user.id)).toEqual({ ...expected, avatar: null });
+      await settle(s.blocked, s.blockedWs);
+      await settle(s.stranger, s.strangerWs);
+      expect(updatesAbout(s.blockedWs, s.user)).toEqual([]);
+      expect(updatesAbout(s.strangerWs, s.user)).toEqual([]);
+      for (const ws of s.sockets) ws.close();
+    });
+
+    it('with showAvatar nobody every other member gets avatar:null, with all every member gets it', async () => {
+      for (const [level, visible] of [['nobody', false], ['all', true]] as const) {
+        const s = await scene(level);
+        await patchMe(s.user, { bio: `level ${level}` }).expect(200);
+        expect((await s.own.waitFor('user:updated', (p) => p.id === s.user.id)).avatar).toBe(s.avatar);
+        for (const ws of [s.contactWs, s.otherWs]) expect((await ws.waitFor('user:updated', (p) => p.id === s.user.id)).avatar).toBe(visible ? s.avatar : null);
+        for (const ws of s.sockets) ws.close();
+      }
+    });
+
+    it('tells the members what they may see when showAvatar changes: {id, avatar} as each sees it, nothing to the blocked', async () => {
+      const s = await scene('all');
+      await putSettings(s.user, { showAvatar: 'contacts' }).expect(200);
+      expect(await s.contactWs.waitFor('user:updated', (p) => p.id === s.user.id)).toEqual({ id: s.user.id, avatar: s.avatar });
+      expect(await s.otherWs.waitFor('user:updated', (p) => p.id === s.user.id)).toEqual({ id: s.user.id, avatar: null });
+      await putSettings(s.user, { showAvatar: 'all' }).expect(200);
+      expect(await s.otherWs.waitFor('user:updated', (p) => p.id === s.user.id)).toEqual({ id: s.user.id, avatar: s.avatar });
+      // The same level again changes nothing, and says nothing.
+      await putSettings(s.user, { showAvatar: true }).expect(200);
+      await settle(s.other, s.otherWs);
+      await settle(s.blocked, s.blockedWs);
+      expect(updatesAbout(s.otherWs, s.user)).toEqual([]);
+      expect(updatesAbout(s.blockedWs, s.user)).toEqual([]);
+      for (const ws of s.sockets) ws.close();
+    });
+  });
+});
+
+// Its own app, after the one above has closed: embedded PGlite is one database per process.
+describe('GET /api/users/public/:nickname at its real limit', () => {
+  let limited: TestApp;
+  beforeAll(async () => (limited = await createTestApp({ env: { RATE_LIMIT_PUBLIC_PROFILE: '5/60' } })));
+  afterAll(() => limited.close());
+
+  it('counts lookups per client address, found or not, and answers the sixth in a minute with 429 RATE_LIMIT', async () => {
+    const user = await signUp(limited);
+    const statuses = [];
+    for (const nickname of [user.nickname, uniqueNickname('nobody'), user.nickname, 'bad%20name', user.nickname]) {
+      statuses.push((await limited.http().get(`/api/users/public/${nickname}`).set(user.auth)).status);
+    }
+    expect(statuses).toEqual([200, 404, 200, 404, 200]);
+    const refused = await limited.http().get(`/api/users/public/${user.nickname}`);
+    expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 429, code: 'RATE_LIMIT' });
+    expect(refused.body.retryAfter).toBeGreaterThan(0);
+    expect(refused.headers['retry-after']).toBe(String(refused.body.retryAfter));
+    // Other routes keep their own budget.
+    await limited.http().get('/api/users/me').set(user.auth).expect(200);
   });
 });

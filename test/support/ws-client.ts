@@ -8,6 +8,8 @@ export interface WsConnectOptions {
 export interface Frame {
   event: string;
   payload: any;
+  /** The user's position after this event (every logged event carries one). */
+  seq?: number;
 }
 
 /**
@@ -16,12 +18,15 @@ export interface Frame {
  */
 export class WsClient {
   readonly frames: Frame[] = [];
+  /** Every frame in arrival order, whether or not a waiter took it. */
+  readonly received: Frame[] = [];
   private readonly waiters = new Set<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }>();
   readonly closed: Promise<{ code: number; reason: string }>;
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
       const frame = JSON.parse(data.toString()) as Frame;
+      this.received.push(frame);
       for (const waiter of this.waiters) {
         if (waiter.match(frame)) {
           this.waiters.delete(waiter);
@@ -53,23 +58,37 @@ export class WsClient {
   }
 
   waitFor(event: string, predicate: (payload: any) => boolean = () => true, timeoutMs = 5000): Promise<any> {
-    const match = (f: Frame) => f.event === event && predicate(f.payload);
+    return this.waitForFrame((f) => f.event === event && predicate(f.payload), `'${event}'`, timeoutMs).then((f) => f.payload);
+  }
+
+  /** The first frame (buffered or arriving) that `match` accepts; `what` names it in the timeout error. */
+  waitForFrame(match: (f: Frame) => boolean, what: string, timeoutMs = 5000): Promise<Frame> {
     const index = this.frames.findIndex(match);
-    if (index >= 0) return Promise.resolve(this.frames.splice(index, 1)[0].payload);
+    if (index >= 0) return Promise.resolve(this.frames.splice(index, 1)[0]);
     return new Promise((resolve, reject) => {
       const waiter = {
         match,
         resolve: (f: Frame) => {
           clearTimeout(timer);
-          resolve(f.payload);
+          resolve(f);
         },
       };
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
-        reject(new Error(`no '${event}' within ${timeoutMs} ms; got: ${this.frames.map((f) => f.event).join(', ') || 'nothing'}`));
+        reject(new Error(`no ${what} within ${timeoutMs} ms; got: ${this.frames.map((f) => f.event).join(', ') || 'nothing'}`));
       }, timeoutMs);
       this.waiters.add(waiter);
     });
+  }
+
+  /** The frames with a seq received so far, in arrival order. */
+  logged(): Frame[] {
+    return this.received.filter((f) => f.seq !== undefined);
+  }
+
+  /** The highest seq received so far (what a device resumes from), else `fallback`. */
+  lastSeq(fallback: number): number {
+    return this.logged().reduce((max, f) => Math.max(max, f.seq!), fallback);
   }
 
   /** Asserts that no matching event arrives within `ms`. */

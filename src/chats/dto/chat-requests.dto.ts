@@ -8,18 +8,24 @@ const toBool = ({ value }: { value: unknown }) => (value === 'true' || value ===
 /** A relative path of an uploaded file, as the clients send media and avatars. */
 export const UPLOAD_PATH = /^\/uploads\/(?:(?:medium|thumbs)\/)?[A-Za-z0-9_-]+\.[a-z0-9]+$/;
 
+/** A group's description, at most this many characters (wire-contract-v2.2 §1.1). */
+export const MAX_DESCRIPTION = 512;
+/** A sanity bound on id lists; the 200-member limit itself answers GROUP_LIMIT_EXCEEDED (§18.6). */
+const MAX_IDS_PER_REQUEST = 1000;
+
 export class DirectChatDto {
   @ApiProperty({ format: 'uuid' }) @IsUUID('all', { message: 'targetUserId must be a user id' }) targetUserId: string;
 }
 
 export class GroupChatDto {
   @ApiProperty({ minLength: 1, maxLength: 64 }) @Transform(trim) @IsString() @Length(1, 64) name: string;
-  @ApiProperty({ type: [String], format: 'uuid', maxItems: 199 })
+  @ApiProperty({ type: [String], format: 'uuid', description: 'at most 199 others (GROUP_LIMIT_EXCEEDED past that)' })
   @IsArray()
-  @ArrayMaxSize(199, { message: 'a group holds at most 200 members' })
+  @ArrayMaxSize(MAX_IDS_PER_REQUEST)
   @IsUUID('all', { each: true })
   memberIds: string[];
   @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() @Matches(UPLOAD_PATH) avatar?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: MAX_DESCRIPTION }) @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(MAX_DESCRIPTION) description?: string | null;
 }
 
 export class UpdateChatDto {
@@ -30,12 +36,32 @@ export class UpdateChatDto {
   @IsString()
   @Matches(UPLOAD_PATH, { message: 'avatar must be an /uploads/… path' })
   avatar?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: MAX_DESCRIPTION, description: 'GROUP only; "" or null clears it' })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsString()
+  @MaxLength(MAX_DESCRIPTION)
+  description?: string | null;
+}
+
+export class ChangeRoleDto {
+  @ApiProperty({ enum: ['ADMIN', 'MEMBER'], description: 'ownership cannot be transferred' })
+  @IsIn(['ADMIN', 'MEMBER'], { message: 'role must be ADMIN or MEMBER' })
+  role: 'ADMIN' | 'MEMBER';
+}
+
+export class PinMessageDto {
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'a message of this chat, or null to unpin' })
+  @ValidateIf((_, v) => v !== null)
+  @IsString()
+  @MaxLength(64)
+  messageId: string | null;
 }
 
 export class AddMembersDto {
-  @ApiProperty({ type: [String], format: 'uuid' })
+  @ApiProperty({ type: [String], format: 'uuid', description: 'GROUP_LIMIT_EXCEEDED when the group would pass 200 members' })
   @IsArray()
-  @ArrayMaxSize(199)
+  @ArrayMaxSize(MAX_IDS_PER_REQUEST)
   @IsUUID('all', { each: true })
   userIds: string[];
 }

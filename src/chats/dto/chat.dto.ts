@@ -48,6 +48,21 @@ export class ChatDto {
 /** chat:updated carries the Chat without the caller's draft (the client ignores it there). */
 export type ChatUpdateDto = Omit<ChatDto, 'draft'>;
 
+/** chat:updated when only the pinned message changed (wire-contract-v2.2 §5.5): the key is there even when null. */
+export class PinnedMessageUpdate {
+  @ApiProperty({ format: 'uuid', description: 'the chat' }) id: string;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) pinnedMessageId: string | null;
+}
+
+export class MemberLeftDto {
+  @ApiProperty({ format: 'uuid' }) chatId: string;
+  @ApiProperty({ format: 'uuid' }) userId: string;
+}
+
+export class ChatDeletedDto {
+  @ApiProperty({ format: 'uuid' }) chatId: string;
+}
+
 export class MuteStateDto {
   @ApiProperty({ format: 'uuid' }) chatId: string;
   @ApiProperty() muted: boolean;

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer, connect } from 'node:net';
 import { withTimeout } from './with-timeout';
 
 describe('withTimeout', () => {
@@ -7,6 +9,26 @@ describe('withTimeout', () => {
 
   it('settles with the fallback when the work is too slow', async () => {
     expect(await withTimeout(new Promise((resolve) => setTimeout(resolve, 200)), 5, 'late')).toBe('late');
+  });
+
+  it('settles with an answer that arrived while its own event loop was stalled past the bound', async () => {
+    const server = createServer((socket) => socket.on('error', () => undefined).end('pong'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+    client.on('error', () => undefined);
+    await once(client, 'connect');
+    try {
+      const answer = once(client, 'data').then(([data]) => String(data));
+      const bounded = withTimeout(answer, 20, 'late');
+      // The answer lands in the socket's buffer while the loop is busy; then the timer is due too.
+      const until = Date.now() + 200;
+      while (Date.now() < until);
+      expect(await bounded).toBe('pong');
+    } finally {
+      client.destroy();
+      server.close();
+    }
   });
 
   it('passes a rejection of the work through', async () => {

@@ -1,4 +1,5 @@
 import { ConfigError, parseEnv } from './env.schema';
+import { createECDH } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,13 @@ describe('parseEnv', () => {
       otpWrongCodeLimit: { limit: 20, windowSeconds: 86400 },
       bundleFetchLimit: { limit: 60, windowSeconds: 3600 },
       preKeyHandOutLimit: { limit: 20, windowSeconds: 3600 },
+      linkPreviewLimit: { limit: 60, windowSeconds: 60 },
+      outboundAllowHosts: [],
+      reportLimit: { limit: 20, windowSeconds: 3600 },
+      publicProfileLimit: { limit: 30, windowSeconds: 60 },
+      exportLimit: { limit: 3, windowSeconds: 3600 },
+      eventLogMaxEvents: 2000,
+      eventLogMaxAgeSeconds: 86_400,
       nodeEnv: 'development',
     });
     expect(config.uploadDir).toBe(join(config.dataDir, 'uploads'));
@@ -39,6 +47,13 @@ describe('parseEnv', () => {
     expect(parseEnv({ DATA_DIR: dir }).appSecret).toBe(parseEnv({ DATA_DIR: dir }).appSecret);
   });
 
+  it('takes a Redis Cluster in REDIS_URL and refuses a malformed one by name', () => {
+    const config = parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1:7001,127.0.0.1:7002', DATA_DIR: dataDir() });
+    expect(config.redisUrl).toBe('redis+cluster://127.0.0.1:7001,127.0.0.1:7002');
+    expect(parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379', DATA_DIR: dataDir() }).redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(() => parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1', DATA_DIR: dataDir() })).toThrow(/REDIS_URL="redis\+cluster:\/\/127.0.0.1" is not a redis:\/\/ URL or a redis\+cluster/);
+  });
+
   it('names every malformed variable at once', () => {
     try {
       parseEnv({ PORT: 'eighty', DATABASE_URL: 'mysql://x', RATE_LIMIT_API: '300', OTP_WRONG_CODE_LIMIT: '0/60', WORKERS: 'maybe', DATA_DIR: dataDir() });
@@ -48,6 +63,19 @@ describe('parseEnv', () => {
       const message = (error as ConfigError).message;
       for (const name of ['PORT', 'DATABASE_URL', 'RATE_LIMIT_API', 'OTP_WRONG_CODE_LIMIT', 'WORKERS']) expect(message).toContain(name);
     }
+  });
+
+  it('reads the event log limits and refuses values out of range', () => {
+    expect(parseEnv({ DATA_DIR: dataDir(), EVENT_LOG_MAX_EVENTS: '500', EVENT_LOG_MAX_AGE_SECONDS: '3600' })).toMatchObject({ eventLogMaxEvents: 500, eventLogMaxAgeSeconds: 3600 });
+    for (const [name, value] of [['EVENT_LOG_MAX_EVENTS', '5'], ['EVENT_LOG_MAX_EVENTS', '2k'], ['EVENT_LOG_MAX_AGE_SECONDS', '30'], ['EVENT_LOG_MAX_AGE_SECONDS', '-1'], ['EVENT_LOG_MAX_AGE_SECONDS', '2592001']]) {
+      expect(() => parseEnv({ DATA_DIR: dataDir(), [name]: value })).toThrow(new RegExp(name));
+    }
+  });
+
+  it('leaves metrics unserved by default and refuses a short metrics token', () => {
+    expect(parseEnv({ DATA_DIR: dataDir() })).toMatchObject({ metricsToken: null, metricsPort: null, metricsHost: '127.0.0.1' });
+    expect(parseEnv({ DATA_DIR: dataDir(), METRICS_TOKEN: 'a-long-enough-token', METRICS_PORT: '9464' })).toMatchObject({ metricsToken: 'a-long-enough-token', metricsPort: 9464 });
+    expect(() => parseEnv({ DATA_DIR: dataDir(), METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN/);
   });
 
   it('refuses production without SMTP and a secret', () => {
@@ -62,6 +90,18 @@ describe('parseEnv', () => {
     expect(parseEnv({ ...production, APP_SECRET: 'Qm9vdHN0cmFwcGVkLXJhbmRvbS1zZWNyZXQtMjAyNg' }).appSecret).toBe('Qm9vdHN0cmFwcGVkLXJhbmRvbS1zZWNyZXQtMjAyNg');
     // Outside production a placeholder is merely weak: a developer's compose file still starts.
     expect(parseEnv({ APP_SECRET: 'change-me-to-a-long-random-secret-of-32+chars', DATA_DIR: dataDir() }).appSecret).toBe('change-me-to-a-long-random-secret-of-32+chars');
+  });
+
+  it('reads OUTBOUND_ALLOW_HOSTS as canonical host:port pairs and names a malformed one', () => {
+    expect(parseEnv({ DATA_DIR: dataDir() }).outboundAllowHosts).toEqual([]);
+    expect(parseEnv({ OUTBOUND_ALLOW_HOSTS: ' Relay.Internal:8443, 127.1:80,[0:0::1]:4000 ', DATA_DIR: dataDir() }).outboundAllowHosts).toEqual([
+      'relay.internal:8443',
+      '127.0.0.1:80',
+      '[::1]:4000',
+    ]);
+    for (const bad of ['relay.internal', '::1:4000', 'a/b:80', 'host:0', 'host:70000', 'user@host:80']) {
+      expect(() => parseEnv({ OUTBOUND_ALLOW_HOSTS: bad, DATA_DIR: dataDir() })).toThrow(/OUTBOUND_ALLOW_HOSTS/);
+    }
   });
 
   it('serves the API docs unless API_DOCS is off', () => {
@@ -79,5 +119,39 @@ describe('parseEnv', () => {
 
   it('refuses a headers timeout longer than the request timeout', () => {
     expect(() => parseEnv({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000', DATA_DIR: dataDir() })).toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
+  });
+
+  describe('Web Push (VAPID)', () => {
+    const pair = () => {
+      const ecdh = createECDH('prime256v1');
+      ecdh.generateKeys();
+      // OpenSSL drops the private key's leading zero bytes (1 key in 256); VAPID keys are always 32 bytes.
+      const privateKey = ecdh.getPrivateKey();
+      return { publicKey: ecdh.getPublicKey().toString('base64url'), privateKey: Buffer.concat([Buffer.alloc(32 - privateKey.length), privateKey]).toString('base64url') };
+    };
+
+    it('generates a pair into DATA_DIR in the embedded mode and keeps it across restarts', () => {
+      const dir = dataDir();
+      const first = parseEnv({ DATA_DIR: dir }).push!;
+      expect(Buffer.from(first.publicKey, 'base64url')).toHaveLength(65);
+      expect(Buffer.from(first.privateKey, 'base64url')).toHaveLength(32);
+      expect(first.subject).toBe('mailto:no-reply@localhost');
+      expect(parseEnv({ DATA_DIR: dir }).push).toEqual(first);
+    });
+
+    it('is off in cluster mode without keys, and on with a configured pair', () => {
+      expect(parseEnv({ DATA_DIR: dataDir(), DATABASE_URL: 'postgres://db/h2v' }).push).toBeNull();
+      const keys = pair();
+      const config = parseEnv({ DATA_DIR: dataDir(), DATABASE_URL: 'postgres://db/h2v', VAPID_PUBLIC_KEY: keys.publicKey, VAPID_PRIVATE_KEY: keys.privateKey, VAPID_SUBJECT: 'https://chat.example.com' });
+      expect(config.push).toEqual({ ...keys, subject: 'https://chat.example.com' });
+    });
+
+    it('refuses half a pair, keys of the wrong shape, a mismatched pair and a bad subject', () => {
+      const [a, b] = [pair(), pair()];
+      expect(() => parseEnv({ DATA_DIR: dataDir(), VAPID_PUBLIC_KEY: a.publicKey })).toThrow(/VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together/);
+      expect(() => parseEnv({ DATA_DIR: dataDir(), VAPID_PUBLIC_KEY: 'short', VAPID_PRIVATE_KEY: 'not base64!' })).toThrow(/VAPID_PUBLIC_KEY is not.*\n.*VAPID_PRIVATE_KEY is not/s);
+      expect(() => parseEnv({ DATA_DIR: dataDir(), VAPID_PUBLIC_KEY: a.publicKey, VAPID_PRIVATE_KEY: b.privateKey })).toThrow(/not the public key of VAPID_PRIVATE_KEY/);
+      expect(() => parseEnv({ DATA_DIR: dataDir(), VAPID_SUBJECT: 'http://example.com' })).toThrow(/VAPID_SUBJECT/);
+    });
   });
 });

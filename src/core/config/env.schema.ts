@@ -1,6 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createECDH, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseHostPort } from '../outbound/host-port';
+import { parseRedisUrl } from './redis-url';
 
 /** The validated configuration: every variable of the design's configuration table, typed. */
 export interface AppConfigValues {
@@ -8,6 +10,7 @@ export interface AppConfigValues {
   port: number;
   databaseUrl: string | null;
   dbPoolSize: number;
+  /** One server (`redis://`) or a Redis Cluster (`redis+cluster://`): see parseRedisUrl. */
   redisUrl: string | null;
   redisPrefix: string;
   smtpUrl: string | null;
@@ -37,12 +40,44 @@ export interface AppConfigValues {
   bundleFetchLimit: RateLimit;
   /** One-time prekeys of one user handed out, to anyone; beyond it bundles come without one. */
   preKeyHandOutLimit: RateLimit;
+  /** Link previews asked for by one user, and separately images fetched through the preview proxy. */
+  linkPreviewLimit: RateLimit;
+  /** Abuse reports filed by one user (POST /api/reports). */
+  reportLimit: RateLimit;
+  /** Unauthenticated public profile lookups (GET /api/users/public/:nickname) per client IP. */
+  publicProfileLimit: RateLimit;
+  /** Data exports (GET /api/chats/export/all and per chat, together) per user. */
+  exportLimit: RateLimit;
   appSecret: string;
   logLevel: string;
   /** How often every socket's session is checked against the database, in seconds. */
   sessionRecheckSeconds: number;
+  /** Each user's event log keeps about this many recent events (resume and GET /api/events)... */
+  eventLogMaxEvents: number;
+  /** ...none older than this; a log without new events for this long is dropped. */
+  eventLogMaxAgeSeconds: number;
   /** Serve the Swagger UI at /api/docs and the OpenAPI document at /api/docs-json. */
   apiDocs: boolean;
+  /** Bearer token of `GET /metrics` on the API port; null: not served there. */
+  metricsToken: string | null;
+  /** A port of its own for `GET /metrics` (no token); null: none. */
+  metricsPort: number | null;
+  metricsHost: string;
+  /**
+   * Canonical `host:port` pairs that outbound requests to user-chosen URLs (link previews, Web
+   * Push endpoints) may reach although private or not on the scheme's default port.
+   */
+  outboundAllowHosts: string[];
+  /** Web Push (VAPID) keys; null when push is off (the vapid-key route answers null, nothing is sent). */
+  push: VapidConfig | null;
+}
+
+/** The application server's VAPID identity: the P-256 key pair (base64url, as web-push tools print them) and a contact. */
+export interface VapidConfig {
+  publicKey: string;
+  privateKey: string;
+  /** `mailto:` or `https:` contact the push services may reach about this sender. */
+  subject: string;
 }
 
 export interface RateLimit {
@@ -101,7 +136,7 @@ export function parseEnv(env: Env): AppConfigValues {
     port: read('PORT', 3000, intIn(0, 65535), 'a port number (0-65535)'),
     databaseUrl: read('DATABASE_URL', null, urlWith(['postgres:', 'postgresql:']), 'a postgres:// URL'),
     dbPoolSize: read('DB_POOL_SIZE', 10, intIn(1, 200), 'an integer from 1 to 200'),
-    redisUrl: read('REDIS_URL', null, urlWith(['redis:', 'rediss:']), 'a redis:// URL'),
+    redisUrl: read('REDIS_URL', null, (v) => (parseRedisUrl(v) ? v : undefined), 'a redis:// URL or a redis+cluster://host:port,host:port URL'),
     redisPrefix: read('REDIS_PREFIX', 'h2v', (v) => (/^[\w.-]{1,64}$/.test(v) ? v : undefined), 'a short key prefix ([A-Za-z0-9_.-])'),
     smtpUrl,
     mailFrom: read('MAIL_FROM', 'H2V <no-reply@localhost>', (v) => (v.includes('@') ? v : undefined), 'a mail address'),
@@ -128,11 +163,23 @@ export function parseEnv(env: Env): AppConfigValues {
     otpWrongCodeLimit: read('OTP_WRONG_CODE_LIMIT', { limit: 20, windowSeconds: 86400 }, rateLimit, 'wrong codes/seconds, e.g. 20/86400'),
     bundleFetchLimit: read('RATE_LIMIT_BUNDLE_FETCH', { limit: 60, windowSeconds: 3600 }, rateLimit, 'fetches/seconds, e.g. 60/3600'),
     preKeyHandOutLimit: read('RATE_LIMIT_PREKEY_HAND_OUT', { limit: 20, windowSeconds: 3600 }, rateLimit, 'prekeys/seconds, e.g. 20/3600'),
+    linkPreviewLimit: read('RATE_LIMIT_LINK_PREVIEW', { limit: 60, windowSeconds: 60 }, rateLimit, 'requests/seconds, e.g. 60/60'),
+    reportLimit: read('RATE_LIMIT_REPORTS', { limit: 20, windowSeconds: 3600 }, rateLimit, 'reports/seconds, e.g. 20/3600'),
+    publicProfileLimit: read('RATE_LIMIT_PUBLIC_PROFILE', { limit: 30, windowSeconds: 60 }, rateLimit, 'lookups/seconds, e.g. 30/60'),
+    exportLimit: read('RATE_LIMIT_EXPORT', { limit: 3, windowSeconds: 3600 }, rateLimit, 'exports/seconds, e.g. 3/3600'),
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
     sessionRecheckSeconds: read('SESSION_RECHECK_SECONDS', 30, intIn(1, 3600), 'an integer from 1 to 3600'),
+    eventLogMaxEvents: read('EVENT_LOG_MAX_EVENTS', 2000, intIn(10, 1_000_000), 'an integer from 10 to 1000000'),
+    eventLogMaxAgeSeconds: read('EVENT_LOG_MAX_AGE_SECONDS', 86_400, intIn(60, 30 * 86_400), 'seconds from 60 to 2592000 (30 days)'),
     apiDocs: read('API_DOCS', true, onOff, 'on or off'),
+    metricsToken: read('METRICS_TOKEN', null, (v) => (v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? v : undefined), 'a token of at least 16 printable characters'),
+    metricsPort: read('METRICS_PORT', null, intIn(0, 65535), 'a port number (0-65535)'),
+    metricsHost: read('METRICS_HOST', '127.0.0.1', (v) => (/^[\w.:-]{1,255}$/.test(v) ? v : undefined), 'a host name or address to bind'),
+    push: null,
+    outboundAllowHosts: read('OUTBOUND_ALLOW_HOSTS', [] as string[], hostPorts, 'a comma-separated list of host:port pairs (IPv6 in brackets), e.g. 10.0.0.5:8443,[::1]:4000'),
   };
+  const vapid = readVapid(env, config.mailFrom, problems);
 
   if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
     problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
@@ -146,7 +193,72 @@ export function parseEnv(env: Env): AppConfigValues {
   }
   if (problems.length) throw new ConfigError(problems);
   if (!config.appSecret) config.appSecret = developmentSecret(dataDir);
+  // Generated keys suit one process only: instances of a cluster must share one pair, so there
+  // push stays off until VAPID_* are set.
+  config.push = vapid ?? (config.databaseUrl === null ? { ...embeddedVapidKeys(dataDir), subject: vapidSubject(env, config.mailFrom) } : null);
   return config;
+}
+
+/**
+ * VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY: both or neither; base64url of the 65-byte uncompressed
+ * P-256 public key and of the 32-byte private key (`npx web-push generate-vapid-keys`), and of
+ * one pair. Null when neither is set.
+ */
+function readVapid(env: Env, mailFrom: string, problems: string[]): VapidConfig | null {
+  const publicKey = env.VAPID_PUBLIC_KEY?.trim() ?? '';
+  const privateKey = env.VAPID_PRIVATE_KEY?.trim() ?? '';
+  const subject = vapidSubject(env, mailFrom);
+  if (!/^(mailto:.+@.+|https:\/\/[^\s/]+.*)$/.test(subject)) problems.push(`VAPID_SUBJECT=${JSON.stringify(subject)} is not a mailto: address or an https: URL`);
+  if (!publicKey && !privateKey) return null;
+  if (!publicKey || !privateKey) {
+    problems.push('VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together: set both (npx web-push generate-vapid-keys) or neither');
+    return null;
+  }
+  const pub = base64url(publicKey);
+  const priv = base64url(privateKey);
+  if (!pub || pub.length !== 65 || pub[0] !== 4) problems.push('VAPID_PUBLIC_KEY is not a base64url 65-byte uncompressed P-256 public key');
+  if (!priv || priv.length !== 32) problems.push('VAPID_PRIVATE_KEY is not a base64url 32-byte P-256 private key');
+  else if (pub && !publicKeyOf(priv)?.equals(pub)) problems.push('VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY');
+  return { publicKey: publicKey.replace(/=+$/, ''), privateKey: privateKey.replace(/=+$/, ''), subject };
+}
+
+/** VAPID_SUBJECT, else a mailto: of MAIL_FROM's address. */
+function vapidSubject(env: Env, mailFrom: string): string {
+  const set = env.VAPID_SUBJECT?.trim();
+  if (set) return set;
+  const address = /<([^>]+)>/.exec(mailFrom)?.[1] ?? mailFrom;
+  return `mailto:${address.trim()}`;
+}
+
+function base64url(value: string): Buffer | null {
+  return /^[A-Za-z0-9_-]+=*$/.test(value) ? Buffer.from(value, 'base64url') : null;
+}
+
+function publicKeyOf(privateKey: Buffer): Buffer | null {
+  try {
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(privateKey);
+    return ecdh.getPublicKey();
+  } catch {
+    return null;
+  }
+}
+
+/** The embedded mode's VAPID pair, made once and kept in DATA_DIR (like the development secret), so subscriptions survive restarts. */
+function embeddedVapidKeys(dataDir: string): { publicKey: string; privateKey: string } {
+  const file = join(dataDir, '.vapid-keys.json');
+  if (existsSync(file)) {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string; privateKey: string };
+    return { publicKey: stored.publicKey, privateKey: stored.privateKey };
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  // OpenSSL drops leading zero bytes of the private key; VAPID tools expect all 32.
+  const privateKey = Buffer.concat([Buffer.alloc(32), ecdh.getPrivateKey()]).subarray(-32);
+  const keys = { publicKey: ecdh.getPublicKey().toString('base64url'), privateKey: privateKey.toString('base64url') };
+  writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
+  return keys;
 }
 
 function isPlaceholderSecret(secret: string): boolean {
@@ -201,6 +313,11 @@ function trustProxy(raw: string): number | undefined {
 function origins(raw: string): string[] | undefined {
   const list = raw.split(',').map((o) => o.trim()).filter(Boolean);
   return list.every((o) => urlWith(['http:', 'https:'])(o) && new URL(o).origin === o) ? list : undefined;
+}
+
+function hostPorts(raw: string): string[] | undefined {
+  const keys = raw.split(',').map((entry) => entry.trim()).filter(Boolean).map(parseHostPort);
+  return keys.every((key): key is string => key !== null) ? keys : undefined;
 }
 
 function rateLimit(raw: string): RateLimit | undefined {

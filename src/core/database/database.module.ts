@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { DatabaseMetrics } from './database-metrics';
 import { dataSourceOptions } from './data-source';
 import { runPendingMigrations } from './migration-lock';
 
@@ -29,5 +30,6 @@ import { runPendingMigrations } from './migration-lock';
       },
     }),
   ],
+  providers: [DatabaseMetrics],
 })
 export class DatabaseModule {}

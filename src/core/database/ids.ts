@@ -9,9 +9,18 @@ export const newId = (): string => v7();
  * whose time and counter bits are made in SQL (see the messages insert).
  */
 export function uuidV7RandomBits(): string {
-  const bits = randomBytes(8);
-  bits[0] = (bits[0] & 0x3f) | 0x80;
-  return bits.toString('hex');
+  return uuidV7RandomBitsList(1)[0];
+}
+
+/** `count` of uuidV7RandomBits from one read of the random source. */
+export function uuidV7RandomBitsList(count: number): string[] {
+  const bits = randomBytes(8 * count);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    bits[8 * i] = (bits[8 * i] & 0x3f) | 0x80;
+    out.push(bits.toString('hex', 8 * i, 8 * i + 8));
+  }
+  return out;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

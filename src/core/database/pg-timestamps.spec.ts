@@ -1,5 +1,5 @@
 import { types } from 'pg';
-import { parseTimestamptz } from './pg-timestamps';
+import { isoFromJson, parseTimestamptz } from './pg-timestamps';
 
 const pgParser = types.getTypeParser(1184) as (value: string) => Date | number | null;
 
@@ -29,6 +29,25 @@ describe('timestamptz parser', () => {
   it('leaves what it does not recognise to pg', () => {
     for (const text of ['infinity', '-infinity', '0044-03-15 12:00:00+00 BC', '0099-01-01 00:00:00+00', '2026-11-25 14:05:24+00:00:30', '2026-11-25']) {
       expect(String(parseTimestamptz(text))).toEqual(String(pgParser(text)));
+    }
+  });
+});
+
+describe('isoFromJson', () => {
+  it('rewrites PostgreSQL JSON timestamps exactly as Date would', () => {
+    for (const value of [
+      '2026-11-30T10:23:30.692123+00:00',
+      '2026-11-30T10:23:30.69+00:00',
+      '2026-11-30T10:23:30.6+00:00',
+      '2026-11-30T10:23:30.000001+00:00',
+      '2026-11-30T10:23:30.999999+00:00',
+      '2026-11-30T10:23:30+00:00',
+      '9999-12-31T23:59:59+00:00',
+      '2026-11-30T10:23:30.692123+05:30',
+      '2026-11-30T10:23:30.5-08:00',
+      '2026-11-30T10:23:30.692Z',
+    ]) {
+      expect(isoFromJson(value)).toBe(new Date(value).toISOString());
     }
   });
 });

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { sendJson } from '../http/json-response';
 import { AppError } from './app-error';
 import { toAppError } from './error-mapping';
 
@@ -22,7 +23,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (error.details.retryAfter !== undefined) {
       response.setHeader('Retry-After', String(error.details.retryAfter));
     }
-    response.status(error.status).json(error.toBody());
+    sendJson(response, error.status, error.toBody());
   }
 
   private internal(exception: unknown, request: Request & { id?: string }): AppError {

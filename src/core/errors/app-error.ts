@@ -9,6 +9,8 @@ export type ErrorDetails = Record<string, unknown>;
  */
 export class AppError extends Error {
   readonly status: number;
+  /** The code as sent, when the client needs more than the catalogue code (see `qualified`). */
+  private wireCode?: string;
 
   constructor(
     readonly code: ErrorCode,
@@ -26,7 +28,17 @@ export class AppError extends Error {
     return new AppError(code, message, {}, status);
   }
 
+  /**
+   * An error whose wire code carries a detail after a colon, `<code>:<qualifier>`, for the few
+   * screens of the client that read one (e.g. `PRIVACY_GROUP_INVITE:Ann Lee, Bo`).
+   */
+  static qualified(code: ErrorCode, qualifier: string, message?: string): AppError {
+    const error = new AppError(code, message);
+    error.wireCode = `${code}:${qualifier}`;
+    return error;
+  }
+
   toBody(): Record<string, unknown> {
-    return { success: false, code: this.code, message: this.message, ...this.details };
+    return { success: false, code: this.wireCode ?? this.code, message: this.message, ...this.details };
   }
 }

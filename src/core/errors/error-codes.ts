@@ -23,6 +23,10 @@ export const ERROR_CODES = {
   INVALID_FRAME: { status: 400, message: 'Frames must be JSON objects {event, payload}' },
   TOO_MANY_SOCKETS: { status: 429, message: 'Too many open connections' },
 
+  // event log (resume)
+  INVALID_SEQ: { status: 422, message: 'This position is not one of your event stream' },
+  RESYNC_REQUIRED: { status: 410, message: 'This position is older than the event log holds; reload state' },
+
   // auth
   OTP_TOO_SOON: { status: 429, message: 'Please wait before requesting another code' },
   EMAIL_SEND_FAILED: { status: 502, message: 'The email could not be delivered' },
@@ -44,10 +48,12 @@ export const ERROR_CODES = {
   // chats, messages
   CHAT_NOT_FOUND: { status: 404, message: 'Chat not found' },
   MESSAGE_NOT_FOUND: { status: 404, message: 'Message not found' },
-  NOT_CHAT_ADMIN: { status: 403, message: 'Only the chat owner or an admin can do this' },
   NOT_MESSAGE_AUTHOR: { status: 403, message: 'You can only change your own messages' },
-  NOT_A_GROUP: { status: 422, message: 'This works only in group chats' },
-  GROUP_TOO_LARGE: { status: 422, message: 'A group holds at most 200 members' },
+  NOT_A_GROUP: { status: 400, message: 'This works only in group chats' },
+  MEMBER_NOT_FOUND: { status: 404, message: 'This user is not a member of the chat' },
+  CANNOT_CHANGE_OWNER: { status: 400, message: "The owner's role cannot be changed" },
+  /** Sent as `PRIVACY_GROUP_INVITE:<display names>` (wire-contract-v2.2 §18.6): see AppError.qualified. */
+  PRIVACY_GROUP_INVITE: { status: 403, message: 'These users do not allow you to add them to groups' },
   MEDIA_NOT_FOUND: { status: 422, message: 'The media was not uploaded by you' },
   PLAINTEXT_IN_SECRET_CHAT: { status: 422, message: 'Secret chats accept only ciphertext' },
   CIPHERTEXT_REQUIRED: { status: 422, message: 'Secret chat messages need ciphertext and signalType' },
@@ -64,6 +70,10 @@ export const ERROR_CODES = {
   UNSUPPORTED_FILE_TYPE: { status: 415, message: 'This file type is not supported' },
   IMAGE_TOO_LARGE: { status: 422, message: 'The image has too many pixels' },
   INVALID_IMAGE: { status: 422, message: 'The image could not be read' },
+
+  // link previews
+  OUTBOUND_REFUSED: { status: 403, message: 'This address is not fetched: it is private, or not on the default port' },
+  UPSTREAM_UNAVAILABLE: { status: 502, message: 'The remote server could not be reached or did not answer with the file' },
 
   // keys
   BUNDLE_NOT_FOUND: { status: 404, message: 'This user has no key bundle' },

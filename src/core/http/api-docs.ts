@@ -1,5 +1,5 @@
 import { applyDecorators, INestApplication, Type } from '@nestjs/common';
-import { ApiExtraModels, ApiResponse, DocumentBuilder, SwaggerModule, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiResponse, DocumentBuilder, OpenAPIObject, SwaggerModule, getSchemaPath } from '@nestjs/swagger';
 import { ERROR_CODES, ErrorCode } from '../errors';
 
 /** Documents a route's success body inside the envelope: `{success:true, data: <type>}`. */
@@ -45,7 +45,12 @@ export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status:
   );
 }
 
-export function setupApiDocs(app: INestApplication): void {
+/**
+ * Serves the OpenAPI document at `/api/docs` (and `/api/docs-json`). `extraModels` adds
+ * schemas no route names (e.g. socket payloads); `beside` gets the document to serve more next
+ * to it (the AsyncAPI one), before the UI takes the rest of `/api/docs/…`.
+ */
+export function setupApiDocs(app: INestApplication, options: { extraModels?: Array<Type<unknown>>; beside?: (document: OpenAPIObject) => void } = {}): void {
   const config = new DocumentBuilder()
     .setTitle('H2V Messenger API')
     .setVersion('1.1.0')
@@ -53,11 +58,12 @@ export function setupApiDocs(app: INestApplication): void {
       'Every body is wrapped in the envelope `{success:true,data}` or `{success:false,code,message}`. ' +
         'Session routes take the `h2v_session` cookie or `Authorization: Bearer <token>`. ' +
         'A POST, PUT, PATCH or DELETE authenticated by the cookie must send `X-Requested-With: H2V` (else 403 `CSRF_REJECTED`), ' +
-        'except the XHR upload `POST /api/upload`; Bearer requests need no such header. Realtime events travel on `/ws`.',
+        'except the XHR upload `POST /api/upload` (`/api/upload/encrypted` needs it); Bearer requests need no such header. Realtime events travel on `/ws`.',
     )
     .addCookieAuth('h2v_session')
     .addBearerAuth()
     .build();
-  const document = SwaggerModule.createDocument(app, config);
+  const document = SwaggerModule.createDocument(app, config, { extraModels: options.extraModels ?? [] });
+  options.beside?.(document);
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
 }

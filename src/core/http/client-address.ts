@@ -12,12 +12,26 @@ export function clientAddress(request: IncomingMessage, trustProxyHops: number):
   return proxyAddr(request, (_address, hop) => hop < trustProxyHops) ?? 'unknown';
 }
 
+/** Scopes remembered, by address: the same few clients send most requests, and parsing an address costs more than the lookup. */
+const scopes = new Map<string, string>();
+const MAX_REMEMBERED_SCOPES = 10_000;
+
 /**
  * What one client is counted as: an IPv4 address, or the /64 of an IPv6 address (a single host
  * is commonly handed a whole /64, so per-address counts would not hold it back). IPv4-mapped
  * IPv6 addresses count as their IPv4 address.
  */
 export function addressScope(address: string): string {
+  let scope = scopes.get(address);
+  if (scope === undefined) {
+    scope = scopeOf(address);
+    if (scopes.size >= MAX_REMEMBERED_SCOPES) scopes.delete(scopes.keys().next().value!);
+    scopes.set(address, scope);
+  }
+  return scope;
+}
+
+function scopeOf(address: string): string {
   if (!ipaddr.isValid(address)) return address;
   const ip = ipaddr.process(address);
   if (ip instanceof ipaddr.IPv4) return ip.toString();

@@ -1,4 +1,4 @@
-import { findDepthProblem, findInputProblems, MAX_INPUT_DEPTH, stringProblem } from './input-hygiene';
+import { findDepthProblem, findInputProblems, MAX_INPUT_DEPTH, requestInputProblems, stringProblem } from './input-hygiene';
 
 const nested = (depth: number): unknown => {
   let value: unknown = 'leaf';
@@ -48,5 +48,24 @@ describe('input hygiene', () => {
     expect(Object.keys(problems!)).toHaveLength(10);
     const badNames = findInputProblems(Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}\u0000`, 1])));
     expect(Object.keys(badNames!)).toHaveLength(10);
+  });
+});
+
+describe('requestInputProblems', () => {
+  const request = (url: string, query: Record<string, unknown> = {}, body?: unknown) =>
+    ({ url, path: url.split('?')[0], query, body }) as unknown as Parameters<typeof requestInputProblems>[0];
+
+  it('passes a clean request, escapes in the path included', () => {
+    expect(requestInputProblems(request('/api/users/me'))).toBeNull();
+    expect(requestInputProblems(request('/api/users/public/%D0%90%F0%9F%98%80?q=x', { q: 'x' }, { text: 'ok' }))).toBeNull();
+  });
+
+  it('names the path, the query and the body fields that break the rule', () => {
+    expect(requestInputProblems(request('/api/users/public/a%00b'))).toEqual({ path: ['path must not contain NUL characters'] });
+    expect(requestInputProblems(request('/api/chats/%ED%A0%80'))).toBeNull(); // not UTF-8: left to the router, which refuses it
+    expect(requestInputProblems(request('/api/users/search?q=%00', { q: '\u0000' }, { bio: '\uD800' }))).toEqual({
+      q: ['q must not contain NUL characters'],
+      bio: ['bio must be well-formed Unicode (no unpaired surrogates)'],
+    });
   });
 });

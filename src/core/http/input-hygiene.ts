@@ -1,5 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
-import { AppError } from '../errors';
+import type { Request } from 'express';
 import type { FieldErrors } from './validation';
 
 /**
@@ -75,20 +74,23 @@ export function findDepthProblem(value: unknown): FieldErrors | null {
 }
 
 /**
- * Express middleware, after the body parser and before routing: the parsed JSON body, the query
- * string and the path segments (which become route params) all obey the input rule, else the
- * request is answered 422 VALIDATION_ERROR naming the fields.
+ * The input rule for an HTTP request, checked by the pipeline after the body parser and before
+ * routing: the parsed JSON body, the query string and the path segments (which become route
+ * params). Returns the problems by field, or null (most requests: a clean path, no query, no
+ * body, checked without taking anything apart).
  */
-export function inputHygiene(req: Request, res: Response, next: NextFunction): void {
-  const pathProblem = pathSegments(req.path).map(stringProblem).find((problem) => problem !== null);
-  const errors: FieldErrors = {
-    ...(pathProblem ? { path: [`path ${pathProblem}`] } : {}),
-    ...findInputProblems(req.query),
-    ...(req.body === undefined ? {} : findInputProblems(req.body)),
-  };
-  if (!Object.keys(errors).length) return next();
-  const error = new AppError('VALIDATION_ERROR', undefined, { errors });
-  res.status(error.status).json(error.toBody());
+export function requestInputProblems(req: Request): FieldErrors | null {
+  const pathProblem = pathProblemOf(req.path);
+  const queryProblems = req.url.includes('?') ? findInputProblems(req.query) : null;
+  const bodyProblems = req.body === undefined ? null : findInputProblems(req.body);
+  if (!pathProblem && !queryProblems && !bodyProblems) return null;
+  return { ...(pathProblem ? { path: [`path ${pathProblem}`] } : {}), ...queryProblems, ...bodyProblems };
+}
+
+/** A problem of the decoded path; a path without escapes is its own decoding. */
+function pathProblemOf(path: string): string | null {
+  if (!path.includes('%')) return stringProblem(path);
+  return pathSegments(path).map(stringProblem).find((problem) => problem !== null) ?? null;
 }
 
 /** Decoded path segments; a malformed escape is left to the router, which refuses it. */

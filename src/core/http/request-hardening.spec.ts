@@ -1,21 +1,17 @@
-import type { Request, Response } from 'express';
-import { requireClientHeaderWithCookie } from './request-hardening';
+import type { Request } from 'express';
+import { missingClientHeaderRefusal } from './request-hardening';
 
-/** Runs the middleware on a request made of these parts; resolves 'next' or the refused status and code. */
+/** Asks the rule about a request made of these parts; 'next' or the refused status and code. */
 function run(method: string, path: string, headers: Record<string, string>): 'next' | { status: number; code: string } {
-  let outcome: 'next' | { status: number; code: string } = 'next';
-  const res = {
-    status: (status: number) => ({ json: (body: { code: string }) => (outcome = { status, code: body.code }) }),
-  } as unknown as Response;
   const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  requireClientHeaderWithCookie({ method, path, headers: lower } as unknown as Request, res, () => undefined);
-  return outcome;
+  const refusal = missingClientHeaderRefusal({ method, path, headers: lower } as unknown as Request);
+  return refusal ? { status: refusal.status, code: refusal.code } : 'next';
 }
 
 const COOKIE = { Cookie: 'theme=dark; h2v_session=abc' };
 const REFUSED = { status: 403, code: 'CSRF_REJECTED' };
 
-describe('requireClientHeaderWithCookie', () => {
+describe('missingClientHeaderRefusal', () => {
   it('refuses cookie-authenticated writes without X-Requested-With: H2V', () => {
     for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) expect(run(method, '/api/users/me', COOKIE)).toEqual(REFUSED);
     expect(run('POST', '/api/contacts/x', { ...COOKIE, 'X-Requested-With': 'XMLHttpRequest' })).toEqual(REFUSED);
@@ -32,6 +28,7 @@ describe('requireClientHeaderWithCookie', () => {
   it('exempts only POST /api/upload, however Express would spell the path', () => {
     for (const path of ['/api/upload', '/api/upload/', '/API/Upload']) expect(run('POST', path, COOKIE)).toBe('next');
     expect(run('POST', '/api/upload/avatar', COOKIE)).toEqual(REFUSED);
+    expect(run('POST', '/api/upload/encrypted', COOKIE)).toEqual(REFUSED);
     expect(run('DELETE', '/api/upload', COOKIE)).toEqual(REFUSED);
   });
 });

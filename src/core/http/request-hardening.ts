@@ -1,10 +1,16 @@
-import { parse as parseCookies } from 'cookie';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Request } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../errors';
 import { OriginPolicy } from './origin-policy';
-import { SESSION_COOKIE } from './session-cookie';
+import { sessionCookie } from './session-cookie';
 
-/** Methods that change state; the origin rule applies to these only (GET/HEAD/OPTIONS never do). */
+/**
+ * The request checks of the HTTP pipeline (RequestPipeline), each a question about the request
+ * answered with the error to refuse it with, or null: the pipeline asks them in one pass, before
+ * the body is read.
+ */
+
+/** Methods that change state; the origin and client-header rules apply to these only (GET/HEAD/OPTIONS never do). */
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** The body types the API reads: JSON everywhere, multipart for uploads. */
@@ -15,10 +21,14 @@ const ACCEPTED_BODY_TYPES = new Set(['application/json', 'multipart/form-data'])
  * as API answers carry private data. A route that may be cached (uploaded files) sets its own
  * `Cache-Control`, which replaces this one.
  */
-export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
+export function setSecurityHeaders(res: ServerResponse): void {
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Cache-Control', 'no-store');
-  next();
+}
+
+/** Whether the request sends a body (one the slow-client rule watches and the type rule checks). */
+export function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
 }
 
 /**
@@ -26,11 +36,9 @@ export function securityHeaders(_req: Request, res: Response, next: NextFunction
  * origin (or from an opaque one, `Origin: null`) is refused before its body is read, so the
  * session cookie it carries is never used. See OriginPolicy for who counts as foreign.
  */
-export function refuseForeignOrigins(policy: OriginPolicy): RequestHandler {
-  return (req, res, next) => {
-    if (!STATE_CHANGING.has(req.method) || policy.allows(req.headers.origin, req)) return next();
-    reply(res, new AppError('ORIGIN_NOT_ALLOWED'));
-  };
+export function foreignOriginRefusal(policy: OriginPolicy, req: IncomingMessage): AppError | null {
+  if (!STATE_CHANGING.has(req.method!) || policy.allows(req.headers.origin, req)) return null;
+  return new AppError('ORIGIN_NOT_ALLOWED');
 }
 
 /** The header the web client's `request()` puts on every call; a cross-site form or a simple fetch cannot send it. */
@@ -41,30 +49,31 @@ export const CLIENT_HEADER_VALUE = 'H2V';
  * State-changing routes a cookie session may call without the client header: the web client
  * uploads files with a bare XMLHttpRequest (for its progress events), which sends the cookie
  * but no custom header (wire-contract.md). A cross-site page still cannot use it: SameSite=Lax
- * keeps the cookie off a cross-site POST, and refuseForeignOrigins refuses a foreign Origin.
+ * keeps the cookie off a cross-site POST, and foreignOriginRefusal refuses a foreign Origin.
+ * `POST /api/upload/encrypted` is deliberately not exempt: the client sends a secret chat's
+ * encrypted media through request(), with the header (wire contract v2.2 §9).
  */
 const HEADERLESS_WRITES: ReadonlyArray<{ method: string; path: string }> = [{ method: 'POST', path: '/api/upload' }];
 
 /**
- * The second CSRF defence, beside refuseForeignOrigins: a state-changing request that the
+ * The second CSRF defence, beside foreignOriginRefusal: a state-changing request that the
  * session cookie would authenticate must carry `X-Requested-With: H2V` (a custom header makes a
  * browser ask CORS first, which a foreign origin does not pass), else 403 CSRF_REJECTED before
  * its body is read. `Authorization: Bearer` (mobile apps, scripts) wins over the cookie in
  * tokenFrom, and no page can set it on a cross-site request, so such requests need no header;
  * neither does a request with no session cookie at all (nothing to forge).
  */
-export function requireClientHeaderWithCookie(req: Request, res: Response, next: NextFunction): void {
-  if (!STATE_CHANGING.has(req.method) || !cookieAuthenticated(req) || isHeaderlessWrite(req)) return next();
+export function missingClientHeaderRefusal(req: Request): AppError | null {
+  if (!STATE_CHANGING.has(req.method) || !cookieAuthenticated(req) || isHeaderlessWrite(req)) return null;
   const header = req.headers[CLIENT_HEADER];
-  if (typeof header === 'string' && header.trim().toUpperCase() === CLIENT_HEADER_VALUE) return next();
-  reply(res, new AppError('CSRF_REJECTED'));
+  if (typeof header === 'string' && header.trim().toUpperCase() === CLIENT_HEADER_VALUE) return null;
+  return new AppError('CSRF_REJECTED');
 }
 
 /** Whether the session cookie is what would authenticate this request (see tokenFrom). */
 function cookieAuthenticated(req: Request): boolean {
   if (req.headers.authorization?.startsWith('Bearer ')) return false;
-  const cookies = req.headers.cookie;
-  return !!cookies && !!parseCookies(cookies)[SESSION_COOKIE];
+  return !!sessionCookie(req.headers.cookie);
 }
 
 /** Express matches routes case-insensitively and with or without a trailing slash: so does this. */
@@ -78,13 +87,9 @@ function isHeaderlessWrite(req: Request): boolean {
  * urlencoded and text/plain bodies, the ones an HTML form can send cross-site without a
  * preflight, are never parsed into a DTO.
  */
-export function refuseUnreadBodies(req: Request, res: Response, next: NextFunction): void {
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
+export function unreadBodyRefusal(req: IncomingMessage): AppError | null {
+  if (!hasBody(req)) return null;
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  if (!hasBody || ACCEPTED_BODY_TYPES.has(type)) return next();
-  reply(res, new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send JSON (application/json), or multipart/form-data for uploads'));
-}
-
-function reply(res: Response, error: AppError): void {
-  res.status(error.status).json(error.toBody());
+  if (ACCEPTED_BODY_TYPES.has(type)) return null;
+  return new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send JSON (application/json), or multipart/form-data for uploads');
 }

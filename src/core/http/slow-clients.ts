@@ -1,7 +1,8 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import type { Server } from 'node:http';
 import type { HttpTimeouts } from '../config/env.schema';
 import { AppError } from '../errors';
+import { sendJson } from './json-response';
 
 /**
  * Bounds how long a client may take to send a request, so a trickle cannot hold a connection.
@@ -16,14 +17,14 @@ import { AppError } from '../errors';
  * A WebSocket is not affected: once upgraded its connection leaves Node's HTTP timeouts, and the
  * upgrade never passes through Express.
  */
-export function limitSlowClients(server: Server, timeouts: HttpTimeouts): (req: Request, res: Response, next: NextFunction) => void {
+export function limitSlowClients(server: Server, timeouts: HttpTimeouts): (req: Request, res: Response) => void {
   server.headersTimeout = timeouts.headersTimeoutMs;
   server.requestTimeout = timeouts.requestTimeoutMs;
   // Read by Node when the server starts listening, which is after this runs.
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(1_000, timeouts.headersTimeoutMs);
-  return (req, res, next) => {
+  // A request without a body (most GETs) has nothing left to trickle: the pipeline calls this for bodies only.
+  return (req, res) => {
     if (!req.complete) watchBody(req, res, timeouts);
-    next();
   };
 }
 
@@ -60,6 +61,6 @@ function drop(req: Request, res: Response): void {
     return;
   }
   res.setHeader('Connection', 'close');
-  res.status(408).json(new AppError('REQUEST_TIMEOUT', 'The request body arrived too slowly').toBody());
+  sendJson(res, 408, new AppError('REQUEST_TIMEOUT', 'The request body arrived too slowly').toBody());
   res.once('finish', () => req.socket.destroy());
 }

@@ -1,5 +1,6 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
 import { AppError } from '../errors';
+import { Acceptor, compileAcceptor } from './compiled-validation';
 import { findInputProblems } from './input-hygiene';
 
 export type FieldErrors = Record<string, string[]>;
@@ -38,9 +39,14 @@ export function createValidationPipe(): ValidationPipe {
  */
 const payloadPipe = createValidationPipe();
 
+/** Each DTO's compiled shortcut (compileAcceptor), made on first use; null when the DTO always takes the pipe. */
+const acceptors = new WeakMap<new () => object, Acceptor<object> | null>();
+
 /**
  * Validates a plain payload (e.g. a socket frame) against a DTO class exactly as the HTTP pipe
- * does, after the input rule that HTTP requests meet in the `inputHygiene` middleware.
+ * does, after the input rule that HTTP requests meet in the request pipeline (requestInputProblems). A flat
+ * payload that is valid takes the compiled shortcut of its DTO (compiled-validation.ts); the rest,
+ * and every invalid one, take the pipe itself, so refusals read the same.
  */
 export async function validatePayload<T extends object>(dto: new () => T, payload: unknown): Promise<T> {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
@@ -48,5 +54,9 @@ export async function validatePayload<T extends object>(dto: new () => T, payloa
   }
   const problems = findInputProblems(payload);
   if (problems) throw validationError(problems);
+  let accept = acceptors.get(dto) as Acceptor<T> | null | undefined;
+  if (accept === undefined) acceptors.set(dto, (accept = compileAcceptor(dto)));
+  const accepted = accept?.(payload as Record<string, unknown>);
+  if (accepted) return accepted;
   return (await payloadPipe.transform(payload, { type: 'body', metatype: dto })) as T;
 }

@@ -5,15 +5,12 @@ import type { Request } from 'express';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { requestScope } from '../http/client-address';
-import { IS_CODE_ROUTE } from './code-route.decorator';
-import { RateLimitGuard } from './rate-limit.guard';
+import { isApiPath, isCodeRoute, RateLimitGuard } from './rate-limit.guard';
 import { RATE_LIMIT_STORAGE } from './rate-limiter';
 
 const isHttp = (context: ExecutionContext) => context.getType() === 'http';
-const isCodeRoute = (context: ExecutionContext) => isHttp(context) && Reflect.getMetadata(IS_CODE_ROUTE, context.getHandler()) === true;
-// Express matches routes case-insensitively, so the path is compared the same way.
-const isOtherApiRoute = (context: ExecutionContext) =>
-  isHttp(context) && context.switchToHttp().getRequest<Request>().path.toLowerCase().startsWith('/api/') && !isCodeRoute(context);
+const isHttpCodeRoute = (context: ExecutionContext) => isHttp(context) && isCodeRoute(context);
+const isOtherApiRoute = (context: ExecutionContext) => isHttp(context) && isApiPath(context.switchToHttp().getRequest<Request>()) && !isCodeRoute(context);
 
 /** The email a code request or guess is about, as the DTO will normalise it; '' when there is none. */
 function bodyEmail(req: Request): string {
@@ -44,7 +41,7 @@ const sharedKey = (_context: ExecutionContext, tracker: string, name: string) =>
             name: 'auth',
             limit: config.values.rateLimitAuth.limit,
             ttl: config.values.rateLimitAuth.windowSeconds * 1000,
-            skipIf: (context) => !isCodeRoute(context),
+            skipIf: (context) => !isHttpCodeRoute(context),
             getTracker: (req) => `${requestScope(req)}\n${bodyEmail(req as Request)}`,
             generateKey: sharedKey,
           },
@@ -52,7 +49,7 @@ const sharedKey = (_context: ExecutionContext, tracker: string, name: string) =>
             name: 'auth-ip',
             limit: config.values.rateLimitAuthIp.limit,
             ttl: config.values.rateLimitAuthIp.windowSeconds * 1000,
-            skipIf: (context) => !isCodeRoute(context),
+            skipIf: (context) => !isHttpCodeRoute(context),
             generateKey: sharedKey,
           },
           {

@@ -1,4 +1,5 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
+import { RedisScript } from '../redis/redis-script';
 import { RedisService } from '../redis/redis.service';
 
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
@@ -7,12 +8,12 @@ type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>
 export const REDIS_TIMEOUT_MS = 500;
 
 // Fixed window: INCR, set the window's expiry on the first hit, read what remains. One round trip.
-const INCREMENT = `
+const INCREMENT = new RedisScript(`
 local hits = redis.call('INCR', KEYS[1])
 if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return { hits, ttl }`;
+return { hits, ttl }`);
 
 /**
  * Rate-limit counters in Redis, so every instance behind the load balancer shares them.
@@ -25,7 +26,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   async increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     const counted = await this.redis.bounded(
       'rate limit',
-      (c) => c.eval(INCREMENT, 1, this.redis.key('rl', throttlerName, key), ttl) as Promise<[number, number]>,
+      (c) => INCREMENT.run<[number, number]>(c, [this.redis.key('rl', throttlerName, key)], [ttl]),
       null,
       REDIS_TIMEOUT_MS,
     );

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from './redis.service';
 
@@ -61,5 +61,46 @@ describe('RedisService.bounded', () => {
     expect(await redis.bounded('t', never, 'fallback', 20)).toBe('fallback');
     expect(await redis.bounded('t', async () => 'value', 'fallback', 20)).toBe('value');
     expect(fake.ping).not.toHaveBeenCalled();
+  });
+});
+
+const clusterNodes = process.env.REDIS_CLUSTER_TEST_NODES?.trim();
+
+(clusterNodes ? describe : describe.skip)(`RedisService on a Redis Cluster${clusterNodes ? '' : ' (skipped: REDIS_CLUSTER_TEST_NODES is unset)'}`, () => {
+  const config = () => {
+    const url = `redis+cluster://${clusterNodes}`;
+    return { usesRedis: true, values: { redisUrl: url, redisPrefix: `t_svc_${process.pid}` } } as unknown as AppConfig;
+  };
+  let redis: RedisService;
+  beforeAll(async () => {
+    redis = new RedisService(config());
+    await redis.onModuleInit();
+  }, 10_000);
+  afterAll(() => redis.onApplicationShutdown());
+
+  it('makes every connection a Cluster, with the per-connection options on every node (BullMQ reads them there)', () => {
+    expect(redis.cluster).toBe(true);
+    const worker = redis.connect('worker', { maxRetriesPerRequest: null, enableOfflineQueue: false }) as Cluster;
+    expect(worker).toBeInstanceOf(Cluster);
+    expect(worker.options).toMatchObject({ scaleReads: 'master', enableOfflineQueue: false, redisOptions: { connectionName: 'h2v:worker', maxRetriesPerRequest: null } });
+  });
+
+  it('gives a subscriber that receives sharded messages of every primary as well as classic ones', async () => {
+    const subscriber = redis.subscriber('subscriber');
+    const got: string[] = [];
+    subscriber.on('smessageBuffer', (channel: Buffer, raw: Buffer) => got.push(`${channel}=${raw}`));
+    subscriber.on('messageBuffer', (channel: Buffer, raw: Buffer) => got.push(`${channel}=${raw}`));
+    const channels = ['{a}inbox', '{b}inbox', '{c}inbox'].map((c) => redis.key(c));
+    await Promise.all([...channels.map((c) => subscriber.ssubscribe(c)), subscriber.subscribe(redis.key('all'))]);
+    await Promise.all([...channels.map((c, i) => redis.client.spublish(c, String(i))), redis.client.publish(redis.key('all'), 'x')]);
+    const expected = [...channels.map((c, i) => `${c}=${i}`), `${redis.key('all')}=x`].sort();
+    for (let i = 0; i < 50 && got.length < expected.length; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(got.sort()).toEqual(expected);
+  });
+
+  it('runs bounded commands on keys of every primary', async () => {
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f'].map((k) => redis.key('svc', k));
+    expect(await redis.bounded('t', (c) => Promise.all(keys.map((key) => c.set(key, key, 'PX', 5_000))), null)).toEqual(keys.map(() => 'OK'));
+    expect(await redis.bounded('t', (c) => Promise.all(keys.map((key) => c.get(key))), null)).toEqual(keys);
   });
 });

@@ -1,7 +1,15 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import Redis, { RedisOptions } from 'ioredis';
+import Redis, { Cluster, RedisOptions } from 'ioredis';
 import { withTimeout } from '../async/with-timeout';
 import { AppConfig } from '../config/app-config';
+import { parseRedisUrl, RedisTarget } from '../config/redis-url';
+import { ClusterPipe } from './cluster-pipe';
+import { RespPipe } from './resp-pipe';
+
+/** A connection to the one Redis server or to the Redis Cluster REDIS_URL names: the same commands either way. */
+export type RedisClient = Redis | Cluster;
+/** What the event log's hot path writes through: RespPipe on one server, ClusterPipe on a cluster. */
+export type CommandPipe = Pick<RespPipe, 'exec' | 'close'>;
 
 /** The longest a request path waits for Redis before it takes the degraded answer. */
 export const REDIS_REQUEST_TIMEOUT_MS = 1_000;
@@ -12,19 +20,23 @@ const STARTUP_WAIT_MS = 5_000;
 
 /**
  * Owns every Redis connection of this process (commands, pub/sub, queues) so that shutdown
- * closes them all. Absent REDIS_URL, `enabled` is false and no connection is ever made.
+ * closes them all. Absent REDIS_URL, `enabled` is false and no connection is ever made. With a
+ * `redis+cluster://` URL every connection is an ioredis Cluster (`cluster` is true): callers
+ * keep the keys of one multi-key command or script in one hash slot (`{…}` hash tags).
  */
 @Injectable()
 export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
-  private readonly connections = new Set<Redis>();
-  private commandClient: Redis | null = null;
+  private readonly connections = new Set<RedisClient>();
+  private readonly pipes = new Set<CommandPipe>();
+  private commandClient: RedisClient | null = null;
   private lastDegradedLog = 0;
   /** Set after UNANSWERED_TO_TRIP commands in a row went unanswered: calls degrade at once until a probe PING is answered. */
   private unresponsive = false;
   private unansweredInARow = 0;
   private probing = false;
   private closing = false;
+  private parsedTarget: RedisTarget | undefined;
 
   constructor(private readonly config: AppConfig) {}
 
@@ -40,6 +52,11 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     return this.config.usesRedis;
   }
 
+  /** REDIS_URL names a Redis Cluster: a command's keys must share a slot, and RespPipe cannot route. */
+  get cluster(): boolean {
+    return this.enabled && this.target.kind === 'cluster';
+  }
+
   /** Key prefix that keeps several deployments (or test files) apart on one Redis. */
   key(...parts: string[]): string {
     return [this.config.values.redisPrefix, ...parts].join(':');
@@ -50,7 +67,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
    * one tick in a single write (a request's rate-limit, presence and publish commands, a send's
    * publishes): socket writes are what costs most here. Order is kept.
    */
-  get client(): Redis {
+  get client(): RedisClient {
     this.commandClient ??= this.connect('commands', { enableAutoPipelining: true });
     return this.commandClient;
   }
@@ -61,7 +78,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
    * replay stale work later), and a command slower than `timeoutMs` (an unresponsive server)
    * also settles with `fallback`. Errors too. Logged at most every 10 s.
    */
-  async bounded<T, F>(label: string, work: (client: Redis) => Promise<T>, fallback: F, timeoutMs = REDIS_REQUEST_TIMEOUT_MS): Promise<T | F> {
+  async bounded<T, F>(label: string, work: (client: RedisClient) => Promise<T>, fallback: F, timeoutMs = REDIS_REQUEST_TIMEOUT_MS): Promise<T | F> {
     const client = this.client;
     if (client.status !== 'ready') return this.degraded(label, `connection ${client.status}`, fallback);
     // A partition (no answer, no error): after a few commands waited out their bound, the rest
@@ -111,11 +128,22 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     return fallback;
   }
 
+  /**
+   * A dedicated connection for pub/sub subscriptions, classic (SUBSCRIBE) and sharded
+   * (SSUBSCRIBE). On a cluster it keeps one subscriber per primary (ioredis `shardedSubscribers`):
+   * without it a sharded subscription is made and its messages never arrive.
+   */
+  subscriber(name: string): RedisClient {
+    return this.connect(name, { maxRetriesPerRequest: null }, { shardedSubscribers: true });
+  }
+
   /** A dedicated connection (pub/sub subscribers and BullMQ workers need their own). */
-  connect(name: string, options: RedisOptions = {}): Redis {
-    const url = this.config.values.redisUrl;
-    if (!url) throw new Error('Redis is not configured (REDIS_URL is unset)');
-    const connection = new Redis(url, { connectionName: `h2v:${name}`, lazyConnect: false, ...options });
+  connect(name: string, options: RedisOptions = {}, cluster: { shardedSubscribers?: boolean } = {}): RedisClient {
+    const target = this.target;
+    const connection =
+      target.kind === 'single'
+        ? new Redis(target.url, { connectionName: `h2v:${name}`, lazyConnect: false, ...options })
+        : clusterConnection(target, name, options, cluster.shardedSubscribers ?? false);
     let lastError = '';
     connection.on('error', (error: Error) => {
       if (error.message !== lastError) this.logger.warn(`${name}: ${error.message}`);
@@ -127,6 +155,30 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     return connection;
   }
 
+  /**
+   * A bare pipelining connection for a hot path of many small commands (RespPipe), bounded like
+   * `bounded` calls: a batch not answered within REDIS_REQUEST_TIMEOUT_MS fails. `preamble`
+   * gives the commands each new connection sends first (e.g. SCRIPT LOAD).
+   */
+  pipe(name: string, preamble: () => string[] = () => []): CommandPipe {
+    const target = this.target;
+    const pipe =
+      target.kind === 'single'
+        ? new RespPipe(new URL(target.url), name, preamble, REDIS_REQUEST_TIMEOUT_MS)
+        : new ClusterPipe(() => this.client as Cluster, preamble, REDIS_REQUEST_TIMEOUT_MS);
+    this.pipes.add(pipe);
+    return pipe;
+  }
+
+  /** What REDIS_URL names (validated at start-up by env.schema). */
+  private get target(): RedisTarget {
+    const url = this.config.values.redisUrl;
+    if (!url) throw new Error('Redis is not configured (REDIS_URL is unset)');
+    this.parsedTarget ??= parseRedisUrl(url);
+    if (!this.parsedTarget) throw new Error('REDIS_URL is not a redis:// or redis+cluster:// URL');
+    return this.parsedTarget;
+  }
+
   async ping(timeoutMs: number): Promise<boolean> {
     if (!this.enabled) return true;
     return withTimeout(this.client.ping().then((r) => r === 'PONG', () => false), timeoutMs, false);
@@ -134,6 +186,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.closing = true;
+    for (const pipe of this.pipes) pipe.close();
     await Promise.all(
       [...this.connections].map(async (c) => {
         if (c.status !== 'ready') return c.disconnect();
@@ -144,4 +197,28 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     );
     this.connections.clear();
   }
+}
+
+/**
+ * An ioredis Cluster with the per-connection options applied to every node's connection. Reads
+ * go to primaries (scaleReads 'master'): a presence or lease read must see the write just made.
+ * The offline queue and auto-pipelining are the cluster's own options (auto-pipelining then
+ * batches per node).
+ */
+function clusterConnection(target: Extract<RedisTarget, { kind: 'cluster' }>, name: string, options: RedisOptions, shardedSubscribers: boolean): Cluster {
+  const { enableAutoPipelining, enableOfflineQueue, ...nodeOptions } = options;
+  return new Cluster(target.nodes, {
+    scaleReads: 'master',
+    shardedSubscribers,
+    lazyConnect: false,
+    enableAutoPipelining: enableAutoPipelining ?? false,
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    redisOptions: {
+      connectionName: `h2v:${name}`,
+      username: target.username,
+      password: target.password,
+      ...(target.tls ? { tls: {} } : {}),
+      ...nodeOptions,
+    },
+  });
 }

@@ -16,7 +16,8 @@ export class SendMessageDto {
   @IsOptional() @IsIn(['TEXT', 'IMAGE', 'FILE', 'AUDIO', 'VIDEO']) type?: 'TEXT' | 'IMAGE' | 'FILE' | 'AUDIO' | 'VIDEO';
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(512) mediaUrl?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(255) mediaName?: string | null;
-  @IsOptional() @ValidateIf((_, v) => v !== null) @IsInt() @Min(0) mediaSize?: number | null;
+  /** Stored for a secret chat's encrypted media only (the size before encryption); else the upload's own size is. */
+  @IsOptional() @ValidateIf((_, v) => v !== null) @IsInt() @Min(0) @Max(Number.MAX_SAFE_INTEGER) mediaSize?: number | null;
   /** Album key (§8.2): stored as sent, echoed on every Message. */
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @Matches(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'mediaGroupId must be 1-64 characters of A-Z a-z 0-9 _ . : -' }) mediaGroupId?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsUUID('all') replyToId?: string | null;

@@ -29,6 +29,23 @@ export class UploadResultDto {
   thumbUrl?: string;
 }
 
+/** The multipart body of POST /api/upload/encrypted. */
+export class EncryptedUploadBodyDto {
+  @ApiProperty({ type: 'string', format: 'binary', description: 'The encrypted bytes (the web client names the part `<original name>.enc`); stored as sent' })
+  file: unknown;
+}
+
+export class EncryptedUploadResultDto {
+  @ApiProperty({ example: '/uploads/3q2-7wEAAAA_Qm9iAAAAAA.enc', description: 'Relative URL of the blob, served as application/octet-stream (attachment); the mediaUrl of a secret chat message' })
+  url: string;
+
+  @ApiProperty({ example: 'holiday.jpg.enc', description: 'The part’s file name (metadata only)' })
+  name: string;
+
+  @ApiProperty({ example: 183_220, description: 'Size in bytes of the blob as uploaded' })
+  size: number;
+}
+
 export class AvatarResultDto {
   @ApiProperty({ example: '/uploads/Qm9iAAAAAA3q2-7wEAAAA_.webp', description: '400×400 WebP, served at once' })
   url: string;

@@ -12,8 +12,8 @@ export class SettingsDto {
   @ApiProperty({ enum: ['small', 'medium', 'large'], default: 'medium' }) fontSize: string;
   @ApiProperty({ ...PRIVACY_OUT, description: 'who sees your online state and last-seen time' }) showOnlineStatus: string;
   @ApiProperty({ ...PRIVACY_OUT, description: 'who sees your read receipts' }) showReadReceipts: string;
-  @ApiProperty({ ...PRIVACY_OUT, description: 'who sees your avatar (stored for the client)' }) showAvatar: string;
-  @ApiProperty({ ...PRIVACY_OUT, description: 'who may add you to groups (stored for the client)' }) allowGroupInvites: string;
+  @ApiProperty({ ...PRIVACY_OUT, description: 'who sees your avatar: everyone else gets avatar null in every User and message sender' }) showAvatar: string;
+  @ApiProperty({ ...PRIVACY_OUT, description: 'who may add you to groups (others get 403 PRIVACY_GROUP_INVITE:<names>); joining by link is not affected' }) allowGroupInvites: string;
   @ApiProperty({ default: true }) mediaAutoDownload: boolean;
   @ApiProperty({ enum: ['default', 'dark', 'dots', 'gradient'], default: 'default' }) chatWallpaper: string;
   @ApiProperty({ enum: ['dark', 'light'], default: 'dark' }) theme: string;

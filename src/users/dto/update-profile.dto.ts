@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsOptional, IsString, Length, Matches, MaxLength, Validate, ValidateIf, ValidatorConstraint, ValidatorConstraintInterface } from 'class-validator';
+import { atMostCodePoints } from '../../core/text/code-points';
 import { NICKNAME_PATTERN, NICKNAME_RULE } from '../../auth/dto/auth.dto';
 
 export const NAME_MAX = 64;
@@ -16,7 +17,7 @@ export const UPLOAD_PATH = /^\/uploads\/(?!.*\.\.)(?!.*\/\/)[A-Za-z0-9._\-/]+$/;
 @ValidatorConstraint({ name: 'maxCodePoints' })
 class MaxCodePoints implements ValidatorConstraintInterface {
   validate(value: unknown): boolean {
-    return typeof value === 'string' && [...value].length <= BIO_MAX;
+    return typeof value === 'string' && atMostCodePoints(value, BIO_MAX);
   }
   defaultMessage(): string {
     return `bio must be at most ${BIO_MAX} characters`;

@@ -1,0 +1,68 @@
+import { Cluster } from 'ioredis';
+import { createHash, randomUUID } from 'node:crypto';
+import { ClusterPipe, decodeCommands } from './cluster-pipe';
+import { keySlot } from './key-slot';
+import { bulk, command } from './resp-pipe';
+
+describe('decodeCommands', () => {
+  it('reads encoded commands back into their arguments, bytes as they were', () => {
+    const body = Buffer.from([0xff, 0x0d, 0x0a, 0x00]);
+    const encoded = Buffer.concat([Buffer.from(command('SET', 'k', 'v'), 'latin1'), Buffer.from(`*2\r\n${bulk('GET')}$4\r\n`, 'latin1'), body, Buffer.from('\r\n')]);
+    expect(decodeCommands(encoded)).toEqual([
+      [Buffer.from('SET'), Buffer.from('k'), Buffer.from('v')],
+      [Buffer.from('GET'), body],
+    ]);
+  });
+
+  it('refuses what is not a command', () => {
+    expect(() => decodeCommands(Buffer.from('+OK\r\n'))).toThrow(/not a RESP command/);
+  });
+});
+
+const nodes = process.env.REDIS_CLUSTER_TEST_NODES?.trim();
+
+(nodes ? describe : describe.skip)(`ClusterPipe on a Redis Cluster${nodes ? '' : ' (skipped: REDIS_CLUSTER_TEST_NODES is unset)'}`, () => {
+  let cluster: Cluster;
+  const prefix = `t_pipe_${randomUUID().slice(0, 8)}`;
+  beforeAll(async () => {
+    cluster = new Cluster(nodes!.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })), { enableAutoPipelining: true });
+    await new Promise((resolve) => cluster.once('ready', resolve));
+  });
+  afterAll(async () => {
+    for (const node of cluster.nodes('master')) for (const key of await node.keys(`{${prefix}*`)) await node.del(key);
+    await cluster.quit();
+  });
+
+  it('routes each command by its key, in order, runs the preamble\'s script on every primary, and answers errors in place', async () => {
+    // A script of its own (the comment), so no primary has it cached yet.
+    const lua = `-- ${randomUUID()}\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])`;
+    const pipe = new ClusterPipe(() => cluster, () => [command('SCRIPT', 'LOAD', lua)], 1_000);
+    const sha = createHash('sha1').update(lua).digest('hex');
+    // Keys on at least two slots (so two primaries on a 3-primary cluster, most likely).
+    const keys = ['a', 'b', 'c', 'd', 'e'].map((k) => `{${prefix}${k}}`);
+    expect(new Set(keys.map(keySlot)).size).toBeGreaterThan(1);
+    const commands = [
+      ...keys.map((key, i) => command('EVALSHA', sha, '1', key, String(i + 1))),
+      command('EVALSHA', '0'.repeat(40), '1', keys[0]),
+      command('GET', keys[4]),
+      command('EVAL', 'return {KEYS[1], 7, {ARGV[1]}}', '1', keys[3], 'x'),
+    ];
+    const replies = await pipe.exec(commands, commands.length);
+    expect(replies.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+    expect(replies[5]).toBeInstanceOf(Error);
+    expect(replies[6]).toBe('5');
+    expect(replies[7]).toEqual([keys[3], 7, ['x']]);
+    // A primary that lost its script cache (a restart, a failover) still runs it.
+    await Promise.all(cluster.nodes('master').map((node) => node.script('FLUSH')));
+    expect(await pipe.exec([command('EVALSHA', sha, '1', keys[0], '10'), command('EVALSHA', sha, '1', keys[1], '10')], 2)).toEqual([11, 12]);
+    expect(await pipe.exec(command('EVALSHA', sha, '1', keys[2], '10'), 1)).toEqual([13]);
+  });
+
+  it('fails a batch at once while the cluster is not ready, and after close', async () => {
+    const down = { status: 'reconnecting' } as unknown as Cluster;
+    await expect(new ClusterPipe(() => down, () => [], 1_000).exec(command('PING'), 1)).rejects.toThrow(/unreachable/);
+    const pipe = new ClusterPipe(() => cluster, () => [], 1_000);
+    pipe.close();
+    await expect(pipe.exec(command('PING'), 1)).rejects.toThrow(/closed/);
+  });
+});

@@ -1,0 +1,20 @@
+/**
+ * Whether `text` has at most `max` characters, counted as users see them in the limits of the
+ * API: Unicode code points (an emoji outside the BMP is one, not two UTF-16 units). A string of
+ * at most `max` UTF-16 units passes at once; a longer one is counted without allocating (the
+ * `[...text].length` it replaces built an array of every character, on every message sent).
+ */
+export function atMostCodePoints(text: string, max: number): boolean {
+  if (text.length <= max) return true;
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    if (++count > max) return false;
+  }
+  return true;
+}

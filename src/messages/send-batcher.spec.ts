@@ -1,0 +1,68 @@
+import { AppConfig } from '../core/config/app-config';
+import { Metrics } from '../core/metrics/metrics';
+import { BatchItem, MessagesRepository, StoredMessage } from './messages.repository';
+import { SendBatcher } from './send-batcher';
+import { textDraft } from '../../test/support/drafts';
+
+/** A repository whose batches stay open until the test commits them. */
+function fakeRepository() {
+  const batches: Array<{ texts: string[]; commit: () => void }> = [];
+  const repository = {
+    insertBatch: (items: BatchItem[]) =>
+      new Promise<Array<StoredMessage | null>>((resolve) =>
+        batches.push({
+          texts: items.map((item) => item.draft.text!),
+          commit: () => resolve(items.map((item) => ({ message: { chatId: item.draft.chatId, text: item.draft.text } }) as unknown as StoredMessage)),
+        }),
+      ),
+  } as unknown as MessagesRepository;
+  return { repository, batches };
+}
+
+const item = (chatId: string, text: string): BatchItem => ({ secret: false, draft: textDraft(chatId, 'sender', text) });
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('SendBatcher', () => {
+  const config = { values: { databaseUrl: 'postgres://db', dbPoolSize: 8 } } as AppConfig; // two batches in flight
+
+  it('writes a chat with one batch at a time: its later messages wait for the batch in flight, other chats do not', async () => {
+    const { repository, batches } = fakeRepository();
+    const batcher = new SendBatcher(repository, new Metrics(), config);
+    const a1 = batcher.store(item('A', 'a1'));
+    await turn();
+    const rest = [batcher.store(item('A', 'a2')), batcher.store(item('B', 'b1')), batcher.store(item('A', 'a3'))];
+    await turn();
+    expect(batches.map((b) => b.texts)).toEqual([['a1'], ['b1']]);
+    batches[0].commit();
+    expect((await a1)?.message.text).toBe('a1');
+    await turn();
+    expect(batches.map((b) => b.texts)).toEqual([['a1'], ['b1'], ['a2', 'a3']]);
+    batches[1].commit();
+    batches[2].commit();
+    expect((await Promise.all(rest)).map((stored) => stored?.message.text)).toEqual(['a2', 'b1', 'a3']);
+  });
+
+
+  it('hands out each chat\'s publication turns in seq order, across batches', async () => {
+    const { repository, batches } = fakeRepository();
+    const batcher = new SendBatcher(repository, new Metrics(), config);
+    const first = [batcher.store(item('A', 'a1')), batcher.store(item('B', 'b1')), batcher.store(item('A', 'a2'))];
+    await turn();
+    batches[0].commit();
+    const [a1, b1, a2] = await Promise.all(first);
+    const later = batcher.store(item('A', 'a3'));
+    await turn();
+    batches[1].commit();
+    const a3 = (await later)!;
+    const published: string[] = [];
+    for (const [name, stored] of [['a3', a3], ['a2', a2!], ['b1', b1!], ['a1', a1!]] as const) {
+      void stored.previousPublished.then(() => {
+        published.push(name);
+        stored.published();
+      });
+    }
+    await turn();
+    expect(published).toEqual(['b1', 'a1', 'a2', 'a3']);
+  });
+});

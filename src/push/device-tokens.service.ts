@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { AuthContext } from '../auth/auth-context';
+import { AppConfig } from '../core/config/app-config';
+import { newId } from '../core/database/ids';
+import { isForeignKeyViolation } from '../core/database/query-results';
+import { AppError } from '../core/errors';
+import { OutboundPolicy, OutboundRefusedError } from '../core/outbound';
+import { RegisterDeviceTokenDto } from './dto/push.dto';
+import { PushRepository } from './push.repository';
+import { parseWebSubscription } from './web-subscription';
+
+/**
+ * Device tokens (§12). A token is upserted by its value: registering it again (the web client
+ * does on every start) moves it to the caller and to the session registering it, whoever held it.
+ * It lives as long as that session. IOS and ANDROID tokens are stored for the native apps; this
+ * server has no APNs or FCM sender, so nothing is sent to them.
+ */
+@Injectable()
+export class DeviceTokensService {
+  constructor(
+    private readonly pushes: PushRepository,
+    private readonly outbound: OutboundPolicy,
+    private readonly config: AppConfig,
+  ) {}
+
+  vapidPublicKey(): string | null {
+    return this.config.values.push?.publicKey ?? null;
+  }
+
+  /**
+   * `origin`: where the caller reached the API, from which the notifications of this
+   * subscription link the sender's avatar. A WEB endpoint must be an https URL the outbound
+   * policy lets the server contact (no private, loopback or link-local address, checked after
+   * resolving its name), else 422.
+   */
+  async register(auth: AuthContext, input: RegisterDeviceTokenDto, origin: string | null): Promise<{ id: string }> {
+    let web: { endpoint: string; p256dh: string; auth: string } | null = null;
+    if (input.platform === 'WEB') {
+      const parsed = parseWebSubscription(input.token);
+      if ('problem' in parsed) throw invalidToken(parsed.problem);
+      try {
+        await this.outbound.check(parsed.endpoint);
+      } catch (error) {
+        if (error instanceof OutboundRefusedError) throw invalidToken(`the push endpoint may not be contacted: ${error.message}`);
+        throw error;
+      }
+      web = parsed;
+    }
+    try {
+      const id = await this.pushes.upsert({
+        id: newId(),
+        userId: auth.userId,
+        sessionId: auth.sessionId,
+        platform: input.platform,
+        token: input.token,
+        tokenHash: tokenHash(input.token),
+        endpoint: web?.endpoint ?? null,
+        p256dh: web?.p256dh ?? null,
+        auth: web?.auth ?? null,
+        origin: web ? origin : null,
+      });
+      return { id };
+    } catch (error) {
+      // The session ended (logout elsewhere) between the guard and the insert.
+      if (isForeignKeyViolation(error)) throw new AppError('UNAUTHORIZED');
+      throw error;
+    }
+  }
+
+  /** Deletes the token whoever holds it (its value is the proof: a push endpoint is unguessable); idempotent. */
+  async remove(token: string): Promise<void> {
+    await this.pushes.removeByHash(tokenHash(token));
+  }
+}
+
+function tokenHash(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+function invalidToken(message: string): AppError {
+  return new AppError('VALIDATION_ERROR', message, { errors: { token: [message] } });
+}

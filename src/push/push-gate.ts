@@ -1,0 +1,117 @@
+import { Injectable } from '@nestjs/common';
+import { RedisService } from '../core/redis/redis.service';
+
+/**
+ * How long a pending mark lives after it was made or after its delivery last looked at it (not
+ * after later claims): longer than a delivery's retries take (push-deliver: 5 attempts, 2 s
+ * doubling), so a delivery that failed for good holds its subscription and chat back this long
+ * at most, however busy the chat.
+ */
+export const PENDING_TTL_MS = 10 * 60_000;
+
+/**
+ * Coalescing of notifications, per (subscription, chat): while a delivery for the pair is queued
+ * or running, further messages of the chat only bump a counter, and the running delivery, before
+ * it lets go, sends once more if the counter moved (so the device ends on the newest message).
+ * A burst of 50 messages thus costs one push while the first is on its way, and one more after.
+ *
+ * `claim` answers whether the caller must queue a delivery (nothing was pending); a delivery
+ * reads `mark` before it looks at the chat and `release`s with it when done, which succeeds only
+ * if no claim came in between (else it takes the new mark and looks again). The compare and the
+ * delete are one step, so a message is never left with no delivery to carry it.
+ */
+export abstract class PushGate {
+  abstract claim(subscriptionId: string, chatId: string): Promise<boolean>;
+  abstract mark(subscriptionId: string, chatId: string): Promise<string | null>;
+  abstract release(subscriptionId: string, chatId: string, mark: string | null): Promise<boolean>;
+  /** Drops the pending mark (its delivery could not be queued). */
+  abstract abandon(subscriptionId: string, chatId: string): Promise<void>;
+}
+
+const CLAIM = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+const MARK = `
+local n = redis.call('GET', KEYS[1])
+if n then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+// Released when the mark is still the one the delivery started from, or gone (expired).
+const RELEASE = `
+local n = redis.call('GET', KEYS[1])
+if not n then return 1 end
+if n == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0`;
+
+/** The gate shared by every instance and worker. Errors propagate: the job retries. */
+@Injectable()
+export class RedisPushGate extends PushGate {
+  constructor(private readonly redis: RedisService) {
+    super();
+  }
+
+  async claim(subscriptionId: string, chatId: string): Promise<boolean> {
+    return ((await this.redis.client.eval(CLAIM, 1, this.key(subscriptionId, chatId), PENDING_TTL_MS)) as number) === 1;
+  }
+
+  async mark(subscriptionId: string, chatId: string): Promise<string | null> {
+    return (await this.redis.client.eval(MARK, 1, this.key(subscriptionId, chatId), PENDING_TTL_MS)) as string | null;
+  }
+
+  async release(subscriptionId: string, chatId: string, mark: string | null): Promise<boolean> {
+    return ((await this.redis.client.eval(RELEASE, 1, this.key(subscriptionId, chatId), mark ?? '')) as number) === 1;
+  }
+
+  async abandon(subscriptionId: string, chatId: string): Promise<void> {
+    await this.redis.client.del(this.key(subscriptionId, chatId));
+  }
+
+  private key(subscriptionId: string, chatId: string): string {
+    return this.redis.key('push-pending', subscriptionId, chatId);
+  }
+}
+
+/** The gate of the embedded mode: one process, one map. */
+@Injectable()
+export class MemoryPushGate extends PushGate {
+  private readonly pending = new Map<string, { count: number; expiresAt: number }>();
+
+  async claim(subscriptionId: string, chatId: string): Promise<boolean> {
+    const key = `${subscriptionId}:${chatId}`;
+    const entry = this.live(key);
+    if (entry) {
+      entry.count++;
+      return false;
+    }
+    this.pending.set(key, { count: 1, expiresAt: Date.now() + PENDING_TTL_MS });
+    return true;
+  }
+
+  async mark(subscriptionId: string, chatId: string): Promise<string | null> {
+    const entry = this.live(`${subscriptionId}:${chatId}`);
+    if (!entry) return null;
+    entry.expiresAt = Date.now() + PENDING_TTL_MS;
+    return String(entry.count);
+  }
+
+  async release(subscriptionId: string, chatId: string, mark: string | null): Promise<boolean> {
+    const key = `${subscriptionId}:${chatId}`;
+    const entry = this.live(key);
+    if (entry && String(entry.count) !== mark) return false;
+    this.pending.delete(key);
+    return true;
+  }
+
+  async abandon(subscriptionId: string, chatId: string): Promise<void> {
+    this.pending.delete(`${subscriptionId}:${chatId}`);
+  }
+
+  private live(key: string): { count: number; expiresAt: number } | undefined {
+    const entry = this.pending.get(key);
+    if (entry && entry.expiresAt <= Date.now()) {
+      this.pending.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+}

@@ -1,0 +1,126 @@
+import { Injectable } from '@nestjs/common';
+import { request } from 'node:https';
+import { generateRequestDetails, getVapidHeaders } from 'web-push';
+import { AppConfig } from '../core/config/app-config';
+import { VapidConfig } from '../core/config/env.schema';
+import { OutboundPolicy, OutboundRefusedError } from '../core/outbound';
+import { WebSubscription } from './web-subscription';
+
+/** How long a push service keeps a notification for a device that is offline (RFC 8030 TTL). */
+export const PUSH_TTL_SECONDS = 24 * 3600;
+/** The whole exchange with a push service, connect to answer. */
+export const PUSH_TIMEOUT_MS = 10_000;
+/** A push service's answer is a few bytes; past this the connection is dropped. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+/** Lifetime of a VAPID JWT (RFC 8292 allows up to 24 h); one is signed per push service and reused. */
+const VAPID_JWT_SECONDS = 12 * 3600;
+/** A cached JWT is replaced when it has less than this left. */
+const VAPID_JWT_MIN_LEFT_MS = 3600_000;
+/** Push services a process keeps a JWT for (browsers use a handful). */
+const MAX_AUDIENCES = 256;
+
+/**
+ * What a push service made of a notification:
+ * - `sent`: accepted (2xx);
+ * - `gone`: the subscription no longer exists (404, 410): delete it;
+ * - `refused`: the endpoint is not an address the server may contact (OutboundPolicy): delete it;
+ * - `rejected`: any other 4xx (a malformed request, a subscription bound to other VAPID keys):
+ *   trying the same notification again cannot help.
+ * 429, 5xx and network failures throw PushServiceUnavailableError, so the queue tries again.
+ */
+export type PushOutcome = 'sent' | 'gone' | 'refused' | { rejected: number };
+
+export class PushServiceUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PushServiceUnavailableError';
+  }
+}
+
+/**
+ * Sends one encrypted notification to a push service. `web-push` encrypts the payload
+ * (aes128gcm, RFC 8291) and signs the VAPID JWT (RFC 8292); the request itself goes through
+ * OutboundPolicy: the endpoint is checked first, and the connection is made by the policy's
+ * https agent, which refuses private, loopback and link-local addresses after DNS resolution
+ * (except OUTBOUND_ALLOW_HOSTS). This class makes the request instead of web-push's
+ * sendNotification so the exchange has a deadline and a cap on the answer read: an endpoint is
+ * a URL a user chose, and must not be able to hold a worker or fill its memory.
+ */
+@Injectable()
+export class WebPushSender {
+  private readonly vapid: VapidConfig | null;
+  /** The signed VAPID Authorization header per push service origin (signing costs more than encrypting a payload). */
+  private readonly authorizations = new Map<string, { header: string; expiresAt: number }>();
+
+  constructor(
+    config: AppConfig,
+    private readonly outbound: OutboundPolicy,
+  ) {
+    this.vapid = config.values.push;
+  }
+
+  /** `topic` lets the push service replace an undelivered notification of the same chat with a newer one (RFC 8030 §5.4). */
+  async send(subscription: WebSubscription, payload: string, topic: string): Promise<PushOutcome> {
+    if (!this.vapid) throw new Error('Web Push is not configured');
+    let url: URL;
+    try {
+      url = await this.outbound.check(subscription.endpoint);
+    } catch (error) {
+      if (error instanceof OutboundRefusedError) return 'refused';
+      throw error;
+    }
+    const details = generateRequestDetails({ endpoint: url.href, keys: { p256dh: subscription.p256dh, auth: subscription.auth } }, payload, {
+      headers: { Authorization: this.authorization(url.origin, this.vapid) },
+      TTL: PUSH_TTL_SECONDS,
+      contentEncoding: 'aes128gcm',
+      urgency: 'high',
+      topic,
+    });
+    let status: number;
+    try {
+      status = await this.post(url, details.headers as Record<string, string | number>, details.body as Buffer);
+    } catch (error) {
+      if (error instanceof OutboundRefusedError) return 'refused';
+      throw new PushServiceUnavailableError(`push service ${url.host}: ${(error as Error).message}`);
+    }
+    if (status >= 200 && status < 300) return 'sent';
+    if (status === 404 || status === 410) return 'gone';
+    if (status === 429 || status >= 500) throw new PushServiceUnavailableError(`push service ${url.host} answered ${status}`);
+    return { rejected: status };
+  }
+
+  private authorization(audience: string, vapid: VapidConfig): string {
+    const now = Date.now();
+    const cached = this.authorizations.get(audience);
+    if (cached && cached.expiresAt - now > VAPID_JWT_MIN_LEFT_MS) return cached.header;
+    const expiration = Math.floor(now / 1000) + VAPID_JWT_SECONDS;
+    const header = getVapidHeaders(audience, vapid.subject, vapid.publicKey, vapid.privateKey, 'aes128gcm', expiration).Authorization;
+    if (this.authorizations.size >= MAX_AUDIENCES) this.authorizations.delete(this.authorizations.keys().next().value!);
+    this.authorizations.set(audience, { header, expiresAt: expiration * 1000 });
+    return header;
+  }
+
+  /** POSTs the notification; resolves the status as soon as it arrives, and reads (then drops) at most MAX_ANSWER_BYTES of the body. */
+  private post(url: URL, headers: Record<string, string | number>, body: Buffer): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: 'POST', headers, agent: this.outbound.httpsAgent });
+      const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${PUSH_TIMEOUT_MS} ms`)), PUSH_TIMEOUT_MS);
+      deadline.unref();
+      req.once('error', (error) => {
+        clearTimeout(deadline);
+        reject(error);
+      });
+      req.once('response', (res) => {
+        resolve(res.statusCode ?? 0);
+        let read = 0;
+        res.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > MAX_ANSWER_BYTES) res.destroy();
+        });
+        res.once('close', () => clearTimeout(deadline));
+        res.once('error', () => undefined);
+      });
+      req.end(body);
+    });
+  }
+}

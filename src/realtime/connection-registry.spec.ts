@@ -1,0 +1,67 @@
+import { once } from 'node:events';
+import { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { Metrics } from '../core/metrics/metrics';
+import { Connection, ConnectionRegistry } from './connection-registry';
+import { rawSocketOf } from './ws-frames';
+
+describe('ConnectionRegistry', () => {
+  let server: WebSocketServer;
+  let client: WebSocket;
+  let registry: ConnectionRegistry;
+  let connection: Connection;
+
+  beforeEach(async () => {
+    server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(server, 'listening');
+    client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const [socket] = (await once(server, 'connection')) as [WebSocket];
+    await once(client, 'open');
+    registry = new ConnectionRegistry(new Metrics());
+    connection = { id: 'c1', socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], settling: null };
+    registry.add(connection);
+    registry.bind(connection, 'u1', 's1');
+  });
+
+  afterEach(() => {
+    client.close();
+    server.close();
+  });
+
+  it('writes the frames a socket gets in one turn with one write, in order', async () => {
+    const raw = rawSocketOf(connection.socket) as Duplex & { _write: unknown; _writev: unknown };
+    const writes: number[] = [];
+    for (const method of ['_write', '_writev'] as const) {
+      const original = raw[method] as (...args: unknown[]) => unknown;
+      raw[method] = (chunks: unknown, ...rest: unknown[]) => {
+        writes.push(Array.isArray(chunks) ? chunks.length : 1);
+        return original.call(raw, chunks, ...rest);
+      };
+    }
+    const received: string[] = [];
+    client.on('message', (data) => received.push(data.toString()));
+    registry.deliver(['u1'], Buffer.from('{"event":"message:new"}'));
+    await Promise.resolve();
+    registry.deliver(['u1'], Buffer.from('{"event":"message:delivered"}'));
+    while (received.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(received).toEqual(['{"event":"message:new"}', '{"event":"message:delivered"}']);
+    expect(writes).toEqual([2]);
+  });
+
+  it('says when the frames of the turn have been handed to the socket', async () => {
+    const raw = rawSocketOf(connection.socket)!;
+    await registry.flushed();
+    registry.deliver(['u1'], Buffer.from('{"event":"message:new"}'));
+    expect(raw.writableCorked).toBe(1);
+    await registry.flushed();
+    expect(raw.writableCorked).toBe(0);
+  });
+
+  it('counts a user as present here unless every socket of theirs is away', () => {
+    expect(registry.anyPresent(['u0', 'u1'])).toBe(true);
+    connection.away = true;
+    expect(registry.anyPresent(['u0', 'u1'])).toBe(false);
+    expect(registry.anyPresent([])).toBe(false);
+  });
+});

@@ -1,0 +1,79 @@
+import { Injectable } from '@nestjs/common';
+import { ERROR_CODES } from '../../core/errors/error-codes';
+import type { Connection } from '../connection-registry';
+import { bodyWithSeq, EventLog } from './event-log';
+
+/** Events read from the log per round trip of a replay. */
+const REPLAY_PAGE = 500;
+const TEXT = { binary: false } as const;
+
+/**
+ * Resume on a socket: `auth {lastSeq}` (with the token, or alone on a cookie socket) asks for
+ * every event of the user after lastSeq, then live ones, with no gap and no duplicate at the seam.
+ *
+ * The socket is authenticated and bound before its position P is read (so every event above P
+ * reaches it live), and P is what auth:ok told the client. A resume replays (lastSeq, P] from the
+ * log while the registry holds the live events arriving meanwhile; then the held ones go out,
+ * and from then on live copies at or below P are dropped (a slow publisher's copy of an event the
+ * replay sent). Seq allocation and append are one atomic step, so every seq up to P is in the
+ * log unless trimmed: then `resync:required` goes instead. Only the authenticated user's log is
+ * read: a lastSeq of another user's stream cannot show anything of theirs, and one above the
+ * user's latest seq is refused with INVALID_SEQ.
+ */
+@Injectable()
+export class EventReplay {
+  constructor(private readonly log: EventLog) {}
+
+  /** Reads the position of a socket just bound to its user (before auth:ok, which reports it). */
+  async locate(connection: Connection): Promise<void> {
+    connection.position = await this.log.position(connection.userId!);
+  }
+
+  /** Holds the live events of a socket that is going to resume, from before it is bound. */
+  hold(connection: Connection): void {
+    connection.held ??= [];
+  }
+
+  async resume(connection: Connection, lastSeq: number): Promise<void> {
+    this.hold(connection);
+    const position = connection.position;
+    try {
+      if (position === null) return this.refuse(connection, 'SERVICE_UNAVAILABLE');
+      if (lastSeq > position) {
+        // Newer than auth:ok's position: fine if the socket got it live since; else not this user's.
+        const current = await this.log.position(connection.userId!);
+        if (current === null) return this.refuse(connection, 'SERVICE_UNAVAILABLE');
+        if (lastSeq > current) return this.refuse(connection, 'INVALID_SEQ');
+        return;
+      }
+      const early = new Set(connection.early);
+      let after = lastSeq;
+      while (after < position) {
+        const read = await this.log.read(connection.userId!, after, REPLAY_PAGE, position);
+        if (!read) return this.refuse(connection, 'SERVICE_UNAVAILABLE');
+        if (read.kind === 'future') return this.refuse(connection, 'INVALID_SEQ');
+        if (read.kind === 'resync') return this.send(connection, 'resync:required', { fromSeq: position });
+        for (const { seq, body } of read.events) if (!early.has(seq)) this.write(connection, bodyWithSeq(body, seq));
+        if (!read.hasMore || !read.events.length) break;
+        after = read.events[read.events.length - 1].seq;
+      }
+    } finally {
+      if (position !== null) connection.replayedUpTo = Math.max(connection.replayedUpTo, position);
+      const held = connection.held ?? [];
+      connection.held = null;
+      for (const { seq, payload } of held) if (seq === null || seq > connection.replayedUpTo) this.write(connection, payload);
+    }
+  }
+
+  private refuse(connection: Connection, code: 'INVALID_SEQ' | 'SERVICE_UNAVAILABLE'): void {
+    this.send(connection, 'error', { code, message: ERROR_CODES[code].message });
+  }
+
+  private send(connection: Connection, event: string, payload: unknown): void {
+    this.write(connection, JSON.stringify({ event, payload }));
+  }
+
+  private write(connection: Connection, data: Buffer | string): void {
+    if (connection.socket.readyState === connection.socket.OPEN) connection.socket.send(data, TEXT);
+  }
+}

@@ -1,0 +1,83 @@
+import { AppConfig } from '../../core/config/app-config';
+import { RedisService } from '../../core/redis/redis.service';
+import { TEST_REDIS_URL } from '../../../test/support/env';
+import { RedisEventLog } from './redis-event-log';
+import { LOG_SHARDS, shardOf } from './log-shards';
+
+const body = (n: number | string) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: number | string } }).payload.n;
+
+/** The Redis event log's scripts against a real Redis (the e2e suites cover the seam and the resume). */
+(TEST_REDIS_URL ? describe : describe.skip)('RedisEventLog', () => {
+  const prefix = `test_event_log_${process.pid}_${Date.now()}`;
+  const limits = { maxEvents: 100, maxAgeMs: 60_000 };
+  let redis: RedisService;
+  let log: RedisEventLog;
+  beforeAll(async () => {
+    redis = new RedisService({ usesRedis: true, values: { redisUrl: TEST_REDIS_URL, redisPrefix: prefix } } as unknown as AppConfig);
+    await redis.onModuleInit();
+    log = new RedisEventLog(redis, limits);
+    await log.onModuleInit();
+  });
+  afterAll(async () => {
+    log.onApplicationShutdown();
+    const keys = await redis.client.keys(`${prefix}:*`);
+    if (keys.length) await redis.client.unlink(...keys);
+    await redis.onApplicationShutdown();
+  });
+
+  it('gives each user consecutive seqs across shards, group members and single recipients alike, and replays them in order', async () => {
+    const members = Array.from({ length: 150 }, (_, i) => `member-${i}`);
+    expect(new Set(members.map((m) => shardOf(m))).size).toBeGreaterThan(LOG_SHARDS / 2);
+    const starts = new Map<string, number>();
+    for (const m of members.slice(0, 3)) starts.set(m, (await log.position(m))!);
+    // Three appends coalesced into one batch: a group message, a direct one, another group message.
+    const [[group1], [direct], [group2]] = await Promise.all([
+      log.append([{ userIds: members, body: body('g1') }]),
+      log.append([{ userIds: [members[1]], body: body('d') }]),
+      log.append([{ userIds: members, body: body('g2') }]),
+    ]);
+    members.forEach((m, i) => {
+      expect(group2[i]).toBe(group1[i]! + (i === 1 ? 2 : 1));
+      if (starts.has(m)) expect(group1[i]).toBe(starts.get(m)! + 1);
+    });
+    expect(direct[0]).toBe(group1[1]! + 1);
+    for (const i of [0, 1, 2, 77, 149]) {
+      const m = members[i];
+      const read = await log.read(m, group1[i]! - 1, 10);
+      expect(read?.kind).toBe('events');
+      if (read?.kind !== 'events') continue;
+      expect(read.events.map((e) => payloadOf(e.body))).toEqual(i === 1 ? ['g1', 'd', 'g2'] : ['g1', 'g2']);
+      expect(read.events.map((e) => e.seq)).toEqual(i === 1 ? [group1[i], direct[0], group2[i]] : [group1[i], group2[i]]);
+      expect(read.position).toBe(group2[i]);
+      expect(await log.position(m)).toBe(group2[i]);
+    }
+  });
+
+  it('starts a log that does not exist at now in µs, from position() and from an append alike, with an expiry past the age limit', async () => {
+    const before = Date.now() * 1000;
+    const p = (await log.position('fresh-a'))!;
+    expect(p).toBeGreaterThanOrEqual(before);
+    expect(Number.isSafeInteger(p)).toBe(true);
+    const [[a, b]] = await log.append([{ userIds: ['fresh-a', 'fresh-b'], body: body(1) }]);
+    expect(a).toBe(p + 1);
+    expect(b).toBeGreaterThan(before);
+    expect(await log.read('fresh-a', p, 10)).toMatchObject({ kind: 'events', events: [{ seq: p + 1 }] });
+    // A position before the start is older than the log: resync, never a replay of nothing.
+    expect(await log.read('fresh-b', b! - 2, 10)).toMatchObject({ kind: 'resync' });
+    expect(await log.read('fresh-b', b! + 1, 10)).toMatchObject({ kind: 'future' });
+    const ttl = await redis.client.pttl(`${prefix}:{s:${shardOf('fresh-b')}}:log:fresh-b`);
+    expect(ttl).toBeGreaterThan(limits.maxAgeMs);
+    expect(ttl).toBeLessThanOrEqual(limits.maxAgeMs * 1.125 + 1);
+  });
+
+  it('keeps the counter when the log is trimmed by count, and resyncs a position older than what it keeps', async () => {
+    const start = (await log.position('busy'))!;
+    for (let n = 0; n < 3; n++) await log.append(Array.from({ length: 80 }, (_, i) => ({ userIds: ['busy'], body: body(n * 80 + i) })));
+    expect(await log.position('busy')).toBe(start + 240);
+    expect(await log.read('busy', start, 10)).toMatchObject({ kind: 'resync' });
+    const tail = await log.read('busy', start + 230, 100);
+    expect(tail).toMatchObject({ kind: 'events', hasMore: false });
+    if (tail?.kind === 'events') expect(tail.events.map((e) => payloadOf(e.body))).toEqual([230, 231, 232, 233, 234, 235, 236, 237, 238, 239]);
+  });
+});

@@ -1,0 +1,381 @@
+import { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { RedisScript } from '../../core/redis/redis-script';
+import { bulk, command } from '../../core/redis/resp-pipe';
+import { CommandPipe, RedisService } from '../../core/redis/redis.service';
+import { EventLog, EventLogLimits, judgeRead, LogAudience, LogRead, StoredEntry } from './event-log';
+import { EntryList, shardCalls, shardOf } from './log-shards';
+
+/*
+ * A user's log is one stream, `<prefix>:{s:<shard>}:log:<id>` (LOG_SHARDS: the users of a shard
+ * share its hash tag, one slot on a Redis Cluster, so one script call appends for all of them):
+ * entry ids `0-<seq>` (so `XRANGE (0-<after>` is exact), fields `t` (append time, ms) and one of
+ * `b` (the frame body), `r` (the key of a body shared by the audience) or `g` (a gap: an append
+ * that failed). The stream's last id is the user's seq counter (XADD `0-*` allocates the next one,
+ * and trimming keeps it), so counter and log are one key and expire together. A stream that does
+ * not exist starts at now in µs (EventLog). A body sent to several users is stored once, under
+ * <prefix>:{ev:<uuid>}, living as long as the age limit, and their entries name it.
+ *
+ * Expiry: a log lives `ttlMs` (the age limit plus REFRESH_SHARE of it) after its creation or its
+ * last refresh. An instance refreshes a user's TTL with an append when it has not done so for
+ * REFRESH_SHARE of the age limit (instead of on every append), so a log still lives at least the
+ * age limit after its last append, whichever instance appended it.
+ */
+
+/** Share of the age limit between one instance's TTL refreshes of a user's log. */
+const REFRESH_SHARE = 1 / 8;
+
+/** The user's position (the stream's last id); a stream that does not exist is made, empty, at now in µs. Lua: `position(key, now)`. */
+const positionLua = (ttlMs: number) => `
+local function position(key, now)
+  if redis.call('EXISTS', key) == 0 then
+    local start = string.format('%d', tonumber(now) * 1000)
+    redis.call('XADD', key, '0-' .. start, 'p', '1')
+    redis.call('XTRIM', key, 'MAXLEN', 0)
+    redis.call('PEXPIRE', key, ${ttlMs})
+    return start
+  end
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then return string.sub(info[i + 1], 3) end
+  end
+end
+`;
+
+/**
+ * Appends for every user of one shard (KEYS: their streams). ARGV[1] the time (ms), ARGV[2] the
+ * number e of distinct entries, then e pairs `field value`, then per user a header h = 2c + r
+ * (r: refresh the TTL) and c 0-based entry indices, the user's new entries in order; c = 0 means
+ * the previous user's entries again. Resolves each user's first new seq.
+ */
+const appendScript = (limits: EventLogLimits, ttlMs: number) =>
+  new RedisScript(`
+local now = ARGV[1]
+local a = 3 + 2 * tonumber(ARGV[2])
+local list = {}
+local out = {}
+for u = 1, #KEYS do
+  local key = KEYS[u]
+  local h = tonumber(ARGV[a])
+  a = a + 1
+  local c = math.floor(h / 2)
+  if c > 0 then
+    list = {}
+    for i = 1, c do list[i] = 3 + 2 * tonumber(ARGV[a + i - 1]) end
+    a = a + c
+  end
+  local first
+  for i = 1, #list do
+    local id = redis.call('XADD', key, 'MAXLEN', '~', ${limits.maxEvents}, '0-*', 't', now, ARGV[list[i]], ARGV[list[i] + 1])
+    if i == 1 then
+      first = tonumber(string.sub(id, 3))
+      if first == 1 then
+        -- The log did not exist (XADD made it at 0-1): it starts at now in µs instead.
+        redis.call('DEL', key)
+        first = tonumber(now) * 1000 + 1
+        redis.call('XADD', key, string.format('0-%d', first), 't', now, ARGV[list[i]], ARGV[list[i] + 1])
+        h = 1
+      end
+      if h % 2 == 1 then redis.call('PEXPIRE', key, ${ttlMs}) end
+    end
+  end
+  out[u] = first
+end
+return out`);
+
+/** The user's position. */
+const positionScript = (ttlMs: number) => new RedisScript(`${positionLua(ttlMs)}return position(KEYS[1], ARGV[1])`);
+
+/** The position and the entries after ARGV[2] up to ARGV[3], at most ARGV[4], read in one step. */
+const readScript = (ttlMs: number) =>
+  new RedisScript(`${positionLua(ttlMs)}return {position(KEYS[1], ARGV[1]), redis.call('XRANGE', KEYS[1], '(0-' .. ARGV[2], ARGV[3], 'COUNT', ARGV[4])}`);
+
+/** Append batches on their way at once (one: the most coalescing; a second cost more CPU per group message in the A/B runs). */
+const MAX_BATCHES_IN_FLIGHT = 1;
+/** Users whose encoded keys are kept (then the cache starts over). */
+const MAX_CACHED_USERS = 50_000;
+/** Users whose failed appends still wait for their gap entry are retried this often. */
+const GAP_RETRY_MS = 5_000;
+/** Beyond this many users waiting for a gap entry, the oldest are forgotten (memory stays bounded). */
+const MAX_PENDING_GAPS = 100_000;
+
+interface QueuedAppend {
+  audiences: LogAudience[];
+  seqs: Array<Array<number | null>>;
+  resolve: (seqs: Array<Array<number | null>>) => void;
+}
+
+/** Where an appended entry's seq goes (null: a gap entry, whose seq nobody needs). */
+type SeqTarget = { seqs: Array<number | null>; index: number } | null;
+
+/** A user's appends in a batch: their entries and where each one's seq goes. */
+interface PendingUser {
+  list: EntryList;
+  targets: SeqTarget[];
+}
+
+/** A user seen lately: their shard, the stream key as a RESP bulk string, and when this instance last refreshed its TTL. */
+interface CachedUser {
+  shard: number;
+  key: string;
+  refreshedAt: number;
+}
+
+/** Entry 0 of every batch: a gap. */
+const GAP_PIECES = [bulk('g') + bulk('1')];
+const INLINE_FIELD = bulk('b');
+const REF_FIELD = bulk('r');
+
+type ReadReply = [string, Array<[string, string[]]>];
+
+/**
+ * The event log of the cluster mode, in Redis. Appends are coalesced: every append requested
+ * while the previous batch is on its way goes out together, one script call per shard of users
+ * (each user's new entries at once, an entry shared by several users listed once), in one write on
+ * a connection of their own (RespPipe: ioredis would cost more CPU per member of a group than
+ * delivering to that member does). Reads, rare, go through ioredis.
+ */
+export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicationShutdown {
+  private readonly appendLua: RedisScript;
+  private readonly positionLua: RedisScript;
+  private readonly readLua: RedisScript;
+  private queue: QueuedAppend[] = [];
+  private flushScheduled = false;
+  private inFlight = 0;
+  /** Users with an append that failed and no gap entry yet (insertion-ordered). */
+  private readonly gaps = new Set<string>();
+  private gapTimer: NodeJS.Timeout | null = null;
+  /** RespPipe on one server; on a Redis Cluster a ClusterPipe, which routes each command by its key's slot (RedisService.pipe). */
+  private readonly pipe: CommandPipe;
+  /** EVALSHA <append>: the start of every append command. */
+  private readonly appendHead: string;
+  private readonly refreshMs: number;
+  /** The users seen lately (a group's members recur). */
+  private readonly users = new Map<string, CachedUser>();
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly limits: EventLogLimits,
+  ) {
+    super();
+    this.refreshMs = Math.ceil(limits.maxAgeMs * REFRESH_SHARE);
+    const ttlMs = limits.maxAgeMs + this.refreshMs;
+    this.appendLua = appendScript(limits, ttlMs);
+    this.positionLua = positionScript(ttlMs);
+    this.readLua = readScript(ttlMs);
+    this.appendHead = bulk('EVALSHA') + bulk(this.appendLua.sha);
+    this.pipe = redis.pipe('event log', () => [command('SCRIPT', 'LOAD', this.appendLua.lua)]);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.redis.bounded('event log scripts', (c) => Promise.all([this.positionLua, this.readLua].map((s) => s.load(c))), null, 5_000);
+  }
+
+  onApplicationShutdown(): void {
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+  }
+
+  append(audiences: LogAudience[]): Promise<Array<Array<number | null>>> {
+    return new Promise((resolve) => {
+      this.queue.push({ audiences, seqs: audiences.map((a) => a.userIds.map(() => null)), resolve });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * At most MAX_BATCHES_IN_FLIGHT batches on their way: what is asked for meanwhile goes in the
+   * next one. Under light load a batch goes out in the same turn of the event loop (nothing
+   * waits); under load batches grow by themselves, and a member's several events go in one
+   * script call. Batches share one connection, so Redis runs them in order.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inFlight >= MAX_BATCHES_IN_FLIGHT || !this.queue.length) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.inFlight++;
+      void this.flush().finally(() => {
+        this.inFlight--;
+        this.scheduleFlush();
+      });
+    });
+  }
+
+  async position(userId: string): Promise<number | null> {
+    const counter = await this.redis.bounded('event log position', (c) => this.positionLua.run<string>(c, [this.streamKey(userId)], [Date.now()]), null);
+    return counter === null ? null : Number(counter);
+  }
+
+  async read(userId: string, after: number, limit: number, upTo?: number): Promise<LogRead | null> {
+    const now = Date.now();
+    const reply = await this.redis.bounded(
+      'event log read',
+      (c) => this.readLua.run<ReadReply>(c, [this.streamKey(userId)], [now, after, upTo === undefined ? '+' : `0-${upTo}`, limit + 1]),
+      null,
+    );
+    if (!reply) return null;
+    const [counter, raw] = reply;
+    const entries: StoredEntry[] = raw.map(([id, fields]) => {
+      const entry: { seq: number; at: number; body: Buffer | null; ref?: string } = { seq: Number(id.slice(2)), at: 0, body: null };
+      for (let i = 0; i < fields.length; i += 2) {
+        if (fields[i] === 't') entry.at = Number(fields[i + 1]);
+        else if (fields[i] === 'b') entry.body = Buffer.from(fields[i + 1]);
+        else if (fields[i] === 'r') entry.ref = fields[i + 1];
+      }
+      return entry;
+    });
+    const refs = [...new Set(entries.flatMap((e) => ('ref' in e && e.ref ? [e.ref as string] : [])))];
+    if (refs.length) {
+      const bodies = await this.redis.bounded('event log bodies', (c) => Promise.all(refs.map((ref) => c.getBuffer(ref))), null);
+      if (!bodies) return null;
+      const byRef = new Map(refs.map((ref, i) => [ref, bodies[i]]));
+      // A body that expired reads as a gap (older than the log holds).
+      for (const entry of entries as Array<StoredEntry & { ref?: string }>) if (entry.ref) entry.body = byRef.get(entry.ref) ?? null;
+    }
+    return judgeRead(after, limit, upTo, Number(counter), entries, this.limits, now);
+  }
+
+  private async flush(): Promise<void> {
+    const queued = this.queue;
+    this.queue = [];
+    const ttl = bulk(String(this.limits.maxAgeMs));
+    const shared: Array<string | Buffer> = [];
+    let sharedCount = 0;
+    /** The batch's distinct entries, encoded `field value`; entry 0 is the gap. */
+    const entries: Array<Array<string | Buffer>> = [GAP_PIECES];
+    const root = new EntryList();
+    const appends = new Map<string, PendingUser>();
+    for (const item of queued) {
+      item.audiences.forEach(({ userIds, body }, a) => {
+        if (userIds.length > 1) {
+          const key = bulk(this.redis.key(`{ev:${randomUUID()}}`));
+          shared.push(`*5\r\n$3\r\nSET\r\n${key}$${body.length}\r\n`, body, `\r\n$2\r\nPX\r\n${ttl}`);
+          sharedCount++;
+          entries.push([REF_FIELD + key]);
+        } else entries.push([`${INLINE_FIELD}$${body.length}\r\n`, body, '\r\n']);
+        const entry = entries.length - 1;
+        const seqs = item.seqs[a];
+        for (let index = 0; index < userIds.length; index++) {
+          const userId = userIds[index];
+          let pending = appends.get(userId);
+          if (!pending) {
+            appends.set(userId, (pending = { list: root, targets: [] }));
+            if (this.gaps.has(userId)) {
+              pending.list = root.then(0);
+              pending.targets.push(null);
+            }
+          }
+          pending.list = pending.list.then(entry);
+          pending.targets.push({ seqs, index });
+        }
+      });
+    }
+    await this.appendAll(appends, entries, shared, sharedCount, (userId, first) => {
+      if (first === null) return this.markGap(userId);
+      this.gaps.delete(userId);
+      appends.get(userId)!.targets.forEach((target, j) => {
+        if (target) target.seqs[target.index] = first + j;
+      });
+    });
+    for (const item of queued) item.resolve(item.seqs);
+  }
+
+  /**
+   * Sends one script call per shard of `appends` (each user's entries, indices into `entries`),
+   * after `prefix` (`prefixCount` other commands), in one write; calls `appended` for each user
+   * with their first new seq, or null when their shard's call failed.
+   */
+  private async appendAll(
+    appends: Map<string, { list: EntryList }>,
+    entries: Array<Array<string | Buffer>>,
+    prefix: Array<string | Buffer>,
+    prefixCount: number,
+    appended: (userId: string, first: number | null) => void,
+  ): Promise<void> {
+    const nowMs = Date.now();
+    const now = bulk(String(nowMs));
+    const refreshBefore = nowMs - this.refreshMs;
+    const calls = shardCalls(appends, this.shardOfUser);
+    if (!calls.length && !prefixCount) return;
+    const commands = prefix;
+    for (const call of calls) {
+      let args = 0;
+      let keys = '';
+      let users = '';
+      call.userIds.forEach((userId, u) => {
+        const cached = this.user(userId);
+        keys += cached.key;
+        const refresh = cached.refreshedAt <= refreshBefore ? 1 : 0;
+        if (refresh) cached.refreshedAt = nowMs;
+        const list = call.lists[u];
+        users += bulk(String((list ? 2 * list.length : 0) + refresh));
+        args++;
+        if (!list) return;
+        for (const index of list) users += bulk(String(index));
+        args += list.length;
+      });
+      const n = call.userIds.length;
+      commands.push(`*${5 + n + 2 * call.entries.length + args}\r\n${this.appendHead}${bulk(String(n))}${keys}${now}${bulk(String(call.entries.length))}`);
+      for (const entry of call.entries) commands.push(...entries[entry]);
+      commands.push(users);
+    }
+    const replies = await this.pipe.exec(commands, prefixCount + calls.length).catch(() => null);
+    calls.forEach((call, c) => {
+      const firsts = replies?.[prefixCount + c];
+      if (!Array.isArray(firsts)) {
+        // The script cache was flushed under the connection: load it again for the next batches.
+        if (firsts instanceof Error && firsts.message.startsWith('NOSCRIPT')) void this.redis.bounded('event log script', (c) => this.appendLua.load(c), null);
+      }
+      call.userIds.forEach((userId, u) => {
+        const first = Array.isArray(firsts) ? firsts[u] : null;
+        if (typeof first === 'number') return appended(userId, first);
+        // Not appended: its TTL was not refreshed either.
+        this.users.delete(userId);
+        appended(userId, null);
+      });
+    });
+  }
+
+  /**
+   * An event this user should have had in the log is missing: the next append for the user (or
+   * the retry timer) first writes a gap entry, so a position before it resyncs instead of
+   * replaying around the hole. Until then a position from before the hole may replay without it.
+   */
+  private markGap(userId: string): void {
+    this.gaps.delete(userId);
+    this.gaps.add(userId);
+    if (this.gaps.size > MAX_PENDING_GAPS) this.gaps.delete(this.gaps.values().next().value!);
+    this.gapTimer ??= setTimeout(() => void this.retryGaps(), GAP_RETRY_MS).unref();
+  }
+
+  private async retryGaps(): Promise<void> {
+    this.gapTimer = null;
+    const gap = new EntryList().then(0);
+    const appends = new Map([...this.gaps].map((userId) => [userId, { list: gap }]));
+    await this.appendAll(appends, [GAP_PIECES], [], 0, (userId, first) => {
+      if (first !== null) this.gaps.delete(userId);
+    });
+    if (this.gaps.size) this.gapTimer ??= setTimeout(() => void this.retryGaps(), GAP_RETRY_MS).unref();
+  }
+
+  private user(userId: string): CachedUser {
+    let user = this.users.get(userId);
+    if (user === undefined) {
+      if (this.users.size >= MAX_CACHED_USERS) this.users.clear();
+      const shard = shardOf(userId);
+      this.users.set(userId, (user = { shard, key: bulk(this.key(shard, userId)), refreshedAt: 0 }));
+    }
+    return user;
+  }
+
+  private readonly shardOfUser = (userId: string): number => this.user(userId).shard;
+
+  private streamKey(userId: string): string {
+    return this.key(shardOf(userId), userId);
+  }
+
+  private key(shard: number, userId: string): string {
+    return this.redis.key(`{s:${shard}}`, 'log', userId);
+  }
+
+}

@@ -1,0 +1,137 @@
+import { Metrics } from '../../core/metrics/metrics';
+import { Connection, ConnectionRegistry } from '../connection-registry';
+import { EventReplay } from '../event-log/event-replay';
+import { MemoryEventLog } from '../event-log/memory-event-log';
+import { InstanceRoutes } from './instance-routes';
+import { RouteTable } from './route-table';
+
+const SETTLE_MS = 40;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function setup() {
+  const calls: string[] = [];
+  let release: () => void = () => undefined;
+  const state = { slowLeave: false };
+  const table = {
+    join: async (userId: string) => {
+      calls.push(`join ${userId}`);
+      return true;
+    },
+    leave: async (userId: string) => {
+      if (state.slowLeave) await new Promise<void>((resolve) => (release = resolve));
+      calls.push(`leave ${userId}`);
+    },
+    renew: async (userIds: Iterable<string>) => void calls.push(`renew ${[...userIds].join(',')}`),
+  } as unknown as RouteTable;
+  const registry = new ConnectionRegistry(new Metrics());
+  const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
+  const routes = new InstanceRoutes(table, registry, log, new EventReplay(log), SETTLE_MS, (userId) => calls.push(`announce ${userId}`));
+  let n = 0;
+  const connect = async (userId: string) => {
+    const received: string[] = [];
+    const socket = { readyState: 1, OPEN: 1, extensions: '', send: (data: Buffer | string) => received.push(data.toString()) };
+    const connection: Connection = { id: `c${++n}`, socket: socket as never, userId: null, sessionId: null, away: false, lastSeenAt: 0, position: null, held: null, replayedUpTo: 0, early: [], settling: null };
+    registry.add(connection);
+    registry.bind(connection, userId, 's');
+    await routes.attach(connection);
+    connection.position = await log.position(userId);
+    const close = () => {
+      socket.readyState = 3;
+      registry.remove(connection);
+      routes.detach(connection);
+    };
+    return { connection, received, close, seqs: () => received.map((r) => JSON.parse(r).seq as number) };
+  };
+  const append = async (userId: string, n: number) => (await log.append([{ userIds: [userId], body: Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } })) }]))[0][0]!;
+  const reads = { count: 0 };
+  const read = log.read.bind(log);
+  log.read = (...args: Parameters<MemoryEventLog['read']>) => {
+    reads.count++;
+    return read(...args);
+  };
+  return { calls, routes, registry, connect, append, state, reads, release: () => release() };
+}
+
+describe('InstanceRoutes', () => {
+  it('writes and announces a user’s route once for all their sockets here, and removes it with the last one', async () => {
+    const { calls, routes, connect } = setup();
+    const [one, two] = await Promise.all([connect('u'), connect('u')]);
+    expect(calls).toEqual(['join u', 'announce u']);
+    expect(routes.has('u')).toBe(true);
+    one.close();
+    await sleep(0);
+    expect(calls).toEqual(['join u', 'announce u']);
+    two.close();
+    await sleep(0);
+    expect(calls).toEqual(['join u', 'announce u', 'leave u']);
+    expect(routes.has('u')).toBe(false);
+    routes.stop();
+  });
+
+  it('writes a user’s new route after the removal of their previous one is answered', async () => {
+    const { calls, routes, connect, state, release } = setup();
+    state.slowLeave = true;
+    (await connect('u')).close();
+    const again = connect('u');
+    await sleep(5);
+    expect(calls).toEqual(['join u', 'announce u']);
+    release();
+    await again;
+    expect(calls).toEqual(['join u', 'announce u', 'leave u', 'join u', 'announce u']);
+    routes.stop();
+  });
+
+  it('renews every route it holds', async () => {
+    const { calls, routes, connect } = setup();
+    await connect('u');
+    await connect('v');
+    await routes.renew();
+    expect(calls).toContain('renew u,v');
+    routes.stop();
+  });
+
+  it('catches a socket that bound as its route was made up with the logged events that did not reach it live, once each', async () => {
+    const { registry, connect, append, routes } = setup();
+    const socket = await connect('u');
+    const position = socket.connection.position!;
+    expect(socket.connection.settling).toBeInstanceOf(Set);
+    // Three events for u after auth:ok's position; a stale route sent only the second one here.
+    const seqs = [await append('u', 1), await append('u', 2), await append('u', 3)];
+    const live = JSON.stringify({ event: 'message:new', payload: { n: 2 } });
+    registry.deliver(['u'], Buffer.from(live), [seqs[1]]);
+    await sleep(0);
+    expect(socket.seqs()).toEqual([seqs[1]]);
+    await sleep(SETTLE_MS * 3);
+    expect(seqs).toEqual([position + 1, position + 2, position + 3]);
+    expect(socket.seqs().sort()).toEqual(seqs);
+    expect(socket.connection.settling).toBeNull();
+    // A live copy of a caught-up event arriving late is not sent again.
+    registry.deliver(['u'], Buffer.from(live), [seqs[0]]);
+    await sleep(0);
+    expect(socket.seqs()).toHaveLength(3);
+    routes.stop();
+  });
+
+  it('reads nothing from the log for a settling socket that got every event live', async () => {
+    const { registry, connect, append, routes, reads } = setup();
+    const socket = await connect('u');
+    for (const n of [1, 2]) {
+      const seq = await append('u', n);
+      registry.deliver(['u'], Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } })), [seq]);
+    }
+    await sleep(SETTLE_MS * 3);
+    expect(socket.seqs()).toHaveLength(2);
+    expect(reads.count).toBe(0);
+    expect(socket.connection.settling).toBeNull();
+    routes.stop();
+  });
+
+  it('does not settle a socket bound long after its user’s route here was made', async () => {
+    const { connect, routes } = setup();
+    await connect('u');
+    await sleep(SETTLE_MS * 2);
+    const later = await connect('u');
+    expect(later.connection.settling).toBeNull();
+    routes.stop();
+  });
+});

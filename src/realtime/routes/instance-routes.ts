@@ -1,0 +1,141 @@
+import { Logger } from '@nestjs/common';
+import type { Connection, ConnectionRegistry } from '../connection-registry';
+import type { EventLog } from '../event-log/event-log';
+import type { EventReplay } from '../event-log/event-replay';
+import { ROUTE_RENEW_MS, RouteTable } from './route-table';
+
+/** A user's route here: written (or being written) to the table, since when, and the sockets still settling. */
+interface Route {
+  joined: Promise<void>;
+  since: number;
+  settling: Set<Connection>;
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * This instance's side of the route table: which users it holds sockets of. The first socket of
+ * a user here adds the route (awaited before the socket's position is read) and announces it, so
+ * publishers drop their cached routes of that user; the last one to close removes it; a timer
+ * renews them all.
+ *
+ * A publisher that read the user's routes before the arrival may still send by that entry for
+ * up to `settleMs` (its cache ttl, plus a margin) and miss this instance. So every socket that
+ * binds within `settleMs` of its route's creation settles: from bind on, the seqs it gets live
+ * are noted (Connection.settling), and when `settleMs` has passed since the route was made, if
+ * they do not cover every seq from auth:ok's position to the user's current one, it is caught up
+ * from the event log with what it did not get, like a resume from that position (EventReplay). Nothing logged is lost; an ephemeral event (typing, presence) sent in
+ * that window by a stale entry is, and a caught-up event may come after a later one.
+ */
+export class InstanceRoutes {
+  private readonly logger = new Logger('RealtimeBus');
+  private readonly routes = new Map<string, Route>();
+  /** Removals not answered yet: a new route of the user is written after them, not overwritten by them. */
+  private readonly leaving = new Map<string, Promise<void>>();
+  private renewer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly table: RouteTable,
+    private readonly registry: ConnectionRegistry,
+    private readonly log: EventLog,
+    private readonly replay: EventReplay,
+    private readonly settleMs: number,
+    /** Tells the other instances that the user now has a socket here. */
+    private readonly announce: (userId: string) => void,
+  ) {}
+
+  start(): void {
+    this.renewer = setInterval(() => void this.renew(), ROUTE_RENEW_MS);
+    this.renewer.unref();
+  }
+
+  stop(): void {
+    if (this.renewer) clearInterval(this.renewer);
+    for (const route of this.routes.values()) if (route.timer) clearTimeout(route.timer);
+  }
+
+  /** Whether this instance holds a route to the user (a socket of theirs is bound here). */
+  has(userId: string): boolean {
+    return this.routes.has(userId);
+  }
+
+  /** A socket was just bound to its user: resolves once the route is in the table (or Redis did not answer). */
+  attach(connection: Connection): Promise<void> {
+    const userId = connection.userId!;
+    let route = this.routes.get(userId);
+    if (!route) {
+      const since = Date.now();
+      const joined = (this.leaving.get(userId) ?? Promise.resolve()).then(() => this.table.join(userId)).then(() => this.announce(userId));
+      route = { since, settling: new Set(), timer: null, joined };
+      this.routes.set(userId, route);
+    }
+    if (Date.now() - route.since < this.settleMs) {
+      connection.settling ??= new Set();
+      route.settling.add(connection);
+      route.timer ??= setTimeout(() => void this.settle(userId), route.since + this.settleMs - Date.now()).unref();
+    }
+    return route.joined;
+  }
+
+  /** A socket closed: the user's last one here removes the route. */
+  detach(connection: Connection): void {
+    const userId = connection.userId;
+    if (!userId) return;
+    const route = this.routes.get(userId);
+    route?.settling.delete(connection);
+    if (!route || this.registry.ofUser(userId).length) return;
+    if (route.timer) clearTimeout(route.timer);
+    this.routes.delete(userId);
+    const left = route.joined.then(() => this.table.leave(userId));
+    this.leaving.set(userId, left);
+    void left.then(() => this.leaving.get(userId) === left && this.leaving.delete(userId));
+  }
+
+  /** Writes every route of this instance again: renewal, and repair after a Redis outage or restart. */
+  async renew(): Promise<void> {
+    if (this.routes.size) await this.table.renew(this.routes.keys());
+  }
+
+  /** Catches the user's settling sockets up with what a stale route missed. */
+  private async settle(userId: string): Promise<void> {
+    const route = this.routes.get(userId);
+    if (!route) return;
+    route.timer = null;
+    const sockets = [...route.settling];
+    route.settling.clear();
+    await Promise.all(sockets.map((connection) => this.catchUp(connection)));
+  }
+
+  /**
+   * Sends the socket every seq after auth:ok's position that it did not get live. The user's
+   * seqs are consecutive, so when it got every one up to the current position live (nearly
+   * always) that costs one position read and no log read.
+   */
+  private async catchUp(connection: Connection): Promise<void> {
+    const from = connection.position;
+    const open = () => connection.socket.readyState === connection.socket.OPEN;
+    try {
+      if (from === null || !open()) return;
+      // A resume still replaying: it gets what it asked for first.
+      while (connection.held && open()) await new Promise((resolve) => setTimeout(resolve, 50));
+      const position = await this.log.position(connection.userId!);
+      const live = connection.settling ?? new Set<number>();
+      if (position === null || !open() || gotAll(live, from, position)) return;
+      // Like a resume from auth:ok's position: what it got live is skipped, later live copies up to `position` dropped.
+      connection.position = position;
+      for (const seq of live) if (seq > from && seq <= position) connection.early.push(seq);
+      connection.settling = null;
+      await this.replay.resume(connection, from);
+    } catch (error) {
+      this.logger.warn(`route catch-up failed: ${(error as Error).message}`);
+    } finally {
+      connection.settling = null;
+    }
+  }
+}
+
+/** Whether `live` holds every seq in (from, to]. */
+function gotAll(live: Set<number>, from: number, to: number): boolean {
+  let count = 0;
+  for (const seq of live) if (seq > from && seq <= to) count++;
+  return count === to - from;
+}

@@ -1,0 +1,59 @@
+import { once } from 'node:events';
+import { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
+import { bodyWithSeq } from './event-log/event-log';
+import { rawSocketOf, SeqFrames, textFrame, textFrameWithSeq } from './ws-frames';
+
+describe('textFrame', () => {
+  it.each([0, 1, 125, 126, 65_535, 65_536, 200_000])('is read by a ws client as the same text (%i bytes)', async (size) => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(server, 'listening');
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const [socket] = (await once(server, 'connection')) as [WebSocket];
+    await once(client, 'open');
+    const text = 'é'.repeat(Math.floor(size / 2)) + (size % 2 ? 'x' : '');
+    const received = once(client, 'message');
+    rawSocketOf(socket)!.write(textFrame(Buffer.from(text)));
+    const [data, isBinary] = (await received) as [Buffer, boolean];
+    expect(isBinary).toBe(false);
+    expect(data.toString()).toBe(text);
+    client.close();
+    server.close();
+  });
+
+  it.each([100, 117, 65_520, 65_530])('with a seq: the body with seq as its last key, across header sizes (%i bytes)', async (size) => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(server, 'listening');
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const [socket] = (await once(server, 'connection')) as [WebSocket];
+    await once(client, 'open');
+    const body = JSON.stringify({ event: 'message:new', payload: { text: 'é'.repeat(Math.max(0, (size - 40) / 2)) } });
+    const received = once(client, 'message');
+    rawSocketOf(socket)!.write(textFrameWithSeq(Buffer.from(body), 1_796_000_000_000_123));
+    const [data] = (await received) as [Buffer, boolean];
+    expect(JSON.parse(data.toString())).toEqual({ ...JSON.parse(body), seq: 1_796_000_000_000_123 });
+    client.close();
+    server.close();
+  });
+
+  it('SeqFrames: each recipient\'s frame is the text frame of the body with their seq, whatever its digits and the header size', () => {
+    for (const size of [20, 110, 125, 65_500, 70_000]) {
+      const body = Buffer.from(JSON.stringify({ event: 'message:new', payload: { text: 'x'.repeat(size) } }));
+      const frames = new SeqFrames(body);
+      for (const seq of [1_796_000_000_000_123, 0, 7, 123_456, 1_796_000_000_000_124, Number.MAX_SAFE_INTEGER]) {
+        expect(frames.frame(seq).equals(textFrame(bodyWithSeq(body, seq)))).toBe(true);
+      }
+    }
+  });
+
+  it('is not used under per-message deflate: the library sends then', async () => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: true });
+    await once(server, 'listening');
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`, { perMessageDeflate: true });
+    const [socket] = (await once(server, 'connection')) as [WebSocket];
+    await once(client, 'open');
+    expect(rawSocketOf(socket)).toBeNull();
+    client.close();
+    server.close();
+  });
+});

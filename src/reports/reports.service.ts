@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import { ChatsService } from '../chats/chats.service';
+import { AppConfig } from '../core/config/app-config';
+import { newId } from '../core/database/ids';
+import { isForeignKeyViolation } from '../core/database/query-results';
+import { AppError } from '../core/errors';
+import { validationError } from '../core/http/validation';
+import { RateLimiter } from '../core/rate-limit/rate-limiter';
+import { UsersService } from '../users/users.service';
+import { CreateReportDto, ReportCreatedDto } from './dto/report.dto';
+import { ReportsRepository, ReportTargets } from './reports.repository';
+
+/**
+ * Abuse reports (contract v2.2 §11): checked against what the reporter can see, limited per
+ * reporter, deduplicated over 24 hours, and stored with a copy of the evidence for moderators.
+ */
+@Injectable()
+export class ReportsService {
+  constructor(
+    private readonly reports: ReportsRepository,
+    private readonly users: UsersService,
+    private readonly chats: ChatsService,
+    private readonly limiter: RateLimiter,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Files a report, or finds the one this reporter filed on the same targets for the same reason
+   * within 24 hours. Checks, in order: a target is named (422) and is not the reporter
+   * (CANNOT_TARGET_SELF); the reporter's budget (RATE_LIMIT_REPORTS, every well-formed request
+   * counts, repeats included, so probing costs as much as filing); the user exists, the chat is
+   * one of the reporter's, the message is in one of their chats and not hidden by them (404s,
+   * which say nothing about chats the reporter is not in).
+   */
+  async create(reporterId: string, input: CreateReportDto): Promise<ReportCreatedDto> {
+    const targets: ReportTargets = { userId: input.targetUserId ?? null, messageId: input.targetMessageId ?? null, chatId: input.targetChatId ?? null };
+    if (!targets.userId && !targets.messageId && !targets.chatId) {
+      throw validationError({ targetUserId: ['name at least one of targetUserId, targetMessageId, targetChatId'] });
+    }
+    if (targets.userId === reporterId) throw new AppError('CANNOT_TARGET_SELF', 'You cannot report yourself');
+    const budget = await this.limiter.hit('reports', reporterId, this.config.values.reportLimit);
+    if (!budget.allowed) throw new AppError('RATE_LIMIT', `Too many reports; retry in ${budget.retryAfter} s`, { retryAfter: budget.retryAfter });
+
+    if (targets.userId) await this.users.requireUser(targets.userId);
+    if (targets.chatId) await this.chats.requireMember(targets.chatId, reporterId);
+    try {
+      return await this.reports.transaction(async (tx) => {
+        const message = targets.messageId ? await this.reports.messageEvidence(tx, targets.messageId, reporterId) : null;
+        if (targets.messageId && !message) throw new AppError('MESSAGE_NOT_FOUND');
+        await this.reports.lockReporter(tx, reporterId);
+        const repeat = await this.reports.findRepeat(tx, reporterId, targets, input.reason);
+        if (repeat) return { id: repeat };
+        const id = newId();
+        await this.reports.insert(tx, { id, reporterId, targets, reason: input.reason, details: input.details ?? null, message });
+        return { id };
+      });
+    } catch (error) {
+      // An account deleted between the checks above and the insert.
+      if (isForeignKeyViolation(error, 'reports_message_sender_id_fkey')) throw new AppError('MESSAGE_NOT_FOUND');
+      if (isForeignKeyViolation(error, 'reports_reporter_id_fkey')) throw new AppError('UNAUTHORIZED');
+      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND');
+      throw error;
+    }
+  }
+}

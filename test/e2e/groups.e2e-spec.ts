@@ -1,0 +1,477 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, createGroup, fillGroup, openDirect, send } from '../support/chats';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
+import { eventually, signUp, TestUser } from '../support/factories';
+import * as fixtures from '../support/media-fixtures';
+import { createTestApp, TestApp, twoInstances } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
+
+type Role = 'OWNER' | 'ADMIN' | 'MEMBER';
+type Caller = Role | 'stranger' | 'removed';
+
+/**
+ * wire-contract-v2.2 §5, §1.4, §17, §18.5-6: groups as the web client runs them. Roles, the
+ * permission matrix (one case per route and caller), removal and leaving, deleting a group,
+ * the pinned message, SYSTEM messages, the description and the group-invite privacy rule.
+ */
+describe('groups (v2.2 §5, §17)', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp()));
+  afterAll(() => t.close());
+
+  const users = async (n: number): Promise<TestUser[]> => Promise.all(Array.from({ length: n }, () => signUp(t)));
+  const setRole = (chatId: string, user: TestUser, role: Role) => t.backend.sql(`UPDATE chat_members SET role = $3 WHERE chat_id = $1 AND user_id = $2`, [chatId, user.id, role]);
+  const roleOf = async (chatId: string, user: TestUser) => (await t.backend.sql(`SELECT role FROM chat_members WHERE chat_id = $1 AND user_id = $2`, [chatId, user.id]))[0]?.role ?? null;
+  const systemTexts = async (chatId: string) => (await t.backend.sql(`SELECT text FROM messages WHERE chat_id = $1 AND type = 'SYSTEM' ORDER BY seq`, [chatId])).map((r) => r.text);
+  const expectError = (res: { status: number; body: any }, status: number, code: string) =>
+    expect({ status: res.status, success: res.body.success, code: res.body.code }).toEqual({ status, success: false, code });
+
+  describe('the permission matrix (§17), one case per route and caller', () => {
+    /**
+     * Each case gets a fresh group: OWNER, two ADMINs (`admin` acts, `admin2` is a target), two
+     * MEMBERs (`member` acts, `member2` is a target), a `removed` former member and a `stranger`.
+     */
+    let cast: Record<'owner' | 'admin' | 'admin2' | 'member' | 'member2' | 'removed' | 'stranger' | 'newcomer', TestUser>;
+    let sockets: { owner: WsClient; admin2: WsClient };
+    beforeAll(async () => {
+      const [owner, admin, admin2, member, member2, removed, stranger, newcomer] = await users(8);
+      cast = { owner, admin, admin2, member, member2, removed, stranger, newcomer };
+      sockets = { owner: await connect(t, owner), admin2: await connect(t, admin2) };
+    });
+    afterAll(() => Object.values(sockets).forEach((ws) => ws.close()));
+
+    interface Scene {
+      chatId: string;
+      /** A message by the OWNER and one by admin2. */
+      ownerMessage: string;
+      adminMessage: string;
+      linkId: string;
+    }
+    async function scene(): Promise<Scene> {
+      const { owner, admin, admin2, member, member2, removed } = cast;
+      const chatId = await createGroup(t, owner, [admin, admin2, member, member2, removed], 'Matrix');
+      await setRole(chatId, admin, 'ADMIN');
+      await setRole(chatId, admin2, 'ADMIN');
+      await t.http().delete(`/api/chats/${chatId}/members/${removed.id}`).set(owner.auth).expect(200);
+      const ownerMessage = (await send(sockets.owner, chatId, 'from the owner')).id;
+      const adminMessage = (await send(sockets.admin2, chatId, 'from an admin')).id;
+      const linkId = (await t.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data.id;
+      return { chatId, ownerMessage, adminMessage, linkId };
+    }
+
+    const who = (caller: Caller): TestUser => ({ OWNER: cast.owner, ADMIN: cast.admin, MEMBER: cast.member, stranger: cast.stranger, removed: cast.removed })[caller];
+    const outsiders = { stranger: [404, 'CHAT_NOT_FOUND'], removed: [404, 'CHAT_NOT_FOUND'] } as const;
+    const routes: Array<{ name: string; call: (s: Scene, user: TestUser) => Promise<{ status: number; body: any }>; expect: Record<Caller, readonly [number, string?]> }> = [
+      {
+        name: 'GET /chats/:id',
+        call: (s, u) => t.http().get(`/api/chats/${s.chatId}`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [200], ...outsiders },
+      },
+      {
+        name: 'GET /chats/:id/messages',
+        call: (s, u) => t.http().get(`/api/chats/${s.chatId}/messages`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [200], ...outsiders },
+      },
+      {
+        name: 'PATCH /chats/:id (name)',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}`).set(u.auth).send({ name: 'Renamed' }),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'PATCH /chats/:id (description)',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}`).set(u.auth).send({ description: 'About us' }),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'POST /chats/:id/members',
+        call: (s, u) => t.http().post(`/api/chats/${s.chatId}/members`).set(u.auth).send({ userIds: [cast.newcomer.id] }),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'DELETE /chats/:id/members/:member',
+        call: (s, u) => t.http().delete(`/api/chats/${s.chatId}/members/${cast.member2.id}`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'DELETE /chats/:id/members/:admin',
+        call: (s, u) => t.http().delete(`/api/chats/${s.chatId}/members/${cast.admin2.id}`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [403, 'FORBIDDEN'], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'DELETE /chats/:id/members/:owner',
+        call: (s, u) => t.http().delete(`/api/chats/${s.chatId}/members/${cast.owner.id}`).set(u.auth),
+        expect: { OWNER: [403, 'FORBIDDEN'], ADMIN: [403, 'FORBIDDEN'], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'DELETE /chats/:id/members/:non-member',
+        call: (s, u) => t.http().delete(`/api/chats/${s.chatId}/members/${cast.stranger.id}`).set(u.auth),
+        expect: { OWNER: [404, 'MEMBER_NOT_FOUND'], ADMIN: [404, 'MEMBER_NOT_FOUND'], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'PATCH /chats/:id/members/:member/role ADMIN',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}/members/${cast.member2.id}/role`).set(u.auth).send({ role: 'ADMIN' }),
+        expect: { OWNER: [200], ADMIN: [403, 'FORBIDDEN'], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'PATCH /chats/:id/members/:admin/role MEMBER',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}/members/${cast.admin2.id}/role`).set(u.auth).send({ role: 'MEMBER' }),
+        expect: { OWNER: [200], ADMIN: [403, 'FORBIDDEN'], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'PATCH /chats/:id/members/:owner/role',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}/members/${cast.owner.id}/role`).set(u.auth).send({ role: 'MEMBER' }),
+        expect: { OWNER: [400, 'CANNOT_CHANGE_OWNER'], ADMIN: [403, 'FORBIDDEN'], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'POST /chats/:id/invite',
+        call: (s, u) => t.http().post(`/api/chats/${s.chatId}/invite`).set(u.auth).send({}),
+        expect: { OWNER: [201], ADMIN: [201], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'GET /chats/:id/invite',
+        call: (s, u) => t.http().get(`/api/chats/${s.chatId}/invite`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'DELETE /chats/invite/:linkId',
+        call: (s, u) => t.http().delete(`/api/chats/invite/${s.linkId}`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], stranger: [404, 'INVITE_NOT_FOUND'], removed: [404, 'INVITE_NOT_FOUND'] },
+      },
+      {
+        name: 'PATCH /chats/:id/pin',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}/pin`).set(u.auth).send({ messageId: s.ownerMessage }),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [200], ...outsiders },
+      },
+      {
+        name: "DELETE /messages/:id of the OWNER's message",
+        call: (s, u) => t.http().delete(`/api/messages/${s.ownerMessage}?forEveryone=true`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [403, 'FORBIDDEN'], MEMBER: [403, 'FORBIDDEN'], stranger: [404, 'MESSAGE_NOT_FOUND'], removed: [404, 'MESSAGE_NOT_FOUND'] },
+      },
+      {
+        name: "DELETE /messages/:id of another ADMIN's message",
+        call: (s, u) => t.http().delete(`/api/messages/${s.adminMessage}?forEveryone=true`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], stranger: [404, 'MESSAGE_NOT_FOUND'], removed: [404, 'MESSAGE_NOT_FOUND'] },
+      },
+      {
+        name: 'DELETE /chats/:id',
+        call: (s, u) => t.http().delete(`/api/chats/${s.chatId}`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [403, 'FORBIDDEN'], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+      },
+      {
+        name: 'DELETE /chats/:id/leave',
+        call: (s, u) => t.http().delete(`/api/chats/${s.chatId}/leave`).set(u.auth),
+        expect: { OWNER: [200], ADMIN: [200], MEMBER: [200], ...outsiders },
+      },
+    ];
+    const cells = routes.flatMap((route) => (Object.keys(route.expect) as Caller[]).map((caller) => ({ route, caller })));
+
+    it.each(cells.map((c) => [c.route.name, c.caller, c] as const))('%s as %s', async (_name, caller, { route }) => {
+      const s = await scene();
+      const res = await route.call(s, who(caller));
+      const [status, code] = route.expect[caller];
+      if (code) expectError(res, status, code);
+      else expect({ status: res.status, success: res.body.success }).toEqual({ status, success: true });
+    });
+  });
+
+  describe('roles (§5.2)', () => {
+    it('lets the OWNER make a member an ADMIN and back, each a role_changed group event and chat:updated to all members', async () => {
+      const [owner, a, b] = await users(3);
+      const chatId = await createGroup(t, owner, [a, b]);
+      const [ows, bws] = [await connect(t, owner), await connect(t, b)];
+      const res = await t.http().patch(`/api/chats/${chatId}/members/${a.id}/role`).set(owner.auth).send({ role: 'ADMIN' }).expect(200);
+      expect(res.body.data.members.find((m: any) => m.userId === a.id).role).toBe('ADMIN');
+      for (const ws of [ows, bws]) {
+        expect(await ws.waitFor('message:new', (m) => m.type === 'SYSTEM')).toMatchObject({ chatId, type: 'SYSTEM', text: `role_changed:${a.id}:ADMIN`, sender: { id: owner.id } });
+        expect((await ws.waitFor('chat:updated', (c) => c.id === chatId)).members.find((m: any) => m.userId === a.id).role).toBe('ADMIN');
+      }
+      // The same role again: 200, nothing changes, no event.
+      await t.http().patch(`/api/chats/${chatId}/members/${a.id}/role`).set(owner.auth).send({ role: 'ADMIN' }).expect(200);
+      expect(await systemTexts(chatId)).toEqual([`role_changed:${a.id}:ADMIN`]);
+      await t.http().patch(`/api/chats/${chatId}/members/${a.id}/role`).set(owner.auth).send({ role: 'MEMBER' }).expect(200);
+      expect(await roleOf(chatId, a)).toBe('MEMBER');
+      expect(await systemTexts(chatId)).toEqual([`role_changed:${a.id}:ADMIN`, `role_changed:${a.id}:MEMBER`]);
+      ows.close();
+      bws.close();
+    });
+
+    it("refuses role 'OWNER', other values and no body with 422, unknown members with 404, and direct chats with NOT_A_GROUP", async () => {
+      const [owner, a, outsider] = await users(3);
+      const chatId = await createGroup(t, owner, [a]);
+      for (const body of [{ role: 'OWNER' }, { role: 'admin' }, { role: 7 }, {}]) {
+        expectError(await t.http().patch(`/api/chats/${chatId}/members/${a.id}/role`).set(owner.auth).send(body), 422, 'VALIDATION_ERROR');
+      }
+      expectError(await t.http().patch(`/api/chats/${chatId}/members/${outsider.id}/role`).set(owner.auth).send({ role: 'ADMIN' }), 404, 'MEMBER_NOT_FOUND');
+      expectError(await t.http().patch(`/api/chats/${chatId}/members/not-a-uuid/role`).set(owner.auth).send({ role: 'ADMIN' }), 404, 'MEMBER_NOT_FOUND');
+      const direct = await openDirect(t, owner, a);
+      expectError(await t.http().patch(`/api/chats/${direct}/members/${a.id}/role`).set(owner.auth).send({ role: 'ADMIN' }), 400, 'NOT_A_GROUP');
+      expectError(await t.http().delete(`/api/chats/${direct}/members/${a.id}`).set(owner.auth), 400, 'NOT_A_GROUP');
+      expectError(await t.http().delete(`/api/chats/${direct}`).set(owner.auth), 400, 'NOT_A_GROUP');
+      expectError(await t.http().patch(`/api/chats/${direct}`).set(owner.auth).send({ description: 'x' }), 400, 'NOT_A_GROUP');
+      expect(await roleOf(chatId, a)).toBe('MEMBER');
+    });
+  });
+
+  describe('removing a member (§5.3)', () => {
+    it('tells the removed user chat:deleted and the others member_kicked, chat:member-left and chat:updated; the removed user reads, sends, reacts and sees typing no more', async () => {
+      const [owner, admin, member, kicked] = await users(4);
+      const chatId = await createGroup(t, owner, [admin, member, kicked]);
+      await setRole(chatId, admin, 'ADMIN');
+      const [mws, kws] = [await connect(t, member), await connect(t, kicked)];
+      const earlier = await send(mws, chatId, 'before the removal');
+      await kws.waitFor('message:new', (m) => m.id === earlier.id);
+      await t.backend.sql(`UPDATE chat_members SET draft_text = 'unsent', draft_updated_at = now(), muted_until = now() + interval '1 day' WHERE chat_id = $1 AND user_id = $2`, [chatId, kicked.id]);
+
+      const res = await t.http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(admin.auth).expect(200);
+      expect(res.body).toEqual({ success: true, data: { chatId, userId: kicked.id } });
+      expect(await kws.waitFor('chat:deleted')).toEqual({ chatId });
+      const event = await mws.waitFor('message:new', (m) => m.type === 'SYSTEM');
+      expect(event).toMatchObject({ chatId, type: 'SYSTEM', text: `member_kicked:${kicked.id}`, sender: { id: admin.id }, mediaUrl: null });
+      expect(await mws.waitFor('chat:member-left')).toEqual({ chatId, userId: kicked.id });
+      expect((await mws.waitFor('chat:updated', (c) => c.id === chatId)).members.map((m: any) => m.userId)).not.toContain(kicked.id);
+      await kws.expectNo('message:new', (m) => m.type === 'SYSTEM');
+      // The member they saw online through this group alone goes offline for them, and they for the member.
+      expect(await kws.waitFor('user:offline', (p) => p.userId === member.id)).toMatchObject({ userId: member.id });
+      expect(await mws.waitFor('user:offline', (p) => p.userId === kicked.id)).toMatchObject({ userId: kicked.id });
+      // Their membership and its state are gone.
+      expect(await t.backend.sql('SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, kicked.id])).toHaveLength(0);
+
+      expectError(await t.http().get(`/api/chats/${chatId}/messages`).set(kicked.auth), 404, 'CHAT_NOT_FOUND');
+      expectError(await t.http().post(`/api/messages/${earlier.id}/reactions`).set(kicked.auth).send({ emoji: '👍' }), 404, 'MESSAGE_NOT_FOUND');
+      kws.send('message:send', { chatId, text: 'still here?', clientMessageId: 'kicked-1' });
+      expect(await kws.waitFor('message:send:error')).toMatchObject({ code: 'CHAT_NOT_FOUND', clientMessageId: 'kicked-1' });
+      kws.send('typing:start', { chatId });
+      expect(await kws.waitFor('error')).toMatchObject({ code: 'CHAT_NOT_FOUND' });
+      mws.send('typing:start', { chatId });
+      await kws.expectNo('typing:started');
+      expect(await t.backend.sql(`SELECT 1 FROM messages WHERE chat_id = $1 AND text = 'still here?'`, [chatId])).toHaveLength(0);
+      mws.close();
+      kws.close();
+    });
+  });
+
+  describe('leaving (§5.4)', () => {
+    it('hands an OWNER\'s group to the earliest ADMIN, else the earliest member; member_left and chat:member-left go to the rest, chat:deleted to the leaver\'s sockets', async () => {
+      const [owner, early, admin, late] = await users(4);
+      const chatId = await createGroup(t, owner, [early]);
+      await t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [admin.id, late.id] }).expect(200);
+      await setRole(chatId, admin, 'ADMIN');
+      const [ows, ews] = [await connect(t, owner), await connect(t, early)];
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(owner.auth).expect(200);
+      expect(await ows.waitFor('chat:deleted')).toEqual({ chatId });
+      expect(await ews.waitFor('message:new', (m) => m.type === 'SYSTEM')).toMatchObject({ text: 'member_left', sender: { id: owner.id } });
+      expect(await ews.waitFor('chat:member-left')).toEqual({ chatId, userId: owner.id });
+      const updated = await ews.waitFor('chat:updated', (c) => c.id === chatId && c.members?.length === 3);
+      expect(Object.fromEntries(updated.members.map((m: any) => [m.userId, m.role]))).toEqual({ [early.id]: 'MEMBER', [admin.id]: 'OWNER', [late.id]: 'MEMBER' });
+      // No ADMIN left: the earliest member.
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(admin.auth).expect(200);
+      expect(await roleOf(chatId, early)).toBe('OWNER');
+      expect(await systemTexts(chatId)).toEqual(['member_left', 'member_left']);
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(late.auth).expect(200);
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(early.auth).expect(200);
+      expect(await t.backend.sql('SELECT 1 FROM chats WHERE id = $1', [chatId])).toHaveLength(0);
+      expectError(await t.http().delete(`/api/chats/${chatId}/leave`).set(early.auth), 404, 'CHAT_NOT_FOUND');
+      ows.close();
+      ews.close();
+    });
+  });
+
+  describe('deleting a group (§5.1)', () => {
+    it('deletes everything of the group, media files included, and tells every member, the OWNER\'s sockets too', async () => {
+      const [owner, a, b] = await users(3);
+      const uploadDir = join(t.backend.env.DATA_DIR!, 'uploads');
+      const avatar = (await t.http().post('/api/upload').set(owner.auth).attach('file', await fixtures.image('png'), 'g.png').expect(201)).body.data.url;
+      const photo = (await t.http().post('/api/upload').set(a.auth).attach('file', await fixtures.image('jpeg'), 'p.jpg').expect(201)).body.data.url;
+      const chatId = (await t.http().post('/api/chats/group').set(owner.auth).send({ name: 'Doomed', memberIds: [a.id, b.id], avatar }).expect(201)).body.data.id;
+      const [ows, aws, bws] = [await connect(t, owner), await connect(t, a), await connect(t, b)];
+      const text = await send(aws, chatId, 'hello');
+      await send(aws, chatId, '', { type: 'IMAGE', mediaUrl: photo });
+      await t.http().post(`/api/messages/${text.id}/reactions`).set(b.auth).send({ emoji: '👍' }).expect(200);
+      const code = (await t.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data.code;
+      await t.http().put(`/api/chats/${chatId}/draft`).set(b.auth).send({ text: 'draft' }).expect(200);
+      await t.http().patch(`/api/chats/${chatId}/pin-chat`).set(b.auth).send({ pinned: true }).expect(200);
+      await t.http().patch(`/api/chats/${chatId}/pin`).set(b.auth).send({ messageId: text.id }).expect(200);
+      await t.drainJobs();
+      const stored = (url: string) => existsSync(join(uploadDir, url.split('/').pop()!));
+      expect([stored(avatar), stored(photo)]).toEqual([true, true]);
+
+      expect((await t.http().delete(`/api/chats/${chatId}`).set(owner.auth).expect(200)).body).toEqual({ success: true, data: { chatId } });
+      for (const ws of [ows, aws, bws]) expect(await ws.waitFor('chat:deleted')).toEqual({ chatId });
+      for (const table of ['chats WHERE id', 'chat_members WHERE chat_id', 'messages WHERE chat_id', 'invite_links WHERE chat_id']) {
+        expect(await t.backend.sql(`SELECT 1 FROM ${table} = $1`, [chatId])).toHaveLength(0);
+      }
+      expect(await t.backend.sql('SELECT 1 FROM reactions WHERE message_id = $1', [text.id])).toHaveLength(0);
+      expect(await t.backend.sql('SELECT 1 FROM uploads WHERE url = ANY($1)', [[avatar, photo]])).toHaveLength(0);
+      expect((await t.http().get(photo)).status).toBe(404);
+      await t.drainJobs();
+      await eventually(async () => expect([stored(avatar), stored(photo)]).toEqual([false, false]));
+      expectError(await t.http().post(`/api/chats/join/${code}`).set((await users(1))[0].auth), 404, 'INVITE_NOT_FOUND');
+      expectError(await t.http().get(`/api/chats/${chatId}`).set(owner.auth), 404, 'CHAT_NOT_FOUND');
+      for (const ws of [ows, aws, bws]) ws.close();
+    });
+  });
+
+  describe('the pinned message (§5.5)', () => {
+    it('pins for all members, the caller included, through chat:updated {id, pinnedMessageId}; unpins with null; deleting the message unpins it', async () => {
+      const [owner, member] = await users(2);
+      const chatId = await createGroup(t, owner, [member]);
+      const [ows, mws] = [await connect(t, owner), await connect(t, member)];
+      const message = await send(ows, chatId, 'pin me');
+      const res = await t.http().patch(`/api/chats/${chatId}/pin`).set(member.auth).send({ messageId: message.id }).expect(200);
+      expect(res.body.data).toMatchObject({ id: chatId, pinnedMessageId: message.id });
+      for (const ws of [ows, mws]) expect(await ws.waitFor('chat:updated', (c) => 'pinnedMessageId' in c)).toEqual({ id: chatId, pinnedMessageId: message.id });
+      expect((await t.http().get(`/api/chats/${chatId}`).set(owner.auth).expect(200)).body.data.pinnedMessageId).toBe(message.id);
+
+      await t.http().patch(`/api/chats/${chatId}/pin`).set(owner.auth).send({ messageId: null }).expect(200);
+      expect(await mws.waitFor('chat:updated', (c) => 'pinnedMessageId' in c && c.pinnedMessageId === null)).toEqual({ id: chatId, pinnedMessageId: null });
+      // Unpinning again is idempotent (and tells the members the same again).
+      await t.http().patch(`/api/chats/${chatId}/pin`).set(owner.auth).send({ messageId: null }).expect(200);
+      await mws.waitFor('chat:updated', (c) => 'pinnedMessageId' in c && c.pinnedMessageId === null);
+
+      await t.http().patch(`/api/chats/${chatId}/pin`).set(owner.auth).send({ messageId: message.id }).expect(200);
+      await mws.waitFor('chat:updated', (c) => c.pinnedMessageId === message.id);
+      await t.http().delete(`/api/messages/${message.id}?forEveryone=true`).set(owner.auth).expect(200);
+      expect(await mws.waitFor('chat:updated', (c) => 'pinnedMessageId' in c && c.pinnedMessageId === null)).toEqual({ id: chatId, pinnedMessageId: null });
+      expect(await t.backend.sql('SELECT pinned_message_id FROM chats WHERE id = $1', [chatId])).toEqual([{ pinned_message_id: null }]);
+      ows.close();
+      mws.close();
+    });
+
+    it('refuses a message of another chat, a SYSTEM message, a malformed id and a missing key; pins in direct chats too', async () => {
+      const [owner, member, kicked] = await users(3);
+      const chatId = await createGroup(t, owner, [member, kicked]);
+      const direct = await openDirect(t, owner, member);
+      const ows = await connect(t, owner);
+      const elsewhere = await send(ows, direct, 'in the direct chat');
+      await t.http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(owner.auth).expect(200);
+      const [system] = await t.backend.sql(`SELECT id FROM messages WHERE chat_id = $1 AND type = 'SYSTEM'`, [chatId]);
+      for (const messageId of [elsewhere.id, system.id, 'nope', '01900000-0000-7000-8000-000000000000']) {
+        expectError(await t.http().patch(`/api/chats/${chatId}/pin`).set(owner.auth).send({ messageId }), 404, 'MESSAGE_NOT_FOUND');
+      }
+      expectError(await t.http().patch(`/api/chats/${chatId}/pin`).set(owner.auth).send({}), 422, 'VALIDATION_ERROR');
+      await t.http().patch(`/api/chats/${direct}/pin`).set(member.auth).send({ messageId: elsewhere.id }).expect(200);
+      expect(await t.backend.sql('SELECT pinned_message_id FROM chats WHERE id = ANY($1) ORDER BY id', [[chatId, direct]])).toEqual(
+        expect.arrayContaining([{ pinned_message_id: null }, { pinned_message_id: elsewhere.id }]),
+      );
+      ows.close();
+    });
+  });
+
+  describe('SYSTEM messages (§1.4)', () => {
+    it('are in history and the chat list, never unread, and nobody edits, reacts to, hides, deletes or finds them', async () => {
+      const [owner, member, kicked] = await users(3);
+      const chatId = await createGroup(t, owner, [member, kicked]);
+      await t.http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(owner.auth).expect(200);
+      const history = (await t.http().get(`/api/chats/${chatId}/messages`).set(member.auth).expect(200)).body.data.messages;
+      expect(history).toEqual([expect.objectContaining({ type: 'SYSTEM', text: `member_kicked:${kicked.id}`, mediaUrl: null, sender: expect.objectContaining({ id: owner.id }) })]);
+      const systemId = history[0].id;
+      const listed = (await t.http().get('/api/chats').set(member.auth).expect(200)).body.data.chats.find((c: any) => c.id === chatId);
+      expect(listed).toMatchObject({ unread: 0, lastMessage: { id: systemId, type: 'SYSTEM' } });
+      // A real message after it counts one.
+      const ows = await connect(t, owner);
+      await send(ows, chatId, 'hello');
+      expect((await t.http().get(`/api/chats/${chatId}`).set(member.auth).expect(200)).body.data.unread).toBe(1);
+
+      expectError(await t.http().patch(`/api/messages/${systemId}`).set(owner.auth).send({ text: 'rewritten' }), 403, 'FORBIDDEN');
+      expectError(await t.http().post(`/api/messages/${systemId}/reactions`).set(member.auth).send({ emoji: '👍' }), 403, 'FORBIDDEN');
+      expectError(await t.http().post(`/api/messages/${systemId}/hide`).set(member.auth), 403, 'FORBIDDEN');
+      expectError(await t.http().delete(`/api/messages/${systemId}?forEveryone=true`).set(owner.auth), 403, 'FORBIDDEN');
+      expectError(await t.http().delete(`/api/messages/${systemId}`).set(owner.auth), 403, 'FORBIDDEN');
+      expect((await t.http().get('/api/messages/search?q=member').set(member.auth).expect(200)).body.data.messages).toEqual([]);
+      expect(await t.backend.sql('SELECT text, is_edited FROM messages WHERE id = $1', [systemId])).toEqual([{ text: `member_kicked:${kicked.id}`, is_edited: false }]);
+      ows.close();
+    });
+  });
+
+  describe('the 200-member limit (§18.6)', () => {
+    it('answers GROUP_LIMIT_EXCEEDED (400) when an addition would pass 200 members', async () => {
+      const [owner, a, b] = await users(3);
+      const chatId = await createGroup(t, owner, []);
+      await fillGroup(t, chatId, 198);
+      expectError(await t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [a.id, b.id] }), 400, 'GROUP_LIMIT_EXCEEDED');
+      await t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [a.id] }).expect(200);
+      expect((await t.backend.sql('SELECT count(*)::int AS n FROM chat_members WHERE chat_id = $1', [chatId]))[0].n).toBe(200);
+    });
+
+    (TEST_DATABASE_URL ? it : it.skip)('holds when two admins add members at the same moment (PostgreSQL)', async () => {
+      const [owner, admin, ...newcomers] = await users(8);
+      const chatId = await createGroup(t, owner, [admin]);
+      await setRole(chatId, admin, 'ADMIN');
+      await fillGroup(t, chatId, 195);
+      const results = await Promise.all([
+        t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: newcomers.slice(0, 3).map((u) => u.id) }),
+        t.http().post(`/api/chats/${chatId}/members`).set(admin.auth).send({ userIds: newcomers.slice(3, 6).map((u) => u.id) }),
+      ]);
+      expect(results.map((r) => r.status).sort()).toEqual([200, 400]);
+      expect((await t.backend.sql('SELECT count(*)::int AS n FROM chat_members WHERE chat_id = $1', [chatId]))[0].n).toBe(200);
+    });
+  });
+
+  describe('PATCH /api/chats/:id: the description (§18.5)', () => {
+    it('sets it (at most 512 characters), clears it with "" or null, and tells the members', async () => {
+      const [owner, member] = await users(2);
+      const chatId = await createGroup(t, owner, [member]);
+      const mws = await connect(t, member);
+      const res = await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ description: '  Weekly sync  ' }).expect(200);
+      expect(res.body.data).toMatchObject({ id: chatId, description: 'Weekly sync' });
+      expect(await mws.waitFor('chat:updated', (c) => c.description === 'Weekly sync')).toMatchObject({ id: chatId });
+      await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ description: 'é'.repeat(512) }).expect(200);
+      expectError(await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ description: 'x'.repeat(513) }), 422, 'VALIDATION_ERROR');
+      expectError(await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ description: 5 }), 422, 'VALIDATION_ERROR');
+      expect((await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ description: '' }).expect(200)).body.data.description).toBeNull();
+      await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ description: 'back' }).expect(200);
+      expect((await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ description: null }).expect(200)).body.data.description).toBeNull();
+      expect(await t.backend.sql('SELECT name, description FROM chats WHERE id = $1', [chatId])).toEqual([{ name: 'Group', description: null }]);
+      mws.close();
+    });
+  });
+
+  describe('allowGroupInvites (§18.6)', () => {
+    it('refuses with PRIVACY_GROUP_INVITE:<display names> those who do not allow the inviter, on creation and on adding', async () => {
+      const [owner, shy, picky, friend] = await users(4);
+      await t.http().patch('/api/users/me').set(shy.auth).send({ firstName: 'Shy', lastName: 'Person' }).expect(200);
+      await t.http().put('/api/users/me/settings').set(shy.auth).send({ allowGroupInvites: 'nobody' }).expect(200);
+      await t.http().put('/api/users/me/settings').set(picky.auth).send({ allowGroupInvites: 'contacts' }).expect(200);
+      const create = (memberIds: string[]) => t.http().post('/api/chats/group').set(owner.auth).send({ name: 'Party', memberIds });
+      const refused = await create([shy.id, picky.id, friend.id]);
+      expectError(refused, 403, `PRIVACY_GROUP_INVITE:Shy Person, ${picky.nickname}`);
+      // picky adds the owner to their contacts: now they may be added.
+      await t.http().post(`/api/contacts/${owner.id}`).set(picky.auth).expect((res) => expect(res.status).toBeLessThan(300));
+      const chatId = (await create([picky.id, friend.id]).expect(201)).body.data.id;
+      expectError(await t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [shy.id] }), 403, 'PRIVACY_GROUP_INVITE:Shy Person');
+      expect(await t.backend.sql('SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, shy.id])).toHaveLength(0);
+      // Joining by link is the user's own act: the setting does not apply.
+      const code = (await t.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data.code;
+      await t.http().post(`/api/chats/join/${code}`).set(shy.auth).expect(200);
+    });
+  });
+});
+
+/** Every change reaches members connected to the other instance (Redis bus). */
+(TEST_REDIS_URL ? describe : describe.skip)('group events across two instances', () => {
+  const pair = twoInstances();
+
+  it('delivers removal, role, pin, leave and deletion events to sockets on the other instance', async () => {
+    const [owner, member, kicked] = await Promise.all([signUp(pair.one), signUp(pair.one), signUp(pair.one)]);
+    const chatId = await createGroup(pair.one, owner, [member, kicked]);
+    const [mws, kws] = [await connect(pair.two, member), await connect(pair.two, kicked)];
+    const http = pair.one.http.bind(pair.one);
+
+    await http().patch(`/api/chats/${chatId}/members/${member.id}/role`).set(owner.auth).send({ role: 'ADMIN' }).expect(200);
+    for (const ws of [mws, kws]) expect(await ws.waitFor('message:new', (m) => m.text === `role_changed:${member.id}:ADMIN`)).toMatchObject({ type: 'SYSTEM' });
+    await http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(owner.auth).expect(200);
+    expect(await kws.waitFor('chat:deleted')).toEqual({ chatId });
+    expect(await mws.waitFor('chat:member-left')).toEqual({ chatId, userId: kicked.id });
+    const message = (await http().get(`/api/chats/${chatId}/messages`).set(owner.auth).expect(200)).body.data.messages[0];
+    const ows = await connect(pair.one, owner);
+    const text = await send(ows, chatId, 'pin this');
+    await http().patch(`/api/chats/${chatId}/pin`).set(owner.auth).send({ messageId: text.id }).expect(200);
+    expect(await mws.waitFor('chat:updated', (c) => c.pinnedMessageId === text.id)).toEqual({ id: chatId, pinnedMessageId: text.id });
+    expect(message.type).toBe('SYSTEM');
+    await http().delete(`/api/chats/${chatId}`).set(owner.auth).expect(200);
+    expect(await mws.waitFor('chat:deleted')).toEqual({ chatId });
+    await kws.expectNo('message:new');
+    for (const ws of [mws, kws, ows]) ws.close();
+  });
+});
