@@ -31,6 +31,21 @@ describe('withTimeout', () => {
     }
   });
 
+  it('does not count a stall of its own event loop against the bound', async () => {
+    // The answer comes 10 ms after a 300 ms stall that began as the wait did: wall time passed
+    // the 100 ms bound long before, the process's responsive time did not.
+    const bounded = withTimeout(new Promise((resolve) => setTimeout(resolve, 310, 'answer')), 100, 'late');
+    const until = Date.now() + 300;
+    while (Date.now() < until);
+    expect(await bounded).toBe('answer');
+  });
+
+  it('still gives up after the bound while the loop is responsive', async () => {
+    const started = Date.now();
+    expect(await withTimeout(new Promise(() => undefined), 120, 'late')).toBe('late');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(115);
+  });
+
   it('passes a rejection of the work through', async () => {
     await expect(withTimeout(Promise.reject(new Error('boom')), 1000, 'late')).rejects.toThrow('boom');
   });
