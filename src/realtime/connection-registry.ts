@@ -26,7 +26,7 @@ export interface Connection {
   /** The user's event-log position read right after authentication (auth:ok's `seq`); null before, or when the log was unreachable. */
   position: number | null;
   /** While a resume replays the log: the live frames that arrive meanwhile, sent after it (null otherwise). */
-  held: Array<{ seq: number | null; payload: FrameData }> | null;
+  held: HeldFrame[] | null;
   /** Live events at or below this seq are not sent: a replay has sent them. */
   replayedUpTo: number;
   /** Seqs delivered live at or below `position`, or before it was read: a later replay skips them. */
@@ -34,6 +34,18 @@ export interface Connection {
   /** Bound just after its user's route to this instance was made: the seqs it got live since, until it is caught up (InstanceRoutes); null otherwise. */
   settling: Set<number> | null;
 }
+
+/** A live frame of a logged event, held for a socket while its log is read (Connection.held). */
+export interface HeldFrame {
+  seq: number | null;
+  payload: FrameData;
+}
+
+/**
+ * Told that a settling socket's live seqs skip one it has not got (see InstanceRoutes): returns
+ * true when it takes the frame that showed the gap, to send it after the missing ones.
+ */
+export type GapHandler = (connection: Connection, frame: HeldFrame) => boolean;
 
 export interface DisconnectTarget {
   userIds?: string[];
@@ -49,6 +61,8 @@ export class ConnectionRegistry {
   private readonly corked = new Set<Duplex>();
   private uncorked: Promise<void> | null = null;
   private markUncorked: () => void = () => undefined;
+  /** Set by the routed bus (InstanceRoutes); without it a settling socket's gaps wait for its settle check. */
+  onGap: GapHandler | null = null;
 
   constructor(private readonly metrics: Metrics) {
     metrics.addCollector(() => metrics.socketConnections.set(this.connections.size));
@@ -131,7 +145,10 @@ export class ConnectionRegistry {
           connection.held.push({ seq, payload: (payload ??= seq === null ? body : bodyWithSeq(body, seq)) });
           continue;
         }
-        if (seq !== null && connection.settling) connection.settling.add(seq);
+        if (seq !== null && connection.settling) {
+          if (this.onGap && skipsOne(connection, seq) && this.onGap(connection, { seq, payload: (payload ??= bodyWithSeq(body, seq)) })) continue;
+          connection.settling.add(seq);
+        }
         if (seq !== null && (connection.position === null || seq <= connection.position) && connection.early.length < MAX_EARLY) connection.early.push(seq);
         const raw = rawSocketOf(socket);
         if (!raw) socket.send((payload ??= seq === null ? body : bodyWithSeq(body, seq)), TEXT);
@@ -182,4 +199,18 @@ export class ConnectionRegistry {
     }
     return closed;
   }
+}
+
+/**
+ * Whether a settling socket has not got every seq before `seq`: it has all up to its position
+ * (or what a replay sent it), and the seqs it got live since are in `settling` (a user's seqs
+ * are consecutive).
+ */
+function skipsOne(connection: Connection, seq: number): boolean {
+  if (connection.position === null) return false;
+  const from = Math.max(connection.position, connection.replayedUpTo);
+  if (seq <= from + 1) return false;
+  let got = 0;
+  for (const live of connection.settling!) if (live > from && live < seq) got++;
+  return got < seq - from - 1;
 }

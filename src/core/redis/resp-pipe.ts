@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { connect as connectTcp, Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { afterResponsive, CancelBound } from '../async/with-timeout';
 
 /** A reply: an integer, a status or bulk string, null (a nil bulk or array), the error Redis answered, or an array of replies. */
 export type RespReply = number | string | null | Error | RespReply[];
@@ -10,7 +11,8 @@ interface Batch {
   replies: RespReply[];
   resolve: (replies: RespReply[]) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout | null;
+  /** Cancels the batch's bound (afterResponsive). */
+  timer: CancelBound | null;
 }
 
 const CRLF = '\r\n';
@@ -83,7 +85,7 @@ export class RespPipe {
     if (!socket) return Promise.reject(new Error('Redis unreachable'));
     return new Promise((resolve, reject) => {
       const batch: Batch = { left: count, replies: [], resolve, reject, timer: null };
-      batch.timer = setTimeout(() => this.fail(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      batch.timer = afterResponsive(this.timeoutMs, () => this.fail(new Error(`no answer within ${this.timeoutMs} ms`)));
       this.pending.push(batch);
       socket.write(typeof commands === 'string' ? Buffer.from(commands, 'latin1') : join(commands));
     });
@@ -137,7 +139,7 @@ export class RespPipe {
     if (!idle) this.failedAt = Date.now();
     socket?.destroy();
     for (const batch of this.pending.splice(0)) {
-      if (batch.timer) clearTimeout(batch.timer);
+      batch.timer?.();
       batch.reject(error);
     }
     const now = Date.now();
@@ -166,7 +168,7 @@ export class RespPipe {
     batch.replies.push(reply);
     if (--batch.left) return;
     this.pending.shift();
-    if (batch.timer) clearTimeout(batch.timer);
+    batch.timer?.();
     batch.resolve(batch.replies);
   }
 }

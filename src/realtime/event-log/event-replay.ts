@@ -59,9 +59,19 @@ export class EventReplay {
       }
     } finally {
       if (position !== null) connection.replayedUpTo = Math.max(connection.replayedUpTo, position);
-      const held = connection.held ?? [];
-      connection.held = null;
-      for (const { seq, payload } of held) if (seq === null || seq > connection.replayedUpTo) this.write(connection, payload);
+      this.release(connection);
+    }
+  }
+
+  /** Sends the live frames held for the socket (none replayed up to replayedUpTo) and stops holding. */
+  release(connection: Connection): void {
+    const held = connection.held ?? [];
+    connection.held = null;
+    for (const { seq, payload } of held) {
+      if (seq !== null && seq <= connection.replayedUpTo) continue;
+      this.write(connection, payload);
+      // A settling socket's live seqs, counted like those it got straight away (InstanceRoutes).
+      if (seq !== null) connection.settling?.add(seq);
     }
   }
 

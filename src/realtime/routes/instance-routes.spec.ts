@@ -90,25 +90,49 @@ describe('InstanceRoutes', () => {
     routes.stop();
   });
 
-  it('catches a socket that bound as its route was made up with the logged events that did not reach it live, once each', async () => {
+  it('catches a settling socket up at its settle check with the logged events that did not reach it live, once each', async () => {
     const { registry, connect, append, routes } = setup();
     const socket = await connect('u');
     const position = socket.connection.position!;
     expect(socket.connection.settling).toBeInstanceOf(Set);
-    // Three events for u after auth:ok's position; a stale route sent only the second one here.
+    // Three events for u after auth:ok's position; a stale route kept the last one from here.
     const seqs = [await append('u', 1), await append('u', 2), await append('u', 3)];
-    const live = JSON.stringify({ event: 'message:new', payload: { n: 2 } });
-    registry.deliver(['u'], Buffer.from(live), [seqs[1]]);
+    const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    registry.deliver(['u'], live(1), [seqs[0]]);
+    registry.deliver(['u'], live(2), [seqs[1]]);
     await sleep(0);
-    expect(socket.seqs()).toEqual([seqs[1]]);
+    expect(socket.seqs()).toEqual(seqs.slice(0, 2));
     await sleep(SETTLE_MS * 3);
     expect(seqs).toEqual([position + 1, position + 2, position + 3]);
-    expect(socket.seqs().sort()).toEqual(seqs);
+    expect(socket.seqs()).toEqual(seqs);
     expect(socket.connection.settling).toBeNull();
     // A live copy of a caught-up event arriving late is not sent again.
-    registry.deliver(['u'], Buffer.from(live), [seqs[0]]);
+    registry.deliver(['u'], live(3), [seqs[2]]);
     await sleep(0);
     expect(socket.seqs()).toHaveLength(3);
+    routes.stop();
+  });
+
+  it('fills a gap as soon as a later seq shows it, holding that one and the next until the missing one is sent', async () => {
+    const { registry, connect, append, routes } = setup();
+    const socket = await connect('u');
+    const seqs = [await append('u', 1), await append('u', 2), await append('u', 3)];
+    const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    // The first event went elsewhere (a stale route); the second and third arrive live.
+    registry.deliver(['u'], live(2), [seqs[1]]);
+    registry.deliver(['u'], live(3), [seqs[2]]);
+    expect(socket.seqs()).toEqual([]);
+    await sleep(5);
+    expect(socket.seqs()).toEqual(seqs);
+    expect(socket.received.map((r) => JSON.parse(r).payload.n)).toEqual([1, 2, 3]);
+    // Still settling after the repair: a later gap is found again, nothing is sent twice.
+    const more = [await append('u', 4), await append('u', 5)];
+    registry.deliver(['u'], live(5), [more[1]]);
+    registry.deliver(['u'], live(1), [seqs[0]]);
+    await sleep(5);
+    expect(socket.seqs()).toEqual([...seqs, ...more]);
+    await sleep(SETTLE_MS * 3);
+    expect(socket.seqs()).toEqual([...seqs, ...more]);
     routes.stop();
   });
 

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Connection, ConnectionRegistry } from '../connection-registry';
+import type { Connection, ConnectionRegistry, HeldFrame } from '../connection-registry';
 import type { EventLog } from '../event-log/event-log';
 import type { EventReplay } from '../event-log/event-replay';
 import { ROUTE_RENEW_MS, RouteTable } from './route-table';
@@ -23,8 +23,12 @@ interface Route {
  * binds within `settleMs` of its route's creation settles: from bind on, the seqs it gets live
  * are noted (Connection.settling), and when `settleMs` has passed since the route was made, if
  * they do not cover every seq from auth:ok's position to the user's current one, it is caught up
- * from the event log with what it did not get, like a resume from that position (EventReplay). Nothing logged is lost; an ephemeral event (typing, presence) sent in
- * that window by a stale entry is, and a caught-up event may come after a later one.
+ * from the event log with what it did not get, like a resume from that position (EventReplay).
+ * A gap shows earlier when a later seq arrives while one before it has not: that frame and what
+ * follows are held, the missing ones read from the log and sent first (`repair`), so a socket's
+ * seqs stay in order and a device that drops right then resumes from a seq with nothing missing
+ * below it. Nothing logged is lost; an ephemeral event (typing, presence) sent in that window by
+ * a stale entry is.
  */
 export class InstanceRoutes {
   private readonly logger = new Logger('RealtimeBus');
@@ -32,6 +36,8 @@ export class InstanceRoutes {
   /** Removals not answered yet: a new route of the user is written after them, not overwritten by them. */
   private readonly leaving = new Map<string, Promise<void>>();
   private renewer: NodeJS.Timeout | null = null;
+  /** Sockets being caught up from the log (settle check or gap repair): one read at a time each. */
+  private readonly catching = new WeakSet<Connection>();
 
   constructor(
     private readonly table: RouteTable,
@@ -41,7 +47,9 @@ export class InstanceRoutes {
     private readonly settleMs: number,
     /** Tells the other instances that the user now has a socket here. */
     private readonly announce: (userId: string) => void,
-  ) {}
+  ) {
+    registry.onGap = (connection, frame) => this.repair(connection, frame);
+  }
 
   start(): void {
     this.renewer = setInterval(() => void this.renew(), ROUTE_RENEW_MS);
@@ -113,6 +121,7 @@ export class InstanceRoutes {
   private async catchUp(connection: Connection): Promise<void> {
     const from = connection.position;
     const open = () => connection.socket.readyState === connection.socket.OPEN;
+    this.catching.add(connection);
     try {
       if (from === null || !open()) return;
       // A resume still replaying: it gets what it asked for first.
@@ -129,7 +138,38 @@ export class InstanceRoutes {
       this.logger.warn(`route catch-up failed: ${(error as Error).message}`);
     } finally {
       connection.settling = null;
+      this.catching.delete(connection);
     }
+  }
+
+  /**
+   * A settling socket got `frame` while a seq before it has not reached it: holds the frame (and
+   * the live ones after it), sends the missing seqs from the log, then the held frames. The socket
+   * goes on settling from the position read here. Declines (false) while it is being caught up.
+   */
+  private repair(connection: Connection, frame: HeldFrame): boolean {
+    if (this.catching.has(connection) || connection.held) return false;
+    this.catching.add(connection);
+    connection.held = [frame];
+    const from = Math.max(connection.position!, connection.replayedUpTo);
+    const live = connection.settling ?? new Set<number>();
+    void (async () => {
+      try {
+        const position = await this.log.position(connection.userId!);
+        if (position === null || connection.socket.readyState !== connection.socket.OPEN) return;
+        connection.position = position;
+        for (const seq of live) if (seq > from && seq <= position) connection.early.push(seq);
+        connection.settling = new Set();
+        await this.replay.resume(connection, from);
+      } catch (error) {
+        this.logger.warn(`route gap repair failed: ${(error as Error).message}`);
+      } finally {
+        // Unread log or closed socket: the held frames go out as they are.
+        this.replay.release(connection);
+        this.catching.delete(connection);
+      }
+    })();
+    return true;
   }
 }
 
