@@ -29,6 +29,19 @@ async function connectFrom(t: TestApp, user: TestUser, address = freshAddress())
 }
 
 /**
+ * An unauthenticated socket from `address`, once the server has counted it under the address
+ * cap: its `open` comes before that check (which runs after the upgrade), so a probe frame,
+ * answered only after it, tells when the place is taken. Without this a socket opened next could
+ * be checked first and a held one refused instead.
+ */
+async function heldFrom(t: TestApp, address: string): Promise<WsClient> {
+  const ws = await t.ws({ headers: { 'X-Forwarded-For': address } });
+  ws.send('presence:ping');
+  expect(await ws.waitFor('error')).toMatchObject({ code: 'UNAUTHORIZED' });
+  return ws;
+}
+
+/**
  * Expects the socket `open` makes to be refused: TOO_MANY_SOCKETS, then close code 4029. A cap
  * check that Redis leaves unanswered past its bound admits by design (fail-open, RedisSlotStore),
  * which one stalled moment on a loaded machine can cause: an admitted socket (auth:ok, or an
@@ -136,7 +149,7 @@ describe('socket limits', () => {
       const a = await signUp(t);
       const address = freshAddress();
       const from = (ip: string) => t.ws({ headers: { 'X-Forwarded-For': ip } });
-      const held = await Promise.all(Array.from({ length: 4 }, () => from(address)));
+      const held = await Promise.all(Array.from({ length: 4 }, () => heldFrom(t, address)));
       await expectRefused(() => from(address));
 
       // The held sockets are still usable, and another address is not affected.
@@ -159,7 +172,7 @@ describe('socket limits', () => {
     it('counts an IPv6 /64 as one address', async () => {
       const prefix = `2001:db8:${(++addresses).toString(16)}:1`;
       const from = (ip: string) => t.ws({ headers: { 'X-Forwarded-For': ip } });
-      const held = await Promise.all([1, 2, 3, 4].map((n) => from(`${prefix}::${n}`)));
+      const held = await Promise.all([1, 2, 3, 4].map((n) => heldFrom(t, `${prefix}::${n}`)));
       await expectRefused(() => from(`${prefix}:ffff:ffff:ffff:ffff`));
       held.forEach((ws) => ws.close());
     });
@@ -190,7 +203,7 @@ describeOnEachRedis('socket caps and rate limits across two instances', (redis) 
   it('counts an address\'s sockets on every instance against one cap', async () => {
     const { one, two } = cluster;
     const address = freshAddress();
-    const held = [...(await Promise.all([1, 2].map(() => one.ws({ headers: { 'X-Forwarded-For': address } })))), ...(await Promise.all([1, 2].map(() => two.ws({ headers: { 'X-Forwarded-For': address } }))))];
+    const held = await Promise.all([one, one, two, two].map((instance) => heldFrom(instance, address)));
     await expectRefused(() => one.ws({ headers: { 'X-Forwarded-For': address } }));
     held.forEach((ws) => ws.close());
   });
