@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createGroup, fillGroup, openDirect, send } from '../support/chats';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { eventually, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
+import { createSignalDevice } from '../support/signal';
 import { createTestApp, TestApp, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
@@ -29,15 +31,18 @@ describe('groups (v2.2 §5, §17)', () => {
 
   describe('the permission matrix (§17), one case per route and caller', () => {
     /**
-     * Each case gets a fresh group: OWNER, two ADMINs (`admin` acts, `admin2` is a target), two
-     * MEMBERs (`member` acts, `member2` is a target), a `removed` former member and a `stranger`.
+     * A case that changes the group gets a fresh one: OWNER, two ADMINs (`admin` acts, `admin2`
+     * is a target), two MEMBERs (`member` acts, `member2` is a target), a `removed` former member
+     * and a `stranger`. A case that changes nothing another case sees (reads, the caller's own
+     * state, reactions, read marks) runs in one shared group of the same cast.
      */
     let cast: Record<'owner' | 'admin' | 'admin2' | 'member' | 'member2' | 'removed' | 'stranger' | 'newcomer', TestUser>;
-    let sockets: { owner: WsClient; admin2: WsClient };
+    let sockets: Record<Caller | 'admin2', WsClient>;
     beforeAll(async () => {
       const [owner, admin, admin2, member, member2, removed, stranger, newcomer] = await users(8);
       cast = { owner, admin, admin2, member, member2, removed, stranger, newcomer };
-      sockets = { owner: await connect(t, owner), admin2: await connect(t, admin2) };
+      const [os, as, a2s, ms, ss, rs] = await Promise.all([owner, admin, admin2, member, stranger, removed].map((u) => connect(t, u)));
+      sockets = { OWNER: os, ADMIN: as, admin2: a2s, MEMBER: ms, stranger: ss, removed: rs };
     });
     afterAll(() => Object.values(sockets).forEach((ws) => ws.close()));
 
@@ -46,7 +51,9 @@ describe('groups (v2.2 §5, §17)', () => {
       /** A message by the OWNER and one by admin2. */
       ownerMessage: string;
       adminMessage: string;
+      /** An active invite link the OWNER made. */
       linkId: string;
+      code: string;
     }
     async function scene(): Promise<Scene> {
       const { owner, admin, admin2, member, member2, removed } = cast;
@@ -54,24 +61,89 @@ describe('groups (v2.2 §5, §17)', () => {
       await setRole(chatId, admin, 'ADMIN');
       await setRole(chatId, admin2, 'ADMIN');
       await t.http().delete(`/api/chats/${chatId}/members/${removed.id}`).set(owner.auth).expect(200);
-      const ownerMessage = (await send(sockets.owner, chatId, 'from the owner')).id;
+      const ownerMessage = (await send(sockets.OWNER, chatId, 'from the owner')).id;
       const adminMessage = (await send(sockets.admin2, chatId, 'from an admin')).id;
-      const linkId = (await t.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data.id;
-      return { chatId, ownerMessage, adminMessage, linkId };
+      const link = (await t.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data;
+      return { chatId, ownerMessage, adminMessage, linkId: link.id, code: link.code };
     }
+    let sharedScene: Promise<Scene> | undefined;
+    const shared = (): Promise<Scene> => (sharedScene ??= scene());
 
     const who = (caller: Caller): TestUser => ({ OWNER: cast.owner, ADMIN: cast.admin, MEMBER: cast.member, stranger: cast.stranger, removed: cast.removed })[caller];
     const outsiders = { stranger: [404, 'CHAT_NOT_FOUND'], removed: [404, 'CHAT_NOT_FOUND'] } as const;
-    const routes: Array<{ name: string; call: (s: Scene, user: TestUser) => Promise<{ status: number; body: any }>; expect: Record<Caller, readonly [number, string?]> }> = [
+    const messageOutsiders = { stranger: [404, 'MESSAGE_NOT_FOUND'], removed: [404, 'MESSAGE_NOT_FOUND'] } as const;
+    const members = { OWNER: [200], ADMIN: [200], MEMBER: [200] } as const;
+    const routes: Array<{
+      name: string;
+      call: (s: Scene, user: TestUser) => Promise<{ status: number; body: any; headers: Record<string, string> }>;
+      expect: Record<Caller, readonly [number, string?]>;
+      /** Runs in the shared group: changes nothing that another case sees. */
+      shared?: true;
+      /** The answer is the export file itself (§14), not the envelope. */
+      download?: true;
+      /** What else the case must find after the answer. */
+      then?: (s: Scene, user: TestUser, caller: Caller) => Promise<void>;
+    }> = [
       {
         name: 'GET /chats/:id',
         call: (s, u) => t.http().get(`/api/chats/${s.chatId}`).set(u.auth),
-        expect: { OWNER: [200], ADMIN: [200], MEMBER: [200], ...outsiders },
+        expect: { ...members, ...outsiders },
+        shared: true,
       },
       {
         name: 'GET /chats/:id/messages',
         call: (s, u) => t.http().get(`/api/chats/${s.chatId}/messages`).set(u.auth),
-        expect: { OWNER: [200], ADMIN: [200], MEMBER: [200], ...outsiders },
+        expect: { ...members, ...outsiders },
+        shared: true,
+      },
+      {
+        name: 'GET /chats/:id/messages/around',
+        call: (s, u) => t.http().get(`/api/chats/${s.chatId}/messages/around?date=${new Date().toISOString()}`).set(u.auth),
+        expect: { ...members, ...outsiders },
+        shared: true,
+      },
+      {
+        name: 'GET /chats/:id/shared',
+        call: (s, u) => t.http().get(`/api/chats/${s.chatId}/shared`).set(u.auth),
+        expect: { ...members, ...outsiders },
+        shared: true,
+      },
+      {
+        name: 'GET /chats/:id/export',
+        call: (s, u) => t.http().get(`/api/chats/${s.chatId}/export?format=json`).set('Cookie', u.cookie),
+        expect: { ...members, ...outsiders },
+        shared: true,
+        download: true,
+      },
+      {
+        name: 'PATCH /chats/:id/mute',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}/mute`).set(u.auth).send({ muted: true }),
+        expect: { ...members, ...outsiders },
+        shared: true,
+      },
+      {
+        name: 'PATCH /chats/:id/pin-chat',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}/pin-chat`).set(u.auth).send({ pinned: true }),
+        expect: { ...members, ...outsiders },
+        shared: true,
+      },
+      {
+        name: 'PATCH /chats/:id/archive',
+        call: (s, u) => t.http().patch(`/api/chats/${s.chatId}/archive`).set(u.auth).send({ archived: true }),
+        expect: { ...members, ...outsiders },
+        shared: true,
+      },
+      {
+        name: 'PUT /chats/:id/draft',
+        call: (s, u) => t.http().put(`/api/chats/${s.chatId}/draft`).set(u.auth).send({ text: 'unsent', replyToId: null }),
+        expect: { ...members, ...outsiders },
+        shared: true,
+      },
+      {
+        name: 'DELETE /chats/:id/draft',
+        call: (s, u) => t.http().delete(`/api/chats/${s.chatId}/draft`).set(u.auth),
+        expect: { ...members, ...outsiders },
+        shared: true,
       },
       {
         name: 'PATCH /chats/:id (name)',
@@ -127,11 +199,13 @@ describe('groups (v2.2 §5, §17)', () => {
         name: 'POST /chats/:id/invite',
         call: (s, u) => t.http().post(`/api/chats/${s.chatId}/invite`).set(u.auth).send({}),
         expect: { OWNER: [201], ADMIN: [201], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+        shared: true,
       },
       {
         name: 'GET /chats/:id/invite',
         call: (s, u) => t.http().get(`/api/chats/${s.chatId}/invite`).set(u.auth),
         expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], ...outsiders },
+        shared: true,
       },
       {
         name: 'DELETE /chats/invite/:linkId',
@@ -139,9 +213,29 @@ describe('groups (v2.2 §5, §17)', () => {
         expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], stranger: [404, 'INVITE_NOT_FOUND'], removed: [404, 'INVITE_NOT_FOUND'] },
       },
       {
+        name: 'GET /chats/join/:code',
+        call: (s, u) => t.http().get(`/api/chats/join/${s.code}`).set(u.auth),
+        // §6: any signed-in user previews by code; the code is the permission.
+        expect: { ...members, stranger: [200], removed: [200] },
+        shared: true,
+      },
+      {
+        name: 'POST /chats/join/:code',
+        call: (s, u) => t.http().post(`/api/chats/join/${s.code}`).set(u.auth),
+        // §6: members get the chat and count no use; anyone else joins as MEMBER. v2.2 has no
+        // ban: a removed member rejoins through a link that is still active (revoking it keeps them out).
+        expect: { ...members, stranger: [200], removed: [200] },
+        then: async (s, u, caller) => {
+          const joined = caller === 'stranger' || caller === 'removed';
+          const [link] = await t.backend.sql('SELECT uses FROM invite_links WHERE id = $1', [s.linkId]);
+          expect({ role: await roleOf(s.chatId, u), uses: link.uses }).toEqual({ role: joined ? 'MEMBER' : caller, uses: joined ? 1 : 0 });
+        },
+      },
+      {
         name: 'PATCH /chats/:id/pin',
         call: (s, u) => t.http().patch(`/api/chats/${s.chatId}/pin`).set(u.auth).send({ messageId: s.ownerMessage }),
-        expect: { OWNER: [200], ADMIN: [200], MEMBER: [200], ...outsiders },
+        expect: { ...members, ...outsiders },
+        shared: true,
       },
       {
         name: "DELETE /messages/:id of the OWNER's message",
@@ -152,6 +246,36 @@ describe('groups (v2.2 §5, §17)', () => {
         name: "DELETE /messages/:id of another ADMIN's message",
         call: (s, u) => t.http().delete(`/api/messages/${s.adminMessage}?forEveryone=true`).set(u.auth),
         expect: { OWNER: [200], ADMIN: [200], MEMBER: [403, 'FORBIDDEN'], stranger: [404, 'MESSAGE_NOT_FOUND'], removed: [404, 'MESSAGE_NOT_FOUND'] },
+      },
+      {
+        name: "PATCH /messages/:id of the OWNER's message",
+        call: (s, u) => t.http().patch(`/api/messages/${s.ownerMessage}`).set(u.auth).send({ text: 'edited' }),
+        expect: { OWNER: [200], ADMIN: [403, 'NOT_MESSAGE_AUTHOR'], MEMBER: [403, 'NOT_MESSAGE_AUTHOR'], ...messageOutsiders },
+        shared: true,
+      },
+      {
+        name: 'POST /messages/:id/reactions',
+        call: (s, u) => t.http().post(`/api/messages/${s.ownerMessage}/reactions`).set(u.auth).send({ emoji: '👍' }),
+        expect: { ...members, ...messageOutsiders },
+        shared: true,
+      },
+      {
+        name: 'DELETE /messages/:id/reactions/:emoji',
+        call: (s, u) => t.http().delete(`/api/messages/${s.ownerMessage}/reactions/${encodeURIComponent('👍')}`).set(u.auth),
+        expect: { ...members, ...messageOutsiders },
+        shared: true,
+      },
+      {
+        name: 'POST /messages/:id/read',
+        call: (s, u) => t.http().post(`/api/messages/${s.ownerMessage}/read`).set(u.auth),
+        expect: { ...members, ...messageOutsiders },
+        shared: true,
+      },
+      {
+        name: 'POST /messages/:id/hide',
+        call: (s, u) => t.http().post(`/api/messages/${s.adminMessage}/hide`).set(u.auth),
+        expect: { ...members, ...messageOutsiders },
+        shared: true,
       },
       {
         name: 'DELETE /chats/:id',
@@ -167,11 +291,127 @@ describe('groups (v2.2 §5, §17)', () => {
     const cells = routes.flatMap((route) => (Object.keys(route.expect) as Caller[]).map((caller) => ({ route, caller })));
 
     it.each(cells.map((c) => [c.route.name, c.caller, c] as const))('%s as %s', async (_name, caller, { route }) => {
-      const s = await scene();
+      const s = route.shared ? await shared() : await scene();
       const res = await route.call(s, who(caller));
       const [status, code] = route.expect[caller];
       if (code) expectError(res, status, code);
-      else expect({ status: res.status, success: res.body.success }).toEqual({ status, success: true });
+      else if (route.download) {
+        expect({ status: res.status, disposition: res.headers['content-disposition'], chats: res.body.chats?.map((c: any) => c.id) }).toEqual({
+          status,
+          disposition: expect.stringMatching(/^attachment; filename="h2v-export-/),
+          chats: [s.chatId],
+        });
+      } else expect({ status: res.status, success: res.body.success }).toEqual({ status, success: true });
+      await route.then?.(s, who(caller), caller);
+    });
+
+    /**
+     * Socket events in the shared group. A member's frame reaches admin2, another member; an
+     * outsider's is refused on their own socket with the code and reaches nobody.
+     */
+    const events: Array<{
+      name: string;
+      /** Sends the frame as `user` on `ws`; resolves what admin2 hears when it is relayed. */
+      emit: (s: Scene, ws: WsClient, user: TestUser, tag: string) => Promise<{ event: string; match: (payload: any) => boolean }>;
+      /** Where the sender's socket hears a refusal (the frame's tag echoed, if any). */
+      refusal: (tag: string) => { event: string; match: (payload: any) => boolean };
+      expect: Record<Caller, 'relayed' | string>;
+    }> = [
+      {
+        name: 'message:send',
+        emit: async (s, ws, _u, tag) => {
+          ws.send('message:send', { chatId: s.chatId, text: tag, clientMessageId: tag });
+          return { event: 'message:new', match: (m) => m.chatId === s.chatId && m.text === tag };
+        },
+        refusal: (tag) => ({ event: 'message:send:error', match: (e) => e.clientMessageId === tag }),
+        expect: { OWNER: 'relayed', ADMIN: 'relayed', MEMBER: 'relayed', stranger: 'CHAT_NOT_FOUND', removed: 'CHAT_NOT_FOUND' },
+      },
+      {
+        name: 'message:read',
+        emit: async (s, ws, u) => {
+          const unread = await send(sockets.admin2, s.chatId, 'read me');
+          ws.send('message:read', { messageId: unread.id, chatId: s.chatId });
+          return { event: 'message:read', match: (r) => r.messageId === unread.id && r.readBy === u.id };
+        },
+        refusal: () => ({ event: 'error', match: () => true }),
+        expect: { OWNER: 'relayed', ADMIN: 'relayed', MEMBER: 'relayed', stranger: 'MESSAGE_NOT_FOUND', removed: 'MESSAGE_NOT_FOUND' },
+      },
+      {
+        name: 'typing:start',
+        emit: async (s, ws, u) => {
+          ws.send('typing:start', { chatId: s.chatId });
+          return { event: 'typing:started', match: (p) => p.chatId === s.chatId && p.userId === u.id };
+        },
+        refusal: () => ({ event: 'error', match: () => true }),
+        expect: { OWNER: 'relayed', ADMIN: 'relayed', MEMBER: 'relayed', stranger: 'CHAT_NOT_FOUND', removed: 'CHAT_NOT_FOUND' },
+      },
+    ];
+    const eventCells = events.flatMap((event) => (Object.keys(event.expect) as Caller[]).map((caller) => ({ event, caller })));
+
+    it.each(eventCells.map((c) => [c.event.name, c.caller, c] as const))('socket %s as %s', async (_name, caller, { event }) => {
+      const s = await shared();
+      const tag = randomUUID();
+      const heard = await event.emit(s, sockets[caller], who(caller), tag);
+      const expected = event.expect[caller];
+      if (expected === 'relayed') {
+        expect(await sockets.admin2.waitFor(heard.event, heard.match)).toMatchObject({ chatId: s.chatId });
+        return;
+      }
+      const refusal = event.refusal(tag);
+      expect(await sockets[caller].waitFor(refusal.event, refusal.match)).toMatchObject({ code: expected });
+      await sockets.admin2.expectNo(heard.event, heard.match);
+    });
+  });
+
+  describe('group-only routes in direct, secret and saved-messages chats (§5, §6, §18.5-6)', () => {
+    type Kind = 'DIRECT' | 'SECRET' | 'SELF';
+    /** `me` is in all three chats (SELF alone); `peer` is the other member of the direct and secret chats. */
+    let me: TestUser;
+    let peer: TestUser;
+    let outsider: TestUser;
+    let chats: Record<Kind, string>;
+    const kinds: Kind[] = ['DIRECT', 'SECRET', 'SELF'];
+    /** Each chat's members (id and role) and description, as `me` reads them. */
+    const state = async () =>
+      Promise.all(
+        kinds.map(async (kind) => {
+          const chat = (await t.http().get(`/api/chats/${chats[kind]}`).set(me.auth).expect(200)).body.data;
+          return { kind, members: chat.members.map((m: any) => `${m.userId}:${m.role}`).sort(), description: chat.description ?? null };
+        }),
+      );
+    let before: Awaited<ReturnType<typeof state>>;
+    beforeAll(async () => {
+      [me, peer, outsider] = await users(3);
+      const device = await createSignalDevice({ preKeyCount: 1 });
+      await t.http().post('/api/keys/bundle').set(peer.auth).send(device.bundle).expect(201);
+      chats = {
+        DIRECT: await openDirect(t, me, peer),
+        SECRET: (await t.http().post('/api/chats/secret').set(me.auth).send({ targetUserId: peer.id }).expect(200)).body.data.id,
+        SELF: (await t.http().post('/api/chats/saved').set(me.auth).expect(201)).body.data.id,
+      };
+      before = await state();
+    });
+
+    const otherMember = (kind: Kind): TestUser => (kind === 'SELF' ? me : peer);
+    const groupOnly: Array<{ name: string; call: (chatId: string, target: TestUser) => Promise<{ status: number; body: any }> }> = [
+      { name: 'PATCH /chats/:id/members/:userId/role', call: (id, target) => t.http().patch(`/api/chats/${id}/members/${target.id}/role`).set(me.auth).send({ role: 'ADMIN' }) },
+      { name: 'DELETE /chats/:id/members/:userId', call: (id, target) => t.http().delete(`/api/chats/${id}/members/${target.id}`).set(me.auth) },
+      { name: 'DELETE /chats/:id', call: (id) => t.http().delete(`/api/chats/${id}`).set(me.auth) },
+      { name: 'PATCH /chats/:id (description)', call: (id) => t.http().patch(`/api/chats/${id}`).set(me.auth).send({ description: 'About us' }) },
+      { name: 'POST /chats/:id/members', call: (id) => t.http().post(`/api/chats/${id}/members`).set(me.auth).send({ userIds: [outsider.id] }) },
+      { name: 'POST /chats/:id/invite', call: (id) => t.http().post(`/api/chats/${id}/invite`).set(me.auth).send({}) },
+      { name: 'GET /chats/:id/invite', call: (id) => t.http().get(`/api/chats/${id}/invite`).set(me.auth) },
+    ];
+    const cells = groupOnly.flatMap((route) => kinds.map((kind) => ({ route, kind })));
+
+    it.each(cells.map((c) => [c.route.name, c.kind, c] as const))('%s in a %s chat answers NOT_A_GROUP', async (_name, kind, { route }) => {
+      expectError(await route.call(chats[kind], otherMember(kind)), 400, 'NOT_A_GROUP');
+    });
+
+    it('left every chat as it was: the same members and roles, no description, no invite links', async () => {
+      expect(await state()).toEqual(before);
+      expect(before.map((c) => c.members.length)).toEqual([2, 2, 1]);
+      expect(await t.backend.sql('SELECT 1 FROM invite_links WHERE chat_id = ANY($1)', [Object.values(chats)])).toHaveLength(0);
     });
   });
 
