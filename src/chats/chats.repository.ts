@@ -429,19 +429,22 @@ export class ChatsRepository {
 
   /**
    * Sets the chat's pinned message: `messageId` must be a message of the chat that is not SYSTEM
-   * and that `viewerId` did not hide; null unpins. False when the message does not qualify.
+   * and that `callerId` did not hide; null unpins. The statement itself requires the caller to be
+   * a visible member, so a pin checked before a removal commits is not applied after it. Null
+   * when the caller is not a member (any more), false when the message does not qualify.
    */
-  async setPinnedMessage(chatId: string, viewerId: string, messageId: string | null): Promise<boolean> {
-    const rows = returned(
-      await this.manager.query(
-        `UPDATE chats SET pinned_message_id = $2::uuid, updated_at = now()
-          WHERE id = $1 AND ($2::uuid IS NULL OR EXISTS (
-                SELECT 1 FROM messages msg WHERE msg.id = $2::uuid AND msg.chat_id = $1 AND msg.type <> 'SYSTEM' AND NOT ${hiddenForSql('$3')}))
-          RETURNING id`,
-        [chatId, messageId, viewerId],
-      ),
-    );
-    return rows.length > 0;
+  async setPinnedMessage(tx: EntityManager, chatId: string, callerId: string, messageId: string | null): Promise<boolean | null> {
+    const [result] = (await tx.query(
+      `WITH caller AS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $3 AND visible),
+            pinned AS (
+              UPDATE chats SET pinned_message_id = $2::uuid, updated_at = now()
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM caller) AND ($2::uuid IS NULL OR EXISTS (
+                     SELECT 1 FROM messages msg WHERE msg.id = $2::uuid AND msg.chat_id = $1 AND msg.type <> 'SYSTEM' AND NOT ${hiddenForSql('$3')}))
+               RETURNING id)
+       SELECT EXISTS (SELECT 1 FROM caller) AS member, EXISTS (SELECT 1 FROM pinned) AS pinned`,
+      [chatId, messageId, callerId],
+    )) as Array<{ member: boolean; pinned: boolean }>;
+    return result.member ? result.pinned : null;
   }
 
   /** Unpins the message if it is its chat's pinned message (it is being deleted); resolves whether it was. */

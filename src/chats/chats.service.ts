@@ -235,12 +235,17 @@ export class ChatsService implements OnModuleInit {
   /**
    * §5.5: any member pins a message of the chat (neither a SYSTEM message nor one they hid) or
    * unpins with null. All members, the caller included, get chat:updated `{id, pinnedMessageId}`:
-   * the client takes the pinned message from that event alone.
+   * the client takes the pinned message from that event alone. Under the chat's row lock, the
+   * pin itself requires the caller's membership: a member removed meanwhile gets CHAT_NOT_FOUND.
    */
   async pinMessage(auth: AuthContext, chatId: string, messageId: string | null): Promise<ChatDto> {
-    await this.authorize(chatId, auth.userId, 'pin-message');
-    if (messageId !== null && !isUuid(messageId)) throw new AppError('MESSAGE_NOT_FOUND');
-    if (!(await this.chats.setPinnedMessage(chatId, auth.userId, messageId))) throw new AppError('MESSAGE_NOT_FOUND');
+    await this.chats.transaction(async (tx) => {
+      await this.authorize(chatId, auth.userId, 'pin-message', { tx });
+      if (messageId !== null && !isUuid(messageId)) throw new AppError('MESSAGE_NOT_FOUND');
+      const pinned = await this.chats.setPinnedMessage(tx, chatId, auth.userId, messageId);
+      if (pinned === null) throw new AppError('CHAT_NOT_FOUND');
+      if (!pinned) throw new AppError('MESSAGE_NOT_FOUND');
+    });
     await this.afterCommit(chatId, 'pinned message', async () => this.announcePinned(chatId, messageId));
     return (await this.views.one(auth.userId, chatId))!;
   }

@@ -52,7 +52,7 @@ export const ERROR_CODES = {
   NOT_A_GROUP: { status: 400, message: 'This works only in group chats' },
   MEMBER_NOT_FOUND: { status: 404, message: 'This user is not a member of the chat' },
   CANNOT_CHANGE_OWNER: { status: 400, message: "The owner's role cannot be changed" },
-  /** Sent as `PRIVACY_GROUP_INVITE:<display names>` (wire-contract-v2.2 §18.6): see AppError.qualified. */
+  /** Sent as `PRIVACY_GROUP_INVITE:<display names>` (wire-contract-v2.2 §18.6): see AppError.qualified and QUALIFIED_CODES. */
   PRIVACY_GROUP_INVITE: { status: 403, message: 'These users do not allow you to add them to groups' },
   MEDIA_NOT_FOUND: { status: 422, message: 'The media was not uploaded by you' },
   PLAINTEXT_IN_SECRET_CHAT: { status: 422, message: 'Secret chats accept only ciphertext' },
@@ -81,6 +81,14 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The codes sent with a detail after a colon (AppError.qualified), with the form the client
+ * receives and what the detail is: /api/docs documents them in this form, not as the bare code.
+ */
+export const QUALIFIED_CODES: Partial<Record<ErrorCode, { form: string; detail: string }>> = {
+  PRIVACY_GROUP_INVITE: { form: 'PRIVACY_GROUP_INVITE:<names>', detail: '`<names>` is the refusing users\' display names joined by ", "' },
+};
 
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);

@@ -1,3 +1,3 @@
 export { AppError } from './app-error';
-export { ERROR_CODES, ErrorCode } from './error-codes';
+export { ERROR_CODES, ErrorCode, QUALIFIED_CODES } from './error-codes';
 export { toAppError } from './error-mapping';

@@ -1,6 +1,6 @@
 import { applyDecorators, INestApplication, Type } from '@nestjs/common';
-import { ApiExtraModels, ApiResponse, DocumentBuilder, OpenAPIObject, SwaggerModule, getSchemaPath } from '@nestjs/swagger';
-import { ERROR_CODES, ErrorCode } from '../errors';
+import { ApiExtraModels, ApiResponse, DocumentBuilder, OpenAPIObject, SchemaObject, SwaggerModule, getSchemaPath } from '@nestjs/swagger';
+import { ERROR_CODES, ErrorCode, QUALIFIED_CODES } from '../errors';
 
 /** Documents a route's success body inside the envelope: `{success:true, data: <type>}`. */
 export function ApiEnvelope(type: Type<unknown> | null, options: { status?: number; isArray?: boolean; description?: string } = {}) {
@@ -17,7 +17,8 @@ export function ApiEnvelope(type: Type<unknown> | null, options: { status?: numb
 
 /**
  * Documents the error codes a route can answer with, grouped by HTTP status. A code answered
- * with another status than the catalogue's is given as `{ code, status }`.
+ * with another status than the catalogue's is given as `{ code, status }`. A code sent with a
+ * detail (QUALIFIED_CODES) is documented in the form the client receives, `<code>:<detail>`.
  */
 export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status: number }>) {
   const byStatus = new Map<number, ErrorCode[]>();
@@ -29,13 +30,13 @@ export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status:
     ...[...byStatus].map(([status, list]) =>
       ApiResponse({
         status,
-        description: list.map((c) => `\`${c}\`: ${ERROR_CODES[c].message}`).join('; '),
+        description: list.map(describeCode).join('; '),
         schema: {
           type: 'object',
           required: ['success', 'code', 'message'],
           properties: {
             success: { type: 'boolean', enum: [false] },
-            code: { type: 'string', enum: list },
+            code: codeSchema(list),
             message: { type: 'string' },
             ...(list.includes('VALIDATION_ERROR') ? { errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } } : {}),
           },
@@ -43,6 +44,22 @@ export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status:
       }),
     ),
   );
+}
+
+function describeCode(code: ErrorCode): string {
+  const qualified = QUALIFIED_CODES[code];
+  return qualified ? `\`${qualified.form}\`: ${ERROR_CODES[code].message} (${qualified.detail})` : `\`${code}\`: ${ERROR_CODES[code].message}`;
+}
+
+/** The codes as sent: the plain ones by value, a qualified one as a string starting with `<code>:`. */
+function codeSchema(list: ErrorCode[]): SchemaObject {
+  const plain = list.filter((c) => !QUALIFIED_CODES[c]);
+  const qualified = list.filter((c) => QUALIFIED_CODES[c]);
+  if (!qualified.length) return { type: 'string', enum: plain };
+  return {
+    type: 'string',
+    oneOf: [...(plain.length ? [{ type: 'string', enum: plain }] : []), ...qualified.map((c) => ({ type: 'string', pattern: `^${c}:`, description: QUALIFIED_CODES[c]!.form }))],
+  };
 }
 
 /**
