@@ -4,10 +4,12 @@ import { withTimeout } from '../core/async/with-timeout';
 import { AppConfig } from '../core/config/app-config';
 import { REDIS_REQUEST_TIMEOUT_MS, RedisService } from '../core/redis/redis.service';
 import { JOBS, JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueDepth, QueueUnavailableError } from './job-queue';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueDepth, QueueUnavailableError, retryDelayMs } from './job-queue';
 import { JobRegistry } from './job-registry';
 
 const SHUTDOWN_GRACE_MS = 5_000;
+/** The backoff type of jobs whose policy honours a RetryLaterError's wait, computed by the workers' backoffStrategy. */
+const RETRY_AFTER_BACKOFF = 'retry-after';
 
 /**
  * BullMQ on Redis: jobs survive restarts and are shared by every instance. Workers run in this
@@ -57,7 +59,7 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
         jobId: options.jobId,
         delay: options.delayMs,
         attempts: policy.attempts,
-        backoff: { type: 'exponential', delay: policy.backoffMs },
+        backoff: { type: policy.retryAfter ? RETRY_AFTER_BACKOFF : 'exponential', delay: policy.backoffMs },
         removeOnComplete: { age: 3600, count: 1000 },
         removeOnFail: { age: 24 * 3600 },
       })
@@ -105,7 +107,12 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
           throw error;
         }
       },
-      { prefix, concurrency: QUEUE_CONCURRENCY[queue], connection: this.redis.connect(`worker:${queue}`, { maxRetriesPerRequest: null }) },
+      {
+        prefix,
+        concurrency: QUEUE_CONCURRENCY[queue],
+        connection: this.redis.connect(`worker:${queue}`, { maxRetriesPerRequest: null }),
+        settings: { backoffStrategy: (attemptsMade, _type, error, job) => retryDelayMs(this.registry.policy(job!.name), attemptsMade, error) },
+      },
     );
     worker.on('failed', (job, error) => this.logger.warn(`job ${job?.name} (${job?.id}) attempt ${job?.attemptsMade} failed: ${error.message}`));
     // A Redis outage makes every retry fail alike: one warning per distinct error, not one a second.

@@ -1,6 +1,6 @@
 import { InlineJobQueue } from './inline.queue';
 import { JobPolicy } from './job-names';
-import { PermanentJobError } from './job-queue';
+import { PermanentJobError, RetryLaterError, retryDelayMs } from './job-queue';
 import { JobFunction, JobRegistry } from './job-registry';
 
 /** A registry with hand-made jobs, so the runner's policy can be checked without Nest. */
@@ -56,5 +56,15 @@ describe('InlineJobQueue', () => {
     release();
     expect(await second.waitForOutcome(1000)).toBe('completed');
     expect(calls).toBe(1);
+  });
+
+  it('waits the doubling backoff, or the longer wait a RetryLaterError asks for where the policy honours it', () => {
+    const policy: JobPolicy = { queue: 'push', attempts: 5, backoffMs: 2_000 };
+    const honours: JobPolicy = { ...policy, retryAfter: true };
+    expect([1, 2, 3, 4].map((n) => retryDelayMs(policy, n, new Error('503')))).toEqual([2_000, 4_000, 8_000, 16_000]);
+    expect(retryDelayMs(honours, 1, new RetryLaterError('429', 30_000))).toBe(30_000);
+    expect(retryDelayMs(honours, 4, new RetryLaterError('429', 5_000))).toBe(16_000);
+    expect(retryDelayMs(honours, 1, new RetryLaterError('503'))).toBe(2_000);
+    expect(retryDelayMs(policy, 1, new RetryLaterError('429', 30_000))).toBe(2_000);
   });
 });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../core/async/with-timeout';
 import { JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueDepth } from './job-queue';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueDepth, retryDelayMs } from './job-queue';
 import { JobRegistry } from './job-registry';
 
 /**
@@ -66,7 +66,7 @@ export class InlineJobQueue extends JobQueue {
         this.logger.warn(`job ${name} attempt ${attempt}/${policy.attempts} failed${last ? ' for good' : ''}: ${(error as Error).message}`);
         if (last) return 'failed';
         release();
-        await sleep(policy.backoffMs * 2 ** (attempt - 1));
+        await sleep(retryDelayMs(policy, attempt, error));
       } finally {
         release();
       }

@@ -8,9 +8,9 @@ export const JOBS = {
   'image-variants': { queue: 'media', attempts: 3, backoffMs: 2_000 },
   'delete-files': { queue: 'media', attempts: 6, backoffMs: 2_000 },
   // Web Push: one fan-out per message, then one delivery per (subscription, chat); a push service
-  // answering 429 or 5xx is tried again, 2 s then doubling.
+  // answering 429 or 5xx is tried again, 2 s then doubling, or after its Retry-After if longer.
   push: { queue: 'push', attempts: 3, backoffMs: 1_000 },
-  'push-deliver': { queue: 'push', attempts: 5, backoffMs: 2_000 },
+  'push-deliver': { queue: 'push', attempts: 5, backoffMs: 2_000, retryAfter: true },
 } as const satisfies Record<string, JobPolicy>;
 
 export interface JobPolicy {
@@ -19,6 +19,12 @@ export interface JobPolicy {
   attempts: number;
   /** Delay before the second try; doubles after each failure. */
   backoffMs: number;
+  /**
+   * A failure that says when to come back (RetryLaterError) waits that long if it is longer than
+   * the backoff. On BullMQ this is a custom backoff type, which workers started from code older
+   * than this field cannot compute (such a job fails on them).
+   */
+  retryAfter?: boolean;
 }
 
 export type QueueName = 'email' | 'media' | 'push';

@@ -1,5 +1,5 @@
 import { AppError } from '../core/errors';
-import { JobName, JobPayloads } from './job-names';
+import { JobName, JobPayloads, JobPolicy } from './job-names';
 
 export interface EnqueueOptions {
   /** Deduplication key: a second job with the same id is not added while the first exists. */
@@ -42,6 +42,27 @@ export class PermanentJobError extends Error {
     super(message);
     this.name = 'PermanentJobError';
   }
+}
+
+/**
+ * Thrown by a handler that may succeed later and, perhaps, was told when (a push service's 429
+ * with Retry-After): under a policy with `retryAfter`, the next try waits at least `retryAfterMs`.
+ */
+export class RetryLaterError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | null = null,
+  ) {
+    super(message);
+    this.name = 'RetryLaterError';
+  }
+}
+
+/** The wait before the next try after `attemptsMade` failed ones: the doubling backoff, or the wait the failure asked for if the policy honours it and it is longer. */
+export function retryDelayMs(policy: JobPolicy, attemptsMade: number, error: unknown): number {
+  const backoff = policy.backoffMs * 2 ** (attemptsMade - 1);
+  const asked = policy.retryAfter && error instanceof RetryLaterError ? (error.retryAfterMs ?? 0) : 0;
+  return Math.max(backoff, asked);
 }
 
 /**

@@ -10,11 +10,21 @@ import { RegisterDeviceTokenDto } from './dto/push.dto';
 import { PushRepository } from './push.repository';
 import { parseWebSubscription } from './web-subscription';
 
+/** Tokens one session keeps (a browser holds one subscription; a new one replaces it after a key change or a reset). */
+export const MAX_DEVICE_TOKENS_PER_SESSION = 3;
+/** Tokens one user keeps over all their sessions: each is a push the server makes for every message they miss. */
+export const MAX_DEVICE_TOKENS_PER_USER = 10;
+
 /**
  * Device tokens (§12). A token is upserted by its value: registering it again (the web client
  * does on every start) moves it to the caller and to the session registering it, whoever held it.
  * It lives as long as that session. IOS and ANDROID tokens are stored for the native apps; this
  * server has no APNs or FCM sender, so nothing is sent to them.
+ *
+ * A registration past MAX_DEVICE_TOKENS_PER_SESSION or MAX_DEVICE_TOKENS_PER_USER evicts the
+ * tokens registered least recently instead of being refused: a browser re-registers on every
+ * start, so what goes is a subscription no longer in use, and a user's new device always gets
+ * its notifications.
  */
 @Injectable()
 export class DeviceTokensService {
@@ -48,17 +58,22 @@ export class DeviceTokensService {
       web = parsed;
     }
     try {
-      const id = await this.pushes.upsert({
-        id: newId(),
-        userId: auth.userId,
-        sessionId: auth.sessionId,
-        platform: input.platform,
-        token: input.token,
-        tokenHash: tokenHash(input.token),
-        endpoint: web?.endpoint ?? null,
-        p256dh: web?.p256dh ?? null,
-        auth: web?.auth ?? null,
-        origin: web ? origin : null,
+      const owner = { userId: auth.userId, sessionId: auth.sessionId };
+      const id = await this.pushes.transaction(async (tx) => {
+        await this.pushes.lockOwner(tx, auth.userId);
+        const kept = await this.pushes.upsert(tx, {
+          id: newId(),
+          ...owner,
+          platform: input.platform,
+          token: input.token,
+          tokenHash: tokenHash(input.token),
+          endpoint: web?.endpoint ?? null,
+          p256dh: web?.p256dh ?? null,
+          auth: web?.auth ?? null,
+          origin: web ? origin : null,
+        });
+        await this.pushes.evictBeyond(tx, kept, owner, { perSession: MAX_DEVICE_TOKENS_PER_SESSION, perUser: MAX_DEVICE_TOKENS_PER_USER });
+        return kept;
       });
       return { id };
     } catch (error) {

@@ -3,9 +3,9 @@ import { RedisService } from '../core/redis/redis.service';
 
 /**
  * How long a pending mark lives after it was made or after its delivery last looked at it (not
- * after later claims): longer than a delivery's retries take (push-deliver: 5 attempts, 2 s
- * doubling), so a delivery that failed for good holds its subscription and chat back this long
- * at most, however busy the chat.
+ * after later claims): longer than a delivery waits between two tries (push-deliver: 2 s
+ * doubling over 5 attempts, or a Retry-After of at most MAX_RETRY_AFTER_MS), so a delivery that
+ * failed for good holds its subscription and chat back this long at most, however busy the chat.
  */
 export const PENDING_TTL_MS = 10 * 60_000;
 

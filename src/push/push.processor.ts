@@ -35,7 +35,8 @@ declare module '../jobs/job-names' {
  * and sends again if messages came in meanwhile; so a burst becomes one notification on its way
  * and at most one after it, the latest, each tagged with the chat (the device shows one).
  * The push service's answer decides the rest: 404/410 delete the subscription, 429/5xx throw so
- * the queue retries with backoff (the gate stays held meanwhile), any other 4xx is logged.
+ * the queue retries with backoff, or after the answer's Retry-After when longer (the gate stays
+ * held meanwhile), any other 4xx is logged.
  */
 @Injectable()
 export class PushProcessor {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { returned } from '../core/database/query-results';
 import { PushableMessage } from './push-payload';
 
@@ -95,9 +95,22 @@ const DELIVERY_SQL = `
 export class PushRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
+  transaction<T>(work: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(work);
+  }
+
+  /**
+   * Locks the user's row until the transaction ends (FOR NO KEY UPDATE: inserts referencing the
+   * user still proceed), so two registrations of one user at once take turns: each counts, and
+   * evicts from, what the other committed.
+   */
+  async lockOwner(tx: EntityManager, userId: string): Promise<void> {
+    await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [userId]);
+  }
+
   /** Stores a token, or moves an existing one (same token) to this user and session; resolves its id. */
-  async upsert(token: NewDeviceToken): Promise<string> {
-    const rows = (await this.dataSource.query(
+  async upsert(tx: EntityManager, token: NewDeviceToken): Promise<string> {
+    const rows = (await tx.query(
       `INSERT INTO device_tokens (id, user_id, session_id, platform, token, token_hash, endpoint, p256dh, auth, origin)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (token_hash) DO UPDATE
@@ -107,6 +120,19 @@ export class PushRepository {
       [token.id, token.userId, token.sessionId, token.platform, token.token, token.tokenHash, token.endpoint, token.p256dh, token.auth, token.origin],
     )) as Array<{ id: string }>;
     return rows[0].id;
+  }
+
+  /**
+   * Deletes the tokens of the session, then of the user, past the first `keep` of each, the
+   * token `kept` counting first and the others from the most recently registered (`updated_at`,
+   * which every registration of a token refreshes).
+   */
+  async evictBeyond(tx: EntityManager, kept: string, owner: { sessionId: string; userId: string }, keep: { perSession: number; perUser: number }): Promise<void> {
+    const evict = (column: 'session_id' | 'user_id') =>
+      `DELETE FROM device_tokens WHERE id IN (
+         SELECT id FROM device_tokens WHERE ${column} = $1 AND id <> $2 ORDER BY updated_at DESC, id DESC OFFSET $3)`;
+    await tx.query(evict('session_id'), [owner.sessionId, kept, keep.perSession - 1]);
+    await tx.query(evict('user_id'), [owner.userId, kept, keep.perUser - 1]);
   }
 
   /** Deletes the token with this hash; resolves whether there was one. */

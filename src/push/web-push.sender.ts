@@ -4,6 +4,7 @@ import { generateRequestDetails, getVapidHeaders } from 'web-push';
 import { AppConfig } from '../core/config/app-config';
 import { VapidConfig } from '../core/config/env.schema';
 import { OutboundPolicy, OutboundRefusedError } from '../core/outbound';
+import { RetryLaterError } from '../jobs/job-queue';
 import { WebSubscription } from './web-subscription';
 
 /** How long a push service keeps a notification for a device that is offline (RFC 8030 TTL). */
@@ -18,6 +19,11 @@ const VAPID_JWT_SECONDS = 12 * 3600;
 const VAPID_JWT_MIN_LEFT_MS = 3600_000;
 /** Push services a process keeps a JWT for (browsers use a handful). */
 const MAX_AUDIENCES = 256;
+/**
+ * The longest Retry-After honoured: a delivery holds its (subscription, chat) mark while it
+ * waits, and the mark lapses PENDING_TTL_MS (10 min) after the delivery last looked at it.
+ */
+export const MAX_RETRY_AFTER_MS = 2 * 60_000;
 
 /**
  * What a push service made of a notification:
@@ -26,15 +32,26 @@ const MAX_AUDIENCES = 256;
  * - `refused`: the endpoint is not an address the server may contact (OutboundPolicy): delete it;
  * - `rejected`: any other 4xx (a malformed request, a subscription bound to other VAPID keys):
  *   trying the same notification again cannot help.
- * 429, 5xx and network failures throw PushServiceUnavailableError, so the queue tries again.
+ * 429, 5xx and network failures throw PushServiceUnavailableError, so the queue tries again
+ * (after the answer's Retry-After, up to MAX_RETRY_AFTER_MS, if longer than its backoff).
  */
 export type PushOutcome = 'sent' | 'gone' | 'refused' | { rejected: number };
 
-export class PushServiceUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
+export class PushServiceUnavailableError extends RetryLaterError {
+  constructor(message: string, retryAfterMs: number | null = null) {
+    super(message, retryAfterMs);
     this.name = 'PushServiceUnavailableError';
   }
+}
+
+/** A Retry-After header (delay-seconds or an HTTP date, RFC 9110 §10.2.3) as milliseconds from `now`, at most MAX_RETRY_AFTER_MS; null if absent or unreadable. */
+export function retryAfterMs(header: string | undefined, now = Date.now()): number | null {
+  const value = header?.trim();
+  if (!value) return null;
+  // An HTTP date starts with the day's name (all three of its forms); Date.parse alone would take '1.5' for a date.
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : /^[A-Za-z]{3}/.test(value) ? Date.parse(value) - now : NaN;
+  if (Number.isNaN(ms)) return null;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
 }
 
 /**
@@ -77,15 +94,16 @@ export class WebPushSender {
       topic,
     });
     let status: number;
+    let retryAfter: string | undefined;
     try {
-      status = await this.post(url, details.headers as Record<string, string | number>, details.body as Buffer);
+      ({ status, retryAfter } = await this.post(url, details.headers as Record<string, string | number>, details.body as Buffer));
     } catch (error) {
       if (error instanceof OutboundRefusedError) return 'refused';
       throw new PushServiceUnavailableError(`push service ${url.host}: ${(error as Error).message}`);
     }
     if (status >= 200 && status < 300) return 'sent';
     if (status === 404 || status === 410) return 'gone';
-    if (status === 429 || status >= 500) throw new PushServiceUnavailableError(`push service ${url.host} answered ${status}`);
+    if (status === 429 || status >= 500) throw new PushServiceUnavailableError(`push service ${url.host} answered ${status}`, retryAfterMs(retryAfter));
     return { rejected: status };
   }
 
@@ -100,8 +118,8 @@ export class WebPushSender {
     return header;
   }
 
-  /** POSTs the notification; resolves the status as soon as it arrives, and reads (then drops) at most MAX_ANSWER_BYTES of the body. */
-  private post(url: URL, headers: Record<string, string | number>, body: Buffer): Promise<number> {
+  /** POSTs the notification; resolves the status (and Retry-After) as soon as it arrives, and reads (then drops) at most MAX_ANSWER_BYTES of the body. */
+  private post(url: URL, headers: Record<string, string | number>, body: Buffer): Promise<{ status: number; retryAfter: string | undefined }> {
     return new Promise((resolve, reject) => {
       const req = request(url, { method: 'POST', headers, agent: this.outbound.httpsAgent });
       const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${PUSH_TIMEOUT_MS} ms`)), PUSH_TIMEOUT_MS);
@@ -111,7 +129,7 @@ export class WebPushSender {
         reject(error);
       });
       req.once('response', (res) => {
-        resolve(res.statusCode ?? 0);
+        resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] });
         let read = 0;
         res.on('data', (chunk: Buffer) => {
           read += chunk.length;

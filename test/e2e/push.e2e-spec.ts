@@ -5,14 +5,16 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { generateVAPIDKeys } from 'web-push';
 import { OutboundPolicy } from '../../src/core/outbound';
+import { MAX_DEVICE_TOKENS_PER_SESSION, MAX_DEVICE_TOKENS_PER_USER } from '../../src/push/device-tokens.service';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_DATABASE_URL } from '../support/env';
 import { eventually, signIn, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
 import { FakePushService, PushDevice, vapidClaims } from '../support/push-service';
+import { JobQueue } from '../../src/jobs/job-queue';
 import { spawnServer } from '../support/server-process';
 import { createSignalDevice } from '../support/signal';
-import { createBackend, createTestApp, TestApp } from '../support/test-app';
+import { createBackend, createTestApp, describeOnEachRedis, TestApp, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 /**
@@ -29,14 +31,19 @@ describe('Web Push', () => {
   // Cluster mode has no generated keys: the test configures a pair, as a deployment would.
   const clusterKeys = TEST_DATABASE_URL ? generateVAPIDKeys() : null;
 
+  /** What every app of this file needs: the push service allowed, and in cluster mode a VAPID pair. */
+  const pushEnv = () => ({
+    OUTBOUND_ALLOW_HOSTS: service.hostPort,
+    ...(clusterKeys ? { VAPID_PUBLIC_KEY: clusterKeys.publicKey, VAPID_PRIVATE_KEY: clusterKeys.privateKey, VAPID_SUBJECT: 'mailto:ops@h2v.test' } : {}),
+  });
+  // Test-only trust of the run's certificate, on the live outbound agent: every connection to
+  // the push service still goes through the agent's address checks.
+  const trustService = (app: TestApp) => ((app.app.get(OutboundPolicy).httpsAgent as unknown as { options: { ca?: string[] } }).options.ca = [service.caPem]);
+
   beforeAll(async () => {
     service = await FakePushService.start();
-    t = await createTestApp({
-      env: { OUTBOUND_ALLOW_HOSTS: service.hostPort, ...(clusterKeys ? { VAPID_PUBLIC_KEY: clusterKeys.publicKey, VAPID_PRIVATE_KEY: clusterKeys.privateKey, VAPID_SUBJECT: 'mailto:ops@h2v.test' } : {}) },
-    });
-    // Test-only trust of the run's certificate, on the live outbound agent: every connection to
-    // the push service still goes through the agent's address checks.
-    (t.app.get(OutboundPolicy).httpsAgent as unknown as { options: { ca?: string[] } }).options.ca = [service.caPem];
+    t = await createTestApp({ env: pushEnv() });
+    trustService(t);
     vapidPublicKey = (await t.http().get('/api/push/vapid-key').expect(200)).body.data.vapidPublicKey;
   });
   afterAll(async () => {
@@ -46,13 +53,15 @@ describe('Web Push', () => {
 
   const users = (n: number): Promise<TestUser[]> => Promise.all(Array.from({ length: n }, () => signUp(t)));
   /** Registers a subscription the way the web client does: cookie, client header, JSON body. */
-  const register = (user: TestUser, token: string, platform = 'WEB') => t.http().post('/api/users/me/device-token').set(user.browser).send({ token, platform });
-  const subscribe = async (user: TestUser): Promise<PushDevice> => {
+  const register = (user: TestUser, token: string, platform = 'WEB', app = t) => app.http().post('/api/users/me/device-token').set(user.browser).send({ token, platform });
+  const subscribe = async (user: TestUser, app = t): Promise<PushDevice> => {
     const device = service.device();
-    await register(user, device.token).expect(200);
+    await register(user, device.token, 'WEB', app).expect(200);
     return device;
   };
   const tokensOf = (user: TestUser) => t.backend.sql(`SELECT id, session_id, platform, endpoint FROM device_tokens WHERE user_id = $1 ORDER BY created_at`, [user.id]);
+  const endpointsOf = async (user: TestUser): Promise<string[]> => (await tokensOf(user)).map((r) => r.endpoint).sort();
+  const endpoints = (devices: PushDevice[]): string[] => devices.map((d) => d.endpoint).sort();
   const sessionIdOf = async (user: TestUser): Promise<string> => (await t.http().get('/api/auth/sessions').set(user.auth).expect(200)).body.data.find((s: { isCurrent: boolean }) => s.isCurrent).id;
 
   /**
@@ -150,6 +159,50 @@ describe('Web Push', () => {
         expect(res.body.errors.token).toEqual([expect.stringContaining('may not be contacted')]);
       }
       expect(await tokensOf(a)).toEqual([]);
+    });
+
+    it(`keeps a session's ${MAX_DEVICE_TOKENS_PER_SESSION} most recently registered tokens: one more evicts the least recently registered`, async () => {
+      const [a] = await users(1);
+      const devices = Array.from({ length: MAX_DEVICE_TOKENS_PER_SESSION + 1 }, () => service.device());
+      const [first, second] = devices;
+      for (const device of devices.slice(0, -1)) await register(a, device.token).expect(200);
+      // The client registers its subscription again on every start: the same token, not one more, and now the most recent.
+      await register(a, first.token).expect(200);
+      expect(await endpointsOf(a)).toEqual(endpoints(devices.slice(0, -1)));
+
+      await register(a, devices[devices.length - 1].token).expect(200);
+      expect(await endpointsOf(a)).toEqual(endpoints(devices.filter((d) => d !== second)));
+    });
+
+    it(`keeps a user's ${MAX_DEVICE_TOKENS_PER_USER} most recently registered tokens over all their sessions`, async () => {
+      const [a] = await users(1);
+      const sessionCount = Math.ceil((MAX_DEVICE_TOKENS_PER_USER + 1) / MAX_DEVICE_TOKENS_PER_SESSION);
+      const sessions = [a];
+      while (sessions.length < sessionCount) sessions.push(await signIn(t, a.email));
+      const devices = Array.from({ length: MAX_DEVICE_TOKENS_PER_USER + 1 }, () => service.device());
+      const sessionOf = (i: number) => sessions[i % sessions.length];
+      for (const [i, device] of devices.slice(0, -1).entries()) await register(sessionOf(i), device.token).expect(200);
+      expect(await endpointsOf(a)).toEqual(endpoints(devices.slice(0, -1)));
+      // Registering again, from the same session or from another of the user's, moves nothing past the cap.
+      await register(sessionOf(0), devices[0].token).expect(200);
+      await register(sessionOf(3), devices[1].token).expect(200);
+      expect(await endpointsOf(a)).toEqual(endpoints(devices.slice(0, -1)));
+
+      const last = devices.length - 1;
+      await register(sessionOf(last), devices[last].token).expect(200);
+      // Past the user's cap (no session's): devices[2] is now the least recently registered.
+      expect(await endpointsOf(a)).toEqual(endpoints(devices.filter((_, i) => i !== 2)));
+      expect(await tokensOf(a)).toHaveLength(MAX_DEVICE_TOKENS_PER_USER);
+    });
+
+    it('holds the caps when registrations of one user arrive at once', async () => {
+      const [a] = await users(1);
+      const phone = await signIn(t, a.email);
+      const devices = Array.from({ length: 4 * MAX_DEVICE_TOKENS_PER_SESSION }, () => service.device());
+      await Promise.all(devices.map((device, i) => register(i % 2 ? phone : a, device.token).expect(200)));
+      const rows = await tokensOf(a);
+      expect(rows.filter((r) => r.session_id === rows[0].session_id)).toHaveLength(MAX_DEVICE_TOKENS_PER_SESSION);
+      expect(rows).toHaveLength(2 * MAX_DEVICE_TOKENS_PER_SESSION);
     });
 
     it('needs a session (401) and, with the cookie, the client header (403 CSRF_REJECTED)', async () => {
@@ -305,6 +358,28 @@ describe('Web Push', () => {
       aws.close();
     });
 
+    it('retries a notification the push service answers 503 or 429 for, keeping the subscription; a 410 on a retry deletes it', async () => {
+      const [a, b] = await users(2);
+      const [unavailable, limited, goneLater] = [await subscribe(b), await subscribe(b), await subscribe(b)];
+      service.respond(unavailable, 503, { times: 1 });
+      service.respond(limited, 429, { times: 1, headers: { 'Retry-After': '1' } });
+      service.respond(goneLater, 500, { times: 1 });
+      service.respond(goneLater, 410);
+      const chatId = await openDirect(t, a, b);
+      const aws = await connect(t, a);
+      await send(aws, chatId, 'second time lucky');
+      for (const device of [unavailable, limited, goneLater]) await service.waitFor(device, 2);
+      await t.drainJobs();
+
+      expect(unavailable.received().map((r) => r.status)).toEqual([503, 201]);
+      expect(limited.received().map((r) => r.status)).toEqual([429, 201]);
+      expect(goneLater.received().map((r) => r.status)).toEqual([500, 410]);
+      // The retry is the same notification, again encrypted for the device.
+      for (const device of [unavailable, limited]) expect(device.payloads().map((p) => [p.body, p.data.chatId])).toEqual([['second time lucky', chatId], ['second time lucky', chatId]]);
+      expect(await endpointsOf(b)).toEqual(endpoints([unavailable, limited]));
+      aws.close();
+    });
+
     it('never contacts a stored endpoint the outbound policy now refuses, and deletes that subscription', async () => {
       const [a, b, c] = await users(3);
       const [bDevice, sentinel] = [await subscribe(b), await subscribe(c)];
@@ -353,6 +428,64 @@ describe('Web Push', () => {
       await settle(sentinel, 1);
       expect(bDevice.received()).toEqual([]);
       aws.close();
+    });
+  });
+
+  describeOnEachRedis('across two instances', (redis) => {
+    describe('presence', () => {
+      // Instance two runs no job workers: every fan-out runs on one, which must see the socket b holds on two.
+      const pair = twoInstances((i) => ({ ...pushEnv(), ...(i === 1 ? { WORKERS: 'off' } : {}) }), redis);
+      beforeAll(() => [pair.one, pair.two].forEach(trustService));
+
+      it('sends no push to a member whose socket is on the other instance, and one once that socket closed', async () => {
+        const { one, two } = pair;
+        const [a, b, c] = [await signUp(one), await signUp(two), await signUp(one)];
+        const [bDevice, sentinel] = [await subscribe(b, two), await subscribe(c, one)];
+        const groupId = await createGroup(one, a, [b, c]);
+        const bws = await connect(two, b);
+        const aws = await connect(one, a);
+        await send(aws, groupId, 'b is on instance two');
+        await service.waitFor(sentinel, 1);
+        await one.drainJobs();
+        expect(bDevice.received()).toEqual([]);
+
+        bws.close();
+        await aws.waitFor('user:offline', (p) => p.userId === b.id);
+        await send(aws, groupId, 'b has left');
+        await service.waitFor(bDevice, 1);
+        expect(bDevice.payloads().map((p) => p.body)).toEqual(['b has left']);
+        aws.close();
+      });
+    });
+
+    describe('coalescing', () => {
+      // Both instances run workers: the burst's fan-outs are shared between them.
+      const pair = twoInstances(() => pushEnv(), redis);
+      beforeAll(() => [pair.one, pair.two].forEach(trustService));
+
+      it('keeps one notification on its way per chat while fan-outs run on both instances', async () => {
+        const { one, two } = pair;
+        const [a, b] = [await signUp(one), await signUp(one)];
+        const bDevice = await subscribe(b, one);
+        const chatId = await openDirect(one, a, b);
+        const senders = [await connect(one, a), await connect(two, a)];
+        const release = service.hold(bDevice);
+        for (let i = 1; i <= 20; i++) await send(senders[i % 2], chatId, `message ${i}`);
+        await service.waitFor(bDevice, 1);
+        // Every fan-out has run once the push queue holds nothing but the delivery the push service keeps waiting.
+        await eventually(async () => {
+          const depth = (await one.app.get(JobQueue).depth()).filter((d) => d.queue === 'push' && d.state !== 'failed' && d.count > 0);
+          expect(depth).toEqual([{ queue: 'push', state: 'active', count: 1 }]);
+        }, 10_000);
+        expect(bDevice.received().length + service.heldCount(bDevice)).toBe(1);
+
+        release();
+        await one.drainJobs();
+        const bodies = bDevice.payloads().map((p) => p.body);
+        expect(bodies.length).toBeLessThanOrEqual(2);
+        expect(bodies[bodies.length - 1]).toBe('message 20');
+        senders.forEach((ws) => ws.close());
+      });
     });
   });
 

@@ -30,13 +30,14 @@ export interface PushDevice {
 /**
  * A Web Push service on 127.0.0.1 over HTTPS, with a self-signed certificate made for the run
  * (`caPem`; the server under test must trust it). It records every notification, answers 201
- * unless told otherwise for a path, and can hold its answers until released.
+ * unless told otherwise for a path (always, or for the next few), and can hold its answers until released.
  */
 export class FakePushService {
   readonly requests: ReceivedPush[] = [];
-  private readonly statuses = new Map<string, number>();
+  /** Per path, the answers to give before the default 201, in order; `left` counts down (Infinity: from now on). */
+  private readonly answers = new Map<string, Array<{ status: number; left: number; headers: Record<string, string> }>>();
   private readonly keys = new Map<string, { ecdh: ECDH; auth: string }>();
-  private held: { paths: Set<string>; waiting: Array<() => void> } | null = null;
+  private held: { paths: Set<string>; waiting: Array<{ path: string; answer: () => void }> } | null = null;
   private readonly waiters: Array<() => void> = [];
 
   private constructor(
@@ -63,14 +64,14 @@ export class FakePushService {
       req.on('end', () => {
         const path = req.url ?? '';
         const answer = () => {
-          const status = service.statuses.get(path) ?? 201;
+          const { status, headers } = service.nextAnswer(path);
           service.requests.push({ path, headers: req.headers, body: Buffer.concat(chunks), status });
-          res.writeHead(status).end();
+          res.writeHead(status, headers).end();
           for (const wake of service.waiters.splice(0)) wake();
         };
         if (service.held?.paths.has(path)) {
           // Recorded at once (the test waits for it), answered on release.
-          service.held.waiting.push(answer);
+          service.held.waiting.push({ path, answer });
           for (const wake of service.waiters.splice(0)) wake();
         } else answer();
       });
@@ -98,9 +99,22 @@ export class FakePushService {
     return { token, endpoint, path, received, payloads: () => received().map((r) => this.decrypt(r)) };
   }
 
-  /** Answers this device's notifications with `status` from now on. */
-  respond(device: PushDevice, status: number): void {
-    this.statuses.set(device.path, status);
+  /**
+   * Answers this device's notifications with `status` (and `headers`) from now on, or for the
+   * next `times` of them; answers set up earlier are given first.
+   */
+  respond(device: PushDevice, status: number, options: { times?: number; headers?: Record<string, string> } = {}): void {
+    const queue = this.answers.get(device.path) ?? [];
+    queue.push({ status, left: options.times ?? Infinity, headers: options.headers ?? {} });
+    this.answers.set(device.path, queue);
+  }
+
+  private nextAnswer(path: string): { status: number; headers: Record<string, string> } {
+    const queue = this.answers.get(path);
+    const answer = queue?.[0];
+    if (!answer) return { status: 201, headers: {} };
+    if (--answer.left <= 0) queue.shift();
+    return answer;
   }
 
   /** Holds the answers to this device until the returned function is called. */
@@ -109,14 +123,21 @@ export class FakePushService {
     held.paths.add(device.path);
     return () => {
       held.paths.delete(device.path);
-      for (const answer of held.waiting.splice(0)) answer();
+      const answers = held.waiting.filter((w) => w.path === device.path);
+      held.waiting = held.waiting.filter((w) => w.path !== device.path);
+      for (const { answer } of answers) answer();
     };
+  }
+
+  /** Notifications to this device that arrived and wait, unanswered, for its release. */
+  heldCount(device: PushDevice): number {
+    return this.held?.waiting.filter((w) => w.path === device.path).length ?? 0;
   }
 
   /** Resolves when `count` notifications (answered or held) reached the device. */
   async waitFor(device: PushDevice, count = 1, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const seen = () => device.received().length + (this.held?.paths.has(device.path) ? this.held.waiting.length : 0);
+    const seen = () => device.received().length + this.heldCount(device);
     while (seen() < count) {
       if (Date.now() > deadline) throw new Error(`${device.path}: ${seen()} of ${count} notifications within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {

@@ -230,10 +230,16 @@ export interface TwoInstances {
 }
 
 /**
+ * The environment of each instance: one for all, or per instance (0 for the first), read when
+ * the instances start (so it may use what an enclosing beforeAll set up).
+ */
+export type InstanceEnv = Env | ((instance: number) => Env);
+
+/**
  * Registers beforeAll/afterAll that start two instances on one backend and close them; the
  * returned object is filled in when the block's tests run. `redis`: see createBackend.
  */
-export function twoInstances(env: Env = {}, redis?: TestRedis): TwoInstances {
+export function twoInstances(env: InstanceEnv = {}, redis?: TestRedis): TwoInstances {
   const group = instances(2, env, redis);
   const pair = {} as TwoInstances;
   beforeAll(() => {
@@ -250,11 +256,11 @@ export interface Instances {
 }
 
 /** Like twoInstances, with `n` of them (issue 19's routed bus: an event reaches only the instances holding its recipients). */
-export function instances(n: number, env: Env = {}, redis?: TestRedis): Instances {
+export function instances(n: number, env: InstanceEnv = {}, redis?: TestRedis): Instances {
   const group = { apps: [] } as unknown as Instances;
   beforeAll(async () => {
     group.backend = await createBackend({ redis });
-    for (let i = 0; i < n; i++) group.apps.push(await createTestApp({ backend: group.backend, env }));
+    for (let i = 0; i < n; i++) group.apps.push(await createTestApp({ backend: group.backend, env: typeof env === 'function' ? env(i) : env }));
   });
   afterAll(async () => {
     for (const app of [...group.apps].reverse()) await app.close();
