@@ -38,6 +38,7 @@ export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status:
             code: { type: 'string', enum: list },
             message: { type: 'string' },
             ...(list.includes('VALIDATION_ERROR') ? { errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } } : {}),
+            ...(list.includes('OUTBOUND_REFUSED') ? { reason: { type: 'string', enum: ['ADDRESS', 'PORT', 'SCHEME', 'CREDENTIALS', 'INVALID_URL', 'URL_TOO_LONG'] } } : {}),
           },
         },
       }),
