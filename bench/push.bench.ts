@@ -7,14 +7,16 @@
  * A group of BENCH_PUSH_MEMBERS (default 199) offline members, each with a WEB subscription,
  * receives BENCH_PUSH_ROUNDS (default 10) messages; each message is sent once the previous one's
  * notifications have all arrived, so every message fans out to every member (no coalescing).
+ * Prints a table and writes bench/results/<ISO date>-push.json (figures, per-message times, the
+ * machine and its load average at the start and the end).
  * Run: `npm run bench:push`.
  */
 import { createECDH, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from 'selfsigned';
 import { generateVAPIDKeys } from 'web-push';
@@ -25,6 +27,7 @@ import { withScratchDatabase } from './lib/services';
 const MEMBERS = Number(process.env.BENCH_PUSH_MEMBERS ?? 199);
 const ROUNDS = Number(process.env.BENCH_PUSH_ROUNDS ?? 10);
 const PORT = 39_881;
+const ROOT = resolve(__dirname, '..', '..');
 
 /** An HTTPS push service that answers 201 and counts what reaches each endpoint path. */
 async function fakePushService(): Promise<{ port: number; ca: string; received: () => number; close: () => void }> {
@@ -148,6 +151,7 @@ async function measure(name: string, env: Record<string, string>): Promise<{ mod
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg();
   console.log(`${MEMBERS} offline members with a WEB subscription each; ${ROUNDS} messages, each sent once the previous one's notifications all arrived`);
   const dataDir = mkdtempSync(join(tmpdir(), 'h2v-bench-push-'));
   const base: Record<string, string> = {
@@ -176,18 +180,32 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+  const runs = results.map((r) => {
+    const sorted = [...r.perMessageMs].sort((a, b) => a - b);
+    return {
+      ...r,
+      pushesPerSecond: Math.round(r.pushes / r.seconds),
+      medianMessageToLastPushMs: Math.round(sorted[Math.floor(sorted.length / 2)]),
+      maxMessageToLastPushMs: Math.round(sorted[sorted.length - 1]),
+    };
+  });
+  const finishedAt = new Date();
+  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAtStart, loadAtEnd: loadavg() };
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${finishedAt.toISOString().replace(/:/g, '-')}-push.json`);
+  writeFileSync(file, JSON.stringify({ date: finishedAt.toISOString(), machine, members: MEMBERS, rounds: ROUNDS, runs }, null, 2) + '\n');
   console.table(
-    results.map((r) => {
-      const sorted = [...r.perMessageMs].sort((a, b) => a - b);
-      return {
-        mode: r.mode,
-        notifications: r.pushes,
-        'pushes/s': (r.pushes / r.seconds).toFixed(0),
-        'message → last push, median ms': sorted[Math.floor(sorted.length / 2)].toFixed(0),
-        'max ms': sorted[sorted.length - 1].toFixed(0),
-      };
-    }),
+    runs.map((r) => ({
+      mode: r.mode,
+      notifications: r.pushes,
+      'pushes/s': r.pushesPerSecond,
+      'message → last push, median ms': r.medianMessageToLastPushMs,
+      'max ms': r.maxMessageToLastPushMs,
+    })),
   );
+  console.log(`load average (1/5/15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${machine.loadAtEnd.map((l) => l.toFixed(2)).join(' ')} at the end (${machine.cpus} cores)`);
+  console.log(`\nresults: ${file}`);
 }
 
 main().catch((error: unknown) => {

@@ -20,8 +20,6 @@ class RemoteSite {
   private server!: http.Server;
   private readonly sockets = new Set<Socket>();
   port = 0;
-  /** Where /to-other redirects: another local server, not allow-listed. */
-  otherPort = 0;
   png!: Buffer;
 
   get origin(): string {
@@ -81,14 +79,8 @@ class RemoteSite {
         return this.huge(res);
       case '/slow':
         return; // never answers
-      case '/to-other':
-        return redirect(`http://127.0.0.1:${this.otherPort}/og`);
-      case '/to-localhost':
-        return redirect(`http://localhost:${this.otherPort}/og`);
-      case '/to-loopback-default-port':
-        return redirect('http://127.0.0.1/og');
-      case '/to-image-elsewhere':
-        return redirect(`http://127.0.0.1:${this.otherPort}/image.png`);
+      case '/redirect':
+        return redirect(new URL(req.url!, this.origin).searchParams.get('to')!);
       case '/to-image':
         return redirect('/image.png');
       case '/image.png':
@@ -141,11 +133,16 @@ class RemoteSite {
 describe('link previews (v2.2 §10)', () => {
   let site: RemoteSite;
   let other: RemoteSite;
+  /** A loopback port nothing listens on (taken, then let go). */
+  let closedPort: number;
 
   beforeAll(async () => {
     site = await new RemoteSite().start();
     other = await new RemoteSite().start();
-    site.otherPort = other.port;
+    const probe = http.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    closedPort = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
   });
   afterAll(async () => {
     await site.close();
@@ -167,6 +164,17 @@ describe('link previews (v2.2 §10)', () => {
       });
   const expectError = (res: { status: number; body: any }, status: number, code: string) =>
     expect({ status: res.status, success: res.body.success, code: res.body.code }).toEqual({ status, success: false, code });
+  /**
+   * The proof that the outbound policy refused a target, rather than the connection failing: a
+   * failed connection or an unresolvable name answers 502 UPSTREAM_UNAVAILABLE on the proxy (the
+   * preview route gives four nulls either way, so it cannot tell them apart).
+   */
+  const expectRefused = async (t: TestApp, user: TestUser, url: string, reason: string) => {
+    const res = await t.http().get('/api/link-preview/proxy').query({ url }).set(user.auth);
+    expect({ status: res.status, success: res.body.success, code: res.body.code, reason: res.body.reason }).toEqual({ status: 403, success: false, code: 'OUTBOUND_REFUSED', reason });
+  };
+  /** A target with SITE and OTHER replaced by the local servers' ports. */
+  const withPorts = (template: string) => template.replace('SITE', String(site.port)).replace('OTHER', String(other.port));
 
   describe('with no OUTBOUND_ALLOW_HOSTS: the local server is loopback and refused', () => {
     let t: TestApp;
@@ -176,9 +184,21 @@ describe('link previews (v2.2 §10)', () => {
       user = await signUp(t);
     });
     afterAll(() => t.close());
+    beforeEach(() => {
+      site.requests.length = 0;
+      other.requests.length = 0;
+    });
+
+    it('has local servers that answer whoever connects: a refusal below is not a failed connection', async () => {
+      for (const server of [site, other]) {
+        const res = await fetch(`${server.origin}/image.png`);
+        expect(res.status).toBe(200);
+        expect(Buffer.compare(Buffer.from(await res.arrayBuffer()), server.png)).toBe(0);
+      }
+    });
 
     it('answers four nulls for the local server, which never sees a request', async () => {
-      for (const path of ['/og', '/twitter', '/title', '/to-other']) {
+      for (const path of ['/og', '/twitter', '/title', '/to-image']) {
         const res = await preview(t, user, `${site.origin}${path}`).expect(200);
         expect(res.body).toEqual({ success: true, data: { url: `${site.origin}${path}`, ...NULLS } });
       }
@@ -191,15 +211,19 @@ describe('link previews (v2.2 §10)', () => {
       ['the cloud metadata address', 'http://169.254.169.254/latest/meta-data/'],
       ['a private address', 'http://10.0.0.1/'],
       ['a host name resolving to loopback', 'http://localhost/'],
-      ['a host name resolving to loopback, on the test server port', 'http://localhost:PORT/og'],
+      ['loopback, on the port where the test server listens', 'http://127.0.0.1:SITE/image.png'],
+      ['a host name resolving to loopback, on the port where the test server listens', 'http://localhost:SITE/image.png'],
+      ['loopback, on the port where the other test server listens', 'http://127.0.0.1:OTHER/image.png'],
       ['loopback in decimal', 'http://2130706433/'],
       ['IPv4-mapped loopback', 'http://[::ffff:127.0.0.1]/'],
       ['the unspecified address', 'http://0.0.0.0/'],
-    ])('refuses %s with four nulls', async (_name, template) => {
-      const url = template.replace('PORT', String(site.port));
+    ])('refuses %s as not public: 403 OUTBOUND_REFUSED reason ADDRESS on the proxy, four nulls as a preview', async (_name, template) => {
+      const url = withPorts(template);
+      await expectRefused(t, user, url, 'ADDRESS');
       const res = await preview(t, user, url).expect(200);
       expect(res.body.data).toEqual({ url, ...NULLS });
       expect(site.requests).toEqual([]);
+      expect(other.requests).toEqual([]);
     });
 
     it.each([
@@ -220,12 +244,6 @@ describe('link previews (v2.2 §10)', () => {
       expectError(await t.http().get(`/api/link-preview?url=${encodeURIComponent(site.origin)}&url=x`).set(user.auth), 422, 'VALIDATION_ERROR');
     });
 
-    it('refuses the proxy with 403 OUTBOUND_REFUSED, in the envelope', async () => {
-      expectError(await t.http().get('/api/link-preview/proxy').query({ url: `${site.origin}/image.png` }).set(user.auth), 403, 'OUTBOUND_REFUSED');
-      expectError(await t.http().get('/api/link-preview/proxy').query({ url: 'http://169.254.169.254/x.png' }).set(user.auth), 403, 'OUTBOUND_REFUSED');
-      expect(site.requests).toEqual([]);
-    });
-
     it('needs a session on both routes (401)', async () => {
       expectError(await t.http().get('/api/link-preview').query({ url: 'https://example.com/' }), 401, 'UNAUTHORIZED');
       expectError(await t.http().get('/api/link-preview/proxy').query({ url: 'https://example.com/a.png' }), 401, 'UNAUTHORIZED');
@@ -236,7 +254,7 @@ describe('link previews (v2.2 §10)', () => {
     let t: TestApp;
     let user: TestUser;
     beforeAll(async () => {
-      t = await createTestApp({ env: { OUTBOUND_ALLOW_HOSTS: `127.0.0.1:${site.port}` } });
+      t = await createTestApp({ env: { OUTBOUND_ALLOW_HOSTS: `127.0.0.1:${site.port},127.0.0.1:${closedPort}` } });
       user = await signUp(t);
     });
     afterAll(() => t.close());
@@ -298,10 +316,23 @@ describe('link previews (v2.2 §10)', () => {
       expect(site.hits('/r/1')).toBe(2);
     });
 
-    it.each(['/to-other', '/to-localhost', '/to-loopback-default-port'])('refuses a redirect from the allowed host to loopback (%s)', async (path) => {
-      const res = await preview(t, user, `${site.origin}${path}`).expect(200);
-      expect(res.body.data).toEqual({ url: `${site.origin}${path}`, ...NULLS });
-      expect(site.hits(path)).toBe(1);
+    it.each([
+      ['loopback, where another test server listens', 'http://127.0.0.1:OTHER/image.png', 'ADDRESS'],
+      ['a host name resolving to loopback, where another test server listens', 'http://localhost:OTHER/image.png', 'ADDRESS'],
+      ['the allowed server under a loopback name of its own', 'http://localhost:SITE/image.png', 'ADDRESS'],
+      ['loopback on the default port', 'http://127.0.0.1/image.png', 'ADDRESS'],
+      ['IPv6 loopback', 'http://[::1]/image.png', 'ADDRESS'],
+      ['the cloud metadata address', 'http://169.254.169.254/latest/meta-data/', 'ADDRESS'],
+      ['a private address', 'http://10.0.0.1/image.png', 'ADDRESS'],
+      ['a file: URL', 'file:///etc/passwd', 'SCHEME'],
+      ['a gopher: URL', 'gopher://127.0.0.1:70/_stats', 'SCHEME'],
+    ])('refuses a redirect from the allowed host to %s: 403 OUTBOUND_REFUSED on the proxy, four nulls as a preview', async (_name, template, reason) => {
+      const path = `/redirect?to=${encodeURIComponent(withPorts(template))}`;
+      const url = `${site.origin}${path}`;
+      await expectRefused(t, user, url, reason);
+      expect((await preview(t, user, url).expect(200)).body.data).toEqual({ url, ...NULLS });
+      // The allowed host was asked (once per route); where it pointed never was.
+      expect(site.requests).toEqual([path, path]);
       expect(other.requests).toEqual([]);
     });
 
@@ -312,6 +343,7 @@ describe('link previews (v2.2 §10)', () => {
     it('still refuses other loopback ports and names: the allowance is for that exact host:port', async () => {
       for (const url of [`http://localhost:${site.port}/og`, `http://127.0.0.2:${site.port}/og`, `http://[::1]:${site.port}/og`, `http://127.0.0.1:${other.port}/og`]) {
         expect((await preview(t, user, url).expect(200)).body.data).toEqual({ url, ...NULLS });
+        await expectRefused(t, user, url.replace('/og', '/image.png'), 'ADDRESS');
       }
       expect(site.requests).toEqual([]);
       expect(other.requests).toEqual([]);
@@ -337,10 +369,9 @@ describe('link previews (v2.2 §10)', () => {
         expect(res.headers['content-security-policy']).toContain('sandbox');
       });
 
-      it('follows a redirect to the image on the allowed host, but not to another port', async () => {
+      it('follows a redirect to the image on the allowed host', async () => {
         expect(Buffer.compare((await proxy(t, user, `${site.origin}/to-image`).expect(200)).body as Buffer, site.png)).toBe(0);
-        expectError(await t.http().get('/api/link-preview/proxy').query({ url: `${site.origin}/to-image-elsewhere` }).set(user.auth), 403, 'OUTBOUND_REFUSED');
-        expect(other.requests).toEqual([]);
+        expect(site.requests).toEqual(['/to-image', '/image.png']);
       });
 
       it('answers 415 for something that is not an image', async () => {
@@ -372,6 +403,10 @@ describe('link previews (v2.2 §10)', () => {
 
       it('answers 502 for an upstream error status', async () => {
         expectError(await t.http().get('/api/link-preview/proxy').query({ url: `${site.origin}/missing.png` }).set(user.auth), 502, 'UPSTREAM_UNAVAILABLE');
+      });
+
+      it('answers 502, not a refusal, when an allowed address does not accept the connection', async () => {
+        expectError(await t.http().get('/api/link-preview/proxy').query({ url: `http://127.0.0.1:${closedPort}/x.png` }).set(user.auth), 502, 'UPSTREAM_UNAVAILABLE');
       });
     });
 

@@ -39,6 +39,7 @@ export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status:
             code: codeSchema(list),
             message: { type: 'string' },
             ...(list.includes('VALIDATION_ERROR') ? { errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } } : {}),
+            ...(list.includes('OUTBOUND_REFUSED') ? { reason: { type: 'string', enum: ['ADDRESS', 'PORT', 'SCHEME', 'CREDENTIALS', 'INVALID_URL', 'URL_TOO_LONG'] } } : {}),
           },
         },
       }),

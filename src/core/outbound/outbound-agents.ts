@@ -23,8 +23,8 @@ export const AGENT_OPTIONS = { keepAlive: true, maxFreeSockets: 16, timeout: 60_
 /**
  * The decision made for every new connection, after the URL checks of OutboundPolicy.check and
  * again here because a redirect, a retry or a library may connect elsewhere than what was
- * checked: an allow-listed host:port connects as is; any other port than the scheme's default
- * is refused; an address literal is classified; a host name is resolved by a lookup that
+ * checked: an allow-listed host:port connects as is; an address literal is classified; any
+ * other port than the scheme's default is refused; a host name is resolved by a lookup that
  * refuses the connection if any address it yields is not public (so a DNS answer that changed
  * since the check cannot rebind to a private address). request-filtering-agent applies its
  * own, independent check of the same addresses underneath.
@@ -36,12 +36,12 @@ function guardConnection(rules: ConnectRules, defaultPort: number, options: TcpN
     return errorSocket(new OutboundRefusedError('ADDRESS', 'Outbound connections to a socket path are refused'), callback);
   }
   if (rules.isAllowListed(host, port)) return plain({ ...options, lookup: rules.lookup }, callback);
-  if (port !== defaultPort) {
-    return errorSocket(new OutboundRefusedError('PORT', `Port ${port} of ${host} is not the default port and ${host}:${port} is not in OUTBOUND_ALLOW_HOSTS`), callback);
-  }
   if (isIP(host)) {
     const reason = refusedAddressReason(host);
     if (reason) return errorSocket(new OutboundRefusedError('ADDRESS', `${host} is not a public address (${reason})`), callback);
+  }
+  if (port !== defaultPort) {
+    return errorSocket(new OutboundRefusedError('PORT', `Port ${port} of ${host} is not the default port and ${host}:${port} is not in OUTBOUND_ALLOW_HOSTS`), callback);
   }
   return filtered({ ...options, lookup: guardedLookup(rules.lookup) }, callback);
 }

@@ -151,7 +151,9 @@ describe('OutboundPolicy.check', () => {
     ['http://metadata.test/', 'ADDRESS'],
     ['http://mixed.test/', 'ADDRESS'],
     ['http://unknown.test/', 'UNRESOLVABLE'],
-    ['http://127.0.0.1:5001/', 'PORT'],
+    ['http://127.0.0.1:5001/', 'ADDRESS'],
+    ['http://loopback.test:5001/', 'ADDRESS'],
+    ['http://8.8.8.8:5001/', 'PORT'],
     ['https://relay.internal/', 'UNRESOLVABLE'],
   ])('refuses %s with %s', async (url, reason) => {
     expect((await refusal(policy.check(url))).reason).toBe(reason);
@@ -192,10 +194,11 @@ describe('OutboundPolicy agents', () => {
 
   it('refuses the same server when it is not allow-listed, before any byte reaches it', async () => {
     const policy = new OutboundPolicy({ allowHosts: [] });
-    expect((await refusal(get(policy, `http://127.0.0.1:${port}/`))).reason).toBe('PORT');
+    // Refused as loopback, although something listens there and would answer.
+    expect((await refusal(get(policy, `http://127.0.0.1:${port}/`))).reason).toBe('ADDRESS');
     // Allow-listing the port under another name does not allow the address.
     const byName = new OutboundPolicy({ allowHosts: [`localhost:${port}`] });
-    expect((await refusal(get(byName, `http://127.0.0.1:${port}/`))).reason).toBe('PORT');
+    expect((await refusal(get(byName, `http://127.0.0.1:${port}/`))).reason).toBe('ADDRESS');
     expect(requestsSeen).toBe(0);
   });
 

@@ -21,8 +21,8 @@ const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
  * The one gate for requests to URLs that users chose (link previews, Web Push endpoints).
  * `check()` validates a URL before any request and says why it refuses; `httpAgent` and
  * `httpsAgent` enforce the same rules at connect time, after DNS resolution, for every
- * connection (redirect hops included). Allowed: http and https, the scheme's default port, public
- * unicast addresses; OUTBOUND_ALLOW_HOSTS lists exact `host:port` pairs exempt from the port and
+ * connection (redirect hops included). Allowed: http and https, public unicast addresses, the
+ * scheme's default port (a non-public address is refused as ADDRESS whatever its port); OUTBOUND_ALLOW_HOSTS lists exact `host:port` pairs exempt from the port and
  * address rules (a test server, a push relay on a private network).
  */
 export class OutboundPolicy implements OnModuleDestroy {
@@ -66,13 +66,15 @@ export class OutboundPolicy implements OnModuleDestroy {
     const port = url.port ? Number(url.port) : defaultPort;
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     if (this.isAllowListed(host, port)) return url;
-    if (port !== defaultPort) {
-      throw new OutboundRefusedError('PORT', `Port ${port} is not the default port of ${url.protocol} and ${url.host} is not in OUTBOUND_ALLOW_HOSTS`);
-    }
+    // The address first: a loopback or private target is refused as such on any port, so the
+    // reason says what protects it, not a port rule that a default port would not meet.
     const addresses = isIP(host) ? [host] : await this.resolve(host);
     for (const address of addresses) {
       const reason = refusedAddressReason(address);
       if (reason) throw new OutboundRefusedError('ADDRESS', `${host} is not a public address (${address}: ${reason})`);
+    }
+    if (port !== defaultPort) {
+      throw new OutboundRefusedError('PORT', `Port ${port} is not the default port of ${url.protocol} and ${url.host} is not in OUTBOUND_ALLOW_HOSTS`);
     }
     return url;
   }
