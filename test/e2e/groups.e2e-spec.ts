@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createGroup, fillGroup, openDirect, send } from '../support/chats';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
+import { TEST_DATABASE_URL } from '../support/env';
 import { eventually, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
 import { createSignalDevice } from '../support/signal';
-import { createTestApp, TestApp, twoInstances } from '../support/test-app';
+import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 type Role = 'OWNER' | 'ADMIN' | 'MEMBER';
