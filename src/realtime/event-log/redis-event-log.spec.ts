@@ -80,4 +80,25 @@ const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: nu
     expect(tail).toMatchObject({ kind: 'events', hasMore: false });
     if (tail?.kind === 'events') expect(tail.events.map((e) => payloadOf(e.body))).toEqual([230, 231, 232, 233, 234, 235, 236, 237, 238, 239]);
   });
+
+  it('waits for a shared body still on its way (a Redis Cluster writes it beside the entries), and reads one gone for good as a gap', async () => {
+    const bodyKey = async (seq: number, userId: string) => {
+      const [[, fields]] = (await redis.client.xrange(`${prefix}:{s:${shardOf(userId)}}:log:${userId}`, `0-${seq}`, `0-${seq}`)) as Array<[string, string[]]>;
+      return fields[fields.indexOf('r') + 1];
+    };
+    const start = (await log.position('late-a'))!;
+    const [[seq]] = await log.append([{ userIds: ['late-a', 'late-b'], body: body('shared') }]);
+    const key = await bodyKey(seq!, 'late-a');
+    const stored = await redis.client.getBuffer(key);
+    // Not there yet when the read starts; written 50 ms later, as a slower primary would.
+    await redis.client.del(key);
+    const written = new Promise((resolve) => setTimeout(() => void redis.client.set(key, stored!, 'PX', 60_000).then(resolve), 50));
+    const read = await log.read('late-a', start, 10);
+    await written;
+    expect(read).toMatchObject({ kind: 'events', events: [{ seq }] });
+    if (read?.kind === 'events') expect(payloadOf(read.events[0].body)).toBe('shared');
+    // Gone for good: still a gap once its time on the way is over.
+    await redis.client.del(key);
+    expect(await log.read('late-a', start, 10)).toMatchObject({ kind: 'resync' });
+  });
 });

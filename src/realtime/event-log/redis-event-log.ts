@@ -22,6 +22,10 @@ import { EntryList, shardCalls, shardOf } from './log-shards';
  * age limit after its last append, whichever instance appended it.
  */
 
+/** How long after its append an entry's shared body may still be on its way (Redis Cluster), and how often it is asked again meanwhile. */
+const BODY_IN_FLIGHT_MS = 1_000;
+const BODY_RETRY_MS = 10;
+
 /** Share of the age limit between one instance's TTL refreshes of a user's log. */
 const REFRESH_SHARE = 1 / 8;
 
@@ -226,13 +230,33 @@ export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicati
     });
     const refs = [...new Set(entries.flatMap((e) => ('ref' in e && e.ref ? [e.ref as string] : [])))];
     if (refs.length) {
-      const bodies = await this.redis.bounded('event log bodies', (c) => Promise.all(refs.map((ref) => c.getBuffer(ref))), null);
-      if (!bodies) return null;
-      const byRef = new Map(refs.map((ref, i) => [ref, bodies[i]]));
+      const byRef = await this.bodies(refs, entries as Array<StoredEntry & { ref?: string }>);
+      if (!byRef) return null;
       // A body that expired reads as a gap (older than the log holds).
       for (const entry of entries as Array<StoredEntry & { ref?: string }>) if (entry.ref) entry.body = byRef.get(entry.ref) ?? null;
     }
     return judgeRead(after, limit, upTo, Number(counter), entries, this.limits, now);
+  }
+
+  /**
+   * The shared bodies the entries name. On a Redis Cluster a body's key is in a slot of its own,
+   * written in parallel with the entries that name it (one batch, several primaries), so a read
+   * right after an append can find an entry whose body is not there yet: a missing body of an
+   * entry appended within BODY_IN_FLIGHT_MS is asked again (every BODY_RETRY_MS) before it counts
+   * as expired. On one Redis the body is written before its entries, in the same pipeline.
+   */
+  private async bodies(refs: string[], entries: Array<StoredEntry & { ref?: string }>): Promise<Map<string, Buffer | null> | null> {
+    const byRef = new Map<string, Buffer | null>();
+    let missing = refs;
+    for (let attempt = 0; ; attempt++) {
+      const found = await this.redis.bounded('event log bodies', (c) => Promise.all(missing.map((ref) => c.getBuffer(ref))), null);
+      if (!found) return null;
+      missing.forEach((ref, i) => byRef.set(ref, found[i]));
+      const youngest = Date.now() - BODY_IN_FLIGHT_MS;
+      missing = missing.filter((ref) => !byRef.get(ref) && entries.some((e) => e.ref === ref && e.at >= youngest));
+      if (!missing.length || attempt * BODY_RETRY_MS >= BODY_IN_FLIGHT_MS) return byRef;
+      await new Promise((resolve) => setTimeout(resolve, BODY_RETRY_MS));
+    }
   }
 
   private async flush(): Promise<void> {
