@@ -111,4 +111,16 @@ describe('ChatOrderedDelivery', () => {
     ordered.push([{ userIds: ['u'], data: 'd8' }], at(8, 'd'));
     expect(delivered).toEqual(['m1', 'm3', 'd8']);
   });
+
+  it('does not count a stall of its own event loop against the hold', async () => {
+    jest.useRealTimers();
+    ordered.push([{ userIds: ['u'], data: 'm2' }], at(2));
+    // The loop is busy past the 100 ms hold; m1 is handled right after, as an answer read then would be.
+    const until = Date.now() + 300;
+    while (Date.now() < until);
+    await new Promise((resolve) => setImmediate(resolve));
+    ordered.push([{ userIds: ['u'], data: 'm1' }], at(1));
+    expect(delivered).toEqual(['m1', 'm2']);
+    ordered.flush();
+  });
 });

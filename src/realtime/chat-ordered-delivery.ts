@@ -42,6 +42,8 @@ interface ChatState<T> {
  */
 export const ORDER_HOLD_MS = 500;
 const IDLE_FORGET_MS = 60 * 60_000;
+/** How often a chat with held events looks at the clock (see gapTimer). */
+const LOOK_MS = 50;
 
 /**
  * Delivers each chat's messages to this instance's sockets in the chat's sequence order.
@@ -49,7 +51,8 @@ const IDLE_FORGET_MS = 60 * 60_000;
  * within one instance (each send resumes on its own) and between instances (each publishes to
  * the bus itself) — so members would see adjacent messages swapped. A message that arrives
  * ahead of an earlier one waits for it, at most ORDER_HOLD_MS (the earlier one may never come:
- * its instance died, or the bus lost it), and is then delivered anyway. Events without a
+ * its instance died, or the bus lost it), and is then delivered anyway. The hold counts this
+ * process's responsive time: a stall of its own event loop does not use it up. Events without a
  * position pass straight through. A chat first seen mid-stream waits for the message before the
  * first one it sees as for any gap.
  *
@@ -133,9 +136,19 @@ export class ChatOrderedDelivery<T = Delivery[]> {
    */
   private gapTimer(chatId: string, chat: ChatState<T>): NodeJS.Timeout {
     const oldest = chat.held.reduce((min, h) => Math.min(min, h.heldAt), Infinity);
+    // Looks at least every LOOK_MS: a look that comes late measures a stall of this process's
+    // own loop, which is not counted against the hold (the missing event may be sitting unread
+    // in a socket, or not yet sent by a publisher that could not run either).
+    const step = Math.min(LOOK_MS, Math.max(0, Math.max(oldest, chat.progressAt) + this.holdMs - Date.now()));
+    const lookAt = Date.now() + step;
     const timer = setTimeout(() => {
       chat.timer = null;
       if (this.chats.get(chatId) !== chat || !chat.held.length) return;
+      const stalled = Date.now() - lookAt;
+      if (stalled > 0) {
+        chat.progressAt += stalled;
+        for (const held of chat.held) held.heldAt += stalled;
+      }
       if (chat.progressAt + this.holdMs > Date.now()) {
         chat.timer = this.gapTimer(chatId, chat);
         return;
@@ -146,7 +159,7 @@ export class ChatOrderedDelivery<T = Delivery[]> {
       if (last > chat.delivered) chat.delivered = last - 1;
       this.releaseNext(chat);
       if (chat.held.length) chat.timer = this.gapTimer(chatId, chat);
-    }, Math.max(0, Math.max(oldest, chat.progressAt) + this.holdMs - Date.now()));
+    }, step);
     timer.unref();
     return timer;
   }
