@@ -49,7 +49,7 @@ function setup() {
     reads.count++;
     return read(...args);
   };
-  return { calls, routes, registry, connect, append, state, reads, release: () => release() };
+  return { calls, routes, registry, connect, append, state, reads, log, release: () => release() };
 }
 
 describe('InstanceRoutes', () => {
@@ -133,6 +133,23 @@ describe('InstanceRoutes', () => {
     expect(socket.seqs()).toEqual([...seqs, ...more]);
     await sleep(SETTLE_MS * 3);
     expect(socket.seqs()).toEqual([...seqs, ...more]);
+    routes.stop();
+  });
+
+  it('leaves a gap to the settle check when the log does not read clean at once, sending the held frames as they are', async () => {
+    const { registry, connect, append, routes, log } = setup();
+    const socket = await connect('u');
+    const seqs = [await append('u', 1), await append('u', 2)];
+    const read = log.read.bind(log);
+    let reads = 0;
+    // The first read finds the log gapped (an append still landing elsewhere); later ones are clean.
+    log.read = async (...args: Parameters<MemoryEventLog['read']>) => (++reads === 1 ? { kind: 'resync', position: seqs[1] } : read(...args));
+    registry.deliver(['u'], Buffer.from(JSON.stringify({ event: 'message:new', payload: { n: 2 } })), [seqs[1]]);
+    await sleep(5);
+    expect(socket.received.map((r) => JSON.parse(r).event)).toEqual(['message:new']);
+    expect(socket.seqs()).toEqual([seqs[1]]);
+    await sleep(SETTLE_MS * 3);
+    expect(socket.seqs().sort()).toEqual(seqs);
     routes.stop();
   });
 

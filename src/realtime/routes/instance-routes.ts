@@ -4,6 +4,9 @@ import type { EventLog } from '../event-log/event-log';
 import type { EventReplay } from '../event-log/event-replay';
 import { ROUTE_RENEW_MS, RouteTable } from './route-table';
 
+/** The most missing events a gap repair sends (more is left to the settle check). */
+const REPAIR_LIMIT = 500;
+
 /** A user's route here: written (or being written) to the table, since when, and the sockets still settling. */
 interface Route {
   joined: Promise<void>;
@@ -157,6 +160,11 @@ export class InstanceRoutes {
       try {
         const position = await this.log.position(connection.userId!);
         if (position === null || connection.socket.readyState !== connection.socket.OPEN) return;
+        // Only a clean read repairs: anything else (a read that finds the log gapped, perhaps
+        // while an append is still landing on another primary) leaves the held frames to go out
+        // as they are and the gap to the settle check, as if no repair had been tried.
+        const read = await this.log.read(connection.userId!, from, REPAIR_LIMIT, position);
+        if (read?.kind !== 'events' || read.hasMore || connection.socket.readyState !== connection.socket.OPEN) return;
         connection.position = position;
         for (const seq of live) if (seq > from && seq <= position) connection.early.push(seq);
         connection.settling = new Set();
