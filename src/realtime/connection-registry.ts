@@ -208,9 +208,13 @@ export class ConnectionRegistry {
  */
 function skipsOne(connection: Connection, seq: number): boolean {
   if (connection.position === null) return false;
-  const from = Math.max(connection.position, connection.replayedUpTo);
-  if (seq <= from + 1) return false;
-  let got = 0;
-  for (const live of connection.settling!) if (live > from && live < seq) got++;
-  return got < seq - from - 1;
+  return !gotAll(connection.settling!, Math.max(connection.position, connection.replayedUpTo), seq - 1);
+}
+
+/** Whether `live` holds every seq in (from, to] (none needed when to <= from). */
+export function gotAll(live: Set<number>, from: number, to: number): boolean {
+  if (to <= from) return true;
+  let count = 0;
+  for (const seq of live) if (seq > from && seq <= to) count++;
+  return count === to - from;
 }

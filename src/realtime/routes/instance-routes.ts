@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Connection, ConnectionRegistry, HeldFrame } from '../connection-registry';
+import { gotAll, type Connection, type ConnectionRegistry, type HeldFrame } from '../connection-registry';
 import type { EventLog } from '../event-log/event-log';
 import type { EventReplay } from '../event-log/event-replay';
 import { ROUTE_RENEW_MS, RouteTable } from './route-table';
@@ -132,17 +132,24 @@ export class InstanceRoutes {
       const position = await this.log.position(connection.userId!);
       const live = connection.settling ?? new Set<number>();
       if (position === null || !open() || gotAll(live, from, position)) return;
-      // Like a resume from auth:ok's position: what it got live is skipped, later live copies up to `position` dropped.
-      connection.position = position;
-      for (const seq of live) if (seq > from && seq <= position) connection.early.push(seq);
-      connection.settling = null;
-      await this.replay.resume(connection, from);
+      await this.replayMissed(connection, from, position, live, null);
     } catch (error) {
       this.logger.warn(`route catch-up failed: ${(error as Error).message}`);
     } finally {
       connection.settling = null;
       this.catching.delete(connection);
     }
+  }
+
+  /**
+   * Like a resume from `from`: the seqs it got live (`live`) are skipped, later live copies up to
+   * `position` dropped; then it settles on with `settling` (null: settled).
+   */
+  private replayMissed(connection: Connection, from: number, position: number, live: Set<number>, settling: Set<number> | null): Promise<void> {
+    connection.position = position;
+    for (const seq of live) if (seq > from && seq <= position) connection.early.push(seq);
+    connection.settling = settling;
+    return this.replay.resume(connection, from);
   }
 
   /**
@@ -165,10 +172,7 @@ export class InstanceRoutes {
         // as they are and the gap to the settle check, as if no repair had been tried.
         const read = await this.log.read(connection.userId!, from, REPAIR_LIMIT, position);
         if (read?.kind !== 'events' || read.hasMore || connection.socket.readyState !== connection.socket.OPEN) return;
-        connection.position = position;
-        for (const seq of live) if (seq > from && seq <= position) connection.early.push(seq);
-        connection.settling = new Set();
-        await this.replay.resume(connection, from);
+        await this.replayMissed(connection, from, position, live, new Set());
       } catch (error) {
         this.logger.warn(`route gap repair failed: ${(error as Error).message}`);
       } finally {
@@ -179,11 +183,4 @@ export class InstanceRoutes {
     })();
     return true;
   }
-}
-
-/** Whether `live` holds every seq in (from, to]. */
-function gotAll(live: Set<number>, from: number, to: number): boolean {
-  let count = 0;
-  for (const seq of live) if (seq > from && seq <= to) count++;
-  return count === to - from;
 }
