@@ -24,6 +24,10 @@ const url = process.env.REDIS_URL;
     expect(calls).toEqual(['evalsha', 'eval', 'evalsha']);
   });
 
+  it('refuses a script that is not ASCII (a RESP pipe loads its text as latin1, under another SHA)', () => {
+    expect(() => new RedisScript('-- 5 \u00b5s\nreturn 1')).toThrow(/ASCII/);
+  });
+
   it('passes on other errors', async () => {
     await expect(new RedisScript(`return redis.error_reply('nope ${randomUUID()}')`).run(client, [], [])).rejects.toThrow(/nope/);
   });

@@ -11,6 +11,9 @@ export class RedisScript {
   readonly sha: string;
 
   constructor(readonly lua: string) {
+    // RESP pipes send a script's text as latin1 (SCRIPT LOAD in RespPipe's preamble): a character
+    // beyond ASCII would load it under another SHA than this one, and every EVALSHA would miss.
+    if (/[^\x00-\x7f]/.test(lua)) throw new Error('A Redis script must be ASCII text');
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 

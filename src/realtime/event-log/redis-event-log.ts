@@ -74,7 +74,7 @@ for u = 1, #KEYS do
     if i == 1 then
       first = tonumber(string.sub(id, 3))
       if first == 1 then
-        -- The log did not exist (XADD made it at 0-1): it starts at now in µs instead.
+        -- The log did not exist (XADD made it at 0-1): it starts at now in microseconds instead.
         redis.call('DEL', key)
         first = tonumber(now) * 1000 + 1
         redis.call('XADD', key, string.format('0-%d', first), 't', now, ARGV[list[i]], ARGV[list[i] + 1])
