@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { Metrics } from '../core/metrics/metrics';
 import type { FrameData } from './chat-ordered-delivery';
 import { bodyWithSeq } from './event-log/event-log';
+import type { LiveSeqs } from './live-seqs';
 import { rawSocketOf, SeqFrames, textFrame } from './ws-frames';
 
 /** At most this many seqs are remembered as delivered early on one connection (see Connection.early). */
@@ -32,7 +33,7 @@ export interface Connection {
   /** Seqs delivered live at or below `position`, or before it was read: a later replay skips them. */
   early: number[];
   /** Bound just after its user's route to this instance was made: the seqs it got live since, until it is caught up (InstanceRoutes); null otherwise. */
-  settling: Set<number> | null;
+  settling: LiveSeqs | null;
 }
 
 /** A live frame of a logged event, held for a socket while its log is read (Connection.held). */
@@ -208,13 +209,5 @@ export class ConnectionRegistry {
  */
 function skipsOne(connection: Connection, seq: number): boolean {
   if (connection.position === null) return false;
-  return !gotAll(connection.settling!, Math.max(connection.position, connection.replayedUpTo), seq - 1);
-}
-
-/** Whether `live` holds every seq in (from, to] (none needed when to <= from). */
-export function gotAll(live: Set<number>, from: number, to: number): boolean {
-  if (to <= from) return true;
-  let count = 0;
-  for (const seq of live) if (seq > from && seq <= to) count++;
-  return count === to - from;
+  return !connection.settling!.covers(Math.max(connection.position, connection.replayedUpTo), seq - 1);
 }

@@ -56,6 +56,17 @@ const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: nu
     }
   });
 
+  it('appends for an audience larger than one script call takes (several calls in one batch)', async () => {
+    const crowd = Array.from({ length: 700 }, (_, i) => `crowd-${i}`);
+    const [[first], [second]] = await Promise.all([log.append([{ userIds: crowd, body: body('c1') }]), log.append([{ userIds: crowd, body: body('c2') }])]);
+    expect(first.every((seq) => typeof seq === 'number')).toBe(true);
+    second.forEach((seq, i) => expect(seq).toBe(first[i]! + 1));
+    for (const i of [0, 255, 256, 511, 699]) {
+      const read = await log.read(crowd[i], first[i]! - 1, 10);
+      expect(read?.kind === 'events' && read.events.map((e) => payloadOf(e.body))).toEqual(['c1', 'c2']);
+    }
+  });
+
   it('starts a log that does not exist at now in µs, from position() and from an append alike, with an expiry past the age limit', async () => {
     const before = Date.now() * 1000;
     const p = (await log.position('fresh-a'))!;
@@ -81,6 +92,52 @@ const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: nu
     const tail = await log.read('busy', start + 230, 100);
     expect(tail).toMatchObject({ kind: 'events', hasMore: false });
     if (tail?.kind === 'events') expect(tail.events.map((e) => payloadOf(e.body))).toEqual([230, 231, 232, 233, 234, 235, 236, 237, 238, 239]);
+  });
+
+  it("stores a user's events of one batch as one entry, and reads from inside it, up to a bound inside it and a page of it", async () => {
+    const stream = `${prefix}:{s:${shardOf('runner')}}:log:runner`;
+    const start = (await log.position('runner'))!;
+    // One batch: five events for 'runner' (two shared with 'walker'), one for 'walker' alone.
+    const [[[a]], [[b, w1]], [[c]], [[d, w2]], [[e]]] = await Promise.all([
+      log.append([{ userIds: ['runner'], body: body('a') }]),
+      log.append([{ userIds: ['runner', 'walker'], body: body('b') }]),
+      log.append([{ userIds: ['runner'], body: body('c') }]),
+      log.append([{ userIds: ['runner', 'walker'], body: body('d') }]),
+      log.append([{ userIds: ['runner'], body: body('e') }]),
+    ]);
+    expect([a, b, c, d, e]).toEqual([start + 1, start + 2, start + 3, start + 4, start + 5]);
+    expect(w2).toBe(w1! + 1);
+    expect(await redis.client.xlen(stream)).toBe(1);
+    expect(await log.position('runner')).toBe(start + 5);
+    const seqsAndBodies = (read: Awaited<ReturnType<typeof log.read>>) => (read?.kind === 'events' ? read.events.map((ev) => [ev.seq, payloadOf(ev.body)]) : read?.kind);
+    expect(seqsAndBodies(await log.read('runner', start + 2, 10))).toEqual([[start + 3, 'c'], [start + 4, 'd'], [start + 5, 'e']]);
+    expect(seqsAndBodies(await log.read('runner', start + 1, 10, start + 3))).toEqual([[start + 2, 'b'], [start + 3, 'c']]);
+    const page = await log.read('runner', start, 2);
+    expect(page).toMatchObject({ kind: 'events', hasMore: true, position: start + 5 });
+    expect(seqsAndBodies(page)).toEqual([[start + 1, 'a'], [start + 2, 'b']]);
+    expect(seqsAndBodies(await log.read('walker', w1! - 1, 10))).toEqual([[w1, 'b'], [w2, 'd']]);
+    // The next batch goes on from the end of the run.
+    const [[f]] = await log.append([{ userIds: ['runner'], body: body('f') }]);
+    expect(f).toBe(start + 6);
+    expect(seqsAndBodies(await log.read('runner', start + 4, 10))).toEqual([[start + 5, 'e'], [start + 6, 'f']]);
+  });
+
+  it('trims long runs by seq: the newest maxEvents are all kept, what is older goes', async () => {
+    const stream = `${prefix}:{s:${shardOf('long')}}:log:long`;
+    const start = (await log.position('long'))!;
+    // Bodies of ~130 bytes: a run of 64 fills a stream node of its own (4 KB), so a trim too eager
+    // by one node shows.
+    const padded = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n, pad: 'x'.repeat(100) } }));
+    for (let n = 0; n < 10; n++) await log.append(Array.from({ length: 80 }, (_, i) => ({ userIds: ['long'], body: padded(n * 80 + i) })));
+    const counter = start + 800;
+    expect(await log.position('long')).toBe(counter);
+    // Twenty runs (each batch of 80 is cut into 64 + 16); those wholly before the newest 100
+    // seqs and a run's length go, but for what shares a stream node with the ones kept.
+    expect(await redis.client.xlen(stream)).toBeLessThanOrEqual(6);
+    const window = await log.read('long', counter - limits.maxEvents, 200);
+    expect(window).toMatchObject({ kind: 'events', hasMore: false });
+    if (window?.kind === 'events') expect(window.events.map((ev) => payloadOf(ev.body))).toEqual(Array.from({ length: 100 }, (_, i) => 700 + i));
+    expect(await log.read('long', counter - limits.maxEvents - 1, 200)).toMatchObject({ kind: 'resync' });
   });
 
   it('waits for a shared body still on its way (a Redis Cluster writes it beside the entries), and reads one gone for good as a gap', async () => {

@@ -2,6 +2,7 @@ import { Metrics } from '../../core/metrics/metrics';
 import { Connection, ConnectionRegistry } from '../connection-registry';
 import { EventReplay } from '../event-log/event-replay';
 import { MemoryEventLog } from '../event-log/memory-event-log';
+import { LiveSeqs } from '../live-seqs';
 import { InstanceRoutes } from './instance-routes';
 import { RouteTable } from './route-table';
 
@@ -94,7 +95,7 @@ describe('InstanceRoutes', () => {
     const { registry, connect, append, routes } = setup();
     const socket = await connect('u');
     const position = socket.connection.position!;
-    expect(socket.connection.settling).toBeInstanceOf(Set);
+    expect(socket.connection.settling).toBeInstanceOf(LiveSeqs);
     // Three events for u after auth:ok's position; a stale route kept the last one from here.
     const seqs = [await append('u', 1), await append('u', 2), await append('u', 3)];
     const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { gotAll, type Connection, type ConnectionRegistry, type HeldFrame } from '../connection-registry';
+import type { Connection, ConnectionRegistry, HeldFrame } from '../connection-registry';
 import type { EventLog } from '../event-log/event-log';
 import type { EventReplay } from '../event-log/event-replay';
+import { LiveSeqs } from '../live-seqs';
 import { ROUTE_RENEW_MS, RouteTable } from './route-table';
 
 /** The most missing events a gap repair sends (more is left to the settle check). */
@@ -80,7 +81,7 @@ export class InstanceRoutes {
       this.routes.set(userId, route);
     }
     if (Date.now() - route.since < this.settleMs) {
-      connection.settling ??= new Set();
+      connection.settling ??= new LiveSeqs();
       route.settling.add(connection);
       route.timer ??= setTimeout(() => void this.settle(userId), route.since + this.settleMs - Date.now()).unref();
     }
@@ -130,8 +131,8 @@ export class InstanceRoutes {
       // A resume still replaying: it gets what it asked for first.
       while (connection.held && open()) await new Promise((resolve) => setTimeout(resolve, 50));
       const position = await this.log.position(connection.userId!);
-      const live = connection.settling ?? new Set<number>();
-      if (position === null || !open() || gotAll(live, from, position)) return;
+      const live = connection.settling ?? new LiveSeqs();
+      if (position === null || !open() || live.covers(from, position)) return;
       await this.replayMissed(connection, from, position, live, null);
     } catch (error) {
       this.logger.warn(`route catch-up failed: ${(error as Error).message}`);
@@ -145,9 +146,9 @@ export class InstanceRoutes {
    * Like a resume from `from`: the seqs it got live (`live`) are skipped, later live copies up to
    * `position` dropped; then it settles on with `settling` (null: settled).
    */
-  private replayMissed(connection: Connection, from: number, position: number, live: Set<number>, settling: Set<number> | null): Promise<void> {
+  private replayMissed(connection: Connection, from: number, position: number, live: LiveSeqs, settling: LiveSeqs | null): Promise<void> {
     connection.position = position;
-    for (const seq of live) if (seq > from && seq <= position) connection.early.push(seq);
+    for (const seq of live.within(from, position)) connection.early.push(seq);
     connection.settling = settling;
     return this.replay.resume(connection, from);
   }
@@ -162,7 +163,7 @@ export class InstanceRoutes {
     this.catching.add(connection);
     connection.held = [frame];
     const from = Math.max(connection.position!, connection.replayedUpTo);
-    const live = connection.settling ?? new Set<number>();
+    const live = connection.settling ?? new LiveSeqs();
     void (async () => {
       try {
         const position = await this.log.position(connection.userId!);
@@ -172,7 +173,7 @@ export class InstanceRoutes {
         // as they are and the gap to the settle check, as if no repair had been tried.
         const read = await this.log.read(connection.userId!, from, REPAIR_LIMIT, position);
         if (read?.kind !== 'events' || read.hasMore || connection.socket.readyState !== connection.socket.OPEN) return;
-        await this.replayMissed(connection, from, position, live, new Set());
+        await this.replayMissed(connection, from, position, live, new LiveSeqs());
       } catch (error) {
         this.logger.warn(`route gap repair failed: ${(error as Error).message}`);
       } finally {
