@@ -122,6 +122,22 @@ const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: nu
     expect(seqsAndBodies(await log.read('runner', start + 4, 10))).toEqual([[start + 5, 'e'], [start + 6, 'f']]);
   });
 
+  it("reads the entries of the release before (one event per entry, in a field b, r or g) beside runs", async () => {
+    const stream = `${prefix}:{s:${shardOf('old')}}:log:old`;
+    const start = (await log.position('old'))!;
+    const at = String(Date.now());
+    const shared = `${prefix}:{ev:old-shared}`;
+    await redis.client.set(shared, body('shared'), 'PX', 60_000);
+    await redis.client.xadd(stream, `0-${start + 1}`, 't', at, 'b', body('inline'));
+    await redis.client.xadd(stream, `0-${start + 2}`, 't', at, 'r', shared);
+    const [[next]] = await log.append([{ userIds: ['old'], body: body('new') }]);
+    expect(next).toBe(start + 3);
+    const read = await log.read('old', start, 10);
+    expect(read?.kind === 'events' && read.events.map((e) => [e.seq, payloadOf(e.body)])).toEqual([[start + 1, 'inline'], [start + 2, 'shared'], [start + 3, 'new']]);
+    await redis.client.xadd(stream, `0-${start + 4}`, 't', at, 'g', '1');
+    expect(await log.read('old', start, 10)).toMatchObject({ kind: 'resync' });
+  });
+
   it('trims long runs by seq: the newest maxEvents are all kept, what is older goes', async () => {
     const stream = `${prefix}:{s:${shardOf('long')}}:log:long`;
     const start = (await log.position('long'))!;
@@ -143,7 +159,7 @@ const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: nu
   it('waits for a shared body still on its way (a Redis Cluster writes it beside the entries), and reads one gone for good as a gap', async () => {
     const bodyKey = async (seq: number, userId: string) => {
       const [[, fields]] = (await redis.client.xrange(`${prefix}:{s:${shardOf(userId)}}:log:${userId}`, `0-${seq}`, `0-${seq}`)) as Array<[string, string[]]>;
-      return fields[fields.indexOf('r') + 1];
+      return fields[fields.indexOf('e') + 1].slice(1);
     };
     const start = (await log.position('late-a'))!;
     const [[seq]] = await log.append([{ userIds: ['late-a', 'late-b'], body: body('shared') }]);
