@@ -1,5 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { DecoratedMethods } from '../core/discovery/decorated-methods';
 import { JOB_HANDLER } from './job-handler.decorator';
 import { JOBS, JobPolicy, jobPolicy } from './job-names';
 
@@ -13,24 +13,13 @@ export type JobFunction = (data: unknown) => Promise<unknown>;
 export class JobRegistry implements OnModuleInit {
   private readonly handlers = new Map<string, JobFunction>();
 
-  constructor(
-    private readonly discovery: DiscoveryService,
-    private readonly scanner: MetadataScanner,
-    private readonly reflector: Reflector,
-  ) {}
+  constructor(private readonly methods: DecoratedMethods) {}
 
   onModuleInit(): void {
-    for (const wrapper of this.discovery.getProviders()) {
-      const instance = wrapper.instance as Record<string, unknown> | undefined;
-      if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) continue;
-      const prototype = Object.getPrototypeOf(instance);
-      for (const method of this.scanner.getAllMethodNames(prototype)) {
-        const name = this.reflector.get<string>(JOB_HANDLER, prototype[method]);
-        if (!name) continue;
-        if (!jobPolicy(name)) throw new Error(`@JobHandler('${name}') on ${wrapper.name}.${method}: job is not declared in JOBS`);
-        if (this.handlers.has(name)) throw new Error(`Job '${name}' has two handlers`);
-        this.handlers.set(name, (data) => (instance[method] as JobFunction).call(instance, data));
-      }
+    for (const { meta: name, where, call } of this.methods.find<string>(JOB_HANDLER)) {
+      if (!jobPolicy(name)) throw new Error(`@JobHandler('${name}') on ${where}: job is not declared in JOBS`);
+      if (this.handlers.has(name)) throw new Error(`Job '${name}' has two handlers`);
+      this.handlers.set(name, (data) => call(data) as Promise<unknown>);
     }
     const missing = Object.keys(JOBS).filter((name) => !this.handlers.has(name));
     if (missing.length) throw new Error(`Jobs without a @JobHandler: ${missing.join(', ')}`);

@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
+import { DecoratedMethodsModule } from '../core/discovery/decorated-methods.module';
 import { AppConfig } from '../core/config/app-config';
 import { Metrics } from '../core/metrics/metrics';
 import { RedisService } from '../core/redis/redis.service';
@@ -11,7 +11,7 @@ import { JobRegistry } from './job-registry';
 /** Provides the JobQueue port: BullMQ when REDIS_URL is set, the in-process runner otherwise. */
 @Global()
 @Module({
-  imports: [DiscoveryModule],
+  imports: [DecoratedMethodsModule],
   providers: [
     JobRegistry,
     {

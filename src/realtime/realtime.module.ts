@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
+import { DecoratedMethodsModule } from '../core/discovery/decorated-methods.module';
 import { AppConfig } from '../core/config/app-config';
 import { Metrics } from '../core/metrics/metrics';
 import { MemorySlotStore } from '../core/rate-limit/memory-slot.store';
@@ -25,7 +25,7 @@ import { WsGateway } from './ws.gateway';
 /** The WebSocket gateway plus the realtime ports features use: the publisher, presence and each user's event log. */
 @Global()
 @Module({
-  imports: [DiscoveryModule],
+  imports: [DecoratedMethodsModule],
   providers: [
     ConnectionRegistry,
     SocketHandlers,
