@@ -138,18 +138,31 @@ const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: nu
     expect(await log.read('old', start, 10)).toMatchObject({ kind: 'resync' });
   });
 
+  it('cuts a run before its value passes 4 KB (the position read returns whole entries), and reads it back whole', async () => {
+    const stream = `${prefix}:{s:${shardOf('bulky')}}:log:bulky`;
+    const start = (await log.position('bulky'))!;
+    const big = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n, text: 'y'.repeat(1_000) } }));
+    await log.append(Array.from({ length: 10 }, (_, i) => ({ userIds: ['bulky'], body: big(i) })));
+    const runs = (await redis.client.xrange(stream, '-', '+')) as Array<[string, string[]]>;
+    expect(runs.map(([id]) => Number(id.slice(2)) - start)).toEqual([1, 4, 7, 10]);
+    for (const [, fields] of runs) expect(Buffer.byteLength(fields[fields.indexOf('e') + 1])).toBeLessThanOrEqual(4_096);
+    const read = await log.read('bulky', start, 20);
+    expect(read?.kind === 'events' && read.events.map((e) => [e.seq - start, payloadOf(e.body)])).toEqual(Array.from({ length: 10 }, (_, i) => [i + 1, i]));
+    expect(await log.position('bulky')).toBe(start + 10);
+  });
+
   it('trims long runs by seq: the newest maxEvents are all kept, what is older goes', async () => {
     const stream = `${prefix}:{s:${shardOf('long')}}:log:long`;
     const start = (await log.position('long'))!;
-    // Bodies of ~130 bytes: a run of 64 fills a stream node of its own (4 KB), so a trim too eager
-    // by one node shows.
+    // Bodies of ~130 bytes: a run (cut at 4 KB) fills a stream node of its own, so a trim too
+    // eager by one node shows.
     const padded = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n, pad: 'x'.repeat(100) } }));
     for (let n = 0; n < 10; n++) await log.append(Array.from({ length: 80 }, (_, i) => ({ userIds: ['long'], body: padded(n * 80 + i) })));
     const counter = start + 800;
     expect(await log.position('long')).toBe(counter);
-    // Twenty runs (each batch of 80 is cut into 64 + 16); those wholly before the newest 100
-    // seqs and a run's length go, but for what shares a stream node with the ones kept.
-    expect(await redis.client.xlen(stream)).toBeLessThanOrEqual(6);
+    // Thirty runs (each batch of 80 is cut by bytes into 31 + 31 + 18); those wholly before the
+    // newest 100 seqs and a run's length go, but for what shares a stream node with the ones kept.
+    expect(await redis.client.xlen(stream)).toBeLessThanOrEqual(9);
     const window = await log.read('long', counter - limits.maxEvents, 200);
     expect(window).toMatchObject({ kind: 'events', hasMore: false });
     if (window?.kind === 'events') expect(window.events.map((ev) => payloadOf(ev.body))).toEqual(Array.from({ length: 100 }, (_, i) => 700 + i));

@@ -9,8 +9,8 @@ import { EntryList, shardCalls, shardOf } from './log-shards';
 /*
  * A user's log is one stream, `<prefix>:{s:<shard>}:log:<id>` (LOG_SHARDS: the users of a shard
  * share its hash tag, one slot on a Redis Cluster, so one script call appends for all of them).
- * One entry holds a *run*: the user's events of one append batch (at most MAX_RUN), in order,
- * with consecutive seqs. Its id is `0-<seq of its first event>`; its fields are `t` (append
+ * One entry holds a *run*: the user's events of one append batch (at most MAX_RUN events and
+ * MAX_RUN_BYTES), in order, with consecutive seqs. Its id is `0-<seq of its first event>`; its fields are `t` (append
  * time, ms) and `e`, the events joined by newlines, each `b<frame body>`, `r<key of a body shared
  * by the audience>` or `g` (a gap: an append that failed). A frame body is JSON from
  * JSON.stringify, which never holds a raw newline. (Entries of the release before hold one event
@@ -45,6 +45,12 @@ const REFRESH_SHARE = 1 / 8;
 const TRIM_EVERY = 64;
 /** The most events in one entry: a longer run is cut, so the entry holding a given seq begins at most MAX_RUN - 1 before it. */
 const MAX_RUN = 64;
+/**
+ * A run is also cut before its value passes this many bytes (a stream node's default size): the
+ * position read (XINFO STREAM) returns the stream's first and last entries whole, and its cost
+ * grows with them (measured: ~7 µs with small entries, ~90 µs with two runs of 64 direct messages).
+ */
+const MAX_RUN_BYTES = 4_096;
 
 /** The user's position (the stream's last id); a stream that does not exist is made, empty, at now in µs. Lua: `position(key, now)`. */
 const positionLua = (ttlMs: number) => `
@@ -392,10 +398,9 @@ export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicati
         if (list) {
           listRuns = '';
           listRunCount = 0;
-          for (let i = 0; i < list.length; i += MAX_RUN) {
-            const run = list.slice(i, i + MAX_RUN);
+          for (const run of cutRuns(list.map((local) => entries[call.entries[local]]))) {
             runs.push(bulk(String(run.length)));
-            pushRunValue(runs, run.map((local) => entries[call.entries[local]]));
+            pushRunValue(runs, run);
             listRuns += bulk(String(runCount++));
             listRunCount++;
           }
@@ -468,6 +473,26 @@ export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicati
     return this.redis.key(`{s:${shard}}`, 'log', userId);
   }
 
+}
+
+/** A user's new events cut into runs of at most MAX_RUN events and, but for a single event, MAX_RUN_BYTES. */
+function cutRuns(pieces: Piece[]): Piece[][] {
+  const runs: Piece[][] = [];
+  let run: Piece[] = [];
+  let bytes = 0;
+  for (const piece of pieces) {
+    let size = 1;
+    for (const part of piece) size += part.length;
+    if (run.length && (run.length === MAX_RUN || bytes + size > MAX_RUN_BYTES)) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(piece);
+    bytes += size;
+  }
+  if (run.length) runs.push(run);
+  return runs;
 }
 
 /** Adds a run's value to `out` as one RESP bulk string: its events' pieces joined by newlines. */
