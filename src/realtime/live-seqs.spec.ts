@@ -19,6 +19,11 @@ describe('LiveSeqs', () => {
     expect(live.covers(16, 20)).toBe(false);
     expect(live.covers(20, 20)).toBe(true);
     expect([...live.within(12, 19)]).toEqual([13, 14, 15, 18, 19]);
+    expect(live.coveredFrom(10)).toBe(15);
+    expect(live.coveredFrom(13)).toBe(15);
+    expect(live.coveredFrom(15)).toBe(15);
+    expect(live.coveredFrom(16)).toBe(16);
+    expect(live.coveredFrom(17)).toBe(20);
     live.add(17);
     live.add(16);
     expect(live.covers(10, 20)).toBe(true);
@@ -38,6 +43,9 @@ describe('LiveSeqs', () => {
         const from = 95 + random(40);
         const to = from + random(10);
         expect(live.covers(from, to)).toBe(counted(set, from, to));
+        let covered = from;
+        while (set.has(covered + 1)) covered++;
+        expect(live.coveredFrom(from)).toBe(covered);
       }
       expect([...live.within(0, 1_000)]).toEqual([...set].sort((a, b) => a - b));
     }

@@ -44,6 +44,12 @@ export class LiveSeqs {
     return i < this.lo.length && this.lo[i] <= from + 1 && this.hi[i] >= to;
   }
 
+  /** The highest seq h such that every seq in (from, h] is here (`from` itself when from + 1 is not). */
+  coveredFrom(from: number): number {
+    const i = this.firstReaching(from + 1);
+    return i < this.lo.length && this.lo[i] <= from + 1 ? this.hi[i] : from;
+  }
+
   /** The seqs here in (from, to], in order. */
   *within(from: number, to: number): Generator<number> {
     for (let i = this.firstReaching(from + 1); i < this.lo.length && this.lo[i] <= to; i++) {

@@ -114,6 +114,33 @@ describe('InstanceRoutes', () => {
     routes.stop();
   });
 
+  it('waits at the settle check for seqs still on their way, and replays from the first one that did not come', async () => {
+    const { registry, connect, append, routes, log } = setup();
+    const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    const afters: number[] = [];
+    const read = log.read.bind(log);
+    log.read = (userId, after, ...rest) => (afters.push(after), read(userId, after, ...rest));
+    // u: five events, the fifth's frame arriving just after the check read the position.
+    const u = await connect('u');
+    const seqs = [];
+    for (let n = 1; n <= 5; n++) seqs.push(await append('u', n));
+    for (const [i, seq] of seqs.slice(0, 4).entries()) registry.deliver(['u'], live(i + 1), [seq]);
+    // v: four events; the last two never come (a stale route), and no later one shows the gap.
+    const v = await connect('v');
+    const vSeqs = [];
+    for (let n = 1; n <= 4; n++) vSeqs.push(await append('v', n));
+    for (const i of [0, 1]) registry.deliver(['v'], live(i + 1), [vSeqs[i]]);
+    await sleep(SETTLE_MS + 2);
+    registry.deliver(['u'], live(5), [seqs[4]]);
+    await sleep(SETTLE_MS * 2);
+    expect(u.seqs()).toEqual(seqs);
+    expect(v.seqs()).toEqual(vSeqs);
+    expect(v.received.map((r) => JSON.parse(r).payload.n)).toEqual([1, 2, 3, 4]);
+    // Only v's log was read, from its last seq before the missing ones.
+    expect(afters).toEqual([vSeqs[1]]);
+    routes.stop();
+  });
+
   it('fills a gap as soon as a later seq shows it, holding that one and the next until the missing one is sent', async () => {
     const { registry, connect, append, routes } = setup();
     const socket = await connect('u');

@@ -7,6 +7,17 @@ import { ROUTE_RENEW_MS, RouteTable } from './route-table';
 
 /** The most missing events a gap repair sends (more is left to the settle check). */
 const REPAIR_LIMIT = 500;
+/**
+ * Share of the settle time a settle check waits for seqs still on their way: the position it
+ * reads counts events whose append has been answered in Redis but whose frames have not reached
+ * this socket yet (this instance's batch in flight, another instance's publish). Without the wait
+ * every busy socket replayed at its settle check what was about to arrive anyway, from its
+ * auth:ok position (a group member getting 500 messages a second: over 2,000 events, past the
+ * log's default cap, so `resync:required`).
+ */
+const IN_FLIGHT_SHARE = 1 / 4;
+/** How often that wait looks. */
+const IN_FLIGHT_LOOK_MS = 10;
 
 /** A user's route here: written (or being written) to the table, since when, and the sockets still settling. */
 interface Route {
@@ -120,7 +131,9 @@ export class InstanceRoutes {
   /**
    * Sends the socket every seq after auth:ok's position that it did not get live. The user's
    * seqs are consecutive, so when it got every one up to the current position live (nearly
-   * always) that costs one position read and no log read.
+   * always) that costs one position read and no log read. Seqs still on their way are waited
+   * for (IN_FLIGHT_SHARE of the settle time) before they count as missing; the replay starts at
+   * the first one that did not come.
    */
   private async catchUp(connection: Connection): Promise<void> {
     const from = connection.position;
@@ -132,8 +145,11 @@ export class InstanceRoutes {
       while (connection.held && open()) await new Promise((resolve) => setTimeout(resolve, 50));
       const position = await this.log.position(connection.userId!);
       const live = connection.settling ?? new LiveSeqs();
+      const waitUntil = Date.now() + this.settleMs * IN_FLIGHT_SHARE;
+      while (position !== null && open() && !live.covers(from, position) && Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_LOOK_MS));
       if (position === null || !open() || live.covers(from, position)) return;
-      await this.replayMissed(connection, from, position, live, null);
+      // Replayed from the first seq that did not come (what came before it is not read again).
+      await this.replayMissed(connection, live.coveredFrom(from), position, live, null);
     } catch (error) {
       this.logger.warn(`route catch-up failed: ${(error as Error).message}`);
     } finally {
