@@ -10,8 +10,8 @@ import { EntryList, shardCalls, shardOf } from './log-shards';
  * A user's log is one stream, `<prefix>:{s:<shard>}:log:<id>` (LOG_SHARDS: the users of a shard
  * share its hash tag, one slot on a Redis Cluster, so one script call appends for all of them).
  * One entry holds a *run*: the user's events of one append batch (at most MAX_RUN events and
- * MAX_RUN_BYTES), in order, with consecutive seqs. Its id is `0-<seq of its first event>`; its fields are `t` (append
- * time, ms) and `e`, the events joined by newlines, each `b<frame body>`, `r<key of a body shared
+ * MAX_RUN_BYTES), in order, with consecutive seqs. Its id is `0-<seq of its first event>`; its
+ * fields are `t` (append time, ms) and `e`, the events joined by newlines, each `b<frame body>`, `r<key of a body shared
  * by the audience>` or `g` (a gap: an append that failed). A frame body is JSON from
  * JSON.stringify, which never holds a raw newline. (Entries of the release before hold one event
  * in a field `b`, `r` or `g`: still read.) The stream's last generated id is the user's seq
@@ -321,7 +321,7 @@ export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicati
     const ttl = bulk(String(this.limits.maxAgeMs));
     const shared: Array<string | Buffer> = [];
     let sharedCount = 0;
-    /** The batch's distinct entries, encoded `field value`; entry 0 is the gap. */
+    /** The batch's distinct events, as runs hold them; entry 0 is the gap. */
     const entries: Piece[] = [GAP];
     const root = new EntryList();
     const appends = new Map<string, PendingUser>();
@@ -397,13 +397,8 @@ export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicati
         const list = call.lists[u];
         if (list) {
           listRuns = '';
-          listRunCount = 0;
-          for (const run of cutRuns(list.map((local) => entries[call.entries[local]]))) {
-            runs.push(bulk(String(run.length)));
-            pushRunValue(runs, run);
-            listRuns += bulk(String(runCount++));
-            listRunCount++;
-          }
+          listRunCount = pushRuns(runs, list.map((local) => entries[call.entries[local]]));
+          for (let r = 0; r < listRunCount; r++) listRuns += bulk(String(runCount++));
         }
         users += bulk(String((list ? 2 * listRunCount : 0) + refresh));
         args++;
@@ -475,36 +470,37 @@ export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicati
 
 }
 
-/** A user's new events cut into runs of at most MAX_RUN events and, but for a single event, MAX_RUN_BYTES. */
-function cutRuns(pieces: Piece[]): Piece[][] {
-  const runs: Piece[][] = [];
-  let run: Piece[] = [];
+/**
+ * Adds a user's new events to `out` as runs, each a `count value` pair in RESP (the value: the
+ * events' pieces joined by newlines), cut at MAX_RUN events and, but for a single event,
+ * MAX_RUN_BYTES. Returns how many runs it added.
+ */
+function pushRuns(out: Array<string | Buffer>, pieces: Piece[]): number {
+  let count = 0;
+  let start = 0;
+  /** The run's events' sizes, each with its newline (the value is one byte shorter). */
   let bytes = 0;
-  for (const piece of pieces) {
+  const flush = (end: number) => {
+    out.push(`${bulk(String(end - start))}$${bytes - 1}\r\n`);
+    for (let i = start; i < end; i++) {
+      if (i > start) out.push('\n');
+      out.push(...pieces[i]);
+    }
+    out.push('\r\n');
+    count++;
+  };
+  pieces.forEach((piece, i) => {
     let size = 1;
     for (const part of piece) size += part.length;
-    if (run.length && (run.length === MAX_RUN || bytes + size > MAX_RUN_BYTES)) {
-      runs.push(run);
-      run = [];
+    if (i > start && (i - start === MAX_RUN || bytes + size > MAX_RUN_BYTES)) {
+      flush(i);
+      start = i;
       bytes = 0;
     }
-    run.push(piece);
     bytes += size;
-  }
-  if (run.length) runs.push(run);
-  return runs;
-}
-
-/** Adds a run's value to `out` as one RESP bulk string: its events' pieces joined by newlines. */
-function pushRunValue(out: Array<string | Buffer>, pieces: Piece[]): void {
-  let length = pieces.length - 1;
-  for (const piece of pieces) for (const part of piece) length += part.length;
-  out.push(`$${length}\r\n`);
-  pieces.forEach((piece, i) => {
-    if (i) out.push('\n');
-    out.push(...piece);
   });
-  out.push('\r\n');
+  if (pieces.length) flush(pieces.length);
+  return count;
 }
 
 /** One event of a run as read: `b<body>`, `r<key of the shared body>` or `g` (a gap: no body). */
