@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { RouteMissing } from './lib/api';
 import { Child } from './lib/child';
 import { Bench, freePort, settingsFor } from './lib/context';
+import { watchRedis } from './lib/cpu';
 import { markdownTable, Row } from './lib/report';
 import { ServerProcess } from './lib/server';
 import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
@@ -41,9 +42,10 @@ async function main(): Promise<number> {
   // The machine is shared: its load is part of every figure, so it is printed and kept with them.
   const loadAtStart = loadavg();
 
-  let services: { databaseUrl: string; redisUrl: string };
+  let services: { databaseUrl: string; redisUrl: string; redisPid: number | null };
   try {
     services = await checkServices(process.env);
+    if (services.redisPid) watchRedis(services.redisPid);
   } catch (error) {
     if (!(error instanceof MissingServices)) throw error;
     console.error(`npm run bench needs PostgreSQL and Redis:\n${error.message}`);

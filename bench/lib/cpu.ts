@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { fmt } from './report';
 
 /** Kernel clock ticks per second (USER_HZ): 100 on every Linux this runs on. */
 const TICKS_PER_SECOND = 100;
@@ -38,15 +39,32 @@ function postgresPids(database: string): number[] {
     });
 }
 
+/** The local Redis server's process, when REDIS_URL names one on this machine (redisProcess). */
+let redisPid: number | null = null;
+
+/**
+ * Counts the Redis server's CPU in every later measurement: `pid` is its `process_id` (INFO
+ * server), taken only when that process runs here as redis-server (a remote Redis is not counted).
+ */
+export function watchRedis(pid: number): void {
+  try {
+    redisPid = readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('redis-server') ? pid : null;
+  } catch {
+    redisPid = null;
+  }
+}
+
 export interface CpuUse {
   /** CPU ms the server process (or processes) used during the run. */
   serverMs: number;
   /** CPU ms PostgreSQL used during the run: the database's backends and the cluster's own processes (WAL writer, checkpointer…). */
   postgresMs: number;
+  /** CPU ms the Redis server used during the run (every client's work: on a quiet machine, the benchmark's), or null when it is not local. */
+  redisMs: number | null;
 }
 
 /**
- * Measures the CPU the server and PostgreSQL spend on a run: unlike requests/s on a shared
+ * Measures the CPU the server, PostgreSQL and Redis spend on a run: unlike requests/s on a shared
  * 2-core machine, CPU per request barely moves with what else the machine is doing, so it
  * shows whether a change made a path cheaper even when the throughput figures are noisy.
  * PostgreSQL's share counts the backends of `database` (the benchmark's own) and the cluster's
@@ -57,9 +75,18 @@ export async function measureCpu<T>(serverPids: number | number[], database: str
   const pids = Array.isArray(serverPids) ? serverPids : [serverPids];
   const pgBefore = new Map(postgresPids(database).map((pid) => [pid, cpuMsOf(pid)]));
   const serverBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+  const redis = redisPid;
+  const redisBefore = redis === null ? 0 : cpuMsOf(redis);
   const result = await run();
+  const redisMs = redis === null ? null : cpuMsOf(redis) - redisBefore;
   const serverMs = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - serverBefore;
   // Backends that started during the run count from zero.
   const postgresMs = postgresPids(database).reduce((sum, pid) => sum + cpuMsOf(pid) - (pgBefore.get(pid) ?? 0), 0);
-  return { result, cpu: { serverMs, postgresMs } };
+  return { result, cpu: { serverMs, postgresMs, redisMs } };
+}
+
+/** `server X µs, PostgreSQL Y µs[, Redis Z µs]`: each one's CPU per item of a run of `n` (`server` named as given). */
+export function cpuPerItem(cpu: CpuUse, n: number, server = 'server'): string {
+  const us = (ms: number) => fmt((ms * 1000) / n);
+  return `${server} ${us(cpu.serverMs)} µs, PostgreSQL ${us(cpu.postgresMs)} µs${cpu.redisMs === null ? '' : `, Redis ${us(cpu.redisMs)} µs`}`;
 }

@@ -4,9 +4,10 @@ import { Client } from 'pg';
 
 export class MissingServices extends Error {}
 
-/** Reads DATABASE_URL and REDIS_URL and proves both services answer; anything missing is named. */
-export async function checkServices(env: NodeJS.ProcessEnv): Promise<{ databaseUrl: string; redisUrl: string }> {
+/** Reads DATABASE_URL and REDIS_URL and proves both services answer (with the Redis server's process id); anything missing is named. */
+export async function checkServices(env: NodeJS.ProcessEnv): Promise<{ databaseUrl: string; redisUrl: string; redisPid: number | null }> {
   const problems: string[] = [];
+  let redisPid: number | null = null;
   const databaseUrl = env.DATABASE_URL?.trim();
   const redisUrl = env.REDIS_URL?.trim();
   if (!databaseUrl) problems.push('DATABASE_URL is not set (PostgreSQL is required, e.g. postgres://postgres@127.0.0.1:5432/test)');
@@ -28,6 +29,7 @@ export async function checkServices(env: NodeJS.ProcessEnv): Promise<{ databaseU
     try {
       await redis.connect();
       await redis.ping();
+      redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || null;
     } catch (error) {
       problems.push(`Redis at REDIS_URL is not reachable: ${(error as Error).message}`);
     } finally {
@@ -35,7 +37,7 @@ export async function checkServices(env: NodeJS.ProcessEnv): Promise<{ databaseU
     }
   }
   if (problems.length) throw new MissingServices(problems.join('\n'));
-  return { databaseUrl: databaseUrl!, redisUrl: redisUrl! };
+  return { databaseUrl: databaseUrl!, redisUrl: redisUrl!, redisPid };
 }
 
 export function withDatabase(url: string, database: string): string {
@@ -187,6 +189,14 @@ const sample = (text: string, name: string): number => Number(new RegExp(`^${nam
 export async function scrapeMetric(baseUrl: string, name: string): Promise<{ sum: number; count: number } | null> {
   const text = await metricsText(baseUrl);
   return text === null ? null : { sum: sample(text, `${name}_sum`), count: sample(text, `${name}_count`) };
+}
+
+/** The sum of every labelled series of a histogram's `_sum` (e.g. GC pauses of all kinds), or null when /metrics does not answer or lacks it. */
+export async function scrapeLabelledSum(baseUrl: string, name: string): Promise<number | null> {
+  const text = await metricsText(baseUrl);
+  if (text === null) return null;
+  const values = [...text.matchAll(new RegExp(`^${name}_sum(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].map((m) => Number(m[1]));
+  return values.length ? values.reduce((a, b) => a + b, 0) : null;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { BenchUser } from '../fixtures';
 import type { ClientSpec, Flow } from '../load/ws-load';
 import { api, expectOk } from '../lib/api';
 import { Bench, freePort } from '../lib/context';
-import { CpuUse, measureCpu } from '../lib/cpu';
+import { cpuPerItem, CpuUse, measureCpu } from '../lib/cpu';
 import { fmt, lat, ratio, Row, yesNo } from '../lib/report';
 import { ServerProcess } from '../lib/server';
 import { scrapeCounters } from '../lib/services';
@@ -144,7 +144,7 @@ async function run(bench: Bench, instances: ServerProcess[], users: BenchUser[],
   }
 }
 
-const perMessage = (r: Run): string => (r.figures.completed ? `; CPU/msg: servers ${fmt((r.cpu.serverMs * 1000) / r.figures.completed)} µs, PostgreSQL ${fmt((r.cpu.postgresMs * 1000) / r.figures.completed)} µs` : '');
+const perMessage = (r: Run): string => (r.figures.completed ? `; CPU/msg: ${cpuPerItem(r.cpu, r.figures.completed, 'servers')}` : '');
 
 /** Scenario 6: four instances against one, 1:1 and group traffic, and each instance's bus records received per record delivered. */
 export async function fourInstancesScenario(bench: Bench): Promise<void> {

@@ -2,10 +2,10 @@ import type { BenchUser } from '../fixtures';
 import type { ClientSpec, Flow } from '../load/ws-load';
 import { api, expectOk, RouteMissing } from '../lib/api';
 import { Bench, freePort } from '../lib/context';
-import { CpuUse, measureCpu } from '../lib/cpu';
+import { cpuPerItem, CpuUse, measureCpu } from '../lib/cpu';
 import { fmt, lat, ratio, Row, yesNo } from '../lib/report';
 import { ServerProcess } from '../lib/server';
-import { scrapeMetric } from '../lib/services';
+import { scrapeLabelledSum, scrapeMetric } from '../lib/services';
 import { PhaseFigures, WsWorkload } from '../lib/ws-driver';
 
 // The targets of issue 17, as ratios to the baselines of the same run.
@@ -34,6 +34,8 @@ interface MessageRun {
   closedCpu?: CpuUse;
   /** Mean messages per group-commit statement over the closed loop (null: not reported by this build). */
   meanBatch?: number | null;
+  /** The server's garbage-collection pauses over the closed loop, ms (null: not reported). */
+  gcMs?: number | null;
   open: Record<number, PhaseFigures>;
 }
 
@@ -42,9 +44,12 @@ async function drive(bench: Bench, workload: WsWorkload, rates: number[], window
   const { seconds, warmupSeconds } = bench.settings;
   await workload.phase({ mode: 'closed', seconds: warmupSeconds, window });
   const before = metricsUrl ? await scrapeMetric(metricsUrl, 'h2v_send_batch_size') : null;
+  const gcBefore = metricsUrl ? await scrapeLabelledSum(metricsUrl, 'nodejs_gc_duration_seconds') : null;
   const { result: closed, cpu: closedCpu } = await measureCpu(pids, bench.database, () => workload.phase({ mode: 'closed', seconds, window }));
   const after = metricsUrl ? await scrapeMetric(metricsUrl, 'h2v_send_batch_size') : null;
+  const gcAfter = metricsUrl ? await scrapeLabelledSum(metricsUrl, 'nodejs_gc_duration_seconds') : null;
   const meanBatch = before && after && after.count > before.count ? (after.sum - before.sum) / (after.count - before.count) : null;
+  const gcMs = gcBefore !== null && gcAfter !== null ? (gcAfter - gcBefore) * 1000 : null;
   const open: Record<number, PhaseFigures> = {};
   for (const rate of rates) {
     // Each rate gets its own discarded warm-up: a process woken from idle by the first messages
@@ -52,7 +57,7 @@ async function drive(bench: Bench, workload: WsWorkload, rates: number[], window
     await workload.phase({ mode: 'open', seconds: warmupSeconds, rate });
     open[rate] = await workload.phase({ mode: 'open', seconds, rate });
   }
-  return { closed, closedCpu, meanBatch, open };
+  return { closed, closedCpu, meanBatch, gcMs, open };
 }
 
 async function runOn(
@@ -128,13 +133,14 @@ export const extras = (f: PhaseFigures): string => {
   return notes.length ? ` [${notes.join(', ')}]` : '';
 };
 
-/** CPU per message of the closed loop: the servers' and PostgreSQL's (robust to a busy machine, unlike msg/s), and the mean send batch. */
+/** CPU per message of the closed loop: the servers', PostgreSQL's and Redis's (robust to a busy machine, unlike msg/s), and the mean send batch. */
 const cpuPerMessage = (run: MessageRun): string => {
   const f = run.closed;
   if (!f || !run.closedCpu || !f.completed) return '';
   const n = f.completed;
   const batch = run.meanBatch ? `; mean send batch ${fmt(run.meanBatch, 1)}` : '';
-  return `; CPU/msg: server ${fmt((run.closedCpu.serverMs * 1000) / n)} µs, PostgreSQL ${fmt((run.closedCpu.postgresMs * 1000) / n)} µs${batch}`;
+  const gc = typeof run.gcMs === 'number' ? ` (GC pauses ${fmt((run.gcMs * 1000) / n)} µs)` : '';
+  return `; CPU/msg: ${cpuPerItem(run.closedCpu, n)}${gc}${batch}`;
 };
 
 /** Scenario 1: 1:1 pairs, closed-loop maximum and open-loop fixed rates. */

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
-import { command, RespPipe } from './resp-pipe';
+import { bulk, command, RespPipe } from './resp-pipe';
 
 /** A stand-in Redis: records what arrives and answers each command with what `answer` says, in chunks of `chunk` bytes. */
 class FakeRedis {
@@ -93,6 +93,24 @@ describe('RespPipe', () => {
     };
     const replies = await pipe.exec(command('EVALSHA') + command('EMPTY') + command('NIL') + command('PING'), 4);
     expect(replies).toEqual([[1_796_000_000_000_001, null, ['OK', 'hi']], [], null, 7]);
+  });
+
+  it('sends batches of strings and buffers intact, one after another and many at once, through its kept write buffer', async () => {
+    pipe = new RespPipe(new URL(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 5_000);
+    // Sizes that grow past the kept buffer, shrink back under it, and pass its cap.
+    const sizes = [1_000, 70_000, 3_000, 200_000, 150_000, 5_000_000, 90_000, 10, 260_000, 64 * 1024];
+    const batch = (i: number) => {
+      const body = Buffer.alloc(sizes[i % sizes.length], 97 + (i % 26));
+      return { pieces: [`*3\r\n${bulk('SET')}${bulk(`k${i}`)}$${body.length}\r\n`, body, '\r\n'], expected: `SET k${i} ${body.toString('latin1')}` };
+    };
+    const made = Array.from({ length: 30 }, (_, i) => batch(i));
+    for (const { pieces } of made.slice(0, 10)) expect(await pipe.exec(pieces, 1)).toEqual([1]);
+    // Twenty more without waiting: each write starts while the ones before may still be on their way.
+    expect(await Promise.all(made.slice(10).map(({ pieces }) => pipe.exec(pieces, 1)))).toEqual(made.slice(10).map(() => [1]));
+    expect(redis.received).toHaveLength(30);
+    redis.received.forEach((got, i) => {
+      if (got !== made[i].expected) throw new Error(`batch ${i} arrived changed (${got.length} bytes against ${made[i].expected.length})`);
+    });
   });
 
   it('fails a batch left unanswered, then fails at once for a second, then connects again', async () => {

@@ -19,14 +19,21 @@ const CRLF = '\r\n';
 /** After a failed connection, batches fail at once for this long instead of each trying again. */
 const RETRY_AFTER_MS = 1_000;
 
-/** Pieces of RESP in one buffer: strings as latin1 (their length is their byte length), buffers as they are. */
-function join(pieces: Array<string | Buffer>): Buffer {
+/** The largest write buffer a pipe keeps for its next batch (a larger batch gets one of its own). */
+const MAX_KEPT_BUFFER = 4 * 1024 * 1024;
+
+/** The bytes `pieces` take: strings as latin1 (their length is their byte length), buffers as they are. */
+function byteLength(pieces: Array<string | Buffer>): number {
   let total = 0;
   for (const piece of pieces) total += piece.length;
-  const out = Buffer.allocUnsafe(total);
+  return total;
+}
+
+/** Pieces of RESP written into `out` (at least byteLength(pieces) long) from its start; returns the part written. */
+function join(pieces: Array<string | Buffer>, out: Buffer): Buffer {
   let offset = 0;
   for (const piece of pieces) offset += typeof piece === 'string' ? out.write(piece, offset, 'latin1') : piece.copy(out, offset);
-  return out;
+  return out.subarray(0, offset);
 }
 
 /** One RESP2 bulk string of a latin1 string (ASCII, or bytes carried as latin1): its length is its byte length. */
@@ -65,6 +72,8 @@ export class RespPipe {
   private connected = false;
   private lastLog = 0;
   private closed = false;
+  /** The write buffer kept for the next batch, null while a write is using it (write). */
+  private kept: Buffer | null = null;
 
   constructor(
     private readonly url: URL,
@@ -87,8 +96,29 @@ export class RespPipe {
       const batch: Batch = { left: count, replies: [], resolve, reject, timer: null };
       batch.timer = afterResponsive(this.timeoutMs, () => this.fail(new Error(`no answer within ${this.timeoutMs} ms`)));
       this.pending.push(batch);
-      socket.write(typeof commands === 'string' ? Buffer.from(commands, 'latin1') : join(commands));
+      if (typeof commands === 'string') socket.write(Buffer.from(commands, 'latin1'));
+      else this.write(socket, commands);
     });
+  }
+
+  /**
+   * Writes a batch through the pipe's kept buffer when it is free and large enough: a batch of
+   * a busy moment is hundreds of KB, and a fresh allocation of that size each time costs more in
+   * page faults than copying the bodies into it does. The buffer is free again once the socket
+   * has handed it to the kernel (the write's callback).
+   */
+  private write(socket: Socket, pieces: Array<string | Buffer>): void {
+    const total = byteLength(pieces);
+    const kept = this.kept;
+    if (kept && kept.length >= total) {
+      this.kept = null;
+      socket.write(join(pieces, kept), () => (this.kept = kept));
+      return;
+    }
+    if (total > MAX_KEPT_BUFFER) return void socket.write(join(pieces, Buffer.allocUnsafe(total)));
+    // Room to grow: the next batches of a busy moment are about this size.
+    const fresh = Buffer.allocUnsafeSlow(Math.min(MAX_KEPT_BUFFER, Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(total)))));
+    socket.write(join(pieces, fresh), () => (this.kept = fresh));
   }
 
   close(): void {

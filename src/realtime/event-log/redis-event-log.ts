@@ -473,20 +473,29 @@ export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicati
 /**
  * Adds a user's new events to `out` as runs, each a `count value` pair in RESP (the value: the
  * events' pieces joined by newlines), cut at MAX_RUN events and, but for a single event,
- * MAX_RUN_BYTES. Returns how many runs it added.
+ * MAX_RUN_BYTES. Returns how many runs it added. The strings between two bodies go out as one
+ * piece (each piece costs a write into the batch's buffer).
  */
 function pushRuns(out: Array<string | Buffer>, pieces: Piece[]): number {
   let count = 0;
   let start = 0;
   /** The run's events' sizes, each with its newline (the value is one byte shorter). */
   let bytes = 0;
+  /** Text not yet pushed: it is joined with what follows up to the next body. */
+  let text = '';
   const flush = (end: number) => {
-    out.push(`${bulk(String(end - start))}$${bytes - 1}\r\n`);
+    text += `${bulk(String(end - start))}$${bytes - 1}\r\n`;
     for (let i = start; i < end; i++) {
-      if (i > start) out.push('\n');
-      out.push(...pieces[i]);
+      if (i > start) text += '\n';
+      for (const part of pieces[i]) {
+        if (typeof part === 'string') text += part;
+        else {
+          out.push(text, part);
+          text = '';
+        }
+      }
     }
-    out.push('\r\n');
+    text += '\r\n';
     count++;
   };
   pieces.forEach((piece, i) => {
@@ -500,6 +509,7 @@ function pushRuns(out: Array<string | Buffer>, pieces: Piece[]): number {
     bytes += size;
   });
   if (pieces.length) flush(pieces.length);
+  if (text) out.push(text);
   return count;
 }
 
