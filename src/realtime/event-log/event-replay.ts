@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ERROR_CODES } from '../../core/errors/error-codes';
 import type { Connection } from '../connection-registry';
-import { bodyWithSeq, EventLog } from './event-log';
+import { bodyWithSeq, EventLog, LogRead } from './event-log';
 
 /** Events read from the log per round trip of a replay. */
 const REPLAY_PAGE = 500;
@@ -34,7 +34,12 @@ export class EventReplay {
     connection.held ??= [];
   }
 
-  async resume(connection: Connection, lastSeq: number): Promise<void> {
+  /**
+   * Replays (lastSeq, position] to the socket. `read`, when the caller already read the log from
+   * lastSeq up to the socket's position (a settling socket's gap repair), is used as the first
+   * page instead of reading it again.
+   */
+  async resume(connection: Connection, lastSeq: number, read: LogRead | null = null): Promise<void> {
     this.hold(connection);
     const position = connection.position;
     try {
@@ -49,13 +54,14 @@ export class EventReplay {
       const early = new Set(connection.early);
       let after = lastSeq;
       while (after < position) {
-        const read = await this.log.read(connection.userId!, after, REPLAY_PAGE, position);
+        read ??= await this.log.read(connection.userId!, after, REPLAY_PAGE, position);
         if (!read) return this.refuse(connection, 'SERVICE_UNAVAILABLE');
         if (read.kind === 'future') return this.refuse(connection, 'INVALID_SEQ');
         if (read.kind === 'resync') return this.send(connection, 'resync:required', { fromSeq: position });
         for (const { seq, body } of read.events) if (!early.has(seq)) this.write(connection, bodyWithSeq(body, seq));
         if (!read.hasMore || !read.events.length) break;
         after = read.events[read.events.length - 1].seq;
+        read = null;
       }
     } finally {
       if (position !== null) connection.replayedUpTo = Math.max(connection.replayedUpTo, position);

@@ -142,7 +142,7 @@ describe('InstanceRoutes', () => {
   });
 
   it('fills a gap as soon as a later seq shows it, holding that one and the next until the missing one is sent', async () => {
-    const { registry, connect, append, routes } = setup();
+    const { registry, connect, append, routes, reads } = setup();
     const socket = await connect('u');
     const seqs = [await append('u', 1), await append('u', 2), await append('u', 3)];
     const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
@@ -153,12 +153,15 @@ describe('InstanceRoutes', () => {
     await sleep(5);
     expect(socket.seqs()).toEqual(seqs);
     expect(socket.received.map((r) => JSON.parse(r).payload.n)).toEqual([1, 2, 3]);
+    // One log read per repair: the read that found the log clean is the replay's.
+    expect(reads.count).toBe(1);
     // Still settling after the repair: a later gap is found again, nothing is sent twice.
     const more = [await append('u', 4), await append('u', 5)];
     registry.deliver(['u'], live(5), [more[1]]);
     registry.deliver(['u'], live(1), [seqs[0]]);
     await sleep(5);
     expect(socket.seqs()).toEqual([...seqs, ...more]);
+    expect(reads.count).toBe(2);
     await sleep(SETTLE_MS * 3);
     expect(socket.seqs()).toEqual([...seqs, ...more]);
     routes.stop();

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Connection, ConnectionRegistry, HeldFrame } from '../connection-registry';
-import type { EventLog } from '../event-log/event-log';
+import type { EventLog, LogRead } from '../event-log/event-log';
 import type { EventReplay } from '../event-log/event-replay';
 import { LiveSeqs } from '../live-seqs';
 import { ROUTE_RENEW_MS, RouteTable } from './route-table';
@@ -160,13 +160,14 @@ export class InstanceRoutes {
 
   /**
    * Like a resume from `from`: the seqs it got live (`live`) are skipped, later live copies up to
-   * `position` dropped; then it settles on with `settling` (null: settled).
+   * `position` dropped; then it settles on with `settling` (null: settled). `read`: the log from
+   * `from` up to `position`, when already read.
    */
-  private replayMissed(connection: Connection, from: number, position: number, live: LiveSeqs, settling: LiveSeqs | null): Promise<void> {
+  private replayMissed(connection: Connection, from: number, position: number, live: LiveSeqs, settling: LiveSeqs | null, read: LogRead | null = null): Promise<void> {
     connection.position = position;
     for (const seq of live.within(from, position)) connection.early.push(seq);
     connection.settling = settling;
-    return this.replay.resume(connection, from);
+    return this.replay.resume(connection, from, read);
   }
 
   /**
@@ -189,7 +190,7 @@ export class InstanceRoutes {
         // as they are and the gap to the settle check, as if no repair had been tried.
         const read = await this.log.read(connection.userId!, from, REPAIR_LIMIT, position);
         if (read?.kind !== 'events' || read.hasMore || connection.socket.readyState !== connection.socket.OPEN) return;
-        await this.replayMissed(connection, from, position, live, new LiveSeqs());
+        await this.replayMissed(connection, from, position, live, new LiveSeqs(), read);
       } catch (error) {
         this.logger.warn(`route gap repair failed: ${(error as Error).message}`);
       } finally {
