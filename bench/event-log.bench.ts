@@ -13,7 +13,6 @@
  * (default 3). Prints one line per round; keys go under a prefix of their own, deleted after.
  * Run: `npm run bench:event-log` (BENCH_APP_DIST=<other checkout>/dist to measure another build).
  */
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +20,8 @@ import Redis from 'ioredis';
 import type { AppConfig } from '../src/core/config/app-config';
 import type { RedisService as RedisServiceType } from '../src/core/redis/redis.service';
 import type { RedisEventLog as RedisEventLogType } from '../src/realtime/event-log/redis-event-log';
+import { cpuMsOf, localRedisPid } from './lib/cpu';
+import { deleteRedisPrefix, redisProcessId } from './lib/services';
 
 const PAIRS = Number(process.env.BENCH_LOG_PAIRS ?? 200);
 const WINDOW = Number(process.env.BENCH_LOG_WINDOW ?? 4);
@@ -59,11 +60,6 @@ function messageBody(chat: string, sender: string, n: number, clientMessageId?: 
   return Buffer.from(JSON.stringify({ event: 'message:new', payload }));
 }
 
-function cpuMsOfPid(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
 async function main(): Promise<void> {
   const redisUrl = process.env.REDIS_URL;
   if (!redisUrl) throw new Error('REDIS_URL is not set (e.g. redis://127.0.0.1:6379)');
@@ -73,14 +69,8 @@ async function main(): Promise<void> {
   /* eslint-enable @typescript-eslint/no-require-imports */
   const prefix = `bench_log_${Date.now()}`;
   const admin = new Redis(redisUrl);
-  const redisPid = Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
-  const local = (() => {
-    try {
-      return readFileSync(`/proc/${redisPid}/comm`, 'utf8').startsWith('redis-server');
-    } catch {
-      return false;
-    }
-  })();
+  const redisPid = localRedisPid(await redisProcessId(admin));
+  admin.disconnect();
   const redis = new RedisService({ usesRedis: true, values: { redisUrl, redisPrefix: prefix } } as unknown as AppConfig);
   await redis.onModuleInit();
   const log = new RedisEventLog(redis, { maxEvents: 2_000, maxAgeMs: 24 * 3_600_000 });
@@ -123,27 +113,21 @@ async function main(): Promise<void> {
     await settle();
     const started = performance.now();
     const cpu = process.cpuUsage();
-    const redisBefore = local ? cpuMsOfPid(redisPid) : 0;
+    const redisBefore = redisPid === null ? 0 : cpuMsOf(redisPid);
     const before = completed;
     await new Promise((done) => setTimeout(done, SECONDS * 1_000));
     const messages = completed - before;
     const used = process.cpuUsage(cpu);
     const nodeUs = (used.user + used.system) / messages;
-    const redisUs = local ? ((cpuMsOfPid(redisPid) - redisBefore) * 1000) / messages : NaN;
+    const redisUs = redisPid === null ? NaN : ((cpuMsOf(redisPid) - redisBefore) * 1000) / messages;
     const seconds = (performance.now() - started) / 1000;
     running = false;
     await settle();
-    console.log(`round ${round}: ${Math.round(messages / seconds).toLocaleString('en-US')} msg/s; CPU/msg: Node ${nodeUs.toFixed(1)} µs, Redis ${local ? redisUs.toFixed(1) : '(not local)'} µs${failed ? `; ${failed} failed` : ''}`);
+    console.log(`round ${round}: ${Math.round(messages / seconds).toLocaleString('en-US')} msg/s; CPU/msg: Node ${nodeUs.toFixed(1)} µs, Redis ${redisPid === null ? '(not local)' : `${redisUs.toFixed(1)} µs`}${failed ? `; ${failed} failed` : ''}`);
   }
 
   log.onApplicationShutdown();
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length) await admin.unlink(...keys);
-  } while (cursor !== '0');
-  admin.disconnect();
+  await deleteRedisPrefix(redisUrl, prefix);
   await redis.onApplicationShutdown();
 }
 

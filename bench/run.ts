@@ -45,7 +45,7 @@ async function main(): Promise<number> {
   let services: { databaseUrl: string; redisUrl: string; redisPid: number | null };
   try {
     services = await checkServices(process.env);
-    if (services.redisPid) watchRedis(services.redisPid);
+    watchRedis(services.redisPid);
   } catch (error) {
     if (!(error instanceof MissingServices)) throw error;
     console.error(`npm run bench needs PostgreSQL and Redis:\n${error.message}`);

@@ -5,7 +5,7 @@ import { fmt } from './report';
 const TICKS_PER_SECOND = 100;
 
 /** CPU time (user + system) a process has used so far, in ms; 0 once it is gone. */
-function cpuMsOf(pid: number): number {
+export function cpuMsOf(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
@@ -39,19 +39,22 @@ function postgresPids(database: string): number[] {
     });
 }
 
-/** The local Redis server's process, when REDIS_URL names one on this machine (redisProcess). */
+/** The local Redis server's process, when REDIS_URL names one on this machine (watchRedis). */
 let redisPid: number | null = null;
 
-/**
- * Counts the Redis server's CPU in every later measurement: `pid` is its `process_id` (INFO
- * server), taken only when that process runs here as redis-server (a remote Redis is not counted).
- */
-export function watchRedis(pid: number): void {
+/** `pid` (a Redis server's `process_id`, from INFO server) when that process runs on this machine as redis-server; null otherwise (a remote Redis). */
+export function localRedisPid(pid: number | null): number | null {
+  if (pid === null) return null;
   try {
-    redisPid = readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('redis-server') ? pid : null;
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('redis-server') ? pid : null;
   } catch {
-    redisPid = null;
+    return null;
   }
+}
+
+/** Counts the Redis server's CPU in every later measurement, when it runs on this machine (localRedisPid). */
+export function watchRedis(pid: number | null): void {
+  redisPid = localRedisPid(pid);
 }
 
 export interface CpuUse {

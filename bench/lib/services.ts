@@ -29,7 +29,7 @@ export async function checkServices(env: NodeJS.ProcessEnv): Promise<{ databaseU
     try {
       await redis.connect();
       await redis.ping();
-      redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || null;
+      redisPid = await redisProcessId(redis);
     } catch (error) {
       problems.push(`Redis at REDIS_URL is not reachable: ${(error as Error).message}`);
     } finally {
@@ -38,6 +38,11 @@ export async function checkServices(env: NodeJS.ProcessEnv): Promise<{ databaseU
   }
   if (problems.length) throw new MissingServices(problems.join('\n'));
   return { databaseUrl: databaseUrl!, redisUrl: redisUrl!, redisPid };
+}
+
+/** The Redis server's `process_id` (INFO server), or null when it does not tell. */
+export async function redisProcessId(redis: Redis): Promise<number | null> {
+  return Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || null;
 }
 
 export function withDatabase(url: string, database: string): string {
