@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { arrayLiteral } from '../core/database/array-literal';
 import { idBoundAt, MAX_UUID, MIN_UUID, newId, uuidV7RandomBits, uuidV7RandomBitsList } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
@@ -306,6 +307,35 @@ export interface StoredMessage {
   draftCleared: boolean;
 }
 
+/**
+ * The stored row of a batch's message: the draft as given, with its id and seq and the insert's
+ * defaults. Written out rather than `{...draft, id, …}`: V8 (Node 20) spends ~1 KB more on a
+ * spread copy that is then extended, and every sent message makes one.
+ */
+function storedRow(draft: NewMessage, row: InsertedRow): MessageEntity {
+  return {
+    id: row.id,
+    chatId: draft.chatId,
+    senderId: draft.senderId,
+    seq: row.seq,
+    type: draft.type,
+    text: draft.text,
+    mediaUrl: draft.mediaUrl,
+    mediaName: draft.mediaName,
+    mediaSize: draft.mediaSize,
+    mediaGroupId: draft.mediaGroupId,
+    replyToId: draft.replyToId,
+    forwardedFromId: draft.forwardedFromId,
+    forwardSenderName: draft.forwardSenderName,
+    ciphertext: draft.ciphertext,
+    signalType: draft.signalType,
+    clientMessageId: draft.clientMessageId,
+    isEdited: false,
+    createdAt: row.createdAt,
+    updatedAt: row.createdAt,
+  };
+}
+
 /** A row of INSERT_BATCH_SQL: a stored message's input position, id, seq and time, with what its publication needs. */
 interface InsertedRow {
   n: number;
@@ -411,7 +441,8 @@ export class MessagesRepository {
    * `contacts`).
    */
   async insertBatch(items: BatchItem[]): Promise<Array<StoredMessage | null>> {
-    const column = <T>(pick: (draft: NewMessage) => T) => items.map((item) => pick(item.draft));
+    // Each column as one array literal (arrayLiteral: node-postgres's own conversion costs ~2 KB of garbage per message here).
+    const column = (pick: (draft: NewMessage) => string | number | null) => arrayLiteral(items.map((item) => pick(item.draft)));
     const rows = await preparedQuery<InsertedRow[]>(this.manager, 'messages.insert-batch', INSERT_BATCH_SQL, [
       column((d) => d.chatId),
       column((d) => d.senderId),
@@ -427,16 +458,15 @@ export class MessagesRepository {
       column((d) => d.ciphertext),
       column((d) => d.signalType),
       column((d) => d.clientMessageId),
-      items.map((item) => item.secret),
-      uuidV7RandomBitsList(items.length),
+      arrayLiteral(items.map((item) => item.secret)),
+      arrayLiteral(uuidV7RandomBitsList(items.length)),
     ]);
     const membersOf = new Map<string, string[]>();
     for (const row of rows) if (row.memberIds !== null) membersOf.set(items[row.n - 1].draft.chatId, row.memberIds.split(','));
     const stored: Array<StoredMessage | null> = items.map(() => null);
     for (const row of rows) {
       const draft = items[row.n - 1].draft;
-      // The stored row is the draft as given, with its id and seq, and the insert's defaults.
-      const message: MessageEntity = { ...draft, id: row.id, seq: row.seq, isEdited: false, createdAt: row.createdAt, updatedAt: row.createdAt };
+      const message = storedRow(draft, row);
       // The avatar rule without its contacts: the send path reads those only when the level is `contacts`.
       const avatarRule = row.senderAvatarLevel === null || row.senderAvatarLevel === undefined ? null : { level: row.senderAvatarLevel, contactOf: null };
       const sender =

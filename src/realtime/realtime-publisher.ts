@@ -12,7 +12,8 @@ export interface Audience<E extends ClientEventName> {
 export function deliveries<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>): Delivery[] {
   const parts: Delivery[] = [];
   for (const { userIds, payload } of audiences) {
-    const unique = [...new Set(userIds)];
+    // Most audiences are one user (a sender's copy, message:delivered): nothing to deduplicate.
+    const unique = Array.isArray(userIds) && userIds.length <= 1 ? userIds.slice() : [...new Set(userIds)];
     if (unique.length) parts.push({ userIds: unique, data: encodeFrame(event, payload) });
   }
   return parts;

@@ -19,8 +19,8 @@ const CLOSE_BRACE = 0x7d;
  * CPU of building each frame from the body and a string.
  */
 export class SeqFrames {
-  /** By digit count: the frame's bytes before the digits. */
-  private readonly heads = new Map<number, Buffer>();
+  /** By digit count: the frame's bytes before the digits (made on the second frame: a direct message's audience of one needs none). */
+  private heads: Map<number, Buffer> | null = null;
   private made = 0;
 
   constructor(private readonly body: Buffer) {}
@@ -29,6 +29,7 @@ export class SeqFrames {
     // The first frame is made directly: an audience of one (a direct message) never needs a head.
     if (this.made++ === 0) return textFrameWithSeq(this.body, seq);
     const digits = seq >= 1e15 && seq < 1e16 ? 16 : String(seq).length;
+    this.heads ??= new Map();
     let head = this.heads.get(digits);
     if (!head) {
       const payload = this.body.length - 1 + SEQ_KEY.length + digits + 1;

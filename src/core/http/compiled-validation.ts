@@ -62,7 +62,7 @@ export function compileAcceptor<T extends object>(dto: new () => T): Acceptor<T>
     const entity = Object.assign(new dto(), payload);
     for (const { property, conditions, checks } of rules) {
       const value = (entity as Record<string, unknown>)[property];
-      if (!conditions.every((condition) => condition(entity, value))) continue;
+      if (!meetsAll(conditions, entity, value)) continue;
       for (const { metadata, constraints } of checks) {
         if (metadata.validateIf && !metadata.validateIf(entity, value)) continue;
         const args: ValidationArguments = { targetName: dto.name, property, object: entity, value, constraints: metadata.constraints };
@@ -74,6 +74,12 @@ export function compileAcceptor<T extends object>(dto: new () => T): Acceptor<T>
     }
     return entity;
   };
+}
+
+/** Whether every condition holds (a loop: a closure per property and payload is garbage on every frame). */
+function meetsAll(conditions: PropertyRules['conditions'], entity: object, value: unknown): boolean {
+  for (const condition of conditions) if (!condition(entity, value)) return false;
+  return true;
 }
 
 const order = (metadata: ValidationMetadata): number =>
