@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../core/config/app-config';
 import { Metrics } from '../core/metrics/metrics';
-import { withTimeout } from '../core/async/with-timeout';
 import { BatchItem, MessagesRepository, StoredMessage } from './messages.repository';
+import { PublicationTurn, PublicationTurns } from './publication-turns';
 
 /** Messages in one statement at most. */
 export const MAX_BATCH = 256;
@@ -11,18 +11,7 @@ export const MAX_BATCH = 256;
  * A stored message with its turn among the chat's messages this instance publishes: a chat's
  * messages are published in the order they were numbered, whatever else each one waits for.
  */
-export interface BatchedMessage extends StoredMessage {
-  /** Settles once the chat's message before this one (stored here) has been published, or after PUBLISH_TURN_MS. */
-  readonly previousPublished: Promise<void>;
-  /** This one has been handed to the publisher (or will not be): the chat's next message may go. */
-  published(): void;
-}
-
-/**
- * How long a message waits for the chat's message before it to be published: that one may be
- * held by its own socket's earlier frames; past this, order gives way rather than liveness.
- */
-const PUBLISH_TURN_MS = 1_000;
+export interface BatchedMessage extends StoredMessage, PublicationTurn {}
 
 interface Waiting {
   item: BatchItem;
@@ -60,8 +49,7 @@ export class SendBatcher {
   private waiting: Waiting[] = [];
   /** Chats that a batch in flight writes to. */
   private readonly writing = new Set<string>();
-  /** Per chat, the publication of its last message stored here, while it is pending. */
-  private readonly lastPublished = new Map<string, Promise<void>>();
+  private readonly turns = new PublicationTurns();
   private inFlight = 0;
   private scheduled = false;
   private readonly maxInFlight: number;
@@ -149,14 +137,7 @@ export class SendBatcher {
   /** Gives a stored message its publication turn in its chat (they are handed out in seq order). */
   private inTurn(stored: StoredMessage | null): BatchedMessage | null {
     if (!stored) return null;
-    const chatId = stored.message.chatId;
-    const before = this.lastPublished.get(chatId);
-    let published!: () => void;
-    const mine = new Promise<void>((resolve) => (published = resolve));
-    this.lastPublished.set(chatId, mine);
-    void mine.then(() => {
-      if (this.lastPublished.get(chatId) === mine) this.lastPublished.delete(chatId);
-    });
+    const { previousPublished, published } = this.turns.take(stored.message.chatId);
     // Written out, not `{...stored, …}`: a spread copy that is then extended costs V8 ~1 KB more.
     return {
       message: stored.message,
@@ -164,7 +145,7 @@ export class SendBatcher {
       memberIds: stored.memberIds,
       revealedTo: stored.revealedTo,
       draftCleared: stored.draftCleared,
-      previousPublished: before ? withTimeout(before, PUBLISH_TURN_MS, undefined) : Promise.resolve(),
+      previousPublished,
       published,
     };
   }
