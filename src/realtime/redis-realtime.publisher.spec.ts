@@ -178,6 +178,19 @@ describe('RedisRealtimePublisher', () => {
     expect(events(three.delivered)).toEqual(['b message:new 2']);
   });
 
+  it('puts nothing on the bus for recipients all held here, and reaches another instance as soon as one of them arrives there', async () => {
+    const { inboxMessages, instance } = cluster;
+    const [one, two] = [await instance(['a', 'b']), await instance()];
+    await one.publisher.toUsers(['a', 'b'], 'message:new', { n: 1 } as never, { chatId: 'c', seq: 1 });
+    await one.publisher.toUsers(['a', 'b'], 'message:new', { n: 2 } as never, { chatId: 'c', seq: 2 });
+    expect(inboxMessages()).toEqual([]);
+    await two.attach('b');
+    await new Promise((resolve) => setImmediate(resolve));
+    await one.publisher.toUsers(['a', 'b'], 'message:new', { n: 3 } as never, { chatId: 'c', seq: 3 });
+    expect(inboxMessages()).toHaveLength(1);
+    expect(events(two.delivered)).toEqual(['b message:new 3']);
+  });
+
   it('publishes each turn as a message of its own', async () => {
     const { inboxMessages, instance } = cluster;
     const [one, two] = [await instance(), await instance(['b'])];

@@ -29,6 +29,8 @@ type BusHeader =
   | { kind: 'disconnect'; target: DisconnectTarget; code: number; reason: string }
   | { kind: 'route'; userId: string };
 const NEWLINE = 0x0a;
+/** What forward answers when no other instance needs the record. */
+const FORWARDED: Promise<void> = Promise.resolve();
 const NEWLINE_BYTE = Buffer.of(NEWLINE);
 
 /** Records waiting to go out as bus messages; `sent` settles when their publishes are answered. */
@@ -160,8 +162,18 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     this.routes.detach(connection);
   }
 
+  /** Whether the user's warm route names this instance alone (false when it is missing or half-way to expiry: the record goes the way that refreshes it). */
+  private readonly onlyHere = (userId: string): boolean => {
+    if (this.cache.wantsRead(userId)) return false;
+    const instances = this.cache.get(userId);
+    return instances !== undefined && instances.every((instance) => instance === this.instanceId);
+  };
+
   /** An event this instance logged and delivered, to the instances holding its other recipients. */
   private forward(parts: SeqDelivery[], position?: ChatPosition): Promise<void> {
+    // Every recipient known (from a warm route, not due for a refresh) to be held here alone:
+    // no other instance needs the record, so none is made (a 1:1 chat on one instance).
+    if (parts.every((p) => p.userIds.every(this.onlyHere))) return FORWARDED;
     const audiences = parts.map((p) => ({ userIds: p.userIds, ...(p.seqs ? { seqs: p.seqs } : {}), bytes: p.data.length }));
     const users = parts.length === 1 ? parts[0].userIds : [...new Set(parts.flatMap((p) => p.userIds))];
     return this.publish({ kind: 'deliver', audiences, ...(position ? { position } : {}) }, parts.map((p) => p.data), users);
