@@ -7,6 +7,7 @@ import { PushNotifier } from '../push/push.notifier';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { FramePlace } from '../realtime/on-socket-event.decorator';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { encodeFrame, withLastKey } from '../realtime/client-events';
 import { BlockPolicy, RefusedInChat } from '../users/block-policy';
 import { atMostCodePoints } from '../core/text/code-points';
 import { displayName } from '../users/display-name';
@@ -150,7 +151,12 @@ export class MessagesService {
     // its publication: the bus carries what is published in one turn as one Redis message, in order.
     const position = { chatId: dto.chatId, seq: dto.seq };
     const own = input.clientMessageId ? { ...dto, clientMessageId: input.clientMessageId } : dto;
-    const published = [this.realtime.toAudiences('message:new', [...members, { userIds: [senderId], payload: own }], position)];
+    // The members see what the sender sees (one view: a direct chat, avatars for all): the sender's
+    // copy is their frame with its clientMessageId, not a second serialisation.
+    const shared = members.length === 1 && members[0].payload === dto ? encodeFrame('message:new', dto) : undefined;
+    const audiences = shared ? [{ userIds: members[0].userIds, payload: dto, frame: shared }] : members;
+    const ownFrame = shared && input.clientMessageId ? withLastKey(shared, 'clientMessageId', input.clientMessageId) : shared;
+    const published = [this.realtime.toAudiences('message:new', [...audiences, { userIds: [senderId], payload: own, frame: ownFrame }], position)];
     // Web Push for members with no open socket: queued, never awaited, never failing the send.
     this.push.messageStored(dto.id);
     if (await this.presence.anyOnline(others)) {

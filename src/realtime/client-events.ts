@@ -62,6 +62,20 @@ export function frame<E extends ClientEventName>(event: E, payload: ClientEvents
   return JSON.stringify({ event, payload });
 }
 
+/**
+ * The bytes of an encoded frame (encodeFrame) whose payload, an object, gets one more key at its
+ * end, made from the bytes instead of serialising the payload again: the sender's copy of
+ * `message:new` is the members' frame with its `clientMessageId` (issue 17: one serialisation per
+ * message where the views are the same).
+ */
+export function withLastKey(frame: Buffer, key: string, value: string | number | boolean): Buffer {
+  // A frame ends with the payload's `}` and the frame's `}`.
+  const at = frame.length - 2;
+  const empty = frame[at - 1] === 0x7b; // `{`: the payload has no key yet
+  const addition = Buffer.from(`${empty ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(value)}`);
+  return Buffer.concat([frame.subarray(0, at), addition, frame.subarray(at)]);
+}
+
 /** Serialises a frame once into the UTF-8 bytes that are written to every socket it goes to. */
 export function encodeFrame<E extends ClientEventName>(event: E, payload: ClientEvents[E]): Buffer {
   return Buffer.from(frame(event, payload));

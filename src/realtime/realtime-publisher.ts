@@ -6,15 +6,17 @@ import { Connection, DisconnectTarget } from './connection-registry';
 export interface Audience<E extends ClientEventName> {
   userIds: Iterable<string>;
   payload: ClientEvents[E];
+  /** The frame of `payload`, when the caller has it already (encodeFrame, withLastKey): not serialised again. */
+  frame?: Buffer;
 }
 
 /** The audiences that have users, each with its frame serialised once, to bytes. */
 export function deliveries<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>): Delivery[] {
   const parts: Delivery[] = [];
-  for (const { userIds, payload } of audiences) {
+  for (const { userIds, payload, frame } of audiences) {
     // Most audiences are one user (a sender's copy, message:delivered): nothing to deduplicate.
     const unique = Array.isArray(userIds) && userIds.length <= 1 ? userIds.slice() : [...new Set(userIds)];
-    if (unique.length) parts.push({ userIds: unique, data: encodeFrame(event, payload) });
+    if (unique.length) parts.push({ userIds: unique, data: frame ?? encodeFrame(event, payload) });
   }
   return parts;
 }

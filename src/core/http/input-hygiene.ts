@@ -106,5 +106,12 @@ function pathSegments(path: string): string[] {
 
 /** A field name fit to appear in an error message: no NUL, no lone surrogate, not too long. */
 function printable(key: string): string {
-  return key.slice(0, 64).replace(/\u0000/g, '\uFFFD').replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
+  const short = key.length > 64 ? key.slice(0, 64) : key;
+  // Every field name of every payload comes here: the common one (no NUL, no surrogate at all) as it is.
+  if (!MAYBE_UNPRINTABLE.test(short)) return short;
+  return short.replace(/\u0000/g, '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
 }
+
+/** A NUL or any surrogate: a field name without one is printable as it is. */
+const MAYBE_UNPRINTABLE = /[\u0000\uD800-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
