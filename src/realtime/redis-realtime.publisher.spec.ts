@@ -191,6 +191,20 @@ describe('RedisRealtimePublisher', () => {
     expect(events(two.delivered)).toEqual(['b message:new 3']);
   });
 
+  it("carries to an instance only the audiences it holds a recipient of (a sender's own copy stays home)", async () => {
+    const { inboxMessages, instance } = cluster;
+    const [one, two] = [await instance(['a']), await instance(['b'])];
+    await one.publisher.toAudiences('message:new', [{ userIds: ['b'], payload: { n: 1 } as never }, { userIds: ['a'], payload: { n: 1, own: true } as never }], { chatId: 'c', seq: 1 });
+    expect(events(two.delivered)).toEqual(['b message:new 1']);
+    expect(inboxMessages()).toHaveLength(1);
+    expect(inboxMessages()[0].raw.toString()).not.toContain('"own":true');
+    // A recipient of both audiences there: the whole record, in order.
+    await two.attach('a');
+    await new Promise((resolve) => setImmediate(resolve));
+    await one.publisher.toAudiences('message:new', [{ userIds: ['b'], payload: { n: 2 } as never }, { userIds: ['a'], payload: { n: 2, own: true } as never }], { chatId: 'c', seq: 2 });
+    expect(events(two.delivered)).toEqual(['b message:new 1', 'b message:new 2', 'a message:new 2']);
+  });
+
   it('publishes each turn as a message of its own', async () => {
     const { inboxMessages, instance } = cluster;
     const [one, two] = [await instance(), await instance(['b'])];

@@ -32,6 +32,8 @@ const NEWLINE = 0x0a;
 /** What forward answers when no other instance needs the record. */
 const FORWARDED: Promise<void> = Promise.resolve();
 const NEWLINE_BYTE = Buffer.of(NEWLINE);
+/** A deliver record's header, per audience, as counted towards MAX_BUS_MESSAGE_BYTES. */
+const HEADER_ALLOWANCE = 256;
 
 /** Records waiting to go out as bus messages; `sent` settles when their publishes are answered. */
 interface Outbox {
@@ -110,7 +112,7 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     this.control = redis.key('bus', '{control}');
     this.events = new OutboundEvents(log, registry, (parts, position) => this.forward(parts, position));
     this.table = new RouteTable(redis, this.instanceId);
-    this.routes = new InstanceRoutes(this.table, registry, log, replay, ROUTE_SETTLE_MS, (userId) => void this.publish({ kind: 'route', userId }, [], null));
+    this.routes = new InstanceRoutes(this.table, registry, log, replay, ROUTE_SETTLE_MS, (userId) => void this.toEveryInstance({ kind: 'route', userId }));
   }
 
   /** The channel of one instance's inbox, in a cluster hash slot of its own. */
@@ -174,9 +176,15 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     // Every recipient known (from a warm route, not due for a refresh) to be held here alone:
     // no other instance needs the record, so none is made (a 1:1 chat on one instance).
     if (parts.every((p) => p.userIds.every(this.onlyHere))) return FORWARDED;
-    const audiences = parts.map((p) => ({ userIds: p.userIds, ...(p.seqs ? { seqs: p.seqs } : {}), bytes: p.data.length }));
     const users = parts.length === 1 ? parts[0].userIds : [...new Set(parts.flatMap((p) => p.userIds))];
-    return this.publish({ kind: 'deliver', audiences, ...(position ? { position } : {}) }, parts.map((p) => p.data), users);
+    const bytes = parts.reduce((sum, p) => sum + p.data.length, 0);
+    const encode = (kept: number[]): Buffer[] => {
+      const audiences = kept.map((i) => ({ userIds: parts[i].userIds, ...(parts[i].seqs ? { seqs: parts[i].seqs } : {}), bytes: parts[i].data.length }));
+      const header: BusHeader = { kind: 'deliver', audiences, ...(position ? { position } : {}) };
+      return [Buffer.from(JSON.stringify(header)), NEWLINE_BYTE, ...kept.map((i) => parts[i].data)];
+    };
+    // Header bytes are counted roughly: they only decide when a turn's bus message is split.
+    return this.enqueue({ users, parts, encode }, bytes + HEADER_ALLOWANCE * parts.length);
   }
 
   afterPublished(then: () => void): void {
@@ -187,7 +195,13 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
   async disconnect(target: DisconnectTarget, code: number, reason: string): Promise<void> {
     this.registry.disconnect(target, code, reason);
     this.disconnected(target);
-    await this.publish({ kind: 'disconnect', target, code, reason }, [], null);
+    await this.toEveryInstance({ kind: 'disconnect', target, code, reason });
+  }
+
+  /** A control record (a disconnect, a route's news) for every instance. */
+  private toEveryInstance(header: BusHeader): Promise<void> {
+    const chunks = [Buffer.from(JSON.stringify(header)), NEWLINE_BYTE];
+    return this.enqueue({ users: null, chunks }, chunks[0].length + 1);
   }
 
   /**
@@ -196,12 +210,10 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
    * callbacks have run (setImmediate): one SPUBLISH per target instance per send batch rather
    * than one or two per message. Resolves when those have been answered.
    */
-  private publish(header: BusHeader, frames: Buffer[], users: string[] | null): Promise<void> {
-    const chunks = [Buffer.from(JSON.stringify(header)), NEWLINE_BYTE, ...frames];
-    const bytes = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  private enqueue(record: RoutedRecord, bytes: number): Promise<void> {
     if (this.outbox && this.outbox.bytes + bytes > MAX_BUS_MESSAGE_BYTES) this.send(this.outbox);
     const outbox = (this.outbox ??= this.openOutbox());
-    outbox.records.push({ chunks, users });
+    outbox.records.push(record);
     outbox.bytes += bytes;
     return outbox.sent;
   }
