@@ -237,6 +237,17 @@ describe('RedisRealtimePublisher', () => {
     expect(events(two.delivered)).toEqual([1, 2, 3, 4, 5].map((n) => `b message:new ${n}`));
   });
 
+  it('counts the headers too when it splits a turn: records to many recipients with small frames', async () => {
+    const { inboxMessages, instance } = cluster;
+    const members = Array.from({ length: 2_000 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const [one, two] = [await instance(), await instance(members)];
+    // Each record's header names 2,000 users and their seqs (~110 KB); its frame is a few bytes.
+    await Promise.all(Array.from({ length: 20 }, (_, n) => one.publisher.toUsers(members, 'message:new', { n } as never, { chatId: 'g', seq: n + 1 })));
+    expect(inboxMessages().length).toBeGreaterThan(1);
+    expect(inboxMessages().every(({ raw }) => raw.length < 1.3 * 1024 * 1024)).toBe(true);
+    expect(two.delivered).toHaveLength(20);
+  });
+
   it('delivers the well-formed records before a malformed one and drops the rest of that message', async () => {
     const two = await cluster.instance(['b']);
     const frame = Buffer.from(JSON.stringify({ event: 'message:new', payload: { n: 1 } }));

@@ -32,8 +32,6 @@ const NEWLINE = 0x0a;
 /** What forward answers when no other instance needs the record. */
 const FORWARDED: Promise<void> = Promise.resolve();
 const NEWLINE_BYTE = Buffer.of(NEWLINE);
-/** A deliver record's header, per audience, as counted towards MAX_BUS_MESSAGE_BYTES. */
-const HEADER_ALLOWANCE = 256;
 
 /** Records waiting to go out as bus messages; `sent` settles when their publishes are answered. */
 interface Outbox {
@@ -183,8 +181,7 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
       const header: BusHeader = { kind: 'deliver', audiences, ...(position ? { position } : {}) };
       return [Buffer.from(JSON.stringify(header)), NEWLINE_BYTE, ...kept.map((i) => parts[i].data)];
     };
-    // Header bytes are counted roughly: they only decide when a turn's bus message is split.
-    return this.enqueue({ users, parts, encode }, bytes + HEADER_ALLOWANCE * parts.length);
+    return this.enqueue({ users, parts, encode }, bytes + headerBytesAtMost(parts, position));
   }
 
   afterPublished(then: () => void): void {
@@ -330,4 +327,19 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
       start = offset;
     }
   }
+}
+
+/**
+ * At least the bytes of a deliver record's header with every audience, counted without
+ * serialising it (each target's header is made later, for the audiences it keeps): per user id
+ * its length and quotes and comma (user ids are UUIDs: nothing to escape), per seq 16 digits and
+ * a comma, per audience its keys and byte count, then the record's kind and position.
+ */
+function headerBytesAtMost(parts: SeqDelivery[], position?: ChatPosition): number {
+  let bytes = 64 + (position ? position.chatId.length + 48 : 0);
+  for (const { userIds, seqs } of parts) {
+    bytes += 48;
+    for (const userId of userIds) bytes += userId.length + 3 + (seqs ? 17 : 0);
+  }
+  return bytes;
 }
