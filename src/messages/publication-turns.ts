@@ -1,11 +1,13 @@
+import { RESPONSIVE_STEP_MS } from '../core/async/with-timeout';
+
 /**
  * How long a message waits for the chat's message before it to be published: that one may be
  * held by its own socket's earlier frames; past this, order gives way rather than liveness.
  * Counted in this process's responsive time (see afterResponsive).
  */
 export const PUBLISH_TURN_MS = 1_000;
-/** How often the waiting turns look at the clock; also the most one look credits to them. */
-const STEP_MS = 50;
+/** How often the waiting turns look at the clock; also the most one look credits to them (afterResponsive's step). */
+const STEP_MS = RESPONSIVE_STEP_MS;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -57,7 +59,7 @@ export class PublicationTurns {
     return { previousPublished, published: () => this.publish(turn) };
   }
 
-  /** Turns still waiting for the message before them (for tests and shutdown checks). */
+  /** Turns still waiting for the message before them (for tests). */
   get pending(): number {
     return this.waiting.size;
   }

@@ -1,5 +1,5 @@
 /** How often a pending wait looks at the clock; also the most one look credits to its bound. */
-const STEP_MS = 50;
+export const RESPONSIVE_STEP_MS = 50;
 
 /** Cancels a bound made by `afterResponsive` (nothing happens after it). */
 export type CancelBound = () => void;
@@ -7,7 +7,7 @@ export type CancelBound = () => void;
 /**
  * Calls `expire` once `ms` of this process's responsive time have passed, unless cancelled.
  *
- * Responsive time, not wall time: the clock is read every STEP_MS (less for a shorter bound)
+ * Responsive time, not wall time: the clock is read every RESPONSIVE_STEP_MS (less for a shorter bound)
  * and one reading credits at most one step, so a stall of the process's own event loop (a GC
  * pause, a long synchronous task, a starved CPU) costs a bound one step, not the whole of it. A
  * request written to Redis just before such a stall is still answered in time, while a server
@@ -17,7 +17,7 @@ export type CancelBound = () => void;
  * than the bound; one timer is armed at a time.
  */
 export function afterResponsive(ms: number, expire: () => void): CancelBound {
-  const step = Math.max(1, Math.min(STEP_MS, ms));
+  const step = Math.max(1, Math.min(RESPONSIVE_STEP_MS, ms));
   let credited = 0;
   let last = Date.now();
   let timer: NodeJS.Timeout | undefined;
