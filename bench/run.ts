@@ -7,7 +7,7 @@ import { Bench, freePort, settingsFor } from './lib/context';
 import { watchRedis } from './lib/cpu';
 import { markdownTable, Row } from './lib/report';
 import { ServerProcess } from './lib/server';
-import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
+import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql, webPushEnv } from './lib/services';
 import { connectionsScenario } from './scenarios/connections';
 import { httpScenario } from './scenarios/http';
 import { fourInstancesScenario } from './scenarios/instances';
@@ -19,6 +19,8 @@ import { directScenario, groupScenario, relayChats, twoInstancesScenario } from 
  * as separate processes, runs the scenarios and prints each target of issue 17 with its ratio to
  * the baseline of the same run; writes bench/results/<ISO date>.json plus a Markdown table.
  * `--keep-db` leaves the benchmark's database behind (its name is printed) for EXPLAIN ANALYZE.
+ * `--web-push` runs every app instance with a VAPID pair, as a deployment serving the web client
+ * does (Web Push on; no bench user has a subscription, so each fan-out finds nobody to notify).
  */
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -38,6 +40,7 @@ async function main(): Promise<number> {
   const onlyAt = argv.indexOf('--only');
   const only = (argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (onlyAt >= 0 ? argv[onlyAt + 1] : undefined))?.split(',');
   const keepDb = argv.includes('--keep-db');
+  const webPush = argv.includes('--web-push');
   const settings = settingsFor(quick);
   // The machine is shared: its load is part of every figure, so it is printed and kept with them.
   const loadAtStart = loadavg();
@@ -67,7 +70,7 @@ async function main(): Promise<number> {
 
     // The WebSocket generators drive each sender far past a person's pace and open up to 20,000
     // sockets from 80 loopback addresses: benchAppEnv lifts the limits they would hit.
-    const appEnv: Record<string, string> = { ...benchAppEnv(tag), DATABASE_URL: databaseUrl, REDIS_URL: services.redisUrl };
+    const appEnv: Record<string, string> = { ...benchAppEnv(tag), ...(webPush ? webPushEnv() : {}), DATABASE_URL: databaseUrl, REDIS_URL: services.redisUrl };
 
     log('starting the server under test');
     // BENCH_NODE_ARGS passes flags to the server under test, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
@@ -119,6 +122,7 @@ async function main(): Promise<number> {
     const results = {
       date: finishedAt.toISOString(),
       quick,
+      webPush,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, dbPoolSize: 10, loadAtStart, loadAtEnd: loadavg() },
       settings,
       rows,
@@ -128,7 +132,7 @@ async function main(): Promise<number> {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${finishedAt.toISOString().replace(/:/g, '-')}${quick ? '-quick' : ''}.json`);
     writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
-    printTable(rows, quick, file);
+    printTable(rows, quick, webPush, file);
     console.log(`load average (1/5/15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end (${cpus().length} cores)`);
     return 0;
   } finally {
@@ -136,8 +140,8 @@ async function main(): Promise<number> {
   }
 }
 
-function printTable(rows: Row[], quick: boolean, file: string): void {
-  console.log(`\n## H2V benchmark${quick ? ' (--quick: a few seconds per scenario, figures are indicative only)' : ''}\n`);
+function printTable(rows: Row[], quick: boolean, webPush: boolean, file: string): void {
+  console.log(`\n## H2V benchmark${quick ? ' (--quick: a few seconds per scenario, figures are indicative only)' : ''}${webPush ? ' (--web-push: Web Push on)' : ''}\n`);
   console.log(markdownTable(rows));
   console.log(`\nresults: ${file}`);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { generateVAPIDKeys } from 'web-push';
 
 export class MissingServices extends Error {}
 
@@ -173,6 +174,12 @@ export function benchAppEnv(tag: string): Record<string, string> {
     // The bench reads the send batch sizes from /metrics.
     METRICS_TOKEN: BENCH_METRICS_TOKEN,
   };
+}
+
+/** Web Push on (`--web-push`): a VAPID pair made for the run, shared by every instance as a deployment's would be. */
+export function webPushEnv(): Record<string, string> {
+  const { publicKey, privateKey } = generateVAPIDKeys();
+  return { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey, VAPID_SUBJECT: 'mailto:bench@h2v.test' };
 }
 
 export const BENCH_METRICS_TOKEN = 'bench-metrics-token-not-a-secret';

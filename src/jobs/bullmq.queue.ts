@@ -3,8 +3,8 @@ import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { withTimeout } from '../core/async/with-timeout';
 import { AppConfig } from '../core/config/app-config';
 import { REDIS_REQUEST_TIMEOUT_MS, RedisService } from '../core/redis/redis.service';
-import { JOBS, JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueDepth, QueueUnavailableError, retryDelayMs } from './job-queue';
+import { JOBS, JobName, JobPayloads, JobPolicy, QUEUE_CONCURRENCY, QueueName } from './job-names';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, PermanentJobError, QueueDepth, QueueUnavailableError, retryDelayMs } from './job-queue';
 import { JobRegistry } from './job-registry';
 
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -35,17 +35,20 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
     // fix is a hash-tagged prefix, which puts every queue key in one slot. One Redis keeps the
     // plain prefix (jobs already waiting under it stay found).
     const prefix = this.redis.cluster ? `{${this.redis.key('bull')}}` : this.redis.key('bull');
-    const names = new Set(Object.values(JOBS as Record<string, { queue: QueueName }>).map((policy) => policy.queue));
-    for (const queue of names) {
+    const policies = Object.values(JOBS as Record<string, JobPolicy>);
+    const followed = new Set(policies.filter((policy) => policy.awaited).map((policy) => policy.queue));
+    for (const queue of new Set(policies.map((policy) => policy.queue))) {
       // No offline queue: an add while Redis is down fails at once instead of waiting for it
       // (BullMQ's "failing fast when Redis is down"), and is never replayed late.
       const q = new Queue(queue, { prefix, connection: this.redis.connect(`queue:${queue}`, { maxRetriesPerRequest: 20, enableOfflineQueue: false }) });
       q.on('error', (error) => this.logger.debug(`queue ${queue}: ${error.message}`));
       this.queues.set(queue, q);
-      const events = new QueueEvents(queue, { prefix, connection: this.redis.connect(`events:${queue}`, { maxRetriesPerRequest: null }) });
-      events.on('error', (error) => this.logger.debug(`queue events ${queue}: ${error.message}`));
-      this.events.set(queue, events);
-      await events.waitUntilReady();
+      if (followed.has(queue)) {
+        const events = new QueueEvents(queue, { prefix, connection: this.redis.connect(`events:${queue}`, { maxRetriesPerRequest: null }) });
+        events.on('error', (error) => this.logger.debug(`queue events ${queue}: ${error.message}`));
+        this.events.set(queue, events);
+        await events.waitUntilReady();
+      }
       if (this.config.values.workers) this.workers.push(this.startWorker(queue, prefix));
     }
   }
@@ -66,8 +69,8 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
       .catch((error: Error) => new QueueUnavailableError(error.message));
     const job = await withTimeout(adding, REDIS_REQUEST_TIMEOUT_MS, new QueueUnavailableError(`no answer within ${REDIS_REQUEST_TIMEOUT_MS} ms`));
     if (job instanceof QueueUnavailableError) throw job;
-    const events = this.events.get(policy.queue)!;
-    return { id: job.id!, waitForOutcome: (timeoutMs) => this.outcome(job, events, timeoutMs) };
+    const events = policy.awaited ? this.events.get(policy.queue) : undefined;
+    return { id: job.id!, waitForOutcome: (timeoutMs) => (events ? this.outcome(job, events, timeoutMs) : Promise.reject(new NotAwaitedError(name))) };
   }
 
   async drain(timeoutMs = 10_000): Promise<void> {

@@ -1,6 +1,6 @@
 import { InlineJobQueue } from './inline.queue';
 import { JobPolicy } from './job-names';
-import { PermanentJobError, RetryLaterError, retryDelayMs } from './job-queue';
+import { NotAwaitedError, PermanentJobError, RetryLaterError, retryDelayMs } from './job-queue';
 import { JobFunction, JobRegistry } from './job-registry';
 
 /** A registry with hand-made jobs, so the runner's policy can be checked without Nest. */
@@ -18,7 +18,7 @@ describe('InlineJobQueue', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       running--;
     };
-    const queue = new InlineJobQueue(registry({ work: { policy: { queue: 'media', attempts: 1, backoffMs: 1 }, handler } }));
+    const queue = new InlineJobQueue(registry({ work: { policy: { queue: 'media', attempts: 1, backoffMs: 1, awaited: true }, handler } }));
     const jobs = await Promise.all(Array.from({ length: 6 }, () => queue.add('work' as never, {} as never)));
     expect(await Promise.all(jobs.map((j) => j.waitForOutcome(5000)))).toEqual(Array(6).fill('completed'));
     expect(peak).toBe(2);
@@ -35,8 +35,8 @@ describe('InlineJobQueue', () => {
     let doomedCalls = 0;
     const queue = new InlineJobQueue(
       registry({
-        flaky: { policy: { queue: 'email', attempts: 3, backoffMs: 1 }, handler: flaky },
-        doomed: { policy: { queue: 'email', attempts: 5, backoffMs: 1 }, handler: () => (doomedCalls++, doomed(undefined)) },
+        flaky: { policy: { queue: 'email', attempts: 3, backoffMs: 1, awaited: true }, handler: flaky },
+        doomed: { policy: { queue: 'email', attempts: 5, backoffMs: 1, awaited: true }, handler: () => (doomedCalls++, doomed(undefined)) },
       }),
     );
     expect(await (await queue.add('flaky' as never, {} as never)).waitForOutcome(5000)).toBe('completed');
@@ -49,13 +49,22 @@ describe('InlineJobQueue', () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
-    const queue = new InlineJobQueue(registry({ slow: { policy: { queue: 'email', attempts: 1, backoffMs: 1 }, handler: async () => (calls++, gate) } }));
+    const queue = new InlineJobQueue(registry({ slow: { policy: { queue: 'email', attempts: 1, backoffMs: 1, awaited: true }, handler: async () => (calls++, gate) } }));
     const first = await queue.add('slow' as never, {} as never, { jobId: 'same' });
     const second = await queue.add('slow' as never, {} as never, { jobId: 'same' });
     expect(await first.waitForOutcome(30)).toBe('pending');
     release();
     expect(await second.waitForOutcome(1000)).toBe('completed');
     expect(calls).toBe(1);
+  });
+
+  it('refuses to wait for the outcome of a job whose policy is not awaited (BullMQ does not follow its queue), and still runs it', async () => {
+    let ran = false;
+    const queue = new InlineJobQueue(registry({ fire: { policy: { queue: 'push', attempts: 1, backoffMs: 1 }, handler: async () => void (ran = true) } }));
+    const job = await queue.add('fire' as never, {} as never);
+    await expect(job.waitForOutcome(1000)).rejects.toThrow(NotAwaitedError);
+    await queue.drain(1000);
+    expect(ran).toBe(true);
   });
 
   it('waits the doubling backoff, or the longer wait a RetryLaterError asks for where the policy honours it', () => {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../core/async/with-timeout';
 import { JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, PermanentJobError, QueueDepth, retryDelayMs } from './job-queue';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, PermanentJobError, QueueDepth, retryDelayMs } from './job-queue';
 import { JobRegistry } from './job-registry';
 
 /**
@@ -29,9 +29,10 @@ export class InlineJobQueue extends JobQueue {
       this.running.set(id, run);
     }
     const outcome = run;
+    const awaited = this.registry.policy(name).awaited === true;
     return {
       id,
-      waitForOutcome: (timeoutMs) => withTimeout(outcome, timeoutMs, 'pending' as const),
+      waitForOutcome: (timeoutMs) => (awaited ? withTimeout(outcome, timeoutMs, 'pending' as const) : Promise.reject(new NotAwaitedError(name))),
     };
   }
 

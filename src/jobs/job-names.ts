@@ -4,10 +4,10 @@
  * `@JobHandler(name)`; start-up fails otherwise.
  */
 export const JOBS = {
-  'send-otp-mail': { queue: 'email', attempts: 5, backoffMs: 2_000 },
+  'send-otp-mail': { queue: 'email', attempts: 5, backoffMs: 2_000, awaited: true },
   'image-variants': { queue: 'media', attempts: 3, backoffMs: 2_000 },
   'delete-files': { queue: 'media', attempts: 6, backoffMs: 2_000 },
-  // Web Push: one fan-out per message, then one delivery per (subscription, chat); a push service
+  // Web Push: one fan-out per batch of messages, then one delivery per (subscription, chat); a push service
   // answering 429 or 5xx is tried again, 2 s then doubling, or after its Retry-After if longer.
   push: { queue: 'push', attempts: 3, backoffMs: 1_000 },
   'push-deliver': { queue: 'push', attempts: 5, backoffMs: 2_000, retryAfter: true },
@@ -25,6 +25,13 @@ export interface JobPolicy {
    * than this field cannot compute (such a job fails on them).
    */
   retryAfter?: boolean;
+  /**
+   * Its callers wait for its outcome (`EnqueuedJob.waitForOutcome`, which rejects for other
+   * jobs). BullMQ follows the events of the queues holding such a job, and only of those: every
+   * instance reads every event of a queue it follows (four per job), which a queue of a job per
+   * message would pay for nothing.
+   */
+  awaited?: boolean;
 }
 
 export type QueueName = 'email' | 'media' | 'push';

@@ -12,8 +12,19 @@ export type JobOutcome = 'completed' | 'failed' | 'pending';
 
 export interface EnqueuedJob {
   readonly id: string;
-  /** Waits at most `timeoutMs` for the job to finish; a job still retrying is `pending`. */
+  /**
+   * Waits at most `timeoutMs` for the job to finish; a job still retrying is `pending`. Only for
+   * a job whose policy is `awaited` (job-names.ts); rejects for the others (NotAwaitedError).
+   */
   waitForOutcome(timeoutMs: number): Promise<JobOutcome>;
+}
+
+/** `waitForOutcome` of a job whose policy does not say `awaited`: a mistake in the calling code. */
+export class NotAwaitedError extends Error {
+  constructor(name: string) {
+    super(`Job '${name}' is not awaited: mark its policy \`awaited: true\` in job-names.ts to wait for its outcome`);
+    this.name = 'NotAwaitedError';
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { isUuid } from '../core/database/ids';
 import { JobHandler } from '../jobs/job-handler.decorator';
 import { JobQueue } from '../jobs/job-queue';
 import { PresenceStore } from '../realtime/presence/presence-store';
@@ -7,9 +8,8 @@ import { pushPayload } from './push-payload';
 import { PushRepository } from './push.repository';
 import { WebPushSender } from './web-push.sender';
 
-export interface PushJob {
-  messageId: string;
-}
+/** Stored messages to notify of (PushNotifier batches them); `messageId`: one, as the release before queued it. */
+export type PushJob = { messageIds: string[] } | { messageId: string };
 
 export interface PushDeliverJob {
   subscriptionId: string;
@@ -26,10 +26,11 @@ declare module '../jobs/job-names' {
 /**
  * Web Push for new messages, off the send path.
  *
- * `push` (one per message) finds the subscriptions to notify: those of members who have not
- * muted the chat, have notifDesktop on, and have no connected, non-away socket on any instance
- * (PresenceStore: a socket that said `presence:away` holds no lease). For each it asks PushGate;
- * only a (subscription, chat) with nothing pending gets a `push-deliver` job.
+ * `push` (one per batch of stored messages, PushNotifier) finds the subscriptions to notify: those
+ * of members who have not muted the chat, have notifDesktop on, and have no connected, non-away
+ * socket on any instance (PresenceStore: a socket that said `presence:away` holds no lease), in
+ * one statement and one presence read for the whole batch. For each (subscription, chat) it asks
+ * PushGate once; only one with nothing pending gets a `push-deliver` job.
  *
  * `push-deliver` sends the newest message of the chat its owner has not read, checks the gate,
  * and sends again if messages came in meanwhile; so a burst becomes one notification on its way
@@ -51,8 +52,11 @@ export class PushProcessor {
   ) {}
 
   @JobHandler('push')
-  async fanOut({ messageId }: PushJob): Promise<void> {
-    const recipients = await this.pushes.recipients(messageId);
+  async fanOut(job: PushJob): Promise<void> {
+    const given: unknown = 'messageIds' in job ? job.messageIds : [job.messageId];
+    const messageIds = Array.isArray(given) ? given.filter(isUuid) : [];
+    if (!messageIds.length) return;
+    const recipients = await this.pushes.recipients(messageIds);
     if (!recipients.length) return;
     const online = await this.presence.online([...new Set(recipients.map((r) => r.userId))]);
     let failure: unknown = null;

@@ -44,18 +44,18 @@ const MEMBER_LISTENS = `m.visible AND (m.muted_until IS NULL OR m.muted_until <=
 const NOTIF_DESKTOP_ON = (alias: string) => `(${alias}.settings -> 'notifDesktop') IS DISTINCT FROM 'false'::jsonb`;
 
 /**
- * RECIPIENTS: the live WEB subscriptions of the members a new message may notify ($1: the
- * message): not its sender, members who see the chat, have not muted it, have notifDesktop on
- * and have not read that far. SYSTEM messages notify nobody.
+ * RECIPIENTS: the live WEB subscriptions of the members new messages may notify ($1: the
+ * messages), each (subscription, chat) once: not the message's sender, members who see the chat,
+ * have not muted it, have notifDesktop on and have not read that far. SYSTEM messages notify nobody.
  */
 const RECIPIENTS_SQL = `
-  SELECT d.id AS "subscriptionId", d.user_id AS "userId", msg.chat_id AS "chatId"
+  SELECT DISTINCT d.id AS "subscriptionId", d.user_id AS "userId", msg.chat_id AS "chatId"
     FROM messages msg
     JOIN chat_members m ON m.chat_id = msg.chat_id AND m.user_id <> msg.sender_id AND ${MEMBER_LISTENS} AND m.last_read_seq < msg.seq
     JOIN device_tokens d ON d.user_id = m.user_id AND d.platform = 'WEB'
     JOIN sessions s ON s.id = d.session_id AND s.expires_at > now()
     LEFT JOIN user_settings st ON st.user_id = m.user_id
-   WHERE msg.id = $1 AND msg.type <> 'SYSTEM' AND msg.sender_id IS NOT NULL AND ${NOTIF_DESKTOP_ON('st')}`;
+   WHERE msg.id = ANY($1::uuid[]) AND msg.type <> 'SYSTEM' AND msg.sender_id IS NOT NULL AND ${NOTIF_DESKTOP_ON('st')}`;
 
 /**
  * DELIVERY: subscription $1 and chat $2, if its owner should still hear of the chat: the live
@@ -145,8 +145,8 @@ export class PushRepository {
     await this.dataSource.query(`DELETE FROM device_tokens WHERE id = $1`, [id]);
   }
 
-  recipients(messageId: string): Promise<PushRecipient[]> {
-    return this.dataSource.query(RECIPIENTS_SQL, [messageId]);
+  recipients(messageIds: string[]): Promise<PushRecipient[]> {
+    return this.dataSource.query(RECIPIENTS_SQL, [messageIds]);
   }
 
   async delivery(subscriptionId: string, chatId: string): Promise<Delivery | null> {

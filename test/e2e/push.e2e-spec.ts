@@ -3,15 +3,17 @@ import { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
+import Redis from 'ioredis';
 import { generateVAPIDKeys } from 'web-push';
 import { OutboundPolicy } from '../../src/core/outbound';
 import { MAX_DEVICE_TOKENS_PER_SESSION, MAX_DEVICE_TOKENS_PER_USER } from '../../src/push/device-tokens.service';
 import { connect, createGroup, openDirect, send } from '../support/chats';
-import { TEST_DATABASE_URL } from '../support/env';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { eventually, signIn, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
 import { FakePushService, PushDevice, vapidClaims } from '../support/push-service';
 import { JobQueue } from '../../src/jobs/job-queue';
+import { PushNotifier } from '../../src/push/push.notifier';
 import { spawnServer } from '../support/server-process';
 import { createSignalDevice } from '../support/signal';
 import { createBackend, createTestApp, describeOnEachRedis, TestApp, twoInstances } from '../support/test-app';
@@ -417,6 +419,34 @@ describe('Web Push', () => {
       aws.close();
     });
 
+    it('notifies every offline member of messages sent at the same moment into different chats (one fan-out may carry them all)', async () => {
+      const senders = await users(4);
+      const recipients = await users(4);
+      const devices = await Promise.all(recipients.map((r) => subscribe(r)));
+      const chats = await Promise.all(senders.map((s, i) => openDirect(t, s, recipients[i])));
+      const sockets = await Promise.all(senders.map((s) => connect(t, s)));
+      await Promise.all(sockets.map((ws, i) => send(ws, chats[i], `at once ${i}`)));
+      await Promise.all(devices.map((d) => service.waitFor(d, 1)));
+      await t.drainJobs();
+      devices.forEach((device, i) => expect(device.payloads()).toEqual([expect.objectContaining({ body: `at once ${i}`, data: { chatId: chats[i] } })]));
+      for (const ws of sockets) ws.close();
+    });
+
+    if (TEST_REDIS_URL) {
+      it("follows no BullMQ events of the push queue (nobody waits for a fan-out's outcome), only the email queue's", async () => {
+        const redis = new Redis(TEST_REDIS_URL!);
+        try {
+          const names = ((await redis.client('LIST')) as string).split('\n').map((line) => /\bname=(\S*)/.exec(line)?.[1]);
+          expect(names).toContain('h2v:events:email');
+          expect(names).not.toContain('h2v:events:push');
+          expect(names).not.toContain('h2v:events:media');
+          expect(names).toContain('h2v:worker:push');
+        } finally {
+          redis.disconnect();
+        }
+      });
+    }
+
     it('sends nothing for a session that logged out, nor to an endpoint left unregistered', async () => {
       const [a, b, c] = await users(3);
       const bDevice = await subscribe(b);
@@ -474,6 +504,7 @@ describe('Web Push', () => {
         await service.waitFor(bDevice, 1);
         // Every fan-out has run once the push queue holds nothing but the delivery the push service keeps waiting.
         await eventually(async () => {
+          await Promise.all([one, two].map((app) => app.app.get(PushNotifier).queued()));
           const depth = (await one.app.get(JobQueue).depth()).filter((d) => d.queue === 'push' && d.state !== 'failed' && d.count > 0);
           expect(depth).toEqual([{ queue: 'push', state: 'active', count: 1 }]);
         }, 10_000);

@@ -12,6 +12,7 @@ import { DataSource } from 'typeorm';
 import { createApp } from '../../src/bootstrap';
 import { Env } from '../../src/core/config/env.schema';
 import { JobQueue } from '../../src/jobs/job-queue';
+import { PushNotifier } from '../../src/push/push.notifier';
 import { EMBEDDED_TEMPLATE_ENV, TEST_DATABASE_URL, TEST_REDIS_CLUSTER_NODES, TEST_REDIS_URL, databaseUrl, templateDatabase } from './env';
 import { SmtpCapture } from './smtp-capture';
 import { WsClient, WsConnectOptions } from './ws-client';
@@ -195,7 +196,11 @@ export async function createTestApp(options: { backend?: TestBackend; env?: Env;
     logs,
     http: () => request(url),
     ws: (wsOptions) => WsClient.connect(`ws://127.0.0.1:${port}/ws`, wsOptions),
-    drainJobs: () => app.get(JobQueue).drain(),
+    // The messages stored so far reach the queue first (PushNotifier gathers them for a moment).
+    drainJobs: async () => {
+      await app.get(PushNotifier, { strict: false }).queued();
+      await app.get(JobQueue).drain();
+    },
     close: async () => {
       await app.close();
       if (ownsBackend) await backend.close();
