@@ -10,7 +10,7 @@ export const MAX_FAN_OUT_MESSAGES = 256;
  * much as a hundred messages' worth of fan-out work (BullMQ's add, fetch and completion scripts
  * and their events), and a notification reaches its device seconds later anyway.
  */
-export const FAN_OUT_WINDOW_MS = 25;
+export const FAN_OUT_WINDOW_MS = 100;
 
 /**
  * The send path's one call into Web Push: queue the `push` fan-out of stored messages. It never
