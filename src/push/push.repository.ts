@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { PushableMessage } from './push-payload';
 
@@ -145,8 +146,9 @@ export class PushRepository {
     await this.dataSource.query(`DELETE FROM device_tokens WHERE id = $1`, [id]);
   }
 
+  /** Prepared: planning this join costs ~2.5 ms, several times running it for a batch. */
   recipients(messageIds: string[]): Promise<PushRecipient[]> {
-    return this.dataSource.query(RECIPIENTS_SQL, [messageIds]);
+    return preparedQuery(this.dataSource.manager, 'push.recipients', RECIPIENTS_SQL, [messageIds]);
   }
 
   async delivery(subscriptionId: string, chatId: string): Promise<Delivery | null> {
