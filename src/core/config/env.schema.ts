@@ -50,6 +50,8 @@ export interface AppConfigValues {
   exportLimit: RateLimit;
   appSecret: string;
   logLevel: string;
+  /** LOG_REQUEST_CONTEXT: every line logged while a request is handled names it (RequestLogging). */
+  logRequestContext: boolean;
   /** How often every socket's session is checked against the database, in seconds. */
   sessionRecheckSeconds: number;
   /** Each user's event log keeps about this many recent events (resume and GET /api/events)... */
@@ -169,6 +171,8 @@ export function parseEnv(env: Env): AppConfigValues {
     exportLimit: read('RATE_LIMIT_EXPORT', { limit: 3, windowSeconds: 3600 }, rateLimit, 'exports/seconds, e.g. 3/3600'),
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
+    // Off in production: on Node 20 the context costs every promise of the process a hook (RequestLogging).
+    logRequestContext: read('LOG_REQUEST_CONTEXT', nodeEnv !== 'production', onOff, 'on or off'),
     sessionRecheckSeconds: read('SESSION_RECHECK_SECONDS', 30, intIn(1, 3600), 'an integer from 1 to 3600'),
     eventLogMaxEvents: read('EVENT_LOG_MAX_EVENTS', 2000, intIn(10, 1_000_000), 'an integer from 10 to 1000000'),
     eventLogMaxAgeSeconds: read('EVENT_LOG_MAX_AGE_SECONDS', 86_400, intIn(60, 30 * 86_400), 'seconds from 60 to 2592000 (30 days)'),

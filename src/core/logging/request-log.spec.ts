@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
+import { AppConfig } from '../config/app-config';
 import { AppLogger } from './app-logger';
 import { RequestLogging } from './request-log';
 
-function setup(level = 'debug') {
+function setup(level = 'debug', logRequestContext = true) {
   const lines: Array<Record<string, unknown>> = [];
   const root = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  const logging = new RequestLogging(root);
+  const logging = new RequestLogging(root, { values: { logRequestContext } } as AppConfig);
   return { lines, logging, logger: new AppLogger(root, logging) };
 }
 
@@ -47,6 +48,20 @@ describe('RequestLogging', () => {
     logging.run(logging.start(req, res), () => logger.warn('inside', 'Chats'));
     expect(logging.stampsLines).toBe(false);
     expect(lines).toEqual([expect.not.objectContaining({ req: expect.anything() })]);
+  });
+
+  it('keeps no request context when LOG_REQUEST_CONTEXT is off (the production default), whatever the level', () => {
+    const { lines, logging, logger } = setup('debug', false);
+    const { req, res } = exchange('/api/chats');
+    const log = logging.start(req, res);
+    logging.run(log, () => logger.warn('inside', 'Chats'));
+    expect(logging.stampsLines).toBe(false);
+    expect(logging.current()).toBeUndefined();
+    expect(lines).toEqual([expect.not.objectContaining({ req: expect.anything() })]);
+    // The access line still names the request.
+    res.statusCode = 404;
+    logging.finished(log, res, 1, true);
+    expect(lines[1]).toMatchObject({ req: { id: log.id, url: '/api/chats' }, res: { statusCode: 404 } });
   });
 
   it('writes errors as err and merges an object first argument, as nestjs-pino did', () => {

@@ -3,6 +3,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Level, Logger } from 'pino';
+import { AppConfig } from '../config/app-config';
 import { ROOT_LOGGER } from './root-logger';
 
 /** A request id a client or balancer may hand us (else we make one). */
@@ -36,22 +37,24 @@ export class RequestLog {
  * info, 5xx at error (503, the documented outage answer whose cause is logged once where it is
  * noticed, at warn). `/health` is never logged.
  *
- * At LOG_LEVEL info and below, a request also runs in a context that stamps its `req` on every
- * line logged while it is handled (AppLogger); the child logger behind that is only made if a
- * line is logged. At warn and above that context is not kept: on Node 20 an AsyncLocalStorage
- * in use hooks every promise of the process: ~15% of the CPU of a request that reads the
- * database and Redis (/api/users/me: ~80 µs of ~530 on the bench machine). Lines
- * written there then name no request, except those that carry the id themselves: the access
- * line, and the unhandled-error line of the exception filter (whose id the client gets too).
+ * With LOG_REQUEST_CONTEXT on (the default outside production) and LOG_LEVEL info or below, a
+ * request also runs in a context that stamps its `req` on every line logged while it is handled
+ * (AppLogger); the child logger behind that is only made if a line is logged. Otherwise that
+ * context is not kept: on Node 20 an AsyncLocalStorage in use hooks every promise of the
+ * process, the socket's as much as the request's: ~15% of the CPU of a request that reads the
+ * database and Redis (/api/users/me: ~80 µs of ~530 on the bench machine) and a quarter of the
+ * send path's throughput (+50–70 µs per message, README "Configuration"). Lines written then name
+ * no request, except those that carry the id themselves: the access line, and the
+ * unhandled-error line of the exception filter (whose id the client gets too).
  */
 @Injectable()
 export class RequestLogging {
   private readonly context = new AsyncLocalStorage<RequestLog>();
-  /** Whether requests run in the logging context (LOG_LEVEL info and below). */
+  /** Whether requests run in the logging context (LOG_REQUEST_CONTEXT on, LOG_LEVEL info and below). */
   readonly stampsLines: boolean;
 
-  constructor(@Inject(ROOT_LOGGER) private readonly root: Logger) {
-    this.stampsLines = root.isLevelEnabled('info');
+  constructor(@Inject(ROOT_LOGGER) private readonly root: Logger, config: AppConfig) {
+    this.stampsLines = config.values.logRequestContext && root.isLevelEnabled('info');
   }
 
   /** Names the request: `req.id`, the `X-Request-Id` header. */
