@@ -68,6 +68,9 @@ return 0`);
  */
 @Injectable()
 export class RedisPresenceStore extends PresenceStore {
+  /** anyOnline asks of this turn waiting for their shared read. */
+  private asks: Array<{ userIds: string[]; resolve: (online: boolean) => void }> = [];
+
   constructor(
     private readonly redis: RedisService,
     private readonly registry: ConnectionRegistry,
@@ -121,10 +124,20 @@ export class RedisPresenceStore extends PresenceStore {
     return online;
   }
 
-  /** A user with a socket on this instance (not away) answers it without a Redis read. */
+  /**
+   * A user with a socket on this instance (not away) answers it without a Redis read. The asks of
+   * a few users made in one turn of the event loop (a batch of direct messages, each asking
+   * whether its recipient is online for `message:delivered`) share one read; a larger one reads
+   * alone, stopping at the first user online.
+   */
   async anyOnline(userIds: string[]): Promise<boolean> {
     if (!userIds.length) return false;
     if (this.registry.anyPresent(userIds)) return true;
+    if (userIds.length <= SHARED_ASK_MAX_USERS) {
+      return new Promise((resolve) => {
+        if (this.asks.push({ userIds, resolve }) === 1) setImmediate(() => void this.answerAsks());
+      });
+    }
     const now = Date.now();
     const found = await this.redis.bounded(
       'presence read',
@@ -132,6 +145,13 @@ export class RedisPresenceStore extends PresenceStore {
       [] as number[],
     );
     return found.includes(1);
+  }
+
+  private async answerAsks(): Promise<void> {
+    const asks = this.asks;
+    this.asks = [];
+    const online = await this.online([...new Set(asks.flatMap((ask) => ask.userIds))]);
+    for (const { userIds, resolve } of asks) resolve(userIds.some((id) => online.has(id)));
   }
 
   /** The users' keys in groups one script call may take: all at once on one Redis, one group per shard on a cluster. */
@@ -148,6 +168,9 @@ export class RedisPresenceStore extends PresenceStore {
     return this.redis.key('presence-lapses', `{p${shard}}`);
   }
 }
+
+/** anyOnline asks of at most this many users share one read per turn (larger ones stop at their first user online). */
+const SHARED_ASK_MAX_USERS = 16;
 
 /** Shards of the presence keys: enough to spread over a cluster's primaries, few enough that a sweep (one script call each) stays cheap. */
 export const PRESENCE_SHARDS = 16;
