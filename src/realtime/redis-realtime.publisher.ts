@@ -174,14 +174,13 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     // Every recipient known (from a warm route, not due for a refresh) to be held here alone:
     // no other instance needs the record, so none is made (a 1:1 chat on one instance).
     if (parts.every((p) => p.userIds.every(this.onlyHere))) return FORWARDED;
-    const users = parts.length === 1 ? parts[0].userIds : [...new Set(parts.flatMap((p) => p.userIds))];
     const bytes = parts.reduce((sum, p) => sum + p.data.length, 0);
     const encode = (kept: number[]): Buffer[] => {
       const audiences = kept.map((i) => ({ userIds: parts[i].userIds, ...(parts[i].seqs ? { seqs: parts[i].seqs } : {}), bytes: parts[i].data.length }));
       const header: BusHeader = { kind: 'deliver', audiences, ...(position ? { position } : {}) };
       return [Buffer.from(JSON.stringify(header)), NEWLINE_BYTE, ...kept.map((i) => parts[i].data)];
     };
-    return this.enqueue({ users, parts, encode }, bytes + headerBytesAtMost(parts, position));
+    return this.enqueue({ parts, encode }, bytes + headerBytesAtMost(parts, position));
   }
 
   afterPublished(then: () => void): void {
@@ -198,7 +197,7 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
   /** A control record (a disconnect, a route's news) for every instance. */
   private toEveryInstance(header: BusHeader): Promise<void> {
     const chunks = [Buffer.from(JSON.stringify(header)), NEWLINE_BYTE];
-    return this.enqueue({ users: null, chunks }, chunks[0].length + 1);
+    return this.enqueue({ parts: null, chunks }, chunks[0].length + 1);
   }
 
   /**
@@ -237,10 +236,12 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     const stale = new Set<string>();
     let cold = false;
     for (const record of records) {
-      for (const userId of record.users ?? []) {
-        if (!this.cache.wantsRead(userId)) continue;
-        stale.add(userId);
-        if (!cold && this.cache.get(userId) === undefined) cold = true;
+      for (const { userIds } of record.parts ?? []) {
+        for (const userId of userIds) {
+          if (!this.cache.wantsRead(userId)) continue;
+          stale.add(userId);
+          if (!cold && this.cache.get(userId) === undefined) cold = true;
+        }
       }
     }
     const read = stale.size ? this.readRoutes([...stale]) : null;

@@ -2,11 +2,10 @@ import { groupByInstance, RoutedRecord } from './group-by-instance';
 
 /** A record of one audience per entry of `audiences` (its text and users); `encode` joins the texts kept. */
 const record = (...audiences: Array<[string, string[]]>): RoutedRecord => ({
-  users: [...new Set(audiences.flatMap(([, users]) => users))],
   parts: audiences.map(([, userIds]) => ({ userIds })),
   encode: (kept) => kept.map((i) => Buffer.from(audiences[i][0])),
 });
-const control = (text: string): RoutedRecord => ({ users: null, chunks: [Buffer.from(text)] });
+const control = (text: string): RoutedRecord => ({ parts: null, chunks: [Buffer.from(text)] });
 const text = (messages: Map<string | null, Buffer[]>) =>
   Object.fromEntries([...messages].map(([target, chunks]) => [String(target), Buffer.concat(chunks).toString()]));
 

@@ -1,13 +1,13 @@
 /**
- * A bus record and its recipients: `users` null for a record every instance gets (its `chunks`);
+ * A bus record and its recipients: `parts` null for a record every instance gets (its `chunks`);
  * otherwise the users of each of its audiences (`parts`), and `encode` gives the record's bytes
  * for some of them (indices into `parts`, in order): an instance gets only the audiences it holds
  * a recipient of (the sender's own copy of a direct message does not travel to the recipient's
  * instance).
  */
 export type RoutedRecord =
-  | { users: null; chunks: Buffer[] }
-  | { users: string[]; parts: ReadonlyArray<{ userIds: readonly string[] }>; encode: (kept: number[]) => Buffer[] };
+  | { parts: null; chunks: Buffer[] }
+  | { parts: ReadonlyArray<{ userIds: readonly string[] }>; encode: (kept: number[]) => Buffer[] };
 
 /**
  * The bus messages of one turn: for each target instance, the chunks of the records that have a
@@ -23,7 +23,7 @@ export function groupByInstance(records: RoutedRecord[], routesOf: (userId: stri
     else messages.set(target, [...chunks]);
   };
   for (const record of records) {
-    if (record.users === null) {
+    if (record.parts === null) {
       add(null, record.chunks);
       continue;
     }
