@@ -9,7 +9,10 @@ export const JOBS = {
   'delete-files': { queue: 'media', attempts: 6, backoffMs: 2_000 },
   // Web Push: one fan-out per batch of messages, then one delivery per (subscription, chat); a push service
   // answering 429 or 5xx is tried again, 2 s then doubling, or after its Retry-After if longer.
-  push: { queue: 'push', attempts: 3, backoffMs: 1_000 },
+  // The fan-out has a queue of its own since it carries a batch (`{messageIds}`): a worker of the
+  // release before reads only `{messageId}` and would notify nobody of a batch it took during a
+  // rolling deploy; it never reads this queue. Its `{messageId}` jobs on `push` are still run.
+  push: { queue: 'push-fanout', attempts: 3, backoffMs: 1_000 },
   'push-deliver': { queue: 'push', attempts: 5, backoffMs: 2_000, retryAfter: true },
 } as const satisfies Record<string, JobPolicy>;
 
@@ -34,10 +37,10 @@ export interface JobPolicy {
   awaited?: boolean;
 }
 
-export type QueueName = 'email' | 'media' | 'push';
+export type QueueName = 'email' | 'media' | 'push' | 'push-fanout';
 
 /** Jobs of one queue running at once in one process (BullMQ worker concurrency, and the in-process runner's cap). */
-export const QUEUE_CONCURRENCY: Record<QueueName, number> = { email: 10, media: 2, push: 16 };
+export const QUEUE_CONCURRENCY: Record<QueueName, number> = { email: 10, media: 2, push: 16, 'push-fanout': 4 };
 
 /** Payload type of each job, augmented by the features: `declare module '../jobs/job-names' { interface JobPayloads { ... } }`. */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import Redis from 'ioredis';
+import { Queue } from 'bullmq';
 import { generateVAPIDKeys } from 'web-push';
 import { OutboundPolicy } from '../../src/core/outbound';
 import { MAX_DEVICE_TOKENS_PER_SESSION, MAX_DEVICE_TOKENS_PER_USER } from '../../src/push/device-tokens.service';
@@ -445,6 +446,39 @@ describe('Web Push', () => {
           redis.disconnect();
         }
       });
+
+      // A rolling deploy: workers of the release before read `push` jobs as `{messageId}` on the
+      // `push` queue, so a batch must never land there; the jobs they queued must still be run.
+      it('queues a batch on push-fanout, where a worker of the release before never looks, and still runs a {messageId} job on push', async () => {
+        const connection = new Redis(TEST_REDIS_URL!, { maxRetriesPerRequest: null });
+        const prefix = `${t.backend.env.REDIS_PREFIX}:bull`;
+        const [fanouts, pushes] = ['push-fanout', 'push'].map((name) => new Queue(name, { prefix, connection }));
+        try {
+          const [a, b, c] = await users(3);
+          const bDevice = await subscribe(b);
+          const chatId = await openDirect(t, a, b);
+          const aws = await connect(t, a);
+          const notified = await send(aws, chatId, 'batched');
+          await service.waitFor(bDevice, 1);
+          await t.drainJobs();
+          const states = ['completed', 'active', 'waiting', 'delayed', 'failed'] as const;
+          expect((await fanouts.getJobs([...states])).some((job) => job.name === 'push' && job.data.messageIds?.includes(notified.id))).toBe(true);
+          expect((await pushes.getJobs([...states])).filter((job) => job.name === 'push' && 'messageIds' in job.data)).toEqual([]);
+
+          // A message whose recipient subscribed after it was stored: only the legacy job notifies.
+          const cChat = await openDirect(t, a, c);
+          const legacy = await send(aws, cChat, 'queued by the release before');
+          await t.drainJobs();
+          const cDevice = await subscribe(c);
+          await pushes.add('push', { messageId: legacy.id });
+          await service.waitFor(cDevice, 1);
+          expect(cDevice.payloads()).toEqual([expect.objectContaining({ body: 'queued by the release before', data: { chatId: cChat } })]);
+          aws.close();
+        } finally {
+          await Promise.all([fanouts.close(), pushes.close()]);
+          connection.disconnect();
+        }
+      });
     }
 
     it('sends nothing for a session that logged out, nor to an endpoint left unregistered', async () => {
@@ -505,7 +539,7 @@ describe('Web Push', () => {
         // Every fan-out has run once the push queue holds nothing but the delivery the push service keeps waiting.
         await eventually(async () => {
           await Promise.all([one, two].map((app) => app.app.get(PushNotifier).queued()));
-          const depth = (await one.app.get(JobQueue).depth()).filter((d) => d.queue === 'push' && d.state !== 'failed' && d.count > 0);
+          const depth = (await one.app.get(JobQueue).depth()).filter((d) => d.queue.startsWith('push') && d.state !== 'failed' && d.count > 0);
           expect(depth).toEqual([{ queue: 'push', state: 'active', count: 1 }]);
         }, 10_000);
         expect(bDevice.received().length + service.heldCount(bDevice)).toBe(1);
