@@ -3,6 +3,9 @@ import { Child } from './child';
 import { Latency, latencyOf, mergeHistograms } from './histogram';
 import { shares } from './context';
 
+/** Connects of scenario 3 in flight at once over all generators (BENCH_CONNECT_CONCURRENCY: a reconnect storm asks for more). */
+const CONNECT_CONCURRENCY = Number(process.env.BENCH_CONNECT_CONCURRENCY) || 400;
+
 /** Loopback source addresses, so 20,000 sockets per run never run out of ephemeral ports. */
 export function sourceAddresses(generator: number): string[] {
   return Array.from({ length: 40 }, (_, i) => `127.0.${10 + generator}.${i + 2}`);
@@ -87,7 +90,7 @@ export async function openIdle(generators: Child[], url: string, clients: Client
   const parts = shares(clients, generators.length);
   const started = Date.now();
   const results = await Promise.all(
-    generators.map((g, i) => g.request<ConnectResult>('connect', { url, clients: parts[i], concurrency: 200, localAddresses: sourceAddresses(i) })),
+    generators.map((g, i) => g.request<ConnectResult>('connect', { url, clients: parts[i], concurrency: Math.ceil(CONNECT_CONCURRENCY / generators.length), localAddresses: sourceAddresses(i) })),
   );
   return sumConnect(results, Date.now() - started);
 }

@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { turnBatch } from '../core/async/turn-batch';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { SessionEntity } from './entities/session.entity';
 
-const FIND_LIVE_SQL = `SELECT id, user_id AS "userId", last_active_at AS "lastActiveAt", expires_at AS "expiresAt" FROM sessions WHERE token_hash = $1 AND expires_at > now()`;
+const FIND_LIVE_SQL = `SELECT token_hash AS "tokenHash", id, user_id AS "userId", last_active_at AS "lastActiveAt", expires_at AS "expiresAt" FROM sessions WHERE token_hash = ANY($1::text[]) AND expires_at > now()`;
 
 export interface LiveSession {
   id: string;
@@ -16,6 +17,14 @@ export interface LiveSession {
 
 @Injectable()
 export class SessionsRepository {
+  /** The lookups of one turn (a burst of connects or requests) go as one statement. */
+  private readonly live = turnBatch<string, LiveSession | null>(async (tokenHashes) => {
+    // Every authenticated request and socket runs this: prepared once per connection.
+    const rows = await preparedQuery<Array<LiveSession & { tokenHash: string }>>(this.dataSource.manager, 'sessions.find-live', FIND_LIVE_SQL, [tokenHashes]);
+    const byHash = new Map(rows.map(({ tokenHash, ...session }) => [tokenHash, session]));
+    return tokenHashes.map((hash) => byHash.get(hash) ?? null);
+  });
+
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async insert(tx: EntityManager, session: SessionEntity): Promise<void> {
@@ -23,10 +32,8 @@ export class SessionsRepository {
   }
 
   /** The unexpired session of a token hash, or null. */
-  async findLive(tokenHash: string): Promise<LiveSession | null> {
-    // Every authenticated request runs this: prepared once per connection.
-    const rows = await preparedQuery<LiveSession[]>(this.dataSource.manager, 'sessions.find-live', FIND_LIVE_SQL, [tokenHash]);
-    return rows[0] ?? null;
+  findLive(tokenHash: string): Promise<LiveSession | null> {
+    return this.live.load(tokenHash);
   }
 
   /** Which of these session ids are live (present and unexpired). */

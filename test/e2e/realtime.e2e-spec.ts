@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { SessionsRepository } from '../../src/auth/sessions.repository';
+import { PresenceRepository } from '../../src/presence/presence.repository';
 import { PresenceService } from '../../src/presence/presence.service';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { eventually, signUp, TestUser } from '../support/factories';
@@ -128,6 +131,40 @@ describe('realtime', () => {
       expect(await bws.waitFor('presence:snapshot')).toEqual({ onlineUserIds: [a.id] });
       aws.close();
       bws.close();
+    });
+
+    // Sessions and relations asked for in one turn are read by one statement each (turnBatch).
+    it('answers a burst of connects each with its own user and partners, a user twice included', async () => {
+      const pairs = await Promise.all([partners(), partners(), partners()]);
+      const online = await Promise.all(pairs.map(([a]) => connect(t, a)));
+      const burst = await Promise.all([...pairs.map(([, b]) => t.ws({ cookie: b.cookie })), t.ws({ cookie: pairs[0][1].cookie })]);
+      const answers = await Promise.all(burst.map((ws) => ws.waitFor('auth:ok')));
+      expect(answers).toEqual([...pairs, pairs[0]].map(([a, b]) => expect.objectContaining({ userId: b.id, onlineUserIds: [a.id] })));
+      [...online, ...burst].forEach((ws) => ws.close());
+    });
+
+    it('reads the sessions and the relations asked for in one turn with one statement each, each answered as if alone', async () => {
+      const sessions = t.app.get(SessionsRepository);
+      const relations = t.app.get(PresenceRepository);
+      const [[a, b], [c, d]] = await Promise.all([partners(), partners()]);
+      const [hashA, hashB] = await Promise.all([a, b].map(async (user) => (await t.backend.sql(`SELECT token_hash FROM sessions WHERE user_id = $1`, [user.id]))[0].token_hash as string));
+      const alone = { a: await relations.relations(a.id), c: await relations.relations(c.id), b: await sessions.findLive(hashB) };
+
+      const query = jest.spyOn(t.app.get(DataSource).manager, 'query');
+      try {
+        const strangerId = randomUUID();
+        const [ra, rc, ra2, stranger] = await Promise.all([a.id, c.id, a.id, strangerId].map((id) => relations.relations(id)));
+        const [sa, sb, unknown] = await Promise.all([hashA, hashB, 'f'.repeat(64)].map((hash) => sessions.findLive(hash)));
+        // The statements that asked for these keys: one per batch, each with all its keys (a user once).
+        const asked = query.mock.calls.map(([, params]) => (params as unknown[] | undefined)?.[0]).filter((keys) => Array.isArray(keys) && (keys.includes(a.id) || keys.includes(hashA)));
+        expect(asked).toEqual([[a.id, c.id, strangerId], [hashA, hashB, 'f'.repeat(64)]]);
+        expect([ra, rc, ra2, stranger]).toEqual([alone.a, alone.c, alone.a, { audience: [], visible: [] }]);
+        expect(ra).toEqual({ audience: [b.id], visible: [b.id] });
+        expect(rc.audience).toEqual([d.id]);
+        expect([sa?.userId, sb, unknown]).toEqual([a.id, alone.b, null]);
+      } finally {
+        query.mockRestore();
+      }
     });
 
     it('goes away and comes back with presence:away / presence:back', async () => {
