@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { turnBatch } from '../../core/async/turn-batch';
 import { groupBySlot, hashShard } from '../../core/redis/key-slot';
 import { RedisScript } from '../../core/redis/redis-script';
 import { RedisService } from '../../core/redis/redis.service';
@@ -68,8 +69,11 @@ return 0`);
  */
 @Injectable()
 export class RedisPresenceStore extends PresenceStore {
-  /** anyOnline asks of this turn waiting for their shared read. */
-  private asks: Array<{ userIds: string[]; resolve: (online: boolean) => void }> = [];
+  /** anyOnline asks of a few users: those of one turn share one read (turnBatch). */
+  private readonly asks = turnBatch<string[], boolean>(async (asks) => {
+    const online = await this.online([...new Set(asks.flat())]);
+    return asks.map((userIds) => userIds.some((id) => online.has(id)));
+  });
 
   constructor(
     private readonly redis: RedisService,
@@ -133,11 +137,7 @@ export class RedisPresenceStore extends PresenceStore {
   async anyOnline(userIds: string[]): Promise<boolean> {
     if (!userIds.length) return false;
     if (this.registry.anyPresent(userIds)) return true;
-    if (userIds.length <= SHARED_ASK_MAX_USERS) {
-      return new Promise((resolve) => {
-        if (this.asks.push({ userIds, resolve }) === 1) setImmediate(() => void this.answerAsks());
-      });
-    }
+    if (userIds.length <= SHARED_ASK_MAX_USERS) return this.asks.load(userIds);
     const now = Date.now();
     const found = await this.redis.bounded(
       'presence read',
@@ -145,13 +145,6 @@ export class RedisPresenceStore extends PresenceStore {
       [] as number[],
     );
     return found.includes(1);
-  }
-
-  private async answerAsks(): Promise<void> {
-    const asks = this.asks;
-    this.asks = [];
-    const online = await this.online([...new Set(asks.flatMap((ask) => ask.userIds))]);
-    for (const { userIds, resolve } of asks) resolve(userIds.some((id) => online.has(id)));
   }
 
   /** The users' keys in groups one script call may take: all at once on one Redis, one group per shard on a cluster. */
