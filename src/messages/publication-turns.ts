@@ -6,8 +6,6 @@ import { RESPONSIVE_STEP_MS } from '../core/async/with-timeout';
  * Counted in this process's responsive time (see afterResponsive).
  */
 export const PUBLISH_TURN_MS = 1_000;
-/** How often the waiting turns look at the clock; also the most one look credits to them (afterResponsive's step). */
-const STEP_MS = RESPONSIVE_STEP_MS;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -38,7 +36,8 @@ interface Waiter {
  * PUBLISH_TURN_MS of responsive time: a stall of this process's own event loop (a GC pause, a
  * starved CPU) counts one step, not its whole length, so a busy instance does not give up on
  * order that is only late. One sweep bounds every waiting message (a timer per message cost
- * more than the turns themselves on the send path: issue 17); it runs only while one waits.
+ * more than the turns themselves on the send path: issue 17); it runs only while one waits,
+ * every RESPONSIVE_STEP_MS, and one look credits at most that step (afterResponsive's rule).
  */
 export class PublicationTurns {
   /** Per chat, its last turn not published yet. */
@@ -67,9 +66,9 @@ export class PublicationTurns {
   private wait(before: Turn, go: () => void): void {
     if (!this.timer) {
       this.lookedAt = Date.now();
-      this.timer = setTimeout(this.look, STEP_MS).unref();
+      this.timer = setTimeout(this.look, RESPONSIVE_STEP_MS).unref();
     }
-    const waiter: Waiter = { go, since: this.clock + Math.min(Date.now() - this.lookedAt, STEP_MS) };
+    const waiter: Waiter = { go, since: this.clock + Math.min(Date.now() - this.lookedAt, RESPONSIVE_STEP_MS) };
     before.next = waiter;
     this.waiting.add(waiter);
   }
@@ -84,7 +83,7 @@ export class PublicationTurns {
 
   private readonly look = (): void => {
     const now = Date.now();
-    this.clock += Math.min(now - this.lookedAt, STEP_MS);
+    this.clock += Math.min(now - this.lookedAt, RESPONSIVE_STEP_MS);
     this.lookedAt = now;
     const expired: Waiter[] = [];
     for (const waiter of this.waiting) {
@@ -94,6 +93,6 @@ export class PublicationTurns {
     }
     // After the loop's poll phase: an answer that came during a stall is read before giving up.
     if (expired.length) setImmediate(() => expired.forEach((waiter) => waiter.go()));
-    this.timer = this.waiting.size ? setTimeout(this.look, STEP_MS).unref() : null;
+    this.timer = this.waiting.size ? setTimeout(this.look, RESPONSIVE_STEP_MS).unref() : null;
   };
 }
