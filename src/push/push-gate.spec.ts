@@ -21,4 +21,15 @@ describe('MemoryPushGate', () => {
     expect(await gate.mark('s', 'c')).toBeNull();
     expect(await gate.claim('s', 'c')).toBe(true);
   });
+
+  it('remembers the newest notified seq of a pair: a lower one changes nothing', async () => {
+    const gate = new MemoryPushGate();
+    expect(await gate.notified('s', 'c')).toBeNull();
+    await gate.noteNotified('s', 'c', 5n);
+    await gate.noteNotified('s', 'c', 3n);
+    expect(await gate.notified('s', 'c')).toBe(5n);
+    await gate.noteNotified('s', 'c', 12n);
+    expect(await gate.notified('s', 'c')).toBe(12n);
+    expect(await gate.notified('s', 'other')).toBeNull();
+  });
 });

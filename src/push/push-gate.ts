@@ -8,6 +8,13 @@ import { RedisService } from '../core/redis/redis.service';
  * failed for good holds its subscription and chat back this long at most, however busy the chat.
  */
 export const PENDING_TTL_MS = 10 * 60_000;
+/**
+ * How long the newest notified message of a (subscription, chat) is remembered: as long as a push
+ * service keeps a notification for an offline device (the TTL every notification is sent with).
+ */
+export const NOTIFIED_TTL_MS = 24 * 3_600_000;
+/** The embedded gate remembers at most this many pairs' notified seqs (memory stays bounded). */
+const MAX_NOTIFIED_PAIRS = 100_000;
 
 /**
  * Coalescing of notifications, per (subscription, chat): while a delivery for the pair is queued
@@ -19,6 +26,11 @@ export const PENDING_TTL_MS = 10 * 60_000;
  * reads `mark` before it looks at the chat and `release`s with it when done, which succeeds only
  * if no claim came in between (else it takes the new mark and looks again). The compare and the
  * delete are one step, so a message is never left with no delivery to carry it.
+ *
+ * `notified` / `noteNotified` remember the newest message (its chat seq) pushed to the pair, so a
+ * delivery never pushes a message that was already pushed: a fan-out run twice (a retry after a
+ * partial failure, a job BullMQ runs again after its worker stalled) claims the pair again once the
+ * first delivery let go, and its delivery finds that newest unread message already notified.
  */
 export abstract class PushGate {
   abstract claim(subscriptionId: string, chatId: string): Promise<boolean>;
@@ -26,6 +38,10 @@ export abstract class PushGate {
   abstract release(subscriptionId: string, chatId: string, mark: string | null): Promise<boolean>;
   /** Drops the pending mark (its delivery could not be queued). */
   abstract abandon(subscriptionId: string, chatId: string): Promise<void>;
+  /** The chat seq of the newest message pushed to the pair, if any. */
+  abstract notified(subscriptionId: string, chatId: string): Promise<bigint | null>;
+  /** Records that the message of chat seq `seq` was pushed to the pair (a lower seq than the recorded one changes nothing). */
+  abstract noteNotified(subscriptionId: string, chatId: string, seq: bigint): Promise<void>;
 }
 
 const CLAIM = `
@@ -42,6 +58,12 @@ local n = redis.call('GET', KEYS[1])
 if not n then return 1 end
 if n == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
 return 0`;
+// Keeps the higher of the recorded seq and ARGV[1] (seqs are decimal strings of equal meaning).
+const NOTE_NOTIFIED = `
+local n = redis.call('GET', KEYS[1])
+if n and (#n > #ARGV[1] or (#n == #ARGV[1] and n >= ARGV[1])) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
 
 /** The gate shared by every instance and worker. Errors propagate: the job retries. */
 @Injectable()
@@ -66,15 +88,30 @@ export class RedisPushGate extends PushGate {
     await this.redis.client.del(this.key(subscriptionId, chatId));
   }
 
+  async notified(subscriptionId: string, chatId: string): Promise<bigint | null> {
+    const seq = await this.redis.client.get(this.notifiedKey(subscriptionId, chatId));
+    return seq === null ? null : BigInt(seq);
+  }
+
+  async noteNotified(subscriptionId: string, chatId: string, seq: bigint): Promise<void> {
+    await this.redis.client.eval(NOTE_NOTIFIED, 1, this.notifiedKey(subscriptionId, chatId), seq.toString(), NOTIFIED_TTL_MS);
+  }
+
   private key(subscriptionId: string, chatId: string): string {
     return this.redis.key('push-pending', subscriptionId, chatId);
   }
+
+  private notifiedKey(subscriptionId: string, chatId: string): string {
+    return this.redis.key('push-notified', subscriptionId, chatId);
+  }
 }
 
-/** The gate of the embedded mode: one process, one map. */
+/** The gate of the embedded mode: one process, two maps. */
 @Injectable()
 export class MemoryPushGate extends PushGate {
   private readonly pending = new Map<string, { count: number; expiresAt: number }>();
+  /** Newest notified seq per pair (insertion-ordered by last note: the oldest go first past MAX_NOTIFIED_PAIRS). */
+  private readonly pushed = new Map<string, { seq: bigint; expiresAt: number }>();
 
   async claim(subscriptionId: string, chatId: string): Promise<boolean> {
     const key = `${subscriptionId}:${chatId}`;
@@ -104,6 +141,22 @@ export class MemoryPushGate extends PushGate {
 
   async abandon(subscriptionId: string, chatId: string): Promise<void> {
     this.pending.delete(`${subscriptionId}:${chatId}`);
+  }
+
+  async notified(subscriptionId: string, chatId: string): Promise<bigint | null> {
+    const key = `${subscriptionId}:${chatId}`;
+    const entry = this.pushed.get(key);
+    if (entry && entry.expiresAt <= Date.now()) this.pushed.delete(key);
+    return entry && entry.expiresAt > Date.now() ? entry.seq : null;
+  }
+
+  async noteNotified(subscriptionId: string, chatId: string, seq: bigint): Promise<void> {
+    const key = `${subscriptionId}:${chatId}`;
+    const known = await this.notified(subscriptionId, chatId);
+    if (known !== null && known >= seq) return;
+    this.pushed.delete(key);
+    if (this.pushed.size >= MAX_NOTIFIED_PAIRS) this.pushed.delete(this.pushed.keys().next().value!);
+    this.pushed.set(key, { seq, expiresAt: Date.now() + NOTIFIED_TTL_MS });
   }
 
   private live(key: string): { count: number; expiresAt: number } | undefined {

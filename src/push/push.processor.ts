@@ -34,7 +34,8 @@ declare module '../jobs/job-names' {
  *
  * `push-deliver` sends the newest message of the chat its owner has not read, checks the gate,
  * and sends again if messages came in meanwhile; so a burst becomes one notification on its way
- * and at most one after it, the latest, each tagged with the chat (the device shows one).
+ * and at most one after it, the latest, each tagged with the chat (the device shows one). A
+ * message already pushed to the subscription (PushGate.notified) is not pushed again.
  * The push service's answer decides the rest: 404/410 delete the subscription, 429/5xx throw so
  * the queue retries with backoff, or after the answer's Retry-After when longer (the gate stays
  * held meanwhile), any other 4xx is logged.
@@ -76,7 +77,7 @@ export class PushProcessor {
   @JobHandler('push-deliver')
   async deliver({ subscriptionId, chatId }: PushDeliverJob): Promise<void> {
     let mark = await this.gate.mark(subscriptionId, chatId);
-    let sentSeq = -1n;
+    let sentSeq = (await this.gate.notified(subscriptionId, chatId)) ?? -1n;
     for (;;) {
       const delivery = await this.pushes.delivery(subscriptionId, chatId);
       if (delivery && BigInt(delivery.seq) > sentSeq && !(await this.presence.online([delivery.userId])).size) {
@@ -89,6 +90,7 @@ export class PushProcessor {
           this.logger.warn(`push to subscription ${subscriptionId} rejected with ${outcome.rejected}`);
         }
         sentSeq = BigInt(delivery.seq);
+        if (outcome === 'sent') await this.gate.noteNotified(subscriptionId, chatId, sentSeq);
       }
       if (await this.gate.release(subscriptionId, chatId, mark)) return;
       mark = await this.gate.mark(subscriptionId, chatId);

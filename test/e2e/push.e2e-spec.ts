@@ -15,6 +15,7 @@ import * as fixtures from '../support/media-fixtures';
 import { FakePushService, PushDevice, vapidClaims } from '../support/push-service';
 import { JobQueue } from '../../src/jobs/job-queue';
 import { PushNotifier } from '../../src/push/push.notifier';
+import { PushGate } from '../../src/push/push-gate';
 import { spawnServer } from '../support/server-process';
 import { createSignalDevice } from '../support/signal';
 import { createBackend, createTestApp, describeOnEachRedis, TestApp, twoInstances } from '../support/test-app';
@@ -420,6 +421,25 @@ describe('Web Push', () => {
       aws.close();
     });
 
+    it('never pushes a message twice: a fan-out run again (a retry, a stalled job) finds it already notified', async () => {
+      const [a, b] = await users(2);
+      const device = await subscribe(b);
+      const chatId = await openDirect(t, a, b);
+      const aws = await connect(t, a);
+      const first = await send(aws, chatId, 'once only');
+      await service.waitFor(device, 1);
+      await t.drainJobs();
+      await t.app.get(JobQueue).add('push', { messageIds: [first.id] });
+      await t.drainJobs();
+      expect(device.payloads().map((p) => p.body)).toEqual(['once only']);
+      // A newer message is still pushed, and the record of the older one does not hold it back.
+      await send(aws, chatId, 'and then this');
+      await service.waitFor(device, 2);
+      await t.drainJobs();
+      expect(device.payloads().map((p) => p.body)).toEqual(['once only', 'and then this']);
+      aws.close();
+    });
+
     it('notifies every offline member of messages sent at the same moment into different chats (one fan-out may carry them all)', async () => {
       const senders = await users(4);
       const recipients = await users(4);
@@ -445,6 +465,17 @@ describe('Web Push', () => {
         } finally {
           redis.disconnect();
         }
+      });
+
+      it("the shared gate keeps the highest notified seq, comparing them as numbers ('10' over '9')", async () => {
+        const gate = t.app.get(PushGate);
+        const [subscription, chat] = [randomUUID(), randomUUID()];
+        expect(await gate.notified(subscription, chat)).toBeNull();
+        await gate.noteNotified(subscription, chat, 10n);
+        await gate.noteNotified(subscription, chat, 9n);
+        expect(await gate.notified(subscription, chat)).toBe(10n);
+        await gate.noteNotified(subscription, chat, 100n);
+        expect(await gate.notified(subscription, chat)).toBe(100n);
       });
 
       // A rolling deploy: workers of the release before read `push` jobs as `{messageId}` on the
