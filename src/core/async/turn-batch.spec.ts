@@ -1,11 +1,11 @@
 import { turnBatch } from './turn-batch';
 
 /** A load whose reads the test answers by hand, recording the keys of each. */
-function manualLoad() {
+function manualLoad(maxBatch?: number) {
   const reads: Array<{ keys: readonly string[]; answer: () => void; fail: (error: Error) => void }> = [];
   const load = (keys: readonly string[]) =>
     new Promise<string[]>((resolve, reject) => reads.push({ keys, answer: () => resolve(keys.map((k) => k.toUpperCase())), fail: reject }));
-  return { reads, loader: turnBatch<string, string>(load) };
+  return { reads, loader: turnBatch<string, string>(load, maxBatch) };
 }
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -54,5 +54,14 @@ describe('turnBatch', () => {
     expect(reads.map((r) => r.keys)).toEqual([['a', 'b'], ['a']]);
     reads[1].answer();
     expect(await again).toBe('A');
+  });
+
+  it("cuts a turn's keys into reads of at most maxBatch", async () => {
+    const { reads, loader } = manualLoad(2);
+    const answers = Promise.all(['a', 'b', 'c'].map((key) => loader.load(key)));
+    await turn();
+    expect(reads.map((r) => r.keys)).toEqual([['a', 'b'], ['c']]);
+    reads.forEach((r) => r.answer());
+    expect(await answers).toEqual(['A', 'B', 'C']);
   });
 });

@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 
-/** Keys one batch reads at most: a statement with a bounded array parameter. */
+/** Keys one batch reads at most, unless the caller says less: a statement with a bounded array parameter. */
 const MAX_BATCH = 500;
 /** Batches of one loader being read at once; a batch due meanwhile waits, and gathers the keys asked for while it waits. */
 const MAX_IN_FLIGHT = 2;
@@ -13,8 +13,9 @@ const MAX_IN_FLIGHT = 2;
  * requests (each asking one key as its I/O arrives, one per turn) costs a few statements instead
  * of one each. Nothing is cached: every answer is read after it was asked for. A failed load
  * rejects every key of its batch with its error. (DataLoader with its schedule replaced.)
+ * `maxBatch` bounds a read whose answer per key can be large (its rows are held in memory at once).
  */
-export function turnBatch<K, V>(load: (keys: readonly K[]) => Promise<V[]>): DataLoader<K, V> {
+export function turnBatch<K, V>(load: (keys: readonly K[]) => Promise<V[]>, maxBatch = MAX_BATCH): DataLoader<K, V> {
   let inFlight = 0;
   const due: Array<() => void> = [];
   const read = async (keys: readonly K[]): Promise<V[]> => {
@@ -29,5 +30,5 @@ export function turnBatch<K, V>(load: (keys: readonly K[]) => Promise<V[]>): Dat
   const schedule = (dispatch: () => void): void => {
     setImmediate(() => (inFlight < MAX_IN_FLIGHT ? dispatch() : due.push(dispatch)));
   };
-  return new DataLoader<K, V>(read, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: schedule });
+  return new DataLoader<K, V>(read, { cache: false, maxBatchSize: Math.min(maxBatch, MAX_BATCH), batchScheduleFn: schedule });
 }
