@@ -58,7 +58,7 @@ local n = redis.call('GET', KEYS[1])
 if not n then return 1 end
 if n == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
 return 0`;
-// Keeps the higher of the recorded seq and ARGV[1] (seqs are decimal strings of equal meaning).
+// Keeps the higher of the recorded seq and ARGV[1]: decimal strings without leading zeros, so the longer is the larger.
 const NOTE_NOTIFIED = `
 local n = redis.call('GET', KEYS[1])
 if n and (#n > #ARGV[1] or (#n == #ARGV[1] and n >= ARGV[1])) then return 0 end
