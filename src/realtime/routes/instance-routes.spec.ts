@@ -120,9 +120,17 @@ describe('InstanceRoutes', () => {
     const afters: number[] = [];
     const read = log.read.bind(log);
     log.read = (userId, after, ...rest) => (afters.push(after), read(userId, after, ...rest));
-    // u: five events, the fifth's frame arriving just after the check read the position.
+    // u: five events, the fifth's frame arriving just after the check read the position (u's
+    // second position read; the first is the connect's), whenever the check runs.
+    const seqs: number[] = [];
+    const position = log.position.bind(log);
+    let uReads = 0;
+    log.position = async (userId) => {
+      const at = await position(userId);
+      if (userId === 'u' && ++uReads === 2) setImmediate(() => registry.deliver(['u'], live(5), [seqs[4]]));
+      return at;
+    };
     const u = await connect('u');
-    const seqs = [];
     for (let n = 1; n <= 5; n++) seqs.push(await append('u', n));
     for (const [i, seq] of seqs.slice(0, 4).entries()) registry.deliver(['u'], live(i + 1), [seq]);
     // v: four events; the last two never come (a stale route), and no later one shows the gap.
@@ -130,9 +138,8 @@ describe('InstanceRoutes', () => {
     const vSeqs = [];
     for (let n = 1; n <= 4; n++) vSeqs.push(await append('v', n));
     for (const i of [0, 1]) registry.deliver(['v'], live(i + 1), [vSeqs[i]]);
-    await sleep(SETTLE_MS + 2);
-    registry.deliver(['u'], live(5), [seqs[4]]);
-    await sleep(SETTLE_MS * 2);
+    await sleep(SETTLE_MS * 3);
+    expect(uReads).toBe(2);
     expect(u.seqs()).toEqual(seqs);
     expect(v.seqs()).toEqual(vSeqs);
     expect(v.received.map((r) => JSON.parse(r).payload.n)).toEqual([1, 2, 3, 4]);
