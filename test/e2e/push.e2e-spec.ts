@@ -68,6 +68,18 @@ describe('Web Push', () => {
   const endpoints = (devices: PushDevice[]): string[] => devices.map((d) => d.endpoint).sort();
   const sessionIdOf = async (user: TestUser): Promise<string> => (await t.http().get('/api/auth/sessions').set(user.auth).expect(200)).body.data.find((s: { isCurrent: boolean }) => s.isCurrent).id;
 
+  /** `a` sends `text` to `b` (subscribed, offline) in a direct chat; resolves once b's device has its push and every job has run. */
+  async function pushedDirect(text: string) {
+    const [a, b] = await users(2);
+    const device = await subscribe(b);
+    const chatId = await openDirect(t, a, b);
+    const aws = await connect(t, a);
+    const message = await send(aws, chatId, text);
+    await service.waitFor(device, 1);
+    await t.drainJobs();
+    return { a, device, chatId, aws, message };
+  }
+
   /**
    * Waits until `sentinel`, notified of the same message (or a later one) as the members under
    * test, has its `count` pushes, and every job has run: a push that was going to reach anyone
@@ -422,13 +434,7 @@ describe('Web Push', () => {
     });
 
     it('never pushes a message twice: a fan-out run again (a retry, a stalled job) finds it already notified', async () => {
-      const [a, b] = await users(2);
-      const device = await subscribe(b);
-      const chatId = await openDirect(t, a, b);
-      const aws = await connect(t, a);
-      const first = await send(aws, chatId, 'once only');
-      await service.waitFor(device, 1);
-      await t.drainJobs();
+      const { device, chatId, aws, message: first } = await pushedDirect('once only');
       await t.app.get(JobQueue).add('push', { messageIds: [first.id] });
       await t.drainJobs();
       expect(device.payloads().map((p) => p.body)).toEqual(['once only']);
@@ -485,13 +491,8 @@ describe('Web Push', () => {
         const prefix = `${t.backend.env.REDIS_PREFIX}:bull`;
         const [fanouts, pushes] = ['push-fanout', 'push'].map((name) => new Queue(name, { prefix, connection }));
         try {
-          const [a, b, c] = await users(3);
-          const bDevice = await subscribe(b);
-          const chatId = await openDirect(t, a, b);
-          const aws = await connect(t, a);
-          const notified = await send(aws, chatId, 'batched');
-          await service.waitFor(bDevice, 1);
-          await t.drainJobs();
+          const { a, aws, message: notified } = await pushedDirect('batched');
+          const [c] = await users(1);
           const states = ['completed', 'active', 'waiting', 'delayed', 'failed'] as const;
           expect((await fanouts.getJobs([...states])).some((job) => job.name === 'push' && job.data.messageIds?.includes(notified.id))).toBe(true);
           expect((await pushes.getJobs([...states])).filter((job) => job.name === 'push' && 'messageIds' in job.data)).toEqual([]);
