@@ -146,8 +146,10 @@ export class MemoryPushGate extends PushGate {
   async notified(subscriptionId: string, chatId: string): Promise<bigint | null> {
     const key = `${subscriptionId}:${chatId}`;
     const entry = this.pushed.get(key);
-    if (entry && entry.expiresAt <= Date.now()) this.pushed.delete(key);
-    return entry && entry.expiresAt > Date.now() ? entry.seq : null;
+    if (!entry) return null;
+    if (entry.expiresAt > Date.now()) return entry.seq;
+    this.pushed.delete(key);
+    return null;
   }
 
   async noteNotified(subscriptionId: string, chatId: string, seq: bigint): Promise<void> {
