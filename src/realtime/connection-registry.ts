@@ -44,9 +44,10 @@ export interface HeldFrame {
 
 /**
  * Told that a settling socket's live seqs skip one it has not got (see InstanceRoutes): returns
- * true when it takes the frame that showed the gap, to send it after the missing ones.
+ * true when it takes the frames (the one that showed the gap, and any held after it), to send
+ * them after the missing ones.
  */
-export type GapHandler = (connection: Connection, frame: HeldFrame) => boolean;
+export type GapHandler = (connection: Connection, frames: HeldFrame[]) => boolean;
 
 export interface DisconnectTarget {
   userIds?: string[];
@@ -147,7 +148,7 @@ export class ConnectionRegistry {
           continue;
         }
         if (seq !== null && connection.settling) {
-          if (this.onGap && skipsOne(connection, seq) && this.onGap(connection, { seq, payload: (payload ??= bodyWithSeq(body, seq)) })) continue;
+          if (this.onGap && skipsOne(connection, seq) && this.onGap(connection, [{ seq, payload: (payload ??= bodyWithSeq(body, seq)) }])) continue;
           connection.settling.add(seq);
         }
         if (seq !== null && (connection.position === null || seq <= connection.position) && connection.early.length < MAX_EARLY) connection.early.push(seq);
@@ -207,7 +208,7 @@ export class ConnectionRegistry {
  * (or what a replay sent it), and the seqs it got live since are in `settling` (a user's seqs
  * are consecutive).
  */
-function skipsOne(connection: Connection, seq: number): boolean {
+export function skipsOne(connection: Connection, seq: number): boolean {
   if (connection.position === null) return false;
   return !connection.settling!.covers(Math.max(connection.position, connection.replayedUpTo), seq - 1);
 }

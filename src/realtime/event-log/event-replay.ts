@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ERROR_CODES } from '../../core/errors/error-codes';
-import type { Connection } from '../connection-registry';
+import { Connection, GapHandler, skipsOne } from '../connection-registry';
 import { bodyWithSeq, EventLog, LogRead } from './event-log';
 
 /** Events read from the log per round trip of a replay. */
@@ -22,6 +22,9 @@ const TEXT = { binary: false } as const;
  */
 @Injectable()
 export class EventReplay {
+  /** Set by the routed bus (InstanceRoutes), as on the registry: a settling socket's held frames may skip seqs too. */
+  onGap: GapHandler | null = null;
+
   constructor(private readonly log: EventLog) {}
 
   /** Reads the position of a socket just bound to its user (before auth:ok, which reports it). */
@@ -69,12 +72,19 @@ export class EventReplay {
     }
   }
 
-  /** Sends the live frames held for the socket (none replayed up to replayedUpTo) and stops holding. */
+  /**
+   * Sends the live frames held for the socket (none replayed up to replayedUpTo) and stops holding.
+   * On a settling socket they go as live deliveries do (ConnectionRegistry.deliver): a frame whose
+   * seq skips one the socket has not got (a stale route kept it from here while the log was read)
+   * is handed, with those after it, to the gap repair, which sends the missing seqs first.
+   */
   release(connection: Connection): void {
     const held = connection.held ?? [];
     connection.held = null;
-    for (const { seq, payload } of held) {
+    for (let i = 0; i < held.length; i++) {
+      const { seq, payload } = held[i];
       if (seq !== null && seq <= connection.replayedUpTo) continue;
+      if (seq !== null && connection.settling && this.onGap && skipsOne(connection, seq) && this.onGap(connection, held.slice(i))) return;
       this.write(connection, payload);
       // A settling socket's live seqs, counted like those it got straight away (InstanceRoutes).
       if (seq !== null) connection.settling?.add(seq);

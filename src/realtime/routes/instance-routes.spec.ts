@@ -26,7 +26,8 @@ function setup() {
   } as unknown as RouteTable;
   const registry = new ConnectionRegistry(new Metrics());
   const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
-  const routes = new InstanceRoutes(table, registry, log, new EventReplay(log), SETTLE_MS, (userId) => calls.push(`announce ${userId}`));
+  const replay = new EventReplay(log);
+  const routes = new InstanceRoutes(table, registry, log, replay, SETTLE_MS, (userId) => calls.push(`announce ${userId}`));
   let n = 0;
   const connect = async (userId: string) => {
     const received: string[] = [];
@@ -50,7 +51,7 @@ function setup() {
     reads.count++;
     return read(...args);
   };
-  return { calls, routes, registry, connect, append, state, reads, log, release: () => release() };
+  return { calls, routes, registry, replay, connect, append, state, reads, log, release: () => release() };
 }
 
 describe('InstanceRoutes', () => {
@@ -171,6 +172,27 @@ describe('InstanceRoutes', () => {
     expect(reads.count).toBe(2);
     await sleep(SETTLE_MS * 3);
     expect(socket.seqs()).toEqual([...seqs, ...more]);
+    routes.stop();
+  });
+
+  it('repairs a gap in the frames held during a resume before sending them, so the seqs stay in order', async () => {
+    const { registry, replay, connect, append, routes, reads } = setup();
+    const socket = await connect('u');
+    const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    // A resume is reading the log (nothing to replay: it ends at the socket's position) while a
+    // stale route keeps the first two events from here; the next two arrive live and are held.
+    replay.hold(socket.connection);
+    const seqs = [await append('u', 1), await append('u', 2), await append('u', 3), await append('u', 4)];
+    registry.deliver(['u'], live(3), [seqs[2]]);
+    registry.deliver(['u'], live(4), [seqs[3]]);
+    expect(socket.seqs()).toEqual([]);
+    await replay.resume(socket.connection, socket.connection.position!);
+    await sleep(5);
+    expect(socket.seqs()).toEqual(seqs);
+    expect(socket.received.map((r) => JSON.parse(r).payload.n)).toEqual([1, 2, 3, 4]);
+    expect(reads.count).toBe(1);
+    await sleep(SETTLE_MS * 3);
+    expect(socket.seqs()).toEqual(seqs);
     routes.stop();
   });
 

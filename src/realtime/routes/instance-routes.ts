@@ -63,7 +63,7 @@ export class InstanceRoutes {
     /** Tells the other instances that the user now has a socket here. */
     private readonly announce: (userId: string) => void,
   ) {
-    registry.onGap = (connection, frame) => this.repair(connection, frame);
+    registry.onGap = replay.onGap = (connection, frames) => this.repair(connection, frames);
   }
 
   start(): void {
@@ -171,14 +171,15 @@ export class InstanceRoutes {
   }
 
   /**
-   * A settling socket got `frame` while a seq before it has not reached it: holds the frame (and
-   * the live ones after it), sends the missing seqs from the log, then the held frames. The socket
-   * goes on settling from the position read here. Declines (false) while it is being caught up.
+   * A settling socket got `frames[0]` (live, or held during a resume) while a seq before it has
+   * not reached it: holds the frames (and the live ones after them), sends the missing seqs from
+   * the log, then the held frames. The socket goes on settling from the position read here.
+   * Declines (false) while it is being caught up.
    */
-  private repair(connection: Connection, frame: HeldFrame): boolean {
+  private repair(connection: Connection, frames: HeldFrame[]): boolean {
     if (this.catching.has(connection) || connection.held) return false;
     this.catching.add(connection);
-    connection.held = [frame];
+    connection.held = frames;
     const from = Math.max(connection.position!, connection.replayedUpTo);
     const live = connection.settling ?? new LiveSeqs();
     void (async () => {
