@@ -93,7 +93,7 @@ export class ChatsController {
     summary: "Pin a message of the chat (any member; not a group event) or unpin with null; all members get chat:updated {id, pinnedMessageId}",
   })
   @ApiEnvelope(ChatDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'MESSAGE_NOT_FOUND')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'BLOCKED', 'CHAT_NOT_FOUND', 'MESSAGE_NOT_FOUND')
   pinMessage(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: PinMessageDto): Promise<ChatDto> {
     return this.chats.pinMessage(auth, id, body.messageId);
   }

@@ -311,9 +311,31 @@ export class ChatsRepository {
     return this.changeMemberState(chatId, userId, 'muted_until', '$3::timestamptz', [until]);
   }
 
-  /** Archives (keeping the first archive time on a repeat) or unarchives; null when not a visible member. */
+  /**
+   * Archives (keeping the first archive time on a repeat) or unarchives; null when not a visible
+   * member. A pinned chat keeps its pin in the list it moves to only while that list has fewer
+   * than MAX_PINNED_CHATS pinned (each list's limit, as setPinned counts it); otherwise it arrives
+   * unpinned. Under the same lock of the member's `users` row as setPinned, so a pin and a move at
+   * once cannot both pass the count.
+   */
   async setArchived(chatId: string, userId: string, archived: boolean): Promise<MemberStateChange | null> {
-    return this.changeMemberState(chatId, userId, 'archived_at', 'CASE WHEN $3::boolean THEN coalesce(old.archived_at, now()) END', [archived]);
+    return this.transaction(async (tx) => {
+      await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [userId]);
+      const rows = returned<MemberStateChange>(
+        await tx.query(
+          `UPDATE chat_members m SET archived_at = CASE WHEN $3::boolean THEN coalesce(old.archived_at, now()) END,
+                  pinned_at = CASE WHEN old.pinned_at IS NULL OR (old.archived_at IS NOT NULL) = $3::boolean THEN old.pinned_at
+                                   WHEN (SELECT count(*) FROM chat_members p
+                                          WHERE p.user_id = $2 AND p.pinned_at IS NOT NULL AND (p.archived_at IS NOT NULL) = $3::boolean) >= $4 THEN NULL
+                                   ELSE old.pinned_at END
+             FROM chat_members old
+            WHERE m.chat_id = $1 AND m.user_id = $2 AND m.visible AND old.chat_id = m.chat_id AND old.user_id = m.user_id
+            RETURNING m.archived_at AS value, old.archived_at IS DISTINCT FROM m.archived_at AS changed`,
+          [chatId, userId, archived, MAX_PINNED_CHATS],
+        ),
+      );
+      return rows[0] ?? null;
+    });
   }
 
   /**

@@ -7,6 +7,7 @@ import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { KeysService } from '../keys/keys.service';
 import { UploadsService } from '../uploads/uploads.service';
 import { UsersService } from '../users/users.service';
+import { BlockPolicy } from '../users/block-policy';
 import { AuthContext } from '../auth/auth-context';
 import './chat-events';
 import { GroupEvents, SystemMessagePublication, SystemMessages } from '../messages/system-messages';
@@ -40,6 +41,7 @@ export class ChatsService implements OnModuleInit {
     private readonly realtime: RealtimePublisher,
     private readonly relations: PresenceRelations,
     private readonly systemMessages: SystemMessages,
+    private readonly blocks: BlockPolicy,
   ) {}
 
   /** When an account goes, the groups it leaves behind tell their remaining members. */
@@ -237,8 +239,12 @@ export class ChatsService implements OnModuleInit {
    * unpins with null. All members, the caller included, get chat:updated `{id, pinnedMessageId}`:
    * the client takes the pinned message from that event alone. Under the chat's row lock, the
    * pin itself requires the caller's membership: a member removed meanwhile gets CHAT_NOT_FOUND.
+   * A block between the two members of a pair chat refuses it either way (BLOCKED).
    */
   async pinMessage(auth: AuthContext, chatId: string, messageId: string | null): Promise<ChatDto> {
+    // Before the transaction: the block check reads on a connection of its own (the embedded database has one).
+    const { membership } = await this.authorize(chatId, auth.userId, 'pin-message');
+    await this.blocks.requireInChat('pin-message', auth.userId, membership.chat);
     await this.chats.transaction(async (tx) => {
       await this.authorize(chatId, auth.userId, 'pin-message', { tx });
       if (messageId !== null && !isUuid(messageId)) throw new AppError('MESSAGE_NOT_FOUND');

@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { arrayLiteral } from '../core/database/array-literal';
 import { idBoundAt, MAX_UUID, MIN_UUID, newId, uuidV7RandomBits, uuidV7RandomBitsList } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
-import { returned } from '../core/database/query-results';
+import { isForeignKeyViolation, returned } from '../core/database/query-results';
 import { ChatType } from '../chats/entities/chat.entity';
 import { AvatarOwner, avatarRuleSql } from '../users/avatar-privacy';
 import { ReceiptFacts, receiptFactsOf, receiptFactsSql } from '../users/read-receipts';
@@ -742,14 +742,15 @@ export class MessagesRepository {
     return rows[0]?.readAt ?? null;
   }
 
-  async updateContent(id: string, changes: { text: string | null; ciphertext: string | null; signalType: number | null }): Promise<MessageEntity> {
+  /** The edited message; null when it was deleted meanwhile. */
+  async updateContent(id: string, changes: { text: string | null; ciphertext: string | null; signalType: number | null }): Promise<MessageEntity | null> {
     const rows = returned<MessageEntity>(
       await this.manager.query(
         `UPDATE messages SET text = $2, ciphertext = $3, signal_type = $4, is_edited = true, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
         [id, changes.text, changes.ciphertext, changes.signalType],
       ),
     );
-    return rows[0];
+    return rows[0] ?? null;
   }
 
   /**
@@ -778,19 +779,26 @@ export class MessagesRepository {
   }
 
   /** Adds a reaction once; resolves it, and whether it is new. */
-  async addReaction(messageId: string, userId: string, emoji: string): Promise<{ reaction: ReactionEntity; created: boolean }> {
-    const inserted = (await this.manager.query(
-      `INSERT INTO reactions (id, message_id, user_id, emoji) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (message_id, user_id, emoji) DO NOTHING
-       RETURNING id, message_id AS "messageId", user_id AS "userId", emoji, created_at AS "createdAt"`,
-      [newId(), messageId, userId, emoji],
-    )) as ReactionEntity[];
-    if (inserted.length) return { reaction: inserted[0], created: true };
-    const [existing] = (await this.manager.query(
-      `SELECT id, message_id AS "messageId", user_id AS "userId", emoji, created_at AS "createdAt" FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3`,
-      [messageId, userId, emoji],
-    )) as ReactionEntity[];
-    return { reaction: existing, created: false };
+  /**
+   * The user's reaction, added or (a repeat) as it was: one statement, so a removal between an
+   * insert that found it and a read of it cannot leave nothing to answer with (the conflict
+   * branch's no-op update returns the row; `xmax = 0` only on a fresh insert). Null when the
+   * message was deleted meanwhile (its foreign key).
+   */
+  async addReaction(messageId: string, userId: string, emoji: string): Promise<{ reaction: ReactionEntity; created: boolean } | null> {
+    try {
+      const [row] = (await this.manager.query(
+        `INSERT INTO reactions (id, message_id, user_id, emoji) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (message_id, user_id, emoji) DO UPDATE SET emoji = EXCLUDED.emoji
+         RETURNING id, message_id AS "messageId", user_id AS "userId", emoji, created_at AS "createdAt", xmax = 0 AS created`,
+        [newId(), messageId, userId, emoji],
+      )) as Array<ReactionEntity & { created: boolean }>;
+      const { created, ...reaction } = row;
+      return { reaction, created };
+    } catch (error) {
+      if (isForeignKeyViolation(error, 'reactions_message_id_fkey')) return null;
+      throw error;
+    }
   }
 
   async removeReaction(messageId: string, userId: string, emoji: string): Promise<boolean> {
@@ -798,11 +806,17 @@ export class MessagesRepository {
     return rows.length > 0;
   }
 
-  async addListen(messageId: string, userId: string): Promise<boolean> {
-    const rows = (await this.manager.query(
-      `INSERT INTO message_listens (message_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING message_id`,
-      [messageId, userId],
-    )) as unknown[];
-    return rows.length > 0;
+  /** Whether this is the user's first listen; null when the message was deleted meanwhile (its foreign key). */
+  async addListen(messageId: string, userId: string): Promise<boolean | null> {
+    try {
+      const rows = (await this.manager.query(
+        `INSERT INTO message_listens (message_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING message_id`,
+        [messageId, userId],
+      )) as unknown[];
+      return rows.length > 0;
+    } catch (error) {
+      if (isForeignKeyViolation(error, 'message_listens_message_id_fkey')) return null;
+      throw error;
+    }
   }
 }

@@ -260,10 +260,13 @@ export class MessagesService {
       changes = { text: null, ciphertext: input.ciphertext, signalType: input.signalType };
     } else {
       if (message.type !== 'TEXT') throw invalid('type', 'only text messages can be edited');
+      // A forward's text is the original's, shown as "Forwarded from …": editing it would put words in that sender's mouth.
+      if (message.forwardedFromId !== null || message.forwardSenderName !== null) throw invalid('forwardedFromId', 'a forwarded message cannot be edited');
       if (input.ciphertext !== undefined || input.signalType !== undefined) throw invalid('ciphertext', 'ciphertext belongs to secret chats');
       changes = { text: checkedText(input.text), ciphertext: null, signalType: null };
     }
     const updated = await this.messages.updateContent(messageId, changes);
+    if (!updated) throw new AppError('MESSAGE_NOT_FOUND');
     // Members who hid the message do not get it back through its edit.
     const audience = await this.messages.audienceOf(message.chatId, messageId);
     const views = await this.views.buildForEach(updated, [...new Set([userId, ...audience])]);
@@ -341,7 +344,10 @@ export class MessagesService {
   async markListened(userId: string, messageId: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId, 'message:listened');
     if (message.type !== 'AUDIO') throw invalid('messageId', 'only voice messages can be listened to');
-    if (message.senderId === userId || !(await this.messages.addListen(messageId, userId))) return;
+    if (message.senderId === userId) return;
+    const first = await this.messages.addListen(messageId, userId);
+    if (first === null) throw new AppError('MESSAGE_NOT_FOUND');
+    if (!first) return;
     if (message.senderId) {
       await this.realtime.toUsers([message.senderId], 'message:listened', { messageId, chatId: message.chatId, listenedBy: userId });
     }
@@ -350,7 +356,9 @@ export class MessagesService {
   async addReaction(userId: string, messageId: string, emoji: string): Promise<ReactionDto> {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
     refuseSystem(message);
-    const { reaction, created } = await this.messages.addReaction(messageId, userId, emoji);
+    const added = await this.messages.addReaction(messageId, userId, emoji);
+    if (!added) throw new AppError('MESSAGE_NOT_FOUND');
+    const { reaction, created } = added;
     const dto = toReactionDto(reaction);
     if (created) await this.realtime.toUsers(await this.messages.audienceOf(message.chatId, messageId), 'reaction:added', { reaction: dto, chatId: message.chatId, messageId });
     return dto;

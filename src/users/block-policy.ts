@@ -24,6 +24,8 @@ export const BLOCK_RULES = {
   'message:read': { scope: 'pair-chat', outcome: 'refuse' },
   'message:listened': { scope: 'pair-chat', outcome: 'refuse' },
   reaction: { scope: 'pair-chat', outcome: 'refuse' },
+  /** Pinning or unpinning the chat's message: its banner is shared, both sides see it change. */
+  'pin-message': { scope: 'pair-chat', outcome: 'refuse' },
   typing: { scope: 'pair-chat', outcome: 'drop' },
   'user:updated': { scope: 'everywhere', outcome: 'drop' },
   /** Applied inside the statements that read presence audiences and rules, with blockedWithSql. */

@@ -266,6 +266,17 @@ describe('chat state (v2.2)', () => {
       // Unpinning one makes room again.
       await pin(me, chats[6], false).expect(200);
       await pin(me, chats[7], true).expect(200);
+
+      // Back from the archive into a full main list, the pinned chat arrives unpinned: never six.
+      await archive(me, moved, false).expect(200);
+      expect((await memberRow(moved, me)).pinned_at).toBeNull();
+      const pinnedInMain = 'SELECT count(*)::int AS n FROM chat_members WHERE user_id = $1 AND pinned_at IS NOT NULL AND archived_at IS NULL';
+      expect((await t.backend.sql(pinnedInMain, [me.id]))[0].n).toBe(5);
+      // With room in the list it moves to, a pin moves with its chat and keeps its time.
+      const kept = (await memberRow(chats[7], me)).pinned_at;
+      await archive(me, chats[7], true).expect(200);
+      await archive(me, chats[7], false).expect(200);
+      expect((await memberRow(chats[7], me)).pinned_at).toEqual(kept);
     });
 
     it('moves a chat into the archive and back; a new message leaves it there; GET /api/chats/:id still answers', async () => {

@@ -148,8 +148,10 @@ describe('privacy', () => {
         t.http().post(`/api/messages/${fromA.id}/reactions`).set(b.auth).send({ emoji: '❤️' }),
         t.http().delete(`/api/messages/${fromA.id}/reactions/${encodeURIComponent('👍')}`).set(b.auth),
         t.http().post(`/api/messages/${voiceId}/read`).set(b.auth),
+        t.http().patch(`/api/chats/${chatId}/pin`).set(b.auth).send({ messageId: fromA.id }),
       ];
       for (const res of await Promise.all(refused)) expect([res.status, res.body.code]).toEqual([403, 'BLOCKED']);
+      expect(await t.backend.sql('SELECT pinned_message_id FROM chats WHERE id = $1', [chatId])).toEqual([{ pinned_message_id: null }]);
       bws.send('message:read', { messageId: voiceId, chatId });
       expect(await bws.waitFor('error')).toMatchObject({ code: 'BLOCKED' });
       bws.send('message:listened', { messageId: voiceId, chatId });
@@ -176,10 +178,12 @@ describe('privacy', () => {
         t.http().delete(`/api/messages/${fromA.id}`).set(a.auth),
         t.http().post(`/api/messages/${fromB.id}/reactions`).set(a.auth).send({ emoji: '😂' }),
         t.http().post(`/api/messages/${fromB.id}/read`).set(a.auth),
+        t.http().patch(`/api/chats/${chatId}/pin`).set(a.auth).send({ messageId: fromB.id }),
+        t.http().patch(`/api/chats/${chatId}/pin`).set(a.auth).send({ messageId: null }),
       ];
       for (const res of await Promise.all(refused)) expect([res.status, res.body.code]).toEqual([403, 'BLOCKED']);
       await settle(b, bws);
-      expect(unconsumed(bws, ['message:new', 'message:edited', 'message:deleted', 'reaction:added', 'message:read'])).toEqual([]);
+      expect(unconsumed(bws, ['message:new', 'message:edited', 'message:deleted', 'reaction:added', 'message:read', 'chat:updated'])).toEqual([]);
       aws.close();
       bws.close();
     });

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsISO8601, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsInstant } from '../../core/http/is-instant';
 
 export const MAX_TEXT = 4096;
 /** Signal message types carried beside a ciphertext (whisper, prekey whisper, sender key…). */
@@ -68,14 +69,14 @@ export class HistoryQuery {
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
   @ApiPropertyOptional({ description: 'search as you type: every word is a case-insensitive word prefix (not in secret chats)' })
   @IsOptional() @IsString() @MinLength(1) @MaxLength(200) q?: string;
-  @ApiPropertyOptional({ format: 'date-time', description: 'inclusive lower bound on createdAt' }) @IsOptional() @IsISO8601({ strict: true }) from?: string;
-  @ApiPropertyOptional({ format: 'date-time', description: 'inclusive upper bound on createdAt' }) @IsOptional() @IsISO8601({ strict: true }) to?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'inclusive lower bound on createdAt' }) @IsOptional() @IsInstant() from?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'inclusive upper bound on createdAt' }) @IsOptional() @IsInstant() to?: string;
   @ApiPropertyOptional({ format: 'uuid', description: 'only messages of this sender' }) @IsOptional() @IsUUID('all') senderId?: string;
   @ApiPropertyOptional({ enum: HISTORY_TYPES }) @IsOptional() @IsIn(HISTORY_TYPES) type?: (typeof HISTORY_TYPES)[number];
 }
 
 export class AroundQuery {
-  @ApiProperty({ format: 'date-time', description: 'the page starts with the oldest messages at or after this instant' }) @IsISO8601({ strict: true }) date: string;
+  @ApiProperty({ format: 'date-time', description: 'the page starts with the oldest messages at or after this instant' }) @IsInstant() date: string;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
 }
 
