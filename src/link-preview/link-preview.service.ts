@@ -4,7 +4,7 @@ import { withTimeout } from '../core/async/with-timeout';
 import { AppConfig } from '../core/config/app-config';
 import { AppError } from '../core/errors';
 import { OutboundPolicy } from '../core/outbound/outbound-policy';
-import { OutboundRefusalReason, OutboundRefusedError } from '../core/outbound/outbound-refused.error';
+import { OUTBOUND_REFUSAL_MESSAGES, OutboundRefusedError } from '../core/outbound/outbound-refused.error';
 import { RateLimiter } from '../core/rate-limit/rate-limiter';
 import { LinkPreviewDto } from './dto/link-preview.dto';
 import { LinkPreviewFetcher } from './link-preview.fetcher';
@@ -22,20 +22,6 @@ export const FAILED_PREVIEW_TTL_SECONDS = 10 * 60;
 export const MAX_PROXIED_IMAGE_BYTES = 5 * 1024 * 1024;
 /** The whole proxied exchange, body included. */
 export const PROXY_TIMEOUT_MS = 10_000;
-
-/**
- * What a refused proxy request is told, by reason (sent as `reason` beside the code, so a
- * refusal by policy is told apart from an unreachable upstream). Never the addresses a name
- * resolved to: those would map the server's network for the caller.
- */
-const REFUSAL_MESSAGES: Record<Exclude<OutboundRefusalReason, 'UNRESOLVABLE'>, string> = {
-  ADDRESS: 'This address is not fetched: it is not a public address (private, loopback, link-local or reserved)',
-  PORT: 'This address is not fetched: only the default port (80 for http, 443 for https) is',
-  SCHEME: 'Only http and https URLs are fetched',
-  CREDENTIALS: 'URLs with credentials are not fetched',
-  INVALID_URL: 'Not an absolute URL',
-  URL_TOO_LONG: `URLs are at most ${OutboundPolicy.MAX_URL_LENGTH} characters`,
-};
 
 const IMAGE_TYPE = /^image\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
 
@@ -101,7 +87,8 @@ export class LinkPreviewService {
       done();
       this.logger.debug(`proxy ${rawUrl}: ${(error as Error).message}`);
       if (error instanceof OutboundRefusedError && error.reason !== 'UNRESOLVABLE') {
-        throw new AppError('OUTBOUND_REFUSED', REFUSAL_MESSAGES[error.reason], { reason: error.reason });
+        // The reason beside the code tells a refusal by policy from an unreachable upstream; never the addresses resolved.
+        throw new AppError('OUTBOUND_REFUSED', OUTBOUND_REFUSAL_MESSAGES[error.reason], { reason: error.reason });
       }
       throw new AppError('UPSTREAM_UNAVAILABLE');
     }

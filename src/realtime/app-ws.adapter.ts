@@ -31,6 +31,18 @@ export class AppWsAdapter extends WsAdapter {
     // Frames are dispatched by WsGateway; see the class comment.
   }
 
+  /**
+   * A client's protocol error (a frame over the size limit, closed with 1009; invalid UTF-8, an
+   * unmasked or malformed frame, 1002/1007) is the client's doing, not a fault of the server: the
+   * gateway's shared listener ends that socket. Nest's default logged each at ERROR with a stack
+   * (anyone could fill the error log at will) and gave every socket a closure of its own. The
+   * server's own errors are still logged.
+   */
+  override bindErrorHandler(server: { on(event: 'error', listener: (error: Error) => void): unknown }): typeof server {
+    server.on('error', (error) => this.logger.error(error));
+    return server;
+  }
+
   override bindClientDisconnect(): void {
     // WsGateway has no handleDisconnect: it listens for the close itself. Nest's listener would
     // cost every open socket a closure and a `once` wrapper for nothing.

@@ -290,6 +290,25 @@ describe('fuzz: never 5xx, always the envelope', () => {
     }, FUZZ_TIMEOUT_MS);
   });
 
+  it('closes a socket that breaks the protocol (an oversize frame, invalid UTF-8, an unmasked frame) and logs no fault for it', async () => {
+    const { user } = await ensureFixture();
+    const logsBefore = t.logs.length;
+    const oversize = await connect(t, user);
+    oversize.sendRaw('x'.repeat(200_000));
+    expect((await oversize.closed).code).toBe(1009);
+    // Written under the client library: a text frame of invalid UTF-8 (masked, as a client must), then an unmasked one.
+    const raw = (header: number[], payload: number[]) => Buffer.from([...header, ...payload]);
+    for (const frame of [raw([0x81, 0x84, 0, 0, 0, 0], [0x7b, 0xff, 0xfe, 0x7d]), raw([0x81, 0x02], [0x7b, 0x7d])]) {
+      const ws = await connect(t, user);
+      (ws.socket as unknown as { _socket: { write(b: Buffer): void } })._socket.write(frame);
+      expect([1002, 1006, 1007]).toContain((await ws.closed).code);
+    }
+    // A fault would be logged by now: the sockets closed after their errors were handled.
+    expect(faultLines(t.logs.slice(logsBefore))).toEqual([]);
+    const still = await connect(t, user);
+    still.close();
+  });
+
   it('answers every generated frame of a socket that has not signed in with a 4xx error, or closes it for a bad token', async () => {
     const { pool } = await ensureFixture();
     const events = fc.constantFrom('auth', ...SOCKET_EVENTS);

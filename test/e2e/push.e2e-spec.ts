@@ -174,6 +174,15 @@ describe('Web Push', () => {
         expect([endpoint, res.status, res.body.code]).toEqual([endpoint, 422, 'VALIDATION_ERROR']);
         expect(res.body.errors.token).toEqual([expect.stringContaining('may not be contacted')]);
       }
+      // A name is refused without saying what it resolved to, or whether it resolved at all: no map of internal names.
+      const told = [];
+      for (const endpoint of ['https://localhost/x', 'https://no-such-host.invalid/x']) {
+        const res = await register(a, JSON.stringify({ endpoint, expirationTime: null, keys }));
+        expect([endpoint, res.status, res.body.code]).toEqual([endpoint, 422, 'VALIDATION_ERROR']);
+        told.push(res.body.errors.token[0]);
+      }
+      expect(told[0]).toBe(told[1]);
+      expect(told[0]).not.toMatch(/127\.0\.0\.1|::1|localhost|resolve/);
       expect(await tokensOf(a)).toEqual([]);
     });
 

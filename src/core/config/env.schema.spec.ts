@@ -51,7 +51,28 @@ describe('parseEnv', () => {
     const config = parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1:7001,127.0.0.1:7002', DATA_DIR: dataDir() });
     expect(config.redisUrl).toBe('redis+cluster://127.0.0.1:7001,127.0.0.1:7002');
     expect(parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379', DATA_DIR: dataDir() }).redisUrl).toBe('redis://127.0.0.1:6379');
-    expect(() => parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1', DATA_DIR: dataDir() })).toThrow(/REDIS_URL="redis\+cluster:\/\/127.0.0.1" is not a redis:\/\/ URL or a redis\+cluster/);
+    expect(() => parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1', DATA_DIR: dataDir() })).toThrow(/REDIS_URL \(its value is not shown: it may hold a secret\) is not a redis:\/\/ URL or a redis\+cluster/);
+  });
+
+  it('names a malformed secret or credential-bearing URL without printing its value (it goes to the deploy logs)', () => {
+    const secrets = {
+      APP_SECRET: 'hunter2-short-secret',
+      METRICS_TOKEN: 'tok3n',
+      DATABASE_URL: 'postgress://app:DbPassw0rd@db/h2v',
+      REDIS_URL: 'rediss//:RedisPassw0rd@cache',
+      SMTP_URL: 'smpt://mailer:MailPassw0rd@mail',
+    };
+    let message = '';
+    try {
+      parseEnv({ ...secrets, DATA_DIR: dataDir() });
+    } catch (error) {
+      message = (error as ConfigError).message;
+    }
+    for (const [name, value] of Object.entries(secrets)) {
+      expect(message).toContain(`${name} (its value is not shown`);
+      expect(message).not.toContain(value);
+    }
+    expect(message).not.toMatch(/hunter2|Passw0rd|tok3n/);
   });
 
   it('names every malformed variable at once', () => {

@@ -113,6 +113,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const PUBLISHED_SECRETS = new Set(['change-me-to-a-long-random-secret-of-32+chars']);
 const PLACEHOLDER_SECRET = /change[\W_]*me|replace[\W_]*me|placeholder|your[\W_]*secret|^(.)\1*$/i;
 
+/** Variables whose value is, or may carry, a credential (a URL's password): a refusal names them, never their value (it goes to the deploy's logs). */
+const SECRET_BEARING = new Set(['APP_SECRET', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL']);
+
 /**
  * Parses and validates the environment. Every malformed variable is reported at once, each by
  * name, so a deploy fails with one clear message instead of a series of restarts.
@@ -124,7 +127,7 @@ export function parseEnv(env: Env): AppConfigValues {
     if (raw === undefined || raw === '') return fallback;
     const value = parse(raw);
     if (value === undefined) {
-      problems.push(`${name}=${JSON.stringify(raw)} is not ${expected}`);
+      problems.push(SECRET_BEARING.has(name) ? `${name} (its value is not shown: it may hold a secret) is not ${expected}` : `${name}=${JSON.stringify(raw)} is not ${expected}`);
       return fallback;
     }
     return value;

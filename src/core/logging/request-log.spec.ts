@@ -74,7 +74,7 @@ describe('RequestLogging', () => {
 
   it('logs each answer at the level of its status, without the query, and never /health', () => {
     const { lines, logging } = setup();
-    for (const [url, status] of [['/api/a?token=t', 200], ['/api/b', 404], ['/api/c', 500], ['/api/d', 503], ['/health', 500]] as const) {
+    for (const [url, status] of [['/api/a?token=t', 200], ['/api/b', 404], ['/api/c', 500], ['/api/d', 503], ['/api/e', 502], ['/api/f', 501], ['/health', 500]] as const) {
       const { req, res } = exchange(url);
       const log = logging.start(req, res);
       res.statusCode = status;
@@ -85,6 +85,8 @@ describe('RequestLogging', () => {
       [30, '/api/b', 404, 'request completed'],
       [50, '/api/c', 500, 'request errored'],
       [40, '/api/d', 503, 'request errored'],
+      [40, '/api/e', 502, 'request errored'],
+      [50, '/api/f', 501, 'request errored'],
     ]);
   });
 

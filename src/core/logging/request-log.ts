@@ -80,7 +80,8 @@ export class RequestLogging {
   /** Writes the access line of a request whose answer is done (`completed`) or was cut short. */
   finished(log: RequestLog, res: ServerResponse, responseTimeMs: number, completed: boolean): void {
     const status = res.statusCode;
-    const level: Level = status === 503 ? 'warn' : status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
+    // 502-504 say another service failed (an upstream a user pointed the link preview at, a database that is away): a warning, not our fault.
+    const level: Level = status >= 502 && status <= 504 ? 'warn' : status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
     if (!this.root.isLevelEnabled(level)) return;
     const fields = log.fields;
     if (fields.url === '/health') return;

@@ -6,7 +6,7 @@ import { OnModuleDestroy } from '@nestjs/common';
 import { refusedAddressReason } from './address-policy';
 import { hostPortKey } from './host-port';
 import { OutboundHttpAgent, OutboundHttpsAgent } from './outbound-agents';
-import { OutboundRefusedError } from './outbound-refused.error';
+import { MAX_OUTBOUND_URL_LENGTH, OutboundRefusedError } from './outbound-refused.error';
 
 export interface OutboundPolicyOptions {
   /** Canonical `host:port` keys (see hostPortKey) that may be reached although private or on another port. */
@@ -26,7 +26,7 @@ const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
  * address rules (a test server, a push relay on a private network).
  */
 export class OutboundPolicy implements OnModuleDestroy {
-  static readonly MAX_URL_LENGTH = 2048;
+  static readonly MAX_URL_LENGTH = MAX_OUTBOUND_URL_LENGTH;
 
   readonly httpAgent: http.Agent;
   readonly httpsAgent: https.Agent;

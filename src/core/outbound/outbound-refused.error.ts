@@ -15,6 +15,23 @@ export type OutboundRefusalReason =
   /** The host name does not resolve. */
   | 'UNRESOLVABLE';
 
+/** The longest URL the server fetches (OutboundPolicy.MAX_URL_LENGTH). */
+export const MAX_OUTBOUND_URL_LENGTH = 2048;
+
+/**
+ * What a client may be told of each refusal. The error's own message names the addresses a host
+ * resolved to, for the server's logs; a client must never learn those (they map internal names).
+ */
+export const OUTBOUND_REFUSAL_MESSAGES: Record<OutboundRefusalReason, string> = {
+  ADDRESS: 'This address is not fetched: it is not a public address (private, loopback, link-local or reserved)',
+  UNRESOLVABLE: 'This address is not fetched: its host name does not resolve',
+  PORT: 'This address is not fetched: only the default port (80 for http, 443 for https) is',
+  SCHEME: 'Only http and https URLs are fetched',
+  CREDENTIALS: 'URLs with credentials are not fetched',
+  INVALID_URL: 'Not an absolute URL',
+  URL_TOO_LONG: `URLs are at most ${MAX_OUTBOUND_URL_LENGTH} characters`,
+};
+
 /**
  * Thrown by OutboundPolicy.check and raised on a request whose connection the outbound agents
  * refused (as the request's 'error'), so callers can tell a refusal from a network failure.
