@@ -18,6 +18,17 @@ export interface CachedSession {
  */
 export class SessionCache {
   private readonly entries = new Map<string, { session: CachedSession; until: number }>();
+  /**
+   * Moves on with every forget. A lookup started before a forget may have read a session that
+   * ended meanwhile: `set` with the generation read before the lookup keeps nothing then, so an
+   * ended session is never remembered past its end (forgets are rare: sign-outs, terminations).
+   */
+  private forgets = 0;
+
+  /** The generation to pass to `set` for a lookup about to start. */
+  get generation(): number {
+    return this.forgets;
+  }
 
   constructor(
     private readonly ttlMs = 5_000,
@@ -32,7 +43,9 @@ export class SessionCache {
     return null;
   }
 
-  set(tokenHash: string, session: CachedSession, now = Date.now()): void {
+  /** Remembers a session looked up at `generation`, unless something was forgotten since. */
+  set(tokenHash: string, session: CachedSession, generation: number, now = Date.now()): void {
+    if (generation !== this.forgets) return;
     this.entries.delete(tokenHash);
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(tokenHash, { session, until: now + this.ttlMs });
@@ -43,6 +56,7 @@ export class SessionCache {
     const sessions = new Set(target.sessionIds ?? []);
     const users = new Set(target.userIds ?? []);
     if (!sessions.size && !users.size) return;
+    this.forgets++;
     for (const [hash, { session }] of this.entries) {
       if (sessions.has(session.id) || users.has(session.userId)) this.entries.delete(hash);
     }

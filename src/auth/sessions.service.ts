@@ -69,10 +69,11 @@ export class SessionsService extends SocketAuthenticator {
     const now = Date.now();
     let session = this.cache.get(tokenHash, now);
     if (!session) {
+      const generation = this.cache.generation;
       const live = await this.sessions.findLive(tokenHash);
       if (!live) return null;
       session = { id: live.id, userId: live.userId, lastActiveAt: new Date(live.lastActiveAt).getTime(), expiresAt: new Date(live.expiresAt).getTime() };
-      this.cache.set(tokenHash, session, now);
+      this.cache.set(tokenHash, session, generation, now);
     }
     if (now - session.lastActiveAt > TOUCH_INTERVAL_MS) {
       await this.sessions.touch(session.id, SESSION_LIFETIME_DAYS);
