@@ -111,6 +111,26 @@ describe('media of deleted messages', () => {
     bws.close();
   });
 
+  it('deletes a replaced or cleared avatar that nothing else shows, and keeps one a message still shows', async () => {
+    const { a, chatId, aws, bws } = await pair();
+    const [first, second, shown] = [await photo(a), await photo(a), await photo(a)];
+    const setAvatar = (avatar: string | null) => t.http().patch('/api/users/me').set(a.auth).send({ avatar }).expect(200);
+    await setAvatar(first.url);
+    await setAvatar(first.url);
+    await expectKept(first);
+    await setAvatar(second.url);
+    await expectGone(first);
+    await expectKept(second);
+    await sendPhoto(aws, chatId, shown);
+    await setAvatar(shown.url);
+    await expectGone(second);
+    await setAvatar(null);
+    expect(await t.backend.sql('SELECT avatar FROM users WHERE id = $1', [a.id])).toEqual([{ avatar: null }]);
+    await expectKept(shown);
+    aws.close();
+    bws.close();
+  });
+
   it('leaves alone an upload that no message has shown yet, and other files', async () => {
     const { a, chatId, aws, bws } = await pair();
     const sent = await photo(a);
