@@ -134,7 +134,7 @@ async function main(): Promise<void> {
   const meta = await sharp(jpeg).metadata();
   console.log(`input: ${(jpeg.length / 1024).toFixed(0)} KiB JPEG ${meta.width}×${meta.height}; ${UPLOADS} uploads at concurrency ${CONCURRENCY}; ${LATENCY_SAMPLES} latency samples at concurrency ${LATENCY_CONCURRENCY}`);
   const dataDir = mkdtempSync(join(tmpdir(), 'h2v-bench-'));
-  const base: Record<string, string> = { NODE_ENV: 'development', LOG_LEVEL: 'warn', RATE_LIMIT_API: '1000000/60', RATE_LIMIT_AUTH: '1000000/60', DATA_DIR: dataDir, SMTP_URL: '', DATABASE_URL: '', REDIS_URL: '' };
+  const base: Record<string, string> = { NODE_ENV: 'development', LOG_LEVEL: 'warn', RATE_LIMIT_API: '1000000/60', RATE_LIMIT_AUTH: '1000000/60', UPLOAD_DAILY_MB: '10000000', DATA_DIR: dataDir, SMTP_URL: '', DATABASE_URL: '', REDIS_URL: '' };
   const { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl } = process.env;
   const results: Result[] = [];
   try {

@@ -9,10 +9,13 @@ import { UploadedFilesController } from './uploaded-files.controller';
 import { UploadsController } from './uploads.controller';
 import { UploadsRepository } from './uploads.repository';
 import { UploadsService } from './uploads.service';
+import { UnusedUploadsSweeper } from './unused-uploads.sweeper';
 
 /**
  * Uploads: files checked by their bytes, kept under random names in FileStorage (UPLOAD_DIR),
  * served at /uploads/*; image variants and account clean-up run as jobs on the `media` queue.
+ * Uploads nothing uses within UPLOAD_UNUSED_HOURS are swept (UnusedUploadsSweeper); what one
+ * user keeps per day is bounded by UPLOAD_DAILY_MB.
  * Exports UploadsService (`findOwned`, `deleteAllOf`) for messages and users.
  */
 @Module({
@@ -23,6 +26,7 @@ import { UploadsService } from './uploads.service';
     UploadsService,
     ImageVariantsProcessor,
     DeleteFilesProcessor,
+    UnusedUploadsSweeper,
     { provide: FileStorage, useClass: LocalDirectoryStorage },
   ],
   exports: [UploadsService],

@@ -77,6 +77,42 @@ export class UploadsRepository {
     return rows.map((row) => row.stored_name);
   }
 
+  /** The bytes of the user's uploads made after `since` and still kept. */
+  async bytesSince(ownerId: string, since: Date): Promise<number> {
+    const [row] = (await this.dataSource.query(`SELECT coalesce(sum(size), 0)::float8 AS bytes FROM uploads WHERE owner_id = $1 AND created_at > $2`, [
+      ownerId,
+      since,
+    ])) as Array<{ bytes: number }>;
+    return row.bytes;
+  }
+
+  /**
+   * One step of the sweep of unused uploads: the next `limit` uploads past the sweep's position
+   * (upload_sweep) made at or before `cutoff`, of which those that nothing shows are deleted
+   * (deleteUnreferenced, with its locks); the position moves past all of them. The position is
+   * kept and compared as PostgreSQL's own text of the time (microseconds; a JavaScript Date has
+   * milliseconds). Resolves the stored names deleted and whether a full batch was looked at.
+   */
+  async sweepUnusedStep(cutoff: Date, limit: number): Promise<{ names: string[]; more: boolean }> {
+    return this.dataSource.transaction(async (tx) => {
+      const [position] = (await tx.query(`SELECT swept_until::text AS until, swept_id AS id FROM upload_sweep FOR UPDATE`)) as Array<{ until: string; id: string }>;
+      const batch = (await tx.query(
+        `SELECT id, url, created_at::text AS "createdAt" FROM uploads
+          WHERE (created_at, id) > ($1::timestamptz, $2::uuid) AND created_at <= $3
+          ORDER BY created_at, id LIMIT $4`,
+        [position.until, position.id, cutoff, limit],
+      )) as Array<{ id: string; url: string; createdAt: string }>;
+      if (!batch.length) return { names: [], more: false };
+      const names = await this.deleteUnreferenced(
+        tx,
+        batch.map((upload) => upload.url),
+      );
+      const last = batch[batch.length - 1];
+      await tx.query(`UPDATE upload_sweep SET swept_until = $1::timestamptz, swept_id = $2`, [last.createdAt, last.id]);
+      return { names, more: batch.length === limit };
+    });
+  }
+
   /** False when the row is gone (the upload was deleted meanwhile). */
   async setVariants(id: string, variants: VariantsStatus): Promise<boolean> {
     const result: unknown = await this.dataSource.query(`UPDATE uploads SET variants = $2 WHERE id = $1 RETURNING id`, [id, variants]);

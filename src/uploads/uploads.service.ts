@@ -24,6 +24,9 @@ export const MAX_ENCRYPTED_BYTES = 100 * 1024 * 1024;
 const ENCRYPTED_MIME = 'application/octet-stream';
 /** Names per delete-files job: job data stays small JSON. */
 const DELETE_BATCH = 500;
+/** Uploads looked at per step (one transaction) of the unused-uploads sweep. */
+const SWEEP_BATCH = 500;
+const DAY_MS = 24 * 3_600_000;
 
 /** An upload as other features see it (messages check media, profiles check avatars). */
 export interface OwnedUpload {
@@ -82,6 +85,7 @@ export class UploadsService implements OnApplicationBootstrap {
    */
   async upload(ownerId: string, file: ReceivedFile | undefined): Promise<UploadResultDto> {
     const received = requireFile(file);
+    await this.requireDailyRoom(ownerId, received.size);
     const type = await sniffFile(received.path, received.originalname);
     if (!type) throw new AppError('UNSUPPORTED_FILE_TYPE');
     const image = type.kind === 'IMAGE' ? await inspectImage(received.path) : null;
@@ -109,6 +113,7 @@ export class UploadsService implements OnApplicationBootstrap {
   /** Images only; the 400×400 WebP is made here, so the returned URL works at once. */
   async uploadAvatar(ownerId: string, file: ReceivedFile | undefined): Promise<AvatarResultDto> {
     const received = requireFile(file);
+    await this.requireDailyRoom(ownerId, received.size);
     const type = await sniffFile(received.path, received.originalname);
     if (type?.kind !== 'IMAGE') throw new AppError('UNSUPPORTED_FILE_TYPE', 'An avatar must be a JPEG, PNG, GIF or WebP image');
     await inspectImage(received.path);
@@ -139,6 +144,7 @@ export class UploadsService implements OnApplicationBootstrap {
    */
   async uploadEncrypted(ownerId: string, file: ReceivedFile | undefined): Promise<EncryptedUploadResultDto> {
     const received = requireFile(file);
+    await this.requireDailyRoom(ownerId, received.size);
     const storedName = newStoredName(ENCRYPTED_EXT);
     const upload: NewUpload = {
       id: newId(),
@@ -205,6 +211,31 @@ export class UploadsService implements OnApplicationBootstrap {
     const wanted = [...new Set(urls.filter((url): url is string => !!url))];
     const names = wanted.length ? await this.uploads.deleteUnreferenced(tx, wanted) : [];
     return () => this.removeFiles(names);
+  }
+
+  /**
+   * Deletes the uploads that nothing (no message, no avatar, no chat's avatar) shows
+   * UPLOAD_UNUSED_HOURS after they were made: a client uploads a file to send it at once, so an
+   * upload still unused by then never will be, and without this anyone could fill the disk with
+   * files no one ever sees. Each upload is looked at once, at that age (the sweep's position is
+   * kept in the database, shared by all instances); one that becomes unused later is released
+   * by whatever stopped using it (a deleted message, a replaced avatar). Resolves how many went.
+   */
+  async sweepUnused(now = new Date()): Promise<number> {
+    const cutoff = new Date(now.getTime() - this.config.values.uploadUnusedHours * 3_600_000);
+    let deleted = 0;
+    for (;;) {
+      const { names, more } = await this.uploads.sweepUnusedStep(cutoff, SWEEP_BATCH);
+      deleted += names.length;
+      await this.removeFiles(names);
+      if (!more) return deleted;
+    }
+  }
+
+  /** UPLOAD_QUOTA_EXCEEDED when this file would take the user's uploads of the last 24 hours past UPLOAD_DAILY_MB. */
+  private async requireDailyRoom(ownerId: string, size: number): Promise<void> {
+    const kept = await this.uploads.bytesSince(ownerId, new Date(Date.now() - DAY_MS));
+    if (kept + size > this.config.values.uploadDailyBytes) throw new AppError('UPLOAD_QUOTA_EXCEEDED');
   }
 
   /** After commit. The files are no longer served either way, so a queue outage costs disk space only. */

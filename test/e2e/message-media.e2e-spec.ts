@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { MediaResolver } from '../../src/messages/media-resolver';
+import { UnusedUploadsSweeper } from '../../src/uploads/unused-uploads.sweeper';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_DATABASE_URL } from '../support/env';
 import { eventually, signUp, TestUser } from '../support/factories';
@@ -243,6 +244,29 @@ describe('media of deleted messages', () => {
     await t.http().delete('/api/users/me').set(a.auth).expect(200);
     await expectGone(fromB);
     await expectGone(fromA);
+    aws.close();
+    bws.close();
+  });
+  // Last in the file: its sweep runs as if a day had passed, so every upload of the earlier cases that nothing shows goes too.
+  it('sweeps the uploads nothing shows UPLOAD_UNUSED_HOURS after they were made, and keeps the ones in use or younger', async () => {
+    const { a, b, chatId, aws, bws } = await pair();
+    const groupId = await createGroup(t, a, [b]);
+    const [unused, sent, avatar, groupAvatar, young] = [await photo(a), await photo(a), await photo(a), await photo(a), await photo(a)];
+    const secret = (await t.http().post('/api/upload/encrypted').set(a.auth).set('X-Requested-With', 'H2V').attach('file', Buffer.from('opaque'), 'x.enc').expect(201)).body.data;
+    await sendPhoto(aws, chatId, sent);
+    await t.http().patch('/api/users/me').set(a.auth).send({ avatar: avatar.url }).expect(200);
+    await t.http().patch(`/api/chats/${groupId}`).set(a.auth).send({ avatar: groupAvatar.mediumUrl }).expect(200);
+    // A day from now, all of these are past UPLOAD_UNUSED_HOURS (24) but `young`, made "later".
+    await t.backend.sql(`UPDATE uploads SET created_at = now() + interval '2 hours' WHERE stored_name = $1`, [nameOf(young.url)]);
+    const sweeper = t.app.get(UnusedUploadsSweeper);
+    const aDayLater = new Date(Date.now() + 25 * 3_600_000);
+    expect(await sweeper.run(aDayLater)).toBeGreaterThanOrEqual(2);
+    await expectGone(unused);
+    expect((await t.http().get(secret.url).set(a.auth)).status).toBe(404);
+    expect(await t.backend.sql('SELECT 1 FROM uploads WHERE url = $1', [secret.url])).toEqual([]);
+    for (const kept of [sent, avatar, groupAvatar, young]) await expectKept(kept);
+    // Each upload is looked at once: the next sweep starts past them and finds nothing new.
+    expect(await sweeper.run(aDayLater)).toBe(0);
     aws.close();
     bws.close();
   });

@@ -570,3 +570,32 @@ describe('uploads after a crash', () => {
     }
   });
 });
+
+describe('uploads per day', () => {
+  it('refuses, with 429 UPLOAD_QUOTA_EXCEEDED, an upload past UPLOAD_DAILY_MB of one user\'s last 24 hours; what was deleted again does not count', async () => {
+    const t = await createTestApp({ env: { UPLOAD_DAILY_MB: '1' } });
+    try {
+      const [a, b] = [await signUp(t), await signUp(t)];
+      const blob = (kb: number) => randomBytes(kb * 1024);
+      const encrypted = (user: TestUser, kb: number) =>
+        t.http().post('/api/upload/encrypted').set(user.auth).set('X-Requested-With', 'H2V').attach('file', blob(kb), 'f.enc');
+      await encrypted(a, 600).expect(201);
+      const refused = await encrypted(a, 600).expect(429);
+      expect(refused.body).toMatchObject({ success: false, code: 'UPLOAD_QUOTA_EXCEEDED' });
+      // Every upload route counts, before any work on the file; a file that still fits is taken.
+      for (const route of ['/api/upload', '/api/upload/avatar']) {
+        const res = await t.http().post(route).set(a.auth).attach('file', blob(500), 'p.png');
+        expect([route, res.status, res.body.code]).toEqual([route, 429, 'UPLOAD_QUOTA_EXCEEDED']);
+      }
+      await t.http().post('/api/upload').set(a.auth).attach('file', await fixtures.image('png', 8, 8), 'p.png').expect(201);
+      // Someone else's day is their own.
+      await encrypted(b, 600).expect(201);
+      // Kept bytes count, not bytes ever sent: with a's uploads gone (as a deleted message releases them), a has room again.
+      await t.backend.sql('DELETE FROM uploads WHERE owner_id = $1', [a.id]);
+      await encrypted(a, 600).expect(201);
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM uploads WHERE owner_id = $1', [a.id])).toEqual([{ n: 1 }]);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -17,6 +17,10 @@ export interface AppConfigValues {
   mailFrom: string;
   dataDir: string;
   uploadDir: string;
+  /** An upload that no message, avatar or chat shows this many hours after it was made is deleted. */
+  uploadUnusedHours: number;
+  /** The most bytes one user's uploads kept in any 24 hours (what was deleted again does not count). */
+  uploadDailyBytes: number;
   trustProxy: number;
   corsOrigins: string[];
   workers: boolean;
@@ -147,6 +151,8 @@ export function parseEnv(env: Env): AppConfigValues {
     mailFrom: read('MAIL_FROM', 'H2V <no-reply@localhost>', (v) => (v.includes('@') ? v : undefined), 'a mail address'),
     dataDir,
     uploadDir: resolve(read('UPLOAD_DIR', join(dataDir, 'uploads'), (v) => v, 'a path')),
+    uploadUnusedHours: read('UPLOAD_UNUSED_HOURS', 24, intIn(1, 720), 'hours from 1 to 720'),
+    uploadDailyBytes: read('UPLOAD_DAILY_MB', 4096, intIn(1, 10_000_000), 'megabytes from 1 to 10000000') * 1024 * 1024,
     trustProxy: read('TRUST_PROXY', 0, trustProxy, 'off, on, or a number of proxy hops'),
     corsOrigins: read('CORS_ORIGINS', [] as string[], origins, 'a comma-separated list of http(s) origins'),
     workers: read('WORKERS', true, onOff, 'on or off'),

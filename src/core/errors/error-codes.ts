@@ -67,6 +67,7 @@ export const ERROR_CODES = {
 
   // uploads
   FILE_TOO_LARGE: { status: 413, message: 'The file is too large' },
+  UPLOAD_QUOTA_EXCEEDED: { status: 429, message: 'Too much uploaded in the last 24 hours; try again later' },
   UNSUPPORTED_FILE_TYPE: { status: 415, message: 'This file type is not supported' },
   IMAGE_TOO_LARGE: { status: 422, message: 'The image has too many pixels' },
   INVALID_IMAGE: { status: 422, message: 'The image could not be read' },
