@@ -236,11 +236,20 @@ export class ChatsRepository {
     return this.dataSource.transaction(work);
   }
 
+  /**
+   * The user's membership of the chat with the chat's row. With `lock`, the chat's row is locked
+   * first, in a statement of its own, and the membership read after it: one statement that locks
+   * and reads would read the member's row as it was when it started, before waiting for the lock
+   * (READ COMMITTED re-reads only the locked row), and decide on a role that a transaction holding
+   * the lock had just changed (a demoted admin acting; a promoted owner leaving as an admin and
+   * leaving the group without an owner).
+   */
   async membership(chatId: string, userId: string, tx: EntityManager = this.manager, options: { lock?: boolean } = {}): Promise<Membership | null> {
+    if (options.lock) await tx.query(`SELECT 1 FROM chats WHERE id = $1 FOR UPDATE`, [chatId]);
     const rows = (await tx.query(
       `SELECT ${CHAT_COLUMNS}, m.role, m.visible, m.last_read_seq::float8 AS "lastReadSeq"
          FROM chat_members m JOIN chats c ON c.id = m.chat_id
-        WHERE m.chat_id = $1 AND m.user_id = $2 ${options.lock ? 'FOR UPDATE OF c' : ''}`,
+        WHERE m.chat_id = $1 AND m.user_id = $2`,
       [chatId, userId],
     )) as Array<ChatEntity & { role: ChatRole; visible: boolean; lastReadSeq: number }>;
     const row = rows[0];
@@ -475,13 +484,17 @@ export class ChatsRepository {
     return rows.length > 0;
   }
 
-  /** Passes OWNER to the oldest ADMIN, else the oldest member; resolves the new owner, or null when nobody is left. */
+  /**
+   * A group without an OWNER gets one: the oldest ADMIN, else the oldest member. Resolves the new
+   * owner, or null when the group still has one or nobody is left.
+   */
   async passOwnership(tx: EntityManager, chatId: string): Promise<string | null> {
     const rows = returned<{ userId: string }>(
       await tx.query(
         `UPDATE chat_members SET role = 'OWNER' WHERE chat_id = $1 AND user_id = (
            SELECT user_id FROM chat_members WHERE chat_id = $1
             ORDER BY (role = 'ADMIN') DESC, joined_at, id LIMIT 1)
+           AND NOT EXISTS (SELECT 1 FROM chat_members o WHERE o.chat_id = $1 AND o.role = 'OWNER')
          RETURNING user_id AS "userId"`,
         [chatId],
       ),

@@ -286,11 +286,12 @@ export class ChatsService implements OnModuleInit {
     }
     const outcome = await this.relations.around(presence, () =>
       this.chats.transaction(async (tx) => {
-        const { membership: own } = await this.authorize(chatId, auth.userId, 'leave', { tx });
+        await this.authorize(chatId, auth.userId, 'leave', { tx });
         await this.chats.removeMember(tx, chatId, auth.userId);
         const remaining = await this.chats.memberIds(chatId, tx);
         if (!remaining.length) return { remaining, removeFiles: await this.deleteChat(tx, chatId), announce: null };
-        if (own.role === 'OWNER') await this.chats.passOwnership(tx, chatId);
+        // Whoever left, a group left without an owner gets one.
+        await this.chats.passOwnership(tx, chatId);
         return { remaining, removeFiles: null, announce: await this.systemMessages.record(tx, chatId, auth.userId, GroupEvents.memberLeft()) };
       }),
     );

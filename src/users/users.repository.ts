@@ -418,9 +418,15 @@ export class UsersRepository {
     return rows.length > 0;
   }
 
+  /**
+   * The user's memberships, their chats' rows locked (in id order) first, in a statement of their
+   * own: the roles are read after the locks, as committed by whoever held them (see
+   * ChatsRepository.membership).
+   */
   async membershipsOf(tx: EntityManager, userId: string): Promise<Membership[]> {
+    await tx.query(`SELECT id FROM chats WHERE id IN (SELECT chat_id FROM chat_members WHERE user_id = $1) ORDER BY id FOR UPDATE`, [userId]);
     const rows: Array<{ chat_id: string; type: Membership['type']; role: Membership['role'] }> = await tx.query(
-      `SELECT m.chat_id, c.type, m.role FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = $1 FOR UPDATE OF c`,
+      `SELECT m.chat_id, c.type, m.role FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = $1`,
       [userId],
     );
     return rows.map((r) => ({ chatId: r.chat_id, type: r.type, role: r.role }));

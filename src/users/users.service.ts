@@ -402,7 +402,8 @@ export class UsersService {
       for (const group of groups) {
         const successor = successors.get(group.chatId);
         if (!successor) emptyGroups.push(group.chatId);
-        else if (group.role === 'OWNER' && successor.role !== 'OWNER') await this.users.makeOwner(tx, group.chatId, successor.userId);
+        // Whatever this user's role: a group whose only owner they are (or that has none) gets one.
+        else if (successor.role !== 'OWNER') await this.users.makeOwner(tx, group.chatId, successor.userId);
       }
       const notify = await this.users.otherMembers(tx, pairChats, userId);
       for (const hook of this.deletionHooks) {

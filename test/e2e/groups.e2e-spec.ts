@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createGroup, fillGroup, openDirect, send } from '../support/chats';
@@ -514,6 +515,80 @@ describe('groups (v2.2 §5, §17)', () => {
       expectError(await t.http().delete(`/api/chats/${chatId}/leave`).set(early.auth), 404, 'CHAT_NOT_FOUND');
       ows.close();
       ews.close();
+    });
+  });
+
+  // Two connections at once: PGlite (the embedded mode) runs one statement at a time, so the interleaving cannot happen there.
+  (TEST_DATABASE_URL ? describe : describe.skip)('roles changed while a request waits for the chat (§5.2-5.4)', () => {
+    /**
+     * Runs `change` in a transaction that holds the group's row, starts `request` (which waits
+     * for that row), commits once it waits, and resolves its answer: the request must be decided
+     * on the roles as committed, not as they were when it started waiting.
+     */
+    async function whileChanging(chatId: string, change: (sql: (text: string, params: unknown[]) => Promise<unknown>) => Promise<void>, request: () => Promise<{ status: number; body: any }>) {
+      const held = new Client({ connectionString: t.backend.env.DATABASE_URL });
+      await held.connect();
+      try {
+        await held.query('BEGIN');
+        await held.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+        await change((text, params) => held.query(text, params));
+        // Promise.resolve takes the request's `then`, which sends it (a supertest request is sent when awaited).
+        const answer = Promise.resolve(request());
+        await eventually(async () => {
+          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+          expect(waiting).toHaveLength(1);
+        });
+        await held.query('COMMIT');
+        return await answer;
+      } finally {
+        await held.end();
+      }
+    }
+
+    it('an ADMIN made OWNER while their own leave waited hands the group on: it never stays without an OWNER', async () => {
+      const [owner, admin, member] = await users(3);
+      const chatId = await createGroup(t, owner, [admin, member]);
+      await setRole(chatId, admin, 'ADMIN');
+      // The owner's leave, as it commits: the owner's row gone, the admin the owner.
+      const res = await whileChanging(
+        chatId,
+        async (sql) => {
+          await sql(`DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2`, [chatId, owner.id]);
+          await sql(`UPDATE chat_members SET role = 'OWNER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]);
+        },
+        () => t.http().delete(`/api/chats/${chatId}/leave`).set(admin.auth),
+      );
+      expect(res.status).toBe(200);
+      expect(await t.backend.sql('SELECT user_id, role FROM chat_members WHERE chat_id = $1', [chatId])).toEqual([{ user_id: member.id, role: 'OWNER' }]);
+    });
+
+    it('an ADMIN demoted while their removal of a member waited is refused, and the member stays', async () => {
+      const [owner, admin, member] = await users(3);
+      const chatId = await createGroup(t, owner, [admin, member]);
+      await setRole(chatId, admin, 'ADMIN');
+      const res = await whileChanging(
+        chatId,
+        (sql) => sql(`UPDATE chat_members SET role = 'MEMBER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]).then(() => undefined),
+        () => t.http().delete(`/api/chats/${chatId}/members/${member.id}`).set(admin.auth),
+      );
+      expectError(res, 403, 'FORBIDDEN');
+      expect(await roleOf(chatId, member)).toBe('MEMBER');
+    });
+
+    it('an ADMIN made OWNER while their account deletion waited hands the group on', async () => {
+      const [owner, admin, member] = await users(3);
+      const chatId = await createGroup(t, owner, [admin, member]);
+      await setRole(chatId, admin, 'ADMIN');
+      const res = await whileChanging(
+        chatId,
+        async (sql) => {
+          await sql(`DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2`, [chatId, owner.id]);
+          await sql(`UPDATE chat_members SET role = 'OWNER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]);
+        },
+        () => t.http().delete('/api/users/me').set(admin.auth),
+      );
+      expect(res.status).toBe(200);
+      expect(await t.backend.sql('SELECT user_id, role FROM chat_members WHERE chat_id = $1', [chatId])).toEqual([{ user_id: member.id, role: 'OWNER' }]);
     });
   });
 
