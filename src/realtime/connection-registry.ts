@@ -5,7 +5,7 @@ import { Metrics } from '../core/metrics/metrics';
 import type { FrameData } from './chat-ordered-delivery';
 import { bodyWithSeq } from './event-log/event-log';
 import type { LiveSeqs } from './live-seqs';
-import { rawSocketOf, SeqFrames, textFrame } from './ws-frames';
+import { dropIfBacklogged, rawSocketOf, SeqFrames, textFrame } from './ws-frames';
 
 /** At most this many seqs are remembered as delivered early on one connection (see Connection.early). */
 const MAX_EARLY = 256;
@@ -34,6 +34,8 @@ export interface Connection {
   early: number[];
   /** Bound just after its user's route to this instance was made: the seqs it got live since, until it is caught up (InstanceRoutes); null otherwise. */
   settling: LiveSeqs | null;
+  /** Its session ended (or its user went): the server closed it and acts on no frame of it any more, though the client may not have answered the close yet. */
+  ended?: boolean;
 }
 
 /** A live frame of a logged event, held for a socket while its log is read (Connection.held). */
@@ -158,7 +160,8 @@ export class ConnectionRegistry {
           this.cork(raw);
           raw.write(seq !== null ? (wire ??= (seqFrames ??= new SeqFrames(body)).frame(seq)) : (sharedWire ??= textFrame(body)));
         }
-        sent++;
+        // A client that does not read is dropped, not buffered for without end.
+        if (!dropIfBacklogged(socket)) sent++;
       }
     }
     if (sent) this.metrics.eventsDelivered.inc(sent);
@@ -195,6 +198,7 @@ export class ConnectionRegistry {
     let closed = 0;
     for (const connection of this.connections.values()) {
       if ((connection.sessionId && sessions.has(connection.sessionId)) || (connection.userId && users.has(connection.userId))) {
+        connection.ended = true;
         connection.socket.close(code, reason);
         closed++;
       }

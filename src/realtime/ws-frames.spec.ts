@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { bodyWithSeq } from './event-log/event-log';
-import { rawSocketOf, SeqFrames, textFrame, textFrameWithSeq } from './ws-frames';
+import { drained, dropIfBacklogged, MAX_SOCKET_BACKLOG, rawSocketOf, SeqFrames, textFrame, textFrameWithSeq } from './ws-frames';
 
 describe('textFrame', () => {
   it.each([0, 1, 125, 126, 65_535, 65_536, 200_000])('is read by a ws client as the same text (%i bytes)', async (size) => {
@@ -54,6 +54,40 @@ describe('textFrame', () => {
     await once(client, 'open');
     expect(rawSocketOf(socket)).toBeNull();
     client.close();
+    server.close();
+  });
+});
+
+describe('a client that does not read', () => {
+  it('is waited for while under a backlog (drained), and dropped past MAX_SOCKET_BACKLOG (dropIfBacklogged), its memory freed', async () => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(server, 'listening');
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const [socket] = (await once(server, 'connection')) as [WebSocket];
+    await once(client, 'open');
+    (client as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const chunk = Buffer.alloc(256 * 1024, 'x');
+    // Fill past what the kernel takes: the rest waits in the process.
+    while (socket.bufferedAmount < 2 * 1024 * 1024) {
+      socket.send(chunk);
+      expect(dropIfBacklogged(socket)).toBe(false);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(await drained(socket, 1024 * 1024, 100)).toBe(false);
+    const reading = drained(socket, 1024 * 1024, 5_000);
+    (client as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await reading).toBe(true);
+    (client as unknown as { _socket: { pause(): void } })._socket.pause();
+    const closed = once(socket, 'close');
+    let dropped = false;
+    while (!dropped) {
+      socket.send(chunk);
+      dropped = dropIfBacklogged(socket);
+      expect(dropped || socket.bufferedAmount <= MAX_SOCKET_BACKLOG).toBe(true);
+    }
+    await closed;
+    expect(socket.readyState).toBe(socket.CLOSED);
+    client.terminate();
     server.close();
   });
 });

@@ -100,3 +100,33 @@ export function rawSocketOf(socket: WebSocket): Duplex | null {
   const raw = (socket as unknown as { _socket?: Duplex })._socket;
   return raw && !raw.destroyed ? raw : null;
 }
+
+/**
+ * The most bytes a socket may have waiting to be written that its client has not read. Past it
+ * the socket is dropped (terminated: a close frame would only wait behind the backlog) instead of
+ * its frames being held in memory without end; the client reconnects and resumes with lastSeq.
+ */
+export const MAX_SOCKET_BACKLOG = 8 * 1024 * 1024;
+
+/** Drops the socket when its unread backlog has passed MAX_SOCKET_BACKLOG; true when it did. */
+export function dropIfBacklogged(socket: WebSocket): boolean {
+  if (socket.bufferedAmount <= MAX_SOCKET_BACKLOG) return false;
+  socket.terminate();
+  return true;
+}
+
+const DRAIN_POLL_MS = 20;
+
+/**
+ * Resolves true once the socket's unread backlog is at most `bytes` (at once when it is), false
+ * when the socket closed or `timeoutMs` passed first. For a writer of many frames (a replay): it
+ * goes on at the pace its client reads.
+ */
+export async function drained(socket: WebSocket, bytes: number, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (socket.bufferedAmount > bytes) {
+    if (socket.readyState !== socket.OPEN || Date.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+  }
+  return socket.readyState === socket.OPEN;
+}

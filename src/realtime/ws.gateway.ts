@@ -18,11 +18,17 @@ import { FramePlace, SocketClient, SocketLifecycle } from './on-socket-event.dec
 import { SocketAuthenticator } from './socket-authenticator';
 import { SocketHandler, SocketHandlers } from './socket-handlers';
 import { SocketLimits } from './socket-limits';
-import { rawSocketOf } from './ws-frames';
+import { dropIfBacklogged, rawSocketOf } from './ws-frames';
 
 import { SESSION_COOKIE } from '../core/http/session-cookie';
 /** Largest inbound frame; bigger ones close the socket (1009) in the `ws` library itself. */
 export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * The most frames of a socket waiting their turn (frames are taken one after another): a client
+ * that sends faster than its frames are answered, past this, is dropped instead of queued for
+ * without end (at MAX_FRAME_BYTES each, 16 MB). The per-event budgets refuse far fewer.
+ */
+export const MAX_QUEUED_FRAMES = 256;
 const AUTH_TIMEOUT_MS = 10_000;
 /** A socket that sends nothing (not even `presence:ping`) for this long is closed, unless it said it is away. */
 const IDLE_TIMEOUT_MS = 60_000;
@@ -41,6 +47,8 @@ interface SocketConnection extends Connection {
   queue: Promise<unknown>;
   /** Made on the first pipelined frame (FrameOrder); an idle socket never needs one. */
   order: FrameOrder | null;
+  /** Frames received and not yet taken (MAX_QUEUED_FRAMES). */
+  queued: number;
 }
 
 const connectionOf = (socket: WebSocket): SocketConnection => (socket as OwnedSocket)[CONNECTION];
@@ -113,7 +121,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    * `ws` library's own state (issue 17).
    */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
-    const connection: SocketConnection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], settling: null, queue: ADMITTED, order: null };
+    const connection: SocketConnection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], settling: null, queue: ADMITTED, order: null, queued: 0, ended: false };
     (socket as OwnedSocket)[CONNECTION] = connection;
     this.registry.add(connection);
     // Frames and the cookie's authentication wait for the per-address cap (over it, the socket is closed).
@@ -131,6 +139,9 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   private readonly onMessage = ((gateway: WsGateway) =>
     function (this: WebSocket, data: RawData, isBinary: boolean): void {
       const connection = connectionOf(this);
+      // The server closed it for an ended session: the client may not have answered yet, but it is no longer that user.
+      if (connection.ended) return;
+      if (++connection.queued > MAX_QUEUED_FRAMES) return void this.terminate();
       connection.lastSeenAt = Date.now();
       connection.queue = connection.queue.then(() => gateway.onFrame(connection, data, isBinary)).catch((error) => gateway.logger.error(error));
     })(this);
@@ -153,6 +164,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    * handler allows it (`pipeline`), as soon as the handler has admitted it (FrameOrder).
    */
   private async onFrame(connection: SocketConnection, data: RawData, isBinary: boolean): Promise<void> {
+    connection.queued--;
+    if (connection.ended) return;
     const parsed = isBinary ? new AppError('INVALID_FRAME') : parseFrame(data);
     const handler = parsed instanceof AppError || !connection.userId || !connection.sessionId ? undefined : this.handlers.get(parsed.event)[0];
     if (handler?.pipeline && handler.pipeline > 1 && !handler.event.startsWith('$')) return this.pipelined(connection, (connection.order ??= new FrameOrder()), handler, (parsed as { payload: unknown }).payload);
@@ -163,7 +176,12 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       const lastSeq = readLastSeq(payload);
       if (lastSeq instanceof AppError) return this.send(connection, 'error', { code: lastSeq.code, message: lastSeq.message, ...lastSeq.details });
       // A cookie socket got its auth:ok on the upgrade: `auth {lastSeq}` asks only for the replay.
-      if (connection.userId) return lastSeq === null ? this.lifecycle(connection, SocketLifecycle.Reauth) : this.replay.resume(connection, lastSeq);
+      if (connection.userId) {
+        // Each answer reads the database or replays the log: counted like any other event.
+        const refused = this.overBudget(connection.userId, event);
+        if (refused) return this.send(connection, 'error', refused);
+        return lastSeq === null ? this.lifecycle(connection, SocketLifecycle.Reauth) : this.replay.resume(connection, lastSeq);
+      }
       const token = typeof (payload as { token?: unknown })?.token === 'string' ? (payload as { token: string }).token : '';
       return this.authenticate(connection, token, lastSeq);
     }
@@ -178,6 +196,17 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       await this.handle(connection, handler, payload, IN_ORDER);
     } catch (error) {
       this.refuse(connection, handler, payload, error);
+    }
+  }
+
+  /** The RATE_LIMIT answer when the user's budget for `event` is spent; null when the frame may go on. */
+  private overBudget(userId: string, event: string): Record<string, unknown> | null {
+    try {
+      this.limits.consume(userId, event);
+      return null;
+    } catch (error) {
+      const appError = toAppError(error)!;
+      return { code: appError.code, message: appError.message, ...appError.details };
     }
   }
 
@@ -280,6 +309,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     const raw = rawSocketOf(socket);
     if (raw) this.registry.cork(raw);
     socket.send(JSON.stringify({ event, payload }));
+    dropIfBacklogged(socket);
   }
 
   private getAuthenticator(): SocketAuthenticator {

@@ -35,6 +35,48 @@ describe('an ended session closes its sockets', () => {
   });
 });
 
+describe('a socket the server closed for its ended session', () => {
+  let t: TestApp;
+  // The event budget at its default (the harness lifts it).
+  beforeAll(async () => (t = await createTestApp({ env: { WS_RATE_EVENTS: '120/4' } })));
+  afterAll(() => t.close());
+
+  /** A masked client text frame, written under the client library (which stops sending once it saw the close). */
+  const clientFrame = (text: string): Buffer => {
+    const body = Buffer.from(text);
+    if (body.length > 125) throw new Error('short frames only');
+    return Buffer.concat([Buffer.from([0x81, 0x80 | body.length, 0, 0, 0, 0]), body]);
+  };
+
+  it('acts on no frame of a client that does not answer the close: a stolen device cannot go on as its user', async () => {
+    const [a, b] = [await signUp(t), await signUp(t)];
+    const chatId = await openDirect(t, a, b);
+    const [thief, bws] = [await connect(t, a), await connect(t, b)];
+    await send(thief, chatId, 'before the logout');
+    const raw = (thief.socket as unknown as { _socket: { pause(): void; write(b: Buffer): void } })._socket;
+    // The thief's client reads nothing more, so it never answers the server's close frame.
+    raw.pause();
+    await t.http().post('/api/auth/logout').set(a.auth).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    raw.write(clientFrame(JSON.stringify({ event: 'message:send', payload: { chatId, text: 'after', clientMessageId: 'x1' } })));
+    raw.write(clientFrame(JSON.stringify({ event: 'typing:start', payload: { chatId } })));
+    await bws.expectNo('message:new', (m) => m.text === 'after', 1_500);
+    await bws.expectNo('typing:started', () => true, 100);
+    expect(await t.backend.sql(`SELECT 1 FROM messages WHERE chat_id = $1 AND text = 'after'`, [chatId])).toEqual([]);
+    thief.socket.terminate();
+    bws.close();
+  });
+
+  it('counts auth frames on a signed-in socket against its event budget: a replay or snapshot each, never free', async () => {
+    const a = await signUp(t);
+    const ws = await connect(t, a);
+    for (let i = 0; i < 150; i++) ws.send('auth', { lastSeq: null });
+    const refused = await ws.waitFor('error', (e) => e.code === 'RATE_LIMIT');
+    expect(refused).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
+    ws.close();
+  });
+});
+
 (TEST_REDIS_URL ? describe : describe.skip)('an ended session while Redis is unreachable (two instances)', () => {
   let backend: TestBackend;
   let proxy: TcpProxy;

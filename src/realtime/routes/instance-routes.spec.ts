@@ -31,7 +31,7 @@ function setup() {
   let n = 0;
   const connect = async (userId: string) => {
     const received: string[] = [];
-    const socket = { readyState: 1, OPEN: 1, extensions: '', send: (data: Buffer | string) => received.push(data.toString()) };
+    const socket = { readyState: 1, OPEN: 1, extensions: '', bufferedAmount: 0, send: (data: Buffer | string) => received.push(data.toString()) };
     const connection: Connection = { id: `c${++n}`, socket: socket as never, userId: null, sessionId: null, away: false, lastSeenAt: 0, position: null, held: null, replayedUpTo: 0, early: [], settling: null };
     registry.add(connection);
     registry.bind(connection, userId, 's');
