@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { isUuid } from '../core/database/ids';
+import { isForeignKeyViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { between, PresenceRelations } from '../presence/presence-relations';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
@@ -98,7 +99,7 @@ export class ChatsService implements OnModuleInit {
     if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
     await this.users.assertInvitable(auth.userId, memberIds);
     const avatar = input.avatar ? await this.uploads.requireOwnedImage(auth.userId, input.avatar) : null;
-    const chatId = await this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, input.description ?? null, avatar, auth.userId, memberIds));
+    const chatId = await userStillThere(this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, input.description ?? null, avatar, auth.userId, memberIds)));
     await this.publishChat([auth.userId, ...memberIds], chatId, 'chat:new');
     const everyone = [auth.userId, ...memberIds];
     await this.relations.started([{ viewers: everyone, subjects: everyone }]);
@@ -145,13 +146,15 @@ export class ChatsService implements OnModuleInit {
     await this.authorize(chatId, auth.userId, 'add-members');
     const wanted = [...new Set(input.userIds)].filter((id) => id !== auth.userId);
     await this.users.assertInvitable(auth.userId, wanted);
-    const { before, added } = await this.chats.transaction(async (tx) => {
-      await this.authorize(chatId, auth.userId, 'add-members', { tx });
-      const current = await this.chats.memberIds(chatId, tx);
-      const candidates = wanted.filter((id) => !current.includes(id));
-      if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
-      return { before: current, added: await this.chats.addMembers(tx, chatId, candidates) };
-    });
+    const { before, added } = await userStillThere(
+      this.chats.transaction(async (tx) => {
+        await this.authorize(chatId, auth.userId, 'add-members', { tx });
+        const current = await this.chats.memberIds(chatId, tx);
+        const candidates = wanted.filter((id) => !current.includes(id));
+        if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
+        return { before: current, added: await this.chats.addMembers(tx, chatId, candidates) };
+      }),
+    );
     await this.announceAdded(chatId, before, added);
     return (await this.views.one(auth.userId, chatId))!;
   }
@@ -460,4 +463,14 @@ function decodeCursor(cursor: string): ListPosition {
     throw new AppError('VALIDATION_ERROR', undefined, { errors: { cursor: ['cursor is not valid'] } });
   }
   return { rank: Number(rank), key, id };
+}
+
+/** A member added whose account was deleted between the invitability check and the insert: USER_NOT_FOUND, as the check would have said. */
+async function userStillThere<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (isForeignKeyViolation(error, 'chat_members_user_id_fkey')) throw new AppError('USER_NOT_FOUND');
+    throw error;
+  }
 }

@@ -575,6 +575,18 @@ describe('groups (v2.2 §5, §17)', () => {
       expect(await roleOf(chatId, member)).toBe('MEMBER');
     });
 
+    it('adding a user whose account was deleted meanwhile answers USER_NOT_FOUND, not a 500, and adds nobody', async () => {
+      const [owner, member, leaving] = await users(3);
+      const chatId = await createGroup(t, owner, [member]);
+      const res = await whileChanging(
+        chatId,
+        (sql) => sql(`DELETE FROM users WHERE id = $1`, [leaving.id]).then(() => undefined),
+        () => t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [leaving.id] }),
+      );
+      expectError(res, 404, 'USER_NOT_FOUND');
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM chat_members WHERE chat_id = $1', [chatId])).toEqual([{ n: 2 }]);
+    });
+
     it('an ADMIN made OWNER while their account deletion waited hands the group on', async () => {
       const [owner, admin, member] = await users(3);
       const chatId = await createGroup(t, owner, [admin, member]);
