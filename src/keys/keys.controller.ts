@@ -59,7 +59,7 @@ export class KeysController {
       'an id already stored with a different public key answers 409 PREKEY_ID_TAKEN with `keyIds`, and nothing of the call is stored.',
   })
   @ApiEnvelope(AddedDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'BUNDLE_NOT_FOUND', 'PREKEY_ID_TAKEN')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'BUNDLE_NOT_FOUND', 'PREKEY_ID_TAKEN', 'PREKEY_LIMIT')
   async replenish(@Auth() auth: AuthContext, @Body() body: ReplenishDto): Promise<AddedDto> {
     return { added: await this.keys.replenish(auth.userId, body.preKeys ?? body.oneTimePreKeys ?? []) };
   }

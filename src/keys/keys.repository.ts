@@ -137,8 +137,8 @@ export class KeysRepository {
     return { userExists: rows.length > 0, hasBundle: rows[0]?.has_bundle === true };
   }
 
-  async countPreKeys(userId: string): Promise<number> {
-    const [row]: Array<{ count: number }> = await this.dataSource.query(`SELECT count(*)::int AS count FROM one_time_prekeys WHERE user_id = $1`, [userId]);
+  async countPreKeys(userId: string, tx: EntityManager = this.dataSource.manager): Promise<number> {
+    const [row]: Array<{ count: number }> = await tx.query(`SELECT count(*)::int AS count FROM one_time_prekeys WHERE user_id = $1`, [userId]);
     return row.count;
   }
 }

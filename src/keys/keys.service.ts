@@ -8,6 +8,9 @@ import { RateLimiter } from '../core/rate-limit/rate-limiter';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { UsersService } from '../users/users.service';
 import './key-events';
+
+/** One-time prekeys one user may have stored at once (POST /api/keys/replenish beyond it: PREKEY_LIMIT). */
+export const MAX_STORED_PREKEYS = 1000;
 import { BundleKeys, HandedOutBundle, KeysRepository, PublicPreKey } from './keys.repository';
 
 /** Below this many one-time prekeys the owner is told to replenish (`keys:low`). */
@@ -46,6 +49,11 @@ export class KeysService {
     return this.dataSource.transaction(async (tx) => {
       if (!(await this.keys.lockBundle(tx, userId))) throw new AppError('BUNDLE_NOT_FOUND', 'Upload a key bundle first');
       const inserted = new Set(await this.keys.insertPreKeys(tx, userId, keys));
+      // A client tops up a few dozen when told keys:low; without a ceiling one account could store millions of rows.
+      // Counted after the insert (rolled back when over), so a retried call whose keys are all stored still succeeds.
+      if (inserted.size && (await this.keys.countPreKeys(userId, tx)) > MAX_STORED_PREKEYS) {
+        throw new AppError('PREKEY_LIMIT', `At most ${MAX_STORED_PREKEYS} one-time prekeys are kept; upload more as they are used`);
+      }
       const skipped = keys.filter((k) => !inserted.has(k.keyId));
       if (skipped.length) {
         const sent = new Map(skipped.map((k) => [k.keyId, k.publicKey]));

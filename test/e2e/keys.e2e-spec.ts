@@ -1,3 +1,4 @@
+import { MAX_STORED_PREKEYS } from '../../src/keys/keys.service';
 import { randomBytes } from 'node:crypto';
 import { KeysService } from '../../src/keys/keys.service';
 import { TEST_DATABASE_URL } from '../support/env';
@@ -231,6 +232,24 @@ describe('keys', () => {
       expect((await replenish(user, { oneTimePreKeys: fakePreKeys(6, 200) }).expect(200)).body.data).toEqual({ added: 200 });
       expect(await count(user)).toBe(205);
       expect(await storedKeyIds(user.id)).toEqual(Array.from({ length: 205 }, (_, i) => i + 1));
+    });
+
+    it(`keeps at most ${MAX_STORED_PREKEYS} one-time prekeys: a call past it answers PREKEY_LIMIT and stores none of its keys; a retried call still succeeds`, async () => {
+      const user = await signUp(t);
+      await upload(user, fakeBundle(0)).expect(201);
+      const full = MAX_STORED_PREKEYS / 200;
+      for (let i = 0; i < full; i++) await replenish(user, { preKeys: fakePreKeys(1 + i * 200, 200) }).expect(200);
+      expect(await count(user)).toBe(MAX_STORED_PREKEYS);
+      const over = await replenish(user, { preKeys: fakePreKeys(MAX_STORED_PREKEYS + 1, 1) }).expect(400);
+      expect(over.body).toMatchObject({ success: false, code: 'PREKEY_LIMIT' });
+      expect(await count(user)).toBe(MAX_STORED_PREKEYS);
+      // The last call again (a retry after a lost answer): nothing new, nothing refused.
+      const last = await t.backend.sql<{ key_id: number; public_key: string }>(
+        'SELECT key_id, public_key FROM one_time_prekeys WHERE user_id = $1 ORDER BY key_id DESC LIMIT 2',
+        [user.id],
+      );
+      const again = last.map((k) => ({ keyId: k.key_id, publicKey: k.public_key }));
+      expect((await replenish(user, { preKeys: again }).expect(200)).body.data).toEqual({ added: 0 });
     });
 
     it('skips keys re-sent with the same id and public key, so a retried call is harmless', async () => {

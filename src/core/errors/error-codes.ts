@@ -79,6 +79,7 @@ export const ERROR_CODES = {
   // keys
   BUNDLE_NOT_FOUND: { status: 404, message: 'This user has no key bundle' },
   PREKEY_ID_TAKEN: { status: 409, message: 'A one-time prekey with this id already exists' },
+  PREKEY_LIMIT: { status: 400, message: 'Too many one-time prekeys stored' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
