@@ -242,12 +242,12 @@ export class ChatsService implements OnModuleInit {
    * unpins with null. All members, the caller included, get chat:updated `{id, pinnedMessageId}`:
    * the client takes the pinned message from that event alone. Under the chat's row lock, the
    * pin itself requires the caller's membership: a member removed meanwhile gets CHAT_NOT_FOUND.
-   * A block between the two members of a pair chat refuses it either way (BLOCKED).
+   * A block between the two members of a pair chat refuses a pin either way (BLOCKED); an unpin goes through.
    */
   async pinMessage(auth: AuthContext, chatId: string, messageId: string | null): Promise<ChatDto> {
     // Before the transaction: the block check reads on a connection of its own (the embedded database has one).
     const { membership } = await this.authorize(chatId, auth.userId, 'pin-message');
-    await this.blocks.requireInChat('pin-message', auth.userId, membership.chat);
+    if (messageId !== null) await this.blocks.requireInChat('pin-message', auth.userId, membership.chat);
     await this.chats.transaction(async (tx) => {
       await this.authorize(chatId, auth.userId, 'pin-message', { tx });
       if (messageId !== null && !isUuid(messageId)) throw new AppError('MESSAGE_NOT_FOUND');

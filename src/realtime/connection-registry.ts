@@ -5,7 +5,7 @@ import { Metrics } from '../core/metrics/metrics';
 import type { FrameData } from './chat-ordered-delivery';
 import { bodyWithSeq } from './event-log/event-log';
 import type { LiveSeqs } from './live-seqs';
-import { dropIfBacklogged, rawSocketOf, SeqFrames, textFrame } from './ws-frames';
+import { dropIfBacklogged, MAX_SOCKET_BACKLOG, rawSocketOf, SeqFrames, textFrame } from './ws-frames';
 
 /** At most this many seqs are remembered as delivered early on one connection (see Connection.early). */
 const MAX_EARLY = 256;
@@ -16,6 +16,9 @@ const FLUSHED: Promise<void> = Promise.resolve();
 const TEXT = { binary: false } as const;
 
 /** One open socket on this instance. */
+/** Live frames held for a socket while its log is replayed (Connection.held); past it the socket is dropped. */
+export const MAX_HELD_FRAMES = 20_000;
+
 export interface Connection {
   readonly id: string;
   readonly socket: WebSocket;
@@ -146,7 +149,9 @@ export class ConnectionRegistry {
         if (socket.readyState !== socket.OPEN) continue;
         if (seq !== null && seq <= connection.replayedUpTo) continue;
         if (connection.held) {
-          connection.held.push({ seq, payload: (payload ??= seq === null ? body : bodyWithSeq(body, seq)) });
+          // A replay paces itself to its client; one that reads nothing while events keep coming is dropped.
+          if (connection.held.length >= MAX_HELD_FRAMES) socket.terminate();
+          else connection.held.push({ seq, payload: (payload ??= seq === null ? body : bodyWithSeq(body, seq)) });
           continue;
         }
         if (seq !== null && connection.settling) {
@@ -155,13 +160,15 @@ export class ConnectionRegistry {
         }
         if (seq !== null && (connection.position === null || seq <= connection.position) && connection.early.length < MAX_EARLY) connection.early.push(seq);
         const raw = rawSocketOf(socket);
-        if (!raw) socket.send((payload ??= seq === null ? body : bodyWithSeq(body, seq)), TEXT);
-        else {
+        if (!raw) {
+          socket.send((payload ??= seq === null ? body : bodyWithSeq(body, seq)), TEXT);
+          // A client that does not read is dropped, not buffered for without end (a corked socket: when uncorked).
+          if (dropIfBacklogged(socket)) continue;
+        } else {
           this.cork(raw);
           raw.write(seq !== null ? (wire ??= (seqFrames ??= new SeqFrames(body)).frame(seq)) : (sharedWire ??= textFrame(body)));
         }
-        // A client that does not read is dropped, not buffered for without end.
-        if (!dropIfBacklogged(socket)) sent++;
+        sent++;
       }
     }
     if (sent) this.metrics.eventsDelivered.inc(sent);
@@ -185,7 +192,11 @@ export class ConnectionRegistry {
   }
 
   private readonly uncorkAll = (): void => {
-    for (const raw of this.corked) raw.uncork();
+    for (const raw of this.corked) {
+      raw.uncork();
+      // What the kernel did not take waits in this process: a client that does not read is dropped past MAX_SOCKET_BACKLOG.
+      if (raw.writableLength > MAX_SOCKET_BACKLOG) raw.destroy();
+    }
     this.corked.clear();
     this.uncorked = null;
     this.markUncorked();

@@ -102,8 +102,9 @@ export function rawSocketOf(socket: WebSocket): Duplex | null {
 }
 
 /**
- * The most bytes a socket may have waiting to be written that its client has not read. Past it
- * the socket is dropped (terminated: a close frame would only wait behind the backlog) instead of
+ * The most bytes a socket may have waiting to be written that its client has not read, checked
+ * once a turn's writes have been handed to the kernel (ConnectionRegistry uncorks them). Past it
+ * the socket is dropped (destroyed: a close frame would only wait behind the backlog) instead of
  * its frames being held in memory without end; the client reconnects and resumes with lastSeq.
  */
 export const MAX_SOCKET_BACKLOG = 8 * 1024 * 1024;
@@ -118,14 +119,20 @@ export function dropIfBacklogged(socket: WebSocket): boolean {
 const DRAIN_POLL_MS = 20;
 
 /**
- * Resolves true once the socket's unread backlog is at most `bytes` (at once when it is), false
- * when the socket closed or `timeoutMs` passed first. For a writer of many frames (a replay): it
- * goes on at the pace its client reads.
+ * Resolves true once the socket's unread backlog is at most `bytes` (at once when it is); false
+ * when the socket closed, or when its client read nothing for `stalledMs` (the wait goes on as
+ * long as the backlog keeps shrinking). For a writer of many frames (a replay): it goes on at
+ * the pace its client reads.
  */
-export async function drained(socket: WebSocket, bytes: number, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
+export async function drained(socket: WebSocket, bytes: number, stalledMs: number): Promise<boolean> {
+  let lowest = socket.bufferedAmount;
+  let stalledSince = Date.now();
   while (socket.bufferedAmount > bytes) {
-    if (socket.readyState !== socket.OPEN || Date.now() >= until) return false;
+    if (socket.readyState !== socket.OPEN) return false;
+    if (socket.bufferedAmount < lowest) {
+      lowest = socket.bufferedAmount;
+      stalledSince = Date.now();
+    } else if (Date.now() - stalledSince >= stalledMs) return false;
     await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   }
   return socket.readyState === socket.OPEN;

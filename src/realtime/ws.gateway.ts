@@ -24,11 +24,12 @@ import { SESSION_COOKIE } from '../core/http/session-cookie';
 /** Largest inbound frame; bigger ones close the socket (1009) in the `ws` library itself. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /**
- * The most frames of a socket waiting their turn (frames are taken one after another): a client
- * that sends faster than its frames are answered, past this, is dropped instead of queued for
- * without end (at MAX_FRAME_BYTES each, 16 MB). The per-event budgets refuse far fewer.
+ * The most bytes of a socket's frames waiting their turn (frames are taken one after another): a
+ * client that sends faster than its frames are answered, past this, is dropped instead of queued
+ * for without end. A burst of small frames (a multi-forward) is far below it and gets its answers
+ * (RATE_LIMIT past the budgets); 256 frames of MAX_FRAME_BYTES reach it.
  */
-export const MAX_QUEUED_FRAMES = 256;
+export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 const AUTH_TIMEOUT_MS = 10_000;
 /** A socket that sends nothing (not even `presence:ping`) for this long is closed, unless it said it is away. */
 const IDLE_TIMEOUT_MS = 60_000;
@@ -47,7 +48,7 @@ interface SocketConnection extends Connection {
   queue: Promise<unknown>;
   /** Made on the first pipelined frame (FrameOrder); an idle socket never needs one. */
   order: FrameOrder | null;
-  /** Frames received and not yet taken (MAX_QUEUED_FRAMES). */
+  /** Bytes of the frames received and not yet taken (MAX_QUEUED_BYTES). */
   queued: number;
 }
 
@@ -141,7 +142,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       const connection = connectionOf(this);
       // The server closed it for an ended session: the client may not have answered yet, but it is no longer that user.
       if (connection.ended) return;
-      if (++connection.queued > MAX_QUEUED_FRAMES) return void this.terminate();
+      if ((connection.queued += byteLength(data)) > MAX_QUEUED_BYTES) return void this.terminate();
       connection.lastSeenAt = Date.now();
       connection.queue = connection.queue.then(() => gateway.onFrame(connection, data, isBinary)).catch((error) => gateway.logger.error(error));
     })(this);
@@ -164,7 +165,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    * handler allows it (`pipeline`), as soon as the handler has admitted it (FrameOrder).
    */
   private async onFrame(connection: SocketConnection, data: RawData, isBinary: boolean): Promise<void> {
-    connection.queued--;
+    connection.queued -= byteLength(data);
     if (connection.ended) return;
     const parsed = isBinary ? new AppError('INVALID_FRAME') : parseFrame(data);
     const handler = parsed instanceof AppError || !connection.userId || !connection.sessionId ? undefined : this.handlers.get(parsed.event)[0];
@@ -309,7 +310,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     const raw = rawSocketOf(socket);
     if (raw) this.registry.cork(raw);
     socket.send(JSON.stringify({ event, payload }));
-    dropIfBacklogged(socket);
+    // A corked socket's backlog is checked when the registry uncorks it.
+    if (!raw) dropIfBacklogged(socket);
   }
 
   private getAuthenticator(): SocketAuthenticator {
@@ -374,4 +376,10 @@ function echo(payload: unknown, fields: string[] | undefined): Record<string, un
   if (!fields || !payload || typeof payload !== 'object') return {};
   const source = payload as Record<string, unknown>;
   return Object.fromEntries(fields.filter((f) => source[f] !== undefined).map((f) => [f, source[f]]));
+}
+
+/** The size of a received frame (a Buffer with the default binaryType; the other shapes for completeness). */
+function byteLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
+  return data.byteLength;
 }

@@ -24,7 +24,7 @@ export const BLOCK_RULES = {
   'message:read': { scope: 'pair-chat', outcome: 'refuse' },
   'message:listened': { scope: 'pair-chat', outcome: 'refuse' },
   reaction: { scope: 'pair-chat', outcome: 'refuse' },
-  /** Pinning or unpinning the chat's message: its banner is shared, both sides see it change. */
+  /** Pinning a message for both (the banner is shared); unpinning stays open, so either side can take down a banner pinned before the block. */
   'pin-message': { scope: 'pair-chat', outcome: 'refuse' },
   typing: { scope: 'pair-chat', outcome: 'drop' },
   'user:updated': { scope: 'everywhere', outcome: 'drop' },

@@ -179,11 +179,14 @@ describe('privacy', () => {
         t.http().post(`/api/messages/${fromB.id}/reactions`).set(a.auth).send({ emoji: '😂' }),
         t.http().post(`/api/messages/${fromB.id}/read`).set(a.auth),
         t.http().patch(`/api/chats/${chatId}/pin`).set(a.auth).send({ messageId: fromB.id }),
-        t.http().patch(`/api/chats/${chatId}/pin`).set(a.auth).send({ messageId: null }),
       ];
       for (const res of await Promise.all(refused)) expect([res.status, res.body.code]).toEqual([403, 'BLOCKED']);
       await settle(b, bws);
       expect(unconsumed(bws, ['message:new', 'message:edited', 'message:deleted', 'reaction:added', 'message:read', 'chat:updated'])).toEqual([]);
+      // A banner pinned before the block can still be taken down, by either side.
+      await t.backend.sql('UPDATE chats SET pinned_message_id = $2 WHERE id = $1', [chatId, fromB.id]);
+      await t.http().patch(`/api/chats/${chatId}/pin`).set(a.auth).send({ messageId: null }).expect(200);
+      expect(await t.backend.sql('SELECT pinned_message_id FROM chats WHERE id = $1', [chatId])).toEqual([{ pinned_message_id: null }]);
       aws.close();
       bws.close();
     });

@@ -2,14 +2,14 @@ import { Injectable } from '@nestjs/common';
 import { ERROR_CODES } from '../../core/errors/error-codes';
 import { Connection, GapHandler, skipsOne } from '../connection-registry';
 import { bodyWithSeq, EventLog, LogRead } from './event-log';
-import { drained, dropIfBacklogged } from '../ws-frames';
+import { drained } from '../ws-frames';
 
 /** Events read from the log per round trip of a replay. */
 const REPLAY_PAGE = 500;
-/** A replay writes its next page once the socket's unread backlog is below this... */
+/** A replay writes its next event once the socket's unread backlog is below this... */
 const REPLAY_BACKLOG = 1024 * 1024;
-/** ...and drops a socket whose client has not read it down to that in this long. */
-const REPLAY_DRAIN_MS = 30_000;
+/** ...and drops a socket whose client read nothing for this long. */
+const REPLAY_STALL_MS = 30_000;
 const TEXT = { binary: false } as const;
 
 /**
@@ -66,10 +66,13 @@ export class EventReplay {
         if (!read) return this.refuse(connection, 'SERVICE_UNAVAILABLE');
         if (read.kind === 'future') return this.refuse(connection, 'INVALID_SEQ');
         if (read.kind === 'resync') return this.send(connection, 'resync:required', { fromSeq: position });
-        for (const { seq, body } of read.events) if (!early.has(seq)) this.write(connection, bodyWithSeq(body, seq));
+        for (const { seq, body } of read.events) {
+          if (early.has(seq)) continue;
+          // At the pace the client reads: a log of large events is not copied into memory at once.
+          if (!(await drained(connection.socket, REPLAY_BACKLOG, REPLAY_STALL_MS))) return void connection.socket.terminate();
+          this.write(connection, bodyWithSeq(body, seq));
+        }
         if (!read.hasMore || !read.events.length) break;
-        // At the pace the client reads: a log of large events is not copied into memory at once.
-        if (!(await drained(connection.socket, REPLAY_BACKLOG, REPLAY_DRAIN_MS))) return void connection.socket.terminate();
         after = read.events[read.events.length - 1].seq;
         read = null;
       }
@@ -106,10 +109,8 @@ export class EventReplay {
     this.write(connection, JSON.stringify({ event, payload }));
   }
 
+  /** A replay paces its writes (drained); what it writes is not checked against MAX_SOCKET_BACKLOG. */
   private write(connection: Connection, data: Buffer | string): void {
-    const socket = connection.socket;
-    if (socket.readyState !== socket.OPEN) return;
-    socket.send(data, TEXT);
-    dropIfBacklogged(socket);
+    if (connection.socket.readyState === connection.socket.OPEN) connection.socket.send(data, TEXT);
   }
 }
