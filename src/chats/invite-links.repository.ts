@@ -89,8 +89,8 @@ export class InviteLinksRepository {
   }
 
   /** Marks the link revoked (a repeat keeps the first time). */
-  async revoke(linkId: string): Promise<void> {
-    await this.dataSource.query(`UPDATE invite_links SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, [linkId]);
+  async revoke(tx: EntityManager, linkId: string): Promise<void> {
+    await tx.query(`UPDATE invite_links SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, [linkId]);
   }
 
   async countUse(tx: EntityManager, linkId: string): Promise<void> {

@@ -33,7 +33,8 @@ export class InviteLinksService {
     await this.chats.authorize(chatId, auth.userId, 'manage-invites');
     const code = randomBytes(CODE_BYTES).toString('base64url');
     const row = await this.links.transaction(async (tx) => {
-      if (!(await this.links.lockChat(tx, chatId))) throw new AppError('CHAT_NOT_FOUND');
+      // Under the chat's lock, on the role as committed: an admin demoted meanwhile makes no link.
+      await this.chats.authorize(chatId, auth.userId, 'manage-invites', { tx });
       if ((await this.links.countActive(tx, chatId)) >= MAX_ACTIVE_INVITE_LINKS) throw new AppError('INVITE_LINK_LIMIT');
       return this.links.create(tx, {
         chatId,
@@ -57,11 +58,14 @@ export class InviteLinksService {
   async revoke(auth: AuthContext, linkId: string): Promise<InviteRevokedDto> {
     const link = isUuid(linkId) ? await this.links.byId(linkId) : null;
     if (!link) throw new AppError('INVITE_NOT_FOUND');
-    await this.chats.authorize(link.chatId, auth.userId, 'manage-invites').catch((error: unknown) => {
-      // Someone outside the chat learns nothing about its links.
-      throw error instanceof AppError && error.code === 'CHAT_NOT_FOUND' ? new AppError('INVITE_NOT_FOUND') : error;
+    await this.links.transaction(async (tx) => {
+      // Under the chat's lock, on the role as committed (an admin demoted meanwhile revokes nothing).
+      await this.chats.authorize(link.chatId, auth.userId, 'manage-invites', { tx }).catch((error: unknown) => {
+        // Someone outside the chat learns nothing about its links.
+        throw error instanceof AppError && error.code === 'CHAT_NOT_FOUND' ? new AppError('INVITE_NOT_FOUND') : error;
+      });
+      await this.links.revoke(tx, link.id);
     });
-    await this.links.revoke(link.id);
     return { revoked: true };
   }
 

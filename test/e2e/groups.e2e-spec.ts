@@ -575,6 +575,19 @@ describe('groups (v2.2 §5, §17)', () => {
       expect(await roleOf(chatId, member)).toBe('MEMBER');
     });
 
+    it('an ADMIN demoted while their invite link creation waited is refused, and no link is made', async () => {
+      const [owner, admin] = await users(2);
+      const chatId = await createGroup(t, owner, [admin]);
+      await setRole(chatId, admin, 'ADMIN');
+      const res = await whileChanging(
+        chatId,
+        (sql) => sql(`UPDATE chat_members SET role = 'MEMBER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]).then(() => undefined),
+        () => t.http().post(`/api/chats/${chatId}/invite`).set(admin.auth).send({}),
+      );
+      expectError(res, 403, 'FORBIDDEN');
+      expect(await t.backend.sql('SELECT 1 FROM invite_links WHERE chat_id = $1', [chatId])).toEqual([]);
+    });
+
     it('adding a user whose account was deleted meanwhile answers USER_NOT_FOUND, not a 500, and adds nobody', async () => {
       const [owner, member, leaving] = await users(3);
       const chatId = await createGroup(t, owner, [member]);
