@@ -26,7 +26,9 @@ describe('missingClientHeaderRefusal', () => {
   });
 
   it('exempts only POST /api/upload, however Express would spell the path', () => {
-    for (const path of ['/api/upload', '/api/upload/', '/API/Upload']) expect(run('POST', path, COOKIE)).toBe('next');
+    for (const path of ['/api/upload', '/api/upload/', '/API/Upload', '/api/upload///']) expect(run('POST', path, COOKIE)).toBe('next');
+    // A long run of slashes not at the end (a quadratic case for a trailing-slash regex) is just another path.
+    for (const path of [`/api${'/'.repeat(16_000)}a`, `${'/'.repeat(16_000)}`, '/']) expect(run('POST', path, COOKIE)).toEqual(REFUSED);
     expect(run('POST', '/api/upload/avatar', COOKIE)).toEqual(REFUSED);
     expect(run('POST', '/api/upload/encrypted', COOKIE)).toEqual(REFUSED);
     expect(run('DELETE', '/api/upload', COOKIE)).toEqual(REFUSED);
