@@ -245,9 +245,11 @@ export class ChatsService implements OnModuleInit {
    * A block between the two members of a pair chat refuses a pin either way (BLOCKED); an unpin goes through.
    */
   async pinMessage(auth: AuthContext, chatId: string, messageId: string | null): Promise<ChatDto> {
-    // Before the transaction: the block check reads on a connection of its own (the embedded database has one).
-    const { membership } = await this.authorize(chatId, auth.userId, 'pin-message');
-    if (messageId !== null) await this.blocks.requireInChat('pin-message', auth.userId, membership.chat);
+    if (messageId !== null) {
+      // Before the transaction: the block check reads on a connection of its own (the embedded database has one).
+      const { membership } = await this.authorize(chatId, auth.userId, 'pin-message');
+      await this.blocks.requireInChat('pin-message', auth.userId, membership.chat);
+    }
     await this.chats.transaction(async (tx) => {
       await this.authorize(chatId, auth.userId, 'pin-message', { tx });
       if (messageId !== null && !isUuid(messageId)) throw new AppError('MESSAGE_NOT_FOUND');

@@ -8,11 +8,10 @@ import { RateLimiter } from '../core/rate-limit/rate-limiter';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { UsersService } from '../users/users.service';
 import './key-events';
+import { BundleKeys, HandedOutBundle, KeysRepository, PublicPreKey } from './keys.repository';
 
 /** One-time prekeys one user may have stored at once (POST /api/keys/replenish beyond it: PREKEY_LIMIT). */
 export const MAX_STORED_PREKEYS = 1000;
-import { BundleKeys, HandedOutBundle, KeysRepository, PublicPreKey } from './keys.repository';
-
 /** Below this many one-time prekeys the owner is told to replenish (`keys:low`). */
 export const PREKEYS_LOW_THRESHOLD = 20;
 

@@ -15,10 +15,10 @@ const FLUSHED: Promise<void> = Promise.resolve();
 /** A frame's bytes go out as a text frame, as JSON frames do. */
 const TEXT = { binary: false } as const;
 
-/** One open socket on this instance. */
 /** Live frames held for a socket while its log is replayed (Connection.held); past it the socket is dropped. */
-export const MAX_HELD_FRAMES = 20_000;
+const MAX_HELD_FRAMES = 20_000;
 
+/** One open socket on this instance. */
 export interface Connection {
   readonly id: string;
   readonly socket: WebSocket;

@@ -171,16 +171,19 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     const handler = parsed instanceof AppError || !connection.userId || !connection.sessionId ? undefined : this.handlers.get(parsed.event)[0];
     if (handler?.pipeline && handler.pipeline > 1 && !handler.event.startsWith('$')) return this.pipelined(connection, (connection.order ??= new FrameOrder()), handler, (parsed as { payload: unknown }).payload);
     if (connection.order) await connection.order.drain();
-    if (parsed instanceof AppError) return this.send(connection, 'error', { code: parsed.code, message: parsed.message, ...parsed.details });
+    if (parsed instanceof AppError) return this.send(connection, 'error', errorPayload(parsed));
     const { event, payload } = parsed;
     if (event === 'auth') {
       const lastSeq = readLastSeq(payload);
-      if (lastSeq instanceof AppError) return this.send(connection, 'error', { code: lastSeq.code, message: lastSeq.message, ...lastSeq.details });
+      if (lastSeq instanceof AppError) return this.send(connection, 'error', errorPayload(lastSeq));
       // A cookie socket got its auth:ok on the upgrade: `auth {lastSeq}` asks only for the replay.
       if (connection.userId) {
         // Each answer reads the database or replays the log: counted like any other event.
-        const refused = this.overBudget(connection.userId, event);
-        if (refused) return this.send(connection, 'error', refused);
+        try {
+          this.limits.consume(connection.userId, event);
+        } catch (error) {
+          return this.send(connection, 'error', errorPayload(toAppError(error)!));
+        }
         return lastSeq === null ? this.lifecycle(connection, SocketLifecycle.Reauth) : this.replay.resume(connection, lastSeq);
       }
       const token = typeof (payload as { token?: unknown })?.token === 'string' ? (payload as { token: string }).token : '';
@@ -197,17 +200,6 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       await this.handle(connection, handler, payload, IN_ORDER);
     } catch (error) {
       this.refuse(connection, handler, payload, error);
-    }
-  }
-
-  /** The RATE_LIMIT answer when the user's budget for `event` is spent; null when the frame may go on. */
-  private overBudget(userId: string, event: string): Record<string, unknown> | null {
-    try {
-      this.limits.consume(userId, event);
-      return null;
-    } catch (error) {
-      const appError = toAppError(error)!;
-      return { code: appError.code, message: appError.message, ...appError.details };
     }
   }
 
@@ -233,9 +225,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   private refuse(connection: Connection, handler: SocketHandler, payload: unknown, error: unknown, pipelined = false): void {
     const appError = toAppError(error);
     if (!appError) this.logger.error({ err: loggable(error), event: handler.event }, 'socket handler failed');
-    const body = appError
-      ? { code: appError.code, message: appError.message, ...appError.details }
-      : { code: 'INTERNAL_ERROR', message: 'Internal server error' };
+    const body = appError ? errorPayload(appError) : { code: 'INTERNAL_ERROR', message: 'Internal server error' };
     (pipelined ? this.sendAfterPublished : this.send).call(this, connection, handler.errorEvent ?? 'error', { ...body, ...echo(payload, handler.echo) });
   }
 
@@ -382,4 +372,9 @@ function echo(payload: unknown, fields: string[] | undefined): Record<string, un
 function byteLength(data: RawData): number {
   if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
   return data.byteLength;
+}
+
+/** The payload of a socket error event: the error's code and message, and its details beside them. */
+function errorPayload(error: AppError): Record<string, unknown> {
+  return { code: error.code, message: error.message, ...error.details };
 }

@@ -103,10 +103,7 @@ export class UploadsRepository {
         [position.until, position.id, cutoff, limit],
       )) as Array<{ id: string; url: string; createdAt: string }>;
       if (!batch.length) return { names: [], more: false };
-      const names = await this.deleteUnreferenced(
-        tx,
-        batch.map((upload) => upload.url),
-      );
+      const names = await this.deleteUnreferenced(tx, batch.map((upload) => upload.url));
       const last = batch[batch.length - 1];
       await tx.query(`UPDATE upload_sweep SET swept_until = $1::timestamptz, swept_id = $2`, [last.createdAt, last.id]);
       return { names, more: batch.length === limit };

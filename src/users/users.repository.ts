@@ -247,13 +247,13 @@ export class UsersRepository {
     return user;
   }
 
-  /** Applies profile changes; resolves the updated user, or null when the user is gone. */
   /** The user's avatar URL as stored, the row locked until the transaction ends. */
   async lockAvatar(tx: EntityManager, userId: string): Promise<string | null> {
     const [row] = (await tx.query(`SELECT avatar FROM users WHERE id = $1 FOR NO KEY UPDATE`, [userId])) as Array<{ avatar: string | null }>;
     return row?.avatar ?? null;
   }
 
+  /** Applies profile changes; resolves the updated user, or null when the user is gone. */
   async updateProfile(userId: string, changes: ProfileChanges, tx: EntityManager = this.dataSource.manager): Promise<UserEntity | null> {
     const columns: Record<keyof ProfileChanges, string> = { nickname: 'nickname', firstName: 'first_name', lastName: 'last_name', avatar: 'avatar', bio: 'bio' };
     const keys = Object.keys(changes) as Array<keyof ProfileChanges>;

@@ -159,23 +159,22 @@ export class UsersService {
     if (!Object.keys(changes).length) return this.me(userId);
     if (changes.nickname) await this.assertNicknameFree(changes.nickname, userId);
     if (changes.avatar) changes.avatar = await this.uploads.requireOwnedImage(userId, changes.avatar);
-    let user: UserEntity | null;
-    let removeFiles: (() => Promise<void>) | null = null;
+    let updated: { user: UserEntity | null; removeFiles: (() => Promise<void>) | null };
     try {
-      user = await this.dataSource.transaction(async (tx) => {
+      updated = await this.dataSource.transaction(async (tx) => {
         // A replaced (or cleared) avatar that nothing else shows is deleted, as a chat's is.
         const previous = changes.avatar !== undefined ? await this.users.lockAvatar(tx, userId) : null;
-        const updated = await this.users.updateProfile(userId, changes, tx);
-        if (updated && previous && previous !== updated.avatar) removeFiles = await this.uploads.releaseMedia(tx, [previous]);
-        return updated;
+        const user = await this.users.updateProfile(userId, changes, tx);
+        return { user, removeFiles: user && previous && previous !== user.avatar ? await this.uploads.releaseMedia(tx, [previous]) : null };
       });
     } catch (error) {
       // Two users racing for one nickname: the unique index decides.
       if (isUniqueViolation(error, 'users_nickname_lower_key')) throw new AppError('NICKNAME_TAKEN');
       throw error;
     }
+    const { user, removeFiles } = updated;
     if (!user) throw new AppError('USER_NOT_FOUND');
-    await (removeFiles as (() => Promise<void>) | null)?.();
+    await removeFiles?.();
     const { id, nickname, firstName, lastName, avatar, bio } = user;
     await this.publishUpdated({ id, nickname, firstName, lastName, avatar, bio }, { toSelf: true });
     return toUserDto(user, await this.ownPresence(user), { withEmail: true });

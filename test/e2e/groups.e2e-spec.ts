@@ -520,12 +520,14 @@ describe('groups (v2.2 §5, §17)', () => {
 
   // Two connections at once: PGlite (the embedded mode) runs one statement at a time, so the interleaving cannot happen there.
   (TEST_DATABASE_URL ? describe : describe.skip)('roles changed while a request waits for the chat (§5.2-5.4)', () => {
+    type Sql = (text: string, params: unknown[]) => Promise<unknown>;
+
     /**
      * Runs `change` in a transaction that holds the group's row, starts `request` (which waits
      * for that row), commits once it waits, and resolves its answer: the request must be decided
      * on the roles as committed, not as they were when it started waiting.
      */
-    async function whileChanging(chatId: string, change: (sql: (text: string, params: unknown[]) => Promise<unknown>) => Promise<void>, request: () => Promise<{ status: number; body: any }>) {
+    async function whileChanging(chatId: string, change: (sql: Sql) => Promise<void>, request: () => Promise<{ status: number; body: any }>) {
       const held = new Client({ connectionString: t.backend.env.DATABASE_URL });
       await held.connect();
       try {
@@ -545,19 +547,23 @@ describe('groups (v2.2 §5, §17)', () => {
       }
     }
 
-    it('an ADMIN made OWNER while their own leave waited hands the group on: it never stays without an OWNER', async () => {
+    /** The owner's leave, as it commits: the owner's row gone, the admin the owner. */
+    const ownerLeftTo = (chatId: string, owner: TestUser, admin: TestUser) => async (sql: Sql) => {
+      await sql(`DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2`, [chatId, owner.id]);
+      await sql(`UPDATE chat_members SET role = 'OWNER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]);
+    };
+    const demoted = (chatId: string, admin: TestUser) => async (sql: Sql) => {
+      await sql(`UPDATE chat_members SET role = 'MEMBER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]);
+    };
+
+    it.each([
+      ['their own leave', (chatId: string, admin: TestUser) => t.http().delete(`/api/chats/${chatId}/leave`).set(admin.auth)],
+      ['their account deletion', (_chatId: string, admin: TestUser) => t.http().delete('/api/users/me').set(admin.auth)],
+    ])('an ADMIN made OWNER while %s waited hands the group on: it never stays without an OWNER', async (_what, request) => {
       const [owner, admin, member] = await users(3);
       const chatId = await createGroup(t, owner, [admin, member]);
       await setRole(chatId, admin, 'ADMIN');
-      // The owner's leave, as it commits: the owner's row gone, the admin the owner.
-      const res = await whileChanging(
-        chatId,
-        async (sql) => {
-          await sql(`DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2`, [chatId, owner.id]);
-          await sql(`UPDATE chat_members SET role = 'OWNER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]);
-        },
-        () => t.http().delete(`/api/chats/${chatId}/leave`).set(admin.auth),
-      );
+      const res = await whileChanging(chatId, ownerLeftTo(chatId, owner, admin), () => request(chatId, admin));
       expect(res.status).toBe(200);
       expect(await t.backend.sql('SELECT user_id, role FROM chat_members WHERE chat_id = $1', [chatId])).toEqual([{ user_id: member.id, role: 'OWNER' }]);
     });
@@ -566,11 +572,7 @@ describe('groups (v2.2 §5, §17)', () => {
       const [owner, admin, member] = await users(3);
       const chatId = await createGroup(t, owner, [admin, member]);
       await setRole(chatId, admin, 'ADMIN');
-      const res = await whileChanging(
-        chatId,
-        (sql) => sql(`UPDATE chat_members SET role = 'MEMBER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]).then(() => undefined),
-        () => t.http().delete(`/api/chats/${chatId}/members/${member.id}`).set(admin.auth),
-      );
+      const res = await whileChanging(chatId, demoted(chatId, admin), () => t.http().delete(`/api/chats/${chatId}/members/${member.id}`).set(admin.auth));
       expectError(res, 403, 'FORBIDDEN');
       expect(await roleOf(chatId, member)).toBe('MEMBER');
     });
@@ -579,11 +581,7 @@ describe('groups (v2.2 §5, §17)', () => {
       const [owner, admin] = await users(2);
       const chatId = await createGroup(t, owner, [admin]);
       await setRole(chatId, admin, 'ADMIN');
-      const res = await whileChanging(
-        chatId,
-        (sql) => sql(`UPDATE chat_members SET role = 'MEMBER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]).then(() => undefined),
-        () => t.http().post(`/api/chats/${chatId}/invite`).set(admin.auth).send({}),
-      );
+      const res = await whileChanging(chatId, demoted(chatId, admin), () => t.http().post(`/api/chats/${chatId}/invite`).set(admin.auth).send({}));
       expectError(res, 403, 'FORBIDDEN');
       expect(await t.backend.sql('SELECT 1 FROM invite_links WHERE chat_id = $1', [chatId])).toEqual([]);
     });
@@ -598,22 +596,6 @@ describe('groups (v2.2 §5, §17)', () => {
       );
       expectError(res, 404, 'USER_NOT_FOUND');
       expect(await t.backend.sql('SELECT count(*)::int AS n FROM chat_members WHERE chat_id = $1', [chatId])).toEqual([{ n: 2 }]);
-    });
-
-    it('an ADMIN made OWNER while their account deletion waited hands the group on', async () => {
-      const [owner, admin, member] = await users(3);
-      const chatId = await createGroup(t, owner, [admin, member]);
-      await setRole(chatId, admin, 'ADMIN');
-      const res = await whileChanging(
-        chatId,
-        async (sql) => {
-          await sql(`DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2`, [chatId, owner.id]);
-          await sql(`UPDATE chat_members SET role = 'OWNER' WHERE chat_id = $1 AND user_id = $2`, [chatId, admin.id]);
-        },
-        () => t.http().delete('/api/users/me').set(admin.auth),
-      );
-      expect(res.status).toBe(200);
-      expect(await t.backend.sql('SELECT user_id, role FROM chat_members WHERE chat_id = $1', [chatId])).toEqual([{ user_id: member.id, role: 'OWNER' }]);
     });
   });
 

@@ -1,6 +1,5 @@
-import { MAX_STORED_PREKEYS } from '../../src/keys/keys.service';
 import { randomBytes } from 'node:crypto';
-import { KeysService } from '../../src/keys/keys.service';
+import { KeysService, MAX_STORED_PREKEYS } from '../../src/keys/keys.service';
 import { TEST_DATABASE_URL } from '../support/env';
 import { signUp, TestUser } from '../support/factories';
 import { createSignalDevice, decryptFrom, encryptFor, SIGNAL_PREKEY_WHISPER, SIGNAL_WHISPER, startSession, WireBundle, WireBundleUpload, WirePreKey } from '../support/signal';
