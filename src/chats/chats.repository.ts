@@ -447,9 +447,20 @@ export class ChatsRepository {
     return rows.map((r) => r.userId);
   }
 
-  /** Removes the membership, with the member's own state in the chat (draft, pin, mute, archive, hidden messages). */
+  /**
+   * Removes the membership, with the member's own state in the chat (draft, pin, mute, archive,
+   * hidden messages), and moves the chat's member_epoch on: a group commit that read the member
+   * before this committed leaves the chat's messages to be checked again (INSERT_BATCH_SQL).
+   */
   async removeMember(tx: EntityManager, chatId: string, userId: string): Promise<boolean> {
-    const rows = returned(await tx.query(`DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2 RETURNING user_id`, [chatId, userId]));
+    const rows = returned(
+      await tx.query(
+        `WITH gone AS (DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2 RETURNING user_id),
+              epoch AS (UPDATE chats SET member_epoch = member_epoch + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM gone))
+         SELECT user_id FROM gone`,
+        [chatId, userId],
+      ),
+    );
     await tx.query(`DELETE FROM message_hides WHERE user_id = $2 AND chat_id = $1`, [chatId, userId]);
     return rows.length > 0;
   }

@@ -168,7 +168,12 @@ const nextLastIdSql = (count: string, rand: string): string => {
  * and SendBatcher then writes each message alone, so that one alone answers MEDIA_NOT_FOUND.)
  *
  * The chats' rows are locked in id order (so two batches, on any instance, never wait for each
- * other in a cycle); each chat's sequence moves on once by the number of its messages, numbered
+ * other in a cycle). The checks read the snapshot the statement started with, and a removal
+ * (ChatsRepository.removeMember) may commit while the statement waits for a chat's lock: a chat
+ * whose member_epoch moved since is left out whole (its update re-reads the row it locked, READ
+ * COMMITTED), so that a removed member neither sends after their removal nor is sent the messages
+ * (its senders check again, MessagesService.sendChecked). Each chat's sequence moves on once by
+ * the number of its messages, numbered
  * in the order given, with ids made as nextLastIdSql says. Each sender's read watermark moves to
  * their last message and their draft of the chat is cleared; members who did not see the chat
  * yet get it revealed. Resolves one row per stored message: its input position `n`, id and seq
@@ -187,7 +192,7 @@ const INSERT_BATCH_SQL = `WITH input AS (
        WITH ORDINALITY AS i(chat_id, sender_id, type, text, media_url, media_name, media_size, media_group_id, reply_to_id,
                             forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id, secret, rand, n)
    ), accepted AS (
-     SELECT i.*, m.draft_text IS NOT NULL AS had_draft,
+     SELECT i.*, m.draft_text IS NOT NULL AS had_draft, c.member_epoch AS epoch,
             row_number() OVER (PARTITION BY i.chat_id ORDER BY i.n) AS k,
             count(*) OVER (PARTITION BY i.chat_id) AS cnt,
             row_number() OVER (PARTITION BY i.chat_id, i.sender_id ORDER BY i.n DESC) = 1 AS last_of_sender
@@ -208,8 +213,8 @@ const INSERT_BATCH_SQL = `WITH input AS (
    ), bumped AS (
      UPDATE chats SET message_seq = chats.message_seq + a.cnt, last_message_id = ${nextLastIdSql('a.cnt', 'a.rand')},
                       last_activity_at = now(), updated_at = now()
-       FROM (SELECT chat_id, max(cnt) AS cnt, (array_agg(rand ORDER BY n DESC))[1] AS rand FROM accepted GROUP BY chat_id) a
-      WHERE chats.id = a.chat_id AND chats.id IN (SELECT id FROM locked)
+       FROM (SELECT chat_id, max(cnt) AS cnt, (array_agg(rand ORDER BY n DESC))[1] AS rand, max(epoch) AS epoch FROM accepted GROUP BY chat_id) a
+      WHERE chats.id = a.chat_id AND chats.id IN (SELECT id FROM locked) AND chats.member_epoch = a.epoch
       RETURNING chats.id AS chat_id, chats.message_seq AS last_seq, chats.last_message_id AS last_id
    ), chat_numbers AS (
      -- chat id -> [its new last seq, the ms of its new last id]

@@ -32,6 +32,9 @@ export interface SendOutcome {
 }
 
 /** The place of a send that waits for nothing (not one of a socket's pipelined frames). */
+/** How many times the checked send path runs when its store keeps finding the chat changed. */
+const SEND_TRIES = 3;
+
 const IMMEDIATE: FramePlace = { admitted: () => undefined, inTurn: () => Promise.resolve() };
 
 /**
@@ -84,8 +87,14 @@ export class MessagesService {
     return this.sendChecked(senderId, input, place);
   }
 
-  /** The slow path: membership, duplicate, blocks, reply and content checked one by one, in the API's order. */
-  private async sendChecked(senderId: string, input: SendMessageDto, place: FramePlace): Promise<SendOutcome> {
+  /**
+   * The slow path: membership, duplicate, blocks, reply and content checked one by one, in the
+   * API's order. The store can still leave the message out when the chat changed after the
+   * checks (a member removed meanwhile, a block, a same clientMessageId stored meanwhile): the
+   * checks then run again, and name the reason, or store it; a chat changing under every try
+   * answers CHAT_NOT_FOUND.
+   */
+  private async sendChecked(senderId: string, input: SendMessageDto, place: FramePlace, tries = SEND_TRIES): Promise<SendOutcome> {
     const context = await this.messages.sendContext(input.chatId, senderId, input.clientMessageId ?? null);
     if (!context || !context.visible) throw new AppError('CHAT_NOT_FOUND');
     if (context.duplicateId) {
@@ -94,7 +103,10 @@ export class MessagesService {
     }
     const draft = await this.validate(senderId, context, input);
     const stored = await this.store(senderId, input, draft, context.type === 'SECRET', place);
-    if (!stored) throw new AppError('CHAT_NOT_FOUND');
+    if (!stored) {
+      if (tries > 1) return this.sendChecked(senderId, input, place, tries - 1);
+      throw new AppError('CHAT_NOT_FOUND');
+    }
     return 'resent' in stored ? { message: stored.resent, resent: true } : { message: await this.publishSent(senderId, input, stored, place), resent: false };
   }
 

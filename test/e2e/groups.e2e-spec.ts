@@ -586,6 +586,67 @@ describe('groups (v2.2 §5, §17)', () => {
       expect(await t.backend.sql('SELECT 1 FROM invite_links WHERE chat_id = $1', [chatId])).toEqual([]);
     });
 
+    /**
+     * Holds the group's row, starts the owner's removal of `kicked` and then a message:send of
+     * `text` on `ws`, each once the one before waits for the row, and lets them go: the removal
+     * commits first, while the send's statement already read the members. Resolves the removal's
+     * answer and the send's (message:new or message:send:error) frame.
+     */
+    async function sentWhileRemoving(chatId: string, owner: TestUser, kicked: TestUser, ws: WsClient, text: string) {
+      const held = new Client({ connectionString: t.backend.env.DATABASE_URL });
+      await held.connect();
+      const waiting = (n: number) =>
+        eventually(async () => {
+          const rows = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+          expect(rows).toHaveLength(n);
+        });
+      try {
+        await held.query('BEGIN');
+        await held.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+        const removal = Promise.resolve(t.http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(owner.auth));
+        await waiting(1);
+        const clientMessageId = randomUUID();
+        ws.send('message:send', { chatId, text, clientMessageId });
+        const answer = ws.waitForFrame((f) => (f.event === 'message:new' || f.event === 'message:send:error') && f.payload?.clientMessageId === clientMessageId, text);
+        await waiting(2);
+        await held.query('COMMIT');
+        return { removal: await removal, answer: await answer };
+      } finally {
+        await held.end();
+      }
+    }
+
+    it('a member removed while their message waited for the chat is refused, and nothing of theirs follows member_kicked', async () => {
+      const [owner, kicked] = await users(2);
+      const chatId = await createGroup(t, owner, [kicked]);
+      const [ows, kws] = [await connect(t, owner), await connect(t, kicked)];
+      const { removal, answer } = await sentWhileRemoving(chatId, owner, kicked, kws, 'sent as I was removed');
+      expect(removal.status).toBe(200);
+      expect(answer).toMatchObject({ event: 'message:send:error', payload: { code: 'CHAT_NOT_FOUND' } });
+      expect(await t.backend.sql(`SELECT type, text FROM messages WHERE chat_id = $1 ORDER BY seq`, [chatId])).toEqual([{ type: 'SYSTEM', text: `member_kicked:${kicked.id}` }]);
+      await ows.expectNo('message:new', (m) => m.text === 'sent as I was removed');
+      ows.close();
+      kws.close();
+    });
+
+    it('a message sent while another member was removed is stored after member_kicked and never reaches the removed member', async () => {
+      const [owner, member, kicked] = await users(3);
+      const chatId = await createGroup(t, owner, [member, kicked]);
+      const [ows, mws, kws] = [await connect(t, owner), await connect(t, member), await connect(t, kicked)];
+      const { removal, answer } = await sentWhileRemoving(chatId, owner, kicked, mws, 'after the removal');
+      expect(removal.status).toBe(200);
+      expect(answer).toMatchObject({ event: 'message:new', payload: { text: 'after the removal' } });
+      expect(await t.backend.sql(`SELECT type, text FROM messages WHERE chat_id = $1 ORDER BY seq`, [chatId])).toEqual([
+        { type: 'SYSTEM', text: `member_kicked:${kicked.id}` },
+        { type: 'TEXT', text: 'after the removal' },
+      ]);
+      await ows.waitFor('message:new', (m) => m.id === answer.payload.id);
+      await kws.expectNo('message:new', (m) => m.id === answer.payload.id);
+      ows.close();
+      mws.close();
+      kws.close();
+    });
+
     it('adding a user whose account was deleted meanwhile answers USER_NOT_FOUND, not a 500, and adds nobody', async () => {
       const [owner, member, leaving] = await users(3);
       const chatId = await createGroup(t, owner, [member]);
