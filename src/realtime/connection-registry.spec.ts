@@ -65,3 +65,41 @@ describe('ConnectionRegistry', () => {
     expect(registry.anyPresent([])).toBe(false);
   });
 });
+
+describe('ConnectionRegistry: a socket binding after its session or user ended', () => {
+  const socketOf = () => ({ close: jest.fn() }) as unknown as WebSocket & { close: jest.Mock };
+  const connectionOn = (socket: WebSocket, id: string): Connection => ({ id, socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], settling: null });
+
+  afterEach(() => jest.useRealTimers());
+
+  it('is closed as the disconnect closed the others, when its token was checked before the end; other sessions bind', () => {
+    const registry = new ConnectionRegistry(new Metrics());
+    expect(registry.disconnect({ sessionIds: ['ended'] }, 4003, 'session terminated')).toBe(0);
+    expect(registry.disconnect({ userIds: ['gone'] }, 4001, 'account deleted')).toBe(0);
+
+    const [late, lateUser, other] = [socketOf(), socketOf(), socketOf()];
+    const lateConnection = connectionOn(late, 'c1');
+    expect(registry.bind(lateConnection, 'u1', 'ended')).toBe(false);
+    expect(late.close).toHaveBeenCalledWith(4003, 'session terminated');
+    expect(lateConnection.ended).toBe(true);
+    expect(registry.ofUser('u1')).toEqual([]);
+    expect(registry.bind(connectionOn(lateUser, 'c2'), 'gone', 'another')).toBe(false);
+    expect(lateUser.close).toHaveBeenCalledWith(4001, 'account deleted');
+
+    const live = connectionOn(other, 'c3');
+    expect(registry.bind(live, 'u1', 'live')).toBe(true);
+    expect(other.close).not.toHaveBeenCalled();
+    expect(registry.ofUser('u1')).toEqual([live]);
+  });
+
+  it('forgets an end after two minutes (the periodic session check covers what binds later)', () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    const registry = new ConnectionRegistry(new Metrics());
+    registry.disconnect({ sessionIds: ['ended'] }, 4003, 'session terminated');
+    jest.setSystemTime(1_000_000 + 119_000);
+    expect(registry.bind(connectionOn(socketOf(), 'c1'), 'u1', 'ended')).toBe(false);
+    jest.setSystemTime(1_000_000 + 121_000);
+    registry.disconnect({ sessionIds: ['other'] }, 4003, 'session terminated');
+    expect(registry.bind(connectionOn(socketOf(), 'c2'), 'u1', 'ended')).toBe(true);
+  });
+});

@@ -18,6 +18,20 @@ const TEXT = { binary: false } as const;
 /** Live frames held for a socket while its log is replayed (Connection.held); past it the socket is dropped. */
 const MAX_HELD_FRAMES = 20_000;
 
+/**
+ * How long a disconnect is remembered for the sockets that bind after it (see bind): longer than
+ * a session's check and a socket's admission can take, and than SESSION_RECHECK_SECONDS' default,
+ * which closes what binds later still.
+ */
+const ENDED_MEMORY_MS = 120_000;
+
+/** A disconnect as remembered for later binds: the close it gave, until when. */
+interface Ended {
+  code: number;
+  reason: string;
+  until: number;
+}
+
 /** One open socket on this instance. */
 export interface Connection {
   readonly id: string;
@@ -68,6 +82,11 @@ export class ConnectionRegistry {
   private readonly corked = new Set<Duplex>();
   private uncorked: Promise<void> | null = null;
   private markUncorked: () => void = () => undefined;
+  /**
+   * The sessions (`s` + id) and users (`u` + id) that disconnects ended lately, in the order they
+   * ended: ending is for good (a session never comes back, nor a deleted account).
+   */
+  private readonly ended = new Map<string, Ended>();
   /** Set by the routed bus (InstanceRoutes); without it a settling socket's gaps wait for its settle check. */
   onGap: GapHandler | null = null;
 
@@ -81,12 +100,29 @@ export class ConnectionRegistry {
   }
 
   /** Files an authenticated connection under its user. */
-  bind(connection: Connection, userId: string, sessionId: string): void {
+  /**
+   * Files an authenticated connection under its user; returns false, having closed it as the
+   * disconnect did, when its session or user was ended meanwhile: its token was checked before
+   * the end, and the disconnect found no socket of it here to close.
+   */
+  bind(connection: Connection, userId: string, sessionId: string): boolean {
+    const ended = this.endedLately(`s${sessionId}`) ?? this.endedLately(`u${userId}`);
+    if (ended) {
+      connection.ended = true;
+      connection.socket.close(ended.code, ended.reason);
+      return false;
+    }
     connection.userId = userId;
     connection.sessionId = sessionId;
     let set = this.byUser.get(userId);
     if (!set) this.byUser.set(userId, (set = new Set()));
     set.add(connection);
+    return true;
+  }
+
+  private endedLately(key: string): Ended | null {
+    const ended = this.ended.get(key);
+    return ended && ended.until > Date.now() ? ended : null;
   }
 
   remove(connection: Connection): void {
@@ -206,6 +242,7 @@ export class ConnectionRegistry {
   disconnect(target: DisconnectTarget, code: number, reason: string): number {
     const sessions = new Set(target.sessionIds ?? []);
     const users = new Set(target.userIds ?? []);
+    this.remember(sessions, users, code, reason);
     let closed = 0;
     for (const connection of this.connections.values()) {
       if ((connection.sessionId && sessions.has(connection.sessionId)) || (connection.userId && users.has(connection.userId))) {
@@ -215,6 +252,20 @@ export class ConnectionRegistry {
       }
     }
     return closed;
+  }
+
+  private remember(sessions: Set<string>, users: Set<string>, code: number, reason: string): void {
+    const now = Date.now();
+    // Oldest first: what has expired is at the front.
+    for (const [key, ended] of this.ended) {
+      if (ended.until > now) break;
+      this.ended.delete(key);
+    }
+    const ended: Ended = { code, reason, until: now + ENDED_MEMORY_MS };
+    for (const key of [...[...sessions].map((id) => `s${id}`), ...[...users].map((id) => `u${id}`)]) {
+      this.ended.delete(key);
+      this.ended.set(key, ended);
+    }
   }
 }
 

@@ -248,8 +248,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     }
     if (!(await this.limits.admitUser(connection, identity.userId))) return;
     if (lastSeq !== null) this.replay.hold(connection);
-    this.registry.bind(connection, identity.userId, identity.sessionId);
     this.unauthenticated.delete(connection);
+    if (!this.registry.bind(connection, identity.userId, identity.sessionId)) return;
     // Bound and routed first, then the position: every event above it reaches this socket live.
     await this.publisher.attach(connection);
     await this.replay.locate(connection);
