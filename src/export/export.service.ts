@@ -77,31 +77,41 @@ export class ExportService {
       filename: `h2v-export-${exportedAt.toISOString().slice(0, 10)}.${request.format}`,
       contentType: writer.contentType,
       headers: writer.headers,
-      chunks: this.pieces(auth.userId, request.chatId, writer, exportedAt),
+      chunks: this.pieces(auth, request.chatId, writer, exportedAt),
     };
   }
 
-  /** The file's pieces: the opening (once the first page of chats is read), then per chat its head, its messages MESSAGES_PER_PIECE at a time, its end. */
-  private async *pieces(userId: string, chatId: string | null, writer: ExportWriter, exportedAt: Date): AsyncGenerator<string> {
-    const person = await this.exports.person(userId);
+  /**
+   * The file's pieces: the opening (once the first page of chats is read), then per chat its
+   * head, its messages MESSAGES_PER_PIECE at a time, its end.
+   *
+   * A slow reader can take hours, so every page is read as the reader may read now (the pages'
+   * statements check the membership and the session): a chat they were removed from meanwhile
+   * ends where their membership did; a session ended meanwhile (logout, terminated from another
+   * device, account deleted) ends the file as a failed transfer, not as a complete-looking file
+   * that leaves out the rest (checked at the end of every chat).
+   */
+  private async *pieces(reader: AuthContext, chatId: string | null, writer: ExportWriter, exportedAt: Date): AsyncGenerator<string> {
+    const person = await this.exports.person(reader.userId);
     if (!person) throw new AppError('UNAUTHORIZED');
     const user: ExportPersonDto = toExportPerson(person);
-    let chats = await this.exports.chatPage(userId, { after: null, onlyChatId: chatId, limit: CHAT_PAGE_SIZE });
+    let chats = await this.exports.chatPage(reader, { after: null, onlyChatId: chatId, limit: CHAT_PAGE_SIZE });
     yield writer.begin(exportedAt, user);
     for (;;) {
       for (const row of chats) {
-        yield writer.beginChat(toExportChat(row, userId));
+        yield writer.beginChat(toExportChat(row, reader.userId));
         let after: string | null = null;
         for (;;) {
-          const page = await this.exports.messagePage(row.id, userId, { after, limit: MESSAGE_PAGE_SIZE });
+          const page = await this.exports.messagePage(row.id, reader, { after, limit: MESSAGE_PAGE_SIZE });
           for (let i = 0; i < page.length; i += MESSAGES_PER_PIECE) yield writer.messages(page.slice(i, i + MESSAGES_PER_PIECE).map(toExportMessage));
           if (page.length < MESSAGE_PAGE_SIZE) break;
           after = page[page.length - 1].id;
         }
+        if (!(await this.exports.sessionLive(reader.sessionId))) throw new AppError('UNAUTHORIZED', 'The session ended during the export');
         yield writer.endChat();
       }
       if (chats.length < CHAT_PAGE_SIZE) break;
-      chats = await this.exports.chatPage(userId, { after: chats[chats.length - 1].id, onlyChatId: chatId, limit: CHAT_PAGE_SIZE });
+      chats = await this.exports.chatPage(reader, { after: chats[chats.length - 1].id, onlyChatId: chatId, limit: CHAT_PAGE_SIZE });
     }
     yield writer.end();
   }

@@ -6,6 +6,7 @@ import { faultLines } from '../support/fuzz';
 import * as fixtures from '../support/media-fixtures';
 import { createSignalDevice } from '../support/signal';
 import { TEST_REDIS_URL } from '../support/env';
+import { ExportService } from '../../src/export/export.service';
 import { createTestApp, TestApp, twoInstances } from '../support/test-app';
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -195,6 +196,63 @@ describe('data export (v2.2 §14)', () => {
       res.destroy();
       await eventually(async () => expect(t.logs.join('')).toContain('stopped: the client went away'), 15_000);
       await t.http().get('/api/users/me').set(a.auth).expect(200);
+    });
+  });
+
+  describe('a download read slowly (the reader loses their rights meanwhile)', () => {
+    /** The export as the service produces it, one piece at a time: the test decides when the next page is read. */
+    async function exportOf(user: TestUser) {
+      const [{ id: sessionId }] = await t.backend.sql(`SELECT id FROM sessions WHERE user_id = $1`, [user.id]);
+      const file = await t.app.get(ExportService).open({ userId: user.id, sessionId }, { format: 'json', chatId: null, mediaOrigin: null });
+      return file.chunks[Symbol.asyncIterator]();
+    }
+    /** Reads pieces until one opens the chat; resolves what was read. */
+    async function readUntilChat(pieces: AsyncIterator<string>, chatId: string): Promise<string> {
+      let read = '';
+      for (let next = await pieces.next(); !next.done; next = await pieces.next()) {
+        read += next.value;
+        if (next.value.includes(chatId)) return read;
+      }
+      throw new Error(`the export never reached ${chatId}`);
+    }
+    async function readToEnd(pieces: AsyncIterator<string>): Promise<string> {
+      let read = '';
+      for (let next = await pieces.next(); !next.done; next = await pieces.next()) read += next.value;
+      return read;
+    }
+
+    it('leaves out the messages of a chat the reader was removed from before its page was read', async () => {
+      const [owner, reader] = await users(2);
+      const chatId = await createGroup(t, owner, [reader]);
+      const ows = await connect(t, owner);
+      await send(ows, chatId, 'said before the removal');
+      const pieces = await exportOf(reader);
+      let file = await readUntilChat(pieces, chatId);
+      await t.http().delete(`/api/chats/${chatId}/members/${reader.id}`).set(owner.auth).expect(200);
+      await send(ows, chatId, 'said after the removal');
+      file += await readToEnd(pieces);
+      const group = JSON.parse(file).chats.find((chat: { id: string }) => chat.id === chatId);
+      expect(texts(group)).toEqual([]);
+      ows.close();
+    });
+
+    it("ends as a failed transfer, with nothing more read, when the reader's session ended meanwhile", async () => {
+      const [reader, b, c] = await users(3);
+      const first = await openDirect(t, reader, b);
+      const second = await openDirect(t, reader, c);
+      const rws = await connect(t, reader);
+      await send(rws, first, 'in the first chat');
+      await send(rws, second, 'in the second chat');
+      const pieces = await exportOf(reader);
+      await readUntilChat(pieces, first);
+      await t.http().post('/api/auth/logout').set(reader.auth).expect(200);
+      const after: string[] = [];
+      const rest = (async () => {
+        for (let next = await pieces.next(); !next.done; next = await pieces.next()) after.push(next.value);
+      })();
+      await expect(rest).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+      expect(after.join('')).not.toMatch(/in the (first|second) chat/);
+      rws.close();
     });
   });
 

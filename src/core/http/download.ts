@@ -2,6 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { AppError } from '../errors';
 
 /** A file produced while it is sent. */
 export interface Download {
@@ -47,7 +48,9 @@ export async function sendDownload(res: ServerResponse, download: Download, logg
       logger.debug?.(`download of ${download.filename} stopped: the client went away`);
       return;
     }
-    logger.error(`download of ${download.filename} failed after it started; connection cut`, (error as Error).stack);
+    // A refusal (AppError: the reader's session ended) is the producer's answer, not a fault.
+    if (error instanceof AppError) logger.warn(`download of ${download.filename} refused after it started (${error.code}: ${error.message}); connection cut`);
+    else logger.error(`download of ${download.filename} failed after it started; connection cut`, (error as Error).stack);
     res.destroy();
   }
 }
