@@ -42,6 +42,59 @@ export function stripMetadata(bytes: Buffer, ext: StrippableExt): Buffer {
   }
 }
 
+/**
+ * Parts (segments, chunks, blocks) a walk looks at, at most: real images have hundreds, an
+ * animation some thousands. A file of millions of tiny parts (a 20 MB run of 2-byte JPEG markers)
+ * would hold the event loop for seconds; it is refused, and the caller re-encodes it instead.
+ */
+export const MAX_IMAGE_PARTS = 100_000;
+
+/**
+ * What a walk keeps, in order: adjacent ranges of the input are merged into one (a file's kept
+ * parts are mostly back to back), so the output is a few buffers whatever the file's shape; the
+ * parts walked are counted against MAX_IMAGE_PARTS.
+ */
+class Kept {
+  private readonly parts: Buffer[] = [];
+  /** The input range being extended, not yet in `parts`. */
+  private start = -1;
+  private end = -1;
+  private walked = 0;
+
+  constructor(
+    private readonly input: Buffer,
+    private readonly format: string,
+  ) {}
+
+  /** Counts one part walked, kept or not. */
+  step(): void {
+    if (++this.walked > MAX_IMAGE_PARTS) throw new MalformedImageError(this.format, `more than ${MAX_IMAGE_PARTS} parts`);
+  }
+
+  /** Keeps a range of the input, or a buffer made for the output (a rewritten part). */
+  push(part: Buffer): void {
+    const offset = part.byteOffset - this.input.byteOffset;
+    const ofInput = part.buffer === this.input.buffer && offset >= 0 && offset + part.length <= this.input.length;
+    if (ofInput && offset === this.end) {
+      this.end += part.length;
+      return;
+    }
+    this.flush();
+    if (ofInput) [this.start, this.end] = [offset, offset + part.length];
+    else this.parts.push(part);
+  }
+
+  concat(...tail: Buffer[]): Buffer {
+    this.flush();
+    return Buffer.concat([...this.parts, ...tail]);
+  }
+
+  private flush(): void {
+    if (this.start >= 0) this.parts.push(this.input.subarray(this.start, this.end));
+    this.start = this.end = -1;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // JPEG: SOI, then marker segments (FF xx + 16-bit length); after each SOS, entropy-coded data in
 // which FF is followed by 00 (a stuffed byte) or D0–D7 (restart markers) until the next marker.
@@ -62,17 +115,19 @@ const JFIF_HEADER_LENGTH = 14;
 
 export function stripJpeg(bytes: Buffer): Buffer {
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== SOI) throw new MalformedImageError('JPEG', 'no start-of-image marker');
-  const out: Buffer[] = [bytes.subarray(0, 2)];
+  const out = new Kept(bytes, 'JPEG');
+  out.push(bytes.subarray(0, 2));
   let pos = 2;
   for (;;) {
     if (pos >= bytes.length) break; // truncated between segments
+    out.step();
     if (bytes[pos] !== 0xff) throw new MalformedImageError('JPEG', `no marker at byte ${pos}`);
     while (pos < bytes.length && bytes[pos] === 0xff) pos++; // fill bytes
     if (pos >= bytes.length) break;
     const marker = bytes[pos++];
-    if (marker === EOI) return Buffer.concat([...out, EOI_BYTES]); // whatever follows (MPF images, trailers) goes
+    if (marker === EOI) return out.concat(EOI_BYTES); // whatever follows (MPF images, trailers) goes
     if ((marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
-      out.push(Buffer.from([0xff, marker])); // standalone markers carry no length
+      out.push(bytes.subarray(pos - 2, pos)); // standalone markers carry no length (FF and the marker)
       continue;
     }
     if (marker === 0x00 || marker === SOI) throw new MalformedImageError('JPEG', `unexpected marker ${marker.toString(16)} at byte ${pos - 1}`);
@@ -91,7 +146,7 @@ export function stripJpeg(bytes: Buffer): Buffer {
     }
   }
   // Truncated: what there is stays decodable up to the cut; a closing EOI helps decoders finish.
-  return Buffer.concat([...out, EOI_BYTES]);
+  return out.concat(EOI_BYTES);
 }
 
 /** The segment to write for `segment` (marker, length, payload), or null to drop it. */
@@ -164,9 +219,11 @@ const PNG_PIXEL_DATA = new Set(['IDAT', 'fdAT']);
 
 export function stripPng(bytes: Buffer): Buffer {
   if (bytes.length < 8 || !startsWith(bytes, PNG_SIGNATURE)) throw new MalformedImageError('PNG', 'no signature');
-  const out: Buffer[] = [PNG_SIGNATURE];
+  const out = new Kept(bytes, 'PNG');
+  out.push(bytes.subarray(0, 8));
   let pos = 8;
   while (pos + 8 <= bytes.length) {
+    out.step();
     const length = bytes.readUInt32BE(pos);
     const type = bytes.toString('latin1', pos + 4, pos + 8);
     if (!/^[A-Za-z]{4}$/.test(type) || length > 0x7fffffff) throw new MalformedImageError('PNG', `bad chunk at byte ${pos}`);
@@ -181,7 +238,7 @@ export function stripPng(bytes: Buffer): Buffer {
     pos = end;
     if (type === 'IEND') break;
   }
-  return Buffer.concat(out);
+  return out.concat();
 }
 
 /** An uppercase first letter marks a chunk a decoder must understand. */
@@ -205,7 +262,8 @@ export function stripWebp(bytes: Buffer): Buffer {
   if (bytes.length < 12 || !startsWith(bytes, RIFF) || !bytes.subarray(8, 12).equals(WEBP)) throw new MalformedImageError('WebP', 'no RIFF/WEBP header');
   // Bytes past the declared RIFF size are not part of the image.
   const declaredEnd = Math.min(bytes.length, 8 + bytes.readUInt32LE(4));
-  const body = webpChunks(bytes.subarray(12, declaredEnd), WEBP_KEPT, (fourcc, chunk) => {
+  const walked = new Kept(bytes, 'WebP');
+  const body = webpChunks(bytes.subarray(12, declaredEnd), walked, WEBP_KEPT, (fourcc, chunk) => {
     if (fourcc === 'VP8X' && chunk.length >= 9) {
       const copy = Buffer.from(chunk);
       copy[8] &= ~(VP8X_EXIF_FLAG | VP8X_XMP_FLAG);
@@ -213,7 +271,7 @@ export function stripWebp(bytes: Buffer): Buffer {
     }
     if (fourcc === 'ANMF' && chunk.length >= 8 + ANMF_HEADER_LENGTH) {
       // A frame may carry chunks of its own after its header: only its pixels stay.
-      const frame = Buffer.concat([chunk.subarray(8, 8 + ANMF_HEADER_LENGTH), webpChunks(chunk.subarray(8 + ANMF_HEADER_LENGTH), WEBP_FRAME_KEPT)]);
+      const frame = Buffer.concat([chunk.subarray(8, 8 + ANMF_HEADER_LENGTH), webpChunks(chunk.subarray(8 + ANMF_HEADER_LENGTH), walked, WEBP_FRAME_KEPT)]);
       return webpChunk(fourcc, frame);
     }
     return chunk;
@@ -223,11 +281,15 @@ export function stripWebp(bytes: Buffer): Buffer {
   return Buffer.concat([header, body]);
 }
 
-/** The kept chunks of a chunk sequence, each possibly rewritten; a cut pixel chunk is kept as far as it goes. */
-function webpChunks(bytes: Buffer, kept: ReadonlySet<string>, rewrite: (fourcc: string, chunk: Buffer) => Buffer = (_, chunk) => chunk): Buffer {
-  const out: Buffer[] = [];
+/**
+ * The kept chunks of a chunk sequence, each possibly rewritten; a cut pixel chunk is kept as far
+ * as it goes. `walked` counts the chunks of the whole file, frames' chunks included.
+ */
+function webpChunks(bytes: Buffer, walked: Kept, kept: ReadonlySet<string>, rewrite: (fourcc: string, chunk: Buffer) => Buffer = (_, chunk) => chunk): Buffer {
+  const out = new Kept(bytes, 'WebP');
   let pos = 0;
   while (pos + 8 <= bytes.length) {
+    walked.step();
     const fourcc = bytes.toString('latin1', pos, pos + 4);
     const size = bytes.readUInt32LE(pos + 4);
     if (!/^[\x20-\x7e]{4}$/.test(fourcc)) throw new MalformedImageError('WebP', `bad chunk at byte ${pos}`);
@@ -239,7 +301,7 @@ function webpChunks(bytes: Buffer, kept: ReadonlySet<string>, rewrite: (fourcc: 
     if (kept.has(fourcc)) out.push(rewrite(fourcc, bytes.subarray(pos, Math.min(end, bytes.length))));
     pos = end;
   }
-  return Buffer.concat(out);
+  return out.concat();
 }
 
 function webpChunk(fourcc: string, data: Buffer): Buffer {
@@ -254,6 +316,7 @@ function webpChunk(fourcc: string, data: Buffer): Buffer {
 // (21 label sub-blocks…), images (2C descriptor [colour table] LZW-size sub-blocks…), trailer 3B.
 
 const GIF_TRAILER = 0x3b;
+const GIF_TRAILER_BYTES = Buffer.from([GIF_TRAILER]);
 const GIF_EXTENSION = 0x21;
 const GIF_IMAGE = 0x2c;
 const GRAPHIC_CONTROL = 0xf9;
@@ -267,9 +330,10 @@ export function stripGif(bytes: Buffer): Buffer {
   if (bytes.length < 13 || (signature !== 'GIF87a' && signature !== 'GIF89a')) throw new MalformedImageError('GIF', 'no GIF header');
   let pos = 13 + colourTableLength(bytes[10]);
   if (pos > bytes.length) throw new MalformedImageError('GIF', 'cut in the global colour table');
-  const out: Buffer[] = [bytes.subarray(0, pos)];
-  const trailer = Buffer.from([GIF_TRAILER]);
+  const out = new Kept(bytes, 'GIF');
+  out.push(bytes.subarray(0, pos));
   while (pos < bytes.length) {
+    out.step();
     const introducer = bytes[pos];
     if (introducer === GIF_TRAILER) break; // trailing bytes go
     if (introducer === GIF_EXTENSION) {
@@ -295,7 +359,7 @@ export function stripGif(bytes: Buffer): Buffer {
       throw new MalformedImageError('GIF', `unknown block ${introducer.toString(16)} at byte ${pos}`);
     }
   }
-  return Buffer.concat([...out, trailer]);
+  return out.concat(GIF_TRAILER_BYTES);
 }
 
 const colourTableLength = (packed: number): number => (packed & 0x80 ? 3 * 2 ** ((packed & 0x07) + 1) : 0);
