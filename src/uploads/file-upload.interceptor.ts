@@ -1,14 +1,16 @@
 import { CallHandler, ExecutionContext, Injectable, mixin, NestInterceptor, Type } from '@nestjs/common';
-import type { Request, RequestHandler, Response } from 'express';
+import type { RequestHandler, Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Observable, catchError, mergeMap } from 'rxjs';
+import type { AuthedRequest } from '../auth/auth-context';
 import { AppConfig } from '../core/config/app-config';
 import { AppError } from '../core/errors';
 import { validationError } from '../core/http/validation';
 import { TEMP_DIR } from './upload-names';
+import { UploadsService } from './uploads.service';
 
 /** The multipart field that carries the file, as the API text names it. */
 export const FILE_FIELD = 'file';
@@ -17,18 +19,30 @@ export const FILE_FIELD = 'file';
 export type ReceivedFile = Pick<Express.Multer.File, 'path' | 'originalname' | 'size'>;
 
 /**
+ * What a multipart body may carry besides its file (boundaries, part headers, small fields)
+ * before its declared length alone shows that the file cannot fit the caller's daily room.
+ */
+const MULTIPART_ALLOWANCE = 64 * 1024;
+
+/**
  * Streams the one `file` part of a multipart request to a temp file in UPLOAD_DIR (never the
  * whole file in memory) and removes it when the request ends, whatever happened: the service
  * moves the files it keeps, so whatever is still there afterwards is refused or partial. Over
  * `maxBytes`, multer stops writing, deletes the part and this answers 413 FILE_TOO_LARGE.
- * Runs after the guards, so an unauthenticated request is refused before a byte is stored.
+ * Runs after the guards, so an unauthenticated request is refused before a byte is stored; and
+ * a body that cannot fit the caller's daily room (UPLOAD_DAILY_MB: none left, or a declared
+ * length past it) is refused before it is received, not after it filled the temp directory
+ * (the service checks the received size again).
  */
 export function FileUpload(maxBytes: number): Type<NestInterceptor> {
   @Injectable()
   class FileUploadInterceptor implements NestInterceptor {
     private readonly receive: RequestHandler;
 
-    constructor(config: AppConfig) {
+    constructor(
+      config: AppConfig,
+      private readonly uploads: UploadsService,
+    ) {
       this.receive = multer({
         storage: multer.diskStorage({
           destination: join(config.values.uploadDir, TEMP_DIR),
@@ -42,7 +56,9 @@ export function FileUpload(maxBytes: number): Type<NestInterceptor> {
 
     async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
       const http = context.switchToHttp();
-      const request = http.getRequest<Request>();
+      const request = http.getRequest<AuthedRequest>();
+      const declared = Number(request.headers['content-length'] ?? 0);
+      await this.uploads.requireDailyRoom(request.auth!.userId, Math.max(1, Math.min(declared, maxBytes + MULTIPART_ALLOWANCE) - MULTIPART_ALLOWANCE));
       await new Promise<void>((resolve, reject) =>
         this.receive(request, http.getResponse<Response>(), (error?: unknown) => (error ? reject(uploadError(error, maxBytes)) : resolve())),
       );

@@ -51,15 +51,22 @@ export class ImageVariantsProcessor {
       await this.storage.put(written[1], previews.medium);
       await this.storage.put(written[2], await makeOptimised(source, ANIMATED_MIMES.has(upload.mime)));
     } catch (error) {
-      if (!(error instanceof CorruptImageError)) throw error;
-      await this.uploads.setVariants(upload.id, 'failed');
-      throw new PermanentJobError(`${upload.storedName}: ${error.message}`);
+      const corrupt = error instanceof CorruptImageError;
+      // Some variants may be written already: if the upload went meanwhile, nobody else removes them.
+      const kept = corrupt ? await this.uploads.setVariants(upload.id, 'failed') : (await this.uploads.findById(upload.id)) !== null;
+      if (!kept) return this.removeOrphans(upload.storedName, [...written, originalKey]);
+      if (corrupt) throw new PermanentJobError(`${upload.storedName}: ${error.message}`);
+      throw error;
     }
-    if (!(await this.uploads.setVariants(upload.id, 'ready'))) {
-      // The upload was deleted while this ran (its account, or its last message, went): the
-      // delete-files job may already be done.
-      for (const key of [...written, originalKey]) await this.storage.delete(key);
-      this.logger.debug(`${upload.storedName}: owner gone, variants removed`);
-    }
+    if (!(await this.uploads.setVariants(upload.id, 'ready'))) await this.removeOrphans(upload.storedName, [...written, originalKey]);
+  }
+
+  /**
+   * The upload was deleted while this ran (its account, or its last message, went): the
+   * delete-files job may already be done, and would not have found the variants written since.
+   */
+  private async removeOrphans(storedName: string, keys: string[]): Promise<void> {
+    for (const key of keys) await this.storage.delete(key);
+    this.logger.debug(`${storedName}: upload gone, its files removed`);
   }
 }

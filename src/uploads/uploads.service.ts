@@ -232,8 +232,8 @@ export class UploadsService implements OnApplicationBootstrap {
     }
   }
 
-  /** UPLOAD_QUOTA_EXCEEDED when this file would take the user's uploads of the last 24 hours past UPLOAD_DAILY_MB. */
-  private async requireDailyRoom(ownerId: string, size: number): Promise<void> {
+  /** UPLOAD_QUOTA_EXCEEDED when `size` more bytes would take the user's uploads of the last 24 hours past UPLOAD_DAILY_MB. */
+  async requireDailyRoom(ownerId: string, size: number): Promise<void> {
     const kept = await this.uploads.bytesSince(ownerId, new Date(Date.now() - DAY_MS));
     if (kept + size > this.config.values.uploadDailyBytes) throw new AppError('UPLOAD_QUOTA_EXCEEDED');
   }

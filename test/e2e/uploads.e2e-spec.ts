@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
@@ -594,6 +595,39 @@ describe('uploads per day', () => {
       await t.backend.sql('DELETE FROM uploads WHERE owner_id = $1', [a.id]);
       await encrypted(a, 600).expect(201);
       expect(await t.backend.sql('SELECT count(*)::int AS n FROM uploads WHERE owner_id = $1', [a.id])).toEqual([{ n: 1 }]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('refuses a body that cannot fit before receiving it: the answer comes while the body is still being sent', async () => {
+    const t = await createTestApp({ env: { UPLOAD_DAILY_MB: '1' } });
+    try {
+      const user = await signUp(t);
+      /** Declares `declared` bytes of multipart body, sends its first KB, and resolves the answer that comes without the rest. */
+      const answerToAHalfSentBody = (declared: number) =>
+        new Promise<{ status: number; body: any }>((resolve, reject) => {
+          const req = request(`${t.url}/api/upload/encrypted`, {
+            method: 'POST',
+            headers: { ...user.auth, 'X-Requested-With': 'H2V', 'Content-Type': 'multipart/form-data; boundary=b', 'Content-Length': String(declared) },
+          });
+          req.once('response', (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+            res.once('end', () => {
+              req.destroy();
+              resolve({ status: res.statusCode!, body: JSON.parse(text) });
+            });
+          });
+          req.once('error', reject);
+          req.write(Buffer.concat([Buffer.from('--b\r\nContent-Disposition: form-data; name="file"; filename="f.enc"\r\n\r\n'), randomBytes(1024)]));
+        });
+      // A declared 2 MB cannot fit a day of 1 MB.
+      const refused = await answerToAHalfSentBody(2 * 1024 * 1024);
+      expect(refused).toMatchObject({ status: 429, body: { success: false, code: 'UPLOAD_QUOTA_EXCEEDED' } });
+      // Nearly used up: a small body past what is left is refused as early.
+      await t.http().post('/api/upload/encrypted').set(user.auth).set('X-Requested-With', 'H2V').attach('file', randomBytes(1000 * 1024), 'f.enc').expect(201);
+      expect(await answerToAHalfSentBody(100 * 1024)).toMatchObject({ status: 429, body: { code: 'UPLOAD_QUOTA_EXCEEDED' } });
     } finally {
       await t.close();
     }
