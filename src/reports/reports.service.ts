@@ -8,7 +8,7 @@ import { validationError } from '../core/http/validation';
 import { RateLimiter } from '../core/rate-limit/rate-limiter';
 import { UsersService } from '../users/users.service';
 import { CreateReportDto, ReportCreatedDto } from './dto/report.dto';
-import { ReportsRepository, ReportTargets } from './reports.repository';
+import { MessageEvidence, ReportsRepository, ReportTargets } from './reports.repository';
 
 /**
  * Abuse reports (contract v2.2 §11): checked against what the reporter can see, limited per
@@ -30,7 +30,8 @@ export class ReportsService {
    * (CANNOT_TARGET_SELF); the reporter's budget (RATE_LIMIT_REPORTS, every well-formed request
    * counts, repeats included, so probing costs as much as filing); the user exists, the chat is
    * one of the reporter's, the message is in one of their chats and not hidden by them (404s,
-   * which say nothing about chats the reporter is not in).
+   * which say nothing about chats the reporter is not in); a user or chat named beside a message
+   * is that message's sender or chat (422), and a message is not the reporter's own.
    */
   async create(reporterId: string, input: CreateReportDto): Promise<ReportCreatedDto> {
     const targets: ReportTargets = { userId: input.targetUserId ?? null, messageId: input.targetMessageId ?? null, chatId: input.targetChatId ?? null };
@@ -47,6 +48,7 @@ export class ReportsService {
       return await this.reports.transaction(async (tx) => {
         const message = targets.messageId ? await this.reports.messageEvidence(tx, targets.messageId, reporterId) : null;
         if (targets.messageId && !message) throw new AppError('MESSAGE_NOT_FOUND');
+        if (message) requireConsistent(message, targets, reporterId);
         await this.reports.lockReporter(tx, reporterId);
         const repeat = await this.reports.findRepeat(tx, reporterId, targets, input.reason);
         if (repeat) return { id: repeat };
@@ -62,4 +64,14 @@ export class ReportsService {
       throw error;
     }
   }
+}
+
+/**
+ * A message report names the message's sender (and may name its chat): a report whose targets
+ * disagree would put one user's message on another user's record for the moderators.
+ */
+function requireConsistent(message: MessageEvidence, targets: ReportTargets, reporterId: string): void {
+  if (message.senderId === reporterId) throw new AppError('CANNOT_TARGET_SELF', 'You cannot report your own message');
+  if (targets.userId && targets.userId !== message.senderId) throw validationError({ targetUserId: ['must be the sender of targetMessageId'] });
+  if (targets.chatId && targets.chatId !== message.chatId) throw validationError({ targetChatId: ['must be the chat of targetMessageId'] });
 }

@@ -187,6 +187,20 @@ describe('reports (v2.2 §11)', () => {
       expectError(await report(reporter, { targetUserId: reporter.id, reason: 'SPAM' }), 422, 'CANNOT_TARGET_SELF');
     });
 
+    it("refuses a message report whose user or chat is not the message's sender or chat (422), and one of the reporter's own message; nothing is stored", async () => {
+      const { owner, sender, reporter, chatId, message } = await groupWithMessage();
+      const other = await createGroup(t, reporter, [owner], 'Another group');
+      const wrongUser = await report(reporter, { targetMessageId: message.id, targetUserId: owner.id, reason: 'ABUSE' });
+      expectError(wrongUser, 422, 'VALIDATION_ERROR');
+      expect(wrongUser.body.errors).toHaveProperty('targetUserId');
+      const wrongChat = await report(reporter, { targetMessageId: message.id, targetChatId: other, reason: 'ABUSE' });
+      expectError(wrongChat, 422, 'VALIDATION_ERROR');
+      expect(wrongChat.body.errors).toHaveProperty('targetChatId');
+      expectError(await report(sender, { targetMessageId: message.id, reason: 'ABUSE' }), 422, 'CANNOT_TARGET_SELF');
+      expect((await reportsBy(reporter)) + (await reportsBy(sender))).toBe(0);
+      await report(reporter, { targetMessageId: message.id, targetUserId: sender.id, targetChatId: chatId, reason: 'ABUSE' }).expect(201);
+    });
+
     it("answers 404 for what the reporter cannot see: another group's message and chat, a message they hid, an unknown user; nothing is stored", async () => {
       const { sender, reporter, chatId, message } = await groupWithMessage();
       const [outsider] = await users(1);
