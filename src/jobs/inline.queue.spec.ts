@@ -77,3 +77,38 @@ describe('InlineJobQueue', () => {
     expect(retryDelayMs(policy, 1, new RetryLaterError('429', 30_000))).toBe(2_000);
   });
 });
+
+describe('InlineJobQueue at a graceful shutdown', () => {
+  it('lets the jobs in hand finish (a delayed one and one waiting for its retry included) before the application closes', async () => {
+    const done: string[] = [];
+    let tries = 0;
+    const slow: JobFunction = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      done.push('slow');
+    };
+    const flaky: JobFunction = async () => {
+      if (tries++ === 0) throw new Error('try again');
+      done.push('flaky');
+    };
+    const queue = new InlineJobQueue(
+      registry({
+        slow: { policy: { queue: 'media', attempts: 1, backoffMs: 1 }, handler: slow },
+        flaky: { policy: { queue: 'email', attempts: 2, backoffMs: 200 }, handler: flaky },
+      }),
+    );
+    await queue.add('slow' as never, {} as never);
+    await queue.add('slow' as never, {} as never, { delayMs: 100 });
+    await queue.add('flaky' as never, {} as never);
+    await queue.beforeApplicationShutdown();
+    expect(done.sort()).toEqual(['flaky', 'slow', 'slow']);
+  });
+
+  it('says which jobs it could not wait for', async () => {
+    const queue = new InlineJobQueue(registry({ stuck: { policy: { queue: 'media', attempts: 1, backoffMs: 1 }, handler: () => new Promise(() => undefined) } }));
+    queue.shutdownDrainMs = 50;
+    const warn = jest.spyOn((queue as unknown as { logger: { warn: (line: string) => void } }).logger, 'warn').mockImplementation(() => undefined);
+    await queue.add('stuck' as never, {} as never);
+    await queue.beforeApplicationShutdown();
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('1 job(s) not finished at shutdown are lost with the process (the embedded mode keeps jobs in memory): stuck'));
+  });
+});

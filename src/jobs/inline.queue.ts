@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../core/async/with-timeout';
@@ -7,15 +7,25 @@ import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, Per
 import { JobRegistry } from './job-registry';
 
 /**
+ * How long a graceful shutdown waits for the jobs in hand, within the process's SHUTDOWN_DEADLINE_MS
+ * (the rest of the shutdown needs a few seconds too).
+ */
+export const SHUTDOWN_DRAIN_MS = 6_000;
+
+/**
  * Runs jobs in this process after the caller returns, with the retry policy BullMQ would apply.
  * Used when REDIS_URL is unset (the embedded mode). Nothing survives a restart, which is the
- * documented trade-off of running without Redis.
+ * documented trade-off of running without Redis: a graceful shutdown (SIGTERM) lets the jobs in
+ * hand finish first, for SHUTDOWN_DRAIN_MS at most, and logs those it could not wait for.
  */
 @Injectable()
-export class InlineJobQueue extends JobQueue {
+export class InlineJobQueue extends JobQueue implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Jobs');
-  private readonly running = new Map<string, Promise<JobOutcome>>();
+  /** Jobs not settled yet (running, waiting for a slot, a delay or a retry), by id, with their name. */
+  private readonly running = new Map<string, Promise<JobOutcome> & { job: string }>();
   private readonly slots: Partial<Record<QueueName, { busy: number; waiting: Array<() => void> }>> = {};
+  /** SHUTDOWN_DRAIN_MS; a test may shorten it. */
+  shutdownDrainMs = SHUTDOWN_DRAIN_MS;
 
   constructor(private readonly registry: JobRegistry) {
     super();
@@ -25,7 +35,10 @@ export class InlineJobQueue extends JobQueue {
     const id = options.jobId ?? randomUUID();
     let run = this.running.get(id);
     if (!run) {
-      run = this.run(name, data, options.delayMs ?? 0).finally(() => this.running.delete(id));
+      run = Object.assign(
+        this.run(name, data, options.delayMs ?? 0).finally(() => this.running.delete(id)),
+        { job: name },
+      );
       this.running.set(id, run);
     }
     const outcome = run;
@@ -42,6 +55,13 @@ export class InlineJobQueue extends JobQueue {
       // The deadline timer must not keep the process alive once the jobs have settled.
       await Promise.race([Promise.allSettled([...this.running.values()]), sleep(Math.max(0, deadline - Date.now()), undefined, { ref: false })]);
     }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.drain(this.shutdownDrainMs);
+    if (!this.running.size) return;
+    const names = [...new Set([...this.running.values()].map((run) => run.job))].join(', ');
+    this.logger.warn(`${this.running.size} job(s) not finished at shutdown are lost with the process (the embedded mode keeps jobs in memory): ${names}`);
   }
 
   /** Jobs running and waiting for a slot, per queue (delayed and backing-off jobs are not counted). */
