@@ -87,7 +87,7 @@ export function buildAsyncApi(openApiSchemas: Record<string, Schema>, inbound: S
         'Every event addressed to the user carries `seq` beside `event` and `payload`: a per-user, strictly increasing position, the same on every device and instance; ' +
         `auth:ok tells the current one. Not logged and without seq: the ephemeral ${[...UNLOGGED_EVENTS].join(', ')} (presence:snapshot restores presence on every connect) ` +
         'and the frames sent to one socket only (auth:ok, presence:snapshot, resync:required, error, message:send:error). ' +
-        'A device that reconnects sends `auth {token, lastSeq}` (a cookie socket: `auth {lastSeq}` as its first frame) and gets every later event in order, then live ones, ' +
+        'A device that reconnects sends `auth {token, lastSeq}` (a cookie socket opens `/ws?lastSeq=<seq>`, or sends `auth {lastSeq}` as its first frame, after which live events published before that frame may precede the replay) and gets every later event in order, then live ones, ' +
         'with no gap and no duplicate; when lastSeq is older than the log holds (EVENT_LOG_MAX_EVENTS, EVENT_LOG_MAX_AGE_SECONDS) it gets `resync:required {fromSeq}` and reloads over HTTP. ' +
         'The same catch-up over HTTP: GET /api/events?after=<seq>.',
     },

@@ -134,7 +134,11 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     this.unauthenticated.set(connection, Date.now());
 
     const token = readCookie(request.headers.cookie);
-    if (token) connection.queue = connection.queue.then(() => this.authenticate(connection, token));
+    if (!token) return;
+    // `?lastSeq=` on the upgrade resumes a cookie socket seamlessly, as `auth {token, lastSeq}` does a token socket.
+    const lastSeq = readLastSeq({ lastSeq: lastSeqOfUrl(request.url) });
+    if (lastSeq instanceof AppError) this.send(connection, 'error', errorPayload(lastSeq));
+    connection.queue = connection.queue.then(() => this.authenticate(connection, token, lastSeq instanceof AppError ? null : lastSeq));
   }
 
   private readonly onMessage = ((gateway: WsGateway) =>
@@ -360,6 +364,14 @@ function readLastSeq(payload: unknown): number | null | AppError {
   if (value === undefined || value === null) return null;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   return validationError({ lastSeq: ['lastSeq must be a non-negative integer (the seq of the last event received)'] });
+}
+
+/** The `lastSeq` query parameter of an upgrade's URL, as a number when it reads as one (readLastSeq judges it). */
+function lastSeqOfUrl(url: string | undefined): unknown {
+  const query = url?.indexOf('?') ?? -1;
+  if (query === -1) return undefined;
+  const value = new URLSearchParams(url!.slice(query + 1)).get('lastSeq');
+  return value === null ? undefined : /^\d{1,16}$/.test(value) ? Number(value) : value;
 }
 
 function echo(payload: unknown, fields: string[] | undefined): Record<string, unknown> {

@@ -46,6 +46,34 @@ function resumableDelivery(redis: TestRedis): void {
     await t?.close();
   });
 
+  it('resumes a cookie socket from ?lastSeq= on its URL: the missed events, then live ones, in order and none twice, while a sender keeps sending', async () => {
+    const [a, b] = [await signUp(t), await signUp(t)];
+    const direct = await openDirect(t, b, a);
+    const bws = await connect(t, b);
+    const watcher = await connect(t, a);
+    const first = await send(bws, direct, 'before');
+    const lastSeq = (await watcher.waitForFrame((f) => f.event === 'message:new' && f.payload.id === first.id, 'the first message')).seq!;
+    const missed = Array.from({ length: 20 }, (_, i) => `missed ${i}`);
+    const live = Array.from({ length: 20 }, (_, i) => `live ${i}`);
+    for (const text of missed) await send(bws, direct, text);
+    const sending = (async () => {
+      for (const text of live) await send(bws, direct, text);
+    })();
+    const back = await WsClient.connect(`${t.wsUrl}?lastSeq=${lastSeq}`, { cookie: a.cookie });
+    await sending;
+    await eventually(async () => expect(logged(back.received)).toHaveLength(40));
+    expect(logged(back.received).map((f) => f.seq)).toEqual(Array.from({ length: 40 }, (_, i) => lastSeq + 1 + i));
+    expect(logged(back.received).map((f) => f.payload.text)).toEqual([...missed, ...live]);
+    expect(back.received[0].event).toBe('auth:ok');
+
+    // A malformed one is refused and the socket connects without a replay.
+    const bad = await WsClient.connect(`${t.wsUrl}?lastSeq=soon`, { cookie: a.cookie });
+    expect(await bad.waitFor('error')).toMatchObject({ code: 'VALIDATION_ERROR' });
+    await bad.waitFor('auth:ok');
+    expect(logged(await nextFrames(bad))).toEqual([]);
+    for (const ws of [bws, watcher, back, bad]) ws.close();
+  });
+
   it('gives a device that was away exactly the 50 events it missed, in order, with their seqs, then live ones', async () => {
     const [a, b, c] = [await signUp(t), await signUp(t), await signUp(t)];
     const direct = await openDirect(t, b, a);
