@@ -17,9 +17,10 @@ declare module '../jobs/job-names' {
 
 /**
  * Removes every stored form of the named files (as kept, optimised, medium, thumbnail).
- * Idempotent: a missing file is already removed. A file whose upload row still exists (the
- * deletion has not committed yet, or rolled back) is kept and the job fails, to be retried with
- * backoff, so nobody loses a file that is still theirs.
+ * Idempotent: a missing file is already removed. A file whose upload row still exists is kept:
+ * with its owner, the deletion has not committed yet (or rolled back), and the job fails, to be
+ * retried with backoff, so nobody loses a file that is still theirs; without one, its owner's
+ * account went and something of someone else's still shows it, so it stays, and that is done.
  */
 @Injectable()
 export class DeleteFilesProcessor {
@@ -31,10 +32,12 @@ export class DeleteFilesProcessor {
   @JobHandler('delete-files')
   async deleteFiles(job: DeleteFilesJob): Promise<void> {
     const names = job.names.filter(isStoredName);
-    const recorded = new Set(await this.uploads.stillRecorded(names));
-    for (const name of names.filter((n) => !recorded.has(n))) {
+    const recorded = await this.uploads.stillRecorded(names);
+    const kept = new Set(recorded.map((upload) => upload.storedName));
+    for (const name of names.filter((n) => !kept.has(n))) {
       for (const key of [name, `${ORIGINALS}/${name}`, `${MEDIUM}/${name}`, `${THUMBS}/${name}`]) await this.storage.delete(key);
     }
-    if (recorded.size) throw new Error(`${recorded.size} of ${names.length} file(s) still have their upload; kept for now`);
+    const pending = recorded.filter((upload) => upload.owned).length;
+    if (pending) throw new Error(`${pending} of ${names.length} file(s) still have their upload; kept for now`);
   }
 }

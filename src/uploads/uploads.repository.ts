@@ -36,11 +36,14 @@ export class UploadsRepository {
     return rows.map((row) => row.stored_name);
   }
 
-  /** The names among `storedNames` that still have their upload row: their files must stay. */
-  async stillRecorded(storedNames: string[]): Promise<string[]> {
+  /**
+   * The names among `storedNames` that still have their upload row, whose files must stay, each
+   * with whether it still has its owner (an ownerless one was kept when its owner's account went:
+   * something of someone else's shows it).
+   */
+  async stillRecorded(storedNames: string[]): Promise<Array<{ storedName: string; owned: boolean }>> {
     if (!storedNames.length) return [];
-    const rows: Array<{ stored_name: string }> = await this.dataSource.query(`SELECT stored_name FROM uploads WHERE stored_name = ANY($1::text[])`, [storedNames]);
-    return rows.map((row) => row.stored_name);
+    return this.dataSource.query(`SELECT stored_name AS "storedName", owner_id IS NOT NULL AS owned FROM uploads WHERE stored_name = ANY($1::text[])`, [storedNames]);
   }
 
   /** The media URLs that messages in these chats show (read before the chats are deleted). */

@@ -419,17 +419,32 @@ export class UsersRepository {
   }
 
   /**
-   * The user's memberships, their chats' rows locked (in id order) first, in a statement of their
-   * own: the roles are read after the locks, as committed by whoever held them (see
-   * ChatsRepository.membership).
+   * The user's memberships, with the rows of their chats and of the chats holding messages of
+   * theirs (groups they left) locked in id order first, in a statement of their own: the roles are
+   * read after the locks, as committed by whoever held them (see ChatsRepository.membership).
+   * Resolves the memberships and every chat locked.
    */
-  async membershipsOf(tx: EntityManager, userId: string): Promise<Membership[]> {
-    await tx.query(`SELECT id FROM chats WHERE id IN (SELECT chat_id FROM chat_members WHERE user_id = $1) ORDER BY id FOR UPDATE`, [userId]);
+  async membershipsOf(tx: EntityManager, userId: string): Promise<{ memberships: Membership[]; chatIds: string[] }> {
+    const locked = (await tx.query(
+      `SELECT id FROM chats
+        WHERE id IN (SELECT chat_id FROM chat_members WHERE user_id = $1 UNION SELECT chat_id FROM messages WHERE sender_id = $1)
+        ORDER BY id FOR UPDATE`,
+      [userId],
+    )) as Array<{ id: string }>;
     const rows: Array<{ chat_id: string; type: Membership['type']; role: Membership['role'] }> = await tx.query(
       `SELECT m.chat_id, c.type, m.role FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = $1`,
       [userId],
     );
-    return rows.map((r) => ({ chatId: r.chat_id, type: r.type, role: r.role }));
+    return { memberships: rows.map((r) => ({ chatId: r.chat_id, type: r.type, role: r.role })), chatIds: locked.map((r) => r.id) };
+  }
+
+  /** The media URLs the user's account holds: their uploads, and what their messages show (read before the account goes). */
+  async mediaOf(tx: EntityManager, userId: string): Promise<string[]> {
+    const rows = (await tx.query(
+      `SELECT url FROM uploads WHERE owner_id = $1 UNION SELECT media_url FROM messages WHERE sender_id = $1 AND media_url IS NOT NULL`,
+      [userId],
+    )) as Array<{ url: string }>;
+    return rows.map((r) => r.url);
   }
 
   /** The other members of these chats, as (chatId, userId) pairs. */

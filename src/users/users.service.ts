@@ -393,7 +393,7 @@ export class UsersService {
       if (!(await this.users.lockUser(tx, userId))) throw new AppError('USER_NOT_FOUND');
       // An upload stored between the listing above and the lock is on disk too.
       await this.uploads.deleteAllOf(userId, { tx, except: queued });
-      const memberships = await this.users.membershipsOf(tx, userId);
+      const { memberships, chatIds: touchedChats } = await this.users.membershipsOf(tx, userId);
       const pairChats = memberships.filter((m) => m.type !== 'GROUP').map((m) => m.chatId);
       const groups = memberships.filter((m) => m.type === 'GROUP');
       const successors = new Map((await this.users.successors(tx, groups.map((g) => g.chatId), userId)).map((s) => [s.chatId, s]));
@@ -409,12 +409,16 @@ export class UsersService {
         const after = await hook(tx, userId);
         if (after) afterCommit.push(after);
       }
-      // The other members' media in the chats that go: deleted too, unless shown elsewhere.
-      const chatMedia = await this.uploads.mediaOfChats(tx, [...pairChats, ...emptyGroups]);
-      await this.users.deleteChats(tx, [...pairChats, ...emptyGroups]);
+      // The other members' media in the chats that go, and the user's own uploads and media: each
+      // deleted unless something that stays shows it (a forwarded copy, a group's avatar), which
+      // keeps it, ownerless.
+      const deleted = new Set([...pairChats, ...emptyGroups]);
+      const media = [...(await this.uploads.mediaOfChats(tx, [...deleted])), ...(await this.users.mediaOf(tx, userId))];
+      await this.users.deleteChats(tx, [...deleted]);
       await this.users.deleteUser(tx, userId);
-      await this.users.repairLastMessages(tx, groups.map((g) => g.chatId).filter((id) => !emptyGroups.includes(id)));
-      afterCommit.push(await this.uploads.releaseMedia(tx, chatMedia));
+      // Their messages went from every chat they wrote in, groups they left included.
+      await this.users.repairLastMessages(tx, touchedChats.filter((id) => !deleted.has(id)));
+      afterCommit.push(await this.uploads.releaseMedia(tx, media));
       return notify;
     });
     for (const { chatId, userId: memberId } of deletedChats) await this.realtime.toUsers([memberId], 'chat:deleted', { chatId });

@@ -247,6 +247,43 @@ describe('media of deleted messages', () => {
     aws.close();
     bws.close();
   });
+  it('deleting an account keeps, ownerless, the media others still show (a forward of theirs, a group avatar it set) until the last thing showing it goes', async () => {
+    const { a, b, chatId, aws, bws } = await pair();
+    const c = await signUp(t);
+    const groupId = await createGroup(t, a, [b, c]);
+    const [forwarded, groupAvatar, onlyTheirs] = [await photo(a), await photo(a), await photo(a)];
+    const original = await sendPhoto(aws, chatId, forwarded);
+    await sendPhoto(aws, chatId, onlyTheirs);
+    const copy = await send(bws, groupId, '', { type: 'IMAGE', mediaUrl: forwarded.url, forwardedFromId: original.id, forwardSenderName: a.nickname });
+    await t.http().patch(`/api/chats/${groupId}`).set(a.auth).send({ avatar: groupAvatar.url }).expect(200);
+
+    await t.http().delete('/api/users/me').set(a.auth).expect(200);
+    await expectGone(onlyTheirs);
+    await t.drainJobs();
+    for (const kept of [forwarded, groupAvatar]) await expectKept(kept);
+    expect(await t.backend.sql('SELECT owner_id FROM uploads WHERE url = ANY($1::text[])', [[forwarded.url, groupAvatar.url]])).toEqual([{ owner_id: null }, { owner_id: null }]);
+    // The forward goes: nothing shows the photo any more.
+    await deleteMessage(b, copy.id);
+    await expectGone(forwarded);
+    await expectKept(groupAvatar);
+    aws.close();
+    bws.close();
+  });
+
+  it('deleting an account repairs the last message of a group it left, whose last message was its own', async () => {
+    const { a, b, aws, bws } = await pair();
+    const groupId = await createGroup(t, b, [a]);
+    const fromB = await send(bws, groupId, 'from b');
+    await send(aws, groupId, 'from a');
+    await t.http().delete(`/api/chats/${groupId}/leave`).set(a.auth).expect(200);
+    await t.http().delete('/api/users/me').set(a.auth).expect(200);
+    expect(await t.backend.sql('SELECT last_message_id FROM chats WHERE id = $1', [groupId])).toEqual([{ last_message_id: fromB.id }]);
+    const listed = (await t.http().get('/api/chats').set(b.auth).expect(200)).body.data;
+    expect((listed.chats ?? listed).find((chat: { id: string }) => chat.id === groupId).lastMessage).toMatchObject({ id: fromB.id, text: 'from b' });
+    aws.close();
+    bws.close();
+  });
+
   // Last in the file: its sweep runs as if a day had passed, so every upload of the earlier cases that nothing shows goes too.
   it('sweeps the uploads nothing shows UPLOAD_UNUSED_HOURS after they were made, and keeps the ones in use or younger', async () => {
     const { a, b, chatId, aws, bws } = await pair();

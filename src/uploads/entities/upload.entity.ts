@@ -11,7 +11,8 @@ export type VariantsStatus = 'none' | 'pending' | 'ready' | 'failed';
 @Entity('uploads')
 export class UploadEntity {
   @PrimaryColumn('uuid') id: string;
-  @Column('uuid', { name: 'owner_id' }) ownerId: string;
+  /** Null once the owner's account is gone and the upload is kept for what still shows it (a forward, a group's avatar). */
+  @Column('uuid', { name: 'owner_id', nullable: true }) ownerId: string | null;
   /** Random file name in storage (and in the URL); never the client's name. */
   @Column('text', { name: 'stored_name' }) storedName: string;
   @Column('text', { name: 'original_name' }) originalName: string;
