@@ -341,7 +341,8 @@ export class MessagesService {
    * of it as far as the reader's showReadReceipts allows.
    */
   async markRead(userId: string, messageId: string, chatId?: string): Promise<{ messageId: string; chatId: string; readAt: string | null }> {
-    const { message } = await this.requireMessage(messageId, userId, 'message:read');
+    // No block check: the reader's own watermark moves, and readAudience keeps the receipt from across a block.
+    const { message } = await this.requireMessage(messageId, userId, null);
     if (chatId && chatId !== message.chatId) throw new AppError('MESSAGE_NOT_FOUND');
     const readAt = await this.messages.markRead(message.chatId, userId, Number(message.seq));
     if (readAt) {
@@ -391,7 +392,8 @@ export class MessagesService {
   }
 
   /** The message and the caller's membership of its chat, once the block policy lets the caller do `action` there. */
-  private async requireMessage(messageId: string, userId: string, action: RefusedInChat): Promise<{ message: MessageEntity; membership: Membership }> {
+  /** The message, when `userId` is a visible member of its chat, and no block refuses `action` there (null: none applies). */
+  private async requireMessage(messageId: string, userId: string, action: RefusedInChat | null): Promise<{ message: MessageEntity; membership: Membership }> {
     const message = isUuid(messageId) ? await this.messages.findById(messageId) : null;
     if (!message) throw new AppError('MESSAGE_NOT_FOUND');
     let membership: Membership;
@@ -400,7 +402,7 @@ export class MessagesService {
     } catch {
       throw new AppError('MESSAGE_NOT_FOUND');
     }
-    await this.blocks.requireInChat(action, userId, membership.chat);
+    if (action) await this.blocks.requireInChat(action, userId, membership.chat);
     return { message, membership };
   }
 

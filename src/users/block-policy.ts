@@ -15,13 +15,14 @@ type BlockOutcome = 'refuse' | 'drop';
  * What a block does to each kind of action one user takes towards the other, in both
  * directions: the blocked user cannot reach the blocker, and the blocker does not reach the
  * blocked user either. Leaving (deleting) the pair chat is not in the table: it stays open to
- * both, so either side can get rid of the conversation.
+ * both, so either side can get rid of the conversation; nor is reading it (`message:read`): a
+ * read moves the reader's own watermark, and its receipt is what crosses, which 'read-receipt'
+ * drops (refusing the read would only leave the reader's unread count stuck).
  */
 export const BLOCK_RULES = {
   'message:send': { scope: 'pair-chat', outcome: 'refuse' },
   'message:edit': { scope: 'pair-chat', outcome: 'refuse' },
   'message:delete': { scope: 'pair-chat', outcome: 'refuse' },
-  'message:read': { scope: 'pair-chat', outcome: 'refuse' },
   'message:listened': { scope: 'pair-chat', outcome: 'refuse' },
   reaction: { scope: 'pair-chat', outcome: 'refuse' },
   /** Pinning a message for both (the banner is shared); unpinning stays open, so either side can take down a banner pinned before the block. */
