@@ -226,14 +226,16 @@ export class ChatsService implements OnModuleInit {
   async deleteGroup(auth: AuthContext, chatId: string): Promise<{ chatId: string }> {
     await this.authorize(chatId, auth.userId, 'delete-group');
     const members = await this.chats.memberIds(chatId);
-    const removeFiles = await this.relations.around([{ viewers: members, subjects: members }], () =>
+    const { removeFiles, lastMembers } = await this.relations.around([{ viewers: members, subjects: members }], () =>
       this.chats.transaction(async (tx) => {
         await this.authorize(chatId, auth.userId, 'delete-group', { tx });
-        return this.deleteChat(tx, chatId);
+        // Read again under the lock: someone who joined (by a link) since the read above is told too.
+        return { lastMembers: await this.chats.memberIds(chatId, tx), removeFiles: await this.deleteChat(tx, chatId) };
       }),
     );
     await removeFiles();
-    await this.afterCommit(chatId, 'group deleted', () => this.realtime.toUsers(members, 'chat:deleted', { chatId }));
+    const told = [...new Set([...members, ...lastMembers])];
+    await this.afterCommit(chatId, 'group deleted', () => this.realtime.toUsers(told, 'chat:deleted', { chatId }));
     return { chatId };
   }
 

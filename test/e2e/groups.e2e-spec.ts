@@ -647,6 +647,17 @@ describe('groups (v2.2 §5, §17)', () => {
       kws.close();
     });
 
+    it('a user who joined while the group\'s deletion waited for it is told chat:deleted too', async () => {
+      const [owner, member, joiner] = await users(3);
+      const chatId = await createGroup(t, owner, [member]);
+      const jws = await connect(t, joiner);
+      const joined = (sql: Sql) => sql(`INSERT INTO chat_members (chat_id, user_id, id, role) VALUES ($1, $2, gen_random_uuid(), 'MEMBER')`, [chatId, joiner.id]).then(() => undefined);
+      const res = await whileChanging(chatId, joined, () => t.http().delete(`/api/chats/${chatId}`).set(owner.auth));
+      expect(res.status).toBe(200);
+      expect(await jws.waitFor('chat:deleted')).toEqual({ chatId });
+      jws.close();
+    });
+
     it('adding a user whose account was deleted meanwhile answers USER_NOT_FOUND, not a 500, and adds nobody', async () => {
       const [owner, member, leaving] = await users(3);
       const chatId = await createGroup(t, owner, [member]);
