@@ -159,9 +159,14 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   private closed(connection: SocketConnection): void {
     this.limits.release(connection);
     this.registry.remove(connection);
-    this.publisher.detach(connection);
     this.unauthenticated.delete(connection);
-    if (connection.userId) void this.lifecycle(connection, SocketLifecycle.Disconnected);
+    // An authentication in flight (on the socket's queue) may still route the socket here and mark
+    // its user online: undone once it is over, not before (a false "online" would stay until the lease ran out).
+    const undo = () => {
+      this.publisher.detach(connection);
+      if (connection.userId) return this.lifecycle(connection, SocketLifecycle.Disconnected);
+    };
+    void connection.queue.then(undo, undo);
   }
 
   /**
@@ -257,6 +262,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     // Bound and routed first, then the position: every event above it reaches this socket live.
     await this.publisher.attach(connection);
     await this.replay.locate(connection);
+    if (connection.socket.readyState !== connection.socket.OPEN) return;
     await this.lifecycle(connection, SocketLifecycle.Connected);
     if (lastSeq !== null) await this.replay.resume(connection, lastSeq);
   }
