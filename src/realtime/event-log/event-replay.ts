@@ -67,7 +67,8 @@ export class EventReplay {
         if (read.kind === 'future') return this.refuse(connection, 'INVALID_SEQ');
         if (read.kind === 'resync') return this.send(connection, 'resync:required', { fromSeq: position });
         for (const { seq, body } of read.events) {
-          if (early.has(seq)) continue;
+          // Got live, or sent by an earlier replay on this socket (a settle check after a gap repair).
+          if (early.has(seq) || seq <= connection.replayedUpTo) continue;
           // At the pace the client reads: a log of large events is not copied into memory at once.
           if (!(await drained(connection.socket, REPLAY_BACKLOG, REPLAY_STALL_MS))) return void connection.socket.terminate();
           this.write(connection, bodyWithSeq(body, seq));

@@ -175,6 +175,19 @@ describe('InstanceRoutes', () => {
     routes.stop();
   });
 
+  it('sends nothing twice when the settle check comes while a gap repair is still replaying', async () => {
+    const { registry, connect, append, routes, log } = setup();
+    const socket = await connect('u');
+    const seqs = [await append('u', 1), await append('u', 2)];
+    // The repair's read of the log takes longer than the rest of the settle time.
+    const read = log.read.bind(log);
+    log.read = async (...args: Parameters<MemoryEventLog['read']>) => (await sleep(SETTLE_MS * 1.5), read(...args));
+    registry.deliver(['u'], Buffer.from(JSON.stringify({ event: 'message:new', payload: { n: 2 } })), [seqs[1]]);
+    await sleep(SETTLE_MS * 8);
+    expect(socket.seqs()).toEqual(seqs);
+    routes.stop();
+  });
+
   it('repairs a gap in the frames held during a resume before sending them, so the seqs stay in order', async () => {
     const { registry, replay, connect, append, routes, reads } = setup();
     const socket = await connect('u');

@@ -51,8 +51,11 @@ export class InstanceRoutes {
   /** Removals not answered yet: a new route of the user is written after them, not overwritten by them. */
   private readonly leaving = new Map<string, Promise<void>>();
   private renewer: NodeJS.Timeout | null = null;
-  /** Sockets being caught up from the log (settle check or gap repair): one read at a time each. */
-  private readonly catching = new WeakSet<Connection>();
+  /**
+   * Sockets being caught up from the log (settle check or gap repair), with how many catch-ups
+   * each has going: a repair declines while any is, and each one ends only its own.
+   */
+  private readonly catching = new WeakMap<Connection, number>();
 
   constructor(
     private readonly table: RouteTable,
@@ -136,13 +139,14 @@ export class InstanceRoutes {
    * the first one that did not come.
    */
   private async catchUp(connection: Connection): Promise<void> {
-    const from = connection.position;
     const open = () => connection.socket.readyState === connection.socket.OPEN;
-    this.catching.add(connection);
+    this.startCatching(connection);
     try {
-      if (from === null || !open()) return;
-      // A resume still replaying: it gets what it asked for first.
+      if (connection.position === null || !open()) return;
+      // A resume or a gap repair still replaying: it gets what it asked for first.
       while (connection.held && open()) await new Promise((resolve) => setTimeout(resolve, 50));
+      // Read after it: a repair moves the position on (it sent what was missing up to there) and settles afresh.
+      const from = Math.max(connection.position, connection.replayedUpTo);
       const position = await this.log.position(connection.userId!);
       const live = connection.settling ?? new LiveSeqs();
       const waitUntil = Date.now() + this.settleMs * IN_FLIGHT_SHARE;
@@ -154,8 +158,18 @@ export class InstanceRoutes {
       this.logger.warn(`route catch-up failed: ${(error as Error).message}`);
     } finally {
       connection.settling = null;
-      this.catching.delete(connection);
+      this.endCatching(connection);
     }
+  }
+
+  private startCatching(connection: Connection): void {
+    this.catching.set(connection, (this.catching.get(connection) ?? 0) + 1);
+  }
+
+  private endCatching(connection: Connection): void {
+    const left = (this.catching.get(connection) ?? 1) - 1;
+    if (left) this.catching.set(connection, left);
+    else this.catching.delete(connection);
   }
 
   /**
@@ -178,7 +192,7 @@ export class InstanceRoutes {
    */
   private repair(connection: Connection, frames: HeldFrame[]): boolean {
     if (this.catching.has(connection) || connection.held) return false;
-    this.catching.add(connection);
+    this.startCatching(connection);
     connection.held = frames;
     const from = Math.max(connection.position!, connection.replayedUpTo);
     const live = connection.settling ?? new LiveSeqs();
@@ -197,7 +211,7 @@ export class InstanceRoutes {
       } finally {
         // Unread log or closed socket: the held frames go out as they are.
         this.replay.release(connection);
-        this.catching.delete(connection);
+        this.endCatching(connection);
       }
     })();
     return true;
