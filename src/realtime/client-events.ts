@@ -48,6 +48,8 @@ export type ClientEventName = keyof ClientEvents & string;
 /** Close codes the clients understand. */
 export const CloseCode = {
   GoingAway: 1001,
+  /** The instance may have missed events for the socket (its bus subscription was cut): reconnect and resume with lastSeq. */
+  ServiceRestart: 1012,
   /** The session could not be checked (the database is unreachable): reconnect later, not a logout. */
   TryAgainLater: 1013,
   AuthFailed: 4001,

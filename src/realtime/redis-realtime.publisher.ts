@@ -4,7 +4,7 @@ import { withTimeout } from '../core/async/with-timeout';
 import { Metrics } from '../core/metrics/metrics';
 import { RedisClient, RedisService } from '../core/redis/redis.service';
 import { ChatPosition } from './chat-ordered-delivery';
-import { ClientEventName } from './client-events';
+import { ClientEventName, CloseCode } from './client-events';
 import { Connection, ConnectionRegistry, DisconnectTarget } from './connection-registry';
 import { EventLog } from './event-log/event-log';
 import { EventReplay } from './event-log/event-replay';
@@ -46,6 +46,10 @@ const MAX_BUS_MESSAGE_BYTES = 1024 * 1024;
 
 /** Deliveries wait at most this long for the restore listeners (a database that is down too). */
 const RESTORE_HOLD_MS = 5_000;
+/** After a cut subscription is back, the sockets it held are closed over this long (not all reconnecting at once). */
+const RESYNC_SPREAD_MS = 5_000;
+/** How often that spread closes its next share. */
+const RESYNC_STEP_MS = 100;
 
 /** How long a publisher trusts the routes it read for a user (RouteCache). */
 export const ROUTE_CACHE_MS = 3_000;
@@ -291,7 +295,26 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
       const held = this.held;
       this.held = null;
       for (const raw of held) this.receive(raw);
+      this.resyncSockets();
     }
+  }
+
+  /**
+   * Pub/sub kept nothing of what was published to this instance while its subscription was cut:
+   * the events are in each user's log, not on the sockets. Every socket held here when the
+   * subscription came back is closed with 1012 (spread over RESYNC_SPREAD_MS), so its client
+   * reconnects and resumes from its lastSeq (a client that does not resume reloads).
+   */
+  private resyncSockets(): void {
+    const sockets = [...this.registry.all()].filter((connection) => connection.userId);
+    if (!sockets.length) return;
+    this.logger.warn(`bus subscription restored: ${sockets.length} socket(s) closed to resume what they may have missed`);
+    const perStep = Math.ceil(sockets.length / (RESYNC_SPREAD_MS / RESYNC_STEP_MS));
+    const step = () => {
+      for (const connection of sockets.splice(0, perStep)) connection.socket.close(CloseCode.ServiceRestart, 'events may have been missed: reconnect and resume');
+      if (sockets.length) setTimeout(step, RESYNC_STEP_MS).unref();
+    };
+    step();
   }
 
   /** Acts on each record of a bus message in order; a malformed record ends the message. */

@@ -4,6 +4,7 @@ import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { eventually, signUp, uniqueEmail } from '../support/factories';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
 
 /** Longer than any degraded answer may take, far shorter than the outage: a request that waits on Redis fails this. */
 const ANSWER_WITHIN_MS = 3_000;
@@ -37,6 +38,7 @@ function proxyTo(url: string, defaultPort: number): Promise<TcpProxy> {
     const withC = await openDirect(cutOff, a, c);
     const [aws, bws] = [await connect(cutOff, a), await connect(cutOff, b)];
     await send(aws, chatId, 'before the cut');
+    await send(aws, withC, 'hello c');
 
     await proxy.cut();
     const reads = ['/api/users/me', '/api/chats', `/api/chats/${chatId}/messages`, `/api/users/search?q=${b.nickname.slice(0, 6)}`, `/api/users/${b.id}`];
@@ -65,21 +67,33 @@ function proxyTo(url: string, defaultPort: number): Promise<TcpProxy> {
     expect(otp.body).toMatchObject({ success: false, code: 'EMAIL_SEND_FAILED' });
     expect(otp.headers['retry-after']).toBeDefined();
 
+    // c, on the healthy instance, writes to a: stored and in a's log, but the cut-off instance hears nothing of it.
+    const cws = await connect(healthy, c);
+    const lastSeq = aws.lastSeq(0);
+    const missed = await send(cws, withC, 'sent while a was cut off');
+    await aws.expectNo('message:new', (m) => m.id === missed.id);
+
     await proxy.restore();
     await eventually(async () => cutOff.http().get('/api/health').expect(200), 15_000);
     await cutOff.http().post('/api/auth/send-otp').send({ email }).expect(200);
-    // Fan-out across instances works again: c, on the healthy instance, hears a's next message.
-    const cws = await connect(healthy, c);
+    // The sockets the cut-off instance held are closed to resume what they missed, and a resume gets it.
+    expect(await aws.closed).toMatchObject({ code: 1012 });
+    expect(await bws.closed).toMatchObject({ code: 1012 });
+    expect(lastSeq).toBeGreaterThanOrEqual(1);
+    const back = await WsClient.connect(cutOff.wsUrl);
+    back.send('auth', { token: a.token, lastSeq });
+    expect(await back.waitFor('message:new', (m) => m.id === missed.id, 5_000)).toMatchObject({ text: 'sent while a was cut off' });
+    // Fan-out across instances works again: c hears a's next message.
     await eventually(async () => {
-      const m = await send(aws, withC, `after ${randomUUID()}`);
+      const m = await send(back, withC, `after ${randomUUID()}`);
       await cws.waitFor('message:new', (p) => p.id === m.id, 500);
     }, 15_000);
     // Presence is shared again: c sees a go offline and come back on the cut-off instance.
-    aws.close();
+    back.close();
     await cws.waitFor('user:offline', (p) => p.userId === a.id, 5_000);
     const again = await connect(cutOff, a);
     await cws.waitFor('user:online', (p) => p.userId === a.id, 5_000);
-    [again, bws, cws].forEach((s) => s.close());
+    [again, cws].forEach((s) => s.close());
   }, 60_000);
 });
 
