@@ -27,8 +27,10 @@ export class SessionsRepository {
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
+  /** A new session: the account is in use (users.last_active_at). */
   async insert(tx: EntityManager, session: SessionEntity): Promise<void> {
     await tx.insert(SessionEntity, session);
+    await tx.query(`UPDATE users SET last_active_at = now() WHERE id = $1`, [session.userId]);
   }
 
   /** The unexpired session of a token hash, or null. */
@@ -42,9 +44,13 @@ export class SessionsRepository {
     return rows.map((r) => r.id);
   }
 
-  /** Marks activity and slides the expiry; callers throttle this to once a minute per session. */
+  /** Marks activity (the session's and its account's) and slides the expiry; callers throttle this to once a minute per session. */
   async touch(id: string, lifetimeDays: number): Promise<void> {
-    await this.dataSource.query(`UPDATE sessions SET last_active_at = now(), expires_at = now() + make_interval(days => $2) WHERE id = $1`, [id, lifetimeDays]);
+    await this.dataSource.query(
+      `WITH used AS (UPDATE sessions SET last_active_at = now(), expires_at = now() + make_interval(days => $2) WHERE id = $1 RETURNING user_id)
+       UPDATE users SET last_active_at = now() WHERE id IN (SELECT user_id FROM used)`,
+      [id, lifetimeDays],
+    );
   }
 
   listLive(userId: string): Promise<SessionEntity[]> {

@@ -1,4 +1,5 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { PeriodicTask, TaskSchedule } from '../core/async/periodic-task';
 import { AppConfig } from '../core/config/app-config';
 import { MessagesRepository } from './messages.repository';
 
@@ -16,37 +17,20 @@ export const SEARCH_INDEX_UPKEEP_MS = 2_000;
  * database runs one statement at a time and is left to merge on its own.
  */
 @Injectable()
-export class SearchIndexUpkeep implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('SearchIndexUpkeep');
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-
+export class SearchIndexUpkeep extends PeriodicTask {
   constructor(
     private readonly messages: MessagesRepository,
     private readonly config: AppConfig,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    if (!this.config.values.databaseUrl) return;
-    this.timer = setInterval(() => void this.run(), SEARCH_INDEX_UPKEEP_MS);
-    this.timer.unref();
+  ) {
+    super('search index upkeep', new Logger('SearchIndexUpkeep'));
   }
 
-  onModuleDestroy(): void {
-    if (this.timer) clearInterval(this.timer);
+  protected schedule(): TaskSchedule | null {
+    return this.config.values.databaseUrl ? { everyMs: SEARCH_INDEX_UPKEEP_MS } : null;
   }
 
-  /** Merges the pending entries; resolves how many index pages that emptied (0 when it did not run). */
-  async run(): Promise<number> {
-    if (this.running) return 0;
-    this.running = true;
-    try {
-      return await this.messages.mergePendingSearchEntries();
-    } catch (error) {
-      this.logger.warn(`search index upkeep failed, will retry: ${(error as Error).message}`);
-      return 0;
-    } finally {
-      this.running = false;
-    }
+  /** Merges the pending entries; resolves how many index pages that emptied. */
+  protected work(): Promise<number> {
+    return this.messages.mergePendingSearchEntries();
   }
 }

@@ -1,5 +1,6 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../core/config/app-config';
+import { PeriodicTask, TaskSchedule } from '../core/async/periodic-task';
 import { UploadsService } from './uploads.service';
 
 /** How often an instance that runs jobs (WORKERS) sweeps unused uploads; the first sweep comes a minute after start. */
@@ -12,39 +13,22 @@ const FIRST_SWEEP_MS = 60_000;
  * each upload is still looked at once; a sweep that fails is retried at the next turn.
  */
 @Injectable()
-export class UnusedUploadsSweeper implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('Uploads');
-  private timers: NodeJS.Timeout[] = [];
-  private running = false;
-
+export class UnusedUploadsSweeper extends PeriodicTask {
   constructor(
     private readonly uploads: UploadsService,
     private readonly config: AppConfig,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    if (!this.config.values.workers) return;
-    this.timers = [setTimeout(() => void this.run(), FIRST_SWEEP_MS), setInterval(() => void this.run(), UNUSED_UPLOADS_SWEEP_MS)];
-    for (const timer of this.timers) timer.unref();
+  ) {
+    super('unused uploads sweep', new Logger('Uploads'));
   }
 
-  onModuleDestroy(): void {
-    for (const timer of this.timers) clearTimeout(timer);
+  protected schedule(): TaskSchedule | null {
+    return this.config.values.workers ? { everyMs: UNUSED_UPLOADS_SWEEP_MS, firstMs: FIRST_SWEEP_MS } : null;
   }
 
-  /** One sweep; resolves how many uploads it deleted (0 when one was already running or it failed). */
-  async run(now?: Date): Promise<number> {
-    if (this.running) return 0;
-    this.running = true;
-    try {
-      const deleted = await this.uploads.sweepUnused(now);
-      if (deleted) this.logger.log(`deleted ${deleted} upload(s) nothing used within UPLOAD_UNUSED_HOURS`);
-      return deleted;
-    } catch (error) {
-      this.logger.warn(`unused uploads sweep failed, will retry: ${(error as Error).message}`);
-      return 0;
-    } finally {
-      this.running = false;
-    }
+  /** One sweep; resolves how many uploads it deleted. */
+  protected async work(now: Date): Promise<number> {
+    const deleted = await this.uploads.sweepUnused(now);
+    if (deleted) this.logger.log(`deleted ${deleted} upload(s) nothing used within UPLOAD_UNUSED_HOURS`);
+    return deleted;
   }
 }

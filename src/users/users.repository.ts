@@ -50,6 +50,13 @@ export const blockedWithSql = (user: string, among?: string): string =>
   `SELECT bk.blocked_id FROM blocks bk WHERE bk.blocker_id = ${user}${among ? ` AND bk.blocked_id = ANY(${among})` : ''}
    UNION ALL SELECT bk.blocker_id FROM blocks bk WHERE bk.blocked_id = ${user}${among ? ` AND bk.blocker_id = ANY(${among})` : ''}`;
 
+/**
+ * Account `u` with settings `s` was last used (users.last_active_at) more than its
+ * autoDeleteMonths before $1; 'never' (or no setting) never matches. The months come from a CASE,
+ * not a cast of the stored string, so no other value can make the statement fail.
+ */
+const INACTIVE_SQL = `u.last_active_at < $1::timestamptz - make_interval(months => CASE s.settings ->> 'autoDeleteMonths' WHEN '1' THEN 1 WHEN '3' THEN 3 WHEN '6' THEN 6 WHEN '12' THEN 12 END)`;
+
 const USER_COLUMNS = `u.id, u.email, u.nickname, u.first_name, u.last_name, u.avatar, u.bio, u.last_online_at, u.created_at, u.updated_at`;
 
 /**
@@ -413,6 +420,21 @@ export class UsersRepository {
   }
 
   /** Locks the user's row for the deletion transaction; false when already gone. */
+  /** Up to `limit` accounts unused for their autoDeleteMonths at `now` (see INACTIVE_SQL), the longest unused first. */
+  async inactiveAccounts(now: Date, limit: number): Promise<string[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT u.id FROM users u JOIN user_settings s ON s.user_id = u.id WHERE ${INACTIVE_SQL} ORDER BY u.last_active_at LIMIT $2`,
+      [now, limit],
+    )) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  /** Whether the account is (still) unused for its autoDeleteMonths at `now`. */
+  async isInactive(tx: EntityManager, userId: string, now: Date): Promise<boolean> {
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM users u JOIN user_settings s ON s.user_id = u.id WHERE u.id = $2 AND ${INACTIVE_SQL}`, [now, userId]);
+    return rows.length > 0;
+  }
+
   async lockUser(tx: EntityManager, userId: string): Promise<boolean> {
     const rows: unknown[] = await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [userId]);
     return rows.length > 0;

@@ -25,6 +25,8 @@ import { UploadsService } from '../uploads/uploads.service';
 import { PresenceRule, ProfileChanges, UserFacts, UsersRepository } from './users.repository';
 
 export const SEARCH_LIMIT = 20;
+/** Inactive accounts listed (and deleted, one by one) per round of deleteInactive. */
+const INACTIVE_BATCH = 100;
 const HIDDEN: PresenceView = { isOnline: false, lastOnline: null };
 
 /** showAvatar towards a viewer (avatar-privacy.ts), from the rule a statement read; no rule read (a row missing) hides it from anyone but its owner. */
@@ -372,11 +374,6 @@ export class UsersService {
   // ---- account deletion
 
   /**
-   * Deletes the account and everything of it in one transaction. Direct and secret chats with
-   * the user go (their other members get `chat:deleted`); groups they owned pass to the oldest
-   * admin, else the oldest member, and groups left empty are deleted. Then their sockets close.
-   */
-  /**
    * Lets another feature take part in deleting an account: the hook runs inside the deletion's
    * transaction, before the user row goes (so it can still read what belongs to the user), and
    * may return work to run after commit (events, file removal).
@@ -385,12 +382,43 @@ export class UsersService {
     this.deletionHooks.push(hook);
   }
 
-  async deleteAccount(userId: string): Promise<void> {
+  /**
+   * The accounts whose `autoDeleteMonths` (§15) has passed since they were last used, deleted as
+   * DELETE /api/users/me deletes one, `batch` at a time until none is left; resolves how many
+   * went. An account used again after it was listed is left (checked under its lock).
+   */
+  async deleteInactive(now: Date, batch = INACTIVE_BATCH): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const ids = await this.users.inactiveAccounts(now, batch);
+      let gone = 0;
+      for (const id of ids) {
+        try {
+          if (await this.deleteAccount(id, { inactiveAt: now })) gone++;
+        } catch (error) {
+          // Deleted meanwhile (by the user, or another instance's run): nothing to do.
+          if (!(error instanceof AppError && error.code === 'USER_NOT_FOUND')) throw error;
+        }
+      }
+      deleted += gone;
+      if (ids.length < batch || !gone) return deleted;
+    }
+  }
+
+  /**
+   * Deletes the account and everything of it in one transaction. Direct and secret chats with
+   * the user go (their other members get `chat:deleted`); groups they owned pass to the oldest
+   * admin, else the oldest member, and groups left empty are deleted. Then their sockets close.
+   * With `inactiveAt`, only if the account is still unused for its autoDeleteMonths at that time
+   * (false: it was used again, and stays).
+   */
+  async deleteAccount(userId: string, options: { inactiveAt?: Date } = {}): Promise<boolean> {
     // Queued first: the job waits until the account is really gone, so a rolled-back deletion keeps its files.
     const queued = new Set(await this.uploads.deleteAllOf(userId));
     const afterCommit: Array<() => Promise<void>> = [];
     const deletedChats = await this.dataSource.transaction(async (tx) => {
       if (!(await this.users.lockUser(tx, userId))) throw new AppError('USER_NOT_FOUND');
+      if (options.inactiveAt && !(await this.users.isInactive(tx, userId, options.inactiveAt))) return null;
       // An upload stored between the listing above and the lock is on disk too.
       await this.uploads.deleteAllOf(userId, { tx, except: queued });
       const { memberships, chatIds: touchedChats } = await this.users.membershipsOf(tx, userId);
@@ -421,8 +449,10 @@ export class UsersService {
       afterCommit.push(await this.uploads.releaseMedia(tx, media));
       return notify;
     });
+    if (!deletedChats) return false;
     for (const { chatId, userId: memberId } of deletedChats) await this.realtime.toUsers([memberId], 'chat:deleted', { chatId });
     await this.realtime.disconnect({ userIds: [userId] }, CloseCode.AuthFailed, 'account deleted');
     for (const run of afterCommit) await run();
+    return true;
   }
 }

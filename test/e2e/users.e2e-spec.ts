@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { newId } from '../../src/core/database/ids';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { UsersService } from '../../src/users/users.service';
-import { eventually, signUp, TestUser, uniqueNickname } from '../support/factories';
+import { InactiveAccounts } from '../../src/users/inactive-accounts';
+import { eventually, signIn, signUp, TestUser, uniqueNickname } from '../support/factories';
 import { connect, createGroup } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
@@ -431,6 +432,40 @@ describe('users', () => {
       const again = await signUp(t, { email: user.email });
       expect(again.id).not.toBe(user.id);
       for (const ws of [partnerWs, secretWs, memberWs]) ws.close();
+    });
+  });
+
+  describe('autoDeleteMonths (v2.2 §15)', () => {
+    const setting = (user: TestUser, months: string) => t.http().put('/api/users/me/settings').set(user.auth).send({ autoDeleteMonths: months }).expect(200);
+    const unusedFor = (user: TestUser, interval: string) => t.backend.sql(`UPDATE users SET last_active_at = now() - $2::interval WHERE id = $1`, [user.id, interval]);
+    const exists = async (user: TestUser) => (await t.backend.sql('SELECT 1 FROM users WHERE id = $1', [user.id])).length === 1;
+
+    it('deletes, at its daily run, the accounts unused for longer than their setting, as DELETE /me does; keeps the others', async () => {
+      const [due, notYet, never, active, partner] = await Promise.all([signUp(t), signUp(t), signUp(t), signUp(t), signUp(t)]);
+      await Promise.all([setting(due, '1'), setting(notYet, '3'), setting(never, 'never'), setting(active, '1')]);
+      await unusedFor(due, '40 days');
+      await unusedFor(notYet, '70 days');
+      await unusedFor(never, '3 years');
+      const chatId = (await t.http().post('/api/chats/direct').set(due.auth).send({ targetUserId: partner.id }).expect(200)).body.data.id;
+      const partnerWs = await connect(t, partner);
+      await t.backend.sql(`UPDATE users SET last_active_at = now() - interval '40 days' WHERE id = $1`, [due.id]);
+
+      expect(await t.app.get(InactiveAccounts).run()).toBeGreaterThanOrEqual(1);
+      expect(await exists(due)).toBe(false);
+      expect([await exists(notYet), await exists(never), await exists(active)]).toEqual([true, true, true]);
+      // As DELETE /me: the direct chat goes, and the partner is told.
+      expect(await t.backend.sql('SELECT 1 FROM chats WHERE id = $1', [chatId])).toEqual([]);
+      expect(await partnerWs.waitFor('chat:deleted', (p) => p.chatId === chatId)).toEqual({ chatId });
+      partnerWs.close();
+    });
+
+    it('counts a new session as use: signing in again keeps the account', async () => {
+      const user = await signUp(t);
+      await setting(user, '1');
+      await unusedFor(user, '40 days');
+      await signIn(t, user.email);
+      expect(await t.app.get(InactiveAccounts).run()).toBe(0);
+      expect(await exists(user)).toBe(true);
     });
   });
 
