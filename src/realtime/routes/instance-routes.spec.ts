@@ -12,11 +12,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function setup() {
   const calls: string[] = [];
   let release: () => void = () => undefined;
-  const state = { slowLeave: false };
+  const state = { slowLeave: false, unansweredJoins: 0 };
   const table = {
     join: async (userId: string) => {
       calls.push(`join ${userId}`);
-      return true;
+      return state.unansweredJoins-- <= 0;
     },
     leave: async (userId: string) => {
       if (state.slowLeave) await new Promise<void>((resolve) => (release = resolve));
@@ -31,7 +31,8 @@ function setup() {
   let n = 0;
   const connect = async (userId: string) => {
     const received: string[] = [];
-    const socket = { readyState: 1, OPEN: 1, extensions: '', bufferedAmount: 0, send: (data: Buffer | string) => received.push(data.toString()) };
+    const closes: number[] = [];
+    const socket = { readyState: 1, OPEN: 1, extensions: '', bufferedAmount: 0, send: (data: Buffer | string) => received.push(data.toString()), close: (code: number) => closes.push(code) };
     const connection: Connection = { id: `c${++n}`, socket: socket as never, userId: null, sessionId: null, away: false, lastSeenAt: 0, position: null, held: null, replayedUpTo: 0, early: [], settling: null };
     registry.add(connection);
     registry.bind(connection, userId, 's');
@@ -42,7 +43,7 @@ function setup() {
       registry.remove(connection);
       routes.detach(connection);
     };
-    return { connection, received, close, seqs: () => received.map((r) => JSON.parse(r).seq as number) };
+    return { connection, received, close, closes, seqs: () => received.map((r) => JSON.parse(r).seq as number) };
   };
   const append = async (userId: string, n: number) => (await log.append([{ userIds: [userId], body: Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } })) }]))[0][0]!;
   const reads = { count: 0 };
@@ -67,6 +68,18 @@ describe('InstanceRoutes', () => {
     await sleep(0);
     expect(calls).toEqual(['join u', 'announce u', 'leave u']);
     expect(routes.has('u')).toBe(false);
+    routes.stop();
+  });
+
+  it('writes a route whose write went unanswered again, announces it once written, and closes the user’s sockets to resume', async () => {
+    const { calls, routes, connect, state } = setup();
+    state.unansweredJoins = 2;
+    const socket = await connect('u');
+    expect(calls).toEqual(['join u']);
+    expect(socket.closes).toEqual([]);
+    await sleep(2_300);
+    expect(calls).toEqual(['join u', 'join u', 'join u', 'announce u']);
+    expect(socket.closes).toEqual([1012]);
     routes.stop();
   });
 

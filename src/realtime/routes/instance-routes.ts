@@ -2,9 +2,12 @@ import { Logger } from '@nestjs/common';
 import type { Connection, ConnectionRegistry, HeldFrame } from '../connection-registry';
 import type { EventLog, LogRead } from '../event-log/event-log';
 import type { EventReplay } from '../event-log/event-replay';
+import { CloseCode } from '../client-events';
 import { LiveSeqs } from '../live-seqs';
 import { ROUTE_RENEW_MS, RouteTable } from './route-table';
 
+/** How often a route whose write went unanswered is written again. */
+const REJOIN_MS = 1_000;
 /** The most missing events a gap repair sends (more is left to the settle check). */
 const REPAIR_LIMIT = 500;
 /**
@@ -90,8 +93,11 @@ export class InstanceRoutes {
     let route = this.routes.get(userId);
     if (!route) {
       const since = Date.now();
-      const joined = (this.leaving.get(userId) ?? Promise.resolve()).then(() => this.table.join(userId)).then(() => this.announce(userId));
-      route = { since, settling: new Set(), timer: null, joined };
+      const made: Route = { since, settling: new Set(), timer: null, joined: Promise.resolve() };
+      made.joined = (this.leaving.get(userId) ?? Promise.resolve())
+        .then(() => this.table.join(userId))
+        .then((written) => (written ? this.announce(userId) : void this.rejoin(userId, made)));
+      route = made;
       this.routes.set(userId, route);
     }
     if (Date.now() - route.since < this.settleMs) {
@@ -100,6 +106,24 @@ export class InstanceRoutes {
       route.timer ??= setTimeout(() => void this.settle(userId), route.since + this.settleMs - Date.now()).unref();
     }
     return route.joined;
+  }
+
+  /**
+   * The route's write was not answered (Redis slow or away): the socket goes on (it was told
+   * auth:ok), and the write is tried again every REJOIN_MS while the route is held. Until it lands,
+   * other instances publishing to the user do not send here, so once it has, the user's sockets
+   * here are closed with 1012 to resume what they may have missed from the log.
+   */
+  private async rejoin(userId: string, route: Route): Promise<void> {
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, REJOIN_MS).unref());
+      if (this.routes.get(userId) !== route) return;
+      if (await this.table.join(userId)) break;
+    }
+    if (this.routes.get(userId) !== route) return;
+    this.announce(userId);
+    this.logger.warn(`route of a user written late: their ${this.registry.ofUser(userId).length} socket(s) here closed to resume`);
+    for (const connection of this.registry.ofUser(userId)) connection.socket.close(CloseCode.ServiceRestart, 'events may have been missed: reconnect and resume');
   }
 
   /** A socket closed: the user's last one here removes the route. */
