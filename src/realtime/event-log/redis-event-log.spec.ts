@@ -28,6 +28,19 @@ const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: nu
     await redis.onApplicationShutdown();
   });
 
+  it("starts a new user's counter at Redis's clock when the instance's runs behind", async () => {
+    const [seconds, micros] = await redis.client.time();
+    const redisNow = Number(seconds) * 1_000_000 + Number(micros);
+    const behind = jest.spyOn(Date, 'now').mockReturnValue(redisNow / 1000 - 3_600_000);
+    try {
+      expect(await log.position('counter-from-position')).toBeGreaterThanOrEqual(redisNow);
+      const [[first]] = await log.append([{ userIds: ['counter-from-append'], body: body('first') }]);
+      expect(first).toBeGreaterThan(redisNow);
+    } finally {
+      behind.mockRestore();
+    }
+  });
+
   it('gives each user consecutive seqs across shards, group members and single recipients alike, and replays them in order', async () => {
     const members = Array.from({ length: 150 }, (_, i) => `member-${i}`);
     expect(new Set(members.map((m) => shardOf(m))).size).toBeGreaterThan(LOG_SHARDS / 2);

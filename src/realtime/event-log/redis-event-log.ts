@@ -52,11 +52,24 @@ const MAX_RUN = 64;
  */
 const MAX_RUN_BYTES = 4_096;
 
-/** The user's position (the stream's last id); a stream that does not exist is made, empty, at now in µs. Lua: `position(key, now)`. */
-const positionLua = (ttlMs: number) => `
+/**
+ * Where a user's counter starts when their stream does not exist (it expired, or Redis lost it),
+ * in µs: the later of the calling instance's clock (`now`, ms) and Redis's own. Seqs already
+ * handed out are below either unless clocks went back; taking both keeps an instance whose clock
+ * runs behind from starting a recreated counter below seqs its clients still hold. Lua: `counterStart(now)`.
+ */
+const counterStartLua = `
+local function counterStart(now)
+  local t = redis.call('TIME')
+  return math.max(tonumber(now) * 1000, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+end
+`;
+
+/** The user's position (the stream's last id); a stream that does not exist is made, empty, at counterStart. Lua: `position(key, now)`. */
+const positionLua = (ttlMs: number) => `${counterStartLua}
 local function position(key, now)
   if redis.call('EXISTS', key) == 0 then
-    local start = string.format('%d', tonumber(now) * 1000)
+    local start = string.format('%d', counterStart(now))
     redis.call('XADD', key, '0-' .. start, 'p', '1')
     redis.call('XTRIM', key, 'MAXLEN', 0)
     redis.call('PEXPIRE', key, ${ttlMs})
@@ -77,7 +90,7 @@ end
  * Resolves each user's first new seq.
  */
 const appendScript = (limits: EventLogLimits, ttlMs: number) =>
-  new RedisScript(`
+  new RedisScript(`${counterStartLua}
 local now = ARGV[1]
 local a = 3 + 2 * tonumber(ARGV[2])
 local runs = {}
@@ -98,9 +111,9 @@ for u = 1, #KEYS do
     local value = ARGV[runs[r] + 1]
     local start = tonumber(string.sub(redis.call('XADD', key, '0-*', 't', now, 'e', value), 3))
     if start == 1 then
-      -- The log did not exist (XADD made it at 0-1): it starts at now in microseconds instead.
+      -- The log did not exist (XADD made it at 0-1): it starts at counterStart instead.
       redis.call('DEL', key)
-      start = tonumber(now) * 1000 + 1
+      start = counterStart(now) + 1
       redis.call('XADD', key, string.format('0-%d', start), 't', now, 'e', value)
       h = 1
     end
