@@ -8,7 +8,7 @@ import type { LiveSeqs } from './live-seqs';
 import { dropIfBacklogged, MAX_SOCKET_BACKLOG, rawSocketOf, SeqFrames, textFrame } from './ws-frames';
 
 /** At most this many seqs are remembered as delivered early on one connection (see Connection.early). */
-const MAX_EARLY = 256;
+export const MAX_EARLY = 256;
 
 const FLUSHED: Promise<void> = Promise.resolve();
 

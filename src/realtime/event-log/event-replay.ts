@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ERROR_CODES } from '../../core/errors/error-codes';
-import { Connection, GapHandler, skipsOne } from '../connection-registry';
+import { Connection, GapHandler, MAX_EARLY, skipsOne } from '../connection-registry';
 import { bodyWithSeq, EventLog, LogRead } from './event-log';
 import { drained } from '../ws-frames';
 
@@ -49,8 +49,12 @@ export class EventReplay {
    */
   async resume(connection: Connection, lastSeq: number, read: LogRead | null = null): Promise<void> {
     this.hold(connection);
-    const position = connection.position;
+    let position: number | null = null;
     try {
+      // The log was unreachable when the socket was bound: its position is read now, the seqs it
+      // got live meanwhile being in `early` (unless there were more than it keeps).
+      if (connection.position === null && connection.early.length < MAX_EARLY) connection.position = await this.log.position(connection.userId!);
+      position = connection.position;
       if (position === null) return this.refuse(connection, 'SERVICE_UNAVAILABLE');
       if (lastSeq > position) {
         // Newer than auth:ok's position: fine if the socket got it live since; else not this user's.

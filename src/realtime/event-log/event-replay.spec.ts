@@ -1,0 +1,19 @@
+import { Connection } from '../connection-registry';
+import { EventReplay } from './event-replay';
+import { MemoryEventLog } from './memory-event-log';
+
+describe('EventReplay', () => {
+  it('reads the position at the resume when the log was unreachable at the bind, skipping what came live meanwhile', async () => {
+    const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
+    const body = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    const append = async (n: number) => (await log.append([{ userIds: ['u'], body: body(n) }]))[0][0]!;
+    const received: Array<{ seq: number; n: number }> = [];
+    const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push({ seq: JSON.parse(data.toString()).seq, n: JSON.parse(data.toString()).payload.n }) };
+    const [one, two, three] = [await append(1), await append(2), await append(3)];
+    // Bound while the log did not answer (position null); the third event then reached it live.
+    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: null, held: null, replayedUpTo: 0, early: [three], settling: null };
+    await new EventReplay(log).resume(connection, one);
+    expect(received).toEqual([{ seq: two, n: 2 }]);
+    expect(connection.position).toBe(three);
+  });
+});
