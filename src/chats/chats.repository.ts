@@ -274,24 +274,37 @@ export class ChatsRepository {
    */
   async findOrCreatePair(tx: EntityManager, type: ChatType, creatorId: string, targetId: string): Promise<{ chatId: string; created: boolean }> {
     const pairKey = `${type}:${[creatorId, targetId].sort().join(':')}`;
-    const inserted = returned<{ id: string }>(
-      await tx.query(
-        `INSERT INTO chats (id, type, pair_key) VALUES ($1, $2, $3) ON CONFLICT (pair_key) WHERE pair_key IS NOT NULL DO NOTHING RETURNING id`,
-        [newId(), type, pairKey],
-      ),
-    );
-    if (inserted.length) {
-      const chatId = inserted[0].id;
+    const found = await this.insertOrFindKeyed(tx, type, pairKey);
+    if (found.created) {
       await tx.query(
         `INSERT INTO chat_members (chat_id, user_id, id, role, visible) VALUES ($1, $2, $3, 'MEMBER', true), ($1, $4, $5, 'MEMBER', false)`,
-        [chatId, creatorId, newId(), targetId, newId()],
+        [found.chatId, creatorId, newId(), targetId, newId()],
       );
-      return { chatId, created: true };
+      return found;
     }
-    const [existing] = (await tx.query(`SELECT id FROM chats WHERE pair_key = $1`, [pairKey])) as Array<{ id: string }>;
     // The creator asked for the chat, so it is visible to them from now on.
-    await tx.query(`UPDATE chat_members SET visible = true WHERE chat_id = $1 AND user_id = $2 AND NOT visible`, [existing.id, creatorId]);
-    return { chatId: existing.id, created: false };
+    await tx.query(`UPDATE chat_members SET visible = true WHERE chat_id = $1 AND user_id = $2 AND NOT visible`, [found.chatId, creatorId]);
+    return found;
+  }
+
+  /**
+   * Inserts a chat with a unique pair key, or finds the one that has it. The row the insert ran
+   * into can be deleted before the lookup reads it (the chat deleted at that moment): then the
+   * insert is tried again, and makes it.
+   */
+  private async insertOrFindKeyed(tx: EntityManager, type: ChatType, pairKey: string): Promise<{ chatId: string; created: boolean }> {
+    for (;;) {
+      const inserted = returned<{ id: string }>(
+        await tx.query(`INSERT INTO chats (id, type, pair_key) VALUES ($1, $2, $3) ON CONFLICT (pair_key) WHERE pair_key IS NOT NULL DO NOTHING RETURNING id`, [
+          newId(),
+          type,
+          pairKey,
+        ]),
+      );
+      if (inserted.length) return { chatId: inserted[0].id, created: true };
+      const [existing] = (await tx.query(`SELECT id FROM chats WHERE pair_key = $1`, [pairKey])) as Array<{ id: string }>;
+      if (existing) return { chatId: existing.id, created: false };
+    }
   }
 
   /**
@@ -299,20 +312,9 @@ export class ChatsRepository {
    * key `SELF:<user id>` is unique: two simultaneous creations converge on one row, as for pairs.
    */
   async findOrCreateSelf(tx: EntityManager, userId: string): Promise<{ chatId: string; created: boolean }> {
-    const pairKey = `SELF:${userId}`;
-    const inserted = returned<{ id: string }>(
-      await tx.query(`INSERT INTO chats (id, type, pair_key) VALUES ($1, 'SELF', $2) ON CONFLICT (pair_key) WHERE pair_key IS NOT NULL DO NOTHING RETURNING id`, [
-        newId(),
-        pairKey,
-      ]),
-    );
-    if (inserted.length) {
-      const chatId = inserted[0].id;
-      await tx.query(`INSERT INTO chat_members (chat_id, user_id, id, role) VALUES ($1, $2, $3, 'OWNER')`, [chatId, userId, newId()]);
-      return { chatId, created: true };
-    }
-    const [existing] = (await tx.query(`SELECT id FROM chats WHERE pair_key = $1`, [pairKey])) as Array<{ id: string }>;
-    return { chatId: existing.id, created: false };
+    const found = await this.insertOrFindKeyed(tx, 'SELF', `SELF:${userId}`);
+    if (found.created) await tx.query(`INSERT INTO chat_members (chat_id, user_id, id, role) VALUES ($1, $2, $3, 'OWNER')`, [found.chatId, userId, newId()]);
+    return found;
   }
 
   /** Sets the member's mute (null: unmuted); null when they are not a visible member. */
