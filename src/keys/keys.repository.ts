@@ -52,15 +52,21 @@ export class KeysRepository {
   }
 
   /**
-   * Locks the bundle row against a concurrent re-upload for the rest of `tx`; false when the user
-   * has no bundle.
+   * Locks the bundle row against a concurrent re-upload or replenish for the rest of `tx` (two
+   * replenishes at once would each count the keys without the other's and together pass the
+   * limit); false when the user has no bundle.
    */
   async lockBundle(tx: EntityManager, userId: string): Promise<boolean> {
-    const rows: unknown[] = await tx.query(`SELECT 1 FROM key_bundles WHERE user_id = $1 FOR SHARE`, [userId]);
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM key_bundles WHERE user_id = $1 FOR NO KEY UPDATE`, [userId]);
     return rows.length > 0;
   }
 
-  /** Inserts the keys whose ids are free; returns the ids actually inserted. */
+  /** Forgets the keys handed out more than a week ago (their ids may then be stored again). */
+  async pruneHandedOut(tx: EntityManager, userId: string): Promise<void> {
+    await tx.query(`DELETE FROM one_time_prekeys WHERE user_id = $1 AND handed_out_at < now() - interval '7 days'`, [userId]);
+  }
+
+  /** Inserts the keys whose ids are free (neither stored nor handed out within the week); returns the ids actually inserted. */
   async insertPreKeys(tx: EntityManager, userId: string, keys: PublicPreKey[]): Promise<number[]> {
     if (!keys.length) return [];
     const rows = returned<{ key_id: number }>(
@@ -75,7 +81,7 @@ export class KeysRepository {
     return rows.map((r) => r.key_id);
   }
 
-  /** The stored keys among `keyIds`, to compare with what a client re-sent. */
+  /** The stored keys among `keyIds`, handed out or not, to compare with what a client re-sent. */
   async findPreKeys(tx: EntityManager, userId: string, keyIds: number[]): Promise<PublicPreKey[]> {
     const rows: Array<{ key_id: number; public_key: string }> = await tx.query(
       `SELECT key_id, public_key FROM one_time_prekeys WHERE user_id = $1 AND key_id = ANY($2::int[])`,
@@ -85,23 +91,23 @@ export class KeysRepository {
   }
 
   /**
-   * The bundle with one one-time prekey, which the same statement deletes: the row is chosen
-   * with `FOR UPDATE SKIP LOCKED`, so concurrent callers on any instance each get a different key
-   * (or none) and never wait for each other. Bundle and key come from one snapshot, so a key
-   * never goes out beside an identity it does not belong to. `preKeysLeft` is how many the user
-   * has after this one (as of that snapshot). Null when there is no bundle.
+   * The bundle with one one-time prekey, which the same statement marks handed out: the row is
+   * chosen with `FOR UPDATE SKIP LOCKED`, so concurrent callers on any instance each get a
+   * different key (or none) and never wait for each other. Bundle and key come from one snapshot,
+   * so a key never goes out beside an identity it does not belong to. `preKeysLeft` is how many
+   * the user has after this one (as of that snapshot). Null when there is no bundle.
    */
   async takeBundle(userId: string): Promise<{ bundle: HandedOutBundle; preKeysLeft: number } | null> {
     const rows = returned<BundleRow & { stored: number }>(
       await this.dataSource.query(
         `WITH taken AS (
-           DELETE FROM one_time_prekeys
+           UPDATE one_time_prekeys SET handed_out_at = now()
            WHERE (user_id, key_id) = (
-             SELECT user_id, key_id FROM one_time_prekeys WHERE user_id = $1
+             SELECT user_id, key_id FROM one_time_prekeys WHERE user_id = $1 AND handed_out_at IS NULL
              ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING key_id, public_key)
          SELECT b.registration_id, b.identity_key, b.signed_prekey_id, b.signed_prekey, b.signed_prekey_sig, t.key_id, t.public_key,
-                (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1)::int AS stored
+                (SELECT count(*) FROM one_time_prekeys WHERE user_id = $1 AND handed_out_at IS NULL)::int AS stored
          FROM key_bundles b LEFT JOIN taken t ON true
          WHERE b.user_id = $1`,
         [userId],
@@ -110,7 +116,7 @@ export class KeysRepository {
     const row = rows[0];
     if (!row) return null;
     const preKey = row.key_id === null ? null : { keyId: row.key_id, publicKey: row.public_key! };
-    // The count ran on the snapshot before the delete.
+    // The count ran on the snapshot before the mark.
     return { bundle: { ...bundleKeys(row), preKey }, preKeysLeft: Math.max(0, row.stored - (preKey ? 1 : 0)) };
   }
 
@@ -138,7 +144,7 @@ export class KeysRepository {
   }
 
   async countPreKeys(userId: string, tx: EntityManager = this.dataSource.manager): Promise<number> {
-    const [row]: Array<{ count: number }> = await tx.query(`SELECT count(*)::int AS count FROM one_time_prekeys WHERE user_id = $1`, [userId]);
+    const [row]: Array<{ count: number }> = await tx.query(`SELECT count(*)::int AS count FROM one_time_prekeys WHERE user_id = $1 AND handed_out_at IS NULL`, [userId]);
     return row.count;
   }
 }

@@ -40,13 +40,15 @@ export class KeysService {
 
   /**
    * Adds one-time prekeys. A key re-sent with the id and public key already stored is skipped (a
-   * retried request stays harmless); an id stored with a different key answers 409
-   * PREKEY_ID_TAKEN and nothing of the call is stored, since the server would otherwise hand out
-   * a key whose private half the client no longer has.
+   * retried request stays harmless), also when it was handed out meanwhile (it is kept, marked,
+   * for a week: stored again, it would go to a second peer); an id stored with a different key
+   * answers 409 PREKEY_ID_TAKEN and nothing of the call is stored, since the server would
+   * otherwise hand out a key whose private half the client no longer has.
    */
   async replenish(userId: string, keys: PublicPreKey[]): Promise<number> {
     return this.dataSource.transaction(async (tx) => {
       if (!(await this.keys.lockBundle(tx, userId))) throw new AppError('BUNDLE_NOT_FOUND', 'Upload a key bundle first');
+      await this.keys.pruneHandedOut(tx, userId);
       const inserted = new Set(await this.keys.insertPreKeys(tx, userId, keys));
       // A client tops up a few dozen when told keys:low; without a ceiling one account could store millions of rows.
       // Counted after the insert (rolled back when over), so a retried call whose keys are all stored still succeeds.

@@ -28,7 +28,7 @@ describe('keys', () => {
   const replenish = (user: TestUser, body: object) => t.http().post('/api/keys/replenish').set(user.auth).send(body);
   const count = async (user: TestUser): Promise<number> => (await t.http().get('/api/keys/count').set(user.auth).expect(200)).body.data.count;
   const storedKeyIds = async (userId: string): Promise<number[]> =>
-    (await t.backend.sql<{ key_id: number }>('SELECT key_id FROM one_time_prekeys WHERE user_id = $1 ORDER BY key_id', [userId])).map((r) => r.key_id);
+    (await t.backend.sql<{ key_id: number }>('SELECT key_id FROM one_time_prekeys WHERE user_id = $1 AND handed_out_at IS NULL ORDER BY key_id', [userId])).map((r) => r.key_id);
 
   describe('Signal Protocol key exchange through the API', () => {
     it('lets Alice build a session from the bundle she fetched; Bob decrypts with his stored keys and they talk both ways', async () => {
@@ -258,6 +258,20 @@ describe('keys', () => {
       await replenish(user, { preKeys: keys.slice(0, 2) }).expect(200);
       expect((await replenish(user, { preKeys: keys }).expect(200)).body.data).toEqual({ added: 2 });
       expect(await count(user)).toBe(4);
+    });
+
+    it('never stores again, so never hands out twice, a key re-sent after it was handed out (a replenish retried after its answer was lost)', async () => {
+      const [owner, first, second] = [await signUp(t), await signUp(t), await signUp(t)];
+      await upload(owner, fakeBundle(0)).expect(201);
+      const keys = fakePreKeys(500, 1);
+      await replenish(owner, { preKeys: keys }).expect(200);
+      expect((await fetchBundle(first, owner.id).expect(200)).body.data.preKey).toEqual(keys[0]);
+      // The same call again: skipped, as a key still stored would be.
+      expect((await replenish(owner, { preKeys: keys }).expect(200)).body.data).toEqual({ added: 0 });
+      expect(await count(owner)).toBe(0);
+      expect((await fetchBundle(second, owner.id).expect(200)).body.data.preKey).toBeNull();
+      // The same id with another key is still refused.
+      expect((await replenish(owner, { preKeys: [{ keyId: 500, publicKey: fakeKey() }] }).expect(409)).body.code).toBe('PREKEY_ID_TAKEN');
     });
 
     it('answers PREKEY_ID_TAKEN with the ids when a stored id comes with a different key, storing nothing of the call', async () => {
