@@ -1,17 +1,17 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { IsUUID } from 'class-validator';
 import { OnSocketEvent, SocketClient } from '../realtime/on-socket-event.decorator';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { BlockPolicy } from '../users/block-policy';
 import { UsersService } from '../users/users.service';
 import { ChatsService } from './chats.service';
+import { IsId } from '../core/http/is-id';
 
 /** A typing indicator lapses by itself this long after the last `typing:start`. */
 export const TYPING_TTL_MS = 6_000;
 
 export class TypingDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID('all') chatId: string;
+  @ApiProperty({ format: 'uuid' }) @IsId() chatId: string;
 }
 
 export class TypingStoppedEvent {

@@ -50,7 +50,9 @@ export function serverPayloadClasses(): Array<Type<unknown>> {
 export function buildAsyncApi(openApiSchemas: Record<string, Schema>, inbound: SocketEventMetadata[], version: string): Schema {
   const schemas: Record<string, Schema> = {};
   for (const [name, schema] of Object.entries(openApiSchemas)) schemas[name] = toJsonSchema(schema);
-  const validation = validationMetadatasToSchemas({ refPointerPrefix: `${OUT}${IN_PREFIX}` }) as Record<string, Schema>;
+  // The server's own validators, as the built-in ones they stand for would be described.
+  const additionalConverters = { isId: { type: 'string' as const, format: 'uuid' }, isInstant: { type: 'string' as const, format: 'date-time' } };
+  const validation = validationMetadatasToSchemas({ refPointerPrefix: `${OUT}${IN_PREFIX}`, additionalConverters }) as Record<string, Schema>;
 
   const messages: Record<string, Schema> = {};
   const operations: Record<string, Schema> = {};

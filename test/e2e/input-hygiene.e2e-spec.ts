@@ -176,4 +176,38 @@ describe('input hygiene', () => {
       expect(stored.map((m) => m.text)).toEqual(['hello', 'still open']);
     });
   });
+
+  describe('ids in another case (PostgreSQL reads them as the same id, code compared them as another)', () => {
+    const upper = (id: string) => id.toUpperCase();
+
+    it('are no ids: the checks they used to pass by are not bypassed, and none answers 500', async () => {
+      const [owner, member, victim] = [await signUp(t), await signUp(t), await signUp(t)];
+      const group = await createGroup(t, owner, [member]);
+      // The OWNER removing themselves under another spelling left the group without an OWNER.
+      const removal = await t.http().delete(`/api/chats/${group}/members/${upper(owner.id)}`).set(owner.auth);
+      expect([removal.status, removal.body.success]).toEqual([404, false]);
+      expect(await t.backend.sql(`SELECT role FROM chat_members WHERE chat_id = $1 AND user_id = $2`, [group, owner.id])).toEqual([{ role: 'OWNER' }]);
+      // Blocking or adding yourself broke a CHECK constraint (500).
+      for (const res of [await t.http().post(`/api/users/${upper(owner.id)}/block`).set(owner.auth), await t.http().post(`/api/contacts/${upper(owner.id)}`).set(owner.auth)]) {
+        expect([res.status, res.body.success]).toEqual([404, false]);
+      }
+      // A direct chat with yourself (500), or a second one with someone (a new pair key).
+      await openDirect(t, owner, victim);
+      for (const targetUserId of [upper(owner.id), upper(victim.id)]) {
+        expect((await t.http().post('/api/chats/direct').set(owner.auth).send({ targetUserId })).body).toEqual(refused('targetUserId'));
+      }
+      expect(await t.backend.sql(`SELECT count(*)::int AS n FROM chats WHERE type = 'DIRECT' AND pair_key LIKE '%' || $1 || '%'`, [victim.id])).toEqual([{ n: 1 }]);
+      // A fresh rate-limit bucket for each spelling of the same key owner.
+      const bundle = await t.http().get(`/api/keys/bundle/${upper(victim.id)}`).set(owner.auth);
+      expect([bundle.status, bundle.body.success]).toEqual([404, false]);
+      // A session ended under another spelling closed none of its sockets.
+      const [session] = await t.backend.sql<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1`, [member.id]);
+      expect((await t.http().delete(`/api/auth/sessions/${upper(session.id)}`).set(member.auth)).status).toBe(404);
+      // Over the socket too.
+      const mws = await connect(t, member);
+      mws.send('message:send', { chatId: upper(group), text: 'shouted', clientMessageId: randomUUID() });
+      expect(await mws.waitFor('message:send:error')).toMatchObject({ code: 'VALIDATION_ERROR' });
+      mws.close();
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { IsId } from '../../core/http/is-id';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 const toBool = ({ value }: { value: unknown }) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value);
@@ -14,7 +15,7 @@ export const MAX_DESCRIPTION = 512;
 const MAX_IDS_PER_REQUEST = 1000;
 
 export class DirectChatDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID('all', { message: 'targetUserId must be a user id' }) targetUserId: string;
+  @ApiProperty({ format: 'uuid' }) @IsId({ message: 'targetUserId must be a user id' }) targetUserId: string;
 }
 
 export class GroupChatDto {
@@ -22,7 +23,7 @@ export class GroupChatDto {
   @ApiProperty({ type: [String], format: 'uuid', description: 'at most 199 others (GROUP_LIMIT_EXCEEDED past that)' })
   @IsArray()
   @ArrayMaxSize(MAX_IDS_PER_REQUEST)
-  @IsUUID('all', { each: true })
+  @IsId({ each: true })
   memberIds: string[];
   @ApiPropertyOptional({ type: String, nullable: true }) @IsOptional() @IsString() @Matches(UPLOAD_PATH) avatar?: string | null;
   @ApiPropertyOptional({ type: String, nullable: true, maxLength: MAX_DESCRIPTION }) @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(MAX_DESCRIPTION) description?: string | null;
@@ -62,7 +63,7 @@ export class AddMembersDto {
   @ApiProperty({ type: [String], format: 'uuid', description: 'GROUP_LIMIT_EXCEEDED when the group would pass 200 members' })
   @IsArray()
   @ArrayMaxSize(MAX_IDS_PER_REQUEST)
-  @IsUUID('all', { each: true })
+  @IsId({ each: true })
   userIds: string[];
 }
 
@@ -85,7 +86,7 @@ export const SHARED_TABS = ['media', 'files', 'links', 'voice'] as const;
 export class SharedQuery {
   @ApiPropertyOptional({ enum: SHARED_TYPES }) @IsOptional() @IsIn(SHARED_TYPES) type?: (typeof SHARED_TYPES)[number];
   @ApiPropertyOptional({ enum: SHARED_TABS }) @IsOptional() @IsIn(SHARED_TABS) tab?: (typeof SHARED_TABS)[number];
-  @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID('all') cursor?: string;
+  @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsId() cursor?: string;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 30 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
 }
 

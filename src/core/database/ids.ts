@@ -23,9 +23,15 @@ export function uuidV7RandomBitsList(count: number): string[] {
   return out;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * Ids as this server writes them: lower case. PostgreSQL reads `uuid` in any case, JavaScript
+ * compares strings: an upper-cased copy of a real id would pass every check made in code (a
+ * caller's own id not taken for theirs, a rate limit's key, a pair chat's key) and still name
+ * the same row in SQL. Clients echo the ids they were given; any other spelling is no id here.
+ */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** True for a well-formed UUID; malformed ids from the URL answer 404, never a database error. */
+/** True for a well-formed id, in lower case (see UUID); malformed ids from the URL answer 404, never a database error. */
 export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
 
 /** The greatest uuid: a keyset bound that stands for "no cursor", so first and later pages share one plan. */

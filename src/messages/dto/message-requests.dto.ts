@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
 import { IsInstant } from '../../core/http/is-instant';
+import { IsId } from '../../core/http/is-id';
 
 export const MAX_TEXT = 4096;
 /** Signal message types carried beside a ciphertext (whisper, prekey whisper, sender key…). */
@@ -12,7 +13,7 @@ const bool = ({ value }: { value: unknown }) => (value === 'true' || value === '
 
 /** `message:send` over the socket, with every field the wire contract lists. */
 export class SendMessageDto {
-  @IsUUID('all') chatId: string;
+  @IsId() chatId: string;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(MAX_TEXT * 2) text?: string | null;
   @IsOptional() @IsIn(['TEXT', 'IMAGE', 'FILE', 'AUDIO', 'VIDEO']) type?: 'TEXT' | 'IMAGE' | 'FILE' | 'AUDIO' | 'VIDEO';
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(512) mediaUrl?: string | null;
@@ -21,8 +22,8 @@ export class SendMessageDto {
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsInt() @Min(0) @Max(Number.MAX_SAFE_INTEGER) mediaSize?: number | null;
   /** Album key (§8.2): stored as sent, echoed on every Message. */
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @Matches(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'mediaGroupId must be 1-64 characters of A-Z a-z 0-9 _ . : -' }) mediaGroupId?: string | null;
-  @IsOptional() @ValidateIf((_, v) => v !== null) @IsUUID('all') replyToId?: string | null;
-  @IsOptional() @ValidateIf((_, v) => v !== null) @IsUUID('all') forwardedFromId?: string | null;
+  @IsOptional() @ValidateIf((_, v) => v !== null) @IsId() replyToId?: string | null;
+  @IsOptional() @ValidateIf((_, v) => v !== null) @IsId() forwardedFromId?: string | null;
   /** Sent by the client with a forward; the server names the original's sender itself (§8.1). */
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @MaxLength(128) forwardSenderName?: string | null;
   @IsOptional() @ValidateIf((_, v) => v !== null) @IsString() @Matches(/^[A-Za-z0-9+/=_-]+$/) @MaxLength(MAX_CIPHERTEXT) ciphertext?: string | null;
@@ -32,14 +33,14 @@ export class SendMessageDto {
 
 /** `message:read` over the socket. */
 export class ReadMessageDto {
-  @IsUUID('all') messageId: string;
-  @IsOptional() @IsUUID('all') chatId?: string;
+  @IsId() messageId: string;
+  @IsOptional() @IsId() chatId?: string;
 }
 
 /** `message:listened` over the socket; the web client may omit chatId. */
 export class ListenedDto {
-  @IsUUID('all') messageId: string;
-  @IsOptional() @IsUUID('all') chatId?: string;
+  @IsId() messageId: string;
+  @IsOptional() @IsId() chatId?: string;
 }
 
 export class EditMessageDto {
@@ -65,13 +66,13 @@ export class ReactionRequestDto {
 export const HISTORY_TYPES = ['TEXT', 'IMAGE', 'VIDEO', 'AUDIO', 'FILE'] as const;
 
 export class HistoryQuery {
-  @ApiPropertyOptional({ format: 'uuid', description: 'the oldest message id already shown' }) @IsOptional() @IsUUID('all') cursor?: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'the oldest message id already shown' }) @IsOptional() @IsId() cursor?: string;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
   @ApiPropertyOptional({ description: 'search as you type: every word is a case-insensitive word prefix (not in secret chats)' })
   @IsOptional() @IsString() @MinLength(1) @MaxLength(200) q?: string;
   @ApiPropertyOptional({ format: 'date-time', description: 'inclusive lower bound on createdAt' }) @IsOptional() @IsInstant() from?: string;
   @ApiPropertyOptional({ format: 'date-time', description: 'inclusive upper bound on createdAt' }) @IsOptional() @IsInstant() to?: string;
-  @ApiPropertyOptional({ format: 'uuid', description: 'only messages of this sender' }) @IsOptional() @IsUUID('all') senderId?: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'only messages of this sender' }) @IsOptional() @IsId() senderId?: string;
   @ApiPropertyOptional({ enum: HISTORY_TYPES }) @IsOptional() @IsIn(HISTORY_TYPES) type?: (typeof HISTORY_TYPES)[number];
 }
 
@@ -82,7 +83,7 @@ export class AroundQuery {
 
 export class SearchQuery {
   @ApiProperty({ minLength: 1, maxLength: 200, description: 'search as you type: every word is a case-insensitive word prefix' }) @IsString() @MinLength(1) @MaxLength(200) q: string;
-  @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID('all') cursor?: string;
+  @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsId() cursor?: string;
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 30 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit?: number;
 }
 

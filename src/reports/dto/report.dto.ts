@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsOptional, IsString, IsUUID, ValidateBy } from 'class-validator';
+import { IsIn, IsOptional, IsString, ValidateBy } from 'class-validator';
 import { atMostCodePoints } from '../../core/text/code-points';
+import { IsId } from '../../core/http/is-id';
 
 export const REPORT_REASONS = ['SPAM', 'ABUSE', 'VIOLENCE', 'NSFW', 'OTHER'] as const;
 export type ReportReason = (typeof REPORT_REASONS)[number];
@@ -21,17 +22,17 @@ const MaxCharacters = (max: number) =>
 export class CreateReportDto {
   @ApiPropertyOptional({ format: 'uuid', description: 'the user reported (for a message report, its sender)' })
   @IsOptional()
-  @IsUUID('all', { message: 'targetUserId must be a user id' })
+  @IsId({ message: 'targetUserId must be a user id' })
   targetUserId?: string | null;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'a message in one of your chats' })
   @IsOptional()
-  @IsUUID('all', { message: 'targetMessageId must be a message id' })
+  @IsId({ message: 'targetMessageId must be a message id' })
   targetMessageId?: string | null;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'one of your chats' })
   @IsOptional()
-  @IsUUID('all', { message: 'targetChatId must be a chat id' })
+  @IsId({ message: 'targetChatId must be a chat id' })
   targetChatId?: string | null;
 
   @ApiProperty({ enum: REPORT_REASONS })
