@@ -24,6 +24,7 @@ import type { MessageSet } from './message-set';
 import { HistoryFilters, MessagesRepository, NewMessage, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
 import { MediaResolver } from './media-resolver';
 import { BatchedMessage, SendBatcher } from './send-batcher';
+import { firstCodePoints } from '../core/text/code-points';
 
 /** A send's result: the stored message, and whether it had been stored before (a retried clientMessageId). */
 export interface SendOutcome {
@@ -268,7 +269,7 @@ export class MessagesService {
     let changes: { text: string | null; ciphertext: string | null; signalType: number | null };
     if (membership.chat.type === 'SECRET') {
       if (input.text !== undefined) throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
-      if (!input.ciphertext || input.signalType === undefined) throw new AppError('CIPHERTEXT_REQUIRED');
+      if (!input.ciphertext || input.signalType == null) throw new AppError('CIPHERTEXT_REQUIRED');
       changes = { text: null, ciphertext: input.ciphertext, signalType: input.signalType };
     } else {
       if (message.type !== 'TEXT') throw invalid('type', 'only text messages can be edited');
@@ -465,7 +466,7 @@ export class MessagesService {
     const media = await this.media.resolve(senderId, input.mediaUrl);
     const caption = input.text?.trim() ? checkedText(input.text) : null;
     // The upload's bytes decide the type (the web client relies on it: audio/webm is AUDIO).
-    return newMessage(senderId, chatId, input, { type: media.type, text: caption, mediaUrl: media.url, mediaName: input.mediaName?.slice(0, 255) ?? media.name, mediaSize: media.size }, PLAIN);
+    return newMessage(senderId, chatId, input, { type: media.type, text: caption, mediaUrl: media.url, mediaName: input.mediaName != null ? firstCodePoints(input.mediaName, 255) : media.name, mediaSize: media.size }, PLAIN);
   }
 
   /**
@@ -481,7 +482,7 @@ export class MessagesService {
       type: input.type,
       text: input.text?.trim() ? checkedText(input.text) : null,
       mediaUrl: blob.url,
-      mediaName: input.mediaName?.slice(0, 255) ?? blob.name,
+      mediaName: input.mediaName != null ? firstCodePoints(input.mediaName, 255) : blob.name,
       mediaSize: input.mediaSize ?? blob.size,
     };
   }

@@ -15,6 +15,11 @@ describe('parseWebSubscription', () => {
     expect(parseWebSubscription(token({ endpoint, expirationTime: null, keys: { p256dh, auth } }))).toEqual({ endpoint, p256dh, auth });
   });
 
+  it('keeps the endpoint as the URL parser writes it: a NUL or an unpaired surrogate in it arrives percent-encoded, never raw', () => {
+    const parsed = parseWebSubscription(token({ endpoint: 'https://1.1.1.1/a\u0000b\ud800c', keys: { p256dh, auth } }));
+    expect(parsed).toEqual({ endpoint: 'https://1.1.1.1/a%00b%EF%BF%BDc', p256dh, auth });
+  });
+
   it.each([
     ['not JSON', 'endpoint=https://x'],
     ['an array', '[]'],

@@ -39,7 +39,9 @@ export function parseWebSubscription(token: string): WebSubscription | { problem
   if (!publicKey || publicKey.length !== 65 || publicKey[0] !== 4 || !onCurve(publicKey)) return { problem: 'keys.p256dh must be a base64url P-256 public key' };
   const secret = typeof auth === 'string' && BASE64URL.test(auth) ? Buffer.from(auth, 'base64url') : null;
   if (!secret || secret.length !== 16) return { problem: 'keys.auth must be a base64url 16-byte secret' };
-  return { endpoint, p256dh: publicKey.toString('base64url'), auth: secret.toString('base64url') };
+  // As the URL parser wrote it: what a push goes to, percent-encoded (a NUL or an unpaired surrogate
+  // inside the token's JSON string passed the body's checks, and PostgreSQL refused or altered it).
+  return { endpoint: url.href, p256dh: publicKey.toString('base64url'), auth: secret.toString('base64url') };
 }
 
 /** Whether the bytes are a point of P-256 (payload encryption derives a secret from it). */

@@ -15,6 +15,7 @@ import { MEDIA_TYPES, UploadKind, VARIANT_MIME } from './media-types';
 import { FileStorage } from './storage/file-storage';
 import { ENCRYPTED_EXT, extOf, isEncryptedName, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, TEMP_DIR, urlOf, VariantArea } from './upload-names';
 import { NewUpload, UploadsRepository } from './uploads.repository';
+import { firstCodePoints } from '../core/text/code-points';
 
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
 export const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
@@ -306,9 +307,11 @@ function requireFile(file: ReceivedFile | undefined): ReceivedFile {
 
 /** The client's name as metadata: no path, no control characters, bounded; a fallback when nothing is left. */
 function cleanName(name: string, ext: string): string {
-  const cleaned = basename(name.replace(/\\/g, '/'))
-    .replace(/[\u0000-\u001f\u007f]/g, '')
-    .trim()
-    .slice(0, 255);
+  const cleaned = firstCodePoints(
+    basename(name.replace(/\\/g, '/'))
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      .trim(),
+    255,
+  );
   return cleaned || `file.${ext}`;
 }

@@ -236,6 +236,8 @@ describe('secret chats', () => {
     aws.send('message:send', { chatId, ciphertext: 'QUJD', signalType: 1 });
     const sent = await aws.waitFor('message:new');
     expect((await t.http().patch(`/api/messages/${sent.id}`).set(alice.user.auth).send({ text: 'leak' }).expect(422)).body.code).toBe('PLAINTEXT_IN_SECRET_CHAT');
+    // A null signalType would store ciphertext nobody can decrypt.
+    expect((await t.http().patch(`/api/messages/${sent.id}`).set(alice.user.auth).send({ ciphertext: 'REVG', signalType: null })).body.code).toBe('CIPHERTEXT_REQUIRED');
     const edited = (await t.http().patch(`/api/messages/${sent.id}`).set(alice.user.auth).send({ ciphertext: 'REVG', signalType: 1 }).expect(200)).body.data;
     expect(edited).toMatchObject({ ciphertext: 'REVG', signalType: 1, text: null, isEdited: true });
     aws.close();

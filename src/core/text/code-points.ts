@@ -18,3 +18,19 @@ export function atMostCodePoints(text: string, max: number): boolean {
   }
   return true;
 }
+
+/** The first `max` code points of `text` (as atMostCodePoints counts them): a cut never splits a surrogate pair. */
+export function firstCodePoints(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (count === max) return text.slice(0, i);
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    count++;
+  }
+  return text;
+}
