@@ -13,7 +13,9 @@ export class OwnerlessUploads1764000009500 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE uploads ALTER COLUMN owner_id DROP NOT NULL`);
     await q.query(`ALTER TABLE uploads DROP CONSTRAINT uploads_owner_id_fkey`);
-    await q.query(`ALTER TABLE uploads ADD CONSTRAINT uploads_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES users (id) ON DELETE SET NULL`);
+    // NOT VALID: every row already met the same key; checking them all would hold this lock on
+    // uploads for a scan of the table. Validated without it by the next migration.
+    await q.query(`ALTER TABLE uploads ADD CONSTRAINT uploads_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES users (id) ON DELETE SET NULL NOT VALID`);
   }
 
   async down(q: QueryRunner): Promise<void> {

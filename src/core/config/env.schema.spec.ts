@@ -101,6 +101,8 @@ describe('parseEnv', () => {
 
   it('refuses production without SMTP and a secret', () => {
     expect(() => parseEnv({ NODE_ENV: 'production', DATA_DIR: dataDir() })).toThrow(/SMTP_URL.*\n.*APP_SECRET/s);
+    // A secret of spaces only is none (it used to pass, and a per-process secret was made instead).
+    expect(() => parseEnv({ NODE_ENV: 'production', SMTP_URL: 'smtp://mail:25', APP_SECRET: '   ', DATA_DIR: dataDir() })).toThrow(/APP_SECRET is required/);
   });
 
   it('refuses to start in production with the placeholder secret the compose file used to default to', () => {

@@ -199,7 +199,8 @@ export function parseEnv(env: Env): AppConfigValues {
   }
   if (nodeEnv === 'production') {
     if (!smtpUrl) problems.push('SMTP_URL is required when NODE_ENV=production (development mail to the log is refused)');
-    if (!config.appSecret && !env.APP_SECRET) problems.push('APP_SECRET is required when NODE_ENV=production');
+    // Blank (spaces only) reads as unset; a value too short has its own problem already.
+    if (!config.appSecret && !env.APP_SECRET?.trim()) problems.push('APP_SECRET is required when NODE_ENV=production');
     if (isPlaceholderSecret(config.appSecret)) {
       problems.push('APP_SECRET is a published placeholder; set a random secret when NODE_ENV=production (e.g. `openssl rand -base64 48`)');
     }

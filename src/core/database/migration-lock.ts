@@ -16,7 +16,9 @@ export async function withMigrationLock<T>(dataSource: DataSource, work: (runner
   const runner = dataSource.createQueryRunner();
   try {
     await runner.connect();
-    await runner.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
+    // Polled, not waited for in one statement: a statement waiting for the lock holds a snapshot,
+    // which a CREATE INDEX CONCURRENTLY run by the holder waits for in turn (a deadlock).
+    while (!(await tryLock(runner))) await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
     try {
       return await work(runner);
     } finally {
@@ -27,7 +29,15 @@ export async function withMigrationLock<T>(dataSource: DataSource, work: (runner
   }
 }
 
-/** Applies pending migrations, each in its own transaction, under the migration lock and on its connection. */
+/** How often an instance waiting for the migration lock asks for it again. */
+const LOCK_POLL_MS = 200;
+
+async function tryLock(runner: QueryRunner): Promise<boolean> {
+  const [row] = (await runner.query('SELECT pg_try_advisory_lock($1::bigint) AS locked', [MIGRATION_LOCK_KEY])) as Array<{ locked: boolean }>;
+  return row.locked;
+}
+
+/** Applies pending migrations, each in its own transaction (unless it says otherwise), under the migration lock and on its connection. */
 export function runPendingMigrations(dataSource: DataSource): Promise<Migration[]> {
   return withMigrationLock(dataSource, (runner) => {
     const executor = new MigrationExecutor(dataSource, runner);
