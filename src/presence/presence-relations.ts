@@ -39,6 +39,18 @@ export class PresenceRelations {
   ) {}
 
   /**
+   * Around an account's deletion: its followers who see it online are read before it goes (its
+   * relations go with it, so its sockets' closing finds nobody to tell), and told it went offline
+   * after (`lastOnline` null: nothing of it is left to show), when `deletion` resolves true (it went).
+   */
+  async aroundDeletionOf(userId: string, deletion: () => Promise<boolean>): Promise<boolean> {
+    const audience = (await this.store.online([userId])).size ? await this.presence.audienceOf(userId) : [];
+    const deleted = await deletion();
+    if (deleted && audience.length) await this.realtime.toUsers(audience, 'user:offline', { userId, lastOnline: null });
+    return deleted;
+  }
+
+  /**
    * A relation started or a barrier went away (the change is committed): each viewer who may see
    * a subject now gets the subject's current state. One who could already see it hears the state
    * again, which changes nothing on their screen; one who may not hears nothing.

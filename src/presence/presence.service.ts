@@ -89,9 +89,17 @@ export class PresenceService implements OnApplicationBootstrap, OnApplicationShu
     await this.goOffline(client);
   }
 
+  /**
+   * Renews the socket's lease. A ping that finds no live lease (Redis was away when the socket
+   * connected, or longer than a lease, and the sweep told the followers offline) makes the user
+   * online again, and says so.
+   */
   @OnSocketEvent('presence:ping')
   async ping(client: SocketClient): Promise<void> {
-    if (!client.connection.away) await this.store.connect(client.userId, client.connection.id, PRESENCE_LEASE_MS);
+    if (client.connection.away) return;
+    if (await this.store.connect(client.userId, client.connection.id, PRESENCE_LEASE_MS)) {
+      await this.realtime.toUsers(await this.presence.audienceOf(client.userId), 'user:online', { userId: client.userId });
+    }
   }
 
   @OnSocketEvent('presence:away')

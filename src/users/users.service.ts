@@ -413,6 +413,11 @@ export class UsersService {
    * (false: it was used again, and stays).
    */
   async deleteAccount(userId: string, options: { inactiveAt?: Date } = {}): Promise<boolean> {
+    // Its followers are told it went offline: its sockets' closing, after the commit, finds none.
+    return this.relations.aroundDeletionOf(userId, () => this.deleteAccountNow(userId, options));
+  }
+
+  private async deleteAccountNow(userId: string, options: { inactiveAt?: Date }): Promise<boolean> {
     // Queued first: the job waits until the account is really gone, so a rolled-back deletion keeps its files.
     const queued = new Set(await this.uploads.deleteAllOf(userId));
     const afterCommit: Array<() => Promise<void>> = [];

@@ -180,6 +180,34 @@ describe('realtime', () => {
       bws.close();
     });
 
+    it('says a user is online when a ping renews a lease that was missing (Redis did not answer at the connect)', async () => {
+      const [a, b] = await partners();
+      const bws = await connect(t, b);
+      const store = t.app.get(PresenceStore);
+      const unanswered = jest.spyOn(store, 'connect').mockResolvedValueOnce(false);
+      const aws = await connect(t, a);
+      unanswered.mockRestore();
+      await bws.expectNo('user:online', (p) => p.userId === a.id);
+      aws.send('presence:ping');
+      expect(await bws.waitFor('user:online', (p) => p.userId === a.id)).toEqual({ userId: a.id });
+      // An ordinary renewal says nothing.
+      aws.send('presence:ping');
+      await bws.expectNo('user:online', (p) => p.userId === a.id);
+      aws.close();
+      bws.close();
+    });
+
+    it('tells the followers of a deleted account, online until then, that it went offline', async () => {
+      const [a, b] = await partners();
+      const bws = await connect(t, b);
+      const aws = await connect(t, a);
+      await bws.waitFor('user:online', (p) => p.userId === a.id);
+      await t.http().delete('/api/users/me').set(a.auth).expect(200);
+      expect(await bws.waitFor('user:offline', (p) => p.userId === a.id)).toEqual({ userId: a.id, lastOnline: null });
+      aws.close();
+      bws.close();
+    });
+
     it('sends no presence about a user who hides it, and shows them offline', async () => {
       const [a, b] = await partners();
       await t.http().put('/api/users/me/settings').set(a.auth).send({ showOnlineStatus: false }).expect(200);
