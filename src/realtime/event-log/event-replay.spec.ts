@@ -16,4 +16,22 @@ describe('EventReplay', () => {
     expect(received).toEqual([{ seq: two, n: 2 }]);
     expect(connection.position).toBe(three);
   });
+
+  it('sends what a resume could not (the log did not answer) when it is asked again on the same socket', async () => {
+    const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
+    const body = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    const [[one]] = await log.append([{ userIds: ['u'], body: body(1) }]);
+    const [[two]] = await log.append([{ userIds: ['u'], body: body(2) }]);
+    const received: number[] = [];
+    const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push(JSON.parse(data.toString()).seq) };
+    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], settling: null };
+    const read = log.read.bind(log);
+    const unanswered = jest.spyOn(log, 'read').mockResolvedValueOnce(null as never);
+    const replay = new EventReplay(log);
+    await replay.resume(connection, one! - 1);
+    expect(received).toEqual([undefined]); // the error frame
+    unanswered.mockImplementation(read);
+    await replay.resume(connection, one! - 1);
+    expect(received).toEqual([undefined, one, two]);
+  });
 });

@@ -50,6 +50,10 @@ export class EventReplay {
   async resume(connection: Connection, lastSeq: number, read: LogRead | null = null): Promise<void> {
     this.hold(connection);
     let position: number | null = null;
+    // What this replay covered: all up to its position once it has run to its end (or found nothing
+    // to send); else only as far as it wrote, so that a resume asked again after a failure sends the rest.
+    let covered = connection.replayedUpTo;
+    let finished = false;
     try {
       // The log was unreachable when the socket was bound: its position is read now, the seqs it
       // got live meanwhile being in `early` (unless there were more than it keeps).
@@ -61,7 +65,7 @@ export class EventReplay {
         const current = await this.log.position(connection.userId!);
         if (current === null) return this.refuse(connection, 'SERVICE_UNAVAILABLE');
         if (lastSeq > current) return this.refuse(connection, 'INVALID_SEQ');
-        return;
+        return void (finished = true);
       }
       const early = new Set(connection.early);
       let after = lastSeq;
@@ -69,20 +73,26 @@ export class EventReplay {
         read ??= await this.log.read(connection.userId!, after, REPLAY_PAGE, position);
         if (!read) return this.refuse(connection, 'SERVICE_UNAVAILABLE');
         if (read.kind === 'future') return this.refuse(connection, 'INVALID_SEQ');
-        if (read.kind === 'resync') return this.send(connection, 'resync:required', { fromSeq: position });
+        if (read.kind === 'resync') {
+          finished = true;
+          return this.send(connection, 'resync:required', { fromSeq: position });
+        }
         for (const { seq, body } of read.events) {
           // Got live, or sent by an earlier replay on this socket (a settle check after a gap repair).
           if (early.has(seq) || seq <= connection.replayedUpTo) continue;
           // At the pace the client reads: a log of large events is not copied into memory at once.
           if (!(await drained(connection.socket, REPLAY_BACKLOG, REPLAY_STALL_MS))) return void connection.socket.terminate();
           this.write(connection, bodyWithSeq(body, seq));
+          covered = seq;
         }
         if (!read.hasMore || !read.events.length) break;
         after = read.events[read.events.length - 1].seq;
         read = null;
       }
+      finished = true;
     } finally {
-      if (position !== null) connection.replayedUpTo = Math.max(connection.replayedUpTo, position);
+      if (finished && position !== null) covered = position;
+      connection.replayedUpTo = Math.max(connection.replayedUpTo, covered);
       this.release(connection);
     }
   }
