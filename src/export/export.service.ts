@@ -89,7 +89,8 @@ export class ExportService {
    * statements check the membership and the session): a chat they were removed from meanwhile
    * ends where their membership did; a session ended meanwhile (logout, terminated from another
    * device, account deleted) ends the file as a failed transfer, not as a complete-looking file
-   * that leaves out the rest (checked at the end of every chat).
+   * that leaves out the rest (checked at the end of every chat and before the file's end: a chat
+   * page read after the session ended is empty).
    */
   private async *pieces(reader: AuthContext, chatId: string | null, writer: ExportWriter, exportedAt: Date): AsyncGenerator<string> {
     const person = await this.exports.person(reader.userId);
@@ -107,13 +108,18 @@ export class ExportService {
           if (page.length < MESSAGE_PAGE_SIZE) break;
           after = page[page.length - 1].id;
         }
-        if (!(await this.exports.sessionLive(reader.sessionId))) throw new AppError('UNAUTHORIZED', 'The session ended during the export');
+        await this.requireSession(reader);
         yield writer.endChat();
       }
       if (chats.length < CHAT_PAGE_SIZE) break;
       chats = await this.exports.chatPage(reader, { after: chats[chats.length - 1].id, onlyChatId: chatId, limit: CHAT_PAGE_SIZE });
     }
+    await this.requireSession(reader);
     yield writer.end();
+  }
+
+  private async requireSession(reader: AuthContext): Promise<void> {
+    if (!(await this.exports.sessionLive(reader.sessionId))) throw new AppError('UNAUTHORIZED', 'The session ended during the export');
   }
 }
 

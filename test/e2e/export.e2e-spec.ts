@@ -252,6 +252,21 @@ describe('data export (v2.2 §14)', () => {
       })();
       await expect(rest).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
       expect(after.join('')).not.toMatch(/in the (first|second) chat/);
+    });
+
+    it("ends as a failed transfer when the session ends after the last chat, before the file's end", async () => {
+      const [reader, b] = [await signUp(t), await signUp(t)];
+      const only = await openDirect(t, reader, b);
+      const rws = await connect(t, reader);
+      await send(rws, only, 'the only chat');
+      rws.close();
+      const pieces = await exportOf(reader);
+      await readUntilChat(pieces, only);
+      // Its messages, then its end: the file's end comes next.
+      expect((await pieces.next()).value).toContain('the only chat');
+      for (let next = await pieces.next(); !next.done && !String(next.value).includes(']'); next = await pieces.next());
+      await t.http().post('/api/auth/logout').set(reader.auth).expect(200);
+      await expect(pieces.next()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
       rws.close();
     });
   });
