@@ -46,11 +46,12 @@ export class SessionsRepository {
 
   /** Marks activity (the session's and its account's) and slides the expiry; callers throttle this to once a minute per session. */
   async touch(id: string, lifetimeDays: number): Promise<void> {
-    await this.dataSource.query(
-      `WITH used AS (UPDATE sessions SET last_active_at = now(), expires_at = now() + make_interval(days => $2) WHERE id = $1 RETURNING user_id)
-       UPDATE users SET last_active_at = now() WHERE id IN (SELECT user_id FROM used)`,
-      [id, lifetimeDays],
+    const used = returned<{ user_id: string }>(
+      await this.dataSource.query(`UPDATE sessions SET last_active_at = now(), expires_at = now() + make_interval(days => $2) WHERE id = $1 RETURNING user_id`, [id, lifetimeDays]),
     );
+    // A statement of its own: one holding the session's row while it waits for the user's would
+    // deadlock with an account deletion, which holds the user's row and deletes its sessions.
+    if (used.length) await this.dataSource.query(`UPDATE users SET last_active_at = now() WHERE id = $1`, [used[0].user_id]);
   }
 
   listLive(userId: string): Promise<SessionEntity[]> {

@@ -419,7 +419,6 @@ export class UsersRepository {
     return rows.map((r) => r.user_id);
   }
 
-  /** Locks the user's row for the deletion transaction; false when already gone. */
   /** Up to `limit` accounts unused for their autoDeleteMonths at `now` (see INACTIVE_SQL), the longest unused first. */
   async inactiveAccounts(now: Date, limit: number): Promise<string[]> {
     const rows = (await this.dataSource.query(
@@ -435,6 +434,7 @@ export class UsersRepository {
     return rows.length > 0;
   }
 
+  /** Locks the user's row for the deletion transaction; false when already gone. */
   async lockUser(tx: EntityManager, userId: string): Promise<boolean> {
     const rows: unknown[] = await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [userId]);
     return rows.length > 0;

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../core/config/app-config';
@@ -41,6 +41,8 @@ export type AccountDeletionHook = (tx: EntityManager, userId: string) => Promise
 @Injectable()
 export class UsersService {
   private readonly deletionHooks: AccountDeletionHook[] = [];
+
+  private readonly logger = new Logger('Users');
 
   constructor(
     private readonly users: UsersRepository,
@@ -396,8 +398,9 @@ export class UsersService {
         try {
           if (await this.deleteAccount(id, { inactiveAt: now })) gone++;
         } catch (error) {
-          // Deleted meanwhile (by the user, or another instance's run): nothing to do.
-          if (!(error instanceof AppError && error.code === 'USER_NOT_FOUND')) throw error;
+          // Deleted meanwhile (by the user, or another instance's run): nothing to do. Any other
+          // failure is this account's alone: the others are deleted all the same.
+          if (!(error instanceof AppError && error.code === 'USER_NOT_FOUND')) this.logger.warn(`inactive account ${id} not deleted: ${(error as Error).message}`);
         }
       }
       deleted += gone;
@@ -418,6 +421,8 @@ export class UsersService {
   }
 
   private async deleteAccountNow(userId: string, options: { inactiveAt?: Date }): Promise<boolean> {
+    // Before the files are queued for removal (checked again under the lock below).
+    if (options.inactiveAt && !(await this.users.isInactive(this.dataSource.manager, userId, options.inactiveAt))) return false;
     // Queued first: the job waits until the account is really gone, so a rolled-back deletion keeps its files.
     const queued = new Set(await this.uploads.deleteAllOf(userId));
     const afterCommit: Array<() => Promise<void>> = [];
