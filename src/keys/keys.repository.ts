@@ -47,8 +47,15 @@ export class KeysRepository {
     );
   }
 
-  async deleteAllPreKeys(tx: EntityManager, userId: string): Promise<void> {
-    await tx.query(`DELETE FROM one_time_prekeys WHERE user_id = $1`, [userId]);
+  /** The user's identity key, their bundle's row locked for the rest of `tx`; null without a bundle. */
+  async lockedIdentityKey(tx: EntityManager, userId: string): Promise<string | null> {
+    const rows: Array<{ identity_key: string }> = await tx.query(`SELECT identity_key FROM key_bundles WHERE user_id = $1 FOR UPDATE`, [userId]);
+    return rows[0]?.identity_key ?? null;
+  }
+
+  /** Deletes the user's one-time prekeys; with `keepHandedOut`, the handed-out ones stay marked. */
+  async deleteAllPreKeys(tx: EntityManager, userId: string, options: { keepHandedOut?: boolean } = {}): Promise<void> {
+    await tx.query(`DELETE FROM one_time_prekeys WHERE user_id = $1${options.keepHandedOut ? ' AND handed_out_at IS NULL' : ''}`, [userId]);
   }
 
   /**

@@ -32,8 +32,11 @@ export class KeysService {
    */
   async upload(userId: string, bundle: BundleKeys & { oneTimePreKeys: PublicPreKey[] }): Promise<void> {
     await this.dataSource.transaction(async (tx) => {
+      const sameIdentity = (await this.keys.lockedIdentityKey(tx, userId)) === bundle.identityKey;
       await this.keys.saveBundle(tx, userId, bundle);
-      await this.keys.deleteAllPreKeys(tx, userId);
+      // The same identity again (an upload sent twice, its answer lost): the keys handed out
+      // meanwhile stay marked, so the copy in this upload is not stored and handed out again.
+      await this.keys.deleteAllPreKeys(tx, userId, { keepHandedOut: sameIdentity });
       await this.keys.insertPreKeys(tx, userId, bundle.oneTimePreKeys);
     });
   }

@@ -274,6 +274,20 @@ describe('keys', () => {
       expect((await replenish(owner, { preKeys: [{ keyId: 500, publicKey: fakeKey() }] }).expect(409)).body.code).toBe('PREKEY_ID_TAKEN');
     });
 
+    it('never hands out twice a key a bundle upload sent again carries; a new identity starts afresh', async () => {
+      const [owner, first, second] = [await signUp(t), await signUp(t), await signUp(t)];
+      const bundle = fakeBundle(3);
+      await upload(owner, bundle).expect(201);
+      const handedOut = (await fetchBundle(first, owner.id).expect(200)).body.data.preKey;
+      // The same upload again (its answer lost): the key handed out stays out.
+      await upload(owner, bundle).expect(201);
+      expect(await count(owner)).toBe(2);
+      expect((await fetchBundle(second, owner.id).expect(200)).body.data.preKey).not.toEqual(handedOut);
+      // A new identity (a new device, a new login): every key of the old one goes.
+      await upload(owner, fakeBundle(3)).expect(201);
+      expect(await count(owner)).toBe(3);
+    });
+
     it('answers PREKEY_ID_TAKEN with the ids when a stored id comes with a different key, storing nothing of the call', async () => {
       const user = await signUp(t);
       await upload(user, fakeBundle(3)).expect(201);
