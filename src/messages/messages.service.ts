@@ -32,10 +32,10 @@ export interface SendOutcome {
   resent: boolean;
 }
 
-/** The place of a send that waits for nothing (not one of a socket's pipelined frames). */
 /** How many times the checked send path runs when its store keeps finding the chat changed. */
 const SEND_TRIES = 3;
 
+/** The place of a send that waits for nothing (not one of a socket's pipelined frames). */
 const IMMEDIATE: FramePlace = { admitted: () => undefined, inTurn: () => Promise.resolve() };
 
 /**
@@ -392,8 +392,7 @@ export class MessagesService {
     return members.filter((id) => receiptVisible(reader, id));
   }
 
-  /** The message and the caller's membership of its chat, once the block policy lets the caller do `action` there. */
-  /** The message, when `userId` is a visible member of its chat, and no block refuses `action` there (null: none applies). */
+  /** The message and the caller's membership of its chat: a visible member, whom no block refuses `action` there (null: none applies). */
   private async requireMessage(messageId: string, userId: string, action: RefusedInChat | null): Promise<{ message: MessageEntity; membership: Membership }> {
     const message = isUuid(messageId) ? await this.messages.findById(messageId) : null;
     if (!message) throw new AppError('MESSAGE_NOT_FOUND');

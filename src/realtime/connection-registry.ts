@@ -99,7 +99,6 @@ export class ConnectionRegistry {
     this.metrics.socketConnects.inc();
   }
 
-  /** Files an authenticated connection under its user. */
   /**
    * Files an authenticated connection under its user; returns false, having closed it as the
    * disconnect did, when its session or user was ended meanwhile: its token was checked before

@@ -54,6 +54,8 @@ export class InstanceRoutes {
   /** Removals not answered yet: a new route of the user is written after them, not overwritten by them. */
   private readonly leaving = new Map<string, Promise<void>>();
   private renewer: NodeJS.Timeout | null = null;
+  /** Shut down: route writes not answered are not tried again (rejoin). */
+  private stopped = false;
   /**
    * Sockets being caught up from the log (settle check or gap repair), with how many catch-ups
    * each has going: a repair declines while any is, and each one ends only its own.
@@ -78,6 +80,7 @@ export class InstanceRoutes {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.renewer) clearInterval(this.renewer);
     for (const route of this.routes.values()) if (route.timer) clearTimeout(route.timer);
   }
@@ -117,7 +120,7 @@ export class InstanceRoutes {
   private async rejoin(userId: string, route: Route): Promise<void> {
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, REJOIN_MS).unref());
-      if (this.routes.get(userId) !== route) return;
+      if (this.stopped || this.routes.get(userId) !== route) return;
       if (await this.table.join(userId)) break;
     }
     if (this.routes.get(userId) !== route) return;
