@@ -50,6 +50,9 @@ const userLease = (held: Held, holder: string): SlotLease => ({ key: `ws-user:${
  * front of every frame, and the per-user socket cap already bounds how far one account can
  * spread: at most one budget per instance it holds sockets on.
  */
+/** Frames that change what every follower sees of the user: a budget of their own (WS_RATE_PRESENCE). */
+const PRESENCE_TRANSITIONS = new Set(['presence:away', 'presence:back']);
+
 @Injectable()
 export class SocketLimits implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('WebSocket');
@@ -57,6 +60,8 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
   private readonly sends: TokenBuckets;
   private readonly typing: TokenBuckets;
   private readonly events: TokenBuckets;
+  /** presence:away and presence:back: each one reaches every follower of the user (thousands in big groups). */
+  private readonly presence: TokenBuckets;
   private readonly trustProxy: number;
   private readonly maxPerUser: number;
   private readonly maxPerAddress: number;
@@ -70,6 +75,7 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
     this.sends = new TokenBuckets(values.wsRateSend);
     this.typing = new TokenBuckets(values.wsRateTyping);
     this.events = new TokenBuckets(values.wsRateEvents);
+    this.presence = new TokenBuckets(values.wsRatePresence);
     this.trustProxy = values.trustProxy;
     this.maxPerUser = values.wsMaxSocketsPerUser;
     this.maxPerAddress = values.wsMaxSocketsPerIp;
@@ -117,7 +123,7 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
 
   /** Takes one `event` frame from the user's budget; throws RATE_LIMIT with `retryAfter` (seconds) when it is spent. */
   consume(userId: string, event: string): void {
-    const buckets = event === 'message:send' ? this.sends : event.startsWith('typing:') ? this.typing : this.events;
+    const buckets = event === 'message:send' ? this.sends : event.startsWith('typing:') ? this.typing : PRESENCE_TRANSITIONS.has(event) ? this.presence : this.events;
     const waitMs = buckets.take(userId);
     if (waitMs === 0) return;
     const retryAfter = Math.ceil(waitMs / 1000);
@@ -143,7 +149,7 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
 
   /** Keeps the open sockets' places from lapsing and forgets refilled budgets. */
   private async renew(): Promise<void> {
-    for (const buckets of [this.sends, this.typing, this.events]) buckets.prune();
+    for (const buckets of [this.sends, this.typing, this.events, this.presence]) buckets.prune();
     const leases: SlotLease[] = [];
     for (const [holder, held] of this.held) {
       if (held.granted & ADDRESS) leases.push(addressLease(held, holder));

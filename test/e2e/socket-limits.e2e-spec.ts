@@ -12,6 +12,7 @@ const LIMITS = {
   WS_RATE_SEND: '5/600',
   WS_RATE_TYPING: '3/600',
   WS_RATE_EVENTS: '4/600',
+  WS_RATE_PRESENCE: '2/600',
   WS_MAX_SOCKETS_PER_USER: '3',
   WS_MAX_SOCKETS_PER_IP: '4',
 };
@@ -125,6 +126,26 @@ describe('socket limits', () => {
       aws.send('presence:ping');
       expect(await aws.waitFor('error')).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
       aws.close();
+    });
+
+    it('gives presence:away and presence:back a budget of their own: past it, RATE_LIMIT and no event to the followers', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const aws = await connectFrom(t, a);
+      await send(aws, chatId, 'hello');
+      const bws = await connectFrom(t, b);
+      aws.send('presence:away');
+      await bws.waitFor('user:offline', (p) => p.userId === a.id);
+      aws.send('presence:back');
+      await bws.waitFor('user:online', (p) => p.userId === a.id);
+      aws.send('presence:away');
+      expect(await aws.waitFor('error')).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
+      await bws.expectNo('user:offline', (p) => p.userId === a.id);
+      // The other events' budget is untouched.
+      aws.send('presence:ping');
+      await aws.expectNo('error', (e) => e.code === 'RATE_LIMIT');
+      aws.close();
+      bws.close();
     });
   });
 

@@ -51,6 +51,7 @@ const TEST_ENV: Env = {
   // message:new. socket-limits.e2e-spec sets and tests the real budgets.
   WS_RATE_SEND: '100000/1',
   WS_RATE_EVENTS: '100000/1',
+  WS_RATE_PRESENCE: '100000/1',
   RATE_LIMIT_BUNDLE_FETCH: '100000/3600',
   RATE_LIMIT_PREKEY_HAND_OUT: '100000/3600',
   // Every test user files reports freely and every lookup comes from 127.0.0.1; reports and users specs set the real values.

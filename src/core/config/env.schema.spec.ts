@@ -21,6 +21,7 @@ describe('parseEnv', () => {
       rateLimitApi: { limit: 300, windowSeconds: 60 },
       wsRateSend: { limit: 30, windowSeconds: 3 },
       wsRateTyping: { limit: 20, windowSeconds: 5 },
+      wsRatePresence: { limit: 30, windowSeconds: 60 },
       wsRateEvents: { limit: 120, windowSeconds: 4 },
       wsMaxSocketsPerUser: 20,
       wsMaxSocketsPerIp: 200,

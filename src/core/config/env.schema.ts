@@ -32,6 +32,7 @@ export interface AppConfigValues {
   /** Token-bucket budgets of socket frames per user: a burst of `limit`, refilled evenly over `windowSeconds`. */
   wsRateSend: RateLimit;
   wsRateTyping: RateLimit;
+  wsRatePresence: RateLimit;
   wsRateEvents: RateLimit;
   wsMaxSocketsPerUser: number;
   wsMaxSocketsPerIp: number;
@@ -161,6 +162,7 @@ export function parseEnv(env: Env): AppConfigValues {
     rateLimitApi: read('RATE_LIMIT_API', { limit: 300, windowSeconds: 60 }, rateLimit, 'requests/seconds, e.g. 300/60'),
     wsRateSend: read('WS_RATE_SEND', { limit: 30, windowSeconds: 3 }, rateLimit, 'burst/seconds to refill it, e.g. 30/3'),
     wsRateTyping: read('WS_RATE_TYPING', { limit: 20, windowSeconds: 5 }, rateLimit, 'burst/seconds to refill it, e.g. 20/5'),
+    wsRatePresence: read('WS_RATE_PRESENCE', { limit: 30, windowSeconds: 60 }, rateLimit, 'burst/seconds to refill it, e.g. 30/60'),
     wsRateEvents: read('WS_RATE_EVENTS', { limit: 120, windowSeconds: 4 }, rateLimit, 'burst/seconds to refill it, e.g. 120/4'),
     wsMaxSocketsPerUser: read('WS_MAX_SOCKETS_PER_USER', 20, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
     wsMaxSocketsPerIp: read('WS_MAX_SOCKETS_PER_IP', 200, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
