@@ -113,6 +113,9 @@ export class EventReplay {
       this.write(connection, payload);
       // A settling socket's live seqs, counted like those it got straight away (InstanceRoutes).
       if (seq !== null) connection.settling?.add(seq);
+      // One at or below the position went out live (a replay that stopped early did not send it):
+      // remembered as ConnectionRegistry.deliver does, so a later replay does not send it again.
+      if (seq !== null && connection.position !== null && seq <= connection.position && connection.early.length < MAX_EARLY) connection.early.push(seq);
     }
   }
 
