@@ -27,13 +27,17 @@ export class KeysService {
   ) {}
 
   /**
-   * Publishes the caller's bundle. A new upload means the client generated new keys (e.g. after
-   * logging in again, with prekey ids restarting at 1), so every older one-time prekey goes too.
+   * Publishes the caller's bundle. An upload with a new identity key means the client generated
+   * new keys (e.g. after logging in again, with prekey ids restarting at 1), so every older
+   * one-time prekey goes too. With the same identity key (the same upload sent again) the keys
+   * still waiting are replaced by the upload's, and those handed out within the week stay marked:
+   * an upload key with such an id is skipped, not stored again.
    */
   async upload(userId: string, bundle: BundleKeys & { oneTimePreKeys: PublicPreKey[] }): Promise<void> {
     await this.dataSource.transaction(async (tx) => {
       const sameIdentity = (await this.keys.lockedIdentityKey(tx, userId)) === bundle.identityKey;
       await this.keys.saveBundle(tx, userId, bundle);
+      await this.keys.pruneHandedOut(tx, userId);
       // The same identity again (an upload sent twice, its answer lost): the keys handed out
       // meanwhile stay marked, so the copy in this upload is not stored and handed out again.
       await this.keys.deleteAllPreKeys(tx, userId, { keepHandedOut: sameIdentity });

@@ -419,11 +419,11 @@ export class UsersRepository {
     return rows.map((r) => r.user_id);
   }
 
-  /** Up to `limit` accounts unused for their autoDeleteMonths at `now` (see INACTIVE_SQL), the longest unused first. */
-  async inactiveAccounts(now: Date, limit: number): Promise<string[]> {
+  /** Up to `limit` accounts unused for their autoDeleteMonths at `now` (see INACTIVE_SQL), the longest unused first, but those `except`. */
+  async inactiveAccounts(now: Date, limit: number, except: string[] = []): Promise<string[]> {
     const rows = (await this.dataSource.query(
-      `SELECT u.id FROM users u JOIN user_settings s ON s.user_id = u.id WHERE ${INACTIVE_SQL} ORDER BY u.last_active_at LIMIT $2`,
-      [now, limit],
+      `SELECT u.id FROM users u JOIN user_settings s ON s.user_id = u.id WHERE ${INACTIVE_SQL} AND u.id <> ALL($3::uuid[]) ORDER BY u.last_active_at LIMIT $2`,
+      [now, limit, except],
     )) as Array<{ id: string }>;
     return rows.map((r) => r.id);
   }

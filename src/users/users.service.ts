@@ -391,8 +391,10 @@ export class UsersService {
    */
   async deleteInactive(now: Date, batch = INACTIVE_BATCH): Promise<number> {
     let deleted = 0;
+    // Accounts whose deletion failed in this run are not listed again (they would fill every batch).
+    const failed: string[] = [];
     for (;;) {
-      const ids = await this.users.inactiveAccounts(now, batch);
+      const ids = await this.users.inactiveAccounts(now, batch, failed);
       let gone = 0;
       for (const id of ids) {
         try {
@@ -400,11 +402,14 @@ export class UsersService {
         } catch (error) {
           // Deleted meanwhile (by the user, or another instance's run): nothing to do. Any other
           // failure is this account's alone: the others are deleted all the same.
-          if (!(error instanceof AppError && error.code === 'USER_NOT_FOUND')) this.logger.warn(`inactive account ${id} not deleted: ${(error as Error).message}`);
+          if (!(error instanceof AppError && error.code === 'USER_NOT_FOUND')) {
+            failed.push(id);
+            this.logger.warn(`inactive account ${id} not deleted: ${(error as Error).message}`);
+          }
         }
       }
       deleted += gone;
-      if (ids.length < batch || !gone) return deleted;
+      if (ids.length < batch) return deleted;
     }
   }
 
