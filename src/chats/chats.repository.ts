@@ -96,7 +96,9 @@ const epochMicros = (ts: string) => `(extract(epoch FROM ${ts}) * 1000000)::bigi
 const listRank = (member: string) => `(${member}.pinned_at IS NULL)::int`;
 const listKey = (member: string, chat: string) =>
   `CASE WHEN ${member}.pinned_at IS NOT NULL THEN ${epochMicros(`${member}.pinned_at`)} ELSE -${epochMicros(`${chat}.last_activity_at`)} END`;
-const listOrder = (member: string, chat: string) => `(${member}.pinned_at IS NULL), ${member}.pinned_at, ${chat}.last_activity_at DESC, ${chat}.id`;
+// Activity orders only the unpinned chats: pinned ones tied on their pin time go by id, as the cursor does.
+const listOrder = (member: string, chat: string) =>
+  `(${member}.pinned_at IS NULL), ${member}.pinned_at, CASE WHEN ${member}.pinned_at IS NULL THEN ${chat}.last_activity_at END DESC, ${chat}.id`;
 
 /** A chat of chatViewsSql's `chats`: ChatViewRow's scalars in this order. */
 type ChatTuple = [

@@ -123,6 +123,25 @@ describe('chat state (v2.2)', () => {
       expect(ids((await listOf(other)).chats)).toEqual([g4, g3, g2, g1]);
       expect((await t.http().get('/api/chats?cursor=MXwy').set(me.auth).expect(422)).body.code).toBe('VALIDATION_ERROR');
     });
+
+    it('pages pinned chats pinned in the same microsecond by id, as its cursor does: none skipped, none twice', async () => {
+      const [me, other] = await users(2);
+      const groups = [await createGroup(t, me, [other], '1'), await createGroup(t, me, [other], '2'), await createGroup(t, me, [other], '3')];
+      for (const chatId of groups) await pin(me, chatId, true).expect(200);
+      // One pin time for all three, and activity in the reverse of id order (ties broken by activity would disagree with the cursor).
+      const byId = [...groups].sort();
+      await t.backend.sql(`UPDATE chat_members SET pinned_at = '2026-01-01T00:00:00Z' WHERE user_id = $1 AND chat_id = ANY($2::uuid[])`, [me.id, groups]);
+      for (const [i, chatId] of byId.entries()) await t.backend.sql(`UPDATE chats SET last_activity_at = '2026-01-01T00:00:00Z'::timestamptz + $2 * interval '1 second' WHERE id = $1`, [chatId, i]);
+      expect(ids((await listOf(me)).chats)).toEqual(byId);
+      const paged: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { chats: Array<{ id: string }>; nextCursor: string | null } = await listOf(me, `?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+        paged.push(...ids(page.chats));
+        cursor = page.nextCursor;
+      } while (cursor);
+      expect(paged).toEqual(byId);
+    });
   });
 
   describe('saved messages', () => {
