@@ -66,8 +66,17 @@ export class ChatsService implements OnModuleInit {
   }
 
   /** A member's role in a chat, or null when they are not a member. */
-  async roleOf(chatId: string, userId: string): Promise<ChatRole | null> {
-    return (await this.chats.membership(chatId, userId))?.role ?? null;
+  async roleOf(chatId: string, userId: string, tx?: EntityManager): Promise<ChatRole | null> {
+    return (await this.chats.membership(chatId, userId, tx))?.role ?? null;
+  }
+
+  /**
+   * The caller's membership with the chat's row locked for the rest of `tx` (null when they are
+   * not a visible member): what is decided on it holds until the commit.
+   */
+  async lockedMembership(chatId: string, userId: string, tx: EntityManager): Promise<Membership | null> {
+    const membership = await this.chats.membership(chatId, userId, tx, { lock: true });
+    return membership?.visible ? membership : null;
   }
 
   memberIds(chatId: string): Promise<string[]> {

@@ -613,9 +613,19 @@ export class MessagesRepository {
   /**
    * Hides a message for one member of its chat, in one statement: the hide row (once) and the
    * member's hides_messages flag. Resolves the message's chat and whether the hide is new; null
-   * when the message does not exist or the user is not a visible member of its chat.
+   * when the message does not exist or the user is not a visible member of its chat, or was
+   * deleted while this waited on its row (the hide's foreign key).
    */
   async hide(messageId: string, userId: string): Promise<{ chatId: string; created: boolean; system: boolean } | null> {
+    try {
+      return await this.hideOnce(messageId, userId);
+    } catch (error) {
+      if (isForeignKeyViolation(error, 'message_hides_message_id_fkey')) return null;
+      throw error;
+    }
+  }
+
+  private async hideOnce(messageId: string, userId: string): Promise<{ chatId: string; created: boolean; system: boolean } | null> {
     const rows = (await this.manager.query(
       `WITH target AS (
          SELECT msg.id, msg.chat_id, msg.seq, msg.type = 'SYSTEM' AS system FROM messages msg
@@ -760,14 +770,18 @@ export class MessagesRepository {
 
   /**
    * Deletes a message, records its sequence number as deleted (so it leaves the unread counts of
-   * members who had not read it) and, when it was the chat's last, points the chat at the one before.
+   * members who had not read it) and points the chat at its newest message. The caller holds the
+   * chat's row lock (taken before this): the newest message is read after every other writer of
+   * the chat has committed. Null when the message was gone already.
    */
-  async delete(tx: EntityManager, message: MessageEntity): Promise<string | null> {
-    await tx.query(
-      `WITH gone AS (DELETE FROM messages WHERE id = $1 RETURNING chat_id, seq)
-       INSERT INTO deleted_message_seqs (chat_id, seq) SELECT chat_id, seq FROM gone ON CONFLICT DO NOTHING`,
+  async delete(tx: EntityManager, message: MessageEntity): Promise<{ lastMessageId: string | null } | null> {
+    const [gone] = (await tx.query(
+      `WITH gone AS (DELETE FROM messages WHERE id = $1 RETURNING chat_id, seq),
+       recorded AS (INSERT INTO deleted_message_seqs (chat_id, seq) SELECT chat_id, seq FROM gone ON CONFLICT DO NOTHING)
+       SELECT count(*)::int AS n FROM gone`,
       [message.id],
-    );
+    )) as Array<{ n: number }>;
+    if (!gone?.n) return null;
     // Numbers every member has read past no longer count for anyone: pruned here, where deletions happen.
     await tx.query(
       `DELETE FROM deleted_message_seqs WHERE chat_id = $1 AND seq <= (SELECT min(last_read_seq) FROM chat_members WHERE chat_id = $1)`,
@@ -780,7 +794,7 @@ export class MessagesRepository {
         [message.chatId],
       ),
     );
-    return rows[0]?.lastMessageId ?? null;
+    return { lastMessageId: rows[0]?.lastMessageId ?? null };
   }
 
   /** Adds a reaction once; resolves it, and whether it is new. */

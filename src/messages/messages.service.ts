@@ -295,15 +295,25 @@ export class MessagesService {
    */
   async delete(userId: string, messageId: string, forEveryone = true): Promise<void> {
     if (!forEveryone) return void (await this.hide(userId, messageId));
-    const { message, membership } = await this.requireMessage(messageId, userId, 'message:delete');
-    const senderRole = message.senderId && message.senderId !== userId && membership.chat.type === 'GROUP' ? await this.chats.roleOf(message.chatId, message.senderId) : null;
-    const refusal = decide('delete-message', membership.chat.type, { userId, role: membership.role }, { userId: message.senderId, role: senderRole, system: message.type === 'SYSTEM' });
-    if (refusal) throw new AppError(refusal.code, refusal.message);
-    const { lastId, removeFiles, unpinned } = await this.messages.transaction(async (tx) => ({
-      lastId: await this.messages.delete(tx, message),
-      removeFiles: await this.media.release(tx, message.mediaUrl),
-      unpinned: await this.chats.unpinMessage(tx, message.chatId, message.id),
-    }));
+    const { message } = await this.requireMessage(messageId, userId, 'message:delete');
+    const { lastId, removeFiles, unpinned } = await this.messages.transaction(async (tx) => {
+      // Decided with the chat's row locked, as every group change is: a role changed or a member
+      // removed meanwhile counts (§17), and the chat's last message is recomputed after any
+      // other delete or send of the chat has committed.
+      const membership = await this.chats.lockedMembership(message.chatId, userId, tx);
+      if (!membership) throw new AppError('MESSAGE_NOT_FOUND');
+      const senderRole = message.senderId && message.senderId !== userId && membership.chat.type === 'GROUP' ? await this.chats.roleOf(message.chatId, message.senderId, tx) : null;
+      const refusal = decide('delete-message', membership.chat.type, { userId, role: membership.role }, { userId: message.senderId, role: senderRole, system: message.type === 'SYSTEM' });
+      if (refusal) throw new AppError(refusal.code, refusal.message);
+      const deleted = await this.messages.delete(tx, message);
+      // Another delete of it committed first.
+      if (!deleted) throw new AppError('MESSAGE_NOT_FOUND');
+      return {
+        lastId: deleted.lastMessageId,
+        removeFiles: await this.media.release(tx, message.mediaUrl),
+        unpinned: await this.chats.unpinMessage(tx, message.chatId, message.id),
+      };
+    });
     await removeFiles();
     // The pinned message is gone: every member's banner goes (§5.5, our rule).
     if (unpinned) await this.chats.announcePinned(message.chatId, null);

@@ -577,6 +577,18 @@ describe('groups (v2.2 §5, §17)', () => {
       expect(await roleOf(chatId, member)).toBe('MEMBER');
     });
 
+    it('an ADMIN demoted while their delete for everyone of a member\'s message waited is refused, and the message stays', async () => {
+      const [owner, admin, member] = await users(3);
+      const chatId = await createGroup(t, owner, [admin, member]);
+      await setRole(chatId, admin, 'ADMIN');
+      const mws = await connect(t, member);
+      const message = await send(mws, chatId, 'mine to keep');
+      mws.close();
+      const res = await whileChanging(chatId, demoted(chatId, admin), () => t.http().delete(`/api/messages/${message.id}?forEveryone=true`).set(admin.auth));
+      expectError(res, 403, 'FORBIDDEN');
+      expect(await t.backend.sql('SELECT text FROM messages WHERE id = $1', [message.id])).toEqual([{ text: 'mine to keep' }]);
+    });
+
     it('an ADMIN demoted while their invite link creation waited is refused, and no link is made', async () => {
       const [owner, admin] = await users(2);
       const chatId = await createGroup(t, owner, [admin]);

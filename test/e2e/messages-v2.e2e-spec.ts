@@ -58,17 +58,48 @@ describe('messages (v2.2)', () => {
       const edit = t.http().patch(`/api/messages/${edited.id}`).set(b.auth).send({ text: 'too late' }).then((res) => res);
       const reaction = t.http().post(`/api/messages/${reacted.id}/reactions`).set(a.auth).send({ emoji: '👍' }).then((res) => res);
       aws.send('message:listened', { messageId: listened, chatId });
+      const hide = t.http().post(`/api/messages/${edited.id}/hide`).set(a.auth).then((res) => res);
       await eventually(async () => {
         const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        expect(waiting).toHaveLength(3);
+        expect(waiting).toHaveLength(4);
       });
       await deleting.query('COMMIT');
-      for (const res of [await edit, await reaction]) expect([res.status, res.body.code]).toEqual([404, 'MESSAGE_NOT_FOUND']);
+      for (const res of [await edit, await reaction, await hide]) expect([res.status, res.body.code]).toEqual([404, 'MESSAGE_NOT_FOUND']);
       expect(await aws.waitFor('error')).toMatchObject({ code: 'MESSAGE_NOT_FOUND' });
     } finally {
       await deleting.end();
     }
     expect(await t.backend.sql('SELECT 1 FROM reactions WHERE message_id = $1 UNION ALL SELECT 1 FROM message_listens WHERE message_id = $2', [reacted.id, listened])).toEqual([]);
+    [aws, bws].forEach((s) => s.close());
+  });
+
+  (TEST_DATABASE_URL ? it : it.skip)('points the chat at its newest message when two deletes for everyone overlap', async () => {
+    const { a, chatId, aws, bws } = await pair();
+    const kept = await send(aws, chatId, 'kept');
+    await nextMillisecond();
+    const older = await send(aws, chatId, 'older');
+    await nextMillisecond();
+    const newest = await send(aws, chatId, 'newest');
+    const deleting = new Client({ connectionString: t.backend.env.DATABASE_URL });
+    await deleting.connect();
+    try {
+      // Another delete of `older` as the server made one, not committed yet: it saw `newest` as the last message.
+      await deleting.query('BEGIN');
+      await deleting.query('DELETE FROM messages WHERE id = $1', [older.id]);
+      await deleting.query('UPDATE chats SET last_message_id = (SELECT id FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1) WHERE id = $1', [chatId]);
+      const res = t.http().delete(`/api/messages/${newest.id}?forEveryone=true`).set(a.auth).then((r) => r);
+      await eventually(async () => {
+        const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        expect(waiting).toHaveLength(1);
+      });
+      await deleting.query('COMMIT');
+      expect((await res).status).toBe(200);
+    } finally {
+      await deleting.end();
+    }
+    expect(await t.backend.sql('SELECT last_message_id FROM chats WHERE id = $1', [chatId])).toEqual([{ last_message_id: kept.id }]);
+    expect((await chatOf(a, chatId)).lastMessage).toMatchObject({ id: kept.id, text: 'kept' });
+    expect(await bws.waitFor('message:deleted', (p) => p.messageId === newest.id)).toMatchObject({ newLastMessage: { id: kept.id } });
     [aws, bws].forEach((s) => s.close());
   });
 
