@@ -522,8 +522,15 @@ export class ChatsRepository {
   }
 
   /** Applies the changes given (undefined: unchanged); resolves the avatar it had before. */
-  async updateInfo(tx: EntityManager, chatId: string, changes: { name?: string; avatar?: string | null; description?: string | null }): Promise<{ avatar: string | null }> {
-    const [previous] = (await tx.query(`SELECT avatar FROM chats WHERE id = $1`, [chatId])) as Array<{ avatar: string | null }>;
+  async updateInfo(
+    tx: EntityManager,
+    chatId: string,
+    changes: { name?: string; avatar?: string | null; description?: string | null },
+  ): Promise<{ avatar: string | null; changed: boolean }> {
+    const [previous] = (await tx.query(`SELECT name, avatar, description FROM chats WHERE id = $1`, [chatId])) as Array<{ name: string | null; avatar: string | null; description: string | null }>;
+    const differs = (key: keyof typeof changes) => changes[key] !== undefined && changes[key] !== previous?.[key];
+    // Nothing that differs: no write, and nothing for the members to hear.
+    if (!differs('name') && !differs('avatar') && !differs('description')) return { avatar: previous?.avatar ?? null, changed: false };
     await tx.query(
       `UPDATE chats SET name = CASE WHEN $2 THEN $3 ELSE name END, avatar = CASE WHEN $4 THEN $5 ELSE avatar END,
               description = CASE WHEN $6 THEN $7 ELSE description END, updated_at = now() WHERE id = $1`,
@@ -537,7 +544,7 @@ export class ChatsRepository {
         changes.description ?? null,
       ],
     );
-    return { avatar: previous?.avatar ?? null };
+    return { avatar: previous?.avatar ?? null, changed: true };
   }
 
   /** The viewer's visible chats (archived or not) in list order after `after`: `limit` of them, or all with a null limit. */

@@ -135,18 +135,23 @@ export class ChatsService implements OnModuleInit {
     return { membership, target };
   }
 
-  /** Name, avatar and description (OWNER or ADMIN); members get chat:updated. A replaced avatar nothing else shows is deleted. */
+  /**
+   * Name, avatar and description (OWNER or ADMIN); members get chat:updated when something
+   * changed (a repeat of what is there writes and tells nothing: each tells every member). A
+   * replaced avatar nothing else shows is deleted.
+   */
   async update(auth: AuthContext, chatId: string, changes: UpdateChatDto): Promise<ChatDto> {
     await this.authorize(chatId, auth.userId, 'edit-info');
     if (changes.avatar) changes = { ...changes, avatar: await this.uploads.requireOwnedImage(auth.userId, changes.avatar) };
     if (changes.description !== undefined) changes = { ...changes, description: changes.description?.trim() || null };
-    const removeFiles = await this.chats.transaction(async (tx) => {
+    const { changed, removeFiles } = await this.chats.transaction(async (tx) => {
       await this.authorize(chatId, auth.userId, 'edit-info', { tx });
       const previous = await this.chats.updateInfo(tx, chatId, changes);
-      return previous.avatar && previous.avatar !== changes.avatar && changes.avatar !== undefined ? this.uploads.releaseMedia(tx, [previous.avatar]) : null;
+      const replaced = previous.changed && previous.avatar && previous.avatar !== changes.avatar && changes.avatar !== undefined;
+      return { changed: previous.changed, removeFiles: replaced ? await this.uploads.releaseMedia(tx, [previous.avatar!]) : null };
     });
     await removeFiles?.();
-    await this.afterCommit(chatId, 'chat:updated', async () => this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated'));
+    if (changed) await this.afterCommit(chatId, 'chat:updated', async () => this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated'));
     return (await this.views.one(auth.userId, chatId))!;
   }
 

@@ -833,6 +833,22 @@ describe('groups (v2.2 §5, §17)', () => {
     });
   });
 
+  describe('PATCH /api/chats/:id: the name', () => {
+    it('refuses a null or blank name with 422 and keeps the name; a repeat of what is there tells the members nothing', async () => {
+      const [owner, member] = await users(2);
+      const chatId = await createGroup(t, owner, [member]);
+      for (const name of [null, '', '   ']) expectError(await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name }), 422, 'VALIDATION_ERROR');
+      expect(await t.backend.sql('SELECT name FROM chats WHERE id = $1', [chatId])).toEqual([{ name: 'Group' }]);
+      const mws = await connect(t, member);
+      expect((await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name: 'Group', description: null }).expect(200)).body.data).toMatchObject({ id: chatId, name: 'Group' });
+      await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({}).expect(200);
+      await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name: 'Renamed' }).expect(200);
+      // The first chat:updated the member gets is the rename: the repeats sent none.
+      expect(await mws.waitFor('chat:updated')).toMatchObject({ id: chatId, name: 'Renamed' });
+      mws.close();
+    });
+  });
+
   describe('allowGroupInvites (§18.6)', () => {
     it('refuses with PRIVACY_GROUP_INVITE:<display names> those who do not allow the inviter, on creation and on adding', async () => {
       const [owner, shy, picky, friend] = await users(4);

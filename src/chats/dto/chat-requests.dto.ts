@@ -30,7 +30,8 @@ export class GroupChatDto {
 }
 
 export class UpdateChatDto {
-  @ApiPropertyOptional({ minLength: 1, maxLength: 64 }) @IsOptional() @Transform(trim) @IsString() @Length(1, 64) name?: string;
+  // Absent leaves the name; null is no name, refused as "" is (a group always has one).
+  @ApiPropertyOptional({ minLength: 1, maxLength: 64 }) @ValidateIf((_, v) => v !== undefined) @Transform(trim) @IsString() @Length(1, 64) name?: string;
   @ApiPropertyOptional({ type: String, nullable: true, description: 'an /uploads/… path you uploaded, or null' })
   @IsOptional()
   @ValidateIf((_, v) => v !== null)
