@@ -267,12 +267,13 @@ export class MessagesService {
     refuseSystem(message);
     if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
     let changes: { text: string | null; ciphertext: string | null; signalType: number | null };
+    // In a secret chat too: a media message's ciphertext is its file's key (§8.3), and its caption plaintext.
+    if (message.type !== 'TEXT') throw invalid('type', 'only text messages can be edited');
     if (membership.chat.type === 'SECRET') {
       if (input.text !== undefined) throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
       if (!input.ciphertext || input.signalType == null) throw new AppError('CIPHERTEXT_REQUIRED');
       changes = { text: null, ciphertext: input.ciphertext, signalType: input.signalType };
     } else {
-      if (message.type !== 'TEXT') throw invalid('type', 'only text messages can be edited');
       // A forward's text is the original's, shown as "Forwarded from …": editing it would put words in that sender's mouth.
       if (message.forwardedFromId !== null || message.forwardSenderName !== null) throw invalid('forwardedFromId', 'a forwarded message cannot be edited');
       if (input.ciphertext !== undefined || input.signalType !== undefined) throw invalid('ciphertext', 'ciphertext belongs to secret chats');
@@ -364,7 +365,7 @@ export class MessagesService {
     return { messageId, chatId: message.chatId, readAt: readAt ? new Date(readAt).toISOString() : null };
   }
 
-  /** A voice message was played: its sender hears of it once per listener. */
+  /** A voice message was played: its sender hears of it once per listener, while still a member of the chat. */
   async markListened(userId: string, messageId: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId, 'message:listened');
     if (message.type !== 'AUDIO') throw invalid('messageId', 'only voice messages can be listened to');
@@ -372,7 +373,8 @@ export class MessagesService {
     const first = await this.messages.addListen(messageId, userId);
     if (first === null) throw new AppError('MESSAGE_NOT_FOUND');
     if (!first) return;
-    if (message.senderId) {
+    // A sender who left or was removed hears nothing more of the chat's members (their voiceListens stay in the history).
+    if (message.senderId && (await this.chats.roleOf(message.chatId, message.senderId)) !== null) {
       await this.realtime.toUsers([message.senderId], 'message:listened', { messageId, chatId: message.chatId, listenedBy: userId });
     }
   }

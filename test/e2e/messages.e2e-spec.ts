@@ -322,6 +322,25 @@ describe('messages', () => {
     });
   });
 
+  it('tells a voice message\'s sender of no listen once they left the group; the listen is still kept', async () => {
+    const [owner, sender, listener] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
+    const chatId = await createGroup(t, owner, [sender, listener]);
+    const audio = (await t.http().post('/api/upload').set(sender.auth).attach('file', ogg(), 'v.ogg').expect(201)).body.data;
+    const [voice] = await t.backend.sql(
+      `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
+       INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'AUDIO', $3 FROM s RETURNING id`,
+      [chatId, sender.id, audio.url],
+    );
+    await t.http().delete(`/api/chats/${chatId}/leave`).set(sender.auth).expect(200);
+    const sws = await connect(t, sender);
+    const lws = await connect(t, listener);
+    lws.send('message:listened', { messageId: voice.id });
+    await sws.expectNo('message:listened');
+    expect(await t.backend.sql('SELECT user_id FROM message_listens WHERE message_id = $1', [voice.id])).toEqual([{ user_id: listener.id }]);
+    sws.close();
+    lws.close();
+  });
+
   describe('reactions', () => {
     it('adds a reaction once (reaction:added to members, the reactor included) and removes it by URL-encoded emoji', async () => {
       const { a, b, chatId, aws, bws } = await pair();

@@ -240,6 +240,14 @@ describe('secret chats', () => {
     expect((await t.http().patch(`/api/messages/${sent.id}`).set(alice.user.auth).send({ ciphertext: 'REVG', signalType: null })).body.code).toBe('CIPHERTEXT_REQUIRED');
     const edited = (await t.http().patch(`/api/messages/${sent.id}`).set(alice.user.auth).send({ ciphertext: 'REVG', signalType: 1 }).expect(200)).body.data;
     expect(edited).toMatchObject({ ciphertext: 'REVG', signalType: 1, text: null, isEdited: true });
+
+    // Encrypted media: its ciphertext is the file's key and its caption plaintext; an edit would lose both.
+    const blob = await uploadBlob(alice.user, randomBytes(1024));
+    aws.send('message:send', { chatId, type: 'IMAGE', mediaUrl: blob.url, text: 'caption', ciphertext: 'S0VZ', signalType: 1 });
+    const media = await aws.waitFor('message:new', (m) => m.mediaUrl === blob.url);
+    const refused = await t.http().patch(`/api/messages/${media.id}`).set(alice.user.auth).send({ ciphertext: 'REVG', signalType: 1 }).expect(422);
+    expect(refused.body).toMatchObject({ code: 'VALIDATION_ERROR', errors: { type: [expect.any(String)] } });
+    expect(await t.backend.sql('SELECT text, ciphertext, is_edited FROM messages WHERE id = $1', [media.id])).toEqual([{ text: 'caption', ciphertext: 'S0VZ', is_edited: false }]);
     aws.close();
   });
 
