@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSourceOptions } from 'typeorm';
+import { lockDataDir } from './data-dir-lock';
 import { installTimestampParser } from './pg-timestamps';
 import { pgliteDriver } from './pglite-driver';
 import { AppConfigValues } from '../config/env.schema';
@@ -36,6 +37,8 @@ export function dataSourceOptions(config: AppConfigValues, extra: { entities?: D
   }
   const dataDir = join(config.dataDir, 'db');
   mkdirSync(dataDir, { recursive: true });
+  // One process per embedded database: PGlite locks nothing itself (see lockDataDir).
+  lockDataDir(join(config.dataDir, 'db.lock'));
   return { ...common, driver: pgliteDriver(dataDir) } as DataSourceOptions;
 }
 
