@@ -4,6 +4,7 @@ import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { DatabaseMetrics } from './database-metrics';
 import { dataSourceOptions } from './data-source';
+import { EmbeddedVacuum } from './embedded-vacuum';
 import { runPendingMigrations } from './migration-lock';
 
 /**
@@ -30,6 +31,6 @@ import { runPendingMigrations } from './migration-lock';
       },
     }),
   ],
-  providers: [DatabaseMetrics],
+  providers: [DatabaseMetrics, EmbeddedVacuum],
 })
 export class DatabaseModule {}
