@@ -323,17 +323,18 @@ export class UsersRepository {
   }
 
   /**
-   * Nicknames containing but not starting with `query`, alphabetical. From 3 characters the
-   * trigram index finds the matches (the CTE pins that plan: without it the planner may walk the
-   * whole nickname index hoping for early matches, e.g. when every hit is also a prefix hit);
-   * shorter queries have no trigram, so they walk lower(nickname) in order and stop at `limit`.
+   * Nicknames containing but not starting with `query` (3 characters or more: see
+   * UsersService.search), alphabetical. The trigram index finds the matches (the CTE pins that
+   * plan: without it the planner may walk the whole nickname index hoping for early matches,
+   * e.g. when every hit is also a prefix hit).
    */
   async searchContaining(callerId: string, query: string, limit: number): Promise<UserEntity[]> {
     const literal = likeLiteral(query.toLowerCase());
-    const matches = `SELECT ${USER_COLUMNS} FROM users u
+    const sql = `WITH hits AS MATERIALIZED (
+       SELECT ${USER_COLUMNS} FROM users u
         WHERE lower(u.nickname) LIKE $2 AND lower(u.nickname) NOT LIKE $3 AND u.id <> $1
-          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $1)`;
-    const sql = [...query].length >= 3 ? `WITH hits AS MATERIALIZED (${matches}) SELECT * FROM hits u ORDER BY lower(u.nickname) LIMIT $4` : `${matches} ORDER BY lower(u.nickname) LIMIT $4`;
+          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = $1)
+     ) SELECT * FROM hits u ORDER BY lower(u.nickname) LIMIT $4`;
     const rows: UserRow[] = await this.dataSource.query(sql, [callerId, `%${literal}%`, `${literal}%`, limit]);
     return rows.map(toEntity);
   }

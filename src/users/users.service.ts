@@ -24,6 +24,8 @@ import './users.events';
 import { UploadsService } from '../uploads/uploads.service';
 import { PresenceRule, ProfileChanges, UserFacts, UsersRepository } from './users.repository';
 
+/** What a nickname is made of (NICKNAME_PATTERN, any order): a search term of anything else finds nobody. */
+const NICKNAME_CHARACTERS = /^[a-zA-Z0-9.]+$/;
 export const SEARCH_LIMIT = 20;
 /** Inactive accounts listed (and deleted, one by one) per round of deleteInactive. */
 const INACTIVE_BATCH = 100;
@@ -368,8 +370,12 @@ export class UsersService {
 
   /** Prefix matches first, then other matches, alphabetical within each; never the caller or someone who blocked them. */
   async search(callerId: string, query: string): Promise<UserDto[]> {
+    // A character no nickname holds (NICKNAME_PATTERN) matches nobody: answered without reading every row to find that out.
+    if (!NICKNAME_CHARACTERS.test(query)) return [];
     const prefix = await this.users.searchByPrefix(callerId, query, SEARCH_LIMIT);
-    const rest = prefix.length < SEARCH_LIMIT ? await this.users.searchContaining(callerId, query, SEARCH_LIMIT - prefix.length) : [];
+    // Inside a nickname from 3 characters (the trigram index finds those); a shorter part has no
+    // trigram, and looking for it inside every nickname reads the whole table when few match.
+    const rest = prefix.length < SEARCH_LIMIT && [...query].length >= 3 ? await this.users.searchContaining(callerId, query, SEARCH_LIMIT - prefix.length) : [];
     return this.toPublicDtos(callerId, [...prefix, ...rest]);
   }
 

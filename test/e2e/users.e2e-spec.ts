@@ -338,6 +338,16 @@ describe('users', () => {
       expect(res.body.data[0].nickname).toBe(`${tag}00`);
     });
 
+    it('finds a part inside nicknames from 3 characters; shorter, only nicknames that begin with it; other characters find nobody', async () => {
+      const caller = await signUp(t);
+      const inner = await signUp(t, { nickname: `aqj${randomUUID().replace(/-/g, '').slice(0, 8)}` });
+      const found = (await get(caller, '/api/users/search?q=qj').expect(200)).body.data as Array<{ id: string; nickname: string }>;
+      expect(found.map((u) => u.id)).not.toContain(inner.id);
+      for (const user of found) expect(user.nickname.toLowerCase().startsWith('qj')).toBe(true);
+      expect((await get(caller, `/api/users/search?q=${inner.nickname.slice(1, 6)}`).expect(200)).body.data.map((u: { id: string }) => u.id)).toContain(inner.id);
+      for (const q of ['---', 'a b', 'é', inner.nickname + '!']) expect((await get(caller, `/api/users/search?q=${encodeURIComponent(q)}`).expect(200)).body.data).toEqual([]);
+    });
+
     it('matches wildcard characters literally', async () => {
       const caller = await signUp(t);
       expect((await get(caller, '/api/users/search?q=%25').expect(200)).body.data).toEqual([]);
