@@ -171,6 +171,7 @@ export function benchAppEnv(tag: string): Record<string, string> {
     RATE_LIMIT_API: '1000000000/60',
     WS_RATE_SEND: '1000000000/1',
     WS_RATE_EVENTS: '1000000000/1',
+    WS_RATE_CONNECT: '1000000000/1',
     WS_MAX_SOCKETS_PER_IP: '1000000',
     // The bench reads the send batch sizes from /metrics.
     METRICS_TOKEN: BENCH_METRICS_TOKEN,

@@ -38,7 +38,7 @@ function socket(address: string) {
 function setup(perUser: number, perAddress: number) {
   const store = new RecordingStore();
   const rate = { limit: 100, windowSeconds: 1 };
-  const config = { values: { wsRateSend: rate, wsRateTyping: rate, wsRatePresence: rate, wsRateEvents: rate, trustProxy: 0, wsMaxSocketsPerUser: perUser, wsMaxSocketsPerIp: perAddress } } as unknown as AppConfig;
+  const config = { values: { wsRateSend: rate, wsRateTyping: rate, wsRatePresence: rate, wsRateConnect: rate, wsRateEvents: rate, trustProxy: 0, wsMaxSocketsPerUser: perUser, wsMaxSocketsPerIp: perAddress } } as unknown as AppConfig;
   return { store, limits: new SocketLimits(config, store) };
 }
 

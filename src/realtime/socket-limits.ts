@@ -62,6 +62,8 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
   private readonly events: TokenBuckets;
   /** presence:away and presence:back: each one reaches every follower of the user (thousands in big groups). */
   private readonly presence: TokenBuckets;
+  /** Authenticated sockets opened: each can tell every follower online, and its close offline. */
+  private readonly connects: TokenBuckets;
   private readonly trustProxy: number;
   private readonly maxPerUser: number;
   private readonly maxPerAddress: number;
@@ -76,6 +78,7 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
     this.typing = new TokenBuckets(values.wsRateTyping);
     this.events = new TokenBuckets(values.wsRateEvents);
     this.presence = new TokenBuckets(values.wsRatePresence);
+    this.connects = new TokenBuckets(values.wsRateConnect);
     this.trustProxy = values.trustProxy;
     this.maxPerUser = values.wsMaxSocketsPerUser;
     this.maxPerAddress = values.wsMaxSocketsPerIp;
@@ -124,10 +127,17 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
   /** Takes one `event` frame from the user's budget; throws RATE_LIMIT with `retryAfter` (seconds) when it is spent. */
   consume(userId: string, event: string): void {
     const buckets = event === 'message:send' ? this.sends : event.startsWith('typing:') ? this.typing : PRESENCE_TRANSITIONS.has(event) ? this.presence : this.events;
-    const waitMs = buckets.take(userId);
-    if (waitMs === 0) return;
-    const retryAfter = Math.ceil(waitMs / 1000);
-    throw new AppError('RATE_LIMIT', `Too many ${event} frames; retry in ${retryAfter} s`, { retryAfter });
+    take(buckets, userId, `${event} frames`);
+  }
+
+  /**
+   * Takes one authenticated socket from the user's connect budget (WS_RATE_CONNECT); throws
+   * RATE_LIMIT with `retryAfter` when it is spent. Opening and closing sockets in a loop would
+   * otherwise tell every follower online and offline, and read the user's relations, each time:
+   * what the presence budget keeps `presence:away`/`back` from doing.
+   */
+  consumeConnect(userId: string): void {
+    take(this.connects, userId, 'connections');
   }
 
   private async acquire(connection: Connection, held: Held, place: number, lease: SlotLease, limit: number, why: string): Promise<boolean> {
@@ -149,7 +159,7 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
 
   /** Keeps the open sockets' places from lapsing and forgets refilled budgets. */
   private async renew(): Promise<void> {
-    for (const buckets of [this.sends, this.typing, this.events, this.presence]) buckets.prune();
+    for (const buckets of [this.sends, this.typing, this.events, this.presence, this.connects]) buckets.prune();
     const leases: SlotLease[] = [];
     for (const [holder, held] of this.held) {
       if (held.granted & ADDRESS) leases.push(addressLease(held, holder));
@@ -157,4 +167,11 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
     }
     if (leases.length) await this.slots.renew(leases, SOCKET_SLOT_LEASE_MS);
   }
+}
+
+function take(buckets: TokenBuckets, userId: string, what: string): void {
+  const waitMs = buckets.take(userId);
+  if (waitMs === 0) return;
+  const retryAfter = Math.ceil(waitMs / 1000);
+  throw new AppError('RATE_LIMIT', `Too many ${what}; retry in ${retryAfter} s`, { retryAfter });
 }

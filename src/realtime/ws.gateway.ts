@@ -255,6 +255,13 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       connection.socket.close(CloseCode.AuthFailed, 'authentication failed');
       return;
     }
+    try {
+      this.limits.consumeConnect(identity.userId);
+    } catch (error) {
+      this.send(connection, 'error', errorPayload(toAppError(error)!));
+      connection.socket.close(CloseCode.TryAgainLater, 'too many connections');
+      return;
+    }
     if (!(await this.limits.admitUser(connection, identity.userId))) return;
     if (lastSeq !== null) this.replay.hold(connection);
     this.unauthenticated.delete(connection);

@@ -240,3 +240,32 @@ describeOnEachRedis('socket caps and rate limits across two instances', (redis) 
     await two.http().get('/api/users/public/nobody').set('X-Forwarded-For', freshAddress()).expect(404);
   });
 });
+
+// Its own app, after the one above is closed (the embedded mode runs one database per process at a time).
+describe('socket limits: connects', () => {
+  let c: TestApp;
+  beforeAll(async () => (c = await createTestApp({ env: { ...LIMITS, WS_RATE_CONNECT: '3/600' } })));
+  afterAll(() => c.close());
+
+  it('refuses a user\'s socket past WS_RATE_CONNECT with RATE_LIMIT and close code 1013, before any follower hears of it', async () => {
+    const [a, b] = await Promise.all([signUp(c), signUp(c)]);
+    const chatId = await openDirect(c, a, b);
+    const bws = await connectFrom(c, b);
+    for (let i = 0; i < 3; i++) {
+      const aws = await connectFrom(c, a);
+      if (i === 0) await send(aws, chatId, 'hello');
+      await bws.waitFor('user:online', (p) => p.userId === a.id);
+      aws.close();
+      await bws.waitFor('user:offline', (p) => p.userId === a.id);
+      bws.frames.length = 0;
+    }
+    const refused = await c.ws({ cookie: a.cookie, headers: { 'X-Forwarded-For': freshAddress() } });
+    expect(await refused.waitFor('error')).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
+    expect((await refused.closed).code).toBe(1013);
+    expect(refused.frames.map((f) => f.event)).not.toContain('auth:ok');
+    await bws.expectNo('user:online', (p) => p.userId === a.id);
+    // Someone else's budget is their own.
+    (await connectFrom(c, b)).close();
+    bws.close();
+  });
+});

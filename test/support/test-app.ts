@@ -52,6 +52,7 @@ const TEST_ENV: Env = {
   WS_RATE_SEND: '100000/1',
   WS_RATE_EVENTS: '100000/1',
   WS_RATE_PRESENCE: '100000/1',
+  WS_RATE_CONNECT: '100000/1',
   RATE_LIMIT_BUNDLE_FETCH: '100000/3600',
   RATE_LIMIT_PREKEY_HAND_OUT: '100000/3600',
   // Every test user files reports freely and every lookup comes from 127.0.0.1; reports and users specs set the real values.

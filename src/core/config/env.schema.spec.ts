@@ -22,6 +22,7 @@ describe('parseEnv', () => {
       wsRateSend: { limit: 30, windowSeconds: 3 },
       wsRateTyping: { limit: 20, windowSeconds: 5 },
       wsRatePresence: { limit: 30, windowSeconds: 60 },
+      wsRateConnect: { limit: 30, windowSeconds: 60 },
       wsRateEvents: { limit: 120, windowSeconds: 4 },
       wsMaxSocketsPerUser: 20,
       wsMaxSocketsPerIp: 200,

@@ -33,6 +33,8 @@ export interface AppConfigValues {
   wsRateSend: RateLimit;
   wsRateTyping: RateLimit;
   wsRatePresence: RateLimit;
+  /** Authenticated sockets a user may open (per instance): a burst, refilled over the seconds. */
+  wsRateConnect: RateLimit;
   wsRateEvents: RateLimit;
   wsMaxSocketsPerUser: number;
   wsMaxSocketsPerIp: number;
@@ -163,6 +165,7 @@ export function parseEnv(env: Env): AppConfigValues {
     wsRateSend: read('WS_RATE_SEND', { limit: 30, windowSeconds: 3 }, rateLimit, 'burst/seconds to refill it, e.g. 30/3'),
     wsRateTyping: read('WS_RATE_TYPING', { limit: 20, windowSeconds: 5 }, rateLimit, 'burst/seconds to refill it, e.g. 20/5'),
     wsRatePresence: read('WS_RATE_PRESENCE', { limit: 30, windowSeconds: 60 }, rateLimit, 'burst/seconds to refill it, e.g. 30/60'),
+    wsRateConnect: read('WS_RATE_CONNECT', { limit: 30, windowSeconds: 60 }, rateLimit, 'burst/seconds to refill it, e.g. 30/60'),
     wsRateEvents: read('WS_RATE_EVENTS', { limit: 120, windowSeconds: 4 }, rateLimit, 'burst/seconds to refill it, e.g. 120/4'),
     wsMaxSocketsPerUser: read('WS_MAX_SOCKETS_PER_USER', 20, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
     wsMaxSocketsPerIp: read('WS_MAX_SOCKETS_PER_IP', 200, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
