@@ -176,6 +176,9 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   private async onFrame(connection: SocketConnection, data: RawData, isBinary: boolean): Promise<void> {
     connection.queued -= byteLength(data);
     if (connection.ended) return;
+    // A socket closed before it authenticated (a failed `auth`, the address cap, the timeout) is
+    // answered no more: its queued frames would each cost a session lookup, after the client left.
+    if (!connection.userId && connection.socket.readyState !== connection.socket.OPEN) return;
     const parsed = isBinary ? new AppError('INVALID_FRAME') : parseFrame(data);
     const handler = parsed instanceof AppError || !connection.userId || !connection.sessionId ? undefined : this.handlers.get(parsed.event)[0];
     if (handler?.pipeline && handler.pipeline > 1 && !handler.event.startsWith('$')) return this.pipelined(connection, (connection.order ??= new FrameOrder()), handler, (parsed as { payload: unknown }).payload);

@@ -37,6 +37,20 @@ describe('realtime', () => {
     authed.close();
   }, 20_000);
 
+  it('answers no more frames of a socket closed before it authenticated: a burst of bad `auth` frames costs one session lookup', async () => {
+    const lookups = jest.spyOn(t.app.get(SessionsRepository), 'findLive');
+    try {
+      const ws = await t.ws();
+      for (let i = 0; i < 200; i++) ws.send('auth', { token: `not-a-session-${i}` });
+      expect((await ws.closed).code).toBe(4001);
+      // The queued frames have had time to be taken (each would be a lookup).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(lookups.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      lookups.mockRestore();
+    }
+  });
+
   describe('typing', () => {
     it('relays typing:start and typing:stop to the other members only', async () => {
       const [a, b, chatId] = await partners();
