@@ -17,6 +17,44 @@ export const AVATAR_SIDE = 400;
  */
 const INPUT: SharpOptions = { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'none', autoOrient: true };
 
+/**
+ * At most this many images are decoded or encoded at once in a process. sharp runs on libuv's
+ * thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), which file reads and writes
+ * and DNS lookups share: a few heavy images at once (a large animated image takes seconds) would
+ * hold every thread and stall serving files, receiving uploads and outbound requests meanwhile.
+ */
+export const IMAGE_SLOTS = 2;
+/** A request waits for a slot behind at most this many others; past it, 503 SERVICE_UNAVAILABLE (background jobs always wait). */
+export const MAX_IMAGES_WAITING = 32;
+const IN_REQUEST = { maxWaiting: MAX_IMAGES_WAITING };
+
+/** A counting semaphore: `run` starts work when fewer than `size` runs are going, in arrival order. */
+export class WorkSlots {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  async run<T>(work: () => Promise<T>, options: { maxWaiting?: number } = {}): Promise<T> {
+    if (this.running >= this.size) {
+      if (options.maxWaiting !== undefined && this.waiting.length >= options.maxWaiting) {
+        throw new AppError('SERVICE_UNAVAILABLE', 'Too many images are being processed; try again shortly');
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else this.running++;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      // The slot passes straight to the next in line (running stays the same).
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
+const imageSlots = new WorkSlots(IMAGE_SLOTS);
+
 export interface ImageSize {
   width: number;
   height: number;
@@ -55,20 +93,24 @@ export async function inspectImage(path: string): Promise<ImageInfo> {
  * What can be neither stripped nor re-encoded is refused with 422 INVALID_IMAGE: no image is
  * ever kept with its metadata.
  */
-export async function withoutMetadata(source: Buffer, ext: string, orientation: number): Promise<Buffer> {
+export function withoutMetadata(source: Buffer, ext: string, orientation: number): Promise<Buffer> {
   if (!isStrippable(ext)) throw new Error(`no metadata stripping for .${ext} images`);
-  if (orientation > 1) {
-    const turned = await reencoded(source, ext).catch(() => null);
-    if (turned) return turned;
-    // Undecodable pixels cannot be turned: stripped as they are, shown unturned.
-  }
-  const stripped = losslesslyStripped(source, ext);
-  if (stripped && (await carriesNoMetadata(stripped))) return stripped;
-  try {
-    return await reencoded(source, ext);
-  } catch {
-    throw new AppError('INVALID_IMAGE');
-  }
+  return imageSlots.run(async () => {
+    if (orientation > 1) {
+      const turned = await reencoded(source, ext).catch(() => null);
+      if (turned) return turned;
+      // Undecodable pixels cannot be turned: stripped as they are, shown unturned.
+    }
+    const stripped = losslesslyStripped(source, ext);
+    if (stripped && (await carriesNoMetadata(stripped))) return stripped;
+    try {
+      // A container that does not parse is re-encoded as its first frame: every frame of a long
+      // animation took seconds of the request (and of a thread file I/O shares).
+      return await reencoded(source, ext, false);
+    } catch {
+      throw new AppError('INVALID_IMAGE');
+    }
+  }, IN_REQUEST);
 }
 
 function losslesslyStripped(source: Buffer, ext: StrippableExt): Buffer | null {
@@ -91,8 +133,8 @@ async function carriesNoMetadata(image: Buffer): Promise<boolean> {
 }
 
 /** Decoded (turned upright) and encoded again in the same format: sharp writes no metadata but the kept ICC profile. */
-async function reencoded(source: Buffer, ext: StrippableExt): Promise<Buffer> {
-  const image = sharp(source, { ...INPUT, animated: ext === 'gif' || ext === 'webp' }).keepIccProfile();
+async function reencoded(source: Buffer, ext: StrippableExt, animated = ext === 'gif' || ext === 'webp'): Promise<Buffer> {
+  const image = sharp(source, { ...INPUT, animated }).keepIccProfile();
   return encoders[ext](image).toBuffer();
 }
 
@@ -141,19 +183,22 @@ export function makeOptimised(source: Buffer, animated: boolean): Promise<Buffer
   );
 }
 
+/** A background job's image work: it waits for a slot as long as it takes. */
 async function decoding<T>(work: () => Promise<T>): Promise<T> {
   try {
-    return await work();
+    return await imageSlots.run(work);
   } catch (error) {
     throw new CorruptImageError(error);
   }
 }
 
 /** A square 400×400 WebP cut from the middle of the image (upscaled if smaller: avatars are fixed-size). */
-export async function makeAvatar(path: string): Promise<Buffer> {
-  try {
-    return await sharp(path, INPUT).resize(AVATAR_SIDE, AVATAR_SIDE, { fit: 'cover' }).webp({ quality: 85 }).toBuffer();
-  } catch {
-    throw new AppError('INVALID_IMAGE');
-  }
+export function makeAvatar(path: string): Promise<Buffer> {
+  return imageSlots.run(async () => {
+    try {
+      return await sharp(path, INPUT).resize(AVATAR_SIDE, AVATAR_SIDE, { fit: 'cover' }).webp({ quality: 85 }).toBuffer();
+    } catch {
+      throw new AppError('INVALID_IMAGE');
+    }
+  }, IN_REQUEST);
 }
