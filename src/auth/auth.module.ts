@@ -13,6 +13,7 @@ import { OtpService } from './otp.service';
 import { SessionGuard } from './session.guard';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
+import { ExpiredAuthRecords } from './expired-auth-records';
 
 /** Email OTP sign-in, sessions on every device, the global session guard and socket authentication. */
 @Module({
@@ -25,6 +26,7 @@ import { SessionsService } from './sessions.service';
     OtpService,
     AuthService,
     SessionsService,
+    ExpiredAuthRecords,
     { provide: SocketAuthenticator, useExisting: SessionsService },
     { provide: APP_GUARD, useClass: SessionGuard },
   ],

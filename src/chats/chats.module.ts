@@ -15,12 +15,13 @@ import { InviteLinksController } from './invite-links.controller';
 import { InviteLinksRepository } from './invite-links.repository';
 import { InviteLinksService } from './invite-links.service';
 import { TypingSocket } from './typing.socket';
+import { LapsedInviteLinks } from './lapsed-invite-links';
 
 @Module({
   imports: [TypeOrmModule.forFeature([ChatEntity, ChatMemberEntity]), UsersModule, KeysModule, UploadsModule, PresenceModule, forwardRef(() => MessagesModule)],
   // Invite links first: their `join/…` and `invite/…` paths would otherwise match `:id/…` patterns.
   controllers: [InviteLinksController, ChatsController],
-  providers: [ChatsRepository, ChatViews, ChatsService, InviteLinksRepository, InviteLinksService, TypingSocket],
+  providers: [ChatsRepository, ChatViews, ChatsService, InviteLinksRepository, InviteLinksService, LapsedInviteLinks, TypingSocket],
   exports: [ChatsService, ChatsRepository],
 })
 export class ChatsModule {}

@@ -3,6 +3,7 @@ import { signUp, TestUser } from '../support/factories';
 import { connect, createGroup, fillGroup, openDirect } from '../support/chats';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { createTestApp, TestApp, twoInstances } from '../support/test-app';
+import { LapsedInviteLinks } from '../../src/chats/lapsed-invite-links';
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const CODE = /^[A-Za-z0-9_-]{22}$/;
@@ -121,6 +122,21 @@ describe('invite links (v2.2 §6)', () => {
       expectError(await revoke(owner, 'draft'), 404, 'INVITE_NOT_FOUND');
       expect((await linkRow(link.id)).revoked_at).toBeNull();
     });
+  });
+
+  it('deletes links out of use for 30 days (revoked, expired, used up) and keeps the rest', async () => {
+    const { chatId, owner } = await group();
+    const make = async (body: object = {}) => (await createLink(owner, chatId, body).expect(201)).body.data.id as string;
+    const [revokedLong, revokedLately, expiredLong, usedUpLong, usedUpLately, active] = [await make(), await make(), await make(), await make({ maxUses: 1 }), await make({ maxUses: 1 }), await make()];
+    const set = (id: string, assignments: string) => t.backend.sql(`UPDATE invite_links SET ${assignments} WHERE id = $1`, [id]);
+    await set(revokedLong, `revoked_at = now() - interval '31 days'`);
+    await set(revokedLately, `revoked_at = now() - interval '29 days'`);
+    await set(expiredLong, `expires_at = now() - interval '31 days'`);
+    await set(usedUpLong, `uses = 1, created_at = now() - interval '31 days'`);
+    await set(usedUpLately, `uses = 1, created_at = now() - interval '29 days'`);
+    expect(await t.app.get(LapsedInviteLinks).run()).toBeGreaterThanOrEqual(3);
+    const left = (await t.backend.sql<{ id: string }>('SELECT id FROM invite_links WHERE chat_id = $1', [chatId])).map((r) => r.id).sort();
+    expect(left).toEqual([revokedLately, usedUpLately, active].sort());
   });
 
   describe('GET /api/chats/join/:code', () => {

@@ -2,6 +2,7 @@ import type { Response } from 'supertest';
 import { TEST_DATABASE_URL } from '../support/env';
 import { signUp, uniqueEmail } from '../support/factories';
 import { createTestApp, TestApp } from '../support/test-app';
+import { ExpiredAuthRecords } from '../../src/auth/expired-auth-records';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -129,6 +130,30 @@ describe('OTP budget per email', () => {
     await verify({ email: user.email, code }).expect(200);
     await sendOtp(user.email).expect(200);
     expect(await t.backend.smtp.code(user.email)).toMatch(/^\d{6}$/);
+  });
+
+  it('deletes expired codes, budgets whose windows ended and expired sessions, and keeps what still counts', async () => {
+    const [stale, pending, locked] = [uniqueEmail(), uniqueEmail(), uniqueEmail()];
+    for (const email of [stale, pending, locked]) await sendOtp(email).expect(200);
+    // `stale`: its code expired and both its windows ended two days ago; `locked`: a wrong code yesterday morning still counts today.
+    await t.backend.sql(`UPDATE otp_codes SET sent_at = now() - interval '2 days', expires_at = now() - interval '2 days' WHERE email = ANY($1)`, [[stale, locked]]);
+    await t.backend.sql(`UPDATE otp_budgets SET sends_since = now() - interval '2 days' WHERE email = ANY($1)`, [[stale, locked]]);
+    await t.backend.sql(`UPDATE otp_budgets SET wrong_codes = 20, wrong_since = now() - interval '20 hours' WHERE email = $1`, [locked]);
+    const user = await signUp(t);
+    const [gone, kept] = await Promise.all([signUp(t), signUp(t)]);
+    await t.backend.sql(`UPDATE sessions SET expires_at = now() - interval '1 minute' WHERE user_id = $1`, [gone.id]);
+
+    expect(await t.app.get(ExpiredAuthRecords).run()).toBeGreaterThanOrEqual(4);
+    const codes = (await t.backend.sql(`SELECT email FROM otp_codes WHERE email = ANY($1) ORDER BY email`, [[stale, pending, locked]])).map((r: { email: string }) => r.email);
+    expect(codes).toEqual([pending]);
+    const budgets = (await t.backend.sql(`SELECT email FROM otp_budgets WHERE email = ANY($1) ORDER BY email`, [[stale, pending, locked]])).map((r: { email: string }) => r.email);
+    expect(budgets).toEqual([locked, pending].sort());
+    expect(await t.backend.sql(`SELECT user_id FROM sessions WHERE user_id = ANY($1)`, [[gone.id, kept.id, user.id]])).toHaveLength(2);
+    await t.http().get('/api/users/me').set(kept.auth).expect(200);
+    // The lockout still holds; the pending code still signs in.
+    expect((await sendOtp(locked)).body.code).toBe('OTP_LOCKED');
+    const code = await t.backend.smtp.code(pending);
+    expect((await verify({ email: pending, code })).body.code).toBe('NICKNAME_REQUIRED');
   });
 
   it('lets a user who mistypes twice sign in', async () => {
