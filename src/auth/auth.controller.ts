@@ -7,7 +7,7 @@ import { AppError } from '../core/errors';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { Public } from '../core/http/public.decorator';
 import { CodeRoute } from '../core/rate-limit/code-route.decorator';
-import { SESSION_COOKIE } from '../core/http/session-cookie';
+import { SESSION_COOKIE, sessionCookieOptions } from '../core/http/session-cookie';
 import { MailLocale } from '../mail/otp-mail.template';
 import { Auth, AuthContext, tokenFrom } from './auth-context';
 import { AuthService } from './auth.service';
@@ -113,7 +113,7 @@ export class AuthController {
   }
 
   private cookieOptions(): CookieOptions {
-    return { httpOnly: true, sameSite: 'lax', secure: this.config.isProduction, path: '/' };
+    return sessionCookieOptions(this.config.isProduction);
   }
 }
 

@@ -61,9 +61,10 @@ export class SessionsService extends SocketAuthenticator {
   /**
    * The caller behind a token, or null for a missing, unknown, expired or terminated one.
    * A live session is remembered for a few seconds (SessionCache), so a burst of requests costs
-   * one lookup; last activity is written at most once a minute and slides the expiry.
+   * one lookup; last activity is written at most once a minute and slides the expiry, when
+   * `slid` is called (a cookie's expiry slides with it).
    */
-  async resolve(token: string): Promise<AuthContext | null> {
+  async resolve(token: string, slid?: () => void): Promise<AuthContext | null> {
     if (!token || token.length > 128) return null;
     const tokenHash = sha256(token);
     const now = Date.now();
@@ -76,9 +77,11 @@ export class SessionsService extends SocketAuthenticator {
       this.cache.set(tokenHash, session, generation, now);
     }
     if (now - session.lastActiveAt > TOUCH_INTERVAL_MS) {
-      await this.sessions.touch(session.id, SESSION_LIFETIME_DAYS);
+      // Marked before the write: the requests of a burst that come meanwhile do not write it again.
       session.lastActiveAt = now;
       session.expiresAt = now + SESSION_LIFETIME_MS;
+      await this.sessions.touch(session.id, SESSION_LIFETIME_DAYS);
+      slid?.();
     }
     return { userId: session.userId, sessionId: session.id };
   }

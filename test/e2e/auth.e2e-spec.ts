@@ -193,6 +193,29 @@ describe('auth', () => {
       }
     });
 
+    it('sets the session cookie again with a fresh Max-Age when use slides the session\'s expiry, at most once a minute, and only for a cookie', async () => {
+      const user = await signUp(t);
+      const idle = () => t.backend.sql(`UPDATE sessions SET last_active_at = now() - interval '1 hour', expires_at = now() + interval '1 day' WHERE user_id = $1`, [user.id]);
+      await idle();
+      const slid = await t.http().get('/api/users/me').set('Cookie', user.cookie).expect(200);
+      const cookie = [slid.headers['set-cookie']].flat().find((c: string | undefined) => c?.startsWith('h2v_session='));
+      expect(cookie).toContain(`${user.cookie};`);
+      expect(cookie).toMatch(/Max-Age=7776000;/);
+      expect(cookie).toMatch(/HttpOnly/);
+      expect(cookie).toMatch(/SameSite=Lax/);
+      expect((await t.backend.sql(`SELECT expires_at > now() + interval '89 days' AS slid FROM sessions WHERE user_id = $1`, [user.id]))[0].slid).toBe(true);
+      // Within the minute: nothing to slide.
+      expect((await t.http().get('/api/users/me').set('Cookie', user.cookie).expect(200)).headers['set-cookie']).toBeUndefined();
+    });
+
+    it('sets no cookie for a bearer token whose session slides', async () => {
+      const user = await signUp(t);
+      await t.backend.sql(`UPDATE sessions SET last_active_at = now() - interval '1 hour' WHERE user_id = $1`, [user.id]);
+      const res = await t.http().get('/api/users/me').set(user.auth).expect(200);
+      expect(res.headers['set-cookie']).toBeUndefined();
+      expect((await t.backend.sql(`SELECT last_active_at > now() - interval '1 minute' AS touched FROM sessions WHERE user_id = $1`, [user.id]))[0].touched).toBe(true);
+    });
+
     it('refuses an expired session with 401', async () => {
       const user = await signUp(t);
       await t.backend.sql(`UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = $1`, [user.id]);

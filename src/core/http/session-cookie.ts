@@ -1,4 +1,5 @@
 import { parse } from 'cookie';
+import type { CookieOptions } from 'express';
 
 /** The cookie that carries the session token for browsers (HTTP and the WebSocket upgrade). */
 export const SESSION_COOKIE = 'h2v_session';
@@ -7,4 +8,9 @@ export const SESSION_COOKIE = 'h2v_session';
 export function sessionCookie(header: string | undefined): string | null {
   if (!header?.includes(SESSION_COOKIE)) return null;
   return parse(header)[SESSION_COOKIE] || null;
+}
+
+/** The session cookie's attributes (sign-in sets it, logout clears it, use slides its expiry): HttpOnly, Lax, the whole site, Secure in production. */
+export function sessionCookieOptions(secure: boolean): CookieOptions {
+  return { httpOnly: true, sameSite: 'lax', secure, path: '/' };
 }
