@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Metrics } from '../core/metrics/metrics';
 import { Connection, ConnectionRegistry } from './connection-registry';
-import { rawSocketOf } from './ws-frames';
+import { MAX_SOCKET_BACKLOG, rawSocketOf } from './ws-frames';
 
 describe('ConnectionRegistry', () => {
   let server: WebSocketServer;
@@ -56,6 +56,17 @@ describe('ConnectionRegistry', () => {
     expect(raw.writableCorked).toBe(1);
     await registry.flushed();
     expect(raw.writableCorked).toBe(0);
+  });
+
+  it('drops a socket whose held frames pass MAX_SOCKET_BACKLOG bytes while its log is replayed, not holding them without end', () => {
+    const terminate = jest.spyOn(connection.socket, 'terminate');
+    connection.held = [];
+    const big = Buffer.alloc(60 * 1024, 'x');
+    for (let seq = 1; seq <= 200; seq++) registry.deliver(['u1'], big, [seq]);
+    expect(terminate).toHaveBeenCalled();
+    const held = connection.held.reduce((sum, frame) => sum + (frame.payload as Buffer).length, 0);
+    expect(held).toBeLessThanOrEqual(MAX_SOCKET_BACKLOG);
+    expect(held).toBeGreaterThan(MAX_SOCKET_BACKLOG - 2 * big.length);
   });
 
   it('counts a user as present here unless every socket of theirs is away', () => {

@@ -15,8 +15,10 @@ const FLUSHED: Promise<void> = Promise.resolve();
 /** A frame's bytes go out as a text frame, as JSON frames do. */
 const TEXT = { binary: false } as const;
 
-/** Live frames held for a socket while its log is replayed (Connection.held); past it the socket is dropped. */
+/** Live frames held for a socket while its log is replayed (Connection.held); past it, or past MAX_SOCKET_BACKLOG bytes of them, the socket is dropped. */
 const MAX_HELD_FRAMES = 20_000;
+/** Bytes of each held list (keyed by the list: a new hold starts from nothing). */
+const heldBytes = new WeakMap<HeldFrame[], number>();
 
 /**
  * How long a disconnect is remembered for the sockets that bind after it (see bind): longer than
@@ -184,9 +186,15 @@ export class ConnectionRegistry {
         if (socket.readyState !== socket.OPEN) continue;
         if (seq !== null && seq <= connection.replayedUpTo) continue;
         if (connection.held) {
-          // A replay paces itself to its client; one that reads nothing while events keep coming is dropped.
-          if (connection.held.length >= MAX_HELD_FRAMES) socket.terminate();
-          else connection.held.push({ seq, payload: (payload ??= seq === null ? body : bodyWithSeq(body, seq)) });
+          // A replay paces itself to its client; one that reads nothing while events keep coming is
+          // dropped (it resumes later), as a live socket is past MAX_SOCKET_BACKLOG.
+          const frame = (payload ??= seq === null ? body : bodyWithSeq(body, seq));
+          const bytes = (heldBytes.get(connection.held) ?? 0) + frame.length;
+          if (connection.held.length >= MAX_HELD_FRAMES || bytes > MAX_SOCKET_BACKLOG) socket.terminate();
+          else {
+            heldBytes.set(connection.held, bytes);
+            connection.held.push({ seq, payload: frame });
+          }
           continue;
         }
         if (seq !== null && connection.settling) {
