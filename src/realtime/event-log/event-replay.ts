@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ERROR_CODES } from '../../core/errors/error-codes';
-import { Connection, GapHandler, MAX_EARLY, skipsOne } from '../connection-registry';
+import { Connection, GapHandler, HeldFrame, MAX_EARLY, skipsOne } from '../connection-registry';
 import { bodyWithSeq, EventLog, LogRead } from './event-log';
 import { drained } from '../ws-frames';
 
@@ -29,8 +29,37 @@ const TEXT = { binary: false } as const;
 export class EventReplay {
   /** Set by the routed bus (InstanceRoutes), as on the registry: a settling socket's held frames may skip seqs too. */
   onGap: GapHandler | null = null;
+  /** Each socket's replays, one after another (see exclusive); the count of those queued or running. */
+  private readonly turns = new WeakMap<Connection, { tail: Promise<unknown>; pending: number }>();
+  /** Held lists a gap repair made (holdForRepair): released by the repair's own turn, never by a replay before it. */
+  private readonly repairs = new WeakSet<HeldFrame[]>();
 
   constructor(private readonly log: EventLog) {}
+
+  /**
+   * Runs `work` once every replay on the socket queued before it is over. Two at once (a client's
+   * resume during a gap repair or a settle catch-up of the routed bus) would interleave their
+   * writes: seqs sent twice, and older ones after newer. Queued at the call, so what is asked
+   * later waits for it.
+   */
+  exclusive<T>(connection: Connection, work: () => Promise<T>): Promise<T> {
+    let turn = this.turns.get(connection);
+    if (!turn) this.turns.set(connection, (turn = { tail: Promise.resolve(), pending: 0 }));
+    const mine = turn;
+    mine.pending++;
+    const run = mine.tail.then(work);
+    const done = () => {
+      if (--mine.pending === 0 && this.turns.get(connection) === mine) this.turns.delete(connection);
+    };
+    mine.tail = run.then(done, done);
+    return run;
+  }
+
+  /** Holds `frames` (and the live ones after them) for a gap repair, which replays what is missing in its turn and then releases them. */
+  holdForRepair(connection: Connection, frames: HeldFrame[]): void {
+    this.repairs.add(frames);
+    connection.held = frames;
+  }
 
   /** Reads the position of a socket just bound to its user (before auth:ok, which reports it). */
   async locate(connection: Connection): Promise<void> {
@@ -42,13 +71,20 @@ export class EventReplay {
     connection.held ??= [];
   }
 
+  /** Replays (lastSeq, position] to the socket, in its turn (see exclusive). */
+  resume(connection: Connection, lastSeq: number): Promise<void> {
+    return this.exclusive(connection, () => this.replayNow(connection, lastSeq));
+  }
+
   /**
-   * Replays (lastSeq, position] to the socket. `read`, when the caller already read the log from
-   * lastSeq up to the socket's position (a settling socket's gap repair), is used as the first
-   * page instead of reading it again.
+   * Replays (lastSeq, position] to the socket, for a caller already in the socket's turn
+   * (exclusive). `read`, when the caller already read the log from lastSeq up to the socket's
+   * position (a settling socket's gap repair), is used as the first page instead of reading it again.
    */
-  async resume(connection: Connection, lastSeq: number, read: LogRead | null = null): Promise<void> {
+  async replayNow(connection: Connection, lastSeq: number, read: LogRead | null = null): Promise<void> {
     this.hold(connection);
+    // A gap repair's held frames wait for the repair's turn, which comes next: it sends what is missing before them.
+    const forRepair = this.repairs.has(connection.held!);
     let position: number | null = null;
     // What this replay covered: all up to its position once it has run to its end (or found nothing
     // to send); else only as far as it wrote, so that a resume asked again after a failure sends the rest.
@@ -93,7 +129,7 @@ export class EventReplay {
     } finally {
       if (finished && position !== null) covered = position;
       connection.replayedUpTo = Math.max(connection.replayedUpTo, covered);
-      this.release(connection);
+      if (!forRepair) this.release(connection);
     }
   }
 

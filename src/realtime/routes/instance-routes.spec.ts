@@ -201,6 +201,24 @@ describe('InstanceRoutes', () => {
     routes.stop();
   });
 
+  it('takes a client\'s resume asked during a gap repair after it: every seq once, in order', async () => {
+    const { registry, replay, connect, append, routes, log } = setup();
+    const socket = await connect('u');
+    const start = socket.connection.position!;
+    const seqs = [await append('u', 1), await append('u', 2), await append('u', 3)];
+    // The repair's read of the log is slow; the client asks to resume from before it meanwhile.
+    const read = log.read.bind(log);
+    log.read = async (...args: Parameters<MemoryEventLog['read']>) => (await sleep(10), read(...args));
+    registry.deliver(['u'], Buffer.from(JSON.stringify({ event: 'message:new', payload: { n: 3 } })), [seqs[2]]);
+    const resumed = replay.resume(socket.connection, start);
+    const later = await append('u', 4);
+    registry.deliver(['u'], Buffer.from(JSON.stringify({ event: 'message:new', payload: { n: 4 } })), [later]);
+    await resumed;
+    await sleep(30);
+    expect(socket.seqs()).toEqual([...seqs, later]);
+    routes.stop();
+  });
+
   it('repairs a gap in the frames held during a resume before sending them, so the seqs stay in order', async () => {
     const { registry, replay, connect, append, routes, reads } = setup();
     const socket = await connect('u');

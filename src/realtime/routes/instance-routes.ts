@@ -170,17 +170,21 @@ export class InstanceRoutes {
     this.startCatching(connection);
     try {
       if (connection.position === null || !open()) return;
-      // A resume or a gap repair still replaying: it gets what it asked for first.
+      // A resume about to start (the socket holds its live events from before it was bound) goes first.
       while (connection.held && open()) await new Promise((resolve) => setTimeout(resolve, 50));
-      // Read after it: a repair moves the position on (it sent what was missing up to there) and settles afresh.
-      const from = Math.max(connection.position, connection.replayedUpTo);
-      const position = await this.log.position(connection.userId!);
-      const live = connection.settling ?? new LiveSeqs();
-      const waitUntil = Date.now() + this.settleMs * IN_FLIGHT_SHARE;
-      while (position !== null && open() && !live.covers(from, position) && Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_LOOK_MS));
-      if (position === null || !open() || live.covers(from, position)) return;
-      // Replayed from the first seq that did not come (what came before it is not read again).
-      await this.replayMissed(connection, live.coveredFrom(from), position, live, null);
+      // After any replay queued before (a resume, a gap repair): a repair moves the position on (it
+      // sent what was missing up to there) and settles afresh.
+      await this.replay.exclusive(connection, async () => {
+        if (!open()) return;
+        const from = Math.max(connection.position!, connection.replayedUpTo);
+        const position = await this.log.position(connection.userId!);
+        const live = connection.settling ?? new LiveSeqs();
+        const waitUntil = Date.now() + this.settleMs * IN_FLIGHT_SHARE;
+        while (position !== null && open() && !live.covers(from, position) && Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_LOOK_MS));
+        if (position === null || !open() || live.covers(from, position)) return;
+        // Replayed from the first seq that did not come (what came before it is not read again).
+        await this.replayMissed(connection, live.coveredFrom(from), position, live, null);
+      });
     } catch (error) {
       this.logger.warn(`route catch-up failed: ${(error as Error).message}`);
     } finally {
@@ -208,7 +212,7 @@ export class InstanceRoutes {
     connection.position = position;
     for (const seq of live.within(from, position)) connection.early.push(seq);
     connection.settling = settling;
-    return this.replay.resume(connection, from, read);
+    return this.replay.replayNow(connection, from, read);
   }
 
   /**
@@ -220,10 +224,11 @@ export class InstanceRoutes {
   private repair(connection: Connection, frames: HeldFrame[]): boolean {
     if (this.catching.has(connection) || connection.held) return false;
     this.startCatching(connection);
-    connection.held = frames;
-    const from = Math.max(connection.position!, connection.replayedUpTo);
+    this.replay.holdForRepair(connection, frames);
     const live = connection.settling ?? new LiveSeqs();
-    void (async () => {
+    // In the socket's turn: a resume asked meanwhile waits for the missing seqs and the held frames.
+    void this.replay.exclusive(connection, async () => {
+      const from = Math.max(connection.position!, connection.replayedUpTo);
       try {
         const position = await this.log.position(connection.userId!);
         if (position === null || connection.socket.readyState !== connection.socket.OPEN) return;
@@ -240,7 +245,7 @@ export class InstanceRoutes {
         this.replay.release(connection);
         this.endCatching(connection);
       }
-    })();
+    });
     return true;
   }
 }
