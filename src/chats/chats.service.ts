@@ -159,7 +159,9 @@ export class ChatsService implements OnModuleInit {
   async addMembers(auth: AuthContext, chatId: string, input: AddMembersDto): Promise<ChatDto> {
     await this.authorize(chatId, auth.userId, 'add-members');
     const wanted = [...new Set(input.userIds)].filter((id) => id !== auth.userId);
-    await this.users.assertInvitable(auth.userId, wanted);
+    // Those already in it are not being invited: their privacy setting or a block of theirs does not refuse the rest.
+    const members = new Set(await this.chats.memberIds(chatId));
+    await this.users.assertInvitable(auth.userId, wanted.filter((id) => !members.has(id)));
     const { before, added } = await userStillThere(
       this.chats.transaction(async (tx) => {
         await this.authorize(chatId, auth.userId, 'add-members', { tx });

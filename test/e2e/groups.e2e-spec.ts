@@ -866,6 +866,10 @@ describe('groups (v2.2 §5, §17)', () => {
       // Joining by link is the user's own act: the setting does not apply.
       const code = (await t.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data.code;
       await t.http().post(`/api/chats/join/${code}`).set(shy.auth).expect(200);
+      // Now a member, shy is not being invited: a request naming them adds the others.
+      const late = await signUp(t);
+      await t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [shy.id, late.id] }).expect(200);
+      expect(await t.backend.sql('SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, late.id])).toHaveLength(1);
     });
   });
 });
