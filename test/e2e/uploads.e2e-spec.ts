@@ -495,6 +495,15 @@ describe('uploads', () => {
       expect(part.headers['content-range']).toBe(`bytes 10-19/${bytes.length}`);
       expect(Buffer.compare(part.body, bytes.subarray(10, 20))).toBe(0);
       await t.http().get(song.body.data.url).set('Range', `bytes=${bytes.length + 10}-`).expect(416);
+      // A suffix longer than the file is all of it (RFC 9110 §14.1.2); a zero-length suffix is unsatisfiable.
+      const all = await fetch(song.body.data.url).set('Range', `bytes=-${bytes.length + 1000}`).expect(206);
+      expect(all.headers['content-range']).toBe(`bytes 0-${bytes.length - 1}/${bytes.length}`);
+      expect(Buffer.compare(all.body, bytes)).toBe(0);
+      await t.http().get(song.body.data.url).set('Range', 'bytes=-0').expect(416);
+      // Another unit is no byte range: the whole file, 200.
+      const whole = await fetch(song.body.data.url).set('Range', 'items=0-5').expect(200);
+      expect(whole.headers['content-range']).toBeUndefined();
+      expect(whole.body.length).toBe(bytes.length);
     });
   });
 
