@@ -113,6 +113,12 @@ export class UploadsRepository {
     });
   }
 
+  /** Images whose variants have been pending since before `before` (uploads_pending_variants_idx), oldest first: at most `limit`. */
+  async pendingVariants(before: Date, limit: number): Promise<string[]> {
+    const rows = (await this.dataSource.query(`SELECT id FROM uploads WHERE variants = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2`, [before, limit])) as Array<{ id: string }>;
+    return rows.map((row) => row.id);
+  }
+
   /** False when the row is gone (the upload was deleted meanwhile). */
   async setVariants(id: string, variants: VariantsStatus): Promise<boolean> {
     const result: unknown = await this.dataSource.query(`UPDATE uploads SET variants = $2 WHERE id = $1 RETURNING id`, [id, variants]);

@@ -52,6 +52,11 @@ export interface StoredFile {
 /** Temp files older than this are leftovers of a crashed process (an upload takes minutes at most). */
 const STALE_TEMP_MS = 60 * 60_000;
 
+/** An image whose variants are still pending this long after its upload has lost its job (see requeueOverdueVariants). */
+export const VARIANTS_OVERDUE_MS = 10 * 60_000;
+/** Overdue images queued again per sweep. */
+const VARIANTS_REQUEUE_BATCH = 500;
+
 @Injectable()
 export class UploadsService implements OnApplicationBootstrap {
   private readonly logger = new Logger('Uploads');
@@ -290,9 +295,24 @@ export class UploadsService implements OnApplicationBootstrap {
   }
 
   /** The original is stored and served either way: a queue outage must not fail the upload. */
-  private async requestVariants(uploadId: string): Promise<void> {
+  /**
+   * Queues again the variants of images still pending VARIANTS_OVERDUE_MS after their upload: their
+   * job was never queued (the queue was unreachable) or was lost (an embedded process stopped
+   * with it in hand), and the full original would be served as every variant for good. Resolves
+   * how many were asked for.
+   */
+  async requeueOverdueVariants(now = new Date()): Promise<number> {
+    const overdue = await this.uploads.pendingVariants(new Date(now.getTime() - VARIANTS_OVERDUE_MS), VARIANTS_REQUEUE_BATCH);
+    // A job id of its own per overdue period: the first job's id may still be kept (failed, for a
+    // day), which would make this add nothing. A job that runs after another made the variants finds them ready.
+    const period = Math.floor(now.getTime() / VARIANTS_OVERDUE_MS);
+    for (const id of overdue) await this.requestVariants(id, `again-${period}`);
+    return overdue.length;
+  }
+
+  private async requestVariants(uploadId: string, attempt = ''): Promise<void> {
     try {
-      await this.jobs.add('image-variants', { uploadId }, { jobId: `image-variants-${uploadId}` });
+      await this.jobs.add('image-variants', { uploadId }, { jobId: `image-variants-${uploadId}${attempt && `-${attempt}`}` });
     } catch (error) {
       this.logger.error(`image-variants for ${uploadId} not queued; the original stays served: ${(error as Error).message}`);
     }

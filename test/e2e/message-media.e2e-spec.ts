@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { MediaResolver } from '../../src/messages/media-resolver';
@@ -306,5 +306,19 @@ describe('media of deleted messages', () => {
     expect(await sweeper.run(aDayLater)).toBe(0);
     aws.close();
     bws.close();
+  });
+
+  it('queues again the variants of an image whose job was lost, at the sweep after they are overdue', async () => {
+    const user = await signUp(t);
+    const photo: Photo = (await t.http().post('/api/upload').set(user.auth).attach('file', await fixtures.image('png'), 'p.png').expect(201)).body.data;
+    await eventually(async () => expect((await t.backend.sql('SELECT variants FROM uploads WHERE url = $1', [photo.url]))[0].variants).toBe('ready'));
+    // As if its job never ran: pending, variants missing, uploaded a quarter of an hour ago.
+    await t.backend.sql(`UPDATE uploads SET variants = 'pending', created_at = now() - interval '15 minutes' WHERE url = $1`, [photo.url]);
+    const name = photo.url.split('/').pop()!;
+    for (const dir of ['medium', 'thumbs']) rmSync(join(uploadDir, dir, name), { force: true });
+    await t.app.get(UnusedUploadsSweeper).run();
+    await eventually(async () => expect((await t.backend.sql('SELECT variants FROM uploads WHERE url = $1', [photo.url]))[0].variants).toBe('ready'));
+    await t.http().get(photo.thumbUrl).expect(200);
+    expect(existsSync(join(uploadDir, 'thumbs', name))).toBe(true);
   });
 });
