@@ -162,9 +162,13 @@ export class UsersService {
     for (const key of ['nickname', 'firstName', 'lastName', 'avatar', 'bio'] as const) {
       if (input[key] !== undefined) changes[key] = input[key] as never;
     }
+    if (changes.avatar) changes.avatar = await this.uploads.requireOwnedImage(userId, changes.avatar);
+    // What is already so is no change: nothing is written and nobody is told (each change reaches every chat partner).
+    const current = await this.users.findById(userId);
+    if (!current) throw new AppError('USER_NOT_FOUND');
+    for (const key of Object.keys(changes) as Array<keyof ProfileChanges>) if (changes[key] === current[key]) delete changes[key];
     if (!Object.keys(changes).length) return this.me(userId);
     if (changes.nickname) await this.assertNicknameFree(changes.nickname, userId);
-    if (changes.avatar) changes.avatar = await this.uploads.requireOwnedImage(userId, changes.avatar);
     let updated: { user: UserEntity | null; removeFiles: (() => Promise<void>) | null };
     try {
       updated = await this.dataSource.transaction(async (tx) => {

@@ -181,6 +181,12 @@ describe('users', () => {
       expect(event).not.toHaveProperty('email');
       await ownWs.waitFor('user:updated', (p) => p.id === user.id);
       await strangerWs.expectNo('user:updated');
+      // The same again is no change: no write, nobody told (the next event the partner gets is the next real change).
+      const before = (await t.backend.sql('SELECT updated_at FROM users WHERE id = $1', [user.id]))[0].updated_at;
+      expect((await patchMe(user, { bio: 'hello there', firstName: '' }).expect(200)).body.data).toMatchObject({ bio: 'hello there', firstName: null });
+      expect((await t.backend.sql('SELECT updated_at FROM users WHERE id = $1', [user.id]))[0].updated_at).toEqual(before);
+      await patchMe(user, { bio: 'changed' }).expect(200);
+      expect(await partnerWs.waitFor('user:updated', (p) => p.id === user.id)).toMatchObject({ bio: 'changed' });
       for (const ws of [partnerWs, ownWs, strangerWs]) ws.close();
     });
   });
