@@ -24,6 +24,8 @@ import './users.events';
 import { UploadsService } from '../uploads/uploads.service';
 import { PresenceRule, ProfileChanges, UserFacts, UsersRepository } from './users.repository';
 
+/** Saves of showOnlineStatus or showAvatar per user (each tells every follower or chat partner), as WS_RATE_PRESENCE's default. */
+export const PRIVACY_CHANGES_LIMIT = { limit: 30, windowSeconds: 60 };
 /** What a nickname is made of (NICKNAME_PATTERN, any order): a search term of anything else finds nobody. */
 const NICKNAME_CHARACTERS = /^[a-zA-Z0-9.]+$/;
 export const SEARCH_LIMIT = 20;
@@ -268,11 +270,17 @@ export class UsersService {
   /**
    * Merges a partial update into the stored document (row-locked, so concurrent devices do not
    * lose keys). A change to showOnlineStatus tells the user's followers what it changed for them.
+   * Saves carrying showOnlineStatus or showAvatar count against PRIVACY_CHANGES_LIMIT (429 RATE_LIMIT past it).
    */
   async updateSettings(userId: string, patch: unknown): Promise<UserSettings> {
     const errors = validateSettingsPatch(patch);
     if (Object.keys(errors).length) throw validationError(errors);
     const changes = normalizedPatch(patch as Record<string, unknown>);
+    if ('showOnlineStatus' in changes || 'showAvatar' in changes) {
+      // Each change of these reaches every follower or chat partner (online/offline, user:updated): budgeted as presence:away/back are.
+      const budget = await this.limiter.hit('privacy-changes', userId, PRIVACY_CHANGES_LIMIT);
+      if (!budget.allowed) throw new AppError('RATE_LIMIT', `Too many privacy changes; retry in ${budget.retryAfter} s`, { retryAfter: budget.retryAfter });
+    }
     let avatarLevelBefore: unknown;
     const save = () =>
       this.dataSource.transaction(async (tx) => {

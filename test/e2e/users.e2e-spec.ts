@@ -263,6 +263,15 @@ describe('users', () => {
       expect((await putSettings(user, { oneMore: 1 }).expect(422)).body.code).toBe('VALIDATION_ERROR');
       await putSettings(user, { k0: 'changed', fontSize: 'small' }).expect(200);
     });
+
+    it('takes at most 30 saves of showOnlineStatus or showAvatar a minute (each reaches every follower), then RATE_LIMIT; other keys go on', async () => {
+      const user = await signUp(t);
+      for (let i = 0; i < 30; i++) await putSettings(user, i % 2 ? { showAvatar: 'all' } : { showOnlineStatus: i % 4 ? 'all' : 'nobody' }).expect(200);
+      const refused = await putSettings(user, { showOnlineStatus: 'contacts' }).expect(429);
+      expect(refused.body).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
+      expect((await get(user, '/api/users/me/settings')).body.data.showOnlineStatus).not.toBe('contacts');
+      await putSettings(user, { theme: 'dark' }).expect(200);
+    });
   });
 
   describe('blocking', () => {
