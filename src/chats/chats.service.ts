@@ -108,7 +108,12 @@ export class ChatsService implements OnModuleInit {
     if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
     await this.users.assertInvitable(auth.userId, memberIds);
     const avatar = input.avatar ? await this.uploads.requireOwnedImage(auth.userId, input.avatar) : null;
-    const chatId = await userStillThere(this.chats.transaction((tx) => this.chats.createGroup(tx, input.name, input.description ?? null, avatar, auth.userId, memberIds)));
+    const chatId = await userStillThere(
+      this.chats.transaction(async (tx) => {
+        if (avatar) await this.uploads.holdOwnedImage(tx, auth.userId, avatar);
+        return this.chats.createGroup(tx, input.name, input.description ?? null, avatar, auth.userId, memberIds);
+      }),
+    );
     await this.publishChat([auth.userId, ...memberIds], chatId, 'chat:new');
     const everyone = [auth.userId, ...memberIds];
     await this.relations.started([{ viewers: everyone, subjects: everyone }]);
@@ -146,6 +151,7 @@ export class ChatsService implements OnModuleInit {
     if (changes.description !== undefined) changes = { ...changes, description: changes.description?.trim() || null };
     const { changed, removeFiles } = await this.chats.transaction(async (tx) => {
       await this.authorize(chatId, auth.userId, 'edit-info', { tx });
+      if (changes.avatar) await this.uploads.holdOwnedImage(tx, auth.userId, changes.avatar);
       const previous = await this.chats.updateInfo(tx, chatId, changes);
       const replaced = previous.changed && previous.avatar && previous.avatar !== changes.avatar && changes.avatar !== undefined;
       return { changed: previous.changed, removeFiles: replaced ? await this.uploads.releaseMedia(tx, [previous.avatar!]) : null };

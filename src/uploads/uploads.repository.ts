@@ -80,6 +80,12 @@ export class UploadsRepository {
     return rows.map((row) => row.stored_name);
   }
 
+  /** Share-locks the owner's image upload at `url` for the rest of `tx`; false when there is none (deleted meanwhile). */
+  async holdOwnedImage(tx: EntityManager, ownerId: string, url: string): Promise<boolean> {
+    const rows = (await tx.query(`SELECT 1 FROM uploads WHERE url = $1 AND owner_id = $2 AND kind = 'IMAGE' FOR KEY SHARE`, [url, ownerId])) as unknown[];
+    return rows.length > 0;
+  }
+
   /** The bytes of the user's uploads made after `since` and still kept. */
   async bytesSince(ownerId: string, since: Date): Promise<number> {
     const [row] = (await this.dataSource.query(`SELECT coalesce(sum(size), 0)::float8 AS bytes FROM uploads WHERE owner_id = $1 AND created_at > $2`, [

@@ -188,6 +188,16 @@ export class UploadsService implements OnApplicationBootstrap {
   }
 
   /**
+   * Inside the transaction that makes the image at `url` (requireOwnedImage's answer) an avatar:
+   * keeps it from being deleted until that commits. What deletes an unused upload (the sweep, the
+   * delete of the last message showing it) locks it and then looks for avatars showing it, which
+   * it would not see before this commits; MEDIA_NOT_FOUND when it went meanwhile.
+   */
+  async holdOwnedImage(tx: EntityManager, userId: string, url: string): Promise<void> {
+    if (!(await this.uploads.holdOwnedImage(tx, userId, url))) throw new AppError('MEDIA_NOT_FOUND', 'The avatar must be an image you uploaded');
+  }
+
+  /**
    * Queues the removal of every file of a user but `except`. Call it before deleting the account
    * (the rows go with it by cascade), and again inside the deletion transaction once the user
    * row is locked, for an upload that landed in between (a later one waits for the lock and then

@@ -176,6 +176,7 @@ export class UsersService {
       updated = await this.dataSource.transaction(async (tx) => {
         // A replaced (or cleared) avatar that nothing else shows is deleted, as a chat's is.
         const previous = changes.avatar !== undefined ? await this.users.lockAvatar(tx, userId) : null;
+        if (changes.avatar) await this.uploads.holdOwnedImage(tx, userId, changes.avatar);
         const user = await this.users.updateProfile(userId, changes, tx);
         return { user, removeFiles: user && previous && previous !== user.avatar ? await this.uploads.releaseMedia(tx, [previous]) : null };
       });

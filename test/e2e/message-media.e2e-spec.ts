@@ -308,6 +308,31 @@ describe('media of deleted messages', () => {
     bws.close();
   });
 
+  // Two connections at once: PGlite (the embedded mode) runs one statement at a time, so the interleaving cannot happen there.
+  (TEST_DATABASE_URL ? it : it.skip)('refuses an avatar whose upload a sweep is deleting: MEDIA_NOT_FOUND, not an avatar nobody can load', async () => {
+    const user = await signUp(t);
+    const photo: Photo = (await t.http().post('/api/upload').set(user.auth).attach('file', await fixtures.image('png'), 'p.png').expect(201)).body.data;
+    const sweeping = new Client({ connectionString: t.backend.env.DATABASE_URL });
+    await sweeping.connect();
+    try {
+      // As deleteUnreferenced does it: the row locked, found unused, deleted; not committed yet.
+      await sweeping.query('BEGIN');
+      await sweeping.query('SELECT id FROM uploads WHERE url = $1 FOR UPDATE', [photo.url]);
+      await sweeping.query('DELETE FROM uploads WHERE url = $1', [photo.url]);
+      const answer = t.http().patch('/api/users/me').set(user.auth).send({ avatar: photo.url }).then((res) => res);
+      await eventually(async () => {
+        const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        expect(waiting).toHaveLength(1);
+      });
+      await sweeping.query('COMMIT');
+      const res = await answer;
+      expect([res.status, res.body.code]).toEqual([422, 'MEDIA_NOT_FOUND']);
+    } finally {
+      await sweeping.end();
+    }
+    expect((await t.backend.sql('SELECT avatar FROM users WHERE id = $1', [user.id]))[0].avatar).toBeNull();
+  });
+
   it('queues again the variants of an image whose job was lost, at the sweep after they are overdue', async () => {
     const user = await signUp(t);
     const photo: Photo = (await t.http().post('/api/upload').set(user.auth).attach('file', await fixtures.image('png'), 'p.png').expect(201)).body.data;
