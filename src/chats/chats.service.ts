@@ -172,7 +172,8 @@ export class ChatsService implements OnModuleInit {
       this.chats.transaction(async (tx) => {
         await this.authorize(chatId, auth.userId, 'add-members', { tx });
         const current = await this.chats.memberIds(chatId, tx);
-        const candidates = wanted.filter((id) => !current.includes(id));
+        // One who left since the check above was not checked: not added back by this request.
+        const candidates = wanted.filter((id) => !current.includes(id) && !members.has(id));
         if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
         return { before: current, added: await this.chats.addMembers(tx, chatId, candidates) };
       }),

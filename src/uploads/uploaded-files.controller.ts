@@ -61,15 +61,18 @@ export class UploadedFilesController {
    * end. The stream is opened before any header is set, so a file removed meanwhile is a clean 404.
    */
   private async send(file: StoredFile, request: Request, response: Response, headers: Record<string, string>): Promise<void> {
-    const ranges = request.headers.range ? request.range(file.size, { combine: true }) : undefined;
+    // Only byte ranges are served (the unit is case-insensitive); a Range in another unit is ignored, satisfiable or not.
+    const header = request.headers.range;
+    const bytesRange = header !== undefined && /^\s*bytes\s*=/i.test(header);
+    const ranges = bytesRange ? request.range(file.size, { combine: true }) : undefined;
     // A suffix longer than the file selects all of it (RFC 9110 §14.1.2): range-parser calls it unsatisfiable.
-    const wholeSuffix = ranges === -1 && file.size > 0 && /^bytes=\s*-\d+\s*$/.test(request.headers.range ?? '') && !/^bytes=\s*-0+\s*$/.test(request.headers.range ?? '');
+    const wholeSuffix = ranges === -1 && file.size > 0 && /^\s*bytes\s*=\s*-\d+\s*$/i.test(header!) && !/^\s*bytes\s*=\s*-0+\s*$/i.test(header!);
     if (ranges === -1 && !wholeSuffix) {
       response.status(416).set({ ...headers, 'Content-Range': `bytes */${file.size}` }).end();
       return;
     }
     // A malformed, multi-part or other-unit range is answered with the whole file, as RFC 9110 allows.
-    const range = wholeSuffix ? { start: 0, end: file.size - 1 } : Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1 ? ranges[0] : undefined;
+    const range = wholeSuffix ? { start: 0, end: file.size - 1 } : Array.isArray(ranges) && ranges.length === 1 ? ranges[0] : undefined;
     const length = range ? range.end - range.start + 1 : file.size;
     const stream = request.method === 'HEAD' || file.size === 0 ? null : await this.storage.stream(file.key, range).catch(() => null);
     if (!stream && request.method !== 'HEAD' && file.size > 0) throw new AppError('NOT_FOUND');

@@ -501,9 +501,13 @@ describe('uploads', () => {
       expect(Buffer.compare(all.body, bytes)).toBe(0);
       await t.http().get(song.body.data.url).set('Range', 'bytes=-0').expect(416);
       // Another unit is no byte range: the whole file, 200.
-      const whole = await fetch(song.body.data.url).set('Range', 'items=0-5').expect(200);
-      expect(whole.headers['content-range']).toBeUndefined();
-      expect(whole.body.length).toBe(bytes.length);
+      for (const other of ['items=0-5', `items=${bytes.length + 10}-`]) {
+        const whole = await fetch(song.body.data.url).set('Range', other).expect(200);
+        expect(whole.headers['content-range']).toBeUndefined();
+        expect(whole.body.length).toBe(bytes.length);
+      }
+      // The unit in any case.
+      expect((await fetch(song.body.data.url).set('Range', 'Bytes=10-19').expect(206)).headers['content-range']).toBe(`bytes 10-19/${bytes.length}`);
     });
   });
 
