@@ -42,7 +42,8 @@ export class ImageVariantsProcessor {
     const upload = await this.uploads.findById(job.uploadId);
     if (!upload || upload.kind !== 'IMAGE' || upload.variants === 'ready') return;
     const originalKey = `${ORIGINALS}/${upload.storedName}`;
-    if (!(await this.storage.exists(originalKey))) return;
+    // Nothing to make them from: failed for good (not left pending, to be queued again by the sweep).
+    if (!(await this.storage.exists(originalKey))) return void (await this.uploads.setVariants(upload.id, 'failed'));
     const source = await buffer(await this.storage.stream(originalKey));
     const written = [`${THUMBS}/${upload.storedName}`, `${MEDIUM}/${upload.storedName}`, upload.storedName];
     try {

@@ -119,9 +119,13 @@ export class UploadsRepository {
     });
   }
 
-  /** Images whose variants have been pending since before `before` (uploads_pending_variants_idx), oldest first: at most `limit`. */
-  async pendingVariants(before: Date, limit: number): Promise<string[]> {
-    const rows = (await this.dataSource.query(`SELECT id FROM uploads WHERE variants = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2`, [before, limit])) as Array<{ id: string }>;
+  /** Images uploaded between `since` and `before` whose variants are still pending (uploads_pending_variants_idx), newest first: at most `limit`. */
+  async pendingVariants(since: Date, before: Date, limit: number): Promise<string[]> {
+    const rows = (await this.dataSource.query(`SELECT id FROM uploads WHERE variants = 'pending' AND created_at > $1 AND created_at < $2 ORDER BY created_at DESC LIMIT $3`, [
+      since,
+      before,
+      limit,
+    ])) as Array<{ id: string }>;
     return rows.map((row) => row.id);
   }
 

@@ -54,6 +54,8 @@ const STALE_TEMP_MS = 60 * 60_000;
 
 /** An image whose variants are still pending this long after its upload has lost its job (see requeueOverdueVariants). */
 export const VARIANTS_OVERDUE_MS = 10 * 60_000;
+/** An image still pending this long after its upload is not queued again (see requeueOverdueVariants). */
+const VARIANTS_GIVE_UP_MS = 24 * 3_600_000;
 /** Overdue images queued again per sweep. */
 const VARIANTS_REQUEUE_BATCH = 500;
 
@@ -312,7 +314,8 @@ export class UploadsService implements OnApplicationBootstrap {
    * how many were asked for.
    */
   async requeueOverdueVariants(now = new Date()): Promise<number> {
-    const overdue = await this.uploads.pendingVariants(new Date(now.getTime() - VARIANTS_OVERDUE_MS), VARIANTS_REQUEUE_BATCH);
+    // Given up after a day: what a day of tries did not make (storage trouble each time) is left as it is, its original served.
+    const overdue = await this.uploads.pendingVariants(new Date(now.getTime() - VARIANTS_GIVE_UP_MS), new Date(now.getTime() - VARIANTS_OVERDUE_MS), VARIANTS_REQUEUE_BATCH);
     // A job id of its own per overdue period: the first job's id may still be kept (failed, for a
     // day), which would make this add nothing. A job that runs after another made the variants finds them ready.
     const period = Math.floor(now.getTime() / VARIANTS_OVERDUE_MS);
