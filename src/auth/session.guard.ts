@@ -6,13 +6,14 @@ import { AppError } from '../core/errors';
 import { SESSION_COOKIE, sessionCookie, sessionCookieOptions } from '../core/http/session-cookie';
 import { IS_PUBLIC } from '../core/http/public.decorator';
 import { AuthedRequest, tokenFrom } from './auth-context';
-import { SESSION_LIFETIME_MS, SessionsService } from './sessions.service';
+import { SessionsService } from './sessions.service';
 
 /**
  * Protects every HTTP route unless it is marked `@Public()`: a missing, unknown, expired or
  * terminated token answers 401 UNAUTHORIZED. Whether a route is public is read once per route.
- * A session cookie is set again, with a fresh Max-Age, whenever its session's expiry slides (at
- * most once a minute): an active browser is never logged out by the cookie's own expiry.
+ * A session cookie is set again, to its session's expiry, whenever this instance reads that (at
+ * most every few seconds per session): use slides the expiry, so an active browser is never
+ * logged out by the cookie's own, whichever of its sockets or requests slid it.
  */
 @Injectable()
 export class SessionGuard implements CanActivate {
@@ -36,10 +37,10 @@ export class SessionGuard implements CanActivate {
 
   private async authenticate(request: AuthedRequest, response: Response): Promise<boolean> {
     const token = tokenFrom(request);
-    // A browser's cookie expires with the session it carries: set again whenever use slides the expiry.
+    // A browser's cookie expires with the session it carries: set again, to the session's expiry, whenever that is read.
     const fromCookie = token !== null && token === sessionCookie(request.headers.cookie);
-    const slid = fromCookie ? () => void response.cookie(SESSION_COOKIE, token, { ...this.cookie, maxAge: SESSION_LIFETIME_MS }) : undefined;
-    const auth = token ? await this.sessions.resolve(token, slid) : null;
+    const read = fromCookie ? (expiresAt: number) => void response.cookie(SESSION_COOKIE, token, { ...this.cookie, maxAge: Math.max(0, expiresAt - Date.now()) }) : undefined;
+    const auth = token ? await this.sessions.resolve(token, read) : null;
     if (!auth) throw new AppError('UNAUTHORIZED');
     request.auth = auth;
     return true;

@@ -61,14 +61,16 @@ export class SessionsService extends SocketAuthenticator {
   /**
    * The caller behind a token, or null for a missing, unknown, expired or terminated one.
    * A live session is remembered for a few seconds (SessionCache), so a burst of requests costs
-   * one lookup; last activity is written at most once a minute and slides the expiry, when
-   * `slid` is called (a cookie's expiry slides with it).
+   * one lookup; last activity is written at most once a minute and slides the expiry. `read`
+   * is told the session's expiry whenever it was read from the database or slid (a cookie is set
+   * again with it: at most every few seconds, whoever slid the expiry last, a socket or another instance).
    */
-  async resolve(token: string, slid?: () => void): Promise<AuthContext | null> {
+  async resolve(token: string, read?: (expiresAt: number) => void): Promise<AuthContext | null> {
     if (!token || token.length > 128) return null;
     const tokenHash = sha256(token);
     const now = Date.now();
     let session = this.cache.get(tokenHash, now);
+    const cached = session !== null;
     if (!session) {
       const generation = this.cache.generation;
       const live = await this.sessions.findLive(tokenHash);
@@ -81,8 +83,8 @@ export class SessionsService extends SocketAuthenticator {
       session.lastActiveAt = now;
       session.expiresAt = now + SESSION_LIFETIME_MS;
       await this.sessions.touch(session.id, SESSION_LIFETIME_DAYS);
-      slid?.();
-    }
+      read?.(session.expiresAt);
+    } else if (!cached) read?.(session.expiresAt);
     return { userId: session.userId, sessionId: session.id };
   }
 
