@@ -50,4 +50,28 @@ describe('LiveSeqs', () => {
       expect([...live.within(0, 1_000)]).toEqual([...set].sort((a, b) => a - b));
     }
   });
+
+  it('adds whole spans, merging those they touch or adjoin, in agreement with a counted set', () => {
+    let state = 11;
+    const random = (n: number) => ((state = (state * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let round = 0; round < 200; round++) {
+      const live = new LiveSeqs();
+      const set = new Set<number>();
+      for (let i = 0; i < 12; i++) {
+        const from = 100 + random(40);
+        const to = from + random(6);
+        if (random(3) === 0) {
+          live.add(to);
+          set.add(to);
+        } else {
+          live.addRange(from, to);
+          for (let seq = from + 1; seq <= to; seq++) set.add(seq);
+        }
+        const a = 95 + random(50);
+        const b = a + random(12);
+        expect(live.covers(a, b)).toBe(counted(set, a, b));
+      }
+      expect([...live.within(0, 1_000)]).toEqual([...set].sort((a, b) => a - b));
+    }
+  });
 });

@@ -37,6 +37,23 @@ export class LiveSeqs {
     }
   }
 
+  /** Adds every seq in (from, to]. */
+  addRange(from: number, to: number): void {
+    if (to <= from) return;
+    let lo = from + 1;
+    let hi = to;
+    // The ranges it touches or adjoins merge into one.
+    let i = this.firstReaching(lo - 1);
+    let j = i;
+    while (j < this.lo.length && this.lo[j] <= hi + 1) {
+      lo = Math.min(lo, this.lo[j]);
+      hi = Math.max(hi, this.hi[j]);
+      j++;
+    }
+    this.lo.splice(i, j - i, lo);
+    this.hi.splice(i, j - i, hi);
+  }
+
   /** Whether every seq in (from, to] is here (none is needed when to <= from). */
   covers(from: number, to: number): boolean {
     if (to <= from) return true;

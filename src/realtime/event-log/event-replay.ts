@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ERROR_CODES } from '../../core/errors/error-codes';
 import { Connection, GapHandler, HeldFrame, MAX_EARLY, skipsOne } from '../connection-registry';
 import { bodyWithSeq, EventLog, LogRead } from './event-log';
+import { LiveSeqs } from '../live-seqs';
 import { drained } from '../ws-frames';
 
 /** Events read from the log per round trip of a replay. */
@@ -33,6 +34,12 @@ export class EventReplay {
   private readonly turns = new WeakMap<Connection, { tail: Promise<unknown>; pending: number }>();
   /** Held lists a gap repair made (holdForRepair): released by the repair's own turn, never by a replay before it. */
   private readonly repairs = new WeakSet<HeldFrame[]>();
+  /**
+   * The seqs each socket's replays covered (sent, or skipped as got live): a later replay skips
+   * those, and only those. A resume from further back than an earlier replay began (a client's
+   * `auth {lastSeq}` after a settle catch-up) still gets what came before it.
+   */
+  private readonly replayed = new WeakMap<Connection, LiveSeqs>();
 
   constructor(private readonly log: EventLog) {}
 
@@ -89,6 +96,8 @@ export class EventReplay {
     // What this replay covered: all up to its position once it has run to its end (or found nothing
     // to send); else only as far as it wrote, so that a resume asked again after a failure sends the rest.
     let covered = connection.replayedUpTo;
+    // What this replay went through itself, in order (sent, or skipped as already there): (lastSeq, reached].
+    let reached = lastSeq;
     let finished = false;
     try {
       // The log was unreachable when the socket was bound: its position is read now, the seqs it
@@ -104,6 +113,7 @@ export class EventReplay {
         return void (finished = true);
       }
       const early = new Set(connection.early);
+      const replayed = this.replayed.get(connection);
       let after = lastSeq;
       while (after < position) {
         read ??= await this.log.read(connection.userId!, after, REPLAY_PAGE, position);
@@ -115,11 +125,15 @@ export class EventReplay {
         }
         for (const { seq, body } of read.events) {
           // Got live, or sent by an earlier replay on this socket (a settle check after a gap repair).
-          if (early.has(seq) || seq <= connection.replayedUpTo) continue;
+          if (early.has(seq) || replayed?.covers(seq - 1, seq)) {
+            reached = seq;
+            continue;
+          }
           // At the pace the client reads: a log of large events is not copied into memory at once.
           if (!(await drained(connection.socket, REPLAY_BACKLOG, REPLAY_STALL_MS))) return void connection.socket.terminate();
           this.write(connection, bodyWithSeq(body, seq));
           covered = seq;
+          reached = seq;
         }
         if (!read.hasMore || !read.events.length) break;
         after = read.events[read.events.length - 1].seq;
@@ -127,7 +141,15 @@ export class EventReplay {
       }
       finished = true;
     } finally {
-      if (finished && position !== null) covered = position;
+      if (finished && position !== null) {
+        covered = position;
+        reached = Math.max(reached, position);
+      }
+      if (reached > lastSeq) {
+        let ranges = this.replayed.get(connection);
+        if (!ranges) this.replayed.set(connection, (ranges = new LiveSeqs()));
+        ranges.addRange(lastSeq, reached);
+      }
       connection.replayedUpTo = Math.max(connection.replayedUpTo, covered);
       if (!forRepair) this.release(connection);
     }

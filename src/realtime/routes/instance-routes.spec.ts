@@ -219,6 +219,23 @@ describe('InstanceRoutes', () => {
     routes.stop();
   });
 
+  it('sends a client\'s resume from before a settle catch-up\'s replay what came before it: nothing lost, nothing twice', async () => {
+    const { connect, append, routes, replay } = setup();
+    const older = [await append('u', 1), await append('u', 2)];
+    const socket = await connect('u');
+    // A stale route kept these from here: the settle check replays them.
+    const newer = [await append('u', 3), await append('u', 4)];
+    await sleep(SETTLE_MS * 3);
+    expect(socket.seqs()).toEqual(newer);
+    // The client (which lost the older two in its last connection) asks from before them.
+    await replay.resume(socket.connection, older[0] - 1);
+    expect(socket.seqs()).toEqual([...newer, ...older]);
+    // Asked again: all of it was sent.
+    await replay.resume(socket.connection, older[0] - 1);
+    expect(socket.seqs()).toEqual([...newer, ...older]);
+    routes.stop();
+  });
+
   it('repairs a gap in the frames held during a resume before sending them, so the seqs stay in order', async () => {
     const { registry, replay, connect, append, routes, reads } = setup();
     const socket = await connect('u');
