@@ -1,4 +1,15 @@
-import { MAX_RETRY_AFTER_MS, retryAfterMs } from './web-push.sender';
+import webpush from 'web-push';
+import type { AppConfig } from '../core/config/app-config';
+import { OutboundPolicy } from '../core/outbound/outbound-policy';
+import type { WebSubscription } from './web-subscription';
+import { MAX_RETRY_AFTER_MS, PushServiceUnavailableError, retryAfterMs, WebPushSender } from './web-push.sender';
+
+/** An uncompressed P-256 public key (the generator point), as a browser's p256dh is. */
+const P256DH = Buffer.concat([
+  Buffer.from([4]),
+  Buffer.from('6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296', 'hex'),
+  Buffer.from('4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5', 'hex'),
+]).toString('base64url');
 
 describe('retryAfterMs', () => {
   const now = Date.parse('2026-11-30T12:00:00Z');
@@ -13,5 +24,25 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs('86400', now)).toBe(MAX_RETRY_AFTER_MS);
     expect(retryAfterMs('Mon, 30 Nov 2026 11:00:00 GMT', now)).toBe(0);
     expect([undefined, '', 'soon', '-5', '1.5'].map((h) => retryAfterMs(h, now))).toEqual([null, null, null, null, null]);
+  });
+});
+
+describe('WebPushSender.send', () => {
+  const vapid = webpush.generateVAPIDKeys();
+  const config = { values: { push: { publicKey: vapid.publicKey, privateKey: vapid.privateKey, subject: 'mailto:ops@example.com' } } } as unknown as AppConfig;
+  const subscription = (endpoint: string) => ({ endpoint, p256dh: P256DH, auth: 'AAAAAAAAAAAAAAAAAAAAAA' }) as WebSubscription;
+  type Lookup = ConstructorParameters<typeof OutboundPolicy>[0]['lookup'];
+  const senderResolving = (lookup: Lookup) => new WebPushSender(config, new OutboundPolicy({ allowHosts: [], lookup }));
+
+  it('retries, rather than refuses, an endpoint whose host does not resolve right now: its subscription is kept', async () => {
+    const failing: Lookup = ((_host: string, _options: unknown, callback: (error: Error | null, addresses: unknown[]) => void) =>
+      callback(Object.assign(new Error('getaddrinfo EAI_AGAIN fcm.googleapis.com'), { code: 'EAI_AGAIN' }), [])) as unknown as Lookup;
+    await expect(senderResolving(failing).send(subscription('https://fcm.googleapis.com/fcm/send/abc'), '{}', 'topic')).rejects.toBeInstanceOf(PushServiceUnavailableError);
+  });
+
+  it('refuses an endpoint the outbound policy never contacts (a private address)', async () => {
+    const privateAddress: Lookup = ((_host: string, _options: unknown, callback: (error: Error | null, addresses: unknown[]) => void) =>
+      callback(null, [{ address: '10.0.0.7', family: 4 }])) as unknown as Lookup;
+    expect(await senderResolving(privateAddress).send(subscription('https://push.internal.example/abc'), '{}', 'topic')).toBe('refused');
   });
 });

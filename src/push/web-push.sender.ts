@@ -83,7 +83,7 @@ export class WebPushSender {
     try {
       url = await this.outbound.check(subscription.endpoint);
     } catch (error) {
-      if (error instanceof OutboundRefusedError) return 'refused';
+      if (error instanceof OutboundRefusedError) return refused(error);
       throw error;
     }
     const details = generateRequestDetails({ endpoint: url.href, keys: { p256dh: subscription.p256dh, auth: subscription.auth } }, payload, {
@@ -98,7 +98,7 @@ export class WebPushSender {
     try {
       ({ status, retryAfter } = await this.post(url, details.headers as Record<string, string | number>, details.body as Buffer));
     } catch (error) {
-      if (error instanceof OutboundRefusedError) return 'refused';
+      if (error instanceof OutboundRefusedError) return refused(error);
       throw new PushServiceUnavailableError(`push service ${url.host}: ${(error as Error).message}`);
     }
     if (status >= 200 && status < 300) return 'sent';
@@ -141,4 +141,15 @@ export class WebPushSender {
       req.end(body);
     });
   }
+}
+
+/**
+ * An endpoint the outbound policy refuses may not be contacted: 'refused' (the subscription is
+ * removed). One whose host does not resolve right now is not that: DNS fails for a while (a
+ * resolver restarting, a network blip), and removing subscriptions for it would silence every
+ * user it reached until their browser subscribes again. Retried as an unavailable push service.
+ */
+function refused(error: OutboundRefusedError): 'refused' {
+  if (error.reason === 'UNRESOLVABLE') throw new PushServiceUnavailableError(error.message);
+  return 'refused';
 }
