@@ -1,58 +1,110 @@
-import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
-/** The lock files this process holds: released when it exits. */
+/** How often a held lock's file is touched: a lock from another host is live while it is fresh. */
+const HEARTBEAT_MS = 10_000;
+/** A lock from another host untouched for this long is left over (its process is gone). */
+export const STALE_MS = 30_000;
+/** A lock file too young to hold its holder yet is being written, not left over. */
+const WRITING_MS = 2_000;
+/** How long a start waits for a lock from another host to go stale before refusing. */
+const WAIT_MS = STALE_MS + 5_000;
+const POLL_MS = 500;
+
+/** The lock files this process holds: touched while it runs, removed when it exits. */
 const held = new Set<string>();
-let releasing = false;
+let heartbeat: NodeJS.Timeout | null = null;
 
 /**
  * Takes `file` (beside the embedded database's directory) for this process, or throws naming
  * the process that holds it. PGlite takes no lock of its own: a second process on the same
- * directory (a second `npm start`, the migration CLI beside a running server) can corrupt it.
- * A lock left by a process that is gone (killed, crashed) is taken over; so is one written on
- * another host, whose process cannot be checked (a container's new name after a restart).
- * The same process may take it again (its app restarted in-process, the tests).
+ * directory (a second `npm start`, the migration CLI beside a running server, a second container
+ * on the same volume) can corrupt it. The holder is `pid@host`, and the file is touched every
+ * HEARTBEAT_MS while held. A lock of this host is taken over when its process is gone; one of
+ * another host, whose process cannot be asked, when it has not been touched for STALE_MS (a start
+ * waits that long for it, as after a container was recreated). The same process may take it again
+ * (its app restarted in-process, the tests). Taking one over is done under `<file>.takeover`, so
+ * two processes starting at once cannot both take it.
  */
-export function lockDataDir(file: string): void {
+export function lockDataDir(file: string, options: { waitMs?: number } = {}): void {
   const mine = `${process.pid}@${hostname()}`;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      writeFileSync(file, mine, { flag: 'wx' });
-      return hold(file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+  const deadline = Date.now() + (options.waitMs ?? WAIT_MS);
+  for (;;) {
+    if (tryCreate(file, mine)) return hold(file);
     const holder = readHolder(file);
     if (holder === mine) return hold(file);
-    if (holder && isLive(holder)) {
-      throw new Error(`The embedded database ${file.replace(/\.lock$/, '')} is in use by process ${holder.split('@')[0]}: run one server (or migration command) per DATA_DIR at a time`);
+    const verdict = judge(file, holder);
+    if (verdict === 'gone' && takeOver(file, holder, mine)) return hold(file);
+    if (verdict === 'live' && (sameHost(holder) || Date.now() >= deadline)) {
+      throw new Error(`The embedded database ${file.replace(/\.lock$/, '')} is in use by process ${holder}: run one server (or migration command) per DATA_DIR at a time`);
     }
-    // Gone: replace it atomically (a link fails if another process replaced it first; then look again).
-    const claim = `${file}.${process.pid}`;
-    writeFileSync(claim, mine);
-    try {
-      if (readHolder(file) === holder) unlinkSync(file);
-      linkSync(claim, file);
-      return hold(file);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST' && code !== 'ENOENT') throw error;
-    } finally {
-      unlinkSync(claim);
-    }
+    sleep(POLL_MS);
   }
-  throw new Error(`Could not take the lock ${file}`);
+}
+
+function tryCreate(file: string, holder: string): boolean {
+  try {
+    writeFileSync(file, holder, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
+  }
+}
+
+/** Whether the holder's process runs: on this host a signal 0 says; on another, a recent touch of the file. */
+function judge(file: string, holder: string | null): 'live' | 'gone' {
+  const age = ageOf(file);
+  if (age === null) return 'gone';
+  if (!holder?.includes('@')) return age < WRITING_MS ? 'live' : 'gone';
+  if (!sameHost(holder)) return age < STALE_MS ? 'live' : 'gone';
+  const pid = Number(holder.split('@')[0]);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return 'gone';
+  try {
+    process.kill(pid, 0);
+    return 'live';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? 'live' : 'gone';
+  }
+}
+
+/** Replaces a left-over lock held by `holder`, under the takeover lock; false when another process got there first. */
+function takeOver(file: string, holder: string | null, mine: string): boolean {
+  const takeover = `${file}.takeover`;
+  if (!tryCreate(takeover, mine)) {
+    // A takeover that died half-way is cleared once old; a live one is waited for.
+    if ((ageOf(takeover) ?? 0) > WRITING_MS) tryUnlink(takeover);
+    return false;
+  }
+  try {
+    if (readHolder(file) !== holder) return false;
+    tryUnlink(file);
+    return tryCreate(file, mine);
+  } finally {
+    tryUnlink(takeover);
+  }
 }
 
 function hold(file: string): void {
   held.add(file);
-  if (held.size === 1 && !releasing) {
-    releasing = true;
-    process.once('exit', () => {
-      for (const lock of held) if (readHolder(lock) === `${process.pid}@${hostname()}`) tryUnlink(lock);
-    });
-  }
+  if (heartbeat) return;
+  heartbeat = setInterval(() => {
+    const now = new Date();
+    for (const lock of held) {
+      try {
+        utimesSync(lock, now, now);
+      } catch {
+        held.delete(lock); // its directory was removed
+      }
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  process.once('exit', () => {
+    for (const lock of held) if (readHolder(lock) === `${process.pid}@${hostname()}`) tryUnlink(lock);
+  });
 }
+
+const sameHost = (holder: string | null): boolean => holder !== null && holder.slice(holder.indexOf('@') + 1) === hostname();
 
 function readHolder(file: string): string | null {
   try {
@@ -62,17 +114,12 @@ function readHolder(file: string): string | null {
   }
 }
 
-/** Whether the holder's process runs: on this host, a signal 0 says; on another, nothing can. */
-function isLive(holder: string): boolean {
-  const [pid, host] = holder.split('@');
-  if (host !== hostname()) return false;
-  const id = Number(pid);
-  if (!Number.isSafeInteger(id) || id <= 0) return false;
+/** Milliseconds since the file was last written or touched; null when it is gone. */
+function ageOf(file: string): number | null {
   try {
-    process.kill(id, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return null;
   }
 }
 
@@ -80,6 +127,11 @@ function tryUnlink(file: string): void {
   try {
     unlinkSync(file);
   } catch {
-    // Gone already (its directory removed).
+    // Gone already.
   }
+}
+
+/** Start-up only: waits without returning to the event loop (the data source is described synchronously). */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
