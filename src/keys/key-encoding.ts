@@ -7,8 +7,12 @@ export const PUBLIC_KEY_BYTES = 33;
 export const DJB_KEY_TYPE = 0x05;
 export const SIGNATURE_BYTES = 64;
 
-/** Registration ids as libsignal generates them (14 bits, never 0 and never the top values). */
-export const MAX_REGISTRATION_ID = 16380;
+/**
+ * Registration ids are 14 bits. The JavaScript libsignal the web client uses makes them as
+ * `random & 0x3fff`, 0 and 16381-16383 included (Java's stays within 1-16380): the whole range is
+ * taken, or about one device in 4,096 could never upload its bundle.
+ */
+export const MAX_REGISTRATION_ID = 0x3fff;
 /** Prekey ids are 24-bit (libsignal's `Medium.MAX_VALUE`). */
 export const MAX_PREKEY_ID = 0xffffff;
 export const MAX_PREKEYS_PER_CALL = 200;

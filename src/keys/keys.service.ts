@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../core/config/app-config';
@@ -17,6 +17,8 @@ export const PREKEYS_LOW_THRESHOLD = 20;
 
 @Injectable()
 export class KeysService {
+  private readonly logger = new Logger('Keys');
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly keys: KeysRepository,
@@ -101,7 +103,8 @@ export class KeysService {
     const taken = await this.keys.takeBundle(targetId);
     if (!taken) throw new AppError('BUNDLE_NOT_FOUND');
     if (taken.bundle.preKey && taken.preKeysLeft < PREKEYS_LOW_THRESHOLD) {
-      await this.realtime.toUsers([targetId], 'keys:low', { count: taken.preKeysLeft });
+      // The key is handed out (committed): a lost notice must not lose it too. The owner hears again at the next hand-out.
+      await this.realtime.toUsers([targetId], 'keys:low', { count: taken.preKeysLeft }).catch((error: unknown) => this.logger.warn(`keys:low for ${targetId} not sent: ${(error as Error).message}`));
     }
     return taken.bundle;
   }

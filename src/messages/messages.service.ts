@@ -466,7 +466,11 @@ export class MessagesService {
       if (!input.mediaUrl && (input.text ?? '') !== '') throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
       if (!input.ciphertext || input.signalType === undefined || input.signalType === null) throw new AppError('CIPHERTEXT_REQUIRED');
       const sealed = { ciphertext: input.ciphertext, signalType: input.signalType };
-      if (!input.mediaUrl) return newMessage(senderId, chatId, input, { type: input.type ?? 'TEXT', text: null, mediaUrl: null, mediaName: null, mediaSize: null }, sealed);
+      if (!input.mediaUrl) {
+        // As in any chat: a media type without media would be listed, filtered and listened to as media.
+        if (input.type && input.type !== 'TEXT') throw invalid('mediaUrl', `a ${input.type} message needs a mediaUrl`);
+        return newMessage(senderId, chatId, input, { type: 'TEXT', text: null, mediaUrl: null, mediaName: null, mediaSize: null }, sealed);
+      }
       return newMessage(senderId, chatId, input, await this.encryptedMedia(senderId, input, input.mediaUrl), sealed);
     }
     if (input.ciphertext || input.signalType !== undefined && input.signalType !== null) throw invalid('ciphertext', 'ciphertext belongs to secret chats');

@@ -61,7 +61,7 @@ export class ReportsRepository {
     }> = await tx.query(
       `SELECT msg.chat_id, c.type AS chat_type, msg.sender_id, msg.type,
               CASE WHEN c.type = 'SECRET' THEN NULL ELSE msg.text END AS text,
-              msg.media_url, msg.media_name, msg.created_at
+              msg.media_url, CASE WHEN c.type = 'SECRET' THEN NULL ELSE msg.media_name END AS media_name, msg.created_at
          FROM messages msg
          JOIN chats c ON c.id = msg.chat_id
          JOIN chat_members cm ON cm.chat_id = msg.chat_id AND cm.user_id = $2 AND cm.visible

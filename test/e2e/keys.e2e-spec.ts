@@ -122,11 +122,14 @@ describe('keys', () => {
   });
 
   describe('POST /api/keys/bundle', () => {
-    it('accepts the boundary values: registration id 1 and 16380, key ids 0 and 16777215, 200 one-time keys', async () => {
+    it('accepts the boundary values: registration id 0 and 16383 (the JavaScript libsignal makes both), key ids 0 and 16777215, 200 one-time keys', async () => {
       const user = await signUp(t);
-      await upload(user, { ...fakeBundle(0), registrationId: 1, signedPreKeyId: 0, oneTimePreKeys: [{ keyId: 16777215, publicKey: fakeKey() }] }).expect(201);
-      await upload(user, { ...fakeBundle(200), registrationId: 16380, signedPreKeyId: 16777215, oneTimePreKeys: fakePreKeys(0, 200) }).expect(201);
-      expect(await count(user)).toBe(200);
+      const other = await signUp(t);
+      await upload(user, { ...fakeBundle(0), registrationId: 0, signedPreKeyId: 0, oneTimePreKeys: [{ keyId: 16777215, publicKey: fakeKey() }] }).expect(201);
+      expect((await t.http().get(`/api/keys/bundle/${user.id}`).set(other.auth).expect(200)).body.data.registrationId).toBe(0);
+      await upload(user, { ...fakeBundle(200), registrationId: 16383, signedPreKeyId: 16777215, oneTimePreKeys: fakePreKeys(0, 200) }).expect(201);
+      expect((await t.http().get(`/api/keys/bundle/${user.id}`).set(other.auth).expect(200)).body.data.registrationId).toBe(16383);
+      expect(await count(user)).toBe(199);
     });
 
     it.each([
@@ -140,8 +143,8 @@ describe('keys', () => {
       ['signedPreKey', '34 bytes', (b: WireBundleUpload) => ({ ...b, signedPreKey: Buffer.concat([Buffer.from([5]), randomBytes(33)]).toString('base64') })],
       ['signedPreKeySig', 'a 63-byte signature', (b: WireBundleUpload) => ({ ...b, signedPreKeySig: randomBytes(63).toString('base64') })],
       ['signedPreKeySig', 'a number', (b: WireBundleUpload) => ({ ...b, signedPreKeySig: 7 })],
-      ['registrationId', 'registration id 0', (b: WireBundleUpload) => ({ ...b, registrationId: 0 })],
-      ['registrationId', 'registration id 16381', (b: WireBundleUpload) => ({ ...b, registrationId: 16381 })],
+      ['registrationId', 'a negative registration id', (b: WireBundleUpload) => ({ ...b, registrationId: -1 })],
+      ['registrationId', 'registration id 16384 (above 14 bits)', (b: WireBundleUpload) => ({ ...b, registrationId: 16384 })],
       ['registrationId', 'a fractional registration id', (b: WireBundleUpload) => ({ ...b, registrationId: 1.5 })],
       ['registrationId', 'a registration id as a string', (b: WireBundleUpload) => ({ ...b, registrationId: '42' })],
       ['signedPreKeyId', 'a negative key id', (b: WireBundleUpload) => ({ ...b, signedPreKeyId: -1 })],

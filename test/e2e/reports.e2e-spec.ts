@@ -129,6 +129,13 @@ describe('reports (v2.2 §11)', () => {
       const row = await reportRow(id);
       expect(row).toMatchObject({ message_chat_id: chatId, message_chat_type: 'SECRET', message_sender_id: alice.id, message_type: 'TEXT', message_text: null });
       expect(JSON.stringify(row)).not.toContain(ciphertext);
+      // Encrypted media: neither its caption nor its file name (the client's plaintext) is copied.
+      const blob = (await t.http().post('/api/upload/encrypted').set(alice.browser).attach('file', randomBytes(512), { filename: 'file.enc', contentType: 'application/octet-stream' }).expect(201)).body.data;
+      const mws = await connect(t, alice);
+      const media = await send(mws, chatId, 'holiday caption', { type: 'IMAGE', mediaUrl: blob.url, mediaName: 'beach-with-ex.jpg', ciphertext, signalType: 1 });
+      mws.close();
+      const mediaReport = (await report(bob, { targetMessageId: media.id, targetUserId: alice.id, reason: 'ABUSE' }).expect(201)).body.data.id;
+      expect(await reportRow(mediaReport)).toMatchObject({ message_type: 'IMAGE', message_text: null, message_media_name: null });
     });
 
     it('keeps the reports and their evidence when the reporter or the reported user deletes their account, tied to no one', async () => {

@@ -224,6 +224,7 @@ describe('secret chats', () => {
       [{ type: 'IMAGE', mediaUrl: '/uploads/x.png', ciphertext: 'QUJD', signalType: 1 }, 'MEDIA_NOT_FOUND'],
       [{ ciphertext: 'QUJD' }, 'CIPHERTEXT_REQUIRED'],
       [{}, 'CIPHERTEXT_REQUIRED'],
+      [{ type: 'AUDIO', ciphertext: 'QUJD', signalType: 1 }, 'VALIDATION_ERROR'],
     ];
     for (const [payload, code] of refusals) {
       aws.send('message:send', { chatId, ...payload, clientMessageId: randomUUID() });

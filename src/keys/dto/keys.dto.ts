@@ -53,9 +53,9 @@ export class PreKeyDto {
 
 /** `POST /api/keys/bundle`: the whole bundle, flat, as the clients send it. */
 export class UploadBundleDto {
-  @ApiProperty({ minimum: 1, maximum: MAX_REGISTRATION_ID, example: 4242 })
+  @ApiProperty({ minimum: 0, maximum: MAX_REGISTRATION_ID, example: 4242 })
   @IsInt()
-  @Min(1)
+  @Min(0)
   @Max(MAX_REGISTRATION_ID)
   registrationId: number;
 
