@@ -1,13 +1,13 @@
 import 'reflect-metadata';
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './bootstrap';
 import { AppConfig } from './core/config/app-config';
+import { loadDotEnv } from './core/config/dot-env';
 import { ConfigError } from './core/config/env.schema';
 import { exitOnSignals } from './core/shutdown';
 
 async function main(): Promise<void> {
-  if (existsSync('.env') && process.env.NODE_ENV !== 'production') process.loadEnvFile('.env');
+  loadDotEnv();
   const app = await createApp({ env: process.env });
   const { port, apiDocs } = app.get(AppConfig).values;
   await app.listen(port);

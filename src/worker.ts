@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { existsSync } from 'node:fs';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { coreImports, FEATURE_MODULES } from './app.module';
+import { loadDotEnv } from './core/config/dot-env';
 import { ConfigError } from './core/config/env.schema';
 import { AppLogger } from './core/logging/app-logger';
 import { exitOnSignals } from './core/shutdown';
@@ -10,11 +10,13 @@ import { RealtimeModule } from './realtime/realtime.module';
 
 /**
  * Job workers without HTTP: `node dist/src/worker.js` next to API instances started with
- * WORKERS=off. Needs REDIS_URL (without Redis, jobs run inside the API process).
+ * WORKERS=off. Needs REDIS_URL and DATABASE_URL (without Redis, jobs run inside the API process).
  */
 async function main(): Promise<void> {
-  if (existsSync('.env') && process.env.NODE_ENV !== 'production') process.loadEnvFile('.env');
-  if (!process.env.REDIS_URL) throw new ConfigError(['REDIS_URL is required for a separate worker process']);
+  loadDotEnv();
+  // Without them it would run jobs of nobody's queue against an embedded database of its own.
+  const missing = ['REDIS_URL', 'DATABASE_URL'].filter((name) => !process.env[name]);
+  if (missing.length) throw new ConfigError(missing.map((name) => `${name} is required for a separate worker process`));
   const env = { ...process.env, WORKERS: 'on' };
 
   @Module({ imports: [...coreImports({ env }), RealtimeModule, ...FEATURE_MODULES] })

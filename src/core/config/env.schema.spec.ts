@@ -146,6 +146,11 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000', DATA_DIR: dataDir() })).toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
   });
 
+  it('refuses WORKERS=off without Redis (no other process would run the background work), and takes it with Redis', () => {
+    expect(() => parseEnv({ WORKERS: 'off', DATA_DIR: dataDir() })).toThrow(/WORKERS=off needs REDIS_URL/);
+    expect(parseEnv({ WORKERS: 'off', REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://h2v@db/h2v', DATA_DIR: dataDir() }).workers).toBe(false);
+  });
+
   describe('Web Push (VAPID)', () => {
     const pair = () => {
       const ecdh = createECDH('prime256v1');

@@ -199,6 +199,10 @@ export function parseEnv(env: Env): AppConfigValues {
   };
   const vapid = readVapid(env, config.mailFrom, problems);
 
+  if (!config.workers && !config.redisUrl) {
+    // Embedded, this process is the only one: with WORKERS off the upload sweep, account self-destruct and record cleanup would never run.
+    problems.push('WORKERS=off needs REDIS_URL: without Redis no other process runs the background work');
+  }
   if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
     problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
   }

@@ -1,11 +1,13 @@
 /* Runs or reverts migrations against the configured database: `node dist/src/core/database/migration-cli.js run|revert|show`. */
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
+import { loadDotEnv } from '../config/dot-env';
 import { parseEnv } from '../config/env.schema';
 import { dataSourceOptions } from './data-source';
 import { revertLastMigration, runPendingMigrations } from './migration-lock';
 
 async function main(command: string | undefined): Promise<void> {
+  loadDotEnv();
   const dataSource = new DataSource(dataSourceOptions(parseEnv(process.env)));
   await dataSource.initialize();
   try {
