@@ -1,5 +1,6 @@
 import { readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { hostname, uptime } from 'node:os';
 
 /** How often a held lock's file is touched: a lock from another host is live while it is fresh. */
 const HEARTBEAT_MS = 10_000;
@@ -19,24 +20,23 @@ let heartbeat: NodeJS.Timeout | null = null;
  * Takes `file` (beside the embedded database's directory) for this process, or throws naming
  * the process that holds it. PGlite takes no lock of its own: a second process on the same
  * directory (a second `npm start`, the migration CLI beside a running server, a second container
- * on the same volume) can corrupt it. The holder is `pid@host`, and the file is touched every
- * HEARTBEAT_MS while held. A lock of this host is taken over when its process is gone; one of
- * another host, whose process cannot be asked, when it has not been touched for STALE_MS (a start
- * waits that long for it, as after a container was recreated). The same process may take it again
- * (its app restarted in-process, the tests). Taking one over is done under `<file>.takeover`, so
- * two processes starting at once cannot both take it.
+ * on the same volume) can corrupt it. The holder is `pid@host/token`, and the file is touched
+ * every HEARTBEAT_MS while held. A lock of this host is taken over when its process is gone (or
+ * the host booted since); one of another host, or naming this process's own pid (a container
+ * restarted), when it has not been touched for STALE_MS (a start waits that long for it). The same
+ * process may take it again (its app restarted in-process, the tests). Taking one over is done
+ * under `<file>.takeover`, so two processes starting at once cannot both take it.
  */
 export function lockDataDir(file: string, options: { waitMs?: number } = {}): void {
-  const mine = `${process.pid}@${hostname()}`;
   const deadline = Date.now() + (options.waitMs ?? WAIT_MS);
   for (;;) {
-    if (tryCreate(file, mine)) return hold(file);
+    if (tryCreate(file, MINE)) return hold(file);
     const holder = readHolder(file);
-    if (holder === mine) return hold(file);
+    if (holder === MINE) return hold(file);
     const verdict = judge(file, holder);
-    if (verdict === 'gone' && takeOver(file, holder, mine)) return hold(file);
-    if (verdict === 'live' && (sameHost(holder) || Date.now() >= deadline)) {
-      throw new Error(`The embedded database ${file.replace(/\.lock$/, '')} is in use by process ${holder}: run one server (or migration command) per DATA_DIR at a time`);
+    if (verdict === 'gone' && takeOver(file, holder, MINE)) return hold(file);
+    if (verdict === 'live' || (verdict === 'fresh' && Date.now() >= deadline)) {
+      throw new Error(`The embedded database ${file.replace(/\.lock$/, '')} is in use by process ${holder?.split('/')[0]}: run one server (or migration command) per DATA_DIR at a time`);
     }
     sleep(POLL_MS);
   }
@@ -52,14 +52,22 @@ function tryCreate(file: string, holder: string): boolean {
   }
 }
 
-/** Whether the holder's process runs: on this host a signal 0 says; on another, a recent touch of the file. */
-function judge(file: string, holder: string | null): 'live' | 'gone' {
+/**
+ * Whether the holder's process runs. On this host a signal 0 says, unless the lock predates the
+ * host's boot (its pid may belong to anything now) or names this process's own pid (a container
+ * restarted as pid 1, or another one sharing the host's names and the volume): then, as for another
+ * host, a recent touch of the file says ('fresh': live until it goes stale).
+ */
+function judge(file: string, holder: string | null): 'live' | 'fresh' | 'gone' {
   const age = ageOf(file);
   if (age === null) return 'gone';
-  if (!holder?.includes('@')) return age < WRITING_MS ? 'live' : 'gone';
-  if (!sameHost(holder)) return age < STALE_MS ? 'live' : 'gone';
+  if (!holder?.includes('@')) return age < WRITING_MS ? 'fresh' : 'gone';
+  const fresh = age < STALE_MS ? 'fresh' : 'gone';
+  if (!sameHost(holder)) return fresh;
+  if (age > uptime() * 1000) return 'gone';
   const pid = Number(holder.split('@')[0]);
   if (!Number.isSafeInteger(pid) || pid <= 0) return 'gone';
+  if (pid === process.pid) return fresh;
   try {
     process.kill(pid, 0);
     return 'live';
@@ -100,11 +108,14 @@ function hold(file: string): void {
   }, HEARTBEAT_MS);
   heartbeat.unref();
   process.once('exit', () => {
-    for (const lock of held) if (readHolder(lock) === `${process.pid}@${hostname()}`) tryUnlink(lock);
+    for (const lock of held) if (readHolder(lock) === MINE) tryUnlink(lock);
   });
 }
 
-const sameHost = (holder: string | null): boolean => holder !== null && holder.slice(holder.indexOf('@') + 1) === hostname();
+/** This process: its pid and host, and a token no other process has (pids repeat across containers and boots). */
+const MINE = `${process.pid}@${hostname()}/${randomBytes(6).toString('hex')}`;
+
+const sameHost = (holder: string): boolean => holder.slice(holder.indexOf('@') + 1).split('/')[0] === hostname();
 
 function readHolder(file: string): string | null {
   try {
