@@ -44,6 +44,31 @@ describe('SendBatcher', () => {
   });
 
 
+  it('writes each message of a refused batch alone, but none again after a lost connection (the batch may have committed)', async () => {
+    const attempts: string[][] = [];
+    const failing = (error: Error) =>
+      ({
+        insertBatch: async (items: BatchItem[]) => {
+          attempts.push(items.map((i) => i.draft.text!));
+          if (items.length > 1) throw error;
+          return items.map((i) => ({ message: { chatId: i.draft.chatId, text: i.draft.text } }) as unknown as StoredMessage);
+        },
+      }) as unknown as MessagesRepository;
+    const sendTwo = async (repository: MessagesRepository) => {
+      const batcher = new SendBatcher(repository, new Metrics(), config);
+      return Promise.allSettled([batcher.store(item('A', 'a1')), batcher.store(item('B', 'b1'))]);
+    };
+    // One bad row: PostgreSQL refused the statement (a unique violation), nothing was stored.
+    const refused = await sendTwo(failing(Object.assign(new Error('duplicate key value'), { code: '23505' })));
+    expect(refused.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(attempts).toEqual([['a1', 'b1'], ['a1'], ['b1']]);
+    attempts.length = 0;
+    // The connection went while the batch ran: each message fails, none is written again.
+    const lost = await sendTwo(failing(new Error('Connection terminated unexpectedly')));
+    expect(lost.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(attempts).toEqual([['a1', 'b1']]);
+  });
+
   it('hands out each chat\'s publication turns in seq order, across batches', async () => {
     const { repository, batches } = fakeRepository();
     const batcher = new SendBatcher(repository, new Metrics(), config);

@@ -3,6 +3,7 @@ import { AppConfig } from '../core/config/app-config';
 import { Metrics } from '../core/metrics/metrics';
 import { BatchItem, MessagesRepository, StoredMessage } from './messages.repository';
 import { PublicationTurn, PublicationTurns } from './publication-turns';
+import { isStatementRefused } from '../core/database/query-results';
 
 /** Messages in one statement at most. */
 export const MAX_BATCH = 256;
@@ -122,7 +123,10 @@ export class SendBatcher {
         const stored = await this.messages.insertBatch(batch.map((entry) => entry.item));
         batch.forEach((entry, i) => entry.resolve(this.inTurn(stored[i])));
       } catch (error) {
-        if (batch.length === 1) batch[0].reject(error);
+        // One message alone, again, only after PostgreSQL refused the statement (one bad row: nothing was
+        // stored). After a lost connection the batch may have committed: writing each again would store
+        // it twice (or, with a clientMessageId, answer it as a repeat nobody else hears of).
+        if (batch.length === 1 || !isStatementRefused(error)) for (const entry of batch) entry.reject(error);
         // One after the other, so that each chat's messages keep their order.
         else for (const entry of batch) await this.writeAlone(entry);
       }

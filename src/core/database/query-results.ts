@@ -35,6 +35,18 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 /**
+ * True when PostgreSQL answered the statement with an error of its own (a SQLSTATE: a constraint,
+ * a deadlock, a bad value), so nothing of it was committed. False for a lost connection or a
+ * server going away, after which the statement may or may not have committed.
+ */
+export function isStatementRefused(error: unknown): boolean {
+  if (isDatabaseUnavailable(error)) return false;
+  const e = error as { code?: unknown; driverError?: { code?: unknown } };
+  const code = e?.code ?? e?.driverError?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+}
+
+/**
  * Rows of a `… RETURNING` statement. TypeORM returns `[rows, rowCount]` for UPDATE/DELETE on
  * `pg` but plain rows on PGlite (and for INSERT); this evens them out.
  */
