@@ -437,14 +437,22 @@ export class ChatsRepository {
     return chatId;
   }
 
-  /** Adds members; resolves the ids actually added (existing members are skipped). */
+  /**
+   * Adds members; resolves the ids actually added (existing members are skipped). Moves the
+   * chat's member_epoch on, as a removal does: a group commit that read the members before this
+   * committed would store its message after the addition (in the newcomer's history and unread)
+   * without delivering it to them; it leaves the chat to be written again (INSERT_BATCH_SQL).
+   */
   async addMembers(tx: EntityManager, chatId: string, userIds: string[]): Promise<string[]> {
     if (!userIds.length) return [];
     const rows = returned<{ userId: string }>(
       await tx.query(
-        `INSERT INTO chat_members (chat_id, user_id, id, role, last_read_seq)
-         SELECT $1, u, gen_random_uuid(), 'MEMBER', c.message_seq FROM unnest($2::uuid[]) AS u, chats c WHERE c.id = $1
-         ON CONFLICT (chat_id, user_id) DO NOTHING RETURNING user_id AS "userId"`,
+        `WITH added AS (
+           INSERT INTO chat_members (chat_id, user_id, id, role, last_read_seq)
+           SELECT $1, u, gen_random_uuid(), 'MEMBER', c.message_seq FROM unnest($2::uuid[]) AS u, chats c WHERE c.id = $1
+           ON CONFLICT (chat_id, user_id) DO NOTHING RETURNING user_id
+         ), epoch AS (UPDATE chats SET member_epoch = member_epoch + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM added))
+         SELECT user_id AS "userId" FROM added`,
         [chatId, userIds],
       ),
     );

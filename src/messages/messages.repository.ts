@@ -168,11 +168,11 @@ const nextLastIdSql = (count: string, rand: string): string => {
  * and SendBatcher then writes each message alone, so that one alone answers MEDIA_NOT_FOUND.)
  *
  * The chats' rows are locked in id order (so two batches, on any instance, never wait for each
- * other in a cycle). The checks read the snapshot the statement started with, and a removal
- * (ChatsRepository.removeMember) may commit while the statement waits for a chat's lock: a chat
- * whose member_epoch moved since is left out whole (its update re-reads the row it locked, READ
- * COMMITTED), so that a removed member neither sends after their removal nor is sent the messages
- * (its senders check again, MessagesService.sendChecked). Each chat's sequence moves on once by
+ * other in a cycle). The checks read the snapshot the statement started with, and a removal or
+ * an addition (ChatsRepository.removeMember, addMembers) may commit while the statement waits for
+ * a chat's lock: a chat whose member_epoch moved since is left out whole (its update re-reads the
+ * row it locked, READ COMMITTED), so that a removed member neither sends after their removal nor
+ * is sent the messages, and an added one is (its senders check again, MessagesService.sendChecked). Each chat's sequence moves on once by
  * the number of its messages, numbered
  * in the order given, with ids made as nextLastIdSql says. Each sender's read watermark moves to
  * their last message and their draft of the chat is cleared; members who did not see the chat

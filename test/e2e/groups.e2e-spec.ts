@@ -605,6 +605,11 @@ describe('groups (v2.2 §5, §17)', () => {
      * answer and the send's (message:new or message:send:error) frame.
      */
     async function sentWhileRemoving(chatId: string, owner: TestUser, kicked: TestUser, ws: WsClient, text: string) {
+      return sentWhileChanging(chatId, () => t.http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(owner.auth), ws, text);
+    }
+
+    /** As sentWhileRemoving, with any change of the members (`change`, an HTTP request) in place of the removal. */
+    async function sentWhileChanging(chatId: string, change: () => PromiseLike<{ status: number; body: any }>, ws: WsClient, text: string) {
       const held = new Client({ connectionString: t.backend.env.DATABASE_URL });
       await held.connect();
       const waiting = (n: number) =>
@@ -615,7 +620,7 @@ describe('groups (v2.2 §5, §17)', () => {
       try {
         await held.query('BEGIN');
         await held.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
-        const removal = Promise.resolve(t.http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(owner.auth));
+        const removal = Promise.resolve(change());
         await waiting(1);
         const clientMessageId = randomUUID();
         ws.send('message:send', { chatId, text, clientMessageId });
@@ -657,6 +662,20 @@ describe('groups (v2.2 §5, §17)', () => {
       ows.close();
       mws.close();
       kws.close();
+    });
+
+    it('a member added while a message waited for the chat gets it live, as its history and unread count say', async () => {
+      const [owner, member, added] = await users(3);
+      const chatId = await createGroup(t, owner, [member]);
+      const [mws, aws] = [await connect(t, member), await connect(t, added)];
+      const { removal: addition, answer } = await sentWhileChanging(chatId, () => t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [added.id] }), mws, 'welcome');
+      expect(addition.status).toBe(200);
+      expect(answer).toMatchObject({ event: 'message:new', payload: { text: 'welcome' } });
+      // Stored after the addition: in the newcomer's history and unread, so it reaches them live too.
+      expect((await t.http().get(`/api/chats/${chatId}`).set(added.auth).expect(200)).body.data.unread).toBe(1);
+      expect(await aws.waitFor('message:new', (m) => m.id === answer.payload.id)).toMatchObject({ text: 'welcome' });
+      mws.close();
+      aws.close();
     });
 
     it('a user who joined while the group\'s deletion waited for it is told chat:deleted too', async () => {

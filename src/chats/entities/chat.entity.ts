@@ -19,7 +19,7 @@ export class ChatEntity {
   @Column('bigint', { name: 'message_seq', transformer: { from: Number, to: (v: number) => v } }) messageSeq: number;
   @Column('uuid', { name: 'last_message_id', nullable: true }) lastMessageId: string | null;
   @Column('timestamptz', { name: 'last_activity_at' }) lastActivityAt: Date;
-  /** Memberships the chat has lost (ChatsRepository.removeMember): a group commit writes a chat only at the epoch it read. */
+  /** Moves with every change of the chat's members (ChatsRepository.removeMember, addMembers): a group commit writes a chat only at the epoch it read. */
   @Column('int', { name: 'member_epoch', default: 0 }) memberEpoch: number;
   @Column('timestamptz', { name: 'created_at' }) createdAt: Date;
   @Column('timestamptz', { name: 'updated_at' }) updatedAt: Date;
