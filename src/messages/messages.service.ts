@@ -100,7 +100,7 @@ export class MessagesService {
     if (!context || !context.visible) throw new AppError('CHAT_NOT_FOUND');
     if (context.duplicateId) {
       const existing = await this.messages.findById(context.duplicateId);
-      if (existing) return { message: await this.views.buildOne(existing, senderId), resent: true };
+      if (existing) return { message: await this.views.buildOne(sameChat(existing, input), senderId), resent: true };
     }
     const draft = await this.validate(senderId, context, input);
     const stored = await this.store(senderId, input, draft, context.type === 'SECRET', place);
@@ -123,7 +123,7 @@ export class MessagesService {
     } catch (error) {
       if (input.clientMessageId && isUniqueViolation(error, 'messages_client_id_key')) {
         const existing = await this.messages.findByClientId(senderId, input.clientMessageId);
-        if (existing) return { resent: await this.views.buildOne(existing, senderId) };
+        if (existing) return { resent: await this.views.buildOne(sameChat(existing, input), senderId) };
       }
       // The upload was deleted (its last other message went) between the media check and the insert.
       if (isForeignKeyViolation(error, 'messages_media_url_fkey')) throw new AppError('MEDIA_NOT_FOUND');
@@ -529,6 +529,16 @@ function groupViewers<K>(byViewer: Map<string, K>): Map<K, string[]> {
     else groups.set(key, [viewerId]);
   }
   return groups;
+}
+
+/**
+ * The message a clientMessageId names, when the frame is a retry of it (the same chat). Reused in
+ * another chat it is no retry: answering with that message would show the chat's current state
+ * to a sender who may have left it, and drop the new text unsaid.
+ */
+function sameChat(existing: MessageEntity, input: SendMessageDto): MessageEntity {
+  if (existing.chatId !== input.chatId) throw invalid('clientMessageId', 'clientMessageId was used for a message in another chat: make a new one for each message');
+  return existing;
 }
 
 /** Group events (SYSTEM messages) are records: nobody edits, reacts to, hides or deletes them. */

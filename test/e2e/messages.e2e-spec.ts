@@ -166,6 +166,20 @@ describe('messages', () => {
       aws.close();
       bws.close();
     });
+
+    it('refuses a clientMessageId used in another chat (no retry of that message): VALIDATION_ERROR, nothing of that chat sent back', async () => {
+      const { a, chatId, aws, bws } = await pair();
+      const other = await signUp(t);
+      const elsewhere = await openDirect(t, a, other);
+      await send(aws, chatId, 'first chat', { clientMessageId: 'reused-1' });
+      aws.send('message:send', { chatId: elsewhere, text: 'second chat', clientMessageId: 'reused-1' });
+      const error = await aws.waitFor('message:send:error', (e) => e.clientMessageId === 'reused-1');
+      expect(error).toMatchObject({ code: 'VALIDATION_ERROR', errors: { clientMessageId: [expect.any(String)] } });
+      await aws.expectNo('message:new', (m) => m.chatId === chatId && m.clientMessageId === 'reused-1');
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [elsewhere])).toEqual([{ n: 0 }]);
+      aws.close();
+      bws.close();
+    });
   });
 
   describe('history', () => {
