@@ -138,7 +138,8 @@ export class MessagesService {
    */
   private async publishSent(senderId: string, input: SendMessageDto, stored: BatchedMessage, place: FramePlace): Promise<MessageDto> {
     try {
-      const { dto, members } = await this.sentViews(senderId, stored);
+      // Stored already: a read failing here (a pool timeout under load) is tried once more rather than answered as a failed send.
+      const { dto, members } = await this.sentViews(senderId, stored).catch(() => this.sentViews(senderId, stored));
       await Promise.all([place.inTurn(), stored.previousPublished]);
       // The message is stored: a failure from here on is this instance's to log, not the sender's to retry.
       const publication = this.publish(senderId, input, stored, dto, members).catch((error: Error) => this.logger.warn(`message ${dto.id} not fully published: ${error.message}`));
@@ -153,7 +154,8 @@ export class MessagesService {
 
   private async publish(senderId: string, input: SendMessageDto, stored: StoredMessage, dto: MessageDto, members: Array<{ userIds: string[]; payload: MessageDto }>): Promise<void> {
     if (stored.revealedTo.length) {
-      await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new');
+      // Best effort too: without chat:new the client fetches the chat on its message:new; without message:new nobody hears of it.
+      await this.chats.publishChat(stored.revealedTo, input.chatId, 'chat:new').catch((error: Error) => this.logger.warn(`chat:new of a revealed chat not sent: ${error.message}`));
       // The chat now on their screen shows its members' presence: tell them its current state.
       // Best effort: the message is stored, and its publication below must not depend on this.
       await this.relations.started([{ viewers: stored.revealedTo, subjects: stored.memberIds }]).catch((error: Error) => this.logger.warn(`presence of a revealed chat not sent: ${error.message}`));

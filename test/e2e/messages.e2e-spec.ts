@@ -4,6 +4,8 @@ import { signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
+import { MessageViews } from '../../src/messages/message-views';
+import { ChatsService } from '../../src/chats/chats.service';
 
 describe('messages', () => {
   let t: TestApp;
@@ -163,6 +165,27 @@ describe('messages', () => {
       await bws.waitFor('message:new');
       await bws.expectNo('message:new');
       expect(await t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [a.id])).toEqual([{ n: 1 }]);
+      aws.close();
+      bws.close();
+    });
+
+    it('delivers a stored message even when building its views failed once, or its chat:new could not be sent: no send error for what is stored', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const [aws, bws] = [await connect(t, a), await connect(t, b)];
+      const views = jest.spyOn(t.app.get(MessageViews), 'buildFresh').mockRejectedValueOnce(new Error('timeout exceeded when trying to connect'));
+      const reveal = jest.spyOn(t.app.get(ChatsService), 'publishChat').mockRejectedValueOnce(new Error('Connection terminated'));
+      try {
+        // The first message reveals the chat to b (chat:new, which fails here) and is built for its members (which fails once).
+        const sent = await send(aws, chatId, 'stored is stored');
+        expect(await bws.waitFor('message:new', (m) => m.id === sent.id)).toMatchObject({ text: 'stored is stored' });
+        await aws.expectNo('message:send:error');
+        expect(views).toHaveBeenCalledTimes(2);
+        expect(reveal).toHaveBeenCalled();
+      } finally {
+        views.mockRestore();
+        reveal.mockRestore();
+      }
       aws.close();
       bws.close();
     });
