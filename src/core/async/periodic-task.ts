@@ -1,4 +1,7 @@
-import { Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+
+/** How long a shutdown waits for a run in progress (its batch committing, its files queued for deletion). */
+export const SHUTDOWN_WAIT_MS = 10_000;
 
 /** When an instance runs a periodic task: every `everyMs`, the first time `firstMs` after start (default `everyMs`). */
 export interface TaskSchedule {
@@ -12,9 +15,9 @@ export interface TaskSchedule {
  * A task says whether this instance runs it at all (`schedule`, null for no) and what one run
  * does (`work`, resolving a count to report; `run` is what the timers and tests call).
  */
-export abstract class PeriodicTask implements OnApplicationBootstrap, OnModuleDestroy {
+export abstract class PeriodicTask implements OnApplicationBootstrap, BeforeApplicationShutdown, OnModuleDestroy {
   private timers: NodeJS.Timeout[] = [];
-  private running = false;
+  private running: Promise<number> | null = null;
 
   /** `what` names a run in the log ("unused uploads sweep failed, will retry: …"). */
   protected constructor(
@@ -35,6 +38,19 @@ export abstract class PeriodicTask implements OnApplicationBootstrap, OnModuleDe
     for (const timer of this.timers) timer.unref();
   }
 
+  /**
+   * No new run, and the one in progress (if any) finishes before the queues, Redis and the
+   * database close under it (up to SHUTDOWN_WAIT_MS): a batch that committed after them could no
+   * longer queue the deletion of its files, which nothing would find again.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
   onModuleDestroy(): void {
     for (const timer of this.timers) clearTimeout(timer);
   }
@@ -42,14 +58,14 @@ export abstract class PeriodicTask implements OnApplicationBootstrap, OnModuleDe
   /** One run; resolves its count (0 when a run was already going, or it failed). */
   async run(now = new Date()): Promise<number> {
     if (this.running) return 0;
-    this.running = true;
-    try {
-      return await this.work(now);
-    } catch (error) {
+    this.running = this.work(now).catch((error: unknown) => {
       this.logger.warn(`${this.what} failed, will retry: ${(error as Error).message}`);
       return 0;
+    });
+    try {
+      return await this.running;
     } finally {
-      this.running = false;
+      this.running = null;
     }
   }
 }
