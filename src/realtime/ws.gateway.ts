@@ -82,6 +82,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   /** Sockets not authenticated yet, with when they opened: one shared timer closes the late ones, not a timer per socket. */
   private readonly unauthenticated = new Map<Connection, number>();
   private authenticator: SocketAuthenticator | null = null;
+  /** Shutting down: a new socket is told to go elsewhere (1001) at once. */
+  private stopping = false;
 
   constructor(
     private readonly registry: ConnectionRegistry,
@@ -110,6 +112,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    * `ws` tracks its clients), so no peer that does not answer holds the shutdown.
    */
   async beforeApplicationShutdown(): Promise<void> {
+    // The listener stays open until the app is disposed: a client reconnecting at once must go elsewhere, not be taken here and cut.
+    this.stopping = true;
     const open = [...this.registry.all()];
     for (const connection of open) connection.socket.close(CloseCode.GoingAway, 'server shutting down');
     await new Promise((resolve) => setImmediate(resolve));
@@ -122,6 +126,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    * `ws` library's own state (issue 17).
    */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
+    if (this.stopping) return void socket.close(CloseCode.GoingAway, 'server shutting down');
     const connection: SocketConnection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], settling: null, queue: ADMITTED, order: null, queued: 0, ended: false };
     (socket as OwnedSocket)[CONNECTION] = connection;
     this.registry.add(connection);

@@ -4,6 +4,7 @@ import { SessionsRepository } from '../../src/auth/sessions.repository';
 import { PresenceRepository } from '../../src/presence/presence.repository';
 import { PresenceService } from '../../src/presence/presence.service';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
+import { WsGateway } from '../../src/realtime/ws.gateway';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createBackend, createTestApp, describeOnEachRedis, TestApp, TestBackend, twoInstances } from '../support/test-app';
@@ -334,5 +335,23 @@ describeOnEachRedis('two instances', (redis) => {
     expect(claimed.filter((id) => lapsing.includes(id)).sort()).toEqual([...lapsing].sort());
     expect(claimed.filter((id) => live.includes(id))).toEqual([]);
     for (const id of live) expect(await storeTwo.disconnect(id, 'not-a-connection')).toBe(false);
+  });
+});
+
+// Its own app, after the one above is closed (the embedded mode runs one database per process at a time).
+describe('realtime: shutting down', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp()));
+  afterAll(() => t.close());
+
+  it('tells a socket opened once shutdown began to go elsewhere (1001) at once, instead of taking it and cutting it', async () => {
+    const user = await signUp(t);
+    const open = await connect(t, user);
+    await t.app.get(WsGateway).beforeApplicationShutdown();
+    expect((await open.closed).code).toBe(1001);
+    // The listener is still open (the app is not disposed yet): a reconnect is told to go elsewhere, unanswered.
+    const late = await t.ws({ cookie: user.cookie });
+    expect(await late.closed).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(late.frames.map((f) => f.event)).not.toContain('auth:ok');
   });
 });
