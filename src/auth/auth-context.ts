@@ -1,6 +1,6 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import { sessionCookie } from '../core/http/session-cookie';
+import { sessionTokenOf } from '../core/http/session-cookie';
 
 /** Who is calling: set by the session guard on every non-public route. */
 export interface AuthContext {
@@ -19,7 +19,5 @@ export const Auth = createParamDecorator((_data: unknown, context: ExecutionCont
 
 /** The session token of a request: `Authorization: Bearer …` first, then the cookie. */
 export function tokenFrom(request: Request): string | null {
-  const header = request.headers.authorization;
-  if (header?.startsWith('Bearer ')) return header.slice(7).trim() || null;
-  return sessionCookie(request.headers.cookie);
+  return sessionTokenOf(request)?.token ?? null;
 }

@@ -3,9 +3,9 @@ import { Reflector } from '@nestjs/core';
 import type { CookieOptions, Response } from 'express';
 import { AppConfig } from '../core/config/app-config';
 import { AppError } from '../core/errors';
-import { SESSION_COOKIE, sessionCookie, sessionCookieOptions } from '../core/http/session-cookie';
+import { SESSION_COOKIE, sessionCookieOptions, sessionTokenOf } from '../core/http/session-cookie';
 import { IS_PUBLIC } from '../core/http/public.decorator';
-import { AuthedRequest, tokenFrom } from './auth-context';
+import { AuthedRequest } from './auth-context';
 import { SessionsService } from './sessions.service';
 
 /**
@@ -36,11 +36,10 @@ export class SessionGuard implements CanActivate {
   }
 
   private async authenticate(request: AuthedRequest, response: Response): Promise<boolean> {
-    const token = tokenFrom(request);
+    const found = sessionTokenOf(request);
     // A browser's cookie expires with the session it carries: set again, to the session's expiry, whenever that is read.
-    const fromCookie = token !== null && token === sessionCookie(request.headers.cookie);
-    const read = fromCookie ? (expiresAt: number) => void response.cookie(SESSION_COOKIE, token, { ...this.cookie, maxAge: Math.max(0, expiresAt - Date.now()) }) : undefined;
-    const auth = token ? await this.sessions.resolve(token, read) : null;
+    const read = found?.cookie ? (expiresAt: number) => void response.cookie(SESSION_COOKIE, found.token, { ...this.cookie, maxAge: Math.max(0, expiresAt - Date.now()) }) : undefined;
+    const auth = found ? await this.sessions.resolve(found.token, read) : null;
     if (!auth) throw new AppError('UNAUTHORIZED');
     request.auth = auth;
     return true;

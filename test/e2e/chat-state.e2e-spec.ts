@@ -21,6 +21,17 @@ describe('chat state (v2.2)', () => {
   const chatOf = async (user: TestUser, chatId: string) => (await t.http().get(`/api/chats/${chatId}`).set(user.auth).expect(200)).body.data;
   const listOf = async (user: TestUser, query = '') => (await t.http().get(`/api/chats${query}`).set(user.auth).expect(200)).body.data;
   const ids = (chats: Array<{ id: string }>) => chats.map((c) => c.id);
+  /** The ids of the user's chat list read `limit` at a time, cursor after cursor. */
+  async function pagedIds(user: TestUser, limit: number): Promise<string[]> {
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { chats: Array<{ id: string }>; nextCursor: string | null } = await listOf(user, `?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+      paged.push(...ids(page.chats));
+      cursor = page.nextCursor;
+    } while (cursor);
+    return paged;
+  }
   const rowOf = (chat: { members: Array<{ userId: string }> }, user: TestUser): any => chat.members.find((m) => m.userId === user.id);
   const memberRow = async (chatId: string, user: TestUser) =>
     (await t.backend.sql('SELECT pinned_at, muted_until, archived_at, draft_text, draft_reply_to_id, draft_updated_at FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, user.id]))[0];
@@ -111,13 +122,7 @@ describe('chat state (v2.2)', () => {
       await pin(me, g1, true).expect(200);
       const expected = [g2, g1, g4, g3];
       expect(ids((await listOf(me)).chats)).toEqual(expected);
-      const paged: string[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: { chats: Array<{ id: string }>; nextCursor: string | null } = await listOf(me, `?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
-        paged.push(...ids(page.chats));
-        cursor = page.nextCursor;
-      } while (cursor);
+      const paged = await pagedIds(me, 1);
       expect(paged).toEqual(expected);
       // Pins are the pinner's own: the other member's list is by activity alone.
       expect(ids((await listOf(other)).chats)).toEqual([g4, g3, g2, g1]);
@@ -133,13 +138,7 @@ describe('chat state (v2.2)', () => {
       await t.backend.sql(`UPDATE chat_members SET pinned_at = '2026-01-01T00:00:00Z' WHERE user_id = $1 AND chat_id = ANY($2::uuid[])`, [me.id, groups]);
       for (const [i, chatId] of byId.entries()) await t.backend.sql(`UPDATE chats SET last_activity_at = '2026-01-01T00:00:00Z'::timestamptz + $2 * interval '1 second' WHERE id = $1`, [chatId, i]);
       expect(ids((await listOf(me)).chats)).toEqual(byId);
-      const paged: string[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: { chats: Array<{ id: string }>; nextCursor: string | null } = await listOf(me, `?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
-        paged.push(...ids(page.chats));
-        cursor = page.nextCursor;
-      } while (cursor);
+      const paged = await pagedIds(me, 1);
       expect(paged).toEqual(byId);
     });
   });

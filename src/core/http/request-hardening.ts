@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../errors';
 import { OriginPolicy } from './origin-policy';
-import { sessionCookie } from './session-cookie';
+import { sessionTokenOf } from './session-cookie';
 
 /**
  * The request checks of the HTTP pipeline (RequestPipeline), each a question about the request
@@ -72,8 +72,7 @@ export function missingClientHeaderRefusal(req: Request): AppError | null {
 
 /** Whether the session cookie is what would authenticate this request (see tokenFrom). */
 function cookieAuthenticated(req: Request): boolean {
-  if (req.headers.authorization?.startsWith('Bearer ')) return false;
-  return !!sessionCookie(req.headers.cookie);
+  return sessionTokenOf(req)?.cookie === true;
 }
 
 /**

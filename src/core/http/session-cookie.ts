@@ -1,5 +1,5 @@
 import { parse } from 'cookie';
-import type { CookieOptions } from 'express';
+import type { CookieOptions, Request } from 'express';
 
 /** The cookie that carries the session token for browsers (HTTP and the WebSocket upgrade). */
 export const SESSION_COOKIE = 'h2v_session';
@@ -8,6 +8,21 @@ export const SESSION_COOKIE = 'h2v_session';
 export function sessionCookie(header: string | undefined): string | null {
   if (!header?.includes(SESSION_COOKIE)) return null;
   return parse(header)[SESSION_COOKIE] || null;
+}
+
+/**
+ * The session token of a request and whether the cookie carried it: `Authorization: Bearer …`
+ * first (a bearer header without a token is no token), then the cookie. What authenticates
+ * (tokenFrom) and what the CSRF rule protects (a cookie-authenticated write) read it here alike.
+ */
+export function sessionTokenOf(request: Request): { token: string; cookie: boolean } | null {
+  const header = request.headers.authorization;
+  if (header?.startsWith('Bearer ')) {
+    const token = header.slice(7).trim();
+    return token ? { token, cookie: false } : null;
+  }
+  const token = sessionCookie(request.headers.cookie);
+  return token ? { token, cookie: true } : null;
 }
 
 /** The session cookie's attributes (sign-in sets it, logout clears it, use slides its expiry): HttpOnly, Lax, the whole site, Secure in production. */
