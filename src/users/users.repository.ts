@@ -191,8 +191,14 @@ export class UsersRepository {
     return row ? toEntity(row) : null;
   }
 
-  findByEmail(email: string, tx: EntityManager = this.dataSource.manager): Promise<UserEntity | null> {
-    return tx.getRepository(UserEntity).findOneBy({ email });
+  /**
+   * The user with this email. With `keyShare` (inside a transaction), the row stays until the
+   * transaction ends: an account deletion holding it is waited for (then there is no user), and
+   * one starting later waits for the transaction, so rows it adds for the user (a session) are
+   * never refused by their foreign key.
+   */
+  findByEmail(email: string, tx: EntityManager = this.dataSource.manager, options: { keyShare?: boolean } = {}): Promise<UserEntity | null> {
+    return tx.getRepository(UserEntity).findOne({ where: { email }, ...(options.keyShare ? { lock: { mode: 'for_key_share' as const } } : {}) });
   }
 
   /** The users with these ids, in the order given; unknown ids are skipped. */
@@ -506,11 +512,8 @@ export class UsersRepository {
 
   /**
    * Deletes the user row; sessions, settings, contacts and blocks (both directions), memberships,
-   * their messages, reactions and listens go by ON DELETE CASCADE.
-   */
-  /**
-   * Deletes the user; their messages go with the row (foreign key). The sequence numbers of the
-   * ones left in other chats are recorded as deleted first, so they leave the unread counts.
+   * their messages, reactions and listens go by ON DELETE CASCADE. The sequence numbers of their
+   * messages in chats that stay are recorded as deleted first, so they leave the unread counts.
    */
   async deleteUser(tx: EntityManager, userId: string): Promise<void> {
     await tx.query(

@@ -60,8 +60,8 @@ export class UsersService {
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
-  findByEmail(email: string, tx?: EntityManager): Promise<UserEntity | null> {
-    return this.users.findByEmail(email, tx);
+  findByEmail(email: string, tx?: EntityManager, options?: { keyShare?: boolean }): Promise<UserEntity | null> {
+    return this.users.findByEmail(email, tx, options);
   }
 
   findById(id: string): Promise<UserEntity | null> {

@@ -1,4 +1,6 @@
 import { eventually, sessionTokenFrom, signIn, signUp, uniqueEmail, uniqueNickname } from '../support/factories';
+import { Client } from 'pg';
+import { TEST_DATABASE_URL } from '../support/env';
 import { createTestApp, TestApp } from '../support/test-app';
 
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
@@ -179,6 +181,32 @@ describe('auth', () => {
     it('requires a code or a verify token', async () => {
       const res = await verify({ email: uniqueEmail() }).expect(422);
       expect(res.body.errors).toHaveProperty('code');
+    });
+
+    // Two connections at once: PGlite (the embedded mode) runs one statement at a time.
+    (TEST_DATABASE_URL ? it : it.skip)('a sign-in racing the deletion of its account waits for it, then finds no account (not a 500)', async () => {
+      const user = await signUp(t);
+      await sendOtp(user.email).expect(200);
+      const code = await t.backend.smtp.code(user.email);
+      const deleting = new Client({ connectionString: t.backend.env.DATABASE_URL });
+      await deleting.connect();
+      try {
+        // As UsersService.deleteAccount does it: the user's row locked first, deleted, committed later.
+        await deleting.query('BEGIN');
+        await deleting.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [user.id]);
+        const signingIn = verify({ email: user.email, code }).then((res) => res);
+        await eventually(async () => {
+          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+          expect(waiting).toHaveLength(1);
+        });
+        await deleting.query('DELETE FROM users WHERE id = $1', [user.id]);
+        await deleting.query('COMMIT');
+        const res = await signingIn;
+        expect([res.status, res.body.code]).toEqual([422, 'NICKNAME_REQUIRED']);
+        expect(await t.backend.sql('SELECT 1 FROM sessions WHERE user_id = $1', [user.id])).toEqual([]);
+      } finally {
+        await deleting.end();
+      }
     });
   });
 
