@@ -65,12 +65,7 @@ export class ExportService {
       if (type === 'SECRET') throw new AppError('SECRET_CHAT_RESTRICTED', 'Secret chats hold only ciphertext: there is nothing to export');
     }
     const limit = this.config.values.exportLimit;
-    const verdict = await this.limiter.hit('export', auth.userId, limit);
-    if (!verdict.allowed) {
-      throw new AppError('RATE_LIMIT', `At most ${limit.limit} exports per ${describeWindow(limit.windowSeconds)}; retry in ${verdict.retryAfter} s`, {
-        retryAfter: verdict.retryAfter,
-      });
-    }
+    await this.limiter.require('export', auth.userId, limit, `At most ${limit.limit} exports per ${describeWindow(limit.windowSeconds)}`);
     const exportedAt = new Date();
     const writer = exportWriter(request.format, request.mediaOrigin);
     return {

@@ -90,8 +90,7 @@ export class KeysService {
   async fetchBundle(callerId: string, targetId: string): Promise<HandedOutBundle> {
     if (!isUuid(targetId)) throw new AppError('BUNDLE_NOT_FOUND');
     if (targetId === callerId) throw new AppError('CANNOT_TARGET_SELF', 'Fetching your own bundle would consume one of your one-time prekeys');
-    const fetches = await this.limiter.hit('bundle-fetch', callerId, this.config.values.bundleFetchLimit);
-    if (!fetches.allowed) throw new AppError('RATE_LIMIT', `Too many key bundle fetches; retry in ${fetches.retryAfter} s`, { retryAfter: fetches.retryAfter });
+    await this.limiter.require('bundle-fetch', callerId, this.config.values.bundleFetchLimit, 'Too many key bundle fetches');
     if (await this.users.hasBlocked(targetId, callerId)) throw new AppError('BLOCKED');
 
     const handOut = await this.limiter.hit('prekey-hand-out', targetId, this.config.values.preKeyHandOutLimit);

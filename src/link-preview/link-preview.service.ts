@@ -113,8 +113,7 @@ export class LinkPreviewService {
   }
 
   private async limit(name: string, userId: string): Promise<void> {
-    const verdict = await this.limiter.hit(name, userId, this.config.values.linkPreviewLimit);
-    if (!verdict.allowed) throw new AppError('RATE_LIMIT', `Too many link previews; retry in ${verdict.retryAfter} s`, { retryAfter: verdict.retryAfter });
+    await this.limiter.require(name, userId, this.config.values.linkPreviewLimit, 'Too many link previews');
   }
 
   private fetchShared(key: string, url: URL): Promise<PreviewFields> {

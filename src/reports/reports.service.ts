@@ -39,8 +39,7 @@ export class ReportsService {
       throw validationError({ targetUserId: ['name at least one of targetUserId, targetMessageId, targetChatId'] });
     }
     if (targets.userId === reporterId) throw new AppError('CANNOT_TARGET_SELF', 'You cannot report yourself');
-    const budget = await this.limiter.hit('reports', reporterId, this.config.values.reportLimit);
-    if (!budget.allowed) throw new AppError('RATE_LIMIT', `Too many reports; retry in ${budget.retryAfter} s`, { retryAfter: budget.retryAfter });
+    await this.limiter.require('reports', reporterId, this.config.values.reportLimit, 'Too many reports');
 
     if (targets.userId) await this.users.requireUser(targets.userId);
     if (targets.chatId) await this.chats.requireMember(targets.chatId, reporterId);

@@ -120,8 +120,7 @@ export class UsersService {
    * no viewer.
    */
   async publicByNickname(nickname: string, clientScope: string): Promise<PublicUserDto> {
-    const budget = await this.limiter.hit('public-profile', clientScope, this.config.values.publicProfileLimit);
-    if (!budget.allowed) throw new AppError('RATE_LIMIT', `Too many profile lookups; retry in ${budget.retryAfter} s`, { retryAfter: budget.retryAfter });
+    await this.limiter.require('public-profile', clientScope, this.config.values.publicProfileLimit, 'Too many profile lookups');
     // What cannot be a nickname is nobody's, without a query (and whatever it holds never reaches the database).
     const found = nickname.length <= 32 && NICKNAME_PATTERN.test(nickname) ? await this.users.findByNicknameWithAvatarLevel(nickname) : null;
     if (!found) throw new AppError('USER_NOT_FOUND');
@@ -279,8 +278,7 @@ export class UsersService {
     const changes = normalizedPatch(patch as Record<string, unknown>);
     if ('showOnlineStatus' in changes || 'showAvatar' in changes) {
       // Each change of these reaches every follower or chat partner (online/offline, user:updated): budgeted as presence:away/back are.
-      const budget = await this.limiter.hit('privacy-changes', userId, PRIVACY_CHANGES_LIMIT);
-      if (!budget.allowed) throw new AppError('RATE_LIMIT', `Too many privacy changes; retry in ${budget.retryAfter} s`, { retryAfter: budget.retryAfter });
+      await this.limiter.require('privacy-changes', userId, PRIVACY_CHANGES_LIMIT, 'Too many privacy changes');
     }
     let avatarLevelBefore: unknown;
     const save = () =>

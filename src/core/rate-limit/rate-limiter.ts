@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { RateLimit } from '../config/env.schema';
+import { AppError } from '../errors';
 
 /** The counter store behind every rate limit: Redis when configured (shared by instances), memory otherwise. */
 export const RATE_LIMIT_STORAGE = Symbol('h2v:rate-limit-storage');
@@ -24,5 +25,11 @@ export class RateLimiter {
     const windowMs = limit.windowSeconds * 1000;
     const record = await this.storage.increment(`${name}:${key}`, windowMs, limit.limit, windowMs, name);
     return { allowed: !record.isBlocked, retryAfter: Math.max(1, record.timeToBlockExpire || record.timeToExpire) };
+  }
+
+  /** Counts one hit, or refuses it with RATE_LIMIT: `refusal` ("Too many reports") and the seconds to wait. */
+  async require(name: string, key: string, limit: RateLimit, refusal: string): Promise<void> {
+    const { allowed, retryAfter } = await this.hit(name, key, limit);
+    if (!allowed) throw new AppError('RATE_LIMIT', `${refusal}; retry in ${retryAfter} s`, { retryAfter });
   }
 }
