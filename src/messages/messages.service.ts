@@ -351,8 +351,9 @@ export class MessagesService {
   }
 
   /**
-   * Marks everything up to the message read for the caller: one watermark update. Members hear
-   * of it as far as the reader's showReadReceipts allows.
+   * Marks everything up to the message read for the caller: one watermark update. The reader's
+   * own devices hear of it (so each clears the chat's unread), and the other members as far as
+   * the reader's showReadReceipts allows.
    */
   async markRead(userId: string, messageId: string, chatId?: string): Promise<{ messageId: string; chatId: string; readAt: string | null }> {
     // No block check: the reader's own watermark moves, and readAudience keeps the receipt from across a block.
@@ -362,7 +363,7 @@ export class MessagesService {
     if (readAt) {
       const members = (await this.chats.memberIds(message.chatId)).filter((id) => id !== userId);
       const audience = await this.readAudience(userId, members);
-      await this.realtime.toUsers(audience, 'message:read', { messageId, chatId: message.chatId, readBy: userId, readAt: new Date(readAt).toISOString() });
+      await this.realtime.toUsers([userId, ...audience], 'message:read', { messageId, chatId: message.chatId, readBy: userId, readAt: new Date(readAt).toISOString() });
     }
     return { messageId, chatId: message.chatId, readAt: readAt ? new Date(readAt).toISOString() : null };
   }

@@ -1,6 +1,6 @@
 import { image, ogg } from '../support/media-fixtures';
 import { randomUUID } from 'node:crypto';
-import { signUp, TestUser } from '../support/factories';
+import { signIn, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
@@ -299,6 +299,17 @@ describe('messages', () => {
       expect(a.id).toBeTruthy();
       aws.close();
       bws.close();
+    });
+
+    it("tells the reader's other devices too, so each clears the chat's unread", async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const m = await send(aws, chatId, 'read on the phone');
+      const laptop = await connect(t, await signIn(t, b.email));
+      bws.send('message:read', { messageId: m.id, chatId });
+      expect(await laptop.waitFor('message:read')).toEqual({ messageId: m.id, chatId, readBy: b.id, readAt: expect.any(String) });
+      expect(await aws.waitFor('message:read')).toMatchObject({ messageId: m.id, readBy: b.id });
+      expect(a.id).not.toBe(b.id);
+      for (const ws of [aws, bws, laptop]) ws.close();
     });
 
     it('counts a deleted message as unread only until it is deleted, for direct chats and for a deleted account in a group', async () => {
