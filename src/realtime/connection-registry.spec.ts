@@ -19,7 +19,7 @@ describe('ConnectionRegistry', () => {
     const [socket] = (await once(server, 'connection')) as [WebSocket];
     await once(client, 'open');
     registry = new ConnectionRegistry(new Metrics());
-    connection = { id: 'c1', socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], settling: null };
+    connection = { id: 'c1', socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
     registry.add(connection);
     registry.bind(connection, 'u1', 's1');
   });
@@ -79,7 +79,7 @@ describe('ConnectionRegistry', () => {
 
 describe('ConnectionRegistry: a socket binding after its session or user ended', () => {
   const socketOf = () => ({ close: jest.fn() }) as unknown as WebSocket & { close: jest.Mock };
-  const connectionOn = (socket: WebSocket, id: string): Connection => ({ id, socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], settling: null });
+  const connectionOn = (socket: WebSocket, id: string): Connection => ({ id, socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], liveSeqs: null });
 
   afterEach(() => jest.useRealTimers());
 

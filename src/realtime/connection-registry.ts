@@ -51,8 +51,13 @@ export interface Connection {
   replayedUpTo: number;
   /** Seqs delivered live at or below `position`, or before it was read: a later replay skips them. */
   early: number[];
-  /** Bound just after its user's route to this instance was made: the seqs it got live since, until it is caught up (InstanceRoutes); null otherwise. */
-  settling: LiveSeqs | null;
+  /**
+   * With the routed bus (InstanceRoutes): the seqs it got live since its position (or since its
+   * last catch-up from the log), so that a seq arriving before one it has not got shows the gap at
+   * once: another instance's copy of an earlier event can arrive after this instance's own later one.
+   * Null before its route here is joined, and without the routed bus.
+   */
+  liveSeqs: LiveSeqs | null;
   /** Its session ended (or its user went): the server closed it and acts on no frame of it any more, though the client may not have answered the close yet. */
   ended?: boolean;
 }
@@ -64,9 +69,9 @@ export interface HeldFrame {
 }
 
 /**
- * Told that a settling socket's live seqs skip one it has not got (see InstanceRoutes): returns
- * true when it takes the frames (the one that showed the gap, and any held after it), to send
- * them after the missing ones.
+ * Told that a socket's live seqs skip one it has not got (see InstanceRoutes): returns true when
+ * it takes the frames (the one that showed the gap, and any held after it), to send them after the
+ * missing ones.
  */
 export type GapHandler = (connection: Connection, frames: HeldFrame[]) => boolean;
 
@@ -89,7 +94,7 @@ export class ConnectionRegistry {
    * ended: ending is for good (a session never comes back, nor a deleted account).
    */
   private readonly ended = new Map<string, Ended>();
-  /** Set by the routed bus (InstanceRoutes); without it a settling socket's gaps wait for its settle check. */
+  /** Set by the routed bus (InstanceRoutes): repairs the gaps a socket's live seqs show (see Connection.liveSeqs). */
   onGap: GapHandler | null = null;
 
   constructor(private readonly metrics: Metrics) {
@@ -197,9 +202,9 @@ export class ConnectionRegistry {
           }
           continue;
         }
-        if (seq !== null && connection.settling) {
+        if (seq !== null && connection.liveSeqs) {
           if (this.onGap && skipsOne(connection, seq) && this.onGap(connection, [{ seq, payload: (payload ??= bodyWithSeq(body, seq)) }])) continue;
-          connection.settling.add(seq);
+          connection.liveSeqs.add(seq);
         }
         if (seq !== null && (connection.position === null || seq <= connection.position) && connection.early.length < MAX_EARLY) connection.early.push(seq);
         const raw = rawSocketOf(socket);
@@ -277,11 +282,11 @@ export class ConnectionRegistry {
 }
 
 /**
- * Whether a settling socket has not got every seq before `seq`: it has all up to its position
- * (or what a replay sent it), and the seqs it got live since are in `settling` (a user's seqs
- * are consecutive).
+ * Whether a socket has not got every seq before `seq`: it has all up to its position (or what a
+ * replay sent it), and the seqs it got live since are in `liveSeqs` (a user's seqs are consecutive,
+ * and every one of them goes to all of the user's sockets).
  */
 export function skipsOne(connection: Connection, seq: number): boolean {
   if (connection.position === null) return false;
-  return !connection.settling!.covers(Math.max(connection.position, connection.replayedUpTo), seq - 1);
+  return !connection.liveSeqs!.covers(Math.max(connection.position, connection.replayedUpTo), seq - 1);
 }

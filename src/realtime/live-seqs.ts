@@ -1,5 +1,5 @@
 /**
- * The seqs a settling socket got live (Connection.settling, see InstanceRoutes). A user's seqs
+ * The seqs a socket got live (Connection.liveSeqs, see InstanceRoutes). A user's seqs
  * are consecutive and nearly always arrive in order, so they are kept as sorted, disjoint,
  * non-adjacent ranges `[lo, hi]`, usually one: adding the next seq and asking whether a span is
  * all there cost the same however many seqs a busy socket got while it settles (a set of them,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { signIn, signUp, TestUser } from '../support/factories';
 import { metricValue } from '../support/metrics';
+import { ROUTE_SETTLE_MS } from '../../src/realtime/redis-realtime.publisher';
 import { describeOnEachRedis, instances, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
@@ -125,6 +126,29 @@ describeOnEachRedis('routed bus: three instances (issue 19)', (redis) => {
     aws.close();
     again.close();
   });
+
+  it("keeps each socket's seqs in order when two instances take a user's seqs at once, so a resume from its last seq misses nothing", async () => {
+    const [alice, carol, bob] = [await signUp(A), await signUp(A), await signUp(A)];
+    const [fromA, fromB] = [await openDirect(A, alice, bob), await openDirect(A, carol, bob)];
+    const aws = await connect(A, alice);
+    const cws = await connect(B, carol);
+    const device = await tokenSocket(B, bob);
+    await send(aws, fromA, 'warm a');
+    await send(cws, fromB, 'warm b');
+    // Past the settle check of bob's route to B: what keeps the order from here is the gap repair.
+    await new Promise((resolve) => setTimeout(resolve, ROUTE_SETTLE_MS + 500));
+    const start = device.ws.lastSeq(device.ok.seq);
+    const ROUNDS = 40;
+    for (let round = 0; round < ROUNDS; round++) {
+      // alice's message takes one of bob's seqs on A, carol's on B: B delivers its own at once, A's after the bus.
+      await Promise.all([send(aws, fromA, `a${round}`), send(cws, fromB, `c${round}`)]);
+    }
+    await device.ws.waitFor('message:new', (m) => m.text === `a${ROUNDS - 1}`);
+    await device.ws.waitFor('message:new', (m) => m.text === `c${ROUNDS - 1}`);
+    const seqs = device.ws.logged().map((f) => f.seq!).filter((seq) => seq > start);
+    expect(seqs).toEqual(Array.from({ length: ROUNDS * 2 }, (_, i) => start + 1 + i));
+    for (const ws of [aws, cws, device.ws]) ws.close();
+  }, 30_000);
 
   it('gives a socket that connects on a new instance while messages flow every event after its auth:ok, once, nothing missed', async () => {
     const [alice, bob] = [await signUp(A), await signUp(A)];

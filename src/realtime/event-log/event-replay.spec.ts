@@ -11,7 +11,7 @@ describe('EventReplay', () => {
     const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push({ seq: JSON.parse(data.toString()).seq, n: JSON.parse(data.toString()).payload.n }) };
     const [one, two, three] = [await append(1), await append(2), await append(3)];
     // Bound while the log did not answer (position null); the third event then reached it live.
-    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: null, held: null, replayedUpTo: 0, early: [three], settling: null };
+    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: null, held: null, replayedUpTo: 0, early: [three], liveSeqs: null };
     await new EventReplay(log).resume(connection, one);
     expect(received).toEqual([{ seq: two, n: 2 }]);
     expect(connection.position).toBe(three);
@@ -24,7 +24,7 @@ describe('EventReplay', () => {
     const [[two]] = await log.append([{ userIds: ['u'], body: body(2) }]);
     const received: number[] = [];
     const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push(JSON.parse(data.toString()).seq) };
-    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], settling: null };
+    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
     const read = log.read.bind(log);
     const unanswered = jest.spyOn(log, 'read').mockResolvedValueOnce(null as never);
     const replay = new EventReplay(log);
@@ -42,7 +42,7 @@ describe('EventReplay', () => {
     const [[two]] = await log.append([{ userIds: ['u'], body: body(2) }]);
     const received: Array<number | undefined> = [];
     const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push(JSON.parse(data.toString()).seq) };
-    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], settling: null };
+    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
     const replay = new EventReplay(log);
     const read = log.read.bind(log);
     const unanswered = jest.spyOn(log, 'read').mockImplementationOnce(async () => {

@@ -28,7 +28,7 @@ const TEXT = { binary: false } as const;
  */
 @Injectable()
 export class EventReplay {
-  /** Set by the routed bus (InstanceRoutes), as on the registry: a settling socket's held frames may skip seqs too. */
+  /** Set by the routed bus (InstanceRoutes), as on the registry: a socket's held frames may skip seqs too. */
   onGap: GapHandler | null = null;
   /** Each socket's replays, one after another (see exclusive); the count of those queued or running. */
   private readonly turns = new WeakMap<Connection, { tail: Promise<unknown>; pending: number }>();
@@ -86,7 +86,7 @@ export class EventReplay {
   /**
    * Replays (lastSeq, position] to the socket, for a caller already in the socket's turn
    * (exclusive). `read`, when the caller already read the log from lastSeq up to the socket's
-   * position (a settling socket's gap repair), is used as the first page instead of reading it again.
+   * position (a gap repair), is used as the first page instead of reading it again.
    */
   async replayNow(connection: Connection, lastSeq: number, read: LogRead | null = null): Promise<void> {
     this.hold(connection);
@@ -157,9 +157,10 @@ export class EventReplay {
 
   /**
    * Sends the live frames held for the socket (none replayed up to replayedUpTo) and stops holding.
-   * On a settling socket they go as live deliveries do (ConnectionRegistry.deliver): a frame whose
-   * seq skips one the socket has not got (a stale route kept it from here while the log was read)
-   * is handed, with those after it, to the gap repair, which sends the missing seqs first.
+   * They go as live deliveries do (ConnectionRegistry.deliver): a frame whose seq skips one the
+   * socket has not got (a stale route kept it from here while the log was read, or another
+   * instance's copy is late) is handed, with those after it, to the gap repair, which sends the
+   * missing seqs first.
    */
   release(connection: Connection): void {
     const held = connection.held ?? [];
@@ -167,10 +168,10 @@ export class EventReplay {
     for (let i = 0; i < held.length; i++) {
       const { seq, payload } = held[i];
       if (seq !== null && seq <= connection.replayedUpTo) continue;
-      if (seq !== null && connection.settling && this.onGap && skipsOne(connection, seq) && this.onGap(connection, held.slice(i))) return;
+      if (seq !== null && connection.liveSeqs && this.onGap && skipsOne(connection, seq) && this.onGap(connection, held.slice(i))) return;
       this.write(connection, payload);
-      // A settling socket's live seqs, counted like those it got straight away (InstanceRoutes).
-      if (seq !== null) connection.settling?.add(seq);
+      // Counted like the live seqs it got straight away (InstanceRoutes).
+      if (seq !== null) connection.liveSeqs?.add(seq);
       // One at or below the position went out live (a replay that stopped early did not send it):
       // remembered as ConnectionRegistry.deliver does, so a later replay does not send it again.
       if (seq !== null && connection.position !== null && seq <= connection.position && connection.early.length < MAX_EARLY) connection.early.push(seq);

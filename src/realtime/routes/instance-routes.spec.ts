@@ -33,7 +33,7 @@ function setup() {
     const received: string[] = [];
     const closes: number[] = [];
     const socket = { readyState: 1, OPEN: 1, extensions: '', bufferedAmount: 0, send: (data: Buffer | string) => received.push(data.toString()), close: (code: number) => closes.push(code) };
-    const connection: Connection = { id: `c${++n}`, socket: socket as never, userId: null, sessionId: null, away: false, lastSeenAt: 0, position: null, held: null, replayedUpTo: 0, early: [], settling: null };
+    const connection: Connection = { id: `c${++n}`, socket: socket as never, userId: null, sessionId: null, away: false, lastSeenAt: 0, position: null, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
     registry.add(connection);
     registry.bind(connection, userId, 's');
     await routes.attach(connection);
@@ -109,7 +109,7 @@ describe('InstanceRoutes', () => {
     const { registry, connect, append, routes } = setup();
     const socket = await connect('u');
     const position = socket.connection.position!;
-    expect(socket.connection.settling).toBeInstanceOf(LiveSeqs);
+    expect(socket.connection.liveSeqs).toBeInstanceOf(LiveSeqs);
     // Three events for u after auth:ok's position; a stale route kept the last one from here.
     const seqs = [await append('u', 1), await append('u', 2), await append('u', 3)];
     const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
@@ -120,7 +120,6 @@ describe('InstanceRoutes', () => {
     await sleep(SETTLE_MS * 3);
     expect(seqs).toEqual([position + 1, position + 2, position + 3]);
     expect(socket.seqs()).toEqual(seqs);
-    expect(socket.connection.settling).toBeNull();
     // A live copy of a caught-up event arriving late is not sent again.
     registry.deliver(['u'], live(3), [seqs[2]]);
     await sleep(0);
@@ -284,16 +283,62 @@ describe('InstanceRoutes', () => {
     await sleep(SETTLE_MS * 3);
     expect(socket.seqs()).toHaveLength(2);
     expect(reads.count).toBe(0);
-    expect(socket.connection.settling).toBeNull();
     routes.stop();
   });
 
-  it('does not settle a socket bound long after its user’s route here was made', async () => {
-    const { connect, routes } = setup();
+  it('does not settle a socket bound long after its user’s route here was made: a seq that did not come is not looked for', async () => {
+    const { connect, routes, registry, append, reads } = setup();
     await connect('u');
     await sleep(SETTLE_MS * 2);
     const later = await connect('u');
-    expect(later.connection.settling).toBeNull();
+    await append('u', 1);
+    await sleep(SETTLE_MS * 3);
+    expect(later.seqs()).toEqual([]);
+    expect(reads.count).toBe(0);
+    // Yet a later seq shows the gap, which is filled from the log.
+    const next = await append('u', 2);
+    registry.deliver(['u'], Buffer.from(JSON.stringify({ event: 'message:new', payload: { n: 2 } })), [next]);
+    await sleep(5);
+    expect(later.seqs()).toEqual([next - 1, next]);
+    routes.stop();
+  });
+
+  it('keeps a settled socket’s seqs in order: an earlier seq whose copy is late (another instance’s) is sent first, from the log, and not again', async () => {
+    const { registry, connect, append, routes, reads } = setup();
+    const socket = await connect('u');
+    await sleep(SETTLE_MS * 3);
+    const seqs = [await append('u', 1), await append('u', 2)];
+    const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    // This instance's copy of the second event is delivered before the bus brings the first.
+    registry.deliver(['u'], live(2), [seqs[1]]);
+    await sleep(5);
+    registry.deliver(['u'], live(1), [seqs[0]]);
+    await sleep(5);
+    expect(socket.seqs()).toEqual(seqs);
+    expect(socket.received.map((r) => JSON.parse(r).payload.n)).toEqual([1, 2]);
+    expect(reads.count).toBe(1);
+    // In order, the next ones go straight out.
+    const more = [await append('u', 3), await append('u', 4)];
+    for (const [i, seq] of more.entries()) registry.deliver(['u'], live(3 + i), [seq]);
+    expect(socket.seqs()).toEqual([...seqs, ...more]);
+    expect(reads.count).toBe(1);
+    routes.stop();
+  });
+
+  it('lets be a gap the log cannot fill once no settle check is due: the frames go out, and later ones do not read the log again', async () => {
+    const { registry, connect, append, routes, log, reads } = setup();
+    const socket = await connect('u');
+    await sleep(SETTLE_MS * 3);
+    const seqs = [await append('u', 1), await append('u', 2), await append('u', 3)];
+    // The missing event's append failed: the log answers a resync for the span holding it.
+    log.read = async () => (reads.count++, { kind: 'resync', position: seqs[2] });
+    const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    registry.deliver(['u'], live(2), [seqs[1]]);
+    await sleep(5);
+    registry.deliver(['u'], live(3), [seqs[2]]);
+    await sleep(5);
+    expect(socket.seqs()).toEqual(seqs.slice(1));
+    expect(reads.count).toBe(1);
     routes.stop();
   });
 });

@@ -36,17 +36,21 @@ interface Route {
  * publishers drop their cached routes of that user; the last one to close removes it; a timer
  * renews them all.
  *
- * A publisher that read the user's routes before the arrival may still send by that entry for
- * up to `settleMs` (its cache ttl, plus a margin) and miss this instance. So every socket that
- * binds within `settleMs` of its route's creation settles: from bind on, the seqs it gets live
- * are noted (Connection.settling), and when `settleMs` has passed since the route was made, if
- * they do not cover every seq from auth:ok's position to the user's current one, it is caught up
- * from the event log with what it did not get, like a resume from that position (EventReplay).
- * A gap shows earlier when a later seq arrives while one before it has not: that frame and what
- * follows are held, the missing ones read from the log and sent first (`repair`), so a socket's
- * seqs stay in order and a device that drops right then resumes from a seq with nothing missing
- * below it. Nothing logged is lost; an ephemeral event (typing, presence) sent in that window by
- * a stale entry is.
+ * Every socket's seqs go out in order. From bind on, the seqs a socket gets live are noted
+ * (Connection.liveSeqs); when a later seq arrives while one before it has not, that frame and
+ * what follows are held, the missing ones read from the log and sent first (`repair`), so a device
+ * that drops at any moment resumes from its last seq with nothing missing below it. Gaps come
+ * from two places. Another instance's copy of an event can arrive after this instance's own
+ * copy of a later one: their appends took the user's seqs in one order, and the local copy does
+ * not cross the bus. And a publisher that read the user's routes before the arrival may still
+ * send by that entry for up to `settleMs` (its cache ttl, plus a margin) and miss this instance.
+ * For the second, every socket that binds within `settleMs` of its route's creation also settles:
+ * when `settleMs` has passed since the route was made, if its live seqs do not cover every seq
+ * from auth:ok's position to the user's current one, it is caught up from the event log with
+ * what it did not get, like a resume from that position (EventReplay). Nothing logged is lost;
+ * an ephemeral event (typing, presence) sent in that window by a stale entry is. A gap the log
+ * cannot fill at once (an append still landing elsewhere, an event whose append failed) is left
+ * to the settle check while one is due, and otherwise let be: its frames go out as they are.
  */
 export class InstanceRoutes {
   private readonly logger = new Logger('RealtimeBus');
@@ -103,8 +107,8 @@ export class InstanceRoutes {
       route = made;
       this.routes.set(userId, route);
     }
+    connection.liveSeqs ??= new LiveSeqs();
     if (Date.now() - route.since < this.settleMs) {
-      connection.settling ??= new LiveSeqs();
       route.settling.add(connection);
       route.timer ??= setTimeout(() => void this.settle(userId), route.since + this.settleMs - Date.now()).unref();
     }
@@ -178,17 +182,16 @@ export class InstanceRoutes {
         if (!open()) return;
         const from = Math.max(connection.position!, connection.replayedUpTo);
         const position = await this.log.position(connection.userId!);
-        const live = connection.settling ?? new LiveSeqs();
+        const live = connection.liveSeqs ?? new LiveSeqs();
         const waitUntil = Date.now() + this.settleMs * IN_FLIGHT_SHARE;
         while (position !== null && open() && !live.covers(from, position) && Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_LOOK_MS));
         if (position === null || !open() || live.covers(from, position)) return;
         // Replayed from the first seq that did not come (what came before it is not read again).
-        await this.replayMissed(connection, live.coveredFrom(from), position, live, null);
+        await this.replayMissed(connection, live.coveredFrom(from), position, live, new LiveSeqs());
       });
     } catch (error) {
       this.logger.warn(`route catch-up failed: ${(error as Error).message}`);
     } finally {
-      connection.settling = null;
       this.endCatching(connection);
     }
   }
@@ -205,47 +208,58 @@ export class InstanceRoutes {
 
   /**
    * Like a resume from `from`: the seqs it got live (`live`) are skipped, later live copies up to
-   * `position` dropped; then it settles on with `settling` (null: settled). `read`: the log from
-   * `from` up to `position`, when already read.
+   * `position` dropped; then its live seqs are noted afresh in `next`. `read`: the log from `from`
+   * up to `position`, when already read.
    */
-  private replayMissed(connection: Connection, from: number, position: number, live: LiveSeqs, settling: LiveSeqs | null, read: LogRead | null = null): Promise<void> {
+  private replayMissed(connection: Connection, from: number, position: number, live: LiveSeqs, next: LiveSeqs, read: LogRead | null = null): Promise<void> {
     connection.position = position;
     for (const seq of live.within(from, position)) connection.early.push(seq);
-    connection.settling = settling;
+    connection.liveSeqs = next;
     return this.replay.replayNow(connection, from, read);
   }
 
   /**
-   * A settling socket got `frames[0]` (live, or held during a resume) while a seq before it has
-   * not reached it: holds the frames (and the live ones after them), sends the missing seqs from
-   * the log, then the held frames. The socket goes on settling from the position read here.
-   * Declines (false) while it is being caught up.
+   * A socket got `frames[0]` (live, or held during a resume) while a seq before it has not
+   * reached it: holds the frames (and the live ones after them), sends the missing seqs from the
+   * log, then the held frames. The socket's live seqs are noted afresh from the position read
+   * here. Declines (false) while it is being caught up.
    */
   private repair(connection: Connection, frames: HeldFrame[]): boolean {
     if (this.catching.has(connection) || connection.held) return false;
     this.startCatching(connection);
     this.replay.holdForRepair(connection, frames);
-    const live = connection.settling ?? new LiveSeqs();
+    const live = connection.liveSeqs ?? new LiveSeqs();
+    const missingBelow = frames[0].seq!;
     // In the socket's turn: a resume asked meanwhile waits for the missing seqs and the held frames.
     void this.replay.exclusive(connection, async () => {
       const from = Math.max(connection.position!, connection.replayedUpTo);
+      let repaired = false;
       try {
         const position = await this.log.position(connection.userId!);
         if (position === null || connection.socket.readyState !== connection.socket.OPEN) return;
         // Only a clean read repairs: anything else (a read that finds the log gapped, perhaps
         // while an append is still landing on another primary) leaves the held frames to go out
-        // as they are and the gap to the settle check, as if no repair had been tried.
+        // as they are, as if no repair had been tried.
         const read = await this.log.read(connection.userId!, from, REPAIR_LIMIT, position);
         if (read?.kind !== 'events' || read.hasMore || connection.socket.readyState !== connection.socket.OPEN) return;
         await this.replayMissed(connection, from, position, live, new LiveSeqs(), read);
+        repaired = true;
       } catch (error) {
         this.logger.warn(`route gap repair failed: ${(error as Error).message}`);
       } finally {
+        // The gap stays for the settle check when one is due; else it is let be, so that each
+        // later frame does not try (and fail) again. A missing frame that comes late still goes out.
+        if (!repaired && !this.awaitsSettle(connection)) live.addRange(from, missingBelow - 1);
         // Unread log or closed socket: the held frames go out as they are.
         this.replay.release(connection);
         this.endCatching(connection);
       }
     });
     return true;
+  }
+
+  /** Whether the socket's settle check is still to come. */
+  private awaitsSettle(connection: Connection): boolean {
+    return this.routes.get(connection.userId!)?.settling.has(connection) ?? false;
   }
 }
