@@ -275,13 +275,21 @@ export interface HistoryFilters {
 /** Slack of the `to` id bound: a message's id is made under the chat's row lock, a little after its created_at. */
 const ID_CLOCK_SLACK_MS = 60_000;
 
+/**
+ * The instants a timestamp can hold, years 1 to 9999 in UTC (a bound outside them, which a
+ * client may send, is the same bound as the nearest end: no message is older or newer).
+ */
+const FIRST_INSTANT = Date.parse('0001-01-01T00:00:00.000Z');
+const LAST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
+const instantAt = (ms: number): Date => new Date(Math.min(Math.max(ms, FIRST_INSTANT), LAST_INSTANT));
+
 function filterParams(filters: HistoryFilters): unknown[] {
   return [
     filters.from ? idBoundAt(filters.from) : null,
-    filters.from ?? null,
+    filters.from ? instantAt(filters.from.getTime()) : null,
     filters.to ? idBoundAt(new Date(filters.to.getTime() + ID_CLOCK_SLACK_MS)) : null,
     // Dates come with milliseconds; created_at has microseconds: `to` takes in its whole millisecond.
-    filters.to ? new Date(filters.to.getTime() + 1) : null,
+    filters.to ? instantAt(filters.to.getTime() + 1) : null,
     filters.senderId ?? null,
     filters.type ?? null,
   ];

@@ -392,6 +392,12 @@ describe('messages (v2.2)', () => {
       for (const bad of badQueries) {
         expect((await t.http().get(`/api/chats/${chatId}/messages${q(bad)}`).set(a.auth).expect(422)).body.code).toBe('VALIDATION_ERROR');
       }
+      // Bounds at the ends of what a timestamp holds (one past it in UTC, by an offset or by `to`'s
+      // whole millisecond) are the same as the nearest end, in both run modes.
+      const all = texts(await history(a, chatId, q({})));
+      expect(texts(await history(a, chatId, q({ to: '9999-12-31T23:59:59.999Z' })))).toEqual(all);
+      expect(texts(await history(a, chatId, q({ to: '9999-12-31T23:59:59.999-01:00' })))).toEqual(all);
+      expect(texts(await history(a, chatId, q({ from: '9999-12-31T23:00:00-12:00' })))).toEqual([]);
       [aws, bws].forEach((s) => s.close());
     });
   });
