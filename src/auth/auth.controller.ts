@@ -7,7 +7,7 @@ import { AppError } from '../core/errors';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { Public } from '../core/http/public.decorator';
 import { CodeRoute } from '../core/rate-limit/code-route.decorator';
-import { SESSION_COOKIE, sessionCookieOptions } from '../core/http/session-cookie';
+import { clearSessionCookie, SESSION_COOKIE, sessionCookieOptions } from '../core/http/session-cookie';
 import { MailLocale } from '../mail/otp-mail.template';
 import { Auth, AuthContext, tokenFrom } from './auth-context';
 import { AuthService } from './auth.service';
@@ -69,7 +69,7 @@ export class AuthController {
   @ApiEnvelope(null)
   async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<null> {
     await this.sessions.endByToken(tokenFrom(request));
-    response.clearCookie(SESSION_COOKIE, this.cookieOptions());
+    clearSessionCookie(response, this.config.isProduction);
     return null;
   }
 

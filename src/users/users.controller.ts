@@ -1,7 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiCookieAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Auth, AuthContext } from '../auth/auth-context';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
+import { AppConfig } from '../core/config/app-config';
+import { clearSessionCookie } from '../core/http/session-cookie';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { requestScope } from '../core/http/client-address';
 import { Public } from '../core/http/public.decorator';
@@ -18,7 +20,10 @@ import { UsersService } from './users.service';
 @ApiCookieAuth()
 @Controller('api/users')
 export class UsersController {
-  constructor(private readonly users: UsersService) {}
+  constructor(
+    private readonly users: UsersService,
+    private readonly config: AppConfig,
+  ) {}
 
   @Get('me')
   @ApiOperation({ summary: 'Your full profile, email included' })
@@ -40,8 +45,10 @@ export class UsersController {
   @ApiOperation({ summary: 'Delete your account and everything of it; direct and secret chats go, owned groups pass on, sockets close with 4001' })
   @ApiEnvelope(DeletedAccountDto)
   @ApiErrors('UNAUTHORIZED')
-  async remove(@Auth() auth: AuthContext): Promise<DeletedAccountDto> {
+  async remove(@Auth() auth: AuthContext, @Res({ passthrough: true }) response: Response): Promise<DeletedAccountDto> {
     await this.users.deleteAccount(auth.userId);
+    // The session went with the account: a browser's cookie goes too.
+    clearSessionCookie(response, this.config.isProduction);
     return { deleted: true };
   }
 

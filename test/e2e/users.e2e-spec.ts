@@ -458,6 +458,13 @@ describe('users', () => {
       expect(again.id).not.toBe(user.id);
       for (const ws of [partnerWs, secretWs, memberWs]) ws.close();
     });
+
+    it("clears a browser's session cookie, rather than setting it again for a session that went with the account", async () => {
+      const user = await signUp(t);
+      const res = await t.http().delete('/api/users/me').set(user.browser).expect(200);
+      const cookies = [res.headers['set-cookie']].flat().filter((c) => typeof c === 'string' && c.startsWith('h2v_session='));
+      expect(cookies).toEqual([expect.stringMatching(/^h2v_session=;.*Expires=Thu, 01 Jan 1970/)]);
+    });
   });
 
   describe('autoDeleteMonths (v2.2 §15)', () => {

@@ -1,5 +1,5 @@
 import { parse } from 'cookie';
-import type { CookieOptions, Request } from 'express';
+import type { CookieOptions, Request, Response } from 'express';
 
 /** The cookie that carries the session token for browsers (HTTP and the WebSocket upgrade). */
 export const SESSION_COOKIE = 'h2v_session';
@@ -28,4 +28,19 @@ export function sessionTokenOf(request: Request): { token: string; cookie: boole
 /** The session cookie's attributes (sign-in sets it, logout clears it, use slides its expiry): HttpOnly, Lax, the whole site, Secure in production. */
 export function sessionCookieOptions(secure: boolean): CookieOptions {
   return { httpOnly: true, sameSite: 'lax', secure, path: '/' };
+}
+
+/**
+ * Tells the browser to drop its session cookie (logout, a deleted account), in place of any
+ * setting of it the response carries already: the session guard sets it again, to the session's
+ * expiry, on every request it authenticates by the cookie.
+ */
+export function clearSessionCookie(response: Response, secure: boolean): void {
+  const set = response.getHeader('Set-Cookie');
+  if (set !== undefined) {
+    const kept = (Array.isArray(set) ? set : [String(set)]).filter((cookie) => !cookie.startsWith(`${SESSION_COOKIE}=`));
+    if (kept.length) response.setHeader('Set-Cookie', kept);
+    else response.removeHeader('Set-Cookie');
+  }
+  response.clearCookie(SESSION_COOKIE, sessionCookieOptions(secure));
 }
