@@ -97,10 +97,23 @@ export class ChatsService implements OnModuleInit {
     if (type === 'SECRET' && !(await this.keys.hasBundle(targetUserId))) {
       throw new AppError('BUNDLE_NOT_FOUND', 'This user has not published encryption keys yet', {}, 409);
     }
-    const { chatId } = await this.chats.transaction((tx) => this.chats.findOrCreatePair(tx, type, auth.userId, targetUserId));
-    // The creator now shows the target's status (the target follows the creator once a message reveals the chat).
-    await this.relations.started(between([auth.userId], [targetUserId]));
-    return (await this.views.one(auth.userId, chatId))!;
+    for (let attempt = 1; ; attempt++) {
+      // USER_NOT_FOUND when the target's account deletion, holding their row, commits first.
+      const { chatId } = await userStillThere(this.chats.transaction((tx) => this.chats.findOrCreatePair(tx, type, auth.userId, targetUserId)));
+      // The creator now shows the target's status (the target follows the creator once a message reveals the chat).
+      await this.relations.started(between([auth.userId], [targetUserId]));
+      const view = await this.views.one(auth.userId, chatId);
+      if (view) return view;
+      // The pair's chat went right after it was found (its other member left, which deletes it): opened afresh.
+      if (attempt === 3) throw new AppError('CHAT_NOT_FOUND');
+    }
+  }
+
+  /** The chat as the caller now sees it, after a change of theirs: CHAT_NOT_FOUND when it went (or they left it) right after the change committed. */
+  private async viewOf(userId: string, chatId: string): Promise<ChatDto> {
+    const view = await this.views.one(userId, chatId);
+    if (!view) throw new AppError('CHAT_NOT_FOUND');
+    return view;
   }
 
   async createGroup(auth: AuthContext, input: GroupChatDto): Promise<ChatDto> {
@@ -117,7 +130,7 @@ export class ChatsService implements OnModuleInit {
     await this.publishChat([auth.userId, ...memberIds], chatId, 'chat:new');
     const everyone = [auth.userId, ...memberIds];
     await this.relations.started([{ viewers: everyone, subjects: everyone }]);
-    return (await this.views.one(auth.userId, chatId))!;
+    return this.viewOf(auth.userId, chatId);
   }
 
   /**
@@ -158,7 +171,7 @@ export class ChatsService implements OnModuleInit {
     });
     await removeFiles?.();
     if (changed) await this.afterCommit(chatId, 'chat:updated', async () => this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated'));
-    return (await this.views.one(auth.userId, chatId))!;
+    return this.viewOf(auth.userId, chatId);
   }
 
   /** Adds members (OWNER or ADMIN), counted under the chat's lock against the 200-member limit. */
@@ -179,7 +192,7 @@ export class ChatsService implements OnModuleInit {
       }),
     );
     await this.announceAdded(chatId, before, added);
-    return (await this.views.one(auth.userId, chatId))!;
+    return this.viewOf(auth.userId, chatId);
   }
 
   /**
@@ -238,7 +251,7 @@ export class ChatsService implements OnModuleInit {
         await this.publishChat(members, chatId, 'chat:updated');
       });
     }
-    return (await this.views.one(auth.userId, chatId))!;
+    return this.viewOf(auth.userId, chatId);
   }
 
   /**
@@ -283,7 +296,7 @@ export class ChatsService implements OnModuleInit {
       if (!pinned) throw new AppError('MESSAGE_NOT_FOUND');
     });
     await this.afterCommit(chatId, 'pinned message', async () => this.announcePinned(chatId, messageId));
-    return (await this.views.one(auth.userId, chatId))!;
+    return this.viewOf(auth.userId, chatId);
   }
 
   /** Inside the transaction deleting a message: unpins it if it is the chat's pinned message; resolves whether it was. */
@@ -370,7 +383,7 @@ export class ChatsService implements OnModuleInit {
 
   async get(auth: AuthContext, chatId: string): Promise<ChatDto> {
     await this.requireMember(chatId, auth.userId);
-    return (await this.views.one(auth.userId, chatId))!;
+    return this.viewOf(auth.userId, chatId);
   }
 
   /**

@@ -1,4 +1,6 @@
-import { signUp, TestUser } from '../support/factories';
+import { Client } from 'pg';
+import { TEST_DATABASE_URL } from '../support/env';
+import { eventually, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -83,6 +85,30 @@ describe('chats', () => {
       expect((await t.http().get('/api/chats').set(b.auth).expect(200)).body.data.chats.map((c: { id: string }) => c.id)).toEqual([chatId]);
       aws.close();
       bws.close();
+    });
+
+    // Two connections at once: PGlite (the embedded mode) runs one statement at a time.
+    (TEST_DATABASE_URL ? it : it.skip)('answers USER_NOT_FOUND, not a 500, when the target is deleting their account meanwhile', async () => {
+      const [a, b] = await users(2);
+      const deleting = new Client({ connectionString: t.backend.env.DATABASE_URL });
+      await deleting.connect();
+      try {
+        // As UsersService.deleteAccount does it: the user's row locked first, deleted, committed later.
+        await deleting.query('BEGIN');
+        await deleting.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [b.id]);
+        const opening = t.http().post('/api/chats/direct').set(a.auth).send({ targetUserId: b.id }).then((res) => res);
+        await eventually(async () => {
+          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+          expect(waiting).toHaveLength(1);
+        });
+        await deleting.query('DELETE FROM users WHERE id = $1', [b.id]);
+        await deleting.query('COMMIT');
+        const res = await opening;
+        expect([res.status, res.body.code]).toEqual([404, 'USER_NOT_FOUND']);
+        expect(await t.backend.sql('SELECT 1 FROM chat_members WHERE user_id = $1', [a.id])).toEqual([]);
+      } finally {
+        await deleting.end();
+      }
     });
   });
 
