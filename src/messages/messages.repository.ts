@@ -778,7 +778,8 @@ export class MessagesRepository {
 
   /**
    * Deletes a message, records its sequence number as deleted (so it leaves the unread counts of
-   * members who had not read it) and points the chat at its newest message. The caller holds the
+   * members who had not read it) and points the chat at its newest message, whose time is the
+   * chat's activity again (the chat list's order). The caller holds the
    * chat's row lock (taken before this): the newest message is read after every other writer of
    * the chat has committed. Null when the message was gone already.
    */
@@ -797,8 +798,9 @@ export class MessagesRepository {
     );
     const rows = returned<{ lastMessageId: string | null }>(
       await tx.query(
-        `UPDATE chats SET last_message_id = (SELECT id FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1)
-          WHERE id = $1 RETURNING last_message_id AS "lastMessageId"`,
+        `WITH last AS (SELECT id, created_at FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1)
+         UPDATE chats c SET last_message_id = (SELECT id FROM last), last_activity_at = COALESCE((SELECT created_at FROM last), c.created_at)
+          WHERE c.id = $1 RETURNING last_message_id AS "lastMessageId"`,
         [message.chatId],
       ),
     );

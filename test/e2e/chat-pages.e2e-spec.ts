@@ -61,6 +61,22 @@ describe('chat list and history pages', () => {
     [aws, bws].forEach((s) => s.close());
   });
 
+  it('orders the list by the last message left after a delete for everyone, as the client orders it by lastMessage', async () => {
+    const [a, b, c] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
+    const [x, y] = [await openDirect(t, a, b), await openDirect(t, a, c)];
+    const aws = await connect(t, a);
+    await send(aws, x, 'x first');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await send(aws, y, 'y only');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const newest = await send(aws, x, 'x newest');
+    const order = async () => (await t.http().get('/api/chats').set(a.auth).expect(200)).body.data.chats.map((chat: { id: string }) => chat.id);
+    expect(await order()).toEqual([x, y]);
+    await t.http().delete(`/api/messages/${newest.id}?forEveryone=true`).set(a.auth).expect(200);
+    expect(await order()).toEqual([y, x]);
+    aws.close();
+  });
+
   it('shows read receipts and reply previews, of a kept and of a deleted original, on the last message and in history', async () => {
     const [a, b] = await Promise.all([signUp(t), signUp(t)]);
     const chatId = await openDirect(t, a, b);
