@@ -106,6 +106,17 @@ describe('input hygiene', () => {
       expect(res.body).toEqual(refused(field));
     });
 
+    it('refuses a body of thousands of fields or items before validating it, naming it once', async () => {
+      const wide = Object.fromEntries(Array.from({ length: 7_000 }, (_, i) => [`a${i}`, 0]));
+      const res = await t.http().patch('/api/users/me').set(user.auth).send(wide).expect(422);
+      expect(res.body).toEqual({ ...refused('body'), errors: { body: [expect.stringMatching(/more than 256 fields/)] } });
+      const long = await t.http().post('/api/chats/group').set(user.auth).send({ name: 'g', memberIds: Array.from({ length: 30_000 }, () => 0) }).expect(422);
+      expect(long.body.errors).toEqual({ memberIds: [expect.stringMatching(/more than 1000 items/)] });
+      // Fewer unknown fields than the cap are named, at most ten of them.
+      const some = await t.http().patch('/api/users/me').set(user.auth).send(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`b${i}`, 0]))).expect(422);
+      expect(Object.keys(some.body.errors)).toHaveLength(10);
+    });
+
     it('refuses a group rename and a message edit carrying NUL, and leaves both as they were', async () => {
       const rename = await t.http().patch(`/api/chats/${groupId}`).set(user.auth).send({ name: `x${NUL}y` });
       expect(rename.status).toBe(422);
@@ -161,6 +172,12 @@ describe('input hygiene', () => {
     ])('answers %s with an object holding a constructor key where a string belongs by VALIDATION_ERROR', async (event, payload, answer, field) => {
       ws.send(event, payload);
       expect(await ws.waitFor(answer)).toMatchObject({ code: 'VALIDATION_ERROR', errors: { [field]: [expect.any(String)] } });
+    });
+
+    it('answers a frame of thousands of fields with a small VALIDATION_ERROR and keeps the socket', async () => {
+      ws.send('message:read', Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`a${i}`, 0])));
+      expect(await ws.waitFor('error')).toEqual({ code: 'VALIDATION_ERROR', message: expect.any(String), errors: { payload: [expect.stringMatching(/more than 256 fields/)] } });
+      expect((await send(ws, groupId, 'after a wide frame')).text).toBe('after a wide frame');
     });
 
     it('answers a legacy `data` payload with a NUL under a field named constructor by VALIDATION_ERROR', async () => {

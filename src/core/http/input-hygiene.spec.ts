@@ -46,7 +46,7 @@ describe('input hygiene', () => {
   it('reports a flood of bad strings by its first ten fields', () => {
     const problems = findInputProblems(Array.from({ length: 500 }, () => 'x\u0000'));
     expect(Object.keys(problems!)).toHaveLength(10);
-    const badNames = findInputProblems(Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}\u0000`, 1])));
+    const badNames = findInputProblems(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}\u0000`, 1])));
     expect(Object.keys(badNames!)).toHaveLength(10);
   });
 });

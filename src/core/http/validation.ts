@@ -1,7 +1,7 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
 import { AppError } from '../errors';
 import { Acceptor, compileAcceptor } from './compiled-validation';
-import { findInputProblems } from './input-hygiene';
+import { findInputProblems, MAX_REPORTED } from './input-hygiene';
 
 export type FieldErrors = Record<string, string[]>;
 
@@ -16,8 +16,11 @@ export function toFieldErrors(errors: ValidationError[], parent = ''): FieldErro
   return result;
 }
 
+/** A refusal names at most MAX_REPORTED fields: an input of many bad fields does not make an answer larger than itself. */
 export function validationError(errors: FieldErrors): AppError {
-  return new AppError('VALIDATION_ERROR', 'Invalid request data', { errors });
+  const fields = Object.keys(errors);
+  const reported = fields.length > MAX_REPORTED ? Object.fromEntries(fields.slice(0, MAX_REPORTED).map((field) => [field, errors[field]])) : errors;
+  return new AppError('VALIDATION_ERROR', 'Invalid request data', { errors: reported });
 }
 
 /** Options shared by the HTTP pipe and socket payload validation: unknown fields are rejected. */
@@ -52,7 +55,7 @@ export async function validatePayload<T extends object>(dto: new () => T, payloa
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw validationError({ payload: ['payload must be an object'] });
   }
-  const problems = findInputProblems(payload);
+  const problems = findInputProblems(payload, '', 'payload');
   if (problems) throw validationError(problems);
   let accept = acceptors.get(dto) as Acceptor<T> | null | undefined;
   if (accept === undefined) acceptors.set(dto, (accept = compileAcceptor(dto)));
