@@ -369,8 +369,9 @@ export class MessagesService {
   }
 
   /** A voice message was played: its sender hears of it once per listener, while still a member of the chat. */
-  async markListened(userId: string, messageId: string): Promise<void> {
+  async markListened(userId: string, messageId: string, chatId?: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId, 'message:listened');
+    if (chatId && chatId !== message.chatId) throw new AppError('MESSAGE_NOT_FOUND');
     if (message.type !== 'AUDIO') throw invalid('messageId', 'only voice messages can be listened to');
     if (message.senderId === userId) return;
     const first = await this.messages.addListen(messageId, userId);

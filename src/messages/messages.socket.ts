@@ -39,6 +39,6 @@ export class MessagesSocket {
 
   @OnSocketEvent('message:listened', { dto: ListenedDto })
   async listened(client: SocketClient, payload: ListenedDto): Promise<void> {
-    await this.messages.markListened(client.userId, payload.messageId);
+    await this.messages.markListened(client.userId, payload.messageId, payload.chatId);
   }
 }

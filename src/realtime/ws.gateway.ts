@@ -201,6 +201,10 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
         } catch (error) {
           return this.send(connection, 'error', errorPayload(toAppError(error)!));
         }
+        // A token of another session does not switch the socket to it: refused, the socket stays as it is.
+        if (!(await this.isOwnToken(connection, (payload as { token?: unknown })?.token))) {
+          return this.send(connection, 'error', { code: 'UNAUTHORIZED', message: 'This socket is authenticated with another session: open a new socket for it' });
+        }
         return lastSeq === null ? this.lifecycle(connection, SocketLifecycle.Reauth) : this.replay.resume(connection, lastSeq);
       }
       const token = typeof (payload as { token?: unknown })?.token === 'string' ? (payload as { token: string }).token : '';
@@ -247,6 +251,17 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   }
 
   /** With `lastSeq`, the live events are held from the bind on and the replay follows auth:ok. */
+  /** Whether a repeated `auth` names the socket's own session: no token (a cookie socket's resume) does; one that cannot be checked now does not. */
+  private async isOwnToken(connection: Connection, token: unknown): Promise<boolean> {
+    if (token === undefined || token === null || token === '') return true;
+    if (typeof token !== 'string') return false;
+    try {
+      return (await this.getAuthenticator().authenticate(token))?.sessionId === connection.sessionId;
+    } catch {
+      return false;
+    }
+  }
+
   private async authenticate(connection: Connection, token: string, lastSeq: number | null = null): Promise<void> {
     let identity: { userId: string; sessionId: string } | null = null;
     try {
@@ -395,10 +410,14 @@ function lastSeqOfUrl(url: string | undefined): unknown {
   return value === null ? undefined : /^\d{1,16}$/.test(value) ? Number(value) : value;
 }
 
+/** Longest string echoed back in an error (a clientMessageId is a UUID; anything else is the client's, but not sent back whole). */
+const MAX_ECHOED = 64;
+
+/** The fields of a refused frame its error carries back (a clientMessageId): strings of at most MAX_ECHOED characters only. */
 function echo(payload: unknown, fields: string[] | undefined): Record<string, unknown> {
   if (!fields || !payload || typeof payload !== 'object') return {};
   const source = payload as Record<string, unknown>;
-  return Object.fromEntries(fields.filter((f) => source[f] !== undefined).map((f) => [f, source[f]]));
+  return Object.fromEntries(fields.filter((f) => typeof source[f] === 'string' && (source[f] as string).length <= MAX_ECHOED).map((f) => [f, source[f]]));
 }
 
 /** The size of a received frame (a Buffer with the default binaryType; the other shapes for completeness). */

@@ -337,6 +337,19 @@ describe('auth', () => {
       socket.close();
     });
 
+    it("refuses an auth naming another session on an authenticated socket, which stays as it was; its own token is answered auth:ok again", async () => {
+      const [user, other] = [await signUp(t), await signUp(t)];
+      const socket = await t.ws();
+      socket.send('auth', { token: user.token });
+      await socket.waitFor('auth:ok');
+      socket.send('auth', { token: other.token });
+      expect(await socket.waitFor('error')).toMatchObject({ code: 'UNAUTHORIZED' });
+      await socket.expectNo('auth:ok');
+      socket.send('auth', { token: user.token });
+      expect(await socket.waitFor('auth:ok')).toMatchObject({ userId: user.id });
+      socket.close();
+    });
+
     it('answers a bad token with an error and closes with 4001', async () => {
       const byEvent = await t.ws();
       byEvent.send('auth', { token: 'nope' });

@@ -130,6 +130,11 @@ describe('messages', () => {
       await t.backend.sql('INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2)', [b.id, a.id]);
       aws.send('message:send', { chatId, text: 'still there?', clientMessageId: 'blocked-1' });
       expect(await aws.waitFor('message:send:error')).toMatchObject({ code: 'BLOCKED', clientMessageId: 'blocked-1' });
+      // What is echoed back is a clientMessageId as the contract has it (a short string), never whatever was sent.
+      for (const clientMessageId of [{ a: 1 }, 'x'.repeat(60_000)]) {
+        aws.send('message:send', { chatId, text: 'q', clientMessageId });
+        expect(await aws.waitFor('message:send:error')).not.toHaveProperty('clientMessageId');
+      }
       aws.close();
       bws.close();
     });
@@ -361,7 +366,12 @@ describe('messages', () => {
          INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'AUDIO', $3 FROM s RETURNING id`,
         [chatId, a.id, audio.url],
       );
-      bws.send('message:listened', { messageId: voice.id });
+      // A chatId that is not the message's: refused as message:read refuses it, and nothing recorded.
+      const elsewhere = await createGroup(t, b, [a]);
+      bws.send('message:listened', { messageId: voice.id, chatId: elsewhere });
+      expect(await bws.waitFor('error')).toMatchObject({ code: 'MESSAGE_NOT_FOUND' });
+      await aws.expectNo('message:listened');
+      bws.send('message:listened', { messageId: voice.id, chatId });
       expect(await aws.waitFor('message:listened')).toEqual({ messageId: voice.id, chatId, listenedBy: b.id });
       const history = (await t.http().get(`/api/chats/${chatId}/messages`).set(a.auth).expect(200)).body.data.messages;
       expect(history[0]).toMatchObject({ id: voice.id, voiceListens: [{ userId: b.id }] });
