@@ -28,9 +28,9 @@ export class AuthService {
       const check = await this.otp.check(tx, input.email, input);
       if (!check.ok) return check.error;
 
-      // Key-share locked: an account deletion racing this sign-in either finishes first (the
-      // email is then a new user's) or waits for the session, and ends it with the account.
-      let user = await this.users.findByEmail(input.email, tx, { keyShare: true });
+      // Share-locked: an account deletion racing this sign-in either finishes first (the email is
+      // then a new user's) or waits for the session, and ends it with the account.
+      let user = await this.users.findByEmail(input.email, tx, { share: true });
       const isNewUser = !user;
       if (!user) {
         if (!input.nickname) {

@@ -192,13 +192,13 @@ export class UsersRepository {
   }
 
   /**
-   * The user with this email. With `keyShare` (inside a transaction), the row stays until the
+   * The user with this email. With `share` (inside a transaction), the row stays until the
    * transaction ends: an account deletion holding it is waited for (then there is no user), and
    * one starting later waits for the transaction, so rows it adds for the user (a session) are
-   * never refused by their foreign key.
+   * never refused by their foreign key nor deleted with the account right after.
    */
-  findByEmail(email: string, tx: EntityManager = this.dataSource.manager, options: { keyShare?: boolean } = {}): Promise<UserEntity | null> {
-    return tx.getRepository(UserEntity).findOne({ where: { email }, ...(options.keyShare ? { lock: { mode: 'for_key_share' as const } } : {}) });
+  findByEmail(email: string, tx: EntityManager = this.dataSource.manager, options: { share?: boolean } = {}): Promise<UserEntity | null> {
+    return tx.getRepository(UserEntity).findOne({ where: { email }, ...(options.share ? { lock: { mode: 'pessimistic_read' as const } } : {}) });
   }
 
   /** The users with these ids, in the order given; unknown ids are skipped. */
@@ -441,9 +441,14 @@ export class UsersRepository {
     return rows.length > 0;
   }
 
-  /** Locks the user's row for the deletion transaction; false when already gone. */
-  async lockUser(tx: EntityManager, userId: string): Promise<boolean> {
-    const rows: unknown[] = await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [userId]);
+  /**
+   * Locks the user's row for the deletion transaction; false when already gone. `NO KEY UPDATE`
+   * holds off every other change of the row (and a sign-in's share lock) but not the foreign-key
+   * checks of rows that name the user (a send of theirs, under its chat's lock); `UPDATE` holds
+   * those off too.
+   */
+  async lockUser(tx: EntityManager, userId: string, mode: 'NO KEY UPDATE' | 'UPDATE'): Promise<boolean> {
+    const rows: unknown[] = await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR ${mode}`, [userId]);
     return rows.length > 0;
   }
 

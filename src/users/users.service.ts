@@ -60,7 +60,7 @@ export class UsersService {
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
-  findByEmail(email: string, tx?: EntityManager, options?: { keyShare?: boolean }): Promise<UserEntity | null> {
+  findByEmail(email: string, tx?: EntityManager, options?: { share?: boolean }): Promise<UserEntity | null> {
     return this.users.findByEmail(email, tx, options);
   }
 
@@ -449,8 +449,14 @@ export class UsersService {
     const queued = new Set(await this.uploads.deleteAllOf(userId));
     const afterCommit: Array<() => Promise<void>> = [];
     const deletedChats = await this.dataSource.transaction(async (tx) => {
-      if (!(await this.users.lockUser(tx, userId))) throw new AppError('USER_NOT_FOUND');
+      if (!(await this.users.lockUser(tx, userId, 'NO KEY UPDATE'))) throw new AppError('USER_NOT_FOUND');
       if (options.inactiveAt && !(await this.users.isInactive(tx, userId, options.inactiveAt))) return null;
+      // Their chats are locked before their row is for good, in the order a send takes them (its
+      // chat, then the sender's row for its foreign key): a send of theirs in flight finishes first
+      // instead of deadlocking with the deletion. Read again once the row is held: a chat opened
+      // with them meanwhile is theirs too.
+      await this.users.membershipsOf(tx, userId);
+      await this.users.lockUser(tx, userId, 'UPDATE');
       // An upload stored between the listing above and the lock is on disk too.
       await this.uploads.deleteAllOf(userId, { tx, except: queued });
       const { memberships, chatIds: touchedChats } = await this.users.membershipsOf(tx, userId);

@@ -6,6 +6,8 @@ import { UsersService } from '../../src/users/users.service';
 import { InactiveAccounts } from '../../src/users/inactive-accounts';
 import { eventually, signIn, signUp, TestUser, uniqueNickname } from '../support/factories';
 import { connect, createGroup } from '../support/chats';
+import { Client } from 'pg';
+import { TEST_DATABASE_URL } from '../support/env';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
@@ -457,6 +459,37 @@ describe('users', () => {
       const again = await signUp(t, { email: user.email });
       expect(again.id).not.toBe(user.id);
       for (const ws of [partnerWs, secretWs, memberWs]) ws.close();
+    });
+
+    // Two connections at once: PGlite (the embedded mode) runs one statement at a time.
+    (TEST_DATABASE_URL ? it : it.skip)('lets a send of the user in flight finish, then deletes the account with it (no deadlock, no 500)', async () => {
+      const [user, member] = [await signUp(t), await signUp(t)];
+      const groupId = await createGroup(t, user, [member]);
+      const sending = new Client({ connectionString: t.backend.env.DATABASE_URL });
+      await sending.connect();
+      try {
+        // As a send batch does it: its chat's row locked first, the message (whose foreign key
+        // share-locks the sender's row) inserted after.
+        await sending.query('BEGIN');
+        await sending.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [groupId]);
+        const deleting = t.http().delete('/api/users/me').set(user.auth).then((res) => res);
+        await eventually(async () => {
+          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+          expect(waiting).toHaveLength(1);
+        });
+        await sending.query(
+          `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
+           INSERT INTO messages (id, chat_id, sender_id, seq, type, text) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'TEXT', 'in flight' FROM s`,
+          [groupId, user.id],
+        );
+        await sending.query('COMMIT');
+        const res = await deleting;
+        expect([res.status, res.body]).toEqual([200, { success: true, data: { deleted: true } }]);
+        expect(await t.backend.sql('SELECT 1 FROM users WHERE id = $1', [user.id])).toEqual([]);
+        expect(await t.backend.sql('SELECT 1 FROM messages WHERE sender_id = $1', [user.id])).toEqual([]);
+      } finally {
+        await sending.end();
+      }
     });
 
     it("clears a browser's session cookie, rather than setting it again for a session that went with the account", async () => {
