@@ -1,4 +1,6 @@
 import { sessionTokenFrom, uniqueEmail, uniqueNickname } from '../support/factories';
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import { RATE_LIMIT_STORAGE } from '../../src/core/rate-limit/rate-limiter';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -49,8 +51,15 @@ describe('auth rate limit', () => {
   it('puts a looser ceiling of 100 on one address, counting an IPv6 /64 as one address', async () => {
     const host = (n: number) => `2001:db8:5:6:${n.toString(16)}::1`;
     for (let i = 0; i < 100; i++) await post('/api/auth/verify-otp', host(i), { email: uniqueEmail('v6'), code: '123456' }).expect(400);
+    // Refused by the address's ceiling before anything else counts: no counter is kept for the email it names.
+    const storage = t.app.get<ThrottlerStorage>(RATE_LIMIT_STORAGE);
+    const increment = storage.increment.bind(storage);
+    const counted: string[] = [];
+    storage.increment = (key, ttl, limit, block, name) => (counted.push(name), increment(key, ttl, limit, block, name));
     const limited = await post('/api/auth/send-otp', host(0xbeef), { email: uniqueEmail('v6') }).expect(429);
+    storage.increment = increment;
     expect(limited.body.code).toBe('RATE_LIMIT');
+    expect(counted).toEqual(['auth-ip']);
     // The neighbouring /64 is someone else.
     await post('/api/auth/verify-otp', '2001:db8:5:7::1', { email: uniqueEmail('v6'), code: '123456' }).expect(400);
   });

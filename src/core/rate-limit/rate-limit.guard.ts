@@ -19,6 +19,17 @@ export const isApiPath = (req: Request): boolean => req.path.slice(0, 5).toLower
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
+  /**
+   * The per-address ceiling of the code routes counts first, whatever the windows (the library
+   * orders throttlers by window and stops at the first refusal): a request it refuses leaves no
+   * per-(address, email) counter behind, which one address could otherwise add for every email
+   * it names, for the window's 15 minutes.
+   */
+  override async onModuleInit(): Promise<void> {
+    await super.onModuleInit();
+    this.throttlers.sort((a, b) => Number(b.name === 'auth-ip') - Number(a.name === 'auth-ip'));
+  }
+
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     if (!isCodeRoute(context) && !isApiPath(context.switchToHttp().getRequest<Request>())) return true;
