@@ -1,4 +1,4 @@
-import { MemoryPushGate } from './push-gate';
+import { MemoryPushGate, PENDING_TTL_MS } from './push-gate';
 
 describe('MemoryPushGate', () => {
   it('asks for one delivery per pending pair, and lets it go only when no message came in meanwhile', async () => {
@@ -12,6 +12,19 @@ describe('MemoryPushGate', () => {
     const next = await gate.mark('s', 'c');
     expect(await gate.release('s', 'c', next)).toBe(true);
     expect(await gate.claim('s', 'c')).toBe(true);
+  });
+
+  it('drops the claims no delivery released (one that failed for good) once they expire, though nobody asks for them again', async () => {
+    jest.useFakeTimers();
+    try {
+      const gate = new MemoryPushGate();
+      for (let i = 0; i < 1_000; i++) await gate.claim('s', `c${i}`);
+      jest.advanceTimersByTime(PENDING_TTL_MS + 60_000);
+      await gate.claim('s', 'new');
+      expect(gate.pendingCount).toBe(1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('forgets an abandoned pair', async () => {

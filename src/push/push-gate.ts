@@ -112,8 +112,15 @@ export class MemoryPushGate extends PushGate {
   private readonly pending = new Map<string, { count: number; expiresAt: number }>();
   /** Newest notified seq per pair (insertion-ordered by last note: the oldest go first past MAX_NOTIFIED_PAIRS). */
   private readonly pushed = new Map<string, { seq: bigint; expiresAt: number }>();
+  private sweptAt = Date.now();
+
+  /** Pairs pending for now (claims not released, abandoned or expired yet). */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
 
   async claim(subscriptionId: string, chatId: string): Promise<boolean> {
+    this.sweep();
     const key = `${subscriptionId}:${chatId}`;
     const entry = this.live(key);
     if (entry) {
@@ -159,6 +166,17 @@ export class MemoryPushGate extends PushGate {
     this.pushed.delete(key);
     if (this.pushed.size >= MAX_NOTIFIED_PAIRS) this.pushed.delete(this.pushed.keys().next().value!);
     this.pushed.set(key, { seq, expiresAt: Date.now() + NOTIFIED_TTL_MS });
+  }
+
+  /**
+   * Drops expired claims, at most once per PENDING_TTL_MS: a delivery that failed for good (its
+   * job out of tries) never releases its claim, and nothing else would look at that pair again.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    if (now - this.sweptAt < PENDING_TTL_MS) return;
+    this.sweptAt = now;
+    for (const [key, entry] of this.pending) if (entry.expiresAt <= now) this.pending.delete(key);
   }
 
   private live(key: string): { count: number; expiresAt: number } | undefined {

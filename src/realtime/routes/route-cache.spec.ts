@@ -60,6 +60,15 @@ describe('RouteCache', () => {
     expect(cache.get('v')).toEqual(['i2']);
   });
 
+  it('prunes old invalidation marks though no read comes (a process that never publishes hears every arrival)', () => {
+    for (let i = 0; i < 10_000; i++) {
+      cache.invalidate(`u${i}`);
+      now += 10;
+    }
+    // At most two ttls of marks: those of the last ttl, and those of the one before until the next prune.
+    expect(cache.size).toBeLessThanOrEqual(600);
+  });
+
   it('prunes expired entries as new ones come', () => {
     for (let i = 0; i < 100; i++) cache.set(`u${i}`, ['i1'], now);
     now += 3_000;

@@ -52,6 +52,8 @@ export class RouteCache {
   invalidate(userId: string): void {
     this.entries.delete(userId);
     this.invalidatedAt.set(userId, this.now());
+    // Every process hears every arrival, publishing or not (the worker): the marks are pruned here too.
+    this.prune();
   }
 
   /** Forgets everything (the bus came back after an outage: invalidations may have been missed). */
@@ -60,8 +62,9 @@ export class RouteCache {
     this.clearedAt = this.now();
   }
 
+  /** What it holds, entries and invalidation marks: about the users it heard of within the last ttl or two. */
   get size(): number {
-    return this.entries.size;
+    return this.entries.size + this.invalidatedAt.size;
   }
 
   /** Drops expired entries and invalidation marks, at most once per ttl. */
