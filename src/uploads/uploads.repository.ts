@@ -10,8 +10,19 @@ export type NewUpload = Omit<UploadEntity, 'createdAt'>;
 export class UploadsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async insert(upload: NewUpload): Promise<void> {
-    await this.dataSource.getRepository(UploadEntity).insert(upload);
+  /**
+   * Records the upload if it keeps its owner's uploads made after `since` within `maxBytes`: the
+   * owner's row is locked for the check and the insert, so uploads racing each other are counted
+   * one after another ('over-quota' for those that no longer fit; 'no-owner' when the account went).
+   */
+  async insertWithinQuota(upload: NewUpload, since: Date, maxBytes: number): Promise<'kept' | 'over-quota' | 'no-owner'> {
+    return this.dataSource.transaction(async (tx) => {
+      const owner = (await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [upload.ownerId])) as unknown[];
+      if (!owner.length) return 'no-owner';
+      if ((await this.bytesSince(upload.ownerId!, since, tx)) + upload.size > maxBytes) return 'over-quota';
+      await tx.getRepository(UploadEntity).insert(upload);
+      return 'kept';
+    });
   }
 
   findById(id: string): Promise<UploadEntity | null> {
@@ -87,8 +98,8 @@ export class UploadsRepository {
   }
 
   /** The bytes of the user's uploads made after `since` and still kept. */
-  async bytesSince(ownerId: string, since: Date): Promise<number> {
-    const [row] = (await this.dataSource.query(`SELECT coalesce(sum(size), 0)::float8 AS bytes FROM uploads WHERE owner_id = $1 AND created_at > $2`, [
+  async bytesSince(ownerId: string, since: Date, tx: EntityManager = this.dataSource.manager): Promise<number> {
+    const [row] = (await tx.query(`SELECT coalesce(sum(size), 0)::float8 AS bytes FROM uploads WHERE owner_id = $1 AND created_at > $2`, [
       ownerId,
       since,
     ])) as Array<{ bytes: number }>;

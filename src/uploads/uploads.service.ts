@@ -295,18 +295,25 @@ export class UploadsService implements OnApplicationBootstrap {
     return null;
   }
 
-  /** Stores the bytes, then records the row; a failed insert takes the stored file back out. */
+  /**
+   * Stores the bytes, then records the row, counted against the owner's day once more under their
+   * row's lock (requireDailyRoom before the work is a cheap early answer; uploads running in
+   * parallel all pass it). An upload not recorded takes the stored file back out.
+   */
   private async keep(key: string, source: Buffer | { path: string }, upload: NewUpload): Promise<void> {
     await this.storage.put(key, source);
+    let verdict: 'kept' | 'over-quota' | 'no-owner';
     try {
-      await this.uploads.insert(upload);
+      verdict = await this.uploads.insertWithinQuota(upload, new Date(Date.now() - DAY_MS), this.config.values.uploadDailyBytes);
     } catch (error) {
       await this.storage.delete(key).catch(() => undefined);
       throw error;
     }
+    if (verdict === 'kept') return;
+    await this.storage.delete(key).catch(() => undefined);
+    throw new AppError(verdict === 'over-quota' ? 'UPLOAD_QUOTA_EXCEEDED' : 'UNAUTHORIZED');
   }
 
-  /** The original is stored and served either way: a queue outage must not fail the upload. */
   /**
    * Queues again the variants of images still pending VARIANTS_OVERDUE_MS after their upload: their
    * job was never queued (the queue was unreachable) or was lost (an embedded process stopped

@@ -612,6 +612,23 @@ describe('uploads per day', () => {
     }
   });
 
+  it('counts uploads sent in parallel one after another: no more than the day holds is kept', async () => {
+    const t = await createTestApp({ env: { UPLOAD_DAILY_MB: '1' } });
+    try {
+      const user = await signUp(t);
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () => t.http().post('/api/upload/encrypted').set(user.auth).set('X-Requested-With', 'H2V').attach('file', randomBytes(300 * 1024), 'f.enc')),
+      );
+      const statuses = answers.map((res) => res.status).sort();
+      expect(statuses.filter((status) => status === 201)).toHaveLength(3);
+      expect(answers.filter((res) => res.status !== 201).map((res) => res.body.code)).toEqual(Array(9).fill('UPLOAD_QUOTA_EXCEEDED'));
+      const [kept] = await t.backend.sql<{ n: number; bytes: number }>('SELECT count(*)::int AS n, sum(size)::int AS bytes FROM uploads WHERE owner_id = $1', [user.id]);
+      expect(kept).toEqual({ n: 3, bytes: 3 * 300 * 1024 });
+    } finally {
+      await t.close();
+    }
+  });
+
   it('refuses a body that cannot fit before receiving it: the answer comes while the body is still being sent', async () => {
     const t = await createTestApp({ env: { UPLOAD_DAILY_MB: '1' } });
     try {
