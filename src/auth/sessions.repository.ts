@@ -44,6 +44,29 @@ export class SessionsRepository {
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Marks the sessions among these whose activity is older than `everySeconds` as used now (their
+   * accounts too) and slides their expiry: the sessions of open sockets, a statement for all. Rows
+   * are locked in id order and skipped when someone else holds them (a request touching the same
+   * session, an account deletion, another instance doing this for a session it shares): two such
+   * statements cannot deadlock, and what is skipped is being written anyway or comes next time.
+   */
+  async keepInUse(ids: string[], lifetimeDays: number, everySeconds: number): Promise<void> {
+    const used = returned<{ user_id: string }>(
+      await this.dataSource.query(
+        `WITH due AS (SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND expires_at > now() AND last_active_at < now() - make_interval(secs => $3) ORDER BY id FOR UPDATE SKIP LOCKED)
+         UPDATE sessions s SET last_active_at = now(), expires_at = now() + make_interval(days => $2) FROM due WHERE s.id = due.id RETURNING s.user_id`,
+        [ids, lifetimeDays, everySeconds],
+      ),
+    );
+    if (!used.length) return;
+    // A statement of its own, as in touch.
+    await this.dataSource.query(
+      `UPDATE users SET last_active_at = now() WHERE id IN (SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)`,
+      [[...new Set(used.map((r) => r.user_id))]],
+    );
+  }
+
   /** Marks activity (the session's and its account's) and slides the expiry; callers throttle this to once a minute per session. */
   async touch(id: string, lifetimeDays: number): Promise<void> {
     const used = returned<{ user_id: string }>(

@@ -16,6 +16,8 @@ export const SESSION_LIFETIME_DAYS = 90;
 export const SESSION_LIFETIME_MS = SESSION_LIFETIME_DAYS * 86_400_000;
 /** last_active_at is written at most this often per session, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
+/** How often an open socket marks its session in use (SessionWatch's re-check does it, for all of an instance's sockets at once). */
+const SOCKET_TOUCH_INTERVAL_S = 3_600;
 
 export interface DeviceInfo {
   deviceName: string;
@@ -92,11 +94,19 @@ export class SessionsService extends SocketAuthenticator {
     return this.resolve(token);
   }
 
-  /** Live sessions among these; the ones that ended are forgotten by this instance's cache too. */
+  /**
+   * Live sessions among these (the sessions of this instance's open sockets); the ones that ended
+   * are forgotten by this instance's cache too. An open socket is its session in use: at most
+   * hourly, its activity and its account's are marked and its expiry slides, as a request does
+   * (a device that stays connected for months without an HTTP request is not signed out by
+   * expiry, nor its account deleted as unused by autoDeleteMonths).
+   */
   async liveSessions(sessionIds: string[]): Promise<Set<string>> {
     const live = new Set(await this.sessions.liveIds(sessionIds));
     const ended = sessionIds.filter((id) => !live.has(id));
     if (ended.length) this.cache.forget({ sessionIds: ended });
+    // Not marked this time (the database refused the write): tried again at the next re-check.
+    if (live.size) await this.sessions.keepInUse([...live], SESSION_LIFETIME_DAYS, SOCKET_TOUCH_INTERVAL_S).catch(() => undefined);
     return live;
   }
 

@@ -1,7 +1,7 @@
 import { sha256 } from '../../src/core/crypto/secret-box';
 import { connect, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
-import { signIn, signUp } from '../support/factories';
+import { eventually, signIn, signUp } from '../support/factories';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
 
@@ -19,6 +19,23 @@ describe('an ended session closes its sockets', () => {
     await t.backend.sql(`DELETE FROM sessions WHERE id = $1`, [session.id]);
     const closed = await Promise.race([ws.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))]);
     expect(closed).toEqual({ code: 4003, reason: 'session ended' });
+  });
+
+  it("counts an open socket as its session in use: a device connected for months is neither signed out by expiry nor deleted as unused", async () => {
+    const a = await signUp(t);
+    const ws = await connect(t, a);
+    // As if the socket had been open for two months without an HTTP request.
+    await t.backend.sql(`UPDATE sessions SET last_active_at = now() - interval '60 days', expires_at = now() + interval '30 days' WHERE user_id = $1`, [a.id]);
+    await t.backend.sql(`UPDATE users SET last_active_at = now() - interval '60 days' WHERE id = $1`, [a.id]);
+    await eventually(async () => {
+      const [row] = await t.backend.sql<{ session: boolean; expiry: boolean; user: boolean }>(
+        `SELECT s.last_active_at > now() - interval '1 minute' AS session, s.expires_at > now() + interval '89 days' AS expiry, u.last_active_at > now() - interval '1 minute' AS user
+           FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.user_id = $1`,
+        [a.id],
+      );
+      expect(row).toEqual({ session: true, expiry: true, user: true });
+    }, 5_000);
+    ws.close();
   });
 
   it('closes an expired session\'s socket and keeps the others', async () => {
