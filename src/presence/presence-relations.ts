@@ -29,6 +29,12 @@ const key = (sight: Pick<Sight, 'viewerId' | 'subjectId'>): string => `${sight.v
  * not see shows it) so they do not keep showing a stale "online". Who may see whom is
  * PresenceRepository's relation and rule, the same the snapshot and transitions use. Events
  * go through the RealtimePublisher, so they reach sockets on every instance; call after commit.
+ *
+ * Two changes of one relation at once (a block and an unblock, a contact added and removed) each
+ * read the sight after their own commit and then tell it, in no order between them: the one told
+ * last may be the older. So each reads the sight once more after telling (`settle`) and tells
+ * what changed since: the change that commits last always reads after every commit and after
+ * its own telling, so the last word each viewer hears matches the database.
  */
 @Injectable()
 export class PresenceRelations {
@@ -56,7 +62,9 @@ export class PresenceRelations {
    * again, which changes nothing on their screen; one who may not hears nothing.
    */
   async started(lines: Sightlines[]): Promise<void> {
-    await this.tell(await this.sight(lines), []);
+    const told = await this.sight(lines);
+    await this.tell(told, []);
+    await this.settle(lines, told);
   }
 
   /**
@@ -75,6 +83,7 @@ export class PresenceRelations {
       after.filter((s) => !had.has(key(s))),
       before.filter((s) => !has.has(key(s))),
     );
+    await this.settle(lines, after);
     return result;
   }
 
@@ -82,6 +91,16 @@ export class PresenceRelations {
   async aroundSettingOf<T>(userId: string, change: () => Promise<T>): Promise<T> {
     const followers = await this.presence.followersOf(userId);
     return followers.length ? this.around([{ viewers: followers, subjects: [userId] }], change) : change();
+  }
+
+  /** Reads the sight again after `told` was told, and tells what a concurrent change made of it since (see the class). */
+  private async settle(lines: Sightlines[], told: Sight[]): Promise<void> {
+    const now = await this.sight(lines);
+    const had = new Set(told.map(key));
+    const has = new Set(now.map(key));
+    const gained = now.filter((s) => !had.has(key(s)));
+    const lost = told.filter((s) => !has.has(key(s)));
+    if (gained.length || lost.length) await this.tell(gained, lost);
   }
 
   private async sight(lines: Sightlines[]): Promise<Sight[]> {

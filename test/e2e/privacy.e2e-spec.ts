@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { newId } from '../../src/core/database/ids';
-import { signUp, TestUser } from '../support/factories';
+import { PresenceRepository } from '../../src/presence/presence.repository';
+import { eventually, signUp, TestUser } from '../support/factories';
 import { ogg } from '../support/media-fixtures';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -244,6 +245,41 @@ describe('privacy', () => {
       expect(unconsumed(aws, ['user:updated'], (p) => p.id === b.id)).toEqual([]);
       aws.close();
       bws.close();
+    });
+
+    it('leaves the blocked user seeing the blocker offline when a block overtakes an unblock in flight', async () => {
+      const [a, c] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, c);
+      const aws = await connect(t, a);
+      await send(aws, chatId, 'hi');
+      const cws = await connect(t, c);
+      await block(a, c);
+      await cws.waitFor('user:offline', (p) => p.userId === a.id);
+      // The unblock reads that c may see a again, then waits while a blocks c once more and tells c.
+      const sight = PresenceRepository.prototype.sight;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let reads = 0;
+      const spy = jest.spyOn(PresenceRepository.prototype, 'sight').mockImplementation(async function (this: PresenceRepository, ...args) {
+        const found = await sight.apply(this, args);
+        if (++reads === 1) await held;
+        return found;
+      });
+      try {
+        const unblocking = t.http().delete(`/api/users/${c.id}/block`).set(a.auth).expect(200).then((res) => res);
+        await eventually(async () => expect(reads).toBeGreaterThanOrEqual(1));
+        await block(a, c);
+        release();
+        await unblocking;
+      } finally {
+        spy.mockRestore();
+      }
+      await settle(c, cws);
+      const last = cws.received.filter((f) => ['user:online', 'user:offline'].includes(f.event) && f.payload.userId === a.id).pop();
+      expect(last).toMatchObject({ event: 'user:offline', payload: { userId: a.id, lastOnline: null } });
+      expect((await get(c, `/api/users/${a.id}`)).body.data).toMatchObject({ isOnline: false });
+      aws.close();
+      cws.close();
     });
 
     it('sends no presence across the block, either way, and shows each side offline to the other', async () => {
