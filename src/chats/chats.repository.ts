@@ -391,6 +391,15 @@ export class ChatsRepository {
     return rows[0] ?? null;
   }
 
+  /** The member's draft as stored now (text null: none), or null when they are not a visible member. */
+  async draftOf(chatId: string, userId: string): Promise<{ text: string | null; replyToId: string | null } | null> {
+    const [row] = (await this.manager.query(`SELECT draft_text AS text, draft_reply_to_id AS "replyToId" FROM chat_members WHERE chat_id = $1 AND user_id = $2 AND visible`, [
+      chatId,
+      userId,
+    ])) as Array<{ text: string | null; replyToId: string | null }>;
+    return row ?? null;
+  }
+
   /** Removes the member's draft; resolves whether there was one, or null when the caller is not a visible member. */
   async clearDraft(chatId: string, userId: string): Promise<boolean | null> {
     const rows = returned<{ changed: boolean }>(

@@ -170,7 +170,7 @@ export class ChatsService implements OnModuleInit {
       return { changed: previous.changed, removeFiles: replaced ? await this.uploads.releaseMedia(tx, [previous.avatar!]) : null };
     });
     await removeFiles?.();
-    if (changed) await this.afterCommit(chatId, 'chat:updated', async () => this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated'));
+    if (changed) await this.afterCommit(chatId, 'chat:updated', async () => this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated', { settle: true }));
     return this.viewOf(auth.userId, chatId);
   }
 
@@ -403,7 +403,7 @@ export class ChatsService implements OnModuleInit {
   async mute(auth: AuthContext, chatId: string, muted: boolean): Promise<MuteStateDto> {
     const change = isUuid(chatId) ? await this.chats.setMutedUntil(chatId, auth.userId, muted ? MUTED_FOREVER : null) : null;
     if (!change) throw new AppError('CHAT_NOT_FOUND');
-    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated');
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: true });
     return { chatId, muted, mutedUntil: isoOrNull(change.value) };
   }
 
@@ -412,7 +412,7 @@ export class ChatsService implements OnModuleInit {
     const change = isUuid(chatId) ? await this.chats.setPinned(chatId, auth.userId, pinned) : null;
     if (!change) throw new AppError('CHAT_NOT_FOUND');
     if (change === 'limit') throw new AppError('PIN_LIMIT', `At most ${MAX_PINNED_CHATS} chats can be pinned`);
-    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated');
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: true });
     return { chatId, pinned, pinnedAt: isoOrNull(change.value) };
   }
 
@@ -420,7 +420,7 @@ export class ChatsService implements OnModuleInit {
   async archive(auth: AuthContext, chatId: string, archived: boolean): Promise<ArchiveStateDto> {
     const change = isUuid(chatId) ? await this.chats.setArchived(chatId, auth.userId, archived) : null;
     if (!change) throw new AppError('CHAT_NOT_FOUND');
-    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated');
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: true });
     return { chatId, archived, archivedAt: isoOrNull(change.value) };
   }
 
@@ -434,7 +434,7 @@ export class ChatsService implements OnModuleInit {
     const replyToId = input.replyToId && isUuid(input.replyToId) ? input.replyToId : null;
     const draft = await this.chats.saveDraft(chatId, auth.userId, input.text, replyToId);
     if (!draft) throw new AppError('CHAT_NOT_FOUND');
-    await this.realtime.toUsers([auth.userId], 'draft:updated', { chatId, text: draft.text, replyToId: draft.replyToId });
+    await this.publishDraft(auth.userId, chatId, draft);
     return { text: draft.text, replyToId: draft.replyToId, updatedAt: new Date(draft.updatedAt).toISOString() };
   }
 
@@ -442,15 +442,30 @@ export class ChatsService implements OnModuleInit {
   async deleteDraft(auth: AuthContext, chatId: string): Promise<DraftClearedDto> {
     const cleared = isUuid(chatId) ? await this.chats.clearDraft(chatId, auth.userId) : null;
     if (cleared === null) throw new AppError('CHAT_NOT_FOUND');
-    if (cleared) await this.realtime.toUsers([auth.userId], 'draft:updated', { chatId, text: null, replyToId: null });
+    if (cleared) await this.publishDraft(auth.userId, chatId, { text: null, replyToId: null });
     return { chatId };
+  }
+
+  /**
+   * Tells the user's sockets of their draft as `told`, then, read again, as it is now if that is
+   * not the same: two saves (or a save and a delete) from two devices at once tell theirs in no
+   * order between them, and the one that commits last reads after both (see PresenceRelations).
+   */
+  private async publishDraft(userId: string, chatId: string, told: { text: string | null; replyToId: string | null }): Promise<void> {
+    await this.realtime.toUsers([userId], 'draft:updated', { chatId, text: told.text, replyToId: told.replyToId });
+    const now = await this.chats.draftOf(chatId, userId);
+    if (now && (now.text !== told.text || now.replyToId !== told.replyToId)) await this.realtime.toUsers([userId], 'draft:updated', { chatId, text: now.text, replyToId: now.replyToId });
   }
 
   /**
    * Sends a chat event, each recipient seeing members, unread count and their own pin and mute
    * from their own side. chat:updated leaves the recipient's draft out (the client ignores it there).
+   * With `settle`, each recipient's view is read again once sent, and sent again when it is not
+   * the same: two changes of one chat at once (two renames, a mute and an unmute from two
+   * devices) each send the view read after their own commit, in no order between them, and the
+   * one that commits last reads after both (see PresenceRelations).
    */
-  async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated'): Promise<void> {
+  async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated', options: { settle?: boolean } = {}): Promise<void> {
     // Each member's view is built for them (their unread, draft, pins): a few at a time, so a
     // 200-member group does not queue 200 queries on the pool ahead of everyone else's requests.
     const ids = [...new Set(userIds)];
@@ -461,6 +476,9 @@ export class ChatsService implements OnModuleInit {
           if (!chat) return;
           if (event === 'chat:new') await this.realtime.toUsers([userId], event, chat);
           else await this.realtime.toUsers([userId], event, withoutDraft(chat));
+          if (!options.settle) return;
+          const now = await this.views.one(userId, chatId);
+          if (now && JSON.stringify(now) !== JSON.stringify(chat)) await this.realtime.toUsers([userId], 'chat:updated', withoutDraft(now));
         }),
       );
     }

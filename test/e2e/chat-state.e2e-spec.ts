@@ -1,4 +1,6 @@
-import { signIn, signUp, TestUser } from '../support/factories';
+import { ChatViews } from '../../src/chats/chat-views';
+import { ChatsRepository } from '../../src/chats/chats.repository';
+import { eventually, signIn, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
 import { createSignalDevice } from '../support/signal';
@@ -237,6 +239,42 @@ describe('chat state (v2.2)', () => {
       [aws, aws2, bws].forEach((s) => s.close());
     });
 
+    it("leaves the caller's other devices on the stored mute when a mute and an unmute from two devices cross", async () => {
+      const [a, b] = await users(2);
+      const chatId = await sharedDirect(a, b);
+      const aOther = await signIn(t, a.email);
+      const watcher = await connect(t, aOther);
+      // The mute reads its view to send, then waits while an unmute commits and is told.
+      const one = ChatViews.prototype.one;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let reads = 0;
+      const spy = jest.spyOn(ChatViews.prototype, 'one').mockImplementation(async function (this: ChatViews, ...args) {
+        const view = await one.apply(this, args);
+        if (++reads === 1) await held;
+        return view;
+      });
+      try {
+        const muting = mute(a, chatId, { muted: true }).expect(200).then((res) => res);
+        await eventually(async () => expect(reads).toBe(1));
+        await mute(a, chatId, { muted: false }).expect(200);
+        release();
+        await muting;
+      } finally {
+        spy.mockRestore();
+      }
+      expect((await memberRow(chatId, a)).muted_until).toBeNull();
+      await eventually(async () => {
+        const updates = watcher.received.filter((f) => f.event === 'chat:updated' && f.payload.id === chatId);
+        expect(rowOf(updates[updates.length - 1].payload, a).mutedUntil).toBeNull();
+      });
+      // And stays so: nothing later says otherwise.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const updates = watcher.received.filter((f) => f.event === 'chat:updated' && f.payload.id === chatId);
+      expect(rowOf(updates[updates.length - 1].payload, a).mutedUntil).toBeNull();
+      watcher.close();
+    });
+
     it('refuses a mute, pin or archive body that is not a boolean of the right name with 422', async () => {
       const [a, b] = await users(2);
       const chatId = await sharedDirect(a, b);
@@ -372,6 +410,37 @@ describe('chat state (v2.2)', () => {
       await aws.expectNo('draft:updated');
       aws.close();
       bws.close();
+    });
+
+    it("leaves the caller's devices on the stored draft when a save and a delete from two devices cross", async () => {
+      const [a, b] = await users(2);
+      const chatId = await sharedDirect(a, b);
+      const watcher = await connect(t, a);
+      // The save has stored its draft and waits, before telling, while a delete commits and is told.
+      const save = ChatsRepository.prototype.saveDraft;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let saves = 0;
+      const spy = jest.spyOn(ChatsRepository.prototype, 'saveDraft').mockImplementation(async function (this: ChatsRepository, ...args) {
+        const stored = await save.apply(this, args);
+        if (++saves === 1) await held;
+        return stored;
+      });
+      try {
+        const saving = putDraft(a, chatId, { text: 'half a thought' }).expect(200).then((res) => res);
+        await eventually(async () => expect(saves).toBe(1));
+        await t.http().delete(`/api/chats/${chatId}/draft`).set(a.auth).expect(200);
+        release();
+        await saving;
+      } finally {
+        spy.mockRestore();
+      }
+      expect((await memberRow(chatId, a)).draft_text).toBeNull();
+      await eventually(async () => {
+        const told = watcher.received.filter((f) => f.event === 'draft:updated' && f.payload.chatId === chatId);
+        expect(told[told.length - 1].payload).toEqual({ chatId, text: null, replyToId: null });
+      });
+      watcher.close();
     });
 
     it('refuses an empty, blank or over-long draft with 422 and keeps the stored one', async () => {
