@@ -830,6 +830,15 @@ export class MessagesRepository {
     }
   }
 
+  /** The user's reaction with this emoji as stored now, or null. */
+  async findReaction(messageId: string, userId: string, emoji: string): Promise<ReactionEntity | null> {
+    const [row] = (await this.manager.query(
+      `SELECT id, message_id AS "messageId", user_id AS "userId", emoji, created_at AS "createdAt" FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3`,
+      [messageId, userId, emoji],
+    )) as ReactionEntity[];
+    return row ?? null;
+  }
+
   async removeReaction(messageId: string, userId: string, emoji: string): Promise<boolean> {
     const rows = returned(await this.manager.query(`DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3 RETURNING id`, [messageId, userId, emoji]));
     return rows.length > 0;

@@ -287,6 +287,13 @@ export class MessagesService {
     const audience = await this.messages.audienceOf(message.chatId, messageId);
     const views = await this.views.buildForEach(updated, [...new Set([userId, ...audience])]);
     for (const view of views) await this.realtime.toUsers(view.viewerIds.filter((id) => audience.includes(id)), 'message:edited', view.dto);
+    // Two edits at once tell theirs in no order between them: read again, the text that won is
+    // told once more if it is not this one (the edit that commits last reads after both; see
+    // PresenceRelations). A message deleted meanwhile has its own message:deleted.
+    const now = await this.messages.findById(messageId);
+    if (now && (now.text !== updated.text || now.ciphertext !== updated.ciphertext)) {
+      for (const view of await this.views.buildForEach(now, audience)) await this.realtime.toUsers(view.viewerIds, 'message:edited', view.dto);
+    }
     return views.find((view) => view.viewerIds.includes(userId))!.dto;
   }
 
@@ -390,15 +397,30 @@ export class MessagesService {
     if (!added) throw new AppError('MESSAGE_NOT_FOUND');
     const { reaction, created } = added;
     const dto = toReactionDto(reaction);
-    if (created) await this.realtime.toUsers(await this.messages.audienceOf(message.chatId, messageId), 'reaction:added', { reaction: dto, chatId: message.chatId, messageId });
+    if (created) await this.publishReaction(message.chatId, messageId, userId, emoji, dto);
     return dto;
   }
 
   async removeReaction(userId: string, messageId: string, emoji: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
-    if (await this.messages.removeReaction(messageId, userId, emoji)) {
-      await this.realtime.toUsers(await this.messages.audienceOf(message.chatId, messageId), 'reaction:removed', { messageId, userId, emoji, chatId: message.chatId });
-    }
+    if (await this.messages.removeReaction(messageId, userId, emoji)) await this.publishReaction(message.chatId, messageId, userId, emoji, null);
+  }
+
+  /**
+   * Tells the message's audience that the reaction was added (`added`) or removed (null), then,
+   * read again, what it is now if that is not the same: an add and a remove of one reaction at
+   * once (a double tap) tell theirs in no order between them, and the one that commits last
+   * reads after both (see PresenceRelations).
+   */
+  private async publishReaction(chatId: string, messageId: string, userId: string, emoji: string, added: ReactionDto | null): Promise<void> {
+    const tell = async (reaction: ReactionDto | null) => {
+      const audience = await this.messages.audienceOf(chatId, messageId);
+      if (reaction) await this.realtime.toUsers(audience, 'reaction:added', { reaction, chatId, messageId });
+      else await this.realtime.toUsers(audience, 'reaction:removed', { messageId, userId, emoji, chatId });
+    };
+    await tell(added);
+    const now = await this.messages.findReaction(messageId, userId, emoji);
+    if (Boolean(now) !== Boolean(added)) await tell(now && toReactionDto(now));
   }
 
   /** Members who may learn that `readerId` read something: the rule that also cuts `readReceipts` (read-receipts.ts). */

@@ -1,6 +1,7 @@
 import { image, ogg } from '../support/media-fixtures';
 import { randomUUID } from 'node:crypto';
-import { signIn, signUp, TestUser } from '../support/factories';
+import { MessagesRepository } from '../../src/messages/messages.repository';
+import { eventually, signIn, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
@@ -415,6 +416,62 @@ describe('messages', () => {
       expect(await aws.waitFor('reaction:removed')).toEqual({ messageId: m.id, userId: b.id, emoji: '❤️', chatId });
       expect(await t.backend.sql('SELECT count(*)::int AS n FROM reactions WHERE message_id = $1', [m.id])).toEqual([{ n: 0 }]);
       expect(a.id).toBeTruthy();
+      aws.close();
+      bws.close();
+    });
+  });
+
+  describe('two changes of one message at once', () => {
+    /** Runs `first` held between its commit and its telling (its first audienceOf) while `second` runs whole, then lets it finish. */
+    async function crossing(first: () => Promise<unknown>, second: () => Promise<unknown>): Promise<void> {
+      const audienceOf = MessagesRepository.prototype.audienceOf;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let reads = 0;
+      const spy = jest.spyOn(MessagesRepository.prototype, 'audienceOf').mockImplementation(async function (this: MessagesRepository, ...args) {
+        const audience = await audienceOf.apply(this, args);
+        if (++reads === 1) await held;
+        return audience;
+      });
+      try {
+        const running = first();
+        await eventually(async () => expect(reads).toBe(1));
+        await second();
+        release();
+        await running;
+      } finally {
+        spy.mockRestore();
+      }
+    }
+
+    it('leaves the other member on the text stored by the edit that won', async () => {
+      const { a, chatId, aws, bws } = await pair();
+      const m = await send(aws, chatId, 'draft one');
+      const edit = (text: string) => t.http().patch(`/api/messages/${m.id}`).set(a.auth).send({ text }).expect(200).then((res) => res);
+      await crossing(() => edit('first edit'), () => edit('second edit'));
+      const [stored] = await t.backend.sql<{ text: string }>('SELECT text FROM messages WHERE id = $1', [m.id]);
+      expect(stored.text).toBe('second edit');
+      await eventually(async () => {
+        const edits = bws.received.filter((f) => f.event === 'message:edited' && f.payload.id === m.id);
+        expect(edits[edits.length - 1].payload.text).toBe(stored.text);
+      });
+      aws.close();
+      bws.close();
+    });
+
+    it('leaves the other member on the reactions stored when an add and a remove cross', async () => {
+      const { b, chatId, aws, bws } = await pair();
+      const m = await send(aws, chatId, 'tap tap');
+      const url = `/api/messages/${m.id}/reactions`;
+      await crossing(
+        () => t.http().post(url).set(b.auth).send({ emoji: '👍' }).expect(200).then((res) => res),
+        () => t.http().delete(`${url}/${encodeURIComponent('👍')}`).set(b.auth).expect(200).then((res) => res),
+      );
+      expect(await t.backend.sql('SELECT 1 FROM reactions WHERE message_id = $1', [m.id])).toEqual([]);
+      await eventually(async () => {
+        const told = aws.received.filter((f) => ['reaction:added', 'reaction:removed'].includes(f.event) && f.payload.messageId === m.id);
+        expect(told[told.length - 1].event).toBe('reaction:removed');
+      });
       aws.close();
       bws.close();
     });
