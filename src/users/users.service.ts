@@ -187,8 +187,12 @@ export class UsersService {
     const { user, removeFiles } = updated;
     if (!user) throw new AppError('USER_NOT_FOUND');
     await removeFiles?.();
-    const { id, nickname, firstName, lastName, avatar, bio } = user;
-    await this.publishUpdated({ id, nickname, firstName, lastName, avatar, bio }, { toSelf: true });
+    const told = profileOf(user);
+    await this.publishUpdated(told, { toSelf: true });
+    // Two profile changes at once tell theirs in no order between them: read again, the profile
+    // that won is told once more if it is not this one (see PresenceRelations).
+    const now = await this.users.findById(userId);
+    if (now && JSON.stringify(profileOf(now)) !== JSON.stringify(told)) await this.publishUpdated(profileOf(now), { toSelf: true });
     return toUserDto(user, await this.ownPresence(user), { withEmail: true });
   }
 
@@ -493,4 +497,10 @@ export class UsersService {
     for (const run of afterCommit) await run();
     return true;
   }
+}
+
+/** What user:updated carries of a user's profile. */
+function profileOf(user: UserEntity): Partial<UserDto> & { id: string } {
+  const { id, nickname, firstName, lastName, avatar, bio } = user;
+  return { id, nickname, firstName, lastName, avatar, bio };
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { newId } from '../../src/core/database/ids';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { UsersService } from '../../src/users/users.service';
+import { UsersRepository } from '../../src/users/users.repository';
 import { InactiveAccounts } from '../../src/users/inactive-accounts';
 import { eventually, signIn, signUp, TestUser, uniqueNickname } from '../support/factories';
 import { connect, createGroup } from '../support/chats';
@@ -582,6 +583,38 @@ describe('users', () => {
       await ws.waitFor('user:updated', (p) => p.id === user.id && p.bio === marker);
     }
     const updatesAbout = (ws: WsClient, user: TestUser) => ws.frames.filter((f) => f.event === 'user:updated' && f.payload.id === user.id);
+
+    it('leaves chat partners on the profile stored when two changes of it cross', async () => {
+      const [user, partner] = await Promise.all([signUp(t), signUp(t)]);
+      await createGroup(t, user, [partner], 'Names');
+      const partnerWs = await connect(t, partner);
+      // The first change has committed and waits, before telling, while the second commits and is told.
+      const partnersOf = UsersRepository.prototype.chatPartnerIds;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let reads = 0;
+      const spy = jest.spyOn(UsersRepository.prototype, 'chatPartnerIds').mockImplementation(async function (this: UsersRepository, ...args) {
+        const ids = await partnersOf.apply(this, args);
+        if (++reads === 1) await held;
+        return ids;
+      });
+      try {
+        const first = patchMe(user, { firstName: 'Ann' }).expect(200).then((res) => res);
+        await eventually(async () => expect(reads).toBe(1));
+        await patchMe(user, { firstName: 'Anna' }).expect(200);
+        release();
+        await first;
+      } finally {
+        spy.mockRestore();
+      }
+      const [stored] = await t.backend.sql<{ first_name: string }>('SELECT first_name FROM users WHERE id = $1', [user.id]);
+      expect(stored.first_name).toBe('Anna');
+      await eventually(async () => {
+        const told = partnerWs.received.filter((f) => f.event === 'user:updated' && f.payload.id === user.id);
+        expect(told[told.length - 1].payload.firstName).toBe('Anna');
+      });
+      partnerWs.close();
+    });
 
     /**
      * `user` (showAvatar as given, with an avatar) in a group with `contact` (in the user's
