@@ -391,6 +391,12 @@ export class ChatsRepository {
     return rows[0] ?? null;
   }
 
+  /** The chat's pinned message id as stored now (null: none), or undefined when the chat is gone. */
+  async pinnedMessageOf(chatId: string): Promise<string | null | undefined> {
+    const [row] = (await this.manager.query(`SELECT pinned_message_id AS "pinnedMessageId" FROM chats WHERE id = $1`, [chatId])) as Array<{ pinnedMessageId: string | null }>;
+    return row ? row.pinnedMessageId : undefined;
+  }
+
   /** The member's draft as stored now (text null: none), or null when they are not a visible member. */
   async draftOf(chatId: string, userId: string): Promise<{ text: string | null; replyToId: string | null } | null> {
     const [row] = (await this.manager.query(`SELECT draft_text AS text, draft_reply_to_id AS "replyToId" FROM chat_members WHERE chat_id = $1 AND user_id = $2 AND visible`, [

@@ -304,9 +304,16 @@ export class ChatsService implements OnModuleInit {
     return this.chats.unpinMessage(tx, chatId, messageId);
   }
 
-  /** Tells all members the chat's pinned message (null: none); also after the pinned message was deleted. */
+  /**
+   * Tells all members the chat's pinned message (null: none); also after the pinned message was
+   * deleted. Read again once told, and told again when it changed: two pins (or a pin and an
+   * unpin, or a delete of the pinned message) at once tell theirs in no order between them, and
+   * the one that commits last reads after both (see PresenceRelations).
+   */
   async announcePinned(chatId: string, pinnedMessageId: string | null): Promise<void> {
     await this.realtime.toUsers(await this.chats.memberIds(chatId), 'chat:updated', { id: chatId, pinnedMessageId });
+    const now = await this.chats.pinnedMessageOf(chatId);
+    if (now !== undefined && now !== pinnedMessageId) await this.realtime.toUsers(await this.chats.memberIds(chatId), 'chat:updated', { id: chatId, pinnedMessageId: now });
   }
 
   /**

@@ -7,6 +7,8 @@ import { TEST_DATABASE_URL } from '../support/env';
 import { eventually, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
 import { createSignalDevice } from '../support/signal';
+import { ChatsRepository } from '../../src/chats/chats.repository';
+import { ChatsService } from '../../src/chats/chats.service';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
@@ -759,6 +761,48 @@ describe('groups (v2.2 §5, §17)', () => {
       await t.http().delete(`/api/messages/${message.id}?forEveryone=true`).set(owner.auth).expect(200);
       expect(await mws.waitFor('chat:updated', (c) => 'pinnedMessageId' in c && c.pinnedMessageId === null)).toEqual({ id: chatId, pinnedMessageId: null });
       expect(await t.backend.sql('SELECT pinned_message_id FROM chats WHERE id = $1', [chatId])).toEqual([{ pinned_message_id: null }]);
+      ows.close();
+      mws.close();
+    });
+
+    it('leaves the members on the pinned message stored when two pins cross', async () => {
+      const [owner, member] = await users(2);
+      const chatId = await createGroup(t, owner, [member]);
+      const [ows, mws] = [await connect(t, owner), await connect(t, member)];
+      const [first, second] = [await send(ows, chatId, 'pin one'), await send(ows, chatId, 'pin two')];
+      const pin = (user: TestUser, messageId: string) => t.http().patch(`/api/chats/${chatId}/pin`).set(user.auth).send({ messageId }).expect(200).then((res) => res);
+      // The first pin has committed and waits, before telling, while the second commits and is told.
+      const memberIds = ChatsRepository.prototype.memberIds;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let armed = false;
+      let reads = 0;
+      const spy = jest.spyOn(ChatsRepository.prototype, 'memberIds').mockImplementation(async function (this: ChatsRepository, ...args) {
+        const ids = await memberIds.apply(this, args);
+        if (armed && ++reads === 1) await held;
+        return ids;
+      });
+      try {
+        // Armed once the first pin's own checks are past: its telling reads the members after the commit.
+        jest.spyOn(ChatsService.prototype, 'announcePinned').mockImplementationOnce(async function (this: ChatsService, ...args) {
+          armed = true;
+          return ChatsService.prototype.announcePinned.apply(this, args);
+        });
+        const pinning = pin(member, first.id);
+        await eventually(async () => expect(reads).toBe(1));
+        await pin(owner, second.id);
+        release();
+        await pinning;
+      } finally {
+        spy.mockRestore();
+        jest.restoreAllMocks();
+      }
+      const [stored] = await t.backend.sql<{ pinned_message_id: string }>('SELECT pinned_message_id FROM chats WHERE id = $1', [chatId]);
+      expect(stored.pinned_message_id).toBe(second.id);
+      await eventually(async () => {
+        const told = mws.received.filter((f) => f.event === 'chat:updated' && 'pinnedMessageId' in f.payload);
+        expect(told[told.length - 1].payload.pinnedMessageId).toBe(stored.pinned_message_id);
+      });
       ows.close();
       mws.close();
     });
