@@ -248,7 +248,7 @@ export class ChatsService implements OnModuleInit {
       await this.afterCommit(chatId, 'role changed', async () => {
         const members = await this.chats.memberIds(chatId);
         await announce(members);
-        await this.publishChat(members, chatId, 'chat:updated');
+        await this.publishChat(members, chatId, 'chat:updated', { settle: true });
       });
     }
     return this.viewOf(auth.userId, chatId);
