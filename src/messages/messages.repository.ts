@@ -830,6 +830,12 @@ export class MessagesRepository {
     }
   }
 
+  /** The chat's last message id as stored now (null: none), or undefined when the chat is gone. */
+  async lastMessageIdOf(chatId: string): Promise<string | null | undefined> {
+    const [row] = (await this.manager.query(`SELECT last_message_id AS "lastId" FROM chats WHERE id = $1`, [chatId])) as Array<{ lastId: string | null }>;
+    return row ? row.lastId : undefined;
+  }
+
   /** The user's reaction with this emoji as stored now, or null. */
   async findReaction(messageId: string, userId: string, emoji: string): Promise<ReactionEntity | null> {
     const [row] = (await this.manager.query(

@@ -287,11 +287,14 @@ export class MessagesService {
     const audience = await this.messages.audienceOf(message.chatId, messageId);
     const views = await this.views.buildForEach(updated, [...new Set([userId, ...audience])]);
     for (const view of views) await this.realtime.toUsers(view.viewerIds.filter((id) => audience.includes(id)), 'message:edited', view.dto);
-    // Two edits at once tell theirs in no order between them: read again, the text that won is
-    // told once more if it is not this one (the edit that commits last reads after both; see
-    // PresenceRelations). A message deleted meanwhile has its own message:deleted.
+    // Two edits at once (or an edit and a delete) tell theirs in no order between them: read
+    // again, the text that won is told once more if it is not this one, and a message deleted
+    // meanwhile is told deleted again (the change that commits last reads after both; see PresenceRelations).
     const now = await this.messages.findById(messageId);
-    if (now && (now.text !== updated.text || now.ciphertext !== updated.ciphertext)) {
+    if (!now) {
+      const lastId = await this.messages.lastMessageIdOf(message.chatId);
+      if (lastId !== undefined) await this.announceDeleted(message.chatId, messageId, lastId);
+    } else if (now.text !== updated.text || now.ciphertext !== updated.ciphertext) {
       for (const view of await this.views.buildForEach(now, audience)) await this.realtime.toUsers(view.viewerIds, 'message:edited', view.dto);
     }
     return views.find((view) => view.viewerIds.includes(userId))!.dto;
@@ -327,15 +330,20 @@ export class MessagesService {
     await removeFiles();
     // The pinned message is gone: every member's banner goes (§5.5, our rule).
     if (unpinned) await this.chats.announcePinned(message.chatId, null);
+    await this.announceDeleted(message.chatId, messageId, lastId);
+  }
+
+  /** Tells every member that the message was deleted for everyone, with the chat's last message (`lastId`) as each of them sees it. */
+  private async announceDeleted(chatId: string, messageId: string, lastId: string | null): Promise<void> {
     // Members who hid messages of the chat may see an older last message than the chat's own.
-    const members = await this.chats.memberIds(message.chatId);
+    const members = await this.chats.memberIds(chatId);
     const lastOf = new Map<string, string | null>(members.map((id) => [id, lastId]));
-    for (const hider of await this.messages.lastVisibleOfHiders(message.chatId)) if (lastOf.has(hider.userId)) lastOf.set(hider.userId, hider.lastId);
+    for (const hider of await this.messages.lastVisibleOfHiders(chatId)) if (lastOf.has(hider.userId)) lastOf.set(hider.userId, hider.lastId);
     const lastMessages = new Map((await this.messages.findByIds([...new Set([...lastOf.values()].filter((id): id is string => !!id))])).map((m) => [m.id, m]));
     for (const [lastMessageId, viewerIds] of groupViewers(lastOf)) {
       const last = lastMessageId ? lastMessages.get(lastMessageId) : undefined;
       const views = last ? await this.views.buildForEach(last, viewerIds) : [{ viewerIds, dto: null }];
-      for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:deleted', { messageId, chatId: message.chatId, newLastMessage: view.dto });
+      for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:deleted', { messageId, chatId, newLastMessage: view.dto });
     }
   }
 

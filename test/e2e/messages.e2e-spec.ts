@@ -459,6 +459,21 @@ describe('messages', () => {
       bws.close();
     });
 
+    it('leaves the other member with the message deleted when an edit and a delete cross', async () => {
+      const { a, chatId, aws, bws } = await pair();
+      const m = await send(aws, chatId, 'soon gone');
+      await crossing(
+        () => t.http().patch(`/api/messages/${m.id}`).set(a.auth).send({ text: 'edited' }).expect(200).then((res) => res),
+        () => t.http().delete(`/api/messages/${m.id}?forEveryone=true`).set(a.auth).expect(200).then((res) => res),
+      );
+      await eventually(async () => {
+        const told = bws.received.filter((f) => (f.event === 'message:edited' && f.payload.id === m.id) || (f.event === 'message:deleted' && f.payload.messageId === m.id));
+        expect(told[told.length - 1].event).toBe('message:deleted');
+      });
+      aws.close();
+      bws.close();
+    });
+
     it('leaves the other member on the reactions stored when an add and a remove cross', async () => {
       const { b, chatId, aws, bws } = await pair();
       const m = await send(aws, chatId, 'tap tap');
