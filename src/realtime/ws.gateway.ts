@@ -202,9 +202,9 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
           return this.send(connection, 'error', errorPayload(toAppError(error)!));
         }
         // A token of another session does not switch the socket to it: refused, the socket stays as it is.
-        if (!(await this.isOwnToken(connection, (payload as { token?: unknown })?.token))) {
-          return this.send(connection, 'error', { code: 'UNAUTHORIZED', message: 'This socket is authenticated with another session: open a new socket for it' });
-        }
+        const own = await this.isOwnToken(connection, (payload as { token?: unknown })?.token);
+        if (own === null) return this.send(connection, 'error', { code: 'SERVICE_UNAVAILABLE', message: 'Try again later' });
+        if (!own) return this.send(connection, 'error', { code: 'UNAUTHORIZED', message: 'This socket is authenticated with another session: open a new socket for it' });
         return lastSeq === null ? this.lifecycle(connection, SocketLifecycle.Reauth) : this.replay.resume(connection, lastSeq);
       }
       const token = typeof (payload as { token?: unknown })?.token === 'string' ? (payload as { token: string }).token : '';
@@ -250,18 +250,23 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     (pipelined ? this.sendAfterPublished : this.send).call(this, connection, handler.errorEvent ?? 'error', { ...body, ...echo(payload, handler.echo) });
   }
 
-  /** With `lastSeq`, the live events are held from the bind on and the replay follows auth:ok. */
-  /** Whether a repeated `auth` names the socket's own session: no token (a cookie socket's resume) does; one that cannot be checked now does not. */
-  private async isOwnToken(connection: Connection, token: unknown): Promise<boolean> {
+  /**
+   * Whether a repeated `auth` names the socket's own session: no token (a cookie socket's resume)
+   * does; null when it cannot be checked now (not knowing is not "another session", which the
+   * client would take for a logout).
+   */
+  private async isOwnToken(connection: Connection, token: unknown): Promise<boolean | null> {
     if (token === undefined || token === null || token === '') return true;
     if (typeof token !== 'string') return false;
     try {
       return (await this.getAuthenticator().authenticate(token))?.sessionId === connection.sessionId;
-    } catch {
-      return false;
+    } catch (error) {
+      this.logger.warn({ err: loggable(error) }, 'socket session could not be checked');
+      return null;
     }
   }
 
+  /** With `lastSeq`, the live events are held from the bind on and the replay follows auth:ok. */
   private async authenticate(connection: Connection, token: string, lastSeq: number | null = null): Promise<void> {
     let identity: { userId: string; sessionId: string } | null = null;
     try {

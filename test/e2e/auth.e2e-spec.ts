@@ -1,5 +1,6 @@
 import { eventually, sessionTokenFrom, signIn, signUp, uniqueEmail, uniqueNickname } from '../support/factories';
 import { Client } from 'pg';
+import { SessionsService } from '../../src/auth/sessions.service';
 import { TEST_DATABASE_URL } from '../support/env';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -347,6 +348,14 @@ describe('auth', () => {
       await socket.expectNo('auth:ok');
       socket.send('auth', { token: user.token });
       expect(await socket.waitFor('auth:ok')).toMatchObject({ userId: user.id });
+      // A token that cannot be checked now (the database away) is not "another session": the client is not told to log out.
+      const failing = jest.spyOn(SessionsService.prototype, 'authenticate').mockRejectedValueOnce(new Error('database unreachable'));
+      try {
+        socket.send('auth', { token: user.token });
+        expect(await socket.waitFor('error')).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      } finally {
+        failing.mockRestore();
+      }
       socket.close();
     });
 

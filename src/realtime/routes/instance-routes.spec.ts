@@ -1,5 +1,5 @@
 import { Metrics } from '../../core/metrics/metrics';
-import { Connection, ConnectionRegistry } from '../connection-registry';
+import { Connection, ConnectionRegistry, MAX_EARLY } from '../connection-registry';
 import { EventReplay } from '../event-log/event-replay';
 import { MemoryEventLog } from '../event-log/memory-event-log';
 import { LiveSeqs } from '../live-seqs';
@@ -322,6 +322,26 @@ describe('InstanceRoutes', () => {
     for (const [i, seq] of more.entries()) registry.deliver(['u'], live(3 + i), [seq]);
     expect(socket.seqs()).toEqual([...seqs, ...more]);
     expect(reads.count).toBe(1);
+    routes.stop();
+  });
+
+  it('repairs a gap on a socket that got many events since it connected, reading only from the first seq that did not come', async () => {
+    const { registry, connect, append, routes, log } = setup();
+    const socket = await connect('u');
+    await sleep(SETTLE_MS * 3);
+    const live = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    // More events than a repair reads at once (and than the log of this setup keeps), all in order.
+    for (let n = 0; n < 600; n++) registry.deliver(['u'], live(n), [await append('u', n)]);
+    const [missing, next] = [await append('u', 600), await append('u', 601)];
+    const read = log.read.bind(log);
+    const froms: number[] = [];
+    log.read = (userId, after, ...rest) => (froms.push(after), read(userId, after, ...rest));
+    registry.deliver(['u'], live(601), [next]);
+    await sleep(5);
+    expect(socket.seqs().slice(-2)).toEqual([missing, next]);
+    expect(froms).toEqual([missing - 1]);
+    // What the socket remembers of the repair stays small.
+    expect(socket.connection.early.length).toBeLessThanOrEqual(MAX_EARLY);
     routes.stop();
   });
 

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Connection, ConnectionRegistry, HeldFrame } from '../connection-registry';
+import { MAX_EARLY, type Connection, type ConnectionRegistry, type HeldFrame } from '../connection-registry';
 import type { EventLog, LogRead } from '../event-log/event-log';
 import type { EventReplay } from '../event-log/event-replay';
 import { CloseCode } from '../client-events';
@@ -209,11 +209,12 @@ export class InstanceRoutes {
   /**
    * Like a resume from `from`: the seqs it got live (`live`) are skipped, later live copies up to
    * `position` dropped; then its live seqs are noted afresh in `next`. `read`: the log from `from`
-   * up to `position`, when already read.
+   * up to `position`, when already read. `from` is the first seq the socket did not get, so what
+   * is read and remembered is the span after the gap, however long the socket has been open.
    */
   private replayMissed(connection: Connection, from: number, position: number, live: LiveSeqs, next: LiveSeqs, read: LogRead | null = null): Promise<void> {
     connection.position = position;
-    for (const seq of live.within(from, position)) connection.early.push(seq);
+    for (const seq of live.within(from, position)) if (connection.early.length < MAX_EARLY) connection.early.push(seq);
     connection.liveSeqs = next;
     return this.replay.replayNow(connection, from, read);
   }
@@ -232,7 +233,8 @@ export class InstanceRoutes {
     const missingBelow = frames[0].seq!;
     // In the socket's turn: a resume asked meanwhile waits for the missing seqs and the held frames.
     void this.replay.exclusive(connection, async () => {
-      const from = Math.max(connection.position!, connection.replayedUpTo);
+      // From the first seq that did not come (what came before it is not read again).
+      const from = live.coveredFrom(Math.max(connection.position!, connection.replayedUpTo));
       let repaired = false;
       try {
         const position = await this.log.position(connection.userId!);
