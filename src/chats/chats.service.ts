@@ -170,7 +170,7 @@ export class ChatsService implements OnModuleInit {
       return { changed: previous.changed, removeFiles: replaced ? await this.uploads.releaseMedia(tx, [previous.avatar!]) : null };
     });
     await removeFiles?.();
-    if (changed) await this.afterCommit(chatId, 'chat:updated', async () => this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated', { settle: true }));
+    if (changed) await this.afterCommit(chatId, 'chat:updated', async () => this.publishChat(await this.chats.memberIds(chatId), chatId, 'chat:updated', { settle: groupProfile }));
     return this.viewOf(auth.userId, chatId);
   }
 
@@ -248,7 +248,7 @@ export class ChatsService implements OnModuleInit {
       await this.afterCommit(chatId, 'role changed', async () => {
         const members = await this.chats.memberIds(chatId);
         await announce(members);
-        await this.publishChat(members, chatId, 'chat:updated', { settle: true });
+        await this.publishChat(members, chatId, 'chat:updated', { settle: roles });
       });
     }
     return this.viewOf(auth.userId, chatId);
@@ -410,7 +410,7 @@ export class ChatsService implements OnModuleInit {
   async mute(auth: AuthContext, chatId: string, muted: boolean): Promise<MuteStateDto> {
     const change = isUuid(chatId) ? await this.chats.setMutedUntil(chatId, auth.userId, muted ? MUTED_FOREVER : null) : null;
     if (!change) throw new AppError('CHAT_NOT_FOUND');
-    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: true });
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: ownState(auth.userId) });
     return { chatId, muted, mutedUntil: isoOrNull(change.value) };
   }
 
@@ -419,7 +419,7 @@ export class ChatsService implements OnModuleInit {
     const change = isUuid(chatId) ? await this.chats.setPinned(chatId, auth.userId, pinned) : null;
     if (!change) throw new AppError('CHAT_NOT_FOUND');
     if (change === 'limit') throw new AppError('PIN_LIMIT', `At most ${MAX_PINNED_CHATS} chats can be pinned`);
-    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: true });
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: ownState(auth.userId) });
     return { chatId, pinned, pinnedAt: isoOrNull(change.value) };
   }
 
@@ -427,7 +427,7 @@ export class ChatsService implements OnModuleInit {
   async archive(auth: AuthContext, chatId: string, archived: boolean): Promise<ArchiveStateDto> {
     const change = isUuid(chatId) ? await this.chats.setArchived(chatId, auth.userId, archived) : null;
     if (!change) throw new AppError('CHAT_NOT_FOUND');
-    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: true });
+    if (change.changed) await this.publishChat([auth.userId], chatId, 'chat:updated', { settle: ownState(auth.userId) });
     return { chatId, archived, archivedAt: isoOrNull(change.value) };
   }
 
@@ -467,15 +467,18 @@ export class ChatsService implements OnModuleInit {
   /**
    * Sends a chat event, each recipient seeing members, unread count and their own pin and mute
    * from their own side. chat:updated leaves the recipient's draft out (the client ignores it there).
-   * With `settle`, each recipient's view is read again once sent, and sent again when it is not
-   * the same: two changes of one chat at once (two renames, a mute and an unmute from two
-   * devices) each send the view read after their own commit, in no order between them, and the
-   * one that commits last reads after both (see PresenceRelations).
+   * With `settle` (what the change was about, as a function of a view: the same for every
+   * recipient, or the one recipient's own state), the first recipient's view is read again once
+   * all are sent, and all are sent again when that part of it changed: two changes of one chat at
+   * once (two renames, a mute and an unmute from two devices) each send the view read after
+   * their own commit, in no order between them, and the one that commits last reads after both
+   * (see PresenceRelations). Other parts (unread, presence) change all the time and are not compared.
    */
-  async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated', options: { settle?: boolean } = {}): Promise<void> {
+  async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated', options: { settle?: (chat: ChatDto) => unknown } = {}): Promise<void> {
     // Each member's view is built for them (their unread, draft, pins): a few at a time, so a
     // 200-member group does not queue 200 queries on the pool ahead of everyone else's requests.
     const ids = [...new Set(userIds)];
+    let told: { userId: string; part: string } | null = null;
     for (let i = 0; i < ids.length; i += PUBLISH_CHAT_CONCURRENCY) {
       await Promise.all(
         ids.slice(i, i + PUBLISH_CHAT_CONCURRENCY).map(async (userId) => {
@@ -483,12 +486,14 @@ export class ChatsService implements OnModuleInit {
           if (!chat) return;
           if (event === 'chat:new') await this.realtime.toUsers([userId], event, chat);
           else await this.realtime.toUsers([userId], event, withoutDraft(chat));
-          if (!options.settle) return;
-          const now = await this.views.one(userId, chatId);
-          if (now && JSON.stringify(now) !== JSON.stringify(chat)) await this.realtime.toUsers([userId], 'chat:updated', withoutDraft(now));
+          if (options.settle && userId === ids[0]) told = { userId, part: JSON.stringify(options.settle(chat)) };
         }),
       );
     }
+    if (!options.settle || !told) return;
+    const { userId, part } = told;
+    const now = await this.views.one(userId, chatId);
+    if (now && JSON.stringify(options.settle(now)) !== part) await this.publishChat(ids, chatId, 'chat:updated');
   }
 
   /** Deletes the chat with its messages, and their media that nothing else shows; resolves the after-commit file removal. */
@@ -539,3 +544,17 @@ async function userStillThere<T>(work: Promise<T>): Promise<T> {
     throw error;
   }
 }
+
+/** What a mute, pin or archive of the chat changes: the viewer's own state. */
+const ownState =
+  (userId: string) =>
+  (chat: ChatDto): unknown => {
+    const own = chat.members.find((m) => m.userId === userId);
+    return [own?.mutedUntil, own?.pinnedAt, chat.archivedAt];
+  };
+
+/** What a PATCH of a group changes, the same for every member. */
+const groupProfile = (chat: ChatDto): unknown => [chat.name, chat.description, chat.avatar];
+
+/** What a role change changes, the same for every member. */
+const roles = (chat: ChatDto): unknown => chat.members.map((m) => [m.userId, m.role]);
