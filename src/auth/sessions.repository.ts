@@ -6,6 +6,9 @@ import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { SessionEntity } from './entities/session.entity';
 
+/** Sessions marked in use per statement (keepInUse). */
+const KEEP_IN_USE_BATCH = 500;
+
 const FIND_LIVE_SQL = `SELECT token_hash AS "tokenHash", id, user_id AS "userId", last_active_at AS "lastActiveAt", expires_at AS "expiresAt" FROM sessions WHERE token_hash = ANY($1::text[]) AND expires_at > now()`;
 
 export interface LiveSession {
@@ -52,19 +55,26 @@ export class SessionsRepository {
    * statements cannot deadlock, and what is skipped is being written anyway or comes next time.
    */
   async keepInUse(ids: string[], lifetimeDays: number, everySeconds: number): Promise<void> {
-    const used = returned<{ user_id: string }>(
+    // In batches, each session due at its own point of a ten-minute spread past `everySeconds`: the
+    // sockets of a deploy, all connected at once, do not stay due together, an instance's whole
+    // set in one statement holding its rows every hour.
+    for (let i = 0; i < ids.length; i += KEEP_IN_USE_BATCH) {
+      const used = returned<{ user_id: string }>(
+        await this.dataSource.query(
+          `WITH due AS (SELECT id FROM sessions
+                         WHERE id = ANY($1::uuid[]) AND expires_at > now() AND last_active_at < now() - make_interval(secs => $3 + abs(hashtext(id::text)) % 600)
+                         ORDER BY id FOR UPDATE SKIP LOCKED)
+           UPDATE sessions s SET last_active_at = now(), expires_at = now() + make_interval(days => $2) FROM due WHERE s.id = due.id RETURNING s.user_id`,
+          [ids.slice(i, i + KEEP_IN_USE_BATCH), lifetimeDays, everySeconds],
+        ),
+      );
+      if (!used.length) continue;
+      // A statement of its own, as in touch.
       await this.dataSource.query(
-        `WITH due AS (SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND expires_at > now() AND last_active_at < now() - make_interval(secs => $3) ORDER BY id FOR UPDATE SKIP LOCKED)
-         UPDATE sessions s SET last_active_at = now(), expires_at = now() + make_interval(days => $2) FROM due WHERE s.id = due.id RETURNING s.user_id`,
-        [ids, lifetimeDays, everySeconds],
-      ),
-    );
-    if (!used.length) return;
-    // A statement of its own, as in touch.
-    await this.dataSource.query(
-      `UPDATE users SET last_active_at = now() WHERE id IN (SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)`,
-      [[...new Set(used.map((r) => r.user_id))]],
-    );
+        `UPDATE users SET last_active_at = now() WHERE id IN (SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)`,
+        [[...new Set(used.map((r) => r.user_id))]],
+      );
+    }
   }
 
   /** Marks activity (the session's and its account's) and slides the expiry; callers throttle this to once a minute per session. */

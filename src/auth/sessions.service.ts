@@ -32,6 +32,9 @@ export interface DeviceInfo {
  */
 @Injectable()
 export class SessionsService extends SocketAuthenticator {
+  /** The marking of open sockets' sessions under way (liveSessions), if any. */
+  private keeping: Promise<void> | null = null;
+
   private readonly cache = new SessionCache();
 
   constructor(
@@ -96,18 +99,30 @@ export class SessionsService extends SocketAuthenticator {
 
   /**
    * Live sessions among these (the sessions of this instance's open sockets); the ones that ended
-   * are forgotten by this instance's cache too. An open socket is its session in use: at most
-   * hourly, its activity and its account's are marked and its expiry slides, as a request does
-   * (a device that stays connected for months without an HTTP request is not signed out by
-   * expiry, nor its account deleted as unused by autoDeleteMonths).
+   * are forgotten by this instance's cache too. An open socket is its session in use: about
+   * hourly, its activity and its account's are marked and its session's expiry slides, as a
+   * request does (a device that stays connected for months without an HTTP request is not signed
+   * out by expiry, nor its account deleted as unused by autoDeleteMonths; a browser's cookie is
+   * still set again only by its requests). The marking runs beside the answer, not before it
+   * (the re-check that closes ended sessions does not wait for it), one at a time.
    */
   async liveSessions(sessionIds: string[]): Promise<Set<string>> {
     const live = new Set(await this.sessions.liveIds(sessionIds));
     const ended = sessionIds.filter((id) => !live.has(id));
     if (ended.length) this.cache.forget({ sessionIds: ended });
-    // Not marked this time (the database refused the write): tried again at the next re-check.
-    if (live.size) await this.sessions.keepInUse([...live], SESSION_LIFETIME_DAYS, SOCKET_TOUCH_INTERVAL_S).catch(() => undefined);
+    if (live.size && !this.keeping) {
+      // Not marked this time (the database refused the write): tried again at the next re-check.
+      this.keeping = this.sessions
+        .keepInUse([...live], SESSION_LIFETIME_DAYS, SOCKET_TOUCH_INTERVAL_S)
+        .catch(() => undefined)
+        .finally(() => (this.keeping = null));
+    }
     return live;
+  }
+
+  /** A marking under way is finished before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.keeping;
   }
 
   async list(auth: AuthContext): Promise<SessionDto[]> {
