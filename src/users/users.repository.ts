@@ -456,13 +456,14 @@ export class UsersRepository {
    * The user's memberships, with the rows of their chats and of the chats holding messages of
    * theirs (groups they left) locked in id order first, in a statement of their own: the roles are
    * read after the locks, as committed by whoever held them (see ChatsRepository.membership).
-   * Resolves the memberships and every chat locked.
+   * Resolves the memberships and every chat locked. With `nowait`, a chat held by another
+   * transaction fails the statement at once (isLockNotAvailable) instead of waiting for it.
    */
-  async membershipsOf(tx: EntityManager, userId: string): Promise<{ memberships: Membership[]; chatIds: string[] }> {
+  async membershipsOf(tx: EntityManager, userId: string, options: { nowait?: boolean } = {}): Promise<{ memberships: Membership[]; chatIds: string[] }> {
     const locked = (await tx.query(
       `SELECT id FROM chats
         WHERE id IN (SELECT chat_id FROM chat_members WHERE user_id = $1 UNION SELECT chat_id FROM messages WHERE sender_id = $1)
-        ORDER BY id FOR UPDATE`,
+        ORDER BY id FOR UPDATE${options.nowait ? ' NOWAIT' : ''}`,
       [userId],
     )) as Array<{ id: string }>;
     const rows: Array<{ chat_id: string; type: Membership['type']; role: Membership['role'] }> = await tx.query(

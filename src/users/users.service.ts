@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../core/config/app-config';
 import { isUuid } from '../core/database/ids';
 import { isoFromJsonOrNull } from '../core/database/pg-timestamps';
-import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
+import { isForeignKeyViolation, isLockNotAvailable, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { validationError } from '../core/http/validation';
 import { RateLimiter } from '../core/rate-limit/rate-limiter';
@@ -452,18 +452,21 @@ export class UsersService {
     // Queued first: the job waits until the account is really gone, so a rolled-back deletion keeps its files.
     const queued = new Set(await this.uploads.deleteAllOf(userId));
     const afterCommit: Array<() => Promise<void>> = [];
-    const deletedChats = await this.dataSource.transaction(async (tx) => {
+    const deletedChats = await retryWhileLockNotAvailable(() => this.dataSource.transaction(async (tx) => {
+      // What an attempt that started again had queued is not run.
+      afterCommit.length = 0;
       if (!(await this.users.lockUser(tx, userId, 'NO KEY UPDATE'))) throw new AppError('USER_NOT_FOUND');
       if (options.inactiveAt && !(await this.users.isInactive(tx, userId, options.inactiveAt))) return null;
       // Their chats are locked before their row is for good, in the order a send takes them (its
       // chat, then the sender's row for its foreign key): a send of theirs in flight finishes first
       // instead of deadlocking with the deletion. Read again once the row is held: a chat opened
-      // with them meanwhile is theirs too.
+      // with them meanwhile is theirs too, and one held by a send of theirs now would wait for
+      // this while this waits for it, so it is not waited for: the deletion starts again.
       await this.users.membershipsOf(tx, userId);
       await this.users.lockUser(tx, userId, 'UPDATE');
       // An upload stored between the listing above and the lock is on disk too.
       await this.uploads.deleteAllOf(userId, { tx, except: queued });
-      const { memberships, chatIds: touchedChats } = await this.users.membershipsOf(tx, userId);
+      const { memberships, chatIds: touchedChats } = await this.users.membershipsOf(tx, userId, { nowait: true });
       const pairChats = memberships.filter((m) => m.type !== 'GROUP').map((m) => m.chatId);
       const groups = memberships.filter((m) => m.type === 'GROUP');
       const successors = new Map((await this.users.successors(tx, groups.map((g) => g.chatId), userId)).map((s) => [s.chatId, s]));
@@ -490,7 +493,7 @@ export class UsersService {
       await this.users.repairLastMessages(tx, touchedChats.filter((id) => !deleted.has(id)));
       afterCommit.push(await this.uploads.releaseMedia(tx, media));
       return notify;
-    });
+    }));
     if (!deletedChats) return false;
     for (const { chatId, userId: memberId } of deletedChats) await this.realtime.toUsers([memberId], 'chat:deleted', { chatId });
     await this.realtime.disconnect({ userIds: [userId] }, CloseCode.AuthFailed, 'account deleted');
@@ -503,4 +506,15 @@ export class UsersService {
 function profileOf(user: UserEntity): Partial<UserDto> & { id: string } {
   const { id, nickname, firstName, lastName, avatar, bio } = user;
   return { id, nickname, firstName, lastName, avatar, bio };
+}
+
+/** Runs `work` (a transaction) again, up to three times in all, while it fails on a NOWAIT lock another transaction held. */
+async function retryWhileLockNotAvailable<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt === 3 || !isLockNotAvailable(error)) throw error;
+    }
+  }
 }

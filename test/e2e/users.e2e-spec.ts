@@ -6,7 +6,7 @@ import { UsersService } from '../../src/users/users.service';
 import { UsersRepository } from '../../src/users/users.repository';
 import { InactiveAccounts } from '../../src/users/inactive-accounts';
 import { eventually, signIn, signUp, TestUser, uniqueNickname } from '../support/factories';
-import { connect, createGroup } from '../support/chats';
+import { connect, createGroup, openDirect } from '../support/chats';
 import { Client } from 'pg';
 import { TEST_DATABASE_URL } from '../support/env';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -489,6 +489,48 @@ describe('users', () => {
         expect(await t.backend.sql('SELECT 1 FROM users WHERE id = $1', [user.id])).toEqual([]);
         expect(await t.backend.sql('SELECT 1 FROM messages WHERE sender_id = $1', [user.id])).toEqual([]);
       } finally {
+        await sending.end();
+      }
+    });
+
+    // Two connections at once: PGlite (the embedded mode) runs one statement at a time.
+    (TEST_DATABASE_URL ? it : it.skip)('lets a send of the user in a chat opened during the deletion finish too, starting the deletion again', async () => {
+      const [user, partner] = [await signUp(t), await signUp(t)];
+      const membershipsOf = UsersRepository.prototype.membershipsOf;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let passes = 0;
+      const spy = jest.spyOn(UsersRepository.prototype, 'membershipsOf').mockImplementation(async function (this: UsersRepository, ...args) {
+        const found = await membershipsOf.apply(this, args);
+        if (++passes === 1) await held;
+        return found;
+      });
+      const sending = new Client({ connectionString: t.backend.env.DATABASE_URL });
+      await sending.connect();
+      try {
+        // The deletion has locked the chats it found; a direct chat with the user is opened now.
+        const deleting = t.http().delete('/api/users/me').set(user.auth).then((res) => res);
+        await eventually(async () => expect(passes).toBe(1));
+        const chatId = await openDirect(t, partner, user);
+        // A send of the user's in it takes the chat's lock, then (its foreign key) their row's.
+        await sending.query('BEGIN');
+        await sending.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+        release();
+        await eventually(async () => {
+          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+          expect(waiting).toHaveLength(1);
+        });
+        await sending.query(
+          `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
+           INSERT INTO messages (id, chat_id, sender_id, seq, type, text) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'TEXT', 'in flight' FROM s`,
+          [chatId, user.id],
+        );
+        await sending.query('COMMIT');
+        const res = await deleting;
+        expect([res.status, res.body]).toEqual([200, { success: true, data: { deleted: true } }]);
+        expect(await t.backend.sql('SELECT 1 FROM chats WHERE id = $1', [chatId])).toEqual([]);
+      } finally {
+        spy.mockRestore();
         await sending.end();
       }
     });

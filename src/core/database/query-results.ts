@@ -13,6 +13,12 @@ export function isForeignKeyViolation(error: unknown, constraint?: string): bool
   return (e?.code ?? e?.driverError?.code) === '23503' && (!constraint || name === constraint);
 }
 
+/** True when a `NOWAIT` lock found its row held by another transaction (Postgres 55P03). */
+export function isLockNotAvailable(error: unknown): boolean {
+  const e = error as { code?: string; driverError?: { code?: string } };
+  return (e?.code ?? e?.driverError?.code) === '55P03';
+}
+
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 // Class 08 (connection exception), shutting down / starting up (57P01-57P03), too many connections (53300).
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]$|53300$)/;
