@@ -596,4 +596,12 @@ export class ChatsRepository {
     return rows.map((r) => r.chatId);
   }
 
+  /** The groups whose last message is the user's (groups they left included): an account deletion changes what they show. */
+  async groupsEndingWith(tx: EntityManager, userId: string): Promise<string[]> {
+    const rows = (await tx.query(`SELECT c.id AS "chatId" FROM chats c JOIN messages m ON m.id = c.last_message_id WHERE m.sender_id = $1 AND c.type = 'GROUP'`, [userId])) as Array<{
+      chatId: string;
+    }>;
+    return rows.map((r) => r.chatId);
+  }
+
 }

@@ -45,10 +45,13 @@ export class ChatsService implements OnModuleInit {
     private readonly blocks: BlockPolicy,
   ) {}
 
-  /** When an account goes, the groups it leaves behind tell their remaining members. */
+  /**
+   * When an account goes, the groups it leaves behind tell their remaining members: those it was
+   * in, and those it had left whose last message was its own (they show an older one now).
+   */
   onModuleInit(): void {
     this.users.onAccountDeletion(async (tx, userId) => {
-      const groups = await this.chats.groupsOf(tx, userId);
+      const groups = new Set([...(await this.chats.groupsOf(tx, userId)), ...(await this.chats.groupsEndingWith(tx, userId))]);
       return async () => {
         for (const chatId of groups) {
           const members = await this.chats.memberIds(chatId);

@@ -529,12 +529,13 @@ export class UsersRepository {
     await tx.query(`DELETE FROM users WHERE id = $1`, [userId]);
   }
 
-  /** Points chats whose last message was deleted at their newest remaining message (no foreign key does it). */
+  /** Points chats whose last message was deleted at their newest remaining message, and their activity time with it (the chat list's order); no foreign key does it. */
   async repairLastMessages(tx: EntityManager, chatIds: string[]): Promise<void> {
     if (!chatIds.length) return;
     await tx.query(
       `UPDATE chats c
-          SET last_message_id = (SELECT m.id FROM messages m WHERE m.chat_id = c.id ORDER BY m.id DESC LIMIT 1)
+          SET last_message_id = (SELECT m.id FROM messages m WHERE m.chat_id = c.id ORDER BY m.id DESC LIMIT 1),
+              last_activity_at = coalesce((SELECT m.created_at FROM messages m WHERE m.chat_id = c.id ORDER BY m.id DESC LIMIT 1), c.created_at)
         WHERE c.id = ANY($1::uuid[]) AND c.last_message_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = c.last_message_id)`,
       [chatIds],

@@ -6,7 +6,7 @@ import { UsersService } from '../../src/users/users.service';
 import { UsersRepository } from '../../src/users/users.repository';
 import { InactiveAccounts } from '../../src/users/inactive-accounts';
 import { eventually, signIn, signUp, TestUser, uniqueNickname } from '../support/factories';
-import { connect, createGroup, openDirect } from '../support/chats';
+import { connect, createGroup, openDirect, send } from '../support/chats';
 import { Client } from 'pg';
 import { TEST_DATABASE_URL } from '../support/env';
 import { createTestApp, TestApp } from '../support/test-app';
@@ -533,6 +533,25 @@ describe('users', () => {
         spy.mockRestore();
         await sending.end();
       }
+    });
+
+    it('tells the members of a group the user had left, whose last message was theirs, what it shows now', async () => {
+      const [user, owner, member] = [await signUp(t), await signUp(t), await signUp(t)];
+      const groupId = await createGroup(t, owner, [user, member]);
+      const [ows, uws] = [await connect(t, owner), await connect(t, user)];
+      const earlier = await send(ows, groupId, 'earlier');
+      const theirs = await send(uws, groupId, 'the last word');
+      await t.http().delete(`/api/chats/${groupId}/leave`).set(user.auth).expect(200);
+      const mws = await connect(t, member);
+      await t.http().delete('/api/users/me').set(user.auth).expect(200);
+      const update = await mws.waitFor('chat:updated', (c) => c.id === groupId && c.lastMessage?.id !== theirs.id);
+      expect(update.lastMessage).toMatchObject({ id: earlier.id, text: 'earlier' });
+      const [row] = await t.backend.sql<{ at: string; created: string }>(
+        `SELECT c.last_activity_at AS at, m.created_at AS created FROM chats c JOIN messages m ON m.id = c.last_message_id WHERE c.id = $1`,
+        [groupId],
+      );
+      expect(new Date(row.at).getTime()).toBe(new Date(row.created).getTime());
+      for (const ws of [ows, uws, mws]) ws.close();
     });
 
     it("clears a browser's session cookie, rather than setting it again for a session that went with the account", async () => {
