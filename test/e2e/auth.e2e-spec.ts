@@ -3,6 +3,7 @@ import { Client } from 'pg';
 import { SessionsService } from '../../src/auth/sessions.service';
 import { TEST_DATABASE_URL } from '../support/env';
 import { createTestApp, TestApp } from '../support/test-app';
+import { lockWaiters } from '../support/races';
 
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1';
@@ -196,10 +197,7 @@ describe('auth', () => {
         await deleting.query('BEGIN');
         await deleting.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [user.id]);
         const signingIn = verify({ email: user.email, code }).then((res) => res);
-        await eventually(async () => {
-          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-          expect(waiting).toHaveLength(1);
-        });
+        await lockWaiters(t);
         await deleting.query('DELETE FROM users WHERE id = $1', [user.id]);
         await deleting.query('COMMIT');
         const res = await signingIn;

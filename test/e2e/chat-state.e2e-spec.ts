@@ -6,6 +6,7 @@ import { TEST_REDIS_URL } from '../support/env';
 import { createSignalDevice } from '../support/signal';
 import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
+import { holdFirstCall } from '../support/races';
 
 const FOREVER = '9999-12-31T23:59:59.000Z';
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -245,23 +246,15 @@ describe('chat state (v2.2)', () => {
       const aOther = await signIn(t, a.email);
       const watcher = await connect(t, aOther);
       // The mute reads its view to send, then waits while an unmute commits and is told.
-      const one = ChatViews.prototype.one;
-      let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let reads = 0;
-      const spy = jest.spyOn(ChatViews.prototype, 'one').mockImplementation(async function (this: ChatViews, ...args) {
-        const view = await one.apply(this, args);
-        if (++reads === 1) await held;
-        return view;
-      });
+      const held = holdFirstCall(ChatViews.prototype, 'one');
       try {
         const muting = mute(a, chatId, { muted: true }).expect(200).then((res) => res);
-        await eventually(async () => expect(reads).toBe(1));
+        await eventually(async () => expect(held.calls()).toBe(1));
         await mute(a, chatId, { muted: false }).expect(200);
-        release();
+        held.release();
         await muting;
       } finally {
-        spy.mockRestore();
+        held.restore();
       }
       expect((await memberRow(chatId, a)).muted_until).toBeNull();
       await eventually(async () => {
@@ -417,23 +410,15 @@ describe('chat state (v2.2)', () => {
       const chatId = await sharedDirect(a, b);
       const watcher = await connect(t, a);
       // The save has stored its draft and waits, before telling, while a delete commits and is told.
-      const save = ChatsRepository.prototype.saveDraft;
-      let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let saves = 0;
-      const spy = jest.spyOn(ChatsRepository.prototype, 'saveDraft').mockImplementation(async function (this: ChatsRepository, ...args) {
-        const stored = await save.apply(this, args);
-        if (++saves === 1) await held;
-        return stored;
-      });
+      const held = holdFirstCall(ChatsRepository.prototype, 'saveDraft');
       try {
         const saving = putDraft(a, chatId, { text: 'half a thought' }).expect(200).then((res) => res);
-        await eventually(async () => expect(saves).toBe(1));
+        await eventually(async () => expect(held.calls()).toBe(1));
         await t.http().delete(`/api/chats/${chatId}/draft`).set(a.auth).expect(200);
-        release();
+        held.release();
         await saving;
       } finally {
-        spy.mockRestore();
+        held.restore();
       }
       expect((await memberRow(chatId, a)).draft_text).toBeNull();
       await eventually(async () => {

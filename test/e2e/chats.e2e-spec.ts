@@ -1,8 +1,9 @@
 import { Client } from 'pg';
 import { TEST_DATABASE_URL } from '../support/env';
-import { eventually, signUp, TestUser } from '../support/factories';
+import { signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
+import { lockWaiters } from '../support/races';
 
 describe('chats', () => {
   let t: TestApp;
@@ -97,10 +98,7 @@ describe('chats', () => {
         await deleting.query('BEGIN');
         await deleting.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [b.id]);
         const opening = t.http().post('/api/chats/direct').set(a.auth).send({ targetUserId: b.id }).then((res) => res);
-        await eventually(async () => {
-          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-          expect(waiting).toHaveLength(1);
-        });
+        await lockWaiters(t);
         await deleting.query('DELETE FROM users WHERE id = $1', [b.id]);
         await deleting.query('COMMIT');
         const res = await opening;

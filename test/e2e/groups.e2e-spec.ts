@@ -11,6 +11,7 @@ import { ChatsRepository } from '../../src/chats/chats.repository';
 import { ChatsService } from '../../src/chats/chats.service';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
+import { holdFirstCall, lockWaiters } from '../support/races';
 
 type Role = 'OWNER' | 'ADMIN' | 'MEMBER';
 type Caller = Role | 'stranger' | 'removed';
@@ -538,10 +539,7 @@ describe('groups (v2.2 §5, §17)', () => {
         await change((text, params) => held.query(text, params));
         // Promise.resolve takes the request's `then`, which sends it (a supertest request is sent when awaited).
         const answer = Promise.resolve(request());
-        await eventually(async () => {
-          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-          expect(waiting).toHaveLength(1);
-        });
+        await lockWaiters(t);
         await held.query('COMMIT');
         return await answer;
       } finally {
@@ -614,11 +612,7 @@ describe('groups (v2.2 §5, §17)', () => {
     async function sentWhileChanging(chatId: string, change: () => PromiseLike<{ status: number; body: any }>, ws: WsClient, text: string) {
       const held = new Client({ connectionString: t.backend.env.DATABASE_URL });
       await held.connect();
-      const waiting = (n: number) =>
-        eventually(async () => {
-          const rows = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-          expect(rows).toHaveLength(n);
-        });
+      const waiting = (n: number) => lockWaiters(t, n);
       try {
         await held.query('BEGIN');
         await held.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
@@ -772,16 +766,8 @@ describe('groups (v2.2 §5, §17)', () => {
       const [first, second] = [await send(ows, chatId, 'pin one'), await send(ows, chatId, 'pin two')];
       const pin = (user: TestUser, messageId: string) => t.http().patch(`/api/chats/${chatId}/pin`).set(user.auth).send({ messageId }).expect(200).then((res) => res);
       // The first pin has committed and waits, before telling, while the second commits and is told.
-      const memberIds = ChatsRepository.prototype.memberIds;
-      let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
       let armed = false;
-      let reads = 0;
-      const spy = jest.spyOn(ChatsRepository.prototype, 'memberIds').mockImplementation(async function (this: ChatsRepository, ...args) {
-        const ids = await memberIds.apply(this, args);
-        if (armed && ++reads === 1) await held;
-        return ids;
-      });
+      const held = holdFirstCall(ChatsRepository.prototype, 'memberIds', () => armed);
       try {
         // Armed once the first pin's own checks are past: its telling reads the members after the commit.
         jest.spyOn(ChatsService.prototype, 'announcePinned').mockImplementationOnce(async function (this: ChatsService, ...args) {
@@ -789,12 +775,12 @@ describe('groups (v2.2 §5, §17)', () => {
           return ChatsService.prototype.announcePinned.apply(this, args);
         });
         const pinning = pin(member, first.id);
-        await eventually(async () => expect(reads).toBe(1));
+        await eventually(async () => expect(held.calls()).toBe(1));
         await pin(owner, second.id);
-        release();
+        held.release();
         await pinning;
       } finally {
-        spy.mockRestore();
+        held.restore();
         jest.restoreAllMocks();
       }
       const [stored] = await t.backend.sql<{ pinned_message_id: string }>('SELECT pinned_message_id FROM chats WHERE id = $1', [chatId]);

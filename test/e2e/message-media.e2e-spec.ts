@@ -9,6 +9,7 @@ import { eventually, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
+import { lockWaiters } from '../support/races';
 
 /**
  * The media of deleted messages: deleting the last message that shows a file (or the chat, or
@@ -320,10 +321,7 @@ describe('media of deleted messages', () => {
       await sweeping.query('SELECT id FROM uploads WHERE url = $1 FOR UPDATE', [photo.url]);
       await sweeping.query('DELETE FROM uploads WHERE url = $1', [photo.url]);
       const answer = t.http().patch('/api/users/me').set(user.auth).send({ avatar: photo.url }).then((res) => res);
-      await eventually(async () => {
-        const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        expect(waiting).toHaveLength(1);
-      });
+      await lockWaiters(t);
       await sweeping.query('COMMIT');
       const res = await answer;
       expect([res.status, res.body.code]).toEqual([422, 'MEDIA_NOT_FOUND']);

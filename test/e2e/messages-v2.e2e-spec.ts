@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { Client } from 'pg';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
-import { eventually, signIn, signUp, TestUser } from '../support/factories';
+import { signIn, signUp, TestUser } from '../support/factories';
 import { image } from '../support/media-fixtures';
 import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
+import { lockWaiters } from '../support/races';
 
 /** Wire contract v2.2 §1.3, §7, §8 and §18.4: message additions, hide and delete, jump to a date, forwards, albums, filters, search as you type. */
 describe('messages (v2.2)', () => {
@@ -59,10 +60,7 @@ describe('messages (v2.2)', () => {
       const reaction = t.http().post(`/api/messages/${reacted.id}/reactions`).set(a.auth).send({ emoji: '👍' }).then((res) => res);
       aws.send('message:listened', { messageId: listened, chatId });
       const hide = t.http().post(`/api/messages/${edited.id}/hide`).set(a.auth).then((res) => res);
-      await eventually(async () => {
-        const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        expect(waiting).toHaveLength(4);
-      });
+      await lockWaiters(t, 4);
       await deleting.query('COMMIT');
       for (const res of [await edit, await reaction, await hide]) expect([res.status, res.body.code]).toEqual([404, 'MESSAGE_NOT_FOUND']);
       expect(await aws.waitFor('error')).toMatchObject({ code: 'MESSAGE_NOT_FOUND' });
@@ -88,10 +86,7 @@ describe('messages (v2.2)', () => {
       await deleting.query('DELETE FROM messages WHERE id = $1', [older.id]);
       await deleting.query('UPDATE chats SET last_message_id = (SELECT id FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT 1) WHERE id = $1', [chatId]);
       const res = t.http().delete(`/api/messages/${newest.id}?forEveryone=true`).set(a.auth).then((r) => r);
-      await eventually(async () => {
-        const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        expect(waiting).toHaveLength(1);
-      });
+      await lockWaiters(t);
       await deleting.query('COMMIT');
       expect((await res).status).toBe(200);
     } finally {

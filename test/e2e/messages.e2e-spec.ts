@@ -7,6 +7,7 @@ import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 import { MessageViews } from '../../src/messages/message-views';
 import { ChatsService } from '../../src/chats/chats.service';
+import { holdFirstCall } from '../support/races';
 
 describe('messages', () => {
   let t: TestApp;
@@ -424,23 +425,15 @@ describe('messages', () => {
   describe('two changes of one message at once', () => {
     /** Runs `first` held between its commit and its telling (its first audienceOf) while `second` runs whole, then lets it finish. */
     async function crossing(first: () => Promise<unknown>, second: () => Promise<unknown>): Promise<void> {
-      const audienceOf = MessagesRepository.prototype.audienceOf;
-      let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let reads = 0;
-      const spy = jest.spyOn(MessagesRepository.prototype, 'audienceOf').mockImplementation(async function (this: MessagesRepository, ...args) {
-        const audience = await audienceOf.apply(this, args);
-        if (++reads === 1) await held;
-        return audience;
-      });
+      const held = holdFirstCall(MessagesRepository.prototype, 'audienceOf');
       try {
         const running = first();
-        await eventually(async () => expect(reads).toBe(1));
+        await eventually(async () => expect(held.calls()).toBe(1));
         await second();
-        release();
+        held.release();
         await running;
       } finally {
-        spy.mockRestore();
+        held.restore();
       }
     }
 

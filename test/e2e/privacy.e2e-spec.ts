@@ -6,6 +6,7 @@ import { ogg } from '../support/media-fixtures';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
+import { holdFirstCall } from '../support/races';
 
 /**
  * What privacy settings and blocks keep from other users: read receipts as the reader's
@@ -256,23 +257,15 @@ describe('privacy', () => {
       await block(a, c);
       await cws.waitFor('user:offline', (p) => p.userId === a.id);
       // The unblock reads that c may see a again, then waits while a blocks c once more and tells c.
-      const sight = PresenceRepository.prototype.sight;
-      let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let reads = 0;
-      const spy = jest.spyOn(PresenceRepository.prototype, 'sight').mockImplementation(async function (this: PresenceRepository, ...args) {
-        const found = await sight.apply(this, args);
-        if (++reads === 1) await held;
-        return found;
-      });
+      const held = holdFirstCall(PresenceRepository.prototype, 'sight');
       try {
         const unblocking = t.http().delete(`/api/users/${c.id}/block`).set(a.auth).expect(200).then((res) => res);
-        await eventually(async () => expect(reads).toBeGreaterThanOrEqual(1));
+        await eventually(async () => expect(held.calls()).toBeGreaterThanOrEqual(1));
         await block(a, c);
-        release();
+        held.release();
         await unblocking;
       } finally {
-        spy.mockRestore();
+        held.restore();
       }
       await settle(c, cws);
       const last = cws.received.filter((f) => ['user:online', 'user:offline'].includes(f.event) && f.payload.userId === a.id).pop();

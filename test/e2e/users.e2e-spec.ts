@@ -11,6 +11,7 @@ import { Client } from 'pg';
 import { TEST_DATABASE_URL } from '../support/env';
 import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
+import { holdFirstCall, lockWaiters } from '../support/races';
 
 describe('users', () => {
   let t: TestApp;
@@ -474,10 +475,7 @@ describe('users', () => {
         await sending.query('BEGIN');
         await sending.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [groupId]);
         const deleting = t.http().delete('/api/users/me').set(user.auth).then((res) => res);
-        await eventually(async () => {
-          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-          expect(waiting).toHaveLength(1);
-        });
+        await lockWaiters(t);
         await sending.query(
           `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
            INSERT INTO messages (id, chat_id, sender_id, seq, type, text) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'TEXT', 'in flight' FROM s`,
@@ -496,30 +494,19 @@ describe('users', () => {
     // Two connections at once: PGlite (the embedded mode) runs one statement at a time.
     (TEST_DATABASE_URL ? it : it.skip)('lets a send of the user in a chat opened during the deletion finish too, starting the deletion again', async () => {
       const [user, partner] = [await signUp(t), await signUp(t)];
-      const membershipsOf = UsersRepository.prototype.membershipsOf;
-      let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let passes = 0;
-      const spy = jest.spyOn(UsersRepository.prototype, 'membershipsOf').mockImplementation(async function (this: UsersRepository, ...args) {
-        const found = await membershipsOf.apply(this, args);
-        if (++passes === 1) await held;
-        return found;
-      });
+      const held = holdFirstCall(UsersRepository.prototype, 'membershipsOf');
       const sending = new Client({ connectionString: t.backend.env.DATABASE_URL });
       await sending.connect();
       try {
         // The deletion has locked the chats it found; a direct chat with the user is opened now.
         const deleting = t.http().delete('/api/users/me').set(user.auth).then((res) => res);
-        await eventually(async () => expect(passes).toBe(1));
+        await eventually(async () => expect(held.calls()).toBe(1));
         const chatId = await openDirect(t, partner, user);
         // A send of the user's in it takes the chat's lock, then (its foreign key) their row's.
         await sending.query('BEGIN');
         await sending.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
-        release();
-        await eventually(async () => {
-          const waiting = await t.backend.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-          expect(waiting).toHaveLength(1);
-        });
+        held.release();
+        await lockWaiters(t);
         await sending.query(
           `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
            INSERT INTO messages (id, chat_id, sender_id, seq, type, text) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'TEXT', 'in flight' FROM s`,
@@ -530,7 +517,7 @@ describe('users', () => {
         expect([res.status, res.body]).toEqual([200, { success: true, data: { deleted: true } }]);
         expect(await t.backend.sql('SELECT 1 FROM chats WHERE id = $1', [chatId])).toEqual([]);
       } finally {
-        spy.mockRestore();
+        held.restore();
         await sending.end();
       }
     });
@@ -650,23 +637,15 @@ describe('users', () => {
       await createGroup(t, user, [partner], 'Names');
       const partnerWs = await connect(t, partner);
       // The first change has committed and waits, before telling, while the second commits and is told.
-      const partnersOf = UsersRepository.prototype.chatPartnerIds;
-      let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let reads = 0;
-      const spy = jest.spyOn(UsersRepository.prototype, 'chatPartnerIds').mockImplementation(async function (this: UsersRepository, ...args) {
-        const ids = await partnersOf.apply(this, args);
-        if (++reads === 1) await held;
-        return ids;
-      });
+      const held = holdFirstCall(UsersRepository.prototype, 'chatPartnerIds');
       try {
         const first = patchMe(user, { firstName: 'Ann' }).expect(200).then((res) => res);
-        await eventually(async () => expect(reads).toBe(1));
+        await eventually(async () => expect(held.calls()).toBe(1));
         await patchMe(user, { firstName: 'Anna' }).expect(200);
-        release();
+        held.release();
         await first;
       } finally {
-        spy.mockRestore();
+        held.restore();
       }
       const [stored] = await t.backend.sql<{ first_name: string }>('SELECT first_name FROM users WHERE id = $1', [user.id]);
       expect(stored.first_name).toBe('Anna');
