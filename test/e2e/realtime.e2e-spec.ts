@@ -107,9 +107,10 @@ describe('realtime', () => {
       const store = t.app.get(PresenceStore);
       const bws = await connect(t, b);
       // A connection on an instance that died: its lease is never renewed and never dropped.
-      expect(await store.connect(a.id, randomUUID(), 150)).toBe(true);
+      const leased = Date.now();
+      expect(await store.connect(a.id, randomUUID(), 1_000)).toBe(true);
       expect((await store.online([a.id])).has(a.id)).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, leased + 1_100 - Date.now()));
       expect(await t.app.get(PresenceService).sweepLapsed()).toBeGreaterThanOrEqual(1);
       expect(await bws.waitFor('user:offline', (p) => p.userId === a.id)).toEqual({ userId: a.id, lastOnline: expect.any(String) });
       const [row] = await t.backend.sql('SELECT last_online_at FROM users WHERE id = $1', [a.id]);
@@ -324,10 +325,14 @@ describeOnEachRedis('two instances', (redis) => {
     const live: string[] = Array.from({ length: 24 }, () => randomUUID());
     const lapsing: string[] = Array.from({ length: 24 }, () => randomUUID());
     for (const id of live) expect(await storeOne.connect(id, randomUUID(), 60_000)).toBe(true);
-    for (const id of lapsing) expect(await storeTwo.connect(id, randomUUID(), 100)).toBe(true);
+    // The short leases are long enough to outlast the reads just below on a loaded machine (24
+    // connects one after another took more than 100 ms in a CI run); the wait counts from the first.
+    const lease = 2_000;
+    const leased = Date.now();
+    for (const id of lapsing) expect(await storeTwo.connect(id, randomUUID(), lease)).toBe(true);
     expect([...(await storeTwo.online([...live, ...lapsing]))].sort()).toEqual([...live, ...lapsing].sort());
     expect(await storeOne.anyOnline(lapsing)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, leased + lease + 200 - Date.now()));
     expect([...(await storeOne.online([...live, ...lapsing]))].sort()).toEqual([...live].sort());
     expect(await storeTwo.anyOnline(lapsing)).toBe(false);
     // Each lapsed user is claimed once, by whichever instance sweeps first.
