@@ -830,6 +830,18 @@ export class MessagesRepository {
     }
   }
 
+  /** `userId`'s newest messages in each group (at most `perChat` a group), oldest first. */
+  async newestOfSenderInGroups(tx: EntityManager, userId: string, perChat: number): Promise<Array<{ chatId: string; ids: string[] }>> {
+    return (await tx.query(
+      `SELECT chat_id AS "chatId", array_agg(id::text ORDER BY seq) AS ids
+         FROM (SELECT m.chat_id, m.id, m.seq, row_number() OVER (PARTITION BY m.chat_id ORDER BY m.seq DESC) AS rank
+                 FROM messages m JOIN chats c ON c.id = m.chat_id AND c.type = 'GROUP'
+                WHERE m.sender_id = $1) newest
+        WHERE rank <= $2 GROUP BY chat_id`,
+      [userId, perChat],
+    )) as Array<{ chatId: string; ids: string[] }>;
+  }
+
   /** The chat's last message id as stored now (null: none), or undefined when the chat is gone. */
   async lastMessageIdOf(chatId: string): Promise<string | null | undefined> {
     const [row] = (await this.manager.query(`SELECT last_message_id AS "lastId" FROM chats WHERE id = $1`, [chatId])) as Array<{ lastId: string | null }>;

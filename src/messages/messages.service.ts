@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
 import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
@@ -9,6 +9,7 @@ import { FramePlace } from '../realtime/on-socket-event.decorator';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { encodeFrame, withLastKey } from '../realtime/client-events';
 import { BlockPolicy, RefusedInChat } from '../users/block-policy';
+import { UsersService } from '../users/users.service';
 import { atMostCodePoints } from '../core/text/code-points';
 import { displayName } from '../users/display-name';
 import { receiptVisible } from '../users/read-receipts';
@@ -35,6 +36,13 @@ export interface SendOutcome {
 /** How many times the checked send path runs when its store keeps finding the chat changed. */
 const SEND_TRIES = 3;
 
+/**
+ * How many of a deleted account's newest messages in each group its members are told deleted
+ * (`message:deleted`): two pages of history, what a member can have on screen. Older ones are gone
+ * from the next page a client loads; telling all of them would cost an event per message per member.
+ */
+const DELETED_ACCOUNT_TOLD = 100;
+
 /** The place of a send that waits for nothing (not one of a socket's pipelined frames). */
 const IMMEDIATE: FramePlace = { admitted: () => undefined, inTurn: () => Promise.resolve() };
 
@@ -43,7 +51,7 @@ const IMMEDIATE: FramePlace = { admitted: () => undefined, inTurn: () => Promise
  * reactions. Every operation starts from the caller's membership; a non-member gets NOT_FOUND.
  */
 @Injectable()
-export class MessagesService {
+export class MessagesService implements OnModuleInit {
   private readonly logger = new Logger('Messages');
 
   constructor(
@@ -57,7 +65,26 @@ export class MessagesService {
     private readonly relations: PresenceRelations,
     private readonly push: PushNotifier,
     private readonly batcher: SendBatcher,
+    private readonly users: UsersService,
   ) {}
+
+  /**
+   * A deleted account's messages go from every group it wrote in: the members still showing the
+   * newest of them (DELETED_ACCOUNT_TOLD a group) get `message:deleted` for each, with the chat's
+   * last message as they see it afterwards. (Its direct and secret chats go whole: chat:deleted.)
+   */
+  onModuleInit(): void {
+    this.users.onAccountDeletion(async (tx, userId) => {
+      const gone = await this.messages.newestOfSenderInGroups(tx, userId, DELETED_ACCOUNT_TOLD);
+      return async () => {
+        for (const { chatId, ids } of gone) {
+          const lastId = await this.messages.lastMessageIdOf(chatId);
+          // undefined: the group went too (it had nobody else).
+          if (lastId !== undefined) await this.announceDeleted(chatId, ids, lastId);
+        }
+      };
+    });
+  }
 
   /**
    * Validates and stores a message (with the next group commit), then publishes it: `chat:new` to
@@ -293,7 +320,7 @@ export class MessagesService {
     const now = await this.messages.findById(messageId);
     if (!now) {
       const lastId = await this.messages.lastMessageIdOf(message.chatId);
-      if (lastId !== undefined) await this.announceDeleted(message.chatId, messageId, lastId);
+      if (lastId !== undefined) await this.announceDeleted(message.chatId, [messageId], lastId);
     } else if (now.text !== updated.text || now.ciphertext !== updated.ciphertext) {
       for (const view of await this.views.buildForEach(now, audience)) await this.realtime.toUsers(view.viewerIds, 'message:edited', view.dto);
     }
@@ -330,11 +357,11 @@ export class MessagesService {
     await removeFiles();
     // The pinned message is gone: every member's banner goes (§5.5, our rule).
     if (unpinned) await this.chats.announcePinned(message.chatId, null);
-    await this.announceDeleted(message.chatId, messageId, lastId);
+    await this.announceDeleted(message.chatId, [messageId], lastId);
   }
 
-  /** Tells every member that the message was deleted for everyone, with the chat's last message (`lastId`) as each of them sees it. */
-  private async announceDeleted(chatId: string, messageId: string, lastId: string | null): Promise<void> {
+  /** Tells every member that the messages were deleted for everyone, with the chat's last message (`lastId`) as each of them sees it. */
+  private async announceDeleted(chatId: string, messageIds: string[], lastId: string | null): Promise<void> {
     // Members who hid messages of the chat may see an older last message than the chat's own.
     const members = await this.chats.memberIds(chatId);
     const lastOf = new Map<string, string | null>(members.map((id) => [id, lastId]));
@@ -343,7 +370,9 @@ export class MessagesService {
     for (const [lastMessageId, viewerIds] of groupViewers(lastOf)) {
       const last = lastMessageId ? lastMessages.get(lastMessageId) : undefined;
       const views = last ? await this.views.buildForEach(last, viewerIds) : [{ viewerIds, dto: null }];
-      for (const view of views) await this.realtime.toUsers(view.viewerIds, 'message:deleted', { messageId, chatId, newLastMessage: view.dto });
+      for (const view of views) {
+        for (const messageId of messageIds) await this.realtime.toUsers(view.viewerIds, 'message:deleted', { messageId, chatId, newLastMessage: view.dto });
+      }
     }
   }
 

@@ -463,6 +463,34 @@ describe('users', () => {
       for (const ws of [partnerWs, secretWs, memberWs]) ws.close();
     });
 
+    it('tells the members of the groups it wrote in that its messages went (its newest 100 of each), with the last message left', async () => {
+      const [user, other] = await Promise.all([signUp(t), signUp(t)]);
+      const group = await chat('GROUP', [
+        [other, 'OWNER'],
+        [user, 'MEMBER'],
+      ]);
+      // A group the user wrote in and had left since.
+      const left = await chat('GROUP', [[other, 'OWNER']]);
+      const kept = await message(group, other, 'stays');
+      const theirs: string[] = [];
+      for (let i = 0; i < 101; i++) theirs.push(await message(group, user, `goes ${i}`));
+      const wroteInLeft = await message(left, user, 'written before leaving');
+      const otherWs = await t.ws({ cookie: other.cookie });
+      await otherWs.waitFor('auth:ok');
+
+      await t.http().delete('/api/users/me').set(user.auth).expect(200);
+
+      expect(await otherWs.waitFor('message:deleted', (p) => p.messageId === theirs[100])).toEqual({
+        messageId: theirs[100],
+        chatId: group,
+        newLastMessage: expect.objectContaining({ id: kept, text: 'stays' }),
+      });
+      expect(await otherWs.waitFor('message:deleted', (p) => p.messageId === wroteInLeft)).toEqual({ messageId: wroteInLeft, chatId: left, newLastMessage: null });
+      const told = otherWs.logged().filter((f) => f.event === 'message:deleted' && (f.payload as { chatId: string }).chatId === group);
+      expect(told.map((f) => (f.payload as { messageId: string }).messageId)).toEqual(theirs.slice(1));
+      otherWs.close();
+    });
+
     // Two connections at once: PGlite (the embedded mode) runs one statement at a time.
     (TEST_DATABASE_URL ? it : it.skip)('lets a send of the user in flight finish, then deletes the account with it (no deadlock, no 500)', async () => {
       const [user, member] = [await signUp(t), await signUp(t)];
