@@ -38,7 +38,7 @@ export class LinkPreviewController {
     summary: 'A remote image, through the server (for <img src>); raw bytes, no envelope',
     description:
       `${OUTBOUND_RULES} Streams the upstream bytes with its Content-Type, which must be image/* (else 415); at most 5 MB ` +
-      '(413 when the upstream says so; an upstream that gives no length is cut off past 5 MB). Refused by the outbound rules (first URL or a redirect): 403 OUTBOUND_REFUSED with `reason` ' +
+      '(413 when the upstream says so; an upstream that gives no length is cut off past 5 MB, counted after undoing any Content-Encoding it sent). Refused by the outbound rules (first URL or a redirect): 403 OUTBOUND_REFUSED with `reason` ' +
       '(ADDRESS: not a public address, whatever the port; PORT: a public address on another port than 80/443; SCHEME: a redirect to another scheme; CREDENTIALS; URL_TOO_LONG); ' +
       'unreachable or failing upstream: 502 UPSTREAM_UNAVAILABLE. Answers carry Cache-Control: public, max-age=86400 and X-Content-Type-Options: nosniff. ' +
       'RATE_LIMIT_LINK_PREVIEW per user, counted apart from previews.',
@@ -53,8 +53,7 @@ export class LinkPreviewController {
       'X-Content-Type-Options': 'nosniff',
       // An SVG opened directly must not run script with this origin's rights.
       'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
-      ...(image.contentLength !== null && !image.contentEncoding ? { 'Content-Length': String(image.contentLength) } : {}),
-      ...(image.contentEncoding ? { 'Content-Encoding': image.contentEncoding } : {}),
+      ...(image.contentLength !== null ? { 'Content-Length': String(image.contentLength) } : {}),
     });
     // The status is sent: an image that turns out too large, or an upstream that fails midway, can only be cut off.
     await pipeline(image.body, byteLimit(MAX_PROXIED_IMAGE_BYTES), response)

@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { AddressInfo, Socket } from 'node:net';
 import { connect, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
@@ -90,6 +91,12 @@ class RemoteSite {
       case '/big.png':
         res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': String(6 * MB) });
         return this.stream(res, path, 6 * MB);
+      case '/gzipped.png':
+        // Sent encoded though the request asked for none.
+        return void res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'gzip' }).end(gzipSync(this.png));
+      case '/gzip-bomb.png':
+        // 30 MB of zeros in about 30 KB.
+        return void res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Encoding': 'gzip' }).end(gzipSync(Buffer.alloc(30 * MB)));
       case '/big-chunked.png':
         res.writeHead(200, { 'Content-Type': 'image/png' });
         return this.stream(res, path, 8 * MB);
@@ -150,6 +157,18 @@ describe('link previews (v2.2 §10)', () => {
   });
 
   const preview = (t: TestApp, user: TestUser, url: string) => t.http().get('/api/link-preview').query({ url }).set(user.auth);
+  /** The proxy's answer as a browser's connection sees it: bytes as sent (nothing unpacked), and whether it ended properly. */
+  const rawProxy = (t: TestApp, user: TestUser, url: string) =>
+    new Promise<{ status: number; received: number; complete: boolean }>((resolve, reject) => {
+      let received = 0;
+      http
+        .get(`${t.url}/api/link-preview/proxy?url=${encodeURIComponent(url)}`, { headers: user.auth }, (res) => {
+          res.on('data', (chunk: Buffer) => (received += chunk.length));
+          res.on('error', () => undefined);
+          res.on('close', () => resolve({ status: res.statusCode!, received, complete: res.complete }));
+        })
+        .on('error', reject);
+    });
   const proxy = (t: TestApp, user: TestUser, url: string) =>
     t
       .http()
@@ -384,20 +403,22 @@ describe('link previews (v2.2 §10)', () => {
       });
 
       it('cuts off an image without a length past 5 MB', async () => {
-        const url = `${t.url}/api/link-preview/proxy?url=${encodeURIComponent(`${site.origin}/big-chunked.png`)}`;
-        const answer = await new Promise<{ status: number; received: number; complete: boolean }>((resolve, reject) => {
-          let received = 0;
-          http
-            .get(url, { headers: user.auth }, (res) => {
-              res.on('data', (chunk: Buffer) => (received += chunk.length));
-              res.on('error', () => undefined);
-              res.on('close', () => resolve({ status: res.statusCode!, received, complete: res.complete }));
-            })
-            .on('error', reject);
-        });
+        const answer = await rawProxy(t, user, `${site.origin}/big-chunked.png`);
         // The upstream sends 8 MB; the browser gets at most 5 MB of it and a broken response.
         expect(answer.status).toBe(200);
         expect(answer.received).toBeLessThanOrEqual(5 * MB);
+        expect(answer.complete).toBe(false);
+      });
+
+      it('unpacks an image the upstream sent encoded, and counts the 5 MB after unpacking', async () => {
+        const res = await proxy(t, user, `${site.origin}/gzipped.png`).expect(200);
+        expect(res.headers['content-encoding']).toBeUndefined();
+        expect(Buffer.compare(res.body as Buffer, site.png)).toBe(0);
+        const answer = await rawProxy(t, user, `${site.origin}/gzip-bomb.png`);
+        // Node's client does not unpack: a passed-through Content-Encoding would have shown ~30 KB here, complete.
+        expect(answer.status).toBe(200);
+        expect(answer.received).toBeLessThanOrEqual(5 * MB);
+        expect(answer.received).toBeGreaterThan(MB);
         expect(answer.complete).toBe(false);
       });
 
