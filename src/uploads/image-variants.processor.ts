@@ -46,11 +46,14 @@ export class ImageVariantsProcessor {
     if (!(await this.storage.exists(originalKey))) return void (await this.uploads.setVariants(upload.id, 'failed'));
     const source = await buffer(await this.storage.stream(originalKey));
     const written = [`${THUMBS}/${upload.storedName}`, `${MEDIUM}/${upload.storedName}`, upload.storedName];
+    let variantBytes = 0;
     try {
       const previews = await makePreviews(source);
+      const optimised = await makeOptimised(source, ANIMATED_MIMES.has(upload.mime));
       await this.storage.put(written[0], previews.thumb);
       await this.storage.put(written[1], previews.medium);
-      await this.storage.put(written[2], await makeOptimised(source, ANIMATED_MIMES.has(upload.mime)));
+      await this.storage.put(written[2], optimised);
+      variantBytes = previews.thumb.length + previews.medium.length + optimised.length;
     } catch (error) {
       const corrupt = error instanceof CorruptImageError;
       // Some variants may be written already: if the upload went meanwhile, nobody else removes them.
@@ -59,7 +62,8 @@ export class ImageVariantsProcessor {
       if (corrupt) throw new PermanentJobError(`${upload.storedName}: ${error.message}`);
       throw error;
     }
-    if (!(await this.uploads.setVariants(upload.id, 'ready'))) await this.removeOrphans(upload.storedName, [...written, originalKey]);
+    // The daily quota counts them from now on.
+    if (!(await this.uploads.setVariants(upload.id, 'ready', variantBytes))) await this.removeOrphans(upload.storedName, [...written, originalKey]);
   }
 
   /**

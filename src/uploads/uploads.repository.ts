@@ -99,7 +99,7 @@ export class UploadsRepository {
 
   /** The bytes of the user's uploads made after `since` and still kept. */
   async bytesSince(ownerId: string, since: Date, tx: EntityManager = this.dataSource.manager): Promise<number> {
-    const [row] = (await tx.query(`SELECT coalesce(sum(size), 0)::float8 AS bytes FROM uploads WHERE owner_id = $1 AND created_at > $2`, [
+    const [row] = (await tx.query(`SELECT coalesce(sum(size + variant_bytes), 0)::float8 AS bytes FROM uploads WHERE owner_id = $1 AND created_at > $2`, [
       ownerId,
       since,
     ])) as Array<{ bytes: number }>;
@@ -141,8 +141,8 @@ export class UploadsRepository {
   }
 
   /** False when the row is gone (the upload was deleted meanwhile). */
-  async setVariants(id: string, variants: VariantsStatus): Promise<boolean> {
-    const result: unknown = await this.dataSource.query(`UPDATE uploads SET variants = $2 WHERE id = $1 RETURNING id`, [id, variants]);
+  async setVariants(id: string, variants: VariantsStatus, variantBytes = 0): Promise<boolean> {
+    const result: unknown = await this.dataSource.query(`UPDATE uploads SET variants = $2, variant_bytes = $3 WHERE id = $1 RETURNING id`, [id, variants, variantBytes]);
     return returned(result).length > 0;
   }
 }

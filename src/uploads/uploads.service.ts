@@ -99,6 +99,8 @@ export class UploadsService implements OnApplicationBootstrap {
     const image = type.kind === 'IMAGE' ? await inspectImage(received.path) : null;
     // The temp file of a stripped image is left for the upload interceptor to remove.
     const source = image ? await withoutMetadata(await readFile(received.path), type.ext, image.orientation) : { path: received.path };
+    // What is kept and served: a turned image can be several times its upload.
+    const size = Buffer.isBuffer(source) ? source.length : received.size;
     const storedName = newStoredName(type.ext);
     const upload: NewUpload = {
       id: newId(),
@@ -107,7 +109,7 @@ export class UploadsService implements OnApplicationBootstrap {
       originalName: cleanName(received.originalname, type.ext),
       mime: type.mime,
       kind: type.kind,
-      size: received.size,
+      size,
       width: image?.width ?? null,
       height: image?.height ?? null,
       variants: image ? 'pending' : 'none',

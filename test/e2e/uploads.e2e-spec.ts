@@ -258,9 +258,12 @@ describe('uploads', () => {
       let data: { url: string; mediumUrl: string; thumbUrl: string };
       try {
         const res = await upload(user, photo, 'IMG_0001.jpg').expect(201);
-        expect(res.body.data).toMatchObject({ type: 'IMAGE', size: photo.length });
+        expect(res.body.data).toMatchObject({ type: 'IMAGE' });
         data = res.body.data;
         const atOnce = await fetchAll(data);
+        // The size told is the file kept, without what was taken out of it.
+        expect(res.body.data.size).toBe(atOnce[0].body.length);
+        expect(res.body.data.size).toBeLessThan(photo.length);
         expect(atOnce.map((file) => [file.type, file.leaks])).toEqual([['image/jpeg', []], ['image/jpeg', []], ['image/jpeg', []]]);
         // Stripped losslessly: the stand-in is the very picture that was uploaded.
         const decoded = (image: Buffer) => sharp(image).raw().toBuffer();
@@ -607,6 +610,40 @@ describe('uploads per day', () => {
       await t.backend.sql('DELETE FROM uploads WHERE owner_id = $1', [a.id]);
       await encrypted(a, 600).expect(201);
       expect(await t.backend.sql('SELECT count(*)::int AS n FROM uploads WHERE owner_id = $1', [a.id])).toEqual([{ n: 1 }]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('counts what an image keeps on disk (its original as stored, then its variants), not the bytes received', async () => {
+    const t = await createTestApp({ env: { UPLOAD_DAILY_MB: '1' } });
+    try {
+      const user = await signUp(t);
+      // A heavily compressed photo to turn upright: kept re-encoded, its variants several times its bytes.
+      const [width, height] = [1600, 1200];
+      const noise = randomBytes(width * height * 3);
+      const photo = await sharp(noise, { raw: { width, height, channels: 3 } }).blur(1.2).jpeg({ quality: 8 }).withMetadata({ orientation: 6 }).toBuffer();
+      const name = (url: string) => url.split('/').pop()!;
+      const dir = join(t.backend.env.DATA_DIR!, 'uploads');
+      const onDisk = (stored: string) => ['originals', '', 'medium', 'thumbs'].reduce((sum, area) => sum + statSync(join(dir, area, stored)).size, 0);
+      const kept: string[] = [];
+      let received = 0;
+      for (;;) {
+        const res = await t.http().post('/api/upload').set(user.auth).attach('file', photo, 'photo.jpg');
+        if (res.status === 429) break;
+        expect(res.status).toBe(201);
+        // The size told is the file its URL serves.
+        expect(res.body.data.size).toBe(statSync(join(dir, 'originals', name(res.body.data.url))).size);
+        kept.push(name(res.body.data.url));
+        received += photo.length;
+        await t.drainJobs();
+      }
+      const stored = kept.reduce((sum, stored) => sum + onDisk(stored), 0);
+      // Refused once what is on disk would pass the day's 1 MB, long before what was received would.
+      expect(stored).toBeGreaterThan(1024 * 1024 - 2 * onDisk(kept[0]));
+      expect(received + photo.length).toBeLessThan(1024 * 1024 / 2);
+      const [row] = await t.backend.sql<{ bytes: number }>('SELECT sum(size + variant_bytes)::int AS bytes FROM uploads WHERE owner_id = $1', [user.id]);
+      expect(row.bytes).toBe(stored);
     } finally {
       await t.close();
     }
