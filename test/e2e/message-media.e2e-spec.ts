@@ -313,6 +313,8 @@ describe('media of deleted messages', () => {
   (TEST_DATABASE_URL ? it : it.skip)('refuses an avatar whose upload a sweep is deleting: MEDIA_NOT_FOUND, not an avatar nobody can load', async () => {
     const user = await signUp(t);
     const photo: Photo = (await t.http().post('/api/upload').set(user.auth).attach('file', await fixtures.image('png'), 'p.png').expect(201)).body.data;
+    // Its variants job done first: its update of the row would wait on the lock below too.
+    await eventually(async () => expect((await t.backend.sql('SELECT variants FROM uploads WHERE url = $1', [photo.url]))[0].variants).toBe('ready'));
     const sweeping = new Client({ connectionString: t.backend.env.DATABASE_URL });
     await sweeping.connect();
     try {

@@ -86,6 +86,10 @@ describe('realtime', () => {
   });
 
   describe('presence', () => {
+    // The app's own sweep (every 15 s) would claim the lapsed leases these tests sweep themselves.
+    beforeAll(() => t.app.get(PresenceService).onApplicationShutdown());
+    afterAll(() => t.app.get(PresenceService).onApplicationBootstrap());
+
     it('announces online once for two tabs and offline only when the last one closes', async () => {
       const [a, b] = await partners();
       const bws = await connect(t, b);
@@ -316,30 +320,38 @@ describeOnEachRedis('two instances', (redis) => {
     await eventually(async () => {
       await two.http().get('/api/users/me').set(a.auth).expect(401);
       await two.http().get('/api/users/me').set(b.auth).expect(401);
-    }, 2_000);
+      // Under the 5 s a session stays cached: the ending reached instance two, it did not just expire.
+    }, 4_000);
   });
 
   it('keeps presence leases of users on every shard, read and swept from either instance', async () => {
     const [storeOne, storeTwo] = [cluster.one.app.get(PresenceStore), cluster.two.app.get(PresenceStore)];
-    // 48 users land on (almost surely) every one of the 16 presence shards, so on every primary.
-    const live: string[] = Array.from({ length: 24 }, () => randomUUID());
-    const lapsing: string[] = Array.from({ length: 24 }, () => randomUUID());
-    for (const id of live) expect(await storeOne.connect(id, randomUUID(), 60_000)).toBe(true);
-    // The short leases are long enough to outlast the reads just below on a loaded machine (24
-    // connects one after another took more than 100 ms in a CI run); the wait counts from the first.
-    const lease = 2_000;
-    const leased = Date.now();
-    for (const id of lapsing) expect(await storeTwo.connect(id, randomUUID(), lease)).toBe(true);
-    expect([...(await storeTwo.online([...live, ...lapsing]))].sort()).toEqual([...live, ...lapsing].sort());
-    expect(await storeOne.anyOnline(lapsing)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, leased + lease + 200 - Date.now()));
-    expect([...(await storeOne.online([...live, ...lapsing]))].sort()).toEqual([...live].sort());
-    expect(await storeTwo.anyOnline(lapsing)).toBe(false);
-    // Each lapsed user is claimed once, by whichever instance sweeps first.
-    const claimed = [...(await storeOne.claimLapsed(1000)), ...(await storeTwo.claimLapsed(1000))];
-    expect(claimed.filter((id) => lapsing.includes(id)).sort()).toEqual([...lapsing].sort());
-    expect(claimed.filter((id) => live.includes(id))).toEqual([]);
-    for (const id of live) expect(await storeTwo.disconnect(id, 'not-a-connection')).toBe(false);
+    // Neither app's own sweep (every 15 s) may claim the lapsed users: only the claims below.
+    const sweeps = [cluster.one, cluster.two].map((instance) => instance.app.get(PresenceService));
+    sweeps.forEach((sweep) => sweep.onApplicationShutdown());
+    try {
+      // 48 users land on (almost surely) every one of the 16 presence shards, so on every primary.
+      const live: string[] = Array.from({ length: 24 }, () => randomUUID());
+      const lapsing: string[] = Array.from({ length: 24 }, () => randomUUID());
+      for (const id of live) expect(await storeOne.connect(id, randomUUID(), 60_000)).toBe(true);
+      // The short leases are long enough to outlast the reads just below on a loaded machine (24
+      // connects one after another took more than 100 ms in a CI run); the wait counts from the first.
+      const lease = 2_000;
+      const leased = Date.now();
+      for (const id of lapsing) expect(await storeTwo.connect(id, randomUUID(), lease)).toBe(true);
+      expect([...(await storeTwo.online([...live, ...lapsing]))].sort()).toEqual([...live, ...lapsing].sort());
+      expect(await storeOne.anyOnline(lapsing)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, leased + lease + 200 - Date.now()));
+      expect([...(await storeOne.online([...live, ...lapsing]))].sort()).toEqual([...live].sort());
+      expect(await storeTwo.anyOnline(lapsing)).toBe(false);
+      // Each lapsed user is claimed once, by whichever instance sweeps first.
+      const claimed = [...(await storeOne.claimLapsed(1000)), ...(await storeTwo.claimLapsed(1000))];
+      expect(claimed.filter((id) => lapsing.includes(id)).sort()).toEqual([...lapsing].sort());
+      expect(claimed.filter((id) => live.includes(id))).toEqual([]);
+      for (const id of live) expect(await storeTwo.disconnect(id, 'not-a-connection')).toBe(false);
+    } finally {
+      sweeps.forEach((sweep) => sweep.onApplicationBootstrap());
+    }
   });
 });
 

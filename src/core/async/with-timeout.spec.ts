@@ -8,7 +8,7 @@ describe('withTimeout', () => {
   });
 
   it('settles with the fallback when the work is too slow', async () => {
-    expect(await withTimeout(new Promise((resolve) => setTimeout(resolve, 200)), 5, 'late')).toBe('late');
+    expect(await withTimeout(new Promise(() => undefined), 5, 'late')).toBe('late');
   });
 
   it('settles with an answer that arrived while its own event loop was stalled past the bound', async () => {
