@@ -24,6 +24,8 @@ async function main(): Promise<void> {
 
   const app = await NestFactory.createApplicationContext(WorkerModule, { bufferLogs: true });
   app.useLogger(app.get(AppLogger));
+  // Start-up's later steps log as they happen (see createApp).
+  app.flushLogs();
   await app.init();
   exitOnSignals(app);
   console.log(JSON.stringify({ msg: 'H2V worker started' }));

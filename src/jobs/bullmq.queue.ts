@@ -8,6 +8,8 @@ import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, Per
 import { JobRegistry } from './job-registry';
 
 const SHUTDOWN_GRACE_MS = 5_000;
+/** How long start-up waits for the queue events' connection before going on without it. */
+const EVENTS_READY_WAIT_MS = 5_000;
 /** The backoff type of jobs whose policy honours a RetryLaterError's wait, computed by the workers' backoffStrategy. */
 const RETRY_AFTER_BACKOFF = 'retry-after';
 
@@ -47,7 +49,11 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
         const events = new QueueEvents(queue, { prefix, connection: this.redis.connect(`events:${queue}`, { maxRetriesPerRequest: null }) });
         events.on('error', (error) => this.logger.debug(`queue events ${queue}: ${error.message}`));
         this.events.set(queue, events);
-        await events.waitUntilReady();
+        // Bounded, as the realtime bus's first connection is: a Redis down at start-up must not
+        // hold the process silent for good (its connection retries for ever). Until it is ready,
+        // an outcome waited for is not seen and answers as still pending.
+        const ready = await withTimeout(events.waitUntilReady().then(() => true, () => false), EVENTS_READY_WAIT_MS, false);
+        if (!ready) this.logger.warn(`queue events ${queue}: Redis not ready within ${EVENTS_READY_WAIT_MS} ms; starting without them (they connect when Redis answers)`);
       }
       if (this.config.values.workers) this.workers.push(this.startWorker(queue, prefix));
     }

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { randomUUID } from 'node:crypto';
 import { withTimeout } from '../core/async/with-timeout';
 import { Metrics } from '../core/metrics/metrics';
-import { RedisClient, RedisService } from '../core/redis/redis.service';
+import { closeConnection, RedisClient, RedisService } from '../core/redis/redis.service';
 import { ChatPosition } from './chat-ordered-delivery';
 import { ClientEventName, CloseCode } from './client-events';
 import { Connection, ConnectionRegistry, DisconnectTarget } from './connection-registry';
@@ -151,7 +151,7 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
   async onApplicationShutdown(): Promise<void> {
     this.routes.stop();
     this.events.flush();
-    await this.subscriber?.quit().catch(() => undefined);
+    if (this.subscriber) await closeConnection(this.subscriber);
   }
 
   toAudiences<E extends ClientEventName>(event: E, audiences: Array<Audience<E>>, position?: ChatPosition): Promise<void> {

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TEST_DATABASE_URL } from '../support/env';
 import { ServerChild, spawnServer } from '../support/server-process';
+import { createBackend } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
 /** The built server in the embedded mode, on a data directory of its own (removed when it exits). */
@@ -38,5 +40,27 @@ describe('the server process', () => {
     expect(await exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     // Start-up (PGlite, migrations) takes most of the budget on a busy 2-core machine.
+  }, 120_000);
+
+  // The queue connections belong to the PostgreSQL + Redis mode.
+  (TEST_DATABASE_URL ? it : it.skip)('starts while Redis is unreachable, says so as it happens, and reports itself degraded', async () => {
+    const backend = await createBackend();
+    try {
+      const { child, port, output } = await spawnServer({ PATH: process.env.PATH, ...backend.env, REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'warn' }, 60_000);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      try {
+        // Printed while starting, not held back until start-up ends (it used to hang there, silent).
+        expect(output()).toMatch(/queue events email: Redis not ready within 5000 ms/);
+        expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+        const health = await fetch(`http://127.0.0.1:${port}/api/health`);
+        expect(health.status).toBe(503);
+        expect(await health.json()).toMatchObject({ success: false, code: 'SERVICE_UNAVAILABLE', data: { db: 'ok', redis: 'down' } });
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+    } finally {
+      await backend.close();
+    }
   }, 120_000);
 });

@@ -187,16 +187,20 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.closing = true;
     for (const pipe of this.pipes) pipe.close();
-    await Promise.all(
-      [...this.connections].map(async (c) => {
-        if (c.status !== 'ready') return c.disconnect();
-        const timer = setTimeout(() => c.disconnect(), 2000);
-        await c.quit().catch(() => c.disconnect());
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all([...this.connections].map(closeConnection));
     this.connections.clear();
   }
+}
+
+/**
+ * Closes a connection: politely (QUIT) when it is up, for 2 s at most, else at once. A QUIT on a
+ * connection still trying to reach a Redis that is down would wait for it for good.
+ */
+export async function closeConnection(c: RedisClient): Promise<void> {
+  if (c.status !== 'ready') return c.disconnect();
+  const timer = setTimeout(() => c.disconnect(), 2000);
+  await c.quit().catch(() => c.disconnect());
+  clearTimeout(timer);
 }
 
 /**
