@@ -44,6 +44,7 @@ function bus() {
           subscribers.set(channel, [...(subscribers.get(channel) ?? []), subscriber]);
           return 1;
         },
+        status: 'ready',
         quit: async () => 'OK',
       });
       return subscriber;
@@ -104,6 +105,7 @@ describe('RedisRealtimePublisher', () => {
           ssubscribe: async () => {
             throw new Error("ERR unknown command 'ssubscribe', with args beginning with: 'test:bus:{control}'");
           },
+          status: 'ready',
           quit: async () => 'OK',
         }),
     } as unknown as RedisService;
