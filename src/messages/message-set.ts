@@ -64,7 +64,8 @@ export const messageSetSql = (page: string, viewer: string, known?: string): str
   (SELECT coalesce(json_agg(json_build_array(p.id, p.chat_id, p.seq, p.sender_id, p.type, p.text, p.media_url, p.media_name, p.media_size,
        p.media_group_id, p.reply_to_id, p.forwarded_from_id, p.forward_sender_name, p.ciphertext, p.signal_type, p.is_edited, p.created_at,
        CASE WHEN p.updated_at <> p.created_at THEN p.updated_at END,
-       CASE WHEN p.reply_to_id IS NOT NULL THEN (SELECT json_build_array(rp.text, rp.sender_id) FROM messages rp WHERE rp.id = p.reply_to_id) END)
+       CASE WHEN p.reply_to_id IS NOT NULL THEN (SELECT json_build_array(rp.text, rp.sender_id) FROM messages rp WHERE rp.id = p.reply_to_id
+         AND NOT EXISTS (SELECT 1 FROM message_hides rh WHERE rh.message_id = rp.id AND rh.user_id = ${viewer})) END)
      ORDER BY p.id DESC), '[]') FROM ${page} p) AS messages,
   (SELECT coalesce(json_agg(json_build_array(u.id, u.nickname, u.first_name, u.last_name, u.avatar, s.settings -> 'showAvatar',
        CASE WHEN s.settings -> 'showAvatar' = '"contacts"'::jsonb THEN EXISTS (SELECT 1 FROM contacts sc WHERE sc.owner_id = u.id AND sc.contact_id = ${viewer}) END)), '[]')
@@ -96,7 +97,7 @@ export interface SetMessage {
   isEdited: boolean;
   createdAt: string;
   updatedAt: string;
-  /** The replied-to message; null when there is none, or when it is gone (replyToId set). */
+  /** The replied-to message; null when there is none, or when it is gone or the viewer hid it (replyToId set). */
   reply: { text: string | null; senderId: string | null } | null;
 }
 

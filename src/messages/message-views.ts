@@ -6,7 +6,7 @@ import { avatarRestricted, avatarRuleLacksContacts, avatarSeenBy } from '../user
 import { receiptVisible } from '../users/read-receipts';
 import { isoFromJson } from '../core/database/pg-timestamps';
 import type { MessageSet } from './message-set';
-import { MessagesRepository, SenderRow, WatermarkRow } from './messages.repository';
+import { hideKey, MessagesRepository, SenderRow, WatermarkRow } from './messages.repository';
 
 /** A sender as `viewerId` sees them: the avatar as the sender's showAvatar allows (avatar-privacy.ts). */
 const toSender = (row: SenderRow | null | undefined, viewerId: string): MessageSenderDto | null =>
@@ -17,7 +17,7 @@ function groupedByView(viewerIds: string[], shape: (viewerId: string) => Message
   const groups = new Map<string, { viewerIds: string[]; dto: MessageDto }>();
   for (const viewerId of viewerIds) {
     const dto = shape(viewerId);
-    const key = `${dto.readReceipts.map((r) => r.userId).join(',')}|${dto.sender?.avatar ? 1 : 0}|${dto.replyTo?.sender?.avatar ? 1 : 0}`;
+    const key = `${dto.readReceipts.map((r) => r.userId).join(',')}|${dto.sender?.avatar ? 1 : 0}|${dto.replyTo?.sender?.avatar ? 1 : 0}|${dto.replyTo?.isDeleted ? 1 : 0}`;
     const group = groups.get(key);
     if (group) group.viewerIds.push(viewerId);
     else groups.set(key, { viewerIds: [viewerId], dto });
@@ -70,7 +70,7 @@ export class MessageViews {
   private async load(messages: MessageEntity[], viewerIds: string[]): Promise<(m: MessageEntity, viewerId: string) => MessageDto> {
     const ids = messages.map((m) => m.id);
     const replyIds = [...new Set(messages.map((m) => m.replyToId).filter((id): id is string => !!id))];
-    const replies = await this.messages.findByIds(replyIds);
+    const [replies, hides] = await Promise.all([this.messages.findByIds(replyIds), this.messages.hidesOf(replyIds, viewerIds)]);
     const senderIds = new Set([...messages, ...replies].map((m) => m.senderId).filter((id): id is string => !!id));
     const [senders, reactions, listens, watermarks] = await Promise.all([
       this.messages.senders([...senderIds], viewerIds),
@@ -86,7 +86,7 @@ export class MessageViews {
     return (m, viewerId) =>
       this.shape(m, {
         sender: toSender(m.senderId ? senderById.get(m.senderId) : undefined, viewerId),
-        replyTo: m.replyToId ? this.reply(m.replyToId, replyById.get(m.replyToId), senderById, viewerId) : null,
+        replyTo: m.replyToId ? this.reply(m.replyToId, hides.has(hideKey(m.replyToId, viewerId)) ? undefined : replyById.get(m.replyToId), senderById, viewerId) : null,
         reactions: (reactionsBy.get(m.id) ?? []).map((r) => toReactionDto(r, r.nickname)),
         watermarks: (watermarksBy.get(m.chatId) ?? []).filter((w) => receiptVisible(w, viewerId)),
         listens: listensBy.get(m.id),
@@ -120,7 +120,9 @@ export class MessageViews {
    * which viewers those are. Every viewer gets the one DTO unless an avatar in it is restricted.
    */
   async buildFresh(message: MessageEntity, viewerIds: string[], sender?: SenderRow | null): Promise<Array<{ viewerIds: string[]; dto: MessageDto }>> {
-    const reply = message.replyToId ? (await this.messages.findByIds([message.replyToId]))[0] : undefined;
+    const [[reply], hides] = message.replyToId
+      ? await Promise.all([this.messages.findByIds([message.replyToId]), this.messages.hidesOf([message.replyToId], viewerIds)])
+      : [[undefined], new Set<string>()];
     const known = sender !== undefined && !avatarRuleLacksContacts(sender);
     const wanted = [known ? null : message.senderId, reply?.senderId].filter((id): id is string => !!id);
     const senders = wanted.length ? await this.messages.senders(wanted, viewerIds) : [];
@@ -130,14 +132,14 @@ export class MessageViews {
     const shape = (viewerId: string): MessageDto =>
       this.shape(message, {
         sender: toSender(own, viewerId),
-        replyTo: message.replyToId ? this.reply(message.replyToId, reply, senderById, viewerId) : null,
+        replyTo: message.replyToId ? this.reply(message.replyToId, hides.has(hideKey(message.replyToId, viewerId)) ? undefined : reply, senderById, viewerId) : null,
         reactions: [],
         watermarks: [],
         listens: message.type === 'AUDIO' ? [] : undefined,
       });
     const quoted = reply?.senderId ? senderById.get(reply.senderId) : undefined;
     if (!viewerIds.length) return [];
-    if (!avatarRestricted(own) && !avatarRestricted(quoted)) return [{ viewerIds, dto: shape(viewerIds[0]) }];
+    if (!avatarRestricted(own) && !avatarRestricted(quoted) && !hides.size) return [{ viewerIds, dto: shape(viewerIds[0]) }];
     return groupedByView(viewerIds, shape);
   }
 
@@ -181,7 +183,10 @@ export class MessageViews {
     };
   }
 
-  /** A deleted original still yields a preview, marked deleted, so the reply keeps its context. */
+  /**
+   * A deleted original still yields a preview, marked deleted, so the reply keeps its context; so
+   * does one the viewer hid (passed as undefined), which is absent from everything they get (§7.2).
+   */
   private reply(id: string, original: Pick<MessageEntity, 'text' | 'senderId'> | undefined, senders: Map<string, SenderRow>, viewerId: string): ReplyPreviewDto {
     if (!original) return { id, text: null, sender: null, isDeleted: true };
     return { id, text: original.text, sender: toSender(original.senderId ? senders.get(original.senderId) : undefined, viewerId), isDeleted: false };

@@ -36,6 +36,9 @@ const CHAT_WATERMARKS_SQL = chatWatermarksSql('ARRAY[$2::uuid]');
  * key. `gate` is an SQL boolean that is false when the viewer never hid anything in the chat, so
  * the probe is skipped for them (see MessageHides1764000007200).
  */
+/** The key of one user's hide of one message (MessagesRepository.hidesOf). */
+export const hideKey = (messageId: string, userId: string): string => `${messageId}:${userId}`;
+
 export const hiddenForSql = (viewer: string, gate = 'true'): string =>
   `(${gate} AND EXISTS (SELECT 1 FROM message_hides h WHERE h.user_id = ${viewer} AND h.chat_id = msg.chat_id AND h.seq = msg.seq))`;
 
@@ -527,6 +530,16 @@ export class MessagesRepository {
   async findByIds(ids: string[]): Promise<MessageEntity[]> {
     if (!ids.length) return [];
     return (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE id = ANY($1::uuid[])`, [ids])) as MessageEntity[];
+  }
+
+  /** Which of `viewerIds` hid which of the messages, as `messageId:userId` keys. */
+  async hidesOf(messageIds: string[], viewerIds: string[]): Promise<Set<string>> {
+    if (!messageIds.length || !viewerIds.length) return new Set();
+    const rows = (await this.manager.query(`SELECT message_id AS "messageId", user_id AS "userId" FROM message_hides WHERE message_id = ANY($1::uuid[]) AND user_id = ANY($2::uuid[])`, [
+      messageIds,
+      viewerIds,
+    ])) as Array<{ messageId: string; userId: string }>;
+    return new Set(rows.map((row) => hideKey(row.messageId, row.userId)));
   }
 
   async findByClientId(senderId: string, clientMessageId: string): Promise<MessageEntity | null> {

@@ -262,6 +262,28 @@ describe('messages (v2.2)', () => {
     });
   });
 
+  describe('a reply to a message the viewer hid', () => {
+    it('previews it to them as gone, live, on edit, in history, the chat list and search; others still see it', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const original = await send(aws, chatId, 'hiddenword original');
+      await t.http().post(`/api/messages/${original.id}/hide`).set(b.auth).expect(200);
+      await bws.waitFor('message:deleted');
+      const reply = await send(aws, chatId, 'replying zzreply', { replyToId: original.id });
+      const gone = { id: original.id, text: null, sender: null, isDeleted: true };
+      expect(reply.replyTo).toMatchObject({ id: original.id, text: 'hiddenword original', isDeleted: false });
+      expect((await bws.waitFor('message:new', (m) => m.id === reply.id)).replyTo).toEqual(gone);
+      await t.http().patch(`/api/messages/${reply.id}`).set(a.auth).send({ text: 'replying zzreply edited' }).expect(200);
+      expect((await bws.waitFor('message:edited', (m) => m.id === reply.id)).replyTo).toEqual(gone);
+      expect((await aws.waitFor('message:edited', (m) => m.id === reply.id)).replyTo).toMatchObject({ text: 'hiddenword original' });
+      expect((await history(b, chatId)).messages.map((m: { replyTo: unknown }) => m.replyTo)).toEqual([gone]);
+      expect((await chatOf(b, chatId)).lastMessage.replyTo).toEqual(gone);
+      const found = (await t.http().get('/api/messages/search?q=zzreply').set(b.auth).expect(200)).body.data.messages;
+      expect(found.map((m: { replyTo: unknown }) => m.replyTo)).toEqual([gone]);
+      expect((await history(a, chatId)).messages[0].replyTo).toMatchObject({ text: 'hiddenword original', isDeleted: false });
+      [aws, bws].forEach((s) => s.close());
+    });
+  });
+
   describe('delete for everyone (§7.3)', () => {
     it('lets the group OWNER delete any message and an ADMIN any but the OWNER\'s; MEMBERs only their own (403 FORBIDDEN)', async () => {
       const [owner, admin, member] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
