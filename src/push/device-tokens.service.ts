@@ -16,8 +16,9 @@ export const MAX_DEVICE_TOKENS_PER_SESSION = 3;
 export const MAX_DEVICE_TOKENS_PER_USER = 10;
 
 /**
- * Device tokens (§12). A token is upserted by its value: registering it again (the web client
- * does on every start) moves it to the caller and to the session registering it, whoever held it.
+ * Device tokens (§12). A token is upserted by its value, a browser subscription by its endpoint:
+ * registering it again (the web client does on every start) moves it to the caller and to the
+ * session registering it, whoever held it.
  * It lives as long as that session. IOS and ANDROID tokens are stored for the native apps; this
  * server has no APNs or FCM sender, so nothing is sent to them.
  *
@@ -67,7 +68,7 @@ export class DeviceTokensService {
           ...owner,
           platform: input.platform,
           token: input.token,
-          tokenHash: tokenHash(input.token),
+          tokenHash: tokenHash(web ? webKey(web.endpoint) : input.token),
           endpoint: web?.endpoint ?? null,
           p256dh: web?.p256dh ?? null,
           auth: web?.auth ?? null,
@@ -84,14 +85,28 @@ export class DeviceTokensService {
     }
   }
 
-  /** Deletes the token whoever holds it (its value is the proof: a push endpoint is unguessable); idempotent. */
+  /**
+   * Deletes the token whoever holds it (its value is the proof: a push endpoint is unguessable);
+   * a browser subscription however its JSON is spelled. Idempotent.
+   */
   async remove(token: string): Promise<void> {
+    const web = parseWebSubscription(token);
     await this.pushes.removeByHash(tokenHash(token));
+    if (!('problem' in web)) await this.pushes.removeByHash(tokenHash(webKey(web.endpoint)));
   }
 }
 
-function tokenHash(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
+/**
+ * What a token is found by: a browser subscription by its endpoint (one row per subscription,
+ * however the client spelled its JSON: migration 1764000009910 keys older rows so), any other
+ * token by its value.
+ */
+function webKey(endpoint: string): string {
+  return `web:${endpoint}`;
+}
+
+function tokenHash(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
 }
 
 function invalidToken(message: string): AppError {

@@ -135,6 +135,22 @@ describe('Web Push', () => {
       expect(await tokensOf(b)).toEqual([expect.objectContaining({ id: first.data.id, session_id: await sessionIdOf(b) })]);
     });
 
+    it('keeps one row per browser subscription however its JSON is spelled: another spelling moves it, and deletes it', async () => {
+      const [a, b] = await users(2);
+      const device = service.device();
+      const id = (await register(a, device.token).expect(200)).body.data.id;
+      const { endpoint, keys } = JSON.parse(device.token) as { endpoint: string; keys: { p256dh: string; auth: string } };
+      // The same subscription, keys first, without expirationTime, with spaces.
+      const respelled = JSON.stringify({ keys: { auth: keys.auth, p256dh: keys.p256dh }, endpoint }, null, 1);
+      expect(respelled).not.toBe(device.token);
+      expect((await register(b, respelled).expect(200)).body.data.id).toBe(id);
+      expect(await tokensOf(a)).toEqual([]);
+      expect(await t.backend.sql('SELECT user_id FROM device_tokens WHERE endpoint = $1', [device.endpoint])).toEqual([{ user_id: b.id }]);
+      // The web client unsubscribes with its own spelling.
+      await t.http().delete('/api/users/me/device-token').send({ token: device.token }).expect(200);
+      expect(await tokensOf(b)).toEqual([]);
+    });
+
     it('stores IOS and ANDROID tokens as they are (nothing is sent to them)', async () => {
       const [a] = await users(1);
       await register(a, 'apns-token-0123456789abcdef', 'IOS').expect(200);
