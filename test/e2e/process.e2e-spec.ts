@@ -28,6 +28,16 @@ describe('the server process', () => {
     expect(refusal).toMatch(/RATE_LIMIT_API/);
   });
 
+  it('refuses to start on a DATA_DIR it cannot write, naming it, without a stack trace', async () => {
+    const refusal = await spawnServer({ PATH: process.env.PATH, DATA_DIR: '/etc/passwd/h2v', NODE_ENV: 'test', LOG_LEVEL: 'warn' }).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(refusal).toMatch(/^server exited \(1\)/);
+    expect(refusal).toMatch(/DATA_DIR="\/etc\/passwd\/h2v" cannot hold/);
+    expect(refusal).not.toMatch(/\n\s+at /);
+  });
+
   it('shuts down on SIGTERM: sockets close with 1001 and the process exits within 10 s', async () => {
     const { child, port } = await startServer({});
     const health = await fetch(`http://127.0.0.1:${port}/health`);

@@ -215,10 +215,10 @@ export function parseEnv(env: Env): AppConfigValues {
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  if (!config.appSecret) config.appSecret = developmentSecret(dataDir);
+  if (!config.appSecret) config.appSecret = keptInDataDir(dataDir, 'the development secret', developmentSecret);
   // Generated keys suit one process only: instances of a cluster must share one pair, so there
   // push stays off until VAPID_* are set.
-  config.push = vapid ?? (config.databaseUrl === null ? { ...embeddedVapidKeys(dataDir), subject: vapidSubject(env, config.mailFrom) } : null);
+  config.push = vapid ?? (config.databaseUrl === null ? { ...keptInDataDir(dataDir, 'the Web Push keys', embeddedVapidKeys), subject: vapidSubject(env, config.mailFrom) } : null);
   return config;
 }
 
@@ -264,6 +264,16 @@ function publicKeyOf(privateKey: Buffer): Buffer | null {
     return ecdh.getPublicKey();
   } catch {
     return null;
+  }
+}
+
+/** Reads or makes something kept in DATA_DIR; a directory that cannot hold it is a configuration problem, named as one. */
+function keptInDataDir<T>(dataDir: string, what: string, work: (dataDir: string) => T): T {
+  try {
+    return work(dataDir);
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    throw new ConfigError([`DATA_DIR=${JSON.stringify(dataDir)} cannot hold ${what} (${code ?? message}): it must be a directory this process can create and write`]);
   }
 }
 
