@@ -31,14 +31,14 @@ const chatWatermarksSql = (viewers: string): string => `SELECT m.chat_id AS "cha
   FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = $1`;
 const CHAT_WATERMARKS_SQL = chatWatermarksSql('ARRAY[$2::uuid]');
 
+/** The key of one user's hide of one message (MessagesRepository.hidesOf). */
+export const hideKey = (messageId: string, userId: string): string => `${messageId}:${userId}`;
+
 /**
  * A message row `msg` is hidden for `viewer` (an SQL uuid): a probe of message_hides' primary
  * key. `gate` is an SQL boolean that is false when the viewer never hid anything in the chat, so
  * the probe is skipped for them (see MessageHides1764000007200).
  */
-/** The key of one user's hide of one message (MessagesRepository.hidesOf). */
-export const hideKey = (messageId: string, userId: string): string => `${messageId}:${userId}`;
-
 export const hiddenForSql = (viewer: string, gate = 'true'): string =>
   `(${gate} AND EXISTS (SELECT 1 FROM message_hides h WHERE h.user_id = ${viewer} AND h.chat_id = msg.chat_id AND h.seq = msg.seq))`;
 
