@@ -18,7 +18,7 @@ export class UploadEntity {
   @Column('text', { name: 'original_name' }) originalName: string;
   @Column('text') mime: string;
   @Column('text') kind: UploadKind;
-  /** The bytes kept as the file itself: for an image, its original as stored (stripped or turned), which is what its URL serves. */
+  /** The bytes kept as the file itself: for an image, its original as stored (stripped or turned), which its URL serves until the variants are made. */
   @Column('integer') size: number;
   /** What its WebP variants take on disk besides (written by their job); counted with `size` by the daily quota. */
   @Column({ type: 'bigint', name: 'variant_bytes', default: 0, select: false, insert: false }) variantBytes?: string;
