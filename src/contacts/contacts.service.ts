@@ -24,16 +24,21 @@ export class ContactsService {
     });
   }
 
-  /** Presence follows contacts both ways: each side that may now see the other's presence gets its current state. */
+  /**
+   * Presence follows contacts both ways: each side that may now see the other's presence gets its
+   * current state; the contact gets the owner's avatar when the owner shows it to contacts only.
+   */
   async add(ownerId: string, contactId: string): Promise<void> {
     await this.users.writeAboutOther(ownerId, contactId, () => this.contacts.add(ownerId, contactId));
     await this.relations.started(between([ownerId], [contactId]));
+    await this.users.contactChanged(ownerId, contactId);
   }
 
-  /** A side that saw the other's presence through this contact alone gets user:offline. */
+  /** A side that saw the other's presence, or the owner's avatar, through this contact alone gets user:offline, or `user:updated {avatar: null}`. */
   async remove(ownerId: string, contactId: string): Promise<void> {
     await this.users.requireOther(ownerId, contactId);
     await this.relations.around(between([ownerId], [contactId]), () => this.contacts.remove(ownerId, contactId));
+    await this.users.contactChanged(ownerId, contactId);
   }
 
   async check(ownerId: string, otherId: string): Promise<ContactCheckDto> {

@@ -416,6 +416,16 @@ export class UsersRepository {
    * Everyone who shares at least one chat with this user and can see it, the user excluded: the
    * target of a direct chat that has no message yet does not know of it, so hears nothing through it.
    */
+  /** Whether `otherId` is a visible member of a chat `userId` is in (the audience of user:updated, for one user). */
+  async sharesChat(userId: string, otherId: string): Promise<boolean> {
+    const [row] = (await this.dataSource.query(
+      `SELECT EXISTS (SELECT 1 FROM chat_members mine JOIN chat_members other ON other.chat_id = mine.chat_id AND other.user_id = $2 AND other.visible
+                       WHERE mine.user_id = $1) AS shares`,
+      [userId, otherId],
+    )) as Array<{ shares: boolean }>;
+    return row.shares;
+  }
+
   async chatPartnerIds(userId: string): Promise<string[]> {
     const rows: Array<{ user_id: string }> = await this.dataSource.query(
       `SELECT DISTINCT other.user_id FROM chat_members mine

@@ -299,6 +299,31 @@ export class UsersService {
     return saved;
   }
 
+  /**
+   * `ownerId` added or removed `viewerId` as a contact: when the owner shows their avatar to
+   * contacts only, the viewer (sharing a chat, no block between them) learns it as they may now
+   * see it, as a showAvatar change tells it. Read once more after telling, and told again if a
+   * change at the same moment moved it (see PresenceRelations).
+   */
+  async contactChanged(ownerId: string, viewerId: string): Promise<void> {
+    const told = await this.avatarAsSeenBy(ownerId, viewerId);
+    if (told === undefined) return;
+    await this.realtime.toUsers([viewerId], 'user:updated', { id: ownerId, avatar: told });
+    const now = await this.avatarAsSeenBy(ownerId, viewerId);
+    if (now !== undefined && now !== told) await this.realtime.toUsers([viewerId], 'user:updated', { id: ownerId, avatar: now });
+  }
+
+  /** The owner's avatar as the viewer may see it (null: hidden), or undefined when a contact change tells them nothing (see contactChanged). */
+  private async avatarAsSeenBy(ownerId: string, viewerId: string): Promise<string | null | undefined> {
+    const owner = await this.users.findById(ownerId);
+    if (!owner?.avatar) return undefined;
+    const rule = await this.users.avatarRule(ownerId, [viewerId]);
+    if (privacyLevel(rule.level) !== 'contacts') return undefined;
+    if (!(await this.users.sharesChat(ownerId, viewerId))) return undefined;
+    if (!(await this.blocks.audience('user:updated', ownerId, [viewerId])).length) return undefined;
+    return privacyAllows(rule.level, rule.contactIds.includes(viewerId)) ? owner.avatar : null;
+  }
+
   /** showAvatar changed: everyone sharing a chat learns the avatar as they may now see it (the web client shows what user:updated last said). */
   private async avatarRuleChanged(userId: string): Promise<void> {
     const user = await this.users.findById(userId);

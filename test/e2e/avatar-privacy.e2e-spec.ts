@@ -165,7 +165,7 @@ describe('avatar privacy (showAvatar)', () => {
     });
   });
 
-  it('a contacts-only avatar in a 1:1 chat: the partner who is not a contact gets null, and learns it when they become one', async () => {
+  it('a contacts-only avatar in a 1:1 chat: the partner who is not a contact gets null, learns it when they become one, and loses it when they stop', async () => {
     const [owner, partner] = await Promise.all([signUp(t), signUp(t)]);
     const avatar = (await t.http().post('/api/upload').set(owner.auth).attach('file', await image('png'), 'me.png').expect(201)).body.data.url;
     await t.http().patch('/api/users/me').set(owner.auth).send({ avatar }).expect(200);
@@ -178,11 +178,20 @@ describe('avatar privacy (showAvatar)', () => {
     expect(revealed.members.find((m: { userId: string }) => m.userId === owner.id).user.avatar).toBeNull();
     expect((await partnerWs.waitFor('message:new', (p) => p.id === first.id)).sender.avatar).toBeNull();
 
+    // Becoming a contact tells the avatar at once (the web client shows what user:updated last said)…
     await t.http().post(`/api/contacts/${partner.id}`).set(owner.auth).expect(200);
+    expect(await partnerWs.waitFor('user:updated', (p) => p.id === owner.id)).toEqual({ id: owner.id, avatar });
     const second = await send(ownerWs, chatId, 'hi again');
     expect((await partnerWs.waitFor('message:new', (p) => p.id === second.id)).sender.avatar).toBe(avatar);
     const page = await get(partner, `/api/chats/${chatId}/messages`);
     expect(page.messages.map((m: { sender: { avatar: string | null } }) => m.sender.avatar)).toEqual([avatar, avatar]);
+    // …and ceasing to be one takes it back.
+    await t.http().delete(`/api/contacts/${partner.id}`).set(owner.auth).expect(200);
+    expect(await partnerWs.waitFor('user:updated', (p) => p.id === owner.id && p.avatar === null)).toEqual({ id: owner.id, avatar: null });
+    expect((await get(partner, `/api/chats/${chatId}`)).members.find((m: { userId: string }) => m.userId === owner.id).user.avatar).toBeNull();
+    // The owner's own contact list is theirs: the partner adding the owner changes nothing the owner shows.
+    await t.http().post(`/api/contacts/${owner.id}`).set(partner.auth).expect(200);
+    await partnerWs.expectNo('user:updated', (p) => p.id === owner.id && p.avatar !== null);
     for (const ws of [ownerWs, partnerWs] as WsClient[]) ws.close();
   });
 });
