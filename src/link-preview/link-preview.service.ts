@@ -85,7 +85,7 @@ export class LinkPreviewService {
       remote = await fetchRemote(this.policy, new URL(rawUrl), { accept: 'image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8', signal: controller.signal });
     } catch (error) {
       done();
-      this.logger.debug(`proxy ${rawUrl}: ${(error as Error).message}`);
+      this.logger.debug(`proxy ${originOf(rawUrl)}: ${(error as Error).message}`);
       if (error instanceof OutboundRefusedError && error.reason !== 'UNRESOLVABLE') {
         // The reason beside the code tells a refusal by policy from an unreachable upstream; never the addresses resolved.
         throw new AppError('OUTBOUND_REFUSED', OUTBOUND_REFUSAL_MESSAGES[error.reason], { reason: error.reason });
@@ -109,7 +109,7 @@ export class LinkPreviewService {
       body = decodedBody(remote.response);
     } catch (error) {
       done();
-      this.logger.debug(`proxy ${rawUrl}: ${(error as Error).message}`);
+      this.logger.debug(`proxy ${originOf(rawUrl)}: ${(error as Error).message}`);
       throw new AppError('UPSTREAM_UNAVAILABLE');
     }
     // A declared length is the encoded one's: of no use once unpacked.
@@ -142,11 +142,24 @@ export class LinkPreviewService {
     // Whatever is still open (a slow body, a DNS answer that never came) is given up.
     controller.abort();
     if ('error' in outcome) {
-      this.logger.debug(`preview ${key}: ${outcome.error.message}`);
+      this.logger.debug(`preview ${originOf(key)}: ${outcome.error.message}`);
       await this.cache.set(key, EMPTY_PREVIEW, FAILED_PREVIEW_TTL_SECONDS);
       return { ...EMPTY_PREVIEW };
     }
     await this.cache.set(key, outcome.fields, PREVIEW_TTL_SECONDS);
     return outcome.fields;
+  }
+}
+
+/**
+ * A URL as the logs show it: its origin. Its path and query came from a message (a capability
+ * link, a signed download), which no log keeps, as the access log keeps no query either.
+ */
+function originOf(url: string): string {
+  try {
+    const { protocol, host } = new URL(url);
+    return `${protocol}//${host}`;
+  } catch {
+    return '(not a URL)';
   }
 }

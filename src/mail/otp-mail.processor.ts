@@ -24,7 +24,8 @@ declare module '../jobs/job-names' {
 
 /**
  * Delivers OTP mail over SMTP. A refusal by the server (5xx) is permanent and fails the job at
- * once; connection trouble is retried with backoff. Without SMTP_URL (development only) the mail
+ * once; a refusal for now (4xx) and connection trouble are retried with backoff. Failures are
+ * named by their codes, never by the server's reply (which quotes the address). Without SMTP_URL (development only) the mail
  * is written to DATA_DIR/mail/*.eml and the code to the log.
  */
 @Injectable()
@@ -44,9 +45,11 @@ export class OtpMailProcessor {
     try {
       info = await this.mailer.sendMail({ to: job.email, ...mail });
     } catch (error) {
-      const responseCode = (error as { responseCode?: number }).responseCode;
+      // Named by its code alone: a mail server's reply quotes the recipient's address, and the
+      // queue logs each failed attempt.
+      const { responseCode, code } = error as { responseCode?: number; code?: string };
       if (responseCode && responseCode >= 500) throw new PermanentJobError(`SMTP refused the mail (${responseCode})`);
-      throw error;
+      throw new Error(responseCode ? `SMTP refused the mail for now (${responseCode})` : `SMTP delivery failed (${code ?? (error as Error).name})`);
     }
     if (!this.config.values.smtpUrl) await this.keepDevelopmentCopy(job.email, info.message, this.box.open(job.sealedCode));
   }

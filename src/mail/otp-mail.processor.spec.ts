@@ -1,0 +1,33 @@
+import type { MailerService } from '@nestjs-modules/mailer';
+import type { AppConfig } from '../core/config/app-config';
+import { SecretBox } from '../core/crypto/secret-box';
+import { PermanentJobError } from '../jobs/job-queue';
+import { OtpMailProcessor } from './otp-mail.processor';
+
+describe('OtpMailProcessor', () => {
+  const box = new SecretBox('s'.repeat(32));
+  const email = 'bob.private@example.com';
+  const failingWith = (error: Error) =>
+    new OtpMailProcessor({ sendMail: async () => Promise.reject(error) } as unknown as MailerService, { values: { smtpUrl: 'smtp://mail' } } as AppConfig, box);
+  const job = { email, sealedCode: box.seal('123456'), locale: 'en' as const, lifetimeMinutes: 10 };
+  const refusal = (responseCode: number) =>
+    Object.assign(new Error(`Can't send mail - all recipients were rejected: ${responseCode} <${email}>: Recipient address rejected`), { responseCode, code: 'EENVELOPE' });
+
+  it('fails a mail the server refuses for now (4xx) to be retried, naming the code and not the address the reply quotes', async () => {
+    const failure = await failingWith(refusal(450)).deliver(job).catch((error: Error) => error);
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure).not.toBeInstanceOf(PermanentJobError);
+    expect((failure as Error).message).toBe('SMTP refused the mail for now (450)');
+  });
+
+  it('fails a mail the server refuses for good (5xx) permanently', async () => {
+    const failure = await failingWith(refusal(550)).deliver(job).catch((error: Error) => error);
+    expect(failure).toBeInstanceOf(PermanentJobError);
+    expect((failure as Error).message).not.toContain(email);
+  });
+
+  it('names connection trouble by its code', async () => {
+    const failure = await failingWith(Object.assign(new Error(`connect ECONNREFUSED for ${email}`), { code: 'ECONNECTION' })).deliver(job).catch((error: Error) => error);
+    expect((failure as Error).message).toBe('SMTP delivery failed (ECONNECTION)');
+  });
+});
