@@ -11,7 +11,9 @@ describe('user settings', () => {
   });
 
   it('refuses a __proto__ key and non-object bodies', () => {
-    expect(validateSettingsPatch(JSON.parse('{"__proto__": 1}'))).toHaveProperty('__proto__');
+    // Own keys: every object has a __proto__ property to find.
+    expect(Object.keys(validateSettingsPatch(JSON.parse('{"__proto__": 1}')))).toEqual(['__proto__']);
+    expect(Object.keys(validateSettingsPatch(JSON.parse('{"__proto__": {"x": 1}, "fontSize": "large"}')))).toEqual(['__proto__']);
     for (const body of [null, [], 'x', 3]) expect(validateSettingsPatch(body)).toHaveProperty('settings');
   });
 

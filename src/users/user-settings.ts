@@ -96,7 +96,9 @@ const isKnown = (key: string): key is keyof KnownSettings => Object.prototype.ha
  */
 export function validateSettingsPatch(patch: unknown): FieldErrors {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return { settings: ['settings must be an object'] };
-  const errors: FieldErrors = {};
+  // Keyed by the client's field names: `errors.__proto__ = …` on a plain object would set its
+  // prototype instead, and a patch carrying that key would pass with no error at all.
+  const errors: FieldErrors = Object.create(null) as FieldErrors;
   for (const [key, value] of Object.entries(patch)) {
     if (isKnown(key)) {
       const problem = KNOWN[key](value);
