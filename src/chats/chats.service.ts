@@ -127,7 +127,7 @@ export class ChatsService implements OnModuleInit {
     const chatId = await userStillThere(
       this.chats.transaction(async (tx) => {
         if (avatar) await this.uploads.holdOwnedImage(tx, auth.userId, avatar);
-        return this.chats.createGroup(tx, input.name, input.description ?? null, avatar, auth.userId, memberIds);
+        return this.chats.createGroup(tx, input.name, groupDescription(input.description), avatar, auth.userId, memberIds);
       }),
     );
     await this.publishChat([auth.userId, ...memberIds], chatId, 'chat:new');
@@ -162,12 +162,17 @@ export class ChatsService implements OnModuleInit {
    * replaced avatar nothing else shows is deleted.
    */
   async update(auth: AuthContext, chatId: string, changes: UpdateChatDto): Promise<ChatDto> {
-    await this.authorize(chatId, auth.userId, 'edit-info');
-    if (changes.avatar) changes = { ...changes, avatar: await this.uploads.requireOwnedImage(auth.userId, changes.avatar) };
-    if (changes.description !== undefined) changes = { ...changes, description: changes.description?.trim() || null };
+    const { membership } = await this.authorize(chatId, auth.userId, 'edit-info');
+    // The avatar the group shows already, sent back with a rename (a form sends every field), is
+    // no change, whoever uploaded it: only a new one must be the caller's own image.
+    const keptAvatar = !!changes.avatar && changes.avatar === membership.chat.avatar;
+    if (changes.avatar && !keptAvatar) changes = { ...changes, avatar: await this.uploads.requireOwnedImage(auth.userId, changes.avatar) };
+    if (changes.description !== undefined) changes = { ...changes, description: groupDescription(changes.description) };
     const { changed, removeFiles } = await this.chats.transaction(async (tx) => {
-      await this.authorize(chatId, auth.userId, 'edit-info', { tx });
-      if (changes.avatar) await this.uploads.holdOwnedImage(tx, auth.userId, changes.avatar);
+      const { membership: locked } = await this.authorize(chatId, auth.userId, 'edit-info', { tx });
+      // Replaced meanwhile: what was sent back is someone else's image, no longer the group's.
+      if (keptAvatar && locked.chat.avatar !== changes.avatar) throw new AppError('MEDIA_NOT_FOUND', 'The avatar must be an image you uploaded');
+      if (changes.avatar && !keptAvatar) await this.uploads.holdOwnedImage(tx, auth.userId, changes.avatar);
       const previous = await this.chats.updateInfo(tx, chatId, changes);
       const replaced = previous.changed && previous.avatar && previous.avatar !== changes.avatar && changes.avatar !== undefined;
       return { changed: previous.changed, removeFiles: replaced ? await this.uploads.releaseMedia(tx, [previous.avatar!]) : null };
@@ -561,3 +566,8 @@ const groupProfile = (chat: ChatDto): unknown => [chat.name, chat.description, c
 
 /** What a role change changes, the same for every member. */
 const roles = (chat: ChatDto): unknown => chat.members.map((m) => [m.userId, m.role]);
+
+/** A group's description as stored, on creation as on a change: trimmed, and none when empty (§18.5). */
+function groupDescription(description: string | null | undefined): string | null {
+  return description?.trim() || null;
+}

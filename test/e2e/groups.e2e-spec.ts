@@ -880,6 +880,34 @@ describe('groups (v2.2 §5, §17)', () => {
       expect(await t.backend.sql('SELECT name, description FROM chats WHERE id = $1', [chatId])).toEqual([{ name: 'Group', description: null }]);
       mws.close();
     });
+
+    it('stores it on creation as a change stores it: trimmed, and none when empty', async () => {
+      const [owner, member] = await users(2);
+      const create = async (description: string) => (await t.http().post('/api/chats/group').set(owner.auth).send({ name: 'G', memberIds: [member.id], description }).expect(201)).body.data;
+      const [empty, padded] = [await create(''), await create('   pad   ')];
+      expect([empty.description, padded.description]).toEqual([null, 'pad']);
+      expect(await t.backend.sql('SELECT description FROM chats WHERE id = ANY($1::uuid[]) ORDER BY description NULLS FIRST', [[empty.id, padded.id]])).toEqual([
+        { description: null },
+        { description: 'pad' },
+      ]);
+    });
+  });
+
+  describe('PATCH /api/chats/:id: the avatar', () => {
+    it("takes the group's current avatar sent back with a rename, whoever uploaded it; a new one must be the caller's own image", async () => {
+      const [owner, admin] = await users(2);
+      const chatId = await createGroup(t, owner, [admin]);
+      await t.http().patch(`/api/chats/${chatId}/members/${admin.id}/role`).set(owner.auth).send({ role: 'ADMIN' }).expect(200);
+      const adminsImage = (await t.http().post('/api/upload').set(admin.auth).attach('file', await fixtures.image('png'), 'g.png').expect(201)).body.data.url;
+      await t.http().patch(`/api/chats/${chatId}`).set(admin.auth).send({ avatar: adminsImage }).expect(200);
+      // The owner's form sends every field back.
+      const renamed = (await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name: 'Renamed', avatar: adminsImage, description: null }).expect(200)).body.data;
+      expect(renamed).toMatchObject({ name: 'Renamed', avatar: adminsImage });
+      // Another image of the admin's is not the owner's to set.
+      const another = (await t.http().post('/api/upload').set(admin.auth).attach('file', await fixtures.image('png'), 'h.png').expect(201)).body.data.url;
+      expectError(await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ avatar: another }), 422, 'MEDIA_NOT_FOUND');
+      expect(await t.backend.sql('SELECT name, avatar FROM chats WHERE id = $1', [chatId])).toEqual([{ name: 'Renamed', avatar: adminsImage }]);
+    });
   });
 
   describe('PATCH /api/chats/:id: the name', () => {
