@@ -187,13 +187,23 @@ export class UsersService {
     const { user, removeFiles } = updated;
     if (!user) throw new AppError('USER_NOT_FOUND');
     await removeFiles?.();
-    const told = profileOf(user);
-    await this.publishUpdated(told, { toSelf: true });
-    // Two profile changes at once tell theirs in no order between them: read again, the profile
-    // that won is told once more if it is not this one (see PresenceRelations).
-    const now = await this.users.findById(userId);
-    if (now && JSON.stringify(profileOf(now)) !== JSON.stringify(told)) await this.publishUpdated(profileOf(now), { toSelf: true });
+    await this.publishSettled(user, profileOf, { toSelf: true });
     return toUserDto(user, await this.ownPresence(user), { withEmail: true });
+  }
+
+  /**
+   * user:updated with `view` of the user, then the rule of "two changes at once" (see
+   * PresenceRelations): the user and their showAvatar are read again, and told once more if
+   * either moved since (two profile changes, or a new avatar crossing a showAvatar change, tell
+   * theirs in no order between them).
+   */
+  private async publishSettled(user: UserEntity, view: (user: UserEntity) => Partial<UserDto> & { id: string }, options: { toSelf: boolean }): Promise<void> {
+    const told = view(user);
+    const level = await this.publishUpdated(told, options);
+    const now = await this.users.findById(user.id);
+    if (!now) return;
+    const levelNow = told.avatar ? (await this.users.avatarRule(user.id, [])).level : undefined;
+    if (JSON.stringify(view(now)) !== JSON.stringify(told) || privacyLevel(levelNow) !== privacyLevel(level)) await this.publishUpdated(view(now), options);
   }
 
   /**
@@ -202,20 +212,24 @@ export class UsersService {
    * (`avatar: null` otherwise; `contacts` = the user's own contacts, the rule privacyAllows
    * applies to presence too), and, with `toSelf`, to the user's own sockets as it is. Never email.
    */
-  private async publishUpdated(payload: Partial<UserDto> & { id: string }, options: { toSelf: boolean }): Promise<void> {
+  private async publishUpdated(payload: Partial<UserDto> & { id: string }, options: { toSelf: boolean }): Promise<unknown> {
     const userId = payload.id;
     const partners = await this.blocks.audience('user:updated', userId, await this.users.chatPartnerIds(userId));
     let masked: string[] = [];
     let full = partners;
-    if (payload.avatar && partners.length) {
+    let level: unknown;
+    if (payload.avatar) {
       const rule = await this.users.avatarRule(userId, partners);
       const contacts = new Set(rule.contactIds);
+      level = rule.level;
       full = partners.filter((id) => privacyAllows(rule.level, contacts.has(id)));
       masked = partners.filter((id) => !privacyAllows(rule.level, contacts.has(id)));
     }
     const recipients = options.toSelf ? [userId, ...full] : full;
     if (recipients.length) await this.realtime.toUsers(recipients, 'user:updated', payload);
     if (masked.length) await this.realtime.toUsers(masked, 'user:updated', { ...payload, avatar: null });
+    // The showAvatar this told by (undefined: the payload carries no avatar).
+    return level;
   }
 
 
@@ -327,7 +341,7 @@ export class UsersService {
   /** showAvatar changed: everyone sharing a chat learns the avatar as they may now see it (the web client shows what user:updated last said). */
   private async avatarRuleChanged(userId: string): Promise<void> {
     const user = await this.users.findById(userId);
-    if (user?.avatar) await this.publishUpdated({ id: user.id, avatar: user.avatar }, { toSelf: false });
+    if (user?.avatar) await this.publishSettled(user, ({ id, avatar }) => ({ id, avatar }), { toSelf: false });
   }
 
   // ---- blocks

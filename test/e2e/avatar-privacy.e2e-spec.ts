@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { signUp, TestUser } from '../support/factories';
+import { eventually, signUp, TestUser } from '../support/factories';
 import { image } from '../support/media-fixtures';
 import { connect, createGroup, send } from '../support/chats';
+import { holdFirstCall } from '../support/races';
 import { createTestApp, TestApp } from '../support/test-app';
+import { UsersRepository } from '../../src/users/users.repository';
 import { WsClient } from '../support/ws-client';
 
 type Level = 'contacts' | 'nobody' | 'all';
@@ -163,6 +165,30 @@ describe('avatar privacy (showAvatar)', () => {
         expect((await get(v.user, '/api/users/me/blocked')).map((u: { id: string; avatar: string | null }) => [u.id, u.avatar])).toEqual([[s.owner.id, v.avatar]]);
       }
     });
+  });
+
+  it('a new avatar crossing a change of showAvatar to nobody: the partners end on avatar null, whichever tells last', async () => {
+    const [owner, partner] = await Promise.all([signUp(t), signUp(t)]);
+    await createGroup(t, owner, [partner], 'Race');
+    const partnerWs = await connect(t, partner);
+    const avatar = (await t.http().post('/api/upload').set(owner.auth).attach('file', await image('png'), 'me.png').expect(201)).body.data.url;
+    // The avatar's change reads showAvatar (all) and is held before telling…
+    const held = holdFirstCall(UsersRepository.prototype, 'avatarRule');
+    try {
+      const changing = t.http().patch('/api/users/me').set(owner.auth).send({ avatar }).then((res) => res);
+      await eventually(async () => expect(held.calls()).toBe(1));
+      // …while showAvatar becomes nobody and is told first.
+      await t.http().put('/api/users/me/settings').set(owner.auth).send({ showAvatar: 'nobody' }).expect(200);
+      held.release();
+      expect((await changing).status).toBe(200);
+    } finally {
+      held.restore();
+    }
+    await eventually(async () => {
+      const told = partnerWs.logged().filter((f) => f.event === 'user:updated' && (f.payload as { id: string }).id === owner.id);
+      expect((told[told.length - 1]?.payload as { avatar?: string | null })?.avatar).toBeNull();
+    });
+    partnerWs.close();
   });
 
   it('a contacts-only avatar in a 1:1 chat: the partner who is not a contact gets null, learns it when they become one, and loses it when they stop', async () => {
