@@ -142,7 +142,10 @@ const chatViewsSql = (where: string, limit: string): string => `WITH cp AS MATER
          CASE WHEN m.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = c.last_message_id AND h.user_id = m.user_id)
               THEN (SELECT msg.id FROM messages msg WHERE msg.chat_id = c.id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1)
               ELSE c.last_message_id END AS last_message_id,
-         m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_reply_to_id, m.draft_updated_at,
+         m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_updated_at,
+         -- The draft's reply target while it is there and the viewer did not hide it (§7.2: gone from everything they get).
+         CASE WHEN m.draft_reply_to_id IS NOT NULL THEN (SELECT msg.id FROM messages msg WHERE msg.id = m.draft_reply_to_id AND NOT ${hiddenForSql('m.user_id', 'm.hides_messages')}) END
+           AS draft_reply_to_id,
          CASE WHEN c.message_seq > m.last_read_seq THEN
            GREATEST(c.message_seq - m.last_read_seq
                     - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq)
@@ -160,7 +163,7 @@ const chatViewsSql = (where: string, limit: string): string => `WITH cp AS MATER
 SELECT
   (SELECT coalesce(json_agg(json_build_array(cp.id, cp.type, cp.numeric_id, cp.name, cp.description, cp.avatar, cp.pinned_message_id, cp.created_at,
        cp.unread, concat(${listRank('cp')}, '|', ${listKey('cp', 'cp')}), cp.pinned_at, cp.muted_until, cp.archived_at, cp.draft_text,
-       CASE WHEN cp.draft_text IS NOT NULL THEN (SELECT rp.id FROM messages rp WHERE rp.id = cp.draft_reply_to_id) END, cp.draft_updated_at, cp.last_message_id)
+       CASE WHEN cp.draft_text IS NOT NULL THEN cp.draft_reply_to_id END, cp.draft_updated_at, cp.last_message_id)
      ORDER BY ${listOrder('cp', 'cp')}), '[]') FROM cp) AS chats,
   (SELECT coalesce(json_agg(json_build_array(mem.chat_id, mem.id, mem.user_id, mem.role, mem.joined_at, mem.last_read_seq, mem.last_read_at)
      ORDER BY mem.joined_at, mem.id), '[]') FROM mem) AS members,
@@ -376,13 +379,13 @@ export class ChatsRepository {
 
   /**
    * Stores the member's draft. `replyToId` is kept only when it names a message of this chat
-   * (null otherwise). Resolves the stored draft, or null when the caller is not a visible member.
+   * the member did not hide (null otherwise). Resolves the stored draft, or null when the caller is not a visible member.
    */
   async saveDraft(chatId: string, userId: string, text: string, replyToId: string | null): Promise<{ text: string; replyToId: string | null; updatedAt: Date } | null> {
     const rows = returned<{ text: string; replyToId: string | null; updatedAt: Date }>(
       await this.manager.query(
         `UPDATE chat_members SET draft_text = $3, draft_updated_at = now(),
-                draft_reply_to_id = (SELECT rp.id FROM messages rp WHERE rp.id = $4::uuid AND rp.chat_id = $1)
+                draft_reply_to_id = (SELECT msg.id FROM messages msg WHERE msg.id = $4::uuid AND msg.chat_id = $1 AND NOT ${hiddenForSql('$2::uuid')})
           WHERE chat_id = $1 AND user_id = $2 AND visible
           RETURNING draft_text AS text, draft_reply_to_id AS "replyToId", draft_updated_at AS "updatedAt"`,
         [chatId, userId, text, replyToId],

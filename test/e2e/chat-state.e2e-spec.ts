@@ -392,6 +392,15 @@ describe('chat state (v2.2)', () => {
       expect((await putDraft(a, chatId, { text: 'v3', replyToId: 'not-an-id' }).expect(200)).body.data.replyToId).toBeNull();
       expect((await putDraft(a, chatId, { text: 'v4' }).expect(200)).body.data).toMatchObject({ text: 'v4', replyToId: null });
       expect((await memberRow(chatId, a)).draft_text).toBe('v4');
+      // A message the caller hid is gone from everything they get (§7.2): as a reply target too,
+      // whether hidden before the draft is saved or after.
+      const later = await send(aws, chatId, 'hidden later');
+      expect((await putDraft(a, chatId, { text: 'v5', replyToId: later.id }).expect(200)).body.data.replyToId).toBe(later.id);
+      await t.http().post(`/api/messages/${later.id}/hide`).set(a.auth).expect(200);
+      expect((await chatOf(a, chatId)).draft).toMatchObject({ text: 'v5', replyToId: null });
+      expect((await listOf(a)).chats.find((c: { id: string }) => c.id === chatId).draft).toMatchObject({ text: 'v5', replyToId: null });
+      expect((await putDraft(a, chatId, { text: 'v6', replyToId: later.id }).expect(200)).body.data.replyToId).toBeNull();
+      await putDraft(a, chatId, { text: 'v4' }).expect(200);
 
       aws.frames.length = 0;
       expect((await t.http().delete(`/api/chats/${chatId}/draft`).set(a.auth).set('Content-Type', 'application/json').expect(200)).body.data).toEqual({ chatId });
