@@ -6,6 +6,7 @@ import { AppError } from '../core/errors';
 import { between, PresenceRelations } from '../presence/presence-relations';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { KeysService } from '../keys/keys.service';
+import { storedNameFromUrl } from '../uploads/upload-names';
 import { UploadsService } from '../uploads/uploads.service';
 import { UsersService } from '../users/users.service';
 import { BlockPolicy } from '../users/block-policy';
@@ -165,8 +166,10 @@ export class ChatsService implements OnModuleInit {
     const { membership } = await this.authorize(chatId, auth.userId, 'edit-info');
     // The avatar the group shows already, sent back with a rename (a form sends every field), is
     // no change, whoever uploaded it: only a new one must be the caller's own image.
-    const keptAvatar = !!changes.avatar && changes.avatar === membership.chat.avatar;
-    if (changes.avatar && !keptAvatar) changes = { ...changes, avatar: await this.uploads.requireOwnedImage(auth.userId, changes.avatar) };
+    const current = membership.chat.avatar;
+    const keptAvatar = !!changes.avatar && !!current && storedNameFromUrl(changes.avatar) === storedNameFromUrl(current);
+    if (keptAvatar) changes = { ...changes, avatar: current };
+    else if (changes.avatar) changes = { ...changes, avatar: await this.uploads.requireOwnedImage(auth.userId, changes.avatar) };
     if (changes.description !== undefined) changes = { ...changes, description: groupDescription(changes.description) };
     const { changed, removeFiles } = await this.chats.transaction(async (tx) => {
       const { membership: locked } = await this.authorize(chatId, auth.userId, 'edit-info', { tx });

@@ -26,8 +26,10 @@ describe('OtpMailProcessor', () => {
     expect((failure as Error).message).not.toContain(email);
   });
 
-  it('names connection trouble by its code', async () => {
-    const failure = await failingWith(Object.assign(new Error(`connect ECONNREFUSED for ${email}`), { code: 'ECONNECTION' })).deliver(job).catch((error: Error) => error);
-    expect((failure as Error).message).toBe('SMTP delivery failed (ECONNECTION)');
+  it('names an envelope refusal by its code, and keeps the words of connection trouble (they name no one)', async () => {
+    const envelope = await failingWith(Object.assign(new Error(`Invalid recipient <${email}>`), { code: 'EENVELOPE' })).deliver(job).catch((error: Error) => error);
+    expect((envelope as Error).message).toBe('SMTP refused the envelope (EENVELOPE)');
+    const refused = await failingWith(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:587'), { code: 'ESOCKET' })).deliver(job).catch((error: Error) => error);
+    expect((refused as Error).message).toBe('connect ECONNREFUSED 127.0.0.1:587');
   });
 });

@@ -24,8 +24,8 @@ declare module '../jobs/job-names' {
 
 /**
  * Delivers OTP mail over SMTP. A refusal by the server (5xx) is permanent and fails the job at
- * once; a refusal for now (4xx) and connection trouble are retried with backoff. Failures are
- * named by their codes, never by the server's reply (which quotes the address). Without SMTP_URL (development only) the mail
+ * once; a refusal for now (4xx) and connection trouble are retried with backoff. A refusal is
+ * named by its code, never by the server's reply (which quotes the address). Without SMTP_URL (development only) the mail
  * is written to DATA_DIR/mail/*.eml and the code to the log.
  */
 @Injectable()
@@ -45,11 +45,14 @@ export class OtpMailProcessor {
     try {
       info = await this.mailer.sendMail({ to: job.email, ...mail });
     } catch (error) {
-      // Named by its code alone: a mail server's reply quotes the recipient's address, and the
-      // queue logs each failed attempt.
+      // A server's reply (and an envelope error) quotes the recipient's address, and the queue
+      // logs each failed attempt: those are named by their codes alone. Connection trouble (a
+      // refused connection, a bad certificate, a timeout) keeps its words, which name no one.
       const { responseCode, code } = error as { responseCode?: number; code?: string };
       if (responseCode && responseCode >= 500) throw new PermanentJobError(`SMTP refused the mail (${responseCode})`);
-      throw new Error(responseCode ? `SMTP refused the mail for now (${responseCode})` : `SMTP delivery failed (${code ?? (error as Error).name})`);
+      if (responseCode) throw new Error(`SMTP refused the mail for now (${responseCode})`);
+      if (code === 'EENVELOPE') throw new Error('SMTP refused the envelope (EENVELOPE)');
+      throw error;
     }
     if (!this.config.values.smtpUrl) await this.keepDevelopmentCopy(job.email, info.message, this.box.open(job.sealedCode));
   }

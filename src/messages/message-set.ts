@@ -36,7 +36,7 @@ type MessageTuple = [
   createdAt: string,
   /** Null when it is createdAt (the message was never edited): half the timestamps of a page. */
   updatedAt: string | null,
-  /** The replied-to message's text and sender; null when there is none or it is gone. */
+  /** The replied-to message's text and sender; null when there is none, it is gone, or the viewer hid it. */
   reply: [text: string | null, senderId: string | null] | null,
 ];
 

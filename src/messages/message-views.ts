@@ -70,7 +70,7 @@ export class MessageViews {
   private async load(messages: MessageEntity[], viewerIds: string[]): Promise<(m: MessageEntity, viewerId: string) => MessageDto> {
     const ids = messages.map((m) => m.id);
     const replyIds = [...new Set(messages.map((m) => m.replyToId).filter((id): id is string => !!id))];
-    const [replies, hides] = await Promise.all([this.messages.findByIds(replyIds), this.messages.hidesOf(replyIds, viewerIds)]);
+    const [replies, hides] = await Promise.all([this.messages.findByIds(replyIds), this.messages.hidesOf(replyIds)]);
     const senderIds = new Set([...messages, ...replies].map((m) => m.senderId).filter((id): id is string => !!id));
     const [senders, reactions, listens, watermarks] = await Promise.all([
       this.messages.senders([...senderIds], viewerIds),
@@ -121,7 +121,7 @@ export class MessageViews {
    */
   async buildFresh(message: MessageEntity, viewerIds: string[], sender?: SenderRow | null): Promise<Array<{ viewerIds: string[]; dto: MessageDto }>> {
     const [[reply], hides] = message.replyToId
-      ? await Promise.all([this.messages.findByIds([message.replyToId]), this.messages.hidesOf([message.replyToId], viewerIds)])
+      ? await Promise.all([this.messages.findByIds([message.replyToId]), this.messages.hidesOf([message.replyToId])])
       : [[undefined], new Set<string>()];
     const known = sender !== undefined && !avatarRuleLacksContacts(sender);
     const wanted = [known ? null : message.senderId, reply?.senderId].filter((id): id is string => !!id);

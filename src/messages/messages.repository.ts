@@ -532,13 +532,13 @@ export class MessagesRepository {
     return (await this.manager.query(`SELECT ${COLUMNS} FROM messages WHERE id = ANY($1::uuid[])`, [ids])) as MessageEntity[];
   }
 
-  /** Which of `viewerIds` hid which of the messages, as `messageId:userId` keys. */
-  async hidesOf(messageIds: string[], viewerIds: string[]): Promise<Set<string>> {
-    if (!messageIds.length || !viewerIds.length) return new Set();
-    const rows = (await this.manager.query(`SELECT message_id AS "messageId", user_id AS "userId" FROM message_hides WHERE message_id = ANY($1::uuid[]) AND user_id = ANY($2::uuid[])`, [
-      messageIds,
-      viewerIds,
-    ])) as Array<{ messageId: string; userId: string }>;
+  /** Who hid which of the messages, as `messageId:userId` keys (a few rows of message_hides_message_key each, usually none). */
+  async hidesOf(messageIds: string[]): Promise<Set<string>> {
+    if (!messageIds.length) return new Set();
+    const rows = (await this.manager.query(`SELECT message_id AS "messageId", user_id AS "userId" FROM message_hides WHERE message_id = ANY($1::uuid[])`, [messageIds])) as Array<{
+      messageId: string;
+      userId: string;
+    }>;
     return new Set(rows.map((row) => hideKey(row.messageId, row.userId)));
   }
 

@@ -412,10 +412,6 @@ export class UsersRepository {
 
   // ---- chats, as far as profiles and account deletion need them
 
-  /**
-   * Everyone who shares at least one chat with this user and can see it, the user excluded: the
-   * target of a direct chat that has no message yet does not know of it, so hears nothing through it.
-   */
   /** Whether `otherId` is a visible member of a chat `userId` is in (the audience of user:updated, for one user). */
   async sharesChat(userId: string, otherId: string): Promise<boolean> {
     const [row] = (await this.dataSource.query(
@@ -426,6 +422,10 @@ export class UsersRepository {
     return row.shares;
   }
 
+  /**
+   * Everyone who shares at least one chat with this user and can see it, the user excluded: the
+   * target of a direct chat that has no message yet does not know of it, so hears nothing through it.
+   */
   async chatPartnerIds(userId: string): Promise<string[]> {
     const rows: Array<{ user_id: string }> = await this.dataSource.query(
       `SELECT DISTINCT other.user_id FROM chat_members mine

@@ -536,7 +536,9 @@ export class UsersService {
     if (!deletedChats) return false;
     for (const { chatId, userId: memberId } of deletedChats) await this.realtime.toUsers([memberId], 'chat:deleted', { chatId });
     await this.realtime.disconnect({ userIds: [userId] }, CloseCode.AuthFailed, 'account deleted');
-    for (const run of afterCommit) await run();
+    // Each on its own: one that fails (an announcement Redis refused) leaves the others, the
+    // removal of the files among them, to run.
+    for (const run of afterCommit) await run().catch((error: Error) => this.logger.warn(`after deleting an account: ${error.message}`));
     return true;
   }
 }

@@ -28,13 +28,17 @@ describe('the server process', () => {
     expect(refusal).toMatch(/RATE_LIMIT_API/);
   });
 
-  it('refuses to start on a DATA_DIR it cannot write, naming it, without a stack trace', async () => {
-    const refusal = await spawnServer({ PATH: process.env.PATH, DATA_DIR: '/etc/passwd/h2v', NODE_ENV: 'test', LOG_LEVEL: 'warn' }).then(
+  it.each([
+    ['embedded', {}],
+    // A deployment's settings: nothing of its own is written to DATA_DIR at start, uploads are.
+    ['with a secret and a database URL', { APP_SECRET: 'x'.repeat(48), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1' }],
+  ])('refuses to start on a DATA_DIR it cannot write (%s), naming it, without a stack trace', async (_mode, env) => {
+    const refusal = await spawnServer({ PATH: process.env.PATH, DATA_DIR: '/etc/passwd/h2v', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env }).then(
       () => null,
       (error: Error) => error.message,
     );
     expect(refusal).toMatch(/^server exited \(1\)/);
-    expect(refusal).toMatch(/DATA_DIR="\/etc\/passwd\/h2v" cannot hold/);
+    expect(refusal).toMatch(/DATA_DIR="\/etc\/passwd\/h2v" is not a directory this process can create and write/);
     expect(refusal).not.toMatch(/\n\s+at /);
   });
 

@@ -1,5 +1,5 @@
 import { createECDH, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseHostPort } from '../outbound/host-port';
 import { parseRedisUrl } from './redis-url';
@@ -215,6 +215,8 @@ export function parseEnv(env: Env): AppConfigValues {
     }
   }
   if (problems.length) throw new ConfigError(problems);
+  // Whatever the mode: uploads are received and kept there, and the embedded database lives there.
+  for (const [name, dir] of [['DATA_DIR', dataDir], ['UPLOAD_DIR', config.uploadDir]] as const) writableDir(name, dir);
   if (!config.appSecret) config.appSecret = keptInDataDir(dataDir, 'the development secret', developmentSecret);
   // Generated keys suit one process only: instances of a cluster must share one pair, so there
   // push stays off until VAPID_* are set.
@@ -264,6 +266,16 @@ function publicKeyOf(privateKey: Buffer): Buffer | null {
     return ecdh.getPublicKey();
   } catch {
     return null;
+  }
+}
+
+/** Makes the directory `name` names if it is missing; one this process cannot create or write is a configuration problem, named as one. */
+function writableDir(name: string, dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    throw new ConfigError([`${name}=${JSON.stringify(dir)} is not a directory this process can create and write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
   }
 }
 
