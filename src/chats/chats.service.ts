@@ -11,6 +11,8 @@ import { UploadsService } from '../uploads/uploads.service';
 import { UsersService } from '../users/users.service';
 import { BlockPolicy } from '../users/block-policy';
 import { AuthContext } from '../auth/auth-context';
+import { AppConfig } from '../core/config/app-config';
+import { RateLimiter } from '../core/rate-limit/rate-limiter';
 import './chat-events';
 import { GroupEvents, SystemMessagePublication, SystemMessages } from '../messages/system-messages';
 import { ChatAction, decide, Refusal } from './chat-policy';
@@ -44,7 +46,18 @@ export class ChatsService implements OnModuleInit {
     private readonly relations: PresenceRelations,
     private readonly systemMessages: SystemMessages,
     private readonly blocks: BlockPolicy,
+    private readonly limiter: RateLimiter,
+    private readonly config: AppConfig,
   ) {}
+
+  /**
+   * Group changes reach every member (an event each, kept in their event logs, and a SYSTEM
+   * message for most): one user's are budgeted, creations apart (each reaches up to 199 chat lists).
+   */
+  private async countGroupChange(userId: string, kind: 'group-create' | 'group-changes'): Promise<void> {
+    const limit = kind === 'group-create' ? this.config.values.groupCreateLimit : this.config.values.groupChangesLimit;
+    await this.limiter.require(kind, userId, limit, kind === 'group-create' ? 'Too many groups created' : 'Too many group changes');
+  }
 
   /**
    * When an account goes, the groups it leaves behind tell their remaining members: those it was
@@ -121,6 +134,7 @@ export class ChatsService implements OnModuleInit {
   }
 
   async createGroup(auth: AuthContext, input: GroupChatDto): Promise<ChatDto> {
+    await this.countGroupChange(auth.userId, 'group-create');
     const memberIds = [...new Set(input.memberIds)].filter((id) => id !== auth.userId);
     if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
     await this.users.assertInvitable(auth.userId, memberIds);
@@ -164,6 +178,7 @@ export class ChatsService implements OnModuleInit {
    */
   async update(auth: AuthContext, chatId: string, changes: UpdateChatDto): Promise<ChatDto> {
     const { membership } = await this.authorize(chatId, auth.userId, 'edit-info');
+    await this.countGroupChange(auth.userId, 'group-changes');
     // The avatar the group shows already, sent back with a rename (a form sends every field), is
     // no change, whoever uploaded it: only a new one must be the caller's own image.
     const current = membership.chat.avatar;
@@ -188,6 +203,7 @@ export class ChatsService implements OnModuleInit {
   /** Adds members (OWNER or ADMIN), counted under the chat's lock against the 200-member limit. */
   async addMembers(auth: AuthContext, chatId: string, input: AddMembersDto): Promise<ChatDto> {
     await this.authorize(chatId, auth.userId, 'add-members');
+    await this.countGroupChange(auth.userId, 'group-changes');
     const wanted = [...new Set(input.userIds)].filter((id) => id !== auth.userId);
     // Those already in it are not being invited: their privacy setting or a block of theirs does not refuse the rest.
     const members = new Set(await this.chats.memberIds(chatId));
@@ -228,6 +244,7 @@ export class ChatsService implements OnModuleInit {
    */
   async removeMember(auth: AuthContext, chatId: string, userId: string): Promise<MemberLeftDto> {
     await this.authorize(chatId, auth.userId, 'remove-member', { targetId: userId });
+    await this.countGroupChange(auth.userId, 'group-changes');
     const others = (await this.chats.memberIds(chatId)).filter((id) => id !== userId);
     const { remaining, announce } = await this.relations.around(between([userId], others), () =>
       this.chats.transaction(async (tx) => {
@@ -249,6 +266,7 @@ export class ChatsService implements OnModuleInit {
    * again changes nothing and announces nothing.
    */
   async changeRole(auth: AuthContext, chatId: string, userId: string, role: 'ADMIN' | 'MEMBER'): Promise<ChatDto> {
+    await this.countGroupChange(auth.userId, 'group-changes');
     const announce = await this.chats.transaction(async (tx) => {
       const { target } = await this.authorize(chatId, auth.userId, 'change-role', { targetId: userId, tx });
       if (target!.role === role) return null;

@@ -2,6 +2,8 @@ import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { isUuid } from '../core/database/ids';
 import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
+import { AppConfig } from '../core/config/app-config';
+import { RateLimiter } from '../core/rate-limit/rate-limiter';
 import { PresenceRelations } from '../presence/presence-relations';
 import { PushNotifier } from '../push/push.notifier';
 import { PresenceStore } from '../realtime/presence/presence-store';
@@ -66,6 +68,8 @@ export class MessagesService implements OnModuleInit {
     private readonly push: PushNotifier,
     private readonly batcher: SendBatcher,
     private readonly users: UsersService,
+    private readonly limiter: RateLimiter,
+    private readonly config: AppConfig,
   ) {}
 
   /**
@@ -430,6 +434,7 @@ export class MessagesService implements OnModuleInit {
   async addReaction(userId: string, messageId: string, emoji: string): Promise<ReactionDto> {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
     refuseSystem(message);
+    await this.countReaction(userId);
     const added = await this.messages.addReaction(messageId, userId, emoji);
     if (!added) throw new AppError('MESSAGE_NOT_FOUND');
     const { reaction, created } = added;
@@ -440,7 +445,13 @@ export class MessagesService implements OnModuleInit {
 
   async removeReaction(userId: string, messageId: string, emoji: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
+    await this.countReaction(userId);
     if (await this.messages.removeReaction(messageId, userId, emoji)) await this.publishReaction(message.chatId, messageId, userId, emoji, null);
+  }
+
+  /** Reactions added and removed count together (RATE_LIMIT_REACTIONS): each reaches the chat's members and their event logs. */
+  private async countReaction(userId: string): Promise<void> {
+    await this.limiter.require('reactions', userId, this.config.values.reactionLimit, 'Too many reactions');
   }
 
   /**

@@ -51,6 +51,14 @@ export interface AppConfigValues {
   linkPreviewLimit: RateLimit;
   /** Abuse reports filed by one user (POST /api/reports). */
   reportLimit: RateLimit;
+  /** Profile saves that change something, per user: each reaches everyone who shares a chat with them. */
+  profileChangesLimit: RateLimit;
+  /** Groups created by one user: each reaches up to 199 others' chat lists. */
+  groupCreateLimit: RateLimit;
+  /** Group changes by one user (name, description, avatar, members added or removed, roles): each reaches every member. */
+  groupChangesLimit: RateLimit;
+  /** Reactions added and removed by one user, together: each reaches the chat's members. */
+  reactionLimit: RateLimit;
   /** Unauthenticated public profile lookups (GET /api/users/public/:nickname) per client IP. */
   publicProfileLimit: RateLimit;
   /** Data exports (GET /api/chats/export/all and per chat, together) per user. */
@@ -181,6 +189,10 @@ export function parseEnv(env: Env): AppConfigValues {
     preKeyHandOutLimit: read('RATE_LIMIT_PREKEY_HAND_OUT', { limit: 20, windowSeconds: 3600 }, rateLimit, 'prekeys/seconds, e.g. 20/3600'),
     linkPreviewLimit: read('RATE_LIMIT_LINK_PREVIEW', { limit: 60, windowSeconds: 60 }, rateLimit, 'requests/seconds, e.g. 60/60'),
     reportLimit: read('RATE_LIMIT_REPORTS', { limit: 20, windowSeconds: 3600 }, rateLimit, 'reports/seconds, e.g. 20/3600'),
+    profileChangesLimit: read('RATE_LIMIT_PROFILE_CHANGES', { limit: 30, windowSeconds: 60 }, rateLimit, 'saves/seconds, e.g. 30/60'),
+    groupCreateLimit: read('RATE_LIMIT_GROUP_CREATE', { limit: 20, windowSeconds: 3600 }, rateLimit, 'groups/seconds, e.g. 20/3600'),
+    groupChangesLimit: read('RATE_LIMIT_GROUP_CHANGES', { limit: 60, windowSeconds: 60 }, rateLimit, 'changes/seconds, e.g. 60/60'),
+    reactionLimit: read('RATE_LIMIT_REACTIONS', { limit: 120, windowSeconds: 60 }, rateLimit, 'reactions/seconds, e.g. 120/60'),
     publicProfileLimit: read('RATE_LIMIT_PUBLIC_PROFILE', { limit: 30, windowSeconds: 60 }, rateLimit, 'lookups/seconds, e.g. 30/60'),
     exportLimit: read('RATE_LIMIT_EXPORT', { limit: 3, windowSeconds: 3600 }, rateLimit, 'exports/seconds, e.g. 3/3600'),
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
