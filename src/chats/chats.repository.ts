@@ -124,6 +124,14 @@ type MemberTuple = [chatId: string, id: string, userId: string, role: ChatRole, 
 type ChatViewColumns = MessageSetColumns & { chats: ChatTuple[]; members: MemberTuple[]; users: UserFactsTuple[]; blockedBy: string[] };
 
 /**
+ * SQL: the reply target of the draft of membership row `m` while that message is there and its
+ * member did not hide it (§7.2: gone from everything they get); no hide lookup for a member who
+ * never hid anything.
+ */
+const draftReplySql = (m: string): string =>
+  `CASE WHEN ${m}.draft_reply_to_id IS NOT NULL THEN (SELECT msg.id FROM messages msg WHERE msg.id = ${m}.draft_reply_to_id AND NOT ${hiddenForSql(`${m}.user_id`, `${m}.hides_messages`)}) END`;
+
+/**
  * A ChatViewSet of viewer $1 for the memberships `where` selects (in list order, at most
  * `limit`; a null limit is no limit), in one round trip. Each part is one JSON array of arrays
  * (see message-set.ts for why): the chats, their members (one range of chat_members per chat,
@@ -143,9 +151,7 @@ const chatViewsSql = (where: string, limit: string): string => `WITH cp AS MATER
               THEN (SELECT msg.id FROM messages msg WHERE msg.chat_id = c.id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1)
               ELSE c.last_message_id END AS last_message_id,
          m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_updated_at,
-         -- The draft's reply target while it is there and the viewer did not hide it (§7.2: gone from everything they get).
-         CASE WHEN m.draft_reply_to_id IS NOT NULL THEN (SELECT msg.id FROM messages msg WHERE msg.id = m.draft_reply_to_id AND NOT ${hiddenForSql('m.user_id', 'm.hides_messages')}) END
-           AS draft_reply_to_id,
+         ${draftReplySql('m')} AS draft_reply_to_id,
          CASE WHEN c.message_seq > m.last_read_seq THEN
            GREATEST(c.message_seq - m.last_read_seq
                     - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq)
@@ -402,7 +408,7 @@ export class ChatsRepository {
 
   /** The member's draft as stored now (text null: none), or null when they are not a visible member. */
   async draftOf(chatId: string, userId: string): Promise<{ text: string | null; replyToId: string | null } | null> {
-    const [row] = (await this.manager.query(`SELECT draft_text AS text, draft_reply_to_id AS "replyToId" FROM chat_members WHERE chat_id = $1 AND user_id = $2 AND visible`, [
+    const [row] = (await this.manager.query(`SELECT m.draft_text AS text, ${draftReplySql('m')} AS "replyToId" FROM chat_members m WHERE m.chat_id = $1 AND m.user_id = $2 AND m.visible`, [
       chatId,
       userId,
     ])) as Array<{ text: string | null; replyToId: string | null }>;

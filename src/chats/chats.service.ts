@@ -53,6 +53,9 @@ export class ChatsService implements OnModuleInit {
   /**
    * Group changes reach every member (an event each, kept in their event logs, and a SYSTEM
    * message for most): one user's are budgeted, creations apart (each reaches up to 199 chat lists).
+   * Counted once the change is known to be one and allowed, inside its transaction where there is
+   * one (a refusal rolls it back): a save of what is there, or a request refused for another
+   * reason, costs nothing.
    */
   private async countGroupChange(userId: string, kind: 'group-create' | 'group-changes'): Promise<void> {
     const limit = kind === 'group-create' ? this.config.values.groupCreateLimit : this.config.values.groupChangesLimit;
@@ -134,11 +137,11 @@ export class ChatsService implements OnModuleInit {
   }
 
   async createGroup(auth: AuthContext, input: GroupChatDto): Promise<ChatDto> {
-    await this.countGroupChange(auth.userId, 'group-create');
     const memberIds = [...new Set(input.memberIds)].filter((id) => id !== auth.userId);
     if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
     await this.users.assertInvitable(auth.userId, memberIds);
     const avatar = input.avatar ? await this.uploads.requireOwnedImage(auth.userId, input.avatar) : null;
+    await this.countGroupChange(auth.userId, 'group-create');
     const chatId = await userStillThere(
       this.chats.transaction(async (tx) => {
         if (avatar) await this.uploads.holdOwnedImage(tx, auth.userId, avatar);
@@ -178,7 +181,6 @@ export class ChatsService implements OnModuleInit {
    */
   async update(auth: AuthContext, chatId: string, changes: UpdateChatDto): Promise<ChatDto> {
     const { membership } = await this.authorize(chatId, auth.userId, 'edit-info');
-    await this.countGroupChange(auth.userId, 'group-changes');
     // The avatar the group shows already, sent back with a rename (a form sends every field), is
     // no change, whoever uploaded it: only a new one must be the caller's own image.
     const current = membership.chat.avatar;
@@ -192,6 +194,7 @@ export class ChatsService implements OnModuleInit {
       if (keptAvatar && locked.chat.avatar !== changes.avatar) throw new AppError('MEDIA_NOT_FOUND', 'The avatar must be an image you uploaded');
       if (changes.avatar && !keptAvatar) await this.uploads.holdOwnedImage(tx, auth.userId, changes.avatar);
       const previous = await this.chats.updateInfo(tx, chatId, changes);
+      if (previous.changed) await this.countGroupChange(auth.userId, 'group-changes');
       const replaced = previous.changed && previous.avatar && previous.avatar !== changes.avatar && changes.avatar !== undefined;
       return { changed: previous.changed, removeFiles: replaced ? await this.uploads.releaseMedia(tx, [previous.avatar!]) : null };
     });
@@ -203,7 +206,6 @@ export class ChatsService implements OnModuleInit {
   /** Adds members (OWNER or ADMIN), counted under the chat's lock against the 200-member limit. */
   async addMembers(auth: AuthContext, chatId: string, input: AddMembersDto): Promise<ChatDto> {
     await this.authorize(chatId, auth.userId, 'add-members');
-    await this.countGroupChange(auth.userId, 'group-changes');
     const wanted = [...new Set(input.userIds)].filter((id) => id !== auth.userId);
     // Those already in it are not being invited: their privacy setting or a block of theirs does not refuse the rest.
     const members = new Set(await this.chats.memberIds(chatId));
@@ -215,6 +217,7 @@ export class ChatsService implements OnModuleInit {
         // One who left since the check above was not checked: not added back by this request.
         const candidates = wanted.filter((id) => !current.includes(id) && !members.has(id));
         if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
+        if (candidates.length) await this.countGroupChange(auth.userId, 'group-changes');
         return { before: current, added: await this.chats.addMembers(tx, chatId, candidates) };
       }),
     );
@@ -244,11 +247,11 @@ export class ChatsService implements OnModuleInit {
    */
   async removeMember(auth: AuthContext, chatId: string, userId: string): Promise<MemberLeftDto> {
     await this.authorize(chatId, auth.userId, 'remove-member', { targetId: userId });
-    await this.countGroupChange(auth.userId, 'group-changes');
     const others = (await this.chats.memberIds(chatId)).filter((id) => id !== userId);
     const { remaining, announce } = await this.relations.around(between([userId], others), () =>
       this.chats.transaction(async (tx) => {
         await this.authorize(chatId, auth.userId, 'remove-member', { targetId: userId, tx });
+        await this.countGroupChange(auth.userId, 'group-changes');
         await this.chats.removeMember(tx, chatId, userId);
         return { remaining: await this.chats.memberIds(chatId, tx), announce: await this.systemMessages.record(tx, chatId, auth.userId, GroupEvents.memberKicked(userId)) };
       }),
@@ -266,10 +269,10 @@ export class ChatsService implements OnModuleInit {
    * again changes nothing and announces nothing.
    */
   async changeRole(auth: AuthContext, chatId: string, userId: string, role: 'ADMIN' | 'MEMBER'): Promise<ChatDto> {
-    await this.countGroupChange(auth.userId, 'group-changes');
     const announce = await this.chats.transaction(async (tx) => {
       const { target } = await this.authorize(chatId, auth.userId, 'change-role', { targetId: userId, tx });
       if (target!.role === role) return null;
+      await this.countGroupChange(auth.userId, 'group-changes');
       await this.chats.setRole(tx, chatId, userId, role);
       return this.systemMessages.record(tx, chatId, auth.userId, GroupEvents.roleChanged(userId, role));
     });
@@ -323,6 +326,8 @@ export class ChatsService implements OnModuleInit {
       const pinned = await this.chats.setPinnedMessage(tx, chatId, auth.userId, messageId);
       if (pinned === null) throw new AppError('CHAT_NOT_FOUND');
       if (!pinned) throw new AppError('MESSAGE_NOT_FOUND');
+      // A pin (any member may pin) reaches every member as a group change does.
+      await this.countGroupChange(auth.userId, 'group-changes');
     });
     await this.afterCommit(chatId, 'pinned message', async () => this.announcePinned(chatId, messageId));
     return this.viewOf(auth.userId, chatId);

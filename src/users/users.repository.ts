@@ -181,6 +181,11 @@ export function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** SQL: the memberships `other` of those who share a chat with user $1 and can see it, the user excluded (UsersRepository.chatPartnerIds). */
+const CHAT_PARTNERS_OF_$1 = `FROM chat_members mine
+  JOIN chat_members other ON other.chat_id = mine.chat_id AND other.user_id <> mine.user_id AND other.visible
+ WHERE mine.user_id = $1`;
+
 @Injectable()
 export class UsersRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -412,13 +417,11 @@ export class UsersRepository {
 
   // ---- chats, as far as profiles and account deletion need them
 
-  /** Whether `otherId` is a visible member of a chat `userId` is in (the audience of user:updated, for one user). */
+  /** Whether `otherId` is one of chatPartnerIds(`userId`) (the audience of user:updated, for one user). */
   async sharesChat(userId: string, otherId: string): Promise<boolean> {
-    const [row] = (await this.dataSource.query(
-      `SELECT EXISTS (SELECT 1 FROM chat_members mine JOIN chat_members other ON other.chat_id = mine.chat_id AND other.user_id = $2 AND other.visible
-                       WHERE mine.user_id = $1) AS shares`,
-      [userId, otherId],
-    )) as Array<{ shares: boolean }>;
+    const [row] = (await this.dataSource.query(`SELECT EXISTS (SELECT 1 ${CHAT_PARTNERS_OF_$1} AND other.user_id = $2) AS shares`, [userId, otherId])) as Array<{
+      shares: boolean;
+    }>;
     return row.shares;
   }
 
@@ -427,12 +430,7 @@ export class UsersRepository {
    * target of a direct chat that has no message yet does not know of it, so hears nothing through it.
    */
   async chatPartnerIds(userId: string): Promise<string[]> {
-    const rows: Array<{ user_id: string }> = await this.dataSource.query(
-      `SELECT DISTINCT other.user_id FROM chat_members mine
-         JOIN chat_members other ON other.chat_id = mine.chat_id AND other.user_id <> mine.user_id AND other.visible
-        WHERE mine.user_id = $1`,
-      [userId],
-    );
+    const rows: Array<{ user_id: string }> = await this.dataSource.query(`SELECT DISTINCT other.user_id ${CHAT_PARTNERS_OF_$1}`, [userId]);
     return rows.map((r) => r.user_id);
   }
 

@@ -169,9 +169,9 @@ export class UsersService {
     if (!current) throw new AppError('USER_NOT_FOUND');
     for (const key of Object.keys(changes) as Array<keyof ProfileChanges>) if (changes[key] === current[key]) delete changes[key];
     if (!Object.keys(changes).length) return this.me(userId);
+    if (changes.nickname) await this.assertNicknameFree(changes.nickname, userId);
     // Each change reaches everyone who shares a chat with the user (user:updated, kept in their event logs).
     await this.limiter.require('profile-changes', userId, this.config.values.profileChangesLimit, 'Too many profile changes');
-    if (changes.nickname) await this.assertNicknameFree(changes.nickname, userId);
     let updated: { user: UserEntity | null; removeFiles: (() => Promise<void>) | null };
     try {
       updated = await this.dataSource.transaction(async (tx) => {

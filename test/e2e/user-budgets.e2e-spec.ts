@@ -27,8 +27,9 @@ describe('per-user budgets', () => {
     const [a, b] = [await signUp(t), await signUp(t)];
     await openDirect(t, a, b);
     for (const bio of ['one', 'two', 'three']) await t.http().patch('/api/users/me').set(a.auth).send({ bio }).expect(200);
-    // A save of what is there already changes nothing and costs nothing.
+    // A save of what is there already changes nothing and costs nothing; nor does a refused one.
     await t.http().patch('/api/users/me').set(a.auth).send({ bio: 'three' }).expect(200);
+    expect((await t.http().patch('/api/users/me').set(a.auth).send({ nickname: b.nickname })).status).toBe(409);
     const bws = await connect(t, b);
     refused(await t.http().patch('/api/users/me').set(a.auth).send({ bio: 'four' }));
     expect(await t.backend.sql('SELECT bio FROM users WHERE id = $1', [a.id])).toEqual([{ bio: 'three' }]);
@@ -37,23 +38,36 @@ describe('per-user budgets', () => {
     bws.close();
   });
 
-  it('group creations: past the budget 429 and no group', async () => {
-    const [a, b] = [await signUp(t), await signUp(t)];
+  it('group creations: past the budget 429 and no group; a creation refused for another reason costs nothing', async () => {
+    const [a, b, shy] = [await signUp(t), await signUp(t), await signUp(t)];
+    await t.http().put('/api/users/me/settings').set(shy.auth).send({ allowGroupInvites: 'nobody' }).expect(200);
+    // The client shows who refused, the user takes them out and tries again.
+    for (let i = 0; i < 3; i++) expect((await t.http().post('/api/chats/group').set(a.auth).send({ name: 'G', memberIds: [b.id, shy.id] })).status).toBe(403);
     const create = () => t.http().post('/api/chats/group').set(a.auth).send({ name: 'G', memberIds: [b.id] });
     for (let i = 0; i < 2; i++) expect((await create()).status).toBe(201);
     refused(await create());
     expect(await t.backend.sql(`SELECT count(*)::int AS n FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = $1 AND c.type = 'GROUP'`, [b.id])).toEqual([{ n: 2 }]);
   });
 
-  it('group changes (info, members, roles) share one budget; past it 429 and the group is as it was', async () => {
+  it('group changes (info, members, roles, pins) share one budget; past it 429 and the group is as it was', async () => {
     const [owner, m1, m2, other] = [await signUp(t), await signUp(t), await signUp(t), await signUp(t)];
     const chatId = await createGroup(t, owner, [m1, m2]);
+    // What is so already is no change and costs nothing: a form sending every field, the same role again.
+    for (let i = 0; i < 3; i++) await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name: 'Group', description: null }).expect(200);
+    for (let i = 0; i < 3; i++) await t.http().patch(`/api/chats/${chatId}/members/${m2.id}/role`).set(owner.auth).send({ role: 'MEMBER' }).expect(200);
     await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name: 'Renamed' }).expect(200);
     await t.http().patch(`/api/chats/${chatId}/members/${m1.id}/role`).set(owner.auth).send({ role: 'ADMIN' }).expect(200);
     await t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [other.id] }).expect(200);
     refused(await t.http().delete(`/api/chats/${chatId}/members/${m2.id}`).set(owner.auth));
     refused(await t.http().patch(`/api/chats/${chatId}/members/${m1.id}/role`).set(owner.auth).send({ role: 'MEMBER' }));
     refused(await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name: 'Again' }));
+    // Any member may pin a message, which reaches every member too.
+    const mws = await connect(t, m2);
+    const message = await send(mws, chatId, 'pin me');
+    for (let i = 0; i < 3; i++) await t.http().patch(`/api/chats/${chatId}/pin`).set(m2.auth).send({ messageId: i % 2 ? null : message.id }).expect(200);
+    refused(await t.http().patch(`/api/chats/${chatId}/pin`).set(m2.auth).send({ messageId: null }));
+    expect(await t.backend.sql('SELECT pinned_message_id FROM chats WHERE id = $1', [chatId])).toEqual([{ pinned_message_id: message.id }]);
+    mws.close();
     const members = await t.backend.sql<{ user_id: string; role: string }>('SELECT user_id, role FROM chat_members WHERE chat_id = $1', [chatId]);
     expect(members.map((m) => m.user_id).sort()).toEqual([owner.id, m1.id, m2.id, other.id].sort());
     expect(members.find((m) => m.user_id === m1.id)!.role).toBe('ADMIN');
@@ -62,7 +76,7 @@ describe('per-user budgets', () => {
     await t.http().patch(`/api/chats/${chatId}`).set(m1.auth).send({ name: 'By the admin' }).expect(200);
   });
 
-  it('reactions added and removed count together; past the budget 429 and nothing changes', async () => {
+  it('reactions added and removed count together, every call a repeat included; past the budget 429 and nothing changes', async () => {
     const [a, b]: TestUser[] = [await signUp(t), await signUp(t)];
     const chatId = await openDirect(t, a, b);
     const aws = await connect(t, a);

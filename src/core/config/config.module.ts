@@ -1,7 +1,7 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { APP_CONFIG_KEY, AppConfig } from './app-config';
-import { Env, parseEnv } from './env.schema';
+import { Env, parseEnv, requireWritableDirs } from './env.schema';
 
 /**
  * Validates the environment given to it (process.env in production, a test's own map in e2e)
@@ -12,6 +12,7 @@ import { Env, parseEnv } from './env.schema';
 export class AppConfigModule {
   static forRoot(env: Env): DynamicModule {
     const values = parseEnv(env);
+    requireWritableDirs(values);
     return {
       module: AppConfigModule,
       imports: [ConfigModule.forRoot({ ignoreEnvFile: true, cache: true, load: [() => ({ [APP_CONFIG_KEY]: values })] })],

@@ -227,8 +227,6 @@ export function parseEnv(env: Env): AppConfigValues {
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  // Whatever the mode: uploads are received and kept there, and the embedded database lives there.
-  for (const [name, dir] of [['DATA_DIR', dataDir], ['UPLOAD_DIR', config.uploadDir]] as const) writableDir(name, dir);
   if (!config.appSecret) config.appSecret = keptInDataDir(dataDir, 'the development secret', developmentSecret);
   // Generated keys suit one process only: instances of a cluster must share one pair, so there
   // push stays off until VAPID_* are set.
@@ -281,7 +279,18 @@ function publicKeyOf(privateKey: Buffer): Buffer | null {
   }
 }
 
-/** Makes the directory `name` names if it is missing; one this process cannot create or write is a configuration problem, named as one. */
+/**
+ * The directories a serving process (the API, a worker) writes, made if missing: UPLOAD_DIR
+ * always (uploads are received and kept there), DATA_DIR when something is kept there (the
+ * embedded database, development mail without SMTP_URL; a deployment with DATABASE_URL, SMTP_URL
+ * and APP_SECRET writes nothing there). One this process cannot create or write is a
+ * configuration problem, named as one. Not part of parseEnv: the migration command needs neither.
+ */
+export function requireWritableDirs(config: AppConfigValues): void {
+  if (config.databaseUrl === null || !config.smtpUrl) writableDir('DATA_DIR', config.dataDir);
+  writableDir('UPLOAD_DIR', config.uploadDir);
+}
+
 function writableDir(name: string, dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
