@@ -24,8 +24,8 @@ describe('avatar privacy (showAvatar)', () => {
 
   /**
    * `owner` (with an avatar and showAvatar at `level`) in a group with `contact` (in the owner's
-   * contacts) and `other` (not); both of them have the owner in their own contact lists, which
-   * changes nothing. Everyone has a socket.
+   * contacts) and `other` (not); both of them have the owner in their own contact lists, and
+   * `contact` has `other` in theirs, which changes nothing. Everyone has a socket.
    */
   async function scene(level: Level) {
     const [owner, contact, other] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
@@ -33,6 +33,8 @@ describe('avatar privacy (showAvatar)', () => {
     await t.http().patch('/api/users/me').set(owner.auth).send({ avatar }).expect(200);
     await t.http().post(`/api/contacts/${contact.id}`).set(owner.auth).expect(200);
     for (const user of [contact, other]) await t.http().post(`/api/contacts/${owner.id}`).set(user.auth).expect(200);
+    // `other` in someone else's contacts is not in the owner's: it changes nothing either.
+    await t.http().post(`/api/contacts/${other.id}`).set(contact.auth).expect(200);
     await t.http().put('/api/users/me/settings').set(owner.auth).send({ showAvatar: level }).expect(200);
     const chatId = await createGroup(t, owner, [contact, other], 'Faces');
     const [ownerWs, contactWs, otherWs] = await Promise.all([owner, contact, other].map((u) => connect(t, u)));

@@ -801,7 +801,10 @@ describe('groups (v2.2 §5, §17)', () => {
       const elsewhere = await send(ows, direct, 'in the direct chat');
       await t.http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(owner.auth).expect(200);
       const [system] = await t.backend.sql(`SELECT id FROM messages WHERE chat_id = $1 AND type = 'SYSTEM'`, [chatId]);
-      for (const messageId of [elsewhere.id, system.id, 'nope', '01900000-0000-7000-8000-000000000000']) {
+      // A message the owner hid is gone from everything they get: not theirs to pin for everyone.
+      const hidden = await send(ows, chatId, 'hidden by the owner');
+      await t.http().post(`/api/messages/${hidden.id}/hide`).set(owner.auth).expect(200);
+      for (const messageId of [elsewhere.id, system.id, hidden.id, 'nope', '01900000-0000-7000-8000-000000000000']) {
         expectError(await t.http().patch(`/api/chats/${chatId}/pin`).set(owner.auth).send({ messageId }), 404, 'MESSAGE_NOT_FOUND');
       }
       expectError(await t.http().patch(`/api/chats/${chatId}/pin`).set(owner.auth).send({}), 422, 'VALIDATION_ERROR');
@@ -926,6 +929,25 @@ describe('groups (v2.2 §5, §17)', () => {
       // The first chat:updated the member gets is the rename: the repeats sent none.
       expect(await mws.waitFor('chat:updated')).toMatchObject({ id: chatId, name: 'Renamed' });
       mws.close();
+    });
+  });
+
+  describe('blocks and groups', () => {
+    it('refuses to put in a group, on creation or by adding, a user who blocked the inviter: 403 BLOCKED, nothing made, nobody told', async () => {
+      const [inviter, blocker, friend] = await users(3);
+      await t.http().post(`/api/users/${inviter.id}/block`).set(blocker.auth).expect(200);
+      const bws = await connect(t, blocker);
+      expectError(await t.http().post('/api/chats/group').set(inviter.auth).send({ name: 'Party', memberIds: [blocker.id, friend.id] }), 403, 'BLOCKED');
+      expect(await t.backend.sql(`SELECT 1 FROM chat_members WHERE user_id = $1 AND role = 'OWNER'`, [inviter.id])).toEqual([]);
+      const chatId = await createGroup(t, inviter, [friend]);
+      expectError(await t.http().post(`/api/chats/${chatId}/members`).set(inviter.auth).send({ userIds: [blocker.id] }), 403, 'BLOCKED');
+      expect(await t.backend.sql('SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, blocker.id])).toEqual([]);
+      await bws.expectNo('chat:new');
+      // Unblocked, they may be added.
+      await t.http().delete(`/api/users/${inviter.id}/block`).set(blocker.auth).expect(200);
+      await t.http().post(`/api/chats/${chatId}/members`).set(inviter.auth).send({ userIds: [blocker.id] }).expect(200);
+      expect(await bws.waitFor('chat:new', (c) => c.id === chatId)).toMatchObject({ id: chatId });
+      bws.close();
     });
   });
 

@@ -362,6 +362,9 @@ describe('messages (v2.2)', () => {
 
       await t.http().post(`/api/messages/${sent[5].id}/hide`).set(a.auth).expect(200);
       expect(texts(await around(sent[4].createdAt, 3))).toEqual(['n8', 'n7', 'n5']);
+      // A hidden message before the date is left out of the window's older part too.
+      await t.http().post(`/api/messages/${sent[7].id}/hide`).set(a.auth).expect(200);
+      expect(texts(await around(new Date(Date.parse(sent[9].createdAt) + 60_000).toISOString(), 3))).toEqual(['n10', 'n9', 'n7']);
       close();
     });
 
