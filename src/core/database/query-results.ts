@@ -1,22 +1,24 @@
+/** An error's SQLSTATE and constraint, as pg sets them on it or TypeORM on its driverError. */
+function pgError(error: unknown): { code: unknown; constraint: unknown } {
+  const e = error as { code?: unknown; constraint?: unknown; driverError?: { code?: unknown; constraint?: unknown } } | null | undefined;
+  return { code: e?.code ?? e?.driverError?.code, constraint: e?.constraint ?? e?.driverError?.constraint };
+}
+
 /** True when a query failed on a unique constraint (Postgres 23505), optionally a named one. */
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
-  const e = error as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
-  const code = e?.code ?? e?.driverError?.code;
-  const name = e?.constraint ?? e?.driverError?.constraint;
-  return code === '23505' && (!constraint || name === constraint);
+  const e = pgError(error);
+  return e.code === '23505' && (!constraint || e.constraint === constraint);
 }
 
 /** True when a query failed on a foreign key (Postgres 23503), optionally a named one: the row it points to is gone. */
 export function isForeignKeyViolation(error: unknown, constraint?: string): boolean {
-  const e = error as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
-  const name = e?.constraint ?? e?.driverError?.constraint;
-  return (e?.code ?? e?.driverError?.code) === '23503' && (!constraint || name === constraint);
+  const e = pgError(error);
+  return e.code === '23503' && (!constraint || e.constraint === constraint);
 }
 
 /** True when a `NOWAIT` lock found its row held by another transaction (Postgres 55P03). */
 export function isLockNotAvailable(error: unknown): boolean {
-  const e = error as { code?: string; driverError?: { code?: string } };
-  return (e?.code ?? e?.driverError?.code) === '55P03';
+  return pgError(error).code === '55P03';
 }
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -47,8 +49,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  */
 export function isStatementRefused(error: unknown): boolean {
   if (isDatabaseUnavailable(error)) return false;
-  const e = error as { code?: unknown; driverError?: { code?: unknown } };
-  const code = e?.code ?? e?.driverError?.code;
+  const { code } = pgError(error);
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }
 
