@@ -29,12 +29,12 @@ describe('the server process', () => {
   });
 
   it.each([
-    ['DATA_DIR, embedded', {}, /DATA_DIR="\/etc\/passwd\/h2v" .*a directory this process can create and write/],
+    ['DATA_DIR, embedded', {}, /DATA_DIR="\/etc\/passwd\/h2v" cannot hold the development secret \(ENOTDIR\): it must be a directory this process can create and write/],
     // A deployment's settings write nothing to DATA_DIR (not checked then), and uploads to UPLOAD_DIR.
     [
       'UPLOAD_DIR, with a database, SMTP and a secret',
       { APP_SECRET: 'x'.repeat(48), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1', SMTP_URL: 'smtp://127.0.0.1:1', UPLOAD_DIR: '/etc/passwd/up' },
-      /^(?![\s\S]*DATA_DIR=)[\s\S]*UPLOAD_DIR="\/etc\/passwd\/up" is not a directory this process can create and write/,
+      /^(?![\s\S]*DATA_DIR=)[\s\S]*UPLOAD_DIR="\/etc\/passwd\/up" cannot hold uploads \(ENOTDIR\): it must be a directory this process can create and write/,
     ],
   ])('refuses to start on a %s it cannot write, naming it, without a stack trace', async (_what, env, message) => {
     const refusal = await spawnServer({ PATH: process.env.PATH, DATA_DIR: '/etc/passwd/h2v', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env }).then(

@@ -227,10 +227,10 @@ export function parseEnv(env: Env): AppConfigValues {
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  if (!config.appSecret) config.appSecret = keptInDataDir(dataDir, 'the development secret', developmentSecret);
+  if (!config.appSecret) config.appSecret = keptIn('DATA_DIR', dataDir, 'the development secret', developmentSecret);
   // Generated keys suit one process only: instances of a cluster must share one pair, so there
   // push stays off until VAPID_* are set.
-  config.push = vapid ?? (config.databaseUrl === null ? { ...keptInDataDir(dataDir, 'the Web Push keys', embeddedVapidKeys), subject: vapidSubject(env, config.mailFrom) } : null);
+  config.push = vapid ?? (config.databaseUrl === null ? { ...keptIn('DATA_DIR', dataDir, 'the Web Push keys', embeddedVapidKeys), subject: vapidSubject(env, config.mailFrom) } : null);
   return config;
 }
 
@@ -287,26 +287,24 @@ function publicKeyOf(privateKey: Buffer): Buffer | null {
  * configuration problem, named as one. Not part of parseEnv: the migration command needs neither.
  */
 export function requireWritableDirs(config: AppConfigValues): void {
-  if (config.databaseUrl === null || !config.smtpUrl) writableDir('DATA_DIR', config.dataDir);
-  writableDir('UPLOAD_DIR', config.uploadDir);
-}
-
-function writableDir(name: string, dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (error) {
-    throw new ConfigError([`${name}=${JSON.stringify(dir)} is not a directory this process can create and write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
+  if (config.databaseUrl === null || !config.smtpUrl) {
+    keptIn('DATA_DIR', config.dataDir, config.databaseUrl === null ? 'the embedded database' : 'development mail', writableDir);
   }
+  keptIn('UPLOAD_DIR', config.uploadDir, 'uploads', writableDir);
 }
 
-/** Reads or makes something kept in DATA_DIR; a directory that cannot hold it is a configuration problem, named as one. */
-function keptInDataDir<T>(dataDir: string, what: string, work: (dataDir: string) => T): T {
+function writableDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  accessSync(dir, constants.W_OK);
+}
+
+/** Reads or makes `what` in the directory `name` names; a directory that cannot hold it is a configuration problem, named as one. */
+function keptIn<T>(name: string, dir: string, what: string, work: (dir: string) => T): T {
   try {
-    return work(dataDir);
+    return work(dir);
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
-    throw new ConfigError([`DATA_DIR=${JSON.stringify(dataDir)} cannot hold ${what} (${code ?? message}): it must be a directory this process can create and write`]);
+    throw new ConfigError([`${name}=${JSON.stringify(dir)} cannot hold ${what} (${code ?? message}): it must be a directory this process can create and write`]);
   }
 }
 
