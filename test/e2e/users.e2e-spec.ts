@@ -491,6 +491,16 @@ describe('users', () => {
       otherWs.close();
     });
 
+    /** The rest of a send held in `sending` (its chat locked): the message of `senderId` stored as a send batch stores it, then the commit. */
+    const finishSend = async (sending: Client, chatId: string, senderId: string) => {
+      await sending.query(
+        `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
+         INSERT INTO messages (id, chat_id, sender_id, seq, type, text) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'TEXT', 'in flight' FROM s`,
+        [chatId, senderId],
+      );
+      await sending.query('COMMIT');
+    };
+
     // Two connections at once: PGlite (the embedded mode) runs one statement at a time.
     (TEST_DATABASE_URL ? it : it.skip)('lets a send of the user in flight finish, then deletes the account with it (no deadlock, no 500)', async () => {
       const [user, member] = [await signUp(t), await signUp(t)];
@@ -504,12 +514,7 @@ describe('users', () => {
         await sending.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [groupId]);
         const deleting = t.http().delete('/api/users/me').set(user.auth).then((res) => res);
         await lockWaiters(t);
-        await sending.query(
-          `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
-           INSERT INTO messages (id, chat_id, sender_id, seq, type, text) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'TEXT', 'in flight' FROM s`,
-          [groupId, user.id],
-        );
-        await sending.query('COMMIT');
+        await finishSend(sending, groupId, user.id);
         const res = await deleting;
         expect([res.status, res.body]).toEqual([200, { success: true, data: { deleted: true } }]);
         expect(await t.backend.sql('SELECT 1 FROM users WHERE id = $1', [user.id])).toEqual([]);
@@ -535,12 +540,7 @@ describe('users', () => {
         await sending.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
         held.release();
         await lockWaiters(t);
-        await sending.query(
-          `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
-           INSERT INTO messages (id, chat_id, sender_id, seq, type, text) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'TEXT', 'in flight' FROM s`,
-          [chatId, user.id],
-        );
-        await sending.query('COMMIT');
+        await finishSend(sending, chatId, user.id);
         const res = await deleting;
         expect([res.status, res.body]).toEqual([200, { success: true, data: { deleted: true } }]);
         expect(await t.backend.sql('SELECT 1 FROM chats WHERE id = $1', [chatId])).toEqual([]);
