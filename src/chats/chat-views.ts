@@ -27,9 +27,30 @@ export class ChatViews {
     return chat ?? null;
   }
 
-  async toDtos(viewerId: string, { chats, users, blockedBy, lastMessages }: ChatViewSet): Promise<ChatDto[]> {
+  /**
+   * One chat as each of the viewers (members) sees it, as `one` would show it to each: one
+   * statement and one presence lookup for all of them (ChatsRepository.viewForMembers), but for
+   * those who hid messages in it, read one by one. Viewers not members are left out.
+   */
+  async forMembers(chatId: string, viewerIds: string[]): Promise<Map<string, ChatDto>> {
+    const { sets, hiders, userIds } = await this.chats.viewForMembers(chatId, viewerIds);
+    const views = new Map<string, ChatDto>();
+    const online = sets.size ? await this.users.onlineAmong(userIds) : undefined;
+    for (const [viewerId, set] of sets) {
+      const [chat] = await this.toDtos(viewerId, set, online);
+      if (chat) views.set(viewerId, chat);
+    }
+    for (const viewerId of hiders) {
+      const chat = await this.one(viewerId, chatId);
+      if (chat) views.set(viewerId, chat);
+    }
+    return views;
+  }
+
+  /** `online`: which of the set's users are online (UsersService.onlineAmong), when the caller has it. */
+  async toDtos(viewerId: string, { chats, users, blockedBy, lastMessages }: ChatViewSet, online?: Set<string>): Promise<ChatDto[]> {
     if (!chats.length) return [];
-    const profiles = new Map((await this.users.profilesFromFacts(viewerId, users)).map((p) => [p.id, p]));
+    const profiles = new Map((await this.users.profilesFromFacts(viewerId, users, online)).map((p) => [p.id, p]));
     // The client shows its "blocked" banner in a DIRECT or SECRET chat whose partner blocked the
     // viewer: members of those chats carry blockedByThem (one copy of each profile, however many chats).
     const blockers = new Set(blockedBy);

@@ -6,7 +6,7 @@ import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
 import { decodeMessageSet, MessageSet, MessageSetColumns, messageSetSql, senderFromFacts, SET_COLUMNS } from '../messages/message-set';
 import { hiddenForSql } from '../messages/messages.repository';
-import { decodeUserFacts, UserFacts, UserFactsTuple, userFactsJsonSql } from '../users/users.repository';
+import { decodeUserFacts, UserFacts, UserFactsAmong, UserFactsAmongTuple, userFactsAmongJsonSql, UserFactsTuple, userFactsJsonSql } from '../users/users.repository';
 import { ChatRole } from './entities/chat-member.entity';
 import { ChatEntity, ChatType } from './entities/chat.entity';
 
@@ -131,6 +131,30 @@ type ChatViewColumns = MessageSetColumns & { chats: ChatTuple[]; members: Member
 const draftReplySql = (m: string): string =>
   `CASE WHEN ${m}.draft_reply_to_id IS NOT NULL THEN (SELECT msg.id FROM messages msg WHERE msg.id = ${m}.draft_reply_to_id AND NOT ${hiddenForSql(`${m}.user_id`, `${m}.hides_messages`)}) END`;
 
+/** SQL: chat `c` as member `m` sees it, the columns of chatViewsSql's `cp` (ChatTuple's sources). */
+const VIEWER_CHAT_COLUMNS = `c.id, c.type, c.numeric_id, c.name, c.description, c.avatar, c.created_at, c.last_activity_at,
+         CASE WHEN c.pinned_message_id IS NOT NULL THEN (SELECT pm.id FROM messages pm WHERE pm.id = c.pinned_message_id) END AS pinned_message_id,
+         CASE WHEN m.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = c.last_message_id AND h.user_id = m.user_id)
+              THEN (SELECT msg.id FROM messages msg WHERE msg.chat_id = c.id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1)
+              ELSE c.last_message_id END AS last_message_id,
+         m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_updated_at,
+         ${draftReplySql('m')} AS draft_reply_to_id,
+         CASE WHEN c.message_seq > m.last_read_seq THEN
+           GREATEST(c.message_seq - m.last_read_seq
+                    - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq)
+                    - CASE WHEN m.hides_messages
+                           THEN (SELECT count(*) FROM message_hides h WHERE h.user_id = m.user_id AND h.chat_id = c.id AND h.seq > m.last_read_seq) ELSE 0 END, 0)::int
+         ELSE 0 END AS unread`;
+
+/** SQL: the ChatTuple of a `cp` row. */
+const CHAT_TUPLE = `json_build_array(cp.id, cp.type, cp.numeric_id, cp.name, cp.description, cp.avatar, cp.pinned_message_id, cp.created_at,
+       cp.unread, concat(${listRank('cp')}, '|', ${listKey('cp', 'cp')}), cp.pinned_at, cp.muted_until, cp.archived_at, cp.draft_text,
+       CASE WHEN cp.draft_text IS NOT NULL THEN cp.draft_reply_to_id END, cp.draft_updated_at, cp.last_message_id)`;
+/** SQL: the columns of a membership `cm` a `mem` CTE holds (MemberTuple's sources), and that CTE as a JSON array of MemberTuple. */
+const MEMBER_COLUMNS = `cm.chat_id, cm.id, cm.user_id, cm.role, cm.joined_at, cm.last_read_seq, cm.last_read_at`;
+const MEMBERS_JSON = `(SELECT coalesce(json_agg(json_build_array(mem.chat_id, mem.id, mem.user_id, mem.role, mem.joined_at, mem.last_read_seq, mem.last_read_at)
+     ORDER BY mem.joined_at, mem.id), '[]') FROM mem)`;
+
 /**
  * A ChatViewSet of viewer $1 for the memberships `where` selects (in list order, at most
  * `limit`; a null limit is no limit), in one round trip. Each part is one JSON array of arrays
@@ -145,34 +169,18 @@ const draftReplySql = (m: string): string =>
  * time and draft come from the viewer's own membership row.
  */
 const chatViewsSql = (where: string, limit: string): string => `WITH cp AS MATERIALIZED (
-  SELECT c.id, c.type, c.numeric_id, c.name, c.description, c.avatar, c.created_at, c.last_activity_at,
-         CASE WHEN c.pinned_message_id IS NOT NULL THEN (SELECT pm.id FROM messages pm WHERE pm.id = c.pinned_message_id) END AS pinned_message_id,
-         CASE WHEN m.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = c.last_message_id AND h.user_id = m.user_id)
-              THEN (SELECT msg.id FROM messages msg WHERE msg.chat_id = c.id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1)
-              ELSE c.last_message_id END AS last_message_id,
-         m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_updated_at,
-         ${draftReplySql('m')} AS draft_reply_to_id,
-         CASE WHEN c.message_seq > m.last_read_seq THEN
-           GREATEST(c.message_seq - m.last_read_seq
-                    - (SELECT count(*) FROM deleted_message_seqs d WHERE d.chat_id = c.id AND d.seq > m.last_read_seq)
-                    - CASE WHEN m.hides_messages
-                           THEN (SELECT count(*) FROM message_hides h WHERE h.user_id = m.user_id AND h.chat_id = c.id AND h.seq > m.last_read_seq) ELSE 0 END, 0)::int
-         ELSE 0 END AS unread
+  SELECT ${VIEWER_CHAT_COLUMNS}
     FROM chat_members m JOIN chats c ON c.id = m.chat_id
    WHERE ${where}
    ORDER BY ${listOrder('m', 'c')} LIMIT ${limit}
 ), mem AS MATERIALIZED (
-  SELECT cm.chat_id, cm.id, cm.user_id, cm.role, cm.joined_at, cm.last_read_seq, cm.last_read_at FROM cp JOIN chat_members cm ON cm.chat_id = cp.id
+  SELECT ${MEMBER_COLUMNS} FROM cp JOIN chat_members cm ON cm.chat_id = cp.id
 ), page AS MATERIALIZED (
   SELECT ${SET_COLUMNS} FROM messages msg WHERE msg.id IN (SELECT cp.last_message_id FROM cp)
 )
 SELECT
-  (SELECT coalesce(json_agg(json_build_array(cp.id, cp.type, cp.numeric_id, cp.name, cp.description, cp.avatar, cp.pinned_message_id, cp.created_at,
-       cp.unread, concat(${listRank('cp')}, '|', ${listKey('cp', 'cp')}), cp.pinned_at, cp.muted_until, cp.archived_at, cp.draft_text,
-       CASE WHEN cp.draft_text IS NOT NULL THEN cp.draft_reply_to_id END, cp.draft_updated_at, cp.last_message_id)
-     ORDER BY ${listOrder('cp', 'cp')}), '[]') FROM cp) AS chats,
-  (SELECT coalesce(json_agg(json_build_array(mem.chat_id, mem.id, mem.user_id, mem.role, mem.joined_at, mem.last_read_seq, mem.last_read_at)
-     ORDER BY mem.joined_at, mem.id), '[]') FROM mem) AS members,
+  (SELECT coalesce(json_agg(${CHAT_TUPLE} ORDER BY ${listOrder('cp', 'cp')}), '[]') FROM cp) AS chats,
+  ${MEMBERS_JSON} AS members,
   (${userFactsJsonSql('u.id IN (SELECT mem.user_id FROM mem)', '$1')}) AS users,
   (SELECT coalesce(json_agg(bk.blocker_id), '[]') FROM blocks bk
     WHERE bk.blocked_id = $1 AND bk.blocker_id IN (SELECT mem.user_id FROM mem JOIN cp ON cp.id = mem.chat_id WHERE cp.type IN ('DIRECT', 'SECRET'))) AS "blockedBy",
@@ -188,39 +196,108 @@ const VIEW_FIRST_SQL = chatViewsSql(LIST_MEMBERSHIPS, '$3');
 const VIEW_AFTER_SQL = chatViewsSql(`${LIST_MEMBERSHIPS} AND (${listRank('m')}, ${listKey('m', 'c')}, c.id) > ($3::int, $4::bigint, $5::uuid)`, '$6');
 const VIEW_ONE_SQL = chatViewsSql(`m.chat_id = $2 AND m.user_id = $1`, '1');
 
+/**
+ * Chat $1 as each of its members $2 (uuid[]) sees it, in one round trip where chatViewsSql would
+ * take one per member (a group's change reaches all of them, each reading every member). What is
+ * the same for all (the members, their profiles, the last message) is read once; each viewer's
+ * own part (unread, pin, mute, archive, draft) comes from their membership row, and their
+ * relations to the members (contact, block) from userFactsAmongJsonSql. A viewer who hid
+ * messages in the chat sees their own last message and reply previews: the chats part flags
+ * them (second position), and their views are read with VIEW_ONE_SQL.
+ */
+const VIEW_FOR_MEMBERS_SQL = `WITH cp AS MATERIALIZED (
+  SELECT m.user_id AS viewer_id, m.hides_messages, ${VIEWER_CHAT_COLUMNS}
+    FROM chat_members m JOIN chats c ON c.id = m.chat_id
+   WHERE m.chat_id = $1 AND m.user_id = ANY($2::uuid[])
+), mem AS MATERIALIZED (
+  SELECT ${MEMBER_COLUMNS} FROM chat_members cm WHERE cm.chat_id = $1
+), page AS MATERIALIZED (
+  SELECT ${SET_COLUMNS} FROM messages msg WHERE msg.id IN (SELECT cp.last_message_id FROM cp WHERE NOT cp.hides_messages)
+), people AS MATERIALIZED (
+  SELECT mem.user_id AS id FROM mem
+  UNION SELECT p.sender_id FROM page p WHERE p.sender_id IS NOT NULL
+  UNION SELECT rp.sender_id FROM page p JOIN messages rp ON rp.id = p.reply_to_id WHERE rp.sender_id IS NOT NULL
+)
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(cp.viewer_id, cp.hides_messages, ${CHAT_TUPLE})), '[]') FROM cp) AS chats,
+  ${MEMBERS_JSON} AS members,
+  (${userFactsAmongJsonSql('u.id IN (SELECT people.id FROM people)', '$2::uuid[]')}) AS users,
+  ${messageSetSql('page', 'NULL::uuid', 'SELECT people.id FROM people')}`;
+type MembersViewColumns = MessageSetColumns & { chats: Array<[viewerId: string, hidesMessages: boolean, chat: ChatTuple]>; members: MemberTuple[]; users: UserFactsAmongTuple[] };
+
+/** The views of one chat for many of its members (ChatsRepository.viewForMembers). */
+export interface MembersViewSets {
+  /** By viewer: what chatViewsSql would have read for them alone. */
+  sets: Map<string, ChatViewSet>;
+  /** The viewers who hid messages in the chat, whose views are to be read one by one (viewOne). */
+  hiders: string[];
+  /** Everyone the sets show. */
+  userIds: string[];
+}
+
 /** A chatViewsSql result, named. */
 function decodeChatViews(viewerId: string, columns: ChatViewColumns): ChatViewSet {
+  const membersOf = membersByChat(columns.members);
+  const chats = columns.chats.map((t) => decodeChat(t, membersOf));
+  const users = columns.users.map(decodeUserFacts);
+  const lastMessages = decodeMessageSet(columns, viewerId, users.map((u) => senderFromFacts(u, viewerId)));
+  return { chats, users, blockedBy: columns.blockedBy, lastMessages };
+}
+
+/** A VIEW_FOR_MEMBERS_SQL result as each viewer's ChatViewSet. */
+function decodeMembersViews(columns: MembersViewColumns): MembersViewSets {
+  const membersOf = membersByChat(columns.members);
+  const among = new UserFactsAmong(columns.users);
+  // The senders of the last messages and of the messages they reply to, all among the users read.
+  const senderIds = new Set(columns.messages.flatMap((m) => [m[3], m[18]?.[1] ?? null]).filter((id): id is string => id !== null));
+  const sets = new Map<string, ChatViewSet>();
+  const hiders: string[] = [];
+  for (const [viewerId, hidesMessages, t] of columns.chats) {
+    if (hidesMessages) {
+      hiders.push(viewerId);
+      continue;
+    }
+    const chat = decodeChat(t, membersOf);
+    const users = among.towards(viewerId);
+    const senders = users.filter((u) => senderIds.has(u.id)).map((u) => senderFromFacts(u, viewerId));
+    const blockedBy = chat.type === 'DIRECT' || chat.type === 'SECRET' ? among.blockersOf(viewerId) : [];
+    sets.set(viewerId, { chats: [chat], users, blockedBy, lastMessages: decodeMessageSet(columns, viewerId, senders) });
+  }
+  return { sets, hiders, userIds: among.ids };
+}
+
+/** MemberTuples as ChatMemberFacts, by chat. */
+function membersByChat(members: MemberTuple[]): Map<string, ChatMemberFacts[]> {
   const membersOf = new Map<string, ChatMemberFacts[]>();
-  for (const [chatId, id, userId, role, joinedAt, lastReadSeq, lastReadAt] of columns.members) {
+  for (const [chatId, id, userId, role, joinedAt, lastReadSeq, lastReadAt] of members) {
     const member = { id, userId, role, joinedAt, lastReadSeq, lastReadAt };
     const list = membersOf.get(chatId);
     if (list) list.push(member);
     else membersOf.set(chatId, [member]);
   }
-  const chats = columns.chats.map((t): ChatViewRow => {
-    const [id, type, numericId, name, description, avatar, pinnedMessageId, createdAt, unread, sortKey, pinnedAt, mutedUntil, archivedAt, draftText, draftReplyToId, draftUpdatedAt, lastMessageId] = t;
-    return {
-      id,
-      type,
-      numericId,
-      name,
-      description,
-      avatar,
-      pinnedMessageId,
-      createdAt,
-      unread,
-      sortKey,
-      pinnedAt,
-      mutedUntil,
-      archivedAt,
-      draft: draftText === null ? null : { text: draftText, replyToId: draftReplyToId, updatedAt: draftUpdatedAt! },
-      members: membersOf.get(id) ?? [],
-      lastMessageId,
-    };
-  });
-  const users = columns.users.map(decodeUserFacts);
-  const lastMessages = decodeMessageSet(columns, viewerId, users.map((u) => senderFromFacts(u, viewerId)));
-  return { chats, users, blockedBy: columns.blockedBy, lastMessages };
+  return membersOf;
+}
+
+function decodeChat(t: ChatTuple, membersOf: Map<string, ChatMemberFacts[]>): ChatViewRow {
+  const [id, type, numericId, name, description, avatar, pinnedMessageId, createdAt, unread, sortKey, pinnedAt, mutedUntil, archivedAt, draftText, draftReplyToId, draftUpdatedAt, lastMessageId] = t;
+  return {
+    id,
+    type,
+    numericId,
+    name,
+    description,
+    avatar,
+    pinnedMessageId,
+    createdAt,
+    unread,
+    sortKey,
+    pinnedAt,
+    mutedUntil,
+    archivedAt,
+    draft: draftText === null ? null : { text: draftText, replyToId: draftReplyToId, updatedAt: draftUpdatedAt! },
+    members: membersOf.get(id) ?? [],
+    lastMessageId,
+  };
 }
 
 /** The far-future instant a mute without a duration lasts until (v2.2 mutes only "forever"; the client compares it with now). */
@@ -592,6 +669,12 @@ export class ChatsRepository {
         ])
       : await preparedQuery<ChatViewColumns[]>(this.manager, 'chats.view-first', VIEW_FIRST_SQL, [viewerId, page.archived, page.limit]);
     return decodeChatViews(viewerId, columns);
+  }
+
+  /** One chat as each of the viewers sees it (VIEW_FOR_MEMBERS_SQL); viewers not members are left out. */
+  async viewForMembers(chatId: string, viewerIds: string[]): Promise<MembersViewSets> {
+    const [columns] = await preparedQuery<MembersViewColumns[]>(this.manager, 'chats.view-for-members', VIEW_FOR_MEMBERS_SQL, [chatId, viewerIds]);
+    return decodeMembersViews(columns);
   }
 
   /** One chat as a member sees it (visible or not yet); no chat when the viewer is not a member. */

@@ -509,14 +509,15 @@ export class ChatsService implements OnModuleInit {
    * (see PresenceRelations). Other parts (unread, presence) change all the time and are not compared.
    */
   async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated', options: { settle?: (chat: ChatDto) => unknown } = {}): Promise<void> {
-    // Each member's view is built for them (their unread, draft, pins): a few at a time, so a
-    // 200-member group does not queue 200 queries on the pool ahead of everyone else's requests.
+    // Each member's view is their own (their unread, draft, pins), all read at once; sent a few at
+    // a time, each frame being a whole chat with every member's profile.
     const ids = [...new Set(userIds)];
+    const views = await this.views.forMembers(chatId, ids);
     let told: { userId: string; part: string } | null = null;
     for (let i = 0; i < ids.length; i += PUBLISH_CHAT_CONCURRENCY) {
       await Promise.all(
         ids.slice(i, i + PUBLISH_CHAT_CONCURRENCY).map(async (userId) => {
-          const chat = await this.views.one(userId, chatId);
+          const chat = views.get(userId);
           if (!chat) return;
           if (event === 'chat:new') await this.realtime.toUsers([userId], event, chat);
           else await this.realtime.toUsers([userId], event, withoutDraft(chat));

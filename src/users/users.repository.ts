@@ -79,7 +79,9 @@ const WITH_RULES_BY_IDS_SQL = usersWithRulesSql('u.id = ANY($1::uuid[])', '$2');
  * is about half the bytes of an object, and PostgreSQL builds it and Node parses it in well under
  * half the time; decodeUserFacts names the positions.
  */
-export type UserFactsTuple = [
+export type UserFactsTuple = [...UserProfileTuple, viewerIsContact: boolean, blocked: boolean];
+/** A user's public profile and stored privacy levels: the positions UserFactsTuple starts with (USER_PROFILE_JSON). */
+type UserProfileTuple = [
   id: string,
   nickname: string,
   firstName: string | null,
@@ -91,20 +93,33 @@ export type UserFactsTuple = [
   presenceLevel: unknown,
   receiptLevel: unknown,
   avatarLevel: unknown,
-  viewerIsContact: boolean,
-  blocked: boolean,
 ];
+/** SQL: UserProfileTuple's values for user `u` with settings `s`. */
+const USER_PROFILE_JSON = `u.id, u.nickname, u.first_name, u.last_name, u.avatar, u.bio, u.last_online_at,
+    s.settings -> 'showOnlineStatus', s.settings -> 'showReadReceipts', s.settings -> 'showAvatar'`;
 
 /**
  * SQL: a JSON array of UserFactsTuple for the users matching `where` (over the alias `u`)
  * towards viewer `viewer` (an SQL uuid), `[]` for none. A fragment other statements nest.
  */
 export const userFactsJsonSql = (where: string, viewer: string): string => `SELECT coalesce(json_agg(json_build_array(
-    u.id, u.nickname, u.first_name, u.last_name, u.avatar, u.bio, u.last_online_at,
-    s.settings -> 'showOnlineStatus', s.settings -> 'showReadReceipts', s.settings -> 'showAvatar',
+    ${USER_PROFILE_JSON},
     EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = ${viewer}),
     u.id IN (${blockedWithSql(viewer)}))), '[]')
   FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE ${where}`;
+
+/**
+ * SQL: as userFactsJsonSql, towards many viewers at once (`viewers`, an SQL uuid[]): in place of
+ * one viewer's two facts, which of the viewers each user has as a contact, has blocked, and is
+ * blocked by (UserFactsAmong reads each viewer's UserFacts from them). Each is an index range.
+ */
+export const userFactsAmongJsonSql = (where: string, viewers: string): string => `SELECT coalesce(json_agg(json_build_array(
+    ${USER_PROFILE_JSON},
+    ARRAY(SELECT c.contact_id FROM contacts c WHERE c.owner_id = u.id AND c.contact_id = ANY(${viewers})),
+    ARRAY(SELECT bk.blocked_id FROM blocks bk WHERE bk.blocker_id = u.id AND bk.blocked_id = ANY(${viewers})),
+    ARRAY(SELECT bk.blocker_id FROM blocks bk WHERE bk.blocked_id = u.id AND bk.blocker_id = ANY(${viewers})))), '[]')
+  FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE ${where}`;
+export type UserFactsAmongTuple = [...UserProfileTuple, contactOf: string[], blocks: string[], blockedBy: string[]];
 
 /** A user's public profile with what decides what one viewer sees of it (presence, avatar, read receipts). */
 export interface UserFacts {
@@ -122,7 +137,36 @@ export interface UserFacts {
 }
 
 export function decodeUserFacts(t: UserFactsTuple): UserFacts {
-  const [id, nickname, firstName, lastName, avatar, bio, lastOnlineAt, presenceLevel, receiptLevel, avatarLevel, viewerIsContact, blocked] = t;
+  return factsOf(t, t[10], t[11]);
+}
+
+/**
+ * Users read with userFactsAmongJsonSql: each one's UserFacts towards any of the viewers it was
+ * read for, and which of them blocked that viewer.
+ */
+export class UserFactsAmong {
+  private readonly users: Array<{ profile: UserFactsAmongTuple; contactOf: Set<string>; blocks: Set<string>; blockedBy: Set<string> }>;
+
+  constructor(tuples: UserFactsAmongTuple[]) {
+    this.users = tuples.map((t) => ({ profile: t, contactOf: new Set(t[10]), blocks: new Set(t[11]), blockedBy: new Set(t[12]) }));
+  }
+
+  get ids(): string[] {
+    return this.users.map((u) => u.profile[0]);
+  }
+
+  towards(viewerId: string): UserFacts[] {
+    return this.users.map((u) => factsOf(u.profile, u.contactOf.has(viewerId), u.blocks.has(viewerId) || u.blockedBy.has(viewerId)));
+  }
+
+  /** The users who blocked the viewer. */
+  blockersOf(viewerId: string): string[] {
+    return this.users.filter((u) => u.blocks.has(viewerId)).map((u) => u.profile[0]);
+  }
+}
+
+function factsOf(t: [...UserProfileTuple, ...unknown[]], viewerIsContact: boolean, blocked: boolean): UserFacts {
+  const [id, nickname, firstName, lastName, avatar, bio, lastOnlineAt, presenceLevel, receiptLevel, avatarLevel] = t;
   return {
     id,
     nickname,
@@ -135,6 +179,7 @@ export function decodeUserFacts(t: UserFactsTuple): UserFacts {
     receiptLevel,
   };
 }
+
 const BY_ID_SQL = `SELECT ${USER_COLUMNS} FROM users u WHERE u.id = $1`;
 
 interface UserRow {

@@ -135,14 +135,16 @@ export class UsersService {
 
   /**
    * Public profiles as the viewer may see them, from the facts a caller's own statement read
-   * (userFactsJsonSql): one presence lookup, no query, no Date parsed.
+   * (userFactsJsonSql): one presence lookup (none when the caller has `online`, onlineAmong of
+   * these users or more), no query, no Date parsed.
    */
-  async profilesFromFacts(viewerId: string, facts: UserFacts[]): Promise<UserDto[]> {
-    const { visible, online } = await this.visiblePresence(
+  async profilesFromFacts(viewerId: string, facts: UserFacts[], online?: Set<string>): Promise<UserDto[]> {
+    const visible = this.visibleTo(
       viewerId,
       facts.map((f) => f.id),
       facts.flatMap((f) => (f.id !== viewerId ? [f.rule] : [])),
     );
+    online ??= await this.onlineAmong([...visible]);
     return facts.map((f) => {
       const shown = visible.has(f.id);
       return {
@@ -267,10 +269,20 @@ export class UsersService {
 
   /** Of `userIds`, those whose presence the rules let the viewer see (the viewer's own always), and which of them are online: one lookup. */
   private async visiblePresence(viewerId: string, userIds: string[], rules: PresenceRule[]): Promise<{ visible: Set<string>; online: Set<string> }> {
+    const visible = this.visibleTo(viewerId, userIds, rules);
+    return { visible, online: await this.onlineAmong([...visible]) };
+  }
+
+  /** Of `userIds`, those whose presence the rules let the viewer see (the viewer's own always). */
+  private visibleTo(viewerId: string, userIds: string[], rules: PresenceRule[]): Set<string> {
     const visible = new Set(rules.filter((r) => !r.blocked && privacyAllows(r.level, r.viewerIsContact)).map((r) => r.id));
     if (userIds.includes(viewerId)) visible.add(viewerId);
-    const online = visible.size ? await this.presence.online([...visible]) : new Set<string>();
-    return { visible, online };
+    return visible;
+  }
+
+  /** Which of the users are online, whoever asks (one lookup): for views of many viewers at once, each then showing what its rules allow. */
+  async onlineAmong(userIds: string[]): Promise<Set<string>> {
+    return userIds.length ? this.presence.online(userIds) : new Set<string>();
   }
 
   /** Profiles of users read without their rules (search, the blocked list, one profile): one rules query and one presence lookup. */

@@ -930,6 +930,47 @@ describe('groups (v2.2 §5, §17)', () => {
       expect(await mws.waitFor('chat:updated')).toMatchObject({ id: chatId, name: 'Renamed' });
       mws.close();
     });
+
+    it("each member's chat:updated is the chat as their own GET shows it: avatars, presence and blocks towards them, their unread, mute, pin and hidden messages", async () => {
+      // The views of all members are read together (ChatViews.forMembers); each must still be
+      // the one member's own. `face` shows avatar and presence to contacts only and has `friend`
+      // and `blocker` as contacts, but `blocker` blocks `face`; `hider` hid the last message;
+      // `muter` muted and pinned the chat and has a draft.
+      const [owner, face, friend, stranger, blocker, hider, muter] = await users(7);
+      const avatar = (await t.http().post('/api/upload').set(face.auth).attach('file', await fixtures.image('png'), 'face.png').expect(201)).body.data.url;
+      await t.http().patch('/api/users/me').set(face.auth).send({ avatar }).expect(200);
+      for (const contact of [friend, blocker]) await t.http().post(`/api/contacts/${contact.id}`).set(face.auth).expect(200);
+      await t.http().put('/api/users/me/settings').set(face.auth).send({ showAvatar: 'contacts', showOnlineStatus: 'contacts' }).expect(200);
+      const chatId = await createGroup(t, owner, [face, friend, stranger, blocker, hider, muter], 'Views');
+      await t.http().post(`/api/users/${face.id}/block`).set(blocker.auth).expect(200);
+      const faceWs = await connect(t, face);
+      await send(faceWs, chatId, 'older');
+      const last = await send(faceWs, chatId, 'newest', { replyToId: (await send(faceWs, chatId, 'replied to')).id });
+      await t.http().post(`/api/messages/${last.id}/hide`).set(hider.auth).expect(200);
+      await t.http().patch(`/api/chats/${chatId}/mute`).set(muter.auth).send({ muted: true }).expect(200);
+      await t.http().patch(`/api/chats/${chatId}/pin-chat`).set(muter.auth).send({ pinned: true }).expect(200);
+      await t.http().put(`/api/chats/${chatId}/draft`).set(muter.auth).send({ text: 'later' }).expect(200);
+      await t.http().post(`/api/messages/${last.id}/read`).set(friend.auth).expect(200);
+      const audience = [owner, friend, stranger, blocker, hider, muter];
+      const sockets = await Promise.all(audience.map((u) => connect(t, u)));
+      await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name: 'Views renamed' }).expect(200);
+      const seen = await Promise.all(sockets.map((ws) => ws.waitFor('chat:updated')));
+      const views = await Promise.all(audience.map(async (u) => (await t.http().get(`/api/chats/${chatId}`).set(u.auth).expect(200)).body.data));
+      audience.forEach((_, i) => expect(seen[i]).toEqual({ ...views[i], draft: undefined }));
+      // What the comparison stands for, spelled out for the members whose views differ.
+      const faceAs = (i: number) => seen[i].members.find((m: { userId: string }) => m.userId === face.id).user;
+      expect([faceAs(1).avatar, faceAs(1).isOnline]).toEqual([avatar, true]);
+      expect([faceAs(2).avatar, faceAs(2).isOnline]).toEqual([null, false]);
+      // A contact who blocked `face`: the avatar still (a block hides presence), the presence not.
+      expect(faceAs(3)).toMatchObject({ avatar, isOnline: false, lastOnline: null });
+      expect(seen[4].lastMessage.text).toBe('replied to');
+      expect(seen[0].lastMessage).toMatchObject({ id: last.id, text: 'newest' });
+      const mine = seen[5].members.find((m: { userId: string }) => m.userId === muter.id);
+      expect([mine.mutedUntil, mine.pinnedAt === null]).toEqual(['9999-12-31T23:59:59.000Z', false]);
+      expect(seen[0].members.find((m: { userId: string }) => m.userId === muter.id)).toMatchObject({ mutedUntil: null, pinnedAt: null });
+      expect(views[5].draft).toMatchObject({ text: 'later' });
+      [faceWs, ...sockets].forEach((ws) => ws.close());
+    });
   });
 
   describe('blocks and groups', () => {
