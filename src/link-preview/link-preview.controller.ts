@@ -40,7 +40,7 @@ export class LinkPreviewController {
       `${OUTBOUND_RULES} Streams the upstream bytes with its Content-Type, which must be image/* (else 415); at most 5 MB ` +
       '(413 when the upstream says so; an upstream that gives no length is cut off past 5 MB, counted after undoing any Content-Encoding it sent). Refused by the outbound rules (first URL or a redirect): 403 OUTBOUND_REFUSED with `reason` ' +
       '(ADDRESS: not a public address, whatever the port; PORT: a public address on another port than 80/443; SCHEME: a redirect to another scheme; CREDENTIALS; URL_TOO_LONG); ' +
-      'unreachable or failing upstream: 502 UPSTREAM_UNAVAILABLE. Answers carry Cache-Control: public, max-age=86400 and X-Content-Type-Options: nosniff. ' +
+      'unreachable or failing upstream: 502 UPSTREAM_UNAVAILABLE. Answers carry Cache-Control: private, max-age=86400 (the browser keeps the image; not a shared cache: it is for one session and may renew its cookie) and X-Content-Type-Options: nosniff. ' +
       'RATE_LIMIT_LINK_PREVIEW per user, counted apart from previews.',
   })
   @ApiResponse({ status: 200, description: 'The image bytes', content: { 'image/*': { schema: { type: 'string', format: 'binary' } } } })
@@ -49,7 +49,9 @@ export class LinkPreviewController {
     const image = await this.previews.openImage(auth.userId, query.url);
     response.status(200).set({
       'Content-Type': image.contentType,
-      'Cache-Control': 'public, max-age=86400',
+      // The browser's own cache only: the answer is for a session (a shared cache would serve it
+      // past the session check and the rate limit) and may carry its renewed cookie.
+      'Cache-Control': 'private, max-age=86400',
       'X-Content-Type-Options': 'nosniff',
       // An SVG opened directly must not run script with this origin's rights.
       'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",

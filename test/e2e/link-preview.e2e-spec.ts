@@ -376,16 +376,24 @@ describe('link previews (v2.2 §10)', () => {
     });
 
     describe('the image proxy', () => {
-      it('streams the image bytes with its type, cacheable, nosniff, and no envelope', async () => {
+      it('streams the image bytes with its type, cacheable by the browser alone, nosniff, and no envelope', async () => {
         const res = await proxy(t, user, `${site.origin}/image.png`).expect(200);
         expect(Buffer.compare(res.body as Buffer, site.png)).toBe(0);
         expect(res.headers).toMatchObject({
           'content-type': 'image/png',
           'content-length': String(site.png.length),
-          'cache-control': 'public, max-age=86400',
+          'cache-control': 'private, max-age=86400',
           'x-content-type-options': 'nosniff',
         });
         expect(res.headers['content-security-policy']).toContain('sandbox');
+      });
+
+      it('never lets a shared cache keep an answer that renews the session cookie', async () => {
+        // A new session's first request reads it from the database, and the cookie is set again.
+        const fresh = await signUp(t);
+        const res = await t.http().get('/api/link-preview/proxy').query({ url: `${site.origin}/image.png` }).set('Cookie', fresh.cookie).expect(200);
+        expect(([] as string[]).concat(res.headers['set-cookie'] ?? []).some((c) => c.startsWith('h2v_session='))).toBe(true);
+        expect(res.headers['cache-control']).toBe('private, max-age=86400');
       });
 
       it('follows a redirect to the image on the allowed host', async () => {
