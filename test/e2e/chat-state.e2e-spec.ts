@@ -2,7 +2,7 @@ import { ChatViews } from '../../src/chats/chat-views';
 import { ChatsRepository } from '../../src/chats/chats.repository';
 import { eventually, signIn, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
-import { TEST_REDIS_URL } from '../support/env';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { createSignalDevice } from '../support/signal';
 import { createBackend, createTestApp, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
@@ -558,4 +558,39 @@ describe('chat state (v2.2)', () => {
   function rowOf(chat: { members: Array<{ userId: string }> }, user: TestUser): any {
     return chat.members.find((m) => m.userId === user.id);
   }
+});
+
+/**
+ * A PostgreSQL whose TimeZone is east of UTC (Debian's initdb takes the host's): the server's
+ * sessions run in UTC whatever the database's default, so the far-future mute (9999-12-31
+ * 23:59:59 UTC, the year 10000 in Tokyo) reads back as the wire's timestamp.
+ */
+(TEST_DATABASE_URL ? describe : describe.skip)('chat state with the database in another time zone (PostgreSQL)', () => {
+  let backend: TestBackend;
+  let t: TestApp;
+  beforeAll(async () => {
+    backend = await createBackend();
+    const [{ db }] = await backend.sql('SELECT current_database() AS db');
+    await backend.sql(`ALTER DATABASE "${db}" SET timezone TO 'Asia/Tokyo'`);
+    t = await createTestApp({ backend });
+  });
+  afterAll(async () => {
+    await t.close();
+    await backend.close();
+  });
+
+  it('mutes "forever", lists and shows the chat, and stores and sends every timestamp in UTC', async () => {
+    const [a, b] = [await signUp(t), await signUp(t)];
+    const chatId = await openDirect(t, a, b);
+    const ws = await connect(t, a);
+    const message = await send(ws, chatId, 'hello');
+    expect(message.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect((await t.http().patch(`/api/chats/${chatId}/mute`).set(a.auth).send({ muted: true }).expect(200)).body.data.mutedUntil).toBe(FOREVER);
+    const mine = (chat: { members: Array<{ userId: string; mutedUntil: string | null }> }) => chat.members.find((m) => m.userId === a.id)!.mutedUntil;
+    expect(mine((await ws.waitFor('chat:updated')) as never)).toBe(FOREVER);
+    expect(mine((await t.http().get(`/api/chats/${chatId}`).set(a.auth).expect(200)).body.data)).toBe(FOREVER);
+    const [listed] = (await t.http().get('/api/chats').set(a.auth).expect(200)).body.data.chats;
+    expect([listed.id, mine(listed), listed.lastMessage.createdAt]).toEqual([chatId, FOREVER, message.createdAt]);
+    ws.close();
+  });
 });

@@ -32,7 +32,10 @@ export function dataSourceOptions(config: AppConfigValues, extra: { entities?: D
     return {
       ...common,
       url: config.databaseUrl,
-      extra: { max: config.dbPoolSize, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: 'h2v-server' },
+      // Sessions in UTC, whatever the server's or database's TimeZone: timestamps come back as
+      // `+00:00`, as pg-timestamps reads them (in a zone east of UTC the far-future mute would
+      // come back in the year 10000, which no Date parses).
+      extra: { max: config.dbPoolSize, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: 'h2v-server', options: '-c TimeZone=UTC' },
     };
   }
   const dataDir = join(config.dataDir, 'db');
