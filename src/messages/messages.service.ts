@@ -27,7 +27,7 @@ import type { MessageSet } from './message-set';
 import { HistoryFilters, MessagesRepository, NewMessage, SendContext, StoredMessage, WatermarkRow } from './messages.repository';
 import { MediaResolver } from './media-resolver';
 import { BatchedMessage, SendBatcher } from './send-batcher';
-import { firstCodePoints } from '../core/text/code-points';
+import { fileNameOf } from '../uploads/upload-names';
 
 /** A send's result: the stored message, and whether it had been stored before (a retried clientMessageId). */
 export interface SendOutcome {
@@ -555,7 +555,7 @@ export class MessagesService implements OnModuleInit {
     const media = await this.media.resolve(senderId, input.mediaUrl);
     const caption = input.text?.trim() ? checkedText(input.text) : null;
     // The upload's bytes decide the type (the web client relies on it: audio/webm is AUDIO).
-    return newMessage(senderId, chatId, input, { type: media.type, text: caption, mediaUrl: media.url, mediaName: input.mediaName != null ? firstCodePoints(input.mediaName, 255) : media.name, mediaSize: media.size }, PLAIN);
+    return newMessage(senderId, chatId, input, { type: media.type, text: caption, mediaUrl: media.url, mediaName: (input.mediaName != null && fileNameOf(input.mediaName)) || media.name, mediaSize: media.size }, PLAIN);
   }
 
   /**
@@ -571,7 +571,7 @@ export class MessagesService implements OnModuleInit {
       type: input.type,
       text: input.text?.trim() ? checkedText(input.text) : null,
       mediaUrl: blob.url,
-      mediaName: input.mediaName != null ? firstCodePoints(input.mediaName, 255) : blob.name,
+      mediaName: (input.mediaName != null && fileNameOf(input.mediaName)) || blob.name,
       mediaSize: input.mediaSize ?? blob.size,
     };
   }

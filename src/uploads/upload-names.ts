@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { firstCodePoints } from '../core/text/code-points';
 
 /**
  * Names and places of stored files, in one spot so the storage, the routes and the URL parser
@@ -49,4 +51,21 @@ export function storedNameFromUrl(url: unknown): string | null {
   if (typeof url !== 'string') return null;
   const match = UPLOAD_URL.exec(url);
   return match && isStoredName(match[1]) ? match[1] : null;
+}
+
+/**
+ * A name a client gave a file (an upload's, or a message's mediaName), as metadata shown to others:
+ * the last path segment, without control characters (C0, DEL, C1) or the bidirectional controls
+ * that make `gnp.exe` read as `exe.png`, well-formed (a lone surrogate, which a multipart
+ * `filename*` in UTF-16 can carry, becomes U+FFFD, as PostgreSQL would store it), trimmed, at
+ * most 255 code points. Empty when nothing is left.
+ */
+export function fileNameOf(name: string): string {
+  return firstCodePoints(
+    basename(name.replace(/\\/g, '/'))
+      .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '')
+      .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
+      .trim(),
+    255,
+  );
 }

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { EntityManager } from 'typeorm';
 import { AppConfig } from '../core/config/app-config';
 import { newId } from '../core/database/ids';
@@ -13,9 +13,8 @@ import { sniffFile } from './file-sniffer';
 import { inspectImage, makeAvatar, AVATAR_SIDE, withoutMetadata } from './image-processing';
 import { MEDIA_TYPES, UploadKind, VARIANT_MIME } from './media-types';
 import { FileStorage } from './storage/file-storage';
-import { ENCRYPTED_EXT, extOf, isEncryptedName, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, TEMP_DIR, urlOf, VariantArea } from './upload-names';
+import { ENCRYPTED_EXT, extOf, fileNameOf, isEncryptedName, isStoredName, newStoredName, ORIGINALS, storedNameFromUrl, TEMP_DIR, urlOf, VariantArea } from './upload-names';
 import { NewUpload, UploadsRepository } from './uploads.repository';
-import { firstCodePoints } from '../core/text/code-points';
 
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
 export const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
@@ -347,13 +346,7 @@ function requireFile(file: ReceivedFile | undefined): ReceivedFile {
   return file;
 }
 
-/** The client's name as metadata: no path, no control characters, bounded; a fallback when nothing is left. */
+/** The client's name as metadata (fileNameOf); a fallback when nothing is left. */
 function cleanName(name: string, ext: string): string {
-  const cleaned = firstCodePoints(
-    basename(name.replace(/\\/g, '/'))
-      .replace(/[\u0000-\u001f\u007f]/g, '')
-      .trim(),
-    255,
-  );
-  return cleaned || `file.${ext}`;
+  return fileNameOf(name) || `file.${ext}`;
 }

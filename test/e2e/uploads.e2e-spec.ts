@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { EnqueuedJob, EnqueueOptions, JobQueue } from '../../src/jobs/job-queue';
 import { MAX_ENCRYPTED_BYTES, UploadsService } from '../../src/uploads/uploads.service';
+import { connect, openDirect, send } from '../support/chats';
 import { eventually, signUp, TestUser } from '../support/factories';
 import * as fixtures from '../support/media-fixtures';
 import { fetchDigest, streamUpload } from '../support/streamed-upload';
@@ -97,6 +98,34 @@ describe('uploads', () => {
       expect(res.body.data.name).toBe('Отчёт 2026.pdf');
       const [row] = await t.backend.sql('SELECT owner_id, original_name, kind, mime, size FROM uploads WHERE stored_name = $1', [nameOf(res.body.data.url)]);
       expect(row).toEqual({ owner_id: user.id, original_name: 'Отчёт 2026.pdf', kind: 'FILE', mime: 'application/pdf', size: fixtures.pdf().length });
+    });
+
+    it('keeps a client file name well-formed, as stored: a lone surrogate from a UTF-16 filename* becomes U+FFFD, never a 500', async () => {
+      const user = await signUp(t);
+      // busboy decodes filename* in UTF-16 as is: "é", a lone low surrogate, "é".
+      const boundary = 'h2vBoundary';
+      const body = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename*=utf-16le''%E9%00%00%DC%E9%00\r\nContent-Type: text/plain\r\n\r\n`),
+        fixtures.text(),
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      const res = await t.http().post('/api/upload').set(user.auth).set('Content-Type', `multipart/form-data; boundary=${boundary}`).send(body);
+      expect(res.status).toBe(201);
+      expect(res.body.data.name).toBe('\u00e9\ufffd\u00e9');
+      const [row] = await t.backend.sql('SELECT original_name FROM uploads WHERE stored_name = $1', [nameOf(res.body.data.url)]);
+      expect(row.original_name).toBe('\u00e9\ufffd\u00e9');
+    });
+
+    it('keeps of a mediaName sent with a message what an upload keeps of its name: no path, controls or bidi overrides', async () => {
+      const [a, b] = [await signUp(t), await signUp(t)];
+      const url = (await upload(a, fixtures.pdf(), 'ok.pdf').expect(201)).body.data.url;
+      const chatId = await openDirect(t, a, b);
+      const ws = await connect(t, a);
+      const sent = await send(ws, chatId, '', { type: 'FILE', mediaUrl: url, mediaName: '../../../.bashrc\r\n\u202Egnp.exe\u0007' });
+      expect(sent.mediaName).toBe('.bashrcgnp.exe');
+      expect((await send(ws, chatId, '', { type: 'FILE', mediaUrl: url, mediaName: '\u202E/' })).mediaName).toBe('ok.pdf');
+      expect(await t.backend.sql('SELECT media_name FROM messages WHERE chat_id = $1 ORDER BY seq', [chatId])).toEqual([{ media_name: '.bashrcgnp.exe' }, { media_name: 'ok.pdf' }]);
+      ws.close();
     });
 
     it('types a PNG named .pdf by its bytes: an IMAGE stored as .png', async () => {
