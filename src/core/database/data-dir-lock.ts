@@ -1,4 +1,4 @@
-import { readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname, uptime } from 'node:os';
 
@@ -20,8 +20,8 @@ let heartbeat: NodeJS.Timeout | null = null;
  * Takes `file` (beside the embedded database's directory) for this process, or throws naming
  * the process that holds it. PGlite takes no lock of its own: a second process on the same
  * directory (a second `npm start`, the migration CLI beside a running server, a second container
- * on the same volume) can corrupt it. The holder is `pid@host/token`, and the file is touched
- * every HEARTBEAT_MS while held. A lock of this host is taken over when its process is gone (or
+ * on the same volume) can corrupt it. The holder is `pid@host/token` (host: THIS_HOST, the pid
+ * namespace included), and the file is touched every HEARTBEAT_MS while held. A lock of this host is taken over when its process is gone (or
  * the host booted since); one of another host, or naming this process's own pid (a container
  * restarted), when it has not been touched for STALE_MS (a start waits that long for it). The same
  * process may take it again (its app restarted in-process, the tests). Taking one over is done
@@ -112,10 +112,23 @@ function hold(file: string): void {
   });
 }
 
-/** This process: its pid and host, and a token no other process has (pids repeat across containers and boots). */
-const MINE = `${process.pid}@${hostname()}/${randomBytes(6).toString('hex')}`;
+/**
+ * Where this process's pids mean something: the host name and, on Linux, the pid namespace
+ * (`pid:[4026531836]`). Two containers sharing the host's name (`--uts=host`, host networking)
+ * and a volume each have their own pids: a signal 0 to the other's pid says nothing there.
+ */
+export const THIS_HOST = ((): string => {
+  try {
+    return `${hostname()}:${readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return hostname();
+  }
+})();
 
-const sameHost = (holder: string): boolean => holder.slice(holder.indexOf('@') + 1).split('/')[0] === hostname();
+/** This process: its pid and host, and a token no other process has (pids repeat across containers and boots). */
+const MINE = `${process.pid}@${THIS_HOST}/${randomBytes(6).toString('hex')}`;
+
+const sameHost = (holder: string): boolean => holder.slice(holder.indexOf('@') + 1).split('/')[0] === THIS_HOST;
 
 function readHolder(file: string): string | null {
   try {
