@@ -4,6 +4,7 @@ import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { DatabaseMetrics } from './database-metrics';
 import { dataSourceOptions } from './data-source';
+import { EmbeddedDurabilityNotice } from './embedded-durability';
 import { EmbeddedVacuum } from './embedded-vacuum';
 import { runPendingMigrations } from './migration-lock';
 
@@ -31,6 +32,6 @@ import { runPendingMigrations } from './migration-lock';
       },
     }),
   ],
-  providers: [DatabaseMetrics, EmbeddedVacuum],
+  providers: [DatabaseMetrics, EmbeddedVacuum, EmbeddedDurabilityNotice],
 })
 export class DatabaseModule {}
