@@ -1,5 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { AddressInfo, createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,15 @@ class Balancer {
     return this;
   }
 
+  /** The files nginx's workers hold open that are deleted already: its temporary files of buffered responses. */
+  deletedFilesHeld(): string[] {
+    const master = String(this.process!.pid);
+    const workers = readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && readIfThere(`/proc/${pid}/stat`)?.split(') ')[1]?.split(' ')[1] === master);
+    return workers.flatMap((pid) =>
+      (readdirIfThere(`/proc/${pid}/fd`) ?? []).map((fd) => readlinkIfThere(`/proc/${pid}/fd/${fd}`) ?? '').filter((target) => target.endsWith('(deleted)')),
+    );
+  }
+
   async stop(): Promise<void> {
     const child = this.process;
     if (child && child.exitCode === null) {
@@ -67,6 +77,18 @@ class Balancer {
       clearTimeout(stuck);
     }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A /proc entry of a process that may have gone meanwhile. */
+const readIfThere = (path: string): string | null => orNull(() => readFileSync(path, 'utf8'));
+const readdirIfThere = (path: string): string[] | null => orNull(() => readdirSync(path));
+const readlinkIfThere = (path: string): string | null => orNull(() => readlinkSync(path));
+function orNull<T>(read: () => T): T | null {
+  try {
+    return read();
+  } catch {
+    return null;
   }
 }
 
@@ -121,5 +143,26 @@ class Balancer {
       foreign.once('open', () => fail(new Error('a foreign origin got a socket')));
     });
     expect(status).toBe(403);
+  });
+
+  it("keeps a slow reader's download off the balancer's disk: nginx passes the slowness back to the app", async () => {
+    const user = await signUp(viaBalancer);
+    const size = 40 * 1024 * 1024;
+    const { url } = (await t.http().post('/api/upload/encrypted').set(user.auth).attach('file', randomBytes(size), 'big.enc').expect(201)).body.data;
+    // A client that asks for the file and reads nothing more than the first bytes.
+    const slow = new Socket();
+    const started = new Promise<void>((done) => slow.once('data', () => (slow.pause(), done())));
+    slow.connect(Number(new URL(balancer.url).port), '127.0.0.1', () => slow.write(`GET ${url} HTTP/1.1\r\nHost: ${new URL(balancer.url).host}\r\n\r\n`));
+    await started;
+    // The same file read whole at full speed meanwhile: by its end, nginx buffering responses would
+    // have read the slow one's whole file from the app too, into a temporary file.
+    const whole = await request(balancer.url).get(url).buffer(true).parse((res, done) => {
+      let length = 0;
+      res.on('data', (chunk: Buffer) => (length += chunk.length));
+      res.on('end', () => done(null, length));
+    });
+    expect([whole.status, whole.body]).toEqual([200, size]);
+    expect(balancer.deletedFilesHeld()).toEqual([]);
+    slow.destroy();
   });
 });
