@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { MailerModule, MailerOptions } from '@nestjs-modules/mailer';
 import { AppConfig } from '../core/config/app-config';
 import { OtpMailProcessor } from './otp-mail.processor';
+import { smtpTransport } from './smtp-transport';
 
 /** Mail delivery: nodemailer over SMTP_URL, or (development) a stream transport kept on disk. */
 @Module({
@@ -9,7 +10,7 @@ import { OtpMailProcessor } from './otp-mail.processor';
     MailerModule.forRootAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig): MailerOptions => ({
-        transport: config.values.smtpUrl ?? { streamTransport: true, buffer: true, newline: 'unix' as const },
+        transport: config.values.smtpUrl ? smtpTransport(config.values.smtpUrl) : { streamTransport: true, buffer: true, newline: 'unix' as const },
         defaults: { from: config.values.mailFrom } as MailerOptions['defaults'],
         verifyTransporters: false,
       }),
