@@ -30,6 +30,6 @@ import { ExpiredAuthRecords } from './expired-auth-records';
     { provide: SocketAuthenticator, useExisting: SessionsService },
     { provide: APP_GUARD, useClass: SessionGuard },
   ],
-  exports: [SessionsService],
+  exports: [SessionsService, OtpService],
 })
 export class AuthModule {}

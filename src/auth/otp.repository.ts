@@ -45,6 +45,12 @@ export class OtpRepository {
     return { email: row.email, codeHash: row.code_hash, verifyTokenHash: row.verify_token_hash, attempts: row.attempts, sentAt: row.sent_at, expiresAt: row.expires_at };
   }
 
+  /** Whether `codeHash` is the email's code still, unexpired and not burned by `maxAttempts` wrong tries. */
+  async isLive(tx: EntityManager, email: string, codeHash: string, maxAttempts: number): Promise<boolean> {
+    const rows = (await tx.query(`SELECT 1 FROM otp_codes WHERE email = $1 AND code_hash = $2 AND expires_at > now() AND attempts < $3`, [email, codeHash, maxAttempts])) as unknown[];
+    return rows.length > 0;
+  }
+
   async setAttempts(tx: EntityManager, email: string, attempts: number): Promise<void> {
     await tx.query(`UPDATE otp_codes SET attempts = $2 WHERE email = $1`, [email, attempts]);
   }

@@ -77,7 +77,7 @@ export class OtpService {
     if (refusal) throw refusal;
 
     const locale = (await this.users.localeOf(email)) ?? preferredLocale ?? 'en';
-    const job = await this.jobs.add('send-otp-mail', { email, sealedCode: this.box.seal(code), locale, lifetimeMinutes: OTP_TTL_SECONDS / 60 }).catch(async (error: unknown) => {
+    const job = await this.jobs.add('send-otp-mail', { email, sealedCode: this.box.seal(code), codeHash, locale, lifetimeMinutes: OTP_TTL_SECONDS / 60 }).catch(async (error: unknown) => {
       if (!(error instanceof QueueUnavailableError)) throw error;
       await this.refund(email, codeHash);
       throw new AppError('EMAIL_SEND_FAILED', 'The code cannot be sent right now; try again shortly', { retryAfter: error.details.retryAfter }, 503);
@@ -88,6 +88,15 @@ export class OtpService {
       throw new AppError('EMAIL_SEND_FAILED');
     }
     return { status: 'pending', delivered: outcome === 'completed' };
+  }
+
+  /**
+   * Whether the code hashed `codeHash` may still sign the email in: not replaced by a newer send,
+   * used, expired or burned. A mail job that waited in the queue (a worker down, a slow relay)
+   * sends nothing otherwise: a dead code typed in would only cost the user a try.
+   */
+  async isLive(email: string, codeHash: string): Promise<boolean> {
+    return this.codes.isLive(this.dataSource.manager, email, codeHash, OTP_MAX_ATTEMPTS);
   }
 
   /** Nothing was mailed: the user may ask again at once, and the code does not count against them. */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { MailerModule, MailerOptions } from '@nestjs-modules/mailer';
+import { AuthModule } from '../auth/auth.module';
 import { AppConfig } from '../core/config/app-config';
 import { OtpMailProcessor } from './otp-mail.processor';
 import { smtpTransport } from './smtp-transport';
@@ -7,6 +8,7 @@ import { smtpTransport } from './smtp-transport';
 /** Mail delivery: nodemailer over SMTP_URL, or (development) a stream transport kept on disk. */
 @Module({
   imports: [
+    AuthModule,
     MailerModule.forRootAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig): MailerOptions => ({

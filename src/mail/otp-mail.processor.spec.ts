@@ -1,6 +1,7 @@
 import type { MailerService } from '@nestjs-modules/mailer';
 import type { AppConfig } from '../core/config/app-config';
 import { SecretBox } from '../core/crypto/secret-box';
+import type { OtpService } from '../auth/otp.service';
 import { PermanentJobError } from '../jobs/job-queue';
 import { OtpMailProcessor } from './otp-mail.processor';
 
@@ -8,7 +9,8 @@ describe('OtpMailProcessor', () => {
   const box = new SecretBox('s'.repeat(32));
   const email = 'bob.private@example.com';
   const failingWith = (error: Error) =>
-    new OtpMailProcessor({ sendMail: async () => Promise.reject(error) } as unknown as MailerService, { values: { smtpUrl: 'smtp://mail' } } as AppConfig, box);
+    new OtpMailProcessor({ sendMail: async () => Promise.reject(error) } as unknown as MailerService, { values: { smtpUrl: 'smtp://mail' } } as AppConfig, box, live);
+  const live = { isLive: async () => true } as unknown as OtpService;
   const job = { email, sealedCode: box.seal('123456'), locale: 'en' as const, lifetimeMinutes: 10 };
   const refusal = (responseCode: number) =>
     Object.assign(new Error(`Can't send mail - all recipients were rejected: ${responseCode} <${email}>: Recipient address rejected`), { responseCode, code: 'EENVELOPE' });

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { MailerService } from '@nestjs-modules/mailer';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { OtpService } from '../auth/otp.service';
 import { AppConfig } from '../core/config/app-config';
 import { SecretBox } from '../core/crypto/secret-box';
 import { JobHandler } from '../jobs/job-handler.decorator';
@@ -12,6 +13,8 @@ export interface OtpMailJob {
   email: string;
   /** The code sealed with the server secret: the queue never holds it readable. */
   sealedCode: string;
+  /** The code's HMAC as otp_codes holds it: mailed only while that is the email's live code (absent in jobs of earlier releases). */
+  codeHash?: string;
   locale: MailLocale;
   lifetimeMinutes: number;
 }
@@ -25,8 +28,10 @@ declare module '../jobs/job-names' {
 /**
  * Delivers OTP mail over SMTP. A refusal by the server (5xx) is permanent and fails the job at
  * once; a refusal for now (4xx) and connection trouble are retried with backoff. A refusal is
- * named by its code, never by the server's reply (which quotes the address). Without SMTP_URL (development only) the mail
- * is written to DATA_DIR/mail/*.eml and the code to the log.
+ * named by its code, never by the server's reply (which quotes the address). A code that is no
+ * longer live when its job runs (replaced, used, expired or burned while the job waited) is not
+ * mailed. Without SMTP_URL (development only) the mail is written to DATA_DIR/mail/*.eml and
+ * the code to the log.
  */
 @Injectable()
 export class OtpMailProcessor {
@@ -36,10 +41,15 @@ export class OtpMailProcessor {
     private readonly mailer: MailerService,
     private readonly config: AppConfig,
     private readonly box: SecretBox,
+    private readonly otp: OtpService,
   ) {}
 
   @JobHandler('send-otp-mail')
   async deliver(job: OtpMailJob): Promise<void> {
+    if (job.codeHash && !(await this.otp.isLive(job.email, job.codeHash))) {
+      this.logger.log('OTP mail not sent: its code was replaced, used or expired while the job waited');
+      return;
+    }
     const mail = otpMail(this.box.open(job.sealedCode), job.locale, job.lifetimeMinutes);
     let info: { message?: Buffer | string };
     try {

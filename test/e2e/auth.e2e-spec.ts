@@ -1,6 +1,8 @@
 import { eventually, sessionTokenFrom, signIn, signUp, uniqueEmail, uniqueNickname } from '../support/factories';
 import { Client } from 'pg';
 import { SessionsService } from '../../src/auth/sessions.service';
+import { SecretBox } from '../../src/core/crypto/secret-box';
+import { OtpMailProcessor } from '../../src/mail/otp-mail.processor';
 import { TEST_DATABASE_URL } from '../support/env';
 import { createTestApp, TestApp } from '../support/test-app';
 import { lockWaiters } from '../support/races';
@@ -69,6 +71,24 @@ describe('auth', () => {
       t.backend.smtp.unreject(email);
       await sendOtp(email).expect(200);
       expect(await t.backend.smtp.code(email)).toMatch(/^\d{6}$/);
+    });
+
+    it('mails a queued code only while it is the live one: not once a newer send replaced it, or a sign-in used it', async () => {
+      // A job that waited in the queue (a worker down, a slow relay) runs after its code is dead.
+      const box = t.app.get(SecretBox);
+      const mailer = t.app.get(OtpMailProcessor);
+      const jobFor = (email: string, code: string) => ({ email, sealedCode: box.seal(code), codeHash: box.hmac(code), locale: 'en' as const, lifetimeMinutes: 10 });
+      const email = uniqueEmail();
+      await sendOtp(email).expect(200);
+      const live = await t.backend.smtp.code(email);
+      const dead = live === '000000' ? '000001' : '000000';
+      await mailer.deliver(jobFor(email, dead));
+      await mailer.deliver(jobFor(email, live));
+      expect(t.backend.smtp.count(email)).toBe(1);
+      expect(await t.backend.smtp.code(email)).toBe(live);
+      await verify({ email, code: live, nickname: uniqueNickname() }).expect(201);
+      await mailer.deliver(jobFor(email, live));
+      expect(t.backend.smtp.count(email)).toBe(0);
     });
 
     it('answers the same for registered and unknown emails', async () => {
