@@ -1,6 +1,6 @@
 import { Global, Module } from '@nestjs/common';
-import { ThrottlerStorageService } from '@nestjs/throttler';
 import { RedisService } from '../redis/redis.service';
+import { MemoryThrottlerStorage } from './memory-throttler.storage';
 import { RATE_LIMIT_STORAGE, RateLimiter } from './rate-limiter';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
@@ -15,7 +15,7 @@ import { RedisThrottlerStorage } from './redis-throttler.storage';
     {
       provide: RATE_LIMIT_STORAGE,
       inject: [RedisService],
-      useFactory: (redis: RedisService) => (redis.enabled ? new RedisThrottlerStorage(redis) : new ThrottlerStorageService()),
+      useFactory: (redis: RedisService) => (redis.enabled ? new RedisThrottlerStorage(redis) : new MemoryThrottlerStorage()),
     },
     RateLimiter,
   ],
