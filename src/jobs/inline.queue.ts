@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../core/async/with-timeout';
+import { leftOfShutdown, SHUTDOWN_DEADLINE_MS } from '../core/shutdown';
 import { JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
 import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, PermanentJobError, QueueDepth, retryDelayMs } from './job-queue';
 import { JobRegistry } from './job-registry';
@@ -16,7 +17,8 @@ export const SHUTDOWN_DRAIN_MS = 6_000;
  * Runs jobs in this process after the caller returns, with the retry policy BullMQ would apply.
  * Used when REDIS_URL is unset (the embedded mode). Nothing survives a restart, which is the
  * documented trade-off of running without Redis: a graceful shutdown (SIGTERM) lets the jobs in
- * hand finish first, for SHUTDOWN_DRAIN_MS at most, and logs those it could not wait for.
+ * hand finish first, for SHUTDOWN_DRAIN_MS at most (and no later than a second before the
+ * process's deadline since the signal), and logs those it could not wait for.
  */
 @Injectable()
 export class InlineJobQueue extends JobQueue implements BeforeApplicationShutdown {
@@ -58,7 +60,7 @@ export class InlineJobQueue extends JobQueue implements BeforeApplicationShutdow
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.drain(this.shutdownDrainMs);
+    await this.drain(Math.min(this.shutdownDrainMs, leftOfShutdown(SHUTDOWN_DEADLINE_MS - 1_000)));
     if (!this.running.size) return;
     const names = [...new Set([...this.running.values()].map((run) => run.job))].join(', ');
     this.logger.warn(`${this.running.size} job(s) not finished at shutdown are lost with the process (the embedded mode keeps jobs in memory): ${names}`);

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { PeriodicTask, TaskSchedule } from './periodic-task';
+import { shutdownBegan } from '../shutdown';
+import { PeriodicTask, SHUTDOWN_WAIT_MS, TaskSchedule } from './periodic-task';
 
 class GatedTask extends PeriodicTask {
   finished = false;
@@ -38,5 +39,32 @@ describe('PeriodicTask', () => {
     await shutdown;
     expect(task.finished).toBe(true);
     expect(await run).toBe(1);
+  });
+
+  it('waits for runs in progress no longer than SHUTDOWN_WAIT_MS from the signal, all tasks together, so the job queue drains before the deadline', async () => {
+    jest.useFakeTimers();
+    try {
+      const [first, second] = [new GatedTask(), new GatedTask()];
+      void first.run();
+      void second.run();
+      shutdownBegan(Date.now());
+      // Nest runs the hooks of tasks in different modules one after the other.
+      let firstDone = false;
+      const firstWait = first.beforeApplicationShutdown().then(() => (firstDone = true));
+      await jest.advanceTimersByTimeAsync(SHUTDOWN_WAIT_MS - 1);
+      expect(firstDone).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      await firstWait;
+      // The second finds the budget spent: it waits no more.
+      let secondDone = false;
+      const secondWait = second.beforeApplicationShutdown().then(() => (secondDone = true));
+      await jest.advanceTimersByTimeAsync(0);
+      expect(secondDone).toBe(true);
+      await secondWait;
+      [first, second].forEach((task) => task.release());
+    } finally {
+      shutdownBegan(null);
+      jest.useRealTimers();
+    }
   });
 });

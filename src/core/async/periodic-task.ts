@@ -1,7 +1,12 @@
 import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { leftOfShutdown } from '../shutdown';
 
-/** How long a shutdown waits for a run in progress (its batch committing, its files queued for deletion). */
-export const SHUTDOWN_WAIT_MS = 10_000;
+/**
+ * How long a shutdown waits for the runs in progress (a batch committing, its files queued for
+ * deletion), all tasks together from the signal: then the in-process jobs' drain (6 s) still
+ * fits in the process's SHUTDOWN_DEADLINE_MS, and logs what it drops.
+ */
+export const SHUTDOWN_WAIT_MS = 3_000;
 
 /** When an instance runs a periodic task: every `everyMs`, the first time `firstMs` after start (default `everyMs`). */
 export interface TaskSchedule {
@@ -40,14 +45,14 @@ export abstract class PeriodicTask implements OnApplicationBootstrap, BeforeAppl
 
   /**
    * No new run, and the one in progress (if any) finishes before the queues, Redis and the
-   * database close under it (up to SHUTDOWN_WAIT_MS): a batch that committed after them could no
+   * database close under it (for what is left of SHUTDOWN_WAIT_MS since the signal): a batch that committed after them could no
    * longer queue the deletion of its files, which nothing would find again.
    */
   async beforeApplicationShutdown(): Promise<void> {
     for (const timer of this.timers) clearTimeout(timer);
     if (!this.running) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.running, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)))]);
+    await Promise.race([this.running, new Promise((resolve) => (timer = setTimeout(resolve, leftOfShutdown(SHUTDOWN_WAIT_MS))))]);
     clearTimeout(timer);
   }
 
