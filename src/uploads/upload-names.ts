@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { firstCodePoints } from '../core/text/code-points';
+import { withoutControls } from '../core/text/display-text';
 
 /**
  * Names and places of stored files, in one spot so the storage, the routes and the URL parser
@@ -62,8 +63,7 @@ export function storedNameFromUrl(url: unknown): string | null {
  */
 export function fileNameOf(name: string): string {
   return firstCodePoints(
-    basename(name.replace(/\\/g, '/'))
-      .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '')
+    withoutControls(basename(name.replace(/\\/g, '/')))
       .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
       .trim(),
     255,

@@ -126,6 +126,21 @@ describe('users', () => {
       expect(row).toEqual({ nickname, first_name: 'Анна', avatar: null });
     });
 
+    it('keeps names free of control characters; a name with nothing visible left is none (the nickname stands in), a group without one is refused', async () => {
+      const [user, other] = [await signUp(t), await signUp(t)];
+      const res = await patchMe(user, { firstName: '\u200b\u2060', lastName: '\u202e\u2066' }).expect(200);
+      expect(res.body.data).toMatchObject({ firstName: null, lastName: null });
+      expect((await patchMe(user, { firstName: 'a\u001b[31mred\r\nX\u202E' }).expect(200)).body.data.firstName).toBe('a[31mredX');
+      expect(await t.backend.sql('SELECT first_name, last_name FROM users WHERE id = $1', [user.id])).toEqual([{ first_name: 'a[31mredX', last_name: null }]);
+      for (const name of ['\u200b\u200b', '\u3164']) {
+        const refused = await t.http().post('/api/chats/group').set(user.auth).send({ name, memberIds: [other.id] }).expect(422);
+        expect(refused.body.code).toBe('VALIDATION_ERROR');
+      }
+      const chatId = (await t.http().post('/api/chats/group').set(user.auth).send({ name: '\u202eTeam\u0007', memberIds: [other.id] }).expect(201)).body.data.id;
+      expect(await t.backend.sql('SELECT name FROM chats WHERE id = $1', [chatId])).toEqual([{ name: 'Team' }]);
+      expect((await t.http().patch(`/api/chats/${chatId}`).set(user.auth).send({ name: '\ufeff' }).expect(422)).body.code).toBe('VALIDATION_ERROR');
+    });
+
     it("refuses an avatar that is not an image the user uploaded with MEDIA_NOT_FOUND", async () => {
       const [user, other] = await Promise.all([signUp(t), signUp(t)]);
       const theirs = (await t.http().post('/api/upload').set(other.auth).attach('file', await image('png'), 'x.png').expect(201)).body.data.url;

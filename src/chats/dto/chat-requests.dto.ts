@@ -2,8 +2,11 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
 import { IsId } from '../../core/http/is-id';
+import { displayText } from '../../core/text/display-text';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+/** A group's name as members see it (displayText): nothing visible left is no name, refused. */
+const groupName = ({ value }: { value: unknown }) => (typeof value === 'string' ? displayText(value) : value);
 const toBool = ({ value }: { value: unknown }) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value);
 
 /** A relative path of an uploaded file, as the clients send media and avatars. */
@@ -19,7 +22,7 @@ export class DirectChatDto {
 }
 
 export class GroupChatDto {
-  @ApiProperty({ minLength: 1, maxLength: 64 }) @Transform(trim) @IsString() @Length(1, 64) name: string;
+  @ApiProperty({ minLength: 1, maxLength: 64 }) @Transform(groupName) @IsString() @Length(1, 64) name: string;
   @ApiProperty({ type: [String], format: 'uuid', description: 'at most 199 others (GROUP_LIMIT_EXCEEDED past that)' })
   @IsArray()
   @ArrayMaxSize(MAX_IDS_PER_REQUEST)
@@ -31,7 +34,7 @@ export class GroupChatDto {
 
 export class UpdateChatDto {
   // Absent leaves the name; null is no name, refused as "" is (a group always has one).
-  @ApiPropertyOptional({ minLength: 1, maxLength: 64 }) @ValidateIf((_, v) => v !== undefined) @Transform(trim) @IsString() @Length(1, 64) name?: string;
+  @ApiPropertyOptional({ minLength: 1, maxLength: 64 }) @ValidateIf((_, v) => v !== undefined) @Transform(groupName) @IsString() @Length(1, 64) name?: string;
   @ApiPropertyOptional({ type: String, nullable: true, description: 'an /uploads/… path you uploaded, or null' })
   @IsOptional()
   @ValidateIf((_, v) => v !== null)

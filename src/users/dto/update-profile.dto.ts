@@ -2,6 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsOptional, IsString, Length, Matches, MaxLength, Validate, ValidateIf, ValidatorConstraint, ValidatorConstraintInterface } from 'class-validator';
 import { atMostCodePoints } from '../../core/text/code-points';
+import { displayText } from '../../core/text/display-text';
 import { NICKNAME_PATTERN, NICKNAME_RULE } from '../../auth/dto/auth.dto';
 
 export const NAME_MAX = 64;
@@ -26,6 +27,8 @@ class MaxCodePoints implements ValidatorConstraintInterface {
 
 /** Empty strings clear a field, as null does. */
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' && value.trim() === '' ? null : typeof value === 'string' ? value.trim() : value);
+/** A name as others see it (displayText): one with nothing visible left clears the field, so the nickname stands in. */
+const nameOrNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? displayText(value) || null : value);
 
 export class UpdateProfileDto {
   @ApiPropertyOptional({ example: 'john.doe', description: NICKNAME_RULE })
@@ -35,15 +38,15 @@ export class UpdateProfileDto {
   @Matches(NICKNAME_PATTERN, { message: NICKNAME_RULE })
   nickname?: string;
 
-  @ApiPropertyOptional({ type: String, nullable: true, maxLength: NAME_MAX })
-  @Transform(emptyToNull)
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: NAME_MAX, description: 'without control characters; empty or invisible clears it' })
+  @Transform(nameOrNull)
   @IsOptional()
   @IsString()
   @MaxLength(NAME_MAX)
   firstName?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, maxLength: NAME_MAX })
-  @Transform(emptyToNull)
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: NAME_MAX, description: 'without control characters; empty or invisible clears it' })
+  @Transform(nameOrNull)
   @IsOptional()
   @IsString()
   @MaxLength(NAME_MAX)
