@@ -8,6 +8,9 @@ import { UsersService } from '../users/users.service';
 import { ChatMemberFacts, ChatViewSet, ChatsRepository } from './chats.repository';
 import { ChatDto, ChatMemberDto, ChatMemberUserDto } from './dto/chat.dto';
 
+/** Views of a chat built between two turns of the event loop (ChatViews.forMembers). */
+const VIEWS_PER_TURN = 16;
+
 /**
  * Shapes chats into the wire contract's Chat as one viewer sees them: members with full
  * profiles (presence as privacy allows), the last message, the viewer's unread count.
@@ -28,23 +31,25 @@ export class ChatViews {
   }
 
   /**
-   * One chat as each of the viewers (members) sees it, as `one` would show it to each: one
-   * statement and one presence lookup for all of them (ChatsRepository.viewForMembers), but for
-   * those who hid messages in it, read one by one. Viewers not members are left out.
+   * One chat as each of the viewers (members) sees it, as `one` would show it to each, in no
+   * particular order: one statement and one presence lookup for all of them
+   * (ChatsRepository.viewForMembers; the few whose last message replies to one they hid are read
+   * one by one). Built as the caller takes them, and the event loop gets a turn every
+   * VIEWS_PER_TURN (a view of a 200-member group is 200 profiles). Viewers not members are left out.
    */
-  async forMembers(chatId: string, viewerIds: string[]): Promise<Map<string, ChatDto>> {
-    const { sets, hiders, userIds } = await this.chats.viewForMembers(chatId, viewerIds);
-    const views = new Map<string, ChatDto>();
-    const online = sets.size ? await this.users.onlineAmong(userIds) : undefined;
-    for (const [viewerId, set] of sets) {
-      const [chat] = await this.toDtos(viewerId, set, online);
-      if (chat) views.set(viewerId, chat);
+  async *forMembers(chatId: string, viewerIds: string[]): AsyncGenerator<[viewerId: string, chat: ChatDto]> {
+    const { viewerIds: batched, setFor, ownViews, userIds } = await this.chats.viewForMembers(chatId, viewerIds);
+    const online = batched.length ? await this.users.onlineAmong(userIds) : undefined;
+    let built = 0;
+    for (const viewerId of batched) {
+      const [chat] = await this.toDtos(viewerId, setFor(viewerId), online);
+      if (chat) yield [viewerId, chat];
+      if (++built % VIEWS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    for (const viewerId of hiders) {
+    for (const viewerId of ownViews) {
       const chat = await this.one(viewerId, chatId);
-      if (chat) views.set(viewerId, chat);
+      if (chat) yield [viewerId, chat];
     }
-    return views;
   }
 
   /** `online`: which of the set's users are online (UsersService.onlineAmong), when the caller has it. */

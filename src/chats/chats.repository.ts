@@ -202,8 +202,10 @@ const VIEW_ONE_SQL = chatViewsSql(`m.chat_id = $2 AND m.user_id = $1`, '1');
  * the same for all (the members, their profiles, the last message) is read once; each viewer's
  * own part (unread, pin, mute, archive, draft) comes from their membership row, and their
  * relations to the members (contact, block) from userFactsAmongJsonSql. A viewer who hid
- * messages in the chat sees their own last message and reply previews: the chats part flags
- * them (second position), and their views are read with VIEW_ONE_SQL.
+ * messages in the chat has their own last message (the newest they did not hide) and unread
+ * count from their row, as chatViewsSql reads them; the one thing read here for nobody in
+ * particular is the reply preview of a last message, so a viewer whose last message replies to a
+ * message they hid is flagged (the chats part's second position) and read with VIEW_ONE_SQL.
  */
 const VIEW_FOR_MEMBERS_SQL = `WITH cp AS MATERIALIZED (
   SELECT m.user_id AS viewer_id, m.hides_messages, ${VIEWER_CHAT_COLUMNS}
@@ -212,25 +214,29 @@ const VIEW_FOR_MEMBERS_SQL = `WITH cp AS MATERIALIZED (
 ), mem AS MATERIALIZED (
   SELECT ${MEMBER_COLUMNS} FROM chat_members cm WHERE cm.chat_id = $1
 ), page AS MATERIALIZED (
-  SELECT ${SET_COLUMNS} FROM messages msg WHERE msg.id IN (SELECT cp.last_message_id FROM cp WHERE NOT cp.hides_messages)
+  SELECT ${SET_COLUMNS} FROM messages msg WHERE msg.id IN (SELECT cp.last_message_id FROM cp)
 ), people AS MATERIALIZED (
   SELECT mem.user_id AS id FROM mem
   UNION SELECT p.sender_id FROM page p WHERE p.sender_id IS NOT NULL
   UNION SELECT rp.sender_id FROM page p JOIN messages rp ON rp.id = p.reply_to_id WHERE rp.sender_id IS NOT NULL
 )
 SELECT
-  (SELECT coalesce(json_agg(json_build_array(cp.viewer_id, cp.hides_messages, ${CHAT_TUPLE})), '[]') FROM cp) AS chats,
+  (SELECT coalesce(json_agg(json_build_array(cp.viewer_id,
+       cp.hides_messages AND EXISTS (SELECT 1 FROM page p JOIN message_hides h ON h.message_id = p.reply_to_id AND h.user_id = cp.viewer_id WHERE p.id = cp.last_message_id),
+       ${CHAT_TUPLE})), '[]') FROM cp) AS chats,
   ${MEMBERS_JSON} AS members,
   (${userFactsAmongJsonSql('u.id IN (SELECT people.id FROM people)', '$2::uuid[]')}) AS users,
   ${messageSetSql('page', 'NULL::uuid', 'SELECT people.id FROM people')}`;
-type MembersViewColumns = MessageSetColumns & { chats: Array<[viewerId: string, hidesMessages: boolean, chat: ChatTuple]>; members: MemberTuple[]; users: UserFactsAmongTuple[] };
+type MembersViewColumns = MessageSetColumns & { chats: Array<[viewerId: string, ownView: boolean, chat: ChatTuple]>; members: MemberTuple[]; users: UserFactsAmongTuple[] };
 
 /** The views of one chat for many of its members (ChatsRepository.viewForMembers). */
 export interface MembersViewSets {
-  /** By viewer: what chatViewsSql would have read for them alone. */
-  sets: Map<string, ChatViewSet>;
-  /** The viewers who hid messages in the chat, whose views are to be read one by one (viewOne). */
-  hiders: string[];
+  /** The viewers (members) whose sets were read. */
+  viewerIds: string[];
+  /** What chatViewsSql would have read for the viewer alone: built on demand (each holds a profile of every member). */
+  setFor(viewerId: string): ChatViewSet;
+  /** The viewers whose last message replies to a message they hid: their views are to be read one by one (viewOne). */
+  ownViews: string[];
   /** Everyone the sets show. */
   userIds: string[];
 }
@@ -250,20 +256,20 @@ function decodeMembersViews(columns: MembersViewColumns): MembersViewSets {
   const among = new UserFactsAmong(columns.users);
   // The senders of the last messages and of the messages they reply to, all among the users read.
   const senderIds = new Set(columns.messages.flatMap((m) => [m[3], m[18]?.[1] ?? null]).filter((id): id is string => id !== null));
-  const sets = new Map<string, ChatViewSet>();
-  const hiders: string[] = [];
-  for (const [viewerId, hidesMessages, t] of columns.chats) {
-    if (hidesMessages) {
-      hiders.push(viewerId);
-      continue;
-    }
-    const chat = decodeChat(t, membersOf);
+  const chats = new Map<string, ChatTuple>();
+  const ownViews: string[] = [];
+  for (const [viewerId, ownView, t] of columns.chats) {
+    if (ownView) ownViews.push(viewerId);
+    else chats.set(viewerId, t);
+  }
+  const setFor = (viewerId: string): ChatViewSet => {
+    const chat = decodeChat(chats.get(viewerId)!, membersOf);
     const users = among.towards(viewerId);
     const senders = users.filter((u) => senderIds.has(u.id)).map((u) => senderFromFacts(u, viewerId));
     const blockedBy = chat.type === 'DIRECT' || chat.type === 'SECRET' ? among.blockersOf(viewerId) : [];
-    sets.set(viewerId, { chats: [chat], users, blockedBy, lastMessages: decodeMessageSet(columns, viewerId, senders) });
-  }
-  return { sets, hiders, userIds: among.ids };
+    return { chats: [chat], users, blockedBy, lastMessages: decodeMessageSet(columns, viewerId, senders) };
+  };
+  return { viewerIds: [...chats.keys()], setFor, ownViews, userIds: among.ids };
 }
 
 /** MemberTuples as ChatMemberFacts, by chat. */

@@ -29,7 +29,7 @@ export const MAX_GROUP_MEMBERS = 200;
  * Chats and their members: who may see, change and join what. Anyone who is not a (visible)
  * member gets CHAT_NOT_FOUND, never a hint that the chat exists.
  */
-/** Views built at once when a chat event goes to many members. */
+/** Chat event frames (each a whole chat) handed to the bus at once when a chat event goes to many members. */
 const PUBLISH_CHAT_CONCURRENCY = 4;
 
 @Injectable()
@@ -509,22 +509,20 @@ export class ChatsService implements OnModuleInit {
    * (see PresenceRelations). Other parts (unread, presence) change all the time and are not compared.
    */
   async publishChat(userIds: string[], chatId: string, event: 'chat:new' | 'chat:updated', options: { settle?: (chat: ChatDto) => unknown } = {}): Promise<void> {
-    // Each member's view is their own (their unread, draft, pins), all read at once; sent a few at
-    // a time, each frame being a whole chat with every member's profile.
+    // Each member's view is their own (their unread, draft, pins), all read at once and sent a few
+    // at a time as they are built, each frame being a whole chat with every member's profile.
     const ids = [...new Set(userIds)];
-    const views = await this.views.forMembers(chatId, ids);
     let told: { userId: string; part: string } | null = null;
-    for (let i = 0; i < ids.length; i += PUBLISH_CHAT_CONCURRENCY) {
-      await Promise.all(
-        ids.slice(i, i + PUBLISH_CHAT_CONCURRENCY).map(async (userId) => {
-          const chat = views.get(userId);
-          if (!chat) return;
-          if (event === 'chat:new') await this.realtime.toUsers([userId], event, chat);
-          else await this.realtime.toUsers([userId], event, withoutDraft(chat));
-          if (options.settle && userId === ids[0]) told = { userId, part: JSON.stringify(options.settle(chat)) };
-        }),
-      );
+    let sending: Array<Promise<void>> = [];
+    for await (const [userId, chat] of this.views.forMembers(chatId, ids)) {
+      sending.push(event === 'chat:new' ? this.realtime.toUsers([userId], event, chat) : this.realtime.toUsers([userId], event, withoutDraft(chat)));
+      if (options.settle && userId === ids[0]) told = { userId, part: JSON.stringify(options.settle(chat)) };
+      if (sending.length >= PUBLISH_CHAT_CONCURRENCY) {
+        await Promise.all(sending);
+        sending = [];
+      }
     }
+    await Promise.all(sending);
     if (!options.settle || !told) return;
     const { userId, part } = told;
     const now = await this.views.one(userId, chatId);

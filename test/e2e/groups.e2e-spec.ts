@@ -934,24 +934,27 @@ describe('groups (v2.2 §5, §17)', () => {
     it("each member's chat:updated is the chat as their own GET shows it: avatars, presence and blocks towards them, their unread, mute, pin and hidden messages", async () => {
       // The views of all members are read together (ChatViews.forMembers); each must still be
       // the one member's own. `face` shows avatar and presence to contacts only and has `friend`
-      // and `blocker` as contacts, but `blocker` blocks `face`; `hider` hid the last message;
+      // and `blocker` as contacts, but `blocker` blocks `face`; `hider` hid the last message, and
+      // `replyHider` the message it replies to;
       // `muter` muted and pinned the chat and has a draft.
-      const [owner, face, friend, stranger, blocker, hider, muter] = await users(7);
+      const [owner, face, friend, stranger, blocker, hider, muter, replyHider] = await users(8);
       const avatar = (await t.http().post('/api/upload').set(face.auth).attach('file', await fixtures.image('png'), 'face.png').expect(201)).body.data.url;
       await t.http().patch('/api/users/me').set(face.auth).send({ avatar }).expect(200);
       for (const contact of [friend, blocker]) await t.http().post(`/api/contacts/${contact.id}`).set(face.auth).expect(200);
       await t.http().put('/api/users/me/settings').set(face.auth).send({ showAvatar: 'contacts', showOnlineStatus: 'contacts' }).expect(200);
-      const chatId = await createGroup(t, owner, [face, friend, stranger, blocker, hider, muter], 'Views');
+      const chatId = await createGroup(t, owner, [face, friend, stranger, blocker, hider, muter, replyHider], 'Views');
       await t.http().post(`/api/users/${face.id}/block`).set(blocker.auth).expect(200);
       const faceWs = await connect(t, face);
       await send(faceWs, chatId, 'older');
-      const last = await send(faceWs, chatId, 'newest', { replyToId: (await send(faceWs, chatId, 'replied to')).id });
+      const repliedTo = await send(faceWs, chatId, 'replied to');
+      const last = await send(faceWs, chatId, 'newest', { replyToId: repliedTo.id });
       await t.http().post(`/api/messages/${last.id}/hide`).set(hider.auth).expect(200);
+      await t.http().post(`/api/messages/${repliedTo.id}/hide`).set(replyHider.auth).expect(200);
       await t.http().patch(`/api/chats/${chatId}/mute`).set(muter.auth).send({ muted: true }).expect(200);
       await t.http().patch(`/api/chats/${chatId}/pin-chat`).set(muter.auth).send({ pinned: true }).expect(200);
       await t.http().put(`/api/chats/${chatId}/draft`).set(muter.auth).send({ text: 'later' }).expect(200);
       await t.http().post(`/api/messages/${last.id}/read`).set(friend.auth).expect(200);
-      const audience = [owner, friend, stranger, blocker, hider, muter];
+      const audience = [owner, friend, stranger, blocker, hider, muter, replyHider];
       const sockets = await Promise.all(audience.map((u) => connect(t, u)));
       await t.http().patch(`/api/chats/${chatId}`).set(owner.auth).send({ name: 'Views renamed' }).expect(200);
       const seen = await Promise.all(sockets.map((ws) => ws.waitFor('chat:updated')));
@@ -969,6 +972,9 @@ describe('groups (v2.2 §5, §17)', () => {
       expect([mine.mutedUntil, mine.pinnedAt === null]).toEqual(['9999-12-31T23:59:59.000Z', false]);
       expect(seen[0].members.find((m: { userId: string }) => m.userId === muter.id)).toMatchObject({ mutedUntil: null, pinnedAt: null });
       expect(views[5].draft).toMatchObject({ text: 'later' });
+      // The last message as everyone sees it, but its reply preview as a hidden message's.
+      expect(seen[6].lastMessage.id).toBe(last.id);
+      expect(seen[6].lastMessage.replyTo).not.toEqual(seen[0].lastMessage.replyTo);
       [faceWs, ...sockets].forEach((ws) => ws.close());
     });
   });
