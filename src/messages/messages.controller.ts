@@ -63,7 +63,7 @@ export class MessagesController {
   }
 
   @Patch('messages/:id')
-  @ApiOperation({ summary: 'Edit your text message (secret chats: its ciphertext); members get message:edited' })
+  @ApiOperation({ summary: 'Edit your message: a text message\'s text, a media message\'s caption ("" removes it); secret chats: a text message\'s ciphertext. Members get message:edited' })
   @ApiEnvelope(MessageDto)
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED', 'NOT_MESSAGE_AUTHOR', 'PLAINTEXT_IN_SECRET_CHAT', 'CIPHERTEXT_REQUIRED')
   edit(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: EditMessageDto): Promise<MessageDto> {

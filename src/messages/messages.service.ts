@@ -300,9 +300,9 @@ export class MessagesService implements OnModuleInit {
     refuseSystem(message);
     if (message.senderId !== userId) throw new AppError('NOT_MESSAGE_AUTHOR');
     let changes: { text: string | null; ciphertext: string | null; signalType: number | null };
-    // In a secret chat too: a media message's ciphertext is its file's key (§8.3), and its caption plaintext.
-    if (message.type !== 'TEXT') throw invalid('type', 'only text messages can be edited');
     if (membership.chat.type === 'SECRET') {
+      // A secret chat's media message keeps its file's key in its ciphertext (§8.3), its caption in plaintext: neither is edited.
+      if (message.type !== 'TEXT') throw invalid('type', 'only text messages can be edited in a secret chat');
       if (input.text !== undefined) throw new AppError('PLAINTEXT_IN_SECRET_CHAT');
       if (!input.ciphertext || input.signalType == null) throw new AppError('CIPHERTEXT_REQUIRED');
       changes = { text: null, ciphertext: input.ciphertext, signalType: input.signalType };
@@ -310,7 +310,10 @@ export class MessagesService implements OnModuleInit {
       // A forward's text is the original's, shown as "Forwarded from …": editing it would put words in that sender's mouth.
       if (message.forwardedFromId !== null || message.forwardSenderName !== null) throw invalid('forwardedFromId', 'a forwarded message cannot be edited');
       if (input.ciphertext !== undefined || input.signalType !== undefined) throw invalid('ciphertext', 'ciphertext belongs to secret chats');
-      changes = { text: checkedText(input.text), ciphertext: null, signalType: null };
+      // A media message's text is its caption (the client offers Edit on it): "" removes it, as sending none does.
+      if (message.type !== 'TEXT' && input.text === undefined) throw invalid('text', 'text is required');
+      const caption = message.type !== 'TEXT' && !input.text?.trim();
+      changes = { text: caption ? null : checkedText(input.text), ciphertext: null, signalType: null };
     }
     const updated = await this.messages.updateContent(messageId, changes);
     if (!updated) throw new AppError('MESSAGE_NOT_FOUND');

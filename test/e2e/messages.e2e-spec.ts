@@ -272,6 +272,20 @@ describe('messages', () => {
       bws.close();
     });
 
+    it("edits a media message's caption (the client offers Edit on it): the file stays, an empty caption removes it", async () => {
+      const { a, chatId, aws, bws } = await pair();
+      const { url } = (await t.http().post('/api/upload').set(a.auth).attach('file', await image('png'), 'sunset.png').expect(201)).body.data;
+      const photo = await send(aws, chatId, 'sunset', { type: 'IMAGE', mediaUrl: url });
+      const res = await t.http().patch(`/api/messages/${photo.id}`).set(a.auth).send({ text: 'sunrise' }).expect(200);
+      expect(res.body.data).toMatchObject({ id: photo.id, type: 'IMAGE', mediaUrl: url, text: 'sunrise', isEdited: true });
+      expect(await bws.waitFor('message:edited')).toMatchObject({ id: photo.id, mediaUrl: url, text: 'sunrise' });
+      expect((await t.http().patch(`/api/messages/${photo.id}`).set(a.auth).send({ text: ' ' }).expect(200)).body.data).toMatchObject({ text: null, mediaUrl: url });
+      expect((await t.http().patch(`/api/messages/${photo.id}`).set(a.auth).send({}).expect(422)).body.code).toBe('VALIDATION_ERROR');
+      expect(await t.backend.sql('SELECT text, media_url, type FROM messages WHERE id = $1', [photo.id])).toEqual([{ text: null, media_url: url, type: 'IMAGE' }]);
+      aws.close();
+      bws.close();
+    });
+
     it('deletes your own message permanently and tells members the new last message', async () => {
       const { a, b, chatId, aws, bws } = await pair();
       const first = await send(aws, chatId, 'first');
