@@ -1,14 +1,19 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { OnSocketEvent, SocketClient } from '../realtime/on-socket-event.decorator';
+import { OnSocketEvent, SocketClient, SocketLifecycle } from '../realtime/on-socket-event.decorator';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { BlockPolicy } from '../users/block-policy';
 import { UsersService } from '../users/users.service';
 import { ChatsService } from './chats.service';
 import { IsId } from '../core/http/is-id';
 
-/** A typing indicator lapses by itself this long after the last `typing:start`. */
-export const TYPING_TTL_MS = 6_000;
+/**
+ * A typing indicator lapses by itself this long after the last `typing:start`: a safety net, not
+ * a rhythm. The web client sends one start per burst of typing and a stop 2 s after the last key
+ * (or on sending, or leaving the chat), however long the burst (MessageArea.tsx handleTyping);
+ * a socket that closes ends its indicators at once.
+ */
+export const TYPING_TTL_MS = 30_000;
 
 export class TypingDto {
   @ApiProperty({ format: 'uuid' }) @IsId() chatId: string;
@@ -32,12 +37,17 @@ declare module '../realtime/client-events' {
 
 /**
  * Typing indicators: relayed to the other members who can see the chat (the target of a direct
- * chat sees it only from its first message), never across a block in a pair chat, and expiring
- * on the instance that saw the start.
+ * chat sees it only from its first message), never across a block in a pair chat, and ending on
+ * the instance that saw the start: on typing:stop, when the socket that started it closes, or
+ * TYPING_TTL_MS after the last start.
  */
 @Injectable()
 export class TypingSocket implements OnModuleDestroy {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** The socket (connection id) that last started each indicator. */
+  private readonly typists = new Map<string, string>();
+  /** TYPING_TTL_MS; a test may shorten it. */
+  ttlMs = TYPING_TTL_MS;
 
   constructor(
     private readonly chats: ChatsService,
@@ -54,9 +64,10 @@ export class TypingSocket implements OnModuleDestroy {
     const key = `${chatId}:${client.userId}`;
     const wasTyping = this.timers.has(key);
     clearTimeout(this.timers.get(key));
-    const timer = setTimeout(() => void this.stopTyping(chatId, client.userId), TYPING_TTL_MS);
+    const timer = setTimeout(() => void this.stopTyping(chatId, client.userId), this.ttlMs);
     timer.unref();
     this.timers.set(key, timer);
+    this.typists.set(key, client.connection.id);
     if (wasTyping) return; // a repeated start only extends the indicator
     const user = await this.users.findById(client.userId);
     await this.realtime.toUsers(await this.audience(chatId, client.userId), 'typing:started', { chatId, userId: client.userId, nickname: user?.nickname ?? '' });
@@ -68,9 +79,17 @@ export class TypingSocket implements OnModuleDestroy {
     await this.stopTyping(chatId, client.userId);
   }
 
+  /** The indicators a closing socket started end with it (a client that drops sends no typing:stop). */
+  @OnSocketEvent(SocketLifecycle.Disconnected)
+  async disconnected(client: SocketClient): Promise<void> {
+    const ended = [...this.typists].filter(([, connectionId]) => connectionId === client.connection.id).map(([key]) => key);
+    for (const key of ended) await this.stopTyping(key.slice(0, key.indexOf(':')), client.userId);
+  }
+
   onModuleDestroy(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.typists.clear();
   }
 
   private async stopTyping(chatId: string, userId: string): Promise<void> {
@@ -78,6 +97,7 @@ export class TypingSocket implements OnModuleDestroy {
     if (!this.timers.has(key)) return;
     clearTimeout(this.timers.get(key));
     this.timers.delete(key);
+    this.typists.delete(key);
     await this.realtime.toUsers(await this.audience(chatId, userId), 'typing:stopped', { chatId, userId });
   }
 

@@ -5,6 +5,7 @@ import { PresenceRepository } from '../../src/presence/presence.repository';
 import { PresenceService } from '../../src/presence/presence.service';
 import { PresenceStore } from '../../src/realtime/presence/presence-store';
 import { WsGateway } from '../../src/realtime/ws.gateway';
+import { TYPING_TTL_MS, TypingSocket } from '../../src/chats/typing.socket';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createBackend, createTestApp, describeOnEachRedis, TestApp, TestBackend, twoInstances } from '../support/test-app';
@@ -65,15 +66,31 @@ describe('realtime', () => {
       bws.close();
     });
 
-    it('lets a typing indicator expire by itself after about 6 s', async () => {
+    it('keeps an indicator while its socket is open (the web client sends one start per burst), ends it when that socket closes, and lets it lapse after TYPING_TTL_MS', async () => {
       const [a, b, chatId] = await partners();
-      const [aws, bws] = [await connect(t, a), await connect(t, b)];
+      const [aws, aws2, bws] = [await connect(t, a), await connect(t, a), await connect(t, b)];
       aws.send('typing:start', { chatId });
       await bws.waitFor('typing:started');
-      expect(await bws.waitFor('typing:stopped', () => true, 9000)).toEqual({ chatId, userId: a.id });
+      // The other device of the typist closing ends nothing; the typing one closing ends it at once.
+      aws2.close();
+      await bws.expectNo('typing:stopped');
       aws.close();
+      expect(await bws.waitFor('typing:stopped')).toEqual({ chatId, userId: a.id });
+      // No stop and no close: the safety net, shortened here.
+      expect(TYPING_TTL_MS).toBeGreaterThanOrEqual(30_000);
+      const typing = t.app.get(TypingSocket);
+      typing.ttlMs = 300;
+      try {
+        const aws3 = await connect(t, a);
+        aws3.send('typing:start', { chatId });
+        await bws.waitFor('typing:started');
+        expect(await bws.waitFor('typing:stopped')).toEqual({ chatId, userId: a.id });
+        aws3.close();
+      } finally {
+        typing.ttlMs = TYPING_TTL_MS;
+      }
       bws.close();
-    }, 15_000);
+    });
 
     it('refuses typing in a chat you are not in', async () => {
       const [, , chatId] = await partners();
