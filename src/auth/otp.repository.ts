@@ -28,10 +28,11 @@ export class OtpRepository {
   }
 
   /**
-   * Locks the email's pending code for the rest of the transaction; null when there is none, it
-   * expired, or `maxAttempts` wrong tries burned it (that row stays: it holds the resend interval).
+   * Locks the email's pending code for the rest of the transaction; null when there is none or it
+   * expired, 'burned' when `maxAttempts` wrong tries used it up (that row stays until it expires:
+   * it holds the resend interval).
    */
-  async lockLive(tx: EntityManager, email: string, maxAttempts: number): Promise<OtpCodeEntity | null> {
+  async lockLive(tx: EntityManager, email: string, maxAttempts: number): Promise<OtpCodeEntity | 'burned' | null> {
     const rows = (await tx.query(`SELECT *, expires_at > now() AS live FROM otp_codes WHERE email = $1 FOR UPDATE`, [email])) as Array<
       Record<string, any>
     >;
@@ -41,7 +42,7 @@ export class OtpRepository {
       await tx.query(`DELETE FROM otp_codes WHERE email = $1`, [email]);
       return null;
     }
-    if (row.attempts >= maxAttempts) return null;
+    if (row.attempts >= maxAttempts) return 'burned';
     return { email: row.email, codeHash: row.code_hash, verifyTokenHash: row.verify_token_hash, attempts: row.attempts, sentAt: row.sent_at, expiresAt: row.expires_at };
   }
 

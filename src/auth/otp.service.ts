@@ -110,13 +110,16 @@ export class OtpService {
   /**
    * Checks a code (or the verify token handed out with NICKNAME_REQUIRED) for a locked, live OTP
    * row. A wrong one raises the code's counter and the email's budget in the same transaction;
-   * the fifth on one code burns it, the last of the budget locks the email out.
+   * the fifth on one code burns it (OTP_MAX_ATTEMPTS, then and at every try after it), the last of
+   * the budget locks the email out.
    */
   async check(tx: EntityManager, email: string, credential: { code?: string; verifyToken?: string }): Promise<CodeCheck> {
     const budget = await this.budgets.lockForCheck(tx, email, this.limits);
     if (budget?.lockedUntil) return { ok: false, error: lockedOut(budget.lockedUntil) };
     const row = await this.codes.lockLive(tx, email, OTP_MAX_ATTEMPTS);
     if (!row) return { ok: false, error: new AppError('OTP_EXPIRED') };
+    // A code used up by wrong tries says so until it expires, whatever is tried (and costs nothing more).
+    if (row === 'burned') return { ok: false, error: new AppError('OTP_MAX_ATTEMPTS') };
     const ok = credential.code
       ? this.box.verify(credential.code, row.codeHash)
       : !!credential.verifyToken && !!row.verifyTokenHash && this.box.verify(credential.verifyToken, row.verifyTokenHash);

@@ -166,7 +166,7 @@ describe('auth', () => {
       expect((await verify({ email, code }).expect(400)).body.code).toBe('OTP_EXPIRED');
     });
 
-    it('counts wrong codes with INVALID_CODE and kills the code on the fifth with OTP_MAX_ATTEMPTS', async () => {
+    it('counts wrong codes with INVALID_CODE and kills the code on the fifth with OTP_MAX_ATTEMPTS, which every later try hears, costing nothing', async () => {
       const email = uniqueEmail();
       await sendOtp(email).expect(200);
       const code = await t.backend.smtp.code(email);
@@ -176,6 +176,11 @@ describe('auth', () => {
         expect((await t.backend.sql('SELECT attempts FROM otp_codes WHERE email = $1', [email]))[0].attempts).toBe(i);
       }
       expect((await verify({ email, code: wrong }).expect(429)).body.code).toBe('OTP_MAX_ATTEMPTS');
+      const budget = await t.backend.sql('SELECT wrong_codes FROM otp_budgets WHERE email = $1', [email]);
+      for (const late of [code, wrong]) expect((await verify({ email, code: late }).expect(429)).body.code).toBe('OTP_MAX_ATTEMPTS');
+      expect(await t.backend.sql('SELECT wrong_codes FROM otp_budgets WHERE email = $1', [email])).toEqual(budget);
+      // Expired, it is gone like any other.
+      await t.backend.sql(`UPDATE otp_codes SET expires_at = now() - interval '1 second' WHERE email = $1`, [email]);
       expect((await verify({ email, code }).expect(400)).body.code).toBe('OTP_EXPIRED');
     });
 
