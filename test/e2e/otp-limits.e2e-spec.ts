@@ -6,8 +6,6 @@ import { ExpiredAuthRecords } from '../../src/auth/expired-auth-records';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
-/** Answers that mean a guess was compared with the code (as opposed to refused before that). */
-
 /**
  * The per-email OTP budget, driven the way the attack in the security issue did it: many client
  * IPs (X-Forwarded-For behind TRUST_PROXY), one target email. Time passing is simulated by moving
