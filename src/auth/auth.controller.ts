@@ -37,7 +37,7 @@ export class AuthController {
       'Both carry `retryAfter` (seconds) and `lockedUntil` (ISO time).',
   })
   @ApiEnvelope(SendOtpResultDto)
-  @ApiErrors('VALIDATION_ERROR', 'DISPOSABLE_EMAIL', 'OTP_TOO_SOON', 'OTP_SEND_LIMIT', 'OTP_LOCKED', 'RATE_LIMIT', 'EMAIL_SEND_FAILED')
+  @ApiErrors('VALIDATION_ERROR', 'DISPOSABLE_EMAIL', 'OTP_TOO_SOON', 'OTP_SEND_LIMIT', 'OTP_LOCKED', 'RATE_LIMIT', 'EMAIL_SEND_FAILED', { code: 'EMAIL_SEND_FAILED', status: 503 })
   sendOtp(@Body() body: SendOtpDto, @Req() request: Request): Promise<SendOtpResultDto> {
     return this.otp.send(body.email, preferredLocale(request));
   }

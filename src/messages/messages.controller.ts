@@ -65,7 +65,7 @@ export class MessagesController {
   @Patch('messages/:id')
   @ApiOperation({ summary: 'Edit your message: a text message\'s text, a media message\'s caption ("" removes it); secret chats: a text message\'s ciphertext. Members get message:edited' })
   @ApiEnvelope(MessageDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED', 'NOT_MESSAGE_AUTHOR', 'PLAINTEXT_IN_SECRET_CHAT', 'CIPHERTEXT_REQUIRED')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED', 'NOT_MESSAGE_AUTHOR', 'PLAINTEXT_IN_SECRET_CHAT', 'CIPHERTEXT_REQUIRED', 'FORBIDDEN')
   edit(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: EditMessageDto): Promise<MessageDto> {
     return this.messages.edit(auth.userId, id, body);
   }
@@ -89,7 +89,7 @@ export class MessagesController {
       'Delete for me: the message leaves your history, search, shared media, unread count and last message (nobody else\'s); idempotent; your sockets get message:deleted with your new last message',
   })
   @ApiEnvelope(HideResultDto)
-  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND')
+  @ApiErrors('UNAUTHORIZED', 'MESSAGE_NOT_FOUND', 'FORBIDDEN')
   hide(@Auth() auth: AuthContext, @Param('id') id: string): Promise<HideResultDto> {
     return this.messages.hide(auth.userId, id);
   }
@@ -107,7 +107,7 @@ export class MessagesController {
   @HttpCode(200)
   @ApiOperation({ summary: `React (one of ${ALLOWED_REACTIONS.join(' ')}); idempotent; members get reaction:added` })
   @ApiEnvelope(ReactionDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'MESSAGE_NOT_FOUND', 'BLOCKED', 'FORBIDDEN')
   react(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: ReactionRequestDto): Promise<ReactionDto> {
     return this.messages.addReaction(auth.userId, id, body.emoji);
   }

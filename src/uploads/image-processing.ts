@@ -38,7 +38,7 @@ export class WorkSlots {
   async run<T>(work: () => Promise<T>, options: { maxWaiting?: number } = {}): Promise<T> {
     if (this.running >= this.size) {
       if (options.maxWaiting !== undefined && this.waiting.length >= options.maxWaiting) {
-        throw new AppError('SERVICE_UNAVAILABLE', 'Too many images are being processed; try again shortly');
+        throw new AppError('SERVICE_UNAVAILABLE', 'Too many images are being processed; try again shortly', { retryAfter: 1 });
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else this.running++;

@@ -25,7 +25,7 @@ export class UploadsController {
       'their WebP variants (optimised, medium 800 px, thumbnail 200 px) follow from a job.',
   })
   @ApiEnvelope(UploadResultDto, { status: 201 })
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'UNSUPPORTED_FILE_TYPE', 'IMAGE_TOO_LARGE', 'INVALID_IMAGE', 'RATE_LIMIT', 'UPLOAD_QUOTA_EXCEEDED')
+  @ApiErrors('UNAUTHORIZED', 'BAD_REQUEST', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'UNSUPPORTED_FILE_TYPE', 'IMAGE_TOO_LARGE', 'INVALID_IMAGE', 'RATE_LIMIT', 'UPLOAD_QUOTA_EXCEEDED', 'SERVICE_UNAVAILABLE')
   upload(@Auth() auth: AuthContext, @Req() request: Request): Promise<UploadResultDto> {
     return this.uploads.upload(auth.userId, request.file);
   }
@@ -37,7 +37,7 @@ export class UploadsController {
   @ApiBody({ type: FileUploadBodyDto })
   @ApiOperation({ summary: 'Upload an avatar image (max 10 MB), cropped to 400×400 WebP; the URL works at once' })
   @ApiEnvelope(AvatarResultDto, { status: 201 })
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'UNSUPPORTED_FILE_TYPE', 'IMAGE_TOO_LARGE', 'INVALID_IMAGE', 'RATE_LIMIT', 'UPLOAD_QUOTA_EXCEEDED')
+  @ApiErrors('UNAUTHORIZED', 'BAD_REQUEST', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'UNSUPPORTED_FILE_TYPE', 'IMAGE_TOO_LARGE', 'INVALID_IMAGE', 'RATE_LIMIT', 'UPLOAD_QUOTA_EXCEEDED', 'SERVICE_UNAVAILABLE')
   uploadAvatar(@Auth() auth: AuthContext, @Req() request: Request): Promise<AvatarResultDto> {
     return this.uploads.uploadAvatar(auth.userId, request.file);
   }
@@ -59,7 +59,7 @@ export class UploadsController {
       'A cookie-authenticated request must send `X-Requested-With: H2V`.',
   })
   @ApiEnvelope(EncryptedUploadResultDto, { status: 201 })
-  @ApiErrors('UNAUTHORIZED', 'CSRF_REJECTED', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'RATE_LIMIT', 'UPLOAD_QUOTA_EXCEEDED')
+  @ApiErrors('UNAUTHORIZED', 'CSRF_REJECTED', 'BAD_REQUEST', 'VALIDATION_ERROR', 'FILE_TOO_LARGE', 'RATE_LIMIT', 'UPLOAD_QUOTA_EXCEEDED')
   uploadEncrypted(@Auth() auth: AuthContext, @Req() request: Request): Promise<EncryptedUploadResultDto> {
     return this.uploads.uploadEncrypted(auth.userId, request.file);
   }

@@ -46,6 +46,23 @@ describe('foundation', () => {
     await t.http().get('/api/docs').expect(200).expect('Content-Type', /html/);
   });
 
+  it('documents the errors the routes really answer: 429 RATE_LIMIT on every /api route, and the codes reviews found missing', async () => {
+    const { paths } = (await t.http().get('/api/docs-json').expect(200)).body as { paths: Record<string, Record<string, { responses: Record<string, any> }>> };
+    const codes = (path: string, method: string, status: number): string[] => paths[path]?.[method]?.responses[String(status)]?.content['application/json'].schema.properties.code.enum ?? [];
+    const withoutLimit = Object.entries(paths).flatMap(([path, item]) =>
+      path.startsWith('/api/') ? Object.keys(item).filter((method) => !codes(path, method, 429).includes('RATE_LIMIT')).map((method) => `${method} ${path}`) : [],
+    );
+    expect(withoutLimit).toEqual([]);
+    expect(codes('/api/users/me', 'patch', 429)).toEqual(['RATE_LIMIT']);
+    expect(codes('/api/auth/verify-otp', 'post', 429)).toEqual(expect.arrayContaining(['OTP_MAX_ATTEMPTS', 'RATE_LIMIT']));
+    for (const [path, method] of [['/api/messages/{id}', 'patch'], ['/api/messages/{id}/hide', 'post'], ['/api/messages/{id}/reactions', 'post']]) {
+      expect(codes(path, method, 403)).toContain('FORBIDDEN');
+    }
+    for (const path of ['/api/upload', '/api/upload/avatar', '/api/upload/encrypted']) expect(codes(path, 'post', 400)).toContain('BAD_REQUEST');
+    expect(codes('/api/upload', 'post', 503)).toEqual(['SERVICE_UNAVAILABLE']);
+    expect(codes('/api/auth/send-otp', 'post', 503)).toEqual(['EMAIL_SEND_FAILED']);
+  });
+
   it('answers a WebSocket frame that is not JSON with an error event, and keeps the socket', async () => {
     const ws = await t.ws();
     ws.sendRaw('not json');

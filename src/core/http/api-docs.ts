@@ -26,25 +26,32 @@ export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status:
     const { code, status } = typeof entry === 'string' ? { code: entry, status: ERROR_CODES[entry].status } : entry;
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
-  return applyDecorators(
-    ...[...byStatus].map(([status, list]) =>
-      ApiResponse({
-        status,
-        description: list.map(describeCode).join('; '),
-        schema: {
-          type: 'object',
-          required: ['success', 'code', 'message'],
-          properties: {
-            success: { type: 'boolean', enum: [false] },
-            code: codeSchema(list),
-            message: { type: 'string' },
-            ...(list.includes('VALIDATION_ERROR') ? { errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } } : {}),
-            ...(list.includes('OUTBOUND_REFUSED') ? { reason: { type: 'string', enum: ['ADDRESS', 'PORT', 'SCHEME', 'CREDENTIALS', 'INVALID_URL', 'URL_TOO_LONG'] } } : {}),
-          },
-        },
-      }),
-    ),
-  );
+  return applyDecorators(...[...byStatus].map(([status, list]) => ApiResponse({ status, ...errorBody(list) })));
+}
+
+/** The documented error envelope of the codes answered with one status. */
+function errorBody(list: ErrorCode[]): { description: string; schema: SchemaObject } {
+  return {
+    description: list.map(describeCode).join('; '),
+    schema: {
+      type: 'object',
+      required: ['success', 'code', 'message'],
+      properties: {
+        success: { type: 'boolean', enum: [false] },
+        code: codeSchema(list),
+        message: { type: 'string' },
+        ...(list.includes('VALIDATION_ERROR') ? { errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } } : {}),
+        ...(list.includes('OUTBOUND_REFUSED') ? { reason: { type: 'string', enum: ['ADDRESS', 'PORT', 'SCHEME', 'CREDENTIALS', 'INVALID_URL', 'URL_TOO_LONG'] } } : {}),
+        ...(list.includes('RATE_LIMIT') ? { retryAfter: { type: 'integer', description: 'seconds, as the Retry-After header says' } } : {}),
+      },
+    },
+  };
+}
+
+/** errorBody as an OpenAPI response object (what ApiResponse writes into the document). */
+function errorResponse(list: ErrorCode[]): { description: string; content: Record<string, { schema: SchemaObject }> } {
+  const { description, schema } = errorBody(list);
+  return { description, content: { 'application/json': { schema } } };
 }
 
 function describeCode(code: ErrorCode): string {
@@ -81,7 +88,35 @@ export function setupApiDocs(app: INestApplication, options: { extraModels?: Arr
     .addCookieAuth('h2v_session')
     .addBearerAuth()
     .build();
-  const document = SwaggerModule.createDocument(app, config, { extraModels: options.extraModels ?? [] });
+  const document = withApiRateLimit(SwaggerModule.createDocument(app, config, { extraModels: options.extraModels ?? [] }));
   options.beside?.(document);
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
+}
+
+/**
+ * Every route under /api/ counts against a rate limit (RATE_LIMIT_API per address and route, the
+ * sign-in code routes their own, and per-user budgets on top of some): each operation documents
+ * 429 `RATE_LIMIT`, whether or not its @ApiErrors names it.
+ */
+function withApiRateLimit(document: OpenAPIObject): OpenAPIObject {
+  const rateLimit = { code: 'RATE_LIMIT' as ErrorCode, status: ERROR_CODES.RATE_LIMIT.status };
+  for (const [path, item] of Object.entries(document.paths)) {
+    if (!path.startsWith('/api/')) continue;
+    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+      const operation = item[method];
+      if (!operation) continue;
+      const status = String(rateLimit.status);
+      const existing = operation.responses[status] as { description?: string; content?: Record<string, { schema?: { properties?: { code?: SchemaObject } } }> } | undefined;
+      if (!existing) {
+        operation.responses[status] = errorResponse([rateLimit.code]);
+        continue;
+      }
+      const codeSchemaOf = existing.content?.['application/json']?.schema?.properties?.code;
+      if (codeSchemaOf?.enum && !codeSchemaOf.enum.includes(rateLimit.code)) {
+        codeSchemaOf.enum.push(rateLimit.code);
+        existing.description = `${existing.description ?? ''}; ${describeCode(rateLimit.code)}`;
+      }
+    }
+  }
+  return document;
 }
