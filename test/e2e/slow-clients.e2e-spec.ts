@@ -62,11 +62,24 @@ describe('slow clients', () => {
     expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ success: false, code: 'REQUEST_TIMEOUT', message: expect.any(String) });
   });
 
-  it('closes a connection whose headers trickle in', async () => {
+  const envelopeOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+
+  it('closes a connection whose headers trickle in, answering 408 REQUEST_TIMEOUT in the envelope', async () => {
     const head = Buffer.from(jsonHead('/api/auth/send-otp', 2));
     const { answer, cutShort } = await trickle(t, 'POST /api/auth/send-otp HTTP/1.1\r\n', head, 1, 500);
     expect(cutShort).toBe(true);
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(envelopeOf(answer)).toEqual({ success: false, code: 'REQUEST_TIMEOUT', message: expect.any(String) });
+  });
+
+  it("answers what Node's parser refuses in the envelope too: headers past 16 KB (431), a malformed request (400)", async () => {
+    const big = await trickle(t, `GET /api/users/me HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: h2v_session=${'x'.repeat(20_000)}\r\nConnection: close\r\n\r\n`, Buffer.alloc(0), 1, 10);
+    expect(big.answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(envelopeOf(big.answer)).toEqual({ success: false, code: 'HEADERS_TOO_LARGE', message: expect.any(String) });
+    const malformed = await trickle(t, 'GET /api/users/me HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n', Buffer.alloc(0), 1, 10);
+    expect(malformed.answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(malformed.answer).toMatch(/\r\nConnection: close\r\n/i);
+    expect(envelopeOf(malformed.answer)).toEqual({ success: false, code: 'BAD_REQUEST', message: expect.any(String) });
   });
 
   it('takes a JSON body that arrives slowly but steadily, past the body timeout', async () => {

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   INVALID_JSON: { status: 400, message: 'Malformed JSON body' },
   BAD_REQUEST: { status: 400, message: 'Bad request' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'Request body is too large' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'Request headers are too large' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   RATE_LIMIT: { status: 429, message: 'Too many requests' },

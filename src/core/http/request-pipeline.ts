@@ -9,6 +9,7 @@ import { requestInputProblems } from './input-hygiene';
 import { sendJson } from './json-response';
 import { OriginPolicy } from './origin-policy';
 import { foreignOriginRefusal, hasBody, missingClientHeaderRefusal, setSecurityHeaders, unreadBodyRefusal } from './request-hardening';
+import { answerClientErrors } from './client-errors';
 import { limitSlowClients } from './slow-clients';
 
 /** Largest JSON body accepted; bigger bodies answer 413 PAYLOAD_TOO_LARGE. */
@@ -43,6 +44,7 @@ export class RequestPipeline {
 
   constructor(private readonly parts: RequestPipelineParts) {
     this.watchBody = limitSlowClients(parts.server, parts.timeouts);
+    answerClientErrors(parts.server);
   }
 
   readonly begin: RequestHandler = (req, res, next) => {
