@@ -491,8 +491,9 @@ export class ChatsService implements OnModuleInit {
    * Tells the user's sockets of their draft as `told`, then, read again, as it is now if that is
    * not the same: two saves (or a save and a delete) from two devices at once tell theirs in no
    * order between them, and the one that commits last reads after both (see PresenceRelations).
+   * A sent message clearing the sender's draft tells it the same way (MessagesService).
    */
-  private async publishDraft(userId: string, chatId: string, told: { text: string | null; replyToId: string | null }): Promise<void> {
+  async publishDraft(userId: string, chatId: string, told: { text: string | null; replyToId: string | null }): Promise<void> {
     await this.realtime.toUsers([userId], 'draft:updated', { chatId, text: told.text, replyToId: told.replyToId });
     const now = await this.chats.draftOf(chatId, userId);
     if (now && (now.text !== told.text || now.replyToId !== told.replyToId)) await this.realtime.toUsers([userId], 'draft:updated', { chatId, text: now.text, replyToId: now.replyToId });

@@ -208,8 +208,9 @@ export class MessagesService implements OnModuleInit {
     if (await this.presence.anyOnline(others)) {
       published.push(this.realtime.toUsers([senderId], 'message:delivered', { messageId: dto.id, chatId: dto.chatId }, position));
     }
-    // The send cleared the sender's draft of the chat (in the insert statement): their other devices drop it too.
-    if (stored.draftCleared) published.push(this.realtime.toUsers([senderId], 'draft:updated', { chatId: dto.chatId, text: null, replyToId: null }));
+    // The send cleared the sender's draft of the chat (in the insert statement): their other devices
+    // drop it too, or take the one another device saved since (read again after telling).
+    if (stored.draftCleared) published.push(this.chats.publishDraft(senderId, dto.chatId, { text: null, replyToId: null }));
     await Promise.all(published);
   }
 

@@ -1,5 +1,6 @@
 import { ChatViews } from '../../src/chats/chat-views';
 import { ChatsRepository } from '../../src/chats/chats.repository';
+import { RealtimePublisher } from '../../src/realtime/realtime-publisher';
 import { eventually, signIn, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
@@ -369,6 +370,42 @@ describe('chat state (v2.2)', () => {
   });
 
   describe('drafts', () => {
+    it('a send clearing the draft while another device saves a new one leaves every device on the draft stored', async () => {
+      const [a, b] = await users(2);
+      const chatId = await sharedDirect(a, b);
+      const [sender, other] = [await connect(t, a), await connect(t, a)];
+      await putDraft(a, chatId, { text: 'old' }).expect(200);
+      // The send's "draft cleared" is held before it goes out, while the other device saves anew.
+      const original = RealtimePublisher.prototype.toUsers;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let holding!: () => void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const spy = jest.spyOn(RealtimePublisher.prototype, 'toUsers').mockImplementation(async function (this: RealtimePublisher, ...args: Parameters<RealtimePublisher['toUsers']>) {
+        const [, event, payload] = args as unknown as [unknown, string, { text?: string | null }];
+        if (event === 'draft:updated' && payload.text === null) {
+          holding();
+          await released;
+        }
+        return original.apply(this, args);
+      });
+      try {
+        const sending = send(sender, chatId, 'sent');
+        await held;
+        await putDraft(a, chatId, { text: 'newer' }).expect(200);
+        release();
+        await sending;
+        const told = () => other.received.filter((f) => f.event === 'draft:updated' && f.payload.chatId === chatId).map((f) => f.payload.text);
+        // The held "cleared" arrives after the newer draft; what the device is told last is what is stored.
+        await eventually(async () => expect(told().lastIndexOf(null)).toBeGreaterThan(told().indexOf('newer')));
+        await eventually(async () => expect(told().at(-1)).toBe('newer'));
+      } finally {
+        spy.mockRestore();
+      }
+      expect((await chatOf(a, chatId)).draft).toMatchObject({ text: 'newer' });
+      [sender, other].forEach((ws) => ws.close());
+    });
+
     it('stores the caller\'s draft, shows it to them alone, and tells all their sockets with draft:updated', async () => {
       const [a, b] = await users(2);
       const chatId = await sharedDirect(a, b);
