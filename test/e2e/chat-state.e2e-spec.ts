@@ -1,3 +1,4 @@
+import { DataSource } from 'typeorm';
 import { ChatViews } from '../../src/chats/chat-views';
 import { ChatsRepository } from '../../src/chats/chats.repository';
 import { RealtimePublisher } from '../../src/realtime/realtime-publisher';
@@ -614,6 +615,11 @@ describe('chat state (v2.2)', () => {
   afterAll(async () => {
     await t.close();
     await backend.close();
+  });
+
+  it("runs the server's sessions in UTC (and without JIT: statements of milliseconds)", async () => {
+    const [settings] = await t.app.get(DataSource).query(`SELECT current_setting('TimeZone') AS tz, current_setting('jit') AS jit`);
+    expect(settings).toEqual({ tz: 'UTC', jit: 'off' });
   });
 
   it('mutes "forever", lists and shows the chat, and stores and sends every timestamp in UTC', async () => {

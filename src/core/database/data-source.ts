@@ -34,8 +34,10 @@ export function dataSourceOptions(config: AppConfigValues, extra: { entities?: D
       url: config.databaseUrl,
       // Sessions in UTC, whatever the server's or database's TimeZone: timestamps come back as
       // `+00:00`, as pg-timestamps reads them (in a zone east of UTC the far-future mute would
-      // come back in the year 10000, which no Date parses).
-      extra: { max: config.dbPoolSize, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: 'h2v-server', options: '-c TimeZone=UTC' },
+      // come back in the year 10000, which no Date parses). No JIT: every statement here is a
+      // few milliseconds of index lookups, and a large group's estimates (many contacts and
+      // blocks among its members) passed jit_above_cost, compiling for 110-170 ms each time.
+      extra: { max: config.dbPoolSize, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: 'h2v-server', options: '-c TimeZone=UTC -c jit=off' },
     };
   }
   const dataDir = join(config.dataDir, 'db');
