@@ -45,7 +45,8 @@ describe('auth rate limit', () => {
     const colleague = uniqueEmail('colleague');
     await post('/api/auth/send-otp', office, { email: colleague }).expect(200);
     expect((await post('/api/auth/verify-otp', office, { email: colleague, code: await t.backend.smtp.code(colleague) }).expect(422)).body.code).toBe('NICKNAME_REQUIRED');
-    expect((await post('/api/auth/verify-otp', elsewhere, { email, code: '000000' }).expect(400)).body.code).toBe('OTP_EXPIRED');
+    // From elsewhere the address limit lets the guess through: the code, burned by the office's guesses, answers.
+    expect((await post('/api/auth/verify-otp', elsewhere, { email, code: '000000' }).expect(429)).body.code).toBe('OTP_MAX_ATTEMPTS');
   });
 
   it('puts a looser ceiling of 100 on one address, counting an IPv6 /64 as one address', async () => {
