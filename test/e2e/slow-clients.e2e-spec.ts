@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { signUp, uniqueEmail } from '../support/factories';
+import { eventually, signUp, uniqueEmail } from '../support/factories';
 import { connect } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -70,6 +70,28 @@ describe('slow clients', () => {
     expect(cutShort).toBe(true);
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(envelopeOf(answer)).toEqual({ success: false, code: 'REQUEST_TIMEOUT', message: expect.any(String) });
+  });
+
+  it('drops the connection it refused, both halves, even when the client keeps its own half open', async () => {
+    const server = t.app.getHttpServer() as import('node:http').Server;
+    const connections = () => new Promise<number>((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+    const before = await connections();
+    const { port } = new URL(t.url);
+    const socket = net.connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (data) => (text += data.toString()));
+      socket.on('end', () => resolve(text));
+    });
+    socket.on('error', () => undefined);
+    try {
+      socket.write('GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      expect(await answer).toMatch(/^HTTP\/1\.1 408 /);
+      // The server's side is gone, not only closed for writing: it holds no connection for it.
+      await eventually(async () => expect(await connections()).toBeLessThanOrEqual(before));
+    } finally {
+      socket.destroy();
+    }
   });
 
   it("answers what Node's parser refuses in the envelope too: headers past 16 KB (431), a malformed request (400)", async () => {
