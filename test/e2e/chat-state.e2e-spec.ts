@@ -610,7 +610,10 @@ describe('chat state (v2.2)', () => {
     backend = await createBackend();
     const [{ db }] = await backend.sql('SELECT current_database() AS db');
     await backend.sql(`ALTER DATABASE "${db}" SET timezone TO 'Asia/Tokyo'`);
-    t = await createTestApp({ backend });
+    // A URL with options of its own (a provider's endpoint, a search_path): kept, the server's settings winning.
+    const url = new URL(backend.env.DATABASE_URL!);
+    url.searchParams.set('options', '-c statement_timeout=60000 -c TimeZone=Asia/Tokyo');
+    t = await createTestApp({ backend, env: { DATABASE_URL: url.toString() } });
   });
   afterAll(async () => {
     await t.close();
@@ -618,8 +621,8 @@ describe('chat state (v2.2)', () => {
   });
 
   it("runs the server's sessions in UTC (and without JIT: statements of milliseconds)", async () => {
-    const [settings] = await t.app.get(DataSource).query(`SELECT current_setting('TimeZone') AS tz, current_setting('jit') AS jit`);
-    expect(settings).toEqual({ tz: 'UTC', jit: 'off' });
+    const [settings] = await t.app.get(DataSource).query(`SELECT current_setting('TimeZone') AS tz, current_setting('jit') AS jit, current_setting('statement_timeout') AS timeout`);
+    expect(settings).toEqual({ tz: 'UTC', jit: 'off', timeout: '1min' });
   });
 
   it('mutes "forever", lists and shows the chat, and stores and sends every timestamp in UTC', async () => {

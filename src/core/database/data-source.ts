@@ -29,15 +29,12 @@ export function dataSourceOptions(config: AppConfigValues, extra: { entities?: D
   };
   if (config.databaseUrl) {
     installTimestampParser();
+    const { url, options } = withSessionOptions(config.databaseUrl, process.env.PGOPTIONS);
     return {
       ...common,
-      url: config.databaseUrl,
-      // Sessions in UTC, whatever the server's or database's TimeZone: timestamps come back as
-      // `+00:00`, as pg-timestamps reads them (in a zone east of UTC the far-future mute would
-      // come back in the year 10000, which no Date parses). No JIT: every statement here is a
-      // few milliseconds of index lookups, and a large group's estimates (many contacts and
-      // blocks among its members) passed jit_above_cost, compiling for 110-170 ms each time.
-      extra: { max: config.dbPoolSize, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: 'h2v-server', options: '-c TimeZone=UTC -c jit=off' },
+      url,
+      // The session settings of SESSION_OPTIONS, after the URL's own and PGOPTIONS.
+      extra: { max: config.dbPoolSize, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: 'h2v-server', options },
     };
   }
   const dataDir = join(config.dataDir, 'db');
@@ -45,6 +42,37 @@ export function dataSourceOptions(config: AppConfigValues, extra: { entities?: D
   // One process per embedded database: PGlite locks nothing itself (see lockDataDir).
   lockDataDir(join(config.dataDir, 'db.lock'));
   return { ...common, driver: pgliteDriver(dataDir) } as DataSourceOptions;
+}
+
+/**
+ * The server's own session settings. UTC, whatever the server's or database's TimeZone:
+ * timestamps come back as `+00:00`, as pg-timestamps reads them (in a zone east of UTC the
+ * far-future mute came back in the year 10000). No JIT: every statement here is a few
+ * milliseconds of index lookups, and a large group's estimates (many contacts and blocks among
+ * its members) passed jit_above_cost, compiling for 110-170 ms each time.
+ */
+const SESSION_OPTIONS = '-c TimeZone=UTC -c jit=off';
+
+/**
+ * The connection's `options`: the URL's own (`?options=…`, e.g. a provider's endpoint or a
+ * search_path) and PGOPTIONS, then the server's settings, which win. pg lets a URL's `options`
+ * replace the configured ones outright, and configured ones hide PGOPTIONS: so the URL goes without
+ * its `options`, and all three travel together.
+ */
+export function withSessionOptions(databaseUrl: string, pgOptions: string | undefined): { url: string; options: string } {
+  let url = databaseUrl;
+  let own: string | null = null;
+  try {
+    const parsed = new URL(databaseUrl);
+    own = parsed.searchParams.get('options');
+    if (own !== null) {
+      parsed.searchParams.delete('options');
+      url = parsed.toString();
+    }
+  } catch {
+    // Not a URL pg would take either: it says so itself when it connects.
+  }
+  return { url, options: [own, pgOptions, SESSION_OPTIONS].filter((part) => part?.trim()).join(' ') };
 }
 
 /** Loads migration classes by requiring the compiled (or, under jest, the source) files in order. */

@@ -50,4 +50,8 @@ describe('isoFromJson', () => {
       expect(isoFromJson(value)).toBe(new Date(value).toISOString());
     }
   });
+
+  it('reads the far-future mute as a session east of UTC writes it, in the year 10000', () => {
+    expect(isoFromJson('10000-01-01T08:59:59+09:00')).toBe('9999-12-31T23:59:59.000Z');
+  });
 });

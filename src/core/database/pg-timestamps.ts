@@ -62,7 +62,9 @@ export function isoFromJson(value: string): string {
     const fraction = value.slice(19, -6);
     if (fraction === '' || (fraction[0] === '.' && fraction.length <= 7)) return `${value.slice(0, 19)}.${`${fraction.slice(1)}000`.slice(0, 3)}Z`;
   }
-  return new Date(value).toISOString();
+  // A session east of UTC writes the far-future mute in the year 10000, which Date reads only as
+  // an expanded year (`+010000-…`). (The server's sessions run in UTC; this is the second guard.)
+  return new Date(value[5] === '-' && /^\d{5}-/.test(value) ? `+0${value}` : value).toISOString();
 }
 
 /** isoFromJson, passing null through. */
