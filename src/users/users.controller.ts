@@ -79,11 +79,15 @@ export class UsersController {
   }
 
   @Get('me/blocked')
-  @ApiOperation({ summary: 'Users you have blocked, most recent first' })
-  @ApiEnvelope(UserDto, { isArray: true })
+  @ApiOperation({
+    summary: 'Users you have blocked, most recent first: their ids, or with full=1 their User objects',
+    description: 'The web client asks for the ids to tell whether a profile is blocked (UserProfile.tsx: `data.includes(id)`) and for `full=1` to list them.',
+  })
+  @ApiEnvelope(UserDto, { isArray: true, description: 'with full=1 (or true); without it, an array of user ids (strings)' })
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
-  blocked(@Auth() auth: AuthContext, @Query() _query: BlockedListQueryDto): Promise<UserDto[]> {
-    return this.users.blockedUsers(auth.userId);
+  async blocked(@Auth() auth: AuthContext, @Query() query: BlockedListQueryDto): Promise<UserDto[] | string[]> {
+    const users = await this.users.blockedUsers(auth.userId);
+    return query.full === '1' || query.full === 'true' ? users : users.map((u) => u.id);
   }
 
   @Get('public/:nickname')

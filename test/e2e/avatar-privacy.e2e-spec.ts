@@ -164,7 +164,7 @@ describe('avatar privacy (showAvatar)', () => {
     it('the blocked list', async () => {
       for (const v of viewers()) {
         await t.http().post(`/api/users/${s.owner.id}/block`).set(v.user.auth).expect(200);
-        expect((await get(v.user, '/api/users/me/blocked')).map((u: { id: string; avatar: string | null }) => [u.id, u.avatar])).toEqual([[s.owner.id, v.avatar]]);
+        expect((await get(v.user, '/api/users/me/blocked?full=1')).map((u: { id: string; avatar: string | null }) => [u.id, u.avatar])).toEqual([[s.owner.id, v.avatar]]);
       }
     });
   });

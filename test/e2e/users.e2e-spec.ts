@@ -303,6 +303,8 @@ describe('users', () => {
       const list = await get(user, '/api/users/me/blocked?full=1').expect(200);
       expect(list.body.data).toEqual([expect.objectContaining({ id: target.id, nickname: target.nickname })]);
       expect(list.body.data[0]).not.toHaveProperty('email');
+      // Without full=1 the ids, as the web client's profile checks them (data.includes(id)).
+      for (const query of ['', '?full=0', '?full=false']) expect((await get(user, `/api/users/me/blocked${query}`).expect(200)).body.data).toEqual([target.id]);
 
       for (let i = 0; i < 2; i++) {
         expect((await t.http().delete(`/api/users/${target.id}/block`).set(user.auth).expect(200)).body.data).toEqual({ blocked: false });

@@ -9,7 +9,7 @@ export class SearchUsersQueryDto {
 }
 
 export class BlockedListQueryDto {
-  @ApiPropertyOptional({ enum: ['0', '1', 'true', 'false'], description: 'sent by the web client; full User objects are always returned' })
+  @ApiPropertyOptional({ enum: ['0', '1', 'true', 'false'], description: '1 or true: User objects; otherwise the users\' ids' })
   @IsOptional()
   @IsIn(['0', '1', 'true', 'false'])
   full?: string;
