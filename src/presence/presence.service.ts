@@ -92,11 +92,13 @@ export class PresenceService implements OnApplicationBootstrap, OnApplicationShu
   /**
    * Renews the socket's lease. A ping that finds no live lease (Redis was away when the socket
    * connected, or longer than a lease, and the sweep told the followers offline) makes the user
-   * online again, and says so.
+   * online again, and says so. A ping on an away socket is its return: clients stop pinging
+   * while away (wire-contract), and one whose presence:back was refused (its budget spent) pings
+   * as soon as it thinks itself back; it would otherwise stay offline, and get Web Push, in use.
    */
   @OnSocketEvent('presence:ping')
   async ping(client: SocketClient): Promise<void> {
-    if (client.connection.away) return;
+    if (client.connection.away) return this.back(client);
     if (await this.store.connect(client.userId, client.connection.id, PRESENCE_LEASE_MS)) {
       await this.realtime.toUsers(await this.presence.audienceOf(client.userId), 'user:online', { userId: client.userId });
     }

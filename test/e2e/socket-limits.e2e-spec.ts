@@ -147,6 +147,26 @@ describe('socket limits', () => {
       aws.close();
       bws.close();
     });
+
+    it('takes a ping on an away socket as its return, so a refused presence:back leaves no pinging client offline', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const aws = await connectFrom(t, a);
+      await send(aws, chatId, 'hello');
+      const bws = await connectFrom(t, b);
+      // Hidden (and hidden again: the budget of 2 is spent), the tab comes back: its presence:back is refused…
+      aws.send('presence:away');
+      await bws.waitFor('user:offline', (p) => p.userId === a.id);
+      aws.send('presence:away');
+      aws.send('presence:back');
+      expect(await aws.waitFor('error')).toMatchObject({ code: 'RATE_LIMIT' });
+      // …and the client, back as far as it knows, pings: a ping means it is back.
+      aws.send('presence:ping');
+      await bws.waitFor('user:online', (p) => p.userId === a.id);
+      expect((await t.http().get(`/api/users/${a.id}`).set(b.auth).expect(200)).body.data.isOnline).toBe(true);
+      aws.close();
+      bws.close();
+    });
   });
 
   describe('socket caps', () => {
