@@ -1,11 +1,12 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { OnSocketEvent, SocketClient, SocketLifecycle } from '../realtime/on-socket-event.decorator';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { BlockPolicy } from '../users/block-policy';
 import { UsersService } from '../users/users.service';
 import { ChatsService } from './chats.service';
 import { IsId } from '../core/http/is-id';
+import { withTimeout } from '../core/async/with-timeout';
 
 /**
  * A typing indicator lapses by itself this long after the last `typing:start`: a safety net, not
@@ -14,6 +15,9 @@ import { IsId } from '../core/http/is-id';
  * a socket that closes ends its indicators at once.
  */
 export const TYPING_TTL_MS = 30_000;
+
+/** How long a stopping instance spends telling members that the indicators it held ended. */
+const SHUTDOWN_TELL_MS = 1_000;
 
 export class TypingDto {
   @ApiProperty({ format: 'uuid' }) @IsId() chatId: string;
@@ -42,7 +46,7 @@ declare module '../realtime/client-events' {
  * TYPING_TTL_MS after the last start.
  */
 @Injectable()
-export class TypingSocket implements OnModuleDestroy {
+export class TypingSocket implements BeforeApplicationShutdown {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** The socket (connection id) that last started each indicator. */
   private readonly typists = new Map<string, string>();
@@ -86,7 +90,15 @@ export class TypingSocket implements OnModuleDestroy {
     for (const key of ended) await this.stopTyping(key.slice(0, key.indexOf(':')), client.userId);
   }
 
-  onModuleDestroy(): void {
+  /**
+   * An instance going away ends the indicators it holds, while its bus is still up: the timers
+   * that would have ended them go with it, and the members on other instances would otherwise
+   * see "typing" until they reload. (Before the sockets close: Nest ends a module before it
+   * shuts the application down, so this is the last moment the indicators are known.)
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    const ending = [...this.timers.keys()].map((key) => this.stopTyping(key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)));
+    await withTimeout(Promise.allSettled(ending), SHUTDOWN_TELL_MS, null);
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.typists.clear();

@@ -9,6 +9,7 @@ import { TYPING_TTL_MS, TypingSocket } from '../../src/chats/typing.socket';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createBackend, createTestApp, describeOnEachRedis, TestApp, TestBackend, twoInstances } from '../support/test-app';
+import { TEST_REDIS_URL } from '../support/env';
 
 describe('realtime', () => {
   let t: TestApp;
@@ -387,5 +388,27 @@ describe('realtime: shutting down', () => {
     const late = await t.ws({ cookie: user.cookie });
     expect(await late.closed).toEqual({ code: 1001, reason: 'server shutting down' });
     expect(late.frames.map((f) => f.event)).not.toContain('auth:ok');
+  });
+});
+
+(TEST_REDIS_URL ? describe : describe.skip)('an instance shutting down', () => {
+  it('ends the typing indicators it held, for the members on other instances', async () => {
+    const backend = await createBackend();
+    const [one, two] = [await createTestApp({ backend }), await createTestApp({ backend })];
+    try {
+      const [a, b] = [await signUp(one), await signUp(two)];
+      const chatId = await openDirect(one, a, b);
+      const [aws, bws] = [await connect(one, a), await connect(two, b)];
+      await send(aws, chatId, 'hi');
+      aws.send('typing:start', { chatId });
+      await bws.waitFor('typing:started', (p) => p.userId === a.id);
+      // The instance that would have ended it (a's socket, its 30 s timer) goes: it says so first.
+      await one.close();
+      expect(await bws.waitFor('typing:stopped', (p) => p.userId === a.id)).toEqual({ chatId, userId: a.id });
+      bws.close();
+    } finally {
+      await two.close();
+      await backend.close();
+    }
   });
 });
