@@ -43,6 +43,8 @@ export const hiddenForSql = (viewer: string, gate = 'true'): string =>
   `(${gate} AND EXISTS (SELECT 1 FROM message_hides h WHERE h.user_id = ${viewer} AND h.chat_id = msg.chat_id AND h.seq = msg.seq))`;
 
 /** Whether caller $2 ever hid a message in chat $1: read once per statement (an InitPlan). */
+/** SQL: message `msg` is a text holding a web address; the predicate of messages_links_idx (migration MessageLinks), word for word. */
+const LINK_MESSAGE_SQL = `msg.type = 'TEXT' AND msg.ciphertext IS NULL AND msg.text ~* 'https?://'`;
 const CALLER_HIDES = `coalesce((SELECT v.hides_messages FROM chat_members v WHERE v.chat_id = $1 AND v.user_id = $2), false)`;
 
 /**
@@ -622,6 +624,16 @@ export class MessagesRepository {
   }
 
   /** A page of the chat's media, newest first; messages with ciphertext are left out (§9: nothing a gallery could show). */
+  /** The chat's text messages holding a web address, newest first (the Links tab), as sharedMedia pages media. */
+  async sharedLinks(chatId: string, userId: string, page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
+    return (await this.manager.query(
+      `SELECT ${columns('msg.')} FROM messages msg
+        WHERE msg.chat_id = $1 AND ${LINK_MESSAGE_SQL} AND ($3::uuid IS NULL OR msg.id < $3::uuid) AND NOT ${hiddenForSql('$2', CALLER_HIDES)}
+        ORDER BY msg.id DESC LIMIT $4`,
+      [chatId, userId, page.before, page.limit],
+    )) as MessageEntity[];
+  }
+
   async sharedMedia(chatId: string, userId: string, types: MessageType[], page: { before: string | null; limit: number }): Promise<MessageEntity[]> {
     return (await this.manager.query(
       `SELECT ${columns('msg.')} FROM messages msg

@@ -274,24 +274,16 @@ export class MessagesService implements OnModuleInit {
 
   async shared(userId: string, chatId: string, query: { type?: MessageType; tab?: string; cursor?: string; limit?: number }): Promise<SharedPageDto> {
     await this.chats.requireMember(chatId, userId);
-    const types: MessageType[] = query.type
-      ? [query.type]
-      : query.tab === 'media'
-        ? ['IMAGE', 'VIDEO']
-        : query.tab === 'files'
-          ? ['FILE']
-          : query.tab === 'voice'
-            ? ['AUDIO']
-            : query.tab === 'links'
-              ? []
-              : MEDIA_TYPES;
     const limit = query.limit ?? 30;
-    if (!types.length) return { items: [], nextCursor: null };
-    const rows = await this.messages.sharedMedia(chatId, userId, types, { before: query.cursor ?? null, limit: limit + 1 });
+    const window = { before: query.cursor ?? null, limit: limit + 1 };
+    // The Links tab: text messages holding a web address (the client finds the address in `text`).
+    const links = !query.type && query.tab === 'links';
+    const types: MessageType[] = query.type ? [query.type] : query.tab === 'media' ? ['IMAGE', 'VIDEO'] : query.tab === 'files' ? ['FILE'] : query.tab === 'voice' ? ['AUDIO'] : MEDIA_TYPES;
+    const rows = links ? await this.messages.sharedLinks(chatId, userId, window) : await this.messages.sharedMedia(chatId, userId, types, window);
     const page = rows.slice(0, limit);
     const dtos = await this.views.build(page, userId);
     return {
-      items: dtos.map((m) => ({ id: m.id, type: m.type, mediaUrl: m.mediaUrl!, mediaName: m.mediaName, mediaSize: m.mediaSize, createdAt: m.createdAt, sender: m.sender })),
+      items: dtos.map((m) => ({ id: m.id, type: m.type, mediaUrl: m.mediaUrl, mediaName: m.mediaName, mediaSize: m.mediaSize, text: m.text, createdAt: m.createdAt, sender: m.sender })),
       nextCursor: rows.length > limit ? page[page.length - 1].id : null,
     };
   }

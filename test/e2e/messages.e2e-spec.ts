@@ -148,10 +148,32 @@ describe('messages', () => {
       const sent = await aws.waitFor('message:new', (m) => m.clientMessageId === 'media-1');
       expect(sent).toMatchObject({ type: 'IMAGE', mediaUrl: photo.url, mediaName: 'holiday.jpg', mediaSize: photo.size, text: 'look' });
       const shared = (await t.http().get(`/api/chats/${chatId}/shared?type=IMAGE`).set(b.auth).expect(200)).body.data;
-      expect(shared.items).toEqual([{ id: sent.id, type: 'IMAGE', mediaUrl: photo.url, mediaName: 'holiday.jpg', mediaSize: photo.size, createdAt: expect.any(String), sender: expect.objectContaining({ id: a.id }) }]);
+      expect(shared.items).toEqual([{ id: sent.id, type: 'IMAGE', mediaUrl: photo.url, mediaName: 'holiday.jpg', mediaSize: photo.size, text: 'look', createdAt: expect.any(String), sender: expect.objectContaining({ id: a.id }) }]);
       expect((await t.http().get(`/api/chats/${chatId}/shared?tab=files`).set(b.auth).expect(200)).body.data.items).toEqual([]);
       bws.send('message:send', { chatId, type: 'IMAGE', mediaUrl: photo.url, clientMessageId: 'steal-1' });
       expect(await bws.waitFor('message:send:error')).toMatchObject({ code: 'MEDIA_NOT_FOUND', clientMessageId: 'steal-1' });
+      aws.close();
+      bws.close();
+    });
+
+    it('lists the text messages holding a web address in the Links tab, newest first, each with its text; not hidden ones', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const older = await send(aws, chatId, 'see https://example.com/page for details');
+      await send(aws, chatId, 'no address here, only example.com');
+      const photo = (await t.http().post('/api/upload').set(a.auth).attach('file', await image('png'), 'p.png').expect(201)).body.data;
+      await send(aws, chatId, 'a caption with https://example.org', { type: 'IMAGE', mediaUrl: photo.url });
+      const newer = await send(bws, chatId, 'HTTP://EXAMPLE.NET too');
+      const links = async (user: TestUser, query = '') => (await t.http().get(`/api/chats/${chatId}/shared?tab=links${query}`).set(user.auth).expect(200)).body.data;
+      const page = await links(b);
+      expect(page.items.map((i: { id: string; text: string; type: string; mediaUrl: string | null }) => [i.id, i.type, i.text, i.mediaUrl])).toEqual([
+        [newer.id, 'TEXT', 'HTTP://EXAMPLE.NET too', null],
+        [older.id, 'TEXT', 'see https://example.com/page for details', null],
+      ]);
+      expect((await links(b, '&limit=1')).nextCursor).toBe(newer.id);
+      expect((await links(b, `&cursor=${newer.id}`)).items.map((i: { id: string }) => i.id)).toEqual([older.id]);
+      await t.http().post(`/api/messages/${older.id}/hide`).set(b.auth).expect(200);
+      expect((await links(b)).items.map((i: { id: string }) => i.id)).toEqual([newer.id]);
+      expect((await links(a)).items).toHaveLength(2);
       aws.close();
       bws.close();
     });

@@ -63,10 +63,11 @@ export class MessagePageDto {
 
 export class SharedItemDto {
   @ApiProperty({ format: 'uuid' }) id: string;
-  @ApiProperty({ enum: ['IMAGE', 'VIDEO', 'FILE', 'AUDIO'] }) type: string;
-  @ApiProperty() mediaUrl: string;
+  @ApiProperty({ enum: ['IMAGE', 'VIDEO', 'FILE', 'AUDIO', 'TEXT'], description: 'TEXT in the links tab' }) type: string;
+  @ApiProperty({ type: String, nullable: true, description: 'null in the links tab' }) mediaUrl: string | null;
   @ApiProperty({ type: String, nullable: true }) mediaName: string | null;
   @ApiProperty({ type: Number, nullable: true }) mediaSize: number | null;
+  @ApiProperty({ type: String, nullable: true, description: 'the text or caption (the links tab finds its web addresses in it)' }) text: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ type: MessageSenderDto, nullable: true }) sender: MessageSenderDto | null;
 }
