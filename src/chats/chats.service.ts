@@ -516,7 +516,11 @@ export class ChatsService implements OnModuleInit {
     let told: { userId: string; part: string } | null = null;
     let sending: Array<Promise<void>> = [];
     for await (const [userId, chat] of this.views.forMembers(chatId, ids)) {
-      sending.push(event === 'chat:new' ? this.realtime.toUsers([userId], event, chat) : this.realtime.toUsers([userId], event, withoutDraft(chat)));
+      const sent = event === 'chat:new' ? this.realtime.toUsers([userId], event, chat) : this.realtime.toUsers([userId], event, withoutDraft(chat));
+      // Handled at once: the next views are built over later turns of the event loop, and a
+      // rejection with no handler meanwhile would end the process; Promise.all below still sees it.
+      sent.catch(() => undefined);
+      sending.push(sent);
       if (options.settle && userId === ids[0]) told = { userId, part: JSON.stringify(options.settle(chat)) };
       if (sending.length >= PUBLISH_CHAT_CONCURRENCY) {
         await Promise.all(sending);
