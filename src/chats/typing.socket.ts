@@ -48,8 +48,8 @@ declare module '../realtime/client-events' {
 @Injectable()
 export class TypingSocket implements BeforeApplicationShutdown {
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** The socket (connection id) that last started each indicator. */
-  private readonly typists = new Map<string, string>();
+  /** Each indicator's chat and typist, and the socket (connection id) that last started it; keyed as `timers`. */
+  private readonly typists = new Map<string, { chatId: string; userId: string; connectionId: string }>();
   /** TYPING_TTL_MS; a test may shorten it. */
   ttlMs = TYPING_TTL_MS;
 
@@ -71,7 +71,7 @@ export class TypingSocket implements BeforeApplicationShutdown {
     const timer = setTimeout(() => void this.stopTyping(chatId, client.userId), this.ttlMs);
     timer.unref();
     this.timers.set(key, timer);
-    this.typists.set(key, client.connection.id);
+    this.typists.set(key, { chatId, userId: client.userId, connectionId: client.connection.id });
     if (wasTyping) return; // a repeated start only extends the indicator
     const user = await this.users.findById(client.userId);
     await this.realtime.toUsers(await this.audience(chatId, client.userId), 'typing:started', { chatId, userId: client.userId, nickname: user?.nickname ?? '' });
@@ -86,8 +86,8 @@ export class TypingSocket implements BeforeApplicationShutdown {
   /** The indicators a closing socket started end with it (a client that drops sends no typing:stop). */
   @OnSocketEvent(SocketLifecycle.Disconnected)
   async disconnected(client: SocketClient): Promise<void> {
-    const ended = [...this.typists].filter(([, connectionId]) => connectionId === client.connection.id).map(([key]) => key);
-    for (const key of ended) await this.stopTyping(key.slice(0, key.indexOf(':')), client.userId);
+    const ended = [...this.typists.values()].filter((typist) => typist.connectionId === client.connection.id);
+    for (const { chatId, userId } of ended) await this.stopTyping(chatId, userId);
   }
 
   /**
@@ -97,7 +97,7 @@ export class TypingSocket implements BeforeApplicationShutdown {
    * shuts the application down, so this is the last moment the indicators are known.)
    */
   async beforeApplicationShutdown(): Promise<void> {
-    const ending = [...this.timers.keys()].map((key) => this.stopTyping(key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)));
+    const ending = [...this.typists.values()].map(({ chatId, userId }) => this.stopTyping(chatId, userId));
     await withTimeout(Promise.allSettled(ending), SHUTDOWN_TELL_MS, null);
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
