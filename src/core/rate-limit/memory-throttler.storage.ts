@@ -1,7 +1,6 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-
-type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+import { fixedWindowRecord, ThrottlerStorageRecord } from './redis-throttler.storage';
 
 /** How often windows that ended are dropped. */
 const SWEEP_MS = 60_000;
@@ -26,9 +25,7 @@ export class MemoryThrottlerStorage implements ThrottlerStorage, OnApplicationSh
     if (!window || window.endsAt <= now) this.windows.set(id, (window = { hits: 0, endsAt: now + ttl }));
     window.hits++;
     this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
-    const seconds = Math.max(1, Math.ceil((window.endsAt - now) / 1000));
-    const isBlocked = window.hits > limit;
-    return { totalHits: window.hits, timeToExpire: seconds, isBlocked, timeToBlockExpire: isBlocked ? seconds : 0 };
+    return fixedWindowRecord(window.hits, window.endsAt - now, limit);
   }
 
   onApplicationShutdown(): void {

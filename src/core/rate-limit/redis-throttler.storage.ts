@@ -2,7 +2,7 @@ import type { ThrottlerStorage } from '@nestjs/throttler';
 import { RedisScript } from '../redis/redis-script';
 import { RedisService } from '../redis/redis.service';
 
-type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+export type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 /** A counter update that takes longer than this counts as Redis being unreachable. */
 export const REDIS_TIMEOUT_MS = 500;
@@ -32,8 +32,16 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     );
     if (!counted) return { totalHits: 0, timeToExpire: Math.ceil(ttl / 1000), isBlocked: false, timeToBlockExpire: 0 };
     const [totalHits, remainingMs] = counted;
-    const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
-    const isBlocked = totalHits > limit;
-    return { totalHits, timeToExpire: seconds, isBlocked, timeToBlockExpire: isBlocked ? seconds : 0 };
+    return fixedWindowRecord(totalHits, remainingMs, limit);
   }
+}
+
+/**
+ * A fixed window's count as @nestjs/throttler reads it, here and in MemoryThrottlerStorage: past
+ * `limit` hits the rest of the window (at least a second) is refused.
+ */
+export function fixedWindowRecord(totalHits: number, remainingMs: number, limit: number): ThrottlerStorageRecord {
+  const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
+  const isBlocked = totalHits > limit;
+  return { totalHits, timeToExpire: seconds, isBlocked, timeToBlockExpire: isBlocked ? seconds : 0 };
 }
