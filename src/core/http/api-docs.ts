@@ -99,22 +99,21 @@ export function setupApiDocs(app: INestApplication, options: { extraModels?: Arr
  * 429 `RATE_LIMIT`, whether or not its @ApiErrors names it.
  */
 function withApiRateLimit(document: OpenAPIObject): OpenAPIObject {
-  const rateLimit = { code: 'RATE_LIMIT' as ErrorCode, status: ERROR_CODES.RATE_LIMIT.status };
+  const status = String(ERROR_CODES.RATE_LIMIT.status);
   for (const [path, item] of Object.entries(document.paths)) {
     if (!path.startsWith('/api/')) continue;
     for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
       const operation = item[method];
       if (!operation) continue;
-      const status = String(rateLimit.status);
       const existing = operation.responses[status] as { description?: string; content?: Record<string, { schema?: { properties?: { code?: SchemaObject } } }> } | undefined;
       if (!existing) {
-        operation.responses[status] = errorResponse([rateLimit.code]);
+        operation.responses[status] = errorResponse(['RATE_LIMIT']);
         continue;
       }
       const codeSchemaOf = existing.content?.['application/json']?.schema?.properties?.code;
-      if (codeSchemaOf?.enum && !codeSchemaOf.enum.includes(rateLimit.code)) {
-        codeSchemaOf.enum.push(rateLimit.code);
-        existing.description = `${existing.description ?? ''}; ${describeCode(rateLimit.code)}`;
+      if (codeSchemaOf?.enum && !codeSchemaOf.enum.includes('RATE_LIMIT')) {
+        codeSchemaOf.enum.push('RATE_LIMIT');
+        existing.description = `${existing.description ?? ''}; ${describeCode('RATE_LIMIT')}`;
       }
     }
   }
