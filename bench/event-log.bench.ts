@@ -22,6 +22,7 @@ import type { RedisService as RedisServiceType } from '../src/core/redis/redis.s
 import type { RedisEventLog as RedisEventLogType } from '../src/realtime/event-log/redis-event-log';
 import { cpuMsOf, localRedisPid } from './lib/cpu';
 import { deleteRedisPrefix, redisProcessId } from './lib/services';
+import { runMain } from './lib/results';
 
 const PAIRS = Number(process.env.BENCH_LOG_PAIRS ?? 200);
 const WINDOW = Number(process.env.BENCH_LOG_WINDOW ?? 4);
@@ -131,10 +132,4 @@ async function main(): Promise<void> {
   await redis.onApplicationShutdown();
 }
 
-main().then(
-  () => process.exit(0),
-  (error: Error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main);

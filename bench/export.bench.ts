@@ -17,14 +17,15 @@
  * Prints a table, writes bench/results/<ISO date>-export.json. Without DATABASE_URL and REDIS_URL
  * the PostgreSQL mode is skipped (said so), the embedded one still runs.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { newId } from '../src/core/database/ids';
 import { Child } from './lib/child';
 import { freePort, sleep } from './lib/context';
 import { fmt } from './lib/report';
+import { runMain, saveResults } from './lib/results';
 import { ServerProcess } from './lib/server';
 import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend } from './lib/services';
 import type { BenchUser } from './fixtures';
@@ -282,12 +283,7 @@ async function main(): Promise<number> {
     await cleanups.cleanup();
   }
 
-  const finishedAt = new Date();
-  const dir = join(ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${finishedAt.toISOString().replace(/:/g, '-')}-export.json`);
-  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
-  writeFileSync(file, JSON.stringify({ date: finishedAt.toISOString(), machine, messages, serverNodeArgs: NODE_ARGS, runs: results, skipped }, null, 2) + '\n');
+  const file = saveResults('-export', { messages, serverNodeArgs: NODE_ARGS, runs: results, skipped });
   console.log(`\n## Export of ${fmt(messages)} messages (server RSS sampled every ${SAMPLE_MS} ms${NODE_ARGS.length ? `; server flags ${NODE_ARGS.join(' ')}` : ''})\n`);
   console.log(table(results));
   for (const line of skipped) console.log(`\n${line}`);
@@ -295,10 +291,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Child } from './lib/child';
 import { freePort } from './lib/context';
 import { fmt } from './lib/report';
 import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
+import { runMain, saveResults } from './lib/results';
 import { Cluster } from './faults/cluster';
 import { RouteFigures } from './faults/reader';
 import { CheckOutcome } from './faults/recovery';
@@ -101,12 +101,7 @@ async function main(): Promise<number> {
       log(`${spec.id} took ${Math.round((Date.now() - started) / 1000)} s`);
     }
 
-    const finishedAt = new Date();
-    const dir = join(ROOT, 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${finishedAt.toISOString().replace(/:/g, '-')}-faults.json`);
-    const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
-    writeFileSync(file, JSON.stringify({ date: finishedAt.toISOString(), machine, timing, runs: results, failed }, null, 2) + '\n');
+    const file = saveResults('-faults', { timing, runs: results, failed });
 
     console.log(report(results, failed, timing));
     console.log(`\nresults: ${file}`);
@@ -195,10 +190,4 @@ function log(message: string): void {
   console.error(`[faults ${new Date().toISOString().slice(11, 19)}] ${message}`);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main);

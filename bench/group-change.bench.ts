@@ -13,9 +13,6 @@
  * PostgreSQL and Redis spent per change. BENCH_APP_MAIN runs another build (an A/B comparison). Prints a table and writes
  * bench/results/<ISO date>-group-change.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import type { BenchUser } from './fixtures';
 import { api } from './lib/api';
@@ -23,10 +20,10 @@ import { Child } from './lib/child';
 import { freePort } from './lib/context';
 import { measureCpu, watchRedis } from './lib/cpu';
 import { fmt } from './lib/report';
+import { runMain, saveResults } from './lib/results';
 import { ServerProcess } from './lib/server';
 import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql } from './lib/services';
 
-const ROOT = resolve(__dirname, '..', '..');
 const log = (line: string) => console.log(`[group-change-bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
 /** A member's socket, past auth:ok, counting the chat:updated frames of one chat. */
@@ -164,12 +161,7 @@ async function main(): Promise<number> {
     await cleanups.cleanup();
   }
 
-  const finishedAt = new Date();
-  const dir = join(ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${finishedAt.toISOString().replace(/:/g, '-')}-group-change.json`);
-  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, build: process.env.BENCH_APP_MAIN ?? 'dist/src/main.js' };
-  writeFileSync(file, JSON.stringify({ date: finishedAt.toISOString(), machine, figures }, null, 2) + '\n');
+  const file = saveResults('-group-change', { figures }, { machine: { build: process.env.BENCH_APP_MAIN ?? 'dist/src/main.js' } });
   const f = figures;
   console.log(`\n## A rename of a group of ${f.members}${f.contacts ? ' (all contacts of each other)' : ''}, ${f.changes} in a row\n`);
   console.log('| answered (p50 / max) | last member told (p50 / max) | CPU per change: server / PostgreSQL / Redis |');
@@ -179,10 +171,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -8,6 +8,7 @@ import { watchRedis } from './lib/cpu';
 import { markdownTable, Row } from './lib/report';
 import { ServerProcess } from './lib/server';
 import { benchAppEnv, checkServices, Cleanups, MissingServices, scratchBackend, Sql, webPushEnv } from './lib/services';
+import { runMain } from './lib/results';
 import { connectionsScenario } from './scenarios/connections';
 import { httpScenario } from './scenarios/http';
 import { fourInstancesScenario } from './scenarios/instances';
@@ -150,10 +151,4 @@ function log(message: string): void {
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main);
