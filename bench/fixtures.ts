@@ -26,7 +26,9 @@ let app: INestApplicationContext | null = null;
 
 async function context(): Promise<INestApplicationContext> {
   if (app) return app;
-  const env = { ...process.env, WORKERS: 'off' };
+  // No job workers or periodic tasks here, where Redis lets another process run them; the
+  // embedded mode (no Redis) refuses WORKERS=off, and this process is short-lived there.
+  const env = { ...process.env, WORKERS: process.env.REDIS_URL ? 'off' : 'on' };
   @Module({ imports: [...coreImports({ env }), RealtimeModule, ...FEATURE_MODULES] })
   class FixtureModule {}
   app = await NestFactory.createApplicationContext(FixtureModule, { logger: ['error', 'warn'] });
