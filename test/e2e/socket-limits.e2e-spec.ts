@@ -128,12 +128,17 @@ describe('socket limits', () => {
       aws.close();
     });
 
-    it('gives presence:away and presence:back a budget of their own: past it, RATE_LIMIT and no event to the followers', async () => {
+    /** `a` and `b`, who share a chat with a message in it, each with a socket: `b` follows `a`'s presence. */
+    const watchedPair = async () => {
       const [a, b] = await Promise.all([signUp(t), signUp(t)]);
       const chatId = await openDirect(t, a, b);
       const aws = await connectFrom(t, a);
       await send(aws, chatId, 'hello');
-      const bws = await connectFrom(t, b);
+      return { a, b, aws, bws: await connectFrom(t, b) };
+    };
+
+    it('gives presence:away and presence:back a budget of their own: past it, RATE_LIMIT and no event to the followers', async () => {
+      const { a, b, aws, bws } = await watchedPair();
       aws.send('presence:away');
       await bws.waitFor('user:offline', (p) => p.userId === a.id);
       aws.send('presence:back');
@@ -149,11 +154,7 @@ describe('socket limits', () => {
     });
 
     it('takes a ping on an away socket as its return, so a refused presence:back leaves no pinging client offline', async () => {
-      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
-      const chatId = await openDirect(t, a, b);
-      const aws = await connectFrom(t, a);
-      await send(aws, chatId, 'hello');
-      const bws = await connectFrom(t, b);
+      const { a, b, aws, bws } = await watchedPair();
       // Hidden (and hidden again: the budget of 2 is spent), the tab comes back: its presence:back is refused…
       aws.send('presence:away');
       await bws.waitFor('user:offline', (p) => p.userId === a.id);
