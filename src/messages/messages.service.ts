@@ -305,8 +305,7 @@ export class MessagesService implements OnModuleInit {
       if (input.ciphertext !== undefined || input.signalType !== undefined) throw invalid('ciphertext', 'ciphertext belongs to secret chats');
       // A media message's text is its caption (the client offers Edit on it): "" removes it, as sending none does.
       if (message.type !== 'TEXT' && input.text === undefined) throw invalid('text', 'text is required');
-      const caption = message.type !== 'TEXT' && !input.text?.trim();
-      changes = { text: caption ? null : checkedText(input.text), ciphertext: null, signalType: null };
+      changes = { text: message.type === 'TEXT' ? checkedText(input.text) : captionOf(input.text), ciphertext: null, signalType: null };
     }
     const updated = await this.messages.updateContent(messageId, changes);
     if (!updated) throw new AppError('MESSAGE_NOT_FOUND');
@@ -549,7 +548,7 @@ export class MessagesService implements OnModuleInit {
       return newMessage(senderId, chatId, input, { type: 'TEXT', text: checkedText(input.text), mediaUrl: null, mediaName: null, mediaSize: null }, PLAIN);
     }
     const media = await this.media.resolve(senderId, input.mediaUrl);
-    const caption = input.text?.trim() ? checkedText(input.text) : null;
+    const caption = captionOf(input.text);
     // The upload's bytes decide the type (the web client relies on it: audio/webm is AUDIO).
     return newMessage(senderId, chatId, input, { type: media.type, text: caption, mediaUrl: media.url, mediaName: (input.mediaName != null && fileNameOf(input.mediaName)) || media.name, mediaSize: media.size }, PLAIN);
   }
@@ -565,7 +564,7 @@ export class MessagesService implements OnModuleInit {
     const blob = await this.media.resolveEncrypted(senderId, mediaUrl);
     return {
       type: input.type,
-      text: input.text?.trim() ? checkedText(input.text) : null,
+      text: captionOf(input.text),
       mediaUrl: blob.url,
       mediaName: (input.mediaName != null && fileNameOf(input.mediaName)) || blob.name,
       mediaSize: input.mediaSize ?? blob.size,
@@ -649,6 +648,11 @@ function checkedText(text: string | null | undefined): string {
   if (!trimmed) throw invalid('text', 'text must not be empty');
   if (!atMostCodePoints(trimmed, MAX_TEXT)) throw invalid('text', `text must be at most ${MAX_TEXT} characters`);
   return trimmed;
+}
+
+/** A media message's caption: none when blank, else checked as a text is. */
+function captionOf(text: string | null | undefined): string | null {
+  return text?.trim() ? checkedText(text) : null;
 }
 
 function invalid(field: string, message: string): AppError {
