@@ -77,12 +77,8 @@ export const messageSetSql = (page: string, viewer: string, known?: string): str
   (SELECT coalesce(json_agg(json_build_array(l.message_id, l.user_id)), '[]')
      FROM ${page} p JOIN message_listens l ON l.message_id = p.id WHERE p.type = 'AUDIO') AS listens`;
 
-/** A message of a set. Timestamps are JSON timestamps (isoFromJson). */
-export interface SetMessage {
-  id: string;
-  chatId: string;
-  seq: number;
-  senderId: string | null;
+/** What a message carries, as stored: a new message is written with it and a set reads it back. */
+export interface MessageContent {
   type: MessageType;
   text: string | null;
   mediaUrl: string | null;
@@ -94,6 +90,14 @@ export interface SetMessage {
   forwardSenderName: string | null;
   ciphertext: string | null;
   signalType: number | null;
+}
+
+/** A message of a set. Timestamps are JSON timestamps (isoFromJson). */
+export interface SetMessage extends MessageContent {
+  id: string;
+  chatId: string;
+  seq: number;
+  senderId: string | null;
   isEdited: boolean;
   createdAt: string;
   updatedAt: string;

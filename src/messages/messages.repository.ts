@@ -11,7 +11,7 @@ import { ReceiptFacts, receiptFactsOf, receiptFactsSql } from '../users/read-rec
 import { blockedWithSql } from '../users/users.repository';
 import { MessageEntity, MessageType } from './entities/message.entity';
 import { ReactionEntity } from './entities/reaction.entity';
-import { decodeMessageSet, MessageSet, MessageSetColumns, messageSetSql, SET_COLUMNS } from './message-set';
+import { decodeMessageSet, MessageContent, MessageSet, MessageSetColumns, messageSetSql, SET_COLUMNS } from './message-set';
 
 /** The message columns as MessageEntity fields; `t` qualifies them with a table alias. */
 const columns = (t = '') => `${t}id, ${t}chat_id AS "chatId", ${t}sender_id AS "senderId", ${t}seq::float8 AS seq, ${t}type, ${t}text,
@@ -252,20 +252,9 @@ const INSERT_BATCH_SQL = `WITH input AS (
           CASE WHEN u.avatar IS NOT NULL THEN (SELECT s.settings -> 'showAvatar' FROM user_settings s WHERE s.user_id = p.sender_id) END AS "senderAvatarLevel"
      FROM placed p LEFT JOIN users u ON u.id = p.sender_id`;
 
-export interface NewMessage {
+export interface NewMessage extends MessageContent {
   chatId: string;
   senderId: string;
-  type: MessageType;
-  text: string | null;
-  mediaUrl: string | null;
-  mediaName: string | null;
-  mediaSize: number | null;
-  mediaGroupId: string | null;
-  replyToId: string | null;
-  forwardedFromId: string | null;
-  forwardSenderName: string | null;
-  ciphertext: string | null;
-  signalType: number | null;
   clientMessageId: string | null;
 }
 
