@@ -12,12 +12,12 @@ import { hideKey, MessagesRepository, SenderRow, WatermarkRow } from './messages
 const toSender = (row: SenderRow | null | undefined, viewerId: string): MessageSenderDto | null =>
   row ? { id: row.id, nickname: row.nickname, firstName: row.firstName, lastName: row.lastName, avatar: avatarSeenBy(row, viewerId) } : null;
 
-/** One DTO per group of viewers who see a message alike: its read receipts and the avatars of its sender and reply preview's sender. */
+/** One DTO per group of viewers who see a message alike: its read receipts and voice listens, and the avatars of its sender and reply preview's sender. */
 function groupedByView(viewerIds: string[], shape: (viewerId: string) => MessageDto): Array<{ viewerIds: string[]; dto: MessageDto }> {
   const groups = new Map<string, { viewerIds: string[]; dto: MessageDto }>();
   for (const viewerId of viewerIds) {
     const dto = shape(viewerId);
-    const key = `${dto.readReceipts.map((r) => r.userId).join(',')}|${dto.sender?.avatar ? 1 : 0}|${dto.replyTo?.sender?.avatar ? 1 : 0}|${dto.replyTo?.isDeleted ? 1 : 0}`;
+    const key = `${dto.readReceipts.map((r) => r.userId).join(',')}|${dto.voiceListens?.map((l) => l.userId).join(',') ?? ''}|${dto.sender?.avatar ? 1 : 0}|${dto.replyTo?.sender?.avatar ? 1 : 0}|${dto.replyTo?.isDeleted ? 1 : 0}`;
     const group = groups.get(key);
     if (group) group.viewerIds.push(viewerId);
     else groups.set(key, { viewerIds: [viewerId], dto });
@@ -36,7 +36,7 @@ export const toReactionDto = (r: Pick<ReactionEntity, 'id' | 'messageId' | 'user
 /**
  * Shapes stored messages into the wire contract's Message as one viewer sees them: sender,
  * reply preview, reactions, read receipts (derived from the members' read watermarks, each shown
- * only where the reader's privacy allows: read-receipts.ts) and voice listens — a fixed number
+ * only where the reader's privacy allows: read-receipts.ts) and voice listens (by the same rule) — a fixed number
  * of queries per page, whatever its size. Senders' avatars (the message's and the reply
  * preview's) appear as each sender's showAvatar lets the viewer see them (avatar-privacy.ts).
  */
@@ -90,6 +90,7 @@ export class MessageViews {
         reactions: (reactionsBy.get(m.id) ?? []).map((r) => toReactionDto(r, r.nickname)),
         watermarks: (watermarksBy.get(m.chatId) ?? []).filter((w) => receiptVisible(w, viewerId)),
         listens: listensBy.get(m.id),
+        viewerId,
       });
   }
 
@@ -108,6 +109,7 @@ export class MessageViews {
         watermarks: watermarksBy.get(m.chatId) ?? [],
         // As in build(): a stored voice message lists its listens only once there is one.
         listens: set.listens.get(m.id),
+        viewerId,
       }),
     );
   }
@@ -136,6 +138,7 @@ export class MessageViews {
         reactions: [],
         watermarks: [],
         listens: message.type === 'AUDIO' ? [] : undefined,
+        viewerId,
       });
     const quoted = reply?.senderId ? senderById.get(reply.senderId) : undefined;
     if (!viewerIds.length) return [];
@@ -143,10 +146,10 @@ export class MessageViews {
     return groupedByView(viewerIds, shape);
   }
 
-  /** `watermarks`: those of the message's chat members whose receipts the viewer may see. */
+  /** `watermarks`: those of the message's chat members whose receipts the viewer (`viewerId`) may see. */
   private shape(
     m: Omit<MessageEntity, 'clientMessageId' | 'createdAt' | 'updatedAt'> & { createdAt: Date | string; updatedAt: Date | string },
-    extra: { sender: MessageSenderDto | null; replyTo: ReplyPreviewDto | null; reactions: ReactionDto[]; watermarks: WatermarkRow[]; listens?: Array<{ userId: string }> },
+    extra: { sender: MessageSenderDto | null; replyTo: ReplyPreviewDto | null; reactions: ReactionDto[]; watermarks: WatermarkRow[]; listens?: Array<{ userId: string }>; viewerId: string },
   ): MessageDto {
     const createdAt = isoOf(m.createdAt);
     return {
@@ -179,7 +182,7 @@ export class MessageViews {
       // `{...dto, clientMessageId}`, then keeps the DTO's shape (adding a key to a spread copy
       // costs V8 ~1 KB per message).
       clientMessageId: undefined,
-      ...(extra.listens ? { voiceListens: extra.listens.map((l) => ({ userId: l.userId })) } : {}),
+      ...(extra.listens ? { voiceListens: listensSeen(extra.listens, extra.watermarks, extra.viewerId) } : {}),
     };
   }
 
@@ -191,6 +194,18 @@ export class MessageViews {
     if (!original) return { id, text: null, sender: null, isDeleted: true };
     return { id, text: original.text, sender: toSender(original.senderId ? senders.get(original.senderId) : undefined, viewerId), isDeleted: false };
   }
+}
+
+/**
+ * The listens a viewer may see: a listen tells more than a read receipt, so it follows the same
+ * rule (read-receipts.ts) — those of the members whose receipts reach the viewer (`watermarks`,
+ * already chosen for the viewer) and the viewer's own, and no one else's: not across a block,
+ * not past a listener's showReadReceipts, not of a listener who has left the chat.
+ */
+function listensSeen(listens: Array<{ userId: string }>, watermarks: WatermarkRow[], viewerId: string): Array<{ userId: string }> {
+  if (!listens.length) return [];
+  const readers = new Set(watermarks.map((w) => w.userId));
+  return listens.filter((l) => l.userId === viewerId || readers.has(l.userId)).map((l) => ({ userId: l.userId }));
 }
 
 /** A timestamp of a row (a Date) or of a JSON value (text) in the wire's ISO form. */

@@ -411,7 +411,10 @@ export class MessagesService implements OnModuleInit {
     return { messageId, chatId: message.chatId, readAt: readAt ? new Date(readAt).toISOString() : null };
   }
 
-  /** A voice message was played: its sender hears of it once per listener, while still a member of the chat. */
+  /**
+   * A voice message was played: its sender hears of it once per listener, while still a member of
+   * the chat and as the listener's showReadReceipts allows (a listen is a receipt: readAudience).
+   */
   async markListened(userId: string, messageId: string, chatId?: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId, 'message:listened');
     if (chatId && chatId !== message.chatId) throw new AppError('MESSAGE_NOT_FOUND');
@@ -421,8 +424,9 @@ export class MessagesService implements OnModuleInit {
     if (first === null) throw new AppError('MESSAGE_NOT_FOUND');
     if (!first) return;
     // A sender who left or was removed hears nothing more of the chat's members (their voiceListens stay in the history).
-    if (message.senderId && (await this.chats.roleOf(message.chatId, message.senderId)) !== null) {
-      await this.realtime.toUsers([message.senderId], 'message:listened', { messageId, chatId: message.chatId, listenedBy: userId });
+    const senderId = message.senderId;
+    if (senderId && (await this.chats.roleOf(message.chatId, senderId)) !== null && (await this.readAudience(userId, [senderId])).length) {
+      await this.realtime.toUsers([senderId], 'message:listened', { messageId, chatId: message.chatId, listenedBy: userId });
     }
   }
 

@@ -133,6 +133,39 @@ describe('privacy', () => {
       }
       [ows, fws, xws].forEach((ws) => ws.close());
     });
+
+    it('applies the same rule to voice listens: no message:listened and no voiceListens entry past a listener\'s setting or across a block', async () => {
+      const [owner, open, quiet, blocker] = await Promise.all([signUp(t), signUp(t), signUp(t), signUp(t)]);
+      const groupId = await createGroup(t, owner, [open, quiet, blocker]);
+      await putSettings(quiet, { showReadReceipts: 'nobody' });
+      await block(blocker, owner);
+      const voiceId = await voice(groupId, owner);
+      await t.backend.sql('UPDATE chats SET last_message_id = $2 WHERE id = $1', [groupId, voiceId]);
+      const ows = await connect(t, owner);
+      try {
+        for (const listener of [quiet, blocker, open]) {
+          const ws = await connect(t, listener);
+          ws.send('message:listened', { messageId: voiceId, chatId: groupId });
+          await handled(ws);
+          ws.close();
+        }
+        // Each listen is stored; the owner hears of the open listener's alone.
+        expect(await t.backend.sql('SELECT count(*)::int AS n FROM message_listens WHERE message_id = $1', [voiceId])).toEqual([{ n: 3 }]);
+        expect(await ows.waitFor('message:listened', (p) => p.messageId === voiceId)).toMatchObject({ listenedBy: open.id });
+        await settle(owner, ows);
+        expect(unconsumed(ows, ['message:listened'])).toEqual([]);
+
+        const listenersOf = (message: { voiceListens: Array<{ userId: string }> }) => message.voiceListens.map((l) => l.userId).sort();
+        const voiceIn = async (viewer: TestUser) => (await history(viewer, groupId)).find((m: { id: string }) => m.id === voiceId);
+        expect(listenersOf(await voiceIn(owner))).toEqual([open.id]);
+        expect(listenersOf((await listed(owner, groupId)).lastMessage)).toEqual([open.id]);
+        // A listener sees their own listen; the blocker's is kept from the user they blocked only.
+        expect(listenersOf(await voiceIn(quiet))).toEqual([blocker.id, open.id, quiet.id].sort());
+        expect(listenersOf(await voiceIn(open))).toEqual([blocker.id, open.id].sort());
+      } finally {
+        ows.close();
+      }
+    });
   });
 
   describe('blocks in direct and secret chats', () => {
