@@ -6,6 +6,7 @@ import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { Public } from '../core/http/public.decorator';
+import { fromWebPage } from '../core/http/request-hardening';
 import { CodeRoute } from '../core/rate-limit/code-route.decorator';
 import { clearSessionCookie, SESSION_COOKIE, sessionCookieOptions } from '../core/http/session-cookie';
 import { MailLocale } from '../mail/otp-mail.template';
@@ -46,10 +47,12 @@ export class AuthController {
   @CodeRoute()
   @Post('verify-otp')
   @ApiOperation({
-    summary: 'Check the code and sign in (200) or sign up with a nickname (201); sets the session cookie',
+    summary: 'Check the code and sign in (200) or sign up with a nickname (201); sets the session cookie, and gives an app its token',
     description:
       'Wrong codes count per email, from any IP: the last of OTP_WRONG_CODE_LIMIT locks sign-in for that email until `lockedUntil` (OTP_LOCKED). ' +
-      'A successful sign-in starts the count over.',
+      'A successful sign-in starts the count over. ' +
+      'A request no web page sent (no `Origin`, `Sec-Fetch-Mode` or `X-Requested-With` header: a mobile app, a script) also gets the session token as `token`, ' +
+      'for `Authorization: Bearer` and the socket\'s `auth` frame.',
   })
   @ApiEnvelope(VerifyOtpResultDto, { description: 'Signed in' })
   @ApiEnvelope(VerifyOtpResultDto, { status: 201, description: 'Account created and signed in' })
@@ -58,7 +61,9 @@ export class AuthController {
     const { user, isNewUser, token } = await this.auth.verify(body, this.device(request));
     response.cookie(SESSION_COOKIE, token, { ...this.cookieOptions(), maxAge: SESSION_LIFETIME_MS });
     response.status(isNewUser ? 201 : 200);
-    return { user, isNewUser };
+    // An app without a cookie jar (the Android client) reads its token here; a page never gets
+    // it in a body its scripts could read, only in the HttpOnly cookie.
+    return fromWebPage(request) ? { user, isNewUser } : { user, isNewUser, token };
   }
 
   /** Answers 2xx even without a valid session: the web client would otherwise loop on logout. */

@@ -112,6 +112,7 @@ describe('auth', () => {
       expect(res.body.data).toEqual({
         isNewUser: true,
         user: { id: expect.any(String), email, nickname, firstName: null, lastName: null, avatar: null, bio: null, isOnline: true, lastOnline: null },
+        token: sessionTokenFrom(res.headers['set-cookie']),
       });
       expect(await t.backend.sql('SELECT nickname FROM users WHERE email = $1', [email])).toEqual([{ nickname }]);
     });
@@ -130,6 +131,31 @@ describe('auth', () => {
       const session = await signIn(t, user.email);
       expect(session.id).toBe(user.id);
       await t.http().get('/api/auth/sessions').set(session.auth).expect(200);
+    });
+
+    it('gives an app without a cookie jar its session token in the body, which then works as Bearer and on the socket; a web page never gets it', async () => {
+      const user = await signUp(t);
+      const signInWith = async (headers: Record<string, string>) => {
+        await t.backend.sql(`UPDATE otp_codes SET sent_at = now() - interval '2 minutes' WHERE email = $1`, [user.email]);
+        await sendOtp(user.email).expect(200);
+        const code = await t.backend.smtp.code(user.email);
+        return (await verify({ email: user.email, code }).set(headers).expect(200)).body.data;
+      };
+      // As OkHttp sends it: no Origin, no fetch metadata, no client header.
+      const app = await signInWith({ 'User-Agent': 'okhttp/4.12.0' });
+      expect(app).toEqual({ isNewUser: false, user: expect.objectContaining({ id: user.id }), token: expect.any(String) });
+      expect((await t.http().get('/api/users/me').set('Authorization', `Bearer ${app.token}`).expect(200)).body.data.id).toBe(user.id);
+      const ws = await t.ws();
+      try {
+        ws.send('auth', { token: app.token });
+        expect((await ws.waitFor('auth:ok')).userId).toBe(user.id);
+      } finally {
+        ws.close();
+      }
+      // The web client's requests carry Origin, Sec-Fetch-Mode and its header: each alone keeps the token out.
+      for (const headers of [{ Origin: t.url }, { 'Sec-Fetch-Mode': 'cors' }, { 'X-Requested-With': 'H2V' }]) {
+        expect(await signInWith({ 'User-Agent': CHROME, ...headers })).toEqual({ isNewUser: false, user: expect.objectContaining({ id: user.id }) });
+      }
     });
 
     it('sets the cookie HttpOnly, SameSite=Lax, Path=/ with a Max-Age', async () => {

@@ -59,6 +59,8 @@ export class SendOtpResultDto {
 export class VerifyOtpResultDto {
   @ApiProperty({ type: UserDto }) user: UserDto;
   @ApiProperty() isNewUser: boolean;
+  @ApiPropertyOptional({ description: 'The session token, only to a request no web page sent (apps without a cookie jar): send it as `Authorization: Bearer` and in the socket `auth` frame' })
+  token?: string;
 }
 
 export class SessionDto {

@@ -46,6 +46,16 @@ export const CLIENT_HEADER = 'x-requested-with';
 export const CLIENT_HEADER_VALUE = 'H2V';
 
 /**
+ * Whether a web page sent the request: browsers put `Origin` on every POST, PUT, PATCH and DELETE
+ * (same-origin ones too) and fetch metadata (`Sec-Fetch-Mode`) on every request, and the web
+ * client adds its client header. A native app's HTTP stack (OkHttp, URLSession), curl and servers
+ * send none of them.
+ */
+export function fromWebPage(req: IncomingMessage): boolean {
+  return req.headers.origin !== undefined || req.headers['sec-fetch-mode'] !== undefined || req.headers[CLIENT_HEADER] !== undefined;
+}
+
+/**
  * State-changing routes a cookie session may call without the client header: the web client
  * uploads files with a bare XMLHttpRequest (for its progress events), which sends the cookie
  * but no custom header (wire-contract.md). A cross-site page still cannot use it: SameSite=Lax
