@@ -63,6 +63,25 @@ describe('MemoryEventLog', () => {
     expect(await log.read('a', start + 2, 10)).toMatchObject({ kind: 'resync', position: restarted });
   });
 
+  it('keeps small bodies in blocks of their own size, not the shared 8 KiB pool blocks they were sliced from, one per audience', async () => {
+    const big = new MemoryEventLog({ maxEvents: 1000, maxAgeMs: 60_000 }, () => now);
+    const pad = 'x'.repeat(400);
+    for (let n = 0; n < 500; n++) {
+      const body = Buffer.from(JSON.stringify({ event: 'message:new', payload: { n, pad } }));
+      // What else a publish takes from the pool meanwhile (the frames written to sockets), dropped after.
+      for (const recipient of [1, 2]) bodyWithSeq(body, recipient);
+      await big.append([{ userIds: ['a', 'b'], body }]);
+    }
+    const [a, b] = [await big.read('a', initialSeq(now), 1000), await big.read('b', initialSeq(now), 1000)];
+    big.onApplicationShutdown();
+    if (a.kind !== 'events' || b.kind !== 'events') throw new Error();
+    const bodies = a.events.reduce((sum, e) => sum + e.body.byteLength, 0);
+    const blocks = new Set([...a.events, ...b.events].map((e) => e.body.buffer));
+    const held = [...blocks].reduce((sum, block) => sum + block.byteLength, 0);
+    expect(held / bodies).toBeLessThan(1.1);
+    expect(blocks.size).toBe(500);
+  });
+
   it('answers future for a position above the latest seq, and reads only the asked user', async () => {
     const b = await log.position('b');
     await log.append([{ userIds: ['b'], body: body(1) }]);

@@ -12,6 +12,18 @@ interface UserLog {
 const SWEEP_MS = 60_000;
 
 /**
+ * The body as an entry keeps it: a small Buffer (Buffer.from of a string, Buffer.concat) is a
+ * slice of Node's shared 8 KiB pool, and holding it for the log's lifetime would keep the whole
+ * block alive, up to 8 KiB per entry; such a slice is copied to a buffer of its own size.
+ */
+function compact(body: Buffer): Buffer {
+  if (body.byteLength === body.buffer.byteLength) return body;
+  const own = Buffer.allocUnsafeSlow(body.byteLength);
+  body.copy(own);
+  return own;
+}
+
+/**
  * The embedded mode's event log: one process, in memory. Trimmed by count on append and by age on
  * read; a user's log untouched for the age limit is forgotten (counter included, as the Redis
  * keys expire), and a restart forgets every log: counters start again at the current time, above
@@ -32,16 +44,18 @@ export class MemoryEventLog extends EventLog implements OnApplicationShutdown {
 
   async append(audiences: LogAudience[]): Promise<Array<Array<number | null>>> {
     const at = this.now();
-    return audiences.map(({ userIds, body }) =>
-      userIds.map((userId) => {
+    return audiences.map(({ userIds, body }) => {
+      // One copy per audience: its users' entries share it.
+      const kept = compact(body);
+      return userIds.map((userId) => {
         const log = this.log(userId, at);
         log.touchedAt = at;
         const seq = ++log.counter;
-        log.entries.push({ seq, at, body });
+        log.entries.push({ seq, at, body: kept });
         if (log.entries.length > this.limits.maxEvents) log.entries.splice(0, log.entries.length - this.limits.maxEvents);
         return seq;
-      }),
-    );
+      });
+    });
   }
 
   async position(userId: string): Promise<number> {
