@@ -153,7 +153,7 @@ describe('auth', () => {
         ws.close();
       }
       // The web client's requests carry Origin, Sec-Fetch-Mode and its header: each alone keeps the token out.
-      for (const headers of [{ Origin: t.url }, { 'Sec-Fetch-Mode': 'cors' }, { 'X-Requested-With': 'H2V' }]) {
+      for (const headers of [{ Origin: t.url }, { 'Sec-Fetch-Mode': 'cors' }, { 'X-Requested-With': 'H2V' }] as Array<Record<string, string>>) {
         expect(await signInWith({ 'User-Agent': CHROME, ...headers })).toEqual({ isNewUser: false, user: expect.objectContaining({ id: user.id }) });
       }
     });
