@@ -82,6 +82,13 @@ describe('RespPipe', () => {
     expect(redis.received.slice(0, 3)).toEqual(['AUTH se cret', 'SELECT 3', 'SCRIPT LOAD return 1']);
   });
 
+  it('authenticates with a non-ASCII user and password as their UTF-8 bytes, as redis-cli and ioredis send them', async () => {
+    pipe = new RespPipe(new URL(`redis://%C3%BCser:p%C3%A4ssw%C3%B6rd-123@127.0.0.1:${redis.port}`), 'test', () => [], 1000);
+    expect(await pipe.exec(command('PING'), 1)).toEqual([1]);
+    const utf8 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+    expect(redis.received[0]).toBe(`AUTH ${utf8('üser')} ${utf8('pässwörd-123')}`);
+  });
+
   it('reads arrays (a script answering a list of seqs), nested and nil, split at every byte', async () => {
     pipe = new RespPipe(new URL(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 1000);
     redis.chunk = 1;

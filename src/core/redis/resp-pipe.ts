@@ -49,6 +49,15 @@ export function command(...args: string[]): string {
 }
 
 /**
+ * A user or password of the URL, %-decoded, as command() carries bytes: its UTF-8 bytes as
+ * latin1 (what redis-cli and ioredis send). The decoded text itself would go out as latin1, one
+ * byte per character, and a password such as `pässwörd` would fail AUTH on this pipe alone.
+ */
+function credential(encoded: string): string {
+  return Buffer.from(decodeURIComponent(encoded), 'utf8').toString('latin1');
+}
+
+/**
  * A bare RESP2 connection for one hot path: many commands, already encoded, go out in one write
  * and their replies come back as plain values. ioredis costs about 10 µs of CPU per command (a
  * command object, its promise, the generic parser); a message to a group of 200 is 200 appends
@@ -139,7 +148,8 @@ export class RespPipe {
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', (error: Error) => this.fail(error));
     socket.on('close', () => this.fail(new Error('connection closed')));
-    const auth = this.url.password ? [this.url.username ? command('AUTH', decodeURIComponent(this.url.username), decodeURIComponent(this.url.password)) : command('AUTH', decodeURIComponent(this.url.password))] : [];
+    const { username, password } = this.url;
+    const auth = password ? [username ? command('AUTH', credential(username), credential(password)) : command('AUTH', credential(password))] : [];
     const db = this.url.pathname.slice(1);
     const setup = [...auth, ...(db ? [command('SELECT', db)] : []), ...this.preamble()];
     if (setup.length) {
