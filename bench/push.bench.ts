@@ -158,6 +158,8 @@ async function main(): Promise<void> {
     NODE_ENV: 'development',
     LOG_LEVEL: 'warn',
     DATA_DIR: dataDir,
+    // Required with DATABASE_URL and REDIS_URL (the pg+redis run).
+    APP_SECRET: randomBytes(32).toString('base64url'),
     RATE_LIMIT_API: '1000000/60',
     RATE_LIMIT_AUTH: '1000000/60',
     RATE_LIMIT_AUTH_IP: '1000000/60',

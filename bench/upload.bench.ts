@@ -7,6 +7,7 @@
  * Run: `npm run bench:upload` (optionally with DATABASE_URL=postgres://… REDIS_URL=redis://…).
  * Knobs: BENCH_UPLOADS (default 120), BENCH_CONCURRENCY (8), BENCH_LATENCY_SAMPLES (40).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,7 +135,8 @@ async function main(): Promise<void> {
   const meta = await sharp(jpeg).metadata();
   console.log(`input: ${(jpeg.length / 1024).toFixed(0)} KiB JPEG ${meta.width}×${meta.height}; ${UPLOADS} uploads at concurrency ${CONCURRENCY}; ${LATENCY_SAMPLES} latency samples at concurrency ${LATENCY_CONCURRENCY}`);
   const dataDir = mkdtempSync(join(tmpdir(), 'h2v-bench-'));
-  const base: Record<string, string> = { NODE_ENV: 'development', LOG_LEVEL: 'warn', RATE_LIMIT_API: '1000000/60', RATE_LIMIT_AUTH: '1000000/60', UPLOAD_DAILY_MB: '10000000', DATA_DIR: dataDir, SMTP_URL: '', DATABASE_URL: '', REDIS_URL: '' };
+  // APP_SECRET: the pg+redis runs' API and worker must share one (the embedded run would make its own).
+  const base: Record<string, string> = { NODE_ENV: 'development', LOG_LEVEL: 'warn', APP_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT_API: '1000000/60', RATE_LIMIT_AUTH: '1000000/60', UPLOAD_DAILY_MB: '10000000', DATA_DIR: dataDir, SMTP_URL: '', DATABASE_URL: '', REDIS_URL: '' };
   const { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl } = process.env;
   const results: Result[] = [];
   try {

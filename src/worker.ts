@@ -10,12 +10,14 @@ import { RealtimeModule } from './realtime/realtime.module';
 
 /**
  * Job workers without HTTP: `node dist/src/worker.js` next to API instances started with
- * WORKERS=off. Needs REDIS_URL and DATABASE_URL (without Redis, jobs run inside the API process).
+ * WORKERS=off. Needs REDIS_URL and DATABASE_URL (without Redis, jobs run inside the API process),
+ * and the API's APP_SECRET (mail jobs carry the code sealed with it).
  */
 async function main(): Promise<void> {
   loadDotEnv();
-  // Without them it would run jobs of nobody's queue against an embedded database of its own.
-  const missing = ['REDIS_URL', 'DATABASE_URL'].filter((name) => !process.env[name]);
+  // Without them it would run jobs of nobody's queue against an embedded database of its own, or
+  // with a secret of its own that opens none of the API's sealed mail jobs.
+  const missing = ['REDIS_URL', 'DATABASE_URL', 'APP_SECRET'].filter((name) => !process.env[name]);
   if (missing.length) throw new ConfigError(missing.map((name) => `${name} is required for a separate worker process`));
   const env = { ...process.env, WORKERS: 'on' };
 

@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +25,8 @@ export default async function globalSetup(): Promise<void> {
   } finally {
     await admin.end();
   }
-  const config = parseEnv({ DATABASE_URL: databaseUrl(TEST_DATABASE_URL, templateDatabase()), DATA_DIR: mkdtempSync(join(tmpdir(), 'h2v-tpl-')) });
+  // Migrating uses no secret, but a configuration with DATABASE_URL must name one.
+  const config = parseEnv({ DATABASE_URL: databaseUrl(TEST_DATABASE_URL, templateDatabase()), APP_SECRET: randomBytes(32).toString('base64url'), DATA_DIR: mkdtempSync(join(tmpdir(), 'h2v-tpl-')) });
   const dataSource = new DataSource({ ...dataSourceOptions(config, { entities: [] }), extra: { max: 1 } });
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'h2v-config-'));
+/** What a deployment with DATABASE_URL or REDIS_URL must set (its processes share it). */
+const APP_SECRET = 'Qm9vdHN0cmFwcGVkLXJhbmRvbS1zZWNyZXQtMjAyNg';
 
 describe('parseEnv', () => {
   it('applies the documented defaults when nothing is set', () => {
@@ -50,9 +52,9 @@ describe('parseEnv', () => {
   });
 
   it('takes a Redis Cluster in REDIS_URL and refuses a malformed one by name', () => {
-    const config = parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1:7001,127.0.0.1:7002', DATA_DIR: dataDir() });
+    const config = parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1:7001,127.0.0.1:7002', APP_SECRET, DATA_DIR: dataDir() });
     expect(config.redisUrl).toBe('redis+cluster://127.0.0.1:7001,127.0.0.1:7002');
-    expect(parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379', DATA_DIR: dataDir() }).redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379', APP_SECRET, DATA_DIR: dataDir() }).redisUrl).toBe('redis://127.0.0.1:6379');
     expect(() => parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1', DATA_DIR: dataDir() })).toThrow(/REDIS_URL \(its value is not shown: it may hold a secret\) is not a redis:\/\/ URL or a redis\+cluster/);
   });
 
@@ -107,6 +109,17 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ NODE_ENV: 'production', SMTP_URL: 'smtp://mail:25', APP_SECRET: '   ', DATA_DIR: dataDir() })).toThrow(/APP_SECRET is required/);
   });
 
+  it('refuses DATABASE_URL or REDIS_URL without APP_SECRET outside production: a secret generated per DATA_DIR would differ between instances and workers', () => {
+    for (const shared of [{ DATABASE_URL: 'postgres://h2v@db/h2v', REDIS_URL: 'redis://cache:6379' }, { DATABASE_URL: 'postgres://h2v@db/h2v' }, { REDIS_URL: 'redis://cache:6379' }]) {
+      for (const nodeEnv of ['development', 'test']) {
+        expect(() => parseEnv({ ...shared, NODE_ENV: nodeEnv, DATA_DIR: dataDir() })).toThrow(/APP_SECRET is required with DATABASE_URL or REDIS_URL/);
+      }
+      expect(parseEnv({ ...shared, APP_SECRET, DATA_DIR: dataDir() }).appSecret).toBe(APP_SECRET);
+    }
+    // The embedded mode (neither set) is one process: it still makes its own.
+    expect(parseEnv({ DATA_DIR: dataDir() }).appSecret.length).toBeGreaterThanOrEqual(32);
+  });
+
   it('refuses to start in production with the placeholder secret the compose file used to default to', () => {
     const production = { NODE_ENV: 'production', SMTP_URL: 'smtp://mail:25', DATA_DIR: dataDir() };
     for (const secret of ['change-me-to-a-long-random-secret-of-32+chars', 'CHANGEME-CHANGEME-CHANGEME-CHANGEME', 'x'.repeat(40), 'replace_me_with_a_real_secret_of_32_characters']) {
@@ -148,7 +161,7 @@ describe('parseEnv', () => {
 
   it('refuses WORKERS=off without Redis (no other process would run the background work), and takes it with Redis', () => {
     expect(() => parseEnv({ WORKERS: 'off', DATA_DIR: dataDir() })).toThrow(/WORKERS=off needs REDIS_URL/);
-    expect(parseEnv({ WORKERS: 'off', REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://h2v@db/h2v', DATA_DIR: dataDir() }).workers).toBe(false);
+    expect(parseEnv({ WORKERS: 'off', REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://h2v@db/h2v', APP_SECRET, DATA_DIR: dataDir() }).workers).toBe(false);
   });
 
   describe('Web Push (VAPID)', () => {
@@ -170,9 +183,9 @@ describe('parseEnv', () => {
     });
 
     it('is off in cluster mode without keys, and on with a configured pair', () => {
-      expect(parseEnv({ DATA_DIR: dataDir(), DATABASE_URL: 'postgres://db/h2v' }).push).toBeNull();
+      expect(parseEnv({ DATA_DIR: dataDir(), DATABASE_URL: 'postgres://db/h2v', APP_SECRET }).push).toBeNull();
       const keys = pair();
-      const config = parseEnv({ DATA_DIR: dataDir(), DATABASE_URL: 'postgres://db/h2v', VAPID_PUBLIC_KEY: keys.publicKey, VAPID_PRIVATE_KEY: keys.privateKey, VAPID_SUBJECT: 'https://chat.example.com' });
+      const config = parseEnv({ DATA_DIR: dataDir(), DATABASE_URL: 'postgres://db/h2v', APP_SECRET, VAPID_PUBLIC_KEY: keys.publicKey, VAPID_PRIVATE_KEY: keys.privateKey, VAPID_SUBJECT: 'https://chat.example.com' });
       expect(config.push).toEqual({ ...keys, subject: 'https://chat.example.com' });
     });
 

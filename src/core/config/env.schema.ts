@@ -218,13 +218,17 @@ export function parseEnv(env: Env): AppConfigValues {
   if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
     problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
   }
+  // Blank (spaces only) reads as unset; a value too short has its own problem already.
+  const noSecret = !config.appSecret && !env.APP_SECRET?.trim();
   if (nodeEnv === 'production') {
     if (!smtpUrl) problems.push('SMTP_URL is required when NODE_ENV=production (development mail to the log is refused)');
-    // Blank (spaces only) reads as unset; a value too short has its own problem already.
-    if (!config.appSecret && !env.APP_SECRET?.trim()) problems.push('APP_SECRET is required when NODE_ENV=production');
+    if (noSecret) problems.push('APP_SECRET is required when NODE_ENV=production');
     if (isPlaceholderSecret(config.appSecret)) {
       problems.push('APP_SECRET is a published placeholder; set a random secret when NODE_ENV=production (e.g. `openssl rand -base64 48`)');
     }
+  } else if (noSecret && (config.databaseUrl || config.redisUrl)) {
+    // A generated secret is one DATA_DIR's: a code mailed by one instance would be refused by another, and a worker could not open the mail jobs.
+    problems.push('APP_SECRET is required with DATABASE_URL or REDIS_URL: every instance and worker of the deployment must share one secret (e.g. `openssl rand -base64 48`)');
   }
   if (problems.length) throw new ConfigError(problems);
   if (!config.appSecret) config.appSecret = keptIn('DATA_DIR', dataDir, 'the development secret', developmentSecret);
@@ -329,7 +333,10 @@ function isPlaceholderSecret(secret: string): boolean {
   return PUBLISHED_SECRETS.has(secret) || PLACEHOLDER_SECRET.test(secret);
 }
 
-/** Outside production a secret is made once and kept in DATA_DIR, so OTP hashes survive restarts. */
+/**
+ * In the embedded mode outside production a secret is made once and kept in DATA_DIR, so OTP
+ * hashes survive restarts. Never with DATABASE_URL or REDIS_URL: processes sharing those must share the secret.
+ */
 function developmentSecret(dataDir: string): string {
   const file = join(dataDir, '.app-secret');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
