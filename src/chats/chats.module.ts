@@ -22,6 +22,6 @@ import { LapsedInviteLinks } from './lapsed-invite-links';
   // Invite links first: their `join/…` and `invite/…` paths would otherwise match `:id/…` patterns.
   controllers: [InviteLinksController, ChatsController],
   providers: [ChatsRepository, ChatViews, ChatsService, InviteLinksRepository, InviteLinksService, LapsedInviteLinks, TypingSocket],
-  exports: [ChatsService, ChatsRepository],
+  exports: [ChatsService, ChatsRepository, TypingSocket],
 })
 export class ChatsModule {}

@@ -42,8 +42,8 @@ declare module '../realtime/client-events' {
 /**
  * Typing indicators: relayed to the other members who can see the chat (the target of a direct
  * chat sees it only from its first message), never across a block in a pair chat, and ending on
- * the instance that saw the start: on typing:stop, when the socket that started it closes, or
- * TYPING_TTL_MS after the last start.
+ * the instance that saw the start: on typing:stop, on a message:send in the chat (end), when the
+ * socket that started it closes, or TYPING_TTL_MS after the last start.
  */
 @Injectable()
 export class TypingSocket implements BeforeApplicationShutdown {
@@ -68,7 +68,7 @@ export class TypingSocket implements BeforeApplicationShutdown {
     const key = `${chatId}:${client.userId}`;
     const wasTyping = this.timers.has(key);
     clearTimeout(this.timers.get(key));
-    const timer = setTimeout(() => void this.stopTyping(chatId, client.userId), this.ttlMs);
+    const timer = setTimeout(() => void this.end(chatId, client.userId), this.ttlMs);
     timer.unref();
     this.timers.set(key, timer);
     this.typists.set(key, { chatId, userId: client.userId, connectionId: client.connection.id });
@@ -80,14 +80,14 @@ export class TypingSocket implements BeforeApplicationShutdown {
   @OnSocketEvent('typing:stop', { dto: TypingDto })
   async stop(client: SocketClient, { chatId }: TypingDto): Promise<void> {
     await this.chats.requireMember(chatId, client.userId);
-    await this.stopTyping(chatId, client.userId);
+    await this.end(chatId, client.userId);
   }
 
   /** The indicators a closing socket started end with it (a client that drops sends no typing:stop). */
   @OnSocketEvent(SocketLifecycle.Disconnected)
   async disconnected(client: SocketClient): Promise<void> {
     const ended = [...this.typists.values()].filter((typist) => typist.connectionId === client.connection.id);
-    for (const { chatId, userId } of ended) await this.stopTyping(chatId, userId);
+    for (const { chatId, userId } of ended) await this.end(chatId, userId);
   }
 
   /**
@@ -97,14 +97,20 @@ export class TypingSocket implements BeforeApplicationShutdown {
    * shuts the application down, so this is the last moment the indicators are known.)
    */
   async beforeApplicationShutdown(): Promise<void> {
-    const ending = [...this.typists.values()].map(({ chatId, userId }) => this.stopTyping(chatId, userId));
+    const ending = [...this.typists.values()].map(({ chatId, userId }) => this.end(chatId, userId));
     await withTimeout(Promise.allSettled(ending), SHUTDOWN_TELL_MS, null);
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.typists.clear();
   }
 
-  private async stopTyping(chatId: string, userId: string): Promise<void> {
+  /**
+   * Ends the user's indicator in the chat, if this instance holds one: nothing to do (no query)
+   * otherwise. A message:send calls it too: the web client stops typing when it sends, but a
+   * client that sends no typing:stop (the Android app) would leave "typing…" up beside its
+   * message until the indicator lapsed.
+   */
+  async end(chatId: string, userId: string): Promise<void> {
     const key = `${chatId}:${userId}`;
     if (!this.timers.has(key)) return;
     clearTimeout(this.timers.get(key));

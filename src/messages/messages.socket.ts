@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { TypingSocket } from '../chats/typing.socket';
 import { Metrics } from '../core/metrics/metrics';
 import { OnSocketEvent, SocketClient } from '../realtime/on-socket-event.decorator';
 import { ListenedDto, ReadMessageDto, SendMessageDto } from './dto/message-requests.dto';
@@ -16,10 +17,13 @@ export class MessagesSocket {
   constructor(
     private readonly messages: MessagesService,
     private readonly metrics: Metrics,
+    private readonly typing: TypingSocket,
   ) {}
 
   @OnSocketEvent('message:send', { dto: SendMessageDto, errorEvent: 'message:send:error', echo: ['clientMessageId'], pipeline: SEND_PIPELINE })
   async send(client: SocketClient, payload: SendMessageDto): Promise<void> {
+    // Sending ends the sender's typing indicator in the chat (at no cost when there is none).
+    await this.typing.end(payload.chatId, client.userId);
     const done = this.metrics.sendDuration.startTimer();
     const { message, resent } = await this.messages.send(client.userId, payload, client);
     done();

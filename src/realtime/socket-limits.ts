@@ -43,8 +43,10 @@ const userLease = (held: Held, holder: string): SlotLease => ({ key: `ws-user:${
  * the sockets already open are left alone (closing the oldest instead would let reconnecting
  * tabs evict one another in a loop).
  *
- * Frame budgets are token buckets per user kept on this instance: `message:send`, `typing:*`
- * and every other event each have their own (`WS_RATE_*`). A spent budget answers the frame with
+ * Frame budgets are token buckets per user kept on this instance: `message:send`, `typing:start`
+ * and every other event each have their own (`WS_RATE_*`). `typing:stop` is one of the others: a
+ * client that sends a start per keystroke (the Android app) spends the typing budget, and its
+ * stop must still end the indicator. A spent budget answers the frame with
  * `RATE_LIMIT` and `retryAfter` (seconds) and the frame is dropped before validation or any
  * database work. Buckets are local on purpose: a shared count would put a Redis round trip in
  * front of every frame, and the per-user socket cap already bounds how far one account can
@@ -126,7 +128,7 @@ export class SocketLimits implements OnModuleInit, OnModuleDestroy {
 
   /** Takes one `event` frame from the user's budget; throws RATE_LIMIT with `retryAfter` (seconds) when it is spent. */
   consume(userId: string, event: string): void {
-    const buckets = event === 'message:send' ? this.sends : event.startsWith('typing:') ? this.typing : PRESENCE_TRANSITIONS.has(event) ? this.presence : this.events;
+    const buckets = event === 'message:send' ? this.sends : event === 'typing:start' ? this.typing : PRESENCE_TRANSITIONS.has(event) ? this.presence : this.events;
     take(buckets, userId, `${event} frames`);
   }
 

@@ -93,6 +93,24 @@ describe('realtime', () => {
       bws.close();
     });
 
+    it('ends the sender\'s indicator when they send a message in the chat, for a client that sends no typing:stop', async () => {
+      const [a, b, chatId] = await partners();
+      const [aws, bws] = [await connect(t, a), await connect(t, b)];
+      try {
+        aws.send('typing:start', { chatId });
+        await bws.waitFor('typing:started', (p) => p.userId === a.id);
+        aws.send('message:send', { chatId, text: 'done typing' });
+        await bws.waitFor('message:new', (m) => m.text === 'done typing');
+        expect(await bws.waitFor('typing:stopped')).toEqual({ chatId, userId: a.id });
+        // Ended, not lapsed later: a stop now has nothing to end.
+        aws.send('typing:stop', { chatId });
+        await bws.expectNo('typing:stopped');
+      } finally {
+        aws.close();
+        bws.close();
+      }
+    });
+
     it('refuses typing in a chat you are not in', async () => {
       const [, , chatId] = await partners();
       const stranger = await signUp(t);

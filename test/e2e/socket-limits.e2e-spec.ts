@@ -95,15 +95,23 @@ describe('socket limits', () => {
       bws.close();
     });
 
-    it('gives typing its own budget: typing past it gets RATE_LIMIT, message:send still goes through', async () => {
+    it('gives typing:start its own budget: starts past it get RATE_LIMIT, while a typing:stop still ends the indicator and message:send goes through', async () => {
       const [a, b] = await Promise.all([signUp(t), signUp(t)]);
       const chatId = await openDirect(t, a, b);
-      const aws = await connectFrom(t, a);
-      for (let i = 0; i < 3; i++) aws.send(i % 2 ? 'typing:stop' : 'typing:start', { chatId });
-      aws.send('typing:start', { chatId });
-      expect(await aws.waitFor('error')).toEqual({ code: 'RATE_LIMIT', message: expect.any(String), retryAfter: expect.any(Number) });
-      expect(await send(aws, chatId, 'still sending')).toMatchObject({ text: 'still sending' });
-      aws.close();
+      const [aws, bws] = [await connectFrom(t, a), await connectFrom(t, b)];
+      try {
+        await send(aws, chatId, 'hello');
+        // A start per keystroke, as the Android app sends them.
+        for (let i = 0; i < 4; i++) aws.send('typing:start', { chatId });
+        expect(await aws.waitFor('error')).toEqual({ code: 'RATE_LIMIT', message: expect.stringContaining('typing:start'), retryAfter: expect.any(Number) });
+        expect(await bws.waitFor('typing:started')).toMatchObject({ chatId, userId: a.id });
+        aws.send('typing:stop', { chatId });
+        expect(await bws.waitFor('typing:stopped')).toEqual({ chatId, userId: a.id });
+        expect(await send(aws, chatId, 'still sending')).toMatchObject({ text: 'still sending' });
+      } finally {
+        aws.close();
+        bws.close();
+      }
     });
 
     it('counts the budget per user, across their sockets', async () => {
