@@ -88,17 +88,33 @@ export interface MemberStateChange {
 const epochMicros = (ts: string) => `(extract(epoch FROM ${ts}) * 1000000)::bigint`;
 /**
  * The chat list's order, the client's own (wire-contract-v2.2 §3): the viewer's pinned chats
- * first, oldest pin first, then the others by last activity, newest first; ties by id. As
+ * first, oldest pin first, then the others by last activity as the viewer sees it
+ * (viewerActivitySql), newest first; ties by id. As
  * ascending keys, for cursors: rank (0 pinned, 1 not), then the pin time or the negated activity
  * time in exact microseconds, then the id. listOrder sorts the same on the columns themselves
  * (timestamps are whole microseconds), so the keys are computed only for the chats returned.
  */
 const listRank = (member: string) => `(${member}.pinned_at IS NULL)::int`;
-const listKey = (member: string, chat: string) =>
-  `CASE WHEN ${member}.pinned_at IS NOT NULL THEN ${epochMicros(`${member}.pinned_at`)} ELSE -${epochMicros(`${chat}.last_activity_at`)} END`;
+/** `activity`: the chat's last activity as the member sees it (viewerActivitySql, or a column holding it). */
+const listKey = (member: string, activity: string) =>
+  `CASE WHEN ${member}.pinned_at IS NOT NULL THEN ${epochMicros(`${member}.pinned_at`)} ELSE -${epochMicros(activity)} END`;
 // Activity orders only the unpinned chats: pinned ones tied on their pin time go by id, as the cursor does.
-const listOrder = (member: string, chat: string) =>
-  `(${member}.pinned_at IS NULL), ${member}.pinned_at, CASE WHEN ${member}.pinned_at IS NULL THEN ${chat}.last_activity_at END DESC, ${chat}.id`;
+const listOrder = (member: string, activity: string, chatId: string) =>
+  `(${member}.pinned_at IS NULL), ${member}.pinned_at, CASE WHEN ${member}.pinned_at IS NULL THEN ${activity} END DESC, ${chatId}`;
+
+/** SQL: whether membership `m` hid the last message of chat `c` (a member who never hid anything costs no lookup). */
+const hidLastSql = (m: string, c: string): string =>
+  `${m}.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = ${c}.last_message_id AND h.user_id = ${m}.user_id)`;
+/** SQL: `column` of the newest message of chat `c` that membership `m` did not hide. */
+const ownLastSql = (m: string, c: string, column: string): string =>
+  `(SELECT msg.${column} FROM messages msg WHERE msg.chat_id = ${c}.id AND NOT ${hiddenForSql(`${m}.user_id`)} ORDER BY msg.id DESC LIMIT 1)`;
+/**
+ * SQL: the last activity of chat `c` as membership `m` sees it, what the list sorts by: the
+ * chat's own, unless the member hid its last message; then the time of the last message they
+ * see (the chat's creation when they see none), as the client sorts by lastMessage.
+ */
+const viewerActivitySql = (m: string, c: string): string =>
+  `CASE WHEN ${hidLastSql(m, c)} THEN coalesce(${ownLastSql(m, c, 'created_at')}, ${c}.created_at) ELSE ${c}.last_activity_at END`;
 
 /** A chat of chatViewsSql's `chats`: ChatViewRow's scalars in this order. */
 type ChatTuple = [
@@ -132,11 +148,9 @@ const draftReplySql = (m: string): string =>
   `CASE WHEN ${m}.draft_reply_to_id IS NOT NULL THEN (SELECT msg.id FROM messages msg WHERE msg.id = ${m}.draft_reply_to_id AND NOT ${hiddenForSql(`${m}.user_id`, `${m}.hides_messages`)}) END`;
 
 /** SQL: chat `c` as member `m` sees it, the columns of chatViewsSql's `cp` (ChatTuple's sources). */
-const VIEWER_CHAT_COLUMNS = `c.id, c.type, c.numeric_id, c.name, c.description, c.avatar, c.created_at, c.last_activity_at,
+const VIEWER_CHAT_COLUMNS = `c.id, c.type, c.numeric_id, c.name, c.description, c.avatar, c.created_at, ${viewerActivitySql('m', 'c')} AS last_activity_at,
          CASE WHEN c.pinned_message_id IS NOT NULL THEN (SELECT pm.id FROM messages pm WHERE pm.id = c.pinned_message_id) END AS pinned_message_id,
-         CASE WHEN m.hides_messages AND EXISTS (SELECT 1 FROM message_hides h WHERE h.message_id = c.last_message_id AND h.user_id = m.user_id)
-              THEN (SELECT msg.id FROM messages msg WHERE msg.chat_id = c.id AND NOT ${hiddenForSql('m.user_id')} ORDER BY msg.id DESC LIMIT 1)
-              ELSE c.last_message_id END AS last_message_id,
+         CASE WHEN ${hidLastSql('m', 'c')} THEN ${ownLastSql('m', 'c', 'id')} ELSE c.last_message_id END AS last_message_id,
          m.pinned_at, m.muted_until, m.archived_at, m.draft_text, m.draft_updated_at,
          ${draftReplySql('m')} AS draft_reply_to_id,
          CASE WHEN c.message_seq > m.last_read_seq THEN
@@ -148,7 +162,7 @@ const VIEWER_CHAT_COLUMNS = `c.id, c.type, c.numeric_id, c.name, c.description, 
 
 /** SQL: the ChatTuple of a `cp` row. */
 const CHAT_TUPLE = `json_build_array(cp.id, cp.type, cp.numeric_id, cp.name, cp.description, cp.avatar, cp.pinned_message_id, cp.created_at,
-       cp.unread, concat(${listRank('cp')}, '|', ${listKey('cp', 'cp')}), cp.pinned_at, cp.muted_until, cp.archived_at, cp.draft_text,
+       cp.unread, concat(${listRank('cp')}, '|', ${listKey('cp', 'cp.last_activity_at')}), cp.pinned_at, cp.muted_until, cp.archived_at, cp.draft_text,
        CASE WHEN cp.draft_text IS NOT NULL THEN cp.draft_reply_to_id END, cp.draft_updated_at, cp.last_message_id)`;
 /** SQL: the columns of a membership `cm` a `mem` CTE holds (MemberTuple's sources), and that CTE as a JSON array of MemberTuple. */
 const MEMBER_COLUMNS = `cm.chat_id, cm.id, cm.user_id, cm.role, cm.joined_at, cm.last_read_seq, cm.last_read_at`;
@@ -172,14 +186,14 @@ const chatViewsSql = (where: string, limit: string): string => `WITH cp AS MATER
   SELECT ${VIEWER_CHAT_COLUMNS}
     FROM chat_members m JOIN chats c ON c.id = m.chat_id
    WHERE ${where}
-   ORDER BY ${listOrder('m', 'c')} LIMIT ${limit}
+   ORDER BY ${listOrder('m', viewerActivitySql('m', 'c'), 'c.id')} LIMIT ${limit}
 ), mem AS MATERIALIZED (
   SELECT ${MEMBER_COLUMNS} FROM cp JOIN chat_members cm ON cm.chat_id = cp.id
 ), page AS MATERIALIZED (
   SELECT ${SET_COLUMNS} FROM messages msg WHERE msg.id IN (SELECT cp.last_message_id FROM cp)
 )
 SELECT
-  (SELECT coalesce(json_agg(${CHAT_TUPLE} ORDER BY ${listOrder('cp', 'cp')}), '[]') FROM cp) AS chats,
+  (SELECT coalesce(json_agg(${CHAT_TUPLE} ORDER BY ${listOrder('cp', 'cp.last_activity_at', 'cp.id')}), '[]') FROM cp) AS chats,
   ${MEMBERS_JSON} AS members,
   (${userFactsJsonSql('u.id IN (SELECT mem.user_id FROM mem)', '$1')}) AS users,
   (SELECT coalesce(json_agg(bk.blocker_id), '[]') FROM blocks bk
@@ -193,7 +207,7 @@ const LIST_MEMBERSHIPS = `m.user_id = $1 AND m.visible AND (m.archived_at IS NOT
  */
 const VIEW_FIRST_SQL = chatViewsSql(LIST_MEMBERSHIPS, '$3');
 /** The viewer's list after a cursor position ($3 rank, $4 key, $5 id): at most $6. */
-const VIEW_AFTER_SQL = chatViewsSql(`${LIST_MEMBERSHIPS} AND (${listRank('m')}, ${listKey('m', 'c')}, c.id) > ($3::int, $4::bigint, $5::uuid)`, '$6');
+const VIEW_AFTER_SQL = chatViewsSql(`${LIST_MEMBERSHIPS} AND (${listRank('m')}, ${listKey('m', viewerActivitySql('m', 'c'))}, c.id) > ($3::int, $4::bigint, $5::uuid)`, '$6');
 const VIEW_ONE_SQL = chatViewsSql(`m.chat_id = $2 AND m.user_id = $1`, '1');
 
 /**

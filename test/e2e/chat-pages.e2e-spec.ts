@@ -77,6 +77,34 @@ describe('chat list and history pages', () => {
     aws.close();
   });
 
+  it('orders the hider\'s list, page by page, by the last message they still see after a delete for me; nobody else\'s', async () => {
+    const [a, b, c] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
+    const [x, y] = [await openDirect(t, a, b), await openDirect(t, a, c)];
+    const aws = await connect(t, a);
+    await send(aws, x, 'x first');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await send(aws, y, 'y only');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const newest = await send(aws, x, 'x newest');
+    const order = async (user: TestUser) => (await t.http().get('/api/chats').set(user.auth).expect(200)).body.data.chats.map((chat: { id: string }) => chat.id);
+    expect(await order(a)).toEqual([x, y]);
+    await t.http().post(`/api/messages/${newest.id}/hide`).set(a.auth).expect(200);
+    expect(await order(a)).toEqual([y, x]);
+    // The cursor follows the same order: one chat a page, each once.
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: any = (await t.http().get(`/api/chats?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`).set(a.auth).expect(200)).body.data;
+      paged.push(...page.chats.map((chat: { id: string }) => chat.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual([y, x]);
+    // b still sees x's newest message, and x on top of b's list.
+    expect((await order(b))[0]).toBe(x);
+    expect((await listed(b, x)).lastMessage).toMatchObject({ id: newest.id });
+    aws.close();
+  });
+
   it('shows read receipts and reply previews, of a kept and of a deleted original, on the last message and in history', async () => {
     const [a, b] = await Promise.all([signUp(t), signUp(t)]);
     const chatId = await openDirect(t, a, b);
