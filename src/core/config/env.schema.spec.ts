@@ -155,6 +155,13 @@ describe('parseEnv', () => {
     expect(config.rateLimitAuth).toEqual({ limit: 5, windowSeconds: 60 });
   });
 
+  it('refuses a rate limit whose count or window SQL cannot hold (every send-otp answered 500), naming the variable and the range', () => {
+    for (const [name, value] of [['OTP_WRONG_CODE_LIMIT', '9999999999/86400'], ['OTP_SEND_LIMIT', '5/9999999999'], ['RATE_LIMIT_API', '2147483648/60'], ['WS_RATE_SEND', '30/315360001']]) {
+      expect(() => parseEnv({ [name]: value, DATA_DIR: dataDir() })).toThrow(new RegExp(`${name}="${value}" is out of range: the count goes from 1 to 2147483647, the seconds from 1 to 315360000`));
+    }
+    expect(parseEnv({ OTP_WRONG_CODE_LIMIT: '2147483647/315360000', DATA_DIR: dataDir() }).otpWrongCodeLimit).toEqual({ limit: 2147483647, windowSeconds: 315360000 });
+  });
+
   it('refuses a headers timeout longer than the request timeout', () => {
     expect(() => parseEnv({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000', DATA_DIR: dataDir() })).toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
   });

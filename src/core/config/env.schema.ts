@@ -131,24 +131,35 @@ const PLACEHOLDER_SECRET = /change[\W_]*me|replace[\W_]*me|placeholder|your[\W_]
 /** Variables whose value is, or may carry, a credential (a URL's password): a refusal names them, never their value (it goes to the deploy's logs). */
 const SECRET_BEARING = new Set(['APP_SECRET', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL']);
 
+/** A parse's answer for a value it refuses for a reason more precise than "is not <expected>": `reason` follows the variable's name. */
+class Refusal {
+  constructor(readonly reason: string) {}
+}
+
+/** The largest count of a `count/seconds` limit: counts meet int4 columns in SQL. */
+const MAX_RATE_COUNT = 2 ** 31 - 1;
+/** The longest window of a `count/seconds` limit, 10 years: windows become SQL intervals added to timestamps, which have ends. */
+const MAX_RATE_WINDOW_SECONDS = 10 * 365 * 86_400;
+
 /**
  * Parses and validates the environment. Every malformed variable is reported at once, each by
  * name, so a deploy fails with one clear message instead of a series of restarts.
  */
 export function parseEnv(env: Env): AppConfigValues {
   const problems: string[] = [];
-  const read = <T>(name: string, fallback: T, parse: (raw: string) => T | undefined, expected: string): T => {
+  const read = <T>(name: string, fallback: T, parse: (raw: string) => T | Refusal | undefined, expected: string): T => {
     const raw = env[name]?.trim();
     if (raw === undefined || raw === '') return fallback;
     const value = parse(raw);
-    if (value === undefined) {
-      problems.push(SECRET_BEARING.has(name) ? `${name} (its value is not shown: it may hold a secret) is not ${expected}` : `${name}=${JSON.stringify(raw)} is not ${expected}`);
+    if (value === undefined || value instanceof Refusal) {
+      const named = SECRET_BEARING.has(name) ? `${name} (its value is not shown: it may hold a secret)` : `${name}=${JSON.stringify(raw)}`;
+      problems.push(`${named} ${value instanceof Refusal ? value.reason : `is not ${expected}`}`);
       return fallback;
     }
     return value;
   };
 
-  const nodeEnv = read('NODE_ENV', 'development' as AppConfigValues['nodeEnv'], oneOf(['development', 'production', 'test']), 'one of development, production, test');
+  const nodeEnv = read('NODE_ENV', 'development' as AppConfigValues['nodeEnv'], oneOf(['development', 'production', 'test'] as const), 'one of development, production, test');
   const dataDir = resolve(read('DATA_DIR', './data', (v) => v, 'a path'));
   const smtpUrl = read('SMTP_URL', null, urlWith(['smtp:', 'smtps:']), 'an smtp:// or smtps:// URL');
   const config: AppConfigValues = {
@@ -391,9 +402,17 @@ function hostPorts(raw: string): string[] | undefined {
   return keys.every((key): key is string => key !== null) ? keys : undefined;
 }
 
-function rateLimit(raw: string): RateLimit | undefined {
+/**
+ * `count/seconds`, both positive and bounded: beyond an int4 count or a window past year 10000,
+ * every request the limit guards would fail in SQL (a 500 on each send-otp) instead of start-up.
+ */
+function rateLimit(raw: string): RateLimit | Refusal | undefined {
   const match = /^(\d+)\/(\d+)$/.exec(raw);
   if (!match) return undefined;
   const [limit, windowSeconds] = [Number(match[1]), Number(match[2])];
-  return limit > 0 && windowSeconds > 0 ? { limit, windowSeconds } : undefined;
+  if (limit <= 0 || windowSeconds <= 0) return undefined;
+  if (limit > MAX_RATE_COUNT || windowSeconds > MAX_RATE_WINDOW_SECONDS) {
+    return new Refusal(`is out of range: the count goes from 1 to ${MAX_RATE_COUNT}, the seconds from 1 to ${MAX_RATE_WINDOW_SECONDS} (10 years)`);
+  }
+  return { limit, windowSeconds };
 }
