@@ -163,6 +163,15 @@ const nextLastIdSql = (count: string, rand: string): string => {
 };
 
 /**
+ * SQL: the time of a batch's `k`th message of a chat (1-based): the transaction's time plus k − 1
+ * microseconds, so that the messages of one chat stored together have distinct times in their
+ * sequence order. Clients sort by createdAt (the web client merges a page by id, then sorts):
+ * equal times would leave a batch's order to how the pages were merged. The chat's last activity
+ * is its last message's time, as a delete for everyone recomputes it.
+ */
+const batchTimeSql = (k: string): string => `now() + (${k} - 1) * interval '1 microsecond'`;
+
+/**
  * Group commit of message:send (SendBatcher): many messages, into any chats, as one statement
  * and so one transaction and one WAL flush. Parameters are parallel arrays, one element per
  * message ($15 the chat kind its draft was made for, $16 its id's random bits). A message is
@@ -182,7 +191,7 @@ const nextLastIdSql = (count: string, rand: string): string => {
  * in the order given, with ids made as nextLastIdSql says. Each sender's read watermark moves to
  * their last message and their draft of the chat is cleared; members who did not see the chat
  * yet get it revealed. Resolves one row per stored message: its input position `n`, id and seq
- * (the rest of the row is the input and now(), the insert's defaults); the first row of each
+ * (the rest of the row is the input, and its time: batchTimeSql); the first row of each
  * chat also carries the chat's member ids and whom it was revealed to.
  *
  * Every step is linear in the batch whatever the planner estimates (it cannot know how many rows
@@ -217,7 +226,7 @@ const INSERT_BATCH_SQL = `WITH input AS (
      SELECT c.id FROM chats c WHERE c.id IN (SELECT chat_id FROM accepted) ORDER BY c.id FOR UPDATE
    ), bumped AS (
      UPDATE chats SET message_seq = chats.message_seq + a.cnt, last_message_id = ${nextLastIdSql('a.cnt', 'a.rand')},
-                      last_activity_at = now(), updated_at = now()
+                      last_activity_at = ${batchTimeSql('a.cnt')}, updated_at = now()
        FROM (SELECT chat_id, max(cnt) AS cnt, (array_agg(rand ORDER BY n DESC))[1] AS rand, max(epoch) AS epoch FROM accepted GROUP BY chat_id) a
       WHERE chats.id = a.chat_id AND chats.id IN (SELECT id FROM locked) AND chats.member_epoch = a.epoch
       RETURNING chats.id AS chat_id, chats.message_seq AS last_seq, chats.last_message_id AS last_id
@@ -225,16 +234,16 @@ const INSERT_BATCH_SQL = `WITH input AS (
      -- chat id -> [its new last seq, the ms of its new last id]
      SELECT jsonb_object_agg(chat_id, jsonb_build_array(last_seq, ${idMs('last_id')})) AS of FROM bumped
    ), placed AS (
-     SELECT a.*, x.last_seq - a.cnt + a.k AS seq,
+     SELECT a.*, x.last_seq - a.cnt + a.k AS seq, ${batchTimeSql('a.k')} AS created_at,
             ${uuidSql('x.last_ms - (x.last_seq / 4096 - (x.last_seq - a.cnt + a.k) / 4096)', 'x.last_seq - a.cnt + a.k', 'a.rand')} AS id
        FROM accepted a, chat_numbers,
             LATERAL (SELECT (chat_numbers.of -> a.chat_id::text ->> 0)::bigint AS last_seq, (chat_numbers.of -> a.chat_id::text ->> 1)::bigint AS last_ms) x
       WHERE chat_numbers.of ? a.chat_id::text
    ), inserted AS (
      INSERT INTO messages (id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
-                           reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id)
+                           reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id, created_at, updated_at)
      SELECT id, chat_id, sender_id, seq, type, text, media_url, media_name, media_size, media_group_id,
-            reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id FROM placed
+            reply_to_id, forwarded_from_id, forward_sender_name, ciphertext, signal_type, client_message_id, created_at, created_at FROM placed
    ), sender_read AS (
      UPDATE chat_members m SET last_read_seq = greatest(m.last_read_seq, s.seq), last_read_at = now(),
                                draft_text = NULL, draft_reply_to_id = NULL, draft_updated_at = NULL
@@ -244,7 +253,7 @@ const INSERT_BATCH_SQL = `WITH input AS (
      UPDATE chat_members m SET visible = true WHERE m.chat_id IN (SELECT chat_id FROM bumped) AND NOT m.visible
      RETURNING m.chat_id, m.user_id
    )
-   SELECT p.n::int AS n, p.id, p.seq::float8 AS seq, now() AS "createdAt",
+   SELECT p.n::int AS n, p.id, p.seq::float8 AS seq, p.created_at AS "createdAt",
           CASE WHEN p.k = 1 THEN (SELECT coalesce(array_agg(v.user_id), '{}') FROM revealed v WHERE v.chat_id = p.chat_id) END AS "revealedTo",
           CASE WHEN p.k = 1 THEN (SELECT string_agg(o.user_id::text, ',') FROM chat_members o WHERE o.chat_id = p.chat_id) END AS "memberIds",
           (p.had_draft AND p.last_of_sender) AS "draftCleared",

@@ -135,6 +135,16 @@ describe('group commit of message:send', () => {
     expect(results[0]!.revealedTo).toEqual([]);
     expect((await storedRows(t, ab)).map((r) => r.text)).toEqual(['ab 0', 'ab 1', 'ab 2', 'ab 3']);
     expect((await storedRows(t, ac)).map((r) => r.seq)).toEqual([1, 2, 3]);
+    // A chat's messages of the batch have distinct times in seq order (clients sort by createdAt),
+    // never edited; the chat's last activity is its last message's time.
+    expect(
+      await t.backend.sql(
+        `SELECT array_agg(seq::int ORDER BY created_at, seq DESC) AS by_time, count(DISTINCT created_at)::int AS times, bool_and(updated_at = created_at) AS unedited,
+                max(created_at) = (SELECT last_activity_at FROM chats WHERE id = $1) AS activity
+           FROM messages WHERE chat_id = $1 AND seq > 1`,
+        [ab],
+      ),
+    ).toEqual([{ by_time: [2, 3, 4], times: 3, unedited: true, activity: true }]);
     // Each sender's read watermark moved to their last message; the others' did not.
     const marks = await t.backend.sql<{ user_id: string; last_read_seq: string }>(`SELECT user_id, last_read_seq FROM chat_members WHERE chat_id = $1`, [ab]);
     expect(Object.fromEntries(marks.map((m) => [m.user_id, Number(m.last_read_seq)]))).toEqual({ [a.id]: 4, [b.id]: 3 });
