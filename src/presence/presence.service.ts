@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { OnSocketEvent, SocketClient, SocketLifecycle } from '../realtime/on-socket-event.decorator';
+import { socketPosition } from '../realtime/connection-registry';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
 import { PresenceRepository } from './presence.repository';
@@ -119,7 +120,7 @@ export class PresenceService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private sendSnapshot(client: SocketClient, onlineUserIds: string[]): void {
-    client.send('auth:ok', { userId: client.userId, onlineUserIds, seq: client.connection.position });
+    client.send('auth:ok', { userId: client.userId, onlineUserIds, seq: socketPosition(client.connection) });
     client.send('presence:snapshot', { onlineUserIds });
   }
 

@@ -49,6 +49,8 @@ export interface Connection {
   held: HeldFrame[] | null;
   /** Live events at or below this seq are not sent: a replay has sent them. */
   replayedUpTo: number;
+  /** The highest seq written to the socket (live, replayed, or held and released); absent before the first. See socketPosition. */
+  sentUpTo?: number;
   /** Seqs delivered live at or below `position`, or before it was read: a later replay skips them. */
   early: number[];
   /**
@@ -210,11 +212,13 @@ export class ConnectionRegistry {
         const raw = rawSocketOf(socket);
         if (!raw) {
           socket.send((payload ??= seq === null ? body : bodyWithSeq(body, seq)), TEXT);
+          noteSent(connection, seq);
           // A client that does not read is dropped, not buffered for without end (a corked socket: when uncorked).
           if (dropIfBacklogged(socket)) continue;
         } else {
           this.cork(raw);
           raw.write(seq !== null ? (wire ??= (seqFrames ??= new SeqFrames(body)).frame(seq)) : (sharedWire ??= textFrame(body)));
+          noteSent(connection, seq);
         }
         sent++;
       }
@@ -279,6 +283,23 @@ export class ConnectionRegistry {
       this.ended.set(key, ended);
     }
   }
+}
+
+/**
+ * The socket's position as auth:ok reports it: on the first, the one read at authentication; on
+ * a re-sent `auth`, also what the socket got since (live or replayed), so that a client taking
+ * it as its position does not resume from the first and get those events twice. Not the log's
+ * head: seqs at or below it may still be on their way to this socket. Null while the log is
+ * unreachable.
+ */
+export function socketPosition(connection: Connection): number | null {
+  if (connection.position === null) return null;
+  return Math.max(connection.position, connection.replayedUpTo, connection.sentUpTo ?? 0);
+}
+
+/** Notes a seq written to the socket (see socketPosition). */
+export function noteSent(connection: Connection, seq: number | null): void {
+  if (seq !== null && seq > (connection.sentUpTo ?? 0)) connection.sentUpTo = seq;
 }
 
 /**

@@ -10,7 +10,7 @@ import { loggable } from '../core/errors/all-exceptions.filter';
 import { findDepthProblem } from '../core/http/input-hygiene';
 import { validatePayload, validationError } from '../core/http/validation';
 import { CloseCode } from './client-events';
-import { Connection, ConnectionRegistry } from './connection-registry';
+import { Connection, ConnectionRegistry, socketPosition } from './connection-registry';
 import { EventReplay } from './event-log/event-replay';
 import { RealtimePublisher } from './realtime-publisher';
 import { FrameOrder } from './frame-order';
@@ -306,7 +306,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   private async lifecycle(connection: Connection, event: string): Promise<void> {
     const handlers = this.handlers.get(event);
     if ((event === SocketLifecycle.Connected || event === SocketLifecycle.Reauth) && !handlers.length) {
-      this.send(connection, 'auth:ok', { userId: connection.userId, onlineUserIds: [], seq: connection.position });
+      this.send(connection, 'auth:ok', { userId: connection.userId, onlineUserIds: [], seq: socketPosition(connection) });
       this.send(connection, 'presence:snapshot', { onlineUserIds: [] });
       return;
     }

@@ -275,6 +275,24 @@ function resumableDelivery(redis: TestRedis): void {
     for (const ws of [probe, victimWs, fws]) ws.close();
   }, 60_000);
 
+  it('answers a re-sent auth with the seq of the last event the socket got, so a resume from it repeats nothing', async () => {
+    const [a, b] = [await signUp(t), await signUp(t)];
+    const direct = await openDirect(t, b, a);
+    const bws = await connect(t, b);
+    const { ws, ok } = await tokenSocket(t.wsUrl, a);
+    for (let i = 0; i < 6; i++) await send(bws, direct, `after auth:ok ${i}`);
+    await eventually(async () => expect(ws.received.filter((f) => f.event === 'message:new')).toHaveLength(6));
+    const last = ws.lastSeq(ok.seq);
+    expect(last).toBeGreaterThanOrEqual(ok.seq + 6);
+
+    ws.send('auth', { token: a.token });
+    expect((await ws.waitFor('auth:ok')).seq).toBe(last);
+    ws.close();
+    const { ws: back } = await tokenSocket(other.wsUrl, a, last);
+    expect(logged([...back.received, ...(await nextFrames(back))])).toEqual([]);
+    for (const socket of [back, bws]) socket.close();
+  }, 30_000);
+
   it('leaves typing and presence out of the log: no seq, nothing replayed', async () => {
     const [a, b] = [await signUp(t), await signUp(t)];
     const direct = await openDirect(t, b, a);

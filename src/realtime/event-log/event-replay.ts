@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ERROR_CODES } from '../../core/errors/error-codes';
-import { Connection, GapHandler, HeldFrame, MAX_EARLY, skipsOne } from '../connection-registry';
+import { Connection, GapHandler, HeldFrame, MAX_EARLY, noteSent, skipsOne } from '../connection-registry';
 import { bodyWithSeq, EventLog, LogRead } from './event-log';
 import { LiveSeqs } from '../live-seqs';
 import { drained } from '../ws-frames';
@@ -131,7 +131,7 @@ export class EventReplay {
           }
           // At the pace the client reads: a log of large events is not copied into memory at once.
           if (!(await drained(connection.socket, REPLAY_BACKLOG, REPLAY_STALL_MS))) return void connection.socket.terminate();
-          this.write(connection, bodyWithSeq(body, seq));
+          this.write(connection, bodyWithSeq(body, seq), seq);
           covered = seq;
           reached = seq;
         }
@@ -169,7 +169,7 @@ export class EventReplay {
       const { seq, payload } = held[i];
       if (seq !== null && seq <= connection.replayedUpTo) continue;
       if (seq !== null && connection.liveSeqs && this.onGap && skipsOne(connection, seq) && this.onGap(connection, held.slice(i))) return;
-      this.write(connection, payload);
+      this.write(connection, payload, seq);
       // Counted like the live seqs it got straight away (InstanceRoutes).
       if (seq !== null) connection.liveSeqs?.add(seq);
       // One at or below the position went out live (a replay that stopped early did not send it):
@@ -186,8 +186,10 @@ export class EventReplay {
     this.write(connection, JSON.stringify({ event, payload }));
   }
 
-  /** A replay paces its writes (drained); what it writes is not checked against MAX_SOCKET_BACKLOG. */
-  private write(connection: Connection, data: Buffer | string): void {
-    if (connection.socket.readyState === connection.socket.OPEN) connection.socket.send(data, TEXT);
+  /** A replay paces its writes (drained); what it writes is not checked against MAX_SOCKET_BACKLOG. `seq`: the event's, if it has one. */
+  private write(connection: Connection, data: Buffer | string, seq: number | null = null): void {
+    if (connection.socket.readyState !== connection.socket.OPEN) return;
+    connection.socket.send(data, TEXT);
+    noteSent(connection, seq);
   }
 }
