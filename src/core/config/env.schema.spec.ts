@@ -79,6 +79,23 @@ describe('parseEnv', () => {
     expect(message).not.toMatch(/hunter2|Passw0rd|tok3n/);
   });
 
+  it('refuses a URL whose user or password has a malformed %-escape, by name and without its value (the driver would throw an unnamed URIError at start-up)', () => {
+    const urls = { DATABASE_URL: 'postgres://u:Ab%9xDbPass@db/h2v', REDIS_URL: 'redis://:Ab%9xRedisPass@cache:6379' };
+    for (const [name, value] of [...Object.entries(urls), ['REDIS_URL', 'redis+cluster://:Ab%9xRedisPass@10.0.0.5:7001,10.0.0.6:7001']]) {
+      let message = '';
+      try {
+        parseEnv({ [name]: value, APP_SECRET, DATA_DIR: dataDir() });
+      } catch (error) {
+        message = (error as ConfigError).message;
+      }
+      expect(message).toContain(`${name} (its value is not shown: it may hold a secret) has a malformed %-escape in its user or password (write % as %25)`);
+      expect(message).not.toContain('Pass');
+    }
+    // Written as %25, the same passwords are taken.
+    const escaped = Object.fromEntries(Object.entries(urls).map(([name, value]) => [name, value.replace('%9x', '%259x')]));
+    expect(parseEnv({ ...escaped, APP_SECRET, DATA_DIR: dataDir() })).toMatchObject({ databaseUrl: escaped.DATABASE_URL, redisUrl: escaped.REDIS_URL });
+  });
+
   it('names every malformed variable at once', () => {
     try {
       parseEnv({ PORT: 'eighty', DATABASE_URL: 'mysql://x', RATE_LIMIT_API: '300', OTP_WRONG_CODE_LIMIT: '0/60', WORKERS: 'maybe', DATA_DIR: dataDir() });

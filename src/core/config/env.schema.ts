@@ -165,9 +165,9 @@ export function parseEnv(env: Env): AppConfigValues {
   const config: AppConfigValues = {
     nodeEnv,
     port: read('PORT', 3000, intIn(0, 65535), 'a port number (0-65535)'),
-    databaseUrl: read('DATABASE_URL', null, urlWith(['postgres:', 'postgresql:']), 'a postgres:// URL'),
+    databaseUrl: read('DATABASE_URL', null, withCredentials(urlWith(['postgres:', 'postgresql:'])), 'a postgres:// URL'),
     dbPoolSize: read('DB_POOL_SIZE', 10, intIn(1, 200), 'an integer from 1 to 200'),
-    redisUrl: read('REDIS_URL', null, (v) => (parseRedisUrl(v) ? v : undefined), 'a redis:// URL or a redis+cluster://host:port,host:port URL'),
+    redisUrl: read('REDIS_URL', null, withCredentials((v) => (parseRedisUrl(v) ? v : undefined)), 'a redis:// URL or a redis+cluster://host:port,host:port URL'),
     redisPrefix: read('REDIS_PREFIX', 'h2v', (v) => (/^[\w.-]{1,64}$/.test(v) ? v : undefined), 'a short key prefix ([A-Za-z0-9_.-])'),
     smtpUrl,
     mailFrom: read('MAIL_FROM', 'H2V <no-reply@localhost>', (v) => (v.includes('@') ? v : undefined), 'a mail address'),
@@ -377,6 +377,28 @@ function urlWith(protocols: string[]) {
       return undefined;
     }
   };
+}
+
+/**
+ * `parse` of a URL whose user and password must %-decode: TypeORM and ioredis decode them on
+ * connecting, where a malformed escape (a bare `%`) ended start-up with an unnamed URIError,
+ * TypeORM's only after nine retries. (Nodemailer takes such a user or password as written, so
+ * SMTP_URL keeps what works.)
+ */
+function withCredentials(parse: (raw: string) => string | undefined) {
+  return (raw: string): string | Refusal | undefined =>
+    credentialsDecode(raw) ? parse(raw) : new Refusal('has a malformed %-escape in its user or password (write % as %25)');
+}
+
+/** Whether the user and password of the URL `raw` (a cluster's list of hosts too) %-decode; true when it names none. */
+function credentialsDecode(raw: string): boolean {
+  const userinfo = /^[a-z][\w+.-]*:\/\/([^/?#]*)@/i.exec(raw)?.[1] ?? '';
+  try {
+    decodeURIComponent(userinfo);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function onOff(raw: string): boolean | undefined {

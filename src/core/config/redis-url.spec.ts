@@ -41,6 +41,10 @@ describe('parseRedisUrl', () => {
       'redis+cluster://127.0.0.1:7001/3',
       'redis+cluster://a b:7001',
       '127.0.0.1:6379',
+      // A malformed %-escape in the user or password: the connection would throw a URIError.
+      'redis://:Ab%9x@cache:6379',
+      'rediss://us%er:secret@cache:6379',
+      'redis+cluster://:Ab%9x@10.0.0.5:7001',
     ]) {
       expect({ raw, parsed: parseRedisUrl(raw) }).toEqual({ raw, parsed: undefined });
     }

@@ -37,7 +37,11 @@ export function parseRedisUrl(raw: string): RedisTarget | undefined {
     return { kind: 'cluster', nodes, username, password, tls: scheme.toLowerCase() === 'rediss' };
   }
   try {
-    return ['redis:', 'rediss:'].includes(new URL(raw).protocol) ? { kind: 'single', url: raw } : undefined;
+    const url = new URL(raw);
+    // Decoded on connecting (ioredis, RespPipe): a malformed escape would throw there instead.
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    return ['redis:', 'rediss:'].includes(url.protocol) ? { kind: 'single', url: raw } : undefined;
   } catch {
     return undefined;
   }
