@@ -11,6 +11,7 @@ import { findDepthProblem } from '../core/http/input-hygiene';
 import { validatePayload, validationError } from '../core/http/validation';
 import { CloseCode } from './client-events';
 import { Connection, ConnectionRegistry, socketPosition } from './connection-registry';
+import { seqOfText } from './event-log/event-log';
 import { EventReplay } from './event-log/event-replay';
 import { RealtimePublisher } from './realtime-publisher';
 import { FrameOrder } from './frame-order';
@@ -412,7 +413,7 @@ function lastSeqOfUrl(url: string | undefined): unknown {
   const query = url?.indexOf('?') ?? -1;
   if (query === -1) return undefined;
   const value = new URLSearchParams(url!.slice(query + 1)).get('lastSeq');
-  return value === null ? undefined : /^\d{1,16}$/.test(value) ? Number(value) : value;
+  return value === null ? undefined : (seqOfText(value) ?? value);
 }
 
 /** Longest string echoed back in an error (a clientMessageId is a UUID; anything else is the client's, but not sent back whole). */

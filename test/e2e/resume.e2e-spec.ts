@@ -268,7 +268,10 @@ function resumableDelivery(redis: TestRedis): void {
     expect(await probe.waitFor('error')).toMatchObject({ code: 'VALIDATION_ERROR' });
     expect(logged([...probe.received, ...(await nextFrames(probe))])).toEqual([]);
     expect((await t.http().get(`/api/events?after=${victimFrame.seq! - 1}`).set(intruder.auth).expect(422)).body.code).toBe('INVALID_SEQ');
-    expect((await t.http().get('/api/events?after=abc').set(intruder.auth).expect(422)).body.code).toBe('VALIDATION_ERROR');
+    // `after` is read as the socket reads ?lastSeq=: decimal digits only, so an empty one is not 0 (410) nor 0x10 16.
+    for (const after of ['abc', '', '0x10', '1e3', '+1', ' 1']) {
+      expect((await t.http().get(`/api/events?after=${encodeURIComponent(after)}`).set(intruder.auth).expect(422)).body.code).toBe('VALIDATION_ERROR');
+    }
     expect((await t.http().get(`/api/events?after=${intruderOk.seq}&limit=501`).set(intruder.auth).expect(422)).body.code).toBe('VALIDATION_ERROR');
     await t.http().get(`/api/events?after=${intruderOk.seq}`).expect(401);
     expect((await t.http().get(`/api/events?after=${intruderOk.seq}`).set(intruder.auth).expect(200)).body.data).toEqual({ events: [], hasMore: false });

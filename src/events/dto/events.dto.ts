@@ -1,13 +1,19 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, TransformFnParams, Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { seqOfText } from '../../realtime/event-log/event-log';
 
 export const EVENTS_PAGE_DEFAULT = 100;
 export const EVENTS_PAGE_MAX = 500;
 
+/** `after` read as the socket reads `?lastSeq=` (seqOfText); anything else becomes NaN, which IsInt refuses. */
+function seqOrNaN({ value }: TransformFnParams): number {
+  return typeof value === 'string' ? (seqOfText(value) ?? NaN) : NaN;
+}
+
 export class EventsQueryDto {
   @ApiProperty({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'the seq of the last event the device has (auth:ok `seq`, or the last event seen)' })
-  @Type(() => Number)
+  @Transform(seqOrNaN)
   @IsInt()
   @Min(0)
   @Max(Number.MAX_SAFE_INTEGER)

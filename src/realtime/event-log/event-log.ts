@@ -73,6 +73,15 @@ export abstract class EventLog {
   abstract read(userId: string, after: number, limit: number, upTo?: number): Promise<LogRead | null>;
 }
 
+/**
+ * A seq written as text (a URL's `?lastSeq=`, `GET /api/events?after=`): decimal digits only, at
+ * most 16 (a seq is below 2^53); null for anything else, so that an empty value is not read as 0
+ * nor `0x10` as 16. The one rule for both, the socket's and the HTTP one.
+ */
+export function seqOfText(value: string): number | null {
+  return /^\d{1,16}$/.test(value) ? Number(value) : null;
+}
+
 /** Start of a counter that does not exist: now, in microseconds. */
 export function initialSeq(now = Date.now()): number {
   return now * 1000;
