@@ -181,7 +181,7 @@ export function benchAppEnv(tag: string): Record<string, string> {
 /** Web Push on (`--web-push`): a VAPID pair made for the run, shared by every instance as a deployment's would be. */
 export function webPushEnv(): Record<string, string> {
   const { publicKey, privateKey } = generateVAPIDKeys();
-  return { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey, VAPID_SUBJECT: 'mailto:bench@h2v.test' };
+  return { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey, VAPID_SUBJECT: 'mailto:bench@example.com' };
 }
 
 export const BENCH_METRICS_TOKEN = 'bench-metrics-token-not-a-secret';

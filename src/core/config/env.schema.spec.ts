@@ -213,6 +213,26 @@ describe('parseEnv', () => {
       expect(config.push).toEqual({ ...keys, subject: 'https://chat.example.com' });
     });
 
+    it('refuses in production, with a configured pair, a subject on a host push services cannot reach, set or derived from MAIL_FROM', () => {
+      const production = { NODE_ENV: 'production', SMTP_URL: 'smtp://mail:25', APP_SECRET, DATABASE_URL: 'postgres://db/h2v' };
+      const { publicKey, privateKey } = pair();
+      const keys = { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey };
+      for (const subject of ['mailto:ops@localhost', 'mailto:ops@push.localhost', 'https://h2v.local/contact', 'mailto:ops@chat.test', 'mailto:ops@x.invalid', 'https://chat.example']) {
+        expect(() => parseEnv({ ...production, ...keys, VAPID_SUBJECT: subject, DATA_DIR: dataDir() })).toThrow(new RegExp(`VAPID_SUBJECT="${subject}" names [^ ]+, which Apple's push service refuses`));
+      }
+      // The compose file's MAIL_FROM, and the default one.
+      for (const mailFrom of ['H2V <no-reply@h2v.local>', undefined]) {
+        expect(() => parseEnv({ ...production, ...keys, MAIL_FROM: mailFrom, DATA_DIR: dataDir() })).toThrow(/VAPID_SUBJECT is unset and defaults to mailto:no-reply@[\w.]+ \(MAIL_FROM's address\)/);
+      }
+      for (const subject of ['mailto:ops@example.com', 'https://chat.example.com/contact']) {
+        expect(parseEnv({ ...production, ...keys, VAPID_SUBJECT: subject, DATA_DIR: dataDir() }).push?.subject).toBe(subject);
+      }
+      expect(parseEnv({ ...production, ...keys, MAIL_FROM: 'H2V <no-reply@chat.example.com>', DATA_DIR: dataDir() }).push?.subject).toBe('mailto:no-reply@chat.example.com');
+      // Without a pair push is off, and outside production nothing is sent to Apple's service for real.
+      expect(parseEnv({ ...production, DATA_DIR: dataDir() }).push).toBeNull();
+      expect(parseEnv({ ...keys, APP_SECRET, DATABASE_URL: 'postgres://db/h2v', VAPID_SUBJECT: 'mailto:ops@h2v.test', DATA_DIR: dataDir() }).push?.subject).toBe('mailto:ops@h2v.test');
+    });
+
     it('refuses half a pair, keys of the wrong shape, a mismatched pair and a bad subject', () => {
       const [a, b] = [pair(), pair()];
       expect(() => parseEnv({ DATA_DIR: dataDir(), VAPID_PUBLIC_KEY: a.publicKey })).toThrow(/VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together/);

@@ -220,7 +220,7 @@ export function parseEnv(env: Env): AppConfigValues {
     push: null,
     outboundAllowHosts: read('OUTBOUND_ALLOW_HOSTS', [] as string[], hostPorts, 'a comma-separated list of host:port pairs (IPv6 in brackets), e.g. 10.0.0.5:8443,[::1]:4000'),
   };
-  const vapid = readVapid(env, config.mailFrom, problems);
+  const vapid = readVapid(env, config.mailFrom, nodeEnv === 'production', problems);
 
   if (!config.workers && !config.redisUrl) {
     // Embedded, this process is the only one: with WORKERS off the upload sweep, account self-destruct and record cleanup would never run.
@@ -250,11 +250,17 @@ export function parseEnv(env: Env): AppConfigValues {
 }
 
 /**
+ * Hosts where no push service can reach the operator: Apple's refuses a VAPID subject naming one
+ * (403 BadJwtToken), so not one push would reach Safari or iOS.
+ */
+const UNREACHABLE_SUBJECT_HOST = /(^|\.)(localhost|local|test|invalid|example)\.?$/i;
+
+/**
  * VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY: both or neither; base64url of the 65-byte uncompressed
  * P-256 public key and of the 32-byte private key (`npx web-push generate-vapid-keys`), and of
- * one pair. Null when neither is set.
+ * one pair; in production, with a subject push services accept. Null when neither is set.
  */
-function readVapid(env: Env, mailFrom: string, problems: string[]): VapidConfig | null {
+function readVapid(env: Env, mailFrom: string, production: boolean, problems: string[]): VapidConfig | null {
   const publicKey = env.VAPID_PUBLIC_KEY?.trim() ?? '';
   const privateKey = env.VAPID_PRIVATE_KEY?.trim() ?? '';
   const subject = vapidSubject(env, mailFrom);
@@ -269,6 +275,15 @@ function readVapid(env: Env, mailFrom: string, problems: string[]): VapidConfig 
   if (!pub || pub.length !== 65 || pub[0] !== 4) problems.push('VAPID_PUBLIC_KEY is not a base64url 65-byte uncompressed P-256 public key');
   if (!priv || priv.length !== 32) problems.push('VAPID_PRIVATE_KEY is not a base64url 32-byte P-256 private key');
   else if (pub && !publicKeyOf(priv)?.equals(pub)) problems.push('VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY');
+  const host = subjectHost(subject);
+  if (production && host && UNREACHABLE_SUBJECT_HOST.test(host)) {
+    const refused = `Apple's push service refuses (403 BadJwtToken: no push would reach Safari or iOS)`;
+    problems.push(
+      env.VAPID_SUBJECT?.trim()
+        ? `VAPID_SUBJECT=${JSON.stringify(subject)} names ${host}, which ${refused}; set a mailto: address or https: URL of a real domain when NODE_ENV=production`
+        : `VAPID_SUBJECT is unset and defaults to ${subject} (MAIL_FROM's address), whose host ${host} ${refused}; set VAPID_SUBJECT (or MAIL_FROM) to an address of a real domain when NODE_ENV=production`,
+    );
+  }
   return { publicKey: publicKey.replace(/=+$/, ''), privateKey: privateKey.replace(/=+$/, ''), subject };
 }
 
@@ -278,6 +293,16 @@ function vapidSubject(env: Env, mailFrom: string): string {
   if (set) return set;
   const address = /<([^>]+)>/.exec(mailFrom)?.[1] ?? mailFrom;
   return `mailto:${address.trim()}`;
+}
+
+/** The host a VAPID subject names: a mailto: address's domain or an https: URL's host. */
+function subjectHost(subject: string): string | undefined {
+  if (subject.startsWith('mailto:')) return /@([^@?]+)(\?.*)?$/.exec(subject)?.[1];
+  try {
+    return new URL(subject).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 function base64url(value: string): Buffer | null {
