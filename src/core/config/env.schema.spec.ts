@@ -183,8 +183,10 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000', DATA_DIR: dataDir() })).toThrow(/HTTP_HEADERS_TIMEOUT_MS/);
   });
 
-  it('refuses WORKERS=off without Redis (no other process would run the background work), and takes it with Redis', () => {
-    expect(() => parseEnv({ WORKERS: 'off', DATA_DIR: dataDir() })).toThrow(/WORKERS=off needs REDIS_URL/);
+  it('refuses WORKERS=off without both Redis and PostgreSQL (no separate worker could run the background work), and takes it with both', () => {
+    expect(() => parseEnv({ WORKERS: 'off', DATA_DIR: dataDir() })).toThrow(/WORKERS=off needs REDIS_URL and DATABASE_URL/);
+    // Embedded database: the worker could not share it, so OTP mail would never be sent.
+    expect(() => parseEnv({ WORKERS: 'off', REDIS_URL: 'redis://127.0.0.1:6379', APP_SECRET, DATA_DIR: dataDir() })).toThrow(/WORKERS=off needs REDIS_URL and DATABASE_URL/);
     expect(parseEnv({ WORKERS: 'off', REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://h2v@db/h2v', APP_SECRET, DATA_DIR: dataDir() }).workers).toBe(false);
   });
 

@@ -222,9 +222,10 @@ export function parseEnv(env: Env): AppConfigValues {
   };
   const vapid = readVapid(env, config.mailFrom, nodeEnv === 'production', problems);
 
-  if (!config.workers && !config.redisUrl) {
-    // Embedded, this process is the only one: with WORKERS off the upload sweep, account self-destruct and record cleanup would never run.
-    problems.push('WORKERS=off needs REDIS_URL: without Redis no other process runs the background work');
+  if (!config.workers && !(config.redisUrl && config.databaseUrl)) {
+    // The background work (mail, the upload sweep, account self-destruct, record cleanup) then
+    // runs in a separate worker, which needs both: the queue is in Redis, and an embedded database is one process's own.
+    problems.push("WORKERS=off needs REDIS_URL and DATABASE_URL: the background work then runs in a separate worker (npm run start:worker), which needs both (an embedded database is one process's own)");
   }
   if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
     problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)');
