@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { AuthContext } from '../auth/auth-context';
 import { isUuid } from '../core/database/ids';
+import { isForeignKeyViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { ChatsRepository } from './chats.repository';
 import { ChatsService, MAX_GROUP_MEMBERS } from './chats.service';
@@ -98,12 +99,22 @@ export class InviteLinksService {
       if (members.includes(auth.userId)) return { before: members, added: [] };
       if (link.spent) throw new AppError('INVITE_EXPIRED');
       if (members.length >= MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
-      const joined = await this.chatsRepository.addMembers(tx, chatId, [auth.userId]);
+      const joined = await callerStillThere(this.chatsRepository.addMembers(tx, chatId, [auth.userId]));
       await this.links.countUse(tx, link.id);
       return { before: members, added: joined };
     });
     if (added.length) await this.chats.announceAdded(chatId, before, added);
     return this.chats.get(auth, chatId);
+  }
+}
+
+/** The caller's account was deleted between the session check and the insert: their session is gone with it. */
+async function callerStillThere<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (isForeignKeyViolation(error, 'chat_members_user_id_fkey')) throw new AppError('UNAUTHORIZED');
+    throw error;
   }
 }
 

@@ -4,6 +4,7 @@ import { connect, createGroup, fillGroup, openDirect } from '../support/chats';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { createTestApp, TestApp, twoInstances } from '../support/test-app';
 import { LapsedInviteLinks } from '../../src/chats/lapsed-invite-links';
+import { ChatsRepository } from '../../src/chats/chats.repository';
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const CODE = /^[A-Za-z0-9_-]{22}$/;
@@ -219,6 +220,26 @@ describe('invite links (v2.2 §6)', () => {
       expect(await t.backend.sql('SELECT id FROM chats WHERE id = $1', [chatId])).toEqual([]);
       expectError(await join(joiner, link.code), 404, 'INVITE_NOT_FOUND');
       expectError(await preview(joiner, link.code), 404, 'INVITE_NOT_FOUND');
+    });
+
+    it('answers UNAUTHORIZED, not a 500, when the joiner\'s account is deleted while the join is on its way', async () => {
+      const [owner, joiner] = await users(2);
+      const chatId = await createGroup(t, owner, [], 'Race');
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      const repository = t.app.get(ChatsRepository);
+      const addMembers = repository.addMembers.bind(repository);
+      // The account goes (as DELETE /api/users/me would take it) after the session was checked, before the insert.
+      const spy = jest.spyOn(repository, 'addMembers').mockImplementationOnce(async (...args: Parameters<ChatsRepository['addMembers']>) => {
+        await t.backend.sql('DELETE FROM users WHERE id = $1', [joiner.id]);
+        return addMembers(...args);
+      });
+      try {
+        expectError(await join(joiner, link.code), 401, 'UNAUTHORIZED');
+      } finally {
+        spy.mockRestore();
+      }
+      expect(await memberIdsOf(chatId)).toEqual([owner.id]);
+      expect((await linkRow(link.id)).uses).toBe(0);
     });
 
     it('answers NOT_A_GROUP for a link that leads to a direct chat', async () => {
