@@ -55,6 +55,13 @@ interface SocketConnection extends Connection {
 
 const connectionOf = (socket: WebSocket): SocketConnection => (socket as OwnedSocket)[CONNECTION];
 
+/** A frame waiting its turn: parsed as it arrived, and whether its budget was charged then (WsGateway.arrived). */
+interface QueuedFrame {
+  parsed: { event: string; payload: unknown } | AppError;
+  bytes: number;
+  charged: boolean;
+}
+
 function onPong(this: WebSocket): void {
   const connection = connectionOf(this);
   connection.lastSeenAt = Math.max(connection.lastSeenAt, Date.now() - IDLE_TIMEOUT_MS / 2);
@@ -152,9 +159,12 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       const connection = connectionOf(this);
       // The server closed it for an ended session: the client may not have answered yet, but it is no longer that user.
       if (connection.ended) return;
-      if ((connection.queued += byteLength(data)) > MAX_QUEUED_BYTES) return void this.terminate();
+      const bytes = byteLength(data);
+      if ((connection.queued += bytes) > MAX_QUEUED_BYTES) return void this.terminate();
       connection.lastSeenAt = Date.now();
-      connection.queue = connection.queue.then(() => gateway.onFrame(connection, data, isBinary)).catch((error) => gateway.logger.error(error));
+      const frame = gateway.arrived(connection, data, isBinary, bytes);
+      if (!frame) return void (connection.queued -= bytes);
+      connection.queue = connection.queue.then(() => gateway.onFrame(connection, frame)).catch((error) => gateway.logger.error(error));
     })(this);
 
   private readonly onClose = ((gateway: WsGateway) =>
@@ -176,18 +186,44 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   }
 
   /**
+   * A frame as it arrives: parsed, and on an authenticated socket charged to its user's budget
+   * (SocketLimits) at once. One over the budget is answered RATE_LIMIT now and never queued (null):
+   * charged when their turn came, frames slower to answer than the budget refills (a re-`auth` of a
+   * user in many groups reads all their relations) piled up unrefused, and kept the server busy
+   * long after their socket closed. A frame that arrives before its socket is authenticated is
+   * charged when its turn comes. A repeated `auth` costs what a connect does, and is charged as one.
+   */
+  private arrived(connection: SocketConnection, data: RawData, isBinary: boolean, bytes: number): QueuedFrame | null {
+    const parsed = isBinary ? new AppError('INVALID_FRAME') : parseFrame(data);
+    const frame: QueuedFrame = { parsed, bytes, charged: false };
+    if (!connection.userId || parsed instanceof AppError) return frame;
+    const handler = parsed.event === 'auth' ? undefined : this.handlers.get(parsed.event)[0];
+    // Unknown events and the keep-alive cost nothing to answer, and are not counted.
+    if (parsed.event !== 'auth' && (!handler || handler.event.startsWith('$'))) return frame;
+    try {
+      if (handler) this.limits.consume(connection.userId, handler.event);
+      else this.limits.consumeConnect(connection.userId);
+    } catch (error) {
+      if (handler) this.refuse(connection, handler, parsed.payload, error);
+      else this.send(connection, 'error', errorPayload(toAppError(error)!));
+      return null;
+    }
+    frame.charged = true;
+    return frame;
+  }
+
+  /**
    * Takes one frame; the next is taken when this one has been answered, or, for an event whose
    * handler allows it (`pipeline`), as soon as the handler has admitted it (FrameOrder).
    */
-  private async onFrame(connection: SocketConnection, data: RawData, isBinary: boolean): Promise<void> {
-    connection.queued -= byteLength(data);
+  private async onFrame(connection: SocketConnection, { parsed, bytes, charged }: QueuedFrame): Promise<void> {
+    connection.queued -= bytes;
     if (connection.ended) return;
     // A socket closed before it authenticated (a failed `auth`, the address cap, the timeout) is
     // answered no more: its queued frames would each cost a session lookup, after the client left.
     if (!connection.userId && connection.socket.readyState !== connection.socket.OPEN) return;
-    const parsed = isBinary ? new AppError('INVALID_FRAME') : parseFrame(data);
     const handler = parsed instanceof AppError || !connection.userId || !connection.sessionId ? undefined : this.handlers.get(parsed.event)[0];
-    if (handler?.pipeline && handler.pipeline > 1 && !handler.event.startsWith('$')) return this.pipelined(connection, (connection.order ??= new FrameOrder()), handler, (parsed as { payload: unknown }).payload);
+    if (handler?.pipeline && handler.pipeline > 1 && !handler.event.startsWith('$')) return this.pipelined(connection, (connection.order ??= new FrameOrder()), handler, (parsed as { payload: unknown }).payload, charged);
     if (connection.order) await connection.order.drain();
     if (parsed instanceof AppError) return this.send(connection, 'error', errorPayload(parsed));
     const { event, payload } = parsed;
@@ -196,9 +232,9 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       if (lastSeq instanceof AppError) return this.send(connection, 'error', errorPayload(lastSeq));
       // A cookie socket got its auth:ok on the upgrade: `auth {lastSeq}` asks only for the replay.
       if (connection.userId) {
-        // Each answer reads the database or replays the log: counted like any other event.
+        // Each answer reads the session and the user's relations, or replays the log: counted as a connect (arrived).
         try {
-          this.limits.consume(connection.userId, event);
+          if (!charged) this.limits.consumeConnect(connection.userId);
         } catch (error) {
           return this.send(connection, 'error', errorPayload(toAppError(error)!));
         }
@@ -219,17 +255,17 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       return this.send(connection, 'error', { code: 'UNKNOWN_EVENT', message: `Unknown event '${event.slice(0, 64)}'` });
     }
     try {
-      await this.handle(connection, handler, payload, IN_ORDER);
+      await this.handle(connection, handler, payload, IN_ORDER, false, charged);
     } catch (error) {
       this.refuse(connection, handler, payload, error);
     }
   }
 
   /** A frame of a pipelined event: the next frame is taken once this one is admitted; its refusal waits for the earlier answers. */
-  private async pipelined(connection: Connection, order: FrameOrder, handler: SocketHandler, payload: unknown): Promise<void> {
+  private async pipelined(connection: Connection, order: FrameOrder, handler: SocketHandler, payload: unknown, charged: boolean): Promise<void> {
     const slot = await order.enter(handler.event, handler.pipeline!);
     const place: FramePlace = { admitted: slot.admit, inTurn: () => slot.previous };
-    const run = this.handle(connection, handler, payload, place, true).catch(async (error: unknown) => {
+    const run = this.handle(connection, handler, payload, place, true, charged).catch(async (error: unknown) => {
       await slot.previous;
       this.refuse(connection, handler, payload, error, true);
     });
@@ -237,8 +273,9 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     await Promise.race([slot.admitted, run]);
   }
 
-  private async handle(connection: Connection, handler: SocketHandler, payload: unknown, place: FramePlace, pipelined = false): Promise<void> {
-    this.limits.consume(connection.userId!, handler.event);
+  /** `charged`: the frame's budget was taken as it arrived (arrived); else it is taken now. */
+  private async handle(connection: Connection, handler: SocketHandler, payload: unknown, place: FramePlace, pipelined: boolean, charged: boolean): Promise<void> {
+    if (!charged) this.limits.consume(connection.userId!, handler.event);
     const input = handler.dto ? await validatePayload(handler.dto, payload ?? {}) : payload;
     await handler.invoke(this.client(connection, place, pipelined), input);
   }

@@ -5,6 +5,7 @@ import { eventually, signUp, TestUser } from '../support/factories';
 import { openDirect, send } from '../support/chats';
 import { createBackend, createTestApp, describeOnEachRedis, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
+import { MessagesService } from '../../src/messages/messages.service';
 
 /** Small budgets and caps, refilled so slowly that nothing comes back during a test. */
 const LIMITS = {
@@ -134,6 +135,34 @@ describe('socket limits', () => {
       aws.send('presence:ping');
       expect(await aws.waitFor('error')).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
       aws.close();
+    });
+
+    it('charges a frame to its budget as it arrives: frames slower to answer than the budget refills are refused at once, not queued past it', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const aws = await connectFrom(t, a);
+      const message = await send(aws, chatId, 'hello');
+      const messages = t.app.get(MessagesService);
+      const markRead = messages.markRead.bind(messages);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const held = jest.spyOn(messages, 'markRead').mockImplementation(async (...args: Parameters<MessagesService['markRead']>) => {
+        await gate;
+        return markRead(...args);
+      });
+      try {
+        for (let i = 0; i < 10; i++) aws.send('message:read', { messageId: message.id });
+        // The first read is held and the socket's other frames wait behind it: the six over the budget are refused anyway.
+        for (let i = 0; i < 6; i++) expect(await aws.waitFor('error')).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
+        expect(held).toHaveBeenCalledTimes(1);
+        release();
+        await eventually(async () => expect(held).toHaveBeenCalledTimes(4));
+        await aws.expectNo('error');
+      } finally {
+        release();
+        held.mockRestore();
+        aws.close();
+      }
     });
 
     /** `a` and `b`, who share a chat with a message in it, each with a socket: `b` follows `a`'s presence. */
@@ -298,5 +327,21 @@ describe('socket limits: connects', () => {
     // Someone else's budget is their own.
     (await connectFrom(c, b)).close();
     bws.close();
+  });
+
+  it('charges a repeated auth on an open socket as a connect: it reads what a connect reads', async () => {
+    const a = await signUp(c);
+    const aws = await connectFrom(c, a);
+    try {
+      for (let i = 0; i < 2; i++) {
+        aws.send('auth', {});
+        await aws.waitFor('auth:ok');
+      }
+      aws.send('auth', {});
+      expect(await aws.waitFor('error')).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
+      expect(aws.frames.filter((f) => f.event === 'auth:ok')).toEqual([]);
+    } finally {
+      aws.close();
+    }
   });
 });
