@@ -241,6 +241,7 @@ export class MessagesService implements OnModuleInit {
       if (!found) throw new AppError('CHAT_NOT_FOUND');
       return this.page(found.set, limit, found.watermarks, userId);
     }
+    await this.countSearch(userId);
     const watermarks = await this.messages.chatWatermarks(chatId, userId);
     const own = watermarks.find((w) => w.userId === userId);
     if (!own || !own.visible) throw new AppError('CHAT_NOT_FOUND');
@@ -265,6 +266,7 @@ export class MessagesService implements OnModuleInit {
   /** Search as you type over every non-secret chat the caller can see: every word of the term is a word prefix. */
   async search(userId: string, query: SearchQuery): Promise<MessagePageDto> {
     const limit = query.limit ?? 30;
+    await this.countSearch(userId);
     const prefixQuery = await this.messages.prefixQuery(query.q);
     if (!prefixQuery) return { messages: [], nextCursor: null };
     const found = await this.messages.search(userId, prefixQuery, { before: query.cursor ?? null, limit: limit + 1 });
@@ -471,6 +473,15 @@ export class MessagesService implements OnModuleInit {
   }
 
   /** Members who may learn that `readerId` read something: the rule that also cuts `readReceipts` (read-receipts.ts). */
+  /**
+   * Searches, in a chat and across chats, share one budget per user (RATE_LIMIT_SEARCH): the client
+   * searches as the user types, and a search costs up to a few hundred ms of PostgreSQL on a long
+   * history, where the address budget (RATE_LIMIT_API, per route) would let one user run ten a second.
+   */
+  private async countSearch(userId: string): Promise<void> {
+    await this.limiter.require('search', userId, this.config.values.searchLimit, 'Too many searches');
+  }
+
   private async readAudience(readerId: string, members: string[]): Promise<string[]> {
     if (!members.length) return [];
     const reader = await this.messages.receiptFacts(readerId, members);

@@ -13,7 +13,7 @@ describe('per-user budgets', () => {
   beforeAll(
     async () =>
       (t = await createTestApp({
-        env: { RATE_LIMIT_PROFILE_CHANGES: '3/60', RATE_LIMIT_GROUP_CREATE: '2/3600', RATE_LIMIT_GROUP_CHANGES: '3/60', RATE_LIMIT_REACTIONS: '4/60' },
+        env: { RATE_LIMIT_PROFILE_CHANGES: '3/60', RATE_LIMIT_GROUP_CREATE: '2/3600', RATE_LIMIT_GROUP_CHANGES: '3/60', RATE_LIMIT_REACTIONS: '4/60', RATE_LIMIT_SEARCH: '3/60' },
       })),
   );
   afterAll(() => t.close());
@@ -89,5 +89,23 @@ describe('per-user budgets', () => {
     // a's own budget is untouched.
     await t.http().post(`/api/messages/${message.id}/reactions`).set(a.auth).send({ emoji: '👍' }).expect(200);
     aws.close();
+  });
+
+  it('searches in a chat and across chats share one budget; past it 429, while history without a search still answers', async () => {
+    const [a, b] = [await signUp(t), await signUp(t)];
+    const chatId = await openDirect(t, a, b);
+    const aws = await connect(t, a);
+    await send(aws, chatId, 'needle in a haystack');
+    aws.close();
+    const inChat = (user: TestUser) => t.http().get(`/api/chats/${chatId}/messages?q=needle`).set(user.auth);
+    const everywhere = (user: TestUser) => t.http().get('/api/messages/search?q=needle').set(user.auth);
+    expect((await inChat(a).expect(200)).body.data.messages).toHaveLength(1);
+    expect((await everywhere(a).expect(200)).body.data.messages).toHaveLength(1);
+    await inChat(a).expect(200);
+    refused(await everywhere(a));
+    refused(await inChat(a));
+    await t.http().get(`/api/chats/${chatId}/messages`).set(a.auth).expect(200);
+    // b's budget is b's own.
+    expect((await everywhere(b).expect(200)).body.data.messages).toHaveLength(1);
   });
 });

@@ -58,6 +58,7 @@ const TEST_ENV: Env = {
   // Every test user files reports freely and every lookup comes from 127.0.0.1; reports and users specs set the real values.
   RATE_LIMIT_REPORTS: '100000/3600',
   RATE_LIMIT_PROFILE_CHANGES: '100000/60',
+  RATE_LIMIT_SEARCH: '100000/60',
   RATE_LIMIT_GROUP_CREATE: '100000/3600',
   RATE_LIMIT_GROUP_CHANGES: '100000/60',
   RATE_LIMIT_REACTIONS: '100000/60',

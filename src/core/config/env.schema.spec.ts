@@ -38,6 +38,7 @@ describe('parseEnv', () => {
       reportLimit: { limit: 20, windowSeconds: 3600 },
       publicProfileLimit: { limit: 30, windowSeconds: 60 },
       exportLimit: { limit: 3, windowSeconds: 3600 },
+      searchLimit: { limit: 60, windowSeconds: 60 },
       eventLogMaxEvents: 2000,
       eventLogMaxAgeSeconds: 86_400,
       nodeEnv: 'development',

@@ -63,6 +63,8 @@ export interface AppConfigValues {
   publicProfileLimit: RateLimit;
   /** Data exports (GET /api/chats/export/all and per chat, together) per user. */
   exportLimit: RateLimit;
+  /** Message searches (in a chat and across chats, together) per user. */
+  searchLimit: RateLimit;
   appSecret: string;
   logLevel: string;
   /** LOG_REQUEST_CONTEXT: every line logged while a request is handled names it (RequestLogging). */
@@ -206,6 +208,7 @@ export function parseEnv(env: Env): AppConfigValues {
     reactionLimit: read('RATE_LIMIT_REACTIONS', { limit: 120, windowSeconds: 60 }, rateLimit, 'reactions/seconds, e.g. 120/60'),
     publicProfileLimit: read('RATE_LIMIT_PUBLIC_PROFILE', { limit: 30, windowSeconds: 60 }, rateLimit, 'lookups/seconds, e.g. 30/60'),
     exportLimit: read('RATE_LIMIT_EXPORT', { limit: 3, windowSeconds: 3600 }, rateLimit, 'exports/seconds, e.g. 3/3600'),
+    searchLimit: read('RATE_LIMIT_SEARCH', { limit: 60, windowSeconds: 60 }, rateLimit, 'searches/seconds, e.g. 60/60'),
     appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
     // Off in production: on Node 20 the context costs every promise of the process a hook (RequestLogging).
