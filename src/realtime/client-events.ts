@@ -52,6 +52,8 @@ export const CloseCode = {
   ServiceRestart: 1012,
   /** The session could not be checked (the database is unreachable): reconnect later, not a logout. */
   TryAgainLater: 1013,
+  /** The server failed to set the socket up (a fault of its own): reconnect. */
+  InternalError: 1011,
   AuthFailed: 4001,
   SessionTerminated: 4003,
   IdleTimeout: 4008,

@@ -242,7 +242,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
         const own = await this.isOwnToken(connection, (payload as { token?: unknown })?.token);
         if (own === null) return this.send(connection, 'error', { code: 'SERVICE_UNAVAILABLE', message: 'Try again later' });
         if (!own) return this.send(connection, 'error', { code: 'UNAUTHORIZED', message: 'This socket is authenticated with another session: open a new socket for it' });
-        return lastSeq === null ? this.lifecycle(connection, SocketLifecycle.Reauth) : this.replay.resume(connection, lastSeq);
+        if (lastSeq === null) return void (await this.lifecycle(connection, SocketLifecycle.Reauth));
+        return this.replay.resume(connection, lastSeq);
       }
       const token = typeof (payload as { token?: unknown })?.token === 'string' ? (payload as { token: string }).token : '';
       return this.authenticate(connection, token, lastSeq);
@@ -336,25 +337,40 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     await this.publisher.attach(connection);
     await this.replay.locate(connection);
     if (connection.socket.readyState !== connection.socket.OPEN) return;
-    await this.lifecycle(connection, SocketLifecycle.Connected);
+    if (!(await this.lifecycle(connection, SocketLifecycle.Connected))) return;
     if (lastSeq !== null) await this.replay.resume(connection, lastSeq);
   }
 
-  /** Raises a lifecycle pseudo-event; presence answers `$connected` with auth:ok and the snapshot. */
-  private async lifecycle(connection: Connection, event: string): Promise<void> {
+  /**
+   * Raises a lifecycle pseudo-event; presence answers `$connected` with auth:ok and the snapshot.
+   * False when a handler failed. A socket that got no auth:ok is not left waiting for it: with the
+   * database unreachable (its session came from the cache, its relations could not be read) it is
+   * told SERVICE_UNAVAILABLE and closed 1013, to come back later, as when the session cannot be
+   * checked; on a fault of the server's own, closed 1011. A failed re-auth is answered and the
+   * socket stays as it was.
+   */
+  private async lifecycle(connection: Connection, event: string): Promise<boolean> {
     const handlers = this.handlers.get(event);
-    if ((event === SocketLifecycle.Connected || event === SocketLifecycle.Reauth) && !handlers.length) {
+    const answersAuth = event === SocketLifecycle.Connected || event === SocketLifecycle.Reauth;
+    if (answersAuth && !handlers.length) {
       this.send(connection, 'auth:ok', { userId: connection.userId, onlineUserIds: [], seq: socketPosition(connection) });
       this.send(connection, 'presence:snapshot', { onlineUserIds: [] });
-      return;
+      return true;
     }
     for (const handler of handlers) {
       try {
         await handler.invoke(this.client(connection), undefined);
       } catch (error) {
-        this.logger.error({ err: error, event }, 'socket lifecycle handler failed');
+        const known = toAppError(error);
+        if (known) this.logger.warn({ err: loggable(error), event }, 'socket lifecycle handler refused');
+        else this.logger.error({ err: loggable(error), event }, 'socket lifecycle handler failed');
+        if (!answersAuth) continue;
+        this.send(connection, 'error', known ? errorPayload(known) : { code: 'INTERNAL_ERROR', message: 'Internal server error' });
+        if (event === SocketLifecycle.Connected) connection.socket.close(known ? CloseCode.TryAgainLater : CloseCode.InternalError, 'try again later');
+        return false;
       }
     }
+    return true;
   }
 
   private client(connection: Connection, place: FramePlace = IN_ORDER, pipelined = false): SocketClient {

@@ -132,4 +132,20 @@ function proxyTo(url: string, defaultPort: number): Promise<TcpProxy> {
     const back = await connect(t, b);
     back.close();
   }, 30_000);
+
+  it('closes with 1013 a socket whose session was known but whose setup cannot read the database, instead of leaving it waiting for auth:ok', async () => {
+    const c = await signUp(t);
+    // A socket's authentication leaves the session in this instance's cache for a few seconds.
+    (await connect(t, c)).close();
+    await proxy.cut();
+    try {
+      const ws = await t.ws({ cookie: c.cookie });
+      expect(await ws.waitFor('error')).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(await ws.closed).toMatchObject({ code: 1013 });
+      expect(ws.frames.map((f) => f.event)).not.toContain('auth:ok');
+    } finally {
+      await proxy.restore();
+    }
+    await eventually(async () => (await connect(t, c)).close(), 15_000);
+  }, 30_000);
 });
