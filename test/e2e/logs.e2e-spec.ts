@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { signUp } from '../support/factories';
+import { eventually, signUp } from '../support/factories';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -20,5 +20,22 @@ describe('logs', () => {
     const fetches = t.logs.filter((line) => line.includes('http://127.0.0.1:9'));
     expect(fetches.map((line) => (JSON.parse(line) as { msg: string }).msg.split(':').slice(0, 3).join(':'))).toEqual(['proxy http://127.0.0.1:9', 'preview http://127.0.0.1:9']);
     expect(t.logs.join('\n')).not.toContain(secret);
+  });
+
+  it('name no invite code and no uploaded file name in request lines: whoever holds either gets in', async () => {
+    const [owner, stranger] = await Promise.all([signUp(t), signUp(t)]);
+    const chatId = (await t.http().post('/api/chats/group').set(owner.auth).send({ name: 'Logged', memberIds: [] }).expect(201)).body.data.id;
+    const { code } = (await t.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data;
+    await t.http().get(`/api/chats/join/${code}`).set(stranger.auth).expect(200);
+    await t.http().post(`/api/chats/join/${code}`).expect(401);
+    await t.http().post(`/api/chats/join/${code}`).set(stranger.auth).expect(200);
+    const { url } = (await t.http().post('/api/upload').set(owner.auth).attach('file', Buffer.from('%PDF-1.4 logged'), 'logged.pdf').expect(201)).body.data;
+    await t.http().get(url).expect(200);
+    await t.http().get(url).set('Range', 'bytes=999999-').expect(416);
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    await eventually(async () => expect(t.logs.join('\n')).toContain('/uploads/:name'));
+    expect(t.logs.join('\n')).toContain('/api/chats/join/:code');
+    expect(t.logs.join('\n')).not.toContain(code);
+    expect(t.logs.join('\n')).not.toContain(name);
   });
 });

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { sendJson } from '../http/json-response';
+import { loggedPath } from '../logging/request-log';
 import { AppError } from './app-error';
 import { toAppError } from './error-mapping';
 
@@ -28,7 +29,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   private internal(exception: unknown, request: Request & { id?: string }): AppError {
     const requestId = request.id !== undefined ? String(request.id) : undefined;
-    this.logger.error({ err: loggable(exception), requestId, method: request.method, url: request.path }, 'Unhandled error');
+    this.logger.error({ err: loggable(exception), requestId, method: request.method, url: loggedPath(request.path) }, 'Unhandled error');
     return new AppError('INTERNAL_ERROR', undefined, requestId ? { requestId } : {});
   }
 }

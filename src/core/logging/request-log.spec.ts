@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
 import { AppConfig } from '../config/app-config';
 import { AppLogger } from './app-logger';
-import { RequestLogging } from './request-log';
+import { loggedPath, RequestLogging } from './request-log';
 
 function setup(level = 'debug', logRequestContext = true) {
   const lines: Array<Record<string, unknown>> = [];
@@ -98,5 +98,13 @@ describe('RequestLogging', () => {
     cut.res.statusCode = 400;
     logging.finished(logging.start(cut.req, cut.res), cut.res, 1, false);
     expect(lines.map((line) => line.msg)).toEqual(['request aborted']);
+  });
+
+  it('logs paths without their query and with their capabilities masked: invite codes and uploaded file names', () => {
+    expect(loggedPath('/api/chats/join/M_ohL8sxDAJZ_te87QLRlQ?x=1')).toBe('/api/chats/join/:code');
+    expect(loggedPath('/API/Chats/JOIN/M_ohL8sxDAJZ_te87QLRlQ/')).toBe('/API/Chats/JOIN/:code/');
+    for (const dir of ['', 'medium/', 'thumbs/']) expect(loggedPath(`/uploads/${dir}OP7lAR3UcC66AQ1lmGqEzw.png`)).toBe(`/uploads/${dir}:name`);
+    expect(loggedPath('/api/chats/3f0c2a4e-8b1d-4c7e-9a2f-1b2c3d4e5f60/invite')).toBe('/api/chats/3f0c2a4e-8b1d-4c7e-9a2f-1b2c3d4e5f60/invite');
+    expect(loggedPath('/api/users/me?token=abc')).toBe('/api/users/me');
   });
 });

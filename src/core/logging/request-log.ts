@@ -9,7 +9,25 @@ import { ROOT_LOGGER } from './root-logger';
 /** A request id a client or balancer may hand us (else we make one). */
 const REQUEST_ID = /^[\w.-]{1,64}$/;
 
-/** One HTTP request as its log lines name it: `req: {id, method, url}`, the url without its query (user data). */
+/**
+ * Path segments that are capabilities, which let whoever holds them in: an invite link's code
+ * (stored only as a hash) and an uploaded file's name (served to whoever has its URL). Logs name
+ * them by their route parameter.
+ */
+const CAPABILITIES: ReadonlyArray<[pattern: RegExp, replacement: string]> = [
+  [/^(\/api\/chats\/join\/)[^/]+/i, '$1:code'],
+  [/^(\/uploads\/(?:(?:medium|thumbs)\/)?)[^/]+/i, '$1:name'],
+];
+
+/** A request's path as logs may carry it: without its query (user data), and with its capabilities masked. */
+export function loggedPath(url: string): string {
+  const query = url.indexOf('?');
+  let path = query === -1 ? url : url.slice(0, query);
+  for (const [pattern, replacement] of CAPABILITIES) path = path.replace(pattern, replacement);
+  return path;
+}
+
+/** One HTTP request as its log lines name it: `req: {id, method, url}`, the url as loggedPath gives it. */
 export class RequestLog {
   private logger?: Logger;
 
@@ -19,9 +37,7 @@ export class RequestLog {
   ) {}
 
   get fields(): { id: string; method: string | undefined; url: string } {
-    const url = this.req.originalUrl ?? this.req.url ?? '';
-    const query = url.indexOf('?');
-    return { id: this.id, method: this.req.method, url: query === -1 ? url : url.slice(0, query) };
+    return { id: this.id, method: this.req.method, url: loggedPath(this.req.originalUrl ?? this.req.url ?? '') };
   }
 
   /** The root logger with this request bound, made the first time the request logs a line. */
