@@ -59,7 +59,8 @@ export class ImageVariantsProcessor {
       // Some variants may be written already: if the upload went meanwhile, nobody else removes them.
       const kept = corrupt ? await this.uploads.setVariants(upload.id, 'failed') : (await this.uploads.findById(upload.id)) !== null;
       if (!kept) return this.removeOrphans(upload.storedName, [...written, originalKey]);
-      if (corrupt) throw new PermanentJobError(`${upload.storedName}: ${error.message}`);
+      // Named by its id: the stored name is the URL the original is still served at.
+      if (corrupt) throw new PermanentJobError(`upload ${upload.id}: ${error.message}`);
       throw error;
     }
     // The daily quota counts them from now on.

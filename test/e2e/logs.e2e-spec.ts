@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eventually, signUp } from '../support/factories';
+import { corruptWebp } from '../support/media-fixtures';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -36,6 +37,20 @@ describe('logs', () => {
     await eventually(async () => expect(t.logs.join('\n')).toContain('/uploads/:name'));
     expect(t.logs.join('\n')).toContain('/api/chats/join/:code');
     expect(t.logs.join('\n')).not.toContain(code);
+    expect(t.logs.join('\n')).not.toContain(name);
+  });
+
+  it('name an image that does not decode by its upload id, not by the file name it is still served at', async () => {
+    const user = await signUp(t);
+    const { url } = (await t.http().post('/api/upload').set(user.auth).attach('file', await corruptWebp(), 'broken.webp').expect(201)).body.data;
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    await t.drainJobs();
+    const [row] = await eventually(async () => {
+      const rows = await t.backend.sql(`SELECT id FROM uploads WHERE stored_name = $1 AND variants = 'failed'`, [name]);
+      expect(rows).toHaveLength(1);
+      return rows;
+    });
+    await eventually(async () => expect(t.logs.filter((line) => line.includes('image-variants') && line.includes(row.id))).not.toEqual([]));
     expect(t.logs.join('\n')).not.toContain(name);
   });
 });
