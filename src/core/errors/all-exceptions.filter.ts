@@ -34,9 +34,15 @@ export class AllExceptionsFilter implements ExceptionFilter {
   }
 }
 
-/** What of an unexpected error may be logged: never query parameters (they can hold user data). */
+/**
+ * What of an unexpected error may be logged: never query parameters (they can hold user data).
+ * Logged as `err`, it goes through pino's error serializer, which types a plain object "Object":
+ * this one has no prototype, so the serializer types it by its `name`. Its code (a SQLSTATE, an
+ * errno) is `errorCode`, since `code` is redacted wherever it appears (REDACTED_PATHS: OTP codes).
+ */
 export function loggable(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
+  const fields: Record<string, unknown> = Object.create(null);
+  if (!(error instanceof Error)) return Object.assign(fields, { message: String(error) });
   const e = error as Error & { code?: unknown; query?: unknown };
-  return { type: e.name, message: e.message, code: e.code, query: typeof e.query === 'string' ? e.query.slice(0, 500) : undefined, stack: e.stack };
+  return Object.assign(fields, { name: e.name, message: e.message, errorCode: e.code, query: typeof e.query === 'string' ? e.query.slice(0, 500) : undefined, stack: e.stack });
 }
