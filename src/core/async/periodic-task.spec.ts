@@ -26,7 +26,38 @@ class GatedTask extends PeriodicTask {
   }
 }
 
+/** A task whose runs fail with the messages given, in turn (null: the run works). */
+class ScriptedTask extends PeriodicTask {
+  constructor(
+    private readonly outcomes: Array<string | null>,
+    logger: Logger,
+  ) {
+    super('scripted task', logger);
+  }
+
+  protected schedule(): TaskSchedule | null {
+    return null;
+  }
+
+  protected async work(): Promise<number> {
+    const failure = this.outcomes.shift();
+    if (failure) throw new Error(failure);
+    return 1;
+  }
+}
+
 describe('PeriodicTask', () => {
+  it('logs a failure once while it lasts (an outage fails every turn), again when it changes, and says when a run works again', async () => {
+    const logger = new Logger('ScriptedTask');
+    const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const log = jest.spyOn(logger, 'log').mockImplementation(() => undefined);
+    const task = new ScriptedTask(['connect ECONNREFUSED', 'connect ECONNREFUSED', 'connect ECONNREFUSED', 'timeout', null, null, 'connect ECONNREFUSED'], logger);
+    for (let i = 0; i < 7; i++) await task.run();
+    expect(warn.mock.calls.map(([message]) => String(message).split(': ').pop())).toEqual(['connect ECONNREFUSED', 'timeout', 'connect ECONNREFUSED']);
+    expect(log).toHaveBeenCalledTimes(1);
+    expect(log).toHaveBeenCalledWith('scripted task works again');
+  });
+
   it('lets a shutdown wait for the run in progress (its commits then find the queues and the database still open), and runs one at a time', async () => {
     const task = new GatedTask();
     const run = task.run();

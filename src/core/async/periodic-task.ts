@@ -16,13 +16,16 @@ export interface TaskSchedule {
 
 /**
  * Background work an instance runs on a timer: one run at a time (a turn that comes while the
- * last run is still going is skipped), and a failed run logged and tried again at the next turn.
+ * last run is still going is skipped), and a failed run tried again at the next turn; a failure
+ * is logged when it first happens (or changes), and the first run that works again says so.
  * A task says whether this instance runs it at all (`schedule`, null for no) and what one run
  * does (`work`, resolving a count to report; `run` is what the timers and tests call).
  */
 export abstract class PeriodicTask implements OnApplicationBootstrap, BeforeApplicationShutdown, OnModuleDestroy {
   private timers: NodeJS.Timeout[] = [];
   private running: Promise<number> | null = null;
+  /** The failure last logged, until a run succeeds: an outage is logged once, not at every turn. */
+  private failing: string | null = null;
 
   /** `what` names a run in the log ("unused uploads sweep failed, will retry: …"). */
   protected constructor(
@@ -63,10 +66,19 @@ export abstract class PeriodicTask implements OnApplicationBootstrap, BeforeAppl
   /** One run; resolves its count (0 when a run was already going, or it failed). */
   async run(now = new Date()): Promise<number> {
     if (this.running) return 0;
-    this.running = this.work(now).catch((error: unknown) => {
-      this.logger.warn(`${this.what} failed, will retry: ${(error as Error).message}`);
-      return 0;
-    });
+    this.running = this.work(now).then(
+      (count) => {
+        if (this.failing !== null) this.logger.log(`${this.what} works again`);
+        this.failing = null;
+        return count;
+      },
+      (error: unknown) => {
+        const message = (error as Error).message;
+        if (message !== this.failing) this.logger.warn(`${this.what} failed, will retry (logged again only if it fails otherwise): ${message}`);
+        this.failing = message;
+        return 0;
+      },
+    );
     try {
       return await this.running;
     } finally {
