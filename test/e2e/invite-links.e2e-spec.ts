@@ -228,9 +228,10 @@ describe('invite links (v2.2 §6)', () => {
       const link = (await createLink(owner, chatId).expect(201)).body.data;
       const repository = t.app.get(ChatsRepository);
       const addMembers = repository.addMembers.bind(repository);
-      // The account goes (as DELETE /api/users/me would take it) after the session was checked, before the insert.
+      // The account goes (as DELETE /api/users/me would take it) after the session was checked, before the insert;
+      // through the join's own transaction, as the embedded database has one connection, which the join holds.
       const spy = jest.spyOn(repository, 'addMembers').mockImplementationOnce(async (...args: Parameters<ChatsRepository['addMembers']>) => {
-        await t.backend.sql('DELETE FROM users WHERE id = $1', [joiner.id]);
+        await args[0].query('DELETE FROM users WHERE id = $1', [joiner.id]);
         return addMembers(...args);
       });
       try {
