@@ -598,6 +598,24 @@ export class ChatsRepository {
     return rows.length > 0;
   }
 
+  /** Records that a manager removed the user from the group: links no longer let them back in (a repeat keeps the latest time). */
+  async recordRemoval(tx: EntityManager, chatId: string, userId: string): Promise<void> {
+    await tx.query(
+      `INSERT INTO chat_removals (chat_id, user_id) VALUES ($1, $2) ON CONFLICT (chat_id, user_id) DO UPDATE SET removed_at = excluded.removed_at`,
+      [chatId, userId],
+    );
+  }
+
+  /** Forgets the removals of users a manager added back on purpose: links let them in again. */
+  async forgetRemovals(tx: EntityManager, chatId: string, userIds: string[]): Promise<void> {
+    if (userIds.length) await tx.query(`DELETE FROM chat_removals WHERE chat_id = $1 AND user_id = ANY($2::uuid[])`, [chatId, userIds]);
+  }
+
+  async wasRemoved(tx: EntityManager, chatId: string, userId: string): Promise<boolean> {
+    const rows = (await tx.query(`SELECT 1 FROM chat_removals WHERE chat_id = $1 AND user_id = $2`, [chatId, userId])) as unknown[];
+    return rows.length > 0;
+  }
+
   async setRole(tx: EntityManager, chatId: string, userId: string, role: ChatRole): Promise<void> {
     await tx.query(`UPDATE chat_members SET role = $3 WHERE chat_id = $1 AND user_id = $2`, [chatId, userId, role]);
   }

@@ -203,7 +203,10 @@ export class ChatsService implements OnModuleInit {
     return this.viewOf(auth.userId, chatId);
   }
 
-  /** Adds members (OWNER or ADMIN), counted under the chat's lock against the 200-member limit. */
+  /**
+   * Adds members (OWNER or ADMIN), counted under the chat's lock against the 200-member limit.
+   * Adding someone who was removed is on purpose: invite links let them in again afterwards.
+   */
   async addMembers(auth: AuthContext, chatId: string, input: AddMembersDto): Promise<ChatDto> {
     await this.authorize(chatId, auth.userId, 'add-members');
     const wanted = [...new Set(input.userIds)].filter((id) => id !== auth.userId);
@@ -218,7 +221,9 @@ export class ChatsService implements OnModuleInit {
         const candidates = wanted.filter((id) => !current.includes(id) && !members.has(id));
         if (current.length + candidates.length > MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
         if (candidates.length) await this.countGroupChange(auth.userId, 'group-changes');
-        return { before: current, added: await this.chats.addMembers(tx, chatId, candidates) };
+        const added = await this.chats.addMembers(tx, chatId, candidates);
+        await this.chats.forgetRemovals(tx, chatId, added);
+        return { before: current, added };
       }),
     );
     await this.announceAdded(chatId, before, added);
@@ -243,7 +248,8 @@ export class ChatsService implements OnModuleInit {
    * members get the SYSTEM message `member_kicked:<id>`, chat:member-left and chat:updated; the
    * removed user chat:deleted, and user:offline for each member whose presence they saw through
    * this chat alone (and those members for them). Their draft, pin, mute and archive state go with
-   * their membership.
+   * their membership. The removal is recorded: invite links do not let them back in (a manager can
+   * add them back).
    */
   async removeMember(auth: AuthContext, chatId: string, userId: string): Promise<MemberLeftDto> {
     await this.authorize(chatId, auth.userId, 'remove-member', { targetId: userId });
@@ -253,6 +259,7 @@ export class ChatsService implements OnModuleInit {
         await this.authorize(chatId, auth.userId, 'remove-member', { targetId: userId, tx });
         await this.countGroupChange(auth.userId, 'group-changes');
         await this.chats.removeMember(tx, chatId, userId);
+        await this.chats.recordRemoval(tx, chatId, userId);
         return { remaining: await this.chats.memberIds(chatId, tx), announce: await this.systemMessages.record(tx, chatId, auth.userId, GroupEvents.memberKicked(userId)) };
       }),
     );

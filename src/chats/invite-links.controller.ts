@@ -29,10 +29,10 @@ export class InviteLinksController {
   @ApiOperation({
     summary:
       'Join a group by invite code as MEMBER, counting one use (already a member: the chat, no use counted); ' +
-      'the members get chat:updated, your sockets chat:new',
+      'the members get chat:updated, your sockets chat:new. Someone removed from the group gets 403 FORBIDDEN until an OWNER or ADMIN adds them back',
   })
   @ApiEnvelope(ChatDto)
-  @ApiErrors('UNAUTHORIZED', 'INVITE_NOT_FOUND', 'INVITE_EXPIRED', 'GROUP_LIMIT_EXCEEDED', 'NOT_A_GROUP')
+  @ApiErrors('UNAUTHORIZED', 'INVITE_NOT_FOUND', 'INVITE_EXPIRED', 'GROUP_LIMIT_EXCEEDED', 'NOT_A_GROUP', 'FORBIDDEN')
   join(@Auth() auth: AuthContext, @Param('code') code: string): Promise<ChatDto> {
     return this.invites.join(auth, code);
   }

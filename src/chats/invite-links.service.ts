@@ -15,6 +15,7 @@ export const MAX_ACTIVE_INVITE_LINKS = 20;
 /** 16 random bytes in base64url: 22 characters, 128 bits, never equal to a path word. */
 const CODE_BYTES = 16;
 const CODE_SHAPE = /^[A-Za-z0-9_-]{22}$/;
+const REMOVED = 'You were removed from this group; an admin can add you back';
 
 /**
  * Invite links of groups: the OWNER and ADMINs create, list and revoke them; any signed-in user
@@ -82,7 +83,9 @@ export class InviteLinksService {
   /**
    * Adds the caller as MEMBER and counts one use. Joins of one chat queue on its row lock, then
    * read the link afresh under its own lock: the use limit and the group's member limit hold
-   * however many join at once. A member joining again gets the chat and counts no use.
+   * however many join at once. A member joining again gets the chat and counts no use. Someone a
+   * manager removed is refused (FORBIDDEN) until a manager adds them back: a link an owner cannot
+   * see from the web client must not undo a removal.
    */
   async join(auth: AuthContext, code: string): Promise<ChatDto> {
     const codeHash = digestOf(code);
@@ -97,6 +100,7 @@ export class InviteLinksService {
       if (type !== 'GROUP') throw new AppError('NOT_A_GROUP');
       const members = await this.chatsRepository.memberIds(chatId, tx);
       if (members.includes(auth.userId)) return { before: members, added: [] };
+      if (await this.chatsRepository.wasRemoved(tx, chatId, auth.userId)) throw new AppError('FORBIDDEN', REMOVED);
       if (link.spent) throw new AppError('INVITE_EXPIRED');
       if (members.length >= MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
       const joined = await callerStillThere(this.chatsRepository.addMembers(tx, chatId, [auth.userId]));

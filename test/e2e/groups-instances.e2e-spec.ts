@@ -20,7 +20,7 @@ describe('groups: timeline, pin and docs (v2.2 §1.4, §5.5, §6)', () => {
   const users = async (n: number): Promise<TestUser[]> => Promise.all(Array.from({ length: n }, () => signUp(t)));
   const history = async (user: TestUser, chatId: string) => (await t.http().get(`/api/chats/${chatId}/messages`).set(user.auth).expect(200)).body.data.messages;
 
-  it('records no SYSTEM message for a join by link or an addition by an admin (§1.4); a removed member rejoins by a link still active', async () => {
+  it('records no SYSTEM message for a join by link or an addition by an admin (§1.4); a removed member comes back by an addition, not by a link', async () => {
     const [owner, admin, added, joiner, kicked] = await users(5);
     const chatId = await createGroup(t, owner, [admin, kicked]);
     const ows = await connect(t, owner);
@@ -30,10 +30,11 @@ describe('groups: timeline, pin and docs (v2.2 §1.4, §5.5, §6)', () => {
     await t.http().post(`/api/chats/${chatId}/members`).set(admin.auth).send({ userIds: [added.id] }).expect(200);
     await t.http().post(`/api/chats/join/${code}`).set(joiner.auth).expect(200);
     await t.http().delete(`/api/chats/${chatId}/members/${kicked.id}`).set(admin.auth).expect(200);
-    // No ban list (README): the removed member comes back through the same link, as a MEMBER.
-    const rejoined = (await t.http().post(`/api/chats/join/${code}`).set(kicked.auth).expect(200)).body.data;
-    expect(roles(rejoined)).toEqual({ [owner.id]: 'OWNER', [admin.id]: 'ADMIN', [added.id]: 'MEMBER', [joiner.id]: 'MEMBER', [kicked.id]: 'MEMBER' });
-    // The rejoin's chat:updated comes last: every message:new of the changes before it has arrived.
+    // The link does not undo the removal (README); an admin adds them back, as a MEMBER.
+    expectError(await t.http().post(`/api/chats/join/${code}`).set(kicked.auth), 403, 'FORBIDDEN');
+    const readded = (await t.http().post(`/api/chats/${chatId}/members`).set(admin.auth).send({ userIds: [kicked.id] }).expect(200)).body.data;
+    expect(roles(readded)).toEqual({ [owner.id]: 'OWNER', [admin.id]: 'ADMIN', [added.id]: 'MEMBER', [joiner.id]: 'MEMBER', [kicked.id]: 'MEMBER' });
+    // The re-addition's chat:updated comes last: every message:new of the changes before it has arrived.
     await ows.waitFor('chat:updated', (c) => c.members?.some((m: any) => m.userId === kicked.id));
 
     const expected = [`role_changed:${admin.id}:ADMIN`, `member_kicked:${kicked.id}`];
@@ -82,7 +83,7 @@ describe('groups: timeline, pin and docs (v2.2 §1.4, §5.5, §6)', () => {
       ['/api/chats/{id}/invite', 'get', { 400: ['NOT_A_GROUP'], 403: ['FORBIDDEN'], 404: ['CHAT_NOT_FOUND'] }],
       ['/api/chats/invite/{linkId}', 'delete', { 403: ['FORBIDDEN'], 404: ['INVITE_NOT_FOUND'] }],
       ['/api/chats/join/{code}', 'get', { 404: ['INVITE_NOT_FOUND'], 410: ['INVITE_EXPIRED'] }],
-      ['/api/chats/join/{code}', 'post', { 400: ['GROUP_LIMIT_EXCEEDED', 'NOT_A_GROUP'], 404: ['INVITE_NOT_FOUND'], 410: ['INVITE_EXPIRED'] }],
+      ['/api/chats/join/{code}', 'post', { 400: ['GROUP_LIMIT_EXCEEDED', 'NOT_A_GROUP'], 403: ['FORBIDDEN'], 404: ['INVITE_NOT_FOUND'], 410: ['INVITE_EXPIRED'] }],
     ];
     for (const [path, method, errors] of routes) {
       const op = doc.paths[path]?.[method];

@@ -226,13 +226,14 @@ describe('groups (v2.2 §5, §17)', () => {
       {
         name: 'POST /chats/join/:code',
         call: (s, u) => t.http().post(`/api/chats/join/${s.code}`).set(u.auth),
-        // §6: members get the chat and count no use; anyone else joins as MEMBER. v2.2 has no
-        // ban: a removed member rejoins through a link that is still active (revoking it keeps them out).
-        expect: { ...members, stranger: [200], removed: [200] },
+        // §6: members get the chat and count no use; anyone else joins as MEMBER, but for whoever
+        // a manager removed: a link does not undo a removal (a manager adds them back).
+        expect: { ...members, stranger: [200], removed: [403, 'FORBIDDEN'] },
         then: async (s, u, caller) => {
-          const joined = caller === 'stranger' || caller === 'removed';
+          const joined = caller === 'stranger';
           const [link] = await t.backend.sql('SELECT uses FROM invite_links WHERE id = $1', [s.linkId]);
-          expect({ role: await roleOf(s.chatId, u), uses: link.uses }).toEqual({ role: joined ? 'MEMBER' : caller, uses: joined ? 1 : 0 });
+          const role = joined ? 'MEMBER' : caller === 'removed' ? null : caller;
+          expect({ role: await roleOf(s.chatId, u), uses: link.uses }).toEqual({ role, uses: joined ? 1 : 0 });
         },
       },
       {

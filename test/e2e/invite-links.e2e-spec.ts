@@ -263,6 +263,60 @@ describe('invite links (v2.2 §6)', () => {
     });
   });
 
+  describe('a member removed by a manager', () => {
+    const remove = (by: TestUser, chatId: string, user: TestUser) => t.http().delete(`/api/chats/${chatId}/members/${user.id}`).set(by.auth).expect(200);
+    const addBack = (by: TestUser, chatId: string, user: TestUser) => t.http().post(`/api/chats/${chatId}/members`).set(by.auth).send({ userIds: [user.id] }).expect(200);
+    const removals = (chatId: string) => t.backend.sql<{ user_id: string }>('SELECT user_id FROM chat_removals WHERE chat_id = $1', [chatId]);
+
+    it('cannot rejoin by link (FORBIDDEN, nobody told) until a manager adds them back; after that, links work for them again', async () => {
+      const { chatId, owner, admin, member } = await group();
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      const ownerWs = await connect(t, owner);
+      try {
+        await remove(admin, chatId, member);
+        await ownerWs.waitFor('chat:updated', (c) => c.id === chatId);
+        const refused = await join(member, link.code);
+        expectError(refused, 403, 'FORBIDDEN');
+        expect(refused.body.message).toBe('You were removed from this group; an admin can add you back');
+        expect(await memberIdsOf(chatId)).not.toContain(member.id);
+        expect((await linkRow(link.id)).uses).toBe(0);
+        await ownerWs.expectNo('chat:updated', (c) => c.id === chatId);
+
+        // Added back on purpose: a member again, and the removal is forgotten.
+        await addBack(admin, chatId, member);
+        expect(await memberIdsOf(chatId)).toContain(member.id);
+        expect(await removals(chatId)).toEqual([]);
+        // Then they leave on their own, and a link takes them back in.
+        await t.http().delete(`/api/chats/${chatId}/leave`).set(member.auth).expect(200);
+        await join(member, link.code).expect(200);
+        expect(await memberIdsOf(chatId)).toContain(member.id);
+        expect((await linkRow(link.id)).uses).toBe(1);
+      } finally {
+        ownerWs.close();
+      }
+    });
+
+    it('a member who left on their own rejoins by link', async () => {
+      const { chatId, owner, member } = await group();
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(member.auth).expect(200);
+      expect(await removals(chatId)).toEqual([]);
+      await join(member, link.code).expect(200);
+      expect(await memberIdsOf(chatId)).toContain(member.id);
+    });
+
+    it('the record goes with the removed account and with the group', async () => {
+      const { chatId, owner, admin, member } = await group();
+      await remove(owner, chatId, member);
+      await remove(owner, chatId, admin);
+      expect((await removals(chatId)).map((r) => r.user_id).sort()).toEqual([admin.id, member.id].sort());
+      await t.backend.sql('DELETE FROM users WHERE id = $1', [member.id]);
+      expect(await removals(chatId)).toEqual([{ user_id: admin.id }]);
+      await t.http().delete(`/api/chats/${chatId}`).set(owner.auth).expect(200);
+      expect(await removals(chatId)).toEqual([]);
+    });
+  });
+
   (TEST_DATABASE_URL ? describe : describe.skip)('concurrent joins (PostgreSQL)', () => {
     // Each join sends every member a chat:updated built for them (200 views per join): slow on a loaded machine, not wrong.
     it('20 parallel joins on a 5-use link: exactly 5 join', async () => {
