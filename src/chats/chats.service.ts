@@ -55,9 +55,10 @@ export class ChatsService implements OnModuleInit {
    * message for most): one user's are budgeted, creations apart (each reaches up to 199 chat lists).
    * Counted once the change is known to be one and allowed, inside its transaction where there is
    * one (a refusal rolls it back): a save of what is there, or a request refused for another
-   * reason, costs nothing.
+   * reason, costs nothing. A join by link counts too (InviteLinksService); a leave never does, so
+   * that anyone can always get out.
    */
-  private async countGroupChange(userId: string, kind: 'group-create' | 'group-changes'): Promise<void> {
+  async countGroupChange(userId: string, kind: 'group-create' | 'group-changes'): Promise<void> {
     const limit = kind === 'group-create' ? this.config.values.groupCreateLimit : this.config.values.groupChangesLimit;
     await this.limiter.require(kind, userId, limit, kind === 'group-create' ? 'Too many groups created' : 'Too many group changes');
   }

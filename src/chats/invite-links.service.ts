@@ -83,7 +83,8 @@ export class InviteLinksService {
   /**
    * Adds the caller as MEMBER and counts one use. Joins of one chat queue on its row lock, then
    * read the link afresh under its own lock: the use limit and the group's member limit hold
-   * however many join at once. A member joining again gets the chat and counts no use. Someone a
+   * however many join at once. A member joining again gets the chat and counts no use (nor a
+   * group change, which a join that adds the caller does: RATE_LIMIT_GROUP_CHANGES). Someone a
    * manager removed is refused (FORBIDDEN) until a manager adds them back: a link an owner cannot
    * see from the web client must not undo a removal.
    */
@@ -103,6 +104,8 @@ export class InviteLinksService {
       if (await this.chatsRepository.wasRemoved(tx, chatId, auth.userId)) throw new AppError('FORBIDDEN', REMOVED);
       if (link.spent) throw new AppError('INVITE_EXPIRED');
       if (members.length >= MAX_GROUP_MEMBERS) throw new AppError('GROUP_LIMIT_EXCEEDED');
+      // A join reaches every member as an addition does: a join-and-leave loop through a link is budgeted.
+      await this.chats.countGroupChange(auth.userId, 'group-changes');
       const joined = await callerStillThere(this.chatsRepository.addMembers(tx, chatId, [auth.userId]));
       await this.links.countUse(tx, link.id);
       return { before: members, added: joined };

@@ -358,6 +358,34 @@ describe('invite links (v2.2 §6)', () => {
   });
 });
 
+describe('joins by link against the group-changes budget', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp({ env: { RATE_LIMIT_GROUP_CHANGES: '2/60' } })));
+  afterAll(() => t.close());
+
+  it('a join that adds the caller counts as a group change, a repeat join and a leave do not; past the budget 429 and no use', async () => {
+    const [owner, joiner] = [await signUp(t), await signUp(t)];
+    const chatId = await createGroup(t, owner, [], 'Budget');
+    const link = (await t.http().post(`/api/chats/${chatId}/invite`).set(owner.auth).send({}).expect(201)).body.data;
+    const join = () => t.http().post(`/api/chats/join/${link.code}`).set(joiner.auth);
+    const leave = () => t.http().delete(`/api/chats/${chatId}/leave`).set(joiner.auth).expect(200);
+    const state = async () => ({
+      member: (await t.backend.sql('SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, joiner.id])).length === 1,
+      uses: (await t.backend.sql('SELECT uses FROM invite_links WHERE id = $1', [link.id]))[0].uses,
+    });
+
+    await join().expect(200);
+    for (let i = 0; i < 3; i++) await join().expect(200);
+    await leave();
+    await join().expect(200);
+    // The budget is spent: leaving still works.
+    await leave();
+    const refused = await join();
+    expect([refused.status, refused.body.code]).toEqual([429, 'RATE_LIMIT']);
+    expect(await state()).toEqual({ member: false, uses: 2 });
+  });
+});
+
 (TEST_REDIS_URL ? describe : describe.skip)('invite links across two instances', () => {
   const cluster = twoInstances();
 
