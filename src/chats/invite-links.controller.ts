@@ -46,7 +46,11 @@ export class InviteLinksController {
   }
 
   @Post(':id/invite')
-  @ApiOperation({ summary: 'Create an invite link for a group (OWNER or ADMIN; at most 20 active links), optionally expiring or limited in uses' })
+  @ApiOperation({
+    summary:
+      'Create an invite link for a group (OWNER or ADMIN), optionally expiring or limited in uses. At most 20 active links: ' +
+      'at 20, the oldest one never used is revoked to make room; INVITE_LINK_LIMIT only when all 20 have been used',
+  })
   @ApiEnvelope(InviteLinkDto, { status: 201 })
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'CHAT_NOT_FOUND', 'NOT_A_GROUP', 'FORBIDDEN', 'INVITE_LINK_LIMIT')
   create(@Auth() auth: AuthContext, @Param('id') id: string, @Body() body: CreateInviteLinkDto): Promise<InviteLinkDto> {

@@ -93,6 +93,19 @@ export class InviteLinksRepository {
     await tx.query(`UPDATE invite_links SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, [linkId]);
   }
 
+  /** Revokes the chat's oldest active link that was never used; resolves whether there was one. */
+  async revokeOldestUnused(tx: EntityManager, chatId: string): Promise<boolean> {
+    const rows = returned(
+      await tx.query(
+        `UPDATE invite_links SET revoked_at = now()
+          WHERE id = (SELECT l.id FROM invite_links l WHERE l.chat_id = $1 AND l.uses = 0 AND ${ACTIVE} ORDER BY l.created_at, l.id LIMIT 1)
+          RETURNING id`,
+        [chatId],
+      ),
+    );
+    return rows.length > 0;
+  }
+
   async countUse(tx: EntityManager, linkId: string): Promise<void> {
     await tx.query(`UPDATE invite_links SET uses = uses + 1 WHERE id = $1`, [linkId]);
   }

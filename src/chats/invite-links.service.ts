@@ -30,14 +30,22 @@ export class InviteLinksService {
     private readonly chats: ChatsService,
   ) {}
 
-  /** A new link; at most MAX_ACTIVE_INVITE_LINKS active ones per chat, counted under the chat's lock. */
+  /**
+   * A new link; at most MAX_ACTIVE_INVITE_LINKS active ones per chat, counted (and room made)
+   * under the chat's lock, so creations at once never pass it. At the limit, the oldest active link never used is revoked to make room: the web client
+   * makes a link with no expiry or use limit at each click and has no screen to revoke one, so
+   * a plain refusal would leave its group without a new link for good. Only when every active link
+   * has been used (someone may be relying on each) is the new one refused.
+   */
   async create(auth: AuthContext, chatId: string, input: CreateInviteLinkDto): Promise<InviteLinkDto> {
     await this.chats.authorize(chatId, auth.userId, 'manage-invites');
     const code = randomBytes(CODE_BYTES).toString('base64url');
     const row = await this.links.transaction(async (tx) => {
       // Under the chat's lock, on the role as committed: an admin demoted meanwhile makes no link.
       await this.chats.authorize(chatId, auth.userId, 'manage-invites', { tx });
-      if ((await this.links.countActive(tx, chatId)) >= MAX_ACTIVE_INVITE_LINKS) throw new AppError('INVITE_LINK_LIMIT');
+      if ((await this.links.countActive(tx, chatId)) >= MAX_ACTIVE_INVITE_LINKS && !(await this.links.revokeOldestUnused(tx, chatId))) {
+        throw new AppError('INVITE_LINK_LIMIT', `A chat has at most ${MAX_ACTIVE_INVITE_LINKS} active invite links, and each of them has been used: revoke one first`);
+      }
       return this.links.create(tx, {
         chatId,
         code,

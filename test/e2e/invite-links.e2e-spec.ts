@@ -66,20 +66,58 @@ describe('invite links (v2.2 §6)', () => {
       }
     });
 
-    it('refuses a MEMBER (403), a stranger (404), a direct chat (NOT_A_GROUP) and the 21st active link', async () => {
+    it('refuses a MEMBER (403), a stranger (404) and a direct chat (NOT_A_GROUP)', async () => {
       const { chatId, owner, member, stranger } = await group();
       expectError(await createLink(member, chatId), 403, 'FORBIDDEN');
       expectError(await createLink(stranger, chatId), 404, 'CHAT_NOT_FOUND');
       expectError(await createLink(owner, 'not-a-uuid'), 404, 'CHAT_NOT_FOUND');
       const direct = await openDirect(t, owner, member);
       expectError(await createLink(owner, direct), 400, 'NOT_A_GROUP');
-      for (let i = 0; i < 20; i++) await createLink(owner, chatId).expect(201);
+    });
+
+    /** The ids of 20 links made with {} (as the web client makes them), oldest first. */
+    const twenty = async (owner: TestUser, chatId: string) => {
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push((await createLink(owner, chatId).expect(201)).body.data.id);
+      return ids;
+    };
+
+    it('at 20 active links, makes room by revoking the oldest one never used: the 21st click still gets a link', async () => {
+      const { chatId, owner, stranger } = await group();
+      const ids = await twenty(owner, chatId);
+      const oldest = (await linkRow(ids[0])).code as string;
+      // The oldest link was used once: the oldest unused one goes instead.
+      await t.backend.sql('UPDATE invite_links SET uses = 1 WHERE id = $1', [ids[0]]);
+      const added = (await createLink(owner, chatId).expect(201)).body.data;
+      const listed = (await listLinks(owner, chatId).expect(200)).body.data.map((l: { id: string }) => l.id);
+      expect(listed).toEqual([added.id, ...ids.filter((id) => id !== ids[1]).reverse()]);
+      expect((await linkRow(ids[1])).revoked_at).not.toBeNull();
+      expectError(await join(stranger, (await linkRow(ids[1])).code), 404, 'INVITE_NOT_FOUND');
+      // Again: the next oldest unused goes.
+      await createLink(owner, chatId).expect(201);
+      expect((await listLinks(owner, chatId).expect(200)).body.data).toHaveLength(20);
+      expect((await linkRow(ids[2])).revoked_at).not.toBeNull();
+      await join(stranger, oldest).expect(200);
+    });
+
+    it('answers INVITE_LINK_LIMIT when all 20 active links have been used; a revoked link no longer counts', async () => {
+      const { chatId, owner } = await group();
+      await twenty(owner, chatId);
+      await t.backend.sql('UPDATE invite_links SET uses = 1 WHERE chat_id = $1', [chatId]);
       expectError(await createLink(owner, chatId), 400, 'INVITE_LINK_LIMIT');
-      // A revoked link no longer counts.
+      expect((await listLinks(owner, chatId).expect(200)).body.data).toHaveLength(20);
       const [{ id }] = await t.backend.sql('SELECT id FROM invite_links WHERE chat_id = $1 LIMIT 1', [chatId]);
       await revoke(owner, id).expect(200);
       await createLink(owner, chatId).expect(201);
       expect(await t.backend.sql('SELECT count(*)::int AS n FROM invite_links WHERE chat_id = $1', [chatId])).toEqual([{ n: 21 }]);
+    });
+
+    it('creations at the limit at once each revoke one: 20 active links after them', async () => {
+      const { chatId, owner } = await group();
+      await twenty(owner, chatId);
+      const results = await Promise.all(Array.from({ length: 5 }, () => createLink(owner, chatId)));
+      expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+      expect((await listLinks(owner, chatId).expect(200)).body.data).toHaveLength(20);
     });
   });
 
