@@ -135,7 +135,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     if (this.stopping) return void socket.close(CloseCode.GoingAway, 'server shutting down');
-    const connection: SocketConnection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, early: [], liveSeqs: null, queue: ADMITTED, order: null, queued: 0, ended: false };
+    const connection: SocketConnection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, sentUpTo: 0, early: [], liveSeqs: null, queue: ADMITTED, order: null, queued: 0, ended: false };
     (socket as OwnedSocket)[CONNECTION] = connection;
     this.registry.add(connection);
     // Frames and the cookie's authentication wait for the per-address cap (over it, the socket is closed).
