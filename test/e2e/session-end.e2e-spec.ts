@@ -54,10 +54,9 @@ describe('an ended session closes its sockets', () => {
 
 describe('a socket the server closed for its ended session', () => {
   let t: TestApp;
-  // The event budget at its default burst (the harness lifts it), refilled slowly: 150 frames
-  // run it out however long a loaded machine takes to answer them (at 120/4, answering them in
-  // more than a second refilled it as fast as they came, and nothing was refused).
-  beforeAll(async () => (t = await createTestApp({ env: { WS_RATE_EVENTS: '120/120' } })));
+  // The event and connect budgets at their default bursts (the harness lifts them), refilled
+  // slowly: a test's frames run them out however long a loaded machine takes to answer.
+  beforeAll(async () => (t = await createTestApp({ env: { WS_RATE_EVENTS: '120/120', WS_RATE_CONNECT: '30/600' } })));
   afterAll(() => t.close());
 
   /** A masked client text frame, written under the client library (which stops sending once it saw the close). */
@@ -86,10 +85,10 @@ describe('a socket the server closed for its ended session', () => {
     bws.close();
   });
 
-  it('counts auth frames on a signed-in socket against its event budget: a replay or snapshot each, never free', async () => {
+  it('counts auth frames on a signed-in socket against the connect budget: a replay or snapshot each, never free', async () => {
     const a = await signUp(t);
     const ws = await connect(t, a);
-    for (let i = 0; i < 150; i++) ws.send('auth', { lastSeq: null });
+    for (let i = 0; i < 40; i++) ws.send('auth', { lastSeq: null });
     const refused = await ws.waitFor('error', (e) => e.code === 'RATE_LIMIT');
     expect(refused).toMatchObject({ code: 'RATE_LIMIT', retryAfter: expect.any(Number) });
     ws.close();
