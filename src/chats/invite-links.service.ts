@@ -32,10 +32,11 @@ export class InviteLinksService {
 
   /**
    * A new link; at most MAX_ACTIVE_INVITE_LINKS active ones per chat, counted (and room made)
-   * under the chat's lock, so creations at once never pass it. At the limit, the oldest active link never used is revoked to make room: the web client
-   * makes a link with no expiry or use limit at each click and has no screen to revoke one, so
-   * a plain refusal would leave its group without a new link for good. Only when every active link
-   * has been used (someone may be relying on each) is the new one refused.
+   * under the chat's lock, so creations at once never pass it. At the limit, the oldest active
+   * link never used is revoked to make room: the web client makes a link with no expiry or use
+   * limit at each click and has no screen to revoke one, so a plain refusal would leave its group
+   * without a new link for good. Only when every active link has been used (someone may be
+   * relying on each) is the new one refused.
    */
   async create(auth: AuthContext, chatId: string, input: CreateInviteLinkDto): Promise<InviteLinkDto> {
     await this.chats.authorize(chatId, auth.userId, 'manage-invites');
