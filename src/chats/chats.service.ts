@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { isUuid } from '../core/database/ids';
-import { isForeignKeyViolation } from '../core/database/query-results';
+import { onForeignKeyGone } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { between, PresenceRelations } from '../presence/presence-relations';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
@@ -582,14 +582,7 @@ function decodeCursor(cursor: string): ListPosition {
 }
 
 /** A member added whose account was deleted between the invitability check and the insert: USER_NOT_FOUND, as the check would have said. */
-async function userStillThere<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (isForeignKeyViolation(error, 'chat_members_user_id_fkey')) throw new AppError('USER_NOT_FOUND');
-    throw error;
-  }
-}
+const userStillThere = <T>(work: Promise<T>): Promise<T> => onForeignKeyGone(work, () => new AppError('USER_NOT_FOUND'), 'chat_members_user_id_fkey');
 
 /** What a mute, pin or archive of the chat changes: the viewer's own state. */
 const ownState =

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { AuthContext } from '../auth/auth-context';
 import { isUuid } from '../core/database/ids';
-import { isForeignKeyViolation } from '../core/database/query-results';
+import { onForeignKeyGone } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { ChatsRepository } from './chats.repository';
 import { ChatsService, MAX_GROUP_MEMBERS } from './chats.service';
@@ -125,14 +125,7 @@ export class InviteLinksService {
 }
 
 /** The caller's account was deleted between the session check and the insert: their session is gone with it. */
-async function callerStillThere<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (isForeignKeyViolation(error, 'chat_members_user_id_fkey')) throw new AppError('UNAUTHORIZED');
-    throw error;
-  }
-}
+const callerStillThere = <T>(work: Promise<T>): Promise<T> => onForeignKeyGone(work, () => new AppError('UNAUTHORIZED'), 'chat_members_user_id_fkey');
 
 const digest = (code: string): Buffer => createHash('sha256').update(code).digest();
 

@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../core/config/app-config';
 import { isUuid } from '../core/database/ids';
 import { isoFromJsonOrNull } from '../core/database/pg-timestamps';
-import { isForeignKeyViolation, isLockNotAvailable, isUniqueViolation } from '../core/database/query-results';
+import { isLockNotAvailable, isUniqueViolation, onForeignKeyGone } from '../core/database/query-results';
 import { AppError } from '../core/errors';
 import { validationError } from '../core/http/validation';
 import { RateLimiter } from '../core/rate-limit/rate-limiter';
@@ -425,13 +425,8 @@ export class UsersService {
   }
 
   /** Runs a write that references a user requireOther found: their account deleted meanwhile (a foreign-key violation) is USER_NOT_FOUND. */
-  private async referencing<T>(write: () => Promise<T>): Promise<T> {
-    try {
-      return await write();
-    } catch (error) {
-      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND');
-      throw error;
-    }
+  private referencing<T>(write: () => Promise<T>): Promise<T> {
+    return onForeignKeyGone(write(), () => new AppError('USER_NOT_FOUND'));
   }
 
   // ---- search

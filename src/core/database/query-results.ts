@@ -16,6 +16,19 @@ export function isForeignKeyViolation(error: unknown, constraint?: string): bool
   return e.code === '23503' && (!constraint || e.constraint === constraint);
 }
 
+/**
+ * `work`, with a failure on a foreign key (`constraint`, or any) answered as `refusal()` instead:
+ * the row it points to went between the check that found it and the write (an account deleted meanwhile).
+ */
+export async function onForeignKeyGone<T>(work: Promise<T>, refusal: () => Error, constraint?: string): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (isForeignKeyViolation(error, constraint)) throw refusal();
+    throw error;
+  }
+}
+
 /** True when a `NOWAIT` lock found its row held by another transaction (Postgres 55P03). */
 export function isLockNotAvailable(error: unknown): boolean {
   return pgError(error).code === '55P03';
