@@ -2,6 +2,7 @@ import { connect, createGroup, openDirect, send } from '../support/chats';
 import { signUp, TestUser } from '../support/factories';
 import { ogg } from '../support/media-fixtures';
 import { createTestApp, TestApp } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
 
 /**
  * The chat list and the history pages read a message set each (src/messages/message-set.ts):
@@ -61,7 +62,10 @@ describe('chat list and history pages', () => {
     [aws, bws].forEach((s) => s.close());
   });
 
-  it('orders the list by the last message left after a delete for everyone, as the client orders it by lastMessage', async () => {
+  const order = async (user: TestUser): Promise<string[]> => (await t.http().get('/api/chats').set(user.auth).expect(200)).body.data.chats.map((chat: { id: string }) => chat.id);
+
+  /** `a`'s direct chats x (with b) and y (with c): x's first message, then y's only one, then x's newest; x on top of a's list. */
+  async function twoChats(): Promise<{ a: TestUser; b: TestUser; x: string; y: string; newest: any; aws: WsClient }> {
     const [a, b, c] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
     const [x, y] = [await openDirect(t, a, b), await openDirect(t, a, c)];
     const aws = await connect(t, a);
@@ -70,24 +74,19 @@ describe('chat list and history pages', () => {
     await send(aws, y, 'y only');
     await new Promise((resolve) => setTimeout(resolve, 5));
     const newest = await send(aws, x, 'x newest');
-    const order = async () => (await t.http().get('/api/chats').set(a.auth).expect(200)).body.data.chats.map((chat: { id: string }) => chat.id);
-    expect(await order()).toEqual([x, y]);
+    expect(await order(a)).toEqual([x, y]);
+    return { a, b, x, y, newest, aws };
+  }
+
+  it('orders the list by the last message left after a delete for everyone, as the client orders it by lastMessage', async () => {
+    const { a, x, y, newest, aws } = await twoChats();
     await t.http().delete(`/api/messages/${newest.id}?forEveryone=true`).set(a.auth).expect(200);
-    expect(await order()).toEqual([y, x]);
+    expect(await order(a)).toEqual([y, x]);
     aws.close();
   });
 
   it('orders the hider\'s list, page by page, by the last message they still see after a delete for me; nobody else\'s', async () => {
-    const [a, b, c] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
-    const [x, y] = [await openDirect(t, a, b), await openDirect(t, a, c)];
-    const aws = await connect(t, a);
-    await send(aws, x, 'x first');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    await send(aws, y, 'y only');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    const newest = await send(aws, x, 'x newest');
-    const order = async (user: TestUser) => (await t.http().get('/api/chats').set(user.auth).expect(200)).body.data.chats.map((chat: { id: string }) => chat.id);
-    expect(await order(a)).toEqual([x, y]);
+    const { a, b, x, y, newest, aws } = await twoChats();
     await t.http().post(`/api/messages/${newest.id}/hide`).set(a.auth).expect(200);
     expect(await order(a)).toEqual([y, x]);
     // The cursor follows the same order: one chat a page, each once.
