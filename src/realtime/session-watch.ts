@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { AppConfig } from '../core/config/app-config';
+import { OutageLog } from '../core/logging/outage-log';
 import { CloseCode } from './client-events';
 import { ConnectionRegistry } from './connection-registry';
 import { RealtimePublisher } from './realtime-publisher';
@@ -12,11 +13,13 @@ import { SocketAuthenticator } from './socket-authenticator';
  * unreachable never reaches the instance holding the socket. Every instance therefore re-checks
  * the sessions of its sockets against the database every SESSION_RECHECK_SECONDS, and at once when
  * its bus subscription comes back (deliveries wait for that check), closing those that ended
- * with 4003. A failed check (database unreachable) closes nothing and is tried again next period.
+ * with 4003. A failed check (database unreachable) closes nothing and is tried again next period; an
+ * outage is logged once, not at every period.
  */
 @Injectable()
 export class SessionWatch implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('SessionWatch');
+  /** A database outage fails every re-check: logged once, and when re-checks work again. */
+  private readonly outages = new OutageLog(new Logger('SessionWatch'), 'session re-check');
   private timer: NodeJS.Timeout | null = null;
   private authenticator: SocketAuthenticator | null = null;
 
@@ -46,9 +49,10 @@ export class SessionWatch implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       live = await this.getAuthenticator().liveSessions([...sessionIds]);
     } catch (error) {
-      this.logger.warn(`session re-check failed, will retry: ${(error as Error).message}`);
+      this.outages.failed(error);
       return 0;
     }
+    this.outages.worked();
     const ended = [...sessionIds].filter((id) => !live.has(id));
     if (ended.length) this.registry.disconnect({ sessionIds: ended }, CloseCode.SessionTerminated, 'session ended');
     return ended.length;

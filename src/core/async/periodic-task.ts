@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { OutageLog } from '../logging/outage-log';
 import { leftOfShutdown } from '../shutdown';
 
 /**
@@ -24,14 +25,16 @@ export interface TaskSchedule {
 export abstract class PeriodicTask implements OnApplicationBootstrap, BeforeApplicationShutdown, OnModuleDestroy {
   private timers: NodeJS.Timeout[] = [];
   private running: Promise<number> | null = null;
-  /** The failure last logged, until a run succeeds: an outage is logged once, not at every turn. */
-  private failing: string | null = null;
+  /** An outage is logged once, not at every turn. */
+  private readonly outages: OutageLog;
 
   /** `what` names a run in the log ("unused uploads sweep failed, will retry: …"). */
   protected constructor(
-    private readonly what: string,
+    what: string,
     protected readonly logger: Logger,
-  ) {}
+  ) {
+    this.outages = new OutageLog(logger, what);
+  }
 
   /** This instance's schedule, or null when it does not run the task. */
   protected abstract schedule(): TaskSchedule | null;
@@ -68,14 +71,11 @@ export abstract class PeriodicTask implements OnApplicationBootstrap, BeforeAppl
     if (this.running) return 0;
     this.running = this.work(now).then(
       (count) => {
-        if (this.failing !== null) this.logger.log(`${this.what} works again`);
-        this.failing = null;
+        this.outages.worked();
         return count;
       },
       (error: unknown) => {
-        const message = (error as Error).message;
-        if (message !== this.failing) this.logger.warn(`${this.what} failed, will retry (logged again only if it fails otherwise): ${message}`);
-        this.failing = message;
+        this.outages.failed(error);
         return 0;
       },
     );
