@@ -1,4 +1,4 @@
-import { HttpException } from '@nestjs/common';
+import { HttpException, Logger } from '@nestjs/common';
 import { isDatabaseUnavailable } from '../database/query-results';
 import { AppError } from './app-error';
 import { ErrorCode, isErrorCode } from './error-codes';
@@ -19,6 +19,36 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 /** What a client is told to wait before retrying while the database is unreachable. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
+/** How often, at most, the cause of an outage's 503s is logged again while it lasts. */
+export const OUTAGE_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * During a database outage every request and frame that needs it is answered 503: the cause
+ * (refused, timed out, too many connections) is logged when it first happens or changes, then at
+ * most once a minute while it lasts, so an operator sees why without a line per request.
+ */
+export class OutageCauses {
+  private last: { cause: string; at: number } | null = null;
+
+  constructor(private readonly logger = new Logger('Database')) {}
+
+  noted(error: unknown, now = Date.now()): void {
+    const cause = causeOf(error);
+    if (this.last && this.last.cause === cause && now - this.last.at < OUTAGE_LOG_INTERVAL_MS) return;
+    this.last = { cause, at: now };
+    this.logger.warn(`database unavailable, answering SERVICE_UNAVAILABLE: ${cause}`);
+  }
+}
+
+function causeOf(error: unknown): string {
+  const e = error as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } };
+  const source = e.driverError && typeof e.driverError.message === 'string' ? e.driverError : e;
+  const code = typeof source.code === 'string' ? `${source.code}: ` : '';
+  return `${code}${String(source.message)}`;
+}
+
+const outageCauses = new OutageCauses();
+
 /**
  * Turns anything thrown into an AppError, or null when it is an unexpected fault (a 500 whose
  * message must never reach a client). Shared by the HTTP filter and the WebSocket gateway.
@@ -26,6 +56,7 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 export function toAppError(error: unknown): AppError | null {
   if (error instanceof AppError) return error;
   if (isDatabaseUnavailable(error)) {
+    outageCauses.noted(error);
     return new AppError('SERVICE_UNAVAILABLE', 'The service is briefly unavailable; try again shortly', { retryAfter: DATABASE_RETRY_AFTER_SECONDS });
   }
   if (error instanceof HttpException) {

@@ -1,0 +1,34 @@
+import { Logger } from '@nestjs/common';
+import { OUTAGE_LOG_INTERVAL_MS, OutageCauses, toAppError } from './error-mapping';
+
+describe('OutageCauses', () => {
+  it("logs an outage's cause when it first happens and when it changes, then at most once a minute while it lasts", () => {
+    const logger = new Logger('Database');
+    const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const causes = new OutageCauses(logger);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const tooMany = { message: 'query failed', driverError: { code: '53300', message: 'sorry, too many clients already' } };
+
+    causes.noted(refused, 0);
+    causes.noted(refused, 1_000);
+    causes.noted(refused, OUTAGE_LOG_INTERVAL_MS - 1);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenLastCalledWith('database unavailable, answering SERVICE_UNAVAILABLE: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:5432');
+
+    causes.noted(tooMany, OUTAGE_LOG_INTERVAL_MS);
+    expect(warn).toHaveBeenLastCalledWith('database unavailable, answering SERVICE_UNAVAILABLE: 53300: sorry, too many clients already');
+    causes.noted(tooMany, 2 * OUTAGE_LOG_INTERVAL_MS);
+    expect(warn).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe('toAppError', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('answers an unreachable database SERVICE_UNAVAILABLE with a retry time, and logs why', () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const error = toAppError(Object.assign(new Error('Connection terminated due to connection timeout'), { code: 'ETIMEDOUT' }));
+    expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503, details: { retryAfter: 5 } });
+    expect(String(warn.mock.calls[0]?.[0])).toContain('Connection terminated due to connection timeout');
+  });
+});
