@@ -17,11 +17,13 @@ export class InviteLinksController {
   constructor(private readonly invites: InviteLinksService) {}
 
   @Get('join/:code')
-  @ApiOperation({ summary: 'Preview the group an invite code leads to (any signed-in user)' })
+  @ApiOperation({
+    summary: 'Preview the group an invite code leads to (any signed-in user; someone removed from the group gets 403 FORBIDDEN, as their join would)',
+  })
   @ApiEnvelope(InvitePreviewDto)
-  @ApiErrors('UNAUTHORIZED', 'INVITE_NOT_FOUND', 'INVITE_EXPIRED')
-  preview(@Param('code') code: string): Promise<InvitePreviewDto> {
-    return this.invites.preview(code);
+  @ApiErrors('UNAUTHORIZED', 'INVITE_NOT_FOUND', 'INVITE_EXPIRED', 'FORBIDDEN')
+  preview(@Auth() auth: AuthContext, @Param('code') code: string): Promise<InvitePreviewDto> {
+    return this.invites.preview(auth, code);
   }
 
   @Post('join/:code')

@@ -26,6 +26,8 @@ export interface InvitePreviewRow {
   avatar: string | null;
   description: string | null;
   memberCount: number;
+  /** The caller was removed by a manager and not added back. */
+  callerRemoved: boolean;
 }
 
 const LINK_COLUMNS = `l.id, l.chat_id AS "chatId", l.code, l.expires_at AS "expiresAt", l.max_uses AS "maxUses", l.uses,
@@ -110,11 +112,13 @@ export class InviteLinksRepository {
     await tx.query(`UPDATE invite_links SET uses = uses + 1 WHERE id = $1`, [linkId]);
   }
 
-  async preview(chatId: string): Promise<InvitePreviewRow | null> {
+  /** The chat a link leads to, and whether `callerId` was removed from it by a manager (chat_removals). */
+  async preview(chatId: string, callerId: string): Promise<InvitePreviewRow | null> {
     const rows = (await this.dataSource.query(
-      `SELECT c.id, c.name, c.avatar, c.description, (SELECT count(*)::int FROM chat_members m WHERE m.chat_id = c.id) AS "memberCount"
+      `SELECT c.id, c.name, c.avatar, c.description, (SELECT count(*)::int FROM chat_members m WHERE m.chat_id = c.id) AS "memberCount",
+              EXISTS (SELECT 1 FROM chat_removals r WHERE r.chat_id = c.id AND r.user_id = $2) AS "callerRemoved"
          FROM chats c WHERE c.id = $1`,
-      [chatId],
+      [chatId, callerId],
     )) as InvitePreviewRow[];
     return rows[0] ?? null;
   }

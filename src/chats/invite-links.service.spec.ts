@@ -18,7 +18,7 @@ describe('InviteLinksService', () => {
   it.each(['', 'short', 'A'.repeat(21), 'A'.repeat(23), `${'A'.repeat(21)}+`, `${'A'.repeat(21)}/`, `${'A'.repeat(21)}=`, 'invite', '../' + 'A'.repeat(19)])(
     'refuses %j with INVITE_NOT_FOUND without touching the database',
     async (code) => {
-      for (const call of [() => service.preview(code), () => service.join(auth, code)]) {
+      for (const call of [() => service.preview(auth, code), () => service.join(auth, code)]) {
         const error = await call().catch((e: unknown) => e);
         expect(error).toBeInstanceOf(AppError);
         expect((error as AppError).code).toBe('INVITE_NOT_FOUND');

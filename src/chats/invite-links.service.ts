@@ -80,11 +80,13 @@ export class InviteLinksService {
     return { revoked: true };
   }
 
-  async preview(code: string): Promise<InvitePreviewDto> {
+  /** What a code leads to; someone a manager removed is told at once what their join would answer (FORBIDDEN). */
+  async preview(auth: AuthContext, code: string): Promise<InvitePreviewDto> {
     const link = await this.links.byCodeHash(digestOf(code));
     if (!link || link.revokedAt) throw new AppError('INVITE_NOT_FOUND');
-    const chat = await this.links.preview(link.chatId);
+    const chat = await this.links.preview(link.chatId, auth.userId);
     if (!chat) throw new AppError('INVITE_NOT_FOUND');
+    if (chat.callerRemoved) throw new AppError('FORBIDDEN', REMOVED);
     if (link.spent) throw new AppError('INVITE_EXPIRED');
     return { code: link.code, chat: { id: chat.id, name: chat.name, avatar: chat.avatar, description: chat.description, _count: { members: chat.memberCount } } };
   }

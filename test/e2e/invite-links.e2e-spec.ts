@@ -306,16 +306,17 @@ describe('invite links (v2.2 §6)', () => {
     const addBack = (by: TestUser, chatId: string, user: TestUser) => t.http().post(`/api/chats/${chatId}/members`).set(by.auth).send({ userIds: [user.id] }).expect(200);
     const removals = (chatId: string) => t.backend.sql<{ user_id: string }>('SELECT user_id FROM chat_removals WHERE chat_id = $1', [chatId]);
 
-    it('cannot rejoin by link (FORBIDDEN, nobody told) until a manager adds them back; after that, links work for them again', async () => {
+    it('cannot preview or rejoin by link (FORBIDDEN, nobody told) until a manager adds them back; after that, links work for them again', async () => {
       const { chatId, owner, admin, member } = await group();
       const link = (await createLink(owner, chatId).expect(201)).body.data;
       const ownerWs = await connect(t, owner);
       try {
         await remove(admin, chatId, member);
         await ownerWs.waitFor('chat:updated', (c) => c.id === chatId);
-        const refused = await join(member, link.code);
-        expectError(refused, 403, 'FORBIDDEN');
-        expect(refused.body.message).toBe('You were removed from this group; an admin can add you back');
+        for (const refused of [await preview(member, link.code), await join(member, link.code)]) {
+          expectError(refused, 403, 'FORBIDDEN');
+          expect(refused.body.message).toBe('You were removed from this group; an admin can add you back');
+        }
         expect(await memberIdsOf(chatId)).not.toContain(member.id);
         expect((await linkRow(link.id)).uses).toBe(0);
         await ownerWs.expectNo('chat:updated', (c) => c.id === chatId);
@@ -324,6 +325,7 @@ describe('invite links (v2.2 §6)', () => {
         await addBack(admin, chatId, member);
         expect(await memberIdsOf(chatId)).toContain(member.id);
         expect(await removals(chatId)).toEqual([]);
+        expect((await preview(member, link.code).expect(200)).body.data.chat.id).toBe(chatId);
         // Then they leave on their own, and a link takes them back in.
         await t.http().delete(`/api/chats/${chatId}/leave`).set(member.auth).expect(200);
         await join(member, link.code).expect(200);
