@@ -74,6 +74,7 @@ export class DeviceTokensService {
           auth: web?.auth ?? null,
           origin: web ? origin : null,
         });
+        if (web) await this.pushes.removeOtherRowsOfEndpoint(tx, web.endpoint, kept);
         await this.pushes.evictBeyond(tx, kept, owner, { perSession: MAX_DEVICE_TOKENS_PER_SESSION, perUser: MAX_DEVICE_TOKENS_PER_USER });
         return kept;
       });
@@ -87,12 +88,13 @@ export class DeviceTokensService {
 
   /**
    * Deletes the token whoever holds it (its value is the proof: a push endpoint is unguessable);
-   * a browser subscription however its JSON is spelled. Idempotent.
+   * a browser subscription by its endpoint, however its JSON is spelled and however an older
+   * release keyed its row. Idempotent.
    */
   async remove(token: string): Promise<void> {
     const web = parseWebSubscription(token);
     await this.pushes.removeByHash(tokenHash(token));
-    if (!('problem' in web)) await this.pushes.removeByHash(tokenHash(webKey(web.endpoint)));
+    if (!('problem' in web)) await this.pushes.removeByEndpoint(web.endpoint);
   }
 }
 

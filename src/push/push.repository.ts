@@ -137,6 +137,20 @@ export class PushRepository {
   }
 
   /** Deletes the token with this hash; resolves whether there was one. */
+  /**
+   * Deletes the other rows of a browser subscription than `keptId`: rows an instance of a release
+   * before 1764000009910 keyed by the JSON as sent (a rolling deploy overlaps them), which would
+   * keep pushing their account's messages to a browser this caller now uses.
+   */
+  async removeOtherRowsOfEndpoint(tx: EntityManager, endpoint: string, keptId: string): Promise<void> {
+    await tx.query(`DELETE FROM device_tokens WHERE platform = 'WEB' AND endpoint = $1 AND id <> $2`, [endpoint, keptId]);
+  }
+
+  /** Deletes every row of a browser subscription, however it was keyed. */
+  async removeByEndpoint(endpoint: string): Promise<void> {
+    await this.dataSource.query(`DELETE FROM device_tokens WHERE platform = 'WEB' AND endpoint = $1`, [endpoint]);
+  }
+
   async removeByHash(tokenHash: Buffer): Promise<boolean> {
     return returned(await this.dataSource.query(`DELETE FROM device_tokens WHERE token_hash = $1 RETURNING id`, [tokenHash])).length > 0;
   }

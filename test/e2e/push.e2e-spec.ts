@@ -151,6 +151,26 @@ describe('Web Push', () => {
       expect(await tokensOf(b)).toEqual([]);
     });
 
+    it("replaces a row an older release keyed by the subscription's JSON (a rolling deploy), and deletes it on unregister", async () => {
+      const [a, b, c] = await users(3);
+      const device = service.device();
+      // What an instance of a release before 1764000009910 writes: the row keyed by the JSON as sent.
+      const legacyRow = async (user: TestUser) => {
+        await t.backend.sql(
+          `INSERT INTO device_tokens (id, user_id, session_id, platform, token, token_hash, endpoint, p256dh, auth)
+           SELECT gen_random_uuid(), $1, s.id, 'WEB', $2, sha256(convert_to($2, 'UTF8')), $3, 'p', 'a' FROM sessions s WHERE s.user_id = $1 LIMIT 1`,
+          [user.id, device.token, device.endpoint],
+        );
+      };
+      await legacyRow(a);
+      await register(b, device.token).expect(200);
+      expect(await t.backend.sql('SELECT user_id FROM device_tokens WHERE endpoint = $1', [device.endpoint])).toEqual([{ user_id: b.id }]);
+
+      await legacyRow(c);
+      await t.http().delete('/api/users/me/device-token').set(b.auth).send({ token: device.token }).expect(200);
+      expect(await t.backend.sql('SELECT user_id FROM device_tokens WHERE endpoint = $1', [device.endpoint])).toEqual([]);
+    });
+
     it('stores IOS and ANDROID tokens as they are (nothing is sent to them)', async () => {
       const [a] = await users(1);
       await register(a, 'apns-token-0123456789abcdef', 'IOS').expect(200);
