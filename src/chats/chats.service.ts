@@ -380,6 +380,9 @@ export class ChatsService implements OnModuleInit {
       this.chats.transaction(async (tx) => {
         await this.authorize(chatId, auth.userId, 'leave', { tx });
         await this.chats.removeMember(tx, chatId, auth.userId);
+        // A voluntary leave leaves no removal behind: a member was let back in, even where a removal
+        // row outlived that (an instance of an older release re-added them during a rolling deploy).
+        await this.chats.forgetRemovals(tx, chatId, [auth.userId]);
         const remaining = await this.chats.memberIds(chatId, tx);
         if (!remaining.length) return { remaining, removeFiles: await this.deleteChat(tx, chatId), announce: null };
         // Whoever left, a group left without an owner gets one.

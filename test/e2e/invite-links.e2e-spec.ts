@@ -345,6 +345,16 @@ describe('invite links (v2.2 §6)', () => {
       expect(await memberIdsOf(chatId)).toContain(member.id);
     });
 
+    it('a member whose removal row outlived their re-admission (an older release re-added them) leaves it behind when they leave', async () => {
+      const { chatId, owner, member } = await group();
+      const link = (await createLink(owner, chatId).expect(201)).body.data;
+      await t.backend.sql('INSERT INTO chat_removals (chat_id, user_id) VALUES ($1, $2)', [chatId, member.id]);
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(member.auth).expect(200);
+      expect(await removals(chatId)).toEqual([]);
+      await join(member, link.code).expect(200);
+      expect(await memberIdsOf(chatId)).toContain(member.id);
+    });
+
     it('the record goes with the removed account and with the group', async () => {
       const { chatId, owner, admin, member } = await group();
       await remove(owner, chatId, member);
