@@ -19,8 +19,11 @@ declare module '../jobs/job-names' {
  * Removes every stored form of the named files (as kept, optimised, medium, thumbnail).
  * Idempotent: a missing file is already removed. A file whose upload row still exists is kept:
  * with its owner, the deletion has not committed yet (or rolled back), and the job fails, to be
- * retried with backoff, so nobody loses a file that is still theirs; without one, its owner's
- * account went and something of someone else's still shows it, so it stays, and that is done.
+ * retried with backoff, so nobody loses a file that is still theirs. Without one, its owner's
+ * account went: if something of someone else's still shows it, it stays, and that is done; if
+ * nothing does, its row goes now (deleteUnreferenced, under its locks) and the file with it. That
+ * last case is an account deleted by an instance of a release before ownerless uploads (it let
+ * the row's owner go and left the row, still served, for a sweep whose position had passed it).
  */
 @Injectable()
 export class DeleteFilesProcessor {
@@ -33,7 +36,8 @@ export class DeleteFilesProcessor {
   async deleteFiles(job: DeleteFilesJob): Promise<void> {
     const names = job.names.filter(isStoredName);
     const recorded = await this.uploads.stillRecorded(names);
-    const kept = new Set(recorded.map((upload) => upload.storedName));
+    const released = new Set(await this.uploads.releaseUnreferenced(recorded.filter((upload) => !upload.owned).map((upload) => upload.url)));
+    const kept = new Set(recorded.map((upload) => upload.storedName).filter((name) => !released.has(name)));
     for (const name of names.filter((n) => !kept.has(n))) {
       for (const key of [name, `${ORIGINALS}/${name}`, `${MEDIUM}/${name}`, `${THUMBS}/${name}`]) await this.storage.delete(key);
     }

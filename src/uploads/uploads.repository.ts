@@ -52,9 +52,17 @@ export class UploadsRepository {
    * with whether it still has its owner (an ownerless one was kept when its owner's account went:
    * something of someone else's shows it).
    */
-  async stillRecorded(storedNames: string[]): Promise<Array<{ storedName: string; owned: boolean }>> {
+  async stillRecorded(storedNames: string[]): Promise<Array<{ storedName: string; url: string; owned: boolean }>> {
     if (!storedNames.length) return [];
-    return this.dataSource.query(`SELECT stored_name AS "storedName", owner_id IS NOT NULL AS owned FROM uploads WHERE stored_name = ANY($1::text[])`, [storedNames]);
+    return this.dataSource.query(`SELECT stored_name AS "storedName", url, owner_id IS NOT NULL AS owned FROM uploads WHERE stored_name = ANY($1::text[])`, [
+      storedNames,
+    ]);
+  }
+
+  /** deleteUnreferenced in a transaction of its own. */
+  async releaseUnreferenced(urls: string[]): Promise<string[]> {
+    if (!urls.length) return [];
+    return this.dataSource.transaction((tx) => this.deleteUnreferenced(tx, urls));
   }
 
   /** The media URLs that messages in these chats show (read before the chats are deleted). */

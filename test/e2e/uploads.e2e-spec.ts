@@ -572,6 +572,31 @@ describe('uploads', () => {
       expect(existsSync(uploadDir)).toBe(true);
     });
 
+    it('removes the files of an account an older release deleted (rows left ownerless, nothing shows them), and keeps one a message still shows', async () => {
+      const [user, friend] = [await signUp(t), await signUp(t)];
+      const unused = await upload(user, fixtures.pdf(), 'unused.pdf').expect(201);
+      const shown = await upload(user, fixtures.pdf(), 'shown.pdf').expect(201);
+      const chatId = await openDirect(t, friend, user);
+      // The friend's forward shows the second file after its owner's account goes.
+      await t.backend.sql(`INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, 1000, 'FILE', $3`, [
+        chatId,
+        friend.id,
+        shown.body.data.url,
+      ]);
+      // What a release before ownerless uploads did: the account row deleted, its uploads' owner let go, the job queued with their names.
+      await t.backend.sql('DELETE FROM users WHERE id = $1', [user.id]);
+      expect(await t.backend.sql('SELECT url FROM uploads WHERE url = ANY($1) AND owner_id IS NULL ORDER BY url', [[unused.body.data.url, shown.body.data.url]])).toHaveLength(2);
+      await fetch(unused.body.data.url).expect(200);
+
+      await t.app.get(JobQueue).add('delete-files', { names: [nameOf(unused.body.data.url), nameOf(shown.body.data.url)] });
+      await t.drainJobs();
+      await eventually(async () => expect(await t.backend.sql('SELECT url FROM uploads WHERE url = $1', [unused.body.data.url])).toEqual([]));
+      await fetch(unused.body.data.url).expect(404);
+      expect(storedFiles().filter((file) => file.endsWith(nameOf(unused.body.data.url)))).toEqual([]);
+      await fetch(shown.body.data.url).expect(200);
+      expect(await t.backend.sql('SELECT 1 FROM uploads WHERE url = $1', [shown.body.data.url])).toHaveLength(1);
+    });
+
     it('removes a file uploaded while the account was being deleted, between the listing and the lock', async () => {
       const user = await signUp(t);
       const early = await upload(user, fixtures.pdf(), 'early.pdf').expect(201);
