@@ -3,6 +3,7 @@ import { fromSchema } from '@openapi-contrib/openapi-schema-to-json-schema';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
 import { UNLOGGED_EVENTS } from '../realtime/event-log/event-log';
 import { SocketEventMetadata } from '../realtime/on-socket-event.decorator';
+import { ClientEventName } from '../realtime/client-events';
 import { SERVER_EVENTS, ServerEventDoc } from './socket-events';
 
 type Schema = Record<string, any>;
@@ -59,11 +60,14 @@ export function buildAsyncApi(openApiSchemas: Record<string, Schema>, inbound: S
   const add = (event: string, action: 'send' | 'receive', summary: string, payload: Schema) => {
     const key = `${action === 'send' ? 'out' : 'in'}_${event.replace(/[^A-Za-z0-9_-]/g, '_')}`;
     const logged = action === 'send' && !CONNECTION_LOCAL.has(event) && !UNLOGGED_EVENTS.has(event as never) && event in SERVER_EVENTS;
+    // A logged event that one case sends to a single socket, unlogged: seq is optional and says when it is absent.
+    const unloggedWhen = logged ? SERVER_EVENTS[event as ClientEventName].unloggedWhen : undefined;
+    const seq = unloggedWhen ? { ...SEQ_SCHEMA, description: `${SEQ_SCHEMA.description}; absent on ${unloggedWhen}` } : SEQ_SCHEMA;
     messages[key] = {
       name: event,
       title: event,
       summary,
-      payload: { type: 'object', required: logged ? ['event', 'seq'] : ['event'], properties: { event: { const: event }, payload, ...(logged ? { seq: SEQ_SCHEMA } : {}) } },
+      payload: { type: 'object', required: logged && !unloggedWhen ? ['event', 'seq'] : ['event'], properties: { event: { const: event }, payload, ...(logged ? { seq } : {}) } },
     };
     operations[key] = { action, channel: { $ref: '#/channels/socket' }, summary, messages: [{ $ref: `#/channels/socket/messages/${key}` }] };
   };
@@ -88,7 +92,7 @@ export function buildAsyncApi(openApiSchemas: Record<string, Schema>, inbound: S
         'any other sends `auth {token}` first. Refusals answer the sending socket with `error` (or the event\'s own error event) and keep it open. ' +
         'Every event addressed to the user carries `seq` beside `event` and `payload`: a per-user, strictly increasing position, the same on every device and instance; ' +
         `auth:ok tells the current one. Not logged and without seq: the ephemeral ${[...UNLOGGED_EVENTS].join(', ')} (presence:snapshot restores presence on every connect) ` +
-        'and the frames sent to one socket only (auth:ok, presence:snapshot, resync:required, error, message:send:error). ' +
+        'and the frames sent to one socket only (auth:ok, presence:snapshot, resync:required, error, message:send:error, and the message:new answering a retried message:send). ' +
         'A device that reconnects sends `auth {token, lastSeq}` (a cookie socket opens `/ws?lastSeq=<seq>`, or sends `auth {lastSeq}` as its first frame, after which live events published before that frame may precede the replay) and gets every later event in order, then live ones, ' +
         'with no gap and no duplicate; when lastSeq is older than the log holds (EVENT_LOG_MAX_EVENTS, EVENT_LOG_MAX_AGE_SECONDS) it gets `resync:required {fromSeq}` and reloads over HTTP. ' +
         'The same catch-up over HTTP: GET /api/events?after=<seq>.',
@@ -105,7 +109,10 @@ function outboundPayload(doc: ServerEventDoc, schemas: Record<string, Schema>): 
   const classes = Array.isArray(doc.payload) ? doc.payload : [doc.payload];
   for (const type of classes) if (!schemas[type.name]) throw new Error(`AsyncAPI: no schema for ${type.name}; register it with the OpenAPI document`);
   if (doc.partial) return { ...schemas[classes[0].name], required: doc.partial };
-  return classes.length === 1 ? { $ref: `${OUT}${classes[0].name}` } : { oneOf: classes.map((type) => ({ $ref: `${OUT}${type.name}` })) };
+  if (classes.length === 1) return { $ref: `${OUT}${classes[0].name}` };
+  // A client tells the payloads apart by their keys: each is closed, so that exactly one matches.
+  for (const type of classes) schemas[type.name] = { ...schemas[type.name], additionalProperties: false };
+  return { oneOf: classes.map((type) => ({ $ref: `${OUT}${type.name}` })) };
 }
 
 /** A validated DTO's schema and those it refers to, copied under the inbound prefix. */

@@ -1,5 +1,5 @@
 import { Type } from '@nestjs/common';
-import { ChatDto, MemberLeftDto, PinnedMessageUpdate } from '../chats/dto/chat.dto';
+import { ChatDto, ChatUpdateDto, MemberLeftDto, PinnedMessageUpdate } from '../chats/dto/chat.dto';
 import { DraftUpdatedEvent } from '../chats/chat-events';
 import { TypingStartedEvent, TypingStoppedEvent } from '../chats/typing.socket';
 import { KeysLowEvent } from '../keys/key-events';
@@ -16,6 +16,8 @@ export interface ServerEventDoc {
   payload: Type<unknown> | Array<Type<unknown>>;
   /** Every field of the payload class is optional but these (a partial object). */
   partial?: string[];
+  /** A logged event also sent, in this case, to one socket only, without seq: the case, for the document. */
+  unloggedWhen?: string;
 }
 
 /**
@@ -31,13 +33,19 @@ export const SERVER_EVENTS: { readonly [E in ClientEventName]: ServerEventDoc } 
   'user:offline': { summary: 'A related user went offline (or may no longer be seen)', payload: UserOfflineEvent },
   'user:updated': { summary: "A profile changed (everyone sharing a chat, and the user's own sockets)", payload: UserDto, partial: ['id'] },
   'chat:new': { summary: 'A chat appeared for this user (created, joined, revealed by its first message)', payload: ChatDto },
-  'chat:updated': { summary: "A chat changed: the whole Chat as this member sees it (without the draft), or {id, pinnedMessageId} when only the pinned message did", payload: [ChatDto, PinnedMessageUpdate] },
+  'chat:updated': { summary: "A chat changed: the whole Chat as this member sees it (without the draft), or {id, pinnedMessageId} when only the pinned message did", payload: [ChatUpdateDto, PinnedMessageUpdate] },
   'chat:member-left': { summary: 'A member left or was removed (to the remaining members)', payload: MemberLeftDto },
   'chat:deleted': { summary: 'A chat is gone for this user (deleted, left, removed from it)', payload: ChatDeletedEvent },
   'draft:updated': { summary: "The user's draft of a chat changed (all their sockets); text null when it is gone", payload: DraftUpdatedEvent },
   'typing:started': { summary: 'A member started typing (lapses after 6 s without a repeat)', payload: TypingStartedEvent },
   'typing:stopped': { summary: 'A member stopped typing', payload: TypingStoppedEvent },
-  'message:new': { summary: "A new message, in the chat's order (the sender's devices get it with the clientMessageId)", payload: MessageDto },
+  'message:new': {
+    summary: "A new message, in the chat's order (the sender's devices get it with the clientMessageId)",
+    payload: MessageDto,
+    unloggedWhen:
+      'the answer to a message:send that repeats a stored clientMessageId (a retry): the stored message, to the retrying socket only, ' +
+      'which is not logged and carries no seq (the other devices had it the first time)',
+  },
   'message:edited': { summary: 'A message was edited', payload: MessageDto },
   'message:deleted': { summary: 'A message was deleted for everyone (all members) or hidden (the hider)', payload: MessageDeletedEvent },
   'message:delivered': { summary: "To the sender: another member was online when the message was stored", payload: MessageRefEvent },

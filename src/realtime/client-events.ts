@@ -18,7 +18,8 @@ export interface ClientEvents {
  */
 export class AuthOkEvent {
   @ApiProperty({ format: 'uuid' }) userId: string;
-  @ApiProperty({ type: [String], description: 'always empty: presence arrives in presence:snapshot' }) onlineUserIds: string[];
+  @ApiProperty({ type: [String], description: 'the related users online now that this user may see: the same list as the presence:snapshot that follows' })
+  onlineUserIds: string[];
   @ApiProperty({
     type: Number,
     nullable: true,
@@ -36,10 +37,25 @@ export class PresenceSnapshotEvent {
   @ApiProperty({ type: [String], description: 'the related users online now that this user may see' }) onlineUserIds: string[];
 }
 
+/**
+ * The details a socket refusal can carry beside code and message are those of the AppErrors its
+ * handlers throw (VALIDATION_ERROR's `errors`, RATE_LIMIT's and SERVICE_UNAVAILABLE's
+ * `retryAfter`) and the fields a handler echoes (message:send's `clientMessageId`): each is
+ * declared so that the AsyncAPI document names every key a client can meet.
+ */
 export class SocketErrorEvent {
   @ApiPropertyOptional({ description: 'an error code of the catalogue (as over HTTP)' }) code?: string;
   @ApiProperty() message: string;
-  /** Details of the code (e.g. `errors` of VALIDATION_ERROR, the echoed clientMessageId). */
+  @ApiPropertyOptional({ format: 'uuid', description: 'message:send:error: the clientMessageId of the refused message:send, echoed' })
+  clientMessageId?: string;
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'array', items: { type: 'string' } },
+    description: 'VALIDATION_ERROR: the messages of each refused field, by field name',
+  })
+  errors?: Record<string, string[]>;
+  @ApiPropertyOptional({ type: 'integer', description: 'RATE_LIMIT, SERVICE_UNAVAILABLE: seconds to wait before trying again' })
+  retryAfter?: number;
   [key: string]: unknown;
 }
 

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiCookieAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiCookieAuth, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { Auth, AuthContext } from '../auth/auth-context';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../core/config/app-config';
@@ -83,7 +83,19 @@ export class UsersController {
     summary: 'Users you have blocked, most recent first: their ids, or with full=1 their User objects',
     description: 'The web client asks for the ids to tell whether a profile is blocked (UserProfile.tsx: `data.includes(id)`) and for `full=1` to list them.',
   })
-  @ApiEnvelope(UserDto, { isArray: true, description: 'with full=1 (or true); without it, an array of user ids (strings)' })
+  @ApiEnvelope(
+    {
+      // anyOf, not oneOf: an empty list is both.
+      schema: {
+        anyOf: [
+          { type: 'array', items: { type: 'string', format: 'uuid' }, description: 'without full, or with full=0 or false: the ids' },
+          { type: 'array', items: { $ref: getSchemaPath(UserDto) }, description: 'with full=1 or true: the User objects' },
+        ],
+      },
+      models: [UserDto],
+    },
+    { description: 'the blocked users: their ids, or with full=1 (or true) their User objects' },
+  )
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
   async blocked(@Auth() auth: AuthContext, @Query() query: BlockedListQueryDto): Promise<UserDto[] | string[]> {
     const users = await this.users.blockedUsers(auth.userId);

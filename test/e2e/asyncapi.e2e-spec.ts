@@ -47,10 +47,13 @@ describe('GET /api/docs/asyncapi.json', () => {
 
   it('describes seq on the logged events only, lastSeq on auth and the current position on auth:ok', () => {
     const frameOf = (event: string) => Object.values(doc.channels.socket.messages as Record<string, any>).find((m) => m.name === event).payload;
-    for (const event of ['message:new', 'message:edited', 'chat:updated', 'reaction:added', 'message:read', 'draft:updated', 'keys:low']) {
+    for (const event of ['message:edited', 'chat:updated', 'reaction:added', 'message:read', 'draft:updated', 'keys:low']) {
       expect(frameOf(event).required).toEqual(['event', 'seq']);
       expect(frameOf(event).properties.seq.type).toBe('integer');
     }
+    // The answer to a retried message:send goes to the retrying socket only, unlogged: seq is optional there, and says so.
+    expect(frameOf('message:new').required).toEqual(['event']);
+    expect(frameOf('message:new').properties.seq).toMatchObject({ type: 'integer', description: expect.stringMatching(/absent on .*clientMessageId/) });
     for (const event of ['typing:started', 'typing:stopped', 'user:online', 'user:offline', 'auth:ok', 'presence:snapshot', 'resync:required', 'error', 'message:send:error']) {
       expect(frameOf(event).properties.seq).toBeUndefined();
     }
@@ -69,7 +72,12 @@ describe('GET /api/docs/asyncapi.json', () => {
     expect(offline.properties.lastOnline.type).toEqual(['string', 'null']);
     expect(offline.required).toEqual(expect.arrayContaining(['userId', 'lastOnline']));
     const updated = schemaOf('chat:updated');
-    expect(updated.oneOf.map((s: any) => s.$ref.split('/').pop())).toEqual(['ChatDto', 'PinnedMessageUpdate']);
+    // The whole chat without the draft, or only the pinned message: each closed, so that exactly one matches.
+    expect(updated.oneOf.map((s: any) => s.$ref.split('/').pop())).toEqual(['ChatUpdateDto', 'PinnedMessageUpdate']);
+    const [whole, pinned] = updated.oneOf.map(resolve);
+    expect(whole.properties.draft).toBeUndefined();
+    expect(whole.required).toEqual(expect.arrayContaining(['id', 'members', 'lastMessage']));
+    expect([whole.additionalProperties, pinned.additionalProperties]).toEqual([false, false]);
     expect(resolve(schemaOf('user:updated')).required).toEqual(['id']);
   });
 });

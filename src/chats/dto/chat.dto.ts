@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { MessageDto } from '../../messages/dto/message.dto';
 import { UserDto } from '../../users/dto/user.dto';
 
@@ -45,8 +45,11 @@ export class ChatDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'when the caller archived the chat' }) archivedAt: string | null;
 }
 
-/** chat:updated carries the Chat without the caller's draft (the client ignores it there). */
-export type ChatUpdateDto = Omit<ChatDto, 'draft'>;
+/**
+ * chat:updated carries the Chat without the caller's draft (the client ignores it there): a class
+ * of its own so that the AsyncAPI document describes the frame as sent, with no `draft` key.
+ */
+export class ChatUpdateDto extends OmitType(ChatDto, ['draft'] as const) {}
 
 /** chat:updated when only the pinned message changed (wire-contract-v2.2 §5.5): the key is there even when null. */
 export class PinnedMessageUpdate {

@@ -2,11 +2,25 @@ import { applyDecorators, INestApplication, Type } from '@nestjs/common';
 import { ApiExtraModels, ApiResponse, DocumentBuilder, OpenAPIObject, SchemaObject, SwaggerModule, getSchemaPath } from '@nestjs/swagger';
 import { ERROR_CODES, ErrorCode, QUALIFIED_CODES } from '../errors';
 
+/** A success body that is one of several shapes: its schema, and the classes it refers to. */
+export interface EnvelopeData {
+  schema: SchemaObject;
+  models: Array<Type<unknown>>;
+}
+
 /** Documents a route's success body inside the envelope: `{success:true, data: <type>}`. */
-export function ApiEnvelope(type: Type<unknown> | null, options: { status?: number; isArray?: boolean; description?: string } = {}) {
-  const data = type === null ? { type: 'object', nullable: true } : options.isArray ? { type: 'array', items: { $ref: getSchemaPath(type) } } : { $ref: getSchemaPath(type) };
+export function ApiEnvelope(type: Type<unknown> | EnvelopeData | null, options: { status?: number; isArray?: boolean; description?: string } = {}) {
+  const models = type === null ? [] : 'schema' in type ? type.models : [type];
+  const data =
+    type === null
+      ? { type: 'object', nullable: true }
+      : 'schema' in type
+        ? type.schema
+        : options.isArray
+          ? { type: 'array', items: { $ref: getSchemaPath(type) } }
+          : { $ref: getSchemaPath(type) };
   return applyDecorators(
-    ...(type ? [ApiExtraModels(type)] : []),
+    ...(models.length ? [ApiExtraModels(...models)] : []),
     ApiResponse({
       status: options.status ?? 200,
       description: options.description ?? 'Success',
@@ -29,6 +43,33 @@ export function ApiErrors(...codes: Array<ErrorCode | { code: ErrorCode; status:
   return applyDecorators(...[...byStatus].map(([status, list]) => ApiResponse({ status, ...errorBody(list) })));
 }
 
+const RETRY_AFTER: SchemaObject = { type: 'integer', description: 'seconds to wait before trying again, as the Retry-After header says' };
+const LOCKED_UNTIL: SchemaObject = { type: 'string', format: 'date-time', description: 'when the email may be used again' };
+
+/**
+ * The fields an error body carries beside success, code and message, by the code that sends
+ * them (the details of its AppError, which the filter writes at the top level). A code missing
+ * here sends none; a route answering several codes with one status documents each code's fields,
+ * all optional.
+ */
+const ERROR_DETAILS: Partial<Record<ErrorCode, Record<string, SchemaObject>>> = {
+  VALIDATION_ERROR: { errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } }, description: 'VALIDATION_ERROR: the messages of each refused field' } },
+  OUTBOUND_REFUSED: { reason: { type: 'string', enum: ['ADDRESS', 'PORT', 'SCHEME', 'CREDENTIALS', 'INVALID_URL', 'URL_TOO_LONG'] } },
+  RATE_LIMIT: { retryAfter: RETRY_AFTER },
+  OTP_TOO_SOON: { retryAfter: RETRY_AFTER },
+  OTP_LOCKED: { retryAfter: RETRY_AFTER, lockedUntil: LOCKED_UNTIL },
+  OTP_SEND_LIMIT: { retryAfter: RETRY_AFTER, lockedUntil: LOCKED_UNTIL },
+  EMAIL_SEND_FAILED: { retryAfter: RETRY_AFTER },
+  SERVICE_UNAVAILABLE: {
+    retryAfter: RETRY_AFTER,
+    data: { allOf: [{ $ref: getSchemaPath('ReadinessDto') }], description: 'GET /api/health only: the readiness report' },
+  },
+  NICKNAME_REQUIRED: { verifyToken: { type: 'string', description: 'NICKNAME_REQUIRED: send it back with the nickname (instead of the code, which it replaces)' } },
+  RESYNC_REQUIRED: { fromSeq: { type: 'integer', description: 'RESYNC_REQUIRED: the current position; reload state over HTTP, then go on from it' } },
+  PREKEY_ID_TAKEN: { keyIds: { type: 'array', items: { type: 'integer' }, description: 'PREKEY_ID_TAKEN: the ids already stored with another public key, ascending' } },
+  INTERNAL_ERROR: { requestId: { type: 'string', description: 'INTERNAL_ERROR: the request id the server logged the fault with' } },
+};
+
 /** The documented error envelope of the codes answered with one status. */
 function errorBody(list: ErrorCode[]): { description: string; schema: SchemaObject } {
   return {
@@ -40,9 +81,7 @@ function errorBody(list: ErrorCode[]): { description: string; schema: SchemaObje
         success: { type: 'boolean', enum: [false] },
         code: codeSchema(list),
         message: { type: 'string' },
-        ...(list.includes('VALIDATION_ERROR') ? { errors: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } } } : {}),
-        ...(list.includes('OUTBOUND_REFUSED') ? { reason: { type: 'string', enum: ['ADDRESS', 'PORT', 'SCHEME', 'CREDENTIALS', 'INVALID_URL', 'URL_TOO_LONG'] } } : {}),
-        ...(list.includes('RATE_LIMIT') ? { retryAfter: { type: 'integer', description: 'seconds, as the Retry-After header says' } } : {}),
+        ...Object.assign({}, ...list.map((code) => ERROR_DETAILS[code] ?? {})),
       },
     },
   };
@@ -88,7 +127,7 @@ export function setupApiDocs(app: INestApplication, options: { extraModels?: Arr
     .addCookieAuth('h2v_session')
     .addBearerAuth()
     .build();
-  const document = withApiRateLimit(SwaggerModule.createDocument(app, config, { extraModels: options.extraModels ?? [] }));
+  const document = withApiRateLimit(withOpenApi30Nulls(SwaggerModule.createDocument(app, config, { extraModels: options.extraModels ?? [] })));
   options.beside?.(document);
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
 }
@@ -105,17 +144,49 @@ function withApiRateLimit(document: OpenAPIObject): OpenAPIObject {
     for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
       const operation = item[method];
       if (!operation) continue;
-      const existing = operation.responses[status] as { description?: string; content?: Record<string, { schema?: { properties?: { code?: SchemaObject } } }> } | undefined;
+      const existing = operation.responses[status] as { description?: string; content?: Record<string, { schema?: SchemaObject }> } | undefined;
       if (!existing) {
         operation.responses[status] = errorResponse(['RATE_LIMIT']);
         continue;
       }
-      const codeSchemaOf = existing.content?.['application/json']?.schema?.properties?.code;
+      const schema = existing.content?.['application/json']?.schema as SchemaObject | undefined;
+      const codeSchemaOf = schema?.properties?.code as SchemaObject | undefined;
       if (codeSchemaOf?.enum && !codeSchemaOf.enum.includes('RATE_LIMIT')) {
         codeSchemaOf.enum.push('RATE_LIMIT');
+        Object.assign(schema!.properties!, ERROR_DETAILS.RATE_LIMIT);
         existing.description = `${existing.description ?? ''}; ${describeCode('RATE_LIMIT')}`;
       }
     }
   }
   return document;
+}
+
+/** A schema that admits null only (OpenAPI 3.0 has no `type: null`). */
+const NULL_ONLY: SchemaObject = { type: 'object', nullable: true, enum: [null] };
+
+/**
+ * The nullable schemas in the form OpenAPI 3.0.3 validators read. `nullable` only adds null to
+ * the `type` of its own schema object, so @nestjs/swagger's nullable reference, `{nullable,
+ * type: object, allOf: [$ref]}`, still refuses null by its `allOf` (a chat without a message was
+ * refused for its `lastMessage: null`): it becomes `{nullable, type: object, oneOf: [$ref, <null
+ * only>]}` (null passes the type and the second branch alone; generators still read `nullable`).
+ * And a nullable `enum` admits null only if it lists it: null is added.
+ */
+function withOpenApi30Nulls(document: OpenAPIObject): OpenAPIObject {
+  // Values (enum, example, default) are data, except where the key names a property.
+  const visit = (node: unknown, names = false): unknown => {
+    if (Array.isArray(node)) return node.map((item) => visit(item));
+    if (!node || typeof node !== 'object') return node;
+    const schema = Object.fromEntries(
+      Object.entries(node).map(([key, value]) => [key, !names && (key === 'enum' || key === 'example' || key === 'default') ? value : visit(value, !names && key === 'properties')]),
+    );
+    if (schema.nullable !== true) return schema;
+    if (Array.isArray(schema.allOf) && schema.allOf.length === 1 && schema.allOf[0].$ref) {
+      const { allOf, ...rest } = schema;
+      return { ...rest, type: 'object', oneOf: [allOf[0], NULL_ONLY] };
+    }
+    if (Array.isArray(schema.enum) && !schema.enum.includes(null)) return { ...schema, enum: [...schema.enum, null] };
+    return schema;
+  };
+  return { ...document, paths: visit(document.paths) as OpenAPIObject['paths'], components: visit(document.components) as OpenAPIObject['components'] };
 }

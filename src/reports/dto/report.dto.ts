@@ -20,17 +20,17 @@ const MaxCharacters = (max: number) =>
 
 /** `POST /api/reports` (contract v2.2 §11). At least one target; the service says so when none is given. */
 export class CreateReportDto {
-  @ApiPropertyOptional({ format: 'uuid', description: 'the user reported (for a message report, its sender)' })
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true, description: 'the user reported (for a message report, its sender)' })
   @IsOptional()
   @IsId({ message: 'targetUserId must be a user id' })
   targetUserId?: string | null;
 
-  @ApiPropertyOptional({ format: 'uuid', description: 'a message in one of your chats' })
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true, description: 'a message in one of your chats' })
   @IsOptional()
   @IsId({ message: 'targetMessageId must be a message id' })
   targetMessageId?: string | null;
 
-  @ApiPropertyOptional({ format: 'uuid', description: 'one of your chats' })
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true, description: 'one of your chats' })
   @IsOptional()
   @IsId({ message: 'targetChatId must be a chat id' })
   targetChatId?: string | null;
@@ -39,7 +39,7 @@ export class CreateReportDto {
   @IsIn(REPORT_REASONS)
   reason: ReportReason;
 
-  @ApiPropertyOptional({ maxLength: DETAILS_MAX, description: 'counted in characters' })
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: DETAILS_MAX, description: 'counted in characters; empty is the same as none' })
   @Transform(blankToUndefined)
   @IsOptional()
   @IsString()
