@@ -2,8 +2,10 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
+const REPO_ROOT = join(__dirname, '..', '..');
+
 /** The built server's entry point (`npm test` builds dist/ before jest runs). */
-export const SERVER_MAIN = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
+export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
 
 export interface ServerChild {
   child: ChildProcess;
@@ -15,13 +17,14 @@ export interface ServerChild {
 }
 
 /**
- * Starts the built server as its own process with exactly `env` (plus PORT=0 unless given) and
+ * Starts the built server as its own process (`command`, default `node dist/src/main.js`, run
+ * from the repository's root) with exactly `env` (plus PORT=0 unless given) and
  * resolves once its start-up line names the port it listens on. Rejects, with what it printed,
  * when it exits first (`server exited (<code>)`) or does not start within `timeoutMs`.
  */
-export function spawnServer(env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<ServerChild> {
+export function spawnServer(env: NodeJS.ProcessEnv, timeoutMs = 90_000, command: [string, string[]] = [process.execPath, [SERVER_MAIN]]): Promise<ServerChild> {
   if (!existsSync(SERVER_MAIN)) throw new Error('dist/ is missing: `npm test` builds it first (npm run build)');
-  const child = spawn(process.execPath, [SERVER_MAIN], { env: { PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command[0], command[1], { cwd: REPO_ROOT, env: { PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), timeoutMs);
