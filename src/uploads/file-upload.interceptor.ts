@@ -1,4 +1,4 @@
-import { CallHandler, ExecutionContext, Injectable, mixin, NestInterceptor, Type } from '@nestjs/common';
+import { CallHandler, ExecutionContext, Injectable, Logger, mixin, NestInterceptor, Type } from '@nestjs/common';
 import type { RequestHandler, Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { randomBytes } from 'node:crypto';
@@ -8,6 +8,7 @@ import { Observable, catchError, mergeMap } from 'rxjs';
 import type { AuthedRequest } from '../auth/auth-context';
 import { AppConfig } from '../core/config/app-config';
 import { AppError } from '../core/errors';
+import { loggable } from '../core/errors/all-exceptions.filter';
 import { validationError } from '../core/http/validation';
 import { TEMP_DIR } from './upload-names';
 import { UploadsService } from './uploads.service';
@@ -77,14 +78,35 @@ export function FileUpload(maxBytes: number): Type<NestInterceptor> {
   return mixin(FileUploadInterceptor);
 }
 
-function uploadError(error: unknown, maxBytes: number): unknown {
+/** How long a client is told to wait when the upload directory's disk is full. */
+const STORAGE_FULL_RETRY_AFTER_SECONDS = 60;
+
+const logger = new Logger('Uploads');
+
+/**
+ * What a failed receive answers. busboy's complaints about a malformed body are the client's
+ * (400); the temp file's own failures are the server's: a full disk (or quota) is 503 with a
+ * wait, logged, and any other (permissions, too many open files) goes on as it is, to be logged
+ * and answered 500 like any fault: a 400 would tell the client its body was at fault, and tell
+ * the operator nothing.
+ */
+export function uploadError(error: unknown, maxBytes: number): unknown {
   if (!(error instanceof MulterError)) {
-    // busboy's complaints about a malformed body
-    return error instanceof Error && !(error instanceof AppError) ? new AppError('BAD_REQUEST', 'Malformed multipart body') : error;
+    if (!(error instanceof Error) || error instanceof AppError) return error;
+    if (!isSystemError(error)) return new AppError('BAD_REQUEST', 'Malformed multipart body');
+    if (error.code !== 'ENOSPC' && error.code !== 'EDQUOT') return error;
+    logger.error({ err: loggable(error) }, 'an upload could not be stored: the upload directory is full');
+    return new AppError('SERVICE_UNAVAILABLE', 'Uploads cannot be stored right now; try again later', { retryAfter: STORAGE_FULL_RETRY_AFTER_SECONDS });
   }
   if (error.code === 'LIMIT_FILE_SIZE') return new AppError('FILE_TOO_LARGE', `Files may be at most ${maxBytes / (1024 * 1024)} MB`);
   if (error.code === 'LIMIT_UNEXPECTED_FILE' || error.code === 'LIMIT_FILE_COUNT') {
     return validationError({ [FILE_FIELD]: [`send exactly one file, in the multipart field "${FILE_FIELD}"`] });
   }
   return validationError({ body: [error.message] });
+}
+
+/** An error of the operating system (a file's write, open or rename), as Node reports one. */
+function isSystemError(error: Error): error is NodeJS.ErrnoException & { code: string } {
+  const e = error as NodeJS.ErrnoException;
+  return typeof e.code === 'string' && (typeof e.syscall === 'string' || typeof e.errno === 'number');
 }
