@@ -1,4 +1,7 @@
 import type { MailerService } from '@nestjs-modules/mailer';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AppConfig } from '../core/config/app-config';
 import { SecretBox } from '../core/crypto/secret-box';
 import type { OtpService } from '../auth/otp.service';
@@ -33,5 +36,22 @@ describe('OtpMailProcessor', () => {
     expect((envelope as Error).message).toBe('SMTP refused the envelope (EENVELOPE)');
     const refused = await failingWith(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:587'), { code: 'ESOCKET' })).deliver(job).catch((error: Error) => error);
     expect((refused as Error).message).toBe('connect ECONNREFUSED 127.0.0.1:587');
+  });
+
+  it('keeps the development copy of a mail (no SMTP_URL) readable by its own user only: it holds a live sign-in code', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'h2v-mail-'));
+    try {
+      // A mail directory an earlier release made with the umask's permissions.
+      mkdirSync(join(dataDir, 'mail'), { mode: 0o755 });
+      const mailer = { sendMail: async () => ({ message: Buffer.from('Subject: code') }) } as unknown as MailerService;
+      const processor = new OtpMailProcessor(mailer, { values: { smtpUrl: null, dataDir } } as unknown as AppConfig, box, live);
+      jest.spyOn((processor as unknown as { logger: { warn: () => void } }).logger, 'warn').mockImplementation(() => undefined);
+      await processor.deliver(job);
+      const [copy] = readdirSync(join(dataDir, 'mail'));
+      expect(statSync(join(dataDir, 'mail', copy)).mode & 0o077).toBe(0);
+      expect(statSync(join(dataDir, 'mail')).mode & 0o077).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

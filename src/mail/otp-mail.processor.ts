@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { MailerService } from '@nestjs-modules/mailer';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtpService } from '../auth/otp.service';
 import { AppConfig } from '../core/config/app-config';
@@ -68,10 +68,12 @@ export class OtpMailProcessor {
   }
 
   private async keepDevelopmentCopy(email: string, message: Buffer | string | undefined, code: string): Promise<void> {
+    // A copy holds a live sign-in code: readable by this process's user only, as the development secret is.
     const dir = join(this.config.values.dataDir, 'mail');
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
     const file = join(dir, `${Date.now()}-${email.replace(/[^\w.@-]/g, '_')}.eml`);
-    await writeFile(file, message ?? '');
+    await writeFile(file, message ?? '', { mode: 0o600 });
     this.logger.warn(`development mail (no SMTP_URL): OTP for ${email} is ${code} — ${file}`);
   }
 }
