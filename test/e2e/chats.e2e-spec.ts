@@ -74,6 +74,14 @@ describe('chats', () => {
       const chatId = await openDirect(t, a, b);
       expect((await t.http().get('/api/chats').set(b.auth).expect(200)).body.data.chats).toEqual([]);
       await t.http().get(`/api/chats/${chatId}`).set(b.auth).expect(404);
+      // Nor can the target act on it by its id (pin, mute, leave, history) before it shows.
+      for (const res of await Promise.all([
+        t.http().patch(`/api/chats/${chatId}/pin`).set(b.auth).send({ messageId: null }),
+        t.http().patch(`/api/chats/${chatId}/pin-chat`).set(b.auth).send({ pinned: true }),
+        t.http().get(`/api/chats/${chatId}/messages`).set(b.auth),
+        t.http().delete(`/api/chats/${chatId}/leave`).set(b.auth),
+      ]))
+        expect([res.status, res.body.code]).toEqual([404, 'CHAT_NOT_FOUND']);
       await bws.expectNo('chat:new');
       const aws = await connect(t, a);
       await send(aws, chatId, 'hello');
@@ -230,6 +238,7 @@ describe('chats', () => {
     const routes = [
       t.http().get(`/api/chats/${chatId}`).set(s),
       t.http().get(`/api/chats/${chatId}/messages`).set(s),
+      t.http().get(`/api/chats/${chatId}/messages?q=private`).set(s),
       t.http().get(`/api/chats/${chatId}/shared`).set(s),
       t.http().patch(`/api/chats/${chatId}`).set(s).send({ name: 'x' }),
       t.http().post(`/api/chats/${chatId}/members`).set(s).send({ userIds: [stranger.id] }),

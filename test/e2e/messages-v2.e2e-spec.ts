@@ -445,6 +445,17 @@ describe('messages (v2.2)', () => {
       [aws, bws].forEach((s) => s.close());
     });
 
+    it("never finds a group's events (SYSTEM messages), in the chat or across chats", async () => {
+      const [a, b, c] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
+      const group = await createGroup(t, a, [b, c]);
+      await t.http().delete(`/api/chats/${group}/leave`).set(c.auth).expect(200);
+      await t.http().delete(`/api/chats/${group}/members/${b.id}`).set(a.auth).expect(200);
+      // Their text is words a search would match ('member_left', 'member_kicked:<id>').
+      expect((await t.backend.sql(`SELECT count(*)::int AS n FROM messages WHERE chat_id = $1 AND type = 'SYSTEM'`, [group]))[0].n).toBeGreaterThanOrEqual(2);
+      expect((await history(a, group, '?q=member')).messages).toEqual([]);
+      expect((await t.http().get('/api/messages/search?q=member').set(a.auth).expect(200)).body.data.messages).toEqual([]);
+    });
+
     it('never searches a secret chat', async () => {
       const [a, b] = await Promise.all([signUp(t), signUp(t)]);
       const secret = await secretChatWith(a, b);
