@@ -1,4 +1,6 @@
-import { signUp } from '../support/factories';
+import { SessionsService } from '../../src/auth/sessions.service';
+import { MAX_QUEUED_BYTES } from '../../src/realtime/ws.gateway';
+import { eventually, signUp } from '../support/factories';
 import { connect, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
 
@@ -87,5 +89,35 @@ describe('hostile input', () => {
     const chatId = await openDirect(t, user, await signUp(t));
     expect((await send(ws, chatId, 'still here')).text).toBe('still here');
     ws.close();
+  });
+
+  it('drops a socket whose frames waiting behind its authentication pass MAX_QUEUED_BYTES (16 MB)', async () => {
+    const user = await signUp(t);
+    const sessions = t.app.get(SessionsService);
+    const authenticate = sessions.authenticate.bind(sessions);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // The socket's authentication never completes meanwhile: every frame behind it waits.
+    const held = jest.spyOn(sessions, 'authenticate').mockImplementation(async (token: string) => {
+      await gate;
+      return authenticate(token);
+    });
+    try {
+      const ws = await t.ws();
+      ws.send('auth', { token: user.token });
+      await eventually(async () => expect(held).toHaveBeenCalled());
+      const frame = JSON.stringify({ event: 'presence:ping', payload: { pad: 'x'.repeat(60_000) } });
+      const frames = Math.ceil(MAX_QUEUED_BYTES / frame.length) + 20;
+      for (let i = 0; i < frames; i++) ws.sendRaw(frame);
+      // Terminated (1006, no close frame), well before the authentication timeout (4001 at 10 s) would close it.
+      const closed = await Promise.race([ws.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))]);
+      expect(closed).toMatchObject({ code: 1006 });
+    } finally {
+      release();
+      held.mockRestore();
+    }
+    // The server goes on: the same user's new socket is served.
+    const again = await connect(t, user);
+    again.close();
   });
 });

@@ -1,9 +1,12 @@
 import { sha256 } from '../../src/core/crypto/secret-box';
+import { MessagesService } from '../../src/messages/messages.service';
+import { SocketLimits } from '../../src/realtime/socket-limits';
 import { connect, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
 import { eventually, signIn, signUp } from '../support/factories';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
 
 /** Ending a session is a user's remedy for a stolen device: its sockets must close, whatever the bus does. */
 describe('an ended session closes its sockets', () => {
@@ -85,6 +88,40 @@ describe('a socket the server closed for its ended session', () => {
     bws.close();
   });
 
+  it('runs no frame that was waiting its turn on the socket when its session ended', async () => {
+    const [a, b] = [await signUp(t), await signUp(t)];
+    const chatId = await openDirect(t, a, b);
+    const [aws, bws] = [await connect(t, a), await connect(t, b)];
+    await send(aws, chatId, 'hello');
+    const message = await send(bws, chatId, 'for a to read');
+    const messages = t.app.get(MessagesService);
+    const markRead = messages.markRead.bind(messages);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = jest.spyOn(messages, 'markRead').mockImplementation(async (...args: Parameters<MessagesService['markRead']>) => {
+      await gate;
+      return markRead(...args);
+    });
+    // A frame is charged to its budget as it arrives: the sign that the send reached the server, queued behind the held read.
+    const charged = jest.spyOn(t.app.get(SocketLimits), 'consume');
+    try {
+      aws.send('message:read', { messageId: message.id });
+      await eventually(async () => expect(held).toHaveBeenCalledTimes(1));
+      aws.send('message:send', { chatId, text: 'queued behind the read', clientMessageId: 'q1' });
+      await eventually(async () => expect(charged).toHaveBeenCalledWith(a.id, 'message:send'));
+      await t.http().post('/api/auth/logout').set(a.auth).expect(200);
+      expect(await aws.closed).toMatchObject({ code: 4003 });
+      release();
+      await bws.expectNo('message:new', (m) => m.text === 'queued behind the read', 1_500);
+      expect(await t.backend.sql(`SELECT 1 FROM messages WHERE chat_id = $1 AND text = 'queued behind the read'`, [chatId])).toEqual([]);
+    } finally {
+      release();
+      held.mockRestore();
+      charged.mockRestore();
+      bws.close();
+    }
+  });
+
   it('counts auth frames on a signed-in socket against the connect budget: a replay or snapshot each, never free', async () => {
     const a = await signUp(t);
     const ws = await connect(t, a);
@@ -143,4 +180,49 @@ describe('a socket the server closed for its ended session', () => {
     await one.http().get('/api/users/me').set(stolen.auth).expect(401);
     friendWs.close();
   }, 30_000);
+});
+
+/**
+ * Logout and "terminate session" close the session's sockets at once, by the disconnect they
+ * publish: the periodic re-check, which would close them too, is an hour away here.
+ */
+describe('ending a session closes its sockets at once', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await createTestApp({ env: { SESSION_RECHECK_SECONDS: '3600' } })));
+  afterAll(() => t.close());
+
+  /** How the socket closed, or 'still open' after 3 s: a bound on the close, not on the server's speed. */
+  const closedSoon = (ws: WsClient) => Promise.race([ws.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 3_000))]);
+  const sessionOf = async (user: { token: string }) => (await t.backend.sql<{ id: string }>(`SELECT id FROM sessions WHERE token_hash = $1`, [sha256(user.token)]))[0].id;
+
+  it('closes the socket of a logged-out session with 4003', async () => {
+    const a = await signUp(t);
+    const ws = await connect(t, a);
+    await t.http().post('/api/auth/logout').set(a.browser).expect(200);
+    expect(await closedSoon(ws)).toEqual({ code: 4003, reason: 'logged out' });
+  });
+
+  it('closes the socket of a session ended by DELETE /api/auth/sessions/:id with 4003, and keeps the caller\'s', async () => {
+    const a = await signUp(t);
+    const other = await signIn(t, a.email, 'other-device');
+    const [own, ended] = [await connect(t, a), await connect(t, other)];
+    await t.http().delete(`/api/auth/sessions/${await sessionOf(other)}`).set(a.auth).expect(200);
+    expect(await closedSoon(ended)).toEqual({ code: 4003, reason: 'session terminated' });
+    expect(own.socket.readyState).toBe(own.socket.OPEN);
+    own.close();
+  });
+
+  it('closes the sockets of every other session ended by DELETE /api/auth/sessions with 4003, and keeps the caller\'s', async () => {
+    const a = await signUp(t);
+    const [phone, laptop] = [await signIn(t, a.email, 'phone'), await signIn(t, a.email, 'laptop')];
+    const own = await connect(t, a);
+    const others = [await connect(t, phone), await connect(t, laptop)];
+    expect((await t.http().delete('/api/auth/sessions').set(a.auth).expect(200)).body.data).toEqual({ terminated: 2 });
+    expect(await Promise.all(others.map(closedSoon))).toEqual([
+      { code: 4003, reason: 'session terminated' },
+      { code: 4003, reason: 'session terminated' },
+    ]);
+    expect(own.socket.readyState).toBe(own.socket.OPEN);
+    own.close();
+  });
 });

@@ -96,6 +96,25 @@ describe('socket limits', () => {
       bws.close();
     });
 
+    it('charges the frames sent right behind auth, taken once the socket is authenticated, to the same budget', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const aws = await t.ws({ headers: { 'X-Forwarded-For': freshAddress() } });
+      const ids = Array.from({ length: 8 }, () => randomUUID());
+      // In one tick: every send arrives while the auth is still being checked, so none is charged as it arrives.
+      aws.send('auth', { token: a.token });
+      for (const [i, clientMessageId] of ids.entries()) aws.send('message:send', { chatId, text: `behind auth ${i}`, clientMessageId });
+
+      await aws.waitFor('auth:ok');
+      for (const clientMessageId of ids.slice(0, 5)) await aws.waitFor('message:new', (m) => m.clientMessageId === clientMessageId);
+      for (const clientMessageId of ids.slice(5)) {
+        expect(await aws.waitFor('message:send:error', (p) => p.clientMessageId === clientMessageId)).toMatchObject({ code: 'RATE_LIMIT', clientMessageId });
+      }
+      const history = (await t.http().get(`/api/chats/${chatId}/messages`).set(b.auth).expect(200)).body.data.messages;
+      expect(history.map((m: { text: string }) => m.text).sort()).toEqual(['behind auth 0', 'behind auth 1', 'behind auth 2', 'behind auth 3', 'behind auth 4']);
+      aws.close();
+    });
+
     it('gives typing:start its own budget: starts past it get RATE_LIMIT, while a typing:stop still ends the indicator and message:send goes through', async () => {
       const [a, b] = await Promise.all([signUp(t), signUp(t)]);
       const chatId = await openDirect(t, a, b);
@@ -343,5 +362,18 @@ describe('socket limits: connects', () => {
     } finally {
       aws.close();
     }
+  });
+});
+
+// Its own app: with TRUST_PROXY off every test socket is one address (127.0.0.1).
+describe('socket limits without a trusted proxy', () => {
+  let p: TestApp;
+  beforeAll(async () => (p = await createTestApp({ env: { ...LIMITS, TRUST_PROXY: '0', WS_MAX_SOCKETS_PER_IP: '2' } })));
+  afterAll(() => p.close());
+
+  it('counts sockets under the peer\'s address, whatever X-Forwarded-For a client writes', async () => {
+    const held = await Promise.all([heldFrom(p, freshAddress()), heldFrom(p, freshAddress())]);
+    await expectRefused(() => p.ws({ headers: { 'X-Forwarded-For': freshAddress() } }));
+    held.forEach((ws) => ws.close());
   });
 });
