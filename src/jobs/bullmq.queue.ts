@@ -1,10 +1,11 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { withTimeout } from '../core/async/with-timeout';
 import { AppConfig } from '../core/config/app-config';
 import { REDIS_REQUEST_TIMEOUT_MS, RedisService } from '../core/redis/redis.service';
+import { leftOfShutdown, SHUTDOWN_DEADLINE_MS } from '../core/shutdown';
 import { JOBS, JobName, JobPayloads, JobPolicy, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, PermanentJobError, QueueDepth, QueueUnavailableError, retryDelayMs } from './job-queue';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, PermanentJobError, QueueDepth, QueueUnavailableError, retryDelayMs, SHUTDOWN_DRAIN_MS } from './job-queue';
 import { JobRegistry } from './job-registry';
 
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -18,7 +19,7 @@ const RETRY_AFTER_BACKOFF = 'retry-after';
  * process unless WORKERS=off (then `node dist/src/worker.js` runs them elsewhere).
  */
 @Injectable()
-export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, OnApplicationShutdown {
+export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('Jobs');
   private readonly queues = new Map<QueueName, Queue>();
   private readonly events = new Map<QueueName, QueueEvents>();
@@ -99,10 +100,27 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
     return (await Promise.all(read)).flat();
   }
 
-  /** Lets running jobs finish (bounded), then closes; a dead Redis must not hold shutdown hostage. */
+  /**
+   * The workers take no new job and the running ones finish (for SHUTDOWN_DRAIN_MS at most, and
+   * no later than 2 s before the process's deadline since the signal, the queues' close's share), before any module
+   * shuts down: the database and Redis close in onApplicationShutdown, the database first, and a
+   * job still running then fails on them (it is tried again, but its attempt is spent). A job
+   * still running past the wait is left to BullMQ: its lock lapses and another worker takes it.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    const closing = this.workers.map((worker) => worker.close());
+    await withTimeout(Promise.allSettled(closing), Math.min(SHUTDOWN_DRAIN_MS, leftOfShutdown(SHUTDOWN_DEADLINE_MS - 2_000)), null);
+  }
+
+  /**
+   * Closes the queues and their events (bounded, within the process's deadline: a dead Redis must
+   * not hold shutdown hostage), last: other modules' shutdown queues jobs until then (a
+   * background task's files to delete).
+   */
   async onApplicationShutdown(): Promise<void> {
     const closing = [...this.workers, ...this.events.values(), ...this.queues.values()].map((c) => c.close());
-    await Promise.race([Promise.allSettled(closing), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
+    const graceMs = Math.min(SHUTDOWN_GRACE_MS, leftOfShutdown(SHUTDOWN_DEADLINE_MS - 1_000));
+    await Promise.race([Promise.allSettled(closing), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
   }
 
   private startWorker(queue: QueueName, prefix: string): Worker {

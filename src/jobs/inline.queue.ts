@@ -4,14 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../core/async/with-timeout';
 import { leftOfShutdown, SHUTDOWN_DEADLINE_MS } from '../core/shutdown';
 import { JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
-import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, PermanentJobError, QueueDepth, retryDelayMs } from './job-queue';
+import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, PermanentJobError, QueueDepth, retryDelayMs, SHUTDOWN_DRAIN_MS } from './job-queue';
 import { JobRegistry } from './job-registry';
-
-/**
- * How long a graceful shutdown waits for the jobs in hand, within the process's SHUTDOWN_DEADLINE_MS
- * (the rest of the shutdown needs a few seconds too).
- */
-export const SHUTDOWN_DRAIN_MS = 6_000;
 
 /**
  * Runs jobs in this process after the caller returns, with the retry policy BullMQ would apply.

@@ -1,6 +1,13 @@
 import { AppError } from '../core/errors';
 import { JobName, JobPayloads, JobPolicy } from './job-names';
 
+/**
+ * How long a graceful shutdown waits for the jobs in hand (BullMQ's running jobs, the embedded
+ * mode's jobs in memory), within the process's SHUTDOWN_DEADLINE_MS (the rest of the shutdown
+ * needs a few seconds too).
+ */
+export const SHUTDOWN_DRAIN_MS = 6_000;
+
 export interface EnqueueOptions {
   /** Deduplication key: a second job with the same id is not added while the first exists. */
   jobId?: string;

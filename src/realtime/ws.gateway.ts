@@ -5,10 +5,12 @@ import { parse as parseCookies } from 'cookie';
 import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
+import { withTimeout } from '../core/async/with-timeout';
 import { AppError, toAppError } from '../core/errors';
 import { loggable } from '../core/errors/all-exceptions.filter';
 import { findDepthProblem } from '../core/http/input-hygiene';
 import { validatePayload, validationError } from '../core/http/validation';
+import { leftOfShutdown } from '../core/shutdown';
 import { CloseCode } from './client-events';
 import { Connection, ConnectionRegistry, socketPosition } from './connection-registry';
 import { seqOfText } from './event-log/event-log';
@@ -37,6 +39,14 @@ const IDLE_TIMEOUT_MS = 60_000;
 const SWEEP_INTERVAL_MS = 10_000;
 /** How often sockets still unauthenticated are checked against AUTH_TIMEOUT_MS. */
 const AUTH_SWEEP_INTERVAL_MS = 1_000;
+/**
+ * How long a shutdown waits for the frames in progress to be answered and published, counted from
+ * the signal: after the background tasks' wait (SHUTDOWN_WAIT_MS, 3 s), with the jobs' drain that
+ * follows (6 s at most) still within SHUTDOWN_DEADLINE_MS. A send takes milliseconds.
+ */
+export const SHUTDOWN_FRAMES_WAIT_MS = 4_000;
+/** The run of a pipelined frame that was not started (shutdown). */
+const NOTHING_RUN: Promise<void> = Promise.resolve();
 /** A socket's frames before anything was queued. */
 const ADMITTED: Promise<unknown> = Promise.resolve(true);
 /** Where a socket keeps its connection, for the gateway's shared listeners. */
@@ -45,7 +55,7 @@ type OwnedSocket = WebSocket & { [CONNECTION]: SocketConnection };
 
 /** A connection with the gateway's own per-socket state, in the one object. */
 interface SocketConnection extends Connection {
-  /** The tail of the socket's frames (and the cookie's authentication), taken one after another. */
+  /** The tail of the socket's frames (and the cookie's authentication), taken one after another; once closed, its going offline. */
   queue: Promise<unknown>;
   /** Made on the first pipelined frame (FrameOrder); an idle socket never needs one. */
   order: FrameOrder | null;
@@ -115,17 +125,43 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   }
 
   /**
-   * Graceful shutdown: tell every client we are going away so it reconnects to another instance,
-   * then end the sockets once that close frame has been written (what Nest's adapter does when
-   * `ws` tracks its clients), so no peer that does not answer holds the shutdown.
+   * Graceful shutdown: no frame starts any more (one not started yet is dropped unanswered: the
+   * client sends it again once it has reconnected elsewhere), the frames in progress finish and
+   * what they published reaches the sockets (for what is left of SHUTDOWN_FRAMES_WAIT_MS since the
+   * signal), then every client is told we are going away so it reconnects to another instance, and
+   * the sockets end once that close frame has been written (what Nest's adapter does when `ws`
+   * tracks its clients), so no peer that does not answer holds the shutdown. Closing first would
+   * leave a send between its commit and its publication stored but never acknowledged, announced or
+   * logged (a resend is answered to its sender alone), and the frames queued behind it starting on a
+   * closed database.
    */
   async beforeApplicationShutdown(): Promise<void> {
     // The listener stays open until the app is disposed: a client reconnecting at once must go elsewhere, not be taken here and cut.
     this.stopping = true;
-    const open = [...this.registry.all()];
+    const open = [...this.registry.all()] as SocketConnection[];
+    await withTimeout(this.finished(open), leftOfShutdown(SHUTDOWN_FRAMES_WAIT_MS), null);
+    const closed = open.map(({ socket }) => socket.readyState !== socket.CLOSED && new Promise((resolve) => socket.once('close', resolve)));
     for (const connection of open) connection.socket.close(CloseCode.GoingAway, 'server shutting down');
     await new Promise((resolve) => setImmediate(resolve));
     for (const connection of open) connection.socket.terminate();
+    // Each closed socket's user goes offline (presence writes their last-online time) before the database closes.
+    const offline = Promise.all(closed).then(() => Promise.allSettled(open.map((connection) => connection.queue)));
+    await withTimeout(offline, leftOfShutdown(SHUTDOWN_FRAMES_WAIT_MS), null);
+  }
+
+  /**
+   * Resolves once the frames the sockets had started are answered (a pipelined send's run is in
+   * FrameOrder, past the queue that admitted it) and what they published has been handed to the
+   * sockets (a send's message:new, its acknowledgement, goes out after its event log append).
+   */
+  private async finished(open: SocketConnection[]): Promise<void> {
+    await Promise.allSettled(
+      open.map(async (connection) => {
+        await connection.queue;
+        await connection.order?.drain();
+      }),
+    );
+    await new Promise<void>((resolve) => this.publisher.afterPublished(resolve));
   }
 
   /**
@@ -158,7 +194,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
     function (this: WebSocket, data: RawData, isBinary: boolean): void {
       const connection = connectionOf(this);
       // The server closed it for an ended session: the client may not have answered yet, but it is no longer that user.
-      if (connection.ended) return;
+      // Shutting down: a frame is neither charged nor queued, the client sends it again elsewhere.
+      if (connection.ended || gateway.stopping) return;
       const bytes = byteLength(data);
       if ((connection.queued += bytes) > MAX_QUEUED_BYTES) return void this.terminate();
       connection.lastSeenAt = Date.now();
@@ -182,7 +219,8 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       this.publisher.detach(connection);
       if (connection.userId) return this.lifecycle(connection, SocketLifecycle.Disconnected);
     };
-    void connection.queue.then(undo, undo);
+    // On the queue: a shutdown waits for it before the database and Redis close (beforeApplicationShutdown).
+    connection.queue = connection.queue.then(undo, undo);
   }
 
   /**
@@ -218,13 +256,15 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    */
   private async onFrame(connection: SocketConnection, { parsed, bytes, charged }: QueuedFrame): Promise<void> {
     connection.queued -= bytes;
-    if (connection.ended) return;
+    // Shutting down: frames in progress finish, none starts (beforeApplicationShutdown).
+    if (connection.ended || this.stopping) return;
     // A socket closed before it authenticated (a failed `auth`, the address cap, the timeout) is
     // answered no more: its queued frames would each cost a session lookup, after the client left.
     if (!connection.userId && connection.socket.readyState !== connection.socket.OPEN) return;
     const handler = parsed instanceof AppError || !connection.userId || !connection.sessionId ? undefined : this.handlers.get(parsed.event)[0];
     if (handler?.pipeline && handler.pipeline > 1 && !handler.event.startsWith('$')) return this.pipelined(connection, (connection.order ??= new FrameOrder()), handler, (parsed as { payload: unknown }).payload, charged);
     if (connection.order) await connection.order.drain();
+    if (this.stopping) return;
     if (parsed instanceof AppError) return this.send(connection, 'error', errorPayload(parsed));
     const { event, payload } = parsed;
     if (event === 'auth') {
@@ -265,6 +305,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
   /** A frame of a pipelined event: the next frame is taken once this one is admitted; its refusal waits for the earlier answers. */
   private async pipelined(connection: Connection, order: FrameOrder, handler: SocketHandler, payload: unknown, charged: boolean): Promise<void> {
     const slot = await order.enter(handler.event, handler.pipeline!);
+    if (this.stopping) return slot.finish(NOTHING_RUN);
     const place: FramePlace = { admitted: slot.admit, inTurn: () => slot.previous };
     const run = this.handle(connection, handler, payload, place, true, charged).catch(async (error: unknown) => {
       await slot.previous;
