@@ -43,6 +43,7 @@ describe('graceful shutdown drains the work in flight', () => {
     const ids = Array.from({ length: 20 }, () => randomUUID());
     for (const [i, clientMessageId] of ids.entries()) aws.send('message:send', { chatId, text: `burst ${i}`, clientMessageId });
     await sleep(5);
+    const closing = (await backend.sql<{ now: string }>('SELECT now()::text AS now'))[0].now;
     await t.app.close();
     expect((await aws.closed).code).toBe(1001);
     await bws.closed;
@@ -64,6 +65,12 @@ describe('graceful shutdown drains the work in flight', () => {
       const logged = (res.body.data.events as Array<{ event: string; payload: { id: string } }>).filter((e) => e.event === 'message:new').map((e) => e.payload.id);
       expect(logged.sort()).toEqual(storedIds);
     }
+    // Both went offline with the instance: their last seen is the shutdown's (embedded: nothing else would ever write it).
+    const lastSeen = await backend.sql<{ id: string; seen: boolean }>('SELECT id, last_online_at >= $2::timestamptz AS seen FROM users WHERE id = ANY($1) ORDER BY id', [
+      [a.id, b.id],
+      closing,
+    ]);
+    expect(lastSeen.map((row) => row.seen)).toEqual([true, true]);
     // No frame started on a closed database ("Driver not Connected").
     expect(errorLines(logs)).toEqual([]);
   }, 60_000);
