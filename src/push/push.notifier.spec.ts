@@ -80,6 +80,16 @@ describe('PushNotifier', () => {
     expect(down).toBe(true);
   });
 
+  it('once shutdown began, queues a message stored after it (a send the gateway lets finish) without waiting for a window', async () => {
+    const h = harness();
+    await h.notifier.beforeApplicationShutdown();
+    h.notifier.messageStored('late');
+    await elapse(0);
+    expect(h.batches()).toEqual([['late']]);
+    h.answer();
+    await h.notifier.queued();
+  });
+
   it('queues nothing when Web Push is off', async () => {
     const h = harness(null);
     h.notifier.messageStored('a');

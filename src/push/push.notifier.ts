@@ -35,6 +35,8 @@ export class PushNotifier implements BeforeApplicationShutdown {
   private idle: Promise<void> = Promise.resolve();
   private settle: (() => void) | null = null;
   /** Misses not yet logged: an outage of the queue's Redis logs one line per 10 s, not one per message. */
+  /** Shutdown began: a message stored since (a send the gateway lets finish) is queued at once, not after a window the queue may not outlive. */
+  private closing = false;
   private missed = 0;
   private lastLog = 0;
 
@@ -59,8 +61,9 @@ export class PushNotifier implements BeforeApplicationShutdown {
     return this.idle;
   }
 
-  /** Queues what is pending at once, before the queue closes. */
+  /** Queues what is pending at once, and from now on each message as it comes, before the queue closes. */
   beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
     if (this.window) {
       clearTimeout(this.window);
       void this.flush();
@@ -69,7 +72,7 @@ export class PushNotifier implements BeforeApplicationShutdown {
   }
 
   private open(ms: number): void {
-    this.window = setTimeout(() => void this.flush(), ms);
+    this.window = setTimeout(() => void this.flush(), this.closing ? 0 : ms);
   }
 
   private async flush(): Promise<void> {
