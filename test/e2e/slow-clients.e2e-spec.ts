@@ -131,6 +131,47 @@ describe('slow clients', () => {
     expect(answer).toContain(`"size":${file.length}`);
   });
 
+  it("keeps an idle keep-alive connection open past Node's 5 s default, as a load balancer reusing it expects", async () => {
+    const { port } = new URL(t.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (data) => (received += data.toString()));
+    let open = true;
+    socket.once('close', () => (open = false));
+    /** The next whole answer on the connection, or what came before the server closed it. */
+    const answer = () =>
+      new Promise<string>((resolve) => {
+        const check = () => {
+          if (!open) return closed();
+          const head = received.indexOf('\r\n\r\n');
+          const length = /\r\ncontent-length: (\d+)/i.exec(received.slice(0, head));
+          if (head < 0 || !length || received.length < head + 4 + Number(length[1])) return;
+          const whole = received.slice(0, head + 4 + Number(length[1]));
+          received = received.slice(whole.length);
+          done(whole);
+        };
+        const closed = () => done(`closed after: ${received}`);
+        const done = (text: string) => {
+          socket.off('data', check).off('close', closed);
+          resolve(text);
+        };
+        socket.on('data', check).on('close', closed);
+        check();
+      });
+    const get = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    try {
+      socket.write(get);
+      expect(await answer()).toMatch(/^HTTP\/1\.1 200 /);
+      // Longer than Node's default keepAliveTimeout (5 s), and than this app's headers timeout (1 s).
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      socket.write(get);
+      expect(await answer()).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      socket.destroy();
+    }
+  }, 15_000);
+
   it('keeps an open WebSocket working past the request timeout', async () => {
     const a = await signUp(t);
     const ws = await connect(t, a);

@@ -28,7 +28,7 @@ describe('parseEnv', () => {
       wsRateEvents: { limit: 120, windowSeconds: 4 },
       wsMaxSocketsPerUser: 20,
       wsMaxSocketsPerIp: 200,
-      http: { headersTimeoutMs: 10_000, requestTimeoutMs: 600_000, bodyTimeoutMs: 10_000, bodyMinBytesPerSecond: 4096 },
+      http: { headersTimeoutMs: 10_000, keepAliveTimeoutMs: 65_000, requestTimeoutMs: 600_000, bodyTimeoutMs: 10_000, bodyMinBytesPerSecond: 4096 },
       otpSendLimit: { limit: 5, windowSeconds: 3600 },
       otpWrongCodeLimit: { limit: 20, windowSeconds: 86400 },
       bundleFetchLimit: { limit: 60, windowSeconds: 3600 },
@@ -178,6 +178,13 @@ describe('parseEnv', () => {
       expect(() => parseEnv({ [name]: value, DATA_DIR: dataDir() })).toThrow(new RegExp(`${name}="${value}" is out of range: the count goes from 1 to 2147483647, the seconds from 1 to 315360000`));
     }
     expect(parseEnv({ OTP_WRONG_CODE_LIMIT: '2147483647/315360000', DATA_DIR: dataDir() }).otpWrongCodeLimit).toEqual({ limit: 2147483647, windowSeconds: 315360000 });
+  });
+
+  it('takes a keep-alive timeout in milliseconds and refuses one out of range by name', () => {
+    expect(parseEnv({ HTTP_KEEPALIVE_TIMEOUT_MS: '610000', DATA_DIR: dataDir() }).http.keepAliveTimeoutMs).toBe(610_000);
+    for (const value of ['0', '99', '3600001', '65s']) {
+      expect(() => parseEnv({ HTTP_KEEPALIVE_TIMEOUT_MS: value, DATA_DIR: dataDir() })).toThrow(/HTTP_KEEPALIVE_TIMEOUT_MS/);
+    }
   });
 
   it('refuses a headers timeout longer than the request timeout', () => {

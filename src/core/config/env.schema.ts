@@ -107,6 +107,8 @@ export interface RateLimit {
 /** How long a client may take to send a request (see README: slow clients). */
 export interface HttpTimeouts {
   headersTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open: above the balancer's own idle timeout. */
+  keepAliveTimeoutMs: number;
   requestTimeoutMs: number;
   bodyTimeoutMs: number;
   bodyMinBytesPerSecond: number;
@@ -192,6 +194,7 @@ export function parseEnv(env: Env): AppConfigValues {
     wsMaxSocketsPerIp: read('WS_MAX_SOCKETS_PER_IP', 200, intIn(1, 1_000_000), 'an integer from 1 to 1000000'),
     http: {
       headersTimeoutMs: read('HTTP_HEADERS_TIMEOUT_MS', 10_000, intIn(100, 3_600_000), 'milliseconds from 100 to 3600000'),
+      keepAliveTimeoutMs: read('HTTP_KEEPALIVE_TIMEOUT_MS', 65_000, intIn(100, 3_600_000), 'milliseconds from 100 to 3600000'),
       requestTimeoutMs: read('HTTP_REQUEST_TIMEOUT_MS', 600_000, intIn(100, 86_400_000), 'milliseconds from 100 to 86400000'),
       bodyTimeoutMs: read('HTTP_BODY_TIMEOUT_MS', 10_000, intIn(100, 3_600_000), 'milliseconds from 100 to 3600000'),
       bodyMinBytesPerSecond: read('HTTP_BODY_MIN_RATE', 4096, intIn(1, 1_000_000_000), 'bytes per second (a positive integer)'),

@@ -16,9 +16,16 @@ import { sendJson } from './json-response';
  *   pace; it is what bounds a big upload: 100 MB needs about 1.4 Mbit/s to fit.
  * A WebSocket is not affected: once upgraded its connection leaves Node's HTTP timeouts, and the
  * upgrade never passes through Express.
+ *
+ * It also sets how long an idle keep-alive connection stays open (HTTP_KEEPALIVE_TIMEOUT_MS,
+ * 65 s). Node's default, 5 s, is below every load balancer's reuse of idle upstream connections
+ * (ALB 60 s, ingress-nginx 60 s, GCP 600 s): a request the balancer writes as the server drops
+ * the connection is answered 502 to its client. On Node 20 the headers timeout counts from a
+ * request's first byte, not from the start of the idle time, so a long keep-alive does not shorten it.
  */
 export function limitSlowClients(server: Server, timeouts: HttpTimeouts): (req: Request, res: Response) => void {
   server.headersTimeout = timeouts.headersTimeoutMs;
+  server.keepAliveTimeout = timeouts.keepAliveTimeoutMs;
   server.requestTimeout = timeouts.requestTimeoutMs;
   // Read by Node when the server starts listening, which is after this runs.
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(1_000, timeouts.headersTimeoutMs);
