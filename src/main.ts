@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const app = await createApp({ env: process.env });
   const { port, apiDocs } = app.get(AppConfig).values;
   await app.listen(port);
-  exitOnSignals(app);
+  exitOnSignals(app, app.getHttpServer());
   const bound = (app.getHttpServer().address() as AddressInfo).port;
   console.log(JSON.stringify({ msg: 'H2V server listening', port: bound, docs: apiDocs ? `http://localhost:${bound}/api/docs` : 'off' }));
 }

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_DATABASE_URL } from '../support/env';
+import { eventually } from '../support/factories';
 import { ServerChild, spawnServer } from '../support/server-process';
 import { createBackend } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
@@ -15,6 +17,20 @@ function startServer(env: Record<string, string>): Promise<ServerChild> {
     () => rmSync(dataDir, { recursive: true, force: true }),
   );
   return started;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once nothing listens on `port` any more, rejects while something does. */
+function refused(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.connect(port, '127.0.0.1');
+    probe.once('connect', () => {
+      probe.destroy();
+      reject(new Error(`port ${port} still listening`));
+    });
+    probe.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNREFUSED' ? resolve() : reject(error)));
+  });
 }
 
 describe('the server process', () => {
@@ -58,6 +74,60 @@ describe('the server process', () => {
     expect(await exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     // Start-up (PGlite, migrations) takes most of the budget on a busy 2-core machine.
+  }, 120_000);
+
+  it('ends a busy keep-alive connection on SIGTERM: answers after it say Connection: close, readiness 503, nothing sent is reset, and it exits 0', async () => {
+    const backend = await createBackend();
+    let cleanUp = () => undefined as void;
+    try {
+      const { child, port } = await spawnServer({ PATH: process.env.PATH, ...backend.env, LOG_LEVEL: 'warn' }, 60_000);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      // One keep-alive connection asking for readiness every 20 ms, as a balancer's upstream pool would.
+      const socket = net.connect(port, '127.0.0.1');
+      cleanUp = () => {
+        socket.destroy();
+        if (child.exitCode === null) child.kill('SIGKILL');
+      };
+      let received = '';
+      let reset: string | null = null;
+      let open = true;
+      socket.on('data', (data) => (received += data.toString()));
+      socket.on('error', (error: NodeJS.ErrnoException) => (reset = error.code ?? error.message));
+      socket.once('close', () => (open = false));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const head = 'GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n';
+      const answers = () => [...received.matchAll(/HTTP\/1\.1 (\d{3}) [^\r]*\r\n([\s\S]*?)\r\n\r\n/g)].map(([, status, headers]) => `${status} ${/^connection: (.*)$/im.exec(headers)?.[1]}`);
+      let sent = 0;
+      const ask = async (request: string) => {
+        sent++;
+        socket.write(request);
+        await eventually(async () => expect(open ? answers().length : sent).toBe(sent), 3_000);
+      };
+      for (let i = 0; i < 10; i++) {
+        await ask(`${head}\r\n`);
+        await sleep(20);
+      }
+      expect(answers()).toEqual(Array(10).fill('200 keep-alive'));
+      // A request under way when the signal comes (its headers half sent) keeps the connection busy
+      // while the server stops listening; it is finished once the listener is closed.
+      socket.write(head);
+      child.kill('SIGTERM');
+      await eventually(() => refused(port), 9_000);
+      await ask('\r\n');
+      // Until an answer says close, as a client does (at most ~2 s: without it, the server never says so).
+      while (open && !answers().at(-1)?.endsWith('close') && sent < 100) {
+        await sleep(20);
+        await ask(`${head}\r\n`);
+      }
+      expect(answers().slice(10)).toEqual(['503 close']);
+      expect(received).toMatch(/"code":"SERVICE_UNAVAILABLE"/);
+      expect(answers()).toHaveLength(sent);
+      expect(reset).toBeNull();
+      expect(await exited).toBe(0);
+    } finally {
+      cleanUp();
+      await backend.close();
+    }
   }, 120_000);
 
   // The queue connections belong to the PostgreSQL + Redis mode.

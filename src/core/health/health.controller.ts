@@ -7,6 +7,7 @@ import { AppError } from '../errors';
 import { ApiEnvelope, ApiErrors } from '../http/api-docs';
 import { Public } from '../http/public.decorator';
 import { RedisService } from '../redis/redis.service';
+import { shuttingDown } from '../shutdown';
 
 const CHECK_TIMEOUT_MS = 1500;
 
@@ -39,10 +40,12 @@ export class HealthController {
   }
 
   @Get('api/health')
-  @ApiOperation({ summary: 'Readiness: checks the database and Redis for real; 503 when one is down' })
+  @ApiOperation({ summary: 'Readiness: checks the database and Redis for real; 503 when one is down or the instance is shutting down' })
   @ApiEnvelope(ReadinessDto)
   @ApiErrors('SERVICE_UNAVAILABLE')
   async readiness(): Promise<ReadinessDto> {
+    // A balancer still probing takes the instance out of rotation while it finishes what it serves.
+    if (shuttingDown()) throw new AppError('SERVICE_UNAVAILABLE', 'This instance is shutting down');
     const [db, redis] = await Promise.all([this.checkDatabase(), this.checkRedis()]);
     const healthy = db === 'ok' && redis !== 'down';
     const report: ReadinessDto = { status: healthy ? 'ok' : 'error', timestamp: new Date().toISOString(), db, redis };

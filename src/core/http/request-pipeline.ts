@@ -5,6 +5,7 @@ import { AppError, toAppError } from '../errors';
 import { RequestLog, RequestLogging } from '../logging/request-log';
 import { recordHttpRequest } from '../metrics/http-metrics';
 import { Metrics } from '../metrics/metrics';
+import { shuttingDown } from '../shutdown';
 import { requestInputProblems } from './input-hygiene';
 import { sendJson } from './json-response';
 import { OriginPolicy } from './origin-policy';
@@ -30,8 +31,9 @@ export interface RequestPipelineParts {
  * What every request goes through before routing, in one pass rather than a dozen Express
  * middlewares (each a trip through Express's router):
  * 1. `begin`: a request id and its access line (RequestLogging), the HTTP metrics, the default
- *    security headers. Then CORS, when CORS_ORIGINS is set (Nest's own middleware, between the
- *    two halves, so preflights are named, counted and marked too).
+ *    security headers; once the process is shutting down, `Connection: close` (drainHttp). Then
+ *    CORS, when CORS_ORIGINS is set (Nest's own middleware, between the two halves, so preflights
+ *    are named, counted and marked too).
  * 2. `proceed`: the slow-client watch of a body, the origin and client-header checks of
  *    state-changing requests and the body type check (before any body is read), the JSON body
  *    (multipart is read by the upload routes), the input rule on path, query and body, each
@@ -77,11 +79,14 @@ export class RequestPipeline {
     const started = performance.now();
     const log = (req[REQUEST_LOG] = this.parts.logging.start(req, res));
     setSecurityHeaders(res);
+    if (shuttingDown()) res.shouldKeepAlive = false;
     // 'close' comes once, after 'finish' or instead of it; `on` spares `once`'s wrapper.
     res.on('close', () => {
       const ms = performance.now() - started;
       if (res.writableFinished) recordHttpRequest(this.parts.metrics, req, res, ms / 1000);
       this.parts.logging.finished(log, res, ms, res.writableFinished);
+      // An answer begun before the signal kept its connection: end it now it is idle, not at the drain's end.
+      if (res.shouldKeepAlive && shuttingDown()) req.socket.end();
     });
   }
 
