@@ -23,6 +23,8 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
   private readonly logger = new Logger('Jobs');
   private readonly queues = new Map<QueueName, Queue>();
   private readonly events = new Map<QueueName, QueueEvents>();
+  /** The jobs this process's workers are running, which a shutdown lets finish. */
+  private readonly running = new Set<Promise<unknown>>();
   private readonly workers: Worker[] = [];
 
   constructor(
@@ -108,8 +110,10 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
    * still running past the wait is left to BullMQ: its lock lapses and another worker takes it.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    const closing = this.workers.map((worker) => worker.close());
-    await withTimeout(Promise.allSettled(closing), Math.min(SHUTDOWN_DRAIN_MS, leftOfShutdown(SHUTDOWN_DEADLINE_MS - 2_000)), null);
+    // Closing takes no new job at once; what is waited for is the jobs running here. A worker's
+    // close itself waits for Redis, which may be down: onApplicationShutdown bounds that.
+    for (const worker of this.workers) worker.close().catch(() => undefined);
+    await withTimeout(Promise.allSettled([...this.running]), Math.min(SHUTDOWN_DRAIN_MS, leftOfShutdown(SHUTDOWN_DEADLINE_MS - 2_000)), null);
   }
 
   /**
@@ -127,11 +131,15 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
     const worker = new Worker(
       queue,
       async (job: Job) => {
+        const run = (async () => this.registry.handler(job.name)(job.data))();
+        this.running.add(run);
         try {
-          return await this.registry.handler(job.name)(job.data);
+          return await run;
         } catch (error) {
           if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
           throw error;
+        } finally {
+          this.running.delete(run);
         }
       },
       {
