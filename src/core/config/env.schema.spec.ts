@@ -1,6 +1,6 @@
 import { ConfigError, parseEnv } from './env.schema';
 import { createECDH } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -50,6 +50,19 @@ describe('parseEnv', () => {
   it('keeps the development secret stable across restarts', () => {
     const dir = dataDir();
     expect(parseEnv({ DATA_DIR: dir }).appSecret).toBe(parseEnv({ DATA_DIR: dir }).appSecret);
+  });
+
+  it('never takes an empty or cut-short development secret (a start that failed on a full disk left one), and makes one whole', () => {
+    for (const left of ['', 'abc\n']) {
+      const dir = dataDir();
+      writeFileSync(join(dir, '.app-secret'), left);
+      const { appSecret } = parseEnv({ DATA_DIR: dir });
+      expect(appSecret.length).toBeGreaterThanOrEqual(32);
+      expect(readFileSync(join(dir, '.app-secret'), 'utf8')).toBe(appSecret);
+      expect(statSync(join(dir, '.app-secret')).mode & 0o077).toBe(0);
+      expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+      expect(parseEnv({ DATA_DIR: dir }).appSecret).toBe(appSecret);
+    }
   });
 
   it('takes a Redis Cluster in REDIS_URL and refuses a malformed one by name', () => {
@@ -214,6 +227,17 @@ describe('parseEnv', () => {
       expect(Buffer.from(first.privateKey, 'base64url')).toHaveLength(32);
       expect(first.subject).toBe('mailto:no-reply@localhost');
       expect(parseEnv({ DATA_DIR: dir }).push).toEqual(first);
+    });
+
+    it('makes the pair again over an empty or broken kept file, instead of refusing to start', () => {
+      for (const left of ['', '{"publicKey":', '{"publicKey":"x","privateKey":"y"}']) {
+        const dir = dataDir();
+        writeFileSync(join(dir, '.vapid-keys.json'), left);
+        const made = parseEnv({ DATA_DIR: dir }).push!;
+        expect(Buffer.from(made.publicKey, 'base64url')).toHaveLength(65);
+        expect(Buffer.from(made.privateKey, 'base64url')).toHaveLength(32);
+        expect(parseEnv({ DATA_DIR: dir }).push).toEqual(made);
+      }
     });
 
     it('is off in cluster mode without keys, and on with a configured pair', () => {

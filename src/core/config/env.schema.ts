@@ -1,5 +1,5 @@
 import { createECDH, randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseHostPort } from '../outbound/host-port';
 import { parseRedisUrl } from './redis-url';
@@ -212,7 +212,7 @@ export function parseEnv(env: Env): AppConfigValues {
     publicProfileLimit: read('RATE_LIMIT_PUBLIC_PROFILE', { limit: 30, windowSeconds: 60 }, rateLimit, 'lookups/seconds, e.g. 30/60'),
     exportLimit: read('RATE_LIMIT_EXPORT', { limit: 3, windowSeconds: 3600 }, rateLimit, 'exports/seconds, e.g. 3/3600'),
     searchLimit: read('RATE_LIMIT_SEARCH', { limit: 60, windowSeconds: 60 }, rateLimit, 'searches/seconds, e.g. 60/60'),
-    appSecret: read('APP_SECRET', '', (v) => (v.length >= 32 ? v : undefined), 'a secret of at least 32 characters'),
+    appSecret: read('APP_SECRET', '', (v) => (v.length >= MIN_SECRET_LENGTH ? v : undefined), `a secret of at least ${MIN_SECRET_LENGTH} characters`),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
     // Off in production: on Node 20 the context costs every promise of the process a hook (RequestLogging).
     logRequestContext: read('LOG_REQUEST_CONTEXT', nodeEnv !== 'production', onOff, 'on or off'),
@@ -357,36 +357,82 @@ function keptIn<T>(name: string, dir: string, what: string, work: (dir: string) 
 
 /** The embedded mode's VAPID pair, made once and kept in DATA_DIR (like the development secret), so subscriptions survive restarts. */
 function embeddedVapidKeys(dataDir: string): { publicKey: string; privateKey: string } {
-  const file = join(dataDir, '.vapid-keys.json');
-  if (existsSync(file)) {
-    const stored = JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string; privateKey: string };
-    return { publicKey: stored.publicKey, privateKey: stored.privateKey };
+  const stored = keptInDataDir(dataDir, '.vapid-keys.json', readVapidKeys, () => {
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    // OpenSSL drops leading zero bytes of the private key; VAPID tools expect all 32.
+    const privateKey = Buffer.concat([Buffer.alloc(32), ecdh.getPrivateKey()]).subarray(-32);
+    return JSON.stringify({ publicKey: ecdh.getPublicKey().toString('base64url'), privateKey: privateKey.toString('base64url') });
+  });
+  return readVapidKeys(stored)!;
+}
+
+/** A kept VAPID pair, or null when the file holds none (empty, cut short, not JSON). */
+function readVapidKeys(text: string): { publicKey: string; privateKey: string } | null {
+  try {
+    const { publicKey, privateKey } = JSON.parse(text) as { publicKey?: unknown; privateKey?: unknown };
+    if (typeof publicKey === 'string' && publicKey.length === 87 && typeof privateKey === 'string' && privateKey.length === 43) return { publicKey, privateKey };
+  } catch {
+    // Not JSON: made again below.
   }
+  return null;
+}
+
+/**
+ * What the embedded mode keeps in DATA_DIR/`name`: the file's content when `valid` takes it, else
+ * `make()`'s, written whole before it can be read (a temp file linked into place: a start that
+ * failed half-way, a full disk, leaves no empty or partial file to be taken for it) and by the
+ * first of two processes starting at once (the link fails if the file exists; the other's is read).
+ * An invalid file (left by an earlier release's interrupted write) is replaced.
+ */
+function keptInDataDir(dataDir: string, name: string, valid: (text: string) => unknown, make: () => string): string {
+  const file = join(dataDir, name);
+  const read = (): string | null => {
+    try {
+      const text = readFileSync(file, 'utf8').trim();
+      return valid(text) ? text : null;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  };
+  const kept = read();
+  if (kept !== null) return kept;
   mkdirSync(dataDir, { recursive: true });
-  const ecdh = createECDH('prime256v1');
-  ecdh.generateKeys();
-  // OpenSSL drops leading zero bytes of the private key; VAPID tools expect all 32.
-  const privateKey = Buffer.concat([Buffer.alloc(32), ecdh.getPrivateKey()]).subarray(-32);
-  const keys = { publicKey: ecdh.getPublicKey().toString('base64url'), privateKey: privateKey.toString('base64url') };
-  writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
-  return keys;
+  const made = make();
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(temp, made, { mode: 0o600 });
+  try {
+    try {
+      linkSync(temp, file);
+      return made;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    // Another process made it meanwhile, or an invalid one is in the way.
+    const theirs = read();
+    if (theirs !== null) return theirs;
+    unlinkSync(file);
+    linkSync(temp, file);
+    return made;
+  } finally {
+    unlinkSync(temp);
+  }
 }
 
 function isPlaceholderSecret(secret: string): boolean {
   return PUBLISHED_SECRETS.has(secret) || PLACEHOLDER_SECRET.test(secret);
 }
 
+/** The shortest APP_SECRET taken, from the environment or kept in DATA_DIR. */
+const MIN_SECRET_LENGTH = 32;
+
 /**
  * In the embedded mode outside production a secret is made once and kept in DATA_DIR, so OTP
  * hashes survive restarts. Never with DATABASE_URL or REDIS_URL: processes sharing those must share the secret.
  */
 function developmentSecret(dataDir: string): string {
-  const file = join(dataDir, '.app-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(32).toString('base64url');
-  writeFileSync(file, secret, { mode: 0o600 });
-  return secret;
+  return keptInDataDir(dataDir, '.app-secret', (text) => text.length >= MIN_SECRET_LENGTH, () => randomBytes(32).toString('base64url'));
 }
 
 function oneOf<T extends string>(values: readonly T[]) {
