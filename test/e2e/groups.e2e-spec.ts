@@ -219,8 +219,9 @@ describe('groups (v2.2 §5, §17)', () => {
       {
         name: 'GET /chats/join/:code',
         call: (s, u) => t.http().get(`/api/chats/join/${s.code}`).set(u.auth),
-        // §6: any signed-in user previews by code; the code is the permission.
-        expect: { ...members, stranger: [200], removed: [200] },
+        // §6: any signed-in user previews by code; the code is the permission. Not someone a manager
+        // removed: they are told what their join would answer.
+        expect: { ...members, stranger: [200], removed: [403, 'FORBIDDEN'] },
         shared: true,
       },
       {
