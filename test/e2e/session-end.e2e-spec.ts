@@ -4,6 +4,7 @@ import { SocketLimits } from '../../src/realtime/socket-limits';
 import { connect, openDirect, send } from '../support/chats';
 import { TEST_REDIS_URL } from '../support/env';
 import { eventually, signIn, signUp } from '../support/factories';
+import { holdCalls } from '../support/races';
 import { TcpProxy } from '../support/tcp-proxy';
 import { createBackend, createTestApp, TestApp, TestBackend } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
@@ -94,14 +95,7 @@ describe('a socket the server closed for its ended session', () => {
     const [aws, bws] = [await connect(t, a), await connect(t, b)];
     await send(aws, chatId, 'hello');
     const message = await send(bws, chatId, 'for a to read');
-    const messages = t.app.get(MessagesService);
-    const markRead = messages.markRead.bind(messages);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const held = jest.spyOn(messages, 'markRead').mockImplementation(async (...args: Parameters<MessagesService['markRead']>) => {
-      await gate;
-      return markRead(...args);
-    });
+    const { spy: held, release, restore } = holdCalls(t.app.get(MessagesService), 'markRead');
     // A frame is charged to its budget as it arrives: the sign that the send reached the server, queued behind the held read.
     const charged = jest.spyOn(t.app.get(SocketLimits), 'consume');
     try {
@@ -116,7 +110,7 @@ describe('a socket the server closed for its ended session', () => {
       expect(await t.backend.sql(`SELECT 1 FROM messages WHERE chat_id = $1 AND text = 'queued behind the read'`, [chatId])).toEqual([]);
     } finally {
       release();
-      held.mockRestore();
+      restore();
       charged.mockRestore();
       bws.close();
     }

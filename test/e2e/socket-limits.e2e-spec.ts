@@ -3,6 +3,7 @@ import { SOCKET_SLOT_LEASE_MS } from '../../src/realtime/socket-limits';
 import { SlotStore } from '../../src/core/rate-limit/slot-store';
 import { eventually, signUp, TestUser } from '../support/factories';
 import { openDirect, send } from '../support/chats';
+import { holdCalls } from '../support/races';
 import { createBackend, createTestApp, describeOnEachRedis, TestApp, TestBackend, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 import { MessagesService } from '../../src/messages/messages.service';
@@ -161,14 +162,7 @@ describe('socket limits', () => {
       const chatId = await openDirect(t, a, b);
       const aws = await connectFrom(t, a);
       const message = await send(aws, chatId, 'hello');
-      const messages = t.app.get(MessagesService);
-      const markRead = messages.markRead.bind(messages);
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const held = jest.spyOn(messages, 'markRead').mockImplementation(async (...args: Parameters<MessagesService['markRead']>) => {
-        await gate;
-        return markRead(...args);
-      });
+      const { spy: held, release, restore } = holdCalls(t.app.get(MessagesService), 'markRead');
       try {
         for (let i = 0; i < 10; i++) aws.send('message:read', { messageId: message.id });
         // The first read is held and the socket's other frames wait behind it: the six over the budget are refused anyway.
@@ -179,7 +173,7 @@ describe('socket limits', () => {
         await aws.expectNo('error');
       } finally {
         release();
-        held.mockRestore();
+        restore();
         aws.close();
       }
     });

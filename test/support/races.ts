@@ -37,3 +37,26 @@ export function holdFirstCall<T extends object>(prototype: T, method: keyof T & 
   });
   return { calls: () => calls, release: () => release(), restore: () => spy.mockRestore() };
 }
+
+/** Calls of a method held before they run (holdCalls): the spy that counts them, and what lets them all go on. */
+export interface HeldCalls {
+  spy: jest.SpyInstance;
+  release(): void;
+  restore(): void;
+}
+
+/**
+ * Holds every call of `instance[method]` before it runs, until `release()` (the calls then run,
+ * and later ones run at once): a test keeps one frame of a socket in progress to see what queues
+ * behind it. `restore()` puts the method back.
+ */
+export function holdCalls<T extends object>(instance: T, method: keyof T & string): HeldCalls {
+  const original = (instance[method] as (...args: unknown[]) => Promise<unknown>).bind(instance);
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const spy = jest.spyOn(instance as Record<string, (...args: unknown[]) => Promise<unknown>>, method).mockImplementation(async (...args: unknown[]) => {
+    await gate;
+    return original(...args);
+  });
+  return { spy, release: () => release(), restore: () => spy.mockRestore() };
+}
