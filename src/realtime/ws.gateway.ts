@@ -170,7 +170,12 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    * `ws` library's own state (issue 17).
    */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
-    if (this.stopping) return void socket.close(CloseCode.GoingAway, 'server shutting down');
+    if (this.stopping) {
+      // Ended once the close frame is written, as the open sockets are: a peer that never answers it
+      // would otherwise hold the HTTP server's close (an upgraded socket is no longer its connection to cut) past the deadline.
+      socket.close(CloseCode.GoingAway, 'server shutting down');
+      return void setImmediate(() => socket.terminate());
+    }
     const connection: SocketConnection = { id: randomUUID(), socket, userId: null, sessionId: null, away: false, lastSeenAt: Date.now(), position: null, held: null, replayedUpTo: 0, sentUpTo: 0, early: [], liveSeqs: null, queue: ADMITTED, order: null, queued: 0, ended: false };
     (socket as OwnedSocket)[CONNECTION] = connection;
     this.registry.add(connection);
