@@ -20,6 +20,18 @@ describe('OutageCauses', () => {
     causes.noted(tooMany, 2 * OUTAGE_LOG_INTERVAL_MS);
     expect(warn).toHaveBeenCalledTimes(3);
   });
+
+  it('logs two causes that alternate (a connect timeout and a full pool) once each a minute, not once a request', () => {
+    const logger = new Logger('Database');
+    const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const causes = new OutageCauses(logger);
+    const timedOut = new Error('Connection terminated due to connection timeout');
+    const poolFull = new Error('timeout exceeded when trying to connect');
+    for (let i = 0; i < 100; i++) causes.noted(i % 2 ? timedOut : poolFull, i * 100);
+    expect(warn).toHaveBeenCalledTimes(2);
+    causes.noted(timedOut, OUTAGE_LOG_INTERVAL_MS + 100);
+    expect(warn).toHaveBeenCalledTimes(3);
+  });
 });
 
 describe('toAppError', () => {

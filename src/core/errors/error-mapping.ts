@@ -23,19 +23,23 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 export const OUTAGE_LOG_INTERVAL_MS = 60_000;
 
 /**
- * During a database outage every request and frame that needs it is answered 503: the cause
- * (refused, timed out, too many connections) is logged when it first happens or changes, then at
- * most once a minute while it lasts, so an operator sees why without a line per request.
+ * During a database outage every request and frame that needs it is answered 503: each cause
+ * (refused, timed out, too many connections; an outage often has two or three at once) is logged
+ * when it first happens, then at most once a minute while it lasts, so an operator sees why
+ * without a line per request.
  */
 export class OutageCauses {
-  private last: { cause: string; at: number } | null = null;
+  /** When each cause was last logged; causes not seen for a minute are forgotten. */
+  private readonly logged = new Map<string, number>();
 
   constructor(private readonly logger = new Logger('Database')) {}
 
   noted(error: unknown, now = Date.now()): void {
     const cause = causeOf(error);
-    if (this.last && this.last.cause === cause && now - this.last.at < OUTAGE_LOG_INTERVAL_MS) return;
-    this.last = { cause, at: now };
+    const at = this.logged.get(cause);
+    if (at !== undefined && now - at < OUTAGE_LOG_INTERVAL_MS) return;
+    for (const [known, loggedAt] of this.logged) if (now - loggedAt >= OUTAGE_LOG_INTERVAL_MS) this.logged.delete(known);
+    this.logged.set(cause, now);
     this.logger.warn(`database unavailable, answering SERVICE_UNAVAILABLE: ${cause}`);
   }
 }
