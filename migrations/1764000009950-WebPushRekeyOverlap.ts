@@ -17,6 +17,11 @@ export class WebPushRekeyOverlap1764000009950 implements MigrationInterface {
     await q.query(`
       DELETE FROM device_tokens d USING device_tokens n
        WHERE d.platform = 'WEB' AND n.platform = 'WEB' AND d.endpoint = n.endpoint AND (d.updated_at, d.id) < (n.updated_at, n.id)`);
+    // A native token that is literally `web:<endpoint>` has the key a browser row is about to take (the key is unique):
+    // it is no token an APNs or FCM client makes, and the browser row stays.
+    await q.query(`
+      DELETE FROM device_tokens d USING device_tokens w
+       WHERE d.platform <> 'WEB' AND w.platform = 'WEB' AND d.token_hash = sha256(convert_to('web:' || w.endpoint, 'UTF8'))`);
     await q.query(`
       UPDATE device_tokens SET token_hash = sha256(convert_to('web:' || endpoint, 'UTF8'))
        WHERE platform = 'WEB' AND token_hash <> sha256(convert_to('web:' || endpoint, 'UTF8'))`);

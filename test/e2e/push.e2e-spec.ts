@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import request from 'supertest';
 import Redis from 'ioredis';
 import { Queue } from 'bullmq';
+import { DataSource } from 'typeorm';
 import { generateVAPIDKeys } from 'web-push';
+import { WebPushRekeyOverlap1764000009950 } from '../../migrations/1764000009950-WebPushRekeyOverlap';
 import { OutboundPolicy } from '../../src/core/outbound';
 import { MAX_DEVICE_TOKENS_PER_SESSION, MAX_DEVICE_TOKENS_PER_USER } from '../../src/push/device-tokens.service';
 import { connect, createGroup, openDirect, send } from '../support/chats';
@@ -169,6 +171,32 @@ describe('Web Push', () => {
       await legacyRow(c);
       await t.http().delete('/api/users/me/device-token').set(b.auth).send({ token: device.token }).expect(200);
       expect(await t.backend.sql('SELECT user_id FROM device_tokens WHERE endpoint = $1', [device.endpoint])).toEqual([]);
+    });
+
+    it('migration 1764000009950 re-keys a browser row an older release keyed by its JSON, even where a native token holds that key', async () => {
+      const [a, b] = await users(2);
+      const device = service.device();
+      await t.backend.sql(
+        `INSERT INTO device_tokens (id, user_id, session_id, platform, token, token_hash, endpoint, p256dh, auth)
+         SELECT gen_random_uuid(), $1, s.id, 'WEB', $2, sha256(convert_to($2, 'UTF8')), $3, 'p', 'a' FROM sessions s WHERE s.user_id = $1 LIMIT 1`,
+        [a.id, device.token, device.endpoint],
+      );
+      // Any string is a native token: this one has the key the browser row is about to take.
+      await register(b, `web:${device.endpoint}`, 'ANDROID').expect(200);
+      const runner = t.app.get(DataSource).createQueryRunner();
+      await runner.startTransaction();
+      try {
+        await new WebPushRekeyOverlap1764000009950().up(runner);
+        await runner.commitTransaction();
+      } catch (error) {
+        await runner.rollbackTransaction();
+        throw error;
+      } finally {
+        await runner.release();
+      }
+      expect(await t.backend.sql(`SELECT user_id, platform, token_hash = sha256(convert_to('web:' || $1, 'UTF8')) AS keyed FROM device_tokens WHERE user_id IN ($2, $3)`, [device.endpoint, a.id, b.id])).toEqual([
+        { user_id: a.id, platform: 'WEB', keyed: true },
+      ]);
     });
 
     it('stores IOS and ANDROID tokens as they are (nothing is sent to them)', async () => {
