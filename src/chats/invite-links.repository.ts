@@ -112,11 +112,12 @@ export class InviteLinksRepository {
     await tx.query(`UPDATE invite_links SET uses = uses + 1 WHERE id = $1`, [linkId]);
   }
 
-  /** The chat a link leads to, and whether `callerId` was removed from it by a manager (chat_removals). */
+  /** The chat a link leads to, and whether `callerId` was removed from it by a manager (chat_removals) and is not a member again. */
   async preview(chatId: string, callerId: string): Promise<InvitePreviewRow | null> {
     const rows = (await this.dataSource.query(
       `SELECT c.id, c.name, c.avatar, c.description, (SELECT count(*)::int FROM chat_members m WHERE m.chat_id = c.id) AS "memberCount",
-              EXISTS (SELECT 1 FROM chat_removals r WHERE r.chat_id = c.id AND r.user_id = $2) AS "callerRemoved"
+              (EXISTS (SELECT 1 FROM chat_removals r WHERE r.chat_id = c.id AND r.user_id = $2)
+               AND NOT EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = c.id AND m.user_id = $2)) AS "callerRemoved"
          FROM chats c WHERE c.id = $1`,
       [chatId, callerId],
     )) as InvitePreviewRow[];

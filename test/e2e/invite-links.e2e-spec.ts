@@ -349,6 +349,8 @@ describe('invite links (v2.2 §6)', () => {
       const { chatId, owner, member } = await group();
       const link = (await createLink(owner, chatId).expect(201)).body.data;
       await t.backend.sql('INSERT INTO chat_removals (chat_id, user_id) VALUES ($1, $2)', [chatId, member.id]);
+      // A member still: the preview answers them as it answers any member.
+      await preview(member, link.code).expect(200);
       await t.http().delete(`/api/chats/${chatId}/leave`).set(member.auth).expect(200);
       expect(await removals(chatId)).toEqual([]);
       await join(member, link.code).expect(200);
