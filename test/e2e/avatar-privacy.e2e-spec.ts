@@ -193,6 +193,24 @@ describe('avatar privacy (showAvatar)', () => {
     partnerWs.close();
   });
 
+  it('tells a viewer who blocked the owner nothing when the owner adds them as a contact or removes them', async () => {
+    const [owner, viewer] = await Promise.all([signUp(t), signUp(t)]);
+    const avatar = (await t.http().post('/api/upload').set(owner.auth).attach('file', await image('png'), 'me.png').expect(201)).body.data.url;
+    await t.http().patch('/api/users/me').set(owner.auth).send({ avatar }).expect(200);
+    await t.http().put('/api/users/me/settings').set(owner.auth).send({ showAvatar: 'contacts' }).expect(200);
+    await createGroup(t, owner, [viewer], 'Apart');
+    await t.http().post(`/api/users/${owner.id}/block`).set(viewer.auth).expect(200);
+    const viewerWs = await connect(t, viewer);
+    await t.http().post(`/api/contacts/${viewer.id}`).set(owner.auth).expect(200);
+    await t.http().delete(`/api/contacts/${viewer.id}`).set(owner.auth).expect(200);
+    // The viewer's own update travels the same bus after anything the contact changes told them.
+    const marker = word();
+    await t.http().patch('/api/users/me').set(viewer.auth).send({ bio: marker }).expect(200);
+    await viewerWs.waitFor('user:updated', (p) => p.id === viewer.id && p.bio === marker);
+    expect(viewerWs.received.filter((f) => f.event === 'user:updated' && f.payload.id === owner.id)).toEqual([]);
+    viewerWs.close();
+  });
+
   it('a contacts-only avatar in a 1:1 chat: the partner who is not a contact gets null, learns it when they become one, and loses it when they stop', async () => {
     const [owner, partner] = await Promise.all([signUp(t), signUp(t)]);
     const avatar = (await t.http().post('/api/upload').set(owner.auth).attach('file', await image('png'), 'me.png').expect(201)).body.data.url;

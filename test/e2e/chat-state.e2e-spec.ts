@@ -297,6 +297,18 @@ describe('chat state (v2.2)', () => {
       aws.close();
     });
 
+    it("shows the caller's pin and mute on their own member row only, not on the other members' rows", async () => {
+      const [a, b] = await users(2);
+      const chatId = await createGroup(t, a, [b]);
+      const { pinnedAt } = (await pin(a, chatId, true).expect(200)).body.data;
+      await mute(a, chatId, { muted: true }).expect(200);
+      const listed = (await listOf(a)).chats.find((c: { id: string }) => c.id === chatId);
+      for (const chat of [await chatOf(a, chatId), listed]) {
+        expect(rowOf(chat, a)).toMatchObject({ pinnedAt, mutedUntil: FOREVER });
+        expect(rowOf(chat, b)).toMatchObject({ pinnedAt: null, mutedUntil: null });
+      }
+    });
+
     it('refuses a sixth pinned chat with PIN_LIMIT, even when six pins race; archived chats have their own five', async () => {
       const [me] = await users(1);
       const chats: string[] = [];

@@ -112,6 +112,19 @@ describe('invite links (v2.2 §6)', () => {
       expect(await t.backend.sql('SELECT count(*)::int AS n FROM invite_links WHERE chat_id = $1', [chatId])).toEqual([{ n: 21 }]);
     });
 
+    it('counts only active links toward the 20: a used-up one leaves room, so the next creation revokes nothing', async () => {
+      const { chatId, owner, stranger } = await group();
+      const spent = (await createLink(owner, chatId, { maxUses: 1 }).expect(201)).body.data;
+      for (let i = 0; i < 19; i++) await createLink(owner, chatId).expect(201);
+      await join(stranger, spent.code).expect(200);
+      const added = (await createLink(owner, chatId).expect(201)).body.data;
+      expect(await t.backend.sql('SELECT id FROM invite_links WHERE chat_id = $1 AND revoked_at IS NOT NULL', [chatId])).toEqual([]);
+      const listed = (await listLinks(owner, chatId).expect(200)).body.data.map((l: { id: string }) => l.id);
+      expect(listed).toHaveLength(20);
+      expect(listed[0]).toBe(added.id);
+      expect(listed).not.toContain(spent.id);
+    });
+
     it('creations at the limit at once each revoke one: 20 active links after them', async () => {
       const { chatId, owner } = await group();
       await twenty(owner, chatId);

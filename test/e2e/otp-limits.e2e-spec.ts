@@ -155,6 +155,16 @@ describe('OTP budget per email', () => {
     expect((await verify({ email: pending, code })).body.code).toBe('NICKNAME_REQUIRED');
   });
 
+  it('starts the wrong-code count over once its day has passed: a wrong code then is the first, not the one that locks', async () => {
+    const email = uniqueEmail('window');
+    await sendOtp(email).expect(200);
+    const code = await t.backend.smtp.code(email);
+    // 19 wrong codes, the first of them two days ago: the window they counted in is over.
+    await t.backend.sql(`UPDATE otp_budgets SET wrong_codes = 19, wrong_since = now() - interval '2 days' WHERE email = $1`, [email]);
+    expect((await verify({ email, code: wrong(code, 0) }).expect(400)).body.code).toBe('INVALID_CODE');
+    expect(await t.backend.sql('SELECT wrong_codes FROM otp_budgets WHERE email = $1', [email])).toEqual([{ wrong_codes: 1 }]);
+  });
+
   it('lets a user who mistypes twice sign in', async () => {
     const user = await signUp(t);
     await sendOtp(user.email).expect(200);

@@ -340,6 +340,22 @@ describe('privacy', () => {
     });
   });
 
+  describe('a hidden online status', () => {
+    it('tells the members of a new group nothing of the online status of a user who shows it to nobody', async () => {
+      const [hider, watcher] = await Promise.all([signUp(t), signUp(t)]);
+      await putSettings(hider, { showOnlineStatus: 'nobody' });
+      const [hws, wws] = [await connect(t, hider), await connect(t, watcher)];
+      await createGroup(t, watcher, [hider]);
+      await settle(watcher, wws);
+      const told = wws.received.filter((f) => ['user:online', 'user:offline'].includes(f.event) && f.payload.userId === hider.id);
+      expect(told.filter((f) => f.event === 'user:online')).toEqual([]);
+      for (const frame of told) expect(frame.payload).toEqual({ userId: hider.id, lastOnline: null });
+      expect((await get(watcher, `/api/users/${hider.id}`)).body.data).toMatchObject({ isOnline: false, lastOnline: null });
+      hws.close();
+      wws.close();
+    });
+  });
+
   describe('a direct chat its target cannot see yet', () => {
     it('relays typing and profile updates to its target only once the first message has revealed the chat', async () => {
       const [a, b] = await Promise.all([signUp(t), signUp(t)]);

@@ -111,6 +111,31 @@ describe('realtime', () => {
       }
     });
 
+    it('relays no typing in a direct chat its target cannot see yet, and does once the first message has revealed it', async () => {
+      const [a, b] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await openDirect(t, a, b);
+      const [aws, bws] = [await connect(t, a), await connect(t, b)];
+      try {
+        aws.send('typing:start', { chatId });
+        aws.send('typing:stop', { chatId });
+        // Frames are handled in order: once the unknown event is answered, both typing frames were.
+        aws.send('test:sentinel');
+        await aws.waitFor('error', (p) => p.code === 'UNKNOWN_EVENT');
+        // b's own update travels the same bus after anything those frames told b.
+        await t.http().patch('/api/users/me').set(b.auth).send({ bio: `settled ${randomUUID()}` }).expect(200);
+        await bws.waitFor('user:updated', (p) => p.id === b.id);
+        expect(bws.received.filter((f) => f.event.startsWith('typing:'))).toEqual([]);
+
+        await send(aws, chatId, 'hello');
+        await bws.waitFor('chat:new', (p) => p.id === chatId);
+        aws.send('typing:start', { chatId });
+        expect(await bws.waitFor('typing:started')).toEqual({ chatId, userId: a.id, nickname: a.nickname });
+      } finally {
+        aws.close();
+        bws.close();
+      }
+    });
+
     it('refuses typing in a chat you are not in', async () => {
       const [, , chatId] = await partners();
       const stranger = await signUp(t);

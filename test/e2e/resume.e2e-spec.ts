@@ -278,6 +278,15 @@ function resumableDelivery(redis: TestRedis): void {
     for (const ws of [probe, victimWs, fws]) ws.close();
   }, 60_000);
 
+  it('refuses a position just one past the last event with INVALID_SEQ', async () => {
+    const a = await signUp(t);
+    const { ws, ok } = await tokenSocket(t.wsUrl, a);
+    ws.send('auth', { lastSeq: ok.seq + 1 });
+    expect(await ws.waitFor('error')).toMatchObject({ code: 'INVALID_SEQ' });
+    expect(logged([...ws.received, ...(await nextFrames(ws))])).toEqual([]);
+    ws.close();
+  });
+
   it('answers a re-sent auth with the seq of the last event the socket got, so a resume from it repeats nothing', async () => {
     const [a, b] = [await signUp(t), await signUp(t)];
     const direct = await openDirect(t, b, a);
@@ -309,8 +318,11 @@ function resumableDelivery(redis: TestRedis): void {
       return found!;
     });
     expect(typing.seq).toBeUndefined();
-    aws.close();
+    // b's socket closing ends the indicator: a hears typing:stopped (unlogged too) before going, so
+    // it cannot reach the resumed socket live, where it would pass for a replayed one.
     bws.close();
+    expect((await aws.waitForFrame((f) => f.event === 'typing:stopped', 'typing:stopped')).seq).toBeUndefined();
+    aws.close();
     const { ws: back } = await tokenSocket(t.wsUrl, a, ok.seq);
     await nextFrames(back);
     expect(logged(back.received)).toEqual([]);
