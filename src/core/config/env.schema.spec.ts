@@ -65,6 +65,23 @@ describe('parseEnv', () => {
     }
   });
 
+  it('keeps the development secret on a file system without hard links (some network mounts): made by an exclusive create', () => {
+    // The module object the code under test calls through (an import namespace would be a copy).
+    const link = jest.spyOn(require('node:fs') as typeof import('node:fs'), 'linkSync').mockImplementation(() => {
+      throw Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
+    });
+    try {
+      const dir = dataDir();
+      const { appSecret } = parseEnv({ DATA_DIR: dir });
+      expect(appSecret.length).toBeGreaterThanOrEqual(32);
+      expect(readFileSync(join(dir, '.app-secret'), 'utf8')).toBe(appSecret);
+      expect(parseEnv({ DATA_DIR: dir }).appSecret).toBe(appSecret);
+      expect(link).toHaveBeenCalled();
+    } finally {
+      link.mockRestore();
+    }
+  });
+
   it('takes a Redis Cluster in REDIS_URL and refuses a malformed one by name', () => {
     const config = parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1:7001,127.0.0.1:7002', APP_SECRET, DATA_DIR: dataDir() });
     expect(config.redisUrl).toBe('redis+cluster://127.0.0.1:7001,127.0.0.1:7002');

@@ -403,20 +403,38 @@ function keptInDataDir(dataDir: string, name: string, valid: (text: string) => u
   const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(temp, made, { mode: 0o600 });
   try {
-    try {
-      linkSync(temp, file);
-      return made;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+    if (placed(temp, file, made)) return made;
     // Another process made it meanwhile, or an invalid one is in the way.
     const theirs = read();
     if (theirs !== null) return theirs;
     unlinkSync(file);
-    linkSync(temp, file);
-    return made;
+    if (placed(temp, file, made)) return made;
+    return read() ?? made;
   } finally {
     unlinkSync(temp);
+  }
+}
+
+/**
+ * Puts the whole `temp` file at `file` unless one is there (false then). A file system without
+ * hard links (some network and FUSE mounts) gets an exclusive create instead: not whole on a crash
+ * mid-write, which the next start's check of the content catches.
+ */
+function placed(temp: string, file: string, content: string): boolean {
+  try {
+    linkSync(temp, file);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+  }
+  try {
+    writeFileSync(file, content, { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
 }
 
