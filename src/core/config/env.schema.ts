@@ -357,7 +357,7 @@ function keptIn<T>(name: string, dir: string, what: string, work: (dir: string) 
 
 /** The embedded mode's VAPID pair, made once and kept in DATA_DIR (like the development secret), so subscriptions survive restarts. */
 function embeddedVapidKeys(dataDir: string): { publicKey: string; privateKey: string } {
-  const stored = keptInDataDir(dataDir, '.vapid-keys.json', readVapidKeys, () => {
+  const stored = keptFile(dataDir, '.vapid-keys.json', readVapidKeys, () => {
     const ecdh = createECDH('prime256v1');
     ecdh.generateKeys();
     // OpenSSL drops leading zero bytes of the private key; VAPID tools expect all 32.
@@ -379,13 +379,13 @@ function readVapidKeys(text: string): { publicKey: string; privateKey: string } 
 }
 
 /**
- * What the embedded mode keeps in DATA_DIR/`name`: the file's content when `valid` takes it, else
- * `make()`'s, written whole before it can be read (a temp file linked into place: a start that
+ * What the embedded mode keeps in DATA_DIR/`name` (its callers run under keptIn, which names
+ * the directory in a refusal): the file's content when `valid` takes it, else `make()`'s, written whole before it can be read (a temp file linked into place: a start that
  * failed half-way, a full disk, leaves no empty or partial file to be taken for it) and by the
  * first of two processes starting at once (the link fails if the file exists; the other's is read).
  * An invalid file (left by an earlier release's interrupted write) is replaced.
  */
-function keptInDataDir(dataDir: string, name: string, valid: (text: string) => unknown, make: () => string): string {
+function keptFile(dataDir: string, name: string, valid: (text: string) => unknown, make: () => string): string {
   const file = join(dataDir, name);
   const read = (): string | null => {
     try {
@@ -450,7 +450,7 @@ const MIN_SECRET_LENGTH = 32;
  * hashes survive restarts. Never with DATABASE_URL or REDIS_URL: processes sharing those must share the secret.
  */
 function developmentSecret(dataDir: string): string {
-  return keptInDataDir(dataDir, '.app-secret', (text) => text.length >= MIN_SECRET_LENGTH, () => randomBytes(32).toString('base64url'));
+  return keptFile(dataDir, '.app-secret', (text) => text.length >= MIN_SECRET_LENGTH, () => randomBytes(32).toString('base64url'));
 }
 
 function oneOf<T extends string>(values: readonly T[]) {
