@@ -74,7 +74,7 @@ export class DeviceTokensService {
           auth: web?.auth ?? null,
           origin: web ? origin : null,
         });
-        if (web) await this.pushes.removeOtherRowsOfEndpoint(tx, web.endpoint, kept);
+        if (web) await this.pushes.removeByEndpoint(web.endpoint, { keptId: kept, tx });
         await this.pushes.evictBeyond(tx, kept, owner, { perSession: MAX_DEVICE_TOKENS_PER_SESSION, perUser: MAX_DEVICE_TOKENS_PER_USER });
         return kept;
       });

@@ -138,17 +138,13 @@ export class PushRepository {
 
   /** Deletes the token with this hash; resolves whether there was one. */
   /**
-   * Deletes the other rows of a browser subscription than `keptId`: rows an instance of a release
-   * before 1764000009910 keyed by the JSON as sent (a rolling deploy overlaps them), which would
-   * keep pushing their account's messages to a browser this caller now uses.
+   * Deletes the rows of a browser subscription, however they were keyed (an instance of a release
+   * before 1764000009910 keyed them by the JSON as sent, and a rolling deploy overlaps it), but
+   * `keptId`: a row of that kind would keep pushing its account's messages to a browser someone
+   * else now uses.
    */
-  async removeOtherRowsOfEndpoint(tx: EntityManager, endpoint: string, keptId: string): Promise<void> {
-    await tx.query(`DELETE FROM device_tokens WHERE platform = 'WEB' AND endpoint = $1 AND id <> $2`, [endpoint, keptId]);
-  }
-
-  /** Deletes every row of a browser subscription, however it was keyed. */
-  async removeByEndpoint(endpoint: string): Promise<void> {
-    await this.dataSource.query(`DELETE FROM device_tokens WHERE platform = 'WEB' AND endpoint = $1`, [endpoint]);
+  async removeByEndpoint(endpoint: string, { keptId = null, tx = this.dataSource.manager }: { keptId?: string | null; tx?: EntityManager } = {}): Promise<void> {
+    await tx.query(`DELETE FROM device_tokens WHERE platform = 'WEB' AND endpoint = $1 AND id IS DISTINCT FROM $2`, [endpoint, keptId]);
   }
 
   async removeByHash(tokenHash: Buffer): Promise<boolean> {
