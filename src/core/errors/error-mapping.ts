@@ -1,5 +1,6 @@
-import { HttpException, Logger } from '@nestjs/common';
+import { HttpException } from '@nestjs/common';
 import { isDatabaseUnavailable } from '../database/query-results';
+import { OutageCauses } from '../logging/outage-log';
 import { AppError } from './app-error';
 import { ErrorCode, isErrorCode } from './error-codes';
 
@@ -19,38 +20,7 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 /** What a client is told to wait before retrying while the database is unreachable. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
-/** How often, at most, the cause of an outage's 503s is logged again while it lasts. */
-export const OUTAGE_LOG_INTERVAL_MS = 60_000;
-
-/**
- * During a database outage every request and frame that needs it is answered 503: each cause
- * (refused, timed out, too many connections; an outage often has two or three at once) is logged
- * when it first happens, then at most once a minute while it lasts, so an operator sees why
- * without a line per request.
- */
-export class OutageCauses {
-  /** When each cause was last logged; causes not seen for a minute are forgotten. */
-  private readonly logged = new Map<string, number>();
-
-  constructor(private readonly logger = new Logger('Database')) {}
-
-  noted(error: unknown, now = Date.now()): void {
-    const cause = causeOf(error);
-    const at = this.logged.get(cause);
-    if (at !== undefined && now - at < OUTAGE_LOG_INTERVAL_MS) return;
-    for (const [known, loggedAt] of this.logged) if (now - loggedAt >= OUTAGE_LOG_INTERVAL_MS) this.logged.delete(known);
-    this.logged.set(cause, now);
-    this.logger.warn(`database unavailable, answering SERVICE_UNAVAILABLE: ${cause}`);
-  }
-}
-
-function causeOf(error: unknown): string {
-  const e = error as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } };
-  const source = e.driverError && typeof e.driverError.message === 'string' ? e.driverError : e;
-  const code = typeof source.code === 'string' ? `${source.code}: ` : '';
-  return `${code}${String(source.message)}`;
-}
-
+/** The causes of this process's database outages, logged as requests and frames meet them. */
 const outageCauses = new OutageCauses();
 
 /**
