@@ -105,7 +105,8 @@ describe('runPendingMigrations', () => {
     expect(await dataSource.query('SELECT id, title FROM notes')).toEqual([]);
     expect(await dataSource.query('SHOW lock_timeout')).toEqual([before]);
     expect(await runPendingMigrations(dataSource)).toEqual([]);
-  });
+    // Embedded, the data source starts a new PGlite data directory: its initdb alone took 28 s of jest's default 30 under CI's load.
+  }, 120_000);
 
   // Lock waits need a second session: embedded PGlite has one.
   (TEST_DATABASE_URL ? describe : describe.skip)('on PostgreSQL, while another transaction holds a lock the migration needs', () => {
