@@ -21,8 +21,8 @@ describe('an ended session closes its sockets', () => {
     const [session] = await t.backend.sql<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1`, [a.id]);
     // What a lost bus message leaves behind: the row is gone, nobody told this instance.
     await t.backend.sql(`DELETE FROM sessions WHERE id = $1`, [session.id]);
-    const closed = await Promise.race([ws.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))]);
-    expect(closed).toEqual({ code: 4003, reason: 'session ended' });
+    // No timer of our own (a loaded CI machine is slow): a socket never closed fails the test at jest's timeout.
+    expect(await ws.closed).toEqual({ code: 4003, reason: 'session ended' });
   });
 
   it("counts an open socket as its session in use: a device connected for months is neither signed out by expiry nor deleted as unused", async () => {
@@ -47,8 +47,7 @@ describe('an ended session closes its sockets', () => {
     const second = await signIn(t, a.email);
     const [expiring, staying] = [await connect(t, a), await connect(t, second)];
     await t.backend.sql(`UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, [sha256(a.token)]);
-    const closed = await Promise.race([expiring.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))]);
-    expect(closed).toMatchObject({ code: 4003 });
+    expect(await expiring.closed).toMatchObject({ code: 4003 });
     staying.send('presence:ping');
     await staying.expectNo('error', () => true, 1_500);
     expect(staying.socket.readyState).toBe(staying.socket.OPEN);
