@@ -8,12 +8,14 @@ describe('displayText', () => {
   });
 
   it('is empty when nothing visible is left', () => {
-    for (const blank of ['\u200B', '\u200B\u2060\uFEFF', '\u3164', '\u115F\u1160', '\u2800', '\u202E\u2066', '\u00A0\u2003', '']) expect(displayText(blank)).toBe('');
+    for (const blank of ['\u200B', '\u200B\u2060\uFEFF', '\u3164', '\u115F\u1160', '\u2800', '\u202E\u2066', '\u00A0\u2003', '\uFE0F\uFE0F', '\u034F', '\u17B5\u17B5', '\u0301\u20DD', '']) expect(displayText(blank)).toBe('');
   });
 
   it('keeps what shows, joiners in emoji sequences included', () => {
     expect(displayText('👨\u200D👩\u200D👧 Family')).toBe('👨\u200D👩\u200D👧 Family');
     expect(displayText('Zoë')).toBe('Zoë');
+    expect(displayText('Zoe\u0308')).toBe('Zoe\u0308');
+    expect(displayText('❤\uFE0F')).toBe('❤\uFE0F');
     expect(displayText('\u200Bx')).toBe('\u200Bx');
   });
 });

@@ -3,8 +3,12 @@
  * (`invoice\u202Egnp.exe` shows as `invoiceexe.png`): nothing a name shown to others needs.
  */
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-/** Characters that show nothing: format characters, spaces, and the fillers that pass for letters. */
-const INVISIBLE_ONLY = /^[\p{Cf}\p{Z}\s\u115f\u1160\u3164\uffa0\u2800]*$/u;
+/**
+ * Characters that show nothing on their own: format characters, spaces, default-ignorable code
+ * points (variation selectors, the combining grapheme joiner, Khmer's inherent vowels), combining
+ * marks with no letter to sit on, and the fillers that pass for letters.
+ */
+const INVISIBLE_ONLY = /^[\p{Cf}\p{Z}\s\p{Default_Ignorable_Code_Point}\p{Mn}\p{Me}\u115f\u1160\u3164\uffa0\u2800]*$/u;
 
 /** `text` without control or bidirectional control characters. */
 export function withoutControls(text: string): string {
