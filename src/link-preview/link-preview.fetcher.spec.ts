@@ -1,15 +1,13 @@
 import * as http from 'node:http';
-import { AddressInfo, LookupFunction } from 'node:net';
+import { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import type { ResolveHost } from '../core/outbound/host-resolver';
 import { OutboundPolicy } from '../core/outbound/outbound-policy';
 import { OutboundRefusedError } from '../core/outbound/outbound-refused.error';
 import { LinkPreviewFetcher } from './link-preview.fetcher';
 
 /** Every name resolves to loopback, which is refused: nothing in this file can leave the machine. */
-const loopbackOnly: LookupFunction = (_hostname, options, callback) => {
-  if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
-  else callback(null, '127.0.0.1', 4);
-};
+const loopbackOnly: ResolveHost = () => Promise.resolve(['127.0.0.1']);
 
 describe('LinkPreviewFetcher against a local server', () => {
   let server: http.Server;
@@ -52,7 +50,7 @@ describe('LinkPreviewFetcher against a local server', () => {
   beforeEach(() => (seen.length = 0));
 
   const fetcher = () => {
-    const policy = new OutboundPolicy({ allowHosts: [new URL(base).host], lookup: loopbackOnly });
+    const policy = new OutboundPolicy({ allowHosts: [new URL(base).host], resolve: loopbackOnly });
     return new LinkPreviewFetcher(policy, {
       youtube: { name: 'YouTube', endpoint: `${base}/oembed/youtube` },
       vimeo: { name: 'Vimeo', endpoint: `${base}/oembed/vimeo` },

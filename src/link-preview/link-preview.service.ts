@@ -4,7 +4,7 @@ import { withTimeout } from '../core/async/with-timeout';
 import { AppConfig } from '../core/config/app-config';
 import { AppError } from '../core/errors';
 import { OutboundPolicy } from '../core/outbound/outbound-policy';
-import { OUTBOUND_REFUSAL_MESSAGES, OutboundRefusedError } from '../core/outbound/outbound-refused.error';
+import { OUTBOUND_REFUSAL_MESSAGES, OutboundRefusedError, ResolutionUnavailableError } from '../core/outbound/outbound-refused.error';
 import { RateLimiter } from '../core/rate-limit/rate-limiter';
 import { LinkPreviewDto } from './dto/link-preview.dto';
 import { LinkPreviewFetcher } from './link-preview.fetcher';
@@ -18,6 +18,13 @@ export const PREVIEW_TIMEOUT_MS = 5_000;
 export const PREVIEW_TTL_SECONDS = 24 * 3600;
 /** A target that failed is asked again after this, not a day later: most failures are passing. */
 export const FAILED_PREVIEW_TTL_SECONDS = 10 * 60;
+/**
+ * A preview given up on by this process (its 5 s deadline passed, the DNS did not answer in
+ * time, too many names were being resolved) tells nothing of the page: kept only this long, to
+ * spare a slow target repeated fetches, so a load on the server does not blank a link for
+ * everyone for FAILED_PREVIEW_TTL_SECONDS.
+ */
+export const GIVEN_UP_PREVIEW_TTL_SECONDS = 30;
 /** Images larger than this are not proxied (413). */
 export const MAX_PROXIED_IMAGE_BYTES = 5 * 1024 * 1024;
 /** The whole proxied exchange, body included. */
@@ -131,19 +138,21 @@ export class LinkPreviewService {
 
   private async fetchAndCache(key: string, url: URL): Promise<PreviewFields> {
     const controller = new AbortController();
+    const deadline = new Error(`No preview within ${PREVIEW_TIMEOUT_MS} ms`);
     const outcome = await withTimeout(
       this.fetcher.preview(url, controller.signal).then(
         (fields) => ({ fields }),
         (error: Error) => ({ error }),
       ),
       PREVIEW_TIMEOUT_MS,
-      { error: new Error(`No preview within ${PREVIEW_TIMEOUT_MS} ms`) },
+      { error: deadline },
     );
     // Whatever is still open (a slow body, a DNS answer that never came) is given up.
     controller.abort();
     if ('error' in outcome) {
       this.logger.debug(`preview ${originOf(key)}: ${outcome.error.message}`);
-      await this.cache.set(key, EMPTY_PREVIEW, FAILED_PREVIEW_TTL_SECONDS);
+      const givenUp = outcome.error === deadline || outcome.error instanceof ResolutionUnavailableError;
+      await this.cache.set(key, EMPTY_PREVIEW, givenUp ? GIVEN_UP_PREVIEW_TTL_SECONDS : FAILED_PREVIEW_TTL_SECONDS);
       return { ...EMPTY_PREVIEW };
     }
     await this.cache.set(key, outcome.fields, PREVIEW_TTL_SECONDS);

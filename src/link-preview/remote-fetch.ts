@@ -35,12 +35,12 @@ export interface RemoteResponse {
  * MAX_REDIRECTS, and every hop's URL is checked again before its request (the agents also check
  * the address each connection goes to). Resolves with the first non-redirect 2xx response, its
  * body unread; rejects with OutboundRefusedError, UpstreamError, or the network error.
- * `signal` bounds the whole exchange, body included.
+ * `signal` bounds the whole exchange, host name resolutions and body included.
  */
 export async function fetchRemote(policy: OutboundPolicy, input: URL, options: { accept: string; signal: AbortSignal; compressed?: boolean }): Promise<RemoteResponse> {
   let url = input;
   for (let hop = 0; ; hop++) {
-    url = await policy.check(url);
+    url = await policy.check(url, options.signal);
     options.signal.throwIfAborted();
     const response = await get(policy, url, options);
     const status = response.statusCode ?? 0;

@@ -1,5 +1,6 @@
 import webpush from 'web-push';
 import type { AppConfig } from '../core/config/app-config';
+import type { ResolveHost } from '../core/outbound/host-resolver';
 import { OutboundPolicy } from '../core/outbound/outbound-policy';
 import type { WebSubscription } from './web-subscription';
 import { MAX_RETRY_AFTER_MS, PushServiceUnavailableError, retryAfterMs, WebPushSender } from './web-push.sender';
@@ -31,18 +32,16 @@ describe('WebPushSender.send', () => {
   const vapid = webpush.generateVAPIDKeys();
   const config = { values: { push: { publicKey: vapid.publicKey, privateKey: vapid.privateKey, subject: 'mailto:ops@example.com' } } } as unknown as AppConfig;
   const subscription = (endpoint: string) => ({ endpoint, p256dh: P256DH, auth: 'AAAAAAAAAAAAAAAAAAAAAA' }) as WebSubscription;
-  type Lookup = ConstructorParameters<typeof OutboundPolicy>[0]['lookup'];
-  const senderResolving = (lookup: Lookup) => new WebPushSender(config, new OutboundPolicy({ allowHosts: [], lookup }));
+  /** `resolve` stands for c-ares, which resolves the names users chose (an endpoint is one). */
+  const senderResolving = (resolve: ResolveHost) => new WebPushSender(config, new OutboundPolicy({ allowHosts: [], resolve }));
 
   it('retries, rather than refuses, an endpoint whose host does not resolve right now: its subscription is kept', async () => {
-    const failing: Lookup = ((_host: string, _options: unknown, callback: (error: Error | null, addresses: unknown[]) => void) =>
-      callback(Object.assign(new Error('getaddrinfo EAI_AGAIN fcm.googleapis.com'), { code: 'EAI_AGAIN' }), [])) as unknown as Lookup;
+    const failing: ResolveHost = () => Promise.reject(Object.assign(new Error('queryA ESERVFAIL fcm.googleapis.com'), { code: 'ESERVFAIL' }));
     await expect(senderResolving(failing).send(subscription('https://fcm.googleapis.com/fcm/send/abc'), '{}', 'topic')).rejects.toBeInstanceOf(PushServiceUnavailableError);
   });
 
   it('refuses an endpoint the outbound policy never contacts (a private address)', async () => {
-    const privateAddress: Lookup = ((_host: string, _options: unknown, callback: (error: Error | null, addresses: unknown[]) => void) =>
-      callback(null, [{ address: '10.0.0.7', family: 4 }])) as unknown as Lookup;
+    const privateAddress: ResolveHost = () => Promise.resolve(['10.0.0.7']);
     expect(await senderResolving(privateAddress).send(subscription('https://push.internal.example/abc'), '{}', 'topic')).toBe('refused');
   });
 });

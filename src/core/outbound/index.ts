@@ -1,5 +1,5 @@
 export { OutboundModule } from './outbound.module';
 export { OutboundPolicy } from './outbound-policy';
-export { OUTBOUND_REFUSAL_MESSAGES, OutboundRefusedError } from './outbound-refused.error';
+export { OUTBOUND_REFUSAL_MESSAGES, OutboundRefusedError, ResolutionUnavailableError } from './outbound-refused.error';
 export type { OutboundRefusalReason } from './outbound-refused.error';
 export { refusedAddressReason } from './address-policy';

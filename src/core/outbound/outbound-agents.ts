@@ -10,8 +10,10 @@ import { OutboundRefusedError } from './outbound-refused.error';
 /** What the agents ask of the policy at connect time. */
 export interface ConnectRules {
   isAllowListed(host: string, port: number): boolean;
-  /** The resolver (dns.lookup in production). */
-  lookup: LookupFunction;
+  /** The system resolver (dns.lookup in production), for an allow-listed host:port. */
+  systemLookup: LookupFunction;
+  /** The resolution OutboundPolicy.check uses, for one connection; an aborted `signal` gives it up. */
+  lookupFor(signal: AbortSignal): LookupFunction;
 }
 
 type ConnectionCallback = (error: Error | null, socket: Duplex) => void;
@@ -24,10 +26,11 @@ export const AGENT_OPTIONS = { keepAlive: true, maxFreeSockets: 16, timeout: 60_
  * The decision made for every new connection, after the URL checks of OutboundPolicy.check and
  * again here because a redirect, a retry or a library may connect elsewhere than what was
  * checked: an allow-listed host:port connects as is; an address literal is classified; any
- * other port than the scheme's default is refused; a host name is resolved by a lookup that
- * refuses the connection if any address it yields is not public (so a DNS answer that changed
- * since the check cannot rebind to a private address). request-filtering-agent applies its
- * own, independent check of the same addresses underneath.
+ * other port than the scheme's default is refused; a host name is resolved again, by the
+ * resolver the policy's check uses for that name, and the connection refused if any address it
+ * yields is not public (so a DNS answer that changed since the check cannot rebind to a private
+ * address). request-filtering-agent applies its own, independent check of the same addresses
+ * underneath.
  */
 function guardConnection(rules: ConnectRules, defaultPort: number, options: TcpNetConnectOpts, callback: ConnectionCallback | undefined, filtered: Connect, plain: Connect): Duplex {
   const host = options.host ?? 'localhost';
@@ -35,7 +38,7 @@ function guardConnection(rules: ConnectRules, defaultPort: number, options: TcpN
   if ((options as { socketPath?: string }).socketPath) {
     return errorSocket(new OutboundRefusedError('ADDRESS', 'Outbound connections to a socket path are refused'), callback);
   }
-  if (rules.isAllowListed(host, port)) return plain({ ...options, lookup: rules.lookup }, callback);
+  if (rules.isAllowListed(host, port)) return plain({ ...options, lookup: rules.systemLookup }, callback);
   if (isIP(host)) {
     const reason = refusedAddressReason(host);
     if (reason) return errorSocket(new OutboundRefusedError('ADDRESS', `${host} is not a public address (${reason})`), callback);
@@ -43,7 +46,11 @@ function guardConnection(rules: ConnectRules, defaultPort: number, options: TcpN
   if (port !== defaultPort) {
     return errorSocket(new OutboundRefusedError('PORT', `Port ${port} of ${host} is not the default port and ${host}:${port} is not in OUTBOUND_ALLOW_HOSTS`), callback);
   }
-  return filtered({ ...options, lookup: guardedLookup(rules.lookup) }, callback);
+  const connection = new AbortController();
+  const socket = filtered({ ...options, lookup: guardedLookup(rules.lookupFor(connection.signal)) }, callback);
+  // A connection closed while its name still resolves (its request aborted) gives the resolution up.
+  socket.once('close', () => connection.abort());
+  return socket;
 }
 
 /** A resolver that fails with OutboundRefusedError when any address of the answer is not public. */

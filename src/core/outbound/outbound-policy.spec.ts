@@ -3,19 +3,41 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { AddressInfo, LookupFunction } from 'node:net';
 import { refusedAddressReason } from './address-policy';
+import { MAX_RESOLUTIONS_IN_FLIGHT, MAX_WAITING_RESOLUTIONS, RESOLVE_DEADLINE_MS, ResolveHost } from './host-resolver';
 import { hostPortKey, parseHostPort } from './host-port';
 import { OutboundPolicy } from './outbound-policy';
-import { OutboundRefusedError } from './outbound-refused.error';
+import { OutboundRefusedError, ResolutionUnavailableError } from './outbound-refused.error';
 
-/** A resolver answering from a table, counting calls per name; unknown names fail like ENOTFOUND. */
+/** An answer per call: a list of lists answers differently on each call (the first list, then the second...). */
+function answerOf(entry: string[] | string[][] | undefined, call: number): string[] {
+  return (Array.isArray(entry?.[0]) ? (entry as string[][])[Math.min(call, entry!.length) - 1] : (entry as string[] | undefined)) ?? [];
+}
+
+/**
+ * The resolver of names users chose (c-ares in production) answering from a table, counting
+ * calls and keeping the signal of each; unknown names fail like ENOTFOUND, 'never' never answers.
+ */
+function fakeResolve(table: Record<string, string[] | string[][] | 'never'>) {
+  const calls: Record<string, number> = {};
+  const signals: AbortSignal[] = [];
+  const resolve: ResolveHost = async (host, signal) => {
+    const n = (calls[host] = (calls[host] ?? 0) + 1);
+    signals.push(signal);
+    const entry = table[host];
+    if (entry === 'never') return new Promise<never>(() => undefined);
+    const answer = answerOf(entry, n);
+    if (!answer.length) throw Object.assign(new Error(`queryA ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    return answer;
+  };
+  return { resolve, calls, signals };
+}
+
+/** The system resolver (dns.lookup in production) answering from a table, counting calls per name; unknown names fail like ENOTFOUND. */
 function fakeLookup(table: Record<string, string[] | string[][]>) {
   const calls: Record<string, number> = {};
   const lookup: LookupFunction = (hostname, options, callback) => {
     const n = (calls[hostname] = (calls[hostname] ?? 0) + 1);
-    const entry = table[hostname];
-    // A list of lists answers differently on each call (the first list, then the second...).
-    const answer = (Array.isArray(entry?.[0]) ? (entry as string[][])[Math.min(n, entry!.length) - 1] : (entry as string[] | undefined)) ?? [];
-    const addresses: LookupAddress[] = answer.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+    const addresses: LookupAddress[] = answerOf(table[hostname], n).map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
     setImmediate(() => {
       if (!addresses.length) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), []);
       if (options.all) callback(null, addresses);
@@ -108,15 +130,18 @@ describe('hostPortKey / parseHostPort', () => {
   });
 });
 
+/** A system resolver that knows no name: nothing in this file asks the machine's DNS. */
+const noSystemLookup = fakeLookup({}).lookup;
+
 describe('OutboundPolicy.check', () => {
-  const { lookup } = fakeLookup({
+  const { resolve } = fakeResolve({
     'public.test': ['93.184.216.34', '2606:4700:4700::1111'],
     'loopback.test': ['127.0.0.1'],
     'v6-loopback.test': ['::1'],
     'metadata.test': ['169.254.169.254'],
     'mixed.test': ['93.184.216.34', '10.0.0.7'],
   });
-  const policy = new OutboundPolicy({ allowHosts: [parseHostPort('relay.internal:8443')!, parseHostPort('127.0.0.1:5000')!], lookup });
+  const policy = new OutboundPolicy({ allowHosts: [parseHostPort('relay.internal:8443')!, parseHostPort('127.0.0.1:5000')!], resolve, lookup: noSystemLookup });
 
   it('accepts a public http or https URL on the default port', async () => {
     await expect(policy.check('https://public.test/page?q=1')).resolves.toEqual(new URL('https://public.test/page?q=1'));
@@ -167,6 +192,16 @@ describe('OutboundPolicy.check', () => {
     expect(policy.isAllowListed('127.0.0.1', 5001)).toBe(false);
     expect(policy.isAllowListed('localhost', 5000)).toBe(false);
   });
+
+  it('resolves the names of OUTBOUND_ALLOW_HOSTS, on any port, and localhost with the system resolver, which reads /etc/hosts', async () => {
+    const { lookup, calls } = fakeLookup({ 'relay.internal': ['10.0.0.7'], localhost: ['127.0.0.1'] });
+    const { resolve, calls: chosen } = fakeResolve({ 'relay.internal': ['93.184.216.34'], localhost: ['93.184.216.34'] });
+    const policy = new OutboundPolicy({ allowHosts: [parseHostPort('relay.internal:8443')!], resolve, lookup });
+    expect((await refusal(policy.check('https://relay.internal/'))).reason).toBe('ADDRESS');
+    expect((await refusal(policy.check('http://LOCALHOST/'))).reason).toBe('ADDRESS');
+    expect(calls).toEqual({ 'relay.internal': 1, localhost: 1 });
+    expect(chosen).toEqual({});
+  });
 });
 
 describe('OutboundPolicy agents', () => {
@@ -211,8 +246,8 @@ describe('OutboundPolicy agents', () => {
   );
 
   it('refuses a host name that resolves to loopback, at connect time', async () => {
-    const { lookup } = fakeLookup({ 'loopback.test': ['127.0.0.1'], 'v6.test': ['::1'], 'mixed.test': ['93.184.216.34', '127.0.0.1'] });
-    const policy = new OutboundPolicy({ allowHosts: [], lookup });
+    const { resolve } = fakeResolve({ 'loopback.test': ['127.0.0.1'], 'v6.test': ['::1'], 'mixed.test': ['93.184.216.34', '127.0.0.1'] });
+    const policy = new OutboundPolicy({ allowHosts: [], resolve, lookup: noSystemLookup });
     for (const url of ['http://loopback.test/', 'https://loopback.test/', 'http://v6.test/', 'http://mixed.test/']) {
       const error = await refusal(get(policy, url));
       expect(error.reason).toBe('ADDRESS');
@@ -220,16 +255,85 @@ describe('OutboundPolicy agents', () => {
   });
 
   it('refuses a name whose answer turned private after the check passed (DNS rebinding)', async () => {
-    const { lookup, calls } = fakeLookup({ 'rebind.test': [['93.184.216.34'], ['127.0.0.1']] });
-    const policy = new OutboundPolicy({ allowHosts: [], lookup });
+    const { resolve, calls } = fakeResolve({ 'rebind.test': [['93.184.216.34'], ['127.0.0.1']] });
+    const policy = new OutboundPolicy({ allowHosts: [], resolve, lookup: noSystemLookup });
     await expect(policy.check('http://rebind.test/')).resolves.toBeInstanceOf(URL);
     expect((await refusal(get(policy, 'http://rebind.test/'))).reason).toBe('ADDRESS');
     expect(calls['rebind.test']).toBe(2);
   });
 
   it('refuses a connection to a port other than the default', async () => {
-    const { lookup } = fakeLookup({ 'public.test': ['93.184.216.34'] });
-    const policy = new OutboundPolicy({ allowHosts: [], lookup });
+    const { resolve } = fakeResolve({ 'public.test': ['93.184.216.34'] });
+    const policy = new OutboundPolicy({ allowHosts: [], resolve, lookup: noSystemLookup });
     expect((await refusal(get(policy, 'http://public.test:6379/'))).reason).toBe('PORT');
+  });
+
+  it('resolves an allow-listed name with the system resolver, as the check does', async () => {
+    const { lookup, calls } = fakeLookup({ 'relay.test': ['127.0.0.1'] });
+    const { resolve, calls: chosen } = fakeResolve({});
+    const policy = new OutboundPolicy({ allowHosts: [`relay.test:${port}`], resolve, lookup });
+    await expect(get(policy, `http://relay.test:${port}/`)).resolves.toBe(200);
+    expect(requestsSeen).toBe(1);
+    // The same name on another port is not allowed, but still the operator's: refused by its address, not unresolvable.
+    expect((await refusal(get(policy, 'http://relay.test/'))).reason).toBe('ADDRESS');
+    expect(calls['relay.test']).toBe(2);
+    expect(chosen).toEqual({});
+    policy.onModuleDestroy();
+  });
+
+  it('gives up the resolution of a connection closed while its name resolves', async () => {
+    const { resolve, signals } = fakeResolve({ 'never.test': 'never' });
+    const policy = new OutboundPolicy({ allowHosts: [], resolve, lookup: noSystemLookup });
+    const controller = new AbortController();
+    const request = http.get('http://never.test/', { agent: policy.httpAgent, signal: controller.signal });
+    const failed = new Promise((resolve) => request.on('error', resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(signals.map((s) => s.aborted)).toEqual([false]);
+    controller.abort();
+    await failed;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(signals.map((s) => s.aborted)).toEqual([true]);
+  });
+});
+
+describe('OutboundPolicy resolution', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('gives up, and cancels, a name whose DNS never answers after RESOLVE_DEADLINE_MS; another name resolves meanwhile', async () => {
+    const { resolve, signals } = fakeResolve({ 'never.test': 'never', 'public.test': ['93.184.216.34'] });
+    const policy = new OutboundPolicy({ allowHosts: [], resolve, lookup: noSystemLookup });
+    const hung = refusal(policy.check('https://never.test/'));
+    await expect(policy.check('https://public.test/')).resolves.toBeInstanceOf(URL);
+    await jest.advanceTimersByTimeAsync(RESOLVE_DEADLINE_MS);
+    const error = await hung;
+    expect(error).toBeInstanceOf(ResolutionUnavailableError);
+    expect({ reason: error.reason, kind: (error as ResolutionUnavailableError).kind }).toEqual({ reason: 'UNRESOLVABLE', kind: 'TIMEOUT' });
+    expect(signals.map((s) => s.aborted)).toEqual([true, false]);
+  });
+
+  it(`resolves at most ${MAX_RESOLUTIONS_IN_FLIGHT} names at once, ${MAX_WAITING_RESOLUTIONS} more waiting, and refuses the next at once`, async () => {
+    const { resolve, calls } = fakeResolve({ 'never.test': 'never', 'public.test': ['93.184.216.34'] });
+    const policy = new OutboundPolicy({ allowHosts: [], resolve, lookup: noSystemLookup });
+    const checks = Array.from({ length: MAX_RESOLUTIONS_IN_FLIGHT + MAX_WAITING_RESOLUTIONS - 1 }, () => refusal(policy.check('https://never.test/')));
+    const leaving = new AbortController();
+    const left = policy.check('https://public.test/', leaving.signal).catch((error: unknown) => error);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(calls['never.test']).toBe(MAX_RESOLUTIONS_IN_FLIGHT);
+    // Past the queue: refused without asking the resolver.
+    const busy = await refusal(policy.check('https://public.test/'));
+    expect(busy).toBeInstanceOf(ResolutionUnavailableError);
+    expect((busy as ResolutionUnavailableError).kind).toBe('BUSY');
+    expect(calls['public.test']).toBeUndefined();
+    // A waiting caller that gives up leaves the queue, never resolved.
+    leaving.abort();
+    expect((await left) as Error).toMatchObject({ name: 'AbortError' });
+    // Each deadline that passes lets as many waiting resolutions start.
+    await jest.advanceTimersByTimeAsync(RESOLVE_DEADLINE_MS);
+    expect(calls['never.test']).toBe(Math.min(2 * MAX_RESOLUTIONS_IN_FLIGHT, MAX_RESOLUTIONS_IN_FLIGHT + MAX_WAITING_RESOLUTIONS));
+    await jest.advanceTimersByTimeAsync(MAX_WAITING_RESOLUTIONS * RESOLVE_DEADLINE_MS);
+    expect((await Promise.all(checks)).map((e) => (e as ResolutionUnavailableError).kind)).toEqual(checks.map(() => 'TIMEOUT'));
+    expect(calls['public.test']).toBeUndefined();
+    await expect(policy.check('https://public.test/')).resolves.toBeInstanceOf(URL);
   });
 });

@@ -47,3 +47,20 @@ export class OutboundRefusedError extends Error {
     this.name = 'OutboundRefusedError';
   }
 }
+
+/**
+ * A host name given up on by this process rather than answered by the DNS: no answer within
+ * RESOLVE_DEADLINE_MS (`TIMEOUT`), or too many resolutions in flight (`BUSY`). Its reason is
+ * UNRESOLVABLE, so every caller treats it as a name that does not resolve right now (Web Push
+ * tries again later, the image proxy answers 502); its class says that it tells nothing of the
+ * host, so a link preview that failed of it is not remembered as empty.
+ */
+export class ResolutionUnavailableError extends OutboundRefusedError {
+  constructor(
+    readonly kind: 'TIMEOUT' | 'BUSY',
+    message: string,
+  ) {
+    super('UNRESOLVABLE', message);
+    this.name = 'ResolutionUnavailableError';
+  }
+}
