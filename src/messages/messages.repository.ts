@@ -853,15 +853,24 @@ export class MessagesRepository {
     }
   }
 
-  /** `userId`'s newest messages in each group (at most `perChat` a group), oldest first. */
-  async newestOfSenderInGroups(tx: EntityManager, userId: string, perChat: number): Promise<Array<{ chatId: string; ids: string[] }>> {
+  /**
+   * `userId`'s newest messages in each group, oldest first: the newest `perChat` a group, and
+   * besides them those created in the last `recent.seconds`, at most `recent.perChat` a group.
+   */
+  async newestOfSenderInGroups(
+    tx: EntityManager,
+    userId: string,
+    perChat: number,
+    recent: { seconds: number; perChat: number },
+  ): Promise<Array<{ chatId: string; ids: string[] }>> {
     return (await tx.query(
       `SELECT chat_id AS "chatId", array_agg(id::text ORDER BY seq) AS ids
-         FROM (SELECT m.chat_id, m.id, m.seq, row_number() OVER (PARTITION BY m.chat_id ORDER BY m.seq DESC) AS rank
+         FROM (SELECT m.chat_id, m.id, m.seq, m.created_at, row_number() OVER (PARTITION BY m.chat_id ORDER BY m.seq DESC) AS rank
                  FROM messages m JOIN chats c ON c.id = m.chat_id AND c.type = 'GROUP'
                 WHERE m.sender_id = $1) newest
-        WHERE rank <= $2 GROUP BY chat_id`,
-      [userId, perChat],
+        WHERE rank <= $2 OR (created_at > now() - make_interval(secs => $3) AND rank <= $4)
+        GROUP BY chat_id`,
+      [userId, perChat, recent.seconds, recent.perChat],
     )) as Array<{ chatId: string; ids: string[] }>;
   }
 

@@ -42,8 +42,15 @@ const SEND_TRIES = 3;
  * How many of a deleted account's newest messages in each group its members are told deleted
  * (`message:deleted`): two pages of history, what a member can have on screen. Older ones are gone
  * from the next page a client loads; telling all of them would cost an event per message per member.
+ * (Besides these, those a replay of the event log can still show: see onModuleInit.)
  */
 const DELETED_ACCOUNT_TOLD = 100;
+/**
+ * Added to the event log's age limit when choosing a deleted account's messages a replay can
+ * still show: a message's message:new is appended a moment after its row is stored, and the
+ * database's clock and the instances' may be a little apart.
+ */
+const LOG_AGE_SLACK_SECONDS = 60;
 
 /** The place of a send that waits for nothing (not one of a socket's pipelined frames). */
 const IMMEDIATE: FramePlace = { admitted: () => undefined, inTurn: () => Promise.resolve() };
@@ -73,13 +80,20 @@ export class MessagesService implements OnModuleInit {
   ) {}
 
   /**
-   * A deleted account's messages go from every group it wrote in: the members still showing the
-   * newest of them (DELETED_ACCOUNT_TOLD a group) get `message:deleted` for each, with the chat's
-   * last message as they see it afterwards. (Its direct and secret chats go whole: chat:deleted.)
+   * A deleted account's messages go from every group it wrote in: the members get
+   * `message:deleted` for each, with the chat's last message as they see it afterwards, for the
+   * newest of them (DELETED_ACCOUNT_TOLD a group: what a loaded page can show) and for every one
+   * whose message:new a member who was offline can still replay from their event log (created
+   * within its age limit). Of the latter, at most the log's count limit a chat: a member's log
+   * keeps that many events, so that many deletions push every older message:new out of it, and a
+   * client whose position is older gets resync_required and reloads instead of replaying it.
+   * (Its direct and secret chats go whole: chat:deleted.)
    */
   onModuleInit(): void {
+    const { eventLogMaxAgeSeconds, eventLogMaxEvents } = this.config.values;
+    const replayable = { seconds: eventLogMaxAgeSeconds + LOG_AGE_SLACK_SECONDS, perChat: eventLogMaxEvents };
     this.users.onAccountDeletion(async (tx, userId) => {
-      const gone = await this.messages.newestOfSenderInGroups(tx, userId, DELETED_ACCOUNT_TOLD);
+      const gone = await this.messages.newestOfSenderInGroups(tx, userId, DELETED_ACCOUNT_TOLD, replayable);
       return async () => {
         for (const { chatId, ids } of gone) {
           const lastId = await this.messages.lastMessageIdOf(chatId);

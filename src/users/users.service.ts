@@ -12,6 +12,7 @@ import { CloseCode } from '../realtime/client-events';
 import { between, PresenceRelations } from '../presence/presence-relations';
 import { PresenceStore } from '../realtime/presence/presence-store';
 import { RealtimePublisher } from '../realtime/realtime-publisher';
+import { EventLog } from '../realtime/event-log/event-log';
 import { PresenceView, PublicUserDto, UserDto, toUserDto } from './dto/user.dto';
 import { UpdateProfileDto } from './dto/update-profile.dto';
 import { UserEntity } from './entities/user.entity';
@@ -53,6 +54,7 @@ export class UsersService {
     private readonly blocks: BlockPolicy,
     private readonly presence: PresenceStore,
     private readonly realtime: RealtimePublisher,
+    private readonly eventLog: EventLog,
     private readonly relations: PresenceRelations,
     private readonly uploads: UploadsService,
     private readonly limiter: RateLimiter,
@@ -485,7 +487,8 @@ export class UsersService {
   /**
    * Deletes the account and everything of it in one transaction. Direct and secret chats with
    * the user go (their other members get `chat:deleted`); groups they owned pass to the oldest
-   * admin, else the oldest member, and groups left empty are deleted. Then their sockets close.
+   * admin, else the oldest member, and groups left empty are deleted. Then their sockets close
+   * and their event log goes.
    * With `inactiveAt`, only if the account is still unused for its autoDeleteMonths at that time
    * (false: it was used again, and stays).
    */
@@ -545,6 +548,8 @@ export class UsersService {
     if (!deletedChats) return false;
     for (const { chatId, userId: memberId } of deletedChats) await this.realtime.toUsers([memberId], 'chat:deleted', { chatId });
     await this.realtime.disconnect({ userIds: [userId] }, CloseCode.AuthFailed, 'account deleted');
+    // Their own log (messages, chats with their members' profiles) goes with them, not a day later.
+    await this.eventLog.drop(userId);
     // Each on its own: one that fails (an announcement Redis refused) leaves the others, the
     // removal of the files among them, to run.
     for (const run of afterCommit) await run().catch((error: Error) => this.logger.warn(`after deleting an account: ${error.message}`));

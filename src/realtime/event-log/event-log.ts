@@ -71,6 +71,14 @@ export abstract class EventLog {
    * Null when the store is unreachable.
    */
   abstract read(userId: string, after: number, limit: number, upTo?: number): Promise<LogRead | null>;
+
+  /**
+   * Forgets the user's log and counter (a deleted account: what it held — messages, chats with
+   * their members' profiles — must not outlive the account until the log expires). Appends
+   * requested before the call are written first, so none lands after the drop. Best effort: a
+   * store that is unreachable keeps the log until it expires.
+   */
+  abstract drop(userId: string): Promise<void>;
 }
 
 /**

@@ -82,6 +82,15 @@ describe('MemoryEventLog', () => {
     expect(blocks.size).toBe(500);
   });
 
+  it("drops a user's log and counter, and only theirs: a position of it then reads as older than the log", async () => {
+    const start = await log.position('a');
+    await log.append([{ userIds: ['a', 'b'], body: body(1) }]);
+    await log.drop('a');
+    now += 1;
+    expect(await log.read('a', start, 10)).toMatchObject({ kind: 'resync', position: initialSeq(now) });
+    expect(await log.read('b', start, 10)).toMatchObject({ kind: 'events', events: [{ seq: start + 1 }] });
+  });
+
   it('answers future for a position above the latest seq, and reads only the asked user', async () => {
     const b = await log.position('b');
     await log.append([{ userIds: ['b'], body: body(1) }]);

@@ -75,6 +75,10 @@ export class MemoryEventLog extends EventLog implements OnApplicationShutdown {
     return judgeRead(after, limit, upTo, log.counter, entries, this.limits, now);
   }
 
+  async drop(userId: string): Promise<void> {
+    this.logs.delete(userId);
+  }
+
   onApplicationShutdown(): void {
     clearInterval(this.sweeper);
   }

@@ -1,5 +1,5 @@
 import { AppConfig } from '../../core/config/app-config';
-import { RedisService } from '../../core/redis/redis.service';
+import { CommandPipe, RedisService } from '../../core/redis/redis.service';
 import { TEST_REDIS_URL } from '../../../test/support/env';
 import { RedisEventLog } from './redis-event-log';
 import { LOG_SHARDS, shardOf } from './log-shards';
@@ -95,6 +95,26 @@ const payloadOf = (b: Buffer) => (JSON.parse(b.toString()) as { payload: { n: nu
     const ttl = await redis.client.pttl(`${prefix}:{s:${shardOf('fresh-b')}}:log:fresh-b`);
     expect(ttl).toBeGreaterThan(limits.maxAgeMs);
     expect(ttl).toBeLessThanOrEqual(limits.maxAgeMs * 1.125 + 1);
+  });
+
+  it("drops a user's stream (log and counter), after the appends asked for before, and only theirs", async () => {
+    const start = (await log.position('dropped'))!;
+    const key = `${prefix}:{s:${shardOf('dropped')}}:log:dropped`;
+    // An append on its way, slowly, when the drop is asked for: the DEL must not overtake it (it
+    // would make the stream again).
+    const pipe = (log as unknown as { pipe: CommandPipe }).pipe;
+    const exec = pipe.exec.bind(pipe);
+    const slow = jest.spyOn(pipe, 'exec').mockImplementation(async (...args) => (await new Promise((resolve) => setTimeout(resolve, 50)), exec(...args)));
+    const appended = log.append([{ userIds: ['dropped', 'kept'], body: body(1) }]);
+    try {
+      await log.drop('dropped');
+    } finally {
+      slow.mockRestore();
+    }
+    const [[, kept]] = await appended;
+    expect(await redis.client.exists(key)).toBe(0);
+    expect(await log.read('kept', kept! - 1, 10)).toMatchObject({ kind: 'events', events: [{ seq: kept }] });
+    expect(await log.read('dropped', start, 10)).toMatchObject({ kind: 'resync' });
   });
 
   it('keeps the counter when the log is trimmed by count, and resyncs a position older than what it keeps', async () => {

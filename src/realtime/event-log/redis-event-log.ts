@@ -308,6 +308,19 @@ export class RedisEventLog extends EventLog implements OnModuleInit, OnApplicati
   }
 
   /**
+   * DEL of the user's stream (their log and counter, one key). It waits for the appends asked for
+   * before it (an empty append goes out with, and is answered after, the batches queued ahead of
+   * it), so none of them makes the stream again after the DEL; a pending gap entry is forgotten
+   * for the same reason. The bodies shared with other users stay theirs until they expire.
+   */
+  async drop(userId: string): Promise<void> {
+    await this.append([]);
+    this.gaps.delete(userId);
+    this.users.delete(userId);
+    await this.redis.bounded('event log drop', (c) => c.del(this.streamKey(userId)), null);
+  }
+
+  /**
    * The shared bodies the entries name. On a Redis Cluster a body's key is in a slot of its own,
    * written in parallel with the entries that name it (one batch, several primaries), so a read
    * right after an append can find an entry whose body is not there yet: a missing body of an
