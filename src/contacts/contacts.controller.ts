@@ -29,9 +29,9 @@ export class ContactsController {
 
   @Post(':contactId')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Add a user to your contacts (idempotent)' })
+  @ApiOperation({ summary: 'Add a user to your contacts (idempotent); at most CONTACTS_MAX (5,000 by default)' })
   @ApiEnvelope(ContactAddedDto)
-  @ApiErrors('UNAUTHORIZED', 'USER_NOT_FOUND', 'CANNOT_TARGET_SELF')
+  @ApiErrors('UNAUTHORIZED', 'USER_NOT_FOUND', 'CANNOT_TARGET_SELF', 'CONTACTS_LIMIT')
   async add(@Auth() auth: AuthContext, @Param('contactId') contactId: string): Promise<ContactAddedDto> {
     await this.contacts.add(auth.userId, contactId);
     return { added: true };

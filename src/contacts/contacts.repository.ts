@@ -1,32 +1,56 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { blockedWithSql, decodeUserFacts, UserFacts, UserFactsTuple } from '../users/users.repository';
 
-export interface ContactLink {
-  contactId: string;
-  isMutual: boolean;
-}
+/** A contact's profile with what decides what the owner sees of it; `isMutual`: they added the owner back. */
+export type ContactFacts = UserFacts & { isMutual: boolean };
+
+/**
+ * The owner's contacts, alphabetical by nickname, as UserFactsTuple towards the owner: one JSON
+ * array, only what a Contact shows (no bio, no showReadReceipts: nulls in their places). Their
+ * having the owner in their contacts is both the presence rule's viewerIsContact and isMutual.
+ */
+const CONTACT_FACTS_SQL = `SELECT coalesce(json_agg(json_build_array(
+    u.id, u.nickname, u.first_name, u.last_name, u.avatar, NULL, u.last_online_at,
+    s.settings -> 'showOnlineStatus', NULL, s.settings -> 'showAvatar',
+    EXISTS (SELECT 1 FROM contacts back WHERE back.owner_id = u.id AND back.contact_id = $1),
+    u.id IN (${blockedWithSql('$1')})) ORDER BY lower(u.nickname)), '[]') AS contacts
+  FROM contacts c JOIN users u ON u.id = c.contact_id LEFT JOIN user_settings s ON s.user_id = u.id
+ WHERE c.owner_id = $1`;
 
 @Injectable()
 export class ContactsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** The owner's contacts, alphabetical by nickname, each with whether they added the owner back. */
-  async listOf(ownerId: string): Promise<ContactLink[]> {
-    const rows: Array<{ contact_id: string; is_mutual: boolean }> = await this.dataSource.query(
-      `SELECT c.contact_id,
-              EXISTS (SELECT 1 FROM contacts back WHERE back.owner_id = c.contact_id AND back.contact_id = c.owner_id) AS is_mutual
-         FROM contacts c JOIN users u ON u.id = c.contact_id
-        WHERE c.owner_id = $1
-        ORDER BY lower(u.nickname)`,
-      [ownerId],
-    );
-    return rows.map((r) => ({ contactId: r.contact_id, isMutual: r.is_mutual }));
+  /**
+   * The owner's contacts, alphabetical by nickname, with the facts of their privacy towards the
+   * owner: one statement. (Reading the links, then every profile with its rules as users, cost
+   * about 30 µs of CPU per contact; this, about a third of it.)
+   */
+  async listOf(ownerId: string): Promise<ContactFacts[]> {
+    const [row] = (await this.dataSource.query(CONTACT_FACTS_SQL, [ownerId])) as Array<{ contacts: UserFactsTuple[] }>;
+    return row.contacts.map((t) => ({ ...decodeUserFacts(t), isMutual: t[10] }));
   }
 
-  /** Idempotent. */
-  async add(ownerId: string, contactId: string): Promise<void> {
-    await this.dataSource.query(`INSERT INTO contacts (owner_id, contact_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [ownerId, contactId]);
+  /**
+   * Idempotent: true when the contact is stored, now or already; false, storing nothing, when the
+   * owner keeps `max` contacts already. The owner's row is locked for the count and the insert,
+   * so adds racing each other are counted one after another.
+   */
+  async add(ownerId: string, contactId: string, max: number): Promise<boolean> {
+    return this.dataSource.transaction(async (tx) => {
+      await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [ownerId]);
+      const [row] = (await tx.query(
+        `WITH added AS (
+           INSERT INTO contacts (owner_id, contact_id)
+           SELECT $1::uuid, $2::uuid WHERE (SELECT count(*) FROM (SELECT 1 FROM contacts WHERE owner_id = $1 LIMIT $3::int) AS kept) < $3::int
+           ON CONFLICT DO NOTHING RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM contacts WHERE owner_id = $1 AND contact_id = $2) AS stored`,
+        [ownerId, contactId, max],
+      )) as Array<{ stored: boolean }>;
+      return row.stored;
+    });
   }
 
   async remove(ownerId: string, contactId: string): Promise<void> {

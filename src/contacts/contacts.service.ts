@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../core/config/app-config';
 import { isUuid } from '../core/database/ids';
 import { AppError } from '../core/errors';
 import { between, PresenceRelations } from '../presence/presence-relations';
@@ -13,23 +14,25 @@ export class ContactsService {
     private readonly contacts: ContactsRepository,
     private readonly users: UsersService,
     private readonly relations: PresenceRelations,
+    private readonly config: AppConfig,
   ) {}
 
   async list(ownerId: string): Promise<ContactDto[]> {
-    const links = await this.contacts.listOf(ownerId);
-    const profiles = new Map((await this.users.publicProfiles(ownerId, links.map((l) => l.contactId))).map((p) => [p.id, p]));
-    return links.flatMap((link) => {
-      const profile = profiles.get(link.contactId);
-      return profile ? [toContactDto(profile, link.isMutual)] : [];
-    });
+    const contacts = await this.contacts.listOf(ownerId);
+    const profiles = await this.users.profilesFromFacts(ownerId, contacts);
+    return profiles.map((profile, i) => toContactDto(profile, contacts[i].isMutual));
   }
 
   /**
    * Presence follows contacts both ways: each side that may now see the other's presence gets its
    * current state; the contact gets the owner's avatar when the owner shows it to contacts only.
+   * At most CONTACTS_MAX contacts (the list is answered whole, and each one is a presence follow):
+   * past it CONTACTS_LIMIT, and nobody is told anything.
    */
   async add(ownerId: string, contactId: string): Promise<void> {
-    await this.users.writeAboutOther(ownerId, contactId, () => this.contacts.add(ownerId, contactId));
+    const max = this.config.values.contactsMax;
+    const stored = await this.users.writeAboutOther(ownerId, contactId, () => this.contacts.add(ownerId, contactId, max));
+    if (!stored) throw new AppError('CONTACTS_LIMIT', `At most ${max} contacts are kept; remove some to add others`);
     await this.relations.started(between([ownerId], [contactId]));
     await this.users.contactChanged(ownerId, contactId);
   }

@@ -121,9 +121,9 @@ export class UsersController {
 
   @Post(':id/block')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Block a user (idempotent); they are not told' })
+  @ApiOperation({ summary: 'Block a user (idempotent); they are not told. At most BLOCKS_MAX (5,000 by default)' })
   @ApiEnvelope(BlockResultDto)
-  @ApiErrors('UNAUTHORIZED', 'USER_NOT_FOUND', 'CANNOT_TARGET_SELF')
+  @ApiErrors('UNAUTHORIZED', 'USER_NOT_FOUND', 'CANNOT_TARGET_SELF', 'BLOCKS_LIMIT')
   async block(@Auth() auth: AuthContext, @Param('id') id: string): Promise<BlockResultDto> {
     await this.users.block(auth.userId, id);
     return { blocked: true };

@@ -39,6 +39,8 @@ describe('parseEnv', () => {
       publicProfileLimit: { limit: 30, windowSeconds: 60 },
       exportLimit: { limit: 3, windowSeconds: 3600 },
       searchLimit: { limit: 60, windowSeconds: 60 },
+      contactsMax: 5000,
+      blocksMax: 5000,
       eventLogMaxEvents: 2000,
       eventLogMaxAgeSeconds: 86_400,
       nodeEnv: 'development',
@@ -141,6 +143,13 @@ describe('parseEnv', () => {
   it('reads the event log limits and refuses values out of range', () => {
     expect(parseEnv({ DATA_DIR: dataDir(), EVENT_LOG_MAX_EVENTS: '500', EVENT_LOG_MAX_AGE_SECONDS: '3600' })).toMatchObject({ eventLogMaxEvents: 500, eventLogMaxAgeSeconds: 3600 });
     for (const [name, value] of [['EVENT_LOG_MAX_EVENTS', '5'], ['EVENT_LOG_MAX_EVENTS', '2k'], ['EVENT_LOG_MAX_AGE_SECONDS', '30'], ['EVENT_LOG_MAX_AGE_SECONDS', '-1'], ['EVENT_LOG_MAX_AGE_SECONDS', '2592001']]) {
+      expect(() => parseEnv({ DATA_DIR: dataDir(), [name]: value })).toThrow(new RegExp(name));
+    }
+  });
+
+  it('reads the contact and block caps and refuses values out of range', () => {
+    expect(parseEnv({ DATA_DIR: dataDir(), CONTACTS_MAX: '100', BLOCKS_MAX: '50' })).toMatchObject({ contactsMax: 100, blocksMax: 50 });
+    for (const [name, value] of [['CONTACTS_MAX', '0'], ['CONTACTS_MAX', '100001'], ['BLOCKS_MAX', '5k'], ['BLOCKS_MAX', '-1']]) {
       expect(() => parseEnv({ DATA_DIR: dataDir(), [name]: value })).toThrow(new RegExp(name));
     }
   });

@@ -65,6 +65,10 @@ export interface AppConfigValues {
   exportLimit: RateLimit;
   /** Message searches (in a chat and across chats, together) per user. */
   searchLimit: RateLimit;
+  /** The most contacts one user keeps (GET /api/contacts answers them all; each is a presence follow). */
+  contactsMax: number;
+  /** The most users one user keeps blocked (GET /api/users/me/blocked answers them all). */
+  blocksMax: number;
   appSecret: string;
   logLevel: string;
   /** LOG_REQUEST_CONTEXT: every line logged while a request is handled names it (RequestLogging). */
@@ -212,6 +216,9 @@ export function parseEnv(env: Env): AppConfigValues {
     publicProfileLimit: read('RATE_LIMIT_PUBLIC_PROFILE', { limit: 30, windowSeconds: 60 }, rateLimit, 'lookups/seconds, e.g. 30/60'),
     exportLimit: read('RATE_LIMIT_EXPORT', { limit: 3, windowSeconds: 3600 }, rateLimit, 'exports/seconds, e.g. 3/3600'),
     searchLimit: read('RATE_LIMIT_SEARCH', { limit: 60, windowSeconds: 60 }, rateLimit, 'searches/seconds, e.g. 60/60'),
+    // The lists are answered whole (the contract has no pages): at 100,000 one answer took seconds of the event loop.
+    contactsMax: read('CONTACTS_MAX', 5000, intIn(1, 100_000), 'an integer from 1 to 100000'),
+    blocksMax: read('BLOCKS_MAX', 5000, intIn(1, 100_000), 'an integer from 1 to 100000'),
     appSecret: read('APP_SECRET', '', (v) => (v.length >= MIN_SECRET_LENGTH ? v : undefined), `a secret of at least ${MIN_SECRET_LENGTH} characters`),
     logLevel: read('LOG_LEVEL', nodeEnv === 'production' ? 'info' : 'debug', oneOf(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`),
     // Off in production: on Node 20 the context costs every promise of the process a hook (RequestLogging).

@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   USER_NOT_FOUND: { status: 404, message: 'User not found' },
   BLOCKED: { status: 403, message: 'You cannot interact with this user' },
   CANNOT_TARGET_SELF: { status: 422, message: 'This action cannot target yourself' },
+  CONTACTS_LIMIT: { status: 400, message: 'Too many contacts' },
+  BLOCKS_LIMIT: { status: 400, message: 'Too many blocked users' },
 
   // chats, messages
   CHAT_NOT_FOUND: { status: 404, message: 'Chat not found' },
