@@ -98,8 +98,7 @@ export class UsersController {
   )
   @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
   async blocked(@Auth() auth: AuthContext, @Query() query: BlockedListQueryDto): Promise<UserDto[] | string[]> {
-    const users = await this.users.blockedUsers(auth.userId);
-    return query.full === '1' || query.full === 'true' ? users : users.map((u) => u.id);
+    return query.full === '1' || query.full === 'true' ? this.users.blockedUsers(auth.userId) : this.users.blockedIds(auth.userId);
   }
 
   @Get('public/:nickname')

@@ -476,6 +476,12 @@ export class UsersRepository {
   }
 
   /** Users this user has blocked, most recent first. */
+  /** The ids of listBlocked, in its order, without reading the users. */
+  async listBlockedIds(blockerId: string): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.dataSource.query(`SELECT blocked_id::text AS id FROM blocks WHERE blocker_id = $1 ORDER BY created_at DESC, blocked_id`, [blockerId]);
+    return rows.map((row) => row.id);
+  }
+
   async listBlocked(blockerId: string): Promise<UserEntity[]> {
     const rows: UserRow[] = await this.dataSource.query(
       `SELECT ${USER_COLUMNS} FROM blocks b JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = $1 ORDER BY b.created_at DESC, u.id`,

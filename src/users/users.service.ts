@@ -406,6 +406,11 @@ export class UsersService {
     await this.relations.started(between([blockerId], [targetId]));
   }
 
+  /** The ids of blockedUsers, in its order: what the web client asks for on every profile it opens. */
+  blockedIds(userId: string): Promise<string[]> {
+    return this.users.listBlockedIds(userId);
+  }
+
   async blockedUsers(userId: string): Promise<UserDto[]> {
     return this.toPublicDtos(userId, await this.users.listBlocked(userId));
   }

@@ -312,6 +312,16 @@ describe('users', () => {
       expect((await get(user, '/api/users/me/blocked').expect(200)).body.data).toEqual([]);
     });
 
+    it('lists the ids in the order of the full list, most recent first', async () => {
+      const [user, first, second, third] = [await signUp(t), await signUp(t), await signUp(t), await signUp(t)];
+      for (const target of [first, second, third]) await t.http().post(`/api/users/${target.id}/block`).set(user.auth).expect(200);
+      // Two blocks in one instant: the order is still the same in both lists.
+      await t.backend.sql(`UPDATE blocks SET created_at = (SELECT created_at FROM blocks WHERE blocker_id = $1 AND blocked_id = $2) WHERE blocker_id = $1 AND blocked_id = $3`, [user.id, second.id, third.id]);
+      const full = (await get(user, '/api/users/me/blocked?full=1').expect(200)).body.data as Array<{ id: string }>;
+      expect(full.map((u) => u.id)[2]).toBe(first.id);
+      expect((await get(user, '/api/users/me/blocked').expect(200)).body.data).toEqual(full.map((u) => u.id));
+    });
+
     it('refuses to block yourself with CANNOT_TARGET_SELF and unknown users with USER_NOT_FOUND', async () => {
       const user = await signUp(t);
       expect((await t.http().post(`/api/users/${user.id}/block`).set(user.auth).expect(422)).body.code).toBe('CANNOT_TARGET_SELF');
