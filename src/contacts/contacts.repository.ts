@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { insertLinkWithinCap, LinkTable } from '../core/database/capped-link';
 import { blockedWithSql, decodeUserFacts, UserFacts, UserFactsTuple } from '../users/users.repository';
 
 /** A contact's profile with what decides what the owner sees of it; `isMutual`: they added the owner back. */
@@ -19,6 +20,8 @@ const CONTACT_FACTS_SQL = `SELECT coalesce(json_agg(json_build_array(
   FROM contacts c JOIN users u ON u.id = c.contact_id LEFT JOIN user_settings s ON s.user_id = u.id
  WHERE c.owner_id = $1`;
 
+const CONTACTS: LinkTable = { table: 'contacts', owner: 'owner_id', other: 'contact_id' };
+
 @Injectable()
 export class ContactsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -33,24 +36,9 @@ export class ContactsRepository {
     return row.contacts.map((t) => ({ ...decodeUserFacts(t), isMutual: t[10] }));
   }
 
-  /**
-   * Idempotent: true when the contact is stored, now or already; false, storing nothing, when the
-   * owner keeps `max` contacts already. The owner's row is locked for the count and the insert,
-   * so adds racing each other are counted one after another.
-   */
-  async add(ownerId: string, contactId: string, max: number): Promise<boolean> {
-    return this.dataSource.transaction(async (tx) => {
-      await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [ownerId]);
-      const [row] = (await tx.query(
-        `WITH added AS (
-           INSERT INTO contacts (owner_id, contact_id)
-           SELECT $1::uuid, $2::uuid WHERE (SELECT count(*) FROM (SELECT 1 FROM contacts WHERE owner_id = $1 LIMIT $3::int) AS kept) < $3::int
-           ON CONFLICT DO NOTHING RETURNING 1)
-         SELECT EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM contacts WHERE owner_id = $1 AND contact_id = $2) AS stored`,
-        [ownerId, contactId, max],
-      )) as Array<{ stored: boolean }>;
-      return row.stored;
-    });
+  /** Idempotent: true when the contact is stored, now or before; false, storing nothing, when the owner keeps `max` already. */
+  add(ownerId: string, contactId: string, max: number): Promise<boolean> {
+    return insertLinkWithinCap(this.dataSource, CONTACTS, ownerId, contactId, max);
   }
 
   async remove(ownerId: string, contactId: string): Promise<void> {

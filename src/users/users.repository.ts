@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
-import { AppConfig } from '../core/config/app-config';
+import { insertLinkWithinCap, LinkTable } from '../core/database/capped-link';
 import { newId } from '../core/database/ids';
 import { preparedQuery } from '../core/database/prepared';
 import { returned } from '../core/database/query-results';
-import { AppError } from '../core/errors';
 import { UserSettingsEntity } from './entities/user-settings.entity';
 import { UserEntity } from './entities/user.entity';
 
@@ -233,12 +232,11 @@ const CHAT_PARTNERS_OF_$1 = `FROM chat_members mine
   JOIN chat_members other ON other.chat_id = mine.chat_id AND other.user_id <> mine.user_id AND other.visible
  WHERE mine.user_id = $1`;
 
+const BLOCKS: LinkTable = { table: 'blocks', owner: 'blocker_id', other: 'blocked_id' };
+
 @Injectable()
 export class UsersRepository {
-  constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly config: AppConfig,
-  ) {}
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /** A prepared statement, not the repository API: this runs on every /api/users/me, where building the query cost more than running it. */
   async findById(id: string, tx: EntityManager = this.dataSource.manager): Promise<UserEntity | null> {
@@ -448,40 +446,22 @@ export class UsersRepository {
     return rows.length > 0;
   }
 
-  /**
-   * Idempotent. At most BLOCKS_MAX blocks per blocker (the blocked list is answered whole): past
-   * it BLOCKS_LIMIT, nothing stored; one there already still answers. The blocker's row is locked
-   * for the count and the insert, so blocks racing each other are counted one after another.
-   * (Refused here, not by the caller: the one step that counts is this transaction.)
-   */
-  async block(blockerId: string, blockedId: string): Promise<void> {
-    const max = this.config.values.blocksMax;
-    const stored = await this.dataSource.transaction(async (tx) => {
-      await tx.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [blockerId]);
-      const [row] = (await tx.query(
-        `WITH added AS (
-           INSERT INTO blocks (blocker_id, blocked_id)
-           SELECT $1::uuid, $2::uuid WHERE (SELECT count(*) FROM (SELECT 1 FROM blocks WHERE blocker_id = $1 LIMIT $3::int) AS kept) < $3::int
-           ON CONFLICT DO NOTHING RETURNING 1)
-         SELECT EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2) AS stored`,
-        [blockerId, blockedId, max],
-      )) as Array<{ stored: boolean }>;
-      return row.stored;
-    });
-    if (!stored) throw new AppError('BLOCKS_LIMIT', `At most ${max} users can be blocked; unblock some to block others`);
+  /** Idempotent: true when the block is stored, now or before; false, storing nothing, when the blocker keeps `max` already. */
+  block(blockerId: string, blockedId: string, max: number): Promise<boolean> {
+    return insertLinkWithinCap(this.dataSource, BLOCKS, blockerId, blockedId, max);
   }
 
   async unblock(blockerId: string, blockedId: string): Promise<void> {
     await this.dataSource.query(`DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2`, [blockerId, blockedId]);
   }
 
-  /** Users this user has blocked, most recent first. */
   /** The ids of listBlocked, in its order, without reading the users. */
   async listBlockedIds(blockerId: string): Promise<string[]> {
     const rows: Array<{ id: string }> = await this.dataSource.query(`SELECT blocked_id::text AS id FROM blocks WHERE blocker_id = $1 ORDER BY created_at DESC, blocked_id`, [blockerId]);
     return rows.map((row) => row.id);
   }
 
+  /** Users this user has blocked, most recent first. */
   async listBlocked(blockerId: string): Promise<UserEntity[]> {
     const rows: UserRow[] = await this.dataSource.query(
       `SELECT ${USER_COLUMNS} FROM blocks b JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = $1 ORDER BY b.created_at DESC, u.id`,

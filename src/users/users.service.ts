@@ -392,11 +392,14 @@ export class UsersService {
 
   /**
    * Idempotent; the blocked user is not told, beyond what no longer reaching each other means:
-   * a side that saw the other's presence gets user:offline and nothing more.
+   * a side that saw the other's presence gets user:offline and nothing more. At most BLOCKS_MAX
+   * (the blocked list is answered whole): past it BLOCKS_LIMIT, nothing stored, nobody told.
    */
   async block(blockerId: string, targetId: string): Promise<void> {
     await this.requireOther(blockerId, targetId);
-    await this.relations.around(between([blockerId], [targetId]), () => this.referencing(() => this.users.block(blockerId, targetId)));
+    const max = this.config.values.blocksMax;
+    const stored = await this.relations.around(between([blockerId], [targetId]), () => this.referencing(() => this.users.block(blockerId, targetId, max)));
+    if (!stored) throw new AppError('BLOCKS_LIMIT', `At most ${max} users can be blocked; unblock some to block others`);
   }
 
   /** Idempotent; each side that may see the other's presence again gets its current state. */
