@@ -789,9 +789,13 @@ export class MessagesRepository {
   }
 
   /** The edited message; null when it was deleted meanwhile. */
-  async updateContent(id: string, changes: { text: string | null; ciphertext: string | null; signalType: number | null }): Promise<MessageEntity | null> {
+  async updateContent(
+    id: string,
+    changes: { text: string | null; ciphertext: string | null; signalType: number | null },
+    tx: EntityManager = this.manager,
+  ): Promise<MessageEntity | null> {
     const rows = returned<MessageEntity>(
-      await this.manager.query(
+      await tx.query(
         `UPDATE messages SET text = $2, ciphertext = $3, signal_type = $4, is_edited = true, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
         [id, changes.text, changes.ciphertext, changes.signalType],
       ),
@@ -837,9 +841,9 @@ export class MessagesRepository {
    * branch's no-op update returns the row; `xmax = 0` only on a fresh insert). Null when the
    * message was deleted meanwhile (its foreign key).
    */
-  async addReaction(messageId: string, userId: string, emoji: string): Promise<{ reaction: ReactionEntity; created: boolean } | null> {
+  async addReaction(messageId: string, userId: string, emoji: string, tx: EntityManager = this.manager): Promise<{ reaction: ReactionEntity; created: boolean } | null> {
     try {
-      const [row] = (await this.manager.query(
+      const [row] = (await tx.query(
         `INSERT INTO reactions (id, message_id, user_id, emoji) VALUES ($1, $2, $3, $4)
          ON CONFLICT (message_id, user_id, emoji) DO UPDATE SET emoji = EXCLUDED.emoji
          RETURNING id, message_id AS "messageId", user_id AS "userId", emoji, created_at AS "createdAt", xmax = 0 AS created`,
@@ -880,6 +884,19 @@ export class MessagesRepository {
     return row ? row.lastId : undefined;
   }
 
+  /**
+   * Whether a block stands between `userId` and another member of the chat, read in `tx`
+   * (BlockPolicy.requireInChat reads on a connection of its own: inside a transaction on the
+   * embedded database, which has one, it would wait for this one to end).
+   */
+  async blockedInChat(tx: EntityManager, chatId: string, userId: string): Promise<boolean> {
+    const [row] = (await tx.query(
+      `SELECT EXISTS (SELECT 1 FROM chat_members o WHERE o.chat_id = $1 AND o.user_id IN (${blockedWithSql('$2')})) AS blocked`,
+      [chatId, userId],
+    )) as Array<{ blocked: boolean }>;
+    return row.blocked;
+  }
+
   /** The user's reaction with this emoji as stored now, or null. */
   async findReaction(messageId: string, userId: string, emoji: string): Promise<ReactionEntity | null> {
     const [row] = (await this.manager.query(
@@ -889,15 +906,15 @@ export class MessagesRepository {
     return row ?? null;
   }
 
-  async removeReaction(messageId: string, userId: string, emoji: string): Promise<boolean> {
-    const rows = returned(await this.manager.query(`DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3 RETURNING id`, [messageId, userId, emoji]));
+  async removeReaction(messageId: string, userId: string, emoji: string, tx: EntityManager = this.manager): Promise<boolean> {
+    const rows = returned(await tx.query(`DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3 RETURNING id`, [messageId, userId, emoji]));
     return rows.length > 0;
   }
 
   /** Whether this is the user's first listen; null when the message was deleted meanwhile (its foreign key). */
-  async addListen(messageId: string, userId: string): Promise<boolean | null> {
+  async addListen(messageId: string, userId: string, tx: EntityManager = this.manager): Promise<boolean | null> {
     try {
-      const rows = (await this.manager.query(
+      const rows = (await tx.query(
         `INSERT INTO message_listens (message_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING message_id`,
         [messageId, userId],
       )) as unknown[];

@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
 import { isUuid } from '../core/database/ids';
 import { isForeignKeyViolation, isUniqueViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
@@ -323,8 +324,11 @@ export class MessagesService implements OnModuleInit {
       if (message.type !== 'TEXT' && input.text === undefined) throw invalid('text', 'text is required');
       changes = { text: message.type === 'TEXT' ? checkedText(input.text) : captionOf(input.text), ciphertext: null, signalType: null };
     }
-    const updated = await this.messages.updateContent(messageId, changes);
-    if (!updated) throw new AppError('MESSAGE_NOT_FOUND');
+    const updated = await this.asMember(message, userId, 'message:edit', async (tx) => {
+      const stored = await this.messages.updateContent(messageId, changes, tx);
+      if (!stored) throw new AppError('MESSAGE_NOT_FOUND');
+      return stored;
+    });
     // Members who hid the message do not get it back through its edit.
     const audience = await this.messages.audienceOf(message.chatId, messageId);
     const views = await this.views.buildForEach(updated, [...new Set([userId, ...audience])]);
@@ -436,8 +440,11 @@ export class MessagesService implements OnModuleInit {
     if (chatId && chatId !== message.chatId) throw new AppError('MESSAGE_NOT_FOUND');
     if (message.type !== 'AUDIO') throw invalid('messageId', 'only voice messages can be listened to');
     if (message.senderId === userId) return;
-    const first = await this.messages.addListen(messageId, userId);
-    if (first === null) throw new AppError('MESSAGE_NOT_FOUND');
+    const first = await this.asMember(message, userId, 'message:listened', async (tx) => {
+      const added = await this.messages.addListen(messageId, userId, tx);
+      if (added === null) throw new AppError('MESSAGE_NOT_FOUND');
+      return added;
+    });
     if (!first) return;
     // A sender who left or was removed hears nothing more of the chat's members (their voiceListens stay in the history).
     const senderId = message.senderId;
@@ -450,9 +457,11 @@ export class MessagesService implements OnModuleInit {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
     refuseSystem(message);
     await this.countReaction(userId);
-    const added = await this.messages.addReaction(messageId, userId, emoji);
-    if (!added) throw new AppError('MESSAGE_NOT_FOUND');
-    const { reaction, created } = added;
+    const { reaction, created } = await this.asMember(message, userId, 'reaction', async (tx) => {
+      const added = await this.messages.addReaction(messageId, userId, emoji, tx);
+      if (!added) throw new AppError('MESSAGE_NOT_FOUND');
+      return added;
+    });
     const dto = toReactionDto(reaction);
     if (created) await this.publishReaction(message.chatId, messageId, userId, emoji, dto);
     return dto;
@@ -461,7 +470,8 @@ export class MessagesService implements OnModuleInit {
   async removeReaction(userId: string, messageId: string, emoji: string): Promise<void> {
     const { message } = await this.requireMessage(messageId, userId, 'reaction');
     await this.countReaction(userId);
-    if (await this.messages.removeReaction(messageId, userId, emoji)) await this.publishReaction(message.chatId, messageId, userId, emoji, null);
+    const removed = await this.asMember(message, userId, 'reaction', (tx) => this.messages.removeReaction(messageId, userId, emoji, tx));
+    if (removed) await this.publishReaction(message.chatId, messageId, userId, emoji, null);
   }
 
   /** Reactions added and removed count together (RATE_LIMIT_REACTIONS): each reaches the chat's members and their event logs. */
@@ -514,6 +524,31 @@ export class MessagesService implements OnModuleInit {
     }
     if (action) await this.blocks.requireInChat(action, userId, membership.chat);
     return { message, membership };
+  }
+
+  /**
+   * Runs `write`, a change of `message` by `userId` that requireMessage allowed, in a transaction
+   * holding the chat's row lock, as membership and role changes do (README): a removal that
+   * committed after requireMessage looked is seen here (MESSAGE_NOT_FOUND, as the same request a
+   * moment later answers), and one that comes later waits for this commit, so nothing of a
+   * removed member's follows their removal. A block takes no chat lock (only the blocker's
+   * `users` row, UsersRepository.block), so it is read again after the write, in the same
+   * transaction: one committed before the write (or during it) is seen, and refuses it (BLOCKED,
+   * the write rolled back); one committed after that read was made while this change was under
+   * way, which either order answers. (A share lock of the pair's `users` rows would order the two
+   * fully, but taken after the chat's it deadlocks with an account deletion, which holds its row
+   * and then waits for its chats.) Whatever `write` finds gone it throws: nothing runs after a
+   * failed statement.
+   */
+  private async asMember<T>(message: MessageEntity, userId: string, action: RefusedInChat, write: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.messages.transaction(async (tx) => {
+      const membership = await this.chats.lockedMembership(message.chatId, userId, tx);
+      if (!membership) throw new AppError('MESSAGE_NOT_FOUND');
+      const result = await write(tx);
+      const { type } = membership.chat;
+      if (type === 'DIRECT' || type === 'SECRET') this.blocks.refuseIf(action, await this.messages.blockedInChat(tx, message.chatId, userId));
+      return result;
+    });
   }
 
   private async validate(senderId: string, chat: SendContext, input: SendMessageDto): Promise<NewMessage> {

@@ -7,6 +7,7 @@ import { createTestApp, TestApp } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 import { MessageViews } from '../../src/messages/message-views';
 import { ChatsService } from '../../src/chats/chats.service';
+import { BlockPolicy } from '../../src/users/block-policy';
 import { holdFirstCall } from '../support/races';
 
 describe('messages', () => {
@@ -516,6 +517,72 @@ describe('messages', () => {
         const told = aws.received.filter((f) => ['reaction:added', 'reaction:removed'].includes(f.event) && f.payload.messageId === m.id);
         expect(told[told.length - 1].event).toBe('reaction:removed');
       });
+      aws.close();
+      bws.close();
+    });
+  });
+
+  describe('a change under way while its author is removed or blocked', () => {
+    /**
+     * Starts `change` and holds it once its check (`prototype[method]`) has passed, runs
+     * `meanwhile` whole, then lets the change go on: resolves its answer.
+     */
+    async function heldWhile<T extends object>(prototype: T, method: keyof T & string, change: () => PromiseLike<{ status: number; body: any }>, meanwhile: () => PromiseLike<unknown>) {
+      const held = holdFirstCall(prototype, method);
+      try {
+        // Promise.resolve takes the request's `then`, which sends it.
+        const answer = Promise.resolve(change());
+        await eventually(async () => expect(held.calls()).toBe(1));
+        await meanwhile();
+        held.release();
+        const res = await answer;
+        return { status: res.status, code: res.body.code };
+      } finally {
+        held.restore();
+      }
+    }
+
+    async function group() {
+      const [owner, member] = await Promise.all([signUp(t), signUp(t)]);
+      const chatId = await createGroup(t, owner, [member]);
+      const [ows, mws] = [await connect(t, owner), await connect(t, member)];
+      const removal = () => t.http().delete(`/api/chats/${chatId}/members/${member.id}`).set(owner.auth).expect(200);
+      return { owner, member, chatId, ows, mws, removal };
+    }
+
+    it('refuses the edit of a member removed meanwhile: the text stays, and no message:edited follows member_kicked', async () => {
+      const { member, chatId, ows, mws, removal } = await group();
+      const m = await send(mws, chatId, 'as it was');
+      await ows.waitFor('message:new', (e) => e.id === m.id);
+      const edit = () => t.http().patch(`/api/messages/${m.id}`).set(member.auth).send({ text: 'after my removal' });
+      expect(await heldWhile(ChatsService.prototype, 'requireMember', edit, removal)).toEqual({ status: 404, code: 'MESSAGE_NOT_FOUND' });
+      expect(await t.backend.sql('SELECT text, is_edited FROM messages WHERE id = $1', [m.id])).toEqual([{ text: 'as it was', is_edited: false }]);
+      await ows.waitFor('message:new', (e) => e.text === `member_kicked:${member.id}`);
+      await ows.expectNo('message:edited');
+      ows.close();
+      mws.close();
+    });
+
+    it('refuses the reaction of a member removed meanwhile: none is stored or told', async () => {
+      const { member, chatId, ows, mws, removal } = await group();
+      const m = await send(ows, chatId, 'react before you go');
+      const react = () => t.http().post(`/api/messages/${m.id}/reactions`).set(member.auth).send({ emoji: '👍' });
+      expect(await heldWhile(ChatsService.prototype, 'requireMember', react, removal)).toEqual({ status: 404, code: 'MESSAGE_NOT_FOUND' });
+      expect(await t.backend.sql('SELECT 1 FROM reactions WHERE message_id = $1', [m.id])).toEqual([]);
+      await ows.expectNo('reaction:added');
+      ows.close();
+      mws.close();
+    });
+
+    it('refuses an edit in a direct chat blocked meanwhile: BLOCKED, the text stays, and the blocker is not told', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const m = await send(aws, chatId, 'as it was');
+      await bws.waitFor('message:new', (e) => e.id === m.id);
+      const edit = () => t.http().patch(`/api/messages/${m.id}`).set(a.auth).send({ text: 'after the block' });
+      const block = () => t.http().post(`/api/users/${a.id}/block`).set(b.auth).expect(200);
+      expect(await heldWhile(BlockPolicy.prototype, 'requireInChat', edit, block)).toEqual({ status: 403, code: 'BLOCKED' });
+      expect(await t.backend.sql('SELECT text, is_edited FROM messages WHERE id = $1', [m.id])).toEqual([{ text: 'as it was', is_edited: false }]);
+      await bws.expectNo('message:edited');
       aws.close();
       bws.close();
     });
