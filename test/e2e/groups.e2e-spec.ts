@@ -521,6 +521,19 @@ describe('groups (v2.2 §5, §17)', () => {
       ows.close();
       ews.close();
     });
+
+    it('a MEMBER or ADMIN leaving a group that has its OWNER promotes nobody', async () => {
+      const [owner, admin, early, late] = await users(4);
+      const chatId = await createGroup(t, owner, [admin, early]);
+      await t.http().post(`/api/chats/${chatId}/members`).set(owner.auth).send({ userIds: [late.id] }).expect(200);
+      await setRole(chatId, admin, 'ADMIN');
+      const roles = async () =>
+        Object.fromEntries((await t.backend.sql(`SELECT user_id, role FROM chat_members WHERE chat_id = $1`, [chatId])).map((r) => [r.user_id, r.role]));
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(late.auth).expect(200);
+      expect(await roles()).toEqual({ [owner.id]: 'OWNER', [admin.id]: 'ADMIN', [early.id]: 'MEMBER' });
+      await t.http().delete(`/api/chats/${chatId}/leave`).set(admin.auth).expect(200);
+      expect(await roles()).toEqual({ [owner.id]: 'OWNER', [early.id]: 'MEMBER' });
+    });
   });
 
   // Two connections at once: PGlite (the embedded mode) runs one statement at a time, so the interleaving cannot happen there.

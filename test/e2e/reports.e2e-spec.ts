@@ -245,17 +245,18 @@ describe('reports (v2.2 §11)', () => {
         { targetMessageId: message.id, reason: 'SPAM' },
         { targetUserId: sender.id, reason: 'SPAM' },
         { targetChatId: chatId, reason: 'SPAM' },
+        { targetUserId: sender.id, targetChatId: chatId, reason: 'SPAM' },
       ];
       const ids = [];
       for (const b of other) ids.push((await report(reporter, b).expect(201)).body.data.id);
-      expect(new Set([first, ...ids]).size).toBe(5);
+      expect(new Set([first, ...ids]).size).toBe(6);
       // Someone else's identical report is theirs.
       expect((await report(owner, body).expect(201)).body.data.id).not.toBe(first);
 
       await t.backend.sql(`UPDATE reports SET created_at = now() - interval '24 hours 1 minute' WHERE id = $1`, [first]);
       const later = (await report(reporter, body).expect(201)).body.data.id;
       expect(later).not.toBe(first);
-      expect(await reportsBy(reporter)).toBe(6);
+      expect(await reportsBy(reporter)).toBe(7);
     });
 
     it('stores one report for eight identical reports sent at once, and answers each with its id', async () => {

@@ -642,7 +642,7 @@ describe('uploads after a crash', () => {
 });
 
 describe('uploads per day', () => {
-  it('refuses, with 429 UPLOAD_QUOTA_EXCEEDED, an upload past UPLOAD_DAILY_MB of one user\'s last 24 hours; what was deleted again does not count', async () => {
+  it('refuses, with 429 UPLOAD_QUOTA_EXCEEDED, an upload past UPLOAD_DAILY_MB of one user\'s last 24 hours; what was deleted again, or is older, does not count', async () => {
     const t = await createTestApp({ env: { UPLOAD_DAILY_MB: '1' } });
     try {
       const [a, b] = [await signUp(t), await signUp(t)];
@@ -659,6 +659,10 @@ describe('uploads per day', () => {
       }
       await t.http().post('/api/upload').set(a.auth).attach('file', await fixtures.image('png', 8, 8), 'p.png').expect(201);
       // Someone else's day is their own.
+      await encrypted(b, 600).expect(201);
+      // A day later, b's upload no longer counts.
+      await encrypted(b, 600).expect(429);
+      await t.backend.sql(`UPDATE uploads SET created_at = now() - interval '25 hours' WHERE owner_id = $1`, [b.id]);
       await encrypted(b, 600).expect(201);
       // Kept bytes count, not bytes ever sent: with a's uploads gone (as a deleted message releases them), a has room again.
       await t.backend.sql('DELETE FROM uploads WHERE owner_id = $1', [a.id]);
