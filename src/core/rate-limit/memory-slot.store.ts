@@ -1,10 +1,11 @@
 import { SlotLease, SlotStore } from './slot-store';
+import { monotonicNow } from './monotonic-clock';
 
 /** Slots of a single instance, in memory. */
 export class MemorySlotStore extends SlotStore {
   private readonly slots = new Map<string, Map<string, number>>();
 
-  constructor(private readonly now: () => number = Date.now) {
+  constructor(private readonly now: () => number = monotonicNow) {
     super();
   }
 

@@ -31,4 +31,21 @@ describe('MemoryThrottlerStorage', () => {
     expect((await limiter.hit('reports', 'u3', hour)).allowed).toBe(true);
     expect((await limiter.hit('reactions', 'u2', hour)).allowed).toBe(true);
   });
+
+  it('ends a window on a clock the wall clock stepping back does not move (NTP)', async () => {
+    jest.useFakeTimers();
+    const onItsOwn = new MemoryThrottlerStorage();
+    try {
+      const perSecond = new RateLimiter(onItsOwn);
+      const twice = { limit: 2, windowSeconds: 2 };
+      for (let i = 0; i < 2; i++) expect((await perSecond.hit('search', 'u', twice)).allowed).toBe(true);
+      expect(await perSecond.hit('search', 'u', twice)).toEqual({ allowed: false, retryAfter: 2 });
+      jest.setSystemTime(Date.now() - 600_000);
+      jest.advanceTimersByTime(2001);
+      expect((await perSecond.hit('search', 'u', twice)).allowed).toBe(true);
+    } finally {
+      onItsOwn.onApplicationShutdown();
+      jest.useRealTimers();
+    }
+  });
 });

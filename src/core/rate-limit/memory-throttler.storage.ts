@@ -1,6 +1,7 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import { fixedWindowRecord, ThrottlerStorageRecord } from './redis-throttler.storage';
+import { monotonicNow } from './monotonic-clock';
 
 /** How often windows that ended are dropped. */
 const SWEEP_MS = 60_000;
@@ -16,7 +17,7 @@ export class MemoryThrottlerStorage implements ThrottlerStorage, OnApplicationSh
   private readonly windows = new Map<string, { hits: number; endsAt: number }>();
   private sweeper: NodeJS.Timeout | null = null;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = monotonicNow) {}
 
   async increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     const now = this.now();

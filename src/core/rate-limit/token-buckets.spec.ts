@@ -45,4 +45,17 @@ describe('TokenBuckets', () => {
     buckets.prune();
     expect(buckets.size).toBe(0);
   });
+
+  it('refills on a clock the wall clock stepping back does not move (NTP)', () => {
+    jest.useFakeTimers();
+    try {
+      const buckets = new TokenBuckets({ limit: 2, windowSeconds: 2 });
+      expect([buckets.take('a'), buckets.take('a'), buckets.take('a')]).toEqual([0, 0, 1000]);
+      jest.setSystemTime(Date.now() - 600_000);
+      jest.advanceTimersByTime(1000);
+      expect(buckets.take('a')).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import type { RateLimit } from '../config/env.schema';
+import { monotonicNow } from './monotonic-clock';
 
 interface Bucket {
   tokens: number;
@@ -17,7 +18,7 @@ export class TokenBuckets {
 
   constructor(
     private readonly budget: RateLimit,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicNow,
   ) {
     this.perMs = budget.limit / (budget.windowSeconds * 1000);
   }
