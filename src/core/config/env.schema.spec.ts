@@ -91,6 +91,20 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ REDIS_URL: 'redis+cluster://127.0.0.1', DATA_DIR: dataDir() })).toThrow(/REDIS_URL \(its value is not shown: it may hold a secret\) is not a redis:\/\/ URL or a redis\+cluster/);
   });
 
+  it('refuses a REDIS_URL with a query (?db=, ?password=: read by some connections only) or a path that is not a database, saying how to write it, without its value', () => {
+    for (const raw of ['redis://127.0.0.1:6379?db=5', 'redis://cache:6379?password=RedisPassw0rd', 'redis://:RedisPassw0rd@cache:6379/five']) {
+      let message = '';
+      try {
+        parseEnv({ REDIS_URL: raw, APP_SECRET, DATA_DIR: dataDir() });
+      } catch (error) {
+        message = (error as ConfigError).message;
+      }
+      expect(message).toMatch(/REDIS_URL \(its value is not shown: it may hold a secret\) (sets options after its host|has a path that is not a database number).*: write redis:\/\/\[user:password@\]host:port\/<db>/);
+      expect(message).not.toContain('Passw0rd');
+    }
+    expect(parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379/5', APP_SECRET, DATA_DIR: dataDir() }).redisUrl).toBe('redis://127.0.0.1:6379/5');
+  });
+
   it('names a malformed secret or credential-bearing URL without printing its value (it goes to the deploy logs)', () => {
     const secrets = {
       APP_SECRET: 'hunter2-short-secret',

@@ -2,7 +2,7 @@ import { createECDH, randomBytes } from 'node:crypto';
 import { accessSync, constants, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseHostPort } from '../outbound/host-port';
-import { parseRedisUrl } from './redis-url';
+import { parseRedisUrl, redisUrlProblem } from './redis-url';
 
 /** The validated configuration: every variable of the design's configuration table, typed. */
 export interface AppConfigValues {
@@ -175,7 +175,7 @@ export function parseEnv(env: Env): AppConfigValues {
     port: read('PORT', 3000, intIn(0, 65535), 'a port number (0-65535)'),
     databaseUrl: read('DATABASE_URL', null, withCredentials(urlWith(['postgres:', 'postgresql:'])), 'a postgres:// URL'),
     dbPoolSize: read('DB_POOL_SIZE', 10, intIn(1, 200), 'an integer from 1 to 200'),
-    redisUrl: read('REDIS_URL', null, withCredentials((v) => (parseRedisUrl(v) ? v : undefined)), 'a redis:// URL or a redis+cluster://host:port,host:port URL'),
+    redisUrl: read('REDIS_URL', null, withCredentials(redisUrl), 'a redis:// URL or a redis+cluster://host:port,host:port URL'),
     redisPrefix: read('REDIS_PREFIX', 'h2v', (v) => (/^[\w.-]{1,64}$/.test(v) ? v : undefined), 'a short key prefix ([A-Za-z0-9_.-])'),
     smtpUrl,
     mailFrom: read('MAIL_FROM', 'H2V <no-reply@localhost>', (v) => (v.includes('@') ? v : undefined), 'a mail address'),
@@ -488,9 +488,16 @@ function urlWith(protocols: string[]) {
  * TypeORM's only after nine retries. (Nodemailer takes such a user or password as written, so
  * SMTP_URL keeps what works.)
  */
-function withCredentials(parse: (raw: string) => string | undefined) {
+function withCredentials(parse: (raw: string) => string | Refusal | undefined) {
   return (raw: string): string | Refusal | undefined =>
     credentialsDecode(raw) ? parse(raw) : new Refusal('has a malformed %-escape in its user or password (write % as %25)');
+}
+
+/** REDIS_URL: what parseRedisUrl takes, refusing a query or a path that is not a database number with its own reason. */
+function redisUrl(raw: string): string | Refusal | undefined {
+  const problem = redisUrlProblem(raw);
+  if (problem) return new Refusal(problem);
+  return parseRedisUrl(raw) ? raw : undefined;
 }
 
 /** Whether the user and password of the URL `raw` (a cluster's list of hosts too) %-decode; true when it names none. */

@@ -1,6 +1,8 @@
 import Redis, { Cluster } from 'ioredis';
 import { AppConfig } from '../config/app-config';
+import { ConfigError } from '../config/env.schema';
 import { RedisService } from './redis.service';
+import { RespPipe, RespSetupRefused } from './resp-pipe';
 
 /** A command connection whose status and answers the test sets. */
 class FakeClient {
@@ -61,6 +63,22 @@ describe('RedisService.bounded', () => {
     expect(await redis.bounded('t', never, 'fallback', 20)).toBe('fallback');
     expect(await redis.bounded('t', async () => 'value', 'fallback', 20)).toBe('value');
     expect(fake.ping).not.toHaveBeenCalled();
+  });
+});
+
+describe('RedisService at start-up', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it("fails when Redis refuses the setup of the event log's pipe (its SELECT), and goes on degraded when the pipe only cannot connect", async () => {
+    const redis = new TestRedisService(new FakeClient());
+    redis.pipe('event log');
+    const ready = jest.spyOn(RespPipe.prototype, 'ready').mockRejectedValue(new RespSetupRefused('SELECT 3', new Error('ERR DB index is out of range')));
+    const refusal = await redis.onApplicationBootstrap().then(() => null, (error: Error) => error);
+    expect(refusal).toBeInstanceOf(ConfigError);
+    expect(refusal!.message).toMatch(/REDIS_URL: Redis refused the event log's connection \(SELECT 3 refused: ERR DB index is out of range\)/);
+    ready.mockRejectedValue(new Error('no answer within 1000 ms'));
+    await expect(redis.onApplicationBootstrap()).resolves.toBeUndefined();
+    await redis.onApplicationShutdown();
   });
 });
 

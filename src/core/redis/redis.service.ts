@@ -1,10 +1,11 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import Redis, { Cluster, RedisOptions } from 'ioredis';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import Redis, { Cluster, RedisOptions, ReplyError } from 'ioredis';
 import { withTimeout } from '../async/with-timeout';
 import { AppConfig } from '../config/app-config';
-import { parseRedisUrl, RedisTarget } from '../config/redis-url';
+import { ConfigError } from '../config/env.schema';
+import { parseRedisUrl, RedisServer, RedisTarget } from '../config/redis-url';
 import { ClusterPipe } from './cluster-pipe';
-import { RespPipe } from './resp-pipe';
+import { RespPipe, RespSetupRefused } from './resp-pipe';
 
 /** A connection to the one Redis server or to the Redis Cluster REDIS_URL names: the same commands either way. */
 export type RedisClient = Redis | Cluster;
@@ -25,7 +26,7 @@ const STARTUP_WAIT_MS = 5_000;
  * keep the keys of one multi-key command or script in one hash slot (`{…}` hash tags).
  */
 @Injectable()
-export class RedisService implements OnModuleInit, OnApplicationShutdown {
+export class RedisService implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   private readonly connections = new Set<RedisClient>();
   private readonly pipes = new Set<CommandPipe>();
@@ -40,12 +41,55 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
 
   constructor(private readonly config: AppConfig) {}
 
-  /** Connects the command client up front, so the first requests do not find it still connecting. */
+  /**
+   * Connects the command client up front, so the first requests do not find it still connecting,
+   * and checks that Redis selects the database of REDIS_URL (see checkDatabase).
+   */
   async onModuleInit(): Promise<void> {
     if (!this.enabled) return;
     const client = this.client;
-    if (client.status === 'ready') return;
-    await withTimeout(new Promise((resolve) => client.once('ready', resolve)), STARTUP_WAIT_MS, null);
+    if (client.status !== 'ready') await withTimeout(new Promise((resolve) => client.once('ready', resolve)), STARTUP_WAIT_MS, null);
+    if (client.status === 'ready') return this.checkDatabase();
+    // Started degraded: checked once Redis answers, too late to refuse the start, so said loudly.
+    client.once('ready', () => void this.checkDatabase().catch((error: Error) => this.logger.error(error.message)));
+  }
+
+  /**
+   * The event log's pipes set up as every connection is (AUTH, SELECT, its script): refused
+   * there, the log could keep nothing, so start-up fails. A pipe that cannot connect (Redis
+   * down or slow) is the degraded mode, not a refusal.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.enabled || this.client.status !== 'ready') return;
+    for (const pipe of this.pipes) {
+      if (!(pipe instanceof RespPipe)) continue;
+      await pipe.ready().catch((error: Error) => {
+        if (error instanceof RespSetupRefused) throw new ConfigError([`REDIS_URL: Redis refused the event log's connection (${error.message})`]);
+      });
+    }
+  }
+
+  /**
+   * A database Redis cannot select (past its `databases`, or any but 0 on a cluster node) fails
+   * start-up: ioredis logs the refused SELECT of each connection and carries on in database 0,
+   * where this deployment's keys would mix with another's. SELECT again, to have Redis's reason.
+   */
+  private async checkDatabase(): Promise<void> {
+    const target = this.target;
+    if (target.kind !== 'single' || !target.db) return;
+    const refusal = await withTimeout(
+      (this.client as Redis).select(target.db).then(
+        () => null,
+        (error: Error) => (error instanceof ReplyError ? error.message : null),
+      ),
+      STARTUP_WAIT_MS,
+      null,
+    );
+    if (refusal) {
+      throw new ConfigError([
+        `REDIS_URL names database ${target.db}, which Redis refuses (${refusal}): a Redis has databases 0 to \`databases\` - 1 (16 by default), a node of a Redis Cluster database 0 only`,
+      ]);
+    }
   }
 
   get enabled(): boolean {
@@ -142,7 +186,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     const target = this.target;
     const connection =
       target.kind === 'single'
-        ? new Redis(target.url, { connectionName: `h2v:${name}`, lazyConnect: false, ...options })
+        ? new Redis({ ...serverOptions(target), connectionName: `h2v:${name}`, lazyConnect: false, ...options })
         : clusterConnection(target, name, options, cluster.shardedSubscribers ?? false);
     let lastError = '';
     connection.on('error', (error: Error) => {
@@ -164,7 +208,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     const target = this.target;
     const pipe =
       target.kind === 'single'
-        ? new RespPipe(new URL(target.url), name, preamble, REDIS_REQUEST_TIMEOUT_MS)
+        ? new RespPipe(target, name, preamble, REDIS_REQUEST_TIMEOUT_MS)
         : new ClusterPipe(() => this.client as Cluster, preamble, REDIS_REQUEST_TIMEOUT_MS);
     this.pipes.add(pipe);
     return pipe;
@@ -201,6 +245,11 @@ export async function closeConnection(c: RedisClient): Promise<void> {
   const timer = setTimeout(() => c.disconnect(), 2000);
   await c.quit().catch(() => c.disconnect());
   clearTimeout(timer);
+}
+
+/** What ioredis connects to one server with: the fields RespPipe connects with too (parseRedisUrl). */
+function serverOptions({ host, port, db, username, password, tls }: RedisServer): RedisOptions {
+  return { host, port, db, username, password, ...(tls ? { tls: {} } : {}) };
 }
 
 /**

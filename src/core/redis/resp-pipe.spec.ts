@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
-import { bulk, command, RespPipe } from './resp-pipe';
+import { parseRedisUrl, RedisServer } from '../config/redis-url';
+import { bulk, command, RespPipe, RespSetupRefused } from './resp-pipe';
 
 /** A stand-in Redis: records what arrives and answers each command with what `answer` says, in chunks of `chunk` bytes. */
 class FakeRedis {
@@ -57,6 +58,9 @@ function parseCommand(text: string): { args: string[]; length: number } | null {
   return { args, length: offset };
 }
 
+/** The server a REDIS_URL names, as RedisService hands it to RespPipe. */
+const server = (url: string) => parseRedisUrl(url) as RedisServer;
+
 describe('RespPipe', () => {
   let redis: FakeRedis;
   let pipe: RespPipe;
@@ -67,7 +71,7 @@ describe('RespPipe', () => {
   });
 
   it('sends the preamble first, then a batch in one write, and reads replies split at every byte', async () => {
-    pipe = new RespPipe(new URL(`redis://:se%20cret@127.0.0.1:${redis.port}/3`), 'test', () => [command('SCRIPT', 'LOAD', 'return 1')], 1000);
+    pipe = new RespPipe(server(`redis://:se%20cret@127.0.0.1:${redis.port}/3`), 'test', () => [command('SCRIPT', 'LOAD', 'return 1')], 1000);
     redis.chunk = 1;
     redis.answer = ([name, value]) => {
       if (name === 'INCRBY') return `:${1_796_000_000_000_000 + Number(value)}\r\n`;
@@ -83,14 +87,29 @@ describe('RespPipe', () => {
   });
 
   it('authenticates with a non-ASCII user and password as their UTF-8 bytes, as redis-cli and ioredis send them', async () => {
-    pipe = new RespPipe(new URL(`redis://%C3%BCser:p%C3%A4ssw%C3%B6rd-123@127.0.0.1:${redis.port}`), 'test', () => [], 1000);
+    pipe = new RespPipe(server(`redis://%C3%BCser:p%C3%A4ssw%C3%B6rd-123@127.0.0.1:${redis.port}`), 'test', () => [], 1000);
     expect(await pipe.exec(command('PING'), 1)).toEqual([1]);
     const utf8 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
     expect(redis.received[0]).toBe(`AUTH ${utf8('üser')} ${utf8('pässwörd-123')}`);
   });
 
+  it('authenticates a user without a password as ioredis does (AUTH user ""), so both connect as the same user', async () => {
+    pipe = new RespPipe(server(`redis://app@127.0.0.1:${redis.port}`), 'test', () => [], 1000);
+    expect(await pipe.exec(command('PING'), 1)).toEqual([1]);
+    expect(redis.received[0]).toBe('AUTH app ');
+  });
+
+  it('is not ready when Redis refuses the SELECT of its setup, naming it (a database Redis does not have)', async () => {
+    pipe = new RespPipe(server(`redis://127.0.0.1:${redis.port}/99`), 'test', () => [], 1000);
+    redis.answer = ([name]) => (name === 'SELECT' ? '-ERR DB index is out of range\r\n' : '+OK\r\n');
+    const refused = await pipe.ready().then(() => null, (error: Error) => error);
+    expect(refused).toBeInstanceOf(RespSetupRefused);
+    expect(refused!.message).toBe('SELECT 99 refused: ERR DB index is out of range');
+    expect(redis.received).toEqual(['SELECT 99', 'PING']);
+  });
+
   it('reads arrays (a script answering a list of seqs), nested and nil, split at every byte', async () => {
-    pipe = new RespPipe(new URL(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 1000);
+    pipe = new RespPipe(server(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 1000);
     redis.chunk = 1;
     redis.answer = ([name]) => {
       if (name === 'EVALSHA') return '*3\r\n:1796000000000001\r\n$-1\r\n*2\r\n+OK\r\n$2\r\nhi\r\n';
@@ -103,7 +122,7 @@ describe('RespPipe', () => {
   });
 
   it('sends batches of strings and buffers intact, one after another and many at once, through its kept write buffer', async () => {
-    pipe = new RespPipe(new URL(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 5_000);
+    pipe = new RespPipe(server(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 5_000);
     // Sizes that grow past the kept buffer, shrink back under it, and pass its cap.
     const sizes = [1_000, 70_000, 3_000, 200_000, 150_000, 5_000_000, 90_000, 10, 260_000, 64 * 1024];
     const batch = (i: number) => {
@@ -121,7 +140,7 @@ describe('RespPipe', () => {
   });
 
   it('fails a batch left unanswered, then fails at once for a second, then connects again', async () => {
-    pipe = new RespPipe(new URL(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 100);
+    pipe = new RespPipe(server(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 100);
     redis.silent = true;
     await expect(pipe.exec(command('PING'), 1)).rejects.toThrow(/no answer within 100 ms/);
     await expect(pipe.exec(command('PING'), 1)).rejects.toThrow(/unreachable/);
@@ -132,7 +151,7 @@ describe('RespPipe', () => {
   });
 
   it('fails what is under way when the server drops the connection, and comes back after it closed idle', async () => {
-    pipe = new RespPipe(new URL(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 1000);
+    pipe = new RespPipe(server(`redis://127.0.0.1:${redis.port}`), 'test', () => [], 1000);
     expect(await pipe.exec(command('PING'), 1)).toEqual([1]);
     redis.silent = true;
     const lost = pipe.exec(command('PING'), 1);

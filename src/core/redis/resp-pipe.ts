@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { connect as connectTcp, Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { afterResponsive, CancelBound } from '../async/with-timeout';
+import type { RedisServer } from '../config/redis-url';
 
 /** A reply: an integer, a status or bulk string, null (a nil bulk or array), the error Redis answered, or an array of replies. */
 export type RespReply = number | string | null | Error | RespReply[];
@@ -49,12 +50,20 @@ export function command(...args: string[]): string {
 }
 
 /**
- * A user or password of the URL, %-decoded, as command() carries bytes: its UTF-8 bytes as
- * latin1 (what redis-cli and ioredis send). The decoded text itself would go out as latin1, one
- * byte per character, and a password such as `pässwörd` would fail AUTH on this pipe alone.
+ * A user or password as command() carries bytes: its UTF-8 bytes as latin1 (what redis-cli and
+ * ioredis send). The text itself would go out as latin1, one byte per character, and a password
+ * such as `pässwörd` would fail AUTH on this pipe alone.
  */
-function credential(encoded: string): string {
-  return Buffer.from(decodeURIComponent(encoded), 'utf8').toString('latin1');
+function credential(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** Redis refused a command of a new connection's setup (AUTH, SELECT, the preamble): no batch on this pipe can succeed. */
+export class RespSetupRefused extends Error {
+  constructor(readonly command: string, reply: Error) {
+    super(`${command} refused: ${reply.message}`);
+    this.name = 'RespSetupRefused';
+  }
 }
 
 /**
@@ -66,8 +75,9 @@ function credential(encoded: string): string {
  *
  * Replies are integers, statuses, errors, bulk strings and arrays of them (RESP2). A batch
  * not answered within `timeoutMs` fails, and so does every batch while the connection is down
- * (the caller degrades); the connection is made again on the next batch, `preamble` (AUTH,
- * SELECT, SCRIPT LOAD) first. It talks to the one server of the URL: on a Redis Cluster, one
+ * (the caller degrades); the connection is made again on the next batch, AUTH, SELECT and
+ * `preamble` (SCRIPT LOAD) first, from the fields ioredis connects with (parseRedisUrl), so the
+ * two never reach different databases. It talks to one server: on a Redis Cluster, one
  * pipe per primary, each command sent to the node of its keys' slot (every command of the event
  * log names keys of one hash tag).
  */
@@ -85,7 +95,7 @@ export class RespPipe {
   private kept: Buffer | null = null;
 
   constructor(
-    private readonly url: URL,
+    private readonly server: RedisServer,
     name: string,
     private readonly preamble: () => string[],
     private readonly timeoutMs: number,
@@ -130,6 +140,15 @@ export class RespPipe {
     socket.write(join(pieces, fresh), () => (this.kept = fresh));
   }
 
+  /**
+   * Connects now and resolves once the setup and a PING are answered: rejects with
+   * RespSetupRefused when Redis refused the setup (a database it cannot select), otherwise with
+   * the connection's error.
+   */
+  async ready(): Promise<void> {
+    await this.exec(command('PING'), 1);
+  }
+
   close(): void {
     this.closed = true;
     this.fail(new Error('closed'));
@@ -137,29 +156,29 @@ export class RespPipe {
 
   private open(): Socket | null {
     if (Date.now() - this.failedAt < RETRY_AFTER_MS) return null;
-    const port = Number(this.url.port || 6379);
-    const host = this.url.hostname.replace(/^\[|\]$/g, '');
-    const socket = this.url.protocol === 'rediss:' ? connectTls({ host, port, servername: host }) : connectTcp({ host, port });
+    const { host, port, tls, db, username, password } = this.server;
+    const socket = tls ? connectTls({ host, port, servername: host }) : connectTcp({ host, port });
     socket.setNoDelay(true);
     this.socket = socket;
     this.connected = false;
-    socket.once(this.url.protocol === 'rediss:' ? 'secureConnect' : 'connect', () => (this.connected = true));
+    socket.once(tls ? 'secureConnect' : 'connect', () => (this.connected = true));
     this.buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', (error: Error) => this.fail(error));
     socket.on('close', () => this.fail(new Error('connection closed')));
-    const { username, password } = this.url;
-    const auth = password ? [username ? command('AUTH', credential(username), credential(password)) : command('AUTH', credential(password))] : [];
-    const db = this.url.pathname.slice(1);
-    const setup = [...auth, ...(db ? [command('SELECT', db)] : []), ...this.preamble()];
+    // AUTH as ioredis sends it: with the user whenever there is one (its password maybe empty).
+    const auth = username ? [command('AUTH', credential(username), credential(password ?? ''))] : password ? [command('AUTH', credential(password))] : [];
+    const preamble = this.preamble();
+    const setup = [...auth, ...(db ? [command('SELECT', String(db))] : []), ...preamble];
+    const names = [...auth.map(() => 'AUTH'), ...(db ? [`SELECT ${db}`] : []), ...preamble.map(() => 'the preamble')];
     if (setup.length) {
       // Their replies are checked like any batch's: an error there closes the connection.
       const batch: Batch = {
         left: setup.length,
         replies: [],
         resolve: (replies) => {
-          const error = replies.find((r): r is Error => r instanceof Error);
-          if (error) this.fail(error);
+          const at = replies.findIndex((r) => r instanceof Error);
+          if (at >= 0) this.fail(new RespSetupRefused(names[at], replies[at] as Error));
         },
         reject: () => undefined,
         timer: null,
