@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, 
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { withTimeout } from '../core/async/with-timeout';
 import { AppConfig } from '../core/config/app-config';
+import { maskCapabilities } from '../core/logging/request-log';
 import { REDIS_REQUEST_TIMEOUT_MS, RedisService } from '../core/redis/redis.service';
 import { leftOfShutdown, SHUTDOWN_DEADLINE_MS } from '../core/shutdown';
 import { JOBS, JobName, JobPayloads, JobPolicy, QUEUE_CONCURRENCY, QueueName } from './job-names';
@@ -149,7 +150,7 @@ export class BullmqJobQueue extends JobQueue implements OnApplicationBootstrap, 
         settings: { backoffStrategy: (attemptsMade, _type, error, job) => retryDelayMs(this.registry.policy(job!.name), attemptsMade, error) },
       },
     );
-    worker.on('failed', (job, error) => this.logger.warn(`job ${job?.name} (${job?.id}) attempt ${job?.attemptsMade} failed: ${error.message}`));
+    worker.on('failed', (job, error) => this.logger.warn(`job ${job?.name} (${job?.id}) attempt ${job?.attemptsMade} failed: ${maskCapabilities(String(error.message))}`));
     // A Redis outage makes every retry fail alike: one warning per distinct error, not one a second.
     let lastError = '';
     worker.on('error', (error) => {

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withTimeout } from '../core/async/with-timeout';
+import { maskCapabilities } from '../core/logging/request-log';
 import { leftOfShutdown, SHUTDOWN_DEADLINE_MS } from '../core/shutdown';
 import { JobName, JobPayloads, QUEUE_CONCURRENCY, QueueName } from './job-names';
 import { EnqueuedJob, EnqueueOptions, JobOutcome, JobQueue, NotAwaitedError, PermanentJobError, QueueDepth, retryDelayMs, SHUTDOWN_DRAIN_MS } from './job-queue';
@@ -80,7 +81,7 @@ export class InlineJobQueue extends JobQueue implements BeforeApplicationShutdow
       } catch (error) {
         const permanent = error instanceof PermanentJobError;
         const last = permanent || attempt >= policy.attempts;
-        this.logger.warn(`job ${name} attempt ${attempt}/${policy.attempts} failed${last ? ' for good' : ''}: ${(error as Error).message}`);
+        this.logger.warn(`job ${name} attempt ${attempt}/${policy.attempts} failed${last ? ' for good' : ''}: ${maskCapabilities(String((error as Error).message))}`);
         if (last) return 'failed';
         release();
         await sleep(retryDelayMs(policy, attempt, error));

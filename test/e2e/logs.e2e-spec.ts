@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppConfig } from '../../src/core/config/app-config';
 import { eventually, signUp } from '../support/factories';
-import { corruptWebp } from '../support/media-fixtures';
+import { corruptWebp, image } from '../support/media-fixtures';
 import { createTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -51,6 +54,31 @@ describe('logs', () => {
       return rows;
     });
     await eventually(async () => expect(t.logs.filter((line) => line.includes('image-variants') && line.includes(row.id))).not.toEqual([]));
+    expect(t.logs.join('\n')).not.toContain(name);
+  });
+
+  it('name no uploaded file name when the storage fails (a file system error quotes the paths): the operation and the area instead', async () => {
+    const user = await signUp(t);
+    const thumbs = join(t.app.get(AppConfig).values.uploadDir, 'thumbs');
+    // The thumbnails' directory replaced by a plain file: the image job cannot write a thumbnail, nor a request read one.
+    renameSync(thumbs, `${thumbs}.away`);
+    writeFileSync(thumbs, '');
+    let name: string;
+    try {
+      const { url } = (await t.http().post('/api/upload').set(user.auth).attach('file', await image('png'), 'logged.png').expect(201)).body.data;
+      name = url.slice(url.lastIndexOf('/') + 1);
+      await eventually(async () => expect(t.logs.filter((line) => line.includes('image-variants') && line.includes('ENOTDIR: rename into UPLOAD_DIR/thumbs'))).not.toEqual([]));
+      const failed = await t.http().get(`/uploads/thumbs/${name}`).expect(500);
+      expect(failed.body).toMatchObject({ success: false, code: 'INTERNAL_ERROR', requestId: failed.headers['x-request-id'] });
+    } finally {
+      rmSync(thumbs);
+      renameSync(`${thumbs}.away`, thumbs);
+    }
+    // A retry makes the variants (or the original stands in): served again.
+    await t.drainJobs();
+    await t.http().get(`/uploads/thumbs/${name}`).expect(200);
+    const unhandled = t.logs.filter((line) => line.includes('Unhandled error'));
+    expect(unhandled.join('\n')).toContain('ENOTDIR: stat in UPLOAD_DIR/thumbs');
     expect(t.logs.join('\n')).not.toContain(name);
   });
 });

@@ -18,6 +18,14 @@ describe('loggable', () => {
     expect(JSON.stringify(err)).not.toContain('secret');
   });
 
+  it("masks the uploaded file names an error's message and stack quote (a capability: whoever has it fetches the file)", () => {
+    const error = Object.assign(new Error("ENOTDIR: not a directory, stat '/data/uploads/thumbs/1a-sBBmIS3E_UymhOmXmCw.png'"), { code: 'ENOTDIR' });
+    const { err } = logged({ err: loggable(error) });
+    expect(err).toMatchObject({ message: "ENOTDIR: not a directory, stat '/data/uploads/thumbs/:name'", errorCode: 'ENOTDIR', stack: expect.stringContaining('/uploads/thumbs/:name') });
+    expect(JSON.stringify(logged({ err: loggable(error) }))).not.toContain('1a-sBBmIS3E_UymhOmXmCw');
+    expect(loggable('see /uploads/1a-sBBmIS3E_UymhOmXmCw.png').message).toBe('see /uploads/:name');
+  });
+
   it('still redacts a code anywhere else (an OTP in a body)', () => {
     expect(logged({ body: { email: 'a@example.com', code: '123456' } }).body.code).toBe('[redacted]');
   });

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { sendJson } from '../http/json-response';
-import { loggedPath } from '../logging/request-log';
+import { loggedPath, maskCapabilities } from '../logging/request-log';
 import { AppError } from './app-error';
 import { toAppError } from './error-mapping';
 
@@ -35,14 +35,17 @@ export class AllExceptionsFilter implements ExceptionFilter {
 }
 
 /**
- * What of an unexpected error may be logged: never query parameters (they can hold user data).
+ * What of an unexpected error may be logged: never query parameters (they can hold user data),
+ * and its message and stack with the capabilities they quote masked (maskCapabilities: a file
+ * system error names the file's path, an uploaded file's name).
  * Logged as `err`, it goes through pino's error serializer, which types a plain object "Object":
  * this one has no prototype, so the serializer types it by its `name`. Its code (a SQLSTATE, an
  * errno) is `errorCode`, since `code` is redacted wherever it appears (REDACTED_PATHS: OTP codes).
  */
 export function loggable(error: unknown): Record<string, unknown> {
   const fields: Record<string, unknown> = Object.create(null);
-  if (!(error instanceof Error)) return Object.assign(fields, { message: String(error) });
+  if (!(error instanceof Error)) return Object.assign(fields, { message: maskCapabilities(String(error)) });
   const e = error as Error & { code?: unknown; query?: unknown };
-  return Object.assign(fields, { name: e.name, message: e.message, errorCode: e.code, query: typeof e.query === 'string' ? e.query.slice(0, 500) : undefined, stack: e.stack });
+  const stack = typeof e.stack === 'string' ? maskCapabilities(e.stack) : e.stack;
+  return Object.assign(fields, { name: e.name, message: maskCapabilities(String(e.message)), errorCode: e.code, query: typeof e.query === 'string' ? e.query.slice(0, 500) : undefined, stack });
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
 import { AppConfig } from '../config/app-config';
 import { AppLogger } from './app-logger';
-import { loggedPath, RequestLogging } from './request-log';
+import { loggedPath, maskCapabilities, RequestLogging } from './request-log';
 
 function setup(level = 'debug', logRequestContext = true) {
   const lines: Array<Record<string, unknown>> = [];
@@ -106,5 +106,18 @@ describe('RequestLogging', () => {
     for (const dir of ['', 'medium/', 'thumbs/']) expect(loggedPath(`/uploads/${dir}OP7lAR3UcC66AQ1lmGqEzw.png`)).toBe(`/uploads/${dir}:name`);
     expect(loggedPath('/api/chats/3f0c2a4e-8b1d-4c7e-9a2f-1b2c3d4e5f60/invite')).toBe('/api/chats/3f0c2a4e-8b1d-4c7e-9a2f-1b2c3d4e5f60/invite');
     expect(loggedPath('/api/users/me?token=abc')).toBe('/api/users/me');
+  });
+
+  it('masks the capabilities a free text quotes (an error message, a stack), and keeps the rest, stack frames included', () => {
+    const name = 'OP7lAR3UcC66AQ1lmGqEzw.png';
+    const message = `ENOTDIR: not a directory, rename '/data/uploads/.tmp/put-ab12' -> '/data/uploads/thumbs/${name}'`;
+    expect(maskCapabilities(message)).toBe("ENOTDIR: not a directory, rename '/data/uploads/:name/put-ab12' -> '/data/uploads/thumbs/:name'");
+    expect(maskCapabilities(`fetch https://h2v.example/uploads/${name}?x=1 and /uploads/medium/${name}, "/API/chats/join/M_ohL8sxDAJZ_te87QLRlQ" failed`)).toBe(
+      'fetch https://h2v.example/uploads/:name?x=1 and /uploads/medium/:name, "/API/chats/join/:code" failed',
+    );
+    const frames = '    at LocalDirectoryStorage.size (/app/dist/src/uploads/storage/local-directory.storage.js:61:26)\n    at /app/dist/src/uploads/uploads.service.js:305:11';
+    expect(maskCapabilities(`Error: stat '/data/uploads/thumbs/${name}'\n${frames}`)).toBe(`Error: stat '/data/uploads/thumbs/:name'\n${frames}`);
+    const plain = 'ENOSPC: write into UPLOAD_DIR/.tmp (POST /api/upload, /api/chats/join)';
+    expect(maskCapabilities(plain)).toBe(plain);
   });
 });

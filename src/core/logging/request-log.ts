@@ -12,19 +12,38 @@ const REQUEST_ID = /^[\w.-]{1,64}$/;
 /**
  * Path segments that are capabilities, which let whoever holds them in: an invite link's code
  * (stored only as a hash) and an uploaded file's name (served to whoever has its URL). Logs name
- * them by their route parameter.
+ * them by their route parameter. Each is the path before the segment (a RegExp source) and that parameter.
  */
-const CAPABILITIES: ReadonlyArray<[pattern: RegExp, replacement: string]> = [
-  [/^(\/api\/chats\/join\/)[^/]+/i, '$1:code'],
-  [/^(\/uploads\/(?:(?:medium|thumbs)\/)?)[^/]+/i, '$1:name'],
+const CAPABILITIES: ReadonlyArray<[before: string, parameter: string]> = [
+  [String.raw`\/api\/chats\/join\/`, ':code'],
+  [String.raw`\/uploads\/(?:(?:medium|thumbs)\/)?`, ':name'],
 ];
+
+const IN_PATH = CAPABILITIES.map(([before, parameter]) => [new RegExp(`^(${before})[^/]+`, 'i'), `$1${parameter}`] as const);
+/** Anywhere in a text, a segment ending where a quoted or listed path would: at a slash, a query, a space, a quote, a bracket, a comma. */
+const IN_TEXT = CAPABILITIES.map(([before, parameter]) => [new RegExp(`(${before})[^/?#\\s'"\`<>()[\\]{},;]+`, 'gi'), `$1${parameter}`] as const);
+const ANY_IN_TEXT = new RegExp(CAPABILITIES.map(([before]) => before).join('|'), 'i');
+/** A stack frame's line (`    at fn (/app/dist/src/uploads/uploads.service.js:305:11)`): a source file, never a capability. */
+const STACK_FRAME = /^ {4}at .+:\d+:\d+\)?$/;
 
 /** A request's path as logs may carry it: without its query (user data), and with its capabilities masked. */
 export function loggedPath(url: string): string {
   const query = url.indexOf('?');
   let path = query === -1 ? url : url.slice(0, query);
-  for (const [pattern, replacement] of CAPABILITIES) path = path.replace(pattern, replacement);
+  for (const [pattern, replacement] of IN_PATH) path = path.replace(pattern, replacement);
   return path;
+}
+
+/**
+ * Free text as logs may carry it (an error's message or stack, a failed job's reason), with the
+ * capabilities of the paths and URLs it quotes masked as loggedPath masks them. A backstop for
+ * error paths only: what knows it handles a capability names it another way (the storage's
+ * errors name an area, the image job an upload id). Stack frames are kept: they name source files
+ * (a source file's path elsewhere, `…/src/uploads/x.js`, is masked: the safe side).
+ */
+export function maskCapabilities(text: string): string {
+  if (!ANY_IN_TEXT.test(text)) return text;
+  return text.replace(/^.*$/gm, (line) => (STACK_FRAME.test(line) ? line : IN_TEXT.reduce((masked, [pattern, replacement]) => masked.replace(pattern, replacement), line)));
 }
 
 /** One HTTP request as its log lines name it: `req: {id, method, url}`, the url as loggedPath gives it. */
