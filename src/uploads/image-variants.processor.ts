@@ -58,21 +58,22 @@ export class ImageVariantsProcessor {
       const corrupt = error instanceof CorruptImageError;
       // Some variants may be written already: if the upload went meanwhile, nobody else removes them.
       const kept = corrupt ? await this.uploads.setVariants(upload.id, 'failed') : (await this.uploads.findById(upload.id)) !== null;
-      if (!kept) return this.removeOrphans(upload.storedName, [...written, originalKey]);
+      if (!kept) return this.removeOrphans(upload.id, [...written, originalKey]);
       // Named by its id: the stored name is the URL the original is still served at.
       if (corrupt) throw new PermanentJobError(`upload ${upload.id}: ${error.message}`);
       throw error;
     }
     // The daily quota counts them from now on.
-    if (!(await this.uploads.setVariants(upload.id, 'ready', variantBytes))) await this.removeOrphans(upload.storedName, [...written, originalKey]);
+    if (!(await this.uploads.setVariants(upload.id, 'ready', variantBytes))) await this.removeOrphans(upload.id, [...written, originalKey]);
   }
 
   /**
    * The upload was deleted while this ran (its account, or its last message, went): the
    * delete-files job may already be done, and would not have found the variants written since.
    */
-  private async removeOrphans(storedName: string, keys: string[]): Promise<void> {
+  private async removeOrphans(uploadId: string, keys: string[]): Promise<void> {
     for (const key of keys) await this.storage.delete(key);
-    this.logger.debug(`${storedName}: upload gone, its files removed`);
+    // Named by its id: the stored name is a capability (whoever has it fetches the file).
+    this.logger.debug(`upload ${uploadId} gone, its files removed`);
   }
 }
