@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +61,35 @@ describe('the server process', () => {
     expect(refusal).toMatch(message);
     expect(refusal).not.toMatch(/\n\s+at /);
   });
+
+  it('keeps the embedded database private to its user (0700), and DATA_DIR and uploads when it makes them; an open database is closed at the next start', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'h2v-proc-'));
+    const dataDir = join(root, 'data');
+    const db = join(dataDir, 'db');
+    const mode = (dir: string) => (statSync(dir).mode & 0o777).toString(8);
+    const run = async (email: string, check: () => void) => {
+      const { child, url } = await spawnServer({ PATH: process.env.PATH, DATA_DIR: dataDir, NODE_ENV: 'test', LOG_LEVEL: 'warn' });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      try {
+        // A write: the code and the address go to the WAL, one of PGlite's files it makes 0666.
+        const sent = await fetch(`${url}/api/auth/send-otp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+        expect(sent.status).toBe(200);
+        check();
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    };
+    try {
+      await run('first@example.com', () => expect([mode(dataDir), mode(db), mode(join(dataDir, 'uploads'))]).toEqual(['700', '700', '700']));
+      // As an earlier release left it, in a DATA_DIR its operator opened to a group: the database is closed, DATA_DIR left as given.
+      chmodSync(db, 0o755);
+      chmodSync(dataDir, 0o750);
+      await run('second@example.com', () => expect([mode(dataDir), mode(db)]).toEqual(['750', '700']));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   it('shuts down on SIGTERM: sockets close with 1001 and the process exits within 10 s', async () => {
     const { child, port } = await startServer({});

@@ -1,6 +1,6 @@
-import { ConfigError, parseEnv } from './env.schema';
+import { ConfigError, parseEnv, requireWritableDirs } from './env.schema';
 import { createECDH } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import fs, { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -314,5 +314,51 @@ describe('parseEnv', () => {
       expect(() => parseEnv({ DATA_DIR: dataDir(), VAPID_PUBLIC_KEY: a.publicKey, VAPID_PRIVATE_KEY: b.privateKey })).toThrow(/not the public key of VAPID_PRIVATE_KEY/);
       expect(() => parseEnv({ DATA_DIR: dataDir(), VAPID_SUBJECT: 'http://example.com' })).toThrow(/VAPID_SUBJECT/);
     });
+  });
+});
+
+describe('requireWritableDirs', () => {
+  const mode = (dir: string) => (statSync(dir).mode & 0o777).toString(8);
+
+  it('makes the embedded database, and DATA_DIR and UPLOAD_DIR when it makes them, private (0700); closes an open database; leaves existing directories as given', () => {
+    const root = dataDir();
+    const made = parseEnv({ DATA_DIR: join(root, 'data') });
+    requireWritableDirs(made);
+    expect([mode(made.dataDir), mode(join(made.dataDir, 'db')), mode(made.uploadDir)]).toEqual(['700', '700', '700']);
+
+    // An earlier release's database, in a DATA_DIR and UPLOAD_DIR an operator made 0755.
+    const given = join(root, 'given');
+    mkdirSync(join(given, 'db'), { recursive: true });
+    mkdirSync(join(given, 'uploads'));
+    for (const dir of [given, join(given, 'db'), join(given, 'uploads')]) chmodSync(dir, 0o755);
+    const config = parseEnv({ DATA_DIR: given });
+    requireWritableDirs(config);
+    expect([mode(given), mode(join(given, 'db')), mode(join(given, 'uploads'))]).toEqual(['755', '700', '755']);
+
+    // One it cannot close (another user's) refuses the start, saying how to close it.
+    chmodSync(join(given, 'db'), 0o750);
+    const chmod = jest.spyOn(fs, 'chmodSync').mockImplementation(() => {
+      throw Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
+    });
+    try {
+      expect(() => requireWritableDirs(config)).toThrow(
+        new ConfigError([`the embedded database's directory "${join(given, 'db')}" is open to other users (mode 750) and this process cannot close it (EPERM): run \`chmod 700 '${join(given, 'db')}'\` as its owner`]),
+      );
+    } finally {
+      chmod.mockRestore();
+    }
+  });
+
+  it('with DATABASE_URL makes no database directory; UPLOAD_DIR is made private, its missing parents with the default mode', () => {
+    const root = dataDir();
+    const deployment = { APP_SECRET, DATABASE_URL: 'postgres://db/h2v', DATA_DIR: join(root, 'data'), UPLOAD_DIR: join(root, 'srv', 'uploads') };
+    requireWritableDirs(parseEnv({ ...deployment, SMTP_URL: 'smtp://mail:25' }));
+    mkdirSync(join(root, 'default'));
+    expect([mode(join(root, 'srv', 'uploads')), mode(join(root, 'srv'))]).toEqual(['700', mode(join(root, 'default'))]);
+    expect(existsSync(deployment.DATA_DIR)).toBe(false);
+    // Without SMTP_URL, DATA_DIR keeps development mail.
+    requireWritableDirs(parseEnv(deployment));
+    expect(mode(deployment.DATA_DIR)).toBe('700');
+    expect(readdirSync(deployment.DATA_DIR)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { createECDH, randomBytes } from 'node:crypto';
-import { accessSync, constants, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, chmodSync, constants, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseHostPort } from '../outbound/host-port';
 import { parseRedisUrl, redisUrlProblem } from './redis-url';
 
@@ -334,22 +334,74 @@ function publicKeyOf(privateKey: Buffer): Buffer | null {
 }
 
 /**
- * The directories a serving process (the API, a worker) writes, made if missing: UPLOAD_DIR
- * always (uploads are received and kept there), DATA_DIR when something is kept there (the
- * embedded database, development mail without SMTP_URL; a deployment with DATABASE_URL, SMTP_URL
- * and APP_SECRET writes nothing there). One this process cannot create or write is a
- * configuration problem, named as one. Not part of parseEnv: the migration command needs neither.
+ * The directories a serving process (the API, a worker) writes, made if missing (private, see
+ * privateDir): UPLOAD_DIR always (uploads are received and kept there), DATA_DIR when something
+ * is kept there (the embedded database, development mail without SMTP_URL; a deployment with
+ * DATABASE_URL, SMTP_URL and APP_SECRET writes nothing there), and the embedded database's own
+ * directory. One this process cannot create or write is a configuration problem, named as one.
+ * Not part of parseEnv: the migration command needs none but the database's (dataSourceOptions).
  */
 export function requireWritableDirs(config: AppConfigValues): void {
-  if (config.databaseUrl === null || !config.smtpUrl) {
-    keptIn('DATA_DIR', config.dataDir, config.databaseUrl === null ? 'the embedded database' : 'development mail', writableDir);
+  if (config.databaseUrl === null) {
+    keptIn('DATA_DIR', config.dataDir, 'the embedded database', (dir) => {
+      writableDir(dir); // db.lock is kept beside the database
+      writableDir(embeddedDatabaseDir(dir));
+    });
+  } else if (!config.smtpUrl) {
+    keptIn('DATA_DIR', config.dataDir, 'development mail', writableDir);
   }
   keptIn('UPLOAD_DIR', config.uploadDir, 'uploads', writableDir);
 }
 
 function writableDir(dir: string): void {
-  mkdirSync(dir, { recursive: true });
+  privateDir(dir);
   accessSync(dir, constants.W_OK);
+}
+
+/**
+ * DATA_DIR/db, the embedded database, made if missing and always private to this process's user
+ * (0700): PGlite writes many of its files 0666 whatever the umask, WAL and catalogs holding sign-in codes and
+ * addresses, so the directory's mode is all that keeps other local users from reading and writing
+ * them. One an earlier release (or a copy) left open is closed at start; one this process cannot
+ * close (another user's) is refused, since a database other users can reach is the fault itself.
+ */
+export function embeddedDatabaseDir(dataDir: string): string {
+  privateDir(dataDir);
+  const dir = join(dataDir, 'db');
+  if (privateDir(dir)) return dir;
+  const mode = statSync(dir).mode & 0o777;
+  if (mode & 0o077) {
+    try {
+      chmodSync(dir, 0o700);
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      throw new ConfigError([
+        `the embedded database's directory ${JSON.stringify(dir)} is open to other users (mode ${mode.toString(8)}) and this process cannot close it (${code ?? message}): run \`chmod 700 '${dir}'\` as its owner`,
+      ]);
+    }
+  }
+  return dir;
+}
+
+/**
+ * Makes `dir` 0700 if missing (true then): what the server keeps in a directory it makes is no
+ * other local user's to list or read. Missing parents get the default mode (what else they hold
+ * is not the server's), and an existing directory keeps the mode its operator gave it.
+ */
+function privateDir(dir: string): boolean {
+  try {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      mkdirSync(dirname(dir), { recursive: true });
+      mkdirSync(dir, { mode: 0o700 });
+    }
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST' && statSync(dir).isDirectory()) return false;
+    throw error;
+  }
 }
 
 /** Reads or makes `what` in the directory `name` names; a directory that cannot hold it is a configuration problem, named as one. */
@@ -357,6 +409,7 @@ function keptIn<T>(name: string, dir: string, what: string, work: (dir: string) 
   try {
     return work(dir);
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const { code, message } = error as NodeJS.ErrnoException;
     throw new ConfigError([`${name}=${JSON.stringify(dir)} cannot hold ${what} (${code ?? message}): it must be a directory this process can create and write`]);
   }
@@ -405,7 +458,7 @@ function keptFile(dataDir: string, name: string, valid: (text: string) => unknow
   };
   const kept = read();
   if (kept !== null) return kept;
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const made = make();
   const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(temp, made, { mode: 0o600 });

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSourceOptions } from 'typeorm';
 import { lockDataDir } from './data-dir-lock';
 import { installTimestampParser } from './pg-timestamps';
 import { pgliteDriver } from './pglite-driver';
-import { AppConfigValues } from '../config/env.schema';
+import { AppConfigValues, embeddedDatabaseDir } from '../config/env.schema';
 
 /** Migrations live at the top level (`migrations/`), compiled beside `dist/core`. */
 const MIGRATIONS_DIR = join(__dirname, '..', '..', '..', 'migrations');
@@ -37,8 +37,8 @@ export function dataSourceOptions(config: AppConfigValues, extra: { entities?: D
       extra: { max: config.dbPoolSize, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: 'h2v-server', options },
     };
   }
-  const dataDir = join(config.dataDir, 'db');
-  mkdirSync(dataDir, { recursive: true });
+  // Made, or closed, private to this user: the migration command and the tests come here without requireWritableDirs.
+  const dataDir = embeddedDatabaseDir(config.dataDir);
   // One process per embedded database: PGlite locks nothing itself (see lockDataDir).
   lockDataDir(join(config.dataDir, 'db.lock'));
   return { ...common, driver: pgliteDriver(dataDir) } as DataSourceOptions;
