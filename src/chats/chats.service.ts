@@ -324,16 +324,18 @@ export class ChatsService implements OnModuleInit {
    */
   async pinMessage(auth: AuthContext, chatId: string, messageId: string | null): Promise<ChatDto> {
     if (messageId !== null) {
-      // Before the transaction: the block check reads on a connection of its own (the embedded database has one).
+      // Before the transaction too: a refusal answers without taking the chat's lock.
       const { membership } = await this.authorize(chatId, auth.userId, 'pin-message');
       await this.blocks.requireInChat('pin-message', auth.userId, membership.chat);
     }
     await this.chats.transaction(async (tx) => {
-      await this.authorize(chatId, auth.userId, 'pin-message', { tx });
+      const { membership } = await this.authorize(chatId, auth.userId, 'pin-message', { tx });
       if (messageId !== null && !isUuid(messageId)) throw new AppError('MESSAGE_NOT_FOUND');
       const pinned = await this.chats.setPinnedMessage(tx, chatId, auth.userId, messageId);
       if (pinned === null) throw new AppError('CHAT_NOT_FOUND');
       if (!pinned) throw new AppError('MESSAGE_NOT_FOUND');
+      // Again after the write: a block committed since the check above is seen (it takes no chat lock).
+      if (messageId !== null) await this.blocks.requireInChat('pin-message', auth.userId, membership.chat, tx);
       // A pin (any member may pin) reaches every member as a group change does.
       await this.countGroupChange(auth.userId, 'group-changes');
     });

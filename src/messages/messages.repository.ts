@@ -884,19 +884,6 @@ export class MessagesRepository {
     return row ? row.lastId : undefined;
   }
 
-  /**
-   * Whether a block stands between `userId` and another member of the chat, read in `tx`
-   * (BlockPolicy.requireInChat reads on a connection of its own: inside a transaction on the
-   * embedded database, which has one, it would wait for this one to end).
-   */
-  async blockedInChat(tx: EntityManager, chatId: string, userId: string): Promise<boolean> {
-    const [row] = (await tx.query(
-      `SELECT EXISTS (SELECT 1 FROM chat_members o WHERE o.chat_id = $1 AND o.user_id IN (${blockedWithSql('$2')})) AS blocked`,
-      [chatId, userId],
-    )) as Array<{ blocked: boolean }>;
-    return row.blocked;
-  }
-
   /** The user's reaction with this emoji as stored now, or null. */
   async findReaction(messageId: string, userId: string, emoji: string): Promise<ReactionEntity | null> {
     const [row] = (await this.manager.query(

@@ -545,8 +545,7 @@ export class MessagesService implements OnModuleInit {
       const membership = await this.chats.lockedMembership(message.chatId, userId, tx);
       if (!membership) throw new AppError('MESSAGE_NOT_FOUND');
       const result = await write(tx);
-      const { type } = membership.chat;
-      if (type === 'DIRECT' || type === 'SECRET') this.blocks.refuseIf(action, await this.messages.blockedInChat(tx, message.chatId, userId));
+      await this.blocks.requireInChat(action, userId, membership.chat, tx);
       return result;
     });
   }

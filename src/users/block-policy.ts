@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { EntityManager } from 'typeorm';
 import { AppError } from '../core/errors';
 import { UsersRepository } from './users.repository';
 
@@ -58,9 +59,13 @@ export type DroppedAnywhere = ActionsWhere<'everywhere', 'drop'>;
 export class BlockPolicy {
   constructor(private readonly users: UsersRepository) {}
 
-  /** Throws BLOCKED when `action` is a write into a pair chat with a block between its two members; a group lets it through. */
-  async requireInChat(action: RefusedInChat, actorId: string, chat: { id: string; type: string }): Promise<void> {
-    if (chat.type !== 'GROUP') this.refuseIf(action, await this.users.blockedInChat(chat.id, actorId));
+  /**
+   * Throws BLOCKED when `action` is a write into a pair chat with a block between its two members;
+   * a group lets it through. `tx`: read in the caller's transaction (after its write, so that a
+   * block committed before it is seen: a block takes no chat lock).
+   */
+  async requireInChat(action: RefusedInChat, actorId: string, chat: { id: string; type: string }, tx?: EntityManager): Promise<void> {
+    if (chat.type !== 'GROUP') this.refuseIf(action, await this.users.blockedInChat(chat.id, actorId, tx));
   }
 
   /** The same refusal for a block a caller's own statement already read (sending reads it inside the insert). */

@@ -423,9 +423,13 @@ export class UsersRepository {
     return rows.length > 0;
   }
 
-  /** Whether a block stands, either way, between the user and another member of the chat. */
-  async blockedInChat(chatId: string, userId: string): Promise<boolean> {
-    const [row] = (await this.dataSource.query(
+  /**
+   * Whether a block stands, either way, between the user and another member of the chat; in `tx`
+   * when the caller is inside a transaction (on the embedded database, which has one connection,
+   * a read on another would wait for that transaction to end).
+   */
+  async blockedInChat(chatId: string, userId: string, tx: EntityManager = this.dataSource.manager): Promise<boolean> {
+    const [row] = (await tx.query(
       `SELECT EXISTS (SELECT 1 FROM chat_members o WHERE o.chat_id = $1 AND o.user_id IN (${blockedWithSql('$2')})) AS blocked`,
       [chatId, userId],
     )) as Array<{ blocked: boolean }>;

@@ -586,6 +586,19 @@ describe('messages', () => {
       aws.close();
       bws.close();
     });
+
+    it('refuses a pin in a direct chat blocked meanwhile: BLOCKED, nothing pinned, and the blocker is not told', async () => {
+      const { a, b, chatId, aws, bws } = await pair();
+      const m = await send(aws, chatId, 'pin me');
+      await bws.waitFor('message:new', (e) => e.id === m.id);
+      const pin = () => t.http().patch(`/api/chats/${chatId}/pin`).set(a.auth).send({ messageId: m.id });
+      const block = () => t.http().post(`/api/users/${a.id}/block`).set(b.auth).expect(200);
+      expect(await heldWhile(BlockPolicy.prototype, 'requireInChat', pin, block)).toEqual({ status: 403, code: 'BLOCKED' });
+      expect(await t.backend.sql('SELECT pinned_message_id FROM chats WHERE id = $1', [chatId])).toEqual([{ pinned_message_id: null }]);
+      await bws.expectNo('chat:updated');
+      aws.close();
+      bws.close();
+    });
   });
 
   it('fans a group message out to every member', async () => {
