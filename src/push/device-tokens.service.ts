@@ -5,7 +5,7 @@ import { AppConfig } from '../core/config/app-config';
 import { newId } from '../core/database/ids';
 import { isForeignKeyViolation } from '../core/database/query-results';
 import { AppError } from '../core/errors';
-import { OUTBOUND_REFUSAL_MESSAGES, OutboundPolicy, OutboundRefusedError } from '../core/outbound';
+import { OUTBOUND_REFUSAL_MESSAGES, OutboundPolicy, OutboundRefusedError, ResolutionUnavailableError } from '../core/outbound';
 import { RegisterDeviceTokenDto } from './dto/push.dto';
 import { PushRepository } from './push.repository';
 import { parseWebSubscription } from './web-subscription';
@@ -53,6 +53,9 @@ export class DeviceTokensService {
       try {
         await this.outbound.check(parsed.endpoint);
       } catch (error) {
+        // Not checked now (the DNS did not answer in time, or too many resolutions wait): not the
+        // subscription's fault, so not 422, which a client takes as final.
+        if (error instanceof ResolutionUnavailableError) throw new AppError('SERVICE_UNAVAILABLE', 'The push endpoint could not be checked now; try again later');
         // Never the addresses its name resolved to, nor whether it resolves: that would map internal names.
         if (error instanceof OutboundRefusedError) throw invalidToken(`the push endpoint may not be contacted: ${OUTBOUND_REFUSAL_MESSAGES[error.reason === 'UNRESOLVABLE' ? 'ADDRESS' : error.reason]}`);
         throw error;

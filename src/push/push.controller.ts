@@ -40,7 +40,7 @@ export class PushController {
       'WEB: the PushSubscription JSON, whose https endpoint must be a public address. IOS/ANDROID tokens are stored but not sent to (no APNs/FCM sender)',
   })
   @ApiEnvelope(DeviceTokenIdDto)
-  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR')
+  @ApiErrors('UNAUTHORIZED', 'VALIDATION_ERROR', 'SERVICE_UNAVAILABLE')
   register(@Auth() auth: AuthContext, @Body() body: RegisterDeviceTokenDto, @Req() request: Request): Promise<DeviceTokenIdDto> {
     return this.tokens.register(auth, body, this.origins.ownOrigin(request));
   }

@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import { generateVAPIDKeys } from 'web-push';
 import { WebPushRekeyOverlap1764000009950 } from '../../migrations/1764000009950-WebPushRekeyOverlap';
-import { OutboundPolicy } from '../../src/core/outbound';
+import { OutboundPolicy, ResolutionUnavailableError } from '../../src/core/outbound';
 import { MAX_DEVICE_TOKENS_PER_SESSION, MAX_DEVICE_TOKENS_PER_USER } from '../../src/push/device-tokens.service';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
@@ -248,6 +248,20 @@ describe('Web Push', () => {
       }
       expect(told[0]).toBe(told[1]);
       expect(told[0]).not.toMatch(/127\.0\.0\.1|::1|localhost|resolve/);
+      expect(await tokensOf(a)).toEqual([]);
+    });
+
+    it('answers 503, not 422, when the endpoint could not be checked now (its DNS timed out, or too many resolutions wait): the client tries again later', async () => {
+      const [a] = await users(1);
+      for (const kind of ['TIMEOUT', 'BUSY'] as const) {
+        const check = jest.spyOn(OutboundPolicy.prototype, 'check').mockRejectedValueOnce(new ResolutionUnavailableError(kind, 'given up'));
+        try {
+          const res = await register(a, service.device().token);
+          expect([kind, res.status, res.body.code]).toEqual([kind, 503, 'SERVICE_UNAVAILABLE']);
+        } finally {
+          check.mockRestore();
+        }
+      }
       expect(await tokensOf(a)).toEqual([]);
     });
 
