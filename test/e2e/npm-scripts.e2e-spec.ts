@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../support/factories';
-import { spawnServer } from '../support/server-process';
+import { itEmbeddedServer, spawnServer } from '../support/server-process';
 
 /**
  * The package's start scripts as a process manager runs them (systemd with KillMode=process, pm2,
@@ -12,7 +12,7 @@ import { spawnServer } from '../support/server-process';
  * embedded database's lock.
  */
 describe('npm start scripts', () => {
-  it('npm run start:prod: a SIGTERM to npm alone stops the server and frees its data directory', async () => {
+  itEmbeddedServer('npm run start:prod: a SIGTERM to npm alone stops the server and frees its data directory', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'h2v-npm-'));
     const lock = join(dataDir, 'db.lock');
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';

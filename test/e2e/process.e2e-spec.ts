@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_DATABASE_URL } from '../support/env';
 import { eventually } from '../support/factories';
-import { ServerChild, spawnServer } from '../support/server-process';
+import { itEmbeddedServer, ServerChild, spawnServer } from '../support/server-process';
 import { createBackend } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
@@ -34,7 +34,7 @@ function refused(port: number): Promise<void> {
 }
 
 describe('the server process', () => {
-  it('refuses to start on a malformed variable, naming it', async () => {
+  itEmbeddedServer('refuses to start on a malformed variable, naming it', async () => {
     const refusal = await startServer({ PORT: 'eighty', RATE_LIMIT_API: 'lots' }).then(
       () => null,
       (error: Error) => error.message,
@@ -44,7 +44,7 @@ describe('the server process', () => {
     expect(refusal).toMatch(/RATE_LIMIT_API/);
   });
 
-  it.each([
+  itEmbeddedServer.each([
     ['DATA_DIR, embedded', {}, /DATA_DIR="\/etc\/passwd\/h2v" cannot hold the development secret \(ENOTDIR\): it must be a directory this process can create and write/],
     // A deployment's settings write nothing to DATA_DIR (not checked then), and uploads to UPLOAD_DIR.
     [
@@ -62,7 +62,7 @@ describe('the server process', () => {
     expect(refusal).not.toMatch(/\n\s+at /);
   });
 
-  it('keeps the embedded database private to its user (0700), and DATA_DIR and uploads when it makes them; an open database is closed at the next start', async () => {
+  itEmbeddedServer('keeps the embedded database private to its user (0700), and DATA_DIR and uploads when it makes them; an open database is closed at the next start', async () => {
     const root = mkdtempSync(join(tmpdir(), 'h2v-proc-'));
     const dataDir = join(root, 'data');
     const db = join(dataDir, 'db');
@@ -91,7 +91,7 @@ describe('the server process', () => {
     }
   }, 180_000);
 
-  it('shuts down on SIGTERM: sockets close with 1001 and the process exits within 10 s', async () => {
+  itEmbeddedServer('shuts down on SIGTERM: sockets close with 1001 and the process exits within 10 s', async () => {
     const { child, port } = await startServer({});
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     expect(health.status).toBe(200);

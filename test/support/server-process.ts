@@ -1,11 +1,20 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { TEST_DATABASE_URL } from './env';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 
 /** The built server's entry point (`npm test` builds dist/ before jest runs). */
 export const SERVER_MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
+
+/**
+ * `it` for a test of the built server in the embedded mode whatever the run's services (it spawns
+ * the server without DATABASE_URL or REDIS_URL): such a test checks the same thing in both runs,
+ * so it runs in the embedded one only (`npm test` with no services; CI runs both) and is skipped,
+ * named as such, in the PostgreSQL one.
+ */
+export const itEmbeddedServer: jest.It = TEST_DATABASE_URL ? it.skip : it;
 
 export interface ServerChild {
   child: ChildProcess;
