@@ -69,6 +69,17 @@ describe('ConnectionRegistry', () => {
     expect(held).toBeGreaterThan(MAX_SOCKET_BACKLOG - 2 * big.length);
   });
 
+  it('drops a live copy at or below what a replay already sent (a late copy from another instance), sending the next', async () => {
+    const received: number[] = [];
+    client.on('message', (data) => received.push(JSON.parse(data.toString()).seq));
+    connection.replayedUpTo = 5;
+    registry.deliver(['u1'], Buffer.from('{"event":"message:new","payload":{}}'), [5]);
+    registry.deliver(['u1'], Buffer.from('{"event":"message:new","payload":{}}'), [6]);
+    while (received.length < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(received).toEqual([6]);
+  });
+
   it('counts a user as present here unless every socket of theirs is away', () => {
     expect(registry.anyPresent(['u0', 'u1'])).toBe(true);
     connection.away = true;

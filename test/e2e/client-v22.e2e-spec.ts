@@ -227,6 +227,23 @@ describe('client v2.2', () => {
       bws.close();
     });
 
+    it('tells a user who added a contacts-only user, without being one of theirs, nothing of their connects and disconnects', async () => {
+      const [a, b, c] = [await signUp(t), await signUp(t), await signUp(t)];
+      await putSettings(b, { showOnlineStatus: 'contacts' }).expect(200);
+      await t.http().post(`/api/contacts/${b.id}`).set(a.auth).expect(200); // a has b; b has not a
+      await t.http().post(`/api/contacts/${b.id}`).set(c.auth).expect(200); // c and b have each other
+      await t.http().post(`/api/contacts/${c.id}`).set(b.auth).expect(200);
+      const [aws, cws] = [await connect(t, a), await connect(t, c)];
+      const bws = await connect(t, b);
+      expect(await cws.waitFor('user:online', (p) => p.userId === b.id)).toEqual({ userId: b.id });
+      bws.close();
+      expect(await cws.waitFor('user:offline', (p) => p.userId === b.id)).toMatchObject({ userId: b.id });
+      await settle(t, a, aws);
+      expect(presenceOf(aws, b.id)).toEqual([]);
+      aws.close();
+      cws.close();
+    });
+
     it('sends user:offline both ways on a block, then no presence or typing; lifting it sends the current state', async () => {
       const [a, b, aws, bws] = await strangers();
       const chatId = await openDirect(t, a, b);

@@ -278,12 +278,14 @@ function resumableDelivery(redis: TestRedis): void {
     for (const ws of [probe, victimWs, fws]) ws.close();
   }, 60_000);
 
-  it('refuses a position just one past the last event with INVALID_SEQ', async () => {
+  it('refuses a position just one past the last event with INVALID_SEQ, on the socket and over HTTP', async () => {
     const a = await signUp(t);
     const { ws, ok } = await tokenSocket(t.wsUrl, a);
     ws.send('auth', { lastSeq: ok.seq + 1 });
     expect(await ws.waitFor('error')).toMatchObject({ code: 'INVALID_SEQ' });
     expect(logged([...ws.received, ...(await nextFrames(ws))])).toEqual([]);
+    expect((await t.http().get(`/api/events?after=${ok.seq + 1}`).set(a.auth).expect(422)).body.code).toBe('INVALID_SEQ');
+    expect((await t.http().get(`/api/events?after=${ok.seq}`).set(a.auth).expect(200)).body.data).toEqual({ events: [], hasMore: false });
     ws.close();
   });
 

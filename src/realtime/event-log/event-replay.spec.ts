@@ -56,4 +56,22 @@ describe('EventReplay', () => {
     await replay.resume(connection, one! - 1);
     expect(received).toEqual([undefined, two, one]);
   });
+
+  it('does not send twice a live copy held while a replay that succeeded read the log', async () => {
+    const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
+    const body = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+    const [[one]] = await log.append([{ userIds: ['u'], body: body(1) }]);
+    const [[two]] = await log.append([{ userIds: ['u'], body: body(2) }]);
+    const received: Array<number | undefined> = [];
+    const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push(JSON.parse(data.toString()).seq) };
+    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
+    const read = log.read.bind(log);
+    jest.spyOn(log, 'read').mockImplementationOnce(async (...args) => {
+      // A slow publisher's live copy of the second event arrives while the log is being read.
+      connection.held!.push({ seq: two, payload: Buffer.from(JSON.stringify({ event: 'message:new', payload: { n: 2 }, seq: two })) });
+      return read(...args);
+    });
+    await new EventReplay(log).resume(connection, one! - 1);
+    expect(received).toEqual([one, two]);
+  });
 });
