@@ -285,6 +285,11 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
   private async restore(): Promise<void> {
     this.held ??= [];
     this.cache.clear();
+    // The subscriber can be back before the command connection: the route renewal, the session
+    // re-check, and the disconnects and resumes the resync below makes all go through that one.
+    // Closed sooner, a socket's disconnect would find Redis away and leave its presence lease to
+    // lapse: its user would stay online to others for up to a lease.
+    await this.redis.commandsReady(RESTORE_HOLD_MS);
     void this.routes.renew();
     try {
       const listeners = Promise.all(this.restoredListeners.map((listener) => listener()));
@@ -292,7 +297,8 @@ export class RedisRealtimePublisher extends RealtimePublisher implements OnModul
     } catch (error) {
       this.logger.warn(`bus restore listener failed: ${(error as Error).message}`);
     } finally {
-      const held = this.held;
+      // A second restore (the subscription lost again meanwhile) may have delivered them already.
+      const held = this.held ?? [];
       this.held = null;
       for (const raw of held) this.receive(raw);
       this.resyncSockets();

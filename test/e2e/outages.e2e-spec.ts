@@ -73,12 +73,15 @@ function proxyTo(url: string, defaultPort: number): Promise<TcpProxy> {
     const missed = await send(cws, withC, 'sent while a was cut off');
     await aws.expectNo('message:new', (m) => m.id === missed.id);
 
-    await proxy.restore();
+    // Redis comes back, the command connection last (each connection reconnects on its own backoff).
+    await proxy.restore({ containing: 'h2v:commands', forMs: 1_500 });
     await eventually(async () => cutOff.http().get('/api/health').expect(200), 15_000);
     await cutOff.http().post('/api/auth/send-otp').send({ email }).expect(200);
     // The sockets the cut-off instance held are closed to resume what they missed, and a resume gets it.
     expect(await aws.closed).toMatchObject({ code: 1012 });
     expect(await bws.closed).toMatchObject({ code: 1012 });
+    // Those closes dropped the leases they held: c sees a go offline now, not when a lease lapses.
+    await cws.waitFor('user:offline', (p) => p.userId === a.id, 5_000);
     expect(lastSeq).toBeGreaterThanOrEqual(1);
     const back = await WsClient.connect(cutOff.wsUrl);
     back.send('auth', { token: a.token, lastSeq });
@@ -88,12 +91,12 @@ function proxyTo(url: string, defaultPort: number): Promise<TcpProxy> {
       const m = await send(back, withC, `after ${randomUUID()}`);
       await cws.waitFor('message:new', (p) => p.id === m.id, 500);
     }, 15_000);
-    // Presence is shared again: c sees a go offline and come back on the cut-off instance.
-    // (Waits long enough for a loaded CI machine: a full run once missed 5 s here.)
+    // Presence is shared again: c saw a come back, then sees a go offline and come back again.
+    await cws.waitFor('user:online', (p) => p.userId === a.id, 5_000);
     back.close();
-    await cws.waitFor('user:offline', (p) => p.userId === a.id, 10_000);
+    await cws.waitFor('user:offline', (p) => p.userId === a.id, 5_000);
     const again = await connect(cutOff, a);
-    await cws.waitFor('user:online', (p) => p.userId === a.id, 10_000);
+    await cws.waitFor('user:online', (p) => p.userId === a.id, 5_000);
     [again, cws].forEach((s) => s.close());
   }, 60_000);
 });

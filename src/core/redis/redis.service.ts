@@ -47,11 +47,27 @@ export class RedisService implements OnModuleInit, OnApplicationBootstrap, OnApp
    */
   async onModuleInit(): Promise<void> {
     if (!this.enabled) return;
-    const client = this.client;
-    if (client.status !== 'ready') await withTimeout(new Promise((resolve) => client.once('ready', resolve)), STARTUP_WAIT_MS, null);
-    if (client.status === 'ready') return this.checkDatabase();
+    if (await this.commandsReady(STARTUP_WAIT_MS)) return this.checkDatabase();
     // Started degraded: checked once Redis answers, too late to refuse the start, so said loudly.
-    client.once('ready', () => void this.checkDatabase().catch((error: Error) => this.logger.error(error.message)));
+    this.client.once('ready', () => void this.checkDatabase().catch((error: Error) => this.logger.error(error.message)));
+  }
+
+  /**
+   * Resolves true once the command connection is ready, false if it is not within `timeoutMs`.
+   * Each connection reconnects on its own backoff: one that came back (a subscriber) can wait
+   * here for the connection its follow-up work goes through.
+   */
+  async commandsReady(timeoutMs: number): Promise<boolean> {
+    const client = this.client;
+    if (client.status === 'ready') return true;
+    let onReady!: () => void;
+    const ready = new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      client.once('ready', onReady);
+    });
+    const outcome = await withTimeout(ready, timeoutMs, false);
+    client.off('ready', onReady);
+    return outcome;
   }
 
   /**
