@@ -91,6 +91,19 @@ describe('auth', () => {
       expect(t.backend.smtp.count(email)).toBe(0);
     });
 
+    it('mails a queued code not once it expired, or wrong tries burned it', async () => {
+      const box = t.app.get(SecretBox);
+      const mailer = t.app.get(OtpMailProcessor);
+      for (const kill of [`expires_at = now() - interval '1 second'`, `attempts = 5`]) {
+        const email = uniqueEmail();
+        await sendOtp(email).expect(200);
+        const code = await t.backend.smtp.code(email);
+        await t.backend.sql(`UPDATE otp_codes SET ${kill} WHERE email = $1`, [email]);
+        await mailer.deliver({ email, sealedCode: box.seal(code), codeHash: box.hmac(code), locale: 'en', lifetimeMinutes: 10 });
+        expect({ kill, mailed: t.backend.smtp.count(email) }).toEqual({ kill, mailed: 0 });
+      }
+    });
+
     it('answers the same for registered and unknown emails', async () => {
       const user = await signUp(t);
       const registered = await sendOtp(user.email).expect(200);
@@ -234,6 +247,28 @@ describe('auth', () => {
     it('requires a code or a verify token', async () => {
       const res = await verify({ email: uniqueEmail() }).expect(422);
       expect(res.body.errors).toHaveProperty('code');
+    });
+
+    it('refuses a wrong verify token with INVALID_CODE, counting a try, and creates no account', async () => {
+      const email = uniqueEmail();
+      await sendOtp(email).expect(200);
+      const code = await t.backend.smtp.code(email);
+      const { verifyToken } = (await verify({ email, code }).expect(422)).body;
+      const wrong = `${verifyToken.slice(0, -1)}${verifyToken.endsWith('A') ? 'B' : 'A'}`;
+      const res = await verify({ email, verifyToken: wrong, nickname: uniqueNickname() }).expect(400);
+      expect(res.body).toMatchObject({ success: false, code: 'INVALID_CODE' });
+      expect(await t.backend.sql('SELECT attempts FROM otp_codes WHERE email = $1', [email])).toEqual([{ attempts: 1 }]);
+      expect(await t.backend.sql('SELECT 1 FROM users WHERE email = $1', [email])).toEqual([]);
+      await verify({ email, verifyToken, nickname: uniqueNickname() }).expect(201);
+    });
+
+    it('refuses a verify token to an existing user, who never got one: the code is needed', async () => {
+      const user = await signUp(t);
+      await sendOtp(user.email).expect(200);
+      await t.backend.smtp.code(user.email);
+      const res = await verify({ email: user.email, verifyToken: 'x'.repeat(32) }).expect(400);
+      expect(res.body).toMatchObject({ success: false, code: 'INVALID_CODE' });
+      expect(await t.backend.sql('SELECT 1 FROM sessions WHERE user_id = $1', [user.id])).toHaveLength(1);
     });
 
     // Two connections at once: PGlite (the embedded mode) runs one statement at a time.

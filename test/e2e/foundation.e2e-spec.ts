@@ -100,6 +100,9 @@ describe('rate limits', () => {
       for (let i = 0; i < 2; i++) await t.http().get('/api/health').set('X-Forwarded-For', '203.0.113.7').expect(200);
       await t.http().get('/api/health').set('X-Forwarded-For', '203.0.113.7').expect(429);
       await t.http().get('/api/health').set('X-Forwarded-For', '203.0.113.8').expect(200);
+      // Express finds the route whatever the path's case: the limit counts it the same.
+      for (let i = 0; i < 2; i++) await t.http().get('/API/health').set('X-Forwarded-For', '203.0.113.9').expect(200);
+      expect((await t.http().get('/Api/Health').set('X-Forwarded-For', '203.0.113.9').expect(429)).body.code).toBe('RATE_LIMIT');
     } finally {
       await t.close();
     }
