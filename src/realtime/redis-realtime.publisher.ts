@@ -44,7 +44,7 @@ interface Outbox {
 /** A turn's records are split into bus messages of about this size at most. */
 const MAX_BUS_MESSAGE_BYTES = 1024 * 1024;
 
-/** Deliveries wait at most this long for the restore listeners (a database that is down too). */
+/** Deliveries wait at most this long for the command connection, then as long for the restore listeners (a database that is down too). */
 const RESTORE_HOLD_MS = 5_000;
 /** After a cut subscription is back, the sockets it held are closed over this long (not all reconnecting at once). */
 const RESYNC_SPREAD_MS = 5_000;
@@ -79,9 +79,9 @@ export const ROUTE_SETTLE_MS = ROUTE_CACHE_MS + 1_000;
  *
  * When the subscription drops, whatever was published meanwhile is lost to this instance
  * (pub/sub keeps nothing), including disconnects of ended sessions and route news. So when it
- * comes back, the route cache is dropped, this instance's routes are written again, and messages
- * from the bus are held until the `onBusRestored` listeners (the session re-check) have run, and
- * only then delivered, in order.
+ * comes back (and the command connection with it), the route cache is dropped, this instance's
+ * routes are written again, and messages from the bus are held until the `onBusRestored`
+ * listeners (the session re-check) have run, and only then delivered, in order.
  */
 @Injectable()
 export class RedisRealtimePublisher extends RealtimePublisher implements OnModuleInit, OnApplicationShutdown {
