@@ -1,5 +1,6 @@
 import { image, ogg } from '../support/media-fixtures';
 import { randomUUID } from 'node:crypto';
+import { newId } from '../../src/core/database/ids';
 import { MessagesRepository } from '../../src/messages/messages.repository';
 import { eventually, signIn, signUp, TestUser } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
@@ -400,10 +401,11 @@ describe('messages', () => {
       const { a, b, chatId, aws, bws } = await pair();
       await send(aws, chatId, 'warm-up');
       const audio = (await t.http().post('/api/upload').set(a.auth).attach('file', ogg(), 'v.ogg').expect(201)).body.data;
+      // A time-ordered id, as the server makes them: history is in id order, and a random one sorts anywhere.
       const [voice] = await t.backend.sql(
         `WITH s AS (UPDATE chats SET message_seq = message_seq + 1 WHERE id = $1 RETURNING message_seq)
-         INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT gen_random_uuid(), $1, $2, s.message_seq, 'AUDIO', $3 FROM s RETURNING id`,
-        [chatId, a.id, audio.url],
+         INSERT INTO messages (id, chat_id, sender_id, seq, type, media_url) SELECT $4, $1, $2, s.message_seq, 'AUDIO', $3 FROM s RETURNING id`,
+        [chatId, a.id, audio.url, newId()],
       );
       // A chatId that is not the message's: refused as message:read refuses it, and nothing recorded.
       const elsewhere = await createGroup(t, b, [a]);
