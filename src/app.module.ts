@@ -1,8 +1,8 @@
 import { DynamicModule, Module, ModuleMetadata } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { DestinationStream } from 'pino';
-import { AppConfigModule } from './core/config/config.module';
-import { Env } from './core/config/env.schema';
+import { AppConfigModule, readConfig } from './core/config/config.module';
+import { AppConfigValues, Env } from './core/config/env.schema';
 import { DatabaseModule } from './core/database/database.module';
 import { AllExceptionsFilter } from './core/errors/all-exceptions.filter';
 import { HealthModule } from './core/health/health.module';
@@ -33,6 +33,8 @@ import { EventsModule } from './events/events.module';
 
 export interface AppModuleOptions {
   env: Env;
+  /** `env` as readConfig read it, when the caller needed it first (for its start-up logger); read here otherwise. */
+  config?: AppConfigValues;
   /** Where log lines go (tests read them); stdout when omitted. */
   logDestination?: DestinationStream;
 }
@@ -40,7 +42,7 @@ export interface AppModuleOptions {
 /** The infrastructure every process needs: config, logging, database, Redis, jobs, rate-limit counters, the outbound request filter. */
 export function coreImports(options: AppModuleOptions): NonNullable<ModuleMetadata['imports']> {
   return [
-    AppConfigModule.forRoot(options.env),
+    AppConfigModule.forRoot(options.config ?? readConfig(options.env)),
     LoggingModule.forRoot(options.logDestination),
     MetricsModule,
     DatabaseModule,

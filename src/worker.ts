@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { coreImports, FEATURE_MODULES } from './app.module';
+import { readConfig } from './core/config/config.module';
 import { loadDotEnv } from './core/config/dot-env';
 import { ConfigError } from './core/config/env.schema';
-import { AppLogger } from './core/logging/app-logger';
+import { startupLogger } from './core/logging/logging.module';
 import { exitOnSignals } from './core/shutdown';
 import { RealtimeModule } from './realtime/realtime.module';
 
@@ -20,14 +21,13 @@ async function main(): Promise<void> {
   const missing = ['REDIS_URL', 'DATABASE_URL', 'APP_SECRET'].filter((name) => !process.env[name]);
   if (missing.length) throw new ConfigError(missing.map((name) => `${name} is required for a separate worker process`));
   const env = { ...process.env, WORKERS: 'on' };
+  const config = readConfig(env);
 
-  @Module({ imports: [...coreImports({ env }), RealtimeModule, ...FEATURE_MODULES] })
+  @Module({ imports: [...coreImports({ env, config }), RealtimeModule, ...FEATURE_MODULES] })
   class WorkerModule {}
 
-  const app = await NestFactory.createApplicationContext(WorkerModule, { bufferLogs: true });
-  app.useLogger(app.get(AppLogger));
-  // Start-up's later steps log as they happen (see createApp).
-  app.flushLogs();
+  // Start-up logs as it goes (see createApp).
+  const app = await NestFactory.createApplicationContext(WorkerModule, { logger: startupLogger(config) });
   await app.init();
   exitOnSignals(app);
   console.log(JSON.stringify({ msg: 'H2V worker started' }));

@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_DATABASE_URL } from '../support/env';
 import { eventually } from '../support/factories';
-import { itEmbeddedServer, ServerChild, spawnServer } from '../support/server-process';
+import { itEmbeddedServer, SERVER_MAIN, ServerChild, spawnServer } from '../support/server-process';
 import { createBackend } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 
@@ -61,6 +63,31 @@ describe('the server process', () => {
     expect(refusal).toMatch(message);
     expect(refusal).not.toMatch(/\n\s+at /);
   });
+
+  itEmbeddedServer('logs each try at a database that does not answer as it happens, as JSON in production, not all at once when it gives up', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'h2v-proc-'));
+    const unreachable = { APP_SECRET: randomBytes(36).toString('base64'), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1', SMTP_URL: 'smtp://127.0.0.1:1' };
+    const child = spawn(process.execPath, [SERVER_MAIN], { env: { PATH: process.env.PATH, NODE_ENV: 'production', DATA_DIR: dataDir, PORT: '0', ...unreachable }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      // TypeORM tries 10 times, 3 s apart: the first try's line comes while the process still waits.
+      const line = await new Promise<string>((resolve, reject) => {
+        let output = '';
+        const read = (d: Buffer) => {
+          output += d;
+          const found = output.split('\n').find((l) => l.includes('Retrying (1)'));
+          if (found) resolve(found);
+        };
+        child.stdout.on('data', read);
+        child.stderr.on('data', read);
+        child.once('exit', (code) => reject(new Error(`exited (${code}) before logging its first try: ${output}`)));
+      });
+      expect(child.exitCode).toBeNull();
+      expect(JSON.parse(line)).toMatchObject({ level: 50, context: 'TypeOrmModule', msg: expect.stringMatching(/^Unable to connect to the database/) });
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   itEmbeddedServer('keeps the embedded database private to its user (0700), and DATA_DIR and uploads when it makes them; an open database is closed at the next start', async () => {
     const root = mkdtempSync(join(tmpdir(), 'h2v-proc-'));

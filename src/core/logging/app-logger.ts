@@ -1,4 +1,4 @@
-import { Inject, Injectable, LoggerService } from '@nestjs/common';
+import { Inject, Injectable, LoggerService, Optional } from '@nestjs/common';
 import type { Level, Logger } from 'pino';
 import { RequestLogging } from './request-log';
 import { ROOT_LOGGER } from './root-logger';
@@ -14,7 +14,8 @@ import { ROOT_LOGGER } from './root-logger';
 export class AppLogger implements LoggerService {
   constructor(
     @Inject(ROOT_LOGGER) private readonly root: Logger,
-    private readonly requests: RequestLogging,
+    /** Absent in the logger an app starts with (startupLogger): no request is handled yet. */
+    @Optional() private readonly requests?: RequestLogging,
   ) {}
 
   verbose(message: unknown, ...params: unknown[]): void {
@@ -43,7 +44,7 @@ export class AppLogger implements LoggerService {
 
   private write(level: Level, message: unknown, params: unknown[]): void {
     if (!this.root.isLevelEnabled(level)) return;
-    const logger = this.requests.current()?.loggerOf(this.root) ?? this.root;
+    const logger = this.requests?.current()?.loggerOf(this.root) ?? this.root;
     const fields: Record<string, unknown> = {};
     let rest = params;
     if (params.length) {

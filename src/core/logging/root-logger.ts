@@ -1,5 +1,5 @@
 import pino, { DestinationStream, Logger } from 'pino';
-import { AppConfig } from '../config/app-config';
+import type { AppConfigValues } from '../config/env.schema';
 
 /** The process's pino logger; every other logger is a child of it. */
 export const ROOT_LOGGER = Symbol('h2v:root-logger');
@@ -18,10 +18,10 @@ export const REDACTED_PATHS = [
 ];
 
 /** JSON lines in production and tests, pretty lines in development; `destination` (tests) replaces stdout. */
-export function createRootLogger(config: AppConfig, destination?: DestinationStream): Logger {
-  const pretty = !config.isProduction && !destination && config.values.nodeEnv !== 'test';
+export function createRootLogger(config: Pick<AppConfigValues, 'nodeEnv' | 'logLevel'>, destination?: DestinationStream): Logger {
+  const pretty = config.nodeEnv !== 'production' && config.nodeEnv !== 'test' && !destination;
   const options: pino.LoggerOptions = {
-    level: config.values.logLevel,
+    level: config.logLevel,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
   };
