@@ -2,6 +2,18 @@ import { Connection } from '../connection-registry';
 import { EventReplay } from './event-replay';
 import { MemoryEventLog } from './memory-event-log';
 
+/** A log holding two events of user u, and a socket of u bound after both: the seqs it is sent, in order (undefined for a frame without one). */
+async function twoEvents() {
+  const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
+  const body = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
+  const [[one]] = await log.append([{ userIds: ['u'], body: body(1) }]);
+  const [[two]] = await log.append([{ userIds: ['u'], body: body(2) }]);
+  const received: Array<number | undefined> = [];
+  const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push(JSON.parse(data.toString()).seq) };
+  const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
+  return { log, one, two, received, connection };
+}
+
 describe('EventReplay', () => {
   it('reads the position at the resume when the log was unreachable at the bind, skipping what came live meanwhile', async () => {
     const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
@@ -18,13 +30,7 @@ describe('EventReplay', () => {
   });
 
   it('sends what a resume could not (the log did not answer) when it is asked again on the same socket', async () => {
-    const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
-    const body = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
-    const [[one]] = await log.append([{ userIds: ['u'], body: body(1) }]);
-    const [[two]] = await log.append([{ userIds: ['u'], body: body(2) }]);
-    const received: number[] = [];
-    const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push(JSON.parse(data.toString()).seq) };
-    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
+    const { log, one, two, received, connection } = await twoEvents();
     const read = log.read.bind(log);
     const unanswered = jest.spyOn(log, 'read').mockResolvedValueOnce(null as never);
     const replay = new EventReplay(log);
@@ -36,13 +42,7 @@ describe('EventReplay', () => {
   });
 
   it('does not send again, at a later resume, a held frame that went out after a resume that failed', async () => {
-    const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
-    const body = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
-    const [[one]] = await log.append([{ userIds: ['u'], body: body(1) }]);
-    const [[two]] = await log.append([{ userIds: ['u'], body: body(2) }]);
-    const received: Array<number | undefined> = [];
-    const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push(JSON.parse(data.toString()).seq) };
-    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
+    const { log, one, two, received, connection } = await twoEvents();
     const replay = new EventReplay(log);
     const read = log.read.bind(log);
     const unanswered = jest.spyOn(log, 'read').mockImplementationOnce(async () => {
@@ -58,13 +58,7 @@ describe('EventReplay', () => {
   });
 
   it('does not send twice a live copy held while a replay that succeeded read the log', async () => {
-    const log = new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 });
-    const body = (n: number) => Buffer.from(JSON.stringify({ event: 'message:new', payload: { n } }));
-    const [[one]] = await log.append([{ userIds: ['u'], body: body(1) }]);
-    const [[two]] = await log.append([{ userIds: ['u'], body: body(2) }]);
-    const received: Array<number | undefined> = [];
-    const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (data: Buffer | string) => received.push(JSON.parse(data.toString()).seq) };
-    const connection: Connection = { id: 'c', socket: socket as never, userId: 'u', sessionId: 's', away: false, lastSeenAt: 0, position: two, held: null, replayedUpTo: 0, early: [], liveSeqs: null };
+    const { log, one, two, received, connection } = await twoEvents();
     const read = log.read.bind(log);
     jest.spyOn(log, 'read').mockImplementationOnce(async (...args) => {
       // A slow publisher's live copy of the second event arrives while the log is being read.
