@@ -66,3 +66,36 @@ const nodes = process.env.REDIS_CLUSTER_TEST_NODES?.trim();
     await expect(pipe.exec(command('PING'), 1)).rejects.toThrow(/closed/);
   });
 });
+
+/**
+ * A script load (SCRIPT LOAD on every primary, the preamble) slow to answer (a primary failing
+ * over: the NOSCRIPT after a failover is what triggers the reload) must neither hold the batches
+ * that timed out meanwhile nor send them once it is answered: their callers were told they failed
+ * (the event log marked those users' gaps and delivered the events live) and moved on.
+ */
+describe('ClusterPipe while its script load is unanswered', () => {
+  it('holds no batch past its timeout, and never sends late one its caller was told failed', async () => {
+    let answerLoad!: () => void;
+    const load = new Promise<string>((resolve) => (answerLoad = () => resolve('sha')));
+    const calls: string[][] = [];
+    const fake = {
+      status: 'ready',
+      nodes: () => [{ script: () => load }],
+      call: async (...args: Array<string | Buffer>) => {
+        calls.push(args.map(String));
+        return 1;
+      },
+    } as unknown as Cluster;
+    const pipe = new ClusterPipe(() => fake, () => [command('SCRIPT', 'LOAD', 'return 1')], 20);
+
+    const outcomes: string[] = [];
+    for (let i = 0; i < 5; i++) outcomes.push(await pipe.exec(command('SET', `k${i}`, 'body'), 1).then(() => 'sent', () => 'failed'));
+    answerLoad();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Each batch went out once, or was told it failed and never went out.
+    const sent = calls.map(([, key]) => key);
+    outcomes.forEach((outcome, i) => expect([`k${i}`, outcome, sent.filter((key) => key === `k${i}`).length]).toEqual([`k${i}`, outcome, outcome === 'sent' ? 1 : 0]));
+    // The load gave up at the batch's timeout and the batch went on (an EVALSHA answered NOSCRIPT is sent again as EVAL).
+    expect(outcomes).toEqual(['sent', 'sent', 'sent', 'sent', 'sent']);
+  });
+});

@@ -41,6 +41,8 @@ export class ClusterPipe {
     const pieces = typeof commands === 'string' ? [commands] : commands;
     const decoded = decodeCommands(Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p))));
     if (decoded.length !== count) return Promise.reject(new Error(`expected ${count} commands, got ${decoded.length}`));
+    // The load gives up no later than this batch would (it began no later): a batch waiting on it
+    // is sent before its caller is told it failed, never after.
     this.loaded ??= this.loadScripts(client);
     const replying = this.loaded.then(() => Promise.all(decoded.map((args) => this.send(client, args))));
     return withTimeout(replying, this.timeoutMs, null).then((replies) => {
@@ -53,12 +55,17 @@ export class ClusterPipe {
     this.closed = true;
   }
 
+  /** Bounded like a batch: a load left unanswered is tried again by the next batch, and holds no batch meanwhile. */
   private loadScripts(client: Cluster): Promise<void> {
     const scripts = [...this.scripts.values()];
-    return Promise.all(client.nodes('master').flatMap((node) => scripts.map((lua) => node.script('LOAD', lua)))).then(
-      () => undefined,
-      () => void (this.loaded = null),
+    const loading = Promise.all(client.nodes('master').flatMap((node) => scripts.map((lua) => node.script('LOAD', lua)))).then(
+      () => true,
+      () => false,
     );
+    const loaded: Promise<void> = withTimeout(loading, this.timeoutMs, false).then((done) => {
+      if (!done && this.loaded === loaded) this.loaded = null;
+    });
+    return loaded;
   }
 
   private async send(client: Cluster, [name, ...args]: Buffer[]): Promise<RespReply> {
