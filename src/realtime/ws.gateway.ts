@@ -8,7 +8,7 @@ import type { RawData, WebSocket } from 'ws';
 import { withTimeout } from '../core/async/with-timeout';
 import { AppError, toAppError } from '../core/errors';
 import { loggable } from '../core/errors/all-exceptions.filter';
-import { findDepthProblem } from '../core/http/input-hygiene';
+import { frameShape } from '../core/http/input-hygiene';
 import { validatePayload, validationError } from '../core/http/validation';
 import { leftOfShutdown } from '../core/shutdown';
 import { CloseCode } from './client-events';
@@ -27,12 +27,17 @@ import { SESSION_COOKIE } from '../core/http/session-cookie';
 /** Largest inbound frame; bigger ones close the socket (1009) in the `ws` library itself. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /**
- * The most bytes of a socket's frames waiting their turn (frames are taken one after another): a
- * client that sends faster than its frames are answered, past this, is dropped instead of queued
- * for without end. A burst of small frames (a multi-forward) is far below it and gets its answers
- * (RATE_LIMIT past the budgets); 256 frames of MAX_FRAME_BYTES reach it.
+ * The most memory a socket's frames waiting their turn may hold (frames are taken one after
+ * another): a client that sends faster than its frames are answered, past this, is dropped instead
+ * of queued for without end. A frame waits parsed, and counts its bytes plus VALUE_BYTES for each
+ * JSON value it holds: 64 KB of `{},{},…` is ~1.3 MB of objects, so bytes alone let a socket whose
+ * queue was held (a replay waiting for a client that does not read) keep ~340 MB. A burst of small
+ * frames (a multi-forward) is far below it and gets its answers (RATE_LIMIT past the budgets);
+ * 256 frames of MAX_FRAME_BYTES of text reach it.
  */
 export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+/** What one parsed JSON value holds of the heap, about: an empty object ~60 bytes, a number in an array 8. */
+const VALUE_BYTES = 64;
 const AUTH_TIMEOUT_MS = 10_000;
 /** A socket that sends nothing (not even `presence:ping`) for this long is closed, unless it said it is away. */
 const IDLE_TIMEOUT_MS = 60_000;
@@ -68,6 +73,7 @@ const connectionOf = (socket: WebSocket): SocketConnection => (socket as OwnedSo
 /** A frame waiting its turn: parsed as it arrived, and whether its budget was charged then (WsGateway.arrived). */
 interface QueuedFrame {
   parsed: { event: string; payload: unknown } | AppError;
+  /** What it counts against MAX_QUEUED_BYTES while it waits: its bytes and its values' VALUE_BYTES. */
   bytes: number;
   charged: boolean;
 }
@@ -202,10 +208,12 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
       // Shutting down: a frame is neither charged nor queued, the client sends it again elsewhere.
       if (connection.ended || gateway.stopping) return;
       const bytes = byteLength(data);
+      // Before parsing, by its bytes; then by what it holds parsed.
       if ((connection.queued += bytes) > MAX_QUEUED_BYTES) return void this.terminate();
       connection.lastSeenAt = Date.now();
       const frame = gateway.arrived(connection, data, isBinary, bytes);
       if (!frame) return void (connection.queued -= bytes);
+      if ((connection.queued += frame.bytes - bytes) > MAX_QUEUED_BYTES) return void this.terminate();
       connection.queue = connection.queue.then(() => gateway.onFrame(connection, frame)).catch((error) => gateway.logger.error(error));
     })(this);
 
@@ -238,7 +246,7 @@ export class WsGateway implements OnGatewayConnection, OnModuleInit, OnModuleDes
    */
   private arrived(connection: SocketConnection, data: RawData, isBinary: boolean, bytes: number): QueuedFrame | null {
     const parsed = isBinary ? new AppError('INVALID_FRAME') : parseFrame(data);
-    const frame: QueuedFrame = { parsed, bytes, charged: false };
+    const frame: QueuedFrame = { parsed, bytes: parsed instanceof AppError ? bytes : bytes + parsed.values * VALUE_BYTES, charged: false };
     if (!connection.userId || parsed instanceof AppError) return frame;
     const handler = parsed.event === 'auth' ? undefined : this.handlers.get(parsed.event)[0];
     // Unknown events and the keep-alive cost nothing to answer, and are not counted.
@@ -484,7 +492,8 @@ function readCookie(header: string | undefined): string | null {
 }
 
 /** A frame's event and payload; INVALID_FRAME when it is not a JSON object with an event name, VALIDATION_ERROR when it nests too deep. */
-function parseFrame(data: RawData): { event: string; payload: unknown } | AppError {
+/** A frame's event and payload, and how many JSON values it holds (frameShape), or why it is refused. */
+function parseFrame(data: RawData): { event: string; payload: unknown; values: number } | AppError {
   let value: unknown;
   try {
     value = JSON.parse(data.toString());
@@ -492,11 +501,11 @@ function parseFrame(data: RawData): { event: string; payload: unknown } | AppErr
     return new AppError('INVALID_FRAME');
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) return new AppError('INVALID_FRAME');
-  const tooDeep = findDepthProblem(value);
+  const { tooDeep, values } = frameShape(value);
   if (tooDeep) return validationError(tooDeep);
   const { event, payload, data: legacy } = value as { event?: unknown; payload?: unknown; data?: unknown };
   if (typeof event !== 'string' || !event || event.length > 64) return new AppError('INVALID_FRAME');
-  return { event, payload: payload ?? legacy };
+  return { event, payload: payload ?? legacy, values };
 }
 
 /** The `lastSeq` of an `auth` frame: null when absent (or null), VALIDATION_ERROR when not a non-negative integer. */

@@ -120,4 +120,31 @@ describe('hostile input', () => {
     const again = await connect(t, user);
     again.close();
   }, 30_000);
+
+  it('counts waiting frames by what they hold parsed: 4 MB of frames of many small objects (~85 MB of heap) drop the socket too', async () => {
+    const user = await signUp(t);
+    const sessions = t.app.get(SessionsService);
+    const authenticate = sessions.authenticate.bind(sessions);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = jest.spyOn(sessions, 'authenticate').mockImplementation(async (token: string) => {
+      await gate;
+      return authenticate(token);
+    });
+    try {
+      const ws = await t.ws();
+      ws.send('auth', { token: user.token });
+      await eventually(async () => expect(held).toHaveBeenCalled());
+      // 64 KB of JSON each, ~21,000 empty objects: about 1.3 MB of heap once parsed.
+      const frame = JSON.stringify({ event: 'presence:ping', payload: { pad: Array.from({ length: 21_000 }, () => ({})) } });
+      const frames = Math.floor((4 * 1024 * 1024) / frame.length);
+      expect(frames * frame.length).toBeLessThan(MAX_QUEUED_BYTES / 4);
+      for (let i = 0; i < frames; i++) ws.sendRaw(frame);
+      // Terminated by the cap (1006), not by the authentication timeout (4001 at 10 s).
+      expect(await ws.closed).toMatchObject({ code: 1006 });
+    } finally {
+      release();
+      held.mockRestore();
+    }
+  }, 30_000);
 });

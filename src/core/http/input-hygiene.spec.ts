@@ -1,4 +1,4 @@
-import { findDepthProblem, findInputProblems, MAX_INPUT_DEPTH, requestInputProblems, stringProblem } from './input-hygiene';
+import { findInputProblems, frameShape, MAX_INPUT_DEPTH, requestInputProblems, stringProblem } from './input-hygiene';
 
 const nested = (depth: number): unknown => {
   let value: unknown = 'leaf';
@@ -33,14 +33,14 @@ describe('input hygiene', () => {
     expect(findInputProblems(nested(MAX_INPUT_DEPTH + 1))).toEqual({
       [Array.from({ length: MAX_INPUT_DEPTH }, () => '0').join('.')]: [expect.stringContaining(`deeper than ${MAX_INPUT_DEPTH} levels`)],
     });
-    expect(findDepthProblem({ payload: nested(MAX_INPUT_DEPTH - 1) })).toBeNull();
-    expect(findDepthProblem({ payload: nested(MAX_INPUT_DEPTH) })).toEqual({ frame: [expect.stringContaining('deeper than')] });
+    expect(frameShape({ payload: nested(MAX_INPUT_DEPTH - 1) }).tooDeep).toBeNull();
+    expect(frameShape({ payload: nested(MAX_INPUT_DEPTH) }).tooDeep).toEqual({ frame: [expect.stringContaining('deeper than')] });
   });
 
   it('walks without recursion, so a value deeper than the call stack is refused, not thrown on', () => {
     const deep = nested(200_000);
     expect(findInputProblems(deep)).not.toBeNull();
-    expect(findDepthProblem(deep)).not.toBeNull();
+    expect(frameShape(deep).tooDeep).not.toBeNull();
   });
 
   it('reports a flood of bad strings by its first ten fields', () => {

@@ -75,16 +75,22 @@ export function findInputProblems(value: unknown, root = '', whole = 'body'): Fi
   return errors.size ? Object.fromEntries(errors) : null;
 }
 
-/** Nesting depth only, for a whole socket frame before it is taken apart. */
-export function findDepthProblem(value: unknown): FieldErrors | null {
+/**
+ * A whole socket frame before it is taken apart: whether it nests deeper than MAX_INPUT_DEPTH, and
+ * how many JSON values it holds (every object, array, string, number…: what it weighs in memory
+ * once parsed, far more than its bytes for many small values).
+ */
+export function frameShape(value: unknown): { tooDeep: FieldErrors | null; values: number } {
   const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
+  let values = 0;
   while (stack.length) {
     const { value: current, depth } = stack.pop()!;
+    values++;
     if (current === null || typeof current !== 'object') continue;
-    if (depth > MAX_INPUT_DEPTH) return { frame: [`frame must not nest deeper than ${MAX_INPUT_DEPTH} levels`] };
+    if (depth > MAX_INPUT_DEPTH) return { tooDeep: { frame: [`frame must not nest deeper than ${MAX_INPUT_DEPTH} levels`] }, values };
     for (const child of Object.values(current)) stack.push({ value: child, depth: depth + 1 });
   }
-  return null;
+  return { tooDeep: null, values };
 }
 
 /**
