@@ -38,6 +38,8 @@ export interface SendOutcome {
 
 /** How many times the checked send path runs when its store keeps finding the chat changed. */
 const SEND_TRIES = 3;
+/** Tries to publish a stored message the send path could not (publishLater), 0.5 s to 15 s apart: about a minute. */
+const PUBLISH_LATER_TRIES = 8;
 
 /**
  * How many of a deleted account's newest messages in each group its members are told deleted
@@ -185,7 +187,14 @@ export class MessagesService implements OnModuleInit {
   private async publishSent(senderId: string, input: SendMessageDto, stored: BatchedMessage, place: FramePlace): Promise<MessageDto> {
     try {
       // Stored already: a read failing here (a pool timeout under load) is tried once more rather than answered as a failed send.
-      const { dto, members } = await this.sentViews(senderId, stored).catch(() => this.sentViews(senderId, stored));
+      const { dto, members } = await this.sentViews(senderId, stored)
+        .catch(() => this.sentViews(senderId, stored))
+        .catch((error: Error) => {
+          // Failed twice: the sender is told to retry, and its retry is answered with the stored
+          // message alone (a repeat), so the members and the sender's devices are told later.
+          this.publishLater(senderId, input, stored);
+          throw error;
+        });
       await Promise.all([place.inTurn(), stored.previousPublished]);
       // The message is stored: a failure from here on is this instance's to log, not the sender's to retry.
       const publication = this.publish(senderId, input, stored, dto, members).catch((error: Error) => this.logger.warn(`message ${dto.id} not fully published: ${error.message}`));
@@ -196,6 +205,26 @@ export class MessagesService implements OnModuleInit {
     } finally {
       stored.published();
     }
+  }
+
+  /**
+   * Publishes a stored message whose views could not be built on the send path (the database
+   * away right after the commit), tried again with backoff for about a minute. It may reach a
+   * chat after later messages did (ChatOrderedDelivery lets a late seq through), and the sender's
+   * devices may get its message:new twice (the retry's answer too): clients keep messages by id.
+   */
+  private publishLater(senderId: string, input: SendMessageDto, stored: StoredMessage): void {
+    void (async () => {
+      for (let attempt = 1; attempt <= PUBLISH_LATER_TRIES; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 15_000)).unref());
+        try {
+          const { dto, members } = await this.sentViews(senderId, stored);
+          return await this.publish(senderId, input, stored, dto, members);
+        } catch (error) {
+          if (attempt === PUBLISH_LATER_TRIES) this.logger.warn(`message ${stored.message.id} stored but not published: ${(error as Error).message}`);
+        }
+      }
+    })();
   }
 
   private async publish(senderId: string, input: SendMessageDto, stored: StoredMessage, dto: MessageDto, members: Array<{ userIds: string[]; payload: MessageDto }>): Promise<void> {

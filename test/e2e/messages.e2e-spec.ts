@@ -221,6 +221,32 @@ describe('messages', () => {
       bws.close();
     });
 
+    it('still tells the members of a message stored but answered with an error (its views failed twice), and answers its retry with it', async () => {
+      const [a, b] = [await signUp(t), await signUp(t)];
+      const group = await createGroup(t, a, [b]);
+      const [aws, bws] = [await connect(t, a), await connect(t, b)];
+      // The database away right after the commit: building the message's views fails, and fails again.
+      const views = jest
+        .spyOn(t.app.get(MessageViews), 'buildFresh')
+        .mockRejectedValueOnce(new Error('timeout exceeded when trying to connect'))
+        .mockRejectedValueOnce(new Error('timeout exceeded when trying to connect'));
+      const clientMessageId = randomUUID();
+      try {
+        aws.send('message:send', { chatId: group, text: 'committed', clientMessageId });
+        await aws.waitFor('message:send:error', (e) => e.clientMessageId === clientMessageId);
+      } finally {
+        views.mockRestore();
+      }
+      // The client retries, as it should after an error: answered with the stored message, stored once.
+      aws.send('message:send', { chatId: group, text: 'committed', clientMessageId });
+      const answer = await aws.waitFor('message:new', (m) => m.clientMessageId === clientMessageId);
+      expect(await t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE sender_id = $1', [a.id])).toEqual([{ n: 1 }]);
+      // b, online all along, hears of it once it can be built.
+      expect(await bws.waitFor('message:new', (m) => m.id === answer.id)).toMatchObject({ text: 'committed', chatId: group });
+      aws.close();
+      bws.close();
+    });
+
     it('refuses a clientMessageId used in another chat (no retry of that message): VALIDATION_ERROR, nothing of that chat sent back', async () => {
       const { a, chatId, aws, bws } = await pair();
       const other = await signUp(t);
