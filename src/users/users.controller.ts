@@ -3,6 +3,7 @@ import { ApiBody, ApiCookieAuth, ApiOperation, ApiTags, getSchemaPath } from '@n
 import { Auth, AuthContext } from '../auth/auth-context';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../core/config/app-config';
+import { AppError } from '../core/errors';
 import { clearSessionCookie } from '../core/http/session-cookie';
 import { ApiEnvelope, ApiErrors } from '../core/http/api-docs';
 import { requestScope } from '../core/http/client-address';
@@ -46,7 +47,10 @@ export class UsersController {
   @ApiEnvelope(DeletedAccountDto)
   @ApiErrors('UNAUTHORIZED')
   async remove(@Auth() auth: AuthContext, @Res({ passthrough: true }) response: Response): Promise<DeletedAccountDto> {
-    await this.users.deleteAccount(auth.userId);
+    // USER_NOT_FOUND: a deletion of the same account (a double click, a retry) committed while this one waited: it is deleted all the same.
+    await this.users.deleteAccount(auth.userId).catch((error: unknown) => {
+      if (!(error instanceof AppError && error.code === 'USER_NOT_FOUND')) throw error;
+    });
     // The session went with the account: a browser's cookie goes too.
     clearSessionCookie(response, this.config.isProduction);
     return { deleted: true };

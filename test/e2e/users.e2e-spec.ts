@@ -598,6 +598,28 @@ describe('users', () => {
       for (const ws of [ows, uws, mws]) ws.close();
     });
 
+    it('answers a repeat that waited while the first deletion committed as deleted too (not 404 USER_NOT_FOUND), clearing its cookie', async () => {
+      const user = await signUp(t);
+      // The first deletion has deleted the row and holds it, uncommitted, while the repeat (a double click, a retry) comes in.
+      const held = holdFirstCall(UsersRepository.prototype, 'deleteUser');
+      try {
+        const first = t.http().delete('/api/users/me').set(user.browser).then((res) => res);
+        await eventually(async () => expect(held.calls()).toBe(1));
+        const repeat = t.http().delete('/api/users/me').set(user.browser).then((res) => res);
+        // PGlite runs one statement at a time: there the repeat waits for the connection, not a lock.
+        if (TEST_DATABASE_URL) await lockWaiters(t);
+        else await new Promise((resolve) => setTimeout(resolve, 300));
+        held.release();
+        for (const res of await Promise.all([first, repeat])) {
+          expect([res.status, res.body]).toEqual([200, { success: true, data: { deleted: true } }]);
+          expect([res.headers['set-cookie']].flat().some((c) => typeof c === 'string' && /^h2v_session=;/.test(c))).toBe(true);
+        }
+      } finally {
+        held.restore();
+      }
+      expect(await t.backend.sql('SELECT 1 FROM users WHERE id = $1', [user.id])).toEqual([]);
+    });
+
     it("clears a browser's session cookie, rather than setting it again for a session that went with the account", async () => {
       const user = await signUp(t);
       const res = await t.http().delete('/api/users/me').set(user.browser).expect(200);
