@@ -1,6 +1,6 @@
 import { AppConfig } from '../core/config/app-config';
 import { JobQueue } from '../jobs/job-queue';
-import { FAN_OUT_WINDOW_MS, MAX_FAN_OUT_MESSAGES, PushNotifier } from './push.notifier';
+import { FAN_OUT_WINDOW_MS, MAX_FAN_OUT_MESSAGES, MAX_PENDING_MESSAGES, PushNotifier } from './push.notifier';
 
 /** A queue whose adds are recorded and answered when the test says so. */
 function harness(push: object | null = {}) {
@@ -61,6 +61,21 @@ describe('PushNotifier', () => {
     h.answer();
     await elapse(FAN_OUT_WINDOW_MS);
     expect(h.batches()[2]).toEqual(ids.slice(2 * MAX_FAN_OUT_MESSAGES));
+  });
+
+  it(`keeps at most ${MAX_PENDING_MESSAGES} messages waiting while the queue does not answer: the rest get no push`, async () => {
+    const h = harness();
+    const ids = Array.from({ length: MAX_PENDING_MESSAGES + MAX_FAN_OUT_MESSAGES + 10 }, (_, i) => `m${i}`);
+    h.notifier.messageStored(ids[0]);
+    await elapse(FAN_OUT_WINDOW_MS);
+    // The first job's add hangs; everything after waits, up to the cap.
+    for (const id of ids.slice(1)) h.notifier.messageStored(id);
+    // The queue answers again: each job as it comes, until none comes.
+    for (let answered = 0; answered < h.jobs.length; answered++) {
+      h.answer();
+      await elapse(FAN_OUT_WINDOW_MS);
+    }
+    expect(h.batches().flat()).toEqual(ids.slice(0, MAX_PENDING_MESSAGES + 1));
   });
 
   it('goes on after a batch could not be queued, and shutdown queues what is pending without waiting for its window', async () => {

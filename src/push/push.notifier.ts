@@ -11,6 +11,12 @@ export const MAX_FAN_OUT_MESSAGES = 256;
  * and their events), and a notification reaches its device seconds later anyway.
  */
 export const FAN_OUT_WINDOW_MS = 100;
+/**
+ * The most messages waiting to be queued. A queue that answers nothing (its Redis partitioned)
+ * takes one job a second, each waiting out its add's timeout; past this the messages stored meanwhile
+ * get no push (counted as missed) instead of piling up in memory for as long as that lasts.
+ */
+export const MAX_PENDING_MESSAGES = 64 * MAX_FAN_OUT_MESSAGES;
 
 /**
  * The send path's one call into Web Push: queue the `push` fan-out of stored messages. It never
@@ -49,6 +55,7 @@ export class PushNotifier implements BeforeApplicationShutdown {
 
   messageStored(messageId: string): void {
     if (!this.enabled) return;
+    if (this.pending.length >= MAX_PENDING_MESSAGES) return this.missedSome(1, new Error(`${MAX_PENDING_MESSAGES} messages already wait for the queue`));
     this.pending.push(messageId);
     if (this.busy) return;
     this.busy = true;
