@@ -99,3 +99,22 @@ describe('ClusterPipe while its script load is unanswered', () => {
     expect(outcomes).toEqual(['sent', 'sent', 'sent', 'sent', 'sent']);
   });
 });
+
+describe('ClusterPipe when a primary answers nothing', () => {
+  it('fails batches at once for a second after one went unanswered, instead of queueing each behind it', async () => {
+    const calls: string[] = [];
+    const fake = { status: 'ready', nodes: () => [], call: (...args: Array<string | Buffer>) => (calls.push(String(args[1])), new Promise(() => undefined)) } as unknown as Cluster;
+    const pipe = new ClusterPipe(() => fake, () => [], 20);
+    await expect(pipe.exec(command('SET', 'k0', 'v'), 1)).rejects.toThrow('no answer within 20 ms');
+    await expect(pipe.exec(command('SET', 'k1', 'v'), 1)).rejects.toThrow('Redis not answering');
+    expect(calls).toEqual(['k0']);
+    const realNow = Date.now.bind(Date);
+    const later = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 1_000);
+    try {
+      await expect(pipe.exec(command('SET', 'k2', 'v'), 1)).rejects.toThrow('no answer within 20 ms');
+      expect(calls).toEqual(['k0', 'k2']);
+    } finally {
+      later.mockRestore();
+    }
+  });
+});

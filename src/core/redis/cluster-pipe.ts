@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import { withTimeout } from '../async/with-timeout';
-import type { RespReply } from './resp-pipe';
+import { RETRY_AFTER_MS, type RespReply } from './resp-pipe';
 
 /**
  * RespPipe's stand-in on a Redis Cluster. RespPipe writes encoded commands to the one server of
@@ -10,7 +10,9 @@ import type { RespReply } from './resp-pipe';
  * (following MOVED/ASK) and, with auto-pipelining, still writes one batch per primary. It gives
  * up RespPipe's CPU saving (an ioredis command object per command), not its contract: replies in
  * order, a command's error as its reply, a batch not answered within `timeoutMs` fails, and so
- * does every batch while the cluster is not ready.
+ * does every batch while the cluster is not ready, and for RETRY_AFTER_MS after one went
+ * unanswered (a primary that answers nothing: each batch sent to it would wait in ioredis's queue,
+ * with its message bodies, until the connection is found dead).
  *
  * Every primary has its own script cache: the scripts the preamble loads (`SCRIPT LOAD`) are
  * loaded on every primary before the first batch (so commands keep their order), and an EVALSHA
@@ -21,6 +23,7 @@ export class ClusterPipe {
   private readonly scripts = new Map<string, Buffer>();
   private loaded: Promise<void> | null = null;
   private closed = false;
+  private unansweredAt = -Infinity;
 
   constructor(
     private readonly client: () => Cluster,
@@ -38,6 +41,7 @@ export class ClusterPipe {
     if (this.closed) return Promise.reject(new Error('closed'));
     const client = this.client();
     if (client.status !== 'ready') return Promise.reject(new Error('Redis unreachable'));
+    if (Date.now() - this.unansweredAt < RETRY_AFTER_MS) return Promise.reject(new Error('Redis not answering'));
     const pieces = typeof commands === 'string' ? [commands] : commands;
     const decoded = decodeCommands(Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p))));
     if (decoded.length !== count) return Promise.reject(new Error(`expected ${count} commands, got ${decoded.length}`));
@@ -46,7 +50,10 @@ export class ClusterPipe {
     this.loaded ??= this.loadScripts(client);
     const replying = this.loaded.then(() => Promise.all(decoded.map((args) => this.send(client, args))));
     return withTimeout(replying, this.timeoutMs, null).then((replies) => {
-      if (!replies) throw new Error(`no answer within ${this.timeoutMs} ms`);
+      if (!replies) {
+        this.unansweredAt = Date.now();
+        throw new Error(`no answer within ${this.timeoutMs} ms`);
+      }
       return replies;
     });
   }

@@ -17,8 +17,8 @@ interface Batch {
 }
 
 const CRLF = '\r\n';
-/** After a failed connection, batches fail at once for this long instead of each trying again. */
-const RETRY_AFTER_MS = 1_000;
+/** After a failed connection (RespPipe) or an unanswered batch (ClusterPipe), batches fail at once for this long instead of each trying again. */
+export const RETRY_AFTER_MS = 1_000;
 
 /** The largest write buffer a pipe keeps for its next batch (a larger batch gets one of its own). */
 const MAX_KEPT_BUFFER = 4 * 1024 * 1024;
