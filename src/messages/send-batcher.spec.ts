@@ -90,4 +90,31 @@ describe('SendBatcher', () => {
     await turn();
     expect(published).toEqual(['b1', 'a1', 'a2', 'a3']);
   });
+
+  it('writes the messages of a refused batch alone one after the other: the next starts only once the one before committed', async () => {
+    const attempts: string[][] = [];
+    const open: Array<() => void> = [];
+    const repository = {
+      insertBatch: (items: BatchItem[]) => {
+        attempts.push(items.map((i) => i.draft.text!));
+        if (items.length > 1) return Promise.reject(Object.assign(new Error('duplicate key value'), { code: '23505' }));
+        return new Promise<Array<StoredMessage | null>>((resolve) =>
+          open.push(() => resolve(items.map((i) => ({ message: { chatId: i.draft.chatId, text: i.draft.text } }) as unknown as StoredMessage))),
+        );
+      },
+    } as unknown as MessagesRepository;
+    const config = { values: { databaseUrl: 'postgres://db', dbPoolSize: 8 } } as AppConfig;
+    const batcher = new SendBatcher(repository, new Metrics(), config);
+    const sent = ['a1', 'a2', 'a3'].map((text) => batcher.store({ secret: false, draft: textDraft('A', 'sender', text) }));
+    for (let i = 0; i < 5; i++) await turn();
+    // a2 and a3 of the same chat must not race a1 for the chat's row (their seq would follow who locks first).
+    expect(attempts).toEqual([['a1', 'a2', 'a3'], ['a1']]);
+    open[0]();
+    for (let i = 0; i < 5; i++) await turn();
+    expect(attempts).toEqual([['a1', 'a2', 'a3'], ['a1'], ['a2']]);
+    open[1]();
+    for (let i = 0; i < 5; i++) await turn();
+    open[2]();
+    expect((await Promise.all(sent)).map((s) => s?.message.text)).toEqual(['a1', 'a2', 'a3']);
+  });
 });

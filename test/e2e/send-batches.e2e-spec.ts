@@ -3,7 +3,8 @@ import { Client } from 'pg';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { textDraft } from '../support/drafts';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
-import { signIn, signUp, TestUser } from '../support/factories';
+import { eventually, signIn, signUp, TestUser } from '../support/factories';
+import { lockWaiters } from '../support/races';
 import { createTestApp, TestApp, twoInstances } from '../support/test-app';
 import { WsClient } from '../support/ws-client';
 import { NewMessage, StoredMessage } from '../../src/messages/messages.repository';
@@ -284,6 +285,35 @@ describe('group commit of message:send', () => {
   it('stores 19 of 20 concurrent sends made on two instances in order, and every member gets them in order', async () => {
     await twentySenders([pair.one, pair.two]);
   }, 60_000);
+
+  it('stores one clientMessageId sent at once by two devices on two instances once, and answers both with it, no send error (the unique index decides)', async () => {
+    const a = await signUp(pair.one);
+    const b = await signUp(pair.one);
+    const a2 = await signIn(pair.two, a.email);
+    const chatId = await openDirect(pair.one, a, b);
+    const [ws1, ws2] = [await connect(pair.one, a), await connect(pair.two, a2)];
+    await send(ws1, chatId, 'the chat is seen');
+    // Both inserts read "no such clientMessageId", then queue for the chat's row.
+    const lock = new Client({ connectionString: pair.backend.env.DATABASE_URL });
+    await lock.connect();
+    await lock.query('BEGIN');
+    await lock.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+    const clientMessageId = randomUUID();
+    ws1.send('message:send', { chatId, text: 'once', clientMessageId });
+    ws2.send('message:send', { chatId, text: 'once', clientMessageId });
+    await lockWaiters(pair.one, 2);
+    await lock.query('COMMIT');
+    await lock.end();
+    const own = (ws: WsClient) => ws.received.filter((f) => f.payload?.clientMessageId === clientMessageId);
+    await eventually(async () => expect(own(ws1).length + own(ws2).length).toBeGreaterThanOrEqual(3));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Each device hears the message with its clientMessageId (its answer, the other device's copy), and no error.
+    for (const ws of [ws1, ws2]) expect(new Set(own(ws).map((f) => `${f.event} ${f.payload.id}`)).size).toBe(1);
+    expect(own(ws1)[0].payload.id).toBe(own(ws2)[0].payload.id);
+    expect(await pair.backend.sql('SELECT count(*)::int AS n FROM messages WHERE client_message_id = $1', [clientMessageId])).toEqual([{ n: 1 }]);
+    ws1.close();
+    ws2.close();
+  }, 30_000);
 });
 
 /** Batches written from now on (their number and messages), read from the metrics. */
