@@ -91,13 +91,16 @@ describe('hostile input', () => {
     ws.close();
   });
 
-  it('drops a socket whose frames waiting behind its authentication pass MAX_QUEUED_BYTES (16 MB)', async () => {
+  /**
+   * Sends `frame` `count` times on a socket whose authentication never completes meanwhile (every
+   * frame behind it waits), and resolves how the socket closed.
+   */
+  async function floodBehindAuthentication(frame: string, count: number): Promise<{ code: number }> {
     const user = await signUp(t);
     const sessions = t.app.get(SessionsService);
     const authenticate = sessions.authenticate.bind(sessions);
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    // The socket's authentication never completes meanwhile: every frame behind it waits.
     const held = jest.spyOn(sessions, 'authenticate').mockImplementation(async (token: string) => {
       await gate;
       return authenticate(token);
@@ -106,45 +109,28 @@ describe('hostile input', () => {
       const ws = await t.ws();
       ws.send('auth', { token: user.token });
       await eventually(async () => expect(held).toHaveBeenCalled());
-      const frame = JSON.stringify({ event: 'presence:ping', payload: { pad: 'x'.repeat(60_000) } });
-      const frames = Math.ceil(MAX_QUEUED_BYTES / frame.length) + 20;
-      for (let i = 0; i < frames; i++) ws.sendRaw(frame);
-      // Terminated (1006, no close frame) by the cap, not by the authentication timeout (4001 at 10 s). No
-      // timer of our own: on a loaded CI machine 16 MB took over 5 s to arrive, and the close code tells the two apart.
-      expect(await ws.closed).toMatchObject({ code: 1006 });
+      for (let i = 0; i < count; i++) ws.sendRaw(frame);
+      return await ws.closed;
     } finally {
       release();
       held.mockRestore();
+      // The server goes on: the same user's new socket is served.
+      (await connect(t, user)).close();
     }
-    // The server goes on: the same user's new socket is served.
-    const again = await connect(t, user);
-    again.close();
+  }
+
+  // Terminated (1006, no close frame) by the cap, not by the authentication timeout (4001 at 10 s). No
+  // timer of our own: on a loaded CI machine 16 MB took over 5 s to arrive, and the close code tells the two apart.
+  it('drops a socket whose frames waiting behind its authentication pass MAX_QUEUED_BYTES (16 MB)', async () => {
+    const frame = JSON.stringify({ event: 'presence:ping', payload: { pad: 'x'.repeat(60_000) } });
+    expect(await floodBehindAuthentication(frame, Math.ceil(MAX_QUEUED_BYTES / frame.length) + 20)).toMatchObject({ code: 1006 });
   }, 30_000);
 
   it('counts waiting frames by what they hold parsed: 4 MB of frames of many small objects (~85 MB of heap) drop the socket too', async () => {
-    const user = await signUp(t);
-    const sessions = t.app.get(SessionsService);
-    const authenticate = sessions.authenticate.bind(sessions);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const held = jest.spyOn(sessions, 'authenticate').mockImplementation(async (token: string) => {
-      await gate;
-      return authenticate(token);
-    });
-    try {
-      const ws = await t.ws();
-      ws.send('auth', { token: user.token });
-      await eventually(async () => expect(held).toHaveBeenCalled());
-      // 64 KB of JSON each, ~21,000 empty objects: about 1.3 MB of heap once parsed.
-      const frame = JSON.stringify({ event: 'presence:ping', payload: { pad: Array.from({ length: 21_000 }, () => ({})) } });
-      const frames = Math.floor((4 * 1024 * 1024) / frame.length);
-      expect(frames * frame.length).toBeLessThan(MAX_QUEUED_BYTES / 4);
-      for (let i = 0; i < frames; i++) ws.sendRaw(frame);
-      // Terminated by the cap (1006), not by the authentication timeout (4001 at 10 s).
-      expect(await ws.closed).toMatchObject({ code: 1006 });
-    } finally {
-      release();
-      held.mockRestore();
-    }
+    // 64 KB of JSON each, ~21,000 empty objects: about 1.3 MB of heap once parsed.
+    const frame = JSON.stringify({ event: 'presence:ping', payload: { pad: Array.from({ length: 21_000 }, () => ({})) } });
+    const frames = Math.floor((4 * 1024 * 1024) / frame.length);
+    expect(frames * frame.length).toBeLessThan(MAX_QUEUED_BYTES / 4);
+    expect(await floodBehindAuthentication(frame, frames)).toMatchObject({ code: 1006 });
   }, 30_000);
 });
