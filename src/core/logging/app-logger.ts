@@ -1,5 +1,6 @@
 import { Inject, Injectable, LoggerService, Optional } from '@nestjs/common';
 import type { Level, Logger } from 'pino';
+import { loggable } from '../errors/all-exceptions.filter';
 import { RequestLogging } from './request-log';
 import { ROOT_LOGGER } from './root-logger';
 
@@ -52,14 +53,15 @@ export class AppLogger implements LoggerService {
       rest = params.slice(0, -1);
     }
     if (typeof message === 'object' && message !== null) {
-      if (message instanceof Error) fields.err = message;
+      // As every error line logs one: its code as errorCode (`code` is redacted: sign-in codes), capabilities masked.
+      if (message instanceof Error) fields.err = loggable(message);
       else Object.assign(fields, message);
       logger[level](fields, ...(rest as []));
     } else if (isExceptionHandlerStack(level, message, rest)) {
       // Nest's own exception handlers call error(message, stack): keep the stack as an error's.
       const err = new Error(message as string);
       err.stack = rest[0] as string;
-      logger[level]({ ...fields, err });
+      logger[level]({ ...fields, err: loggable(err) });
     } else {
       logger[level](fields, message as string, ...(rest as []));
     }
