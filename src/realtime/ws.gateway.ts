@@ -491,8 +491,10 @@ function readCookie(header: string | undefined): string | null {
   return parseCookies(header)[SESSION_COOKIE] ?? null;
 }
 
-/** A frame's event and payload; INVALID_FRAME when it is not a JSON object with an event name, VALIDATION_ERROR when it nests too deep. */
-/** A frame's event and payload, and how many JSON values it holds (frameShape), or why it is refused. */
+/**
+ * A frame's event and payload, and how many JSON values it holds (frameShape); INVALID_FRAME when
+ * it is not a JSON object with an event name, VALIDATION_ERROR when it nests too deep.
+ */
 function parseFrame(data: RawData): { event: string; payload: unknown; values: number } | AppError {
   let value: unknown;
   try {
