@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { signUp } from '../support/factories';
 import { connect, createGroup, openDirect, send } from '../support/chats';
 import { createTestApp, TestApp } from '../support/test-app';
+import { WsClient } from '../support/ws-client';
 
 /**
  * Rules of message:send that only the slower, checked path (media, forwards) or a repeat reaches:
@@ -13,6 +14,14 @@ describe('message:send rules', () => {
   beforeAll(async () => (t = await createTestApp()));
   afterAll(() => t.close());
 
+  /** Sends a message:send of `fields` under a fresh clientMessageId and expects its refusal with `code`. */
+  async function expectRefused(ws: WsClient, fields: Record<string, unknown>, code: string): Promise<void> {
+    const clientMessageId = randomUUID();
+    ws.send('message:send', { ...fields, clientMessageId });
+    expect(await ws.waitFor('message:send:error')).toMatchObject({ code, clientMessageId });
+  }
+  const messageCount = (chatId: string) => t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId]);
+
   it('refuses a forward of a group event (SYSTEM message) with FORWARD_NOT_ALLOWED and stores nothing', async () => {
     const [owner, a, b] = await Promise.all([signUp(t), signUp(t), signUp(t)]);
     const groupId = await createGroup(t, owner, [a, b]);
@@ -20,10 +29,8 @@ describe('message:send rules', () => {
     const [event] = await t.backend.sql(`SELECT id FROM messages WHERE chat_id = $1 AND type = 'SYSTEM'`, [groupId]);
     const target = await openDirect(t, owner, b);
     const ows = await connect(t, owner);
-    const clientMessageId = randomUUID();
-    ows.send('message:send', { chatId: target, text: null, forwardedFromId: event.id, clientMessageId });
-    expect(await ows.waitFor('message:send:error')).toMatchObject({ code: 'FORWARD_NOT_ALLOWED', clientMessageId });
-    expect(await t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [target])).toEqual([{ n: 0 }]);
+    await expectRefused(ows, { chatId: target, text: null, forwardedFromId: event.id }, 'FORWARD_NOT_ALLOWED');
+    expect(await messageCount(target)).toEqual([{ n: 0 }]);
     ows.close();
   });
 
@@ -31,12 +38,8 @@ describe('message:send rules', () => {
     const [a, b] = await Promise.all([signUp(t), signUp(t)]);
     const chatId = await openDirect(t, a, b);
     const aws = await connect(t, a);
-    for (const type of ['IMAGE', 'AUDIO']) {
-      const clientMessageId = randomUUID();
-      aws.send('message:send', { chatId, type, text: 'a caption, no file', clientMessageId });
-      expect(await aws.waitFor('message:send:error')).toMatchObject({ code: 'VALIDATION_ERROR', clientMessageId });
-    }
-    expect(await t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId])).toEqual([{ n: 0 }]);
+    for (const type of ['IMAGE', 'AUDIO']) await expectRefused(aws, { chatId, type, text: 'a caption, no file' }, 'VALIDATION_ERROR');
+    expect(await messageCount(chatId)).toEqual([{ n: 0 }]);
     aws.close();
   });
 
@@ -71,10 +74,8 @@ describe('message:send rules', () => {
     const [a, b] = await Promise.all([signUp(t), signUp(t)]);
     const chatId = await openDirect(t, a, b);
     const bws = await connect(t, b);
-    const clientMessageId = randomUUID();
-    bws.send('message:send', { chatId, text: 'I should not be here yet', clientMessageId });
-    expect(await bws.waitFor('message:send:error')).toMatchObject({ code: 'CHAT_NOT_FOUND', clientMessageId });
-    expect(await t.backend.sql('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chatId])).toEqual([{ n: 0 }]);
+    await expectRefused(bws, { chatId, text: 'I should not be here yet' }, 'CHAT_NOT_FOUND');
+    expect(await messageCount(chatId)).toEqual([{ n: 0 }]);
     bws.close();
   });
 
