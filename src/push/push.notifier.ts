@@ -17,6 +17,8 @@ export const FAN_OUT_WINDOW_MS = 100;
  * get no push (counted as missed) instead of piling up in memory for as long as that lasts.
  */
 export const MAX_PENDING_MESSAGES = 64 * MAX_FAN_OUT_MESSAGES;
+/** Why a message past MAX_PENDING_MESSAGES gets no push: one object, not one per message refused. */
+const QUEUE_BEHIND = new Error(`${MAX_PENDING_MESSAGES} messages already wait for the queue`);
 
 /**
  * The send path's one call into Web Push: queue the `push` fan-out of stored messages. It never
@@ -55,7 +57,7 @@ export class PushNotifier implements BeforeApplicationShutdown {
 
   messageStored(messageId: string): void {
     if (!this.enabled) return;
-    if (this.pending.length >= MAX_PENDING_MESSAGES) return this.missedSome(1, new Error(`${MAX_PENDING_MESSAGES} messages already wait for the queue`));
+    if (this.pending.length >= MAX_PENDING_MESSAGES) return this.missedSome(1, QUEUE_BEHIND);
     this.pending.push(messageId);
     if (this.busy) return;
     this.busy = true;
